@@ -1,0 +1,98 @@
+"""CloudEvents encodings: structured JSON (HTTP) and binary mode (Kafka `ce_*` headers).
+
+Binary mode keeps the data as the record value and the context attributes in headers, so
+Kafka tools and consumers can route on `ce_type` without parsing the body.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter
+
+from shared.events.models import agency_code_of, agency_event_adapter, status_event_adapter
+
+CONTENT_TYPE = "application/json"
+STRUCTURED = "application/cloudevents+json"
+BATCH = "application/cloudevents-batch+json"
+_HEADER_PREFIX = "ce_"
+
+
+class DecodeError(ValueError):
+    """The bytes are not a CloudEvent at all (not JSON, missing attribute headers, ...)."""
+
+
+@dataclass(frozen=True)
+class KafkaRecord:
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+def to_kafka(event: BaseModel) -> KafkaRecord:
+    """Binary mode: the data is the value, every other attribute a `ce_` header."""
+    attributes = event.model_dump(mode="json", exclude_none=True)
+    data = attributes.pop("data")
+    content_type = attributes.pop("datacontenttype", CONTENT_TYPE)
+    headers = [("content-type", content_type.encode())]
+    headers += [(_HEADER_PREFIX + name, _header_value(v)) for name, v in attributes.items()]
+    agency = agency_code_of(attributes["source"])
+    key = (agency or attributes.get("subject") or attributes["source"]).encode()
+    return KafkaRecord(key=key, value=_dumps(data), headers=headers)
+
+
+def from_kafka(value: bytes | None, headers: Iterable[tuple[str, bytes]]) -> dict[str, Any]:
+    """The structured form of a binary-mode record, not yet validated."""
+    attributes: dict[str, Any] = {}
+    content_type = CONTENT_TYPE
+    for name, raw in headers:
+        text = raw.decode("utf-8", errors="replace") if raw is not None else ""
+        if name.lower() == "content-type":
+            content_type = text
+        elif name.startswith(_HEADER_PREFIX):
+            attributes[name[len(_HEADER_PREFIX):]] = text
+    for required in ("specversion", "id", "source", "type"):
+        if required not in attributes:
+            raise DecodeError(f"missing Kafka header ce_{required} (binary-mode CloudEvent)")
+    if content_type.split(";")[0].strip() != CONTENT_TYPE:
+        raise DecodeError(f"content-type header is {content_type!r}; expected {CONTENT_TYPE}")
+    attributes["datacontenttype"] = CONTENT_TYPE
+    attributes["data"] = loads(value or b"", what="record value")
+    return attributes
+
+
+def loads(body: bytes, what: str = "body") -> Any:
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"{what} is not UTF-8: {exc.reason} at byte {exc.start}") from exc
+    except json.JSONDecodeError as exc:
+        raise DecodeError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+
+
+def decode_agency_event(value: bytes | None, headers: Iterable[tuple[str, bytes]]):
+    """Binary-mode Kafka record → a validated agency event (raises DecodeError/ValidationError)."""
+    return agency_event_adapter.validate_python(from_kafka(value, headers))
+
+
+def decode_status_event(value: bytes | None, headers: Iterable[tuple[str, bytes]]):
+    return status_event_adapter.validate_python(from_kafka(value, headers))
+
+
+def to_structured(event: BaseModel) -> bytes:
+    return _dumps(event.model_dump(mode="json", exclude_none=True))
+
+
+def validate(adapter: TypeAdapter, document: Mapping[str, Any]):
+    return adapter.validate_python(document)
+
+
+def _header_value(value: Any) -> bytes:
+    return (value if isinstance(value, str) else json.dumps(value)).encode()
+
+
+def _dumps(document: Any) -> bytes:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()

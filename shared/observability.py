@@ -1,0 +1,48 @@
+"""Metrics and health endpoints every service mounts on its ASGI app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry, make_asgi_app
+
+ReadinessCheck = Callable[[], Awaitable[str | None]]  # None = ready, else the reason it is not
+
+
+def new_registry() -> CollectorRegistry:
+    """A registry per service instance, with process metrics (RSS, CPU) included."""
+    from prometheus_client import ProcessCollector
+
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    return registry
+
+
+def mount_health_and_metrics(app: FastAPI, registry: CollectorRegistry, checks: dict[str, ReadinessCheck]) -> None:
+    """`/healthz` (process up), `/readyz` (every dependency answers), `/metrics` (Prometheus)."""
+
+    @app.get("/healthz", tags=["operations"], summary="The process is up")
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], summary="Every dependency is reachable")
+    async def readyz() -> JSONResponse:
+        problems = {}
+        for name, check in checks.items():
+            try:
+                reason = await check()
+            except Exception as exc:  # a readiness probe reports, it never raises
+                reason = f"{type(exc).__name__}: {exc}"
+            if reason:
+                problems[name] = reason
+        status = 503 if problems else 200
+        return JSONResponse({"status": "unavailable" if problems else "ready", "problems": problems}, status)
+
+    app.mount("/metrics", make_asgi_app(registry=registry))
+
+
+def configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,0 +1,32 @@
+"""Settings every service shares. Each service subclasses `TiendoSettings` exactly once.
+
+No secret has a default: `DATABASE_URL` and `KAFKA_BOOTSTRAP_SERVERS` must be given (the local
+stack and the tests provide them from the infrastructure they start).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.clock import Clock, clock_from_config
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PLAN = REPO_ROOT / "plans" / "quang-tri-2024.yaml"
+
+
+class TiendoSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    database_url: str = Field(description="SQLAlchemy async URL, postgresql+asyncpg://...")
+    kafka_bootstrap_servers: str = Field(description="host:port[,host:port]")
+    plan_file: Path = Field(default=DEFAULT_PLAN, alias="TIENDO_PLAN_FILE")
+    now: datetime | None = Field(default=None, alias="TIENDO_NOW")
+    clock_speed: float = Field(default=1.0, ge=0, alias="TIENDO_CLOCK_SPEED")
+    log_level: str = Field(default="INFO", alias="TIENDO_LOG_LEVEL")
+
+    def clock(self) -> Clock:
+        return clock_from_config(self.now, self.clock_speed)
