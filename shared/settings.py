@@ -13,13 +13,14 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.clock import Clock, clock_from_config
+from shared.kafka import DLQ, EVENTS, RAW, STATUS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PLAN = REPO_ROOT / "plans" / "quang-tri-2024.yaml"
 
 
 class TiendoSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
 
     database_url: str = Field(description="SQLAlchemy async URL, postgresql+asyncpg://...")
     kafka_bootstrap_servers: str = Field(description="host:port[,host:port]")
@@ -27,6 +28,11 @@ class TiendoSettings(BaseSettings):
     now: datetime | None = Field(default=None, alias="TIENDO_NOW")
     clock_speed: float = Field(default=1.0, ge=0, alias="TIENDO_CLOCK_SPEED")
     log_level: str = Field(default="INFO", alias="TIENDO_LOG_LEVEL")
+    # Topic names are settings so tests can run in isolation on one broker.
+    raw_topic: str = Field(default=RAW.name, alias="TIENDO_RAW_TOPIC")
+    events_topic: str = Field(default=EVENTS.name, alias="TIENDO_EVENTS_TOPIC")
+    dlq_topic: str = Field(default=DLQ.name, alias="TIENDO_DLQ_TOPIC")
+    status_topic: str = Field(default=STATUS.name, alias="TIENDO_STATUS_TOPIC")
 
     def clock(self) -> Clock:
         return clock_from_config(self.now, self.clock_speed)
