@@ -1,0 +1,51 @@
+# Tiendo — every set-up step lives here so a fresh clone needs only `make demo` / `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: demo test test-fast test-system bench up down status schemas openapi clean help
+
+help:
+	@echo "make demo   - whole pipeline on local embedded infrastructure, with results"
+	@echo "make test   - the whole test suite against real Kafka, PostgreSQL and SMTP"
+	@echo "make bench  - benchmarks (writes docs/benchmarks.md)"
+	@echo "make up | status | down - the local stack in the background"
+
+$(STAMP): pyproject.toml
+	@command -v java >/dev/null || { echo "Java 17+ is required (apt-get install openjdk-17-jre-headless)"; exit 1; }
+	@command -v mvn >/dev/null || { echo "Maven is required (apt-get install maven)"; exit 1; }
+	@echo "==> creating the Python environment in $(VENV)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --quiet -e ".[test]"
+	@rm -f $(VENV)/.installed-*; touch $@
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	@$(BIN)/python -m shared.demo
+
+test: $(STAMP)
+	@$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	@$(BIN)/python -m pytest tests/unit tests/intake/unit tests/aggregator/unit tests/notifier/unit -q
+
+bench: $(STAMP)
+	@$(BIN)/python -m bench.run_all
+
+up: $(STAMP)
+	@$(BIN)/tiendo stack up
+
+status: $(STAMP)
+	@$(BIN)/tiendo stack status
+
+down: $(STAMP)
+	@$(BIN)/tiendo stack down
+
+schemas: $(STAMP)
+	@$(BIN)/python -m shared.events.schemas
+
+clean: down
+	rm -rf .tiendo

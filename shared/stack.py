@@ -1,0 +1,201 @@
+"""The local stack: real Kafka, PostgreSQL and SMTP plus the three services, each its own process.
+
+`up` leaves everything running in the background and records it in `.tiendo/stack.json`, so
+`status` and `down` (possibly from another shell) find every process; logs go to `.tiendo/logs/`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from shared.db import upgrade_all
+from shared.infra import KafkaServer, PostgresServer
+from shared.infra._process import REPO_ROOT, pid_alive
+from shared.infra.ports import free_port, wait_for_port
+from shared.kafka import ensure_topics
+
+STATE_DIR = Path(os.environ.get("TIENDO_STATE_DIR", REPO_ROOT / ".tiendo"))
+SERVICE_PORTS = {"intake": 8081, "aggregator": 8082, "notifier": 8083}
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class StackPaths:
+    root: Path
+
+    @property
+    def state(self) -> Path:
+        return self.root / "stack.json"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def mailbox(self) -> Path:
+        return self.root / "mailbox"
+
+
+def _port(preferred: int) -> int:
+    try:
+        wait_for_port("127.0.0.1", preferred, timeout=0.05)
+    except (TimeoutError, OSError):
+        return preferred  # nothing listens there: ours to take
+    return free_port()
+
+
+def _spawn(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        # A session of its own: Ctrl-C in the terminal reaches the demo, which stops these cleanly.
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env},
+                                cwd=REPO_ROOT, start_new_session=True)
+
+
+def up(paths: StackPaths, progress: Progress, *, now: str | None = None, clock_speed: float = 1.0,
+       extra_env: dict[str, str] | None = None) -> dict:
+    """Start everything; returns what stack.json records."""
+    if paths.state.exists() and any(pid_alive(c.get("pid")) for c in _components(paths)):
+        raise RuntimeError(f"a stack is already running (see {paths.state}); run `tiendo stack down` first")
+    paths.logs.mkdir(parents=True, exist_ok=True)
+    paths.mailbox.mkdir(parents=True, exist_ok=True)
+    state: dict = {"started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "now": now, "clock_speed": clock_speed,
+                   "mailbox": str(paths.mailbox), "logs": str(paths.logs), "components": {}}
+    components = state["components"]
+
+    def record() -> None:
+        paths.state.write_text(json.dumps(state, indent=2, ensure_ascii=False))
+
+    progress("starting Kafka (KRaft, official jars) ...")
+    kafka = KafkaServer(paths.root / "kafka")
+    bootstrap = kafka.start()
+    components["kafka"] = {"pid": kafka.pid, "bootstrap": bootstrap, "log": str(kafka.log_path), "signal": "TERM"}
+    record()
+    progress("starting PostgreSQL ...")
+    postgres = PostgresServer(paths.root / "postgres")
+    database_url = postgres.start()
+    components["postgres"] = {"pid": postgres.pid, "url": database_url, "log": str(postgres.log_path), "signal": "INT"}
+    record()
+    progress("creating topics and applying migrations ...")
+    asyncio.run(ensure_topics(bootstrap))
+    upgrade_all(database_url)
+
+    smtp_port = _port(2525)
+    smtp = _spawn([sys.executable, "-m", "shared.infra.smtp", "--port", str(smtp_port), "--mailbox", str(paths.mailbox)],
+                  paths.logs / "smtp.log", {})
+    components["smtp"] = {"pid": smtp.pid, "host": "127.0.0.1", "port": smtp_port, "mailbox": str(paths.mailbox),
+                          "log": str(paths.logs / "smtp.log"), "signal": "TERM"}
+    record()
+    wait_for_port("127.0.0.1", smtp_port, timeout=20)
+
+    ports = {name: _port(port) for name, port in SERVICE_PORTS.items()}
+    env = {
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "TIENDO_CLOCK_SPEED": str(clock_speed),
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp_port),
+        "NOTIFIER_ACK_SECRET": _ack_secret(paths),
+        "NOTIFIER_PUBLIC_URL": f"http://127.0.0.1:{ports['notifier']}",
+        **{f"{name.upper()}_HTTP_PORT": str(port) for name, port in ports.items()},
+        **({"TIENDO_NOW": now} if now else {}),
+        **(extra_env or {}),
+    }
+    for name, port in ports.items():
+        progress(f"starting the {name} service ...")
+        proc = _spawn([sys.executable, "-m", f"services.{name}"], paths.logs / f"{name}.log", env)
+        url = f"http://127.0.0.1:{port}"
+        components[name] = {"pid": proc.pid, "url": url, "docs": f"{url}/docs", "metrics": f"{url}/metrics",
+                            "log": str(paths.logs / f"{name}.log"), "signal": "TERM"}
+        record()
+    for name in ports:
+        _await_healthy(name, components[name], progress)
+    return state
+
+
+def _ack_secret(paths: StackPaths) -> str:
+    """A per-installation secret for the leaders' acknowledgement links (never a default)."""
+    path = paths.root / "notifier-ack-secret"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _await_healthy(name: str, component: dict, progress: Progress, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(component["pid"]):
+            raise RuntimeError(f"the {name} service exited during start-up; see {component['log']}")
+        try:
+            if httpx.get(component["url"] + "/readyz", timeout=2).status_code == 200:
+                progress(f"{name} is ready at {component['url']}")
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the {name} service was not ready after {timeout:.0f}s; see {component['log']}")
+
+
+def _components(paths: StackPaths) -> list[dict]:
+    if not paths.state.exists():
+        return []
+    return list(json.loads(paths.state.read_text()).get("components", {}).values())
+
+
+def status(paths: StackPaths) -> list[tuple[str, str, str]]:
+    """(component, state, where) rows."""
+    if not paths.state.exists():
+        return []
+    rows = []
+    for name, c in json.loads(paths.state.read_text())["components"].items():
+        state = "running" if pid_alive(c.get("pid")) else "stopped"
+        if state == "running" and "url" in c:
+            try:
+                ready = httpx.get(c["url"] + "/readyz", timeout=2).status_code == 200
+                state = "ready" if ready else "not ready"
+            except httpx.HTTPError:
+                state = "not answering"
+        rows.append((name, state, c.get("url") or c.get("bootstrap") or f"{c.get('host', '')}:{c.get('port', '')}"))
+    return rows
+
+
+def down(paths: StackPaths, progress: Progress, grace: float = 30) -> None:
+    """Stop services first (they flush and commit), then SMTP, PostgreSQL and Kafka."""
+    order = ["intake", "aggregator", "notifier", "smtp", "postgres", "kafka"]
+    if not paths.state.exists():
+        progress("no stack recorded; nothing to stop")
+        return
+    components = json.loads(paths.state.read_text())["components"]
+    for name in sorted(components, key=lambda n: order.index(n) if n in order else -1):
+        c = components[name]
+        if not pid_alive(c.get("pid")):
+            continue
+        progress(f"stopping {name} (pid {c['pid']}) ...")
+        _terminate(c["pid"], getattr(signal, "SIG" + c.get("signal", "TERM")), grace)
+    paths.state.unlink()
+    progress("stack stopped; nothing left running")
+
+
+def _terminate(pid: int, sig: signal.Signals, grace: float) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
