@@ -1,0 +1,45 @@
+"""`python -m services.intake`: apply migrations, ensure topics, serve with uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import uvicorn
+
+from shared.db import upgrade_async
+from shared.kafka import DLQ, EVENTS, RAW, TopicSpec, ensure_topics
+from shared.observability import configure_logging
+
+from services.intake.bootstrap import build
+from services.intake.entrypoints.http import create_app
+from services.intake.settings import IntakeSettings
+
+log = logging.getLogger("services.intake")
+
+
+def topic_specs(settings: IntakeSettings) -> list[TopicSpec]:
+    return [TopicSpec(settings.raw_topic, RAW.partitions, RAW.retention_ms),
+            TopicSpec(settings.events_topic, EVENTS.partitions, EVENTS.retention_ms),
+            TopicSpec(settings.dlq_topic, DLQ.partitions, DLQ.retention_ms)]
+
+
+async def prepare(settings: IntakeSettings) -> None:
+    await upgrade_async("intake", settings.database_url)
+    try:
+        await ensure_topics(settings.kafka_bootstrap_servers, topic_specs(settings))
+    except Exception as exc:  # noqa: BLE001 - serve anyway: /readyz says Kafka is missing, requests get 503
+        log.warning("could not ensure Kafka topics (%s); starting anyway", exc)
+
+
+def main() -> None:
+    settings = IntakeSettings()
+    configure_logging(settings.log_level)
+    asyncio.run(prepare(settings))
+    app = create_app(build(settings))
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level=settings.log_level.lower(),
+                access_log=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""Intake's Prometheus metrics. Every label set is bounded: agencies are the plan's (else
+"unknown"), reasons the closed list in `domain.problems.REASONS`, routes the app's own."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from services.intake.domain.problems import REASONS
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class IntakeMetrics:
+    def __init__(self, registry: CollectorRegistry, agencies: set[str]) -> None:
+        self._agencies = agencies
+        self.events = Counter("intake_events_total", "Events by outcome (accepted, duplicate, rejected)",
+                              ["path", "agency", "outcome", "reason"], registry=registry)
+        self.request_seconds = Histogram("intake_request_seconds", "HTTP request latency",
+                                         ["route", "status"], buckets=_LATENCY_BUCKETS, registry=registry)
+        self.publish_seconds = Histogram("intake_kafka_publish_seconds", "Time until Kafka acknowledged a write",
+                                         buckets=_LATENCY_BUCKETS, registry=registry)
+        self.dlq_writes = Counter("intake_dlq_writes_total", "Raw-topic records sent to the dead-letter topic",
+                                  ["reason"], registry=registry)
+
+    def agency_label(self, agency: str | None) -> str:
+        return agency if agency in self._agencies else "unknown"
+
+    def count(self, path: str, agency: str | None, outcome: str, reason: str = "", n: int = 1) -> None:
+        reason = reason if reason in REASONS or reason == "" else "internal-error"
+        self.events.labels(path, self.agency_label(agency), outcome, reason).inc(n)
+
+    def dlq(self, reason: str) -> None:
+        self.dlq_writes.labels(reason if reason in REASONS else "internal-error").inc()

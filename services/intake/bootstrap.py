@@ -1,0 +1,84 @@
+"""Composition root: settings → plan, database, Kafka, metrics, the use case and its two doors."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.clock import Clock
+from shared.db import make_engine
+from shared.observability import new_registry
+from shared.plan import load_plan
+
+from services.intake.adapters.metrics import IntakeMetrics
+from services.intake.adapters.publisher import EventPublisher
+from services.intake.adapters.raw_consumer import RawForwarder
+from services.intake.adapters.registry import EventRegistry
+from services.intake.adapters.tokens import TokenRepository
+from services.intake.domain.plan_rules import PlanView
+from services.intake.domain.ratelimit import RateLimiter
+from services.intake.service_layer import Intake
+from services.intake.settings import IntakeSettings
+
+
+@dataclass
+class Container:
+    settings: IntakeSettings
+    clock: Clock
+    monotonic: Callable[[], float]  # durations (rate refill, token cache): real time, even if the clock is pinned
+    plan: PlanView
+    engine: AsyncEngine
+    tokens: TokenRepository
+    publisher: EventPublisher
+    intake: Intake
+    limiter: RateLimiter
+    metrics: IntakeMetrics
+    registry: CollectorRegistry
+    forwarder: RawForwarder | None = None
+    _started: bool = field(default=False, repr=False)
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        await self.publisher.start()
+        if self.forwarder is not None:
+            await self.forwarder.start()
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        if self.forwarder is not None:
+            await self.forwarder.stop()
+        await self.publisher.stop()
+        await self.engine.dispose()
+
+
+def build(settings: IntakeSettings, *, clock: Clock | None = None,
+          monotonic: Callable[[], float] = time.monotonic) -> Container:
+    clock = clock or settings.clock()
+    plan = PlanView(load_plan(settings.plan_file))
+    engine = make_engine(settings.database_url)
+    registry = new_registry()
+    metrics = IntakeMetrics(registry, plan.agencies)
+    publisher = EventPublisher(settings.kafka_bootstrap_servers, timeout_s=settings.publish_timeout_s,
+                               observe=metrics.publish_seconds.observe)
+    intake = Intake(plan, EventRegistry(engine), publisher, metrics, events_topic=settings.events_topic,
+                    now=clock.now, max_skew=timedelta(seconds=settings.max_clock_skew_s))
+    forwarder = None
+    if settings.raw_consumer_enabled:
+        forwarder = RawForwarder(settings.kafka_bootstrap_servers, intake, raw_topic=settings.raw_topic,
+                                 dlq_topic=settings.dlq_topic, group_id=settings.raw_group_id,
+                                 max_records=settings.raw_max_records)
+    return Container(
+        settings=settings, clock=clock, monotonic=monotonic, plan=plan, engine=engine,
+        tokens=TokenRepository(engine, cache_ttl_s=settings.token_cache_ttl_s, monotonic=monotonic),
+        publisher=publisher, intake=intake, limiter=RateLimiter(settings.rate_per_s, settings.rate_burst),
+        metrics=metrics, registry=registry, forwarder=forwarder,
+    )

@@ -1,0 +1,60 @@
+"""Body bytes → a typed agency event, or a problem that says exactly what to fix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from shared.events.codec import DecodeError, loads
+from shared.events.models import AGENCY_EVENT_TYPES, agency_event_adapter
+from shared.events.types import PREFIX
+
+from services.intake.domain.problems import FieldError, Problem, from_validation_error, pointer
+
+_KNOWN = {str(t) for t in AGENCY_EVENT_TYPES}
+_KNOWN_BASES = {t.rsplit(".", 1)[0]: t for t in _KNOWN}
+
+
+def parse_json(body: bytes) -> Any | Problem:
+    try:
+        return loads(body)
+    except DecodeError as exc:
+        return Problem("malformed-json", str(exc))
+
+
+def parse_event(document: Any) -> Any | Problem:
+    """A structured-mode CloudEvent (already JSON-decoded) → a validated pydantic event."""
+    if not isinstance(document, dict):
+        return Problem("not-a-cloudevent", f"expected a JSON object (one CloudEvent); got {_kind(document)}")
+    problem = check_type(document.get("type"))
+    if problem:
+        return problem
+    try:
+        return agency_event_adapter.validate_python(document)
+    except ValidationError as exc:
+        return from_validation_error(exc)
+
+
+def check_type(event_type: Any) -> Problem | None:
+    """Unknown types and versions get their own message: the fix differs (upgrade vs typo)."""
+    where = (FieldError(pointer("type"), "is not a supported event type"),)
+    if event_type is None:
+        return Problem("invalid-event", "the CloudEvents attribute `type` is missing",
+                       (FieldError(pointer("type"), "is required"),))
+    if event_type in _KNOWN:
+        return None
+    if not isinstance(event_type, str):
+        return Problem("unknown-event-type", f"`type` must be a string; got {_kind(event_type)}", where)
+    base = event_type.rsplit(".", 1)[0]
+    if base in _KNOWN_BASES:
+        return Problem("unknown-event-type", f"version {event_type.rsplit('.', 1)[-1]!r} of {base} is not "
+                       f"supported; send {_KNOWN_BASES[base]}", where)
+    known = ", ".join(sorted(_KNOWN))
+    hint = "" if event_type.startswith(PREFIX) else f" (every type starts with {PREFIX!r})"
+    return Problem("unknown-event-type", f"unknown event type {event_type!r}{hint}; known types: {known}", where)
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+            type(None): "null"}.get(type(value), "a number")

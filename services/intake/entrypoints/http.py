@@ -1,0 +1,184 @@
+"""The HTTP door: thin FastAPI routes over the intake use case.
+
+Order of checks, cheapest and least revealing first: token (401) → content type (415) → size
+(413) → rate (429) → JSON (400) → each event (schema 422, authorization 403, plan rules 422).
+The body is read raw (not through FastAPI's parameter parsing): the limits apply to bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from shared.events.codec import BATCH, STRUCTURED
+from shared.observability import mount_health_and_metrics
+
+from services.intake.adapters.publisher import KafkaUnavailable
+from services.intake.bootstrap import Container
+from services.intake.domain.parsing import parse_json
+from services.intake.domain.problems import PROBLEM_JSON, Problem
+from services.intake.entrypoints import openapi_docs as docs
+from services.intake.service_layer import RegistryUnavailable
+
+ROUTES = {"/v1/events", "/v1/events/batch", "/healthz", "/readyz", "/metrics"}
+
+
+def problem_response(problem: Problem) -> JSONResponse:
+    headers = {}
+    if problem.retry_after is not None:
+        headers["Retry-After"] = str(problem.retry_after)
+    if problem.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="tiendo-intake"'
+    return JSONResponse(problem.as_dict(), problem.status, headers=headers, media_type=PROBLEM_JSON)
+
+
+class _Rejected(Exception):
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+
+
+def create_app(container: Container) -> FastAPI:
+    settings = container.settings
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        await container.start()  # producer and raw-topic forwarder; both tolerate Kafka being down
+        try:
+            yield
+        finally:
+            await container.stop()
+
+    app = FastAPI(title="Tiendo intake API", version="1.0.0", lifespan=lifespan, description=docs.DESCRIPTION)
+    app.add_middleware(_LatencyMiddleware, histogram=container.metrics.request_seconds)
+
+    @app.exception_handler(_Rejected)
+    async def _rejected(_: Request, exc: _Rejected) -> JSONResponse:
+        return problem_response(exc.problem)
+
+    async def authenticate(request: Request) -> str:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _Rejected(Problem("unauthenticated", "send your agency's API token as `Authorization: Bearer "
+                                    "tdo_...`; the operators issue one with `tiendo agency token create AGENCY`"))
+        agency = await container.tokens.agency_of(token.strip())
+        if agency is None or agency not in container.plan.agencies:
+            raise _Rejected(Problem("unauthenticated", "the API token is not valid: unknown, mistyped or revoked; "
+                                    "ask the operators for a new one"))
+        return agency
+
+    def expect_content_type(request: Request, wanted: str) -> None:
+        got = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if got != wanted:
+            hint = f" (for a JSON array of events use {BATCH} and /v1/events/batch)" if got == BATCH else ""
+            raise _Rejected(Problem("unsupported-media-type", f"Content-Type is {got or 'missing'!r}; this endpoint "
+                                    f"takes {wanted}{hint}", extra={"accepted": [wanted]}))
+
+    async def read_body(request: Request, limit: int, what: str) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise _Rejected(_too_large(int(declared), limit, what))
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _Rejected(_too_large(size, limit, what, at_least=True))
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def take_rate(agency: str, cost: int) -> None:
+        wait = container.limiter.take(agency, cost, container.monotonic())
+        if wait > 0:
+            raise _Rejected(Problem("rate-limited", f"{agency} may send {settings.rate_per_s:g} events/s (bursts of "
+                                    f"{settings.rate_burst}); retry in {math.ceil(wait)} s",
+                                    retry_after=max(1, math.ceil(wait))))
+
+    async def submit(documents: list[Any], agency: str):
+        try:
+            return await container.intake.submit(documents, agency=agency, path="http")
+        except KafkaUnavailable as exc:
+            raise _Rejected(Problem("kafka-unavailable", f"the event store did not confirm the write ({exc}); "
+                                    "nothing was accepted, send the same event(s) again later: re-sent events are "
+                                    "recognised as duplicates", retry_after=settings.retry_after_s)) from None
+        except RegistryUnavailable:
+            raise _Rejected(Problem("registry-unavailable", "duplicate checking is unavailable; nothing was "
+                                    "accepted, send again later", retry_after=settings.retry_after_s)) from None
+
+    @app.post("/v1/events", tags=["events"], summary="Send one event", **docs.single_event())
+    async def post_event(request: Request) -> Response:
+        agency = await authenticate(request)
+        expect_content_type(request, STRUCTURED)
+        body = await read_body(request, settings.max_event_bytes, "an event")
+        take_rate(agency, 1)
+        document = parse_json(body)
+        if isinstance(document, Problem):
+            raise _Rejected(document)
+        outcome = (await submit([document], agency))[0]
+        if outcome.problem is not None:
+            raise _Rejected(outcome.problem)
+        return JSONResponse(outcome.as_dict(), 202 if outcome.status == "accepted" else 200)
+
+    @app.post("/v1/events/batch", tags=["events"], summary="Send up to 500 events", **docs.batch())
+    async def post_batch(request: Request) -> Response:
+        agency = await authenticate(request)
+        expect_content_type(request, BATCH)
+        body = await read_body(request, settings.max_batch_bytes, "a batch")
+        documents = parse_json(body)
+        if isinstance(documents, Problem):
+            raise _Rejected(documents)
+        if not isinstance(documents, list):
+            raise _Rejected(Problem("not-a-cloudevent", "a batch is a JSON array of CloudEvents; got a single "
+                                    "value (send one event to /v1/events with application/cloudevents+json)"))
+        if len(documents) > settings.max_batch_events:
+            raise _Rejected(Problem("too-large", f"the batch holds {len(documents)} events; at most "
+                                    f"{settings.max_batch_events} per batch, split it"))
+        take_rate(agency, max(1, len(documents)))
+        if len(body) > settings.max_event_bytes:  # only then can one event exceed the per-event limit
+            documents = [_limit_event(d, settings.max_event_bytes) for d in documents]
+        outcomes = await submit(documents, agency)
+        counts = {s: sum(o.status == s for o in outcomes) for s in ("accepted", "duplicate", "rejected")}
+        return JSONResponse({**counts, "results": [{"index": i, **o.as_dict()} for i, o in enumerate(outcomes)]})
+
+    mount_health_and_metrics(app, container.registry, {"kafka": container.publisher.ready})
+    app.openapi = lambda: docs.openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _too_large(size: int, limit: int, what: str, at_least: bool = False) -> Problem:
+    return Problem("too-large", f"the body is {'over ' if at_least else ''}{size} bytes; {what} may be at most "
+                   f"{limit} bytes ({limit // 1024} KiB)")
+
+
+def _limit_event(document: Any, limit: int) -> Any:
+    size = len(json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode())
+    return _too_large(size, limit, "an event") if size > limit else document
+
+
+class _LatencyMiddleware:
+    """Request latency by route and status (pure ASGI: cheaper than BaseHTTPMiddleware)."""
+
+    def __init__(self, app, histogram) -> None:
+        self.app, self.histogram = app, histogram
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started, status = time.perf_counter(), [500]
+
+        async def capture(message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            path = scope["path"]
+            route = path if path in ROUTES else ("/metrics" if path.startswith("/metrics") else "other")
+            self.histogram.labels(route, str(status[0])).observe(time.perf_counter() - started)

@@ -1,0 +1,196 @@
+"""The intake use case, shared by the HTTP API and the Kafka raw-topic path.
+
+Check each event (schema → authorization → plan rules), answer re-sends as duplicates, write
+the rest to the canonical topic and wait for Kafka's acknowledgement, then remember them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from shared.events.codec import KafkaRecord, to_kafka, to_structured
+from shared.events.models import IndicatorCorrectedEvent, IndicatorReportedEvent
+
+from services.intake.adapters.metrics import IntakeMetrics
+from services.intake.adapters.publisher import EventPublisher
+from services.intake.adapters.registry import Accepted, EventRegistry
+from services.intake.domain import plan_rules
+from services.intake.domain.parsing import parse_event
+from services.intake.domain.plan_rules import KnownEvent, Plausibility, PlanView
+from services.intake.domain.problems import Problem
+
+log = logging.getLogger(__name__)
+WARNINGS_EXTENSION = "warnings"  # CloudEvents extension: comma-separated plausibility codes
+
+
+class RegistryUnavailable(Exception):
+    """PostgreSQL did not answer the duplicate/correction lookup."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Literal["accepted", "duplicate", "rejected"]
+    event_id: str | None = None
+    problem: Problem | None = None
+    warnings: tuple[Plausibility, ...] = ()
+    detail: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"status": self.status, "id": self.event_id}
+        if self.detail:
+            body["detail"] = self.detail
+        if self.warnings:
+            body["warnings"] = [{"code": w.code, "detail": w.detail} for w in self.warnings]
+        if self.problem:
+            body["problem"] = self.problem.as_dict()
+        return body
+
+
+@dataclass
+class _Candidate:
+    index: int
+    event: Any
+    warnings: list[Plausibility]
+
+
+def digest(event: Any) -> str:
+    return hashlib.sha256(to_structured(event)).hexdigest()[:32]
+
+
+def with_warnings(event: Any, warnings: Sequence[Plausibility]) -> KafkaRecord:
+    """Binary-mode record; intake alone sets the `warnings` extension (a client's is dropped)."""
+    record = to_kafka(event)
+    headers = [h for h in record.headers if h[0] != "ce_" + WARNINGS_EXTENSION]
+    if warnings:
+        headers.append(("ce_" + WARNINGS_EXTENSION, ",".join(w.code for w in warnings).encode()))
+    return KafkaRecord(record.key, record.value, headers)
+
+
+class Intake:
+    def __init__(self, plan: PlanView, registry: EventRegistry, publisher: EventPublisher, metrics: IntakeMetrics,
+                 *, events_topic: str, now: Callable[[], datetime], max_skew: timedelta) -> None:
+        self.plan, self.registry, self.publisher, self.metrics = plan, registry, publisher, metrics
+        self.events_topic, self.now, self.max_skew = events_topic, now, max_skew
+
+    def check(self, document: Any, agency: str | None) -> Problem | _Candidate:
+        """Everything that needs no I/O. `agency` None: the Kafka path, where the source speaks."""
+        event = parse_event(document)
+        if isinstance(event, Problem):
+            return event
+        if agency is None:
+            problem = plan_rules.check_sender(event.source, self.plan)
+            if problem:
+                return problem
+            agency = event.agency
+        problem = plan_rules.authorize(event, agency, self.plan)
+        if problem:
+            return problem
+        verdict = plan_rules.check_content(event, self.plan, self.now(), self.max_skew)
+        return verdict if isinstance(verdict, Problem) else _Candidate(-1, event, verdict)
+
+    def _safe_check(self, document: Any, agency: str | None) -> Problem | _Candidate:
+        try:
+            return self.check(document, agency)
+        except Exception as exc:  # noqa: BLE001 - one poison event must not fail its batch
+            log.exception("checking an event failed")
+            return Problem("internal-error", f"the event could not be checked ({type(exc).__name__}); "
+                           "it was not accepted, please report this to the operators")
+
+    async def submit(self, documents: Sequence[Any], *, agency: str | None, path: str) -> list[Outcome]:
+        """One outcome per document (a document may already be a Problem, e.g. too large)."""
+        outcomes: list[Outcome | None] = [None] * len(documents)
+        candidates: list[_Candidate] = []
+        for i, document in enumerate(documents):
+            checked = document if isinstance(document, Problem) else self._safe_check(document, agency)
+            if isinstance(checked, Problem):
+                outcomes[i] = Outcome("rejected", _id_of(document), checked)
+            else:
+                checked.index = i
+                candidates.append(checked)
+        known = await self._lookup(candidates)
+        to_publish: list[_Candidate] = []
+        seen: dict[tuple[str, str], KnownEvent] = {}
+        for c in candidates:
+            event = c.event
+            fingerprint = KnownEvent(str(event.type), _indicator_of(event, known, seen), digest(event))
+            previous = known.get((event.source, event.id)) or seen.get((event.source, event.id))
+            if previous is not None:
+                same = previous.digest == fingerprint.digest
+                outcomes[c.index] = Outcome("duplicate", event.id, detail=None if same else (
+                    "an event with this id was accepted before with different content; the first one counts. "
+                    "Use a new id for a new event, or send indicator.corrected to change a value"))
+                continue
+            if isinstance(event, IndicatorCorrectedEvent):
+                target = known.get((event.source, event.data.corrects)) or seen.get((event.source, event.data.corrects))
+                problem = plan_rules.check_correction(event, target, self.plan)
+                if problem:
+                    outcomes[c.index] = Outcome("rejected", event.id, problem)
+                    continue
+            seen[(event.source, event.id)] = fingerprint
+            to_publish.append(c)
+        if to_publish:
+            await self.publisher.publish(self.events_topic, [with_warnings(c.event, c.warnings) for c in to_publish])
+            await self._remember(to_publish, seen)
+        for c in to_publish:
+            outcomes[c.index] = Outcome("accepted", c.event.id, warnings=tuple(c.warnings))
+        final = [o for o in outcomes if o is not None]
+        self._count(final, documents, agency, path)
+        return final
+
+    async def _lookup(self, candidates: list[_Candidate]) -> dict[tuple[str, str], KnownEvent]:
+        by_source: dict[str, set[str]] = {}
+        for c in candidates:
+            ids = by_source.setdefault(c.event.source, set())
+            ids.add(c.event.id)
+            if isinstance(c.event, IndicatorCorrectedEvent):
+                ids.add(c.event.data.corrects)
+        known: dict[tuple[str, str], KnownEvent] = {}
+        try:
+            for source, ids in by_source.items():
+                known.update({(source, i): k for i, k in (await self.registry.lookup(source, ids)).items()})
+        except (SQLAlchemyError, OSError) as exc:
+            raise RegistryUnavailable(str(exc)) from exc
+        return known
+
+    async def _remember(self, published: list[_Candidate], seen: dict[tuple[str, str], KnownEvent]) -> None:
+        rows = []
+        for c in published:
+            k = seen[(c.event.source, c.event.id)]
+            rows.append(Accepted(c.event.source, c.event.id, k.type, k.indicator, k.digest))
+        try:
+            await self.registry.record(rows)
+        except (SQLAlchemyError, OSError):
+            # Already durable in Kafka: still accepted. Only the duplicate short-cut is lost.
+            log.exception("could not record %d accepted events in the registry", len(rows))
+
+    def _count(self, outcomes: list[Outcome], documents: Sequence[Any], agency: str | None, path: str) -> None:
+        for outcome, document in zip(outcomes, documents):
+            who = agency or _agency_of(document)
+            reason = outcome.problem.reason if outcome.problem else ""
+            self.metrics.count(path, who, outcome.status, reason)
+
+
+def _indicator_of(event: Any, known: dict, seen: dict) -> str | None:
+    if isinstance(event, IndicatorReportedEvent):
+        return event.data.indicator
+    if isinstance(event, IndicatorCorrectedEvent):  # a correction of a correction keeps the indicator
+        target = known.get((event.source, event.data.corrects)) or seen.get((event.source, event.data.corrects))
+        return target.indicator if target else None
+    return None
+
+
+def _id_of(document: Any) -> str | None:
+    value = document.get("id") if isinstance(document, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _agency_of(document: Any) -> str | None:
+    source = document.get("source") if isinstance(document, dict) else None
+    return plan_rules.agency_code_of(source) if isinstance(source, str) else None

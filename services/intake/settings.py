@@ -1,0 +1,34 @@
+"""Intake's settings: the shared ones plus the front door's limits (env vars in CAPS)."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from shared.settings import TiendoSettings
+
+
+class IntakeSettings(TiendoSettings):
+    http_host: str = Field(default="0.0.0.0", alias="INTAKE_HTTP_HOST")
+    http_port: int = Field(default=8081, alias="INTAKE_HTTP_PORT")
+    # Per-agency token bucket, in events: a batch of N events costs N tokens.
+    rate_per_s: float = Field(default=200.0, gt=0, alias="INTAKE_RATE_PER_S")
+    rate_burst: int = Field(default=2000, gt=0, alias="INTAKE_RATE_BURST")
+    max_event_bytes: int = Field(default=64 * 1024, alias="INTAKE_MAX_EVENT_BYTES")
+    max_batch_bytes: int = Field(default=1024 * 1024, alias="INTAKE_MAX_BATCH_BYTES")
+    max_batch_events: int = Field(default=500, alias="INTAKE_MAX_BATCH_EVENTS")
+    max_clock_skew_s: float = Field(default=300.0, ge=0, alias="INTAKE_MAX_CLOCK_SKEW_S")
+    # A verified token is trusted this long: revocation takes effect within it.
+    token_cache_ttl_s: float = Field(default=30.0, ge=0, alias="INTAKE_TOKEN_CACHE_TTL_S")
+    # Longer than this without Kafka's acknowledgement → 503 (the event may not be durable).
+    publish_timeout_s: float = Field(default=5.0, gt=0, alias="INTAKE_PUBLISH_TIMEOUT_S")
+    retry_after_s: int = Field(default=5, gt=0, alias="INTAKE_RETRY_AFTER_S")
+    raw_consumer_enabled: bool = Field(default=True, alias="INTAKE_RAW_CONSUMER")
+    raw_group_id: str = Field(default="tiendo-intake-raw", alias="INTAKE_RAW_GROUP_ID")
+    raw_max_records: int = Field(default=500, gt=0, alias="INTAKE_RAW_MAX_RECORDS")
+
+    @model_validator(mode="after")
+    def _batch_fits_bucket(self) -> IntakeSettings:
+        if self.rate_burst < self.max_batch_events:
+            raise ValueError(f"INTAKE_RATE_BURST ({self.rate_burst}) must be at least INTAKE_MAX_BATCH_EVENTS "
+                             f"({self.max_batch_events}), or a full batch could never pass")
+        return self
