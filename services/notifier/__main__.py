@@ -1,0 +1,26 @@
+"""`python -m services.notifier`: apply the notifier's migrations, then serve (uvicorn)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import uvicorn
+
+from shared.db import upgrade_async
+from shared.observability import configure_logging
+
+from services.notifier.bootstrap import bootstrap
+from services.notifier.entrypoints.app import create_app
+from services.notifier.settings import NotifierSettings
+
+
+def main() -> None:
+    settings = NotifierSettings()  # type: ignore[call-arg]
+    configure_logging(settings.log_level)
+    asyncio.run(upgrade_async("notifier", settings.database_url))
+    app = create_app(bootstrap(settings))
+    uvicorn.run(app, host="0.0.0.0", port=settings.http_port, log_level=settings.log_level.lower())
+
+
+if __name__ == "__main__":
+    main()

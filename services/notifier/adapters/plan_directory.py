@@ -1,0 +1,26 @@
+"""The plan file → the domain's Directory snapshot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shared.plan import Plan, load_plan
+
+from services.notifier.domain.directory import Agency, Directory, Indicator, Leader
+
+
+def directory_from_plan(plan: Plan) -> Directory:
+    agencies = {
+        a.code: Agency(
+            code=a.code, name_vi=a.name_vi, name_en=a.name_en, parent=a.parent,
+            leaders=tuple(Leader(lead.name, lead.email, lead.title, lead.language) for lead in a.leaders),
+            chain=tuple(c.code for c in plan.escalation_chain(a.code)),
+        )
+        for a in plan.agencies
+    }
+    indicators = {i.code: Indicator(i.code, i.name_vi, i.name_en, i.unit_vi, i.unit_en) for i in plan.indicators}
+    return Directory(agencies=agencies, indicators=indicators)
+
+
+def load_directory(path: Path) -> Directory:
+    return directory_from_plan(load_plan(path))

@@ -1,0 +1,157 @@
+"""A digest → an RFC 5322 message: Jinja2 HTML + plain text, headers via `EmailMessage`.
+
+Agency-supplied text (names, titles) never reaches a header unflattened: control characters
+and line breaks become spaces before the header is set, and `policy=SMTP` encodes the rest.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from services.notifier.adapters import texts
+from services.notifier.domain.alerts import SEVERITY, Alert, AlertKind, Severity
+from services.notifier.domain.digest import Digest, sections
+from services.notifier.domain.directory import Directory
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
+                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+_text_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=False, undefined=StrictUndefined,
+                        trim_blocks=True, lstrip_blocks=True)
+
+
+class InvalidAddress(ValueError):
+    pass
+
+
+def header_text(value: str) -> str:
+    """One line of text, safe to put in a header."""
+    return " ".join(_CONTROL.sub(" ", value).split())
+
+
+def address(name: str, email: str) -> Address:
+    if not _EMAIL.match(email or ""):
+        raise InvalidAddress(f"not a plain e-mail address: {email!r}")
+    user, domain = email.rsplit("@", 1)
+    return Address(display_name=header_text(name), username=user, domain=domain)
+
+
+def parse_sender(text: str) -> Address:
+    """"Tiendo <tiendo@example>" or a bare address."""
+    match = re.match(r"^\s*(?P<name>[^<]*?)\s*<(?P<addr>[^>]+)>\s*$", text)
+    return address(match["name"], match["addr"]) if match else address("", text.strip())
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    directory: Directory
+    sender: str
+    timezone: str = "Asia/Ho_Chi_Minh"
+    ack_link: Callable[[Alert], str | None] = lambda alert: None
+
+
+def subject(digest: Digest, directory: Directory) -> str:
+    lang = digest.recipient.language
+    t = texts.T[lang]
+    firing = [*digest.new, *digest.still_open]
+    scope = firing or digest.resolved
+    agencies = {a.agency for a in scope}
+    parts = []
+    if firing:
+        counts = Counter(a.kind for a in firing)
+        order = sorted(counts, key=lambda k: (list(Severity).index(SEVERITY[k]), list(AlertKind).index(k)))
+        head = texts.KIND_COUNT[lang][order[0]].format(n=counts[order[0]])
+        rest = sum(counts[k] for k in order[1:])
+        parts.append(head + (f" (+{t['other'].format(n=rest)})" if rest else ""))
+    else:
+        parts.append(t["resolved_subject"].format(n=len(digest.resolved)))
+    parts.append(directory.agency(next(iter(agencies))).name(lang) if len(agencies) == 1
+                 else t["agencies"].format(n=len(agencies)))
+    periods = {a.period for a in scope}
+    if len(periods) == 1:
+        parts.append(directory.period_label(next(iter(periods)), lang))
+    prefix = "[Tiendo] " + (f"{t['repeat']}: " if digest.reason == "repeat" else "")
+    return header_text(prefix + " — ".join(parts))
+
+
+def _local(value: datetime | str | None, tz: str) -> str:
+    if value is None:
+        return "—"
+    when = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return when.astimezone(ZoneInfo(tz)).strftime("%d/%m/%Y %H:%M")
+
+
+def _view(alert: Alert, digest: Digest, ctx: RenderContext, now: datetime) -> dict:
+    lang, d, f = digest.recipient.language, ctx.directory, alert.facts
+    t = texts.T[lang]
+    indicator = d.indicator(alert.indicator)
+    unit = indicator.unit(lang)
+    own = alert.agency in d.led_by(digest.recipient.email)
+    escalated = None
+    if not own and alert.firing:
+        days = max((now - alert.opened_at).days, 0)
+        escalated = t["escalated"].format(agency=d.agency(alert.agency).name(lang), days=days)
+    return {
+        "agency": d.agency(alert.agency).name(lang), "indicator": indicator.name(lang),
+        "period": d.period_label(alert.period, lang), "title": texts.KIND_TITLE[lang][alert.kind],
+        "severity": alert.severity.value, "severity_label": t["severity"][alert.severity.value],
+        "is_report": alert.indicator is None,
+        "actual": texts.number(f.get("actual"), lang), "target": texts.number(f.get("target"), lang),
+        "expected": texts.number(f.get("expected"), lang), "forecast": texts.number(f.get("forecast"), lang),
+        "unit": unit, "deadline": _local(f.get("deadline"), ctx.timezone),
+        "submitted_at": _local(f.get("submitted_at"), ctx.timezone) if f.get("submitted_at") else None,
+        "todo": texts.WHAT_TO_DO[lang][alert.kind],
+        "acked": t["acked"].format(who=alert.acked_by, when=_local(alert.acked_at, ctx.timezone)) if alert.acked_at else None,
+        "ack_link": ctx.ack_link(alert) if alert.firing and not alert.acked_at else None,
+        "escalated": escalated,
+    }
+
+
+def _groups(alerts: list[Alert], digest: Digest, ctx: RenderContext, now: datetime) -> list[dict]:
+    return [{"head": _view(s.head, digest, ctx, now),
+             "children": [_view(c, digest, ctx, now) for c in s.children]}
+            for s in sections(alerts, ctx.directory)]
+
+
+def render(digest: Digest, ctx: RenderContext, domain: str = "tiendo.local") -> EmailMessage:
+    lang = digest.recipient.language
+    t = texts.T[lang]
+    now = digest.created_at
+    silences = [t["silence_line"].format(
+        scope=" / ".join(p for p in (s.agency and ctx.directory.agency(s.agency).name(lang), s.indicator and
+                                     ctx.directory.indicator(s.indicator).name(lang),
+                                     s.period and ctx.directory.period_label(s.period, lang)) if p),
+        until=_local(s.ends_at, ctx.timezone), reason=s.reason, by=s.created_by) for s in digest.silences]
+    model = {
+        "t": t, "lang": lang, "subject": subject(digest, ctx.directory),
+        "greeting": t["greeting"].format(name=digest.recipient.name),
+        "new": _groups(digest.new, digest, ctx, now), "still_open": _groups(digest.still_open, digest, ctx, now),
+        "resolved": _groups(digest.resolved, digest, ctx, now), "silences": silences,
+        "inhibited": t["inhibited"].format(n=len(digest.inhibited)) if digest.inhibited else None,
+    }
+    message = EmailMessage(policy=SMTP)
+    message["Subject"] = model["subject"]
+    message["From"] = parse_sender(ctx.sender)
+    message["To"] = address(digest.recipient.name, digest.recipient.email)
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = f"<{digest.message_token}@{domain}>"
+    message["Auto-Submitted"] = "auto-generated"  # no vacation auto-replies back to us
+    message.set_content(_text_env.get_template("digest.txt.j2").render(**model), charset="utf-8", cte="quoted-printable")
+    message.add_alternative(_env.get_template("digest.html.j2").render(**model), subtype="html", charset="utf-8",
+                            cte="quoted-printable")
+    message["Content-Language"] = lang  # after set_content, which drops Content-* headers
+    return message

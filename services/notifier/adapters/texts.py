@@ -1,0 +1,76 @@
+"""Every sentence a leader reads, in Vietnamese (default) and English."""
+
+from __future__ import annotations
+
+from services.notifier.domain.alerts import AlertKind
+
+KIND_COUNT = {
+    "vi": {AlertKind.LAGGING: "{n} chỉ tiêu chậm tiến độ",
+           AlertKind.REPORT_MISSING: "{n} báo cáo chưa nộp",
+           AlertKind.REPORT_LATE: "{n} báo cáo nộp muộn",
+           AlertKind.AT_RISK_REPEATED: "{n} chỉ tiêu có nguy cơ chậm 2 kỳ liên tiếp",
+           AlertKind.FORECAST_BELOW_TARGET: "{n} chỉ tiêu dự báo không đạt kế hoạch"},
+    "en": {AlertKind.LAGGING: "{n} indicator(s) lagging",
+           AlertKind.REPORT_MISSING: "{n} report(s) missing",
+           AlertKind.REPORT_LATE: "{n} report(s) late",
+           AlertKind.AT_RISK_REPEATED: "{n} indicator(s) at risk two periods running",
+           AlertKind.FORECAST_BELOW_TARGET: "{n} indicator(s) forecast below target"},
+}
+KIND_TITLE = {
+    "vi": {AlertKind.LAGGING: "Chậm tiến độ", AlertKind.REPORT_MISSING: "Chưa nộp báo cáo",
+           AlertKind.REPORT_LATE: "Nộp báo cáo muộn", AlertKind.AT_RISK_REPEATED: "Có nguy cơ chậm 2 kỳ liên tiếp",
+           AlertKind.FORECAST_BELOW_TARGET: "Dự báo cả năm không đạt chỉ tiêu"},
+    "en": {AlertKind.LAGGING: "Lagging", AlertKind.REPORT_MISSING: "Report missing",
+           AlertKind.REPORT_LATE: "Report late", AlertKind.AT_RISK_REPEATED: "At risk two periods running",
+           AlertKind.FORECAST_BELOW_TARGET: "Year-end forecast below target"},
+}
+WHAT_TO_DO = {
+    "vi": {AlertKind.LAGGING: "Rà soát nguyên nhân, có biện pháp đẩy nhanh tiến độ và báo cáo kết quả trong kỳ tới.",
+           AlertKind.REPORT_MISSING: "Chỉ đạo bộ phận thống kê nộp báo cáo ngay; số liệu của kỳ này đang bị thiếu.",
+           AlertKind.REPORT_LATE: "Đề nghị bảo đảm nộp báo cáo đúng hạn ở các kỳ sau.",
+           AlertKind.AT_RISK_REPEATED: "Xem xét điều chỉnh kế hoạch triển khai để tránh bị chậm tiến độ.",
+           AlertKind.FORECAST_BELOW_TARGET: "Cảnh báo sớm: cần tăng cường thực hiện để đạt chỉ tiêu cả năm."},
+    "en": {AlertKind.LAGGING: "Review the causes, speed up the work and report the result next period.",
+           AlertKind.REPORT_MISSING: "Have the report submitted now; this period's figures are missing.",
+           AlertKind.REPORT_LATE: "Please make sure future reports are submitted on time.",
+           AlertKind.AT_RISK_REPEATED: "Consider adjusting the work plan before the indicator falls behind.",
+           AlertKind.FORECAST_BELOW_TARGET: "Early warning: step up the work to meet the year's target."},
+}
+T = {
+    "vi": {
+        "greeting": "Kính gửi đồng chí {name},",
+        "intro": "Hệ thống Tiendo tổng hợp tình hình thực hiện Kế hoạch phòng, chống ma túy năm 2024 như sau.",
+        "new": "Cảnh báo mới", "still_open": "Chưa được khắc phục", "resolved": "Đã khắc phục",
+        "actual": "Thực hiện", "target": "Chỉ tiêu", "expected": "Tiến độ cần đạt", "forecast": "Dự báo cả năm",
+        "deadline": "Hạn", "todo": "Việc cần làm", "ack": "Xác nhận đã nhận / đang xử lý",
+        "acked": "Đã được {who} xác nhận lúc {when}", "escalated": "Chuyển lên vì {agency} chưa xác nhận sau {days} ngày",
+        "submitted_at": "Nộp lúc", "communes": "Đơn vị cấp dưới cùng chỉ tiêu",
+        "silences": "Đang tạm ẩn", "silence_line": "{scope} đến {until} — lý do: {reason} (bởi {by})",
+        "inhibited": "{n} cảnh báo khác được tạm hoãn vì đơn vị chưa nộp báo cáo kỳ này.",
+        "footer": "Thư gửi tự động từ hệ thống Tiendo. Mỗi người nhận tối đa một thư tổng hợp mỗi ngày, trừ khi có cảnh báo nghiêm trọng mới.",
+        "repeat": "Nhắc lại", "resolved_subject": "Đã khắc phục {n} cảnh báo", "agencies": "{n} đơn vị",
+        "other": "{n} cảnh báo khác", "severity": {"critical": "Nghiêm trọng", "warning": "Cần chú ý", "info": "Thông tin"},
+    },
+    "en": {
+        "greeting": "Dear {name},",
+        "intro": "Tiendo's summary of progress on the 2024 drug prevention and control plan.",
+        "new": "New alerts", "still_open": "Still open", "resolved": "Resolved",
+        "actual": "Actual", "target": "Target", "expected": "Expected by now", "forecast": "Year-end forecast",
+        "deadline": "Deadline", "todo": "What to do", "ack": "Acknowledge (received / working on it)",
+        "acked": "Acknowledged by {who} at {when}", "escalated": "Escalated: {agency} has not acknowledged for {days} days",
+        "submitted_at": "Submitted at", "communes": "Subordinate units on the same indicator",
+        "silences": "Silenced", "silence_line": "{scope} until {until} — reason: {reason} (by {by})",
+        "inhibited": "{n} other alert(s) held back because the agency has not submitted this period's report.",
+        "footer": "Sent automatically by Tiendo. At most one digest per recipient per day unless a new critical alert arrives.",
+        "repeat": "Reminder", "resolved_subject": "{n} alert(s) resolved", "agencies": "{n} agencies",
+        "other": "{n} more", "severity": {"critical": "Critical", "warning": "Warning", "info": "Info"},
+    },
+}
+
+
+def number(value: float | None, language: str) -> str:
+    """1234.5 → "1.234,5" (vi) or "1,234.5" (en)."""
+    if value is None:
+        return "—"
+    text = f"{value:,.1f}".rstrip("0").rstrip(".") if value % 1 else f"{value:,.0f}"
+    return text.translate(str.maketrans(",.", ".,")) if language == "vi" else text

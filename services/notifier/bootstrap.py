@@ -1,0 +1,65 @@
+"""Composition root: settings → engine, plan directory, notifier, sender, consumer."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.clock import Clock
+from shared.db import make_engine
+from shared.observability import new_registry
+
+from services.notifier.adapters.consumer import StatusConsumer
+from services.notifier.adapters.metrics import NotifierMetrics
+from services.notifier.adapters.plan_directory import load_directory
+from services.notifier.adapters.smtp import SmtpTransport
+from services.notifier.domain.directory import Directory
+from services.notifier.service_layer.delivery import Sender
+from services.notifier.service_layer.notifier import AckLinks, Notifier
+from services.notifier.settings import NotifierSettings
+
+
+@dataclass
+class Container:
+    settings: NotifierSettings
+    clock: Clock
+    engine: AsyncEngine
+    directory: Directory
+    registry: CollectorRegistry
+    metrics: NotifierMetrics
+    notifier: Notifier
+    sender: Sender
+
+    def consumer(self) -> StatusConsumer:
+        async def handle(event) -> bool:
+            return await self.notifier.handle(event, self.clock.now())
+        return StatusConsumer(self.settings.kafka_bootstrap_servers, self.settings.status_topic,
+                              self.settings.consumer_group, handle,
+                              on_poison=lambda: self.metrics.status_events.labels("undecodable").inc())
+
+
+def transport(settings: NotifierSettings) -> SmtpTransport:
+    return SmtpTransport(settings.smtp_host, settings.smtp_port, settings.smtp_tls, settings.smtp_username,
+                         settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+                         settings.smtp_timeout)
+
+
+def bootstrap(settings: NotifierSettings | None = None, *, clock: Clock | None = None,
+              directory: Directory | None = None, engine: AsyncEngine | None = None,
+              checkpoint=None) -> Container:
+    settings = settings or NotifierSettings()  # type: ignore[call-arg]
+    clock = clock or settings.clock()
+    engine = engine or make_engine(settings.database_url)
+    directory = directory or load_directory(settings.plan_file)
+    registry = new_registry()
+    metrics = NotifierMetrics(registry)
+    links = AckLinks(settings.ack_secret.get_secret_value().encode(), settings.public_url, settings.ack_ttl)
+    notifier = Notifier(engine, directory, settings.policy(), links, settings.smtp_from, metrics, settings.timezone)
+    sender = Sender(engine, transport(settings), metrics, worker=f"{socket.gethostname()}:{os.getpid()}",
+                    lease=settings.send_lease, retry_base=settings.retry_base, retry_cap=settings.retry_cap,
+                    checkpoint=checkpoint)
+    return Container(settings, clock, engine, directory, registry, metrics, notifier, sender)

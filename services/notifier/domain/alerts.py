@@ -1,0 +1,156 @@
+"""The alert lifecycle: status events become signals; signals open, update and resolve alerts.
+
+An alert is identified by its fingerprint (kind, agency, indicator, period); the same status
+fact delivered twice, or late and out of order, never makes a second alert.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from shared.events import KpiStatus, KpiStatusChanged, ReportStatus, ReportStatusChanged
+
+from services.notifier.domain import periods
+
+
+class AlertKind(StrEnum):
+    LAGGING = "lagging"
+    AT_RISK_REPEATED = "at_risk_repeated"
+    FORECAST_BELOW_TARGET = "forecast_below_target"
+    REPORT_MISSING = "report_missing"
+    REPORT_LATE = "report_late"
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+
+SEVERITY = {
+    AlertKind.LAGGING: Severity.CRITICAL,
+    AlertKind.REPORT_MISSING: Severity.CRITICAL,
+    AlertKind.AT_RISK_REPEATED: Severity.WARNING,
+    AlertKind.REPORT_LATE: Severity.WARNING,
+    AlertKind.FORECAST_BELOW_TARGET: Severity.INFO,
+}
+# Alerts computed from an agency's figures; pointless while its report is missing.
+DERIVED_FROM_FIGURES = {AlertKind.LAGGING, AlertKind.AT_RISK_REPEATED, AlertKind.FORECAST_BELOW_TARGET}
+
+FIRING, RESOLVED = "firing", "resolved"
+
+
+def fingerprint(kind: AlertKind, agency: str, indicator: str | None, period: str) -> str:
+    return f"{kind}|{agency}|{indicator or '-'}|{period}"
+
+
+@dataclass(frozen=True)
+class Signal:
+    """What one status event says about one kind of alert: firing or not, with the facts."""
+
+    kind: AlertKind
+    agency: str
+    indicator: str | None
+    period: str
+    firing: bool
+    as_of: datetime
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.kind, self.agency, self.indicator, self.period)
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: AlertKind
+    agency: str
+    indicator: str | None
+    period: str
+    state: str
+    opened_at: datetime  # service time it (re)opened; escalation delays count from here
+    as_of: datetime  # time of the newest status fact applied
+    facts: dict[str, Any] = field(default_factory=dict)
+    resolved_at: datetime | None = None
+    acked_at: datetime | None = None
+    acked_by: str | None = None
+    id: int | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.kind, self.agency, self.indicator, self.period)
+
+    @property
+    def severity(self) -> Severity:
+        return SEVERITY[self.kind]
+
+    @property
+    def firing(self) -> bool:
+        return self.state == FIRING
+
+
+def kpi_signals(event: KpiStatusChanged, previous_period_status: KpiStatus | None) -> list[Signal]:
+    """Every KPI status event says, for each KPI alert kind, whether it fires now."""
+    facts = {"actual": event.actual, "target": event.target, "expected": event.expected,
+             "forecast": event.forecast, "status": event.status.value,
+             "deadline": event.deadline.isoformat() if event.deadline else None}
+    lagging = event.status is KpiStatus.LAGGING
+    at_risk_twice = event.status is KpiStatus.AT_RISK and previous_period_status is KpiStatus.AT_RISK
+    forecast_short = (not lagging and event.status is not KpiStatus.ACHIEVED
+                      and event.forecast is not None and event.target is not None
+                      and event.forecast < event.target)
+
+    def signal(kind: AlertKind, firing: bool) -> Signal:
+        return Signal(kind, event.agency, event.indicator, event.period, firing, event.as_of, facts)
+
+    return [signal(AlertKind.LAGGING, lagging), signal(AlertKind.AT_RISK_REPEATED, at_risk_twice),
+            signal(AlertKind.FORECAST_BELOW_TARGET, forecast_short)]
+
+
+def report_signals(event: ReportStatusChanged) -> list[Signal]:
+    facts = {"deadline": event.deadline.isoformat(), "status": event.status.value,
+             "submitted_at": event.submitted_at.isoformat() if event.submitted_at else None}
+
+    def signal(kind: AlertKind, firing: bool) -> Signal:
+        return Signal(kind, event.agency, None, event.period, firing, event.as_of, facts)
+
+    return [signal(AlertKind.REPORT_MISSING, event.status is ReportStatus.MISSING),
+            signal(AlertKind.REPORT_LATE, event.status is ReportStatus.LATE)]
+
+
+def apply(alert: Alert | None, signal: Signal, now: datetime) -> Alert | None:
+    """The alert after the signal; None if there is none and nothing fires."""
+    if alert is None:
+        if not signal.firing:
+            return None
+        return Alert(signal.kind, signal.agency, signal.indicator, signal.period, FIRING,
+                     opened_at=now, as_of=signal.as_of, facts=signal.facts)
+    if signal.as_of < alert.as_of:
+        return alert  # an older fact arriving late must not undo a newer one
+    if signal.firing and not alert.firing:  # reopened: a fresh alert for escalation and ack
+        return replace(alert, state=FIRING, opened_at=now, as_of=signal.as_of, facts=signal.facts,
+                       resolved_at=None, acked_at=None, acked_by=None)
+    if signal.firing:
+        return replace(alert, as_of=signal.as_of, facts=signal.facts)
+    if alert.firing:
+        return replace(alert, state=RESOLVED, resolved_at=now, as_of=signal.as_of, facts=signal.facts)
+    return replace(alert, as_of=signal.as_of)
+
+
+def acknowledge(alert: Alert, by: str, now: datetime) -> Alert:
+    """The first acknowledgement counts; it stops escalation, the alert stays on record."""
+    if alert.acked_at is not None or not alert.firing:
+        return alert
+    return replace(alert, acked_at=now, acked_by=by)
+
+
+def inhibited(alert: Alert, firing: list[Alert]) -> bool:
+    """A figure-derived alert is held back while the same agency's report for the period is missing."""
+    if alert.kind not in DERIVED_FROM_FIGURES:
+        return False
+    return any(other.kind is AlertKind.REPORT_MISSING and other.firing and other.agency == alert.agency
+               and (periods.contains(alert.period, other.period) or periods.contains(other.period, alert.period))
+               for other in firing)

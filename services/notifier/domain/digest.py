@@ -1,0 +1,142 @@
+"""Grouping per recipient into one digest email (Alertmanager's group_wait / group_interval /
+repeat_interval, applied to email), with quiet hours, inhibition and silences.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from services.notifier.domain.alerts import FIRING, RESOLVED, Alert, Severity, inhibited
+from services.notifier.domain.directory import Directory, Leader
+from services.notifier.domain.policy import DigestPolicy
+from services.notifier.domain.routing import recipients
+from services.notifier.domain.silences import Silence, silenced_by
+
+
+@dataclass(frozen=True)
+class RecipientState:
+    """What the planner remembers per leader between ticks."""
+
+    email: str
+    first_pending_at: datetime | None = None  # first change not yet mailed
+    last_sent_at: datetime | None = None
+    delivered: dict[int, str] = field(default_factory=dict)  # alert id → state last mailed
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The alerts a leader may hear about now, and what was held back and why."""
+
+    visible: list[Alert]
+    silenced: list[Alert]
+    silences: list[Silence]
+    inhibited: list[Alert]
+
+
+@dataclass(frozen=True)
+class Digest:
+    recipient: Leader
+    window: datetime  # the moment it became due: part of the idempotency key
+    reason: str  # "first" | "update" | "repeat"
+    new: list[Alert]
+    still_open: list[Alert]
+    resolved: list[Alert]
+    silences: list[Silence]
+    inhibited: list[Alert]
+    created_at: datetime
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.recipient.email.lower()}|digest|{self.window.isoformat()}"
+
+    @property
+    def message_token(self) -> str:
+        return hashlib.sha256(self.idempotency_key.encode()).hexdigest()[:32]
+
+    @property
+    def alerts(self) -> list[Alert]:
+        return [*self.new, *self.still_open, *self.resolved]
+
+
+def select(email: str, alerts: list[Alert], state: RecipientState, directory: Directory,
+           silences: list[Silence], policy: DigestPolicy, now: datetime) -> Selection:
+    firing = [a for a in alerts if a.firing]
+    visible, muted, held, used = [], [], [], {}
+    for alert in alerts:
+        if alert.state == RESOLVED:
+            if state.delivered.get(alert.id) == FIRING:  # tell who was told it fired
+                visible.append(alert)
+            continue
+        if email.lower() not in {r.email.lower() for r in recipients(alert, directory, policy, now)}:
+            continue
+        if inhibited(alert, firing):
+            held.append(alert)
+            continue
+        matching = silenced_by(alert, silences, now)
+        if matching:
+            muted.append(alert)
+            used.update({id(s): s for s in matching})
+            continue
+        visible.append(alert)
+    return Selection(visible, muted, list(used.values()), held)
+
+
+def plan(leader: Leader, selection: Selection, state: RecipientState, policy: DigestPolicy,
+         now: datetime) -> tuple[Digest | None, RecipientState]:
+    """The digest due now for this leader (if any) and the state to remember."""
+    new = [a for a in selection.visible if a.firing and state.delivered.get(a.id) != FIRING]
+    still_open = [a for a in selection.visible if a.firing and state.delivered.get(a.id) == FIRING]
+    resolved = [a for a in selection.visible if not a.firing]
+    if new or resolved:
+        pending_since = state.first_pending_at or now
+        state = replace(state, first_pending_at=pending_since)
+        if state.last_sent_at is None:
+            due, reason = pending_since + policy.group_wait, "first"
+        else:
+            critical = any(a.severity is Severity.CRITICAL for a in new)
+            interval = policy.critical_interval if critical else policy.group_interval
+            due, reason = max(pending_since + policy.group_wait, state.last_sent_at + interval), "update"
+    elif state.last_sent_at and any(a.acked_at is None for a in still_open):
+        due, reason = state.last_sent_at + policy.repeat_interval, "repeat"
+    else:
+        return None, replace(state, first_pending_at=None)
+    if now < due or policy.quiet(now):
+        return None, state
+    digest = Digest(leader, due, reason, new, still_open, resolved, selection.silences,
+                    selection.inhibited, now)
+    delivered = {k: v for k, v in state.delivered.items() if v == FIRING}
+    delivered.update({a.id: a.state for a in [*new, *still_open]})
+    for alert in resolved:
+        delivered.pop(alert.id, None)
+    return digest, RecipientState(state.email, None, now, delivered)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A parent unit's alert with its communes' alerts on the same indicator folded beneath."""
+
+    head: Alert
+    children: list[Alert]
+
+
+def sections(alerts: list[Alert], directory: Directory) -> list[Section]:
+    by_key = {(a.agency, a.indicator, a.period, a.kind): a for a in alerts}
+    placed: dict[str, Section] = {}
+    order: list[Section] = []
+    for alert in alerts:
+        parent = next((by_key[(anc, alert.indicator, alert.period, alert.kind)]
+                       for anc in directory.ancestors(alert.agency)
+                       if (anc, alert.indicator, alert.period, alert.kind) in by_key), None)
+        if parent is None:
+            section = placed.setdefault(alert.fingerprint, Section(alert, []))
+            if section.head is alert:
+                order.append(section)
+    for alert in alerts:
+        for anc in directory.ancestors(alert.agency):
+            key = (anc, alert.indicator, alert.period, alert.kind)
+            if key in by_key and by_key[key].fingerprint in placed:
+                placed[by_key[key].fingerprint].children.append(alert)
+                break
+    return order

@@ -1,0 +1,86 @@
+"""Who is who: agencies, their leaders and escalation chains, indicator names.
+
+A plain snapshot of the plan's data, so the domain needs neither the YAML loader nor I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from services.notifier.domain import periods
+
+
+@dataclass(frozen=True)
+class Leader:
+    name: str
+    email: str
+    title: str = ""
+    language: str = "vi"  # "vi" | "en"
+
+
+@dataclass(frozen=True)
+class Agency:
+    code: str
+    name_vi: str
+    name_en: str
+    leaders: tuple[Leader, ...] = ()
+    parent: str | None = None
+    # Parent … steering committee, the order in which an open alert climbs.
+    chain: tuple[str, ...] = ()
+
+    def name(self, language: str) -> str:
+        return self.name_en if language == "en" else self.name_vi
+
+
+@dataclass(frozen=True)
+class Indicator:
+    code: str
+    name_vi: str
+    name_en: str
+    unit_vi: str = ""
+    unit_en: str = ""
+
+    def name(self, language: str) -> str:
+        return self.name_en if language == "en" else self.name_vi
+
+    def unit(self, language: str) -> str:
+        return self.unit_en if language == "en" else self.unit_vi
+
+
+@dataclass
+class Directory:
+    agencies: dict[str, Agency] = field(default_factory=dict)
+    indicators: dict[str, Indicator] = field(default_factory=dict)
+
+    def agency(self, code: str) -> Agency:
+        # An agency the plan does not know still gets its alerts recorded, just nobody to mail.
+        return self.agencies.get(code) or Agency(code=code, name_vi=code, name_en=code)
+
+    def indicator(self, code: str | None) -> Indicator:
+        if code is None:
+            return Indicator(code="", name_vi="Báo cáo định kỳ", name_en="Periodic report")
+        return self.indicators.get(code) or Indicator(code=code, name_vi=code, name_en=code)
+
+    def leader(self, email: str) -> Leader | None:
+        for agency in self.agencies.values():
+            for leader in agency.leaders:
+                if leader.email.lower() == email.lower():
+                    return leader
+        return None
+
+    def led_by(self, email: str) -> set[str]:
+        """The agencies whose leader this address is."""
+        return {a.code for a in self.agencies.values()
+                if any(lead.email.lower() == email.lower() for lead in a.leaders)}
+
+    def ancestors(self, code: str) -> list[str]:
+        seen, out, current = {code}, [], self.agency(code).parent
+        while current and current not in seen:
+            out.append(current)
+            seen.add(current)
+            current = self.agency(current).parent
+        return out
+
+    @staticmethod
+    def period_label(period: str, language: str) -> str:
+        return periods.label(period, language)

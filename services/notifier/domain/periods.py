@@ -1,0 +1,56 @@
+"""Reporting periods as the events spell them: "2024", "2024-H1", "2024-Q2", "2024-06"."""
+
+from __future__ import annotations
+
+import re
+
+_PERIOD = re.compile(r"^(?P<year>\d{4})(?:-(?:H(?P<half>[12])|Q(?P<quarter>[1-4])|(?P<month>0[1-9]|1[0-2])))?$")
+_MONTHS_EN = ["January", "February", "March", "April", "May", "June", "July", "August",
+              "September", "October", "November", "December"]
+
+
+def _parts(period: str) -> tuple[int, str, int]:
+    match = _PERIOD.match(period)
+    if not match:
+        raise ValueError(f"not a period: {period!r}")
+    year = int(match["year"])
+    for kind in ("half", "quarter", "month"):
+        if match[kind]:
+            return year, kind, int(match[kind])
+    return year, "year", 1
+
+
+def _months(period: str) -> range:
+    year, kind, n = _parts(period)
+    size = {"year": 12, "half": 6, "quarter": 3, "month": 1}[kind]
+    return range((n - 1) * size + 1, n * size + 1)
+
+
+def previous(period: str) -> str:
+    """The period of the same kind just before (2024-01 → 2023-12)."""
+    year, kind, n = _parts(period)
+    count = {"year": 1, "half": 2, "quarter": 4, "month": 12}[kind]
+    if kind == "year":
+        return str(year - 1)
+    if n > 1:
+        return _format(year, kind, n - 1)
+    return _format(year - 1, kind, count)
+
+
+def _format(year: int, kind: str, n: int) -> str:
+    return {"half": f"{year}-H{n}", "quarter": f"{year}-Q{n}", "month": f"{year}-{n:02d}"}[kind]
+
+
+def contains(outer: str, inner: str) -> bool:
+    """True if every month of `inner` lies within `outer` (2024 contains 2024-06)."""
+    (oy, _, _), (iy, _, _) = _parts(outer), _parts(inner)
+    return oy == iy and set(_months(inner)) <= set(_months(outer))
+
+
+def label(period: str, language: str = "vi") -> str:
+    year, kind, n = _parts(period)
+    if language == "en":
+        return {"year": f"{year}", "half": f"H{n} {year}", "quarter": f"Q{n} {year}",
+                "month": f"{_MONTHS_EN[n - 1]} {year}"}[kind]
+    return {"year": f"Năm {year}", "half": f"{'6 tháng đầu' if n == 1 else '6 tháng cuối'} năm {year}",
+            "quarter": f"Quý {n}/{year}", "month": f"Tháng {n}/{year}"}[kind]

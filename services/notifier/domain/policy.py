@@ -1,0 +1,54 @@
+"""How often and when: grouping intervals, escalation delays, quiet hours."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """Nothing is sent between start and end local time (may wrap past midnight)."""
+
+    start: time
+    end: time
+    timezone: str = "Asia/Ho_Chi_Minh"
+
+    def contains(self, now: datetime) -> bool:
+        local = now.astimezone(ZoneInfo(self.timezone)).time()
+        if self.start <= self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+    def next_end(self, now: datetime) -> datetime:
+        """When sending may resume (now itself if outside quiet hours)."""
+        if not self.contains(now):
+            return now
+        local = now.astimezone(ZoneInfo(self.timezone))
+        end = local.replace(hour=self.end.hour, minute=self.end.minute, second=0, microsecond=0)
+        if end <= local:
+            end += timedelta(days=1)
+        return end
+
+
+@dataclass(frozen=True)
+class DigestPolicy:
+    group_wait: timedelta = timedelta(minutes=30)
+    group_interval: timedelta = timedelta(hours=24)
+    # A new critical alert may break the once-a-day rhythm, but not more often than this.
+    critical_interval: timedelta = timedelta(hours=2)
+    repeat_interval: timedelta = timedelta(hours=24)
+    # Delay before each escalation step (parent unit, …, steering committee).
+    escalation_delays: tuple[timedelta, ...] = (timedelta(days=3), timedelta(days=7))
+    quiet_hours: QuietHours | None = None
+
+    def escalation_delay(self, step: int, steps: int) -> timedelta:
+        """Step i (0-based) of `steps`: the last step (the committee) takes the last delay."""
+        delays = self.escalation_delays or (timedelta(days=3),)
+        if step == steps - 1:
+            return max(delays[-1], delays[min(step, len(delays) - 1)])
+        return delays[min(step, max(len(delays) - 2, 0))]
+
+    def quiet(self, now: datetime) -> bool:
+        return self.quiet_hours is not None and self.quiet_hours.contains(now)

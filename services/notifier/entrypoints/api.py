@@ -1,0 +1,171 @@
+"""HTTP routes: the signed acknowledgement link, and the alerts/silences API for operators.
+
+The link's GET only shows a confirmation button: mail scanners that prefetch links must not
+acknowledge on the leader's behalf (nor burn the single-use token). The POST acknowledges.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import BaseModel, Field
+
+from services.notifier.adapters import outbox, repository as repo
+from services.notifier.adapters.rendering import TEMPLATES
+from services.notifier.adapters.texts import KIND_TITLE
+from services.notifier.domain.alerts import Alert
+from services.notifier.domain.silences import InvalidSilence, Silence
+
+router = APIRouter()
+_pages = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["j2", "html"]))
+PAGE = {
+    "vi": {"confirm": "Xác nhận đã nhận cảnh báo", "confirm_msg": "Bấm nút dưới đây để xác nhận đã nhận và đang xử lý. Cảnh báo sẽ không được chuyển lên cấp trên nữa.",
+           "button": "Đã nhận / đang xử lý", "ok": "Đã ghi nhận", "ok_msg": "Cảm ơn đồng chí. Cảnh báo đã được xác nhận; việc chuyển lên cấp trên đã dừng.",
+           "used": "Liên kết đã được sử dụng", "used_msg": "Liên kết xác nhận chỉ dùng được một lần.",
+           "bad": "Liên kết không hợp lệ", "expired": "Liên kết đã hết hạn", "bad_msg": "Vui lòng dùng liên kết trong thư mới nhất hoặc liên hệ bộ phận thường trực."},
+    "en": {"confirm": "Acknowledge the alert", "confirm_msg": "Press the button to acknowledge: received, working on it. The alert will no longer be escalated.",
+           "button": "Received / working on it", "ok": "Acknowledged", "ok_msg": "Thank you. The alert is acknowledged; escalation has stopped.",
+           "used": "Link already used", "used_msg": "An acknowledgement link works only once.",
+           "bad": "Invalid link", "expired": "Link expired", "bad_msg": "Please use the link in the latest email or contact the secretariat."},
+}
+
+
+def _c(request: Request):
+    return request.app.state.container
+
+
+def _page(lang: str, heading: str, message: str, alert: str | None = None, form: bool = False,
+          button: str = "", status: int = 200) -> HTMLResponse:
+    html = _pages.get_template("ack.html.j2").render(lang=lang, heading=heading, message=message, alert=alert,
+                                                     form=form, button=button)
+    return HTMLResponse(html, status_code=status)
+
+
+def _describe(container, alert: Alert | None, lang: str) -> str | None:
+    if alert is None:
+        return None
+    d = container.directory
+    what = KIND_TITLE[lang][alert.kind]
+    indicator = f"{d.indicator(alert.indicator).name(lang)} — " if alert.indicator else ""
+    return f"{what}: {indicator}{d.agency(alert.agency).name(lang)} — {d.period_label(alert.period, lang)}"
+
+
+def _lang(container, email: str | None) -> str:
+    leader = container.directory.leader(email) if email else None
+    return leader.language if leader and leader.language in PAGE else "vi"
+
+
+@router.get("/ack/{token}", response_class=HTMLResponse, tags=["acknowledgement"])
+async def ack_form(token: str, request: Request) -> HTMLResponse:
+    c = _c(request)
+    reason, claim = c.notifier.peek_token(token, c.clock.now())
+    lang = _lang(c, claim.recipient if claim else None)
+    p = PAGE[lang]
+    if claim is None:
+        return _page(lang, p["expired" if reason == "expired" else "bad"], p["bad_msg"], status=400)
+    async with c.engine.connect() as conn:
+        alert = await repo.alert_by_id(conn, claim.alert_id)
+    return _page(lang, p["confirm"], p["confirm_msg"], _describe(c, alert, lang), form=True, button=p["button"])
+
+
+@router.post("/ack/{token}", response_class=HTMLResponse, tags=["acknowledgement"])
+async def ack_submit(token: str, request: Request) -> HTMLResponse:
+    c = _c(request)
+    now = c.clock.now()
+    _, claim = c.notifier.peek_token(token, now)
+    lang = _lang(c, claim.recipient if claim else None)
+    p = PAGE[lang]
+    outcome, alert = await c.notifier.acknowledge_with_token(token, now)
+    if outcome == "ok":
+        return _page(lang, p["ok"], p["ok_msg"], _describe(c, alert, lang))
+    if outcome == "used":
+        return _page(lang, p["used"], p["used_msg"], _describe(c, alert, lang), status=409)
+    return _page(lang, p["expired" if outcome == "expired" else "bad"], p["bad_msg"], status=400)
+
+
+def alert_json(alert: Alert) -> dict:
+    return {"id": alert.id, "kind": alert.kind.value, "severity": alert.severity.value, "agency": alert.agency,
+            "indicator": alert.indicator, "period": alert.period, "state": alert.state,
+            "opened_at": alert.opened_at, "resolved_at": alert.resolved_at, "acked_at": alert.acked_at,
+            "acked_by": alert.acked_by, "facts": alert.facts}
+
+
+@router.get("/alerts", tags=["alerts"])
+async def list_alerts(request: Request, state: Literal["firing", "resolved"] | None = None,
+                      agency: str | None = None) -> list[dict]:
+    async with _c(request).engine.connect() as conn:
+        return [alert_json(a) for a in await repo.list_alerts(conn, state, agency)]
+
+
+class AckBody(BaseModel):
+    by: str = Field(min_length=1, max_length=320)
+
+
+@router.post("/alerts/{alert_id}/ack", tags=["alerts"])
+async def ack_alert(alert_id: int, body: AckBody, request: Request) -> dict:
+    c = _c(request)
+    alert = await c.notifier.acknowledge(alert_id, body.by, c.clock.now())
+    if alert is None:
+        raise HTTPException(404, f"no alert {alert_id}")
+    return alert_json(alert)
+
+
+class SilenceBody(BaseModel):
+    agency: str | None = None
+    indicator: str | None = None
+    period: str | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    hours: float | None = Field(default=None, gt=0, description="duration, if ends_at is not given")
+    reason: str = Field(min_length=1, max_length=2000)
+    created_by: str = Field(min_length=1, max_length=320)
+
+
+def silence_json(s: Silence) -> dict:
+    return {"id": s.id, "agency": s.agency, "indicator": s.indicator, "period": s.period,
+            "starts_at": s.starts_at, "ends_at": s.ends_at, "reason": s.reason, "created_by": s.created_by}
+
+
+async def create_silence(container, body: SilenceBody) -> Silence:
+    now = container.clock.now()
+    starts = body.starts_at or now
+    ends = body.ends_at or (starts + timedelta(hours=body.hours) if body.hours else None)
+    if ends is None:
+        raise InvalidSilence("give ends_at or hours")
+    silence = Silence(body.agency, body.indicator, body.period, starts, ends, body.reason, body.created_by)
+    async with container.engine.begin() as conn:
+        return await repo.add_silence(conn, silence, now)
+
+
+@router.post("/silences", status_code=201, tags=["silences"])
+async def post_silence(body: SilenceBody, request: Request) -> dict:
+    try:
+        return silence_json(await create_silence(_c(request), body))
+    except (InvalidSilence, ValueError) as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+@router.get("/silences", tags=["silences"])
+async def get_silences(request: Request, active: bool = True) -> list[dict]:
+    c = _c(request)
+    async with c.engine.connect() as conn:
+        return [silence_json(s) for s in await repo.list_silences(conn, c.clock.now() if active else None)]
+
+
+@router.delete("/silences/{silence_id}", tags=["silences"])
+async def delete_silence(silence_id: int, request: Request) -> dict:
+    c = _c(request)
+    async with c.engine.begin() as conn:
+        if not await repo.expire_silence(conn, silence_id, c.clock.now()):
+            raise HTTPException(404, f"no active silence {silence_id}")
+    return {"id": silence_id, "expired": True}
+
+
+@router.get("/outbox", tags=["operations"])
+async def get_outbox(request: Request, limit: int = 100) -> list[dict]:
+    async with _c(request).engine.connect() as conn:
+        return await outbox.list_outbox(conn, min(limit, 1000))

@@ -1,0 +1,73 @@
+"""Settings of the notifier: SMTP, acknowledgement links, grouping, quiet hours, escalation."""
+
+from __future__ import annotations
+
+from datetime import time, timedelta
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+
+from shared.settings import TiendoSettings
+
+from services.notifier.domain.policy import DigestPolicy, QuietHours
+
+
+class NotifierSettings(TiendoSettings):
+    http_port: int = Field(default=8083, alias="NOTIFIER_HTTP_PORT")
+    smtp_host: str = Field(default="127.0.0.1", alias="SMTP_HOST")
+    smtp_port: int = Field(default=25, alias="SMTP_PORT")
+    smtp_username: str | None = Field(default=None, alias="SMTP_USERNAME")
+    smtp_password: SecretStr | None = Field(default=None, alias="SMTP_PASSWORD")
+    smtp_tls: Literal["none", "starttls", "ssl"] = Field(default="none", alias="SMTP_TLS")
+    smtp_from: str = Field(default="Tiendo <tiendo@tiendo.local>", alias="SMTP_FROM")
+    smtp_timeout: float = Field(default=15.0, alias="SMTP_TIMEOUT_SECONDS")
+    # No default: a guessable secret would let anyone acknowledge alerts.
+    ack_secret: SecretStr = Field(alias="NOTIFIER_ACK_SECRET", min_length=16)
+    ack_ttl: timedelta = Field(default=timedelta(days=14), alias="NOTIFIER_ACK_TTL")
+    public_url: str = Field(default="http://127.0.0.1:8083", alias="NOTIFIER_PUBLIC_URL")
+    consumer_group: str = Field(default="tiendo-notifier", alias="NOTIFIER_CONSUMER_GROUP")
+    # Grouping (Alertmanager semantics, defaults suited to email; the demo sets short ones).
+    group_wait: timedelta = Field(default=timedelta(minutes=30), alias="NOTIFIER_GROUP_WAIT")
+    group_interval: timedelta = Field(default=timedelta(hours=24), alias="NOTIFIER_GROUP_INTERVAL")
+    critical_interval: timedelta = Field(default=timedelta(hours=2), alias="NOTIFIER_CRITICAL_INTERVAL")
+    repeat_interval: timedelta = Field(default=timedelta(hours=24), alias="NOTIFIER_REPEAT_INTERVAL")
+    escalation_delays: list[timedelta] = Field(
+        default=[timedelta(days=3), timedelta(days=7)], alias="NOTIFIER_ESCALATION_DELAYS")
+    quiet_hours: str = Field(default="21:00-07:00", alias="NOTIFIER_QUIET_HOURS")
+    timezone: str = Field(default="Asia/Ho_Chi_Minh", alias="NOTIFIER_TIMEZONE")
+    # Real seconds between scheduler ticks and sender polls.
+    tick_seconds: float = Field(default=1.0, gt=0, alias="NOTIFIER_TICK_SECONDS")
+    send_lease: timedelta = Field(default=timedelta(seconds=60), alias="NOTIFIER_SEND_LEASE")
+    retry_base: float = Field(default=2.0, gt=0, alias="NOTIFIER_RETRY_BASE_SECONDS")
+    retry_cap: float = Field(default=600.0, gt=0, alias="NOTIFIER_RETRY_CAP_SECONDS")
+
+    @field_validator("escalation_delays", mode="before")
+    @classmethod
+    def _split(cls, value):
+        # "P3D,P7D" or "259200,604800" from the environment
+        return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str) -> str:
+        parse_quiet_hours(value, "UTC")
+        return value
+
+    def policy(self) -> DigestPolicy:
+        return DigestPolicy(
+            group_wait=self.group_wait, group_interval=self.group_interval,
+            critical_interval=self.critical_interval, repeat_interval=self.repeat_interval,
+            escalation_delays=tuple(self.escalation_delays),
+            quiet_hours=parse_quiet_hours(self.quiet_hours, self.timezone),
+        )
+
+
+def parse_quiet_hours(text: str, tz: str) -> QuietHours | None:
+    """"21:00-07:00" → QuietHours; "" or "off" → none."""
+    if not text.strip() or text.strip().lower() in {"off", "none"}:
+        return None
+    try:
+        start, end = (time.fromisoformat(part.strip()) for part in text.split("-"))
+    except ValueError as exc:
+        raise ValueError(f"quiet hours must look like 21:00-07:00, got {text!r}") from exc
+    return QuietHours(start=start, end=end, timezone=tz)

@@ -1,0 +1,51 @@
+"""Notifier fixtures: a fresh database per module on the session's PostgreSQL, unique topics."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from shared.db import upgrade_async
+from shared.kafka import DAY_MS, TopicSpec, ensure_topics
+
+
+@pytest.fixture(scope="module")
+async def notifier_db(database_url: str) -> AsyncIterator[str]:
+    """A database of its own for this module, migrated to head."""
+    name = f"notifier_{uuid.uuid4().hex[:10]}"
+    admin = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    await upgrade_async("notifier", url)
+    yield url
+    async with admin.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await admin.dispose()
+
+
+@pytest.fixture
+async def status_topic(kafka_bootstrap: str) -> str:
+    name = f"test.notifier.status.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(kafka_bootstrap, [TopicSpec(name, partitions=2, retention_ms=DAY_MS)])
+    return name
+
+
+async def eventually(predicate, timeout: float = 20.0, interval: float = 0.1):
+    """Await until `predicate()` (sync or async) is truthy; returns its value."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"condition not met after {timeout}s")
+        await asyncio.sleep(interval)
