@@ -1,0 +1,22 @@
+"""Real local infrastructure for tests, the demo and benchmarks (no Docker engine needed)."""
+
+from shared.infra._process import InfraError
+from shared.infra.kafka import KAFKA_VERSION, KafkaServer, ensure_kafka_runtime, kafka_from_env_or_start
+from shared.infra.ports import free_port, port_is_open, wait_for_port
+from shared.infra.postgres import PostgresServer, find_pg_bin, postgres_from_env_or_start
+from shared.infra.smtp import MailboxSmtpServer
+
+__all__ = [
+    "KAFKA_VERSION",
+    "InfraError",
+    "KafkaServer",
+    "MailboxSmtpServer",
+    "PostgresServer",
+    "ensure_kafka_runtime",
+    "find_pg_bin",
+    "free_port",
+    "kafka_from_env_or_start",
+    "port_is_open",
+    "postgres_from_env_or_start",
+    "wait_for_port",
+]

@@ -1,0 +1,78 @@
+"""Session-wide real infrastructure: each server starts when a test first asks for it and
+stops at session end. Logs stay in `.tiendo/test-infra/<session>/` for debugging (data dirs
+are removed). `KAFKA_BOOTSTRAP_SERVERS` / `DATABASE_URL` point the tests at external servers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.infra import (
+    KafkaServer,
+    MailboxSmtpServer,
+    PostgresServer,
+    kafka_from_env_or_start,
+    postgres_from_env_or_start,
+)
+from shared.infra._process import REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def infra_dir() -> Path:
+    path = REPO_ROOT / ".tiendo" / "test-infra" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def _kafka(infra_dir: Path) -> Iterator[tuple[str, KafkaServer | None]]:
+    bootstrap, server = kafka_from_env_or_start(infra_dir / "kafka")
+    yield bootstrap, server
+    if server is not None:
+        server.stop()
+        shutil.rmtree(server.data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def kafka_server(_kafka: tuple[str, KafkaServer | None]) -> KafkaServer | None:
+    """The session's broker; None when KAFKA_BOOTSTRAP_SERVERS names an external one."""
+    return _kafka[1]
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(_kafka: tuple[str, KafkaServer | None]) -> str:
+    return _kafka[0]
+
+
+@pytest.fixture(scope="session")
+def _postgres(infra_dir: Path) -> Iterator[tuple[str, PostgresServer | None]]:
+    url, server = postgres_from_env_or_start(infra_dir / "postgres")
+    yield url, server
+    if server is not None:
+        server.stop()
+        shutil.rmtree(server.data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(_postgres: tuple[str, PostgresServer | None]) -> PostgresServer | None:
+    """The session's cluster; None when DATABASE_URL names an external one."""
+    return _postgres[1]
+
+
+@pytest.fixture(scope="session")
+def database_url(_postgres: tuple[str, PostgresServer | None]) -> str:
+    return _postgres[0]
+
+
+@pytest.fixture(scope="session")
+def smtp_server(infra_dir: Path) -> Iterator[MailboxSmtpServer]:
+    """Shared by the session: count messages relative to `len(smtp_server.paths())`."""
+    server = MailboxSmtpServer(infra_dir / "mailbox").start()
+    yield server
+    server.stop()
