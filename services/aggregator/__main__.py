@@ -1,0 +1,31 @@
+"""`python -m services.aggregator`: apply the migrations, then serve API, consumer and relay."""
+
+from __future__ import annotations
+
+import asyncio
+
+import uvicorn
+
+from shared.db import upgrade_async
+from shared.observability import configure_logging
+
+from services.aggregator.settings import AggregatorSettings
+
+
+async def serve(settings: AggregatorSettings) -> None:
+    from services.aggregator.entrypoints.app import create_app
+
+    await upgrade_async("aggregator", settings.database_url)
+    config = uvicorn.Config(create_app(settings=settings), host=settings.http_host, port=settings.http_port,
+                            log_level=settings.log_level.lower(), lifespan="on")
+    await uvicorn.Server(config).serve()
+
+
+def main() -> None:
+    settings = AggregatorSettings()
+    configure_logging(settings.log_level)
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

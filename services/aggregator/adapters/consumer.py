@@ -1,0 +1,183 @@
+"""The Kafka side of the projection: batches from `getmany`, offsets committed after PostgreSQL.
+
+Plain aiokafka rather than a FastStream subscriber: the batch, its one transaction and the
+offset commit stay in one visible loop. A failed offset commit (a rebalance took the partition,
+the failure FastStream issue #1414 was about) is logged and counted, never retried in a loop:
+whoever owns the partition next gets the records again and the inbox drops them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.partitioner import murmur2
+from pydantic import ValidationError
+
+from shared.events.codec import DecodeError, KafkaRecord, decode_agency_event
+from shared.events.models import agency_code_of
+from shared.kafka import make_consumer
+
+from services.aggregator.adapters.metrics import AggregatorMetrics
+from services.aggregator.adapters.projector import Delivered, Poison, Projector
+from services.aggregator.domain.facts import Rejected, fact_from_event
+
+log = logging.getLogger(__name__)
+
+
+def decode(record: Any, plan: Any) -> Delivered | Poison:
+    """A consumed record → a fact, or a dead letter keyed by its position (so a fixed resend
+    under the same event id is still accepted)."""
+    try:
+        event = decode_agency_event(record.value, record.headers)
+        return Delivered(fact_from_event(event, record.offset, plan), record.partition, record.offset)
+    except (DecodeError, ValidationError, Rejected, UnicodeDecodeError) as exc:
+        headers = {name: value for name, value in record.headers}
+        source = headers.get("ce_source", b"").decode("utf-8", "replace")
+        reason = f"{type(exc).__name__}: {exc}"
+        return Poison(f"kafka:{record.topic}/{record.partition}", str(record.offset), agency_code_of(source),
+                      reason, record.partition, record.offset,
+                      KafkaRecord(record.key, record.value or b"", list(record.headers)))
+
+
+def partition_of(agency: str, partitions: int) -> int:
+    """The partition the default partitioner puts an agency's key on."""
+    return (murmur2(agency.encode()) & 0x7FFFFFFF) % partitions
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self) -> None:
+        self.revoked = False
+
+    async def on_partitions_revoked(self, revoked):
+        self.revoked = True  # the loop drops its caches before the next batch, not mid-batch
+
+    async def on_partitions_assigned(self, assigned):
+        self.revoked = True
+
+
+class EventConsumer:
+    def __init__(self, settings: Any, projector: Projector, clock: Any, metrics: AggregatorMetrics,
+                 on_batch: Callable[[int], None] | None = None) -> None:
+        self.settings, self.projector, self.clock, self.metrics = settings, projector, clock, metrics
+        self.plan = projector.plan
+        self._on_batch = on_batch  # crash-test hook
+        self._listener = _Listener()
+        self.batches = 0
+        self.force_check = asyncio.Event()
+        self._lag: dict[int, int] = {}
+        self._positions: dict[int, int] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        s = self.settings
+        consumer = make_consumer(s.kafka_bootstrap_servers, group_id=s.group_id,
+                                 max_poll_records=s.batch_size, max_partition_fetch_bytes=4 * 1024 * 1024)
+        consumer.subscribe([s.events_topic], listener=self._listener)
+        await consumer.start()
+        next_check = 0.0
+        try:
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=s.poll_timeout_ms, max_records=s.batch_size)
+                if self._listener.revoked:
+                    self._listener.revoked = False
+                    self.projector.forget()
+                    next_check = 0.0  # new partitions: their agencies' deadlines too
+                due = time.monotonic() >= next_check or self.force_check.is_set()
+                records = [r for rs in batch.values() for r in rs]
+                if not records and not due:
+                    continue
+                owned = self._owned_agencies(consumer) if due else []
+                if await self._apply(consumer, batch, records, owned):
+                    if due:
+                        self.force_check.clear()
+                        next_check = time.monotonic() + s.deadline_check_seconds
+        finally:
+            await consumer.stop()
+
+    async def _apply(self, consumer, batch, records, owned) -> bool:
+        started = time.perf_counter()
+        items = [decode(r, self.plan) for r in records]
+        try:
+            outcome = await self.projector.apply(items, self.clock.now(), reevaluate=owned)
+        except Exception as exc:  # e.g. the database is away: roll back, rewind, retry
+            self.metrics.db_failures.inc()
+            log.warning("batch of %d rolled back (%s); retrying", len(records), exc)
+            for tp, rs in batch.items():
+                if rs:
+                    consumer.seek(tp, rs[0].offset)
+            await asyncio.sleep(0.5)
+            return False
+        self.batches += 1
+        if self._on_batch:
+            self._on_batch(self.batches)
+        committed = time.time()
+        await self._commit(consumer, batch)
+        self._observe(consumer, records, outcome, started, committed)
+        return True
+
+    async def _commit(self, consumer, batch) -> None:
+        offsets = {tp: rs[-1].offset + 1 for tp, rs in batch.items() if rs}
+        self._positions.update((tp.partition, o) for tp, o in offsets.items())
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+        except (KafkaError, AssertionError) as exc:  # lost the partition in a rebalance
+            self.metrics.commit_failures.inc()
+            log.warning("offset commit failed (%s); the records will be redelivered and deduplicated", exc)
+
+    def _owned_agencies(self, consumer) -> list[str]:
+        topic = self.settings.events_topic
+        partitions = consumer.partitions_for_topic(topic) or set()
+        mine = {tp.partition for tp in consumer.assignment() if tp.topic == topic}
+        if not partitions or not mine:
+            return []
+        return [a.code for a in self.plan.agencies if partition_of(a.code, len(partitions)) in mine]
+
+    def _observe(self, consumer, records, outcome, started, committed) -> None:
+        m = self.metrics
+        if records:
+            m.batch_size.observe(len(records))
+            newest = max(r.timestamp for r in records) / 1000
+            m.freshness.set(max(0.0, committed - newest))
+            for r in records:
+                m.end_to_end.observe(max(0.0, committed - r.timestamp / 1000))
+        m.batch_seconds.observe(time.perf_counter() - started)
+        m.last_commit.set(committed)
+        m.applied.labels("all").inc(outcome.applied)
+        m.duplicates.inc(outcome.duplicates)
+        m.dead_letters.inc(outcome.dead_letters)
+        m.status_events.inc(outcome.status_events)
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is not None:
+                self._lag[tp.partition] = high
+        for partition, high in self._lag.items():
+            position = self._positions.get(partition)
+            if position is not None:
+                m.lag.labels(str(partition)).set(max(0, high - position))
+
+
+def crash_hook(fault: str | None) -> Callable[[int], None] | None:
+    """`after_db_commit:N`: SIGKILL this process right after the N-th batch's DB commit,
+    before its offsets are committed (the crash tests' precise kill -9)."""
+    if not fault:
+        return None
+    point, _, n = fault.partition(":")
+    if point != "after_db_commit":
+        return None
+
+    def hook(batch: int) -> None:
+        if batch >= int(n or 1):
+            os.kill(os.getpid(), signal.SIGKILL)
+    return hook
+
+
+__all__ = ["EventConsumer", "TopicPartition", "crash_hook", "decode", "partition_of"]

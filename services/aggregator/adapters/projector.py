@@ -1,0 +1,184 @@
+"""Applies batches of facts to the projections, effectively once.
+
+One PostgreSQL transaction per batch: lock the batch's agencies, record the events in the inbox
+(repeats skipped), fold the new facts into the agencies' ledgers, re-evaluate what they touch,
+save changed KPIs and reports, and put status changes and dead letters in the outbox. Kafka
+offsets are committed by the caller only after this transaction committed.
+
+Ledgers are cached per agency with the version they were folded at; another replica (after a
+rebalance) or a rebuild bumps the version, and the next batch reloads that agency from the facts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+import json
+
+from shared.events.codec import KafkaRecord, to_kafka
+
+from services.aggregator.adapters import repository as repo
+from services.aggregator.domain.changes import kpi_changes, report_changes
+from services.aggregator.domain.facts import Fact
+from services.aggregator.domain.kpi import Kpi, Report, evaluate_agency
+from services.aggregator.domain.ledger import AgencyLedger
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """A record that decoded into a fact."""
+    fact: Fact
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Poison:
+    """A record that cannot be applied; it goes to the dead-letter topic with the reason."""
+    source: str
+    id: str
+    agency: str | None
+    reason: str
+    partition: int
+    offset: int
+    record: KafkaRecord
+
+
+@dataclass
+class _Cached:
+    ledger: AgencyLedger
+    version: int
+    kpis: dict[tuple, Any] = field(default_factory=dict)  # last saved Kpi per key
+    reports: dict[tuple, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    applied: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    status_events: int = 0
+
+
+class Projector:
+    def __init__(self, engine: AsyncEngine, plan: Any, status_topic: str, dlq_topic: str) -> None:
+        self.engine, self.plan = engine, plan
+        self.status_topic, self.dlq_topic = status_topic, dlq_topic
+        self._cache: dict[str, _Cached] = {}
+
+    def forget(self, agencies: Iterable[str] | None = None) -> None:
+        if agencies is None:
+            self._cache.clear()
+        for agency in agencies or ():
+            self._cache.pop(agency, None)
+
+    async def apply(self, items: list[Delivered | Poison], now: datetime,
+                    reevaluate: Iterable[str] = ()) -> Outcome:
+        try:
+            async with self.engine.begin() as conn:
+                return await self._apply(conn, items, now, set(reevaluate))
+        except BaseException:
+            self.forget()  # the cache may hold folds of a rolled-back transaction
+            raise
+
+    async def _apply(self, conn: AsyncConnection, items, now, reevaluate: set[str]) -> Outcome:
+        outcome = Outcome()
+        unique: dict[tuple[str, str], Delivered | Poison] = {}
+        for item in items:
+            key = (item.fact.source, item.fact.id) if isinstance(item, Delivered) else (item.source, item.id)
+            if key in unique:
+                outcome.duplicates += 1
+            else:
+                unique[key] = item
+        delivered = [i for i in unique.values() if isinstance(i, Delivered)]
+        agencies = {i.fact.agency for i in delivered} | reevaluate
+        versions = await repo.lock_agencies(conn, agencies)
+        await self._refresh(conn, versions)
+        rows = [repo.fact_row(i.fact, i.partition, i.offset, now) for i in delivered]
+        rows += [_poison_row(p, now) for p in unique.values() if isinstance(p, Poison)]
+        new = await repo.record(conn, rows)
+        outcome.duplicates += len(rows) - len(new)
+
+        touched: dict[str, set[str]] = {a: set() for a in reevaluate}
+        for item in delivered:
+            fact = item.fact
+            if (fact.source, fact.id) in new:
+                touched.setdefault(fact.agency, set()).update(self._cache[fact.agency].ledger.apply(fact, self.plan))
+                outcome.applied += 1
+        dead = [p for p in unique.values() if isinstance(p, Poison) and (p.source, p.id) in new]
+        outcome.dead_letters = len(dead)
+        await repo.enqueue(conn, self.dlq_topic, [_dead_letter(p) for p in dead], now)
+
+        changed_kpis: list[Kpi] = []
+        changed_reports: list[Report] = []
+        events = []
+        for agency, indicators in touched.items():
+            cached = self._cache[agency]
+            kpis, reports = evaluate_agency(cached.ledger, self.plan, now,
+                                            None if agency in reevaluate else indicators)
+            kpis = [k for k in kpis if cached.kpis.get(k.key) != k]
+            reports = [r for r in reports if cached.reports.get(r.key) != r]
+            events += kpi_changes({k: v.status for k, v in cached.kpis.items()}, kpis, now)
+            events += report_changes({k: v.status for k, v in cached.reports.items()}, reports, now)
+            cached.kpis.update((k.key, k) for k in kpis)
+            cached.reports.update((r.key, r) for r in reports)
+            changed_kpis += kpis
+            changed_reports += reports
+        await repo.save_kpis(conn, changed_kpis, now)
+        await repo.save_reports(conn, changed_reports, now)
+        await repo.enqueue(conn, self.status_topic, [status_record(e) for e in events], now)
+        outcome.status_events = len(events)
+        bumped = {a for a, ind in touched.items() if ind or a in reevaluate}
+        bumped |= {i.fact.agency for i in delivered if (i.fact.source, i.fact.id) in new}
+        for agency, version in (await repo.bump_versions(conn, bumped)).items():
+            self._cache[agency].version = version
+        return outcome
+
+    async def _refresh(self, conn: AsyncConnection, versions: dict[str, int]) -> None:
+        """(Re)load the ledgers of agencies whose cached version is not the recorded one."""
+        stale = [a for a, v in versions.items() if a not in self._cache or self._cache[a].version != v]
+        if not stale:
+            return
+        facts = await repo.load_facts(conn, stale)
+        kpi_rows, report_rows = await repo.load_statuses(conn, stale)
+        for agency in stale:
+            self._cache[agency] = _Cached(AgencyLedger(agency), versions[agency])
+        for fact in facts:
+            self._cache[fact.agency].ledger.apply(fact, self.plan)
+        for key, status in kpi_rows.items():
+            self._cache[key[0]].kpis[key] = _Status(status)
+        for key, status in report_rows.items():
+            self._cache[key[0]].reports[key] = _Status(status)
+
+
+@dataclass(frozen=True, slots=True)
+class _Status:
+    """A status loaded from the table: compares unequal to any fresh evaluation, so it is re-saved."""
+    status: Any
+
+
+def _poison_row(p: Poison, now: datetime) -> dict[str, Any]:
+    return {"source": p.source, "id": p.id, "agency": p.agency, "kind": None, "time": None,
+            "arrival": p.offset, "partition": p.partition, "offset": p.offset, "data": None,
+            "rejected": p.reason, "recorded_at": now}
+
+
+def _dead_letter(p: Poison) -> KafkaRecord:
+    headers = [h for h in p.record.headers if h[0] != "dlq_reason"]
+    headers.append(("dlq_reason", p.reason[:1000].encode()))
+    return KafkaRecord(key=p.record.key or (p.agency.encode() if p.agency else None),
+                       value=p.record.value, headers=headers)
+
+
+def status_record(event: Any) -> KafkaRecord:
+    """Binary mode via the shared codec, keyed by agency (one agency's changes stay in order on
+    one partition), with explicit nulls in the data: `to_kafka` drops None values, and
+    `previous_status` is required-but-nullable in the contract."""
+    record = to_kafka(event)
+    data = json.dumps(event.data.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))
+    return KafkaRecord(event.data.agency.encode(), data.encode(), record.headers)

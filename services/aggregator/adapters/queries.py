@@ -1,0 +1,72 @@
+"""The read side: current projection from the tables, past moments refolded from recorded facts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.aggregator.adapters import repository as repo
+from services.aggregator.adapters.tables import kpis, reports
+from services.aggregator.domain.history import fold, history
+from services.aggregator.domain.kpi import evaluate, evaluate_agency
+from services.aggregator.domain.ledger import AgencyLedger
+
+
+def _kpi_dict(k: Any, evaluated_at: datetime | None) -> dict:
+    progress = None if not k.target else k.actual / k.target
+    return {"agency": k.agency, "indicator": k.indicator, "period": k.period, "actual": k.actual,
+            "target": k.target, "expected": k.expected, "forecast": k.forecast,
+            "status": str(k.status), "progress": progress,
+            "due": k.due.isoformat() if k.due else None,
+            "evaluated_at": evaluated_at.isoformat() if evaluated_at else None}
+
+
+class Queries:
+    def __init__(self, engine: AsyncEngine, plan: Any) -> None:
+        self.engine, self.plan = engine, plan
+
+    async def kpis(self, *, period: str | None = None, agency: str | None = None,
+                   indicator: str | None = None, status: str | None = None,
+                   as_of: datetime | None = None) -> list[dict]:
+        if as_of is not None:
+            rows = await self._kpis_as_of(agency, as_of)
+        else:
+            query = select(kpis).order_by(kpis.c.agency, kpis.c.indicator, kpis.c.period)
+            if agency:
+                query = query.where(kpis.c.agency == agency)
+            async with self.engine.connect() as conn:
+                rows = [_kpi_dict(r, r.evaluated_at) for r in (await conn.execute(query)).all()]
+        return [r for r in rows if (period in (None, r["period"]) and indicator in (None, r["indicator"])
+                                    and status in (None, r["status"]))]
+
+    async def _kpis_as_of(self, agency: str | None, as_of: datetime) -> list[dict]:
+        async with self.engine.connect() as conn:
+            facts = await repo.load_facts(conn, [agency] if agency else None, until=as_of)
+        ledgers = fold(facts, self.plan)
+        out = []
+        for target in self.plan.targets_for(agency=agency):
+            ledger = ledgers.get(target.agency, AgencyLedger(target.agency))
+            out.append(_kpi_dict(evaluate(ledger, target, self.plan, as_of), as_of))
+        return sorted(out, key=lambda r: (r["agency"], r["indicator"], r["period"]))
+
+    async def reports(self, agency: str, as_of: datetime | None = None) -> list[dict]:
+        if as_of is not None:
+            async with self.engine.connect() as conn:
+                facts = await repo.load_facts(conn, [agency], until=as_of)
+            ledger = fold(facts, self.plan).get(agency, AgencyLedger(agency))
+            items = evaluate_agency(ledger, self.plan, as_of, indicators=set())[1]
+            return [{"period": r.period, "status": str(r.status), "deadline": r.deadline.isoformat(),
+                     "submitted_at": r.submitted_at.isoformat() if r.submitted_at else None} for r in items]
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(reports).where(reports.c.agency == agency)
+                                       .order_by(reports.c.deadline))).all()
+        return [{"period": r.period, "status": r.status, "deadline": r.deadline.isoformat(),
+                 "submitted_at": r.submitted_at.isoformat() if r.submitted_at else None} for r in rows]
+
+    async def history(self, agency: str, indicator: str, period: str) -> list[dict]:
+        async with self.engine.connect() as conn:
+            facts = await repo.load_facts(conn, [agency])
+        return history(facts, self.plan, agency, indicator, period)

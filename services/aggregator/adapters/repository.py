@@ -1,0 +1,141 @@
+"""Reads and writes of the aggregator's tables; every function runs inside the caller's transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, select, text, tuple_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.events.codec import KafkaRecord
+from shared.events.models import KpiStatus, ReportStatus
+
+from services.aggregator.adapters.tables import (
+    agency_versions, kpis, outbox, recorded_events, reports, version_seq,
+)
+from services.aggregator.domain.facts import Fact
+from services.aggregator.domain.kpi import Kpi, Report
+
+
+async def lock_agencies(conn: AsyncConnection, agencies: Iterable[str]) -> dict[str, int]:
+    """Row-lock the agencies (in a fixed order: no deadlock between replicas); their versions."""
+    names = sorted(set(agencies))
+    if not names:
+        return {}
+    await conn.execute(insert(agency_versions).on_conflict_do_nothing(),
+                       [{"agency": a, "version": 0} for a in names])
+    rows = await conn.execute(select(agency_versions.c.agency, agency_versions.c.version)
+                              .where(agency_versions.c.agency.in_(names))
+                              .order_by(agency_versions.c.agency).with_for_update())
+    return dict(rows.all())
+
+
+async def bump_versions(conn: AsyncConnection, agencies: Iterable[str]) -> dict[str, int]:
+    names = sorted(set(agencies))
+    if not names:
+        return {}
+    rows = await conn.execute(agency_versions.update().where(agency_versions.c.agency.in_(names))
+                              .values(version=version_seq.next_value())
+                              .returning(agency_versions.c.agency, agency_versions.c.version))
+    return dict(rows.all())
+
+
+async def record(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
+    """Insert into the inbox; returns the keys that were new (repeats are skipped)."""
+    if not rows:
+        return set()
+    result = await conn.execute(
+        insert(recorded_events).on_conflict_do_nothing()
+        .returning(recorded_events.c.source, recorded_events.c.id), rows)
+    return {tuple(r) for r in result.all()}
+
+
+def fact_row(fact: Fact, partition: int, offset: int, now: datetime) -> dict[str, Any]:
+    return {"source": fact.source, "id": fact.id, "agency": fact.agency, "kind": fact.kind,
+            "time": fact.time, "arrival": fact.arrival, "partition": partition, "offset": offset,
+            "data": fact.data, "rejected": None, "recorded_at": now}
+
+
+def _fact(row: Any) -> Fact:
+    return Fact(row.source, row.id, row.agency, row.kind, row.time, row.arrival, row.data)
+
+
+async def load_facts(conn: AsyncConnection, agencies: Iterable[str] | None = None,
+                     until: datetime | None = None) -> list[Fact]:
+    """Accepted facts (of some agencies; known by `until`, by event time)."""
+    c = recorded_events.c
+    query = select(c.source, c.id, c.agency, c.kind, c.time, c.arrival, c.data).where(c.rejected.is_(None))
+    if agencies is not None:
+        query = query.where(c.agency.in_(sorted(set(agencies))))
+    if until is not None:
+        query = query.where(c.time <= until)
+    return [_fact(r) for r in (await conn.execute(query)).all()]
+
+
+async def load_statuses(conn: AsyncConnection, agencies: Iterable[str]):
+    names = sorted(set(agencies))
+    k = await conn.execute(select(kpis.c.agency, kpis.c.indicator, kpis.c.period, kpis.c.status)
+                           .where(kpis.c.agency.in_(names)))
+    r = await conn.execute(select(reports.c.agency, reports.c.period, reports.c.status)
+                           .where(reports.c.agency.in_(names)))
+    return ({(a, i, p): KpiStatus(s) for a, i, p, s in k.all()},
+            {(a, p): ReportStatus(s) for a, p, s in r.all()})
+
+
+async def save_kpis(conn: AsyncConnection, items: Sequence[Kpi], now: datetime, table=kpis) -> None:
+    if not items:
+        return
+    rows = [{"agency": k.agency, "indicator": k.indicator, "period": k.period, "actual": k.actual,
+             "target": k.target, "expected": k.expected, "forecast": k.forecast,
+             "status": k.status.value, "due": k.due, "evaluated_at": now} for k in items]
+    stmt = insert(table)
+    await conn.execute(stmt.on_conflict_do_update(
+        index_elements=["agency", "indicator", "period"],
+        set_={c: stmt.excluded[c] for c in ("actual", "target", "expected", "forecast", "status",
+                                            "due", "evaluated_at")}), rows)
+
+
+async def save_reports(conn: AsyncConnection, items: Sequence[Report], now: datetime, table=reports) -> None:
+    if not items:
+        return
+    rows = [{"agency": r.agency, "period": r.period, "status": r.status.value, "deadline": r.deadline,
+             "submitted_at": r.submitted_at, "evaluated_at": now} for r in items]
+    stmt = insert(table)
+    await conn.execute(stmt.on_conflict_do_update(
+        index_elements=["agency", "period"],
+        set_={c: stmt.excluded[c] for c in ("status", "deadline", "submitted_at", "evaluated_at")}), rows)
+
+
+async def enqueue(conn: AsyncConnection, topic: str, records: Sequence[KafkaRecord], now: datetime) -> None:
+    if not records:
+        return
+    await conn.execute(outbox.insert(), [
+        {"topic": topic, "key": r.key, "value": r.value, "created_at": now,
+         "headers": [[name, value.decode("latin-1")] for name, value in r.headers]} for r in records])
+
+
+def decode_headers(headers: Any) -> list[tuple[str, bytes]]:
+    if isinstance(headers, str):
+        headers = json.loads(headers)
+    return [(name, value.encode("latin-1")) for name, value in headers]
+
+
+async def checksum(conn: AsyncConnection, suffix: str = "") -> str:
+    """md5 over the projection's content (facts, KPI figures, report statuses), order-free."""
+    parts = []
+    for table, columns in (("recorded_events", "source, id, agency, kind, time, data, rejected"),
+                           ("kpis", "agency, indicator, period, actual, target, expected, forecast, status"),
+                           ("reports", "agency, period, status, deadline, submitted_at")):
+        row = await conn.execute(text(
+            f"SELECT count(*), coalesce(md5(string_agg(md5(t::text), '' ORDER BY md5(t::text))), '') "
+            f"FROM (SELECT {columns} FROM aggregator.{table}{suffix}) t"))
+        count, digest = row.one()
+        parts.append(f"{table}:{count}:{digest}")
+    return "|".join(parts)
+
+
+__all__ = ["and_", "func", "tuple_"]

@@ -1,0 +1,80 @@
+"""The aggregator's tables (schema `aggregator`), SQLAlchemy Core.
+
+`recorded_events` is inbox, fact store and audit trail at once: its primary key `(source, id)`
+drops repeats, its rows are what every figure is folded from. `agency_versions` is bumped
+(from one sequence) whenever an agency's facts change, so a replica knows when its cached
+ledger of that agency is stale (after a rebalance or a rebuild).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    TIMESTAMP, BigInteger, Column, Float, Identity, Index, Integer, LargeBinary, MetaData, Sequence,
+    Table, Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+SCHEMA = "aggregator"
+metadata = MetaData(schema=SCHEMA)
+TZ = TIMESTAMP(timezone=True)
+
+version_seq = Sequence("version_seq", metadata=metadata)
+
+recorded_events = Table(
+    "recorded_events", metadata,
+    Column("source", Text, primary_key=True),
+    Column("id", Text, primary_key=True),
+    Column("agency", Text),
+    Column("kind", Text),  # reported, corrected, activity, assessed, submitted; NULL if rejected
+    Column("time", TZ),
+    Column("arrival", BigInteger, nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("data", JSONB),
+    Column("rejected", Text),  # the reason it went to the dead-letter topic
+    Column("recorded_at", TZ, nullable=False),
+    Index("recorded_events_agency", "agency", "time"),
+)
+
+agency_versions = Table(
+    "agency_versions", metadata,
+    Column("agency", Text, primary_key=True),
+    Column("version", BigInteger, nullable=False),
+)
+
+kpis = Table(
+    "kpis", metadata,
+    Column("agency", Text, primary_key=True),
+    Column("indicator", Text, primary_key=True),
+    Column("period", Text, primary_key=True),
+    Column("actual", Float, nullable=False),
+    Column("target", Float),
+    Column("expected", Float),
+    Column("forecast", Float),
+    Column("status", Text, nullable=False),
+    Column("due", TZ),
+    Column("evaluated_at", TZ, nullable=False),
+)
+
+reports = Table(
+    "reports", metadata,
+    Column("agency", Text, primary_key=True),
+    Column("period", Text, primary_key=True),
+    Column("status", Text, nullable=False),
+    Column("deadline", TZ, nullable=False),
+    Column("submitted_at", TZ),
+    Column("evaluated_at", TZ, nullable=False),
+)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("seq", BigInteger, Identity(), primary_key=True),
+    Column("topic", Text, nullable=False),
+    Column("key", LargeBinary),
+    Column("value", LargeBinary, nullable=False),
+    Column("headers", JSONB, nullable=False),  # [[name, latin-1 text], ...]
+    Column("created_at", TZ, nullable=False),
+)
+
+# Rebuilt from the topic by `tiendo aggregator rebuild`, then swapped in (the outbox is not).
+PROJECTION_TABLES = ("recorded_events", "agency_versions", "kpis", "reports")

@@ -1,0 +1,47 @@
+"""Composition root: settings → engine, plan, clock, metrics, projector, consumer, relay."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.db import make_engine
+from shared.observability import new_registry
+from shared.plan import load_plan
+
+from services.aggregator.adapters.consumer import EventConsumer, crash_hook
+from services.aggregator.adapters.metrics import AggregatorMetrics
+from services.aggregator.adapters.projector import Projector
+from services.aggregator.adapters.relay import OutboxRelay
+from services.aggregator.settings import AggregatorSettings
+
+
+@dataclass
+class Aggregator:
+    settings: AggregatorSettings
+    plan: Any
+    clock: Any
+    engine: AsyncEngine
+    registry: CollectorRegistry
+    metrics: AggregatorMetrics
+    projector: Projector
+    consumer: EventConsumer
+    relay: OutboxRelay
+
+
+def bootstrap(settings: AggregatorSettings | None = None, *, clock: Any = None, plan: Any = None,
+              registry: CollectorRegistry | None = None) -> Aggregator:
+    settings = settings or AggregatorSettings()
+    plan = plan or load_plan(settings.plan_file)
+    clock = clock or settings.clock()
+    engine = make_engine(settings.database_url)
+    registry = registry or new_registry()
+    metrics = AggregatorMetrics(registry)
+    projector = Projector(engine, plan, settings.status_topic, settings.dlq_topic)
+    consumer = EventConsumer(settings, projector, clock, metrics, on_batch=crash_hook(settings.fault))
+    relay = OutboxRelay(engine, settings.kafka_bootstrap_servers, metrics,
+                        settings.relay_batch_size, settings.relay_interval_seconds)
+    return Aggregator(settings, plan, clock, engine, registry, metrics, projector, consumer, relay)

@@ -1,0 +1,61 @@
+"""Status-change detection: what the notifier is told.
+
+A KPI change is emitted whenever its status differs from the last one recorded (the first
+evaluation included: the notifier needs a starting point). A report change is emitted when the
+report leaves `pending`: submitted, late, or missing once the deadline has passed.
+Event ids are derived from the change itself, so a replay of the same change has the same id
+and the notifier's inbox drops it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from shared.events.models import (
+    KpiStatus, KpiStatusChanged, KpiStatusChangedEvent, ReportStatus, ReportStatusChanged,
+    ReportStatusChangedEvent,
+)
+from shared.events.types import EventType
+
+from services.aggregator.domain.kpi import Kpi, Report
+
+SOURCE = "/services/aggregator"
+_NAMESPACE = uuid.UUID("6f1c3a52-8a0e-4b47-9d8b-3c0f3f7b2a11")
+
+
+def kpi_changes(previous: Mapping[tuple, KpiStatus | None], kpis: Iterable[Kpi],
+                as_of: datetime) -> list[KpiStatusChangedEvent]:
+    events = []
+    for kpi in kpis:
+        before = previous.get(kpi.key)
+        if before == kpi.status:
+            continue
+        data = KpiStatusChanged(
+            agency=kpi.agency, indicator=kpi.indicator, period=kpi.period, status=kpi.status,
+            previous_status=before, actual=kpi.actual, target=kpi.target, expected=kpi.expected,
+            forecast=kpi.forecast, as_of=as_of, deadline=kpi.due)
+        name = f"kpi|{kpi.agency}|{kpi.indicator}|{kpi.period}|{before}|{kpi.status}|{as_of.isoformat()}"
+        events.append(KpiStatusChangedEvent(
+            specversion="1.0", id=str(uuid.uuid5(_NAMESPACE, name)), source=SOURCE, time=as_of,
+            type=EventType.KPI_STATUS_CHANGED, subject=f"{kpi.agency}/{kpi.indicator}/{kpi.period}",
+            data=data))
+    return events
+
+
+def report_changes(previous: Mapping[tuple, ReportStatus | None], reports: Iterable[Report],
+                   as_of: datetime) -> list[ReportStatusChangedEvent]:
+    events = []
+    for report in reports:
+        before = previous.get(report.key)
+        if report.status == ReportStatus.PENDING or before == report.status:
+            continue
+        data = ReportStatusChanged(
+            agency=report.agency, period=report.period, status=report.status, previous_status=before,
+            deadline=report.deadline, submitted_at=report.submitted_at, as_of=as_of)
+        name = f"report|{report.agency}|{report.period}|{before}|{report.status}|{as_of.isoformat()}"
+        events.append(ReportStatusChangedEvent(
+            specversion="1.0", id=str(uuid.uuid5(_NAMESPACE, name)), source=SOURCE, time=as_of,
+            type=EventType.REPORT_STATUS_CHANGED, subject=f"{report.agency}/{report.period}", data=data))
+    return events

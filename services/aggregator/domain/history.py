@@ -1,0 +1,61 @@
+"""The audit trail of a figure, and folding a set of facts from scratch (time travel, rebuild)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from shared.plan.periods import Period
+
+from services.aggregator.domain.facts import ACTIVITY, ASSESSED, CORRECTED, REPORTED, Fact
+from services.aggregator.domain.ledger import AgencyLedger
+
+
+def fold(facts: Iterable[Fact], plan: Any, until: datetime | None = None) -> dict[str, AgencyLedger]:
+    """Every agency's ledger from its facts (those with time <= `until` if given)."""
+    ledgers: dict[str, AgencyLedger] = {}
+    for fact in facts:
+        if until is None or fact.time <= until:
+            ledgers.setdefault(fact.agency, AgencyLedger(fact.agency)).apply(fact, plan)
+    return ledgers
+
+
+def history(facts: Iterable[Fact], plan: Any, agency: str, indicator: str, period: str) -> list[dict]:
+    """The events behind one figure: applied and superseded reports, corrections with their
+    reasons, counted activities and assessments; oldest first."""
+    facts = [f for f in facts if f.agency == agency]
+    ledger = fold(facts, plan).get(agency, AgencyLedger(agency))
+    wanted = Period.parse(period)
+    winners = {f.id for f in ledger.reported.values()}
+    reported = {f.id: f for f in facts if f.kind == REPORTED and f.data["indicator"] == indicator
+                and wanted.covers(Period.parse(f.data["period"]))}
+    entries: list[tuple] = []
+    for f in facts:
+        entry = {"source": f.source, "id": f.id, "type": f.kind, "time": f.time.isoformat(), "data": f.data}
+        if f.id in reported:
+            correction = ledger.corrections.get(f.id)
+            entry["role"] = "applied" if f.id in winners else "superseded"
+            entry["value"] = ledger.value_of(f)
+            if correction:
+                entry["corrected_by"] = correction.id
+        elif f.kind == CORRECTED and f.data["corrects"] in reported:
+            latest = ledger.corrections.get(f.data["corrects"])
+            entry["role"] = "correction" if latest and latest.id == f.id else "superseded_correction"
+            entry["value"] = f.data["value"]
+            entry["reason"] = f.data["reason"]
+        elif f.kind == ACTIVITY and wanted.contains(f.day, plan.cutoff_day):
+            measures = [c.measure for c in plan.activity_type(f.data["activity"]).counts_into
+                        if c.indicator == indicator]
+            if not measures:
+                continue
+            entry["role"] = "counted"
+            entry["value"] = sum(1.0 if m == "count" else float(f.data.get("participants", 0)) for m in measures)
+        elif (f.kind == ASSESSED and indicator == plan.commune_assessment_indicator
+              and wanted.kind == "year" and f.data["year"] == wanted.year):
+            latest = ledger.assessed.get((f.data["unit_code"], f.data["year"]))
+            entry["role"] = "assessment" if latest and latest.id == f.id else "superseded_assessment"
+        else:
+            continue
+        entries.append((f.order, entry))
+    return [e for _, e in sorted(entries, key=lambda pair: pair[0])]

@@ -1,0 +1,123 @@
+"""KPI evaluation: actual against target and expected pace, a year-end forecast, a status.
+
+Pace is the share of the target expected by a date: linear through the period, or shaped by
+the baseline year's monthly profile (the June Action Month spike must not make everyone look
+behind in May). Report timeliness compares the first `report.submitted` with the deadline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Any
+
+from shared.clock import VIETNAM
+from shared.events.models import KpiStatus, ReportStatus
+
+from services.aggregator.domain.ledger import AgencyLedger
+
+
+@dataclass(frozen=True, slots=True)
+class Kpi:
+    agency: str
+    indicator: str
+    period: str
+    actual: float
+    target: float | None
+    expected: float | None
+    forecast: float | None
+    status: KpiStatus
+    due: datetime | None = None  # a milestone's due moment
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.agency, self.indicator, self.period)
+
+    @property
+    def progress(self) -> float | None:
+        """actual / target, the figure dashboards plot."""
+        return None if not self.target else self.actual / self.target
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    agency: str
+    period: str
+    status: ReportStatus
+    deadline: datetime
+    submitted_at: datetime | None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.agency, self.period)
+
+
+def local_day(moment: datetime) -> date:
+    return moment.astimezone(VIETNAM).date()
+
+
+def end_of_day(day: date) -> datetime:
+    return datetime.combine(day, time(23, 59, 59), VIETNAM)
+
+
+def evaluate(ledger: AgencyLedger, target: Any, plan: Any, as_of: datetime) -> Kpi:
+    """One KPI as of a moment (pure: the moment is an argument)."""
+    indicator = plan.indicator(target.indicator)
+    actual = ledger.actual(target.indicator, target.period, plan) or 0.0
+    denominator = ledger.actual(target.denominator, target.period, plan) if target.denominator else None
+    goal = target.target_value(denominator)
+    day = local_day(as_of)
+    fraction = target.expected_fraction(day, plan.cutoff_day)
+    due = end_of_day(target.due) if target.due else None
+    if goal is None:
+        return Kpi(ledger.agency, target.indicator, target.period, actual, None, None, None, KpiStatus.ON_TRACK, due)
+    expected = goal * fraction
+    if target.kind == "milestone" or indicator.aggregation == "latest":
+        forecast = actual  # a stock or a one-off does not extrapolate
+    else:
+        forecast = actual / fraction if fraction > 0 else None
+    status = _status(target, indicator, plan.thresholds, actual, goal, expected, forecast, fraction, day)
+    return Kpi(ledger.agency, target.indicator, target.period, actual, goal, expected, forecast, status, due)
+
+
+def _status(target, indicator, thresholds, actual, goal, expected, forecast, fraction, day) -> KpiStatus:
+    if indicator.higher_is_better:
+        if actual >= goal:
+            return KpiStatus.ACHIEVED
+        if target.kind == "milestone":
+            return KpiStatus.LAGGING if target.due and day > target.due else KpiStatus.ON_TRACK
+        ratio = actual / expected if expected > 0 else 1.0
+    else:  # a ceiling: over it is lagging, under it at the period's end is achieved
+        if actual > goal:
+            return KpiStatus.LAGGING
+        if fraction >= 1:
+            return KpiStatus.ACHIEVED
+        ratio = goal / forecast if forecast else 1.0
+    if ratio >= thresholds.on_track:
+        return KpiStatus.ON_TRACK
+    if ratio >= thresholds.at_risk:
+        return KpiStatus.AT_RISK
+    return KpiStatus.LAGGING
+
+
+def report_status(submitted_at: datetime | None, deadline: datetime, now: datetime) -> ReportStatus:
+    if submitted_at is None:
+        return ReportStatus.MISSING if now > deadline else ReportStatus.PENDING
+    return ReportStatus.SUBMITTED if submitted_at <= deadline else ReportStatus.LATE
+
+
+def evaluate_agency(ledger: AgencyLedger, plan: Any, now: datetime,
+                    indicators: set[str] | None = None) -> tuple[list[Kpi], list[Report]]:
+    """Every KPI of the agency's targets (only those of `indicators` if given) and its reports."""
+    kpis = []
+    for target in plan.targets_for(agency=ledger.agency):
+        if indicators is None or target.indicator in indicators or target.denominator in indicators:
+            kpis.append(evaluate(ledger, target, plan, now))
+    reports = []
+    if plan.reporting_rule(ledger.agency) is not None:
+        for period in plan.reporting_periods(ledger.agency):
+            deadline = plan.deadline(ledger.agency, period)
+            submitted = ledger.submitted.get(str(period))
+            reports.append(Report(ledger.agency, str(period), report_status(submitted, deadline, now),
+                                  deadline, submitted))
+    return kpis, reports

@@ -1,0 +1,147 @@
+"""One agency's figures, folded from its facts in any order.
+
+- `indicator.reported` is cumulative: per (indicator, period, unit) the latest by time (then by
+  arrival) wins; `indicator.corrected` replaces the value of the event it names, whenever it
+  arrives (before or after that event).
+- `activity.recorded` adds a count or its participants to the indicators the plan names, in
+  every period whose window holds its date; `commune.assessed` counts passing communes.
+- Roll-up: a period without a figure of its own is made of its sub-periods (flows add up,
+  stocks take the latest); units without an agency-level figure add up to the agency where
+  the indicator sums, a unit's own figure standing for everything below it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shared.plan.periods import Period, periods_containing
+
+from services.aggregator.domain.facts import ACTIVITY, ASSESSED, CORRECTED, REPORTED, SUBMITTED, Fact
+
+_CHILDREN = {"year": "half", "half": "quarter", "quarter": "month"}
+
+
+@dataclass(slots=True)
+class Correction:
+    order: tuple
+    value: float
+    reason: str
+    id: str
+
+
+@dataclass
+class AgencyLedger:
+    agency: str
+    # (indicator, period, unit) -> the winning reported fact
+    reported: dict[tuple[str, str, str | None], Fact] = field(default_factory=dict)
+    corrections: dict[str, Correction] = field(default_factory=dict)  # corrected event id -> latest
+    counted: dict[tuple[str, str], float] = field(default_factory=dict)  # (indicator, period) -> sum
+    assessed: dict[tuple[str, int], Fact] = field(default_factory=dict)  # (commune, year) -> latest
+    submitted: dict[str, datetime] = field(default_factory=dict)  # period -> first submission
+
+    def apply(self, fact: Fact, plan: Any) -> set[str]:
+        """Fold one new fact in; returns the indicators whose figures may have changed."""
+        d = fact.data
+        if fact.kind == REPORTED:
+            key = (d["indicator"], d["period"], d.get("unit_code"))
+            current = self.reported.get(key)
+            if current is None or fact.order > current.order:
+                self.reported[key] = fact
+            return {d["indicator"]}
+        if fact.kind == CORRECTED:
+            current = self.corrections.get(d["corrects"])
+            if current is None or fact.order > current.order:
+                self.corrections[d["corrects"]] = Correction(fact.order, d["value"], d["reason"], fact.id)
+            return {k[0] for k, f in self.reported.items() if f.id == d["corrects"]}
+        if fact.kind == ACTIVITY:
+            touched = set()
+            periods = [str(p) for p in periods_containing(fact.day, plan.year, plan.cutoff_day)]
+            for count in plan.activity_type(d["activity"]).counts_into:
+                amount = 1.0 if count.measure == "count" else float(d.get("participants", 0))
+                for period in periods:
+                    key = (count.indicator, period)
+                    self.counted[key] = self.counted.get(key, 0.0) + amount
+                touched.add(count.indicator)
+            return touched
+        if fact.kind == ASSESSED:
+            key = (d["unit_code"], d["year"])
+            current = self.assessed.get(key)
+            if current is None or fact.order > current.order:
+                self.assessed[key] = fact
+            indicator = plan.commune_assessment_indicator
+            return {indicator} if indicator else set()
+        if fact.kind == SUBMITTED:
+            first = self.submitted.get(d["period"])
+            if first is None or fact.time < first:
+                self.submitted[d["period"]] = fact.time
+            return set()
+        raise ValueError(f"unknown fact kind {fact.kind!r}")
+
+    def value_of(self, fact: Fact) -> float:
+        """A reported fact's value after the latest correction of it."""
+        correction = self.corrections.get(fact.id)
+        return correction.value if correction else fact.data["value"]
+
+    def actual(self, indicator: str, period: str, plan: Any) -> float | None:
+        """The agency's figure for an indicator and period; None when nothing is known."""
+        reported = self._reported(indicator, Period.parse(period), plan)
+        extra = self.counted.get((indicator, period))
+        if indicator == plan.commune_assessment_indicator and Period.parse(period).kind == "year":
+            year = Period.parse(period).year
+            passed = [f for (unit, y), f in self.assessed.items() if y == year and _passed(f)]
+            if passed or any(y == year for _, y in self.assessed):
+                extra = (extra or 0.0) + len(passed)
+        if reported is None and extra is None:
+            return None
+        return (reported or 0.0) + (extra or 0.0)
+
+    def _reported(self, indicator: str, period: Period, plan: Any) -> float | None:
+        here = self._across_units(indicator, str(period), plan)
+        if here is not None or period.kind not in _CHILDREN:
+            return here
+        kind = _CHILDREN[period.kind]
+        parts = [(p, self._reported(indicator, p, plan)) for p in _sub_periods(period, kind)]
+        known = [(p, v) for p, v in parts if v is not None]
+        if not known:
+            return None
+        if plan.indicator(indicator).aggregation == "sum":
+            return sum(v for _, v in known)
+        return known[-1][1]  # a stock: the latest sub-period's figure
+
+    def _across_units(self, indicator: str, period: str, plan: Any) -> float | None:
+        own = self.reported.get((indicator, period, None))
+        if own is not None:
+            return self.value_of(own)
+        home = plan.agency(self.agency).unit
+        own = self.reported.get((indicator, period, home))
+        if own is not None:
+            return self.value_of(own)
+        if plan.indicator(indicator).aggregation != "sum":
+            return None
+        units = {k[2]: f for k, f in self.reported.items()
+                 if k[0] == indicator and k[1] == period and k[2] is not None}
+        if not units:
+            return None
+        # a unit's own figure already covers its descendants: count only the topmost ones
+        top = [u for u in units if not any(a in units for a in _ancestors(plan, u))]
+        return sum(self.value_of(units[u]) for u in sorted(top))
+
+
+def _passed(fact: Fact) -> bool:
+    d = fact.data
+    return bool(d["good_movement"] and d["good_management"] and d["good_fight"])
+
+
+def _sub_periods(period: Period, kind: str) -> list[Period]:
+    months = period.months()
+    if kind == "month":
+        return months
+    span = {"half": 6, "quarter": 3}[kind]
+    first = (months[0].index - 1) // span + 1
+    return [Period(period.year, kind, first + i) for i in range(len(months) // span)]
+
+
+def _ancestors(plan: Any, unit: str) -> list[str]:
+    return [u if isinstance(u, str) else u.code for u in plan.unit_ancestors(unit)]

@@ -1,0 +1,124 @@
+"""The read API (HTTP JSON) and the background tasks, started in the app's lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import FastAPI, HTTPException, Query
+from sqlalchemy import text
+
+from shared.events.models import KpiStatus
+from shared.observability import mount_health_and_metrics
+from shared.plan.periods import Period
+
+from services.aggregator.adapters.queries import Queries
+from services.aggregator.bootstrap import Aggregator, bootstrap
+from services.aggregator.domain.kpi import end_of_day
+from services.aggregator.entrypoints import gauges
+
+log = logging.getLogger(__name__)
+AsOf = Annotated[str | None, Query(description="A date (end of that day, Vietnam time) or an RFC 3339 "
+                                               "moment: the figures as they stood then",
+                                   examples=["2024-06-14"])]
+
+
+def parse_as_of(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        if len(value) == 10:
+            return end_of_day(date.fromisoformat(value))
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(422, f"as_of {value!r} is not a date (2024-06-14) nor an RFC 3339 moment") from None
+    if moment.tzinfo is None:
+        raise HTTPException(422, "as_of needs a UTC offset, e.g. 2024-06-14T17:00:00+07:00")
+    return moment
+
+
+def _period(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(Period.parse(value))
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+def create_app(aggregator: Aggregator | None = None, *, settings: Any = None,
+               run_background: bool = True) -> FastAPI:
+    agg = aggregator or bootstrap(settings)
+    queries = Queries(agg.engine, agg.plan)
+    stop = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        tasks = []
+        if run_background and agg.settings.run_consumer:
+            tasks.append(asyncio.create_task(agg.consumer.run(stop), name="consumer"))
+        if run_background and agg.settings.run_relay:
+            tasks.append(asyncio.create_task(agg.relay.run(stop), name="relay"))
+        if run_background:
+            tasks.append(asyncio.create_task(gauges.refresh_forever(agg, stop), name="gauges"))
+        app.state.tasks = tasks
+        try:
+            yield
+        finally:
+            stop.set()
+            for task in tasks:
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.wait_for(task, 10)
+            await agg.engine.dispose()
+
+    app = FastAPI(title="Tiendo aggregator", version="1.0.0", lifespan=lifespan,
+                  description="KPI projections of the drug-prevention plan: figures, pace, forecast, "
+                              "status, report timeliness, audit trail and time travel.")
+    app.state.aggregator = agg
+
+    async def database() -> str | None:
+        async with agg.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return None
+
+    async def tasks_alive() -> str | None:
+        dead = [t.get_name() for t in getattr(app.state, "tasks", []) if t.done()]
+        return f"stopped: {', '.join(dead)}" if dead else None
+
+    mount_health_and_metrics(app, agg.registry, {"database": database, "tasks": tasks_alive})
+
+    @app.get("/v1/kpis", tags=["kpis"], summary="The KPI projection (now, or as of a past moment)")
+    async def list_kpis(period: str | None = None, agency: str | None = None, indicator: str | None = None,
+                        status: KpiStatus | None = None, as_of: AsOf = None) -> dict:
+        items = await queries.kpis(period=_period(period), agency=agency, indicator=indicator,
+                                   status=status.value if status else None, as_of=parse_as_of(as_of))
+        return {"as_of": as_of, "items": items}
+
+    @app.get("/v1/agencies/{code}/scorecard", tags=["kpis"],
+             summary="One agency: every indicator with status and forecast, and its reports")
+    async def scorecard(code: str, period: str | None = None, as_of: AsOf = None) -> dict:
+        try:
+            agency = agg.plan.agency(code)
+        except KeyError:
+            raise HTTPException(404, f"unknown agency {code!r}") from None
+        moment = parse_as_of(as_of)
+        items = await queries.kpis(agency=code, period=_period(period), as_of=moment)
+        reports = await queries.reports(code, moment)
+        if period:
+            reports = [r for r in reports if r["period"] == _period(period)]
+        return {"agency": code, "name_vi": agency.name_vi, "name_en": agency.name_en, "as_of": as_of,
+                "kpis": items, "reports": reports}
+
+    @app.get("/v1/kpis/{agency}/{indicator}/{period}/history", tags=["kpis"],
+             summary="The audit trail: events behind the figure, superseded values, correction reasons")
+    async def kpi_history(agency: str, indicator: str, period: str) -> dict:
+        period = _period(period)
+        items = await queries.history(agency, indicator, period)
+        current = await queries.kpis(agency=agency, indicator=indicator, period=period)
+        return {"agency": agency, "indicator": indicator, "period": period,
+                "kpi": current[0] if current else None, "events": items}
+
+    return app

@@ -1,0 +1,139 @@
+"""Test helpers: events, a fresh database per module, an in-process aggregator."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from shared.clock import ManualClock
+from shared.db import upgrade_async
+from shared.events.codec import decode_status_event, to_kafka
+from shared.events.models import agency_event_adapter
+from shared.kafka import TopicSpec, ensure_topics, make_consumer, make_producer
+from shared.plan import load_plan
+from shared.settings import DEFAULT_PLAN
+
+PLAN = load_plan(DEFAULT_PLAN)
+NOW = datetime(2024, 6, 20, 8, 0, tzinfo=timezone(timedelta(hours=7)))
+_seq = itertools.count()
+
+
+def event(agency: str, type_: str, data: dict, *, id: str | None = None, time: datetime | None = None):
+    return agency_event_adapter.validate_python({
+        "specversion": "1.0", "id": id or f"ev-{next(_seq)}-{uuid.uuid4().hex[:8]}",
+        "source": f"/agencies/{agency}", "type": f"vn.gov.pcmt.{type_}.v1",
+        "time": (time or NOW).isoformat(), "data": data})
+
+
+def reported(agency: str, indicator: str, period: str, value: float, **kw):
+    data = {"indicator": indicator, "period": period, "value": value}
+    if "unit_code" in kw:
+        data["unit_code"] = kw.pop("unit_code")
+    return event(agency, "indicator.reported", data, **kw)
+
+
+async def fresh_database(server_url: str) -> str:
+    """A new empty database on the session's PostgreSQL, migrated to head."""
+    url = make_url(server_url)
+    name = f"agg_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(user=url.username, password=url.password, host=url.host,
+                                 port=url.port, database=url.database)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    new_url = url.set(database=name).render_as_string(hide_password=False)
+    await upgrade_async("aggregator", new_url)
+    return new_url
+
+
+def unique_topics(prefix: str = "t") -> dict[str, str]:
+    tag = uuid.uuid4().hex[:8]
+    return {"TIENDO_EVENTS_TOPIC": f"{prefix}-events-{tag}", "TIENDO_STATUS_TOPIC": f"{prefix}-status-{tag}",
+            "TIENDO_DLQ_TOPIC": f"{prefix}-dlq-{tag}", "AGGREGATOR_GROUP_ID": f"{prefix}-agg-{tag}"}
+
+
+async def create_topics(bootstrap: str, topics: dict[str, str], partitions: int = 3) -> None:
+    await ensure_topics(bootstrap, [TopicSpec(topics[k], partitions, 86_400_000)
+                                    for k in ("TIENDO_EVENTS_TOPIC", "TIENDO_STATUS_TOPIC", "TIENDO_DLQ_TOPIC")])
+
+
+def settings_for(bootstrap: str, database_url: str, topics: dict[str, str], **extra: Any):
+    from services.aggregator.settings import AggregatorSettings
+
+    values = {"DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, **topics,
+              "AGGREGATOR_POLL_TIMEOUT_MS": 50, "AGGREGATOR_RELAY_INTERVAL_SECONDS": 0.05, **extra}
+    return AggregatorSettings(**values)
+
+
+async def produce(bootstrap: str, topic: str, events, raw: list[tuple[bytes | None, bytes, list]] = ()) -> None:
+    producer = make_producer(bootstrap)
+    await producer.start()
+    try:
+        futures = []
+        for e in events:
+            record = to_kafka(e)
+            futures.append(await producer.send(topic, record.value, key=record.key, headers=record.headers))
+        for key, value, headers in raw:
+            futures.append(await producer.send(topic, value, key=key, headers=headers))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def consume_all(bootstrap: str, topic: str, *, until=lambda records: False, timeout: float = 15,
+                      decode: bool = True) -> list:
+    """Everything on a topic (from the start) once `until(records)` holds, or after `timeout`."""
+    consumer = make_consumer(bootstrap, topic, group_id=f"reader-{uuid.uuid4().hex[:8]}")
+    await consumer.start()
+    records: list = []
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for rs in batch.values():
+                for r in rs:
+                    records.append(decode_status_event(r.value, r.headers) if decode else r)
+            if until(records):
+                break
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def wait_until(predicate, timeout: float = 20, every: float = 0.1):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
+        await asyncio.sleep(every)
+
+
+@contextlib.asynccontextmanager
+async def running(settings, clock: ManualClock | None = None, relay: bool = True):
+    """An aggregator (consumer + relay, no HTTP) in this event loop."""
+    from services.aggregator.bootstrap import bootstrap
+
+    agg = bootstrap(settings, clock=clock or ManualClock(NOW), plan=PLAN)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(agg.consumer.run(stop))]
+    if relay:
+        tasks.append(asyncio.create_task(agg.relay.run(stop)))
+    try:
+        yield agg
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
+        await agg.engine.dispose()
