@@ -11,7 +11,7 @@ from datetime import datetime
 from services.notifier.domain.alerts import FIRING, RESOLVED, Alert, Severity, inhibited
 from services.notifier.domain.directory import Directory, Leader
 from services.notifier.domain.policy import DigestPolicy
-from services.notifier.domain.routing import recipients
+from services.notifier.domain.routing import reached_at, recipients
 from services.notifier.domain.silences import Silence, silenced_by
 
 
@@ -33,6 +33,7 @@ class Selection:
     silenced: list[Alert]
     silences: list[Silence]
     inhibited: list[Alert]
+    since: dict[int, datetime] = field(default_factory=dict)  # alert id → when it changed for this leader
 
 
 @dataclass(frozen=True)
@@ -63,11 +64,12 @@ class Digest:
 def select(email: str, alerts: list[Alert], state: RecipientState, directory: Directory,
            silences: list[Silence], policy: DigestPolicy, now: datetime) -> Selection:
     firing = [a for a in alerts if a.firing]
-    visible, muted, held, used = [], [], [], {}
+    visible, muted, held, used, since = [], [], [], {}, {}
     for alert in alerts:
         if alert.state == RESOLVED:
             if state.delivered.get(alert.id) == FIRING:  # tell who was told it fired
                 visible.append(alert)
+                since[alert.id] = alert.resolved_at or alert.as_of
             continue
         if email.lower() not in {r.email.lower() for r in recipients(alert, directory, policy, now)}:
             continue
@@ -80,7 +82,8 @@ def select(email: str, alerts: list[Alert], state: RecipientState, directory: Di
             used.update({id(s): s for s in matching})
             continue
         visible.append(alert)
-    return Selection(visible, muted, list(used.values()), held)
+        since[alert.id] = reached_at(alert, email, directory, policy)
+    return Selection(visible, muted, list(used.values()), held, since)
 
 
 def plan(leader: Leader, selection: Selection, state: RecipientState, policy: DigestPolicy,
@@ -90,7 +93,8 @@ def plan(leader: Leader, selection: Selection, state: RecipientState, policy: Di
     still_open = [a for a in selection.visible if a.firing and state.delivered.get(a.id) == FIRING]
     resolved = [a for a in selection.visible if not a.firing]
     if new or resolved:
-        pending_since = state.first_pending_at or now
+        # From when the changes happened, not when a tick noticed: a replay computes the same due time.
+        pending_since = min(min((selection.since.get(a.id, now) for a in [*new, *resolved])), now)
         state = replace(state, first_pending_at=pending_since)
         if state.last_sent_at is None:
             due, reason = pending_since + policy.group_wait, "first"

@@ -32,6 +32,15 @@ def recipients(alert: Alert, directory: Directory, policy: DigestPolicy, now: da
     return list(out.values())
 
 
+def reached_at(alert: Alert, email: str, directory: Directory, policy: DigestPolicy) -> datetime:
+    """When the alert reached this leader: when it opened, or when it escalated to them."""
+    agency = directory.agency(alert.agency)
+    for step, code in enumerate((agency.code, *agency.chain)):
+        if any(lead.email.lower() == email.lower() for lead in directory.agency(code).leaders):
+            return alert.opened_at if step == 0 else alert.opened_at + policy.escalation_delay(step - 1, len(agency.chain))
+    return alert.opened_at
+
+
 def reachable_agencies(email: str, directory: Directory) -> set[str]:
     """Agencies whose alerts may ever reach this leader (their own, or via escalation)."""
     own = directory.led_by(email)

@@ -1,0 +1,75 @@
+"""group_wait, group_interval, critical interval, repeat_interval and resolved notices."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from shared.events import KpiStatus, ReportStatus
+
+from services.notifier.domain.policy import DigestPolicy
+from tests.notifier.helpers import T0, kpi_event, report_event, small_directory
+from tests.notifier.unit.harness import Memory, to
+
+H = timedelta(hours=1)
+POLICY = DigestPolicy(group_wait=timedelta(minutes=30), group_interval=24 * H, critical_interval=2 * H,
+                      repeat_interval=24 * H, escalation_delays=(timedelta(days=3), timedelta(days=7)))
+
+
+def test_group_wait_collects_a_burst_into_one_email():
+    m = Memory(small_directory(), POLICY)
+    m.event(kpi_event(indicator="drug_cases_detected"), T0)
+    assert m.tick(T0) == []
+    m.event(kpi_event(indicator="propaganda_sessions"), T0 + timedelta(minutes=20))
+    assert m.tick(T0 + timedelta(minutes=29)) == []
+    [digest] = m.tick(T0 + timedelta(minutes=30))
+    assert to([digest]) == ["cat"] and len(digest.new) == 2 and digest.reason == "first"
+    assert m.tick(T0 + timedelta(minutes=31)) == []  # nothing new: nothing sent
+
+
+def test_a_new_warning_waits_for_the_group_interval_a_new_critical_only_for_the_critical_interval():
+    m = Memory(small_directory(), POLICY)
+    m.event(kpi_event(indicator="drug_cases_detected"), T0)
+    assert len(m.tick(T0 + H)) == 1
+    # A warning (at risk twice) one hour later: held until a day after the first email.
+    m.event(kpi_event(indicator="propaganda_sessions", period="2024-05", status=KpiStatus.AT_RISK, forecast=999), T0 + H)
+    m.event(kpi_event(indicator="propaganda_sessions", period="2024-06", status=KpiStatus.AT_RISK, forecast=999), T0 + H)
+    assert m.tick(T0 + 20 * H) == []
+    [update] = m.tick(T0 + 25 * H)
+    assert [a.kind.value for a in update.new] == ["at_risk_repeated"] and update.reason == "update"
+    # A new critical (report missing) goes out after the critical interval, not the next day.
+    m.event(report_event(period="2024-06", status=ReportStatus.MISSING), T0 + 26 * H)
+    assert m.tick(T0 + 26 * H) == []
+    [urgent] = m.tick(T0 + 27 * H)
+    assert [a.kind.value for a in urgent.new] == ["report_missing"]
+
+
+def test_repeat_interval_reminds_of_open_alerts_unless_acknowledged():
+    m = Memory(small_directory(), POLICY)
+    m.event(kpi_event(), T0)
+    assert len(m.tick(T0 + H)) == 1
+    assert m.tick(T0 + 24 * H) == []
+    [reminder] = m.tick(T0 + 25 * H)
+    assert reminder.reason == "repeat" and len(reminder.still_open) == 1 and not reminder.new
+    m.ack("lagging|CA-TINH", "cat@qt.example", T0 + 26 * H)
+    assert m.tick(T0 + 60 * H) == []  # acknowledged: no more reminders
+
+
+def test_resolved_goes_to_whoever_was_told_it_fired_in_the_next_digest():
+    m = Memory(small_directory(), POLICY)
+    m.event(kpi_event(), T0)
+    m.tick(T0 + H)
+    m.event(kpi_event(status=KpiStatus.ON_TRACK, forecast=500, as_of=T0 + 2 * H), T0 + 2 * H)
+    assert m.tick(T0 + 3 * H) == []  # resolution is not urgent: it waits for the group interval
+    [notice] = m.tick(T0 + 25 * H)
+    assert [a.state for a in notice.resolved] == ["resolved"] and not notice.new
+    assert m.tick(T0 + 72 * H) == []
+
+
+def test_the_idempotency_key_is_the_due_moment_not_the_tick():
+    a, b = Memory(small_directory(), POLICY), Memory(small_directory(), POLICY)
+    for m in (a, b):
+        m.event(kpi_event(), T0)
+    [first] = a.tick(T0 + timedelta(minutes=31))
+    [second] = b.tick(T0 + timedelta(minutes=47))  # a replay after a crash ticks at another time
+    assert first.idempotency_key == second.idempotency_key
+    assert first.idempotency_key == f"cat@qt.example|digest|{(T0 + timedelta(minutes=30)).isoformat()}"

@@ -1,0 +1,116 @@
+"""The email: subject, Vietnamese/English, multipart, MIME encoding, no header injection."""
+
+from __future__ import annotations
+
+import email.policy
+from dataclasses import replace
+from datetime import timedelta
+from email.parser import BytesParser
+
+import pytest
+
+from shared.events import ReportStatus
+
+from services.notifier.adapters.rendering import InvalidAddress, RenderContext, address, render, subject
+from services.notifier.domain.directory import Agency, Leader
+from services.notifier.domain.policy import DigestPolicy
+from tests.notifier.helpers import T0, kpi_event, report_event, small_directory
+from tests.notifier.unit.harness import Memory
+
+POLICY = DigestPolicy(group_wait=timedelta(0))
+
+
+def digest_for(directory, events, email="cat@qt.example"):
+    m = Memory(directory, POLICY)
+    for event in events:
+        m.event(event, T0)
+    return next(d for d in m.tick(T0) if d.recipient.email == email)
+
+
+def wire(message) -> bytes:
+    return message.as_bytes()
+
+
+def parse(raw: bytes):
+    return BytesParser(policy=email.policy.default).parsebytes(raw)
+
+
+def ctx(directory):
+    return RenderContext(directory, "Tiendo <tiendo@tiendo.local>", ack_link=lambda a: f"https://t.example/ack/{a.id}")
+
+
+def test_vietnamese_subject_and_body_survive_the_wire_with_diacritics():
+    d = small_directory()
+    digest = digest_for(d, [kpi_event(indicator="drug_cases_detected"), kpi_event(indicator="propaganda_sessions"),
+                            kpi_event(indicator="propaganda_sessions", period="2024-05")])
+    raw = wire(render(digest, ctx(d)))
+    assert all(b < 128 for b in raw)  # 7-bit on the wire: encoded words and quoted-printable
+    assert b"=?utf-8?" in raw and b"Content-Transfer-Encoding: quoted-printable" in raw
+    message = parse(raw)
+    assert message["Subject"] == "[Tiendo] 3 chỉ tiêu chậm tiến độ — Công an tỉnh Quảng Trị"  # two periods: no period
+    assert message.get_content_type() == "multipart/alternative"
+    text, html = message.get_body(("plain",)).get_content(), message.get_body(("html",)).get_content()
+    assert "Số buổi tuyên truyền phòng, chống ma túy" in text and "Tháng 5/2024" in text
+    assert "Kính gửi đồng chí Lãnh đạo CAT" in html and 'name="viewport"' in html
+    assert "Thực hiện: 41 vụ" in text and "Dự báo cả năm: 150" in text
+    assert message["Content-Language"] == "vi" and message["Message-ID"].endswith("@tiendo.local>")
+
+
+def test_english_for_a_leader_who_prefers_it():
+    d = small_directory()
+    digest = digest_for(d, [kpi_event(agency="UBND-HUONG-HOA", indicator="propaganda_sessions")], "ubhh@qt.example")
+    message = parse(wire(render(digest, ctx(d))))
+    assert message["Subject"] == "[Tiendo] 1 indicator(s) lagging — Huong Hoa PC — June 2024"
+    assert "Dear Lãnh đạo UBHH," in message.get_body(("plain",)).get_content()
+
+
+def test_the_subject_leads_with_the_most_severe_kind():
+    d = small_directory()
+    digest = digest_for(d, [report_event(agency="BCD138", status=ReportStatus.LATE),
+                            report_event(agency="BCD138", period="2024-05")], "bcd@qt.example")
+    assert subject(digest, d) == "[Tiendo] 1 báo cáo chưa nộp (+1 cảnh báo khác) — Ban Chỉ đạo 138 tỉnh Quảng Trị"
+
+
+@pytest.mark.parametrize("evil", [
+    "Công an\r\nBcc: spy@evil.example", "Công an\nSubject: forged", "Công an\rX-Evil: 1",
+    "Công an\u2028Bcc: spy@evil.example", "Công an\x00\x1b[31m",
+])
+def test_agency_supplied_text_cannot_inject_headers(evil):
+    d = small_directory()
+    d.agencies["CA-TINH"] = replace(d.agencies["CA-TINH"], name_vi=evil,
+                                    leaders=(Leader(f"Ông {evil}", "cat@qt.example"),))
+    digest = digest_for(d, [kpi_event(agency="CA-TINH")])
+    raw = wire(render(digest, ctx(d)))
+    message = parse(raw)
+    header_block = raw.split(b"\r\n\r\n", 1)[0] if b"\r\n\r\n" in raw else raw.split(b"\n\n", 1)[0]
+    assert message["Bcc"] is None and message["X-Evil"] is None
+    assert len(message.get_all("Subject")) == 1 and "forged" not in str(message["Subject"]).split("—")[0]
+    assert [a.addr_spec for a in message["To"].addresses] == ["cat@qt.example"]
+    assert b"\nBcc:" not in header_block and b"\nX-Evil" not in header_block
+
+
+@pytest.mark.parametrize("bad", ["a@b.example\r\nBcc: x@y.example", "a@b.example, x@y.example", "<a@b>", "no-at"])
+def test_a_malformed_leader_address_is_refused(bad):
+    with pytest.raises(InvalidAddress):
+        address("Ai đó", bad)
+
+
+def test_html_escapes_agency_text():
+    d = small_directory()
+    d.agencies["CA-TINH"] = replace(d.agencies["CA-TINH"], name_vi="<script>alert(1)</script> Công an")
+    html = parse(wire(render(digest_for(d, [kpi_event()]), ctx(d)))).get_body(("html",)).get_content()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_footer_lists_silences_and_held_back_alerts():
+    d = small_directory()
+    m = Memory(d, POLICY)
+    from services.notifier.domain.silences import Silence
+    m.silences.append(Silence("CA-TINH", "propaganda_sessions", None, T0, T0 + timedelta(days=2), "Đối soát", "trực ban"))
+    for e in [kpi_event(indicator="propaganda_sessions"), report_event(agency="CA-TINH", period="2024-05"),
+              kpi_event(period="2024-05")]:
+        m.event(e, T0)
+    [digest] = [x for x in m.tick(T0) if x.recipient.email == "cat@qt.example"]
+    text = parse(wire(render(digest, ctx(d)))).get_body(("plain",)).get_content()
+    assert "Đang tạm ẩn" in text and "lý do: Đối soát (bởi trực ban)" in text
+    assert "1 cảnh báo khác được tạm hoãn" in text
