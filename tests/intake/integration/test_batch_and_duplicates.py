@@ -1,0 +1,94 @@
+"""Batches with per-event results, duplicates answered as such, per-agency rate limit."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from services.intake.entrypoints.examples import examples
+
+from .conftest import start_service
+
+
+@pytest.fixture(scope="module")
+async def token(service) -> str:
+    return await service.token("CA-TINH")
+
+
+def report(i: int, **data) -> dict:
+    doc = examples()["indicator.reported"]
+    return {**doc, "id": f"batch-{i}", "data": {**doc["data"], "value": i, **data}}
+
+
+async def test_one_bad_event_does_not_reject_the_good_ones(service, token):
+    events = [report(1), report(2, value=-1), {"oops": True}, report(3), report(1)]
+    response = await service.post_batch(events, token)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["accepted"], body["duplicate"], body["rejected"]) == (2, 1, 2)
+    statuses = [(r["index"], r["status"], r["id"]) for r in body["results"]]
+    assert statuses == [(0, "accepted", "batch-1"), (1, "rejected", "batch-2"), (2, "rejected", None),
+                        (3, "accepted", "batch-3"), (4, "duplicate", "batch-1")]
+    assert body["results"][1]["problem"]["errors"][0]["pointer"] == "/data/value"
+    records = await service.read(service.settings.events_topic, 2)
+    assert sorted(dict(r.headers)["ce_id"] for r in records) == [b"batch-1", b"batch-3"]
+
+
+async def test_every_documented_example_is_accepted_in_one_batch(service):
+    token = await service.token("CA-TINH")
+    events = list(examples().values())
+    events[0] = {**events[0], "id": "example-original"}
+    events[1] = {**events[1], "id": "example-fix", "data": {**events[1]["data"], "corrects": "example-original"}}
+    body = (await service.post_batch(events, token)).json()
+    assert [r["status"] for r in body["results"]] == ["accepted"] * len(events), body
+
+
+async def test_a_resent_event_is_a_duplicate_not_an_error_and_is_not_forwarded_again(service, token):
+    event = report(10)
+    first = await service.post(event, token)
+    again = await service.post(event, token)
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json() == {"status": "duplicate", "id": "batch-10"}
+    reused = await service.post({**event, "data": {**event["data"], "value": 11}}, token)
+    assert reused.json()["status"] == "duplicate" and "different content" in reused.json()["detail"]
+    records = await service.read(service.settings.events_topic, 10, timeout=3)
+    assert [dict(r.headers)["ce_id"] for r in records].count(b"batch-10") == 1
+
+
+async def test_batch_limits(service, token):
+    too_many = await service.post_batch([report(i) for i in range(501)], token)
+    assert too_many.status_code == 413 and "at most 500 per batch" in too_many.json()["detail"]
+    huge = [report(i, note="x" * 1900) for i in range(500)]
+    assert len(json.dumps(huge)) > 1024 * 1024
+    assert (await service.post_batch(huge, token)).status_code == 413
+    single = await service.post_batch(report(1), token)
+    assert single.status_code == 400 and "JSON array" in single.json()["detail"]
+    wrong = await service.post_batch([report(1)], token, content_type="application/cloudevents+json")
+    assert wrong.status_code == 415
+
+
+async def test_an_oversized_event_inside_a_batch_is_rejected_alone(service, token):
+    events = [report(20), report(21, note="x" * 1999) | {"extra_attr": "y" * 70_000}]
+    body = (await service.post_batch(events, token)).json()
+    assert [r["status"] for r in body["results"]] == ["accepted", "rejected"]
+    assert body["results"][1]["problem"]["reason"] == "too-large"
+
+
+@pytest.fixture
+async def tight(intake_db, kafka_bootstrap):
+    async for s in start_service(intake_db, kafka_bootstrap, INTAKE_RATE_PER_S=2, INTAKE_RATE_BURST=5,
+                                 INTAKE_MAX_BATCH_EVENTS=5, INTAKE_RAW_CONSUMER=False):
+        yield s
+
+
+async def test_rate_limit_is_per_agency_with_retry_after(tight):
+    ca, hq = await tight.token("CA-TINH"), await tight.token("HQ")
+    assert (await tight.post_batch([report(30 + i) for i in range(5)], ca)).status_code == 200
+    limited = await tight.post(report(40), ca)
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "1"
+    assert "may send 2 events/s" in limited.json()["detail"]
+    other = examples("HQ")["report.submitted"]
+    assert (await tight.post(other, hq)).status_code == 202  # another agency is not slowed down
+    tight.monotonic.t += 0.5
+    assert (await tight.post(report(40), ca)).status_code == 202
