@@ -65,13 +65,13 @@ def fact_from_event(event: Any, arrival: int, plan: Any) -> Fact:
             raise Rejected(f"value {data['value']:g} exceeds the plan's maximum {indicator.max_value:g} "
                            f"for {indicator.code}")
         _check_period(data["period"], plan.year)
-        _check_unit(plan, data.get("unit_code"))
+        _check_unit(plan, data.get("unit_code"), agency)
     elif kind == ACTIVITY:
         if _lookup(plan.activity_type, data["activity"]) is None:
             raise Rejected(f"unknown activity type {data['activity']!r}")
-        _check_unit(plan, data.get("unit_code"))
+        _check_unit(plan, data.get("unit_code"), agency)
     elif kind == ASSESSED:
-        _check_unit(plan, data["unit_code"])
+        _check_unit(plan, data["unit_code"], agency)
         if data["year"] != plan.year:
             raise Rejected(f"assessment year {data['year']} is not the plan year {plan.year}")
     elif kind == SUBMITTED:
@@ -84,9 +84,13 @@ def _check_period(text: str, year: int) -> None:
         raise Rejected(f"period {text} is outside the plan year {year}")
 
 
-def _check_unit(plan: Any, code: str | None) -> None:
-    if code is not None and _lookup(plan.unit, code) is None:
+def _check_unit(plan: Any, code: str | None, agency: str) -> None:
+    if code is None:
+        return
+    if _lookup(plan.unit, code) is None:
         raise Rejected(f"unknown unit {code!r}")
+    if not plan.is_own_unit(agency, code):
+        raise Rejected(f"unit {code} is not {agency}'s unit nor below it")
 
 
 def _lookup(getter: Any, code: str) -> Any:

@@ -13,9 +13,14 @@ from services.aggregator.domain.ledger import AgencyLedger
 
 
 def fold(facts: Iterable[Fact], plan: Any, until: datetime | None = None) -> dict[str, AgencyLedger]:
-    """Every agency's ledger from its facts (those with time <= `until` if given)."""
+    """Every agency's ledger from its facts (those with time <= `until` if given); a repeated
+    (source, id) is dropped, as the inbox does."""
     ledgers: dict[str, AgencyLedger] = {}
+    seen: set[tuple[str, str]] = set()
     for fact in facts:
+        if (fact.source, fact.id) in seen:
+            continue
+        seen.add((fact.source, fact.id))
         if until is None or fact.time <= until:
             ledgers.setdefault(fact.agency, AgencyLedger(fact.agency)).apply(fact, plan)
     return ledgers

@@ -84,8 +84,8 @@ def _status(target, indicator, thresholds, actual, goal, expected, forecast, fra
     if indicator.higher_is_better:
         if actual >= goal:
             return KpiStatus.ACHIEVED
-        if target.kind == "milestone":
-            return KpiStatus.LAGGING if target.due and day > target.due else KpiStatus.ON_TRACK
+        if fraction >= 1 or (target.kind == "milestone" and target.due and day > target.due):
+            return KpiStatus.LAGGING  # the period (or the milestone's date) ended short of it
         ratio = actual / expected if expected > 0 else 1.0
     else:  # a ceiling: over it is lagging, under it at the period's end is achieved
         if actual > goal:
