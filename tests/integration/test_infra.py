@@ -34,8 +34,14 @@ async def _create_topic(bootstrap: str, partitions: int = 3) -> str:
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
-        (described,) = await admin.describe_topics([topic])
-        assert len(described["partitions"]) == partitions
+        # The controller has committed the topic; the broker's metadata cache follows shortly.
+        async with asyncio.timeout(15):
+            while True:
+                (described,) = await admin.describe_topics([topic])
+                leaders = [p["leader"] for p in described["partitions"]]
+                if len(leaders) == partitions and min(leaders) >= 0:
+                    break
+                await asyncio.sleep(0.1)
     finally:
         await admin.close()
     return topic
