@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import time, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
 
 from shared.settings import TiendoSettings
 
@@ -31,7 +32,7 @@ class NotifierSettings(TiendoSettings):
     group_interval: timedelta = Field(default=timedelta(hours=24), alias="NOTIFIER_GROUP_INTERVAL")
     critical_interval: timedelta = Field(default=timedelta(hours=2), alias="NOTIFIER_CRITICAL_INTERVAL")
     repeat_interval: timedelta = Field(default=timedelta(hours=24), alias="NOTIFIER_REPEAT_INTERVAL")
-    escalation_delays: list[timedelta] = Field(
+    escalation_delays: Annotated[list[timedelta], NoDecode] = Field(
         default=[timedelta(days=3), timedelta(days=7)], alias="NOTIFIER_ESCALATION_DELAYS")
     quiet_hours: str = Field(default="21:00-07:00", alias="NOTIFIER_QUIET_HOURS")
     timezone: str = Field(default="Asia/Ho_Chi_Minh", alias="NOTIFIER_TIMEZONE")
@@ -41,11 +42,20 @@ class NotifierSettings(TiendoSettings):
     retry_base: float = Field(default=2.0, gt=0, alias="NOTIFIER_RETRY_BASE_SECONDS")
     retry_cap: float = Field(default=600.0, gt=0, alias="NOTIFIER_RETRY_CAP_SECONDS")
 
+    @field_validator("group_wait", "group_interval", "critical_interval", "repeat_interval", "send_lease",
+                     "ack_ttl", mode="before")
+    @classmethod
+    def _seconds(cls, value):
+        # The environment may say "90" (seconds) as well as "PT90S" or "00:01:30".
+        return _number_or_text(value)
+
     @field_validator("escalation_delays", mode="before")
     @classmethod
     def _split(cls, value):
         # "P3D,P7D" or "259200,604800" from the environment
-        return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+        if isinstance(value, str):
+            return [_number_or_text(v.strip()) for v in value.split(",") if v.strip()]
+        return value
 
     @field_validator("quiet_hours")
     @classmethod
@@ -60,6 +70,15 @@ class NotifierSettings(TiendoSettings):
             escalation_delays=tuple(self.escalation_delays),
             quiet_hours=parse_quiet_hours(self.quiet_hours, self.timezone),
         )
+
+
+def _number_or_text(value):
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def parse_quiet_hours(text: str, tz: str) -> QuietHours | None:

@@ -1,0 +1,42 @@
+"""Settings as the local stack passes them: environment strings."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta, timezone
+
+import pytest
+from pydantic import ValidationError
+
+from services.notifier.settings import NotifierSettings
+
+BASE = {"DATABASE_URL": "postgresql+asyncpg://u@h/d", "KAFKA_BOOTSTRAP_SERVERS": "h:9092"}
+
+
+def test_environment_strings_for_intervals_delays_and_quiet_hours(monkeypatch):
+    for k, v in {**BASE, "NOTIFIER_ACK_SECRET": "x" * 32, "NOTIFIER_GROUP_WAIT": "5", "NOTIFIER_REPEAT_INTERVAL": "PT1H",
+                 "NOTIFIER_ESCALATION_DELAYS": "60,P7D", "NOTIFIER_QUIET_HOURS": "22:00-06:30"}.items():
+        monkeypatch.setenv(k, v)
+    s = NotifierSettings()
+    assert (s.group_wait, s.repeat_interval) == (timedelta(seconds=5), timedelta(hours=1))
+    assert s.escalation_delays == [timedelta(minutes=1), timedelta(days=7)]
+    policy = s.policy()
+    assert (policy.quiet_hours.start, policy.quiet_hours.end) == (time(22), time(6, 30))
+    assert policy.quiet(datetime(2024, 6, 20, 16, 0, tzinfo=timezone.utc))  # 23:00 in Hà Nội
+    assert s.http_port == 8083 and s.smtp_tls == "none"
+
+
+def test_the_ack_secret_has_no_default(monkeypatch):
+    for k, v in BASE.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("NOTIFIER_ACK_SECRET", raising=False)
+    with pytest.raises(ValidationError, match="NOTIFIER_ACK_SECRET"):
+        NotifierSettings()
+
+
+def test_quiet_hours_off_and_malformed(monkeypatch):
+    for k, v in {**BASE, "NOTIFIER_ACK_SECRET": "x" * 32, "NOTIFIER_QUIET_HOURS": "off"}.items():
+        monkeypatch.setenv(k, v)
+    assert NotifierSettings().policy().quiet_hours is None
+    monkeypatch.setenv("NOTIFIER_QUIET_HOURS", "late evening")
+    with pytest.raises(ValidationError):
+        NotifierSettings()
