@@ -1,0 +1,146 @@
+"""The Kafka-native door: raw topic → canonical topic or dead-letter topic, nothing dropped,
+offsets committed only after the forward/DLQ writes were acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from shared.events.codec import to_kafka
+from shared.events.models import agency_event_adapter
+from shared.kafka import make_producer
+
+from services.intake.adapters.publisher import KafkaUnavailable
+from services.intake.entrypoints.examples import examples
+
+
+def binary(kind: str, agency: str = "CA-TINH", id: str | None = None, **data):
+    doc = examples(agency)[kind]
+    doc = {**doc, "id": id or doc["id"], "data": {**doc["data"], **data}}
+    return to_kafka(agency_event_adapter.validate_python(doc))
+
+
+async def produce(service, records: list[tuple[bytes | None, bytes | None, list]]) -> None:
+    producer = make_producer(service.settings.kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        for key, value, headers in records:
+            await producer.send_and_wait(service.settings.raw_topic, value, key=key, headers=headers)
+    finally:
+        await producer.stop()
+
+
+async def committed_lag(service) -> int:
+    """Records on the raw topic that the forwarder has not committed yet."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=service.settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(service.settings.raw_group_id)
+    finally:
+        await admin.close()
+    consumer_end = await _end_offsets(service)
+    return sum(end - (offsets[tp].offset if tp in offsets else 0) for tp, end in consumer_end.items())
+
+
+async def _end_offsets(service) -> dict:
+    from aiokafka import AIOKafkaConsumer
+
+    c = AIOKafkaConsumer(bootstrap_servers=service.settings.kafka_bootstrap_servers)
+    await c.start()
+    try:
+        parts = [TopicPartition(service.settings.raw_topic, p) for p in c.partitions_for_topic(
+            service.settings.raw_topic) or await _parts(c, service.settings.raw_topic)]
+        return await c.end_offsets(parts)
+    finally:
+        await c.stop()
+
+
+async def _parts(consumer, topic):
+    await consumer._client._wait_on_metadata(topic)
+    return consumer.partitions_for_topic(topic)
+
+
+async def until(predicate, timeout: float = 20.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.2)
+
+
+async def test_valid_records_are_forwarded_and_invalid_ones_dead_lettered_with_reasons(service):
+    good = binary("indicator.reported", id="raw-good-1")
+    other = binary("report.submitted", "HQ", id="raw-good-2")
+    negative = binary("indicator.reported", id="raw-negative")
+    negative_value = json.dumps({**examples()["indicator.reported"]["data"], "value": -5}).encode()
+    stranger = binary("report.submitted", id="raw-stranger")
+    stranger_headers = [(k, b"/agencies/NOBODY" if k == "ce_source" else v) for k, v in stranger.headers]
+    foreign_unit = binary("indicator.reported", "CA-DAKRONG", id="raw-foreign", unit_code="HH-LAO-BAO")
+    records = [
+        (good.key, good.value, good.headers),
+        (b"CA-TINH", b"\x00\x01 not json", good.headers),                         # poison bytes
+        (b"CA-TINH", b"{}", [("content-type", b"application/json")]),            # no ce_ headers
+        (negative.key, negative_value, negative.headers),                         # schema
+        (b"NOBODY", stranger.value, stranger_headers),                            # unknown agency
+        (foreign_unit.key, foreign_unit.value, foreign_unit.headers),             # authorization
+        (b"CA-TINH", None, good.headers),                                         # tombstone
+        (other.key, other.value, other.headers),
+    ]
+    await produce(service, records)
+
+    forwarded = await service.read(service.settings.events_topic, 2)
+    assert sorted((r.key, dict(r.headers)["ce_id"]) for r in forwarded) == [
+        (b"CA-TINH", b"raw-good-1"), (b"HQ", b"raw-good-2")]
+    dead = await service.read(service.settings.dlq_topic, 6)
+    reasons = {r.value: dict(r.headers)["dlq_reason"].decode() for r in dead}
+    assert reasons == {
+        b"\x00\x01 not json": "not-a-cloudevent",
+        b"{}": "not-a-cloudevent",
+        negative_value: "invalid-event",
+        stranger.value: "source-mismatch",
+        foreign_unit.value: "foreign-unit",
+        b"": "not-a-cloudevent",
+    }
+    by_value = {r.value: dict(r.headers) for r in dead}
+    assert json.loads(by_value[negative_value]["dlq_errors"])[0]["pointer"] == "/data/value"
+    assert by_value[negative_value]["ce_id"] == b"raw-negative"  # original headers kept
+    assert by_value[negative_value]["dlq_origin"].startswith(service.settings.raw_topic.encode())
+    await until(lambda: _zero(committed_lag(service)))
+
+
+async def _zero(coro) -> bool:
+    return await coro == 0
+
+
+async def test_offsets_are_committed_only_after_kafka_acknowledged(service, monkeypatch):
+    publisher = service.container.publisher
+    real, failures = publisher.publish, []
+
+    async def flaky(topic, records):
+        if len(failures) < 2:
+            failures.append(topic)
+            raise KafkaUnavailable("simulated outage")
+        return await real(topic, records)
+
+    monkeypatch.setattr(publisher, "publish", flaky)
+    record = binary("report.submitted", id="raw-after-outage")
+    await produce(service, [(record.key, record.value, record.headers)])
+    await until(lambda: _seen(service, b"raw-after-outage"))
+    assert len(failures) == 2  # the batch was read again after each failed forward, not skipped
+    await until(lambda: _zero(committed_lag(service)))
+
+
+async def _seen(service, event_id: bytes) -> bool:
+    records = await service.read(service.settings.events_topic, 100, timeout=1)
+    return any(dict(r.headers)["ce_id"] == event_id for r in records)
+
+
+async def test_a_record_forwarded_twice_is_forwarded_once(service):
+    record = binary("report.submitted", id="raw-twice")
+    await produce(service, [(record.key, record.value, record.headers)] * 2)
+    await until(lambda: _zero(committed_lag(service)))
+    records = await service.read(service.settings.events_topic, 100, timeout=2)
+    assert [dict(r.headers)["ce_id"] for r in records].count(b"raw-twice") == 1
