@@ -137,3 +137,63 @@ async def running(settings, clock: ManualClock | None = None, relay: bool = True
         stop.set()
         await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
         await agg.engine.dispose()
+
+
+async def caught_up(bootstrap: str, topic: str, group: str) -> bool:
+    """The group committed offsets up to the end of every partition of the topic."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await admin.start()
+    await probe.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in (probe.partitions_for_topic(topic)
+                                                         or await _partitions(probe, topic))]
+        ends = await probe.end_offsets(partitions)
+        try:
+            committed = await admin.list_consumer_group_offsets(group)
+        except Exception:  # the group coordinator is still being elected on a fresh broker
+            return False
+        return all(committed.get(tp) is not None and committed[tp].offset >= end for tp, end in ends.items())
+    finally:
+        await probe.stop()
+        await admin.close()
+
+
+async def _partitions(probe, topic):
+    await probe._client.force_metadata_update()
+    return probe.partitions_for_topic(topic) or set()
+
+
+async def live_kpis(engine) -> dict:
+    from sqlalchemy import select
+
+    from services.aggregator.adapters.tables import kpis
+
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(kpis))).all()
+    return {(r.agency, r.indicator, r.period): (r.actual, r.status) for r in rows}
+
+
+def recomputed_kpis(events, now) -> dict:
+    """The KPIs a from-scratch fold of the (deduplicated) events gives, for every target."""
+    from services.aggregator.domain.facts import fact_from_event
+    from services.aggregator.domain.history import fold
+    from services.aggregator.domain.kpi import evaluate
+    from services.aggregator.domain.ledger import AgencyLedger
+
+    ledgers = fold([fact_from_event(e, i, PLAN) for i, e in enumerate(events)], PLAN)
+    out = {}
+    for target in PLAN.targets:
+        kpi = evaluate(ledgers.get(target.agency, AgencyLedger(target.agency)), target, PLAN, now)
+        out[kpi.key] = (kpi.actual, kpi.status.value)
+    return out
+
+
+async def count(engine, sql: str) -> int:
+    from sqlalchemy import text
+
+    async with engine.connect() as conn:
+        return (await conn.execute(text(sql))).scalar()

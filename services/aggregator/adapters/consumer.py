@@ -102,6 +102,8 @@ class EventConsumer:
             await consumer.stop()
 
     async def _apply(self, consumer, batch, records, owned) -> bool:
+        if not records and not owned:
+            return True
         started = time.perf_counter()
         items = [decode(r, self.plan) for r in records]
         try:
