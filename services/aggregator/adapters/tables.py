@@ -30,7 +30,7 @@ recorded_events = Table(
     Column("arrival", BigInteger, nullable=False),
     Column("partition", Integer, nullable=False),
     Column("offset", BigInteger, nullable=False),
-    Column("data", JSONB),
+    Column("data", JSONB(none_as_null=True)),
     Column("rejected", Text),  # the reason it went to the dead-letter topic
     Column("recorded_at", TZ, nullable=False),
     Index("recorded_events_agency", "agency", "time"),

@@ -1,0 +1,170 @@
+"""`tiendo aggregator rebuild`: recompute every projection from the topic's beginning into fresh
+tables, compare checksums with the live ones, and swap them in.
+
+The topic is read up to the end offsets seen at the start, without a consumer group (the live
+replicas' offsets are not touched). The swap runs in one transaction that first locks the live
+tables: events the replicas applied meanwhile are copied over, and every agency gets a new
+version, so the replicas reload their ledgers from the rebuilt facts on their next batch (and
+re-evaluate every KPI at their next deadline check).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from sqlalchemy import Table, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.aggregator.adapters import repository as repo
+from services.aggregator.adapters.consumer import decode
+from services.aggregator.adapters.projector import Delivered, _poison_row
+from services.aggregator.adapters.tables import PROJECTION_TABLES, SCHEMA, kpis, metadata, recorded_events, reports
+from services.aggregator.domain.kpi import evaluate_agency
+from services.aggregator.domain.ledger import AgencyLedger
+
+Progress = Callable[[int, int], None]
+CHUNK = 20_000
+
+
+@dataclass
+class RebuildResult:
+    events: int
+    seconds: float
+    rebuilt_checksum: str
+    live_checksum: str
+    swapped: bool
+
+    @property
+    def equal(self) -> bool:
+        return self.rebuilt_checksum == self.live_checksum
+
+
+def _shadow(table: Table) -> Table:
+    return table.to_metadata(metadata, name=f"{table.name}_rebuild") if f"{SCHEMA}.{table.name}_rebuild" \
+        not in metadata.tables else metadata.tables[f"{SCHEMA}.{table.name}_rebuild"]
+
+
+async def rebuild(engine: AsyncEngine, bootstrap: str, topic: str, plan: Any, now: datetime,
+                  progress: Progress | None = None, swap: bool = True) -> RebuildResult:
+    started = time.perf_counter()
+    async with engine.begin() as conn:
+        for name in PROJECTION_TABLES:
+            await conn.execute(text(f"DROP TABLE IF EXISTS {SCHEMA}.{name}_rebuild"))
+            await conn.execute(text(f"CREATE TABLE {SCHEMA}.{name}_rebuild (LIKE {SCHEMA}.{name} INCLUDING ALL)"))
+    ledgers: dict[str, AgencyLedger] = {}
+    events = await _replay(engine, bootstrap, topic, plan, now, ledgers, progress)
+    async with engine.begin() as conn:
+        await _save_projection(conn, plan, now, ledgers)
+        rebuilt = await repo.checksum(conn, "_rebuild")
+        live = await repo.checksum(conn)
+    if swap:
+        await _swap(engine)
+    return RebuildResult(events, time.perf_counter() - started, rebuilt, live, swap)
+
+
+async def _replay(engine, bootstrap, topic, plan, now, ledgers, progress) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                max_partition_fetch_bytes=8 * 1024 * 1024, isolation_level="read_committed")
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(await _partitions(consumer, topic))]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        starts = await consumer.beginning_offsets(partitions)
+        total = sum(ends[tp] - starts[tp] for tp in partitions)
+        seen: set[tuple[str, str]] = set()
+        rows: list[dict] = []
+        done = 0
+        remaining = {tp for tp in partitions if ends[tp] > starts[tp]}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=500, max_records=10_000)
+            for tp, records in batch.items():
+                for record in records:
+                    if record.offset >= ends[tp]:
+                        break
+                    done += 1
+                    item = decode(record, plan)
+                    if isinstance(item, Delivered):
+                        key = (item.fact.source, item.fact.id)
+                        if key in seen:
+                            continue
+                        seen.add(key)
+                        ledger = ledgers.setdefault(item.fact.agency, AgencyLedger(item.fact.agency))
+                        ledger.apply(item.fact, plan)
+                        rows.append(repo.fact_row(item.fact, item.partition, item.offset, now))
+                    else:
+                        if (item.source, item.id) not in seen:
+                            seen.add((item.source, item.id))
+                            rows.append(_poison_row(item, now))
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+            if len(rows) >= CHUNK:
+                await _copy(engine, rows)
+                rows = []
+            if progress:
+                progress(done, total)
+        await _copy(engine, rows)
+        return done
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer, topic) -> set[int]:
+    partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        await consumer._client.force_metadata_update()
+        partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        raise LookupError(f"topic {topic!r} does not exist")
+    return partitions
+
+
+async def _copy(engine: AsyncEngine, rows: list[dict]) -> None:
+    """COPY is ~10x faster than INSERT for a million rows."""
+    if not rows:
+        return
+    import json
+
+    columns = [c.name for c in recorded_events.columns]
+    records = [tuple(json.dumps(r[c]) if c == "data" and r[c] is not None else r[c] for c in columns)
+               for r in rows]
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        await raw.driver_connection.copy_records_to_table("recorded_events_rebuild", records=records,
+                                                          columns=columns, schema_name=SCHEMA)
+
+
+async def _save_projection(conn, plan, now, ledgers) -> None:
+    kpi_items, report_items = [], []
+    for agency in plan.agencies:
+        ledger = ledgers.get(agency.code, AgencyLedger(agency.code))
+        k, r = evaluate_agency(ledger, plan, now)
+        kpi_items += k
+        report_items += r
+    await repo.save_kpis(conn, kpi_items, now, table=_shadow(kpis))
+    await repo.save_reports(conn, report_items, now, table=_shadow(reports))
+    await conn.execute(text(
+        f"INSERT INTO {SCHEMA}.agency_versions_rebuild (agency, version) "
+        f"SELECT agency, nextval('{SCHEMA}.version_seq') FROM (SELECT DISTINCT agency FROM "
+        f"{SCHEMA}.recorded_events_rebuild WHERE agency IS NOT NULL UNION SELECT agency FROM "
+        f"{SCHEMA}.agency_versions) a"))
+
+
+async def _swap(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        live = ", ".join(f"{SCHEMA}.{n}" for n in PROJECTION_TABLES)
+        await conn.execute(text(f"LOCK TABLE {live} IN ACCESS EXCLUSIVE MODE"))
+        # what the live replicas applied since the replay's snapshot
+        await conn.execute(text(
+            f"INSERT INTO {SCHEMA}.recorded_events_rebuild SELECT * FROM {SCHEMA}.recorded_events "
+            f"ON CONFLICT DO NOTHING"))
+        for name in PROJECTION_TABLES:
+            await conn.execute(text(f"ALTER TABLE {SCHEMA}.{name} RENAME TO {name}_old"))
+            await conn.execute(text(f"ALTER TABLE {SCHEMA}.{name}_rebuild RENAME TO {name}"))
+            await conn.execute(text(f"DROP TABLE {SCHEMA}.{name}_old"))
