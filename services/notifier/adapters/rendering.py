@@ -154,4 +154,6 @@ def render(digest: Digest, ctx: RenderContext, domain: str = "tiendo.local") -> 
     message.add_alternative(_env.get_template("digest.html.j2").render(**model), subtype="html", charset="utf-8",
                             cte="quoted-printable")
     message["Content-Language"] = lang  # after set_content, which drops Content-* headers
+    # Deterministic, and "=_" can never occur in quoted-printable parts.
+    message.set_boundary(f"=_tiendo_{digest.message_token}")
     return message

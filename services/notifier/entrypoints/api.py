@@ -6,7 +6,7 @@ acknowledge on the leader's behalf (nor burn the single-use token). The POST ack
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Request
@@ -19,6 +19,7 @@ from services.notifier.adapters.rendering import TEMPLATES
 from services.notifier.adapters.texts import KIND_TITLE
 from services.notifier.domain.alerts import Alert
 from services.notifier.domain.silences import InvalidSilence, Silence
+from services.notifier.service_layer import operations
 
 router = APIRouter()
 _pages = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["j2", "html"]))
@@ -130,21 +131,14 @@ def silence_json(s: Silence) -> dict:
             "starts_at": s.starts_at, "ends_at": s.ends_at, "reason": s.reason, "created_by": s.created_by}
 
 
-async def create_silence(container, body: SilenceBody) -> Silence:
-    now = container.clock.now()
-    starts = body.starts_at or now
-    ends = body.ends_at or (starts + timedelta(hours=body.hours) if body.hours else None)
-    if ends is None:
-        raise InvalidSilence("give ends_at or hours")
-    silence = Silence(body.agency, body.indicator, body.period, starts, ends, body.reason, body.created_by)
-    async with container.engine.begin() as conn:
-        return await repo.add_silence(conn, silence, now)
-
-
 @router.post("/silences", status_code=201, tags=["silences"])
 async def post_silence(body: SilenceBody, request: Request) -> dict:
+    c = _c(request)
     try:
-        return silence_json(await create_silence(_c(request), body))
+        return silence_json(await operations.silence(
+            c.engine, agency=body.agency, indicator=body.indicator, period=body.period, reason=body.reason,
+            created_by=body.created_by, now=c.clock.now(), starts_at=body.starts_at, ends_at=body.ends_at,
+            hours=body.hours))
     except (InvalidSilence, ValueError) as exc:
         raise HTTPException(422, str(exc)) from exc
 
@@ -159,9 +153,8 @@ async def get_silences(request: Request, active: bool = True) -> list[dict]:
 @router.delete("/silences/{silence_id}", tags=["silences"])
 async def delete_silence(silence_id: int, request: Request) -> dict:
     c = _c(request)
-    async with c.engine.begin() as conn:
-        if not await repo.expire_silence(conn, silence_id, c.clock.now()):
-            raise HTTPException(404, f"no active silence {silence_id}")
+    if not await operations.lift_silence(c.engine, silence_id, c.clock.now()):
+        raise HTTPException(404, f"no active silence {silence_id}")
     return {"id": silence_id, "expired": True}
 
 

@@ -25,6 +25,7 @@ from services.notifier.domain.digest import plan, select
 from services.notifier.domain.directory import Directory, Leader
 from services.notifier.domain.policy import DigestPolicy
 from services.notifier.domain.routing import reachable_agencies
+from services.notifier.service_layer import operations
 
 log = logging.getLogger(__name__)
 
@@ -142,16 +143,7 @@ class Notifier:
     # -- acknowledgement and silences ------------------------------------------------------
     async def acknowledge(self, alert_id: int, by: str, now: datetime) -> Alert | None:
         async with self.engine.begin() as conn:
-            return await self._ack(conn, alert_id, by, now)
-
-    async def _ack(self, conn: AsyncConnection, alert_id: int, by: str, now: datetime) -> Alert | None:
-        alert = await repo.alert_by_id(conn, alert_id, lock=True)
-        if alert is None:
-            return None
-        after = alert_rules.acknowledge(alert, by, now)
-        if after != alert:
-            await repo.set_acknowledged(conn, after)
-        return after
+            return await operations.acknowledge(conn, alert_id, by, now)
 
     async def acknowledge_with_token(self, token: str, now: datetime) -> tuple[str, Alert | None]:
         """("ok" | "used" | "unknown" | an InvalidToken reason, the alert)."""
@@ -162,7 +154,7 @@ class Notifier:
         async with self.engine.begin() as conn:
             if not await repo.use_ack_nonce(conn, claim.nonce, claim.alert_id, now):
                 return "used", await repo.alert_by_id(conn, claim.alert_id)
-            alert = await self._ack(conn, claim.alert_id, claim.recipient, now)
+            alert = await operations.acknowledge(conn, claim.alert_id, claim.recipient, now)
             return ("ok" if alert else "unknown"), alert
 
     def peek_token(self, token: str, now: datetime) -> tuple[str, ack.AckClaim | None]:

@@ -52,7 +52,7 @@ def test_vietnamese_subject_and_body_survive_the_wire_with_diacritics():
     text, html = message.get_body(("plain",)).get_content(), message.get_body(("html",)).get_content()
     assert "Số buổi tuyên truyền phòng, chống ma túy" in text and "Tháng 5/2024" in text
     assert "Kính gửi đồng chí Lãnh đạo CAT" in html and 'name="viewport"' in html
-    assert "Thực hiện: 41 vụ" in text and "Dự báo cả năm: 150" in text
+    assert "Thực hiện: 41 vụ" in text and "Dự báo cuối kỳ: 150" in text
     assert message["Content-Language"] == "vi" and message["Message-ID"].endswith("@tiendo.local>")
 
 

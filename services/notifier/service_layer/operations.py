@@ -1,0 +1,40 @@
+"""Operator actions shared by the API and the CLI: acknowledge, silence, lift a silence."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.notifier.adapters import repository as repo
+from services.notifier.domain import alerts as alert_rules
+from services.notifier.domain.alerts import Alert
+from services.notifier.domain.silences import InvalidSilence, Silence
+
+
+async def acknowledge(conn: AsyncConnection, alert_id: int, by: str, now: datetime) -> Alert | None:
+    """None if there is no such alert; the first acknowledgement stands."""
+    alert = await repo.alert_by_id(conn, alert_id, lock=True)
+    if alert is None:
+        return None
+    after = alert_rules.acknowledge(alert, by, now)
+    if after != alert:
+        await repo.set_acknowledged(conn, after)
+    return after
+
+
+async def silence(engine: AsyncEngine, *, agency: str | None, indicator: str | None, period: str | None,
+                  reason: str, created_by: str, now: datetime, starts_at: datetime | None = None,
+                  ends_at: datetime | None = None, hours: float | None = None) -> Silence:
+    starts = starts_at or now
+    ends = ends_at or (starts + timedelta(hours=hours) if hours else None)
+    if ends is None:
+        raise InvalidSilence("give an end time or a duration in hours")
+    created = Silence(agency or None, indicator or None, period or None, starts, ends, reason, created_by)
+    async with engine.begin() as conn:
+        return await repo.add_silence(conn, created, now)
+
+
+async def lift_silence(engine: AsyncEngine, silence_id: int, now: datetime) -> bool:
+    async with engine.begin() as conn:
+        return await repo.expire_silence(conn, silence_id, now)
