@@ -23,8 +23,8 @@ import httpx
 from shared.db import upgrade_all
 from shared.infra import KafkaServer, PostgresServer
 from shared.infra._process import REPO_ROOT, pid_alive
-from shared.infra.ports import free_port, wait_for_port
-from shared.kafka import ensure_topics
+from shared.infra.ports import free_port, port_is_open, wait_for_port
+from shared.kafka import DLQ, EVENTS, RAW, STATUS, TopicSpec, ensure_topics
 
 STATE_DIR = Path(os.environ.get("TIENDO_STATE_DIR", REPO_ROOT / ".tiendo"))
 SERVICE_PORTS = {"intake": 8081, "aggregator": 8082, "notifier": 8083}
@@ -49,11 +49,8 @@ class StackPaths:
 
 
 def _port(preferred: int) -> int:
-    try:
-        wait_for_port("127.0.0.1", preferred, timeout=0.05)
-    except (TimeoutError, OSError):
-        return preferred  # nothing listens there: ours to take
-    return free_port()
+    """The well-known port when free (stable URLs for people), else any free one."""
+    return free_port() if port_is_open("127.0.0.1", preferred) else preferred
 
 
 def _spawn(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
@@ -65,8 +62,13 @@ def _spawn(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
 
 
 def up(paths: StackPaths, progress: Progress, *, now: str | None = None, clock_speed: float = 1.0,
-       extra_env: dict[str, str] | None = None) -> dict:
-    """Start everything; returns what stack.json records."""
+       extra_env: dict[str, str] | None = None, kafka_bootstrap: str | None = None,
+       database_url: str | None = None) -> dict:
+    """Start everything; returns what stack.json records.
+
+    A given `kafka_bootstrap` / `database_url` is used instead of starting that server (and is
+    not stopped by `down`); `extra_env` reaches every service (topic names, intervals, ...).
+    """
     if paths.state.exists() and any(pid_alive(c.get("pid")) for c in _components(paths)):
         raise RuntimeError(f"a stack is already running (see {paths.state}); run `tiendo stack down` first")
     paths.logs.mkdir(parents=True, exist_ok=True)
@@ -78,18 +80,24 @@ def up(paths: StackPaths, progress: Progress, *, now: str | None = None, clock_s
     def record() -> None:
         paths.state.write_text(json.dumps(state, indent=2, ensure_ascii=False))
 
-    progress("starting Kafka (KRaft, official jars) ...")
-    kafka = KafkaServer(paths.root / "kafka")
-    bootstrap = kafka.start()
-    components["kafka"] = {"pid": kafka.pid, "bootstrap": bootstrap, "log": str(kafka.log_path), "signal": "TERM"}
-    record()
-    progress("starting PostgreSQL ...")
-    postgres = PostgresServer(paths.root / "postgres")
-    database_url = postgres.start()
-    components["postgres"] = {"pid": postgres.pid, "url": database_url, "log": str(postgres.log_path), "signal": "INT"}
-    record()
+    if kafka_bootstrap is None:
+        progress("starting Kafka (KRaft, official jars) ...")
+        kafka = KafkaServer(paths.root / "kafka")
+        kafka_bootstrap = kafka.start()
+        components["kafka"] = {"pid": kafka.pid, "bootstrap": kafka_bootstrap, "log": str(kafka.log_path),
+                               "signal": "TERM"}
+        record()
+    if database_url is None:
+        progress("starting PostgreSQL ...")
+        postgres = PostgresServer(paths.root / "postgres")
+        database_url = postgres.start()
+        components["postgres"] = {"pid": postgres.pid, "url": database_url, "log": str(postgres.log_path),
+                                  "signal": "INT"}
+        record()
+    state["kafka_bootstrap"], state["database_url"] = kafka_bootstrap, database_url
+    env = {**(extra_env or {})}
     progress("creating topics and applying migrations ...")
-    asyncio.run(ensure_topics(bootstrap))
+    asyncio.run(ensure_topics(kafka_bootstrap, _topics(env)))
     upgrade_all(database_url)
 
     smtp_port = _port(2525)
@@ -103,7 +111,7 @@ def up(paths: StackPaths, progress: Progress, *, now: str | None = None, clock_s
     ports = {name: _port(port) for name, port in SERVICE_PORTS.items()}
     env = {
         "DATABASE_URL": database_url,
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "TIENDO_CLOCK_SPEED": str(clock_speed),
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(smtp_port),
@@ -111,7 +119,7 @@ def up(paths: StackPaths, progress: Progress, *, now: str | None = None, clock_s
         "NOTIFIER_PUBLIC_URL": f"http://127.0.0.1:{ports['notifier']}",
         **{f"{name.upper()}_HTTP_PORT": str(port) for name, port in ports.items()},
         **({"TIENDO_NOW": now} if now else {}),
-        **(extra_env or {}),
+        **env,
     }
     for name, port in ports.items():
         progress(f"starting the {name} service ...")
@@ -123,6 +131,12 @@ def up(paths: StackPaths, progress: Progress, *, now: str | None = None, clock_s
     for name in ports:
         _await_healthy(name, components[name], progress)
     return state
+
+
+def _topics(env: dict[str, str]) -> list[TopicSpec]:
+    """The topic specs under the names the services will be told (tests use unique names)."""
+    names = {RAW: "TIENDO_RAW_TOPIC", EVENTS: "TIENDO_EVENTS_TOPIC", DLQ: "TIENDO_DLQ_TOPIC", STATUS: "TIENDO_STATUS_TOPIC"}
+    return [TopicSpec(env.get(var, spec.name), spec.partitions, spec.retention_ms) for spec, var in names.items()]
 
 
 def _ack_secret(paths: StackPaths) -> str:

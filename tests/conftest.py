@@ -76,3 +76,13 @@ def smtp_server(infra_dir: Path) -> Iterator[MailboxSmtpServer]:
     server = MailboxSmtpServer(infra_dir / "mailbox").start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def fresh_database_url(database_url: str) -> str:
+    """An empty database of its own for one test (on the session's cluster)."""
+    import asyncio
+
+    from shared.infra.postgres import create_database
+
+    return asyncio.run(create_database(database_url, "test"))

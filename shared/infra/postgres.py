@@ -252,3 +252,21 @@ def postgres_from_env_or_start(workdir: Path) -> tuple[str, PostgresServer | Non
     except BaseException:
         server.kill()  # never leave a half-started server behind
         raise
+
+
+async def create_database(server_url: str, prefix: str = "t") -> str:
+    """A new empty database on the same cluster; returns its URL. Cheap: tests use one each."""
+    import uuid
+
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(server_url)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(user=url.username, password=url.password, host=url.host,
+                                 port=url.port, database=url.database)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return url.set(database=name).render_as_string(hide_password=False)
