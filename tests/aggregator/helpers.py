@@ -156,7 +156,8 @@ async def caught_up(bootstrap: str, topic: str, group: str) -> bool:
             committed = await admin.list_consumer_group_offsets(group)
         except Exception:  # the group coordinator is still being elected on a fresh broker
             return False
-        return all(committed.get(tp) is not None and committed[tp].offset >= end for tp, end in ends.items())
+        return all(end == 0 or (committed.get(tp) is not None and committed[tp].offset >= end)
+                   for tp, end in ends.items())
     finally:
         await probe.stop()
         await admin.close()
