@@ -117,14 +117,22 @@ def _view(alert: Alert, digest: Digest, ctx: RenderContext, now: datetime) -> di
         "todo": texts.WHAT_TO_DO[lang][alert.kind],
         "acked": t["acked"].format(who=alert.acked_by, when=_local(alert.acked_at, ctx.timezone)) if alert.acked_at else None,
         "ack_link": ctx.ack_link(alert) if alert.firing and not alert.acked_at else None,
-        "escalated": escalated,
+        "escalated": escalated, "is_new": False,
     }
 
 
-def _groups(alerts: list[Alert], digest: Digest, ctx: RenderContext, now: datetime) -> list[dict]:
-    return [{"head": _view(s.head, digest, ctx, now),
-             "children": [_view(c, digest, ctx, now) for c in s.children]}
-            for s in sections(alerts, ctx.directory)]
+def _groups(digest: Digest, ctx: RenderContext) -> dict[str, list[dict]]:
+    """Sections for "new", "still open" and "resolved". A commune's new alert joins its district's
+    section even when the district alert is an old one, so related alerts are read together."""
+    now, new_ids = digest.created_at, {a.id for a in digest.new}
+    out: dict[str, list[dict]] = {"new": [], "still_open": [], "resolved": []}
+    for name, alerts in (("firing", [*digest.new, *digest.still_open]), ("resolved", digest.resolved)):
+        for s in sections(alerts, ctx.directory):
+            group = name if name == "resolved" else ("new" if s.head.id in new_ids else "still_open")
+            out[group].append({"head": _view(s.head, digest, ctx, now),
+                               "children": [{**_view(c, digest, ctx, now), "is_new": c.id in new_ids and group != "new"}
+                                            for c in s.children]})
+    return out
 
 
 def render(digest: Digest, ctx: RenderContext, domain: str = "tiendo.local") -> EmailMessage:
@@ -139,8 +147,7 @@ def render(digest: Digest, ctx: RenderContext, domain: str = "tiendo.local") -> 
     model = {
         "t": t, "lang": lang, "subject": subject(digest, ctx.directory),
         "greeting": t["greeting"].format(name=digest.recipient.name),
-        "new": _groups(digest.new, digest, ctx, now), "still_open": _groups(digest.still_open, digest, ctx, now),
-        "resolved": _groups(digest.resolved, digest, ctx, now), "silences": silences,
+        **_groups(digest, ctx), "silences": silences,
         "inhibited": t["inhibited"].format(n=len(digest.inhibited)) if digest.inhibited else None,
     }
     message = EmailMessage(policy=SMTP)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -32,12 +32,21 @@ async def kpi_status_of(conn: AsyncConnection, agency: str, indicator: str, peri
 
 
 async def remember_kpi_status(conn: AsyncConnection, agency: str, indicator: str, period: str,
-                              status: KpiStatus, as_of: datetime) -> None:
-    stmt = insert(kpi_status).values(agency=agency, indicator=indicator, period=period, status=status.value, as_of=as_of)
+                              status: KpiStatus, as_of: datetime, facts: dict) -> None:
+    stmt = insert(kpi_status).values(agency=agency, indicator=indicator, period=period, status=status.value,
+                                     as_of=as_of, since=as_of, facts=facts)
+    unchanged = kpi_status.c.status == stmt.excluded.status
     await conn.execute(stmt.on_conflict_do_update(
         index_elements=[kpi_status.c.agency, kpi_status.c.indicator, kpi_status.c.period],
-        set_={"status": stmt.excluded.status, "as_of": stmt.excluded.as_of},
+        set_={"status": stmt.excluded.status, "as_of": stmt.excluded.as_of, "facts": stmt.excluded.facts,
+              "since": case((unchanged, kpi_status.c.since), else_=stmt.excluded.since)},
         where=kpi_status.c.as_of <= stmt.excluded.as_of))
+
+
+async def at_risk_kpis(conn: AsyncConnection) -> list:
+    """KPIs whose latest status is at risk: (agency, indicator, period, since, facts)."""
+    rows = await conn.execute(select(kpi_status).where(kpi_status.c.status == KpiStatus.AT_RISK.value))
+    return rows.all()
 
 
 def _alert(row) -> Alert:

@@ -27,6 +27,8 @@ kpi_status = Table(
     Column("period", String(16), primary_key=True),
     Column("status", String(16), nullable=False),
     Column("as_of", TS, nullable=False),
+    Column("since", TS, nullable=False),  # as_of of the change into this status
+    Column("facts", JSONB, nullable=False),
 )
 
 alerts = Table(

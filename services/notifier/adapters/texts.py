@@ -40,7 +40,7 @@ T = {
     "vi": {
         "greeting": "Kính gửi đồng chí {name},",
         "intro": "Hệ thống Tiendo tổng hợp tình hình thực hiện Kế hoạch phòng, chống ma túy năm 2024 như sau.",
-        "new": "Cảnh báo mới", "still_open": "Chưa được khắc phục", "resolved": "Đã khắc phục",
+        "new": "Cảnh báo mới", "new_badge": "MỚI", "still_open": "Chưa được khắc phục", "resolved": "Đã khắc phục",
         "actual": "Thực hiện", "target": "Chỉ tiêu", "expected": "Tiến độ cần đạt", "forecast": "Dự báo cuối kỳ",
         "deadline": "Hạn", "todo": "Việc cần làm", "ack": "Xác nhận đã nhận / đang xử lý",
         "acked": "Đã được {who} xác nhận lúc {when}", "escalated": "Chuyển lên vì {agency} chưa xác nhận sau {days} ngày",
@@ -54,7 +54,7 @@ T = {
     "en": {
         "greeting": "Dear {name},",
         "intro": "Tiendo's summary of progress on the 2024 drug prevention and control plan.",
-        "new": "New alerts", "still_open": "Still open", "resolved": "Resolved",
+        "new": "New alerts", "new_badge": "NEW", "still_open": "Still open", "resolved": "Resolved",
         "actual": "Actual", "target": "Target", "expected": "Expected by now", "forecast": "Forecast for the period",
         "deadline": "Deadline", "todo": "What to do", "ack": "Acknowledge (received / working on it)",
         "acked": "Acknowledged by {who} at {when}", "escalated": "Escalated: {agency} has not acknowledged for {days} days",

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from shared.events import KpiStatus, KpiStatusChanged, ReportStatus, ReportStatusChanged
 
@@ -39,6 +40,10 @@ SEVERITY = {
 }
 # Alerts computed from an agency's figures; pointless while its report is missing.
 DERIVED_FROM_FIGURES = {AlertKind.LAGGING, AlertKind.AT_RISK_REPEATED, AlertKind.FORECAST_BELOW_TARGET}
+# A late report is a one-off fact and a forecast an early hint: neither climbs to the committee.
+ESCALATES = {AlertKind.LAGGING, AlertKind.REPORT_MISSING, AlertKind.AT_RISK_REPEATED}
+# A late report needs saying once; everything else is repeated while open and unacknowledged.
+REPEATS = {AlertKind.LAGGING, AlertKind.REPORT_MISSING, AlertKind.AT_RISK_REPEATED, AlertKind.FORECAST_BELOW_TARGET}
 
 FIRING, RESOLVED = "firing", "resolved"
 
@@ -108,6 +113,26 @@ def kpi_signals(event: KpiStatusChanged, previous_period_status: KpiStatus | Non
 
     return [signal(AlertKind.LAGGING, lagging), signal(AlertKind.AT_RISK_REPEATED, at_risk_twice),
             signal(AlertKind.FORECAST_BELOW_TARGET, forecast_short)]
+
+
+def reporting_month(when: datetime, cutoff_day: int, timezone: str) -> int:
+    """Index of the monthly reporting window (the 15th to the 14th) holding this moment."""
+    local = when.astimezone(ZoneInfo(timezone))
+    return local.year * 12 + local.month + (1 if local.day > cutoff_day else 0)
+
+
+def risk_persisted(at_risk_since: datetime, now: datetime, cutoff_day: int = 14,
+                   timezone: str = "Asia/Ho_Chi_Minh") -> bool:
+    """Still at risk in the reporting window after the one it became at risk in: two periods running.
+
+    The aggregator only says when a status changes, so a yearly target that stays at risk sends
+    one event; the notifier notices the second period itself.
+    """
+    return reporting_month(now, cutoff_day, timezone) > reporting_month(at_risk_since, cutoff_day, timezone)
+
+
+def persistent_risk_signal(agency: str, indicator: str, period: str, facts: dict[str, Any], now: datetime) -> Signal:
+    return Signal(AlertKind.AT_RISK_REPEATED, agency, indicator, period, True, now, facts)
 
 
 def report_signals(event: ReportStatusChanged) -> list[Signal]:

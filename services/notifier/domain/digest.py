@@ -8,7 +8,7 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from services.notifier.domain.alerts import FIRING, RESOLVED, Alert, Severity, inhibited
+from services.notifier.domain.alerts import FIRING, REPEATS, RESOLVED, Alert, Severity, inhibited
 from services.notifier.domain.directory import Directory, Leader
 from services.notifier.domain.policy import DigestPolicy
 from services.notifier.domain.routing import reached_at, recipients
@@ -102,7 +102,7 @@ def plan(leader: Leader, selection: Selection, state: RecipientState, policy: Di
             critical = any(a.severity is Severity.CRITICAL for a in new)
             interval = policy.critical_interval if critical else policy.group_interval
             due, reason = max(pending_since + policy.group_wait, state.last_sent_at + interval), "update"
-    elif state.last_sent_at and any(a.acked_at is None for a in still_open):
+    elif state.last_sent_at and any(a.acked_at is None and a.kind in REPEATS for a in still_open):
         due, reason = state.last_sent_at + policy.repeat_interval, "repeat"
     else:
         return None, replace(state, first_pending_at=None)

@@ -51,6 +51,8 @@ class Indicator:
 class Directory:
     agencies: dict[str, Agency] = field(default_factory=dict)
     indicators: dict[str, Indicator] = field(default_factory=dict)
+    cutoff_day: int = 14  # monthly reporting windows run from the 15th to the 14th
+    timezone: str = "Asia/Ho_Chi_Minh"
 
     def agency(self, code: str) -> Agency:
         # An agency the plan does not know still gets its alerts recorded, just nobody to mail.

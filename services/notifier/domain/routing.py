@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from services.notifier.domain.alerts import Alert
+from services.notifier.domain.alerts import ESCALATES, Alert
 from services.notifier.domain.directory import Directory, Leader
 from services.notifier.domain.policy import DigestPolicy
 
 
 def escalation_level(alert: Alert, chain_length: int, policy: DigestPolicy, now: datetime) -> int:
     """How many steps up the chain the alert has climbed; acknowledgement freezes the climb."""
-    if not alert.firing:
+    if not alert.firing or alert.kind not in ESCALATES:
         return 0
     until = min(now, alert.acked_at) if alert.acked_at else now
     elapsed = until - alert.opened_at
@@ -49,7 +49,7 @@ def reachable_agencies(email: str, directory: Directory) -> set[str]:
 
 def next_escalation(alert: Alert, directory: Directory, policy: DigestPolicy, now: datetime) -> datetime | None:
     """When the alert will climb next (for the API and the digest), None if it will not."""
-    if not alert.firing or alert.acked_at:
+    if not alert.firing or alert.acked_at or alert.kind not in ESCALATES:
         return None
     chain = directory.agency(alert.agency).chain
     level = escalation_level(alert, len(chain), policy, now)

@@ -70,9 +70,13 @@ class Notifier:
         if isinstance(event, KpiStatusChangedEvent):
             before = await repo.kpi_status_of(conn, data.agency, data.indicator, periods.previous(data.period))
             signals = alert_rules.kpi_signals(data, before)
-            await repo.remember_kpi_status(conn, data.agency, data.indicator, data.period, data.status, data.as_of)
+            await repo.remember_kpi_status(conn, data.agency, data.indicator, data.period, data.status, data.as_of,
+                                           signals[0].facts)
         else:
             signals = alert_rules.report_signals(data)
+        return await self._signal(conn, signals, now)
+
+    async def _signal(self, conn: AsyncConnection, signals: list, now: datetime) -> list[Alert]:
         changed = []
         for signal in signals:
             current = await repo.alert_by_fingerprint(conn, signal.fingerprint)
@@ -95,6 +99,7 @@ class Notifier:
     # -- digests ---------------------------------------------------------------------------
     async def tick(self, now: datetime) -> int:
         """Plan every leader's digest (group_wait/interval elapsed, repeats, escalations)."""
+        await self.promote_persistent_risks(now)
         async with self.engine.connect() as conn:
             firing = await repo.alerts_for(conn, None)
             waiting = set(await repo.recipients_with_deliveries(conn))
@@ -134,6 +139,21 @@ class Notifier:
         if new_state != state:
             await repo.save_recipient(conn, new_state)
         return queued
+
+    async def promote_persistent_risks(self, now: datetime) -> int:
+        """At risk since an earlier reporting window: the second period running has begun."""
+        d = self.directory
+        async with self.engine.begin() as conn:
+            due = [alert_rules.persistent_risk_signal(r.agency, r.indicator, r.period, dict(r.facts), now)
+                   for r in await repo.at_risk_kpis(conn)
+                   if alert_rules.risk_persisted(r.since, now, d.cutoff_day, d.timezone)]
+            pending = []
+            for signal in due:
+                current = await repo.alert_by_fingerprint(conn, signal.fingerprint)
+                if current is None or not current.firing:
+                    pending.append(signal)
+            changed = await self._signal(conn, pending, now)
+        return len(changed)
 
     def _observe(self, firing: list[Alert]) -> None:
         self.metrics.alerts_open.clear()

@@ -138,3 +138,41 @@ async def test_nothing_at_night_the_digest_goes_at_seven(world, smtp_server):
     metrics = (await http.get("/metrics/")).text
     assert health.status_code == 200 and ready.status_code == 200
     assert "notifier_emails_sent_total 2.0" in metrics and 'notifier_alerts{acknowledged="false"' in metrics
+
+
+async def test_resolved_notice_inhibition_and_a_risk_that_persists(world, smtp_server):
+    from shared.events import KpiStatus
+
+    c, clock, http = world
+    mail = Inbox(smtp_server)
+    # The report is missing: the figures derived from it are held back, the footer says so.
+    await c.notifier.handle(report_event(agency="CA-TINH", period="2024-06"), clock.now())
+    await c.notifier.handle(kpi_event(agency="CA-TINH", period="2024"), clock.now())
+    # Another agency at risk since the 10th of June.
+    june10 = datetime(2024, 6, 10, 9, 0, tzinfo=VN)
+    await c.notifier.handle(kpi_event(agency="BDBP", period="2024", status=KpiStatus.AT_RISK, forecast=500,
+                                      as_of=june10), clock.now())
+    await deliver(c)
+    [first] = mail.messages(to=PROVINCE)
+    body = first.get_body(("plain",)).get_content()
+    assert "Chưa nộp báo cáo" in body and "Chậm tiến độ" not in body
+    # At risk once is no alert yet; the first tick notices that the 14 June cut-off has passed.
+    assert mail.messages(to="chihuytruong.bdbp@quangtri.example") == []
+    await c.notifier.tick(clock.now() + timedelta(hours=1))
+    assert len(mail.messages(to=PROVINCE)) == 1  # the held-back lagging alert makes no email of its own
+
+    clock.advance(timedelta(hours=2))  # the report arrives (late): the missing alert resolves
+    from shared.events import ReportStatus
+    await c.notifier.handle(report_event(agency="CA-TINH", period="2024-06", status=ReportStatus.LATE,
+                                         as_of=clock.now()), clock.now())
+    await c.notifier.tick(clock.now())
+    await deliver(c)
+    second = mail.messages(to=PROVINCE)[-1].get_body(("plain",)).get_content()
+    assert "== Đã khắc phục ==" in second and "Chưa nộp báo cáo" in second.split("== Đã khắc phục ==")[1]
+    assert "Chậm tiến độ: Số vụ" in second  # no longer held back
+
+    # T0 is 20 June: BDBP has been at risk since the 10th, across the 14 June cut-off.
+    await c.notifier.tick(clock.now() + timedelta(hours=3))
+    await deliver(c)
+    [risk] = mail.messages(to="chihuytruong.bdbp@quangtri.example")
+    assert str(risk["Subject"]).startswith("[Tiendo] 1 chỉ tiêu có nguy cơ chậm 2 kỳ liên tiếp — Bộ Chỉ huy")

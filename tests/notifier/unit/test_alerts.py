@@ -93,3 +93,16 @@ def test_first_acknowledgement_counts_and_resolved_alerts_cannot_be_acknowledged
     resolved = replace(alert, state=rules.RESOLVED)
     assert rules.acknowledge(resolved, "a@x", T0).acked_at is None
     assert alert.kind is AlertKind.LAGGING and alert.severity.value == "critical"
+
+
+def test_at_risk_persisting_into_the_next_reporting_window_counts_as_two_periods():
+    from datetime import datetime
+    from tests.notifier.helpers import VN
+
+    def at(month, day):
+        return datetime(2024, month, day, 9, 0, tzinfo=VN)
+
+    assert rules.risk_persisted(at(6, 10), at(6, 15))  # the window closes on the 14th
+    assert not rules.risk_persisted(at(6, 15), at(7, 14))  # still the same window
+    assert rules.risk_persisted(at(6, 15), at(7, 15))
+    assert not rules.risk_persisted(at(6, 1), at(6, 14))

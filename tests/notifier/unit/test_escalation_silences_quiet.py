@@ -87,3 +87,27 @@ def test_commune_alerts_fold_under_their_district_alert_on_the_same_indicator():
 def test_the_committee_is_the_last_and_longest_step():
     assert POLICY.escalation_delay(0, 2) == 3 * D and POLICY.escalation_delay(1, 2) == 7 * D
     assert POLICY.escalation_delay(0, 1) == 7 * D  # a provincial department escalates straight to the committee
+
+
+def test_a_late_report_is_told_once_never_escalated_nor_repeated():
+    from shared.events import ReportStatus
+
+    policy = DigestPolicy(group_wait=timedelta(0), repeat_interval=D, escalation_delays=(3 * D, 7 * D))
+    m = Memory(small_directory(), policy)
+    m.event(report_event(agency="CA-HUONG-HOA", status=ReportStatus.LATE), T0)
+    assert to(m.tick(T0)) == ["cahh"]
+    assert m.tick(T0 + 8 * D) == []
+
+
+def test_a_new_commune_alert_joins_its_districts_open_section_marked_new():
+    from services.notifier.adapters.rendering import RenderContext, render
+
+    d = small_directory()
+    m = Memory(d, POLICY)
+    m.event(kpi_event(agency="UBND-HUONG-HOA", indicator="propaganda_sessions"), T0)
+    m.tick(T0)
+    m.event(kpi_event(agency="UBND-LAO-BAO", indicator="propaganda_sessions"), T0 + D)
+    [digest] = [x for x in m.tick(T0 + 4 * D) if x.recipient.email == "ubhh@qt.example"]  # escalated after 3 days
+    assert [a.agency for a in digest.new] == ["UBND-LAO-BAO"] and [a.agency for a in digest.still_open] == ["UBND-HUONG-HOA"]
+    text = render(digest, RenderContext(d, "t@t.example")).get_body(("plain",)).get_content()
+    assert "New alerts" not in text and "    * [NEW] [Critical] Lagging" in text
