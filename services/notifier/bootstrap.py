@@ -45,7 +45,7 @@ class Container:
 def transport(settings: NotifierSettings) -> SmtpTransport:
     return SmtpTransport(settings.smtp_host, settings.smtp_port, settings.smtp_tls, settings.smtp_username,
                          settings.smtp_password.get_secret_value() if settings.smtp_password else None,
-                         settings.smtp_timeout)
+                         settings.smtp_timeout, settings.smtp_ca_file, settings.smtp_validate_certs)
 
 
 def bootstrap(settings: NotifierSettings | None = None, *, clock: Clock | None = None,

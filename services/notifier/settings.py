@@ -20,6 +20,8 @@ class NotifierSettings(TiendoSettings):
     smtp_username: str | None = Field(default=None, alias="SMTP_USERNAME")
     smtp_password: SecretStr | None = Field(default=None, alias="SMTP_PASSWORD")
     smtp_tls: Literal["none", "starttls", "ssl"] = Field(default="none", alias="SMTP_TLS")
+    smtp_ca_file: str | None = Field(default=None, alias="SMTP_CA_FILE")
+    smtp_validate_certs: bool = Field(default=True, alias="SMTP_VALIDATE_CERTS")
     smtp_from: str = Field(default="Tiendo <tiendo@tiendo.local>", alias="SMTP_FROM")
     smtp_timeout: float = Field(default=15.0, alias="SMTP_TIMEOUT_SECONDS")
     # No default: a guessable secret would let anyone acknowledge alerts.
