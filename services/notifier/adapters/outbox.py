@@ -59,10 +59,21 @@ async def mark_sent(conn: AsyncConnection, item_id: int, wall_now: datetime) -> 
                        .values(status=SENT, sent_at=wall_now, last_error=None))
 
 
-async def mark_retry(conn: AsyncConnection, item_id: int, error: str, next_attempt_at: datetime) -> None:
-    await conn.execute(update(outbox).where(outbox.c.id == item_id, outbox.c.status == SENDING)
+async def mark_retry(conn: AsyncConnection, item_id: int, worker: str, error: str, next_attempt_at: datetime) -> None:
+    """Back to the queue, unless another sender has taken the claim over meanwhile."""
+    await conn.execute(update(outbox).where(outbox.c.id == item_id, outbox.c.status == SENDING,
+                                            outbox.c.claimed_by == worker)
                        .values(status=QUEUED, next_attempt_at=next_attempt_at, last_error=error[:2000],
                                claimed_at=None, claimed_by=None))
+
+
+async def release(conn: AsyncConnection, item_ids: list[int], worker: str, next_attempt_at: datetime) -> None:
+    """Give back claims not attempted (the server is down: trying the rest now is pointless)."""
+    if item_ids:
+        await conn.execute(update(outbox).where(outbox.c.id.in_(item_ids), outbox.c.status == SENDING,
+                                                outbox.c.claimed_by == worker)
+                           .values(status=QUEUED, next_attempt_at=next_attempt_at, attempts=outbox.c.attempts - 1,
+                                   claimed_at=None, claimed_by=None))
 
 
 async def mark_failed(conn: AsyncConnection, item_id: int, error: str) -> None:

@@ -45,7 +45,7 @@ class Sender:
         async with self.engine.begin() as conn:
             claimed = await outbox.claim(conn, self.worker, self.wall.now(), self.lease, limit)
         sent = 0
-        for item in claimed:
+        for position, item in enumerate(claimed):
             self.checkpoint("claimed", item.id)
             started = time.monotonic()
             try:
@@ -54,9 +54,11 @@ class Sender:
                 delay = backoff(item.attempts, self.retry_base, self.retry_cap, self.rng)
                 log.warning("email %s to %s: %s; retry %d in %.1fs", item.id, item.recipient, exc, item.attempts, delay)
                 self.metrics.retried.inc()
+                retry_at = self.wall.now() + timedelta(seconds=delay)
                 async with self.engine.begin() as conn:
-                    await outbox.mark_retry(conn, item.id, str(exc), self.wall.now() + timedelta(seconds=delay))
-                continue
+                    await outbox.mark_retry(conn, item.id, self.worker, str(exc), retry_at)
+                    await outbox.release(conn, [i.id for i in claimed[position + 1:]], self.worker, retry_at)
+                break
             except PermanentSmtpError as exc:
                 log.error("email %s to %s refused for good: %s", item.id, item.recipient, exc)
                 self.metrics.failed.inc()

@@ -128,3 +128,22 @@ async def test_kill_9_of_the_sender_loses_nothing_and_duplicates_at_most_once(
     [done] = await outbox_rows(container)
     assert done.status == "sent" and done.attempts == 2
     assert [m["Message-ID"] for m in mail.messages()] == [row.message_id] * copies
+
+
+async def test_while_smtp_is_down_a_batch_is_given_back_after_one_failed_attempt(container, smtp_server):
+    mail = Inbox(smtp_server)
+    for agency in ("CA-TINH", "BDBP", "HQ"):
+        assert await container.notifier.handle(kpi_event(agency=agency), T0)
+    smtp_server.set_rejecting(True)
+    assert await container.sender.run_once() == 0
+    rows = await outbox_rows(container)
+    assert [r.status for r in rows] == ["queued"] * 3
+    assert sorted(r.attempts for r in rows) == [0, 0, 1]  # one tried, two given back untried
+    smtp_server.set_rejecting(False)
+    await eventually(lambda: _all_sent(container), timeout=10)
+    assert len(mail.messages()) == 3
+
+
+async def _all_sent(c) -> bool:
+    await c.sender.run_once()
+    return all(r.status == "sent" for r in await outbox_rows(c))
