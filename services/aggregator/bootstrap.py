@@ -16,6 +16,7 @@ from services.aggregator.adapters.consumer import EventConsumer, crash_hook
 from services.aggregator.adapters.metrics import AggregatorMetrics
 from services.aggregator.adapters.projector import Projector
 from services.aggregator.adapters.relay import OutboxRelay
+from services.aggregator.domain.planview import view
 from services.aggregator.settings import AggregatorSettings
 
 
@@ -35,7 +36,7 @@ class Aggregator:
 def bootstrap(settings: AggregatorSettings | None = None, *, clock: Any = None, plan: Any = None,
               registry: CollectorRegistry | None = None) -> Aggregator:
     settings = settings or AggregatorSettings()
-    plan = plan or load_plan(settings.plan_file)
+    plan = view(plan or load_plan(settings.plan_file))
     clock = clock or settings.clock()
     engine = make_engine(settings.database_url)
     registry = registry or new_registry()

@@ -26,6 +26,7 @@ from services.aggregator.adapters.projector import Delivered, _poison_row
 from services.aggregator.adapters.tables import PROJECTION_TABLES, SCHEMA, kpis, metadata, recorded_events, reports
 from services.aggregator.domain.kpi import evaluate_agency
 from services.aggregator.domain.ledger import AgencyLedger
+from services.aggregator.domain.planview import view
 
 Progress = Callable[[int, int], None]
 CHUNK = 20_000
@@ -52,6 +53,7 @@ def _shadow(table: Table) -> Table:
 async def rebuild(engine: AsyncEngine, bootstrap: str, topic: str, plan: Any, now: datetime,
                   progress: Progress | None = None, swap: bool = True) -> RebuildResult:
     started = time.perf_counter()
+    plan = view(plan)
     async with engine.begin() as conn:
         for name in PROJECTION_TABLES:
             await conn.execute(text(f"DROP TABLE IF EXISTS {SCHEMA}.{name}_rebuild"))

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, text, tuple_
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -44,14 +44,24 @@ async def bump_versions(conn: AsyncConnection, agencies: Iterable[str]) -> dict[
     return dict(rows.all())
 
 
+COLUMNS = [c.name for c in recorded_events.columns]
+
+
 async def record(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
-    """Insert into the inbox; returns the keys that were new (repeats are skipped)."""
+    """Insert into the inbox; returns the keys that were new (repeats are skipped).
+
+    COPY into a transaction-scoped staging table, then one INSERT .. ON CONFLICT DO NOTHING:
+    several times faster than a multi-row INSERT for batches of thousands."""
     if not rows:
         return set()
-    result = await conn.execute(
-        insert(recorded_events).on_conflict_do_nothing()
-        .returning(recorded_events.c.source, recorded_events.c.id), rows)
-    return {tuple(r) for r in result.all()}
+    raw = (await conn.get_raw_connection()).driver_connection
+    await raw.execute("CREATE TEMP TABLE IF NOT EXISTS inbox_batch "
+                      "(LIKE aggregator.recorded_events) ON COMMIT DELETE ROWS")
+    await raw.copy_records_to_table("inbox_batch", columns=COLUMNS, records=[
+        tuple(json.dumps(r[c]) if c == "data" and r[c] is not None else r[c] for c in COLUMNS) for r in rows])
+    result = await raw.fetch("INSERT INTO aggregator.recorded_events SELECT * FROM inbox_batch "
+                             "ON CONFLICT DO NOTHING RETURNING source, id")
+    return {(r["source"], r["id"]) for r in result}
 
 
 def fact_row(fact: Fact, partition: int, offset: int, now: datetime) -> dict[str, Any]:
@@ -137,5 +147,3 @@ async def checksum(conn: AsyncConnection, suffix: str = "") -> str:
         parts.append(f"{table}:{count}:{digest}")
     return "|".join(parts)
 
-
-__all__ = ["and_", "func", "tuple_"]

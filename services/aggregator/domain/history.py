@@ -32,7 +32,7 @@ def history(facts: Iterable[Fact], plan: Any, agency: str, indicator: str, perio
     facts = [f for f in facts if f.agency == agency]
     ledger = fold(facts, plan).get(agency, AgencyLedger(agency))
     wanted = Period.parse(period)
-    winners = {f.id for f in ledger.reported.values()}
+    winners = {f.id for f in ledger.winners()}
     reported = {f.id: f for f in facts if f.kind == REPORTED and f.data["indicator"] == indicator
                 and wanted.covers(Period.parse(f.data["period"]))}
     entries: list[tuple] = []

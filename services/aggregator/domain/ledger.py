@@ -34,8 +34,8 @@ class Correction:
 @dataclass
 class AgencyLedger:
     agency: str
-    # (indicator, period, unit) -> the winning reported fact
-    reported: dict[tuple[str, str, str | None], Fact] = field(default_factory=dict)
+    # (indicator, period) -> {unit (None = the agency itself): the winning reported fact}
+    reported: dict[tuple[str, str], dict[str | None, Fact]] = field(default_factory=dict)
     corrections: dict[str, Correction] = field(default_factory=dict)  # corrected event id -> latest
     counted: dict[tuple[str, str], float] = field(default_factory=dict)  # (indicator, period) -> sum
     assessed: dict[tuple[str, int], Fact] = field(default_factory=dict)  # (commune, year) -> latest
@@ -45,19 +45,20 @@ class AgencyLedger:
         """Fold one new fact in; returns the indicators whose figures may have changed."""
         d = fact.data
         if fact.kind == REPORTED:
-            key = (d["indicator"], d["period"], d.get("unit_code"))
-            current = self.reported.get(key)
+            units = self.reported.setdefault((d["indicator"], d["period"]), {})
+            current = units.get(d.get("unit_code"))
             if current is None or fact.order > current.order:
-                self.reported[key] = fact
+                units[d.get("unit_code")] = fact
             return {d["indicator"]}
         if fact.kind == CORRECTED:
             current = self.corrections.get(d["corrects"])
             if current is None or fact.order > current.order:
                 self.corrections[d["corrects"]] = Correction(fact.order, d["value"], d["reason"], fact.id)
-            return {k[0] for k, f in self.reported.items() if f.id == d["corrects"]}
+            return {k[0] for k, units in self.reported.items() for f in units.values() if f.id == d["corrects"]}
         if fact.kind == ACTIVITY:
             touched = set()
-            periods = [str(p) for p in periods_containing(fact.day, plan.year, plan.cutoff_day)]
+            periods = (plan.periods_containing(fact.day) if hasattr(plan, "periods_containing")
+                       else [str(p) for p in periods_containing(fact.day, plan.year, plan.cutoff_day)])
             for count in plan.activity_type(d["activity"]).counts_into:
                 amount = 1.0 if count.measure == "count" else float(d.get("participants", 0))
                 for period in periods:
@@ -110,19 +111,18 @@ class AgencyLedger:
             return sum(v for _, v in known)
         return known[-1][1]  # a stock: the latest sub-period's figure
 
+    def winners(self):
+        """Every reported fact that currently stands for its (indicator, period, unit)."""
+        return (f for units in self.reported.values() for f in units.values())
+
     def _across_units(self, indicator: str, period: str, plan: Any) -> float | None:
-        own = self.reported.get((indicator, period, None))
-        if own is not None:
-            return self.value_of(own)
-        home = plan.agency(self.agency).unit
-        own = self.reported.get((indicator, period, home))
+        units = self.reported.get((indicator, period))
+        if not units:
+            return None
+        own = units.get(None) or units.get(plan.agency(self.agency).unit)
         if own is not None:
             return self.value_of(own)
         if plan.indicator(indicator).aggregation != "sum":
-            return None
-        units = {k[2]: f for k, f in self.reported.items()
-                 if k[0] == indicator and k[1] == period and k[2] is not None}
-        if not units:
             return None
         # a unit's own figure already covers its descendants: count only the topmost ones
         top = [u for u in units if not any(a in units for a in _ancestors(plan, u))]

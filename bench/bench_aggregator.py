@@ -1,0 +1,213 @@
+"""Aggregator benchmark: events/s beside a raw aiokafka consumer, rebuild time, end-to-end p99
+at half the sustainable rate, RSS. Ratios come from one run on one machine.
+
+    .venv/bin/python bench/bench_aggregator.py            # 1,000,000 events (the issue's figure)
+    .venv/bin/python bench/bench_aggregator.py -n 100000  # quicker
+
+Uses KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL if set, else starts Kafka and PostgreSQL itself.
+The aggregator runs as its own process (`python -m services.aggregator`), as deployed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from shared.clock import ManualClock  # noqa: E402
+from shared.db import make_engine, upgrade_async  # noqa: E402
+from shared.infra import create_database, free_port, kafka_from_env_or_start, postgres_from_env_or_start  # noqa: E402
+from shared.kafka import TopicSpec, ensure_topics, make_consumer, make_producer  # noqa: E402
+from shared.plan import load_plan  # noqa: E402
+from shared.settings import DEFAULT_PLAN  # noqa: E402
+
+from services.aggregator.sample import sample_documents  # noqa: E402
+
+PLAN = load_plan(DEFAULT_PLAN)
+NOW = "2024-12-20T08:00:00+07:00"
+
+
+def _record(doc: dict) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """Binary-mode CloudEvent, as intake writes it."""
+    headers = [("content-type", b"application/json")]
+    headers += [(f"ce_{k}", str(v).encode()) for k, v in doc.items() if k != "data"]
+    agency = doc["source"].rsplit("/", 1)[1]
+    return agency.encode(), json.dumps(doc["data"], separators=(",", ":")).encode(), headers
+
+
+async def fill(bootstrap: str, topic: str, docs) -> int:
+    producer = make_producer(bootstrap, linger_ms=20, max_batch_size=512 * 1024, compression_type=None)
+    await producer.start()
+    n, pending = 0, []
+    try:
+        for doc in docs:
+            key, value, headers = _record(doc)
+            pending.append(await producer.send(topic, value, key=key, headers=headers))
+            n += 1
+            if len(pending) >= 20_000:
+                await asyncio.gather(*pending)
+                pending = []
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return n
+
+
+async def raw_consumer(bootstrap: str, topic: str, n: int) -> float:
+    """The baseline: getmany + json.loads of every value, nothing else (events/s)."""
+    consumer = make_consumer(bootstrap, topic, group_id=f"raw-{uuid.uuid4().hex[:6]}",
+                             max_partition_fetch_bytes=8 * 1024 * 1024)
+    await consumer.start()
+    seen, started = 0, None
+    try:
+        while seen < n:
+            batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
+            if started is None and batch:
+                started = time.perf_counter()
+            for records in batch.values():
+                for r in records:
+                    json.loads(r.value)
+                    seen += 1
+        return n / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+async def committed(bootstrap: str, topic: str, group: str) -> int:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+        return sum(o.offset for tp, o in offsets.items() if tp.topic == topic and o.offset > 0)
+    except Exception:
+        return 0
+    finally:
+        await admin.close()
+
+
+def start_aggregator(env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "services.aggregator"], cwd=ROOT, env={**os.environ, **env},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def aggregator_run(bootstrap, topic, group, env, n) -> tuple[float, float]:
+    """(events/s from first commit to the last, peak RSS in MB) of a fresh aggregator process."""
+    proc = start_aggregator({**env, "AGGREGATOR_GROUP_ID": group})
+    ps = psutil.Process(proc.pid)
+    peak, started, done = 0.0, None, 0
+    try:
+        while done < n:
+            await asyncio.sleep(0.25)
+            peak = max(peak, ps.memory_info().rss / 2**20)
+            done = await committed(bootstrap, topic, group)
+            if started is None and done:
+                started, first = time.perf_counter(), done
+            if proc.poll() is not None:
+                raise RuntimeError(f"aggregator exited with {proc.returncode}")
+        return (done - first) / (time.perf_counter() - started), peak
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+async def end_to_end(bootstrap, env, rate: float, seconds: float) -> list[float]:
+    """Latency from Kafka append to projection commit, with events produced at `rate`/s."""
+    topic = f"bench-e2e-{uuid.uuid4().hex[:6]}"
+    await ensure_topics(bootstrap, [TopicSpec(topic, 6, 86_400_000)])
+    from services.aggregator.bootstrap import bootstrap as make
+    from services.aggregator.settings import AggregatorSettings
+
+    agg = make(AggregatorSettings(**{**env, "TIENDO_EVENTS_TOPIC": topic,
+                                     "AGGREGATOR_GROUP_ID": f"e2e-{uuid.uuid4().hex[:6]}"}),
+               clock=ManualClock(__import__("datetime").datetime.fromisoformat(NOW)), plan=PLAN)
+    samples: list[float] = []
+    agg.metrics.end_to_end.observe = samples.append  # bench-only: keep every sample
+    stop = asyncio.Event()
+    task = asyncio.create_task(agg.consumer.run(stop))
+    await asyncio.sleep(3)  # join the group
+    producer = make_producer(bootstrap)
+    await producer.start()
+    docs = sample_documents(PLAN, int(rate * seconds) + 1, seed=99)
+    t0 = time.perf_counter()
+    for i, doc in enumerate(docs):
+        key, value, headers = _record({**doc, "id": f"e2e-{i}"})
+        await producer.send(topic, value, key=key, headers=headers)
+        delay = t0 + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+    await producer.flush()
+    await producer.stop()
+    await asyncio.sleep(3)
+    stop.set()
+    await task
+    await agg.engine.dispose()
+    return samples
+
+
+async def main(n: int) -> None:
+    work = Path(tempfile.mkdtemp(prefix="bench-agg-", dir=ROOT / ".tiendo" if (ROOT / ".tiendo").exists() else None))
+    bootstrap, kafka = kafka_from_env_or_start(work / "kafka")
+    server_url, pg = postgres_from_env_or_start(work / "postgres")
+    try:
+        topic = f"bench-events-{uuid.uuid4().hex[:6]}"
+        await ensure_topics(bootstrap, [TopicSpec(topic, 6, 7 * 86_400_000)])
+        t = time.perf_counter()
+        await fill(bootstrap, topic, sample_documents(PLAN, n, seed=1))
+        print(f"pre-filled {n:,} events in {time.perf_counter() - t:.1f} s")
+
+        raw = await raw_consumer(bootstrap, topic, n)
+        print(f"raw aiokafka getmany + json.loads : {raw:12,.0f} events/s")
+
+        db = await create_database(server_url, "bench")
+        await upgrade_async("aggregator", db)
+        env = {"DATABASE_URL": db, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "TIENDO_EVENTS_TOPIC": topic,
+               "TIENDO_STATUS_TOPIC": f"{topic}-status", "TIENDO_DLQ_TOPIC": f"{topic}-dlq",
+               "TIENDO_NOW": NOW, "TIENDO_CLOCK_SPEED": "0", "AGGREGATOR_HTTP_PORT": str(free_port()),
+               "AGGREGATOR_BATCH_SIZE": "5000", "TIENDO_LOG_LEVEL": "WARNING", "AGGREGATOR_RUN_RELAY": "false"}
+        await ensure_topics(bootstrap, [TopicSpec(env["TIENDO_STATUS_TOPIC"], 6, 86_400_000),
+                                        TopicSpec(env["TIENDO_DLQ_TOPIC"], 3, 86_400_000)])
+        rate, rss = await aggregator_run(bootstrap, topic, f"bench-{uuid.uuid4().hex[:6]}", env, n)
+        print(f"aggregator (own process)          : {rate:12,.0f} events/s   = {rate / raw:.2f}x raw "
+              f"(goal >= 0.5x)   peak RSS {rss:.0f} MB (goal <= 300)")
+
+        from services.aggregator.adapters.rebuild import rebuild
+        engine = make_engine(db)
+        result = await rebuild(engine, bootstrap, topic, PLAN,
+                               __import__("datetime").datetime.fromisoformat(NOW), swap=False)
+        await engine.dispose()
+        print(f"rebuild of {result.events:,} events          : {result.seconds:8.1f} s (goal <= 60 s); "
+              f"checksum equal to live: {result.equal}")
+
+        half = rate / 2
+        samples = await end_to_end(bootstrap, {k: v for k, v in env.items() if k != "AGGREGATOR_HTTP_PORT"},
+                                   half, seconds=20)
+        samples.sort()
+        p99 = samples[int(len(samples) * 0.99) - 1] if samples else float("nan")
+        print(f"end-to-end at {half:,.0f}/s (half)  : p50 {statistics.median(samples) * 1000:.0f} ms, "
+              f"p99 {p99 * 1000:.0f} ms over {len(samples):,} events (goal p99 <= 1000 ms)")
+    finally:
+        if kafka:
+            kafka.stop()
+        if pg:
+            pg.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", "--events", type=int, default=1_000_000)
+    asyncio.run(main(parser.parse_args().events))
