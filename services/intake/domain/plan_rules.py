@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
+from functools import lru_cache
 
 from shared.events.models import (
     ActivityRecordedEvent, CommuneAssessedEvent, IndicatorCorrectedEvent, IndicatorReportedEvent,
@@ -29,31 +30,35 @@ class Plausibility:
 
 
 class PlanView:
-    """The plan with per-agency lookups precomputed once (the plan is immutable)."""
+    """The plan with per-agency lookups precomputed once (the plan is immutable). Plain dicts:
+    the hot path must not go through pydantic's attribute machinery on every event."""
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
+        self.year, self.cutoff_day, self.tz = plan.year, plan.cutoff_day, plan.tz
         self.agencies = {a.code for a in plan.agencies}
-        self._indicators = {a: frozenset(plan.indicators_for(a)) for a in self.agencies}
+        self.indicators = {i.code: i for i in plan.indicators}
+        self.activities = {a.code: a for a in plan.activity_types}
+        self.commune_indicator = plan.commune_assessment_indicator
+        self._mine = {a: frozenset(plan.indicators_for(a)) for a in self.agencies}
         self._units = {a.code: frozenset({a.unit} | plan.unit_descendants(a.unit)) for a in plan.agencies}
-        self._unit_codes = {u.code for u in plan.units}
-        self._indicator_codes = {i.code for i in plan.indicators}
+        self._home = {a.code: a.unit for a in plan.agencies}
+        self._population = {u.code: u.population for u in plan.units}
 
     def knows_indicator(self, code: str) -> bool:
-        return code in self._indicator_codes
+        return code in self.indicators
 
     def indicators_of(self, agency: str) -> frozenset[str]:
-        return self._indicators.get(agency, frozenset())
+        return self._mine.get(agency, frozenset())
 
     def owns_unit(self, agency: str, unit: str) -> bool:
         return unit in self._units.get(agency, ())
 
     def knows_unit(self, unit: str) -> bool:
-        return unit in self._unit_codes
+        return unit in self._population
 
     def population(self, agency: str, unit: str | None) -> int | None:
-        code = unit or self.plan.agency(agency).unit
-        return self.plan.unit(code).population if code in self._unit_codes else None
+        return self._population.get(unit or self._home.get(agency, ""))
 
 
 def _field(where: tuple, detail: str) -> tuple[FieldError, ...]:
@@ -73,9 +78,9 @@ def authorize(event, agency: str, plan: PlanView) -> Problem | None:
     if code is not None:
         if plan.knows_indicator(code) and code not in plan.indicators_of(agency):
             mine = ", ".join(sorted(plan.indicators_of(agency))) or "none"
+            where = ("data", "indicator") if isinstance(event, IndicatorReportedEvent) else ("type",)
             return Problem("indicator-not-assigned", f"the plan does not assign indicator {code!r} to {agency}; "
-                           f"yours are: {mine}", _field(("data", "indicator") if isinstance(event, IndicatorReportedEvent) else ("type",),
-                                  "is not assigned to your agency"))
+                           f"yours are: {mine}", _field(where, "is not assigned to your agency"))
     return None
 
 
@@ -85,7 +90,7 @@ def _indicator_claimed(event, plan: PlanView) -> str | None:
     if isinstance(event, IndicatorReportedEvent):
         return event.data.indicator
     if isinstance(event, CommuneAssessedEvent):
-        return plan.plan.commune_assessment_indicator
+        return plan.commune_indicator
     return None
 
 
@@ -104,24 +109,25 @@ def check_content(event, plan: PlanView, now: datetime, max_skew: timedelta) -> 
         return Problem("time-in-future", f"`time` {event.time.isoformat()} is more than "
                        f"{int(max_skew.total_seconds())} s ahead of the server's clock ({now.isoformat()}); "
                        "send the time the event happened, with its UTC offset", _field(("time",), "lies in the future"))
-    data, p = event.data, plan.plan
+    data = event.data
     unit = getattr(data, "unit_code", None)
     if unit is not None and not plan.knows_unit(unit):
         return Problem("unknown-unit", f"unit {unit!r} is not in the plan", _field(("data", "unit_code"), "is unknown"))
     if isinstance(event, (IndicatorReportedEvent, ReportSubmittedEvent)):
-        problem = _check_period(data.period, p.year)
+        problem = _check_period(data.period, plan.year)
         if problem:
             return problem
     if isinstance(event, IndicatorReportedEvent):
         return _check_indicator_value(event, plan)
     if isinstance(event, ActivityRecordedEvent):
         return _check_activity(event, plan, now)
-    if isinstance(event, CommuneAssessedEvent) and data.year != p.year:
-        return Problem("outside-plan-year", f"the plan covers {p.year}; this assessment is for {data.year}",
-                       _field(("data", "year"), f"must be {p.year}"))
+    if isinstance(event, CommuneAssessedEvent) and data.year != plan.year:
+        return Problem("outside-plan-year", f"the plan covers {plan.year}; this assessment is for {data.year}",
+                       _field(("data", "year"), f"must be {plan.year}"))
     return []
 
 
+@lru_cache(maxsize=1024)  # a plan year has 19 periods; agencies send the same few all the time
 def _check_period(text: str, year: int) -> Problem | None:
     try:
         period = Period.parse(text)
@@ -135,9 +141,8 @@ def _check_period(text: str, year: int) -> Problem | None:
 
 def _check_indicator_value(event: IndicatorReportedEvent, plan: PlanView) -> Problem | list[Plausibility]:
     data, agency = event.data, event.agency
-    try:
-        indicator = plan.plan.indicator(data.indicator)
-    except KeyError:
+    indicator = plan.indicators.get(data.indicator)
+    if indicator is None:
         return Problem("unknown-indicator", f"indicator {data.indicator!r} is not in the plan; yours are: "
                        f"{', '.join(sorted(plan.indicators_of(agency))) or 'none'}",
                        _field(("data", "indicator"), "is unknown"))
@@ -163,17 +168,15 @@ def cap_problem(value: float, indicator) -> Problem | None:
 
 
 def _check_activity(event: ActivityRecordedEvent, plan: PlanView, now: datetime) -> Problem | list[Plausibility]:
-    data, p = event.data, plan.plan
-    try:
-        p.activity_type(data.activity)
-    except KeyError:
-        known = ", ".join(sorted(a.code for a in p.activity_types)) or "none"
+    data = event.data
+    if data.activity not in plan.activities:
+        known = ", ".join(sorted(plan.activities)) or "none"
         return Problem("unknown-activity", f"activity type {data.activity!r} is not in the plan; known: {known}",
                        _field(("data", "activity"), "is unknown"))
-    if data.date.year != p.year and Period.containing(data.date, "month", p.cutoff_day).year != p.year:
-        return Problem("outside-plan-year", f"activity date {data.date} is outside the plan year {p.year}",
-                       _field(("data", "date"), f"must lie in {p.year}"))
-    if data.date > (now.astimezone(p.tz).date() + timedelta(days=1)):
+    if data.date.year != plan.year and Period.containing(data.date, "month", plan.cutoff_day).year != plan.year:
+        return Problem("outside-plan-year", f"activity date {data.date} is outside the plan year {plan.year}",
+                       _field(("data", "date"), f"must lie in {plan.year}"))
+    if data.date > (now.astimezone(plan.tz).date() + timedelta(days=1)):
         return Problem("time-in-future", f"activity date {data.date} lies in the future",
                        _field(("data", "date"), "lies in the future"))
     population = plan.population(event.agency, data.unit_code)
@@ -208,4 +211,4 @@ def check_correction(event: IndicatorCorrectedEvent, target: KnownEvent | None, 
         return Problem("correction-target-unknown", f"event {corrects!r} is a {_short(target.type)} event; "
                        "only reported indicator values can be corrected",
                        _field(("data", "corrects"), "does not name an indicator value"))
-    return cap_problem(event.data.value, plan.plan.indicator(target.indicator))
+    return cap_problem(event.data.value, plan.indicators[target.indicator])

@@ -1,0 +1,205 @@
+"""Intake throughput and latency beside a raw aiokafka idempotent producer, in one run.
+
+    .venv/bin/python bench/bench_intake.py [--events 50000] [--rounds 3] [--rate 20]
+
+Starts its own Kafka and PostgreSQL (or uses KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL), runs
+intake as a separate process (`python -m services.intake`, as the stack does) and:
+
+1. throughput, per round: the same N events (a) through `POST /v1/events/batch` (500 per
+   request, a few concurrent clients; validation + auth + durable Kafka write + registry) and
+   (b) straight into Kafka with an idempotent `acks=all` aiokafka producer. Both write to the
+   same broker; the ratio is computed inside each round so machine drift hits both sides.
+2. latency: batches offered open-loop at a fixed rate; p50/p99 of request latency.
+
+Small N: with 3 rounds the spread of the per-round ratios is printed; a claim (e.g. ">= 0.3x")
+holds only if the *worst* round meets it, not the mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from sqlalchemy import text
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from shared.db import make_engine, upgrade_async  # noqa: E402
+from shared.events.codec import to_kafka  # noqa: E402
+from shared.events.models import agency_event_adapter  # noqa: E402
+from shared.infra import free_port, kafka_from_env_or_start, postgres_from_env_or_start, wait_for_port  # noqa: E402
+from shared.kafka import TopicSpec, ensure_topics, make_producer  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from services.intake.adapters.publisher import PRODUCER_OVERRIDES  # noqa: E402
+from services.intake.adapters.tokens import TokenRepository  # noqa: E402
+from services.intake.entrypoints.examples import TIME, examples  # noqa: E402
+
+BATCH = 500
+NOW = "2024-06-20T08:00:00+07:00"
+
+
+def events(n: int, tag: str) -> list[dict]:
+    base = examples()["indicator.reported"]
+    return [{**base, "id": f"{tag}-{i}", "time": TIME, "data": {**base["data"], "value": i % 900}} for i in range(n)]
+
+
+async def raw_producer(bootstrap: str, topic: str, docs: list[dict]) -> float:
+    records = [to_kafka(agency_event_adapter.validate_python(d)) for d in docs]  # encoded before timing
+    producer = make_producer(bootstrap, **PRODUCER_OVERRIDES)  # the same producer settings as intake
+    await producer.start()
+    try:
+        started = time.perf_counter()
+        futures = [await producer.send(topic, r.value, key=r.key, headers=r.headers) for r in records]
+        await asyncio.gather(*futures)
+        return len(records) / (time.perf_counter() - started)
+    finally:
+        await producer.stop()
+
+
+async def intake_batches(url: str, token: str, docs: list[dict], clients: int) -> float:
+    bodies = [json.dumps(docs[i:i + BATCH]).encode() for i in range(0, len(docs), BATCH)]
+    headers = {"authorization": f"Bearer {token}", "content-type": "application/cloudevents-batch+json"}
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    accepted = 0
+
+    async def client() -> None:
+        nonlocal accepted
+        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+            while not queue.empty():
+                response = await http.post("/v1/events/batch", content=queue.get_nowait(), headers=headers)
+                response.raise_for_status()
+                accepted += response.json()["accepted"]
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    elapsed = time.perf_counter() - started
+    assert accepted == len(docs), f"only {accepted} of {len(docs)} accepted"
+    return len(docs) / elapsed
+
+
+async def latency_at(url: str, token: str, rate: float, seconds: float, tag: str) -> list[float]:
+    """Open loop: one batch every 1/rate s regardless of answers (no coordinated omission)."""
+    headers = {"authorization": f"Bearer {token}", "content-type": "application/cloudevents-batch+json"}
+    total = int(rate * seconds)
+    bodies = [json.dumps(events(BATCH, f"{tag}-{k}")).encode() for k in range(total)]
+    latencies: list[float] = []
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=httpx.Limits(max_connections=200)) as http:
+        async def one(body: bytes, due: float) -> None:
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            sent = time.perf_counter()
+            response = await http.post("/v1/events/batch", content=body, headers=headers)
+            response.raise_for_status()
+            latencies.append(time.perf_counter() - max(sent, due))
+
+        start = time.perf_counter() + 0.2
+        await asyncio.gather(*(one(b, start + k / rate) for k, b in enumerate(bodies)))
+    return latencies
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def prepare(workdir: Path) -> tuple[str, str, list]:
+    bootstrap, kafka = kafka_from_env_or_start(workdir / "kafka")
+    base_url, postgres = postgres_from_env_or_start(workdir / "postgres")
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(base_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+    url = make_url(base_url).set(database=name).render_as_string(hide_password=False)
+    await upgrade_async("intake", url)
+    return bootstrap, url, [s for s in (kafka, postgres) if s is not None]
+
+
+async def main(args: argparse.Namespace) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="bench-intake-"))
+    bootstrap, db_url, servers = await prepare(workdir)
+    tag = uuid.uuid4().hex[:6]
+    topics = {k: f"bench-{tag}.{k}" for k in ("raw", "events", "dlq", "baseline")}
+    await ensure_topics(bootstrap, [TopicSpec(t, 6, 3600_000) for t in topics.values()])
+    engine = make_engine(db_url)
+    token = await TokenRepository(engine).create("CA-TINH", time_now())
+    await engine.dispose()
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": db_url, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "TIENDO_NOW": NOW,
+           "TIENDO_CLOCK_SPEED": "0", "INTAKE_HTTP_PORT": str(port), "INTAKE_HTTP_HOST": "127.0.0.1",
+           "INTAKE_RATE_PER_S": "1000000", "INTAKE_RATE_BURST": "1000000", "INTAKE_RAW_CONSUMER": "false",
+           "TIENDO_LOG_LEVEL": "WARNING", "TIENDO_RAW_TOPIC": topics["raw"], "TIENDO_EVENTS_TOPIC": topics["events"],
+           "TIENDO_DLQ_TOPIC": topics["dlq"], "INTAKE_WORKERS": str(args.workers)}
+    service = subprocess.Popen([sys.executable, "-m", "services.intake"], env=env,
+                               cwd=Path(__file__).resolve().parents[1])
+    try:
+        wait_for_port("127.0.0.1", port, timeout=60)
+        url = f"http://127.0.0.1:{port}"
+        await intake_batches(url, token, events(2 * BATCH, f"warm-{tag}"), 2)  # warm-up: token cache, JIT-less paths
+        await raw_producer(bootstrap, topics["baseline"], events(2 * BATCH, f"warm-{tag}"))
+        rounds = []
+        for r in range(args.rounds):
+            # Interleaved slices (raw, intake, raw, intake, ...): load from anything else on the
+            # machine hits both sides alike instead of whichever happened to run at that moment.
+            raw_s = intake_s = 0.0
+            for k in range(args.slices):
+                docs = events(args.events // args.slices, f"r{r}s{k}-{tag}")
+                raw_s += len(docs) / await raw_producer(bootstrap, topics["baseline"], docs)
+                intake_s += len(docs) / await intake_batches(url, token, docs, args.clients)
+            n = args.events // args.slices * args.slices
+            raw, intake = n / raw_s, n / intake_s
+            rounds.append((raw, intake, intake / raw))
+            print(f"round {r + 1}: raw producer {raw:,.0f} ev/s | intake batch {intake:,.0f} ev/s | "
+                  f"ratio {intake / raw:.2f}x", flush=True)
+        latencies = await latency_at(url, token, args.rate, args.seconds, f"lat-{tag}")
+        report(args, rounds, latencies)
+    finally:
+        service.terminate()
+        service.wait(30)
+        for server in servers:
+            server.stop()
+
+
+def time_now():
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc)
+
+
+def report(args: argparse.Namespace, rounds: list, latencies: list[float]) -> None:
+    ratios = [r[2] for r in rounds]
+    print(f"\nthroughput over {len(rounds)} rounds of {args.events:,} events "
+          f"(batches of {BATCH}, {args.clients} concurrent clients, {args.workers} intake worker(s), "
+          f"{os.cpu_count()} CPUs shared with Kafka, PostgreSQL and the load generator):")
+    print(f"  raw aiokafka producer: median {statistics.median(r[0] for r in rounds):,.0f} ev/s")
+    print(f"  intake /v1/events/batch: median {statistics.median(r[1] for r in rounds):,.0f} ev/s")
+    print(f"  ratio intake/raw: median {statistics.median(ratios):.2f}x, worst {min(ratios):.2f}x, "
+          f"best {max(ratios):.2f}x  (goal >= 0.30x: {'met' if min(ratios) >= 0.3 else 'NOT met'} in every round)")
+    print(f"latency at a fixed offered load of {args.rate:g} batches/s = {args.rate * BATCH:,.0f} events/s "
+          f"for {args.seconds:g} s ({len(latencies)} requests):")
+    print(f"  p50 {pct(latencies, 0.50) * 1000:.1f} ms, p99 {pct(latencies, 0.99) * 1000:.1f} ms, "
+          f"max {max(latencies) * 1000:.1f} ms")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--slices", type=int, default=5, help="raw/intake alternations per round")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--rate", type=float, default=4.0, help="offered batches per second (latency phase)")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, default=1, help="intake worker processes (INTAKE_WORKERS)")
+    asyncio.run(main(parser.parse_args()))

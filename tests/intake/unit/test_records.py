@@ -1,0 +1,49 @@
+"""Intake's fast encoder must produce exactly the shared codec's binary-mode record."""
+
+import pytest
+
+from shared.events.codec import decode_agency_event, to_kafka
+from shared.events.models import agency_event_adapter
+
+from services.intake.domain.plan_rules import Plausibility
+from services.intake.entrypoints.examples import examples
+from services.intake.service_layer import digest, to_record, with_warnings
+
+VARIANTS = [
+    {},
+    {"subject": "commune/HH-KHE-SANH", "traceparent": "00-abc-def-01", "partof": {"a": 1}},
+    {"time": "2024-06-20T01:00:00Z"},
+    {"time": "2024-06-20T08:00:00.123456+07:00"},
+]
+
+
+@pytest.mark.parametrize("kind", list(examples()))
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_to_record_equals_the_shared_codec(kind, variant):
+    event = agency_event_adapter.validate_python({**examples()[kind], **variant})
+    assert to_record(event) == to_kafka(event)
+
+
+def test_unicode_and_floats_survive():
+    doc = examples()["indicator.reported"]
+    event = agency_event_adapter.validate_python({**doc, "data": {**doc["data"], "value": 1e11 + 0.5,
+                                                                  "note": "Đông Hà — \"quý\" \\ \n"}})
+    record = to_record(event)
+    assert record == to_kafka(event)
+    assert decode_agency_event(record.value, record.headers) == event
+
+
+def test_only_intake_sets_the_warnings_extension_and_the_digest_ignores_it():
+    forged = agency_event_adapter.validate_python({**examples()["report.submitted"], "warnings": "none"})
+    clean = agency_event_adapter.validate_python(examples()["report.submitted"])
+    assert "ce_warnings" not in dict(to_record(forged).headers)
+    assert digest(to_record(forged)) == digest(to_record(clean))
+    flagged = with_warnings(to_record(clean), [Plausibility("a", "x"), Plausibility("b", "y")])
+    assert dict(flagged.headers)["ce_warnings"] == b"a,b"
+
+
+def test_digest_differs_when_content_differs():
+    doc = examples()["indicator.reported"]
+    one = agency_event_adapter.validate_python(doc)
+    two = agency_event_adapter.validate_python({**doc, "data": {**doc["data"], "value": 18}})
+    assert digest(to_record(one)) != digest(to_record(two))
