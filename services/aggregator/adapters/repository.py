@@ -61,7 +61,7 @@ async def record(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> set[t
         tuple(json.dumps(r[c]) if c == "data" and r[c] is not None else r[c] for c in COLUMNS) for r in rows])
     result = await raw.fetch("INSERT INTO aggregator.recorded_events SELECT * FROM inbox_batch "
                              "ON CONFLICT DO NOTHING RETURNING source, id")
-    return {(r["source"], r["id"]) for r in result}
+    return set(map(tuple, result))
 
 
 def fact_row(fact: Fact, partition: int, offset: int, now: datetime) -> dict[str, Any]:

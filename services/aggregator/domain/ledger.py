@@ -54,7 +54,9 @@ class AgencyLedger:
             current = self.corrections.get(d["corrects"])
             if current is None or fact.order > current.order:
                 self.corrections[d["corrects"]] = Correction(fact.order, d["value"], d["reason"], fact.id)
-            return {k[0] for k, units in self.reported.items() for f in units.values() if f.id == d["corrects"]}
+            # which indicator it corrects is not indexed (a map per event would cost memory):
+            # re-evaluating the agency's reported indicators is cheap and always enough
+            return {indicator for indicator, _ in self.reported}
         if fact.kind == ACTIVITY:
             touched = set()
             periods = (plan.periods_containing(fact.day) if hasattr(plan, "periods_containing")
