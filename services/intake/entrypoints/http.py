@@ -8,6 +8,7 @@ The body is read raw (not through FastAPI's parameter parsing): the limits apply
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from contextlib import asynccontextmanager
@@ -26,6 +27,7 @@ from services.intake.domain.problems import PROBLEM_JSON, Problem
 from services.intake.entrypoints import openapi_docs as docs
 from services.intake.service_layer import RegistryUnavailable
 
+log = logging.getLogger(__name__)
 ROUTES = {"/v1/events", "/v1/events/batch", "/healthz", "/readyz", "/metrics"}
 
 
@@ -60,6 +62,12 @@ def create_app(container: Container) -> FastAPI:
     @app.exception_handler(_Rejected)
     async def _rejected(_: Request, exc: _Rejected) -> JSONResponse:
         return problem_response(exc.problem)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=exc)
+        return problem_response(Problem("internal-error", "intake failed unexpectedly; nothing was accepted. "
+                                        "Send the request again later; if it persists, tell the operators"))
 
     async def authenticate(request: Request) -> str:
         header = request.headers.get("authorization", "")

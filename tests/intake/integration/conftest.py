@@ -106,7 +106,7 @@ async def start_service(database_url: str, bootstrap: str, **overrides) -> Async
     app = create_app(container)
     async with app.router.lifespan_context(app):
         await _until_ready(container)
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # as a server would
         async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
             yield Service(container, client, clock, monotonic)
 

@@ -92,3 +92,14 @@ async def test_rate_limit_is_per_agency_with_retry_after(tight):
     assert (await tight.post(other, hq)).status_code == 202  # another agency is not slowed down
     tight.monotonic.t += 0.5
     assert (await tight.post(report(40), ca)).status_code == 202
+
+
+async def test_an_unexpected_failure_is_a_problem_document_not_a_stack_trace(service, token, monkeypatch):
+    async def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(service.container.intake, "submit", broken)
+    response = await service.post(report(99), token)
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "nothing was accepted" in response.json()["detail"] and "boom" not in response.text
