@@ -1,0 +1,261 @@
+"""What the end-to-end benchmark and the system fault suite share.
+
+- `Sender`: an agency client script over intake's HTTP API that retries what intake asks it to
+  (503 + Retry-After, 429, connection errors) and records every answer.
+- `open_loop`: offers requests at their scheduled moments whatever the previous answers took
+  (open loop); latencies count from the *scheduled* moment, so a stall shows in the tail
+  instead of being hidden by the client waiting (coordinated omission, Gil Tene's correction).
+- `CommitWatcher`: when each accepted event became visible in the aggregator's projection
+  (its inbox row commits in the same transaction as the projection), by polling PostgreSQL.
+- `RssSampler`: peak resident memory per service process (psutil, children included).
+- `percentile`, `machine`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import platform
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import psutil
+
+STRUCTURED = "application/cloudevents+json"
+BATCH = "application/cloudevents-batch+json"
+RETRY_STATUSES = {429, 500, 502, 503, 504}
+
+
+def pg_dsn(sqlalchemy_url: str) -> str:
+    """postgresql+asyncpg://... → postgresql://... (asyncpg's own DSN)."""
+    return sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100); NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass
+class Answer:
+    """The final answer intake gave to one event (after retries)."""
+    status: str  # accepted | duplicate | rejected | refused | lost
+    http: list[int] = field(default_factory=list)
+    retried: int = 0
+    detail: str = ""
+
+
+class Sender:
+    """One client script for many agencies (tokens by agency)."""
+
+    def __init__(self, intake_url: str, tokens: dict[str, str], *, give_up_after: float = 120.0,
+                 retry_pause: float = 0.3, timeout: float = 20.0) -> None:
+        self.url, self.tokens = intake_url.rstrip("/"), tokens
+        self.give_up_after, self.retry_pause = give_up_after, retry_pause
+        self.client = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=64))
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def _post(self, agency: str, path: str, content_type: str, body: Any) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {self.tokens[agency]}", "Content-Type": content_type}
+        if isinstance(body, (str, bytes)):
+            response = await self.client.post(self.url + path, content=body, headers=headers)
+        else:
+            response = await self.client.post(self.url + path, json=body, headers=headers)
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        return response.status_code, payload
+
+    async def one(self, agency: str, event: Any) -> Answer:
+        """POST /v1/events until intake gives a final answer."""
+        answer = Answer("lost")
+        deadline = time.monotonic() + self.give_up_after
+        while time.monotonic() < deadline:
+            try:
+                code, payload = await self._post(agency, "/v1/events", STRUCTURED, event)
+            except httpx.HTTPError as exc:
+                answer.http.append(0)
+                answer.retried += 1
+                answer.detail = type(exc).__name__
+                await asyncio.sleep(self.retry_pause)
+                continue
+            answer.http.append(code)
+            if code == 202:
+                answer.status = "accepted"
+            elif code == 200:
+                answer.status = (payload or {}).get("status", "duplicate")
+            elif code in RETRY_STATUSES:
+                answer.retried += 1
+                await asyncio.sleep(self.retry_pause)
+                continue
+            elif code in (401, 403):
+                answer.status = "refused"
+            else:
+                answer.status = "rejected"
+            answer.detail = str(payload)[:300] if answer.status != "accepted" else ""
+            return answer
+        return answer
+
+    async def batch(self, agency: str, events: list[Any]) -> list[Answer]:
+        """POST /v1/events/batch until intake answers 200 (or refuses the whole batch)."""
+        deadline = time.monotonic() + self.give_up_after
+        codes: list[int] = []
+        retried = 0
+        while time.monotonic() < deadline:
+            try:
+                code, payload = await self._post(agency, "/v1/events/batch", BATCH, events)
+            except httpx.HTTPError:
+                codes.append(0)
+                retried += 1
+                await asyncio.sleep(self.retry_pause)
+                continue
+            codes.append(code)
+            if code in RETRY_STATUSES:
+                retried += 1
+                await asyncio.sleep(self.retry_pause)
+                continue
+            if code == 200:
+                return [Answer(r["status"], list(codes), retried, str(r.get("problem") or r.get("detail") or "")[:300])
+                        for r in payload["results"]]
+            status = "refused" if code in (401, 403) else "rejected"
+            return [Answer(status, list(codes), retried, str(payload)[:300]) for _ in events]
+        return [Answer("lost", codes, retried) for _ in events]
+
+
+async def open_loop(schedule: Iterable[tuple[float, Callable[[], Awaitable[Any]]]],
+                    on_done: Callable[[float, float, Any], None], stop: Callable[[], bool] = lambda: False) -> None:
+    """Run each `(offset_s, make_request)` at t0 + offset without waiting for earlier ones;
+    `on_done(scheduled_monotonic, done_monotonic, result)` gets the latency from the schedule."""
+    t0 = time.monotonic()
+    tasks: set[asyncio.Task] = set()
+
+    async def run(at: float, make: Callable[[], Awaitable[Any]]) -> None:
+        result = await make()
+        on_done(at, time.monotonic(), result)
+
+    for offset, make in schedule:
+        if stop():
+            break
+        at = t0 + offset
+        delay = at - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        task = asyncio.create_task(run(at, make))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    if tasks:
+        await asyncio.gather(*tasks)
+
+
+class CommitWatcher:
+    """Notes the moment each awaited (source, id) appears in `aggregator.recorded_events`.
+
+    The aggregator records an event in that inbox table in the same transaction as the
+    projection it changes, so the row's visibility is the projection's commit (± `interval`).
+    """
+
+    def __init__(self, database_url: str, interval: float = 0.02) -> None:
+        self.dsn, self.interval = pg_dsn(database_url), interval
+        self.pending: dict[tuple[str, str], float] = {}  # key → reference moment (monotonic)
+        self.seen: dict[tuple[str, str], float] = {}  # key → latency from the reference moment
+        self._stop = False
+
+    def expect(self, source: str, id_: str, since: float) -> None:
+        self.pending[(source, id_)] = since
+
+    async def run(self) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            while not self._stop or self.pending:
+                keys = list(self.pending)
+                if keys:
+                    rows = await conn.fetch(
+                        "SELECT r.source, r.id FROM aggregator.recorded_events r "
+                        "JOIN unnest($1::text[], $2::text[]) AS k(source, id) USING (source, id)",
+                        [k[0] for k in keys], [k[1] for k in keys])
+                    now = time.monotonic()
+                    for row in rows:
+                        key = (row["source"], row["id"])
+                        since = self.pending.pop(key, None)
+                        if since is not None:
+                            self.seen[key] = now - since
+                if self._stop and self.pending and time.monotonic() > self._deadline:
+                    break
+                await asyncio.sleep(self.interval)
+        finally:
+            await conn.close()
+
+    def stop(self, drain: float = 30.0) -> None:
+        """Stop once every awaited event was seen, or after `drain` seconds."""
+        self._deadline = time.monotonic() + drain
+        self._stop = True
+
+
+class RssSampler:
+    """Peak RSS (MB) per named process, children included, sampled every `interval` s."""
+
+    def __init__(self, pids: dict[str, int], interval: float = 0.25) -> None:
+        self.pids, self.interval = pids, interval
+        self.peak: dict[str, float] = dict.fromkeys(pids, 0.0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="rss-sampler")
+
+    def _rss(self, pid: int) -> float:
+        try:
+            proc = psutil.Process(pid)
+            procs = [proc, *proc.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return 0.0
+        total = 0
+        for p in procs:
+            try:
+                total += p.memory_info().rss
+            except psutil.NoSuchProcess:
+                pass
+        return total / 2**20
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for name, pid in self.pids.items():
+                self.peak[name] = max(self.peak[name], self._rss(pid))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+def machine() -> str:
+    """One line: CPU model and cores, memory, OS, Python."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = psutil.virtual_memory().total / 2**30
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (f"{model}, {psutil.cpu_count(logical=True)} logical cores, {mem:.1f} GiB RAM, "
+            f"{platform.system()} {platform.release()}, Python {platform.python_version()}; "
+            f"load average at start {load}")
