@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -36,6 +37,18 @@ _text_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=False, un
 
 class InvalidAddress(ValueError):
     pass
+
+
+class _Subject(str):
+    """A Subject folded by `email.header`: CPython 3.11's folder can drop the space between two
+    encoded words ("Việt Namtỉnh"). `EmailPolicy` uses a value's own `fold` when it has a `name`."""
+
+    name = "Subject"
+
+    def fold(self, *, policy) -> str:
+        charset = None if self.isascii() else "utf-8"
+        encoded = Header(str(self), charset, header_name=self.name, maxlinelen=76).encode(linesep=policy.linesep)
+        return f"{self.name}: {encoded}{policy.linesep}"
 
 
 def header_text(value: str) -> str:
@@ -112,7 +125,7 @@ def _view(alert: Alert, digest: Digest, ctx: RenderContext, now: datetime) -> di
         "is_report": alert.indicator is None,
         "actual": texts.number(f.get("actual"), lang), "target": texts.number(f.get("target"), lang),
         "expected": texts.number(f.get("expected"), lang), "forecast": texts.number(f.get("forecast"), lang),
-        "unit": unit, "deadline": _local(f.get("deadline"), ctx.timezone),
+        "unit": unit, "deadline": _local(f.get("deadline"), ctx.timezone) if f.get("deadline") else None,
         "submitted_at": _local(f.get("submitted_at"), ctx.timezone) if f.get("submitted_at") else None,
         "todo": texts.WHAT_TO_DO[lang][alert.kind],
         "acked": t["acked"].format(who=alert.acked_by, when=_local(alert.acked_at, ctx.timezone)) if alert.acked_at else None,
@@ -151,7 +164,7 @@ def render(digest: Digest, ctx: RenderContext, domain: str = "tiendo.local") -> 
         "inhibited": t["inhibited"].format(n=len(digest.inhibited)) if digest.inhibited else None,
     }
     message = EmailMessage(policy=SMTP)
-    message["Subject"] = model["subject"]
+    message["Subject"] = _Subject(model["subject"])
     message["From"] = parse_sender(ctx.sender)
     message["To"] = address(digest.recipient.name, digest.recipient.email)
     message["Date"] = format_datetime(now)

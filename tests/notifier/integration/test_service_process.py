@@ -23,9 +23,23 @@ from tests.notifier.helpers import SECRET, T0, Inbox, kpi_event, report_event
 pytestmark = pytest.mark.infra
 
 
-def tiendo(*args: str, env: dict) -> subprocess.CompletedProcess:
+def tiendo_process(*args: str, env: dict) -> subprocess.CompletedProcess:
+    """The real `tiendo` command (slow to start: it imports every area)."""
     return subprocess.run([sys.executable, "-c", "from shared.cli import main; main()", *args], cwd=REPO_ROOT,
                           env=env, capture_output=True, text=True, timeout=60)
+
+
+def tiendo(*args: str, env: dict):
+    """`tiendo alerts ...` in-process (a worker thread: the command runs its own event loop)."""
+    from typer.testing import CliRunner
+
+    from services.notifier.entrypoints.cli_alerts import app
+
+    assert args[0] == "alerts"
+    result = CliRunner().invoke(app, list(args[1:]), env={"DATABASE_URL": env["DATABASE_URL"],
+                                                          "TIENDO_NOW": env["TIENDO_NOW"]})
+    result.returncode = result.exit_code
+    return result
 
 
 async def test_the_service_process_end_to_end(notifier_db, kafka_bootstrap, smtp_server, status_topic):
@@ -60,7 +74,7 @@ async def test_the_service_process_end_to_end(notifier_db, kafka_bootstrap, smtp
             metrics = (await http.get("/metrics/")).text
             assert "notifier_emails_sent_total 2.0" in metrics
 
-        listed = await asyncio.to_thread(tiendo, "alerts", "list", "--state", "firing", env=env)
+        listed = await asyncio.to_thread(tiendo_process, "alerts", "list", "--state", "firing", env=env)
         assert listed.returncode == 0, listed.stderr
         lines = [line.split() for line in listed.stdout.splitlines()]
         by_agency = {parts[4]: parts[0] for parts in lines}

@@ -114,3 +114,15 @@ def test_footer_lists_silences_and_held_back_alerts():
     text = parse(wire(render(digest, ctx(d)))).get_body(("plain",)).get_content()
     assert "Đang tạm ẩn" in text and "lý do: Đối soát (bởi trực ban)" in text
     assert "1 cảnh báo khác được tạm hoãn" in text
+
+
+@pytest.mark.parametrize("name", ["Ủy ban Mặt trận Tổ quốc Việt Nam tỉnh Quảng Trị",
+                                  "Ủy ban nhân dân thị trấn Krông Klang, huyện Đakrông, tỉnh Quảng Trị (mới)"])
+def test_long_subjects_keep_every_space_when_folded(name):
+    d = small_directory()
+    d.agencies["CA-TINH"] = replace(d.agencies["CA-TINH"], name_vi=name)
+    digest = digest_for(d, [kpi_event(period="2024-H2")])
+    raw = wire(render(digest, ctx(d)))
+    header = raw.split(b"\r\n\r\n", 1)[0]
+    assert max(len(line) for line in header.split(b"\r\n")) <= 78
+    assert parse(raw)["Subject"] == f"[Tiendo] 1 chỉ tiêu chậm tiến độ — {name} — 6 tháng cuối năm 2024"
