@@ -55,7 +55,7 @@ class Outcome:
 
 
 @dataclass
-class _Candidate:
+class Candidate:
     index: int
     event: Any
     warnings: list[Plausibility]
@@ -96,7 +96,7 @@ class Intake:
         self.plan, self.registry, self.publisher, self.metrics = plan, registry, publisher, metrics
         self.events_topic, self.now, self.max_skew = events_topic, now, max_skew
 
-    def check(self, document: Any, agency: str | None) -> Problem | _Candidate:
+    def check(self, document: Any, agency: str | None) -> Problem | Candidate:
         """Everything that needs no I/O. `agency` None: the Kafka path, where the source speaks."""
         event = parse_event(document)
         if isinstance(event, Problem):
@@ -110,9 +110,9 @@ class Intake:
         if problem:
             return problem
         verdict = plan_rules.check_content(event, self.plan, self.now(), self.max_skew)
-        return verdict if isinstance(verdict, Problem) else _Candidate(-1, event, verdict)
+        return verdict if isinstance(verdict, Problem) else Candidate(-1, event, verdict)
 
-    def _safe_check(self, document: Any, agency: str | None) -> Problem | _Candidate:
+    def _safe_check(self, document: Any, agency: str | None) -> Problem | Candidate:
         try:
             return self.check(document, agency)
         except Exception as exc:  # noqa: BLE001 - one poison event must not fail its batch
@@ -123,7 +123,7 @@ class Intake:
     async def submit(self, documents: Sequence[Any], *, agency: str | None, path: str) -> list[Outcome]:
         """One outcome per document (a document may already be a Problem, e.g. too large)."""
         outcomes: list[Outcome | None] = [None] * len(documents)
-        candidates: list[_Candidate] = []
+        candidates: list[Candidate] = []
         for i, document in enumerate(documents):
             checked = document if isinstance(document, Problem) else self._safe_check(document, agency)
             if isinstance(checked, Problem):
@@ -132,7 +132,7 @@ class Intake:
                 checked.index = i
                 candidates.append(checked)
         known = await self._lookup(candidates)
-        to_publish: list[_Candidate] = []
+        to_publish: list[Candidate] = []
         seen: dict[tuple[str, str], KnownEvent] = {}
         for c in candidates:
             event = c.event
@@ -162,7 +162,7 @@ class Intake:
         self._count(final, documents, agency, path)
         return final
 
-    async def _lookup(self, candidates: list[_Candidate]) -> dict[tuple[str, str], KnownEvent]:
+    async def _lookup(self, candidates: list[Candidate]) -> dict[tuple[str, str], KnownEvent]:
         by_source: dict[str, set[str]] = {}
         for c in candidates:
             ids = by_source.setdefault(c.event.source, set())
@@ -177,7 +177,7 @@ class Intake:
             raise RegistryUnavailable(str(exc)) from exc
         return known
 
-    async def _remember(self, published: list[_Candidate], seen: dict[tuple[str, str], KnownEvent]) -> None:
+    async def _remember(self, published: list[Candidate], seen: dict[tuple[str, str], KnownEvent]) -> None:
         rows = []
         for c in published:
             k = seen[(c.event.source, c.event.id)]

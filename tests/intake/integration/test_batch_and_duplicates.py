@@ -103,3 +103,22 @@ async def test_an_unexpected_failure_is_a_problem_document_not_a_stack_trace(ser
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/problem+json"
     assert "nothing was accepted" in response.json()["detail"] and "boom" not in response.text
+
+
+async def test_without_the_registry_nothing_is_accepted_but_after_kafka_acked_it_still_is(service, token,
+                                                                                       monkeypatch):
+    registry = service.container.intake.registry
+
+    async def down(*args, **kwargs):
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(registry, "lookup", down)
+    refused = await service.post(report(100), token)
+    assert refused.status_code == 503 and refused.json()["reason"] == "registry-unavailable"
+    assert "retry-after" in refused.headers
+    monkeypatch.undo()
+    monkeypatch.setattr(registry, "record", down)  # Kafka has it: durable, so accepted
+    assert (await service.post(report(101), token)).status_code == 202
+    records = await service.read(service.settings.events_topic, 100, timeout=3)
+    ids = [dict(r.headers)["ce_id"] for r in records]
+    assert b"batch-101" in ids and b"batch-100" not in ids
