@@ -23,7 +23,8 @@ class AggregatorMetrics:
                                        buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
         self.end_to_end = Histogram("aggregator_end_to_end_seconds",
                                     "Kafka append time of an event to its projection commit",
-                                    registry=registry, buckets=(.01, .05, .1, .25, .5, 1, 2, 5, 10, 30))
+                                    registry=registry, buckets=(.01, .025, .05, .075, .1, .15, .2, .3, .4, .5, .75,
+                                                                1, 1.5, 2, 3, 5, 10, 30))
         self.lag = Gauge("aggregator_consumer_lag", "Records not yet consumed, per partition",
                          ["partition"], registry=registry)
         self.freshness = Gauge("aggregator_projection_freshness_seconds",

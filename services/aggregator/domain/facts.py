@@ -8,6 +8,7 @@ projection (the inbox drops repeats before they get here).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, datetime
 from typing import Any
 
@@ -79,6 +80,7 @@ def fact_from_event(event: Any, arrival: int, plan: Any) -> Fact:
     return Fact(event.source, event.id, agency, kind, event.time, arrival, data)
 
 
+@lru_cache(maxsize=4096)
 def _check_period(text: str, year: int) -> None:
     if Period.parse(text).year != year:
         raise Rejected(f"period {text} is outside the plan year {year}")
