@@ -74,6 +74,7 @@ class Pipeline:
         self.started = time.time()
         self.state = up(self.paths, lambda _: None, now=NOW, extra_env=self.env,
                         kafka_bootstrap=self.kafka_bootstrap, database_url=self.database_url)
+        self.up_seconds = time.time() - self.started
         return self
 
     def down(self) -> None:

@@ -159,7 +159,10 @@ def converge(name: str, pipe: Pipeline, log: EventLog, *, extra_accepted: list[d
             problems.append(f"{len(extra)} applied events intake never accepted, e.g. {sorted(extra)[:3]}")
         return problems or True
 
+    phases = {"up": pipe.up_seconds, "load": time.monotonic() - started - pipe.up_seconds}
+    mark = time.monotonic()
     wait_until("the projections to converge to the oracle", projections_match, timeout)
+    phases["projections"], mark = time.monotonic() - mark, time.monotonic()
     applied = len(pipe.applied())
     kpis = pipe.kpis()
     lagging = expected_lagging(kpis)
@@ -171,6 +174,7 @@ def converge(name: str, pipe: Pipeline, log: EventLog, *, extra_accepted: list[d
         return f"missing {sorted(lagging - firing)[:5]}, unexpected {sorted(firing - lagging)[:5]}"
 
     wait_until("a firing lagging alert per lagging KPI", alerts_match, timeout)
+    phases["alerts"], mark = time.monotonic() - mark, time.monotonic()
     mails = 0
     if expect_emails:
         assert lagging, "the scenario produced no lagging KPI, so it proves nothing about emails"
@@ -192,6 +196,7 @@ def converge(name: str, pipe: Pipeline, log: EventLog, *, extra_accepted: list[d
         worst = max(copies.values())
         assert worst <= max_copies, f"an email arrived {worst} times (at most {max_copies} allowed here)"
         mails = sum(copies.values())
+    phases["emails"] = time.monotonic() - mark
     dlq = pipe.dlq_count()
     if dlq_expected is not None:
         wait_until(f"{dlq_expected} dead letters", lambda: pipe.dlq_count() == dlq_expected or f"{pipe.dlq_count()} so far", 30)
@@ -200,7 +205,8 @@ def converge(name: str, pipe: Pipeline, log: EventLog, *, extra_accepted: list[d
     line = (f"[{name}] CONVERGED in {time.monotonic() - started:.0f}s: accepted={len(keys)} applied={applied} "
             f"duplicates={log.count('duplicate')} retried={log.retries} (503={log.codes(503)}, "
             f"conn-errors={log.codes(0)}) rejected={log.count('rejected')} refused={log.count('refused')} "
-            f"DLQ={dlq} emails={mails} lagging-alerts={len(lagging)} kills={dict(pipe.kills)}")
+            f"DLQ={dlq} emails={mails} lagging-alerts={len(lagging)} kills={dict(pipe.kills)} "
+            f"[{' '.join(f'{k}={v:.0f}s' for k, v in phases.items())}]")
     print(line)
     verdicts.VERDICTS.append(line)
     return line
@@ -248,6 +254,10 @@ def test_postgresql_restarted_under_load(kafka_bootstrap, own_postgres, make_pip
     own_postgres.start()
     assert own_postgres.pid != old
     load.join()
+    # Known bug (see test_correction_of_an_event_accepted_while_the_registry_write_failed): a
+    # correction of an event accepted during the outage may be refused; nothing else may be.
+    odd = [s for s in log.sent if s.status == "rejected" and "correction-target-unknown" not in s.detail]
+    assert not odd, [(s.event, s.detail) for s in odd][:3]
     converge("postgres-restarted", pipe, log, started=started)
 
 
@@ -415,3 +425,38 @@ def test_hot_agency_does_not_delay_the_others(kafka_bootstrap, fresh_database_ur
     verdicts.VERDICTS.append(summary)
     assert line
     assert p99 <= LATENCY_GOAL_S, summary
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "intake bug: Intake._remember (services/intake/service_layer.py) swallows a failed write to "
+    "intake.accepted_events after Kafka acknowledged, so an event answered 202 is unknown to the registry; "
+    "a later indicator.corrected naming it is refused 422 correction-target-unknown ('no accepted event "
+    "with that id'), and a re-send of it is answered 202 again instead of duplicate. Seen for real in the "
+    "PostgreSQL-restart scenario (8 'could not record' errors, 3 corrections refused)."))
+def test_correction_of_an_event_accepted_while_the_registry_write_failed(kafka_bootstrap, fresh_database_url,
+                                                                        make_pipeline):
+    """Deterministic reproduction: the registry write fails (a trigger stands in for PostgreSQL
+    going away between intake's lookup and its record), Kafka takes the event, intake says 202;
+    the agency then corrects that event and re-sends it."""
+    pipe = make_pipeline(kafka_bootstrap, fresh_database_url)
+    pipe.issue_tokens(["CA-TINH"])
+    pipe.sql("CREATE FUNCTION intake.fail_registry() RETURNS trigger LANGUAGE plpgsql AS "
+             "$$ BEGIN RAISE EXCEPTION 'registry unavailable (injected)'; END $$")
+    pipe.sql("CREATE TRIGGER fail_registry BEFORE INSERT ON intake.accepted_events FOR EACH ROW "
+             "WHEN (NEW.event_id LIKE '%-unrecorded') EXECUTE FUNCTION intake.fail_registry()")
+    work = Workload(PLAN, seed=8)
+    event = work.reported("CA-TINH", value=12.0)
+    event["id"] += "-unrecorded"
+    fix = {**work.corrected("CA-TINH"), "data": {"corrects": event["id"], "value": 14.0, "reason": "rà soát"}}
+
+    async def go():
+        sender = Sender(pipe.url("intake"), pipe.tokens)
+        try:
+            return [await sender.one("CA-TINH", e) for e in (event, dict(event), fix)]
+        finally:
+            await sender.close()
+
+    first, again, correction = asyncio.run(go())
+    assert first.status == "accepted"
+    # What the contract promises for an accepted event: a re-send is a duplicate, a correction is taken.
+    assert (again.status, correction.status) == ("duplicate", "accepted"), (again, correction)
