@@ -8,6 +8,7 @@ import gc
 import uvicorn
 
 from shared.db import upgrade_async
+from shared.kafka import DLQ, EVENTS, STATUS, TopicSpec, ensure_topics
 from shared.observability import configure_logging
 
 from services.aggregator.settings import AggregatorSettings
@@ -17,6 +18,11 @@ async def serve(settings: AggregatorSettings) -> None:
     from services.aggregator.entrypoints.app import create_app
 
     await upgrade_async("aggregator", settings.database_url)
+    # explicit creation (never auto-created); safe when intake does the same concurrently
+    await ensure_topics(settings.kafka_bootstrap_servers, [
+        TopicSpec(settings.events_topic, EVENTS.partitions, EVENTS.retention_ms),
+        TopicSpec(settings.status_topic, STATUS.partitions, STATUS.retention_ms),
+        TopicSpec(settings.dlq_topic, DLQ.partitions, DLQ.retention_ms)])
     config = uvicorn.Config(create_app(settings=settings), host=settings.http_host, port=settings.http_port,
                             log_level=settings.log_level.lower(), lifespan="on")
     await uvicorn.Server(config).serve()

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 from pydantic import ValidationError
@@ -181,5 +181,3 @@ def crash_hook(fault: str | None) -> Callable[[int], None] | None:
             os.kill(os.getpid(), signal.SIGKILL)
     return hook
 
-
-__all__ = ["EventConsumer", "TopicPartition", "crash_hook", "decode", "partition_of"]

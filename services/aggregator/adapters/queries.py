@@ -66,6 +66,15 @@ class Queries:
         return [{"period": r.period, "status": r.status, "deadline": r.deadline.isoformat(),
                  "submitted_at": r.submitted_at.isoformat() if r.submitted_at else None} for r in rows]
 
+    async def figures(self, agency: str, period: str, as_of: datetime | None = None) -> list[dict]:
+        """The agency's figure for every indicator it reports, targets or not."""
+        async with self.engine.connect() as conn:
+            facts = await repo.load_facts(conn, [agency], until=as_of)
+        ledger = fold(facts, self.plan).get(agency, AgencyLedger(agency))
+        return [{"indicator": code, "period": period, "actual": ledger.actual(code, period, self.plan),
+                 "has_target": self.plan.target(agency, code, period) is not None}
+                for code in sorted(self.plan.indicators_for(agency))]
+
     async def history(self, agency: str, indicator: str, period: str) -> list[dict]:
         async with self.engine.connect() as conn:
             facts = await repo.load_facts(conn, [agency])

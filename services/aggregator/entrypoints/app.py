@@ -98,7 +98,8 @@ def create_app(aggregator: Aggregator | None = None, *, settings: Any = None,
         return {"as_of": as_of, "items": items}
 
     @app.get("/v1/agencies/{code}/scorecard", tags=["kpis"],
-             summary="One agency: every indicator with status and forecast, and its reports")
+             summary="One agency: its KPIs with status and forecast, the figure of every indicator "
+                     "it reports, and its reports' timeliness")
     async def scorecard(code: str, period: str | None = None, as_of: AsOf = None) -> dict:
         try:
             agency = agg.plan.agency(code)
@@ -109,8 +110,9 @@ def create_app(aggregator: Aggregator | None = None, *, settings: Any = None,
         reports = await queries.reports(code, moment)
         if period:
             reports = [r for r in reports if r["period"] == _period(period)]
+        figures = await queries.figures(code, _period(period) or str(agg.plan.year), moment)
         return {"agency": code, "name_vi": agency.name_vi, "name_en": agency.name_en, "as_of": as_of,
-                "kpis": items, "reports": reports}
+                "kpis": items, "figures": figures, "reports": reports}
 
     @app.get("/v1/kpis/{agency}/{indicator}/{period}/history", tags=["kpis"],
              summary="The audit trail: events behind the figure, superseded values, correction reasons")

@@ -70,6 +70,10 @@ async def test_scorecard_lists_every_indicator_and_the_reports(api):
     assert {k["indicator"] for k in card["kpis"]} == {"drug_cases_detected", "compulsory_rehab_dossiers",
                                                       "communes_3_good"}
     assert all("forecast" in k and "status" in k for k in card["kpis"])
+    figures = {f["indicator"]: f for f in card["figures"]}
+    assert figures["drug_cases_detected"]["actual"] == 95 and figures["drug_cases_detected"]["has_target"]
+    assert figures["drug_users_managed"] == {"indicator": "drug_users_managed", "period": "2024",
+                                             "actual": None, "has_target": False}
     hq = (await api.get("/v1/agencies/HQ/scorecard")).json()
     statuses = {r["period"]: r["status"] for r in hq["reports"]}
     assert statuses["2024-05"] == "submitted" and statuses["2024-06"] == "late" and statuses["2024-04"] == "missing"
