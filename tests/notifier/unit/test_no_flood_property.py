@@ -1,0 +1,65 @@
+"""Property: whatever the status events, a leader is never flooded and nothing firing is lost."""
+
+from __future__ import annotations
+
+from datetime import time, timedelta
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from shared.events import KpiStatus, ReportStatus
+
+from services.notifier.domain.alerts import FIRING, Severity
+from services.notifier.domain.policy import DigestPolicy, QuietHours
+from tests.notifier.helpers import T0, kpi_event, report_event, small_directory
+from tests.notifier.unit.harness import Memory
+
+H = timedelta(hours=1)
+POLICY = DigestPolicy(group_wait=timedelta(minutes=30), group_interval=24 * H, critical_interval=2 * H,
+                      repeat_interval=24 * H, escalation_delays=(3 * 24 * H, 7 * 24 * H),
+                      quiet_hours=QuietHours(time(21), time(7)))
+AGENCIES = ["CA-TINH", "CA-HUONG-HOA", "UBND-HUONG-HOA", "UBND-LAO-BAO", "BCD138"]
+
+kpi = st.builds(lambda agency, ind, status, period, minute: (minute, kpi_event(
+    agency=agency, indicator=ind, status=status, period=period, forecast=100, as_of=T0 + timedelta(minutes=minute))),
+    st.sampled_from(AGENCIES), st.sampled_from(["drug_cases_detected", "propaganda_sessions"]),
+    st.sampled_from(list(KpiStatus)), st.sampled_from(["2024-05", "2024-06"]), st.integers(0, 10 * 24 * 60))
+report = st.builds(lambda agency, status, minute: (minute, report_event(
+    agency=agency, status=status, as_of=T0 + timedelta(minutes=minute))),
+    st.sampled_from(AGENCIES), st.sampled_from([ReportStatus.MISSING, ReportStatus.LATE, ReportStatus.SUBMITTED]),
+    st.integers(0, 10 * 24 * 60))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(kpi, report), min_size=1, max_size=25))
+def test_never_a_flood_never_lost(events):
+    m = Memory(small_directory(), POLICY)
+    events = sorted(events, key=lambda e: e[0])
+    now, step, end = T0, timedelta(minutes=30), T0 + timedelta(days=12)
+    while now <= end:
+        while events and T0 + timedelta(minutes=events[0][0]) <= now:
+            m.event(events.pop(0)[1], now)
+        m.tick(now)
+        now += step
+    last: dict[str, object] = {}
+    for digest in m.sent:
+        assert not POLICY.quiet(digest.created_at)
+        previous = last.get(digest.recipient.email)
+        if previous is not None:
+            gap = digest.created_at - previous.created_at
+            critical = any(a.severity is Severity.CRITICAL for a in digest.new)
+            floor = {"repeat": POLICY.repeat_interval, "first": POLICY.group_wait}.get(
+                digest.reason, POLICY.critical_interval if critical else POLICY.group_interval)
+            assert gap >= floor, (digest.reason, gap)
+        last[digest.recipient.email] = digest
+    # Days later every alert still firing and not held back reached its agency's leaders.
+    for alert in m.alerts.values():
+        if alert.firing:
+            for leader in small_directory().agency(alert.agency).leaders:
+                delivered = m.states[leader.email].delivered.get(alert.id)
+                assert delivered == FIRING or _inhibited_now(m, alert), (alert, leader.email)
+
+
+def _inhibited_now(m, alert) -> bool:
+    from services.notifier.domain.alerts import inhibited
+
+    return inhibited(alert, [a for a in m.alerts.values() if a.firing])
