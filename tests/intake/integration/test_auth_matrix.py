@@ -82,3 +82,21 @@ async def test_revocation_bites_within_the_token_cache_ttl(service):
     await service.container.tokens.revoke("HQ", NOW, token.split("_")[1])
     service.monotonic.t += service.settings.token_cache_ttl_s + 1
     assert (await service.post(ev("report.submitted", "HQ", id="after-revoke"), token)).status_code == 401
+
+
+async def test_a_token_is_verified_once_then_cached(service, monkeypatch):
+    token = await service.token("HQ")
+    tokens = service.container.tokens
+    real, calls = tokens._verify, []
+
+    async def counting(presented):
+        calls.append(presented)
+        return await real(presented)
+
+    monkeypatch.setattr(tokens, "_verify", counting)
+    for i in range(5):
+        assert (await service.post(ev("report.submitted", "HQ", id=f"cached-{i}"), token)).status_code == 202
+    assert len(calls) == 1
+    service.monotonic.t += service.settings.token_cache_ttl_s + 1
+    assert (await service.post(ev("report.submitted", "HQ", id="cached-after-ttl"), token)).status_code == 202
+    assert len(calls) == 2
