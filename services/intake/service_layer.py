@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared.events.codec import CONTENT_TYPE, KafkaRecord
@@ -205,10 +206,14 @@ def _indicator_of(event: Any, known: dict, seen: dict) -> str | None:
 
 
 def _id_of(document: Any) -> str | None:
+    if isinstance(document, BaseModel):  # validated on the fast path
+        return getattr(document, "id", None)
     value = document.get("id") if isinstance(document, dict) else None
     return value if isinstance(value, str) else None
 
 
 def _agency_of(document: Any) -> str | None:
+    if isinstance(document, BaseModel):
+        return getattr(document, "agency", None)
     source = document.get("source") if isinstance(document, dict) else None
     return plan_rules.agency_code_of(source) if isinstance(source, str) else None
