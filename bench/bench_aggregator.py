@@ -132,9 +132,10 @@ async def end_to_end(bootstrap, env, rate: float, seconds: float) -> tuple[float
     await ensure_topics(bootstrap, [TopicSpec(topic, 6, 86_400_000)])
     port = free_port()
     proc = start_aggregator({**env, "TIENDO_EVENTS_TOPIC": topic, "AGGREGATOR_HTTP_PORT": str(port),
+                             "AGGREGATOR_BATCH_SIZE": "500",
                              "AGGREGATOR_GROUP_ID": f"e2e-{uuid.uuid4().hex[:6]}"})
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
             for _ in range(200):
                 try:
                     if (await http.get("/readyz")).status_code == 200:

@@ -11,14 +11,14 @@ rebalance) or a rebuild bumps the version, and the next batch reloads that agenc
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-import json
 
 from shared.events.codec import KafkaRecord, to_kafka
 
@@ -105,7 +105,9 @@ class Projector:
         outcome.duplicates += len(rows) - len(new)
 
         touched: dict[str, set[str]] = {a: set() for a in reevaluate}
-        for item in delivered:
+        for n, item in enumerate(delivered):
+            if n % 500 == 499:
+                await asyncio.sleep(0)  # the fold is CPU work: let the API and probes answer
             fact = item.fact
             if (fact.source, fact.id) in new:
                 touched.setdefault(fact.agency, set()).update(self._cache[fact.agency].ledger.apply(fact, self.plan))
