@@ -100,8 +100,28 @@ class RawForwarder:
                     consumer.seek(tp, recs[0].offset)
                 await asyncio.sleep(self._retry)
                 continue
+            except Exception:  # noqa: BLE001 - a bug met by some record: find it, don't stall on it
+                log.exception("raw batch of %d failed; handling its records one by one", len(records))
+                try:
+                    await self._one_by_one(records)
+                except (KafkaUnavailable, RegistryUnavailable):
+                    for tp, recs in batches.items():
+                        consumer.seek(tp, recs[0].offset)
+                    await asyncio.sleep(self._retry)
+                    continue
             await consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items()})
             self.batches += 1
+
+    async def _one_by_one(self, records: list[ConsumerRecord]) -> None:
+        for record in records:
+            try:
+                await self.handle([record])
+            except (KafkaUnavailable, RegistryUnavailable):
+                raise
+            except Exception as exc:  # noqa: BLE001 - the poison record itself
+                problem = Problem("internal-error", f"intake failed on this record: {type(exc).__name__}")
+                await self._intake.publisher.publish(self._dlq, [dead_letter(record, Outcome("rejected", None, problem))])
+                self._intake.metrics.dlq(problem.reason)
 
     async def handle(self, records: list[ConsumerRecord]) -> list[Outcome]:
         """Forward or dead-letter every record; returns only once Kafka acknowledged them all."""

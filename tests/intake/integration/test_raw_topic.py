@@ -144,3 +144,24 @@ async def test_a_record_forwarded_twice_is_forwarded_once(service):
     await until(lambda: _zero(committed_lag(service)))
     records = await service.read(service.settings.events_topic, 100, timeout=2)
     assert [dict(r.headers)["ce_id"] for r in records].count(b"raw-twice") == 1
+
+
+async def test_a_record_that_trips_a_bug_is_dead_lettered_and_the_rest_flow_on(service, monkeypatch):
+    from services.intake import service_layer
+
+    real = service_layer.to_record
+
+    def buggy(event):
+        if event.id == "raw-poison":
+            raise RuntimeError("a bug this record triggers")
+        return real(event)
+
+    monkeypatch.setattr(service_layer, "to_record", buggy)
+    batch = [binary("report.submitted", id=i) for i in ("raw-before-poison", "raw-poison", "raw-after-poison")]
+    await produce(service, [(r.key, r.value, r.headers) for r in batch])
+    await until(lambda: _seen(service, b"raw-after-poison"))
+    assert await _seen(service, b"raw-before-poison")
+    dead = await service.read(service.settings.dlq_topic, 100, timeout=3)
+    poison = [r for r in dead if dict(r.headers).get("ce_id") == b"raw-poison"]
+    assert [dict(r.headers)["dlq_reason"] for r in poison] == [b"internal-error"]
+    await until(lambda: _zero(committed_lag(service)))
