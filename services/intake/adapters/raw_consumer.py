@@ -120,7 +120,8 @@ class RawForwarder:
                 raise
             except Exception as exc:  # noqa: BLE001 - the poison record itself
                 problem = Problem("internal-error", f"intake failed on this record: {type(exc).__name__}")
-                await self._intake.publisher.publish(self._dlq, [dead_letter(record, Outcome("rejected", None, problem))])
+                letter = dead_letter(record, Outcome("rejected", None, problem))
+                await self._intake.publisher.publish(self._dlq, [letter])
                 self._intake.metrics.dlq(problem.reason)
 
     async def handle(self, records: list[ConsumerRecord]) -> list[Outcome]:

@@ -154,8 +154,9 @@ def _check_indicator_value(event: IndicatorReportedEvent, plan: PlanView) -> Pro
     if indicator.per_population_max and population:
         limit = indicator.per_population_max * population
         if data.value > limit:
+            per = indicator.per_population_max
             warnings.append(Plausibility("above-population", f"value {data.value:g} is above {limit:g} "
-                                     f"({indicator.per_population_max:g} per inhabitant of a population of {population})"))
+                                         f"({per:g} per inhabitant of a population of {population})"))
     return warnings
 
 
