@@ -1,0 +1,273 @@
+"""deploy/docker-compose.yml and deploy/Dockerfile, checked without a Docker engine: the
+invariants an operator relies on, and every Tiendo service's environment validated by the very
+settings class the service reads it with."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from shared.infra._process import REPO_ROOT
+from shared.kafka import ALL_TOPICS, EVENTS
+
+from services.aggregator.settings import AggregatorSettings
+from services.intake.settings import IntakeSettings
+from services.notifier.settings import NotifierSettings
+
+DEPLOY = REPO_ROOT / "deploy"
+COMPOSE = DEPLOY / "docker-compose.yml"
+ENV_EXAMPLE = DEPLOY / ".env.example"
+DOCKERFILE = DEPLOY / "Dockerfile"
+ONE_SHOT = {"kafka-init", "migrate"}
+SECRETS = {"POSTGRES_PASSWORD", "NOTIFIER_ACK_SECRET", "GRAFANA_ADMIN_PASSWORD"}
+# `command` of the Tiendo image → the settings class that service reads its environment with.
+SETTINGS = {("intake", "serve"): IntakeSettings, ("aggregator", "run"): AggregatorSettings,
+            ("notifier", "run"): NotifierSettings, ("db", "upgrade"): None}  # db upgrade reads DATABASE_URL only
+EXPECTED = {"kafka", "kafka-init", "postgres", "migrate", "intake", "aggregator", "notifier", "prometheus",
+            "grafana", "mailpit"}
+_VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
+
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """Compose's interpolation: ${V}, ${V:-default}, ${V-default}, ${V:?error}, ${V?error}, $$."""
+    def one(m: re.Match) -> str:
+        name, op, arg = m["name"], m["op"], m["arg"]
+        value = env.get(name)
+        if op in (":?", "?") and (value is None or (op == ":?" and value == "")):
+            raise LookupError(f"required variable {name} is missing a value: {arg}")
+        if op == ":-" and not value:
+            return arg
+        if op == "-" and value is None:
+            return arg
+        return value or ""
+    return _VAR.sub(one, text.replace("$$", "\0")).replace("\0", "$")
+
+
+def env_example() -> dict[str, str]:
+    values = {}
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            values[key] = value
+    return values
+
+
+FILLED = {**env_example(), "POSTGRES_PASSWORD": "s3cret-pg-password", "GRAFANA_ADMIN_PASSWORD": "s3cret-grafana",
+          "NOTIFIER_ACK_SECRET": "0123456789abcdef0123456789abcdef"}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(interpolate(COMPOSE.read_text(), FILLED))
+
+
+def test_compose_refuses_to_start_without_each_secret_and_the_example_has_none():
+    example = env_example()
+    for name in SECRETS:
+        assert example.get(name) == "", f".env.example must leave {name} empty"
+        assert re.search(r"\$\{" + name + r":\?", COMPOSE.read_text()), f"{name} must be required (${{{name}:?...}})"
+        with pytest.raises(LookupError, match=name):
+            interpolate(COMPOSE.read_text(), {**FILLED, name: ""})
+    with pytest.raises(LookupError):  # the example as shipped: secrets empty
+        interpolate(COMPOSE.read_text(), example)
+
+
+def test_no_secret_has_a_default_or_a_literal_value():
+    raw = yaml.safe_load(COMPOSE.read_text())
+    secretish = re.compile(r"PASSWORD|SECRET|TOKEN|API_KEY|PRIVATE")
+    for m in _VAR.finditer(COMPOSE.read_text()):
+        if secretish.search(m["name"]):
+            assert m["op"] == ":?", f"${{{m['name']}}} must be required, not defaulted"
+    for name, service in raw["services"].items():
+        for key, value in (service.get("environment") or {}).items():
+            if secretish.search(key):
+                assert isinstance(value, str) and value.startswith("${") and ":?" in value, \
+                    f"{name}: {key} must come from a required variable, got {value!r}"
+
+
+def test_env_example_documents_exactly_the_variables_compose_reads():
+    used = {m["name"] for m in _VAR.finditer(COMPOSE.read_text())}
+    documented = set(env_example())
+    commented = set(re.findall(r"^#\s*([A-Z][A-Z0-9_]+)=", ENV_EXAMPLE.read_text(), re.M))
+    assert used - documented == set(), f"undocumented in .env.example: {sorted(used - documented)}"
+    assert documented - used == set(), f".env.example lists variables compose never reads: {sorted(documented - used)}"
+    assert commented - used <= {"COMPOSE_PROFILES"}
+
+
+def test_every_part_of_the_system_is_there(compose):
+    assert EXPECTED <= set(compose["services"])
+    assert compose["services"]["aggregator"]["deploy"]["replicas"] == 2
+    assert compose["services"]["aggregator"]["deploy"]["replicas"] <= EVENTS.partitions
+    assert compose["services"]["kafka"]["image"].startswith("apache/kafka:")
+    assert "KAFKA_PROCESS_ROLES" in compose["services"]["kafka"]["environment"]  # KRaft, no ZooKeeper
+    assert compose["services"]["kafka"]["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    assert {"kafka-2", "kafka-3"} <= set(compose["services"])
+    for broker in ("kafka-2", "kafka-3"):
+        assert compose["services"][broker]["profiles"] == ["kafka-cluster"]
+
+
+def test_images_are_pinned(compose):
+    for name, service in compose["services"].items():
+        image = service["image"]
+        repo, _, tag = image.rpartition(":")
+        assert repo and tag and tag != "latest" and re.search(r"\d+\.\d+", tag), f"{name}: unpinned image {image}"
+    for line in DOCKERFILE.read_text().splitlines():
+        if line.startswith("FROM "):
+            image = line.split()[1]
+            assert re.search(r":\d+\.\d+\.\d+", image), f"unpinned base image {image}"
+
+
+def test_long_running_services_have_healthchecks_one_shot_jobs_do_not_restart(compose):
+    for name, service in compose["services"].items():
+        if name in ONE_SHOT:
+            assert service.get("restart") == "no", f"{name} is a one-shot job"
+            assert "healthcheck" not in service
+        else:
+            check = service.get("healthcheck")
+            assert check and check.get("test") and check["test"][0] in ("CMD", "CMD-SHELL"), f"{name}: no healthcheck"
+            assert service.get("restart") == "unless-stopped", f"{name} must come back after a crash"
+
+
+def test_dependencies_wait_for_health_or_completion(compose):
+    services = compose["services"]
+    for name, service in services.items():
+        depends = service.get("depends_on", {})
+        assert isinstance(depends, dict), f"{name}: depends_on needs conditions"
+        for target, spec in depends.items():
+            assert target in services, f"{name} depends on unknown {target}"
+            assert not services[target].get("profiles"), f"{name} depends on profile-only {target}"
+            expected = "service_completed_successfully" if target in ONE_SHOT else "service_healthy"
+            assert spec == {"condition": expected}, f"{name} → {target}: {spec}"
+    for name in ("intake", "aggregator", "notifier"):
+        assert set(services[name]["depends_on"]) >= {"kafka", "kafka-init", "postgres", "migrate"}
+    assert set(services["migrate"]["depends_on"]) == {"postgres"}
+    assert "mailpit" in services["notifier"]["depends_on"]
+
+
+def test_state_lives_in_named_volumes(compose):
+    declared = set(compose["volumes"])
+    for name in ("kafka", "postgres", "prometheus", "grafana"):
+        sources = [v.split(":")[0] for v in compose["services"][name]["volumes"]]
+        assert any(s in declared for s in sources), f"{name} keeps its data in a named volume"
+    for name, service in compose["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (DEPLOY / source).exists(), f"{name} mounts missing {source}"
+            else:
+                assert source in declared, f"{name}: volume {source} not declared"
+
+
+def _tiendo_services(compose) -> dict[str, tuple[type, dict[str, str]]]:
+    found = {}
+    for name, service in compose["services"].items():
+        if service.get("build"):
+            command = tuple(service["command"])
+            assert command in SETTINGS, f"{name}: unknown command {command}"
+            found[name] = (SETTINGS[command], {k: str(v) for k, v in service["environment"].items()})
+    return found
+
+
+def _env_names(cls: type) -> set[str]:
+    return {(f.alias or name).upper() for name, f in cls.model_fields.items()}
+
+
+def test_every_tiendo_service_reads_every_variable_it_is_given(compose, monkeypatch):
+    services = _tiendo_services(compose)
+    assert set(services) == {"migrate", "intake", "aggregator", "notifier"}
+    for name, (cls, env) in services.items():
+        if cls is None:  # `tiendo db upgrade`
+            assert set(env) == {"DATABASE_URL"}, f"{name}: only DATABASE_URL is read, got {sorted(env)}"
+            assert env["DATABASE_URL"] == services["intake"][1]["DATABASE_URL"]
+            continue
+        unknown = set(env) - _env_names(cls)
+        assert not unknown, f"{name}: {sorted(unknown)} are not settings of {cls.__name__}"
+        # The service's own settings class accepts the environment as compose gives it.
+        for key in _env_names(cls):
+            monkeypatch.delenv(key, raising=False)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        try:
+            settings = cls()
+        except ValidationError as exc:
+            pytest.fail(f"{name}: {cls.__name__} rejects compose's environment: {exc}")
+        assert settings.database_url.startswith("postgresql+asyncpg://tiendo:s3cret-pg-password@postgres:5432/")
+        if name != "migrate":
+            assert settings.kafka_bootstrap_servers == "kafka:9092"
+    assert services["notifier"][1]["SMTP_HOST"] == "mailpit"
+    assert services["aggregator"][1]["AGGREGATOR_HTTP_HOST"] == "0.0.0.0"  # its default is loopback only
+
+
+def test_healthchecks_and_scrape_targets_use_the_ports_services_listen_on(compose):
+    prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in prometheus["scrape_configs"]}
+    for name, port_var in (("intake", "INTAKE_HTTP_PORT"), ("aggregator", "AGGREGATOR_HTTP_PORT"),
+                           ("notifier", "NOTIFIER_HTTP_PORT")):
+        service = compose["services"][name]
+        port = service["environment"][port_var]
+        assert f"127.0.0.1:{port}/readyz" in " ".join(service["healthcheck"]["test"])
+        job = jobs[name]
+        if "static_configs" in job:
+            assert job["static_configs"][0]["targets"] == [f"{name}:{port}"]
+        else:  # replicas: one A record each
+            assert job["dns_sd_configs"][0]["names"] == [name] and str(job["dns_sd_configs"][0]["port"]) == port
+
+
+def test_the_cli_commands_compose_runs_exist(compose):
+    from typer.testing import CliRunner
+
+    from shared import cli
+
+    cli._register()
+    for name in _tiendo_services(compose):
+        command = compose["services"][name]["command"]
+        result = CliRunner().invoke(cli.app, [*command, "--help"])
+        assert result.exit_code == 0, f"`tiendo {' '.join(command)}` does not exist: {result.output[-500:]}"
+    assert CliRunner().invoke(cli.app, ["intake", "no-such-command", "--help"]).exit_code != 0
+
+
+def test_topic_job_creates_exactly_the_topics_of_shared_kafka():
+    script = (DEPLOY / "kafka" / "create-topics.sh").read_text()
+    created = {}
+    for line in script.splitlines():
+        parts = line.split("#")[0].split()
+        if len(parts) == 4 and parts[0] == "create":
+            created[parts[1]] = (int(parts[2]), int(parts[3]))
+    assert created == {t.name: (t.partitions, t.retention_ms) for t in ALL_TOPICS}
+    assert "--if-not-exists" in script and "cleanup.policy=delete" in script
+    result = subprocess.run(["bash", "-n", str(DEPLOY / "kafka" / "create-topics.sh")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_dockerfile_is_multi_stage_non_root_without_build_tools_in_the_final_image():
+    text = DOCKERFILE.read_text()
+    stages = re.split(r"^FROM ", text, flags=re.M)[1:]
+    assert len(stages) >= 2, "multi-stage"
+    final = stages[-1]
+    assert re.search(r"^USER (?!root|0\b)\w+", final, re.M), "the final stage runs as a non-root user"
+    assert not re.search(r"build-essential|gcc|apt-get install", final), "no build tools in the final image"
+    assert 'ENTRYPOINT ["tiendo"]' in final
+    for needed in ("shared", "services", "plans"):
+        assert f"/app/{needed}" in final
+    assert "TIENDO_PLAN_FILE=/app/plans/quang-tri-2024.yaml" in final
+    assert (REPO_ROOT / "plans" / "quang-tri-2024.yaml").exists()
+    ignore = (REPO_ROOT / ".dockerignore").read_text().split()
+    assert "*" in ignore and {"!shared/", "!services/", "!plans/", "!pyproject.toml"} <= set(ignore)
+
+
+def test_grafana_is_provisioned_with_the_dashboards_compose_mounts(compose):
+    grafana = compose["services"]["grafana"]
+    mounts = dict(v.rsplit(":", 1)[0].split(":", 1) for v in grafana["volumes"] if v.startswith("."))
+    provider = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "dashboards" / "tiendo.yml").read_text())
+    path = provider["providers"][0]["options"]["path"]
+    assert mounts["./grafana/dashboards"] == path
+    assert mounts["./grafana/provisioning"] == "/etc/grafana/provisioning"
+    datasource = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text())
+    assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home.startswith(path) and (DEPLOY / "grafana" / "dashboards" / home.rsplit("/", 1)[1]).exists()
