@@ -65,7 +65,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         with console.status("bringing the stack up ...") as spinner:
-            state = up(paths, lambda m: (spinner.update(m), console.log(m)), now=NOW, extra_env=DEMO_ENV)
+            state = up(paths, lambda m: (spinner.update(m), console.log(m)), now=NOW, extra_env=DEMO_ENV, fresh=True)
         print_urls(state)
         intake = state["components"]["intake"]["url"]
         aggregator = state["components"]["aggregator"]["url"]

@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -63,14 +64,18 @@ def _spawn(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
 
 def up(paths: StackPaths, progress: Progress, *, now: str | None = None, clock_speed: float = 1.0,
        extra_env: dict[str, str] | None = None, kafka_bootstrap: str | None = None,
-       database_url: str | None = None) -> dict:
+       database_url: str | None = None, fresh: bool = False) -> dict:
     """Start everything; returns what stack.json records.
 
     A given `kafka_bootstrap` / `database_url` is used instead of starting that server (and is
     not stopped by `down`); `extra_env` reaches every service (topic names, intervals, ...).
+    Data (Kafka log, PostgreSQL cluster, mailbox) survives `down`/`up` unless `fresh`.
     """
     if paths.state.exists() and any(pid_alive(c.get("pid")) for c in _components(paths)):
         raise RuntimeError(f"a stack is already running (see {paths.state}); run `tiendo stack down` first")
+    if fresh:
+        for stale in (paths.root / "kafka", paths.root / "postgres", paths.mailbox, paths.logs):
+            shutil.rmtree(stale, ignore_errors=True)
     paths.logs.mkdir(parents=True, exist_ok=True)
     paths.mailbox.mkdir(parents=True, exist_ok=True)
     state: dict = {"started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "now": now, "clock_speed": clock_speed,

@@ -36,11 +36,12 @@ def print_urls(state: dict) -> None:
 def up_command(
     now: str = typer.Option(None, envvar="TIENDO_NOW", help="pin the clock, e.g. 2024-06-20T08:00:00+07:00"),
     clock_speed: float = typer.Option(1.0, envvar="TIENDO_CLOCK_SPEED", help="how fast the pinned clock runs"),
+    fresh: bool = typer.Option(False, "--fresh", help="discard the previous run's Kafka log, database and mailbox"),
 ) -> None:
     """Start everything in the background and print where it is."""
     paths = StackPaths(STATE_DIR)
     with console.status("starting the stack ...") as spinner:
-        state = up(paths, lambda msg: (spinner.update(msg), console.log(msg)), now=now, clock_speed=clock_speed)
+        state = up(paths, lambda msg: (spinner.update(msg), console.log(msg)), now=now, clock_speed=clock_speed, fresh=fresh)
     print_urls(state)
     console.print(f"recorded in {paths.state}; stop with `tiendo stack down`")
 
