@@ -37,6 +37,8 @@ class NotifierSettings(TiendoSettings):
     escalation_delays: Annotated[list[timedelta], NoDecode] = Field(
         default=[timedelta(days=3), timedelta(days=7)], alias="NOTIFIER_ESCALATION_DELAYS")
     quiet_hours: str = Field(default="21:00-07:00", alias="NOTIFIER_QUIET_HOURS")
+    # Non-critical news and reminders go out in one morning digest ("off": by group_interval).
+    digest_time: str = Field(default="07:30", alias="NOTIFIER_DIGEST_TIME")
     timezone: str = Field(default="Asia/Ho_Chi_Minh", alias="NOTIFIER_TIMEZONE")
     # Real seconds between scheduler ticks and sender polls.
     tick_seconds: float = Field(default=1.0, gt=0, alias="NOTIFIER_TICK_SECONDS")
@@ -65,12 +67,19 @@ class NotifierSettings(TiendoSettings):
         parse_quiet_hours(value, "UTC")
         return value
 
+    @field_validator("digest_time")
+    @classmethod
+    def _digest_time(cls, value: str) -> str:
+        parse_time_of_day(value)
+        return value
+
     def policy(self) -> DigestPolicy:
         return DigestPolicy(
             group_wait=self.group_wait, group_interval=self.group_interval,
             critical_interval=self.critical_interval, repeat_interval=self.repeat_interval,
             escalation_delays=tuple(self.escalation_delays),
             quiet_hours=parse_quiet_hours(self.quiet_hours, self.timezone),
+            digest_time=parse_time_of_day(self.digest_time), timezone=self.timezone,
         )
 
 
@@ -81,6 +90,15 @@ def _number_or_text(value):
         except ValueError:
             return value
     return value
+
+
+def parse_time_of_day(text: str) -> time | None:
+    if not text.strip() or text.strip().lower() in {"off", "none"}:
+        return None
+    try:
+        return time.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise ValueError(f"a time of day looks like 07:30, got {text!r}") from exc
 
 
 def parse_quiet_hours(text: str, tz: str) -> QuietHours | None:

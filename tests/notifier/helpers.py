@@ -64,7 +64,7 @@ def settings(database_url: str, kafka_bootstrap: str, smtp_port: int, topic: str
     values = dict(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap, status_topic=topic,
                   smtp_host="127.0.0.1", smtp_port=smtp_port, ack_secret=SECRET,
                   consumer_group=f"test-notifier-{uuid.uuid4().hex[:6]}", group_wait=timedelta(0),
-                  quiet_hours="off", retry_base=0.05, retry_cap=0.2, public_url="http://notifier.test")
+                  quiet_hours="off", digest_time="off", retry_base=0.05, retry_cap=0.2, public_url="http://notifier.test")
     values.update(overrides)
     return NotifierSettings(**values)
 

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from services.notifier.domain.alerts import FIRING, REPEATS, RESOLVED, Alert, Severity, inhibited
 from services.notifier.domain.directory import Directory, Leader
 from services.notifier.domain.policy import DigestPolicy
 from services.notifier.domain.routing import reached_at, recipients
 from services.notifier.domain.silences import Silence, silenced_by
+
+
+_ONE_SECOND, _HALF_DAY = timedelta(seconds=1), timedelta(hours=12)
 
 
 @dataclass(frozen=True)
@@ -96,14 +99,20 @@ def plan(leader: Leader, selection: Selection, state: RecipientState, policy: Di
         # From when the changes happened, not when a tick noticed: a replay computes the same due time.
         pending_since = min(min((selection.since.get(a.id, now) for a in [*new, *resolved])), now)
         state = replace(state, first_pending_at=pending_since)
+        critical = any(a.severity is Severity.CRITICAL for a in new)
+        earliest = pending_since + policy.group_wait
         if state.last_sent_at is None:
-            due, reason = pending_since + policy.group_wait, "first"
+            due, reason = earliest if critical else policy.digest_slot(earliest), "first"
+        elif critical:
+            due, reason = max(earliest, state.last_sent_at + policy.critical_interval), "update"
+        elif policy.digest_time:  # the next morning digest after the last email
+            due, reason = policy.digest_slot(max(earliest, state.last_sent_at + _ONE_SECOND)), "update"
         else:
-            critical = any(a.severity is Severity.CRITICAL for a in new)
-            interval = policy.critical_interval if critical else policy.group_interval
-            due, reason = max(pending_since + policy.group_wait, state.last_sent_at + interval), "update"
+            due, reason = max(earliest, state.last_sent_at + policy.group_interval), "update"
     elif state.last_sent_at and any(a.acked_at is None and a.kind in REPEATS for a in still_open):
         due, reason = state.last_sent_at + policy.repeat_interval, "repeat"
+        if policy.digest_time:  # the morning digest closest to a repeat interval on
+            due = policy.digest_slot(max(due - _HALF_DAY, state.last_sent_at + _ONE_SECOND))
     else:
         return None, replace(state, first_pending_at=None)
     if now < due or policy.quiet(now):

@@ -42,6 +42,17 @@ class DigestPolicy:
     # Delay before each escalation step (parent unit, …, steering committee).
     escalation_delays: tuple[timedelta, ...] = (timedelta(days=3), timedelta(days=7))
     quiet_hours: QuietHours | None = None
+    # If set, non-critical news and reminders wait for this local time: one morning digest a day.
+    digest_time: time | None = None
+    timezone: str = "Asia/Ho_Chi_Minh"
+
+    def digest_slot(self, at_or_after: datetime) -> datetime:
+        """The first digest time at or after the moment (the moment itself if there is none)."""
+        if self.digest_time is None:
+            return at_or_after
+        local = at_or_after.astimezone(ZoneInfo(self.timezone))
+        slot = local.replace(hour=self.digest_time.hour, minute=self.digest_time.minute, second=0, microsecond=0)
+        return slot if slot >= local else slot + timedelta(days=1)
 
     def escalation_delay(self, step: int, steps: int) -> timedelta:
         """Step i (0-based) of `steps`: the last step (the committee) takes the last delay."""

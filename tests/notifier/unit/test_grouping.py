@@ -73,3 +73,24 @@ def test_the_idempotency_key_is_the_due_moment_not_the_tick():
     [second] = b.tick(T0 + timedelta(minutes=47))  # a replay after a crash ticks at another time
     assert first.idempotency_key == second.idempotency_key
     assert first.idempotency_key == f"cat@qt.example|digest|{(T0 + timedelta(minutes=30)).isoformat()}"
+
+
+def test_with_a_morning_digest_non_critical_news_waits_for_the_morning_critical_does_not():
+    from datetime import datetime, time
+
+    from shared.events import KpiStatus as S
+    from tests.notifier.helpers import VN
+
+    policy = DigestPolicy(group_wait=timedelta(minutes=30), critical_interval=2 * H, repeat_interval=24 * H,
+                          digest_time=time(7, 30))
+    m = Memory(small_directory(), policy)
+    afternoon = datetime(2024, 6, 20, 14, 0, tzinfo=VN)
+    m.event(kpi_event(period="2024-05", status=S.AT_RISK, forecast=999), afternoon)
+    m.event(kpi_event(period="2024-06", status=S.AT_RISK, forecast=999), afternoon)  # a warning
+    assert m.tick(afternoon + H) == []
+    [first] = m.tick(datetime(2024, 6, 21, 7, 30, tzinfo=VN))
+    assert first.window == datetime(2024, 6, 21, 7, 30, tzinfo=VN)
+    m.event(kpi_event(indicator="propaganda_sessions"), datetime(2024, 6, 21, 9, 0, tzinfo=VN))  # critical
+    assert len(m.tick(datetime(2024, 6, 21, 9, 30, tzinfo=VN))) == 1
+    reminders = [m.tick(datetime(2024, 6, d, h, 0, tzinfo=VN)) for d in (22, 23) for h in (7, 8, 12)]
+    assert [len(r) for r in reminders] == [0, 1, 0, 0, 1, 0]  # one reminder each morning, 07:30 slot
