@@ -38,7 +38,8 @@ class NotifierSettings(TiendoSettings):
         default=[timedelta(days=3), timedelta(days=7)], alias="NOTIFIER_ESCALATION_DELAYS")
     quiet_hours: str = Field(default="21:00-07:00", alias="NOTIFIER_QUIET_HOURS")
     # Non-critical news and reminders go out in one morning digest ("off": by group_interval).
-    digest_time: str = Field(default="07:30", alias="NOTIFIER_DIGEST_TIME")
+    # Unset, it is 07:30 unless a group interval is configured: then that interval rules.
+    digest_time: str | None = Field(default=None, alias="NOTIFIER_DIGEST_TIME")
     timezone: str = Field(default="Asia/Ho_Chi_Minh", alias="NOTIFIER_TIMEZONE")
     # Real seconds between scheduler ticks and sender polls.
     tick_seconds: float = Field(default=1.0, gt=0, alias="NOTIFIER_TICK_SECONDS")
@@ -69,9 +70,16 @@ class NotifierSettings(TiendoSettings):
 
     @field_validator("digest_time")
     @classmethod
-    def _digest_time(cls, value: str) -> str:
-        parse_time_of_day(value)
+    def _digest_time(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_time_of_day(value)
         return value
+
+    @property
+    def effective_digest_time(self) -> str:
+        if self.digest_time is not None:
+            return self.digest_time
+        return "off" if "group_interval" in self.model_fields_set else "07:30"
 
     def policy(self) -> DigestPolicy:
         return DigestPolicy(
@@ -79,7 +87,7 @@ class NotifierSettings(TiendoSettings):
             critical_interval=self.critical_interval, repeat_interval=self.repeat_interval,
             escalation_delays=tuple(self.escalation_delays),
             quiet_hours=parse_quiet_hours(self.quiet_hours, self.timezone),
-            digest_time=parse_time_of_day(self.digest_time), timezone=self.timezone,
+            digest_time=parse_time_of_day(self.effective_digest_time), timezone=self.timezone,
         )
 
 

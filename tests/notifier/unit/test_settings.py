@@ -40,3 +40,13 @@ def test_quiet_hours_off_and_malformed(monkeypatch):
     monkeypatch.setenv("NOTIFIER_QUIET_HOURS", "late evening")
     with pytest.raises(ValidationError):
         NotifierSettings()
+
+
+def test_a_morning_digest_by_default_unless_a_group_interval_is_configured(monkeypatch):
+    for k, v in {**BASE, "NOTIFIER_ACK_SECRET": "x" * 32}.items():
+        monkeypatch.setenv(k, v)
+    assert NotifierSettings().policy().digest_time == time(7, 30)
+    monkeypatch.setenv("NOTIFIER_GROUP_INTERVAL", "PT2M")  # e.g. the demo's fast rhythm
+    assert NotifierSettings().policy().digest_time is None
+    monkeypatch.setenv("NOTIFIER_DIGEST_TIME", "08:00")
+    assert NotifierSettings().policy().digest_time == time(8, 0)
