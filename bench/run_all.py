@@ -1,0 +1,118 @@
+"""`make bench`: every benchmark in one run, then `docs/benchmarks.md`.
+
+    .venv/bin/python -m bench.run_all            # the full sizes (1 M events for the aggregator)
+    .venv/bin/python -m bench.run_all --quick    # small sizes: proves the harness, not the figures
+
+Runs `bench/bench_intake.py` and `bench/bench_aggregator.py` (when present) with their own CLIs
+as subprocesses, then the end-to-end benchmark (`bench.bench_end_to_end`), one after the other
+so they do not compete for the cores. The report merges the intake and aggregator sections
+those benchmarks write to `docs/benchmarks-intake.md` / `docs/benchmarks-aggregator.md` when
+they do (else their console output, verbatim), with the end-to-end figures, the goals beside
+them, and the machine it ran on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench.common import machine
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+
+GOALS = """## Goals
+
+| what | goal | where measured |
+| --- | --- | --- |
+| intake throughput | ≥ 0.3× a raw aiokafka idempotent `acks=all` producer, same broker, same run | intake section |
+| aggregator throughput | ≥ 0.5× a raw aiokafka consumer (`getmany` + `json.loads`), same topic, same run | aggregator section |
+| rebuild of 1 M events | ≤ 60 s | aggregator section |
+| end-to-end p99, accepted → projection committed | ≤ 1 s at half the sustainable rate (open loop, corrected for coordinated omission) | end-to-end section |
+| aggregator peak RSS | ≤ 300 MB | aggregator and end-to-end sections |
+"""
+
+SIZES = {
+    # name: (argv for the full run, argv for --quick)
+    "intake": (["bench/bench_intake.py"], ["bench/bench_intake.py", "--events", "5000", "--rounds", "1",
+                                             "--seconds", "3"]),
+    "aggregator": (["bench/bench_aggregator.py"], ["bench/bench_aggregator.py", "--events", "20000"]),
+}
+
+
+def run_component(name: str, quick: bool, timeout: float) -> tuple[str, float, int | None]:
+    """(output, seconds, exit code or None on timeout) of one component benchmark."""
+    argv = SIZES[name][1 if quick else 0]
+    if not (ROOT / argv[0]).exists():
+        return f"(bench/{Path(argv[0]).name} is not present)", 0.0, 0
+    print(f"==> {' '.join(argv)}", flush=True)
+    started = time.monotonic()
+    try:
+        proc = subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        out = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        return out + f"\n(timed out after {timeout:.0f} s)", time.monotonic() - started, None
+    out = proc.stdout + (f"\n--- stderr (exit {proc.returncode}) ---\n{proc.stderr[-3000:]}" if proc.returncode else "")
+    print(proc.stdout, flush=True)
+    return out, time.monotonic() - started, proc.returncode
+
+
+def component_section(name: str, output: str, seconds: float, code: int | None, started_at: float) -> str:
+    """The component's own markdown section if it wrote one during this run, else its output."""
+    written = DOCS / f"benchmarks-{name}.md"
+    if written.exists() and written.stat().st_mtime >= started_at:
+        body = written.read_text().strip()
+        if not body.startswith("#"):
+            body = f"## {name.capitalize()}\n\n{body}"
+        return body.replace("\n# ", "\n## ").replace("# ", "## ", 1) if body.startswith("# ") else body
+    status = "ok" if code == 0 else ("timed out" if code is None else f"exit code {code}")
+    return (f"## {name.capitalize()}\n\n`{' '.join(SIZES[name][0])}` ({status}, {seconds:.0f} s); its output:\n\n"
+            f"```text\n{output.strip()}\n```")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (minutes, not the report's figures)")
+    parser.add_argument("--only", choices=["intake", "aggregator", "end-to-end"], action="append")
+    parser.add_argument("--out", type=Path, default=DOCS / "benchmarks.md")
+    args = parser.parse_args()
+    wanted = args.only or ["intake", "aggregator", "end-to-end"]
+    started_at = time.time()
+    host = machine()
+    sections = []
+    for name in ("intake", "aggregator"):
+        if name in wanted:
+            sections.append(component_section(name, *run_component(name, args.quick, 900 if args.quick else 3600),
+                                              started_at))
+    if "end-to-end" in wanted:
+        from bench import bench_end_to_end
+
+        print("==> bench.bench_end_to_end", flush=True)
+        seconds, saturate = (15, 8) if args.quick else (60, 30)
+        try:
+            sections.append(bench_end_to_end.markdown(bench_end_to_end.run(seconds, saturate)))
+        except Exception as exc:  # noqa: BLE001 - the report says so rather than vanishing
+            sections.append(f"## End to end\n\nFailed: `{type(exc).__name__}: {exc}`")
+    header = [
+        "# Benchmarks",
+        "",
+        f"Produced by `make bench` (`python -m bench.run_all{' --quick' if args.quick else ''}`) on "
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC in {(time.time() - started_at) / 60:.0f} min.",
+        "",
+        f"**Machine:** {host}. Kafka, PostgreSQL, the services and the load generators all share it, so "
+        "throughput figures are ratios measured side by side in the same run, never absolute promises.",
+        "",
+    ]
+    if args.quick:
+        header += ["> **Quick run** (small sizes): it proves the harness works; the figures are not the report's.", ""]
+    text = "\n".join(header) + "\n" + GOALS + "\n" + "\n\n".join(s.strip() for s in sections) + "\n"
+    args.out.write_text(text)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
