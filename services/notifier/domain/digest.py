@@ -53,7 +53,10 @@ class Digest:
 
     @property
     def idempotency_key(self) -> str:
-        return f"{self.recipient.email.lower()}|digest|{self.window.isoformat()}"
+        """recipient | group | window, plus what it says: two different digests can never share a key."""
+        content = ",".join(f"{a.id}:{a.state}" for a in sorted(self.alerts, key=lambda a: a.id or 0))
+        digest = hashlib.sha256(content.encode()).hexdigest()[:12]
+        return f"{self.recipient.email.lower()}|digest|{self.window.isoformat()}|{digest}"
 
     @property
     def message_token(self) -> str:
