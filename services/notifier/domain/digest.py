@@ -77,6 +77,8 @@ def select(email: str, alerts: list[Alert], state: RecipientState, directory: Di
                 visible.append(alert)
                 since[alert.id] = alert.resolved_at or alert.as_of
             continue
+        if alert.kind not in REPEATS and state.delivered.get(alert.id) == FIRING:
+            continue  # a one-off notice (a late report): told once, not carried in every digest
         if email.lower() not in {r.email.lower() for r in recipients(alert, directory, policy, now)}:
             continue
         if inhibited(alert, firing):

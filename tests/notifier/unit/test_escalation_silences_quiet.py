@@ -97,6 +97,9 @@ def test_a_late_report_is_told_once_never_escalated_nor_repeated():
     m.event(report_event(agency="CA-HUONG-HOA", status=ReportStatus.LATE), T0)
     assert to(m.tick(T0)) == ["cahh"]
     assert m.tick(T0 + 8 * D) == []
+    m.event(kpi_event(agency="CA-HUONG-HOA"), T0 + 9 * D)
+    [later] = m.tick(T0 + 9 * D)
+    assert [a.kind.value for a in later.new] == ["lagging"] and later.still_open == []
 
 
 def test_a_new_commune_alert_joins_its_districts_open_section_marked_new():

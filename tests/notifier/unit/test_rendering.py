@@ -12,7 +12,7 @@ import pytest
 from shared.events import ReportStatus
 
 from services.notifier.adapters.rendering import InvalidAddress, RenderContext, address, render, subject
-from services.notifier.domain.directory import Agency, Leader
+from services.notifier.domain.directory import Leader
 from services.notifier.domain.policy import DigestPolicy
 from tests.notifier.helpers import T0, kpi_event, report_event, small_directory
 from tests.notifier.unit.harness import Memory
