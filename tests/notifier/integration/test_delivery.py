@@ -147,3 +147,26 @@ async def test_while_smtp_is_down_a_batch_is_given_back_after_one_failed_attempt
 async def _all_sent(c) -> bool:
     await c.sender.run_once()
     return all(r.status == "sent" for r in await outbox_rows(c))
+
+
+async def test_an_undecodable_record_is_skipped_and_the_next_one_applied(container, kafka_bootstrap, status_topic):
+    good = to_kafka(kpi_event())
+    producer = make_producer(kafka_bootstrap)
+    await producer.start()
+    await producer.send_and_wait(status_topic, b"{not json", key=b"CA-TINH", partition=0,
+                                 headers=[("ce_specversion", b"1.0"), ("ce_id", b"x"), ("ce_source", b"/s"),
+                                          ("ce_type", b"vn.gov.pcmt.kpi.status_changed.v1")])
+    await producer.send_and_wait(status_topic, good.value, key=good.key, headers=good.headers, partition=0)
+    await producer.stop()
+    container.settings.status_topic = status_topic
+    consumer = container.consumer()
+    await consumer.start()
+    handled = 0
+    try:
+        while handled < 2:
+            handled += await consumer.poll_once()
+    finally:
+        await consumer.stop()
+    async with container.engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(alerts)) == 1
+    assert container.metrics.status_events.labels("undecodable")._value.get() == 1
