@@ -15,11 +15,13 @@ from collections.abc import Callable, Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 
 from shared.events.codec import KafkaRecord
 from shared.kafka import make_producer
 
 log = logging.getLogger(__name__)
+_PARTITIONER = DefaultPartitioner()  # what AIOKafkaProducer.send() uses for keyed records
 
 
 class KafkaUnavailable(Exception):
@@ -84,7 +86,22 @@ class EventPublisher:
 
     @staticmethod
     async def _send_all(producer: AIOKafkaProducer, topic: str, records: Sequence[KafkaRecord]) -> None:
-        pending = [await producer.send(topic, r.value, key=r.key, headers=r.headers) for r in records]
+        """One producer batch per partition instead of one `send()` per record: the records of a
+        request share their key (the agency), hence their partition, and per-record `send()`
+        cost more CPU than validating the event. Same partitioner as `send()`, same idempotence."""
+        partitions = sorted(await producer.partitions_for(topic))
+        by_partition: dict[int, list[KafkaRecord]] = {}
+        for r in records:
+            by_partition.setdefault(_PARTITIONER(r.key, partitions, partitions), []).append(r)
+        pending = []
+        for partition, group in by_partition.items():
+            batch = producer.create_batch()
+            for r in group:
+                if batch.append(key=r.key, value=r.value, timestamp=None, headers=r.headers) is None:
+                    pending.append(await producer.send_batch(batch, topic, partition=partition))  # full
+                    batch = producer.create_batch()
+                    batch.append(key=r.key, value=r.value, timestamp=None, headers=r.headers)
+            pending.append(await producer.send_batch(batch, topic, partition=partition))
         await asyncio.gather(*pending)
 
     async def _replace(self, broken: AIOKafkaProducer) -> None:
