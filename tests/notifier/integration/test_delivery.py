@@ -170,3 +170,33 @@ async def test_an_undecodable_record_is_skipped_and_the_next_one_applied(contain
     async with container.engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(alerts)) == 1
     assert container.metrics.status_events.labels("undecodable")._value.get() == 1
+
+
+async def test_a_failing_transaction_rewinds_the_consumer_so_nothing_is_skipped(container, kafka_bootstrap,
+                                                                                 status_topic):
+    producer = make_producer(kafka_bootstrap)
+    await producer.start()
+    for agency in ("CA-TINH", "BDBP"):
+        record = to_kafka(kpi_event(agency=agency))
+        await producer.send_and_wait(status_topic, record.value, key=record.key, headers=record.headers, partition=0)
+    await producer.stop()
+    container.settings.status_topic = status_topic
+    real, calls = container.notifier.handle, []
+
+    async def flaky(event, now):  # the database "goes away" for the first attempt
+        calls.append(event.data.agency)
+        if len(calls) == 1:
+            raise ConnectionError("database unavailable")
+        return await real(event, now)
+
+    container.notifier.handle = flaky
+    consumer = container.consumer()
+    await consumer.start()
+    try:
+        while len(calls) < 3:
+            await consumer.poll_once()
+    finally:
+        await consumer.stop()
+    assert calls == ["CA-TINH", "CA-TINH", "BDBP"]
+    async with container.engine.connect() as conn:
+        assert sorted(r.agency for r in await conn.execute(select(alerts.c.agency))) == ["BDBP", "CA-TINH"]
