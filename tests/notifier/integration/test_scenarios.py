@@ -176,3 +176,25 @@ async def test_resolved_notice_inhibition_and_a_risk_that_persists(world, smtp_s
     await deliver(c)
     [risk] = mail.messages(to="chihuytruong.bdbp@quangtri.example")
     assert str(risk["Subject"]).startswith("[Tiendo] 1 chỉ tiêu có nguy cơ chậm 2 kỳ liên tiếp — Bộ Chỉ huy")
+
+
+async def test_group_wait_then_a_reminder_after_the_repeat_interval(notifier_db, kafka_bootstrap, smtp_server):
+    clock = ManualClock(T0)
+    c = bootstrap(settings(notifier_db, kafka_bootstrap, smtp_server.port, group_wait=timedelta(minutes=10),
+                           repeat_interval=D), clock=clock)
+    async with c.engine.begin() as conn:
+        await conn.execute(text("TRUNCATE notifier.inbox, notifier.alerts, notifier.outbox, notifier.recipients, "
+                                "notifier.kpi_status, notifier.silences, notifier.used_ack_tokens"))
+    mail = Inbox(smtp_server)
+    await c.notifier.handle(kpi_event(agency="SYT", indicator="propaganda_sessions"), clock.now())
+    await c.notifier.handle(kpi_event(agency="SYT", indicator="propaganda_participants"), clock.now()
+                            + timedelta(minutes=4))
+    for minutes, expected in [(5, 0), (9, 0), (10, 1), (60, 1), (24 * 60 + 9, 1), (24 * 60 + 10, 2), (24 * 60 + 30, 2)]:
+        await c.notifier.tick(T0 + timedelta(minutes=minutes))
+        await deliver(c)
+        assert len(mail.messages(to="giamdoc.syt@quangtri.example")) == expected, minutes
+    first, reminder = mail.messages(to="giamdoc.syt@quangtri.example")
+    assert str(first["Subject"]) == "[Tiendo] 2 chỉ tiêu chậm tiến độ — Sở Y tế — Tháng 6/2024"
+    assert str(reminder["Subject"]) == "[Tiendo] Nhắc lại: 2 chỉ tiêu chậm tiến độ — Sở Y tế — Tháng 6/2024"
+    assert "== Chưa được khắc phục ==" in reminder.get_body(("plain",)).get_content()
+    await c.engine.dispose()
