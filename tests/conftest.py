@@ -79,10 +79,12 @@ def smtp_server(infra_dir: Path) -> Iterator[MailboxSmtpServer]:
 
 
 @pytest.fixture
-def fresh_database_url(database_url: str) -> str:
-    """An empty database of its own for one test (on the session's cluster)."""
+def fresh_database_url(database_url: str) -> Iterator[str]:
+    """An empty database of its own for one (synchronous) test, on the session's cluster."""
     import asyncio
 
-    from shared.infra.postgres import create_database
+    from shared.infra import create_database, drop_database
 
-    return asyncio.run(create_database(database_url, "test"))
+    url = asyncio.run(create_database(database_url, "test"))
+    yield url
+    asyncio.run(drop_database(database_url, url))

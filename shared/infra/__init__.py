@@ -3,7 +3,13 @@
 from shared.infra._process import InfraError
 from shared.infra.kafka import KAFKA_VERSION, KafkaServer, ensure_kafka_runtime, kafka_from_env_or_start
 from shared.infra.ports import free_port, port_is_open, wait_for_port
-from shared.infra.postgres import PostgresServer, create_database, find_pg_bin, postgres_from_env_or_start
+from shared.infra.postgres import (
+    PostgresServer,
+    create_database,
+    drop_database,
+    find_pg_bin,
+    postgres_from_env_or_start,
+)
 from shared.infra.smtp import MailboxSmtpServer
 
 __all__ = [
@@ -13,6 +19,7 @@ __all__ = [
     "MailboxSmtpServer",
     "PostgresServer",
     "create_database",
+    "drop_database",
     "ensure_kafka_runtime",
     "find_pg_bin",
     "free_port",

@@ -13,9 +13,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
+import asyncpg
 import psutil
+from sqlalchemy.engine import make_url
 
 from shared.infra._process import InfraError, pid_alive, tail
 from shared.infra.ports import free_port
@@ -256,17 +259,22 @@ def postgres_from_env_or_start(workdir: Path) -> tuple[str, PostgresServer | Non
 
 async def create_database(server_url: str, prefix: str = "t") -> str:
     """A new empty database on the same cluster; returns its URL. Cheap: tests use one each."""
-    import uuid
-
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(server_url)
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    await _admin(server_url, f'CREATE DATABASE "{name}"')
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_database(server_url: str, database_url: str) -> None:
+    """Drop a database made by `create_database`, closing its remaining connections."""
+    await _admin(server_url, f'DROP DATABASE IF EXISTS "{make_url(database_url).database}" WITH (FORCE)')
+
+
+async def _admin(server_url: str, statement: str) -> None:
+    # CREATE/DROP DATABASE cannot run in a transaction: a plain asyncpg connection, autocommit.
+    url = make_url(server_url)
     conn = await asyncpg.connect(user=url.username, password=url.password, host=url.host,
                                  port=url.port, database=url.database)
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.execute(statement)
     finally:
         await conn.close()
-    return url.set(database=name).render_as_string(hide_password=False)

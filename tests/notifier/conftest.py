@@ -7,27 +7,19 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.db import upgrade_async
+from shared.infra import create_database, drop_database
 from shared.kafka import DAY_MS, TopicSpec, ensure_topics
 
 
 @pytest.fixture(scope="module")
 async def notifier_db(database_url: str) -> AsyncIterator[str]:
     """A database of its own for this module, migrated to head."""
-    name = f"notifier_{uuid.uuid4().hex[:10]}"
-    admin = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    url = await create_database(database_url, "notifier")
     await upgrade_async("notifier", url)
     yield url
-    async with admin.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    await admin.dispose()
+    await drop_database(database_url, url)
 
 
 @pytest.fixture
