@@ -8,7 +8,8 @@ a firing `lagging` alert for every lagging KPI, and every queued email in the ma
 (twice at most where a crash may fall between send and mark). Each scenario prints a one-line
 verdict (also repeated in the terminal summary) and is bounded in time.
 
-Scenarios that kill Kafka or PostgreSQL use servers of their own, never the session's.
+Scenarios that kill Kafka or PostgreSQL use servers of their own, never the session's. Those two
+and the latency scenario are marked `slow` (several minutes together): `make test-system`.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ class Load:
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, daemon=True, name="agency-load")
         self.watcher: CommitWatcher | None = None
+        self.watch = lambda sent: True  # which accepted events the watcher follows
 
     def start(self) -> Load:
         self.thread.start()
@@ -136,7 +138,7 @@ class Load:
                 s.detail = a.detail
                 if a.status in ("accepted", "duplicate"):
                     s.accepted_at = done
-                    if self.watcher is not None and isinstance(s.event, dict):
+                    if self.watcher is not None and self.watch(s):
                         self.watcher.expect(s.event["source"], s.event["id"], done)
 
 
@@ -167,11 +169,17 @@ def converge(name: str, pipe: Pipeline, log: EventLog, *, extra_accepted: list[d
     kpis = pipe.kpis()
     lagging = expected_lagging(kpis)
 
+    first_gap: list[str] = []
+
     def alerts_match():
         firing = {(a["agency"], a["indicator"], a["period"]) for a in pipe.firing_alerts() if a["kind"] == "lagging"}
         if firing == lagging:
             return True
-        return f"missing {sorted(lagging - firing)[:5]}, unexpected {sorted(firing - lagging)[:5]}"
+        gap = (f"{len(lagging - firing)} missing e.g. {sorted(lagging - firing)[:3]}, "
+               f"{len(firing - lagging)} unexpected e.g. {sorted(firing - lagging)[:3]}")
+        if not first_gap:
+            first_gap.append(gap)
+        return gap
 
     wait_until("a firing lagging alert per lagging KPI", alerts_match, timeout)
     phases["alerts"], mark = time.monotonic() - mark, time.monotonic()
@@ -208,6 +216,8 @@ def converge(name: str, pipe: Pipeline, log: EventLog, *, extra_accepted: list[d
             f"DLQ={dlq} emails={mails} lagging-alerts={len(lagging)} kills={dict(pipe.kills)} "
             f"[{' '.join(f'{k}={v:.0f}s' for k, v in phases.items())}]")
     print(line)
+    if first_gap:
+        print(f"[{name}] alerts lagged the projections at first: {first_gap[0]}")
     verdicts.VERDICTS.append(line)
     return line
 
@@ -222,6 +232,7 @@ MIXED = ["CA-TINH", "CA-DONG-HA", "CA-HUONG-HOA", "HQ", "SYT", "BDBP", "STTTT", 
 # ------------------------------------------------------------------------------------ scenarios
 
 
+@pytest.mark.slow
 def test_kafka_broker_killed_and_restarted_while_agencies_post(own_kafka, fresh_database_url, make_pipeline):
     """1. SIGKILL the broker mid-stream and bring it back: every 202 ends up in the projections,
     503s were retried by the client and counted once."""
@@ -239,6 +250,7 @@ def test_kafka_broker_killed_and_restarted_while_agencies_post(own_kafka, fresh_
     converge("kafka-killed", pipe, log, started=started)
 
 
+@pytest.mark.slow
 def test_postgresql_restarted_under_load(kafka_bootstrap, own_postgres, make_pipeline):
     """2. PostgreSQL restarted (fast shutdown, start) while agencies post."""
     started = time.monotonic()
@@ -382,6 +394,7 @@ def test_token_revoked_mid_stream(kafka_bootstrap, fresh_database_url, make_pipe
     assert recorded == victim_ids
 
 
+@pytest.mark.slow
 def test_hot_agency_does_not_delay_the_others(kafka_bootstrap, fresh_database_url, make_pipeline):
     """7. One agency posts 100x the others: the others' events still reach the projection within
     the latency goal (p99 accepted → projection committed ≤ 1 s)."""
@@ -395,8 +408,11 @@ def test_hot_agency_does_not_delay_the_others(kafka_bootstrap, fresh_database_ur
     streams[hot] = [work.activity(hot) for _ in range(int(seconds * cold_rate * 100))]
     log = EventLog()
     load = Load(pipe, log, streams, rate=cold_rate, batched={hot: 20}, rates={hot: cold_rate * 100})
-    watcher = CommitWatcher(pipe.database_url)
+    watcher = CommitWatcher(pipe.database_url, interval=0.05)
     load.watcher = watcher
+    # Follow every event of the others, one in 20 of the hot agency's (the watcher's own queries
+    # must not load PostgreSQL more than the pipeline does).
+    load.watch = lambda sent: sent.agency != hot or int(sent.event["id"].rsplit("-", 1)[1]) % 20 == 0
     result: dict = {}
 
     def watch():
