@@ -91,8 +91,11 @@ class EventPublisher:
         cost more CPU than validating the event. Same partitioner as `send()`, same idempotence."""
         partitions = sorted(await producer.partitions_for(topic))
         by_partition: dict[int, list[KafkaRecord]] = {}
+        partition_of: dict[bytes | None, int] = {}  # one hash per agency, not per record
         for r in records:
-            by_partition.setdefault(_PARTITIONER(r.key, partitions, partitions), []).append(r)
+            if r.key not in partition_of:
+                partition_of[r.key] = _PARTITIONER(r.key, partitions, partitions)
+            by_partition.setdefault(partition_of[r.key], []).append(r)
         pending = []
         for partition, group in by_partition.items():
             batch = producer.create_batch()

@@ -43,17 +43,19 @@ async def test_broker_killed_then_restarted(own_kafka, intake_db):
         assert down.status_code == 503, down.text
         assert down.headers["retry-after"] == str(service.settings.retry_after_s)
         assert down.json()["reason"] == "kafka-unavailable" and "send the same event(s) again" in down.json()["detail"]
-        assert time.monotonic() - started < 5  # bounded by the publish timeout, not hanging
+        assert time.monotonic() - started < 15  # bounded by the 2 s publish timeout, not hanging (slack: busy CI)
         assert (await service.client.get("/readyz")).status_code == 503
         batch = await service.post_batch([event(3)], token)
         assert batch.status_code == 503  # no per-event "accepted" while nothing is durable
 
         await asyncio.to_thread(own_kafka.start)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while (resent := await service.post(event(2), token)).status_code == 503 and time.monotonic() < deadline:
             await asyncio.sleep(0.5)
         assert resent.status_code in (200, 202), resent.text  # 200 if the first attempt got through after all
-        assert (await service.client.get("/readyz")).status_code == 200
+        while (await service.client.get("/readyz")).status_code != 200:
+            assert time.monotonic() < deadline + 30, "never ready again"
+            await asyncio.sleep(0.5)
 
 
 async def test_service_starts_without_kafka_and_says_so(intake_db):
