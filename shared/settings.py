@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.clock import Clock, clock_from_config
@@ -33,6 +33,12 @@ class TiendoSettings(BaseSettings):
     events_topic: str = Field(default=EVENTS.name, alias="TIENDO_EVENTS_TOPIC")
     dlq_topic: str = Field(default=DLQ.name, alias="TIENDO_DLQ_TOPIC")
     status_topic: str = Field(default=STATUS.name, alias="TIENDO_STATUS_TOPIC")
+
+    @field_validator("now", mode="before")
+    @classmethod
+    def _empty_now_is_unset(cls, value: object) -> object:
+        # Compose passes `${TIENDO_NOW:-}`: an empty value means the real clock.
+        return None if isinstance(value, str) and not value.strip() else value
 
     def clock(self) -> Clock:
         return clock_from_config(self.now, self.clock_speed)

@@ -49,9 +49,12 @@ class StackPaths:
         return self.root / "mailbox"
 
 
-def _port(preferred: int) -> int:
-    """The well-known port when free (stable URLs for people), else any free one."""
-    return free_port() if port_is_open("127.0.0.1", preferred) else preferred
+def _port(preferred: int, stable: bool) -> int:
+    """The well-known port when asked for and free (stable URLs for people), else any free one.
+
+    Tests ask for any free port: two stacks starting at once could both see 8081 free.
+    """
+    return preferred if stable and not port_is_open("127.0.0.1", preferred) else free_port()
 
 
 def _spawn(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
@@ -64,7 +67,7 @@ def _spawn(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
 
 def up(paths: StackPaths, progress: Progress, *, now: str | None = None, clock_speed: float = 1.0,
        extra_env: dict[str, str] | None = None, kafka_bootstrap: str | None = None,
-       database_url: str | None = None, fresh: bool = False) -> dict:
+       database_url: str | None = None, fresh: bool = False, stable_ports: bool = True) -> dict:
     """Start everything; returns what stack.json records.
 
     A given `kafka_bootstrap` / `database_url` is used instead of starting that server (and is
@@ -105,7 +108,7 @@ def up(paths: StackPaths, progress: Progress, *, now: str | None = None, clock_s
     asyncio.run(ensure_topics(kafka_bootstrap, _topics(env)))
     upgrade_all(database_url)
 
-    smtp_port = _port(2525)
+    smtp_port = _port(2525, stable_ports)
     smtp = _spawn([sys.executable, "-m", "shared.infra.smtp", "--port", str(smtp_port), "--mailbox", str(paths.mailbox)],
                   paths.logs / "smtp.log", {})
     components["smtp"] = {"pid": smtp.pid, "host": "127.0.0.1", "port": smtp_port, "mailbox": str(paths.mailbox),
@@ -113,7 +116,7 @@ def up(paths: StackPaths, progress: Progress, *, now: str | None = None, clock_s
     record()
     wait_for_port("127.0.0.1", smtp_port, timeout=20)
 
-    ports = {name: _port(port) for name, port in SERVICE_PORTS.items()}
+    ports = {name: _port(port, stable_ports) for name, port in SERVICE_PORTS.items()}
     env = {
         "DATABASE_URL": database_url,
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,

@@ -15,9 +15,7 @@ replaced by one window covering the whole run; see tests/deploy/promql.py.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -35,7 +33,7 @@ from shared.infra.prometheus import PrometheusServer
 from shared.plan.loader import load_plan
 from shared.settings import DEFAULT_PLAN
 from shared.simulation import Behaviour, Simulation
-from shared.stack import SERVICE_PORTS, StackPaths, down, up
+from shared.stack import StackPaths, down, up
 
 from tests.deploy import promql
 
@@ -77,8 +75,8 @@ def pipeline(tmp_path_factory, kafka_bootstrap, database_url):
            "AGGREGATOR_DEADLINE_CHECK_SECONDS": "1"}
     paths = StackPaths(tmp / "stack")
     db = asyncio.run(create_database(database_url, "deploy"))
-    with _well_known_ports_taken():
-        state = up(paths, print, now=NOW, extra_env=env, kafka_bootstrap=kafka_bootstrap, database_url=db)
+    state = up(paths, print, now=NOW, extra_env=env, kafka_bootstrap=kafka_bootstrap, database_url=db,
+               stable_ports=False)
     replica = cut = None
     try:
         # The second aggregator replica (the compose file runs two): same group, own port.
@@ -113,29 +111,6 @@ def pipeline(tmp_path_factory, kafka_bootstrap, database_url):
                     proc.kill()
                     proc.wait()
         down(paths, print)
-
-
-@contextlib.contextmanager
-def _well_known_ports_taken():
-    """Hold 8081-8083 and 2525 while the stack starts, so it picks random free ports for the services.
-
-    `shared.stack.up` takes a well-known port when nothing listens on it yet; two stacks
-    starting at once on one machine (other test runs) can both pick it, and one would then talk
-    to the other's intake (401s with tokens of its own database)."""
-    held = []
-    for port in [*SERVICE_PORTS.values(), 2525]:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            sock.bind(("127.0.0.1", port))
-            sock.listen(1)
-            held.append(sock)
-        except OSError:
-            sock.close()  # someone else has it: the stack will not take it either
-    try:
-        yield
-    finally:
-        for sock in held:
-            sock.close()
 
 
 def _ready(url: str) -> bool:

@@ -44,7 +44,7 @@ def stack(tmp_path, kafka_bootstrap, fresh_database_url):
            "NOTIFIER_GROUP_WAIT": "PT1S", "NOTIFIER_GROUP_INTERVAL": "PT2S", "NOTIFIER_CRITICAL_INTERVAL": "PT2S",
            "AGGREGATOR_DEADLINE_CHECK_SECONDS": "1"}
     state = up(paths, print, now=NOW, extra_env=env, kafka_bootstrap=kafka_bootstrap,
-               database_url=fresh_database_url)
+               database_url=fresh_database_url, stable_ports=False)
     yield paths, state
     down(paths, print)
     assert not (paths.root / "stack.json").exists()
