@@ -252,7 +252,8 @@ def run(seconds: float = 60, saturate: float = 30, progress=print) -> Result:
     try:
         database_url = asyncio.run(create_database(server_url, "e2e"))
         progress("end-to-end: starting intake, aggregator and notifier ...")
-        state = up(paths, lambda _: None, now=NOW, extra_env=env, kafka_bootstrap=bootstrap, database_url=database_url)
+        state = up(paths, lambda _: None, now=NOW, extra_env=env, kafka_bootstrap=bootstrap, database_url=database_url,
+                   stable_ports=False)
         pids = {name: state["components"][name]["pid"] for name in ("intake", "aggregator", "notifier")}
         try:
             tokens = asyncio.run(_tokens(database_url, BACKGROUND + PROBES))

@@ -73,7 +73,8 @@ class Pipeline:
     def up(self) -> Pipeline:
         self.started = time.time()
         self.state = up(self.paths, lambda _: None, now=NOW, extra_env=self.env,
-                        kafka_bootstrap=self.kafka_bootstrap, database_url=self.database_url)
+                        kafka_bootstrap=self.kafka_bootstrap, database_url=self.database_url,
+                        stable_ports=False)  # any free ports: other stacks may be starting at once
         self.up_seconds = time.time() - self.started
         return self
 
