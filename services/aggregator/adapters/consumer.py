@@ -19,14 +19,16 @@ from typing import Any
 from aiokafka import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
+from asyncpg.exceptions import CannotConnectNowError, PostgresConnectionError
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from shared.events.codec import DecodeError, KafkaRecord, decode_agency_event
 from shared.events.models import agency_code_of
 from shared.kafka import make_consumer
 
 from services.aggregator.adapters.metrics import AggregatorMetrics
-from services.aggregator.adapters.projector import Delivered, Poison, Projector
+from services.aggregator.adapters.projector import Delivered, Outcome, Poison, Projector
 from services.aggregator.domain.facts import Rejected, fact_from_event
 
 log = logging.getLogger(__name__)
@@ -39,12 +41,23 @@ def decode(record: Any, plan: Any) -> Delivered | Poison:
         event = decode_agency_event(record.value, record.headers)
         return Delivered(fact_from_event(event, record.offset, plan), record.partition, record.offset)
     except (DecodeError, ValidationError, Rejected, UnicodeDecodeError) as exc:
-        headers = {name: value for name, value in record.headers}
-        source = headers.get("ce_source", b"").decode("utf-8", "replace")
-        reason = f"{type(exc).__name__}: {exc}"
-        return Poison(f"kafka:{record.topic}/{record.partition}", str(record.offset), agency_code_of(source),
-                      reason, record.partition, record.offset,
-                      KafkaRecord(record.key, record.value or b"", list(record.headers)))
+        return poison(record, f"{type(exc).__name__}: {exc}")
+
+
+def poison(record: Any, reason: str) -> Poison:
+    headers = {name: value for name, value in record.headers}
+    source = headers.get("ce_source", b"").decode("utf-8", "replace")
+    return Poison(f"kafka:{record.topic}/{record.partition}", str(record.offset), agency_code_of(source),
+                  reason, record.partition, record.offset,
+                  KafkaRecord(record.key, record.value or b"", list(record.headers)))
+
+
+def transient(exc: BaseException) -> bool:
+    """The database or the network, not the record: retry the whole batch."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, (OSError, ConnectionError, asyncio.TimeoutError, OperationalError,
+                            InterfaceError, PostgresConnectionError, CannotConnectNowError))
 
 
 def partition_of(agency: str, partitions: int) -> int:
@@ -107,7 +120,13 @@ class EventConsumer:
         started = time.perf_counter()
         items = [decode(r, self.plan) for r in records]
         try:
-            outcome = await self.projector.apply(items, self.clock.now(), reevaluate=owned)
+            try:
+                outcome = await self.projector.apply(items, self.clock.now(), reevaluate=owned)
+            except Exception as exc:
+                if transient(exc) or not await self._database_ok():
+                    raise
+                log.exception("a record of the batch trips a bug; isolating it")
+                outcome = await self._isolate(records, items)
         except Exception as exc:  # e.g. the database is away: roll back, rewind, retry
             self.metrics.db_failures.inc()
             log.warning("batch of %d rolled back (%s); retrying", len(records), exc)
@@ -123,6 +142,38 @@ class EventConsumer:
         await self._commit(consumer, batch)
         self._observe(consumer, records, outcome, started, committed)
         return True
+
+    async def _isolate(self, records, items) -> Outcome:
+        """Apply one record at a time; one that still fails goes to the dead-letter topic with
+        the error, so a bug in one event's handling never stalls its partition."""
+        total = Outcome()
+        for record, item in zip(records, items):
+            try:
+                outcome = await self._apply_twice([item])
+            except Exception as exc:
+                if transient(exc) or not await self._database_ok():
+                    raise  # never dead-letter a record because the database was away
+                outcome = await self.projector.apply([poison(record, f"{type(exc).__name__}: {exc}")],
+                                                     self.clock.now())
+            for name in ("applied", "duplicates", "dead_letters", "status_events"):
+                setattr(total, name, getattr(total, name) + getattr(outcome, name))
+        return total
+
+    async def _apply_twice(self, items) -> Outcome:
+        try:
+            return await self.projector.apply(items, self.clock.now())
+        except Exception as exc:
+            if transient(exc):
+                raise
+            return await self.projector.apply(items, self.clock.now())  # rule out a blip
+
+    async def _database_ok(self) -> bool:
+        try:
+            async with self.projector.engine.connect() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+            return True
+        except Exception:
+            return False
 
     async def _commit(self, consumer, batch) -> None:
         offsets = {tp: rs[-1].offset + 1 for tp, rs in batch.items() if rs}

@@ -87,6 +87,9 @@ class Projector:
             raise
 
     async def _apply(self, conn: AsyncConnection, items, now, reevaluate: set[str]) -> Outcome:
+        # The first statement through SQLAlchemy opens the transaction the raw COPY must join;
+        # a batch stuck on a lock or a slow disk is cancelled rather than holding its partition.
+        await conn.exec_driver_sql("SET LOCAL statement_timeout = '60s'")
         outcome = Outcome()
         unique: dict[tuple[str, str], Delivered | Poison] = {}
         for item in items:

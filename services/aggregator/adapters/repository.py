@@ -55,6 +55,8 @@ async def record(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> set[t
     if not rows:
         return set()
     raw = (await conn.get_raw_connection()).driver_connection
+    if not raw.is_in_transaction():  # outside it, ON COMMIT DELETE ROWS would empty the staging table
+        raise RuntimeError("record() must run inside the batch transaction")
     await raw.execute("CREATE TEMP TABLE IF NOT EXISTS inbox_batch "
                       "(LIKE aggregator.recorded_events) ON COMMIT DELETE ROWS")
     await raw.copy_records_to_table("inbox_batch", columns=COLUMNS, records=[

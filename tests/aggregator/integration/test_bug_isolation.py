@@ -1,0 +1,38 @@
+"""A record whose handling raises (a bug, not bad data) is dead-lettered alone; its partition flows on."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.aggregator.domain import ledger as ledger_module
+from tests.aggregator.helpers import (
+    caught_up, consume_all, count, create_topics, produce, reported, running, settings_for, unique_topics,
+    wait_until,
+)
+
+pytestmark = pytest.mark.infra
+
+
+async def test_a_record_that_trips_a_bug_goes_to_the_dlq_alone(kafka_bootstrap, module_db, monkeypatch):
+    original = ledger_module.AgencyLedger.apply
+
+    def buggy(self, fact, plan):
+        if fact.id == "trips-a-bug":
+            raise ZeroDivisionError("simulated bug")
+        return original(self, fact, plan)
+    monkeypatch.setattr(ledger_module.AgencyLedger, "apply", buggy)
+
+    topics = unique_topics("bug")
+    await create_topics(kafka_bootstrap, topics, partitions=1)
+    events = [reported("CA-TINH", "drug_cases_detected", "2024", v, id=f"ok-{v}") for v in range(1, 6)]
+    events.insert(2, reported("CA-TINH", "drug_cases_detected", "2024", 99, id="trips-a-bug"))
+    async with running(settings_for(kafka_bootstrap, module_db, topics)) as agg:
+        await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], events)
+        await wait_until(lambda: caught_up(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"],
+                                           topics["AGGREGATOR_GROUP_ID"]), timeout=60, every=0.3)
+        dead = await consume_all(kafka_bootstrap, topics["TIENDO_DLQ_TOPIC"], decode=False,
+                                 until=lambda rs: len(rs) >= 1)
+        assert [dict(r.headers)["ce_id"] for r in dead] == [b"trips-a-bug"]
+        assert b"ZeroDivisionError: simulated bug" in dict(dead[0].headers)["dlq_reason"]
+        applied = "SELECT count(*) FROM aggregator.recorded_events WHERE rejected IS NULL"
+        assert await count(agg.engine, applied) == 5
