@@ -26,6 +26,20 @@ from shared.infra._process import REPO_ROOT, pid_alive
 pytestmark = pytest.mark.infra
 
 
+# Killing, stopping and restarting happen on servers of this module's own: the session's
+# servers serve every other test, and one that failed to come back would fail them all.
+@pytest.fixture(scope="module")
+def own_kafka(tmp_path_factory: pytest.TempPathFactory):
+    with KafkaServer(tmp_path_factory.mktemp("own-kafka")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def own_postgres(tmp_path_factory: pytest.TempPathFactory):
+    with PostgresServer(tmp_path_factory.mktemp("own-postgres")) as server:
+        yield server
+
+
 # --- Kafka -----------------------------------------------------------------------------
 
 async def _create_topic(bootstrap: str, partitions: int = 3) -> str:
@@ -86,10 +100,8 @@ async def test_kafka_topics_are_never_auto_created(kafka_bootstrap: str) -> None
         await admin.close()
 
 
-async def test_kafka_kill_and_restart_keeps_data_and_clients_reconnect(
-        kafka_server: KafkaServer | None, kafka_bootstrap: str) -> None:
-    if kafka_server is None:
-        pytest.skip("external Kafka (KAFKA_BOOTSTRAP_SERVERS)")
+async def test_kafka_kill_and_restart_keeps_data_and_clients_reconnect(own_kafka: KafkaServer) -> None:
+    kafka_server, kafka_bootstrap = own_kafka, own_kafka.bootstrap
     topic = await _create_topic(kafka_bootstrap)
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
@@ -107,10 +119,8 @@ async def test_kafka_kill_and_restart_keeps_data_and_clients_reconnect(
     assert sorted(values) == sorted([f"before-{i}".encode() for i in range(10)] + [b"after"])
 
 
-def test_kafka_stop_leaves_no_process_and_starts_again_on_the_same_port(
-        kafka_server: KafkaServer | None) -> None:
-    if kafka_server is None:
-        pytest.skip("external Kafka (KAFKA_BOOTSTRAP_SERVERS)")
+def test_kafka_stop_leaves_no_process_and_starts_again_on_the_same_port(own_kafka: KafkaServer) -> None:
+    kafka_server = own_kafka
     pid, bootstrap = kafka_server.pid, kafka_server.bootstrap
     assert pid is not None and kafka_server.log_path.exists()
     kafka_server.stop()
@@ -136,10 +146,8 @@ async def test_postgres_answers_select_1(database_url: str) -> None:
     assert await _scalar(database_url, "select current_database()") == "tiendo"
 
 
-async def test_postgres_restart_and_crash_keep_committed_data(
-        postgres_server: PostgresServer | None, database_url: str) -> None:
-    if postgres_server is None:
-        pytest.skip("external PostgreSQL (DATABASE_URL)")
+async def test_postgres_restart_and_crash_keep_committed_data(own_postgres: PostgresServer) -> None:
+    postgres_server, database_url = own_postgres, own_postgres.url
     table = f"infra_{uuid.uuid4().hex[:8]}"
     await _scalar(database_url, f"create table {table} as select 42 as answer")
     assert await asyncio.to_thread(postgres_server.restart) == database_url
@@ -151,9 +159,8 @@ async def test_postgres_restart_and_crash_keep_committed_data(
     assert await _scalar(database_url, f"select answer from {table}") == 42
 
 
-def test_postgres_stop_leaves_no_process(postgres_server: PostgresServer | None) -> None:
-    if postgres_server is None:
-        pytest.skip("external PostgreSQL (DATABASE_URL)")
+def test_postgres_stop_leaves_no_process(own_postgres: PostgresServer) -> None:
+    postgres_server = own_postgres
     pid = postgres_server.pid
     assert pid is not None
     backends = psutil.Process(pid).children(recursive=True)
