@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from prometheus_client import CollectorRegistry
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.clock import Clock
@@ -41,6 +43,17 @@ class Container:
     registry: CollectorRegistry
     forwarder: RawForwarder | None = None
     _started: bool = field(default=False, repr=False)
+
+    async def database_ready(self) -> str | None:
+        """None if PostgreSQL (tokens, registry) answers within 2 s, else why not."""
+        async def ping() -> None:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        try:
+            await asyncio.wait_for(ping(), 2.0)
+        except Exception as exc:  # noqa: BLE001 - a probe reports, it never raises
+            return f"PostgreSQL unreachable: {type(exc).__name__}"
+        return None
 
     async def start(self) -> None:
         if self._started:

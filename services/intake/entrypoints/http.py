@@ -156,7 +156,8 @@ def create_app(container: Container) -> FastAPI:
         counts = {s: sum(o.status == s for o in outcomes) for s in ("accepted", "duplicate", "rejected")}
         return JSONResponse({**counts, "results": [{"index": i, **o.as_dict()} for i, o in enumerate(outcomes)]})
 
-    mount_health_and_metrics(app, container.registry, {"kafka": container.publisher.ready})
+    mount_health_and_metrics(app, container.registry, {"kafka": container.publisher.ready,
+                                                       "postgres": container.database_ready})
     app.openapi = lambda: docs.openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -66,8 +66,18 @@ async def test_service_starts_without_kafka_and_says_so(intake_db):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://i") as client:
             assert (await client.get("/healthz")).status_code == 200
             ready = await client.get("/readyz")
-            assert ready.status_code == 503 and "kafka" in ready.json()["problems"]
+            assert ready.status_code == 503 and list(ready.json()["problems"]) == ["kafka"]
             token = await container.tokens.create("CA-TINH", NOW)
             response = await client.post("/v1/events", json=event(9), headers={
                 "authorization": f"Bearer {token}", "content-type": "application/cloudevents+json"})
             assert response.status_code == 503 and "retry-after" in response.headers
+
+
+async def test_readiness_names_an_unreachable_database(kafka_bootstrap):
+    settings = make_settings(f"postgresql+asyncpg://nobody@127.0.0.1:{free_port()}/none", kafka_bootstrap,
+                             INTAKE_RAW_CONSUMER=False)
+    app = create_app(build(settings))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://i") as client:
+            ready = await client.get("/readyz")
+            assert ready.status_code == 503 and "postgres" in ready.json()["problems"]
