@@ -2,13 +2,16 @@
 
 Pace is the share of the target expected by a date: linear through the period, or shaped by
 the baseline year's monthly profile (the June Action Month spike must not make everyone look
-behind in May). Report timeliness compares the first `report.submitted` with the deadline.
+behind in May). That date is the agency's data cut-off, not "now": figures arrive with periodic
+reports, so an agency is judged at the cut-off of its latest report that is due (or already
+in) — a quarter that began last week, or a report whose deadline is still ahead, expects
+nothing yet. Report timeliness compares the first `report.submitted` with the deadline.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from shared.clock import VIETNAM
@@ -66,7 +69,7 @@ def evaluate(ledger: AgencyLedger, target: Any, plan: Any, as_of: datetime) -> K
     actual = ledger.actual(target.indicator, target.period, plan) or 0.0
     denominator = ledger.actual(target.denominator, target.period, plan) if target.denominator else None
     goal = target.target_value(denominator)
-    day = local_day(as_of)
+    day = data_cutoff(ledger, plan, as_of)
     fraction = target.expected_fraction(day, plan.cutoff_day)
     due = end_of_day(target.due) if target.due else None
     if goal is None:
@@ -78,6 +81,19 @@ def evaluate(ledger: AgencyLedger, target: Any, plan: Any, as_of: datetime) -> K
         forecast = actual / fraction if fraction > 0 else None
     status = _status(target, indicator, plan.thresholds, actual, goal, expected, forecast, fraction, day)
     return Kpi(ledger.agency, target.indicator, target.period, actual, goal, expected, forecast, status, due)
+
+
+def data_cutoff(ledger: AgencyLedger, plan: Any, as_of: datetime) -> date:
+    """The day an agency's figures are judged at (see the module docstring)."""
+    periods = plan.reporting_periods(ledger.agency)
+    if not periods:
+        return local_day(as_of)  # no reporting rule: figures are judged as they stand
+    judged = [p for p in periods
+              if plan.deadline(ledger.agency, p) <= as_of
+              or (str(p) in ledger.submitted and ledger.submitted[str(p)] <= as_of)]
+    if not judged:  # nothing due yet this year: the day before its first window
+        return periods[0].window(plan.cutoff_day)[0] - timedelta(days=1)
+    return min(max(p.window(plan.cutoff_day)[1] for p in judged), local_day(as_of))
 
 
 def _status(target, indicator, thresholds, actual, goal, expected, forecast, fraction, day) -> KpiStatus:

@@ -31,9 +31,10 @@ def at(day: str) -> datetime:
 
 
 def test_baseline_relative_target_pace_and_forecast():
-    # CA-TINH: 105 % of 182 cases; its pace follows the 2023 monthly profile
+    # CA-TINH: 105 % of 182 cases; its pace follows the 2023 monthly profile. On 18 June its
+    # June report (cut-off 14 June, deadline 17 June) is due, so it is judged at 14 June.
     kpi = evaluate(ledger_with("CA-TINH", "drug_cases_detected", "2024", 100), PLAN.target(
-        "CA-TINH", "drug_cases_detected", "2024"), PLAN, at("2024-06-14"))
+        "CA-TINH", "drug_cases_detected", "2024"), PLAN, at("2024-06-18"))
     assert kpi.target == pytest.approx(191.1)
     fraction = PLAN.target("CA-TINH", "drug_cases_detected", "2024").expected_fraction(date(2024, 6, 14))
     assert kpi.expected == pytest.approx(191.1 * fraction)
@@ -45,8 +46,8 @@ def test_baseline_relative_target_pace_and_forecast():
                                             (50, KpiStatus.LAGGING), (200, KpiStatus.ACHIEVED)])
 def test_status_bands_come_from_the_plans_thresholds(actual, status):
     target = PLAN.target("CA-TINH", "drug_cases_detected", "2024")
-    moment = at("2024-06-14")
-    expected = 191.1 * target.expected_fraction(moment.date())
+    moment = at("2024-06-18")  # judged at the June report's cut-off, 14 June
+    expected = 191.1 * target.expected_fraction(date(2024, 6, 14))
     scaled = actual / 100 * expected if actual < 200 else 200
     kpi = evaluate(ledger_with("CA-TINH", "drug_cases_detected", "2024", scaled), target, PLAN, moment)
     assert kpi.status == status
@@ -64,7 +65,9 @@ def test_the_june_action_month_spike_does_not_make_may_look_lagging():
 def test_a_milestone_not_reached_by_its_due_date_is_lagging_and_reached_is_achieved():
     target = PLAN.target("TINH-DOAN", "action_month_activities", "2024")
     short = ledger_with("TINH-DOAN", "action_month_activities", "2024", 11)
-    assert evaluate(short, target, PLAN, at("2024-07-01")).status == KpiStatus.LAGGING
+    # The youth union reports quarterly: the figures covering 30 June are due on 19 September.
+    assert evaluate(short, target, PLAN, at("2024-07-01")).status != KpiStatus.LAGGING
+    assert evaluate(short, target, PLAN, at("2024-09-20")).status == KpiStatus.LAGGING
     done = ledger_with("TINH-DOAN", "action_month_activities", "2024", 12)
     assert evaluate(done, target, PLAN, at("2024-07-01")).status == KpiStatus.ACHIEVED
     assert evaluate(short, target, PLAN, at("2024-07-01")).due == end_of_day(date(2024, 6, 30))
@@ -83,13 +86,38 @@ def test_a_ratio_target_applies_to_its_denominators_actual():
 
 def test_a_ceiling_is_lagging_once_exceeded_and_achieved_if_held_to_the_end():
     indicator = SimpleNamespace(higher_is_better=False, aggregation="sum")
-    plan = SimpleNamespace(indicator=lambda code: indicator, cutoff_day=14, thresholds=PLAN.thresholds)
+    plan = SimpleNamespace(indicator=lambda code: indicator, cutoff_day=14, thresholds=PLAN.thresholds,
+                           reporting_periods=lambda agency: [])  # no rule: judged as figures stand
     target = Target(agency="X", indicator="relapses", period="2024", kind="absolute", value=10)
     ledger = AgencyLedger("X")
     ledger.actual = lambda *a: 12  # type: ignore[method-assign]
     assert evaluate(ledger, target, plan, at("2024-06-01")).status == KpiStatus.LAGGING
     ledger.actual = lambda *a: 8  # type: ignore[method-assign]
     assert evaluate(ledger, target, plan, at("2024-12-31")).status == KpiStatus.ACHIEVED
+
+
+def test_a_period_that_has_barely_begun_expects_nothing_yet():
+    # 20 June: the July reporting month (15 June - 14 July) began five days ago; a commune that
+    # has not yet held July's session is on track, not lagging.
+    target = PLAN.target("UBND-KHE-SANH", "propaganda_sessions", "2024-07")
+    kpi = evaluate(ledger_with("UBND-KHE-SANH", "propaganda_sessions", "2024-07", 0), target, PLAN, at("2024-06-20"))
+    assert (kpi.expected, kpi.status) == (0, KpiStatus.ON_TRACK)
+    # Once July's report is due (cut-off 14 July, deadline 15 July), no session is lagging.
+    late = evaluate(ledger_with("UBND-KHE-SANH", "propaganda_sessions", "2024-07", 0), target, PLAN, at("2024-07-16"))
+    assert late.status == KpiStatus.LAGGING
+
+
+def test_figures_are_judged_at_the_cut_off_of_the_latest_report_due_or_in():
+    target = PLAN.target("CA-TINH", "drug_cases_detected", "2024")
+    ledger = ledger_with("CA-TINH", "drug_cases_detected", "2024", 50)
+    fraction = lambda day: target.expected_fraction(date.fromisoformat(day))  # noqa: E731
+    # 16 June: the June report (cut-off 14 June) is not due until 17 June: judged at 14 May.
+    assert evaluate(ledger, target, PLAN, at("2024-06-16")).expected == pytest.approx(191.1 * fraction("2024-05-14"))
+    # Its report came in early: judged at its own cut-off, 14 June.
+    early = Fact("/agencies/CA-TINH", "june", "CA-TINH", "submitted", datetime(2024, 6, 15, 9, tzinfo=VN), 1,
+                 {"period": "2024-06"})
+    submitted = ledger_with("CA-TINH", "drug_cases_detected", "2024", 50, [early])
+    assert evaluate(submitted, target, PLAN, at("2024-06-16")).expected == pytest.approx(191.1 * fraction("2024-06-14"))
 
 
 def test_report_timeliness():
