@@ -6,8 +6,8 @@
 Runs `bench/bench_intake.py` and `bench/bench_aggregator.py` (when present) with their own CLIs
 as subprocesses, then the end-to-end benchmark (`bench.bench_end_to_end`), one after the other
 so they do not compete for the cores. The report merges the intake and aggregator sections
-those benchmarks write to `docs/benchmarks-intake.md` / `docs/benchmarks-aggregator.md` when
-they do (else their console output, verbatim), with the end-to-end figures, the goals beside
+their authors keep in `docs/benchmarks-intake.md` / `docs/benchmarks-aggregator.md` (when
+present) with this run's console output of each, the end-to-end figures, the goals beside
 them, and the machine it ran on.
 """
 
@@ -61,17 +61,21 @@ def run_component(name: str, quick: bool, timeout: float) -> tuple[str, float, i
     return out, time.monotonic() - started, proc.returncode
 
 
-def component_section(name: str, output: str, seconds: float, code: int | None, started_at: float) -> str:
-    """The component's own markdown section if it wrote one during this run, else its output."""
-    written = DOCS / f"benchmarks-{name}.md"
-    if written.exists() and written.stat().st_mtime >= started_at:
-        body = written.read_text().strip()
-        if not body.startswith("#"):
-            body = f"## {name.capitalize()}\n\n{body}"
-        return body.replace("\n# ", "\n## ").replace("# ", "## ", 1) if body.startswith("# ") else body
+def component_section(name: str, output: str, seconds: float, code: int | None) -> str:
+    """The component's own section (`docs/benchmarks-<name>.md`, written by its author with the
+    analysis) when present, followed by this run's console output of its benchmark."""
     status = "ok" if code == 0 else ("timed out" if code is None else f"exit code {code}")
-    return (f"## {name.capitalize()}\n\n`{' '.join(SIZES[name][0])}` ({status}, {seconds:.0f} s); its output:\n\n"
-            f"```text\n{output.strip()}\n```")
+    this_run = (f"`{' '.join(SIZES[name][0])}` in this run ({status}, {seconds:.0f} s):\n\n"
+                f"```text\n{output.strip()}\n```")
+    written = DOCS / f"benchmarks-{name}.md"
+    if not written.exists():
+        return f"## {name.capitalize()}\n\n{this_run}"
+    body = written.read_text().strip()
+    if body.startswith("# "):
+        body = "#" + body
+    elif not body.startswith("## "):
+        body = f"## {name.capitalize()}\n\n{body}"
+    return f"{body}\n\n### This run\n\n{this_run}"
 
 
 def main() -> None:
@@ -86,8 +90,7 @@ def main() -> None:
     sections = []
     for name in ("intake", "aggregator"):
         if name in wanted:
-            sections.append(component_section(name, *run_component(name, args.quick, 900 if args.quick else 3600),
-                                              started_at))
+            sections.append(component_section(name, *run_component(name, args.quick, 900 if args.quick else 3600)))
     if "end-to-end" in wanted:
         from bench import bench_end_to_end
 
