@@ -29,7 +29,7 @@ def start(env: dict[str, str]) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-async def exited(proc: subprocess.Popen, timeout: float = 60) -> int:
+async def exited(proc: subprocess.Popen, timeout: float = 120) -> int:
     await wait_until(lambda: asyncio.sleep(0, proc.poll() is not None), timeout=timeout, every=0.1)
     return proc.returncode
 
@@ -55,7 +55,7 @@ async def test_kill_9_after_db_commit_and_mid_stream(kafka_bootstrap, database_u
 
         # 2. SIGKILL at an arbitrary moment while batches are flowing
         proc = start({**env, "AGGREGATOR_HTTP_PORT": str(free_port())})
-        await wait_until(lambda: _more_than(engine, recorded + 200), timeout=60, every=0.02)
+        await wait_until(lambda: _more_than(engine, recorded + 200), timeout=120, every=0.02)
         proc.send_signal(signal.SIGKILL)
         assert await exited(proc) == -signal.SIGKILL
         assert await count(engine, RECORDED) < len(events), "everything was done before the kill"
@@ -63,7 +63,7 @@ async def test_kill_9_after_db_commit_and_mid_stream(kafka_bootstrap, database_u
         # 3. a clean restart finishes the topic: the figures are those of a recomputation
         proc = start({**env, "AGGREGATOR_HTTP_PORT": str(free_port())})
         try:
-            await wait_until(group_done, timeout=90, every=0.3)
+            await wait_until(group_done, timeout=180, every=0.3)
             assert await count(engine, RECORDED) == len(events)
             await wait_until(lambda: _all_targets(engine), timeout=30)
             assert await live_kpis(engine) == recomputed_kpis(events, NOW)
