@@ -130,10 +130,9 @@ async def end_to_end(bootstrap, env, rate: float, seconds: float) -> tuple[float
 
     topic = f"bench-e2e-{uuid.uuid4().hex[:6]}"
     await ensure_topics(bootstrap, [TopicSpec(topic, 6, 86_400_000)])
-    port = free_port()
+    port, group = free_port(), f"e2e-{uuid.uuid4().hex[:6]}"
     proc = start_aggregator({**env, "TIENDO_EVENTS_TOPIC": topic, "AGGREGATOR_HTTP_PORT": str(port),
-                             "AGGREGATOR_BATCH_SIZE": "500",
-                             "AGGREGATOR_GROUP_ID": f"e2e-{uuid.uuid4().hex[:6]}"})
+                             "AGGREGATOR_BATCH_SIZE": "500", "AGGREGATOR_GROUP_ID": group})
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
             for _ in range(200):
@@ -155,7 +154,11 @@ async def end_to_end(bootstrap, env, rate: float, seconds: float) -> tuple[float
                     await asyncio.sleep(delay)
             await producer.flush()
             await producer.stop()
-            await asyncio.sleep(5)
+            produced = i + 1
+            for _ in range(600):  # until the aggregator has committed everything (or 2 min)
+                if await committed(bootstrap, topic, group) >= produced:
+                    break
+                await asyncio.sleep(0.2)
             text = (await http.get("/metrics/")).text
     finally:
         proc.terminate()
@@ -165,7 +168,9 @@ async def end_to_end(bootstrap, env, rate: float, seconds: float) -> tuple[float
         if line.startswith("aggregator_end_to_end_seconds_bucket"):
             bound = line.split('le="')[1].split('"')[0]
             buckets.append((float("inf") if bound == "+Inf" else float(bound), float(line.rsplit(" ", 1)[1])))
-    total = buckets[-1][1]
+    total = buckets[-1][1] if buckets else 0
+    if not total:
+        return float("nan"), float("nan"), 0
 
     def quantile(q):
         return next(bound for bound, n in buckets if n >= q * total)
