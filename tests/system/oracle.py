@@ -190,6 +190,8 @@ class Workload:
         indicator = indicator or FIGURE_AGENCIES[agency]
         if value is None:  # cumulative: mostly up, sometimes a lower (restated) figure
             value = max(0.0, self._value.get(agency, 0.0) + self.rng.choice([1, 2, 3, 5, -1]))
+            if value > self.plan.indicator(indicator).max_value * 0.9:  # long runs stay under the cap
+                value = float(self.rng.randrange(0, 20))
             self._value[agency] = value
         event = {"specversion": "1.0", "id": self._id(agency, "fig"), "source": f"/agencies/{agency}",
                  "type": REPORTED, "time": self._time(agency),
