@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from bench.common import CommitWatcher, RssSampler, Sender, machine, percentile, pg_dsn
+from bench.common import CommitWatcher, RssSampler, Sender, percentile, pg_dsn
 from shared.infra import create_database, kafka_from_env_or_start, postgres_from_env_or_start
 from shared.infra._process import REPO_ROOT
 from shared.plan.loader import load_plan

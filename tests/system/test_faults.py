@@ -20,7 +20,6 @@ import shutil
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -32,10 +31,7 @@ from shared.settings import DEFAULT_PLAN
 
 from bench.common import CommitWatcher, Sender, percentile
 from tests.system import conftest as verdicts
-from tests.system.oracle import (
-    ACTIVITY_AGENCIES, FIGURE_AGENCIES, EventLog, Sent, Workload, compare, expected_actuals, expected_lagging,
-    malformed,
-)
+from tests.system.oracle import EventLog, Sent, Workload, compare, expected_actuals, expected_lagging, malformed
 from tests.system.pipeline import Pipeline, wait_until
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(280)]
