@@ -13,12 +13,13 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 from shared.events.types import EventType
 
 AGENCY_SOURCE = re.compile(r"^/agencies/(?P<code>[A-Z0-9][A-Z0-9-]{0,39})$")
 CODE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
 MAX_VALUE = 1e12  # beyond any real count; plan-defined caps are stricter
 
 
@@ -160,6 +161,18 @@ class _Envelope(BaseModel):
     time: AwareDatetime
     datacontenttype: Literal["application/json"] = "application/json"
     subject: Annotated[str, Field(max_length=200)] | None = None
+
+    @model_validator(mode="after")
+    def _extensions_are_cloudevents_scalars(self) -> "_Envelope":
+        # CloudEvents 1.0: extension names are [a-z0-9]{1,20} and values scalars, so they
+        # survive Kafka's binary mode as ce_* headers unchanged.
+        for name, value in (self.model_extra or {}).items():
+            if not EXTENSION_NAME.match(name):
+                raise ValueError(f"extension attribute {name!r}: names are 1-20 lowercase letters or digits")
+            if not isinstance(value, (str, int, bool)) or isinstance(value, float):
+                raise ValueError(f"extension attribute {name!r} must be a string, integer or boolean, "
+                                 f"not {type(value).__name__}")
+        return self
 
     @property
     def key(self) -> tuple[str, str]:

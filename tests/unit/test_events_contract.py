@@ -74,6 +74,13 @@ def test_invalid_events_name_the_field_and_the_problem(change, field, message):
     assert message in errors[field]
 
 
+@pytest.mark.parametrize(("extension", "message"), [({"partof": {"a": 1}}, "string, integer or boolean"),
+                                                   ({"Trace_Id": "x"}, "lowercase letters or digits")])
+def test_extensions_must_be_cloudevents_scalars(extension, message):
+    with pytest.raises(ValidationError, match=message):
+        agency_event_adapter.validate_python({**REPORTED, **extension})
+
+
 def test_unknown_event_type_is_rejected_by_name():
     with pytest.raises(ValidationError) as info:
         agency_event_adapter.validate_python({**REPORTED, "type": "vn.gov.pcmt.indicator.reported.v9"})
@@ -105,3 +112,19 @@ def test_any_valid_report_survives_the_kafka_round_trip(value, ident):
     parsed = agency_event_adapter.validate_python({**REPORTED, "id": ident, "data": {**REPORTED["data"], "value": value}})
     record = to_kafka(parsed)
     assert decode_agency_event(record.value, record.headers) == parsed
+
+
+def test_status_events_keep_required_nulls_and_take_an_explicit_key():
+    from shared.events.codec import decode_status_event
+    from shared.events.models import status_event_adapter
+
+    event = status_event_adapter.validate_python({
+        "specversion": "1.0", "id": "kpi-1", "source": "/services/aggregator", "time": "2024-06-20T08:00:00+07:00",
+        "type": "vn.gov.pcmt.kpi.status_changed.v1",
+        "data": {"agency": "CA-TINH", "indicator": "drug_cases_detected", "period": "2024", "status": "lagging",
+                 "previous_status": None, "actual": 5, "target": 191.1, "expected": 80, "forecast": 11,
+                 "as_of": "2024-06-20T08:00:00+07:00"}})
+    record = to_kafka(event, key="CA-TINH")
+    assert record.key == b"CA-TINH"
+    assert b'"previous_status":null' in record.value
+    assert decode_status_event(record.value, record.headers) == event

@@ -181,9 +181,5 @@ def _dead_letter(p: Poison) -> KafkaRecord:
 
 
 def status_record(event: Any) -> KafkaRecord:
-    """Binary mode via the shared codec, keyed by agency (one agency's changes stay in order on
-    one partition), with explicit nulls in the data: `to_kafka` drops None values, and
-    `previous_status` is required-but-nullable in the contract."""
-    record = to_kafka(event)
-    data = json.dumps(event.data.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))
-    return KafkaRecord(event.data.agency.encode(), data.encode(), record.headers)
+    """Binary mode, keyed by agency: one agency's changes stay in order on one partition."""
+    return to_kafka(event, key=event.data.agency)
