@@ -12,7 +12,6 @@ rebalance) or a rebuild bumps the version, and the next batch reloads that agenc
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
