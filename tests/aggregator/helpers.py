@@ -9,11 +9,10 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import asyncpg
-from sqlalchemy.engine import make_url
 
 from shared.clock import ManualClock
 from shared.db import upgrade_async
+from shared.infra import create_database
 from shared.events.codec import decode_status_event, to_kafka
 from shared.events.models import agency_event_adapter
 from shared.kafka import TopicSpec, ensure_topics, make_consumer, make_producer
@@ -40,18 +39,10 @@ def reported(agency: str, indicator: str, period: str, value: float, **kw):
 
 
 async def fresh_database(server_url: str) -> str:
-    """A new empty database on the session's PostgreSQL, migrated to head."""
-    url = make_url(server_url)
-    name = f"agg_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(user=url.username, password=url.password, host=url.host,
-                                 port=url.port, database=url.database)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    new_url = url.set(database=name).render_as_string(hide_password=False)
-    await upgrade_async("aggregator", new_url)
-    return new_url
+    """A new empty database on the given cluster, migrated to head."""
+    url = await create_database(server_url, "agg")
+    await upgrade_async("aggregator", url)
+    return url
 
 
 def unique_topics(prefix: str = "t") -> dict[str, str]:

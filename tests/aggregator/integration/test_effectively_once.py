@@ -7,6 +7,8 @@ import asyncio
 
 import pytest
 
+from shared.infra import PostgresServer
+
 from services.aggregator.sample import sample_events
 from tests.aggregator.helpers import (
     NOW, PLAN, caught_up, count, create_topics, fresh_database, live_kpis, produce, recomputed_kpis,
@@ -50,11 +52,16 @@ async def test_repeats_from_the_agency_and_redelivery_are_applied_once(kafka_boo
         assert agg.metrics.applied.labels("all")._value.get() == 0
 
 
-async def test_postgres_restart_under_load_loses_nothing_and_counts_nothing_twice(
-        kafka_bootstrap, database_url, postgres_server):
-    if postgres_server is None:
-        pytest.skip("DATABASE_URL names an external PostgreSQL; cannot restart it")
-    db = await fresh_database(database_url)
+@pytest.fixture
+def own_postgres(tmp_path):
+    """A cluster of this test's own: restarting the session's would disturb every other test."""
+    with PostgresServer(tmp_path / "postgres") as server:
+        yield server
+
+
+async def test_postgres_restart_under_load_loses_nothing_and_counts_nothing_twice(kafka_bootstrap, own_postgres):
+    postgres_server = own_postgres
+    db = await fresh_database(own_postgres.url)
     topics = unique_topics("pgr")
     await create_topics(kafka_bootstrap, topics)
     events = sample_events(PLAN, 1500, seed=12)

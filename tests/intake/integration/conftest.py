@@ -9,12 +9,11 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from shared.clock import ManualClock
-from shared.db import make_engine, upgrade_async
+from shared.db import upgrade_async
 from shared.events.codec import BATCH, STRUCTURED
+from shared.infra import create_database, drop_database
 from shared.kafka import ensure_topics
 
 from services.intake.__main__ import topic_specs
@@ -39,16 +38,10 @@ class FakeMonotonic:
 @pytest.fixture(scope="module")
 async def intake_db(database_url: str) -> AsyncIterator[str]:
     """A database of its own for each test module, migrated to head."""
-    name = f"intake_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(database_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    url = await create_database(database_url, "intake")
     await upgrade_async("intake", url)
     yield url
-    async with admin.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    await admin.dispose()
+    await drop_database(database_url, url)
 
 
 def make_settings(database_url: str, bootstrap: str, **overrides) -> IntakeSettings:
