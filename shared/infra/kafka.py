@@ -13,17 +13,15 @@ import fcntl
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
-from typing import IO
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from shared.infra._process import REPO_ROOT, InfraError, cache_dir, tail
+from shared.infra._process import REPO_ROOT, ChildServer, InfraError, cache_dir, tail
 from shared.infra.ports import free_port, wait_for_port
 
 KAFKA_VERSION = "4.1.1"
@@ -116,7 +114,7 @@ def _probe(bootstrap: str) -> bool:
         return pool.submit(lambda: asyncio.run(_ready(bootstrap))).result()
 
 
-class KafkaServer:
+class KafkaServer(ChildServer):
     """One Kafka node whose config, data and logs live in `workdir`."""
 
     def __init__(self, workdir: Path) -> None:
@@ -124,7 +122,7 @@ class KafkaServer:
         self.port: int | None = None
         self.controller_port: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
-        self._stdout: IO[bytes] | None = None
+        self._output = None
 
     @property
     def bootstrap(self) -> str:
@@ -193,11 +191,11 @@ class KafkaServer:
             result = subprocess.run(fmt, capture_output=True, text=True, cwd=self.workdir)
             if result.returncode != 0:
                 raise InfraError(f"Kafka storage format failed:\n{result.stdout}{result.stderr}")
-        self._stdout = open(self.log_path.parent / "stdout.log", "ab")
+        self._output = open(self.log_path.parent / "stdout.log", "ab")
         cmd = self._java_cmd(home, "kafka.Kafka", str(config))
         cmd[1:1] = ["-Xmx512m", "-Xms256m", "-XX:+UseG1GC"]
         # Own session: a Ctrl-C in the terminal must not kill the broker behind our back.
-        self._proc = subprocess.Popen(cmd, cwd=self.workdir, stdout=self._stdout,
+        self._proc = subprocess.Popen(cmd, cwd=self.workdir, stdout=self._output,
                                       stderr=subprocess.STDOUT, start_new_session=True)
         self._await_ready(timeout)
         return self.bootstrap
@@ -225,32 +223,6 @@ class KafkaServer:
         except OSError:
             errors = []
         return "\n".join([*errors, tail(self.log_path), tail(self.log_path.parent / "stdout.log", 15)])
-
-    def _reap(self, grace: float) -> None:
-        assert self._proc is not None
-        try:
-            self._proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        if self._stdout:
-            self._stdout.close()
-            self._stdout = None
-
-    def stop(self, grace: float = 30) -> None:
-        """Controlled shutdown (SIGTERM); SIGKILL if it takes longer than `grace` s."""
-        if self._proc is None:
-            return
-        if self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGTERM)
-        self._reap(grace)
-
-    def kill(self) -> None:
-        """Crash the broker (SIGKILL), for fault tests; `restart()` brings it back."""
-        if self._proc is not None:
-            if self._proc.poll() is None:
-                self._proc.kill()
-            self._reap(10)
 
     def restart(self, timeout: float = 60) -> str:
         """Stop if running, start again on the same ports with the same data."""

@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import httpx
 import psutil
 
-from shared.infra._process import InfraError, tail
+from shared.infra._process import ChildServer, InfraError, tail
 from shared.infra.ports import free_port
 
 HOST = "127.0.0.1"
@@ -100,14 +98,14 @@ def promtool(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str
                           timeout=timeout)
 
 
-class PrometheusServer:
+class PrometheusServer(ChildServer):
     """One Prometheus whose config, rules, TSDB and log live in `workdir`."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = Path(workdir).resolve()
         self.port: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
+        self._output = None
 
     @property
     def url(self) -> str:
@@ -148,12 +146,12 @@ class PrometheusServer:
         self.config_path.write_text(config)
         if self.port is None:
             self.port = free_port(HOST)
-        self._log = open(self.log_path, "ab")
+        self._output = open(self.log_path, "ab")
         cmd = [str(binaries.prometheus), f"--config.file={self.config_path}",
                f"--storage.tsdb.path={self.data_dir}", f"--web.listen-address={HOST}:{self.port}",
                "--web.enable-lifecycle", "--storage.tsdb.retention.time=1d", "--log.level=info"]
         # cwd = workdir: relative rule_files paths resolve against the config's directory anyway.
-        self._proc = subprocess.Popen(cmd, cwd=self.workdir, stdout=self._log, stderr=subprocess.STDOUT,
+        self._proc = subprocess.Popen(cmd, cwd=self.workdir, stdout=self._output, stderr=subprocess.STDOUT,
                                       start_new_session=True)
         self._await_ready(timeout)
         return self.url
@@ -177,31 +175,6 @@ class PrometheusServer:
         """An instant query; returns the API's JSON (`status`, `data` or `error`)."""
         params = {"query": expr, **({"time": str(at)} if at is not None else {})}
         return httpx.get(f"{self.url}/api/v1/query", params=params, timeout=30).json()
-
-    def _reap(self, grace: float) -> None:
-        assert self._proc is not None
-        try:
-            self._proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        if self._log:
-            self._log.close()
-            self._log = None
-
-    def stop(self, grace: float = 30) -> None:
-        """Clean shutdown (SIGTERM); SIGKILL after `grace` seconds."""
-        if self._proc is None:
-            return
-        if self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGTERM)
-        self._reap(grace)
-
-    def kill(self) -> None:
-        if self._proc is not None:
-            if self._proc.poll() is None:
-                self._proc.kill()
-            self._reap(10)
 
     def __enter__(self) -> PrometheusServer:
         return self
