@@ -6,6 +6,7 @@ the rest to the canonical topic and wait for Kafka's acknowledgement, then remem
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
@@ -28,6 +29,7 @@ from services.intake.domain.plan_rules import KnownEvent, Plausibility, PlanView
 from services.intake.domain.problems import Problem
 
 log = logging.getLogger(__name__)
+REGISTRY_ATTEMPTS = 3  # 0.25 s + 0.5 s of patience for the registry after Kafka took an event
 WARNINGS_EXTENSION = "warnings"  # CloudEvents extension: comma-separated plausibility codes
 
 
@@ -174,15 +176,24 @@ class Intake:
         return known
 
     async def _remember(self, published: list[Candidate], seen: dict[tuple[str, str], KnownEvent]) -> None:
+        """Record what Kafka took. An event intake cannot remember is not answered 202: a later
+        correction naming it would be refused. After a few tries (a PostgreSQL restart takes
+        about a second) the answer is 503; the client's re-send is published again, which the
+        aggregator counts once, and recorded then."""
         rows = []
         for c in published:
             k = seen[(c.event.source, c.event.id)]
             rows.append(Accepted(c.event.source, c.event.id, k.type, k.indicator, k.digest))
-        try:
-            await self.registry.record(rows)
-        except (SQLAlchemyError, OSError):
-            # Already durable in Kafka: still accepted. Only the duplicate short-cut is lost.
-            log.exception("could not record %d accepted events in the registry", len(rows))
+        for attempt in range(REGISTRY_ATTEMPTS):
+            try:
+                await self.registry.record(rows)
+                return
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("could not record %d accepted events in the registry (try %d): %s",
+                            len(rows), attempt + 1, exc)
+                if attempt + 1 == REGISTRY_ATTEMPTS:
+                    raise RegistryUnavailable(str(exc)) from exc
+                await asyncio.sleep(0.25 * 2 ** attempt)
 
     def _count(self, outcomes: list[Outcome], documents: Sequence[Any], agency: str | None, path: str) -> None:
         for outcome, document in zip(outcomes, documents):

@@ -442,17 +442,13 @@ def test_hot_agency_does_not_delay_the_others(kafka_bootstrap, fresh_database_ur
     assert p99 <= LATENCY_GOAL_S, summary
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "intake bug: Intake._remember (services/intake/service_layer.py) swallows a failed write to "
-    "intake.accepted_events after Kafka acknowledged, so an event answered 202 is unknown to the registry; "
-    "a later indicator.corrected naming it is refused 422 correction-target-unknown ('no accepted event "
-    "with that id'), and a re-send of it is answered 202 again instead of duplicate. Seen for real in the "
-    "PostgreSQL-restart scenario (8 'could not record' errors, 3 corrections refused)."))
-def test_correction_of_an_event_accepted_while_the_registry_write_failed(kafka_bootstrap, fresh_database_url,
-                                                                        make_pipeline):
-    """Deterministic reproduction: the registry write fails (a trigger stands in for PostgreSQL
-    going away between intake's lookup and its record), Kafka takes the event, intake says 202;
-    the agency then corrects that event and re-sends it."""
+def test_an_event_intake_cannot_record_is_not_accepted_until_it_can(kafka_bootstrap, fresh_database_url,
+                                                                      make_pipeline):
+    """The registry write fails after Kafka took the event (a trigger stands in for PostgreSQL
+    going away between intake's lookup and its record): intake must not answer 202 for an event
+    it will not remember — a later correction of it would be refused. It answers 503; once the
+    registry is back, the re-send is accepted, a further re-send is a duplicate, the correction
+    is taken, and the copies already in Kafka are counted once."""
     pipe = make_pipeline(kafka_bootstrap, fresh_database_url)
     pipe.issue_tokens(["CA-TINH"])
     pipe.sql("CREATE FUNCTION intake.fail_registry() RETURNS trigger LANGUAGE plpgsql AS "
@@ -464,14 +460,23 @@ def test_correction_of_an_event_accepted_while_the_registry_write_failed(kafka_b
     event["id"] += "-unrecorded"
     fix = {**work.corrected("CA-TINH"), "data": {"corrects": event["id"], "value": 14.0, "reason": "rà soát"}}
 
-    async def go():
-        sender = Sender(pipe.url("intake"), pipe.tokens)
+    async def while_failing():
+        sender = Sender(pipe.url("intake"), pipe.tokens, give_up_after=4.0)
         try:
-            return [await sender.one("CA-TINH", e) for e in (event, dict(event), fix)]
+            return await sender.one("CA-TINH", event)
         finally:
             await sender.close()
 
-    first, again, correction = asyncio.run(go())
-    assert first.status == "accepted"
-    # What the contract promises for an accepted event: a re-send is a duplicate, a correction is taken.
-    assert (again.status, correction.status) == ("duplicate", "accepted"), (again, correction)
+    async def once_back():
+        sender = Sender(pipe.url("intake"), pipe.tokens)
+        try:
+            return [await sender.one("CA-TINH", e) for e in (dict(event), dict(event), fix)]
+        finally:
+            await sender.close()
+
+    refused = asyncio.run(while_failing())
+    assert refused.status == "lost" and set(refused.http) == {503}, refused
+    pipe.sql("DROP TRIGGER fail_registry ON intake.accepted_events")
+    accepted, again, correction = asyncio.run(once_back())
+    assert (accepted.status, again.status, correction.status) == ("accepted", "duplicate", "accepted"), \
+        (accepted, again, correction)
