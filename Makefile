@@ -9,6 +9,8 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 help:
 	@echo "make demo   - whole pipeline on local embedded infrastructure, with results"
 	@echo "make test   - the whole test suite against real Kafka, PostgreSQL and SMTP"
+	@echo "make test-system - only the whole-pipeline fault suite (tests/system)"
+	@echo "make test-fast   - only the pure unit tests (seconds)"
 	@echo "make bench  - benchmarks (writes docs/benchmarks.md)"
 	@echo "make up | status | down - the local stack in the background"
 
@@ -28,6 +30,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	@$(BIN)/python -m pytest
+
+test-system: $(STAMP)
+	@$(BIN)/python -m pytest tests/system
 
 test-fast: $(STAMP)
 	@$(BIN)/python -m pytest tests/unit tests/intake/unit tests/aggregator/unit tests/notifier/unit -q
