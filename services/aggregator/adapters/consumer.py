@@ -9,6 +9,7 @@ whoever owns the partition next gets the records again and the inbox drops them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -91,14 +92,17 @@ def partition_of(agency: str, partitions: int) -> int:
 
 
 class _Listener(ConsumerRebalanceListener):
-    def __init__(self) -> None:
+    def __init__(self, on_revoked: Callable[[set[int]], None], on_assigned: Callable[[set[int]], None]) -> None:
         self.revoked = False
+        self._on_revoked, self._on_assigned = on_revoked, on_assigned
 
     async def on_partitions_revoked(self, revoked):
         self.revoked = True  # the loop drops its caches before the next batch, not mid-batch
+        self._on_revoked({tp.partition for tp in revoked})
 
     async def on_partitions_assigned(self, assigned):
         self.revoked = True
+        self._on_assigned({tp.partition for tp in assigned})
 
 
 class EventConsumer:
@@ -107,7 +111,7 @@ class EventConsumer:
         self.settings, self.projector, self.clock, self.metrics = settings, projector, clock, metrics
         self.plan = projector.plan
         self._on_batch = on_batch  # crash-test hook
-        self._listener = _Listener()
+        self._listener = _Listener(self._drop_lag, self._keep_positions)
         self.batches = 0
         self.force_check = asyncio.Event()
         self._lag: dict[int, int] = {}
@@ -202,7 +206,6 @@ class EventConsumer:
 
     async def _commit(self, consumer, batch) -> None:
         offsets = {tp: rs[-1].offset + 1 for tp, rs in batch.items() if rs}
-        self._positions.update((tp.partition, o) for tp, o in offsets.items())
         if not offsets:
             return
         try:
@@ -210,6 +213,21 @@ class EventConsumer:
         except (KafkaError, AssertionError) as exc:  # lost the partition in a rebalance
             self.metrics.commit_failures.inc()
             log.warning("offset commit failed (%s); the records will be redelivered and deduplicated", exc)
+            return
+        self._positions.update((tp.partition, o) for tp, o in offsets.items())
+
+    def _drop_lag(self, revoked: set[int]) -> None:
+        """A revoked partition's lag is its next owner's to export: drop the series (the next
+        batch sets it again for the partitions this replica is given back)."""
+        for partition in revoked:
+            self._lag.pop(partition, None)
+            with contextlib.suppress(KeyError):
+                self.metrics.lag.remove(str(partition))
+
+    def _keep_positions(self, assigned: set[int]) -> None:
+        """The committed positions of partitions this replica lost are stale if they come back."""
+        for partition in set(self._positions) - assigned:
+            del self._positions[partition]
 
     def _owned_agencies(self, consumer) -> list[str]:
         topic = self.settings.events_topic

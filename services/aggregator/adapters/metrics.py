@@ -40,10 +40,19 @@ class AggregatorMetrics:
                                ["topic"], registry=registry)
         self.outbox_backlog = Gauge("aggregator_outbox_backlog", "Outbox rows waiting to be relayed",
                                     registry=registry)
+        self.outbox_oldest = Gauge("aggregator_outbox_oldest_seconds",
+                                   "Age of the oldest outbox row waiting to be relayed (0 when empty)",
+                                   registry=registry)
         self.kpis = Gauge("aggregator_kpis", "Agencies per status per indicator (current periods)",
                           ["indicator", "status"], registry=registry)
         self.progress = Gauge("aggregator_kpi_progress_ratio",
                               "actual / target per agency and indicator, current periods only",
                               ["agency", "indicator"], registry=registry)
+        self.expected = Gauge("aggregator_kpi_expected_ratio",
+                              "expected / target (the pace) per agency and indicator, current periods only",
+                              ["agency", "indicator"], registry=registry)
+        self.kpi_status = Gauge("aggregator_kpi_status",
+                                "1 for an agency's KPI status (current periods), 0 for the other statuses",
+                                ["agency", "indicator", "status"], registry=registry)
         self.reports = Gauge("aggregator_reports", "Reports per status (all periods)", ["status"],
                              registry=registry)
