@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from services.intake.adapters.tokens import issue_tokens
 from bench.common import CommitWatcher, RssSampler, Sender, percentile, pg_dsn
 from shared.infra import create_database, kafka_from_env_or_start, postgres_from_env_or_start
 from shared.infra._process import REPO_ROOT
@@ -235,18 +236,6 @@ async def _measure(state: dict, tokens: dict[str, str], work: Workload, rate: fl
               f"probes: {probes[:3]}; wall now {time.time()}")
 
 
-async def _tokens(database_url: str, agencies: list[str]) -> dict[str, str]:
-    from services.intake.adapters.tokens import TokenRepository
-    from shared.db import make_engine
-
-    engine = make_engine(database_url)
-    try:
-        repo = TokenRepository(engine)
-        return {a: await repo.create(a, datetime.fromisoformat(NOW)) for a in agencies}
-    finally:
-        await engine.dispose()
-
-
 def run(seconds: float = 60, saturate: float = 30, progress=print) -> Result:
     work_dir = Path(tempfile.mkdtemp(prefix="bench-e2e-", dir=REPO_ROOT / ".tiendo" if (REPO_ROOT / ".tiendo").exists()
                                      else None))
@@ -267,7 +256,7 @@ def run(seconds: float = 60, saturate: float = 30, progress=print) -> Result:
                    stable_ports=False)
         pids = {name: state["components"][name]["pid"] for name in ("intake", "aggregator", "notifier")}
         try:
-            tokens = asyncio.run(_tokens(database_url, BACKGROUND + PROBES))
+            tokens = asyncio.run(issue_tokens(database_url, BACKGROUND + PROBES, datetime.fromisoformat(NOW)))
             work = Workload(PLAN, seed=11, tag=f"e2e{tag}")
             with RssSampler(pids) as rss:
                 progress(f"end-to-end: saturating for {saturate:g} s ...")

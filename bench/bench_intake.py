@@ -31,19 +31,19 @@ from pathlib import Path
 
 import httpx
 import psutil
-from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from shared.db import make_engine, upgrade_async  # noqa: E402
+from shared.db import upgrade_async  # noqa: E402
 from shared.events.codec import to_kafka  # noqa: E402
 from shared.events.models import agency_event_adapter  # noqa: E402
-from shared.infra import free_port, kafka_from_env_or_start, postgres_from_env_or_start, wait_for_port  # noqa: E402
+from shared.infra import (  # noqa: E402
+    create_database, free_port, kafka_from_env_or_start, postgres_from_env_or_start, wait_for_port,
+)
 from shared.kafka import TopicSpec, ensure_topics, make_producer  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from services.intake.adapters.publisher import PRODUCER_OVERRIDES, EventPublisher  # noqa: E402
-from services.intake.adapters.tokens import TokenRepository  # noqa: E402
+from services.intake.adapters.tokens import issue_tokens  # noqa: E402
 from services.intake.entrypoints.examples import TIME, examples  # noqa: E402
 
 BATCH = 500
@@ -131,12 +131,7 @@ def pct(values: list[float], q: float) -> float:
 async def prepare(workdir: Path) -> tuple[str, str, list]:
     bootstrap, kafka = kafka_from_env_or_start(workdir / "kafka")
     base_url, postgres = postgres_from_env_or_start(workdir / "postgres")
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(base_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    await admin.dispose()
-    url = make_url(base_url).set(database=name).render_as_string(hide_password=False)
+    url = await create_database(base_url, "bench")
     await upgrade_async("intake", url)
     return bootstrap, url, [s for s in (kafka, postgres) if s is not None]
 
@@ -147,9 +142,7 @@ async def main(args: argparse.Namespace) -> None:
     tag = uuid.uuid4().hex[:6]
     topics = {k: f"bench-{tag}.{k}" for k in ("raw", "events", "dlq", "baseline")}
     await ensure_topics(bootstrap, [TopicSpec(t, 6, 3600_000) for t in topics.values()])
-    engine = make_engine(db_url)
-    token = await TokenRepository(engine).create("CA-TINH", time_now())
-    await engine.dispose()
+    token = (await issue_tokens(db_url, ["CA-TINH"], time_now()))["CA-TINH"]
     port = free_port()
     env = {**os.environ, "DATABASE_URL": db_url, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "TIENDO_NOW": NOW,
            "TIENDO_CLOCK_SPEED": "0", "INTAKE_HTTP_PORT": str(port), "INTAKE_HTTP_HOST": "127.0.0.1",

@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from services.intake.adapters.tokens import issue_tokens
 from shared.labels import kpi_status_label, report_status_label
 from shared.plan.loader import load_plan
 from shared.plan.periods import Period
@@ -69,7 +70,8 @@ def main() -> int:
         print_urls(state)
         intake = state["components"]["intake"]["url"]
         aggregator = state["components"]["aggregator"]["url"]
-        tokens = asyncio.run(_issue_tokens(state["database_url"], plan))
+        tokens = asyncio.run(issue_tokens(state["database_url"], [a.code for a in plan.agencies if plan.reporting_rule(a.code)],
+                                           datetime.fromisoformat(NOW)))
         events = Simulation(plan, BEHAVIOURS).events(datetime.fromisoformat(NOW))
         _replay(intake, tokens, events)
         _show_mistakes(intake, tokens, events)
@@ -87,20 +89,6 @@ def main() -> int:
         console.print("\nstopping the stack ...")
         down(paths, console.log)
     return 130 if interrupted and not sys.stdin.isatty() else 0
-
-
-async def _issue_tokens(database_url: str, plan) -> dict[str, str]:
-    from shared.clock import ShiftedClock
-    from shared.db import make_engine
-    from services.intake.adapters.tokens import TokenRepository
-
-    engine = make_engine(database_url)
-    try:
-        repository = TokenRepository(engine)
-        now = ShiftedClock(datetime.fromisoformat(NOW)).now()
-        return {a.code: await repository.create(a.code, now) for a in plan.agencies if plan.reporting_rule(a.code)}
-    finally:
-        await engine.dispose()
 
 
 def _replay(intake: str, tokens: dict[str, str], events: list[dict]) -> None:

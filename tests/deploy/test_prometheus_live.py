@@ -32,6 +32,7 @@ from shared.infra.prometheus import PrometheusServer
 from shared.plan.loader import load_plan
 from shared.settings import DEFAULT_PLAN
 from shared.simulation import Behaviour, Simulation
+from services.intake.adapters.tokens import issue_tokens
 from shared.stack import StackPaths, down, up
 
 from tests.deploy import promql
@@ -162,18 +163,6 @@ def prometheus(pipeline):
         server.stop()
 
 
-async def _tokens(database_url: str, agencies: list[str]) -> dict[str, str]:
-    from shared.db import make_engine
-    from services.intake.adapters.tokens import TokenRepository
-
-    engine = make_engine(database_url)
-    try:
-        repository = TokenRepository(engine)
-        return {a: await repository.create(a, datetime.fromisoformat(NOW)) for a in agencies}
-    finally:
-        await engine.dispose()
-
-
 async def _produce(bootstrap: str, topic: str, value: bytes, key: bytes) -> None:
     from shared.kafka import make_producer
 
@@ -194,7 +183,7 @@ def _drive(pipeline) -> int:
     by_agency: dict[str, list[dict]] = {}
     for event in events:
         by_agency.setdefault(event["source"].rsplit("/", 1)[1], []).append(event)
-    tokens = asyncio.run(_tokens(state["database_url"], sorted(by_agency)))
+    tokens = asyncio.run(issue_tokens(state["database_url"], sorted(by_agency), datetime.fromisoformat(NOW)))
     pipeline["tokens"], pipeline["spare_event"] = tokens, events[2]
     # Before and after the replay (scrapes apart, so the 503 counter is seen to increase).
     _cannot_store(pipeline, tokens, events[0], "prom-no-kafka-1")

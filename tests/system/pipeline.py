@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from services.intake.adapters.tokens import issue_tokens
 from shared.infra._process import REPO_ROOT, pid_alive
 from shared.infra.ports import wait_for_port
 from shared.stack import StackPaths, down, up
@@ -152,19 +153,9 @@ class Pipeline:
         return pid_alive(self.pid(name))
 
     # ---------------------------------------------------------------- tokens
-    async def _tokens(self, agencies: list[str]) -> dict[str, str]:
-        from services.intake.adapters.tokens import TokenRepository
-        from shared.db import make_engine
-
-        engine = make_engine(self.database_url)
-        try:
-            repo = TokenRepository(engine)
-            return {a: await repo.create(a, datetime.fromisoformat(NOW)) for a in agencies}
-        finally:
-            await engine.dispose()
-
     def issue_tokens(self, agencies: list[str]) -> dict[str, str]:
-        self.tokens.update(asyncio.run(self._tokens([a for a in agencies if a not in self.tokens])))
+        self.tokens.update(asyncio.run(issue_tokens(self.database_url, [a for a in agencies if a not in self.tokens],
+                                                       datetime.fromisoformat(NOW))))
         return self.tokens
 
     def revoke(self, agency: str) -> list[str]:

@@ -16,6 +16,7 @@ from datetime import datetime
 import httpx
 import pytest
 
+from services.intake.adapters.tokens import issue_tokens
 from shared.plan.loader import load_plan
 from shared.settings import DEFAULT_PLAN
 from shared.stack import StackPaths, down, up
@@ -50,24 +51,13 @@ def stack(tmp_path, kafka_bootstrap, fresh_database_url):
     assert not (paths.root / "stack.json").exists()
 
 
-async def _token(database_url: str, agency: str) -> str:
-    from shared.db import make_engine
-    from services.intake.adapters.tokens import TokenRepository
-
-    engine = make_engine(database_url)
-    try:
-        return await TokenRepository(engine).create(agency, datetime.fromisoformat(NOW))
-    finally:
-        await engine.dispose()
-
-
 def test_one_lagging_report_reaches_the_leader_by_email(stack):
     paths, state = stack
     plan = load_plan(DEFAULT_PLAN)
     intake = state["components"]["intake"]["url"]
     aggregator = state["components"]["aggregator"]["url"]
     agency = "CA-HUONG-HOA"  # target 49.35 cases in 2024; by mid-June about half is expected
-    token = asyncio.run(_token(state["database_url"], agency))
+    token = asyncio.run(issue_tokens(state["database_url"], [agency], datetime.fromisoformat(NOW)))[agency]
 
     def event(type_: str, data: dict, at: str) -> dict:
         return {"specversion": "1.0", "id": f"skeleton-{uuid.uuid4().hex[:8]}", "source": f"/agencies/{agency}",

@@ -13,7 +13,7 @@ import re
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -97,3 +97,15 @@ class TokenRepository:
         except (VerificationError, InvalidHashError):
             return None
         return row.agency
+
+
+async def issue_tokens(database_url: str, agencies: Iterable[str], now: datetime) -> dict[str, str]:
+    """A fresh token per agency, plaintext (shown once): for the demo, tests and benchmarks."""
+    from shared.db import make_engine
+
+    engine = make_engine(database_url)
+    try:
+        repository = TokenRepository(engine)
+        return {agency: await repository.create(agency, now) for agency in agencies}
+    finally:
+        await engine.dispose()
