@@ -12,7 +12,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
 SERVICES = ("intake", "aggregator", "notifier")
@@ -23,10 +23,6 @@ def make_engine(url: str, **options) -> AsyncEngine:
     options.setdefault("max_overflow", 5)
     options.setdefault("pool_pre_ping", True)  # survive a PostgreSQL restart
     return create_async_engine(url, **options)
-
-
-def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
-    return async_sessionmaker(engine, expire_on_commit=False)
 
 
 def alembic_config(service: str, url: str) -> Config:

@@ -15,9 +15,6 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-from faststream.kafka import KafkaBroker
-from faststream.kafka.prometheus import KafkaPrometheusMiddleware
-from prometheus_client import CollectorRegistry
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -96,25 +93,3 @@ def make_consumer(bootstrap: str, *topics: str, group_id: str, **overrides: Any)
     if options.get("enable_auto_commit"):
         raise ValueError("auto-commit is never used: offsets are committed after the database")
     return AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, **options)
-
-
-def make_broker(
-    bootstrap: str, *, service: str, registry: CollectorRegistry | None = None,
-    middlewares: Sequence[Any] = (), **overrides: Any,
-) -> KafkaBroker:
-    """A FastStream broker with the project's producer settings and metrics middleware."""
-    chain = list(middlewares)
-    if registry is not None:
-        chain.insert(0, KafkaPrometheusMiddleware(registry=registry, app_name=service))
-    return KafkaBroker(
-        bootstrap,
-        client_id=f"tiendo-{service}",
-        allow_auto_create_topics=False,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=PRODUCER_DEFAULTS["linger_ms"],
-        request_timeout_ms=PRODUCER_DEFAULTS["request_timeout_ms"],
-        max_request_size=PRODUCER_DEFAULTS["max_request_size"],
-        middlewares=chain,
-        **overrides,
-    )

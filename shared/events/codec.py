@@ -7,11 +7,11 @@ Kafka tools and consumers can route on `ce_type` without parsing the body.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel
 
 from shared.events.models import agency_code_of, agency_event_adapter, status_event_adapter
 
@@ -88,10 +88,6 @@ def decode_status_event(value: bytes | None, headers: Iterable[tuple[str, bytes]
 
 def to_structured(event: BaseModel) -> bytes:
     return _dumps(event.model_dump(mode="json", exclude_none=True))
-
-
-def validate(adapter: TypeAdapter, document: Mapping[str, Any]):
-    return adapter.validate_python(document)
 
 
 def _header_value(value: Any) -> bytes:
