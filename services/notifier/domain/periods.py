@@ -1,29 +1,20 @@
-"""Reporting periods as the events spell them: "2024", "2024-H1", "2024-Q2", "2024-06"."""
+"""Reporting periods as the events spell them: "2024", "2024-H1", "2024-Q2", "2024-06".
+
+Parsing and containment are the plan's `Period`; what is added here is the step back to the
+previous period and the wording leaders read in emails ("Quý 2/2024").
+"""
 
 from __future__ import annotations
 
-import re
+from shared.plan.periods import Period
 
-_PERIOD = re.compile(r"^(?P<year>\d{4})(?:-(?:H(?P<half>[12])|Q(?P<quarter>[1-4])|(?P<month>0[1-9]|1[0-2])))?$")
 _MONTHS_EN = ["January", "February", "March", "April", "May", "June", "July", "August",
               "September", "October", "November", "December"]
 
 
 def _parts(period: str) -> tuple[int, str, int]:
-    match = _PERIOD.match(period)
-    if not match:
-        raise ValueError(f"not a period: {period!r}")
-    year = int(match["year"])
-    for kind in ("half", "quarter", "month"):
-        if match[kind]:
-            return year, kind, int(match[kind])
-    return year, "year", 1
-
-
-def _months(period: str) -> range:
-    year, kind, n = _parts(period)
-    size = {"year": 12, "half": 6, "quarter": 3, "month": 1}[kind]
-    return range((n - 1) * size + 1, n * size + 1)
+    parsed = Period.parse(period)
+    return parsed.year, parsed.kind, parsed.index
 
 
 def previous(period: str) -> str:
@@ -43,8 +34,7 @@ def _format(year: int, kind: str, n: int) -> str:
 
 def contains(outer: str, inner: str) -> bool:
     """True if every month of `inner` lies within `outer` (2024 contains 2024-06)."""
-    (oy, _, _), (iy, _, _) = _parts(outer), _parts(inner)
-    return oy == iy and set(_months(inner)) <= set(_months(outer))
+    return Period.parse(outer).covers(Period.parse(inner))
 
 
 def label(period: str, language: str = "vi") -> str:
