@@ -19,7 +19,8 @@ def directory_from_plan(plan: Plan) -> Directory:
         for a in plan.agencies
     }
     indicators = {i.code: Indicator(i.code, i.name_vi, i.name_en, i.unit_vi, i.unit_en) for i in plan.indicators}
-    return Directory(agencies=agencies, indicators=indicators, cutoff_day=plan.cutoff_day, timezone=plan.timezone)
+    return Directory(agencies=agencies, indicators=indicators, cutoff_day=plan.cutoff_day, timezone=plan.timezone,
+                     plan_year=plan.year)
 
 
 def load_directory(path: Path) -> Directory:

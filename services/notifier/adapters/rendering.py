@@ -160,6 +160,7 @@ def render(digest: Digest, ctx: RenderContext, domain: str = "tiendo.local") -> 
     model = {
         "t": t, "lang": lang, "subject": subject(digest, ctx.directory),
         "greeting": t["greeting"].format(name=digest.recipient.name),
+        "intro": texts.intro(lang, ctx.directory.plan_year),
         **_groups(digest, ctx), "silences": silences,
         "inhibited": t["inhibited"].format(n=len(digest.inhibited)) if digest.inhibited else None,
     }

@@ -39,7 +39,7 @@ WHAT_TO_DO = {
 T = {
     "vi": {
         "greeting": "Kính gửi đồng chí {name},",
-        "intro": "Hệ thống Tiendo tổng hợp tình hình thực hiện Kế hoạch phòng, chống ma túy năm 2024 như sau.",
+        "intro": "Hệ thống Tiendo tổng hợp tình hình thực hiện Kế hoạch phòng, chống ma túy{year} như sau.",
         "new": "Cảnh báo mới", "new_badge": "MỚI", "still_open": "Chưa được khắc phục", "resolved": "Đã khắc phục",
         "actual": "Thực hiện", "target": "Chỉ tiêu", "expected": "Tiến độ cần đạt", "forecast": "Dự báo cuối kỳ",
         "deadline": "Hạn", "todo": "Việc cần làm", "ack": "Xác nhận đã nhận / đang xử lý",
@@ -53,7 +53,7 @@ T = {
     },
     "en": {
         "greeting": "Dear {name},",
-        "intro": "Tiendo's summary of progress on the 2024 drug prevention and control plan.",
+        "intro": "Tiendo's summary of progress on the{year} drug prevention and control plan.",
         "new": "New alerts", "new_badge": "NEW", "still_open": "Still open", "resolved": "Resolved",
         "actual": "Actual", "target": "Target", "expected": "Expected by now", "forecast": "Forecast for the period",
         "deadline": "Deadline", "todo": "What to do", "ack": "Acknowledge (received / working on it)",
@@ -66,6 +66,11 @@ T = {
         "other": "{n} more", "severity": {"critical": "Critical", "warning": "Warning", "info": "Info"},
     },
 }
+
+
+def intro(language: str, year: int | None) -> str:
+    """The opening line, naming the plan's year when the plan gives one."""
+    return T[language]["intro"].format(year=f" {'năm ' if language == 'vi' else ''}{year}" if year else "")
 
 
 def number(value: float | None, language: str) -> str:

@@ -53,6 +53,7 @@ class Directory:
     indicators: dict[str, Indicator] = field(default_factory=dict)
     cutoff_day: int = 14  # monthly reporting windows run from the 15th to the 14th
     timezone: str = "Asia/Ho_Chi_Minh"
+    plan_year: int | None = None  # named in every email's opening line
 
     def agency(self, code: str) -> Agency:
         # An agency the plan does not know still gets its alerts recorded, just nobody to mail.

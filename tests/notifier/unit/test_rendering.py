@@ -64,6 +64,18 @@ def test_english_for_a_leader_who_prefers_it():
     assert "Dear Lãnh đạo UBHH," in message.get_body(("plain",)).get_content()
 
 
+@pytest.mark.parametrize(("year", "vi", "en"), [
+    (2025, "Kế hoạch phòng, chống ma túy năm 2025 như sau.", "progress on the 2025 drug prevention"),
+    (None, "Kế hoạch phòng, chống ma túy như sau.", "progress on the drug prevention"),
+])
+def test_the_opening_line_names_the_plans_own_year(year, vi, en):
+    d = replace(small_directory(), plan_year=year)
+    vi_text = parse(wire(render(digest_for(d, [kpi_event()]), ctx(d)))).get_body(("plain",)).get_content()
+    en_digest = digest_for(d, [kpi_event(agency="UBND-HUONG-HOA", indicator="propaganda_sessions")], "ubhh@qt.example")
+    en_text = parse(wire(render(en_digest, ctx(d)))).get_body(("plain",)).get_content()
+    assert vi in vi_text and en in en_text and "2024 drug" not in en_text
+
+
 def test_the_subject_leads_with_the_most_severe_kind():
     d = small_directory()
     digest = digest_for(d, [report_event(agency="BCD138", status=ReportStatus.LATE),
