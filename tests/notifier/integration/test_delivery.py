@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from shared.clock import ManualClock
-from shared.events.codec import to_kafka
+from shared.events.codec import KafkaRecord, to_kafka
 from shared.infra._process import REPO_ROOT
 from shared.kafka import make_producer
 
@@ -39,6 +39,30 @@ async def container(notifier_db, kafka_bootstrap, smtp_server):
 async def outbox_rows(c):
     async with c.engine.connect() as conn:
         return (await conn.execute(select(outbox).order_by(outbox.c.id))).all()
+
+
+async def produce(bootstrap, topic, records):
+    """All on partition 0, so they are consumed in this order."""
+    producer = make_producer(bootstrap)
+    await producer.start()
+    try:
+        for r in records:
+            await producer.send_and_wait(topic, r.value, key=r.key, headers=r.headers, partition=0)
+    finally:
+        await producer.stop()
+
+
+async def consume(c, topic, until):
+    """Run the notifier's status consumer on `topic` until `until(records handled)` holds."""
+    c.settings.status_topic = topic
+    consumer = c.consumer()
+    await consumer.start()
+    handled = 0
+    try:
+        while not until(handled):
+            handled += await consumer.poll_once()
+    finally:
+        await consumer.stop()
 
 
 async def queue_one(c, agency="CA-TINH"):
@@ -82,21 +106,8 @@ async def test_smtp_down_then_back_delivers_exactly_once(container, smtp_server)
 async def test_the_same_status_event_twice_makes_one_alert_and_one_email(container, kafka_bootstrap, status_topic):
     event = kpi_event()
     same_fact_new_id = kpi_event()  # a replaying aggregator: same fact, another event id
-    producer = make_producer(kafka_bootstrap)
-    await producer.start()
-    for e in (event, event, same_fact_new_id):
-        record = to_kafka(e)
-        await producer.send_and_wait(status_topic, record.value, key=record.key, headers=record.headers)
-    await producer.stop()
-    container.settings.status_topic = status_topic
-    consumer = container.consumer()
-    await consumer.start()
-    handled = 0
-    try:
-        while handled < 3:
-            handled += await consumer.poll_once()
-    finally:
-        await consumer.stop()
+    await produce(kafka_bootstrap, status_topic, [to_kafka(e) for e in (event, event, same_fact_new_id)])
+    await consume(container, status_topic, until=lambda handled: handled >= 3)
     async with container.engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(alerts)) == 1
         assert await conn.scalar(select(func.count()).select_from(inbox)) == 2
@@ -150,23 +161,10 @@ async def _all_sent(c) -> bool:
 
 
 async def test_an_undecodable_record_is_skipped_and_the_next_one_applied(container, kafka_bootstrap, status_topic):
-    good = to_kafka(kpi_event())
-    producer = make_producer(kafka_bootstrap)
-    await producer.start()
-    await producer.send_and_wait(status_topic, b"{not json", key=b"CA-TINH", partition=0,
-                                 headers=[("ce_specversion", b"1.0"), ("ce_id", b"x"), ("ce_source", b"/s"),
-                                          ("ce_type", b"vn.gov.pcmt.kpi.status_changed.v1")])
-    await producer.send_and_wait(status_topic, good.value, key=good.key, headers=good.headers, partition=0)
-    await producer.stop()
-    container.settings.status_topic = status_topic
-    consumer = container.consumer()
-    await consumer.start()
-    handled = 0
-    try:
-        while handled < 2:
-            handled += await consumer.poll_once()
-    finally:
-        await consumer.stop()
+    poison = KafkaRecord(b"CA-TINH", b"{not json", [("ce_specversion", b"1.0"), ("ce_id", b"x"), ("ce_source", b"/s"),
+                                                     ("ce_type", b"vn.gov.pcmt.kpi.status_changed.v1")])
+    await produce(kafka_bootstrap, status_topic, [poison, to_kafka(kpi_event())])
+    await consume(container, status_topic, until=lambda handled: handled >= 2)
     async with container.engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(alerts)) == 1
     assert container.metrics.status_events.labels("undecodable")._value.get() == 1
@@ -174,13 +172,7 @@ async def test_an_undecodable_record_is_skipped_and_the_next_one_applied(contain
 
 async def test_a_failing_transaction_rewinds_the_consumer_so_nothing_is_skipped(container, kafka_bootstrap,
                                                                                  status_topic):
-    producer = make_producer(kafka_bootstrap)
-    await producer.start()
-    for agency in ("CA-TINH", "BDBP"):
-        record = to_kafka(kpi_event(agency=agency))
-        await producer.send_and_wait(status_topic, record.value, key=record.key, headers=record.headers, partition=0)
-    await producer.stop()
-    container.settings.status_topic = status_topic
+    await produce(kafka_bootstrap, status_topic, [to_kafka(kpi_event(agency=a)) for a in ("CA-TINH", "BDBP")])
     real, calls = container.notifier.handle, []
 
     async def flaky(event, now):  # the database "goes away" for the first attempt
@@ -190,13 +182,7 @@ async def test_a_failing_transaction_rewinds_the_consumer_so_nothing_is_skipped(
         return await real(event, now)
 
     container.notifier.handle = flaky
-    consumer = container.consumer()
-    await consumer.start()
-    try:
-        while len(calls) < 3:
-            await consumer.poll_once()
-    finally:
-        await consumer.stop()
+    await consume(container, status_topic, until=lambda handled: len(calls) >= 3)
     assert calls == ["CA-TINH", "CA-TINH", "BDBP"]
     async with container.engine.connect() as conn:
         assert sorted(r.agency for r in await conn.execute(select(alerts.c.agency))) == ["BDBP", "CA-TINH"]
