@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from shared.events import EventType, agency_source
-from shared.plan.model import Plan, Target
+from shared.plan import Plan, Target
 from shared.plan.periods import Period
 
 REPORT_HOUR = time(9, 0)

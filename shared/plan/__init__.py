@@ -1,18 +1,18 @@
 """The plan as data: periods and their windows, the plan model, and its YAML loader."""
 
 from shared.plan.loader import PlanError, PlanIssue, load_plan
-from shared.plan.model import (
+from shared.plan.entries import (
     ActivityCount,
     ActivityType,
     Agency,
     Indicator,
     Leader,
-    Plan,
     ReportingRule,
     Target,
     Thresholds,
     Unit,
 )
+from shared.plan.model import Plan
 from shared.plan.periods import Period, periods_containing, periods_of_year
 
 __all__ = [

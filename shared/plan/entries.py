@@ -1,0 +1,205 @@
+"""The entries of a plan: units, agencies, leaders, indicators, activity types, targets,
+reporting rules and thresholds. Each checks itself; `Plan` (model.py) checks that they refer
+to each other correctly.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Iterable, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from shared.plan.periods import Period, PeriodKind
+
+Code = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+Lang = Literal["vi", "en"]
+Loc = tuple[str | int, ...]
+
+UNIT_DEPTH = {"province": 0, "district": 1, "commune": 2}
+_FREQUENCY_KIND: dict[str, PeriodKind] = {"monthly": "month", "quarterly": "quarter", "half": "half", "year": "year"}
+_KIND_FIELDS = {  # which optional fields each target kind reads
+    "absolute": ("value",),
+    "baseline_relative": ("baseline_year", "baseline_value", "factor"),
+    "ratio": ("factor", "denominator"),
+    "milestone": ("value", "due"),
+}
+_KIND_OPTIONAL = ("value", "baseline_year", "baseline_value", "factor", "denominator", "due")
+
+
+def fail_with(problems: list[tuple[Loc, str]], title: str, missing: Iterable[Loc] = ()) -> None:
+    """Raise one ValidationError holding every problem at its own location."""
+    details = [InitErrorDetails(type="missing", loc=loc, input=None) for loc in missing]
+    details += [
+        InitErrorDetails(type=PydanticCustomError("plan", "{message}", {"message": msg}), loc=loc, input=None)
+        for loc, msg in problems
+    ]
+    if details:
+        raise ValidationError.from_exception_data(title, details)
+
+
+def known_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except Exception:
+        raise ValueError(f"unknown time zone {name!r}") from None
+    return name
+
+
+class Frozen(BaseModel):
+    # extra="forbid": a misspelt key in the plan file must be an error, not silently ignored
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class _Named(Frozen):
+    code: Code
+    name_vi: str
+    name_en: str
+
+    def display_name(self, lang: Lang = "vi") -> str:
+        return self.name_vi if lang == "vi" else self.name_en
+
+
+class Unit(Frozen):
+    """An administrative unit. Validity dates because the 2025 reform removed districts."""
+
+    code: Code
+    name: str
+    kind: Literal["province", "district", "commune"]
+    parent: str | None = None
+    valid_from: date | None = None
+    valid_to: date | None = None
+    population: int | None = Field(default=None, ge=0)
+
+    def active_on(self, d: date) -> bool:
+        started = self.valid_from is None or self.valid_from <= d
+        return started and (self.valid_to is None or d <= self.valid_to)
+
+
+class Leader(Frozen):
+    name: str
+    title: str
+    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+    language: Lang = "vi"
+
+
+class Agency(_Named):
+    unit: str
+    parent: str | None = None  # the agency alerts escalate to
+    leaders: list[Leader] = []
+    is_steering_committee: bool = False
+
+
+class Indicator(_Named):
+    unit_vi: str
+    unit_en: str
+    aggregation: Literal["sum", "latest"]  # flows add up; stocks (people under management) don't
+    max_value: float = Field(gt=0)  # a reported value above it is rejected as implausible
+    per_population_max: float | None = Field(default=None, gt=0)  # above population * it: warning
+    higher_is_better: bool = True
+
+    def unit_label(self, lang: Lang = "vi") -> str:
+        return self.unit_vi if lang == "vi" else self.unit_en
+
+
+class ActivityCount(Frozen):
+    indicator: str
+    measure: Literal["count", "participants"]  # one per activity, or its participants
+
+
+class ActivityType(_Named):
+    counts_into: list[ActivityCount] = Field(min_length=1)
+
+
+class Target(Frozen):
+    agency: str
+    indicator: str
+    period: str
+    kind: Literal["absolute", "baseline_relative", "ratio", "milestone"]
+    value: float | None = None
+    baseline_year: int | None = None
+    baseline_value: float | None = Field(default=None, ge=0)
+    factor: float | None = Field(default=None, gt=0)
+    denominator: str | None = None  # indicator whose actual the ratio applies to
+    due: date | None = None
+    pace: Literal["linear", "profile"] = "linear"
+    profile: list[float] | None = None  # 12 monthly weights of the baseline year, Jan..Dec
+    sample: bool = False  # the figure is an illustrative sample, not taken from the plan text
+
+    @field_validator("period", mode="before")
+    @classmethod
+    def _canonical_period(cls, v: Any) -> Any:
+        # YAML reads `period: 2024` as an int; store the canonical text either way
+        return str(Period.parse(v)) if isinstance(v, (str, int)) and not isinstance(v, bool) else v
+
+    @field_validator("profile")
+    @classmethod
+    def _twelve_weights(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None:
+            if len(v) != 12:
+                raise ValueError(f"a profile needs 12 monthly weights (Jan..Dec), got {len(v)}")
+            if any(w < 0 for w in v) or sum(v) <= 0:
+                raise ValueError("profile weights must be non-negative and not all zero")
+        return v
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> Target:
+        needed = _KIND_FIELDS[self.kind]
+        missing = [(f,) for f in needed if getattr(self, f) is None]
+        problems: list[tuple[Loc, str]] = [
+            ((f,), f"not used by {self.kind} targets")
+            for f in _KIND_OPTIONAL
+            if f not in needed and getattr(self, f) is not None
+        ]
+        if self.pace == "profile" and self.profile is None:
+            missing.append(("profile",))
+        if self.pace == "linear" and self.profile is not None:
+            problems.append((("profile",), "a profile is only read with pace: profile"))
+        fail_with(problems, "Target", missing)
+        return self
+
+    @property
+    def as_period(self) -> Period:
+        return Period.parse(self.period)
+
+    def target_value(self, denominator_actual: float | None = None) -> float | None:
+        """The figure to reach; a ratio target needs its denominator's actual (None without it)."""
+        if self.kind == "baseline_relative":
+            return self.baseline_value * self.factor  # type: ignore[operator]
+        if self.kind == "ratio":
+            if denominator_actual is None:
+                return None
+            return self.factor * denominator_actual  # type: ignore[operator]
+        return self.value
+
+    def expected_fraction(self, as_of: date, cutoff_day: int = 14) -> float:
+        """Share of the target expected by the end of `as_of` (a milestone is due at `due`)."""
+        profile = self.profile if self.pace == "profile" else None
+        return self.as_period.elapsed_fraction(as_of, cutoff_day, profile, until=self.due)
+
+
+class ReportingRule(Frozen):
+    agency: str
+    frequency: Literal["monthly", "quarterly", "half", "year"]
+    indicators: list[str] = Field(min_length=1)
+    submission_days_after_cutoff: int = Field(ge=0, le=60)
+
+    @property
+    def period_kind(self) -> PeriodKind:
+        return _FREQUENCY_KIND[self.frequency]
+
+
+class Thresholds(Frozen):
+    """Status bands on actual / expected: >= on_track is on track, >= at_risk at risk, else lagging."""
+
+    on_track: float = Field(default=0.9, gt=0)
+    at_risk: float = Field(default=0.7, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Thresholds:
+        if self.at_risk >= self.on_track:
+            fail_with([(("at_risk",), f"must be below on_track ({self.on_track})")], "Thresholds")
+        return self
