@@ -1,4 +1,4 @@
-"""The one place Kafka clients are made.
+"""The one place Kafka clients are made: raw aiokafka clients and the FastStream broker.
 
 Every producer is idempotent with `acks=all` (a 202 from intake means the write is durable);
 every consumer commits explicitly (never Kafka's auto-commit); topics are created explicitly
@@ -8,13 +8,23 @@ with their partition count and retention, never by auto-creation.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from faststream._internal.middlewares import BaseMiddleware
+from faststream.exceptions import IgnoredException
+from faststream.kafka import KafkaBroker
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.middlewares import AckPolicy
+from prometheus_client import CollectorRegistry
+
+log = logging.getLogger(__name__)
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -82,14 +92,86 @@ def make_producer(bootstrap: str, **overrides: Any) -> AIOKafkaProducer:
     return AIOKafkaProducer(bootstrap_servers=bootstrap, **{**PRODUCER_DEFAULTS, **overrides})
 
 
+CONSUMER_DEFAULTS: dict[str, Any] = {"auto_offset_reset": "earliest", "isolation_level": "read_committed"}
+
+
 def make_consumer(bootstrap: str, *topics: str, group_id: str, **overrides: Any) -> AIOKafkaConsumer:
-    options: dict[str, Any] = {
-        "group_id": group_id,
-        "enable_auto_commit": False,
-        "auto_offset_reset": "earliest",
-        "isolation_level": "read_committed",
-        **overrides,
-    }
+    options: dict[str, Any] = {"group_id": group_id, "enable_auto_commit": False, **CONSUMER_DEFAULTS, **overrides}
     if options.get("enable_auto_commit"):
         raise ValueError("auto-commit is never used: offsets are committed after the database")
     return AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, **options)
+
+
+# -- FastStream ---------------------------------------------------------------------------------
+# FastStream's Kafka default is AckPolicy.ACK_FIRST, which it implements as aiokafka's auto-commit.
+COMMIT_AFTER_HANDLER = (AckPolicy.NACK_ON_ERROR, AckPolicy.MANUAL)
+
+
+def make_broker(bootstrap: str, *, registry: CollectorRegistry, app_name: str, error_backoff_s: float = 1.0,
+                **overrides: Any) -> KafkaBroker:
+    """A FastStream broker: the project's producer settings, FastStream's Prometheus metrics on the
+    service's own registry (its existing /metrics), failed handlers logged and backed off.
+
+    Handlers receive the aiokafka record (a tuple of them for batch subscribers): the services
+    decode CloudEvents with their own codec, and FastStream's JSON decoding would make a poison
+    record fail before the handler could dead-letter or skip it.
+    """
+    if overrides.get("ack_policy", AckPolicy.NACK_ON_ERROR) not in COMMIT_AFTER_HANDLER:
+        raise ValueError("offsets are committed after the handler, never on receipt (auto-commit)")
+    options: dict[str, Any] = {
+        "client_id": f"tiendo-{app_name}",
+        "allow_auto_create_topics": False,
+        "ack_policy": AckPolicy.NACK_ON_ERROR,
+        "parser": tolerant_parser,
+        "decoder": raw_records,
+        "apply_types": False,
+        "log_level": logging.DEBUG,  # FastStream logs "Received"/"Processed" per message
+        "middlewares": (backoff_after_error(error_backoff_s),
+                        KafkaPrometheusMiddleware(registry=registry, app_name=app_name)),
+        **PRODUCER_DEFAULTS,
+        **overrides,
+    }
+    return KafkaBroker(bootstrap, **options)
+
+
+def subscriber_options(ack_policy: AckPolicy, **overrides: Any) -> dict[str, Any]:
+    """Keyword arguments of `broker.subscriber(...)`: the same reading position and isolation as
+    `make_consumer`, and an explicit acknowledgement policy that commits only after the handler."""
+    if ack_policy not in COMMIT_AFTER_HANDLER:
+        raise ValueError("offsets are committed after the handler, never on receipt (auto-commit)")
+    return {"ack_policy": ack_policy, **CONSUMER_DEFAULTS, **overrides}
+
+
+async def raw_records(message: Any) -> ConsumerRecord | tuple[ConsumerRecord, ...]:
+    return message.raw_message
+
+
+async def tolerant_parser(raw: Any, default: Callable[[Any], Awaitable[Any]]) -> Any:
+    """FastStream decodes every header value as UTF-8 for its own bookkeeping; a record with a
+    binary or null header value must still reach the handler (which dead-letters or skips it)."""
+    try:
+        return await default(raw)
+    except (UnicodeDecodeError, AttributeError):
+        records = raw if isinstance(raw, tuple) else (raw,)
+        clean = tuple(dataclasses.replace(r, headers=[(k, (v or b"").decode("utf-8", "replace").encode())
+                                                      for k, v in r.headers]) for r in records)
+        message = await default(clean if isinstance(raw, tuple) else clean[0])
+        message.raw_message = raw  # the handler sees the original bytes
+        return message
+
+
+def backoff_after_error(seconds: float) -> Callable[..., BaseMiddleware]:
+    """Logs a failed handler with its records' coordinates, then waits before FastStream nacks
+    (seeks back): a lasting failure (database down) is retried at that pace, never in a tight loop."""
+
+    class BackoffAfterError(BaseMiddleware):
+        async def after_processed(self, exc_type=None, exc_val=None, exc_tb=None) -> bool:
+            if isinstance(exc_val, Exception) and not isinstance(exc_val, IgnoredException):
+                records = self.msg if isinstance(self.msg, tuple) else (self.msg,)
+                where = ", ".join(f"{r.topic}/{r.partition}@{r.offset}" for r in records[:3])
+                log.error("handler failed on %d record(s) from %s: %r; reading again in %.1fs",
+                          len(records), where, exc_val, seconds)
+                await asyncio.sleep(seconds)
+            return False
+
+    return BackoffAfterError

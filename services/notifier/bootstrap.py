@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.clock import Clock
 from shared.db import make_engine
+from shared.kafka import make_broker
 from shared.observability import new_registry
 
 from services.notifier.adapters.consumer import StatusConsumer
@@ -35,10 +36,12 @@ class Container:
     sender: Sender
 
     def consumer(self) -> StatusConsumer:
+        """The status-topic subscriber on a FastStream broker of its own (consumer only)."""
         async def handle(event) -> bool:
             return await self.notifier.handle(event, self.clock.now())
-        return StatusConsumer(self.settings.kafka_bootstrap_servers, self.settings.status_topic,
-                              self.settings.consumer_group, handle,
+        broker = make_broker(self.settings.kafka_bootstrap_servers, registry=self.registry, app_name="notifier",
+                             consumer_only=True)
+        return StatusConsumer(broker, self.settings.status_topic, self.settings.consumer_group, handle,
                               on_poison=lambda: self.metrics.status_events.labels("undecodable").inc())
 
 

@@ -1,65 +1,64 @@
-"""Consumes the status topic; offsets are committed only after the database transaction.
+"""The status topic as a FastStream subscriber; offsets are committed only after the database
+transaction.
 
-A record that cannot be decoded is logged and skipped (it would block its partition for
-ever); a database failure rewinds to the record and retries, so nothing is skipped.
+`AckPolicy.NACK_ON_ERROR`: FastStream commits a record's offset once `handle` returned (the
+notifier's transaction committed) and seeks back to it when `handle` raised (database down),
+after the broker's back-off (`shared.kafka.make_broker`), so nothing is skipped and nothing
+spins. A record that cannot be decoded is logged, counted and acknowledged: it would block its
+partition for ever.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from aiokafka import TopicPartition
-from aiokafka.structs import OffsetAndMetadata
+from aiokafka import ConsumerRecord
+from faststream.kafka import KafkaBroker
+from faststream.middlewares import AckPolicy
 from pydantic import ValidationError
 
 from shared.events.codec import DecodeError, decode_status_event
-from shared.kafka import make_consumer
+from shared.kafka import subscriber_options
 
 log = logging.getLogger(__name__)
 Handler = Callable[[object], Awaitable[bool]]
 
 
 class StatusConsumer:
-    def __init__(self, bootstrap: str, topic: str, group_id: str, handle: Handler,
+    def __init__(self, broker: KafkaBroker, topic: str, group_id: str, handle: Handler,
                  on_poison: Callable[[], None] = lambda: None) -> None:
-        self.consumer = make_consumer(bootstrap, topic, group_id=group_id, max_poll_records=200)
-        self.handle = handle
-        self.on_poison = on_poison
-        self.started = False
+        self.broker, self.handle, self.on_poison = broker, handle, on_poison
+        self._settled = 0  # records handled or skipped since the last `poll_once`
+        self._progress = asyncio.Event()
+        broker.subscriber(topic, group_id=group_id, max_poll_records=200,
+                          **subscriber_options(AckPolicy.NACK_ON_ERROR))(self.on_record)
 
     async def start(self) -> None:
-        await self.consumer.start()
-        self.started = True
+        await self.broker.start()
 
     async def stop(self) -> None:
-        if self.started:
-            await self.consumer.stop()
-            self.started = False
+        await self.broker.stop()
 
-    async def run(self) -> None:
-        while True:
-            await self.poll_once()
+    async def on_record(self, record: ConsumerRecord) -> None:
+        try:
+            event = decode_status_event(record.value, record.headers or [])
+        except (DecodeError, ValidationError) as exc:
+            log.error("skipping undecodable record %s/%d@%d: %s", record.topic, record.partition, record.offset, exc)
+            self.on_poison()
+        else:
+            await self.handle(event)  # raises → FastStream seeks back to this record
+        self._settled += 1
+        self._progress.set()
 
     async def poll_once(self, timeout_ms: int = 500) -> int:
-        batches = await self.consumer.getmany(timeout_ms=timeout_ms)
-        handled = 0
-        for tp, records in batches.items():
-            for record in records:
-                try:
-                    event = decode_status_event(record.value, record.headers or [])
-                except (DecodeError, ValidationError) as exc:
-                    log.error("skipping undecodable record %s@%d: %s", tp, record.offset, exc)
-                    self.on_poison()
-                else:
-                    try:
-                        await self.handle(event)
-                    except Exception:
-                        log.exception("status event %s@%d failed; retrying", tp, record.offset)
-                        self.consumer.seek(tp, record.offset)
-                        await asyncio.sleep(1.0)
-                        break
-                await self.consumer.commit({TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(record.offset + 1, "")})
-                handled += 1
-        return handled
+        """Waits up to `timeout_ms` for the subscriber to settle records; how many it settled since
+        the last call (tests step the consumer with it)."""
+        if not self._settled:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), timeout_ms / 1000)
+        self._progress.clear()
+        settled, self._settled = self._settled, 0
+        return settled

@@ -40,18 +40,21 @@ async def sender(container: Container) -> None:
 
 
 async def consumer(container: Container) -> None:
-    while True:
-        status = container.consumer()
-        try:
-            await status.start()
-            await status.run()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("status consumer failed; restarting")
-            await asyncio.sleep(2.0)
-        finally:
-            await status.stop()
+    """Starts the status subscriber once Kafka answers (the service comes up without it); from
+    then on FastStream consumes and reconnects by itself until the task is cancelled."""
+    status = container.consumer()
+    try:
+        while True:
+            try:
+                await status.start()
+                break
+            except Exception:
+                log.exception("status consumer cannot start; retrying")
+                await status.stop()
+                await asyncio.sleep(2.0)
+        await asyncio.Event().wait()
+    finally:
+        await status.stop()
 
 
 def start_all(container: Container) -> list[asyncio.Task]:

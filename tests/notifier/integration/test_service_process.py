@@ -73,6 +73,9 @@ async def test_the_service_process_end_to_end(notifier_db, kafka_bootstrap, smtp
                                 "[Tiendo] 1 chỉ tiêu chậm tiến độ — Sở Y tế — Tháng 6/2024"]
             metrics = (await http.get("/metrics/")).text
             assert "notifier_emails_sent_total 2.0" in metrics
+            # The status topic is consumed by FastStream, whose own metrics share the service's /metrics.
+            assert (f'faststream_received_processed_messages_total{{app_name="notifier",broker="kafka",'
+                    f'handler="{status_topic}",status="acked"}} 2.0') in metrics
 
         listed = await asyncio.to_thread(tiendo_process, "alerts", "list", "--state", "firing", env=env)
         assert listed.returncode == 0, listed.stderr
