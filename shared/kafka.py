@@ -134,6 +134,23 @@ def make_broker(bootstrap: str, *, registry: CollectorRegistry, app_name: str, e
     return KafkaBroker(bootstrap, **options)
 
 
+async def serve(broker: KafkaBroker, retry_s: float = 2.0) -> None:
+    """Runs `broker` until cancelled: started once Kafka answers (a service comes up, and says
+    "not ready", without it); then FastStream consumes and reconnects by itself."""
+    try:
+        while True:
+            try:
+                await broker.start()
+                break
+            except Exception as exc:  # noqa: BLE001 - Kafka not there yet: try again
+                log.warning("FastStream broker cannot start (%r); retrying in %.1fs", exc, retry_s)
+                await broker.stop()
+                await asyncio.sleep(retry_s)
+        await asyncio.Event().wait()
+    finally:
+        await broker.stop()
+
+
 def subscriber_options(ack_policy: AckPolicy, **overrides: Any) -> dict[str, Any]:
     """Keyword arguments of `broker.subscriber(...)`: the same reading position and isolation as
     `make_consumer`, and an explicit acknowledgement policy that commits only after the handler."""

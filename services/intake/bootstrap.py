@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.clock import Clock
 from shared.db import make_engine
+from shared.kafka import make_broker
 from shared.observability import new_registry
 from shared.plan import load_plan
 
@@ -86,7 +87,9 @@ def build(settings: IntakeSettings, *, clock: Clock | None = None,
                     now=clock.now, max_skew=timedelta(seconds=settings.max_clock_skew_s))
     forwarder = None
     if settings.raw_consumer_enabled:
-        forwarder = RawForwarder(settings.kafka_bootstrap_servers, intake, raw_topic=settings.raw_topic,
+        broker = make_broker(settings.kafka_bootstrap_servers, registry=registry, app_name="intake",
+                             consumer_only=True)  # forwards through `publisher`
+        forwarder = RawForwarder(broker, intake, raw_topic=settings.raw_topic,
                                  dlq_topic=settings.dlq_topic, group_id=settings.raw_group_id,
                                  max_records=settings.raw_max_records)
     return Container(

@@ -11,14 +11,18 @@ goes to the dead-letter topic like any invalid one, so a partition never gets st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+from collections.abc import Sequence
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import ConsumerRecord
+from faststream.kafka import KafkaBroker
+from faststream.middlewares import AckPolicy
 
 from shared.events.codec import DecodeError, KafkaRecord, from_kafka
 from shared.events.models import agency_code_of
-from shared.kafka import make_consumer
+from shared.kafka import serve, subscriber_options
 
 from services.intake.adapters.publisher import KafkaUnavailable
 from services.intake.domain.problems import Problem
@@ -53,66 +57,37 @@ def dead_letter(record: ConsumerRecord, outcome: Outcome) -> KafkaRecord:
 
 
 class RawForwarder:
-    def __init__(self, bootstrap: str, intake: Intake, *, raw_topic: str, dlq_topic: str, group_id: str,
-                 max_records: int = 500, retry_s: float = 1.0) -> None:
-        self._bootstrap, self._intake = bootstrap, intake
-        self._raw, self._dlq, self._group = raw_topic, dlq_topic, group_id
-        self._max, self._retry = max_records, retry_s
+    """A FastStream batch subscriber on the raw topic (`AckPolicy.NACK_ON_ERROR`): FastStream commits
+    the batch's offsets once `on_batch` returned; when it raised, the broker backs off, then FastStream
+    seeks every partition of the batch back to its earliest record, so the batch is read again."""
+
+    def __init__(self, broker: KafkaBroker, intake: Intake, *, raw_topic: str, dlq_topic: str, group_id: str,
+                 max_records: int = 500) -> None:
+        self.broker, self._intake, self._dlq = broker, intake, dlq_topic
         self._task: asyncio.Task | None = None
-        self.batches = 0  # handled batches, for tests and logs
+        broker.subscriber(raw_topic, group_id=group_id, batch=True, max_records=max_records, batch_timeout_ms=500,
+                          **subscriber_options(AckPolicy.NACK_ON_ERROR))(self.on_batch)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="intake-raw-forwarder")
+        """In the background: intake serves HTTP (and says "not ready") while Kafka is away."""
+        self._task = asyncio.create_task(serve(self.broker), name="intake-raw-forwarder")
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
-                pass
 
-    async def _run(self) -> None:
-        while True:
-            consumer = make_consumer(self._bootstrap, self._raw, group_id=self._group)
-            try:
-                await consumer.start()
-                await self._consume(consumer)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - reconnect rather than die
-                log.exception("raw-topic consumer failed; restarting in %.1fs", self._retry)
-                await asyncio.sleep(self._retry)
-            finally:
-                await consumer.stop()
+    async def on_batch(self, records: tuple[ConsumerRecord, ...]) -> None:
+        try:
+            await self.handle(records)
+        except (KafkaUnavailable, RegistryUnavailable):
+            raise  # FastStream nacks: the batch is read again after the broker's back-off
+        except Exception:  # noqa: BLE001 - a bug met by some record: find it, don't stall on it
+            log.exception("raw batch of %d failed; handling its records one by one", len(records))
+            await self._one_by_one(records)
 
-    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
-        while True:
-            batches = await consumer.getmany(timeout_ms=500, max_records=self._max)
-            records = [r for tp in sorted(batches) for r in batches[tp]]
-            if not records:
-                continue
-            try:
-                await self.handle(records)
-            except (KafkaUnavailable, RegistryUnavailable) as exc:
-                log.warning("raw batch of %d not forwarded (%s); reading it again", len(records), exc)
-                for tp, recs in batches.items():
-                    consumer.seek(tp, recs[0].offset)
-                await asyncio.sleep(self._retry)
-                continue
-            except Exception:  # noqa: BLE001 - a bug met by some record: find it, don't stall on it
-                log.exception("raw batch of %d failed; handling its records one by one", len(records))
-                try:
-                    await self._one_by_one(records)
-                except (KafkaUnavailable, RegistryUnavailable):
-                    for tp, recs in batches.items():
-                        consumer.seek(tp, recs[0].offset)
-                    await asyncio.sleep(self._retry)
-                    continue
-            await consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items()})
-            self.batches += 1
-
-    async def _one_by_one(self, records: list[ConsumerRecord]) -> None:
+    async def _one_by_one(self, records: Sequence[ConsumerRecord]) -> None:
         for record in records:
             try:
                 await self.handle([record])
@@ -124,7 +99,7 @@ class RawForwarder:
                 await self._intake.publisher.publish(self._dlq, [letter])
                 self._intake.metrics.dlq(problem.reason)
 
-    async def handle(self, records: list[ConsumerRecord]) -> list[Outcome]:
+    async def handle(self, records: Sequence[ConsumerRecord]) -> list[Outcome]:
         """Forward or dead-letter every record; returns only once Kafka acknowledged them all."""
         outcomes = await self._intake.submit([decode(r) for r in records], agency=None, path="kafka")
         dead = [(r, o) for r, o in zip(records, outcomes) if o.status == "rejected"]

@@ -6,6 +6,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from shared.kafka import serve
+
 from services.notifier.bootstrap import Container
 
 log = logging.getLogger(__name__)
@@ -40,21 +42,7 @@ async def sender(container: Container) -> None:
 
 
 async def consumer(container: Container) -> None:
-    """Starts the status subscriber once Kafka answers (the service comes up without it); from
-    then on FastStream consumes and reconnects by itself until the task is cancelled."""
-    status = container.consumer()
-    try:
-        while True:
-            try:
-                await status.start()
-                break
-            except Exception:
-                log.exception("status consumer cannot start; retrying")
-                await status.stop()
-                await asyncio.sleep(2.0)
-        await asyncio.Event().wait()
-    finally:
-        await status.stop()
+    await serve(container.consumer().broker)
 
 
 def start_all(container: Container) -> list[asyncio.Task]:

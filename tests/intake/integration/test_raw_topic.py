@@ -164,3 +164,35 @@ async def test_a_record_that_trips_a_bug_is_dead_lettered_and_the_rest_flow_on(s
     poison = [r for r in dead if dict(r.headers).get("ce_id") == b"raw-poison"]
     assert [dict(r.headers)["dlq_reason"] for r in poison] == [b"internal-error"]
     await until(lambda: _zero(committed_lag(service)))
+
+
+async def test_a_failed_batch_spanning_partitions_is_read_again_from_each_partitions_first_record(
+        service, monkeypatch):
+    """FastStream 0.7 nacks a batch by seeking every partition in it back to that partition's
+    earliest record of the batch: no partition is skipped past an unforwarded record."""
+    publisher = service.container.publisher
+    real, failures = publisher.publish, []
+
+    async def flaky(topic, records):
+        if len(failures) < 2:
+            failures.append(len(records))
+            raise KafkaUnavailable("simulated outage")
+        return await real(topic, records)
+
+    monkeypatch.setattr(publisher, "publish", flaky)
+    ids = [f"raw-spread-{p}-{i}" for p in range(6) for i in range(3)]
+    producer = make_producer(service.settings.kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        sent = [await producer.send(service.settings.raw_topic, r.value, key=r.key, headers=r.headers,
+                                    partition=int(i.split("-")[2]))
+                for i in ids for r in [binary("report.submitted", id=i)]]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+    await until(lambda: _seen(service, ids[-1].encode()), timeout=30)
+    await until(lambda: _zero(committed_lag(service)))
+    assert len(failures) == 2 and max(failures) > 3  # a failed batch held several partitions' records
+    forwarded = [dict(r.headers)["ce_id"].decode() for r in
+                 await service.read(service.settings.events_topic, 1000, timeout=3)]
+    assert sorted(i for i in forwarded if i.startswith("raw-spread-")) == sorted(ids)  # each once, none skipped
