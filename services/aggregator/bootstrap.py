@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import make_engine
+from shared.kafka import make_broker
 from shared.observability import new_registry
 from shared.plan import load_plan
 
@@ -43,6 +44,7 @@ def bootstrap(settings: AggregatorSettings | None = None, *, clock: Any = None, 
     metrics = AggregatorMetrics(registry)
     projector = Projector(engine, plan, settings.status_topic, settings.dlq_topic)
     consumer = EventConsumer(settings, projector, clock, metrics, on_batch=crash_hook(settings.fault))
-    relay = OutboxRelay(engine, settings.kafka_bootstrap_servers, metrics,
+    broker = make_broker(settings.kafka_bootstrap_servers, registry=registry, app_name="aggregator")
+    relay = OutboxRelay(engine, broker, metrics,
                         settings.relay_batch_size, settings.relay_interval_seconds)
     return Aggregator(settings, plan, clock, engine, registry, metrics, projector, consumer, relay)

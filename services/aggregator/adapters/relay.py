@@ -5,10 +5,13 @@ and a FastStream subscriber per queue, while our rows must leave as binary-mode 
 `ce_*` headers and the agency as key, on topics chosen per row (status or dead letter), from
 the same table the batch transaction writes. The loop is ~40 lines; owning it is cheaper.
 
-Rows are claimed with `FOR UPDATE SKIP LOCKED`, sent with the idempotent producer, and deleted
-in the same transaction once Kafka acknowledged them; a crash in between re-sends them with
-the same CloudEvent id (at-least-once on the wire, deduplicated by the notifier's inbox). A
-transaction-scoped advisory lock keeps one active relay at a time so events keep their order.
+Rows are claimed with `FOR UPDATE SKIP LOCKED`, published through the FastStream broker of
+`shared.kafka.make_broker` (idempotent producer, `acks=all`; one `publish(no_confirm=True)` per
+row in order, then every acknowledgement awaited), and deleted in the same transaction once Kafka
+acknowledged them; a crash in between re-sends them with the same CloudEvent id (at-least-once on
+the wire, deduplicated by the notifier's inbox). A transaction-scoped advisory lock keeps one
+active relay at a time so events keep their order. FastStream carries header values as text: a
+dead letter's original header that is not UTF-8 leaves with U+FFFD in place of its bad bytes.
 """
 
 from __future__ import annotations
@@ -17,10 +20,9 @@ import asyncio
 import contextlib
 import logging
 
+from faststream.kafka import KafkaBroker
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
-
-from shared.kafka import make_producer
 
 from services.aggregator.adapters.metrics import AggregatorMetrics
 from services.aggregator.adapters.repository import decode_headers
@@ -30,19 +32,18 @@ log = logging.getLogger(__name__)
 
 
 class OutboxRelay:
-    def __init__(self, engine: AsyncEngine, bootstrap: str, metrics: AggregatorMetrics,
+    def __init__(self, engine: AsyncEngine, broker: KafkaBroker, metrics: AggregatorMetrics,
                  batch_size: int = 500, interval: float = 0.2) -> None:
-        self.engine, self.bootstrap, self.metrics = engine, bootstrap, metrics
+        self.engine, self.broker, self.metrics = engine, broker, metrics
         self.batch_size, self.interval = batch_size, interval
         self.wake = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
-        producer = make_producer(self.bootstrap)
-        await producer.start()
+        await self.broker.start()
         try:
             while not stop.is_set():
                 try:
-                    sent = await self.relay_once(producer)
+                    sent = await self.relay_once()
                 except Exception as exc:  # database or broker away: try again shortly
                     log.warning("outbox relay failed (%s); retrying", exc)
                     sent = 0
@@ -51,9 +52,9 @@ class OutboxRelay:
                         await asyncio.wait_for(self.wake.wait(), self.interval)
                     self.wake.clear()
         finally:
-            await producer.stop()
+            await self.broker.stop()
 
-    async def relay_once(self, producer) -> int:
+    async def relay_once(self) -> int:
         async with self.engine.begin() as conn:
             if not (await conn.execute(text("SELECT pg_try_advisory_xact_lock(hashtext('aggregator.outbox'))"))).scalar():
                 return 0
@@ -62,8 +63,7 @@ class OutboxRelay:
             if not rows:
                 self.metrics.outbox_backlog.set(0)
                 return 0
-            futures = [await producer.send(r.topic, r.value, key=r.key, headers=decode_headers(r.headers))
-                       for r in rows]
+            futures = [await self._publish(r) for r in rows]
             await asyncio.gather(*futures)
             await conn.execute(outbox.delete().where(outbox.c.seq.in_([r.seq for r in rows])))
             backlog = (await conn.execute(select(func.count()).select_from(outbox))).scalar()
@@ -71,3 +71,8 @@ class OutboxRelay:
             self.metrics.relayed.labels(r.topic).inc()
         self.metrics.outbox_backlog.set(max(0, backlog - len(rows)))
         return len(rows)
+
+    async def _publish(self, row) -> asyncio.Future:
+        headers = {name: value.decode("utf-8", "replace") for name, value in decode_headers(row.headers)}
+        return await self.broker.publish(row.value, row.topic, key=row.key, headers=headers,
+                                         correlation_id=headers.get("ce_id"), no_confirm=True)
