@@ -10,72 +10,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
 import time
+from collections import Counter
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 from aiokafka import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 from asyncpg.exceptions import CannotConnectNowError, PostgresConnectionError
-from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from shared.events.codec import DecodeError, KafkaRecord, decode_agency_event
-from shared.events.models import AGENCY_EVENT_TYPES, agency_code_of
 from shared.kafka import make_consumer
 
-from services.aggregator.adapters.metrics import AggregatorMetrics
-from services.aggregator.adapters.projector import Delivered, Outcome, Poison, Projector
-from services.aggregator.domain.facts import Rejected, fact_from_event
+from services.aggregator.adapters.decoding import decode, poison
+from services.aggregator.adapters.metrics import AggregatorMetrics, observe_counted
+from services.aggregator.adapters.projector import Outcome, Projector
 
 log = logging.getLogger(__name__)
-
-
-def decode(record: Any, plan: Any) -> Delivered | Poison:
-    """A consumed record → a fact, or a dead letter keyed by its position (so a fixed resend
-    under the same event id is still accepted)."""
-    try:
-        event = _fast_decode(record) or decode_agency_event(record.value, record.headers)
-        return Delivered(fact_from_event(event, record.offset, plan), record.partition, record.offset)
-    except (DecodeError, ValidationError, Rejected, UnicodeDecodeError) as exc:
-        return poison(record, f"{type(exc).__name__}: {exc}")
-
-
-_MODELS = {str(t): m for t, m in AGENCY_EVENT_TYPES.items()}
-
-
-def _fast_decode(record: Any) -> Any:
-    """The common case in one pass over the headers, validating the one model `ce_type` names
-    (a fifth cheaper than the shared codec); anything unusual returns None and takes the shared
-    path, which also words the errors."""
-    try:
-        attributes: dict[str, Any] = {}
-        for name, raw in record.headers:
-            if name[:3] == "ce_":
-                attributes[name[3:]] = raw.decode()
-            elif name.lower() == "content-type" and raw != b"application/json":
-                return None
-        model = _MODELS.get(attributes.get("type"))
-        if model is None or "specversion" not in attributes or record.value is None:
-            return None
-        attributes["datacontenttype"] = "application/json"
-        attributes["data"] = json.loads(record.value)
-        return model.model_validate(attributes)
-    except Exception:
-        return None
-
-
-def poison(record: Any, reason: str) -> Poison:
-    headers = {name: value for name, value in record.headers}
-    source = headers.get("ce_source", b"").decode("utf-8", "replace")
-    return Poison(f"kafka:{record.topic}/{record.partition}", str(record.offset), agency_code_of(source),
-                  reason, record.partition, record.offset,
-                  KafkaRecord(record.key, record.value or b"", list(record.headers)))
+_timestamp = attrgetter("timestamp")
 
 
 def transient(exc: BaseException) -> bool:
@@ -241,10 +198,12 @@ class EventConsumer:
         m = self.metrics
         if records:
             m.batch_size.observe(len(records))
-            newest = max(r.timestamp for r in records) / 1000
-            m.freshness.set(max(0.0, committed - newest))
-            for r in records:
-                m.end_to_end.observe(max(0.0, committed - r.timestamp / 1000))
+            appended = Counter(map(_timestamp, records))  # milliseconds: many records share one
+            m.freshness.set(max(0.0, committed - max(appended) / 1000))
+            latencies: Counter[float] = Counter()
+            for ms, n in appended.items():
+                latencies[max(0.0, committed - ms / 1000)] += n
+            observe_counted(m.end_to_end, latencies)
         m.batch_seconds.observe(time.perf_counter() - started)
         m.last_commit.set(committed)
         m.applied.labels("all").inc(outcome.applied)

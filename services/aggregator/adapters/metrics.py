@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
@@ -56,3 +59,15 @@ class AggregatorMetrics:
                                 ["agency", "indicator", "status"], registry=registry)
         self.reports = Gauge("aggregator_reports", "Reports per status (all periods)", ["status"],
                              registry=registry)
+
+
+def observe_counted(histogram: Histogram, counts: Mapping[float, int]) -> None:
+    """`histogram.observe(value)` `n` times for each `value: n`, at one bucket increment per
+    distinct value: the end-to-end histogram sees every event, and `observe` costs ~2 µs each.
+    It updates the fields `observe` updates (a unit test holds the two to the same exposition)."""
+    bounds, buckets = histogram._upper_bounds, histogram._buckets
+    total = 0.0
+    for value, n in counts.items():
+        buckets[bisect_left(bounds, value)].inc(n)
+        total += value * n
+    histogram._sum.inc(total)

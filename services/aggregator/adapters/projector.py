@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -28,12 +28,12 @@ from services.aggregator.domain.kpi import Kpi, Report, evaluate_agency
 from services.aggregator.domain.ledger import AgencyLedger
 
 
-@dataclass(frozen=True, slots=True)
-class Delivered:
+class Delivered(NamedTuple):
     """A record that decoded into a fact."""
     fact: Fact
     partition: int
     offset: int
+    data_json: str  # the fact's data as JSON text, for the inbox row
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +101,8 @@ class Projector:
         agencies = {i.fact.agency for i in delivered} | reevaluate
         versions = await repo.lock_agencies(conn, agencies)
         await self._refresh(conn, versions)
-        rows = [repo.fact_row(i.fact, i.partition, i.offset, now) for i in delivered]
-        rows += [_poison_row(p, now) for p in unique.values() if isinstance(p, Poison)]
+        rows = [repo.fact_row(i, now) for i in delivered]
+        rows += [repo.poison_row(p, now) for p in unique.values() if isinstance(p, Poison)]
         new = await repo.record(conn, rows)
         outcome.duplicates += len(rows) - len(new)
 
@@ -164,12 +164,6 @@ class Projector:
 class _Status:
     """A status loaded from the table: compares unequal to any fresh evaluation, so it is re-saved."""
     status: Any
-
-
-def _poison_row(p: Poison, now: datetime) -> dict[str, Any]:
-    return {"source": p.source, "id": p.id, "agency": p.agency, "kind": None, "time": None,
-            "arrival": p.offset, "partition": p.partition, "offset": p.offset, "data": None,
-            "rejected": p.reason, "recorded_at": now}
 
 
 def _dead_letter(p: Poison) -> KafkaRecord:

@@ -47,7 +47,7 @@ async def bump_versions(conn: AsyncConnection, agencies: Iterable[str]) -> dict[
 COLUMNS = [c.name for c in recorded_events.columns]
 
 
-async def record(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
+async def record(conn: AsyncConnection, rows: Sequence[tuple]) -> set[tuple[str, str]]:
     """Insert into the inbox; returns the keys that were new (repeats are skipped).
 
     COPY into a transaction-scoped staging table, then one INSERT .. ON CONFLICT DO NOTHING:
@@ -59,17 +59,22 @@ async def record(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> set[t
         raise RuntimeError("record() must run inside the batch transaction")
     await raw.execute("CREATE TEMP TABLE IF NOT EXISTS inbox_batch "
                       "(LIKE aggregator.recorded_events) ON COMMIT DELETE ROWS")
-    await raw.copy_records_to_table("inbox_batch", columns=COLUMNS, records=[
-        tuple(json.dumps(r[c]) if c == "data" and r[c] is not None else r[c] for c in COLUMNS) for r in rows])
+    await raw.copy_records_to_table("inbox_batch", columns=COLUMNS, records=rows)
     result = await raw.fetch("INSERT INTO aggregator.recorded_events SELECT * FROM inbox_batch "
                              "ON CONFLICT DO NOTHING RETURNING source, id")
     return set(map(tuple, result))
 
 
-def fact_row(fact: Fact, partition: int, offset: int, now: datetime) -> dict[str, Any]:
-    return {"source": fact.source, "id": fact.id, "agency": fact.agency, "kind": fact.kind,
-            "time": fact.time, "arrival": fact.arrival, "partition": partition, "offset": offset,
-            "data": fact.data, "rejected": None, "recorded_at": now}
+def fact_row(item: Any, now: datetime) -> tuple:
+    """An inbox row (in `COLUMNS` order) of a `Delivered` record."""
+    f = item.fact
+    return (f.source, f.id, f.agency, f.kind, f.time, f.arrival, item.partition, item.offset, item.data_json,
+            None, now)
+
+
+def poison_row(p: Any, now: datetime) -> tuple:
+    """An inbox row of a `Poison` record: keyed by its position, with the reason."""
+    return (p.source, p.id, p.agency, None, None, p.offset, p.partition, p.offset, None, p.reason, now)
 
 
 def _fact(row: Any) -> Fact:

@@ -7,15 +7,12 @@ projection (the inbox drops repeats before they get here).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
 from datetime import date, datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
-from shared.events.models import (
-    ActivityRecordedEvent, CommuneAssessedEvent, IndicatorCorrectedEvent, IndicatorReportedEvent,
-    ReportSubmittedEvent,
-)
+from shared.events.models import agency_code_of
+from shared.events.types import EventType
 from shared.plan.periods import Period
 
 REPORTED, CORRECTED, ACTIVITY, ASSESSED, SUBMITTED = "reported", "corrected", "activity", "assessed", "submitted"
@@ -25,8 +22,7 @@ class Rejected(ValueError):
     """The event is well-formed but the plan cannot accept it (goes to the dead-letter topic)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Fact:
+class Fact(NamedTuple):  # immutable, and 3x cheaper to make than a frozen dataclass (a million per rebuild)
     source: str
     id: str
     agency: str
@@ -45,43 +41,78 @@ class Fact:
         return date.fromisoformat(self.data["date"])
 
 
-_KINDS = {
-    IndicatorReportedEvent: REPORTED, IndicatorCorrectedEvent: CORRECTED,
-    ActivityRecordedEvent: ACTIVITY, CommuneAssessedEvent: ASSESSED, ReportSubmittedEvent: SUBMITTED,
+KIND_OF_TYPE = {
+    EventType.INDICATOR_REPORTED: REPORTED, EventType.INDICATOR_CORRECTED: CORRECTED,
+    EventType.ACTIVITY_RECORDED: ACTIVITY, EventType.COMMUNE_ASSESSED: ASSESSED,
+    EventType.REPORT_SUBMITTED: SUBMITTED,
 }
 
 
 def fact_from_event(event: Any, arrival: int, plan: Any) -> Fact:
-    """Validate an agency event against the plan; raises `Rejected` with the reason."""
-    kind = _KINDS[type(event)]
-    agency = event.agency
+    """A validated agency event (the shared contract's model) → a fact; raises `Rejected`."""
+    return fact_from_data(event.source, event.id, event.type, event.time,
+                          event.data.model_dump(mode="json", exclude_none=True), arrival, plan)
+
+
+def fact_from_data(source: str, id: str, type_: str, time: datetime, data: Any, arrival: int,
+                   plan: Any) -> Fact:
+    """An event's attributes and JSON data → a fact, checked against the plan (`Rejected`) and for
+    the shape the fold relies on (KeyError, TypeError or ValueError: not an agency event)."""
+    kind = KIND_OF_TYPE[type_]
+    agency = _agency_of(source)
+    if agency is None:
+        raise ValueError(f"source {source!r} is not /agencies/{{code}}")
+    if time.tzinfo is None:
+        raise ValueError("time has no UTC offset")
+    if type(data) is not dict:
+        raise TypeError("data is not a JSON object")
     if _lookup(plan.agency, agency) is None:
         raise Rejected(f"unknown agency {agency!r}")
-    data = event.data.model_dump(mode="json", exclude_none=True)
     if kind == REPORTED:
         indicator = _lookup(plan.indicator, data["indicator"])
         if indicator is None:
             raise Rejected(f"unknown indicator {data['indicator']!r}")
-        if data["value"] > indicator.max_value:
+        if _number(data["value"]) > indicator.max_value:
             raise Rejected(f"value {data['value']:g} exceeds the plan's maximum {indicator.max_value:g} "
                            f"for {indicator.code}")
         _check_period(data["period"], plan.year)
         _check_unit(plan, data.get("unit_code"), agency)
+    elif kind == CORRECTED:
+        if type(data["corrects"]) is not str or type(data["reason"]) is not str:
+            raise TypeError("corrects and reason must be strings")
+        _number(data["value"])
     elif kind == ACTIVITY:
         if _lookup(plan.activity_type, data["activity"]) is None:
             raise Rejected(f"unknown activity type {data['activity']!r}")
+        date.fromisoformat(data["date"])
+        if type(data.get("participants", 0)) is not int:
+            raise TypeError("participants must be an integer")
         _check_unit(plan, data.get("unit_code"), agency)
     elif kind == ASSESSED:
         _check_unit(plan, data["unit_code"], agency)
         if data["year"] != plan.year:
             raise Rejected(f"assessment year {data['year']} is not the plan year {plan.year}")
+        if not _CRITERIA <= data.keys():
+            raise KeyError(f"an assessment needs {sorted(_CRITERIA)}")
     elif kind == SUBMITTED:
         _check_period(data["period"], plan.year)
-    return Fact(event.source, event.id, agency, kind, event.time, arrival, data)
+    return Fact(source, id, agency, kind, time, arrival, data)
+
+
+_agency_of = lru_cache(maxsize=1024)(agency_code_of)
+_CRITERIA = {"good_movement", "good_management", "good_fight"}
+
+
+def _number(value: Any) -> float:
+    if type(value) is not float and type(value) is not int:
+        raise TypeError(f"value {value!r} is not a number")
+    return value
 
 
 @lru_cache(maxsize=4096)
 def _check_period(text: str, year: int) -> None:
+    if type(text) is not str or str(Period.parse(text)) != text:
+        raise ValueError(f"period {text!r} is not in canonical form")
     if Period.parse(text).year != year:
         raise Rejected(f"period {text} is outside the plan year {year}")
 

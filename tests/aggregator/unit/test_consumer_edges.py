@@ -9,7 +9,8 @@ from aiokafka.errors import CommitFailedError
 from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import CollectorRegistry
 
-from services.aggregator.adapters.consumer import EventConsumer, decode, partition_of
+from services.aggregator.adapters.consumer import EventConsumer, partition_of
+from services.aggregator.adapters.decoding import decode
 from services.aggregator.adapters.metrics import AggregatorMetrics
 from services.aggregator.adapters.projector import Delivered, Poison
 from tests.aggregator.helpers import PLAN, reported
@@ -55,15 +56,54 @@ def test_partition_of_matches_the_producers_default_partitioner():
         assert partition_of(agency, 6) == partitioner(agency.encode(), list(range(6)), list(range(6)))
 
 
-def test_the_fast_decode_path_agrees_with_the_shared_codec():
-    from shared.events.codec import decode_agency_event
-    from services.aggregator.adapters.consumer import _fast_decode
+def test_the_lean_decoder_gives_the_facts_the_shared_codec_gives():
+    from services.aggregator.domain.facts import fact_from_event
     from services.aggregator.sample import sample_events
 
     for i, e in enumerate(sample_events(PLAN, 300, seed=5)):
         record = to_kafka(e)
-        fast = _fast_decode(_record(record.value, record.headers, offset=i))
-        assert fast == decode_agency_event(record.value, record.headers) == e
-    odd = to_kafka(reported("CA-TINH", "drug_cases_detected", "2024", 3))
-    headers = [h for h in odd.headers if h[0] != "ce_specversion"]
-    assert _fast_decode(_record(odd.value, headers)) is None  # left to the shared codec's wording
+        item = decode(_record(record.value, record.headers, offset=i), PLAN)
+        expected = fact_from_event(e, i, PLAN)
+        assert isinstance(item, Delivered) and item.fact.order == expected.order
+        assert (item.fact.source, item.fact.agency, item.fact.kind) == (expected.source, expected.agency, expected.kind)
+        # the data as intake serialised it: explicit nulls for absent optional fields
+        assert {k: v for k, v in item.fact.data.items() if v is not None} == expected.data
+
+
+def test_a_record_the_fold_cannot_take_is_dead_lettered_with_the_contract_s_wording():
+    good = to_kafka(reported("CA-TINH", "drug_cases_detected", "2024", 3))
+    no_version = [h for h in good.headers if h[0] != "ce_specversion"]
+    cases = {  # value, headers -> words of the reason
+        (b'{"indicator":"drug_cases_detected","period":"2024","value":"three"}', None): "ValidationError",
+        (b'{"indicator":"drug_cases_detected","period":"2024-6","value":3.0}', None): "ValidationError",
+        (b'{"indicator":"drug_cases_detected","period":"2024"}', None): "ValidationError",
+        (b'["drug_cases_detected"]', None): "ValidationError",
+        (good.value, tuple(no_version)): "ce_specversion",
+        (b'{"indicator":"ufo_sightings","period":"2024","value":3.0}', None): "unknown indicator",
+        (b'{"indicator":"drug_cases_detected","period":"2023","value":3.0}', None): "outside the plan year",
+    }
+    for (value, headers), words in cases.items():
+        item = decode(_record(value, list(headers or good.headers)), PLAN)
+        assert isinstance(item, Poison) and words in item.reason, (value, item)
+    # an unusual but valid form (the contract's lax mode) is accepted through the shared codec
+    lax = decode(_record(b'{"indicator":"drug_cases_detected","period":"2024","value":"3"}', good.headers), PLAN)
+    assert isinstance(lax, Delivered) and lax.fact.data["value"] == 3.0
+
+
+def test_observe_counted_exposes_what_observe_one_by_one_does():
+    from prometheus_client import generate_latest
+
+    from services.aggregator.adapters.metrics import observe_counted
+
+    one, counted = CollectorRegistry(), CollectorRegistry()
+    values = {0.0: 3, 0.01: 2, 0.0101: 1, 0.42: 5, 1.0: 1, 7.5: 2, 99.0: 4}
+    m1, m2 = AggregatorMetrics(one), AggregatorMetrics(counted)
+    for value, n in values.items():
+        for _ in range(n):
+            m1.end_to_end.observe(value)
+    observe_counted(m2.end_to_end, values)
+
+    def histogram(registry):
+        return [line for line in generate_latest(registry).decode().splitlines()
+                if line.startswith("aggregator_end_to_end_seconds") and "_created" not in line]
+    assert histogram(one) == histogram(counted) and len(histogram(one)) == 21
