@@ -5,7 +5,9 @@ its targets replaced and its intervals shortened to 1 s — and loads the alert 
 The pipeline is driven until every metric a panel or rule reads has data: half a year of
 simulated agency reporting (one agency lagging, one late, one missing its report), duplicates,
 rejected events, a 503 from an intake replica whose broker is gone, a garbage record on the raw
-topic (intake dead-letters it), a poison record on the events topic, leaders' emails sent. Then every PromQL
+topic (intake dead-letters it), a poison record on the events topic, leaders' emails sent, a status
+event the notifier's database refuses for a moment (FastStream counts the exception and reads it
+again; tests/deploy/notifier_fault.py). Then every PromQL
 expression of every dashboard panel and alert rule is run: none may error, every panel must
 return series, and every vector selector a rule reads must return series (a rule's full
 expression is empty while it does not fire). Long ranges ([10m], [1d], $__rate_interval) are
@@ -35,7 +37,7 @@ from shared.simulation import Behaviour, Simulation
 from services.intake.adapters.tokens import issue_tokens
 from shared.stack import StackPaths, down, up
 
-from tests.deploy import promql
+from tests.deploy import notifier_fault, promql
 
 pytestmark = pytest.mark.infra
 NOW = "2024-06-20T08:00:00+07:00"
@@ -216,6 +218,8 @@ def _drive(pipeline) -> int:
     bootstrap = state["kafka_bootstrap"]
     asyncio.run(_produce(bootstrap, env["TIENDO_RAW_TOPIC"], b"not a cloudevent", b"CA-TINH"))
     asyncio.run(_produce(bootstrap, env["TIENDO_EVENTS_TOPIC"], b"\x00poison", b"CA-TINH"))
+    asyncio.run(notifier_fault.refused_then_applied(state["database_url"], bootstrap, env["TIENDO_STATUS_TOPIC"],
+                                                    state["components"]["notifier"]["url"], NOW))
     return len(events)
 
 
@@ -264,6 +268,11 @@ def test_every_panel_and_rule_expression_returns_data_from_the_running_services(
         'max(aggregator_reports{status="missing"}) >= 1',
         'max(aggregator_reports{status="late"}) >= 1',
         'sum(max by (indicator, status) (aggregator_kpis{status="lagging"})) >= 1',
+        # FastStream: the notifier's and intake's subscribers, the aggregator's relay, a refused event.
+        'sum(faststream_received_messages_total{app_name="notifier"}) >= 1',
+        'sum(faststream_received_messages_total{app_name="intake"}) >= 1',
+        'sum(faststream_published_messages_total{app_name="aggregator", status="success"}) >= 1',
+        'sum(faststream_received_processed_messages_exceptions_total{app_name="notifier"}) >= 1',
         # Both replicas consume: each owns some partitions of the events topic.
         "count(count by (instance) (aggregator_consumer_lag)) == 2",
     ]
