@@ -196,3 +196,16 @@ async def test_a_failed_batch_spanning_partitions_is_read_again_from_each_partit
     forwarded = [dict(r.headers)["ce_id"].decode() for r in
                  await service.read(service.settings.events_topic, 1000, timeout=3)]
     assert sorted(i for i in forwarded if i.startswith("raw-spread-")) == sorted(ids)  # each once, none skipped
+
+
+async def test_records_with_binary_or_null_header_values_are_handled_not_lost(service):
+    """FastStream decodes header values as UTF-8 for itself; `shared.kafka.tolerant_parser` keeps
+    such records flowing to the handler, which forwards or dead-letters them as usual."""
+    good = binary("report.submitted", id="raw-binary-header")
+    await produce(service, [(good.key, good.value, [*good.headers, ("trace", b"\xff\xfe"), ("empty", None)]),
+                            (b"CA-TINH", b"\xff", [("ce_id", b"\xc3\x28"), ("nothing", None)])])
+    await until(lambda: _seen(service, b"raw-binary-header"))
+    dead = await service.read(service.settings.dlq_topic, 100, timeout=3)
+    [letter] = [r for r in dead if r.value == b"\xff"]
+    assert dict(letter.headers)["ce_id"] == b"\xc3\x28"  # the original bytes, dead-lettered
+    await until(lambda: _zero(committed_lag(service)))
