@@ -81,30 +81,51 @@ class EventConsumer:
         consumer.subscribe([s.events_topic], listener=self._listener)
         await consumer.start()
         next_check = 0.0
+        ahead = asyncio.create_task(self._fetch(consumer))
         try:
             while not stop.is_set():
-                batch = await consumer.getmany(timeout_ms=s.poll_timeout_ms, max_records=s.batch_size)
+                batch, records, items = await ahead
+                # the next batch is fetched and decoded while this one's transaction waits on PostgreSQL
+                ahead = asyncio.create_task(self._fetch(consumer))
                 if self._listener.revoked:
                     self._listener.revoked = False
                     self.projector.forget()
                     next_check = 0.0  # new partitions: their agencies' deadlines too
                 due = time.monotonic() >= next_check or self.force_check.is_set()
-                records = [r for rs in batch.values() for r in rs]
                 if not records and not due:
                     continue
                 owned = self._owned_agencies(consumer) if due else []
-                if await self._apply(consumer, batch, records, owned):
+                if await self._apply(consumer, batch, records, items, owned):
                     if due:
                         self.force_check.clear()
                         next_check = time.monotonic() + s.deadline_check_seconds
+                else:  # rolled back: rewind to it, and to the batch fetched ahead of it
+                    fetched, _, _ = await ahead
+                    for rewound in (fetched, batch):  # the earlier offset of a partition is sought last
+                        for tp, rs in rewound.items():
+                            if rs:
+                                consumer.seek(tp, rs[0].offset)
+                    ahead = asyncio.create_task(self._fetch(consumer))
         finally:
+            ahead.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await ahead
             await consumer.stop()
 
-    async def _apply(self, consumer, batch, records, owned) -> bool:
+    async def _fetch(self, consumer) -> tuple[dict, list, list]:
+        batch = await consumer.getmany(timeout_ms=self.settings.poll_timeout_ms, max_records=self.settings.batch_size)
+        records = [r for rs in batch.values() for r in rs]
+        items = []
+        for start in range(0, len(records), 500):
+            if start:
+                await asyncio.sleep(0)  # CPU work: the batch being applied, and the API, go on meanwhile
+            items += [decode(r, self.plan) for r in records[start:start + 500]]
+        return batch, records, items
+
+    async def _apply(self, consumer, batch, records, items, owned) -> bool:
         if not records and not owned:
             return True
         started = time.perf_counter()
-        items = [decode(r, self.plan) for r in records]
         try:
             try:
                 outcome = await self.projector.apply(items, self.clock.now(), reevaluate=owned)
@@ -113,12 +134,9 @@ class EventConsumer:
                     raise
                 log.exception("a record of the batch trips a bug; isolating it")
                 outcome = await self._isolate(records, items)
-        except Exception as exc:  # e.g. the database is away: roll back, rewind, retry
+        except Exception as exc:  # e.g. the database is away: roll back, retry (the caller rewinds)
             self.metrics.db_failures.inc()
             log.warning("batch of %d rolled back (%s); retrying", len(records), exc)
-            for tp, rs in batch.items():
-                if rs:
-                    consumer.seek(tp, rs[0].offset)
             await asyncio.sleep(0.5)
             return False
         self.batches += 1

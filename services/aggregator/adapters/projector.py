@@ -23,7 +23,7 @@ from shared.events.codec import KafkaRecord, to_kafka
 
 from services.aggregator.adapters import repository as repo
 from services.aggregator.domain.changes import kpi_changes, report_changes
-from services.aggregator.domain.facts import Fact
+from services.aggregator.domain.facts import SUBMITTED, Fact
 from services.aggregator.domain.kpi import Kpi, Report, evaluate_agency
 from services.aggregator.domain.ledger import AgencyLedger
 
@@ -90,32 +90,35 @@ class Projector:
         # a batch stuck on a lock or a slow disk is cancelled rather than holding its partition.
         await conn.exec_driver_sql("SET LOCAL statement_timeout = '60s'")
         outcome = Outcome()
-        unique: dict[tuple[str, str], Delivered | Poison] = {}
-        for item in items:
-            key = (item.fact.source, item.fact.id) if isinstance(item, Delivered) else (item.source, item.id)
-            if key in unique:
-                outcome.duplicates += 1
+        delivered: dict[tuple[str, str], Delivered] = {}
+        poisons: dict[tuple[str, str], Poison] = {}
+        for item in items:  # the first of a key in the batch is the one recorded
+            if type(item) is Delivered:
+                delivered.setdefault((item.fact.source, item.fact.id), item)
             else:
-                unique[key] = item
-        delivered = [i for i in unique.values() if isinstance(i, Delivered)]
-        agencies = {i.fact.agency for i in delivered} | reevaluate
-        versions = await repo.lock_agencies(conn, agencies)
+                poisons.setdefault((item.source, item.id), item)
+        versions = await repo.lock_agencies(conn, {i.fact.agency for i in delivered.values()} | reevaluate)
         await self._refresh(conn, versions)
-        rows = [repo.fact_row(i, now) for i in delivered]
-        rows += [repo.poison_row(p, now) for p in unique.values() if isinstance(p, Poison)]
+        rows = [repo.fact_row(i, now) for i in delivered.values()]
+        rows += [repo.poison_row(p, now) for p in poisons.values()]
         new = await repo.record(conn, rows)
-        outcome.duplicates += len(rows) - len(new)
+        fresh = list(delivered.values()) if new is None else [i for k, i in delivered.items() if k in new]
+        dead = list(poisons.values()) if new is None else [p for k, p in poisons.items() if k in new]
+        outcome.applied, outcome.dead_letters = len(fresh), len(dead)
+        outcome.duplicates = len(items) - len(fresh) - len(dead)
 
         touched: dict[str, set[str]] = {a: set() for a in reevaluate}
-        for n, item in enumerate(delivered):
+        everything = set(reevaluate)  # agencies whose every KPI is re-evaluated
+        for n, item in enumerate(fresh):
             if n % 500 == 499:
                 await asyncio.sleep(0)  # the fold is CPU work: let the API and probes answer
             fact = item.fact
-            if (fact.source, fact.id) in new:
-                touched.setdefault(fact.agency, set()).update(self._cache[fact.agency].ledger.apply(fact, self.plan))
-                outcome.applied += 1
-        dead = [p for p in unique.values() if isinstance(p, Poison) and (p.source, p.id) in new]
-        outcome.dead_letters = len(dead)
+            indicators = touched.get(fact.agency)
+            if indicators is None:
+                indicators = touched[fact.agency] = set()
+            indicators |= self._cache[fact.agency].ledger.apply(fact, self.plan)
+            if fact.kind == SUBMITTED:  # it may move the agency's data cut-off, hence every pace
+                everything.add(fact.agency)
         await repo.enqueue(conn, self.dlq_topic, [_dead_letter(p) for p in dead], now)
 
         changed_kpis: list[Kpi] = []
@@ -124,7 +127,7 @@ class Projector:
         for agency, indicators in touched.items():
             cached = self._cache[agency]
             kpis, reports = evaluate_agency(cached.ledger, self.plan, now,
-                                            None if agency in reevaluate else indicators)
+                                            None if agency in everything else indicators)
             kpis = [k for k in kpis if cached.kpis.get(k.key) != k]
             reports = [r for r in reports if cached.reports.get(r.key) != r]
             events += kpi_changes({k: v.status for k, v in cached.kpis.items()}, kpis, now)
@@ -137,9 +140,7 @@ class Projector:
         await repo.save_reports(conn, changed_reports, now)
         await repo.enqueue(conn, self.status_topic, [status_record(e) for e in events], now)
         outcome.status_events = len(events)
-        bumped = {a for a, ind in touched.items() if ind or a in reevaluate}
-        bumped |= {i.fact.agency for i in delivered if (i.fact.source, i.fact.id) in new}
-        for agency, version in (await repo.bump_versions(conn, bumped)).items():
+        for agency, version in (await repo.bump_versions(conn, touched)).items():
             self._cache[agency].version = version
         return outcome
 

@@ -10,6 +10,8 @@ re-evaluate every KPI at their next deadline check).
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,6 +75,9 @@ async def _replay(engine, bootstrap, topic, plan, now, ledgers, progress) -> int
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                                 max_partition_fetch_bytes=8 * 1024 * 1024, isolation_level="read_committed")
     await consumer.start()
+    copying: asyncio.Task | None = None
+    collecting = gc.isenabled()
+    gc.disable()  # a million facts and keys only grow here: collections would re-scan them all, for nothing
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(await _partitions(consumer, topic))]
         consumer.assign(partitions)
@@ -87,33 +92,44 @@ async def _replay(engine, bootstrap, topic, plan, now, ledgers, progress) -> int
         while remaining:
             batch = await consumer.getmany(*remaining, timeout_ms=500, max_records=10_000)
             for tp, records in batch.items():
+                end = ends[tp]
                 for record in records:
-                    if record.offset >= ends[tp]:
+                    if record.offset >= end:
                         break
                     done += 1
                     item = decode(record, plan)
-                    if isinstance(item, Delivered):
-                        key = (item.fact.source, item.fact.id)
+                    if type(item) is Delivered:
+                        fact = item.fact
+                        key = (fact.source, fact.id)
                         if key in seen:
                             continue
                         seen.add(key)
-                        ledger = ledgers.setdefault(item.fact.agency, AgencyLedger(item.fact.agency))
-                        ledger.apply(item.fact, plan)
+                        ledger = ledgers.get(fact.agency)
+                        if ledger is None:
+                            ledger = ledgers[fact.agency] = AgencyLedger(fact.agency)
+                        ledger.apply(fact, plan)
                         rows.append(repo.fact_row(item, now))
-                    else:
-                        if (item.source, item.id) not in seen:
-                            seen.add((item.source, item.id))
-                            rows.append(repo.poison_row(item, now))
-                if await consumer.position(tp) >= ends[tp]:
+                    elif (item.source, item.id) not in seen:
+                        seen.add((item.source, item.id))
+                        rows.append(repo.poison_row(item, now))
+                if await consumer.position(tp) >= end:
                     remaining.discard(tp)
-            if len(rows) >= CHUNK:
-                await _copy(engine, rows)
+            if len(rows) >= CHUNK:  # PostgreSQL takes a chunk while the next one is decoded
+                if copying:
+                    await copying
+                copying = asyncio.create_task(_copy(engine, rows))
                 rows = []
             if progress:
                 progress(done, total)
+        if copying:
+            await copying
         await _copy(engine, rows)
         return done
     finally:
+        if copying and not copying.done():
+            copying.cancel()
+        if collecting:
+            gc.enable()
         await consumer.stop()
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from asyncpg.exceptions import UniqueViolationError
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -15,7 +16,7 @@ from shared.events.codec import KafkaRecord
 from shared.events.models import KpiStatus, ReportStatus
 
 from services.aggregator.adapters.tables import (
-    agency_versions, kpis, outbox, recorded_events, reports, version_seq,
+    SCHEMA, agency_versions, kpis, outbox, recorded_events, reports, version_seq,
 )
 from services.aggregator.domain.facts import Fact
 from services.aggregator.domain.kpi import Kpi, Report
@@ -47,16 +48,23 @@ async def bump_versions(conn: AsyncConnection, agencies: Iterable[str]) -> dict[
 COLUMNS = [c.name for c in recorded_events.columns]
 
 
-async def record(conn: AsyncConnection, rows: Sequence[tuple]) -> set[tuple[str, str]]:
-    """Insert into the inbox; returns the keys that were new (repeats are skipped).
+async def record(conn: AsyncConnection, rows: Sequence[tuple]) -> set[tuple[str, str]] | None:
+    """Insert into the inbox; returns the keys that were new, or None when all of them were.
 
-    COPY into a transaction-scoped staging table, then one INSERT .. ON CONFLICT DO NOTHING:
-    several times faster than a multi-row INSERT for batches of thousands."""
+    The common case, no key recorded before, is one COPY straight into the table. A repeat
+    (a redelivery, an agency's resend) fails it on the primary key: then the rows go through a
+    staging table and one INSERT .. ON CONFLICT DO NOTHING, which skips the repeats."""
     if not rows:
         return set()
     raw = (await conn.get_raw_connection()).driver_connection
     if not raw.is_in_transaction():  # outside it, ON COMMIT DELETE ROWS would empty the staging table
         raise RuntimeError("record() must run inside the batch transaction")
+    await raw.execute("SAVEPOINT inbox")
+    try:
+        await raw.copy_records_to_table("recorded_events", schema_name=SCHEMA, columns=COLUMNS, records=rows)
+        return None
+    except UniqueViolationError:
+        await raw.execute("ROLLBACK TO SAVEPOINT inbox")
     await raw.execute("CREATE TEMP TABLE IF NOT EXISTS inbox_batch "
                       "(LIKE aggregator.recorded_events) ON COMMIT DELETE ROWS")
     await raw.copy_records_to_table("inbox_batch", columns=COLUMNS, records=rows)

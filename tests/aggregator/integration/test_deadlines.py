@@ -42,3 +42,25 @@ async def test_a_passed_deadline_makes_the_report_missing_and_says_so(kafka_boot
     assert events[0].data.status == ReportStatus.MISSING
     assert events[0].data.previous_status == ReportStatus.PENDING
     assert events[0].data.deadline.date().isoformat() == "2024-06-17"
+
+
+async def test_a_submission_re_judges_every_kpi_of_its_agency_at_once(kafka_bootstrap, module_db):
+    """A report in before its deadline moves the agency's data cut-off, hence the pace of KPIs no
+    event touched: the live projection must equal a rebuild without waiting for the periodic check."""
+    from services.aggregator.adapters.rebuild import rebuild
+    from tests.aggregator.helpers import PLAN, caught_up, event, produce, reported
+
+    topics = unique_topics("cut")
+    await create_topics(kafka_bootstrap, topics)
+    now = datetime(2024, 6, 16, 12, 0, tzinfo=VN)  # CA-TINH's June report (cut-off 14 June) is due 17 June
+    settings = settings_for(kafka_bootstrap, module_db, topics, AGGREGATOR_DEADLINE_CHECK_SECONDS=3600)
+    topic, group = topics["TIENDO_EVENTS_TOPIC"], topics["AGGREGATOR_GROUP_ID"]
+    async with running(settings, clock=ManualClock(now)) as agg:
+        await produce(kafka_bootstrap, topic, [reported("CA-TINH", "drug_cases_detected", "2024", 50,
+                                                        time=datetime(2024, 6, 10, tzinfo=VN))])
+        await wait_until(lambda: caught_up(kafka_bootstrap, topic, group), timeout=60, every=0.3)
+        await produce(kafka_bootstrap, topic, [event("CA-TINH", "report.submitted", {"period": "2024-06"},
+                                                     time=datetime(2024, 6, 15, 9, tzinfo=VN))])
+        await wait_until(lambda: caught_up(kafka_bootstrap, topic, group), timeout=60, every=0.3)
+        compared = await rebuild(agg.engine, kafka_bootstrap, topic, PLAN, now, swap=False)
+    assert compared.events == 2 and compared.equal, (compared.rebuilt_checksum, compared.live_checksum)
