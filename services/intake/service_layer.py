@@ -7,22 +7,22 @@ the rest to the canonical topic and wait for Kafka's acknowledgement, then remem
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy.exc import SQLAlchemyError
 
-from shared.events.codec import KafkaRecord, to_kafka
+from shared.events.codec import KafkaRecord
 from shared.events.models import IndicatorCorrectedEvent, IndicatorReportedEvent
 
 from services.intake.adapters.metrics import IntakeMetrics
 from services.intake.adapters.publisher import EventPublisher
-from services.intake.adapters.registry import Accepted, EventRegistry
+from services.intake.adapters.records import digest, to_record, with_warnings
+from services.intake.adapters.registry import UNAVAILABLE, Accepted, EventRegistry
 from services.intake.domain import plan_rules
 from services.intake.domain.parsing import parse_event
 from services.intake.domain.plan_rules import KnownEvent, Plausibility, PlanView
@@ -30,7 +30,6 @@ from services.intake.domain.problems import Problem
 
 log = logging.getLogger(__name__)
 REGISTRY_ATTEMPTS = 3  # 0.25 s + 0.5 s of patience for the registry after Kafka took an event
-WARNINGS_EXTENSION = "warnings"  # CloudEvents extension: comma-separated plausibility codes
 
 
 class RegistryUnavailable(Exception):
@@ -64,37 +63,13 @@ class Candidate:
     record: KafkaRecord | None = None
 
 
-def to_record(event: Any) -> KafkaRecord:
-    """The binary-mode record for the events topic; only intake sets the warnings extension."""
-    record = to_kafka(event)
-    forged = "ce_" + WARNINGS_EXTENSION
-    if any(name == forged for name, _ in record.headers):
-        return KafkaRecord(record.key, record.value, [h for h in record.headers if h[0] != forged])
-    return record
-
-
-def digest(record: KafkaRecord) -> str:
-    """Tells a true re-send from an id reused for different content."""
-    h = hashlib.sha256(record.value)
-    for name, value in sorted(record.headers):
-        h.update(b"\0" + name.encode() + b"=" + value)
-    return h.hexdigest()[:32]
-
-
-def with_warnings(record: KafkaRecord, warnings: Sequence[Plausibility]) -> KafkaRecord:
-    if not warnings:
-        return record
-    codes = ",".join(w.code for w in warnings).encode()
-    return KafkaRecord(record.key, record.value, [*record.headers, ("ce_" + WARNINGS_EXTENSION, codes)])
-
-
 class Intake:
     def __init__(self, plan: PlanView, registry: EventRegistry, publisher: EventPublisher, metrics: IntakeMetrics,
                  *, events_topic: str, now: Callable[[], datetime], max_skew: timedelta) -> None:
         self.plan, self.registry, self.publisher, self.metrics = plan, registry, publisher, metrics
         self.events_topic, self.now, self.max_skew = events_topic, now, max_skew
 
-    def check(self, document: Any, agency: str | None) -> Problem | Candidate:
+    def check(self, document: Any, agency: str | None, now: datetime) -> Problem | Candidate:
         """Everything that needs no I/O. `agency` None: the Kafka path, where the source speaks."""
         event = parse_event(document)
         if isinstance(event, Problem):
@@ -107,12 +82,12 @@ class Intake:
         problem = plan_rules.authorize(event, agency, self.plan)
         if problem:
             return problem
-        verdict = plan_rules.check_content(event, self.plan, self.now(), self.max_skew)
+        verdict = plan_rules.check_content(event, self.plan, now, self.max_skew)
         return verdict if isinstance(verdict, Problem) else Candidate(-1, event, verdict)
 
-    def _safe_check(self, document: Any, agency: str | None) -> Problem | Candidate:
+    def _safe_check(self, document: Any, agency: str | None, now: datetime) -> Problem | Candidate:
         try:
-            return self.check(document, agency)
+            return self.check(document, agency, now)
         except Exception as exc:  # noqa: BLE001 - one poison event must not fail its batch
             log.exception("checking an event failed")
             return Problem("internal-error", f"the event could not be checked ({type(exc).__name__}); "
@@ -120,10 +95,11 @@ class Intake:
 
     async def submit(self, documents: Sequence[Any], *, agency: str | None, path: str) -> list[Outcome]:
         """One outcome per document (a document may already be a Problem, e.g. too large)."""
+        now = self.now()  # one reading per request: the clock costs more than most checks
         outcomes: list[Outcome | None] = [None] * len(documents)
         candidates: list[Candidate] = []
         for i, document in enumerate(documents):
-            checked = document if isinstance(document, Problem) else self._safe_check(document, agency)
+            checked = document if isinstance(document, Problem) else self._safe_check(document, agency, now)
             if isinstance(checked, Problem):
                 outcomes[i] = Outcome("rejected", _id_of(document), checked)
             else:
@@ -135,11 +111,10 @@ class Intake:
         for c in candidates:
             event = c.event
             c.record = to_record(event)
-            fingerprint = KnownEvent(str(event.type), _indicator_of(event, known, seen), digest(c.record))
+            fingerprint = digest(c.record)
             previous = known.get((event.source, event.id)) or seen.get((event.source, event.id))
             if previous is not None:
-                same = previous.digest == fingerprint.digest
-                outcomes[c.index] = Outcome("duplicate", event.id, detail=None if same else (
+                outcomes[c.index] = Outcome("duplicate", event.id, detail=None if previous.digest == fingerprint else (
                     "an event with this id was accepted before with different content; the first one counts. "
                     "Use a new id for a new event, or send indicator.corrected to change a value"))
                 continue
@@ -149,7 +124,7 @@ class Intake:
                 if problem:
                     outcomes[c.index] = Outcome("rejected", event.id, problem)
                     continue
-            seen[(event.source, event.id)] = fingerprint
+            seen[(event.source, event.id)] = KnownEvent(str(event.type), _indicator_of(event, known, seen), fingerprint)
             to_publish.append(c)
         if to_publish:
             await self.publisher.publish(self.events_topic, [with_warnings(c.record, c.warnings) for c in to_publish])
@@ -171,7 +146,7 @@ class Intake:
         try:
             for source, ids in by_source.items():
                 known.update({(source, i): k for i, k in (await self.registry.lookup(source, ids)).items()})
-        except (SQLAlchemyError, OSError) as exc:
+        except UNAVAILABLE as exc:
             raise RegistryUnavailable(str(exc)) from exc
         return known
 
@@ -188,7 +163,7 @@ class Intake:
             try:
                 await self.registry.record(rows)
                 return
-            except (SQLAlchemyError, OSError) as exc:
+            except UNAVAILABLE as exc:
                 log.warning("could not record %d accepted events in the registry (try %d): %s",
                             len(rows), attempt + 1, exc)
                 if attempt + 1 == REGISTRY_ATTEMPTS:
@@ -196,10 +171,12 @@ class Intake:
                 await asyncio.sleep(0.25 * 2 ** attempt)
 
     def _count(self, outcomes: list[Outcome], documents: Sequence[Any], agency: str | None, path: str) -> None:
+        """One counter increment per distinct label set, not per event."""
+        tally: Counter[tuple[str | None, str, str]] = Counter()
         for outcome, document in zip(outcomes, documents):
-            who = agency or _agency_of(document)
-            reason = outcome.problem.reason if outcome.problem else ""
-            self.metrics.count(path, who, outcome.status, reason)
+            tally[agency or _agency_of(document), outcome.status, outcome.problem.reason if outcome.problem else ""] += 1
+        for (who, status, reason), n in tally.items():
+            self.metrics.count(path, who, status, reason, n)
 
 
 def _indicator_of(event: Any, known: dict, seen: dict) -> str | None:

@@ -5,15 +5,16 @@ import pytest
 from shared.events.codec import decode_agency_event, to_kafka
 from shared.events.models import agency_event_adapter
 
+from services.intake.adapters.records import digest, to_record, with_warnings
 from services.intake.domain.plan_rules import Plausibility
 from services.intake.entrypoints.examples import examples
-from services.intake.service_layer import digest, to_record, with_warnings
 
 VARIANTS = [
     {},
     {"subject": "commune/HH-KHE-SANH", "traceparent": "00-abc-def-01", "partof": "campaign-2024"},
     {"time": "2024-06-20T01:00:00Z"},
     {"time": "2024-06-20T08:00:00.123456+07:00"},
+    {"time": "2024-06-20T08:00:00.5-00:00"},
 ]
 
 
@@ -22,6 +23,7 @@ VARIANTS = [
 def test_every_example_round_trips_through_the_forwarded_record(kind, variant):
     event = agency_event_adapter.validate_python({**examples()[kind], **variant})
     record = to_record(event)
+    assert record == to_kafka(event)
     assert record.key == event.agency.encode()
     assert decode_agency_event(record.value, record.headers) == event
 
@@ -33,6 +35,12 @@ def test_unicode_and_floats_survive():
     record = to_record(event)
     assert record == to_kafka(event)
     assert decode_agency_event(record.value, record.headers) == event
+
+
+def test_integer_and_boolean_extensions_are_written_as_the_codec_writes_them():
+    event = agency_event_adapter.validate_python({**examples()["activity.recorded"], "n": 3, "flag": True})
+    assert to_record(event) == to_kafka(event)
+    assert dict(to_record(event).headers)["ce_flag"] == b"true"
 
 
 def test_only_intake_sets_the_warnings_extension_and_the_digest_ignores_it():
@@ -49,3 +57,10 @@ def test_digest_differs_when_content_differs():
     one = agency_event_adapter.validate_python(doc)
     two = agency_event_adapter.validate_python({**doc, "data": {**doc["data"], "value": 18}})
     assert digest(to_record(one)) != digest(to_record(two))
+
+
+def test_the_digest_stays_what_registries_already_hold():
+    # Registries keep digests across upgrades: a new algorithm would answer every re-send of an
+    # old event "different content". This value was written by the per-event encoder before 2026-11-29.
+    event = agency_event_adapter.validate_python({**examples()["indicator.reported"], "subject": "x", "n": 1})
+    assert digest(to_record(event)) == "c9d0a442bdd3a7bd2bb70005878b5d21"
