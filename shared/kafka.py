@@ -17,11 +17,10 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-from faststream._internal.middlewares import BaseMiddleware
 from faststream.exceptions import IgnoredException
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
-from faststream.middlewares import AckPolicy
+from faststream.middlewares import AckPolicy, BaseMiddleware
 from prometheus_client import CollectorRegistry
 
 log = logging.getLogger(__name__)
