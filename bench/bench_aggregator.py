@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import subprocess
@@ -36,6 +37,21 @@ from services.aggregator.sample import sample_documents  # noqa: E402
 
 PLAN = load_plan(DEFAULT_PLAN)
 NOW = "2024-12-20T08:00:00+07:00"
+
+
+def source_fingerprint() -> str:
+    """A digest of the code and plan both sides of the checksum comparison run. A run once compared
+    a live projection with a rebuild whose modules were imported minutes later, after the KPI pace
+    had been changed on disk: checksums of different code, not of different folds."""
+    digest = hashlib.sha256()
+    code = [ROOT / "services" / "aggregator", ROOT / "shared" / "events", ROOT / "shared" / "plan"]
+    for path in sorted([*(f for d in code for f in d.rglob("*.py")), ROOT / "shared" / "clock.py", Path(DEFAULT_PLAN)]):
+        digest.update(str(path).encode() + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def load() -> str:
+    return "load average " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def _record(doc: dict) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
@@ -103,8 +119,10 @@ def start_aggregator(env: dict) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-async def aggregator_run(bootstrap, topic, group, env, n) -> tuple[float, float]:
-    """(events/s from first commit to the last, peak RSS in MB) of a fresh aggregator process."""
+async def aggregator_run(bootstrap, topic, group, env, n) -> tuple[float, float, str]:
+    """(events/s from first commit to the last, peak RSS in MB, source fingerprint) of a fresh
+    aggregator process; it is stopped once it has committed all `n` events."""
+    fingerprint = source_fingerprint()
     proc = start_aggregator({**env, "AGGREGATOR_GROUP_ID": group})
     ps = psutil.Process(proc.pid)
     peak, started, done = 0.0, None, 0
@@ -117,7 +135,7 @@ async def aggregator_run(bootstrap, topic, group, env, n) -> tuple[float, float]
                 started, first = time.perf_counter(), done
             if proc.poll() is not None:
                 raise RuntimeError(f"aggregator exited with {proc.returncode}")
-        return (done - first) / (time.perf_counter() - started), peak
+        return (done - first) / (time.perf_counter() - started), peak, fingerprint
     finally:
         proc.terminate()
         proc.wait(30)
@@ -131,8 +149,10 @@ async def end_to_end(bootstrap, env, rate: float, seconds: float) -> tuple[float
     topic = f"bench-e2e-{uuid.uuid4().hex[:6]}"
     await ensure_topics(bootstrap, [TopicSpec(topic, 6, 86_400_000)])
     port, group = free_port(), f"e2e-{uuid.uuid4().hex[:6]}"
+    # the batch size the sustainable rate was measured with: when it keeps up, a poll takes only
+    # what arrived anyway; a smaller cap would measure a slower configuration at another's half rate
     proc = start_aggregator({**env, "TIENDO_EVENTS_TOPIC": topic, "AGGREGATOR_HTTP_PORT": str(port),
-                             "AGGREGATOR_BATCH_SIZE": "500", "AGGREGATOR_GROUP_ID": group})
+                             "AGGREGATOR_GROUP_ID": group})
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
             for _ in range(200):
@@ -186,10 +206,10 @@ async def main(n: int) -> None:
         await ensure_topics(bootstrap, [TopicSpec(topic, 6, 7 * 86_400_000)])
         t = time.perf_counter()
         await fill(bootstrap, topic, sample_documents(PLAN, n, seed=1))
-        print(f"pre-filled {n:,} events in {time.perf_counter() - t:.1f} s")
+        print(f"pre-filled {n:,} events in {time.perf_counter() - t:.1f} s   [{load()}]")
 
         raw = await raw_consumer(bootstrap, topic, n)
-        print(f"raw aiokafka getmany + json.loads : {raw:12,.0f} events/s")
+        print(f"raw aiokafka getmany + json.loads : {raw:12,.0f} events/s   [{load()}]")
 
         db = await create_database(server_url, "bench")
         await upgrade_async("aggregator", db)
@@ -199,22 +219,30 @@ async def main(n: int) -> None:
                "AGGREGATOR_BATCH_SIZE": "5000", "TIENDO_LOG_LEVEL": "WARNING", "AGGREGATOR_RUN_RELAY": "false"}
         await ensure_topics(bootstrap, [TopicSpec(env["TIENDO_STATUS_TOPIC"], 6, 86_400_000),
                                         TopicSpec(env["TIENDO_DLQ_TOPIC"], 3, 86_400_000)])
-        rate, rss = await aggregator_run(bootstrap, topic, f"bench-{uuid.uuid4().hex[:6]}", env, n)
+        print(f"(aggregator phase starts: {load()})")
+        rate, rss, live_code = await aggregator_run(bootstrap, topic, f"bench-{uuid.uuid4().hex[:6]}", env, n)
         print(f"aggregator (own process)          : {rate:12,.0f} events/s   = {rate / raw:.2f}x raw "
-              f"(goal >= 0.5x)   peak RSS {rss:.0f} MB (goal <= 300)")
+              f"(goal >= 0.5x)   peak RSS {rss:.0f} MB (goal <= 300)   [{load()}]")
 
         from services.aggregator.adapters.rebuild import rebuild
+        rebuild_code = source_fingerprint()
         engine = make_engine(db)
+        async with engine.connect() as conn:  # offsets are committed after the projection: all n are in
+            recorded = (await conn.exec_driver_sql("SELECT count(*) FROM aggregator.recorded_events")).scalar()
         result = await rebuild(engine, bootstrap, topic, PLAN,
                                __import__("datetime").datetime.fromisoformat(NOW), swap=False)
         await engine.dispose()
+        same_code = live_code == rebuild_code == source_fingerprint()
         print(f"rebuild of {result.events:,} events          : {result.seconds:8.1f} s (goal <= 60 s); "
-              f"checksum equal to live: {result.equal}")
+              f"checksum equal to live: {result.equal} (live recorded {recorded:,}; "
+              f"{'same code' if same_code else 'NOT COMPARABLE: the source changed during the run'})   [{load()}]")
+        if not result.equal:
+            print(f"  rebuilt {result.rebuilt_checksum}\n  live    {result.live_checksum}")
 
         half = rate / 2
         p50, p99, samples = await end_to_end(bootstrap, env, half, seconds=20)
         print(f"end-to-end at {half:,.0f}/s (half)  : p50 <= {p50 * 1000:.0f} ms, p99 <= {p99 * 1000:.0f} ms "
-              f"(histogram bounds) over {samples:,} events (goal p99 <= 1000 ms)")
+              f"(histogram bounds) over {samples:,} events (goal p99 <= 1000 ms)   [{load()}]")
     finally:
         if kafka:
             kafka.stop()

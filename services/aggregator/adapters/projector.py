@@ -116,7 +116,7 @@ class Projector:
             indicators = touched.get(fact.agency)
             if indicators is None:
                 indicators = touched[fact.agency] = set()
-            indicators |= self._cache[fact.agency].ledger.apply(fact, self.plan)
+            indicators.update(self._cache[fact.agency].ledger.apply(fact, self.plan))
             if fact.kind == SUBMITTED:  # it may move the agency's data cut-off, hence every pace
                 everything.add(fact.agency)
         await repo.enqueue(conn, self.dlq_topic, [_dead_letter(p) for p in dead], now)

@@ -63,13 +63,14 @@ def end_of_day(day: date) -> datetime:
     return datetime.combine(day, time(23, 59, 59), VIETNAM)
 
 
-def evaluate(ledger: AgencyLedger, target: Any, plan: Any, as_of: datetime) -> Kpi:
-    """One KPI as of a moment (pure: the moment is an argument)."""
+def evaluate(ledger: AgencyLedger, target: Any, plan: Any, as_of: datetime, day: date | None = None) -> Kpi:
+    """One KPI as of a moment (pure: the moment is an argument); `day` is the agency's data
+    cut-off at that moment, if the caller has it already."""
     indicator = plan.indicator(target.indicator)
     actual = ledger.actual(target.indicator, target.period, plan) or 0.0
     denominator = ledger.actual(target.denominator, target.period, plan) if target.denominator else None
     goal = target.target_value(denominator)
-    day = data_cutoff(ledger, plan, as_of)
+    day = day or data_cutoff(ledger, plan, as_of)
     fraction = target.expected_fraction(day, plan.cutoff_day)
     due = end_of_day(target.due) if target.due else None
     if goal is None:
@@ -126,9 +127,11 @@ def evaluate_agency(ledger: AgencyLedger, plan: Any, now: datetime,
                     indicators: set[str] | None = None) -> tuple[list[Kpi], list[Report]]:
     """Every KPI of the agency's targets (only those of `indicators` if given) and its reports."""
     kpis = []
+    day = None  # the same for every target of the agency
     for target in plan.targets_for(agency=ledger.agency):
         if indicators is None or target.indicator in indicators or target.denominator in indicators:
-            kpis.append(evaluate(ledger, target, plan, now))
+            day = day or data_cutoff(ledger, plan, now)
+            kpis.append(evaluate(ledger, target, plan, now, day))
     reports = []
     if plan.reporting_rule(ledger.agency) is not None:
         for period in plan.reporting_periods(ledger.agency):

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -41,15 +42,19 @@ class AgencyLedger:
     assessed: dict[tuple[str, int], Fact] = field(default_factory=dict)  # (commune, year) -> latest
     submitted: dict[str, datetime] = field(default_factory=dict)  # period -> first submission
 
-    def apply(self, fact: Fact, plan: Any) -> set[str]:
+    def apply(self, fact: Fact, plan: Any) -> Iterable[str]:
         """Fold one new fact in; returns the indicators whose figures may have changed."""
         d = fact.data
-        if fact.kind == REPORTED:
-            units = self.reported.setdefault((d["indicator"], d["period"]), {})
-            current = units.get(d.get("unit_code"))
+        if fact.kind == REPORTED:  # the commonest: plain lookups, no set made per event
+            key = (d["indicator"], d["period"])
+            units = self.reported.get(key)
+            if units is None:
+                units = self.reported[key] = {}
+            unit = d.get("unit_code")
+            current = units.get(unit)
             if current is None or fact.order > current.order:
-                units[d.get("unit_code")] = fact
-            return {d["indicator"]}
+                units[unit] = fact
+            return key[:1]
         if fact.kind == CORRECTED:
             current = self.corrections.get(d["corrects"])
             if current is None or fact.order > current.order:
