@@ -71,6 +71,7 @@ class Container:
         if self.forwarder is not None:
             await self.forwarder.stop()
         await self.publisher.stop()
+        await self.intake.registry.close()
         await self.engine.dispose()
 
 
