@@ -52,9 +52,10 @@ def main() -> None:
     configure_logging(settings.log_level)
     asyncio.run(prepare(settings))
     # Validation is CPU-bound Python: more than one worker is how intake uses more than one core.
+    # uvloop and httptools: the event loop and HTTP parsing in C, not Python.
     uvicorn.run("services.intake.__main__:app_factory", factory=True, host=settings.http_host,
                 port=settings.http_port, workers=settings.workers, log_level=settings.log_level.lower(),
-                access_log=False)
+                access_log=False, loop="uvloop", http="httptools")
 
 
 if __name__ == "__main__":
