@@ -31,6 +31,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+from aiokafka.partitioner import DefaultPartitioner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -42,7 +43,7 @@ from shared.infra import (  # noqa: E402
 )
 from shared.kafka import TopicSpec, ensure_topics, make_producer  # noqa: E402
 
-from services.intake.adapters.publisher import PRODUCER_OVERRIDES, EventPublisher  # noqa: E402
+from services.intake.adapters.publisher import PRODUCER_OVERRIDES, write_batches  # noqa: E402
 from services.intake.adapters.tokens import issue_tokens  # noqa: E402
 from services.intake.entrypoints.examples import TIME, examples  # noqa: E402
 
@@ -64,8 +65,10 @@ async def raw_producer(bootstrap: str, topic: str, docs: list[dict], *, batched:
     try:
         started = time.perf_counter()
         if batched:
+            partitions = sorted(await producer.partitions_for(topic))
+            partition = DefaultPartitioner()(records[0].key, partitions, partitions)  # one agency, one partition
             for i in range(0, len(records), BATCH):
-                await EventPublisher._send_all(producer, topic, records[i:i + BATCH])
+                await asyncio.gather(*await write_batches(producer, topic, partition, records[i:i + BATCH]))
         else:
             futures = [await producer.send(topic, r.value, key=r.key, headers=r.headers) for r in records]
             await asyncio.gather(*futures)

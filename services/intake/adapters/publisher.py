@@ -42,6 +42,7 @@ class EventPublisher:
         self._observe = observe
         self._producer: AIOKafkaProducer | None = None
         self._starting: asyncio.Task | None = None
+        self._lanes: dict[tuple[str, int], _Lane] = {}
 
     async def start(self) -> None:
         """Connect in the background: the service must come up (and say "not ready") without Kafka."""
@@ -84,12 +85,9 @@ class EventPublisher:
             raise KafkaUnavailable(f"Kafka refused the write: {type(exc).__name__}") from exc
         self._observe(time.perf_counter() - started)
 
-    # Not FastStream's publish_batch: 0.7 gives a batch one header set; binary CloudEvents need per-record ce_* headers.
-    @staticmethod
-    async def _send_all(producer: AIOKafkaProducer, topic: str, records: Sequence[KafkaRecord]) -> None:
-        """One producer batch per partition instead of one `send()` per record: the records of a
-        request share their key (the agency), hence their partition, and per-record `send()`
-        cost more CPU than validating the event. Same partitioner as `send()`, same idempotence."""
+    async def _send_all(self, producer: AIOKafkaProducer, topic: str, records: Sequence[KafkaRecord]) -> None:
+        """The records of a request share their key (the agency), hence their partition: each
+        partition's share joins that partition's lane. Same partitioner as `send()`."""
         partitions = sorted(await producer.partitions_for(topic))
         by_partition: dict[int, list[KafkaRecord]] = {}
         partition_of: dict[bytes | None, int] = {}  # one hash per agency, not per record
@@ -97,16 +95,13 @@ class EventPublisher:
             if r.key not in partition_of:
                 partition_of[r.key] = _PARTITIONER(r.key, partitions, partitions)
             by_partition.setdefault(partition_of[r.key], []).append(r)
-        pending = []
-        for partition, group in by_partition.items():
-            batch = producer.create_batch()
-            for r in group:
-                if batch.append(key=r.key, value=r.value, timestamp=None, headers=r.headers) is None:
-                    pending.append(await producer.send_batch(batch, topic, partition=partition))  # full
-                    batch = producer.create_batch()
-                    batch.append(key=r.key, value=r.value, timestamp=None, headers=r.headers)
-            pending.append(await producer.send_batch(batch, topic, partition=partition))
-        await asyncio.gather(*pending)
+        await asyncio.gather(*(self._lane(producer, topic, p).add(group) for p, group in by_partition.items()))
+
+    def _lane(self, producer: AIOKafkaProducer, topic: str, partition: int) -> _Lane:
+        lane = self._lanes.get((topic, partition))
+        if lane is None or lane.producer is not producer:
+            lane = self._lanes[(topic, partition)] = _Lane(producer, topic, partition)
+        return lane
 
     async def _replace(self, broken: AIOKafkaProducer) -> None:
         if self._producer is broken:
@@ -124,3 +119,66 @@ class EventPublisher:
         except (asyncio.TimeoutError, KafkaError) as exc:
             return f"Kafka unreachable: {type(exc).__name__}"
         return None if metadata.brokers() else "Kafka has no brokers"
+
+
+class _Lane:
+    """One partition's writes. aiokafka holds one produce request in flight per broker and
+    queues one batch per partition behind it: with a batch per request, concurrent requests
+    waited for each other's round trips in turn. Requests that arrive while the lane waits for
+    the producer share the next batch instead (group commit); each is answered when the
+    batches holding its records are acknowledged."""
+
+    def __init__(self, producer: AIOKafkaProducer, topic: str, partition: int) -> None:
+        self.producer, self.topic, self.partition = producer, topic, partition
+        self._waiting: list[tuple[Sequence[KafkaRecord], asyncio.Future]] = []
+        self._task: asyncio.Task | None = None
+
+    def add(self, records: Sequence[KafkaRecord]) -> asyncio.Future:
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append((records, done))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain(), name=f"intake-lane-{self.topic}-{self.partition}")
+        return done
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            taken, self._waiting = self._waiting, []
+            try:
+                deliveries = await write_batches(self.producer, self.topic, self.partition,
+                                                 [r for records, _ in taken for r in records])
+            except Exception as exc:  # noqa: BLE001 - handed to every request of the batch
+                _settle(taken, exc)
+                continue
+            asyncio.gather(*deliveries).add_done_callback(lambda acked, taken=taken: _settle(taken, _error(acked)))
+
+
+def _error(acked: asyncio.Future) -> BaseException | None:
+    error = asyncio.CancelledError() if acked.cancelled() else acked.exception()
+    return KafkaUnavailable("the producer dropped the write (stopping)") if isinstance(
+        error, asyncio.CancelledError) else error
+
+
+def _settle(taken: list[tuple[Sequence[KafkaRecord], asyncio.Future]], error: BaseException | None) -> None:
+    for _, done in taken:
+        if done.done():  # its request gave up waiting (timeout)
+            continue
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
+
+
+# Not FastStream's publish_batch: 0.7 gives a batch one header set; binary CloudEvents need per-record ce_* headers.
+async def write_batches(producer: AIOKafkaProducer, topic: str, partition: int,
+                        records: Sequence[KafkaRecord]) -> list[asyncio.Future]:
+    """Producer batches instead of one `send()` per record (which cost more CPU than validating
+    the event), same idempotence; returns their delivery futures."""
+    deliveries = []
+    batch = producer.create_batch()
+    for r in records:
+        if batch.append(key=r.key, value=r.value, timestamp=None, headers=r.headers) is None:
+            deliveries.append(await producer.send_batch(batch, topic, partition=partition))  # full
+            batch = producer.create_batch()
+            batch.append(key=r.key, value=r.value, timestamp=None, headers=r.headers)
+    deliveries.append(await producer.send_batch(batch, topic, partition=partition))
+    return deliveries

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -76,6 +77,20 @@ async def test_an_oversized_event_inside_a_batch_is_rejected_alone(service, toke
     body = (await service.post_batch(events, token)).json()
     assert [r["status"] for r in body["results"]] == ["accepted", "rejected"]
     assert body["results"][1]["problem"]["reason"] == "too-large"
+
+
+async def test_concurrent_batches_sharing_kafka_batches_are_each_answered_and_written_once(service, token):
+    """Requests that arrive together share producer batches (the publisher's lanes)."""
+    hq = await service.token("HQ")
+    other = examples("HQ")["report.submitted"]
+    batches = [([report(1000 + 40 * k + i, value=7) for i in range(40)], token) for k in range(5)]
+    batches += [([{**other, "id": f"hq-together-{i}"} for i in range(3)], hq)]
+    answers = await asyncio.gather(*(service.post_batch(events, t) for events, t in batches))
+    assert [a.json()["accepted"] for a in answers] == [40] * 5 + [3]
+    records = await service.read(service.settings.events_topic, 1000, timeout=3)
+    ids = [dict(r.headers)["ce_id"].decode() for r in records]
+    sent = {e["id"] for events, _ in batches for e in events}
+    assert sorted(i for i in ids if i in sent) == sorted(sent)
 
 
 @pytest.fixture
