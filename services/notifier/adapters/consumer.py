@@ -10,8 +10,6 @@ partition for ever.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -31,8 +29,6 @@ class StatusConsumer:
     def __init__(self, broker: KafkaBroker, topic: str, group_id: str, handle: Handler,
                  on_poison: Callable[[], None] = lambda: None) -> None:
         self.broker, self.handle, self.on_poison = broker, handle, on_poison
-        self._settled = 0  # records handled or skipped since the last `poll_once`
-        self._progress = asyncio.Event()
         broker.subscriber(topic, group_id=group_id, max_poll_records=200,
                           **subscriber_options(AckPolicy.NACK_ON_ERROR))(self.on_record)
 
@@ -50,15 +46,3 @@ class StatusConsumer:
             self.on_poison()
         else:
             await self.handle(event)  # raises → FastStream seeks back to this record
-        self._settled += 1
-        self._progress.set()
-
-    async def poll_once(self, timeout_ms: int = 500) -> int:
-        """Waits up to `timeout_ms` for the subscriber to settle records; how many it settled since
-        the last call (tests step the consumer with it)."""
-        if not self._settled:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._progress.wait(), timeout_ms / 1000)
-        self._progress.clear()
-        settled, self._settled = self._settled, 0
-        return settled

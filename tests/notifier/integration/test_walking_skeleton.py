@@ -32,7 +32,7 @@ async def test_lagging_kpi_reaches_the_leader_in_vietnamese(notifier_db, kafka_b
     consumer = container.consumer()
     await consumer.start()
     try:
-        await eventually(consumer.poll_once, timeout=30)
+        await eventually(lambda: container.metrics.status_events.labels("applied")._value.get(), timeout=30)
     finally:
         await consumer.stop()
 
