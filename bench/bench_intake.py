@@ -157,8 +157,12 @@ async def main(args: argparse.Namespace) -> None:
     try:
         wait_for_port("127.0.0.1", port, timeout=60)
         url = f"http://127.0.0.1:{port}"
-        await intake_batches(url, token, events(2 * BATCH, f"warm-{tag}"), 2)  # warm-up: token cache, JIT-less paths
-        await raw_producer(bootstrap, topics["baseline"], events(2 * BATCH, f"warm-{tag}"))
+        # Warm-up, one slice per side: the token cache, connection pools and the broker's JIT. With
+        # less, the first round's raw baseline ran at half speed and flattered intake's ratio.
+        warm = events(args.events // args.slices, f"warm-{tag}")
+        await intake_batches(url, token, warm, args.clients)
+        await raw_producer(bootstrap, topics["baseline"], warm)
+        await raw_producer(bootstrap, topics["baseline"], warm, batched=True)
         rounds = []
         for r in range(args.rounds):
             # Interleaved slices (raw, raw batched, intake, ...): load from anything else on the

@@ -61,6 +61,7 @@ class Candidate:
     event: Any
     warnings: list[Plausibility]
     record: KafkaRecord | None = None
+    digest: str = ""
 
 
 class Intake:
@@ -105,16 +106,24 @@ class Intake:
             else:
                 checked.index = i
                 candidates.append(checked)
-        known = await self._lookup(candidates)
+        # The duplicate lookup goes out first: PostgreSQL answers while the records are encoded.
+        lookup = asyncio.ensure_future(self._lookup(candidates))
+        await asyncio.sleep(0)  # let it send its query
+        try:
+            for c in candidates:
+                c.record = to_record(c.event)
+                c.digest = digest(c.record)
+        except BaseException:
+            lookup.cancel()
+            raise
+        known = await lookup
         to_publish: list[Candidate] = []
         seen: dict[tuple[str, str], KnownEvent] = {}
         for c in candidates:
             event = c.event
-            c.record = to_record(event)
-            fingerprint = digest(c.record)
             previous = known.get((event.source, event.id)) or seen.get((event.source, event.id))
             if previous is not None:
-                outcomes[c.index] = Outcome("duplicate", event.id, detail=None if previous.digest == fingerprint else (
+                outcomes[c.index] = Outcome("duplicate", event.id, detail=None if previous.digest == c.digest else (
                     "an event with this id was accepted before with different content; the first one counts. "
                     "Use a new id for a new event, or send indicator.corrected to change a value"))
                 continue
@@ -124,7 +133,7 @@ class Intake:
                 if problem:
                     outcomes[c.index] = Outcome("rejected", event.id, problem)
                     continue
-            seen[(event.source, event.id)] = KnownEvent(str(event.type), _indicator_of(event, known, seen), fingerprint)
+            seen[(event.source, event.id)] = KnownEvent(str(event.type), _indicator_of(event, known, seen), c.digest)
             to_publish.append(c)
         if to_publish:
             await self.publisher.publish(self.events_topic, [with_warnings(c.record, c.warnings) for c in to_publish])

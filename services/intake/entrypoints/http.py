@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic_core import to_json
 
 from shared.events.codec import BATCH, STRUCTURED
 from shared.observability import mount_health_and_metrics
@@ -154,7 +155,9 @@ def create_app(container: Container) -> FastAPI:
             documents = [_limit_event(d, settings.max_event_bytes) for d in documents]
         outcomes = await submit(documents, agency)
         counts = {s: sum(o.status == s for o in outcomes) for s in ("accepted", "duplicate", "rejected")}
-        return JSONResponse({**counts, "results": [{"index": i, **o.as_dict()} for i, o in enumerate(outcomes)]})
+        # Serialised in pydantic's core: json.dumps of 500 results cost more than their Kafka write.
+        body = {**counts, "results": [{"index": i, **o.as_dict()} for i, o in enumerate(outcomes)]}
+        return Response(to_json(body), media_type="application/json")
 
     mount_health_and_metrics(app, container.registry, {"kafka": container.publisher.ready,
                                                        "postgres": container.database_ready})
