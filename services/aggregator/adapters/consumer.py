@@ -33,6 +33,7 @@ from services.aggregator.adapters.projector import Outcome, Projector
 
 log = logging.getLogger(__name__)
 _timestamp = attrgetter("timestamp")
+_POLL_MS = 20  # how often a batch being applied looks for what arrived meanwhile
 
 
 def transient(exc: BaseException) -> bool:
@@ -81,46 +82,60 @@ class EventConsumer:
         consumer.subscribe([s.events_topic], listener=self._listener)
         await consumer.start()
         next_check = 0.0
-        ahead = asyncio.create_task(self._fetch(consumer))
+        applying = asyncio.Event()
+        ahead = asyncio.create_task(self._fetch(consumer, applying))
         try:
             while not stop.is_set():
                 batch, records, items = await ahead
-                # the next batch is fetched and decoded while this one's transaction waits on PostgreSQL
-                ahead = asyncio.create_task(self._fetch(consumer))
-                if self._listener.revoked:
-                    self._listener.revoked = False
-                    self.projector.forget()
-                    next_check = 0.0  # new partitions: their agencies' deadlines too
-                due = time.monotonic() >= next_check or self.force_check.is_set()
-                if not records and not due:
-                    continue
-                owned = self._owned_agencies(consumer) if due else []
-                if await self._apply(consumer, batch, records, items, owned):
-                    if due:
-                        self.force_check.clear()
-                        next_check = time.monotonic() + s.deadline_check_seconds
-                else:  # rolled back: rewind to it, and to the batch fetched ahead of it
+                # what arrives while this batch's transaction runs is fetched and decoded meanwhile
+                applying.set()
+                ahead = asyncio.create_task(self._fetch(consumer, applying))
+                try:
+                    if self._listener.revoked:
+                        self._listener.revoked = False
+                        self.projector.forget()
+                        next_check = 0.0  # new partitions: their agencies' deadlines too
+                    due = time.monotonic() >= next_check or self.force_check.is_set()
+                    if not records and not due:
+                        continue
+                    owned = self._owned_agencies(consumer) if due else []
+                    applied = await self._apply(consumer, batch, records, items, owned)
+                finally:
+                    applying.clear()
+                if applied and due:
+                    self.force_check.clear()
+                    next_check = time.monotonic() + s.deadline_check_seconds
+                elif not applied:  # rolled back: rewind to it, and to what was fetched meanwhile
                     fetched, _, _ = await ahead
                     for rewound in (fetched, batch):  # the earlier offset of a partition is sought last
                         for tp, rs in rewound.items():
                             if rs:
                                 consumer.seek(tp, rs[0].offset)
-                    ahead = asyncio.create_task(self._fetch(consumer))
+                    ahead = asyncio.create_task(self._fetch(consumer, applying))
         finally:
             ahead.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await ahead
             await consumer.stop()
 
-    async def _fetch(self, consumer) -> tuple[dict, list, list]:
-        batch = await consumer.getmany(timeout_ms=self.settings.poll_timeout_ms, max_records=self.settings.batch_size)
-        records = [r for rs in batch.values() for r in rs]
-        items = []
-        for start in range(0, len(records), 500):
-            if start:
+    async def _fetch(self, consumer, applying: asyncio.Event) -> tuple[dict, list, list]:
+        """The next batch: while one is being applied, whatever arrives (up to a batch), decoded as
+        it comes; otherwise what is there, waiting up to the poll timeout for something."""
+        s = self.settings
+        batch: dict[Any, list] = {}
+        records: list = []
+        items: list = []
+        while True:
+            wait = _POLL_MS if applying.is_set() else 0 if records else s.poll_timeout_ms
+            got = await consumer.getmany(timeout_ms=wait, max_records=s.batch_size - len(records))
+            for tp, rs in got.items():
+                batch.setdefault(tp, []).extend(rs)
+                records += rs
+            for start in range(len(items), len(records), 500):
                 await asyncio.sleep(0)  # CPU work: the batch being applied, and the API, go on meanwhile
-            items += [decode(r, self.plan) for r in records[start:start + 500]]
-        return batch, records, items
+                items += [decode(r, self.plan) for r in records[start:start + 500]]
+            if len(records) >= s.batch_size or not applying.is_set():
+                return batch, records, items
 
     async def _apply(self, consumer, batch, records, items, owned) -> bool:
         if not records and not owned:
