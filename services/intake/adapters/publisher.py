@@ -180,5 +180,6 @@ async def write_batches(producer: AIOKafkaProducer, topic: str, partition: int,
             deliveries.append(await producer.send_batch(batch, topic, partition=partition))  # full
             batch = producer.create_batch()
             batch.append(key=r.key, value=r.value, timestamp=None, headers=r.headers)
+    batch.close()  # complete: sent at once, not after the producer's linger (5 ms for send())
     deliveries.append(await producer.send_batch(batch, topic, partition=partition))
     return deliveries
