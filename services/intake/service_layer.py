@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel
 
@@ -36,8 +36,7 @@ class RegistryUnavailable(Exception):
     """PostgreSQL did not answer the duplicate/correction lookup."""
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):  # one per event: a tuple is made twice as fast as a frozen dataclass
     status: Literal["accepted", "duplicate", "rejected"]
     event_id: str | None = None
     problem: Problem | None = None

@@ -17,8 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import asyncpg
 from sqlalchemy.exc import SQLAlchemyError
@@ -29,7 +28,6 @@ from services.intake.domain.plan_rules import KnownEvent
 # What "the registry cannot answer" looks like (SQLAlchemy kept for callers and tests).
 UNAVAILABLE = (SQLAlchemyError, OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 _LOST = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)  # worth one retry
-COLUMNS = ["source", "event_id", "type", "indicator", "digest"]
 T = TypeVar("T")
 
 # One primary-key probe per id (LIMIT 1 keeps the planner from flattening the LATERAL into a
@@ -45,8 +43,7 @@ _INSERT_NEW = ("INSERT INTO intake.accepted_events (source, event_id, type, indi
                "ON CONFLICT DO NOTHING")
 
 
-@dataclass(frozen=True)
-class Accepted:
+class Accepted(NamedTuple):  # a row as COPY takes it
     source: str
     event_id: str
     type: str
@@ -72,14 +69,13 @@ class EventRegistry:
     async def record(self, accepted: Sequence[Accepted]) -> None:
         if not accepted:
             return
-        rows = [(a.source, a.event_id, a.type, a.indicator, a.digest) for a in accepted]
 
         async def write(conn: asyncpg.Connection) -> None:
             try:
-                await conn.copy_records_to_table("accepted_events", schema_name="intake", columns=COLUMNS,
-                                                 records=rows)
+                await conn.copy_records_to_table("accepted_events", schema_name="intake", columns=Accepted._fields,
+                                                 records=accepted)
             except asyncpg.UniqueViolationError:
-                await conn.execute(_INSERT_NEW, json.dumps(rows))
+                await conn.execute(_INSERT_NEW, json.dumps(accepted))
 
         await self._run(write)
 
