@@ -20,7 +20,6 @@ from operator import attrgetter
 from typing import Any
 
 from aiokafka import ConsumerRebalanceListener
-from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 from asyncpg.exceptions import CannotConnectNowError, PostgresConnectionError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -74,6 +73,7 @@ class EventConsumer:
         self.force_check = asyncio.Event()
         self._lag: dict[int, int] = {}
         self._positions: dict[int, int] = {}
+        self._committing: asyncio.Task | None = None  # the last batch's offset commit
 
     async def run(self, stop: asyncio.Event) -> None:
         s = self.settings
@@ -116,6 +116,8 @@ class EventConsumer:
             ahead.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await ahead
+            if self._committing is not None:
+                await self._committing
             await consumer.stop()
 
     async def _fetch(self, consumer, applying: asyncio.Event) -> tuple[dict, list, list]:
@@ -158,8 +160,9 @@ class EventConsumer:
         if self._on_batch:
             self._on_batch(self.batches)
         committed = time.time()
-        await self._commit(consumer, batch)
-        self._observe(consumer, records, outcome, started, committed)
+        # the offsets go while the next batch is applied; commits stay in order, one at a time
+        self._committing = asyncio.create_task(self._commit(consumer, batch, self._committing))
+        self._observe(records, outcome, started, committed)
         return True
 
     async def _isolate(self, records, items) -> Outcome:
@@ -194,17 +197,31 @@ class EventConsumer:
         except Exception:
             return False
 
-    async def _commit(self, consumer, batch) -> None:
+    async def _commit(self, consumer, batch, previous: asyncio.Task | None = None) -> None:
+        if previous is not None:
+            await previous
         offsets = {tp: rs[-1].offset + 1 for tp, rs in batch.items() if rs}
         if not offsets:
             return
         try:
             await consumer.commit(offsets)
-        except (KafkaError, AssertionError) as exc:  # lost the partition in a rebalance
+        except Exception as exc:  # e.g. a rebalance took the partition; in a task, so never fatal
             self.metrics.commit_failures.inc()
             log.warning("offset commit failed (%s); the records will be redelivered and deduplicated", exc)
             return
         self._positions.update((tp.partition, o) for tp, o in offsets.items())
+        self._export_lag(consumer)
+
+    def _export_lag(self, consumer) -> None:
+        """Per partition: the high watermark last seen minus the committed position."""
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is not None:
+                self._lag[tp.partition] = high
+        for partition, high in self._lag.items():
+            position = self._positions.get(partition)
+            if position is not None:
+                self.metrics.lag.labels(str(partition)).set(max(0, high - position))
 
     def _drop_lag(self, revoked: set[int]) -> None:
         """A revoked partition's lag is its next owner's to export: drop the series (the next
@@ -227,7 +244,7 @@ class EventConsumer:
             return []
         return [a.code for a in self.plan.agencies if partition_of(a.code, len(partitions)) in mine]
 
-    def _observe(self, consumer, records, outcome, started, committed) -> None:
+    def _observe(self, records, outcome, started, committed) -> None:
         m = self.metrics
         if records:
             m.batch_size.observe(len(records))
@@ -243,14 +260,6 @@ class EventConsumer:
         m.duplicates.inc(outcome.duplicates)
         m.dead_letters.inc(outcome.dead_letters)
         m.status_events.inc(outcome.status_events)
-        for tp in consumer.assignment():
-            high = consumer.highwater(tp)
-            if high is not None:
-                self._lag[tp.partition] = high
-        for partition, high in self._lag.items():
-            position = self._positions.get(partition)
-            if position is not None:
-                m.lag.labels(str(partition)).set(max(0, high - position))
 
 
 def crash_hook(fault: str | None) -> Callable[[int], None] | None:

@@ -62,12 +62,16 @@ class AggregatorMetrics:
 
 
 def observe_counted(histogram: Histogram, counts: Mapping[float, int]) -> None:
-    """`histogram.observe(value)` `n` times for each `value: n`, at one bucket increment per
-    distinct value: the end-to-end histogram sees every event, and `observe` costs ~2 µs each.
-    It updates the fields `observe` updates (a unit test holds the two to the same exposition)."""
-    bounds, buckets = histogram._upper_bounds, histogram._buckets
+    """`histogram.observe(value)` `n` times for each `value: n`, at one increment per bucket: the
+    end-to-end histogram sees every event, and `observe` costs ~2 µs each. It updates the fields
+    `observe` updates (a unit test holds the two to the same exposition)."""
+    bounds = histogram._upper_bounds
+    per_bucket = [0] * len(bounds)
     total = 0.0
     for value, n in counts.items():
-        buckets[bisect_left(bounds, value)].inc(n)
+        per_bucket[bisect_left(bounds, value)] += n
         total += value * n
+    for bucket, n in zip(histogram._buckets, per_bucket):
+        if n:
+            bucket.inc(n)
     histogram._sum.inc(total)

@@ -63,15 +63,16 @@ class AgencyLedger:
             # re-evaluating the agency's reported indicators is cheap and always enough
             return {indicator for indicator, _ in self.reported}
         if fact.kind == ACTIVITY:
-            touched = set()
             periods = (plan.periods_containing(fact.day) if hasattr(plan, "periods_containing")
                        else [str(p) for p in periods_containing(fact.day, plan.year, plan.cutoff_day)])
+            participants = float(d.get("participants", 0))
+            counted, touched = self.counted, []
             for count in plan.activity_type(d["activity"]).counts_into:
-                amount = 1.0 if count.measure == "count" else float(d.get("participants", 0))
+                amount = 1.0 if count.measure == "count" else participants
                 for period in periods:
                     key = (count.indicator, period)
-                    self.counted[key] = self.counted.get(key, 0.0) + amount
-                touched.add(count.indicator)
+                    counted[key] = counted.get(key, 0.0) + amount
+                touched.append(count.indicator)
             return touched
         if fact.kind == ASSESSED:
             key = (d["unit_code"], d["year"])
@@ -79,12 +80,12 @@ class AgencyLedger:
             if current is None or fact.order > current.order:
                 self.assessed[key] = fact
             indicator = plan.commune_assessment_indicator
-            return {indicator} if indicator else set()
+            return (indicator,) if indicator else ()
         if fact.kind == SUBMITTED:
             first = self.submitted.get(d["period"])
             if first is None or fact.time < first:
                 self.submitted[d["period"]] = fact.time
-            return set()
+            return ()
         raise ValueError(f"unknown fact kind {fact.kind!r}")
 
     def value_of(self, fact: Fact) -> float:
