@@ -182,7 +182,8 @@ class Intake:
         """One counter increment per distinct label set, not per event."""
         tally: Counter[tuple[str | None, str, str]] = Counter()
         for outcome, document in zip(outcomes, documents):
-            tally[agency or _agency_of(document), outcome.status, outcome.problem.reason if outcome.problem else ""] += 1
+            reason = outcome.problem.reason if outcome.problem else ""
+            tally[agency or _agency_of(document), outcome.status, reason] += 1
         for (who, status, reason), n in tally.items():
             self.metrics.count(path, who, status, reason, n)
 
