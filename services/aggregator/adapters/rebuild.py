@@ -97,6 +97,8 @@ async def _replay(engine, bootstrap, topic, plan, now, ledgers, progress) -> int
                     if record.offset >= end:
                         break
                     done += 1
+                    if done % 500 == 0:
+                        await asyncio.sleep(0)  # the fetcher and the COPY progress while this decodes
                     item = decode(record, plan)
                     if type(item) is Delivered:
                         fact = item.fact
