@@ -14,6 +14,7 @@ them, and the machine it ran on.
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import time
@@ -71,11 +72,23 @@ def component_section(name: str, output: str, seconds: float, code: int | None) 
     if not written.exists():
         return f"## {name.capitalize()}\n\n{this_run}"
     body = written.read_text().strip()
-    if body.startswith("# "):
-        body = "#" + body
+    if body.startswith("# "):  # a document of its own: every heading one level down
+        body = re.sub(r"(?m)^(#+) ", r"#\1 ", body)
     elif not body.startswith("## "):
         body = f"## {name.capitalize()}\n\n{body}"
     return f"{body}\n\n### This run\n\n{this_run}"
+
+
+# The lines of each benchmark's console output that state a figure against a goal.
+VERDICT_LINES = ("  ratio intake / raw send()", "aggregator (own process)", "rebuild of", "end-to-end at")
+
+
+def verdicts(outputs: list[str]) -> str:
+    """This run's figures against the goals, quoted from the benchmarks' own output."""
+    lines = [line.rstrip() for out in outputs for line in out.splitlines() if line.startswith(VERDICT_LINES)]
+    if not lines:
+        return ""
+    return "## This run against the goals\n\n```text\n" + "\n".join(line.strip() for line in lines) + "\n```\n"
 
 
 def main() -> None:
@@ -87,10 +100,12 @@ def main() -> None:
     wanted = args.only or ["intake", "aggregator", "end-to-end"]
     started_at = time.time()
     host = machine()
-    sections = []
+    sections, outputs = [], []
     for name in ("intake", "aggregator"):
         if name in wanted:
-            sections.append(component_section(name, *run_component(name, args.quick, 900 if args.quick else 3600)))
+            output, seconds, code = run_component(name, args.quick, 900 if args.quick else 3600)
+            outputs.append(output)
+            sections.append(component_section(name, output, seconds, code))
     if "end-to-end" in wanted:
         from bench import bench_end_to_end
 
@@ -112,7 +127,7 @@ def main() -> None:
     ]
     if args.quick:
         header += ["> **Quick run** (small sizes): it proves the harness works; the figures are not the report's.", ""]
-    text = "\n".join(header) + "\n" + GOALS + "\n" + "\n\n".join(s.strip() for s in sections) + "\n"
+    text = "\n".join(header) + "\n" + GOALS + "\n" + verdicts(outputs) + "\n" + "\n\n".join(s.strip() for s in sections) + "\n"
     args.out.write_text(text)
     print(f"wrote {args.out}")
 
