@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from shared.db import make_engine, upgrade_async  # noqa: E402
 from shared.infra import create_database, free_port, kafka_from_env_or_start, postgres_from_env_or_start  # noqa: E402
-from shared.kafka import TopicSpec, ensure_topics, make_consumer, make_producer  # noqa: E402
+from shared.kafka import TopicSpec, committed_offsets, ensure_topics, make_consumer, make_producer  # noqa: E402
 from shared.plan import load_plan  # noqa: E402
 from shared.settings import DEFAULT_PLAN  # noqa: E402
 
@@ -101,17 +101,11 @@ async def raw_consumer(bootstrap: str, topic: str, n: int) -> float:
 
 
 async def committed(bootstrap: str, topic: str, group: str) -> int:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
     try:
-        offsets = await admin.list_consumer_group_offsets(group)
-        return sum(o.offset for tp, o in offsets.items() if tp.topic == topic and o.offset > 0)
-    except Exception:
+        offsets = await committed_offsets(bootstrap, group)
+    except Exception:  # the group coordinator is still being elected
         return 0
-    finally:
-        await admin.close()
+    return sum(o for tp, o in offsets.items() if tp.topic == topic and o > 0)
 
 
 def start_aggregator(env: dict) -> subprocess.Popen:

@@ -15,7 +15,7 @@ from shared.db import upgrade_async
 from shared.infra import create_database
 from shared.events.codec import decode_status_event, to_kafka
 from shared.events.models import agency_event_adapter
-from shared.kafka import TopicSpec, ensure_topics, make_consumer, make_producer
+from shared.kafka import TopicSpec, committed_offsets, ensure_topics, make_consumer, make_producer
 from shared.plan import load_plan
 from shared.settings import DEFAULT_PLAN
 
@@ -133,25 +133,20 @@ async def running(settings, clock: ManualClock | None = None, relay: bool = True
 async def caught_up(bootstrap: str, topic: str, group: str) -> bool:
     """The group committed offsets up to the end of every partition of the topic."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
-    from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     probe = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await admin.start()
     await probe.start()
     try:
         partitions = [TopicPartition(topic, p) for p in (probe.partitions_for_topic(topic)
                                                          or await _partitions(probe, topic))]
         ends = await probe.end_offsets(partitions)
-        try:
-            committed = await admin.list_consumer_group_offsets(group)
-        except Exception:  # the group coordinator is still being elected on a fresh broker
-            return False
-        return all(end == 0 or (committed.get(tp) is not None and committed[tp].offset >= end)
-                   for tp, end in ends.items())
     finally:
         await probe.stop()
-        await admin.close()
+    try:
+        committed = await committed_offsets(bootstrap, group)
+    except Exception:  # the group coordinator is still being elected on a fresh broker
+        return False
+    return all(end == 0 or committed.get(tp, -1) >= end for tp, end in ends.items())
 
 
 async def _partitions(probe, topic):

@@ -7,11 +7,10 @@ import asyncio
 import json
 
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.events.codec import to_kafka
 from shared.events.models import agency_event_adapter
-from shared.kafka import make_producer
+from shared.kafka import committed_offsets, make_producer
 
 from services.intake.adapters.publisher import KafkaUnavailable
 from services.intake.entrypoints.examples import examples
@@ -35,14 +34,9 @@ async def produce(service, records: list[tuple[bytes | None, bytes | None, list]
 
 async def committed_lag(service) -> int:
     """Records on the raw topic that the forwarder has not committed yet."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=service.settings.kafka_bootstrap_servers)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(service.settings.raw_group_id)
-    finally:
-        await admin.close()
+    offsets = await committed_offsets(service.settings.kafka_bootstrap_servers, service.settings.raw_group_id)
     consumer_end = await _end_offsets(service)
-    return sum(end - (offsets[tp].offset if tp in offsets else 0) for tp, end in consumer_end.items())
+    return sum(end - offsets.get(tp, 0) for tp, end in consumer_end.items())
 
 
 async def _end_offsets(service) -> dict:

@@ -8,12 +8,11 @@ import asyncio
 
 import pytest
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import func, select
 
 from shared.clock import ManualClock
 from shared.events.codec import to_kafka
-from shared.kafka import make_producer
+from shared.kafka import committed_offsets, make_producer
 
 from services.notifier.adapters.tables import inbox
 from services.notifier.bootstrap import bootstrap
@@ -24,14 +23,8 @@ pytestmark = pytest.mark.infra
 
 
 async def committed(c) -> int | None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=c.settings.kafka_bootstrap_servers)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(c.settings.consumer_group)
-    finally:
-        await admin.close()
-    found = offsets.get(TopicPartition(c.settings.status_topic, 0))
-    return found.offset if found else None
+    offsets = await committed_offsets(c.settings.kafka_bootstrap_servers, c.settings.consumer_group)
+    return offsets.get(TopicPartition(c.settings.status_topic, 0))
 
 
 async def test_offsets_follow_the_database_and_a_failing_handler_backs_off(notifier_db, kafka_bootstrap,
