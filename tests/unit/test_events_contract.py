@@ -47,6 +47,18 @@ def test_every_agency_event_round_trips_through_kafka_binary_mode(type_):
     assert decode_agency_event(record.value, record.headers) == parsed
 
 
+def test_status_events_keep_their_wire_form_and_required_nulls():
+    """Headers as `model_dump(mode="json")` writes them (the form the status topic holds)."""
+    from tests.notifier.helpers import kpi_event
+
+    status = kpi_event(previous=None)
+    record = to_kafka(status, key="CA-TINH")
+    attributes = status.model_dump(mode="json", exclude_none=True, exclude={"data", "datacontenttype"})
+    assert record.headers == [("content-type", b"application/json"),
+                              *((f"ce_{n}", str(v).encode()) for n, v in attributes.items())]
+    assert record.key == b"CA-TINH" and b'"previous_status":null' in record.value
+
+
 def test_structured_json_keeps_vietnamese_text_readable():
     parsed = agency_event_adapter.validate_python(event(EventType.INDICATOR_CORRECTED, EXAMPLES[EventType.INDICATOR_CORRECTED]))
     assert "Trùng một vụ".encode() in to_structured(parsed)
