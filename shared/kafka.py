@@ -143,18 +143,23 @@ def make_broker(bootstrap: str, *, registry: CollectorRegistry, app_name: str, e
     return KafkaBroker(bootstrap, **options)
 
 
+async def start_when_ready(broker: KafkaBroker, retry_s: float = 2.0) -> None:
+    """Starts `broker` once Kafka answers: a service comes up (and says "not ready") without it;
+    once started, FastStream reconnects by itself."""
+    while True:
+        try:
+            await broker.start()
+            return
+        except Exception as exc:  # noqa: BLE001 - Kafka not there yet: try again
+            log.warning("FastStream broker cannot start (%r); retrying in %.1fs", exc, retry_s)
+            await broker.stop()
+            await asyncio.sleep(retry_s)
+
+
 async def serve(broker: KafkaBroker, retry_s: float = 2.0) -> None:
-    """Runs `broker` until cancelled: started once Kafka answers (a service comes up, and says
-    "not ready", without it); then FastStream consumes and reconnects by itself."""
+    """Runs `broker`'s subscribers until cancelled."""
     try:
-        while True:
-            try:
-                await broker.start()
-                break
-            except Exception as exc:  # noqa: BLE001 - Kafka not there yet: try again
-                log.warning("FastStream broker cannot start (%r); retrying in %.1fs", exc, retry_s)
-                await broker.stop()
-                await asyncio.sleep(retry_s)
+        await start_when_ready(broker, retry_s)
         await asyncio.Event().wait()
     finally:
         await broker.stop()

@@ -10,7 +10,7 @@ from faststream.kafka.parser import AioKafkaBatchParser, AioKafkaParser
 from faststream.middlewares import AckPolicy
 from prometheus_client import CollectorRegistry
 
-from shared.kafka import make_broker, raw_records, subscriber_options, tolerant_parser
+from shared.kafka import make_broker, raw_records, start_when_ready, subscriber_options, tolerant_parser
 
 
 def broker(**overrides):
@@ -51,3 +51,24 @@ async def test_binary_and_null_header_values_still_reach_the_handler_as_they_wer
     batch = (record(1, [("a", b"ok")]), odd)
     message = await tolerant_parser(batch, AioKafkaBatchParser(msg_class=KafkaMessage, regex=None).parse_batch)
     assert message.raw_message is batch and len(message.body) == 2
+
+
+class _Broker:
+    """A broker whose Kafka answers on the third try."""
+
+    def __init__(self) -> None:
+        self.starts = self.stops = 0
+
+    async def start(self) -> None:
+        self.starts += 1
+        if self.starts < 3:
+            raise ConnectionError("Kafka not there yet")
+
+    async def stop(self) -> None:
+        self.stops += 1
+
+
+async def test_a_broker_is_started_once_kafka_answers():
+    fake = _Broker()
+    await start_when_ready(fake, retry_s=0.01)
+    assert (fake.starts, fake.stops) == (3, 2)  # each failed start cleaned up before the next

@@ -24,6 +24,8 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.kafka import start_when_ready
+
 from services.aggregator.adapters.metrics import AggregatorMetrics
 from services.aggregator.adapters.repository import decode_headers
 from services.aggregator.adapters.tables import outbox
@@ -39,8 +41,8 @@ class OutboxRelay:
         self.wake = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.broker.start()
         try:
+            await start_when_ready(self.broker)
             while not stop.is_set():
                 try:
                     sent = await self.relay_once()
