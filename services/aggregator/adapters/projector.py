@@ -99,10 +99,9 @@ class Projector:
                 poisons.setdefault((item.source, item.id), item)
         versions = await repo.lock_agencies(conn, {i.fact.agency for i in delivered.values()} | reevaluate)
         await self._refresh(conn, versions)
-        rows = [repo.fact_row(i, now) for i in delivered.values()]
-        rows += [repo.poison_row(p, now) for p in poisons.values()]
-        new = await repo.record(conn, rows)
+        new = await repo.record(conn, [repo.fact_row(i) for i in delivered.values()])
         fresh = list(delivered.values()) if new is None else [i for k, i in delivered.items() if k in new]
+        new = await repo.record(conn, [repo.poison_row(p) for p in poisons.values()], repo.POISON_COLUMNS)
         dead = list(poisons.values()) if new is None else [p for k, p in poisons.items() if k in new]
         outcome.applied, outcome.dead_letters = len(fresh), len(dead)
         outcome.duplicates = len(items) - len(fresh) - len(dead)

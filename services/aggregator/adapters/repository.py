@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.events.codec import KafkaRecord
-from shared.events.models import KpiStatus, ReportStatus
+from shared.events.models import KpiStatus, ReportStatus, agency_source
 
 from services.aggregator.adapters.tables import (
     SCHEMA, agency_versions, kpis, outbox, recorded_events, reports, version_seq,
@@ -45,10 +45,13 @@ async def bump_versions(conn: AsyncConnection, agencies: Iterable[str]) -> dict[
     return dict(rows.all())
 
 
-COLUMNS = [c.name for c in recorded_events.columns]
+# what an inbox row is made of: a fact's columns, or a dead letter's (PostgreSQL fills `recorded_at`)
+FACT_COLUMNS = ("source", "id", "agency", "kind", "time", "arrival", "partition", "offset", "data")
+POISON_COLUMNS = ("source", "id", "agency", "arrival", "partition", "offset", "rejected")
 
 
-async def record(conn: AsyncConnection, rows: Sequence[tuple]) -> set[tuple[str, str]] | None:
+async def record(conn: AsyncConnection, rows: Sequence[tuple],
+                 columns: Sequence[str] = FACT_COLUMNS) -> set[tuple[str, str]] | None:
     """Insert into the inbox; returns the keys that were new, or None when all of them were.
 
     The common case, no key recorded before, is one COPY straight into the table. A repeat
@@ -61,28 +64,27 @@ async def record(conn: AsyncConnection, rows: Sequence[tuple]) -> set[tuple[str,
         raise RuntimeError("record() must run inside the batch transaction")
     await raw.execute("SAVEPOINT inbox")
     try:
-        await raw.copy_records_to_table("recorded_events", schema_name=SCHEMA, columns=COLUMNS, records=rows)
+        await raw.copy_records_to_table("recorded_events", schema_name=SCHEMA, columns=columns, records=rows)
         return None
     except UniqueViolationError:
         await raw.execute("ROLLBACK TO SAVEPOINT inbox")
     await raw.execute("CREATE TEMP TABLE IF NOT EXISTS inbox_batch "
-                      "(LIKE aggregator.recorded_events) ON COMMIT DELETE ROWS")
-    await raw.copy_records_to_table("inbox_batch", columns=COLUMNS, records=rows)
+                      "(LIKE aggregator.recorded_events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+    await raw.copy_records_to_table("inbox_batch", columns=columns, records=rows)
     result = await raw.fetch("INSERT INTO aggregator.recorded_events SELECT * FROM inbox_batch "
                              "ON CONFLICT DO NOTHING RETURNING source, id")
     return set(map(tuple, result))
 
 
-def fact_row(item: Any, now: datetime) -> tuple:
-    """An inbox row (in `COLUMNS` order) of a `Delivered` record."""
+def fact_row(item: Any) -> tuple:
+    """An inbox row (`FACT_COLUMNS`) of a `Delivered` record."""
     f = item.fact
-    return (f.source, f.id, f.agency, f.kind, f.time, f.arrival, item.partition, item.offset, item.data_json,
-            None, now)
+    return (f.source, f.id, f.agency, f.kind, f.time, f.arrival, item.partition, item.offset, item.data_json)
 
 
-def poison_row(p: Any, now: datetime) -> tuple:
-    """An inbox row of a `Poison` record: keyed by its position, with the reason."""
-    return (p.source, p.id, p.agency, None, None, p.offset, p.partition, p.offset, None, p.reason, now)
+def poison_row(p: Any) -> tuple:
+    """An inbox row (`POISON_COLUMNS`) of a `Poison` record: keyed by its position, with the reason."""
+    return (p.source, p.id, p.agency, p.offset, p.partition, p.offset, p.reason)
 
 
 def _fact(row: Any) -> Fact:
@@ -94,8 +96,8 @@ async def load_facts(conn: AsyncConnection, agencies: Iterable[str] | None = Non
     """Accepted facts (of some agencies; known by `until`, by event time)."""
     c = recorded_events.c
     query = select(c.source, c.id, c.agency, c.kind, c.time, c.arrival, c.data).where(c.rejected.is_(None))
-    if agencies is not None:
-        query = query.where(c.agency.in_(sorted(set(agencies))))
+    if agencies is not None:  # by source: the primary key's index finds them
+        query = query.where(c.source.in_(sorted({agency_source(a) for a in agencies})))
     if until is not None:
         query = query.where(c.time <= until)
     return [_fact(r) for r in (await conn.execute(query)).all()]

@@ -1,7 +1,8 @@
 """The aggregator's tables (schema `aggregator`), SQLAlchemy Core.
 
 `recorded_events` is inbox, fact store and audit trail at once: its primary key `(source, id)`
-drops repeats, its rows are what every figure is folded from. `agency_versions` is bumped
+drops repeats, its rows are what every figure is folded from; an agency's facts are found
+through it too (their source is `/agencies/{agency}`). `agency_versions` is bumped
 (from one sequence) whenever an agency's facts change, so a replica knows when its cached
 ledger of that agency is stale (after a rebalance or a rebuild).
 """
@@ -9,8 +10,8 @@ ledger of that agency is stale (after a rebalance or a rebuild).
 from __future__ import annotations
 
 from sqlalchemy import (
-    TIMESTAMP, BigInteger, Column, Float, Identity, Index, Integer, LargeBinary, MetaData, Sequence,
-    Table, Text,
+    TIMESTAMP, BigInteger, Column, Float, Identity, Integer, LargeBinary, MetaData, Sequence, Table,
+    Text, func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -32,8 +33,7 @@ recorded_events = Table(
     Column("offset", BigInteger, nullable=False),
     Column("data", JSONB(none_as_null=True)),
     Column("rejected", Text),  # the reason it went to the dead-letter topic
-    Column("recorded_at", TZ, nullable=False),
-    Index("recorded_events_agency", "agency", "time"),
+    Column("recorded_at", TZ, nullable=False, server_default=func.now()),
 )
 
 agency_versions = Table(

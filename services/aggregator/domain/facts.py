@@ -68,35 +68,71 @@ def fact_from_data(source: str, id: str, type_: str, time: datetime, data: Any, 
         raise TypeError("data is not a JSON object")
     if _lookup(plan.agency, agency) is None:
         raise Rejected(f"unknown agency {agency!r}")
-    if kind == REPORTED:
-        indicator = _lookup(plan.indicator, data["indicator"])
-        if indicator is None:
-            raise Rejected(f"unknown indicator {data['indicator']!r}")
-        if _number(data["value"]) > indicator.max_value:
-            raise Rejected(f"value {data['value']:g} exceeds the plan's maximum {indicator.max_value:g} "
-                           f"for {indicator.code}")
-        _check_period(data["period"], plan.year)
-        _check_unit(plan, data.get("unit_code"), agency)
-    elif kind == CORRECTED:
-        if type(data["corrects"]) is not str or type(data["reason"]) is not str:
-            raise TypeError("corrects and reason must be strings")
-        _number(data["value"])
-    elif kind == ACTIVITY:
-        if _lookup(plan.activity_type, data["activity"]) is None:
-            raise Rejected(f"unknown activity type {data['activity']!r}")
-        date.fromisoformat(data["date"])
-        if type(data.get("participants", 0)) is not int:
-            raise TypeError("participants must be an integer")
-        _check_unit(plan, data.get("unit_code"), agency)
-    elif kind == ASSESSED:
-        _check_unit(plan, data["unit_code"], agency)
-        if data["year"] != plan.year:
-            raise Rejected(f"assessment year {data['year']} is not the plan year {plan.year}")
-        if not _CRITERIA <= data.keys():
-            raise KeyError(f"an assessment needs {sorted(_CRITERIA)}")
-    elif kind == SUBMITTED:
-        _check_period(data["period"], plan.year)
+    _CHECKS[kind](plan, agency, data)
     return Fact(source, id, agency, kind, time, arrival, data)
+
+
+def _accepted(plan: Any, key: tuple, check: Any) -> Any:
+    """`check(plan, *key)`, remembered in a plan view's memo once it passed: the combinations a
+    plan accepts are few (agencies x indicators x periods x units), the events a million."""
+    memo = getattr(plan, "accepted", None)
+    if memo is None:
+        return check(plan, *key)
+    try:
+        return memo[key]
+    except KeyError:
+        result = memo[key] = check(plan, *key)
+        return result
+
+
+def _reported(plan: Any, agency: str, data: dict) -> None:
+    limit = _accepted(plan, (agency, data["indicator"], data["period"], data.get("unit_code")), _report_limit)
+    if _number(data["value"]) > limit:
+        raise Rejected(f"value {data['value']:g} exceeds the plan's maximum {limit:g} for {data['indicator']}")
+
+
+def _report_limit(plan: Any, agency: str, indicator_code: str, period: str, unit: str | None) -> float:
+    indicator = _lookup(plan.indicator, indicator_code)
+    if indicator is None:
+        raise Rejected(f"unknown indicator {indicator_code!r}")
+    _check_period(period, plan.year)
+    _check_unit(plan, unit, agency)
+    return indicator.max_value
+
+
+def _corrected(plan: Any, agency: str, data: dict) -> None:
+    if type(data["corrects"]) is not str or type(data["reason"]) is not str:
+        raise TypeError("corrects and reason must be strings")
+    _number(data["value"])
+
+
+def _activity(plan: Any, agency: str, data: dict) -> None:
+    _accepted(plan, (agency, data["activity"], data.get("unit_code")), _activity_known)
+    date.fromisoformat(data["date"])
+    if type(data.get("participants", 0)) is not int:
+        raise TypeError("participants must be an integer")
+
+
+def _activity_known(plan: Any, agency: str, activity: str, unit: str | None) -> None:
+    if _lookup(plan.activity_type, activity) is None:
+        raise Rejected(f"unknown activity type {activity!r}")
+    _check_unit(plan, unit, agency)
+
+
+def _assessed(plan: Any, agency: str, data: dict) -> None:
+    _check_unit(plan, data["unit_code"], agency)
+    if data["year"] != plan.year:
+        raise Rejected(f"assessment year {data['year']} is not the plan year {plan.year}")
+    if not _CRITERIA <= data.keys():
+        raise KeyError(f"an assessment needs {sorted(_CRITERIA)}")
+
+
+def _submitted(plan: Any, agency: str, data: dict) -> None:
+    _check_period(data["period"], plan.year)
+
+
+_CHECKS = {REPORTED: _reported, CORRECTED: _corrected, ACTIVITY: _activity, ASSESSED: _assessed,
+           SUBMITTED: _submitted}
 
 
 _agency_of = lru_cache(maxsize=1024)(agency_code_of)

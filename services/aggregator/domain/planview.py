@@ -33,6 +33,7 @@ class PlanView:
         for t in plan.targets:
             self._targets_by_agency.setdefault(t.agency, []).append(t)
         self.periods_containing = lru_cache(maxsize=1024)(self._periods_containing)
+        self.accepted: dict[tuple, Any] = {}  # what the plan's checks let through (`facts._accepted`)
 
     def __getattr__(self, name: str) -> Any:  # only reached for what is not precomputed
         return getattr(self.plan, name)
