@@ -1,7 +1,8 @@
 """Applies batches of facts to the projections, effectively once.
 
 One PostgreSQL transaction per batch: lock the batch's agencies, record the events in the inbox
-(repeats skipped), fold the new facts into the agencies' ledgers, re-evaluate what they touch,
+(repeats skipped) while folding the facts into the agencies' ledgers (an agency with a repeat is
+folded again from the inbox), re-evaluate what they touch,
 save changed KPIs and reports, and put status changes and dead letters in the outbox. Kafka
 offsets are committed by the caller only after this transaction committed.
 
@@ -12,6 +13,7 @@ rebalance) or a rebuild bumps the version, and the next batch reloads that agenc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -99,25 +101,29 @@ class Projector:
                 poisons.setdefault((item.source, item.id), item)
         versions = await repo.lock_agencies(conn, {i.fact.agency for i in delivered.values()} | reevaluate)
         await self._refresh(conn, versions)
-        new = await repo.record(conn, [repo.fact_row(i) for i in delivered.values()])
-        fresh = list(delivered.values()) if new is None else [i for k, i in delivered.items() if k in new]
+        touched: dict[str, set[str]] = {a: set() for a in reevaluate}
+        everything = set(reevaluate)  # agencies whose every KPI is re-evaluated
+        # PostgreSQL takes the inbox's COPY while this process folds the batch, optimistically:
+        # a fact recorded before (a redelivery, a resend) is rare, and then its agency is reloaded
+        recording = asyncio.ensure_future(repo.record(conn, [repo.fact_row(i) for i in delivered.values()]))
+        try:
+            await self._fold(delivered.values(), touched, everything)
+        except BaseException:
+            with contextlib.suppress(BaseException):
+                await recording  # the connection is the transaction's: never left mid-COPY
+            raise
+        new = await recording
+        fresh = list(delivered.values())
+        if new is not None:
+            fresh = [i for k, i in delivered.items() if k in new]
+            again = {i.fact.agency for k, i in delivered.items() if k not in new}
+            self.forget(again)  # their ledgers counted a fact twice: fold them again from the inbox
+            await self._refresh(conn, {a: versions[a] for a in again})
+            everything |= again
         new = await repo.record(conn, [repo.poison_row(p) for p in poisons.values()], repo.POISON_COLUMNS)
         dead = list(poisons.values()) if new is None else [p for k, p in poisons.items() if k in new]
         outcome.applied, outcome.dead_letters = len(fresh), len(dead)
         outcome.duplicates = len(items) - len(fresh) - len(dead)
-
-        touched: dict[str, set[str]] = {a: set() for a in reevaluate}
-        everything = set(reevaluate)  # agencies whose every KPI is re-evaluated
-        for n, item in enumerate(fresh):
-            if n % 500 == 499:
-                await asyncio.sleep(0)  # the fold is CPU work: let the API and probes answer
-            fact = item.fact
-            indicators = touched.get(fact.agency)
-            if indicators is None:
-                indicators = touched[fact.agency] = set()
-            indicators.update(self._cache[fact.agency].ledger.apply(fact, self.plan))
-            if fact.kind == SUBMITTED:  # it may move the agency's data cut-off, hence every pace
-                everything.add(fact.agency)
         await repo.enqueue(conn, self.dlq_topic, [_dead_letter(p) for p in dead], now)
 
         changed_kpis: list[Kpi] = []
@@ -142,6 +148,20 @@ class Projector:
         for agency, version in (await repo.bump_versions(conn, touched)).items():
             self._cache[agency].version = version
         return outcome
+
+    async def _fold(self, delivered: Iterable[Delivered], touched: dict[str, set[str]],
+                    everything: set[str]) -> None:
+        """Fold facts into their agencies' cached ledgers, noting which indicators they touch."""
+        for n, item in enumerate(delivered):
+            if n % 500 == 499:
+                await asyncio.sleep(0)  # the fold is CPU work: let the COPY, the API and probes go on
+            fact = item.fact
+            indicators = touched.get(fact.agency)
+            if indicators is None:
+                indicators = touched[fact.agency] = set()
+            indicators.update(self._cache[fact.agency].ledger.apply(fact, self.plan))
+            if fact.kind == SUBMITTED:  # it may move the agency's data cut-off, hence every pace
+                everything.add(fact.agency)
 
     async def _refresh(self, conn: AsyncConnection, versions: dict[str, int]) -> None:
         """(Re)load the ledgers of agencies whose cached version is not the recorded one."""

@@ -13,7 +13,7 @@ from sqlalchemy import (
     TIMESTAMP, BigInteger, Column, Float, Identity, Integer, LargeBinary, MetaData, Sequence, Table,
     Text, func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON, JSONB
 
 SCHEMA = "aggregator"
 metadata = MetaData(schema=SCHEMA)
@@ -31,7 +31,7 @@ recorded_events = Table(
     Column("arrival", BigInteger, nullable=False),
     Column("partition", Integer, nullable=False),
     Column("offset", BigInteger, nullable=False),
-    Column("data", JSONB(none_as_null=True)),
+    Column("data", JSON(none_as_null=True)),  # as the agency sent it (nothing queries inside it)
     Column("rejected", Text),  # the reason it went to the dead-letter topic
     Column("recorded_at", TZ, nullable=False, server_default=func.now()),
 )
