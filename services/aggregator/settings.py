@@ -11,7 +11,7 @@ class AggregatorSettings(TiendoSettings):
     http_host: str = Field(default="127.0.0.1", alias="AGGREGATOR_HTTP_HOST")
     http_port: int = Field(default=8082, alias="AGGREGATOR_HTTP_PORT")
     group_id: str = Field(default="tiendo-aggregator", alias="AGGREGATOR_GROUP_ID")
-    batch_size: int = Field(default=2000, ge=1, alias="AGGREGATOR_BATCH_SIZE")
+    batch_size: int = Field(default=10_000, ge=1, alias="AGGREGATOR_BATCH_SIZE")
     poll_timeout_ms: int = Field(default=200, ge=1, alias="AGGREGATOR_POLL_TIMEOUT_MS")
     # How often (in real seconds) KPIs are re-evaluated and report deadlines checked.
     deadline_check_seconds: float = Field(default=30.0, gt=0, alias="AGGREGATOR_DEADLINE_CHECK_SECONDS")
