@@ -2,7 +2,7 @@
 
 Only intake writes the canonical topic, and only after validating each event against the shared
 contract (`shared.events`), so the hot path does not validate it again with pydantic (that was
-~45 % of the aggregator's CPU, and of a rebuild's): binary-mode headers and `json.loads` go
+~45 % of the aggregator's CPU, and of a rebuild's): binary-mode headers and msgspec's JSON go
 straight into a `Fact`, with the plan's checks and the shape checks the fold relies on. A record
 of any other shape takes the shared codec, which words the error (or accepts an unusual but
 valid form), so a dead letter says why.
@@ -21,12 +21,10 @@ from shared.events.codec import DecodeError, KafkaRecord, decode_agency_event
 from shared.events.models import agency_code_of
 
 from services.aggregator.adapters.projector import Delivered, Poison
+from services.aggregator.adapters.repository import decode_json
 from services.aggregator.domain.facts import Rejected, fact_from_data, fact_from_event
 
 _JSON = b"application/json"
-# JSON into plain dicts, lists and numbers, as json.loads gives, in about a third of its time;
-# what it refuses (NaN, huge integers) takes the shared codec like any unusual record
-_json = msgspec.json.Decoder().decode
 
 
 def decode(record: Any, plan: Any) -> Delivered | Poison:
@@ -59,7 +57,7 @@ def _lean(record: Any, plan: Any) -> Delivered:
         id, source, time, type_ = named["ce_id"], named["ce_source"], named["ce_time"], named["ce_type"]
     if version != b"1.0" or content_type != _JSON:
         raise ValueError("not a binary-mode JSON CloudEvent 1.0")
-    data = _json(record.value)
+    data = decode_json(record.value)  # what msgspec refuses (NaN, huge integers) takes the shared codec
     fact = fact_from_data(source.decode(), id.decode(), type_.decode(), datetime.fromisoformat(time.decode()),
                           data, record.offset, plan)
     return Delivered(fact, record.partition, record.offset, record.value.decode())

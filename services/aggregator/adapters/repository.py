@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from asyncpg.exceptions import UniqueViolationError
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -16,7 +17,7 @@ from shared.events.codec import KafkaRecord
 from shared.events.models import KpiStatus, ReportStatus, agency_source
 
 from services.aggregator.adapters.tables import (
-    SCHEMA, agency_versions, kpis, outbox, recorded_events, reports, version_seq,
+    SCHEMA, agency_versions, kpis, outbox, reports, version_seq,
 )
 from services.aggregator.domain.facts import Fact
 from services.aggregator.domain.kpi import Kpi, Report
@@ -87,20 +88,29 @@ def poison_row(p: Any) -> tuple:
     return (p.source, p.id, p.agency, p.offset, p.partition, p.offset, p.reason)
 
 
-def _fact(row: Any) -> Fact:
-    return Fact(row.source, row.id, row.agency, row.kind, row.time, row.arrival, row.data)
+# JSON into plain dicts, lists and numbers, as json.loads gives, in about a third of its time
+decode_json = msgspec.json.Decoder().decode
+
+_FACTS = ("SELECT source, id, agency, kind, time, arrival, data::text FROM aggregator.recorded_events "
+          "WHERE rejected IS NULL")
 
 
 async def load_facts(conn: AsyncConnection, agencies: Iterable[str] | None = None,
                      until: datetime | None = None) -> list[Fact]:
-    """Accepted facts (of some agencies; known by `until`, by event time)."""
-    c = recorded_events.c
-    query = select(c.source, c.id, c.agency, c.kind, c.time, c.arrival, c.data).where(c.rejected.is_(None))
+    """Accepted facts (of some agencies; known by `until`, by event time).
+
+    Straight through asyncpg, the data decoded by msgspec: a replica given agencies by a
+    rebalance (or starting) loads their facts, a million in seconds rather than half a minute."""
+    sql, args = _FACTS, []
     if agencies is not None:  # by source: the primary key's index finds them
-        query = query.where(c.source.in_(sorted({agency_source(a) for a in agencies})))
+        args.append(sorted({agency_source(a) for a in agencies}))
+        sql += f" AND source = ANY(${len(args)})"
     if until is not None:
-        query = query.where(c.time <= until)
-    return [_fact(r) for r in (await conn.execute(query)).all()]
+        args.append(until)
+        sql += f" AND time <= ${len(args)}"
+    raw = (await conn.get_raw_connection()).driver_connection
+    return [Fact(source, id, agency, kind, time, arrival, decode_json(data))
+            for source, id, agency, kind, time, arrival, data in await raw.fetch(sql, *args)]
 
 
 async def load_statuses(conn: AsyncConnection, agencies: Iterable[str]):
