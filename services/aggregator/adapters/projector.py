@@ -1,8 +1,8 @@
 """Applies batches of facts to the projections, effectively once.
 
 One PostgreSQL transaction per batch: lock the batch's agencies, record the events in the inbox
-(repeats skipped) while folding the facts into the agencies' ledgers (an agency with a repeat is
-folded again from the inbox), re-evaluate what they touch,
+(repeats skipped) while folding the facts into the agencies' ledgers (those that add up once the
+inbox has said which are new), re-evaluate what they touch,
 save changed KPIs and reports, and put status changes and dead letters in the outbox. Kafka
 offsets are committed by the caller only after this transaction committed.
 
@@ -27,7 +27,7 @@ from services.aggregator.adapters import repository as repo
 from services.aggregator.domain.changes import kpi_changes, report_changes
 from services.aggregator.domain.facts import SUBMITTED, Fact
 from services.aggregator.domain.kpi import Kpi, Report, evaluate_agency
-from services.aggregator.domain.ledger import AgencyLedger
+from services.aggregator.domain.ledger import ADDS_UP, AgencyLedger
 
 
 class Delivered(NamedTuple):
@@ -103,25 +103,33 @@ class Projector:
         await self._refresh(conn, versions)
         touched: dict[str, set[str]] = {a: set() for a in reevaluate}
         everything = set(reevaluate)  # agencies whose every KPI is re-evaluated
-        # PostgreSQL takes the inbox's COPY while this process folds the batch, optimistically:
-        # a fact recorded before (a redelivery, a resend) is rare, and then its agency is reloaded
+        # PostgreSQL takes the inbox's COPY while this process folds the batch. Folding again a
+        # record folded before (a redelivery) changes nothing, except where facts add up
+        # (activities): those wait for the inbox's verdict.
         recording = asyncio.ensure_future(repo.record(conn, [repo.fact_row(i) for i in delivered.values()]))
+        adding: list[Delivered] = []
         try:
-            await self._fold(delivered.values(), touched, everything)
+            await self._fold(delivered.values(), touched, everything, defer=adding)
         except BaseException:
             with contextlib.suppress(BaseException):
                 await recording  # the connection is the transaction's: never left mid-COPY
             raise
-        new = await recording
+        repeats = await recording
         fresh = list(delivered.values())
-        if new is not None:
-            fresh = [i for k, i in delivered.items() if k in new]
-            again = {i.fact.agency for k, i in delivered.items() if k not in new}
-            self.forget(again)  # their ledgers counted a fact twice: fold them again from the inbox
-            await self._refresh(conn, {a: versions[a] for a in again})
-            everything |= again
-        new = await repo.record(conn, [repo.poison_row(p) for p in poisons.values()], repo.POISON_COLUMNS)
-        dead = list(poisons.values()) if new is None else [p for k, p in poisons.items() if k in new]
+        if repeats is not None:
+            fresh = [i for k, i in delivered.items() if k in repeats.new]
+            adding = [i for i in adding if (i.fact.source, i.fact.id) in repeats.new]
+            # a resend recorded at another offset may break a tie differently: fold those agencies
+            # again from the inbox (which holds this batch's new facts too)
+            moved = {delivered[k].fact.agency for k in repeats.moved}
+            if moved:
+                self.forget(moved)
+                await self._refresh(conn, {a: versions[a] for a in moved})
+                everything |= moved
+                adding = [i for i in adding if i.fact.agency not in moved]
+        await self._fold(adding, touched, everything)
+        repeats = await repo.record(conn, [repo.poison_row(p) for p in poisons.values()], repo.POISON_COLUMNS)
+        dead = list(poisons.values()) if repeats is None else [p for k, p in poisons.items() if k in repeats.new]
         outcome.applied, outcome.dead_letters = len(fresh), len(dead)
         outcome.duplicates = len(items) - len(fresh) - len(dead)
         await repo.enqueue(conn, self.dlq_topic, [_dead_letter(p) for p in dead], now)
@@ -149,13 +157,17 @@ class Projector:
             self._cache[agency].version = version
         return outcome
 
-    async def _fold(self, delivered: Iterable[Delivered], touched: dict[str, set[str]],
-                    everything: set[str]) -> None:
-        """Fold facts into their agencies' cached ledgers, noting which indicators they touch."""
+    async def _fold(self, delivered: Iterable[Delivered], touched: dict[str, set[str]], everything: set[str],
+                    defer: list[Delivered] | None = None) -> None:
+        """Fold facts into their agencies' cached ledgers, noting which indicators they touch;
+        with `defer`, the facts that add up are put there instead."""
         for n, item in enumerate(delivered):
             if n % 500 == 499:
                 await asyncio.sleep(0)  # the fold is CPU work: let the COPY, the API and probes go on
             fact = item.fact
+            if defer is not None and fact.kind in ADDS_UP:
+                defer.append(item)
+                continue
             indicators = touched.get(fact.agency)
             if indicators is None:
                 indicators = touched[fact.agency] = set()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from asyncpg.exceptions import UniqueViolationError
@@ -51,15 +51,21 @@ FACT_COLUMNS = ("source", "id", "agency", "kind", "time", "arrival", "partition"
 POISON_COLUMNS = ("source", "id", "agency", "arrival", "partition", "offset", "rejected")
 
 
-async def record(conn: AsyncConnection, rows: Sequence[tuple],
-                 columns: Sequence[str] = FACT_COLUMNS) -> set[tuple[str, str]] | None:
-    """Insert into the inbox; returns the keys that were new, or None when all of them were.
+class Repeats(NamedTuple):
+    """What the inbox held already of a batch: the keys that were new, and the repeats it
+    recorded at another position (a resend, rather than a redelivery of the same record)."""
+    new: set[tuple[str, str]]
+    moved: set[tuple[str, str]]
+
+
+async def record(conn: AsyncConnection, rows: Sequence[tuple], columns: Sequence[str] = FACT_COLUMNS) -> Repeats | None:
+    """Insert into the inbox; None when every key was new.
 
     The common case, no key recorded before, is one COPY straight into the table. A repeat
     (a redelivery, an agency's resend) fails it on the primary key: then the rows go through a
     staging table and one INSERT .. ON CONFLICT DO NOTHING, which skips the repeats."""
     if not rows:
-        return set()
+        return None
     raw = (await conn.get_raw_connection()).driver_connection
     if not raw.is_in_transaction():  # outside it, ON COMMIT DELETE ROWS would empty the staging table
         raise RuntimeError("record() must run inside the batch transaction")
@@ -72,9 +78,11 @@ async def record(conn: AsyncConnection, rows: Sequence[tuple],
     await raw.execute("CREATE TEMP TABLE IF NOT EXISTS inbox_batch "
                       "(LIKE aggregator.recorded_events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
     await raw.copy_records_to_table("inbox_batch", columns=columns, records=rows)
-    result = await raw.fetch("INSERT INTO aggregator.recorded_events SELECT * FROM inbox_batch "
-                             "ON CONFLICT DO NOTHING RETURNING source, id")
-    return set(map(tuple, result))
+    new = await raw.fetch("INSERT INTO aggregator.recorded_events SELECT * FROM inbox_batch "
+                          "ON CONFLICT DO NOTHING RETURNING source, id")
+    moved = await raw.fetch("SELECT source, id FROM inbox_batch b JOIN aggregator.recorded_events r "
+                            "USING (source, id) WHERE r.arrival <> b.arrival")
+    return Repeats(set(map(tuple, new)), set(map(tuple, moved)))
 
 
 def fact_row(item: Any) -> tuple:

@@ -22,6 +22,9 @@ from shared.plan.periods import Period, periods_containing
 from services.aggregator.domain.facts import ACTIVITY, ASSESSED, CORRECTED, REPORTED, SUBMITTED, Fact
 
 _CHILDREN = {"year": "half", "half": "quarter", "quarter": "month"}
+# Kinds whose fold adds up: applying one of these facts twice counts it twice. Applying any
+# other fact again (the same record: same time, arrival and id) changes nothing.
+ADDS_UP = frozenset({ACTIVITY})
 
 
 @dataclass(slots=True)

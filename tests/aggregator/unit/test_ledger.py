@@ -119,3 +119,23 @@ def test_events_the_plan_cannot_accept_are_rejected_with_a_reason(agency, type_,
 def test_an_accepted_event_keeps_its_data():
     f = fact_from_event(reported("CA-TINH", "drug_cases_detected", "2024-06", 4, id="x1"), 12, PLAN)
     assert (f.agency, f.kind, f.id, f.arrival, f.data["value"]) == ("CA-TINH", "reported", "x1", 12, 4)
+
+
+def test_folding_a_fact_again_changes_nothing_unless_its_kind_adds_up():
+    """What lets the projector fold a batch before the inbox has said which records are repeats."""
+    import copy
+
+    from services.aggregator.domain.ledger import ADDS_UP
+    from services.aggregator.sample import sample_events
+
+    facts = [fact_from_event(e, i, PLAN) for i, e in enumerate(sample_events(PLAN, 600, seed=21))]
+    assert {f.kind for f in facts} > ADDS_UP  # every kind is exercised
+    ledgers = fold(facts, PLAN)
+    before = copy.deepcopy(ledgers)
+    for f in facts:
+        if f.kind not in ADDS_UP:
+            ledgers[f.agency].apply(f, PLAN)
+    assert ledgers == before
+    adding = next(f for f in facts if f.kind in ADDS_UP)
+    ledgers[adding.agency].apply(adding, PLAN)
+    assert ledgers != before
