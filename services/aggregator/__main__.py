@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 
 import uvicorn
-import uvloop
 
 from shared.db import upgrade_async
 from shared.kafka import DLQ, EVENTS, STATUS, TopicSpec, ensure_topics
@@ -34,8 +34,7 @@ def main() -> None:
     gc.set_threshold(200_000, 50, 1000)
     settings = AggregatorSettings()
     configure_logging(settings.log_level)
-    # uvloop: the event loop and its socket reads (every fetched Kafka batch) in C, not Python
-    uvloop.run(serve(settings))
+    asyncio.run(serve(settings))
 
 
 if __name__ == "__main__":

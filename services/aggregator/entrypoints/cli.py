@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import typer
-import uvloop
 
 app = typer.Typer(help="The aggregator: KPI projections, status events, read API.", no_args_is_help=True)
 
@@ -48,7 +49,7 @@ def rebuild(
         finally:
             await engine.dispose()
 
-    result = uvloop.run(go())  # the replay is CPU-bound: a C event loop leaves it more
+    result = asyncio.run(go())
     console.print(f"{result.events} records in {result.seconds:.1f} s "
                   f"({result.events / max(result.seconds, 1e-9):,.0f}/s)")
     console.print(f"rebuilt checksum {result.rebuilt_checksum}")
