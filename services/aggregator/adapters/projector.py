@@ -109,7 +109,7 @@ class Projector:
         recording = asyncio.ensure_future(repo.record(conn, [repo.fact_row(i) for i in delivered.values()]))
         adding: list[Delivered] = []
         try:
-            await self._fold(delivered.values(), touched, everything, defer=adding)
+            await self._fold(list(delivered.values()), touched, everything, defer=adding)
         except BaseException:
             with contextlib.suppress(BaseException):
                 await recording  # the connection is the transaction's: never left mid-COPY
@@ -157,23 +157,26 @@ class Projector:
             self._cache[agency].version = version
         return outcome
 
-    async def _fold(self, delivered: Iterable[Delivered], touched: dict[str, set[str]], everything: set[str],
+    async def _fold(self, delivered: list[Delivered], touched: dict[str, set[str]], everything: set[str],
                     defer: list[Delivered] | None = None) -> None:
         """Fold facts into their agencies' cached ledgers, noting which indicators they touch;
         with `defer`, the facts that add up are put there instead."""
-        for n, item in enumerate(delivered):
-            if n % 500 == 499:
+        cache, plan, deferred = self._cache, self.plan, ADDS_UP if defer is not None else ()
+        for start in range(0, len(delivered), 500):
+            if start:
                 await asyncio.sleep(0)  # the fold is CPU work: let the COPY, the API and probes go on
-            fact = item.fact
-            if defer is not None and fact.kind in ADDS_UP:
-                defer.append(item)
-                continue
-            indicators = touched.get(fact.agency)
-            if indicators is None:
-                indicators = touched[fact.agency] = set()
-            indicators.update(self._cache[fact.agency].ledger.apply(fact, self.plan))
-            if fact.kind == SUBMITTED:  # it may move the agency's data cut-off, hence every pace
-                everything.add(fact.agency)
+            for item in delivered[start:start + 500]:
+                fact = item.fact
+                kind = fact.kind
+                if kind in deferred:
+                    defer.append(item)
+                    continue
+                indicators = touched.get(fact.agency)
+                if indicators is None:
+                    indicators = touched[fact.agency] = set()
+                indicators.update(cache[fact.agency].ledger.apply(fact, plan))
+                if kind == SUBMITTED:  # it may move the agency's data cut-off, hence every pace
+                    everything.add(fact.agency)
 
     async def _refresh(self, conn: AsyncConnection, versions: dict[str, int]) -> None:
         """(Re)load the ledgers of agencies whose cached version is not the recorded one."""
