@@ -17,8 +17,9 @@ import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.events.codec import KafkaRecord, to_kafka
@@ -30,8 +31,8 @@ from services.aggregator.domain.kpi import Kpi, Report, evaluate_agency
 from services.aggregator.domain.ledger import ADDS_UP, AgencyLedger
 
 
-class Delivered(NamedTuple):
-    """A record that decoded into a fact."""
+class Delivered(msgspec.Struct, frozen=True, gc=False):
+    """A record that decoded into a fact (made per event: a C struct, like `Fact`)."""
     fact: Fact
     partition: int
     offset: int
