@@ -107,3 +107,13 @@ def test_observe_counted_exposes_what_observe_one_by_one_does():
         return [line for line in generate_latest(registry).decode().splitlines()
                 if line.startswith("aggregator_end_to_end_seconds") and "_created" not in line]
     assert histogram(one) == histogram(counted) and len(histogram(one)) == 21
+
+
+def test_headers_in_another_order_or_with_more_decode_to_the_same_fact():
+    e = reported("CA-TINH", "drug_cases_detected", "2024", 3)
+    record = to_kafka(e)
+    reordered = list(reversed(record.headers))
+    extended = [*record.headers, ("ce_subject", b"drug_cases_detected")]
+    facts = [decode(_record(record.value, headers), PLAN) for headers in (record.headers, reordered, extended)]
+    assert all(isinstance(f, Delivered) for f in facts)
+    assert facts[0].fact == facts[1].fact == facts[2].fact
