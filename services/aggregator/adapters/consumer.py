@@ -123,7 +123,7 @@ class EventConsumer:
     async def _fetch(self, consumer, applying: asyncio.Event) -> tuple[dict, list, list]:
         """The next batch: while one is being applied, whatever arrives (up to a batch), decoded as
         it comes; otherwise what is there, waiting up to the poll timeout for something."""
-        s = self.settings
+        s, plan = self.settings, self.plan
         batch: dict[Any, list] = {}
         records: list = []
         items: list = []
@@ -135,7 +135,7 @@ class EventConsumer:
                 records += rs
             for start in range(len(items), len(records), 500):
                 await asyncio.sleep(0)  # CPU work: the batch being applied, and the API, go on meanwhile
-                items += [decode(r, self.plan) for r in records[start:start + 500]]
+                items += [decode(r, plan) for r in records[start:start + 500]]
             if len(records) >= s.batch_size or not applying.is_set():
                 return batch, records, items
 
