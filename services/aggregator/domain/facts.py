@@ -70,8 +70,6 @@ def fact_from_data(source: str, id: str, type_: str, time: datetime, data: Any, 
         raise ValueError("time has no UTC offset")
     if type(data) is not dict:
         raise TypeError("data is not a JSON object")
-    if _lookup(plan.agency, agency) is None:
-        raise Rejected(f"unknown agency {agency!r}")
     _CHECKS[kind](plan, agency, data)
     return Fact(source, id, agency, kind, time, arrival, data)
 
@@ -96,6 +94,7 @@ def _reported(plan: Any, agency: str, data: dict) -> None:
 
 
 def _report_limit(plan: Any, agency: str, indicator_code: str, period: str, unit: str | None) -> float:
+    _check_agency(plan, agency)
     indicator = _lookup(plan.indicator, indicator_code)
     if indicator is None:
         raise Rejected(f"unknown indicator {indicator_code!r}")
@@ -105,6 +104,7 @@ def _report_limit(plan: Any, agency: str, indicator_code: str, period: str, unit
 
 
 def _corrected(plan: Any, agency: str, data: dict) -> None:
+    _check_agency(plan, agency)
     if type(data["corrects"]) is not str or type(data["reason"]) is not str:
         raise TypeError("corrects and reason must be strings")
     _number(data["value"])
@@ -118,12 +118,14 @@ def _activity(plan: Any, agency: str, data: dict) -> None:
 
 
 def _activity_known(plan: Any, agency: str, activity: str, unit: str | None) -> None:
+    _check_agency(plan, agency)
     if _lookup(plan.activity_type, activity) is None:
         raise Rejected(f"unknown activity type {activity!r}")
     _check_unit(plan, unit, agency)
 
 
 def _assessed(plan: Any, agency: str, data: dict) -> None:
+    _check_agency(plan, agency)
     _check_unit(plan, data["unit_code"], agency)
     if data["year"] != plan.year:
         raise Rejected(f"assessment year {data['year']} is not the plan year {plan.year}")
@@ -132,6 +134,7 @@ def _assessed(plan: Any, agency: str, data: dict) -> None:
 
 
 def _submitted(plan: Any, agency: str, data: dict) -> None:
+    _check_agency(plan, agency)
     _check_period(data["period"], plan.year)
 
 
@@ -155,6 +158,12 @@ def _check_period(text: str, year: int) -> None:
         raise ValueError(f"period {text!r} is not in canonical form")
     if Period.parse(text).year != year:
         raise Rejected(f"period {text} is outside the plan year {year}")
+
+
+def _check_agency(plan: Any, agency: str) -> None:
+    """Every kind's check starts here (for reports and activities, once per remembered combination)."""
+    if _lookup(plan.agency, agency) is None:
+        raise Rejected(f"unknown agency {agency!r}")
 
 
 def _check_unit(plan: Any, code: str | None, agency: str) -> None:
