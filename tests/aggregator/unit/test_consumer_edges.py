@@ -117,3 +117,20 @@ def test_headers_in_another_order_or_with_more_decode_to_the_same_fact():
     facts = [decode(_record(record.value, headers), PLAN) for headers in (record.headers, reordered, extended)]
     assert all(isinstance(f, Delivered) for f in facts)
     assert facts[0].fact == facts[1].fact == facts[2].fact
+
+
+def test_an_agency_the_plan_does_not_know_is_dead_lettered_whatever_the_event():
+    from tests.aggregator.helpers import event
+
+    events = [
+        reported("NOPE", "drug_cases_detected", "2024", 3),
+        event("NOPE", "indicator.corrected", {"corrects": "x", "value": 1, "reason": "r"}),
+        event("NOPE", "activity.recorded", {"activity": "propaganda_session", "date": "2024-06-01"}),
+        event("NOPE", "commune.assessed", {"unit_code": "HH-LAO-BAO", "year": 2024, "good_movement": True,
+                                           "good_management": True, "good_fight": True}),
+        event("NOPE", "report.submitted", {"period": "2024-06"}),
+    ]
+    for e in events:
+        record = to_kafka(e)
+        item = decode(_record(record.value, record.headers), PLAN)
+        assert isinstance(item, Poison) and "unknown agency 'NOPE'" in item.reason, (e.type, item)
