@@ -107,7 +107,7 @@ class Projector:
         # PostgreSQL takes the inbox's COPY while this process folds the batch. Folding again a
         # record folded before (a redelivery) changes nothing, except where facts add up
         # (activities): those wait for the inbox's verdict.
-        recording = asyncio.ensure_future(repo.record(conn, [repo.fact_row(i) for i in delivered.values()]))
+        recording = asyncio.ensure_future(repo.record(conn, repo.fact_rows(delivered.values())))
         adding: list[Delivered] = []
         try:
             await self._fold(list(delivered.values()), touched, everything, defer=adding)

@@ -86,7 +86,7 @@ async def _replay(engine, bootstrap, topic, plan, ledgers, progress) -> int:
         starts = await consumer.beginning_offsets(partitions)
         total = sum(ends[tp] - starts[tp] for tp in partitions)
         seen: set[tuple[str, str]] = set()
-        rows: list[tuple] = []
+        rows: list[Delivered] = []  # COPYed a chunk at a time
         poisons: list[tuple] = []  # dead letters are few: one COPY at the end
         done = 0
         remaining = {tp for tp in partitions if ends[tp] > starts[tp]}
@@ -111,7 +111,7 @@ async def _replay(engine, bootstrap, topic, plan, ledgers, progress) -> int:
                         if ledger is None:
                             ledger = ledgers[fact.agency] = AgencyLedger(fact.agency)
                         ledger.apply(fact, plan)
-                        rows.append(repo.fact_row(item))
+                        rows.append(item)
                     elif (item.source, item.id) not in seen:
                         seen.add((item.source, item.id))
                         poisons.append(repo.poison_row(item))
@@ -120,13 +120,13 @@ async def _replay(engine, bootstrap, topic, plan, ledgers, progress) -> int:
             if len(rows) >= CHUNK:  # PostgreSQL takes a chunk while the next one is decoded
                 if copying:
                     await copying
-                copying = asyncio.create_task(_copy(engine, rows))
+                copying = asyncio.create_task(_copy(engine, repo.fact_rows(rows)))
                 rows = []
             if progress:
                 progress(done, total)
         if copying:
             await copying
-        await _copy(engine, rows)
+        await _copy(engine, repo.fact_rows(rows))
         await _copy(engine, poisons, repo.POISON_COLUMNS)
         return done
     finally:

@@ -85,10 +85,10 @@ async def record(conn: AsyncConnection, rows: Sequence[tuple], columns: Sequence
     return Repeats(set(map(tuple, new)), set(map(tuple, moved)))
 
 
-def fact_row(item: Any) -> tuple:
-    """An inbox row (`FACT_COLUMNS`) of a `Delivered` record."""
-    f = item.fact
-    return (f.source, f.id, f.agency, f.kind, f.time, f.arrival, item.partition, item.offset, item.data_json)
+def fact_rows(items: Iterable[Any]) -> list[tuple]:
+    """The inbox rows (`FACT_COLUMNS`) of `Delivered` records."""
+    return [(f.source, f.id, f.agency, f.kind, f.time, f.arrival, i.partition, i.offset, i.data_json)
+            for i in items for f in (i.fact,)]
 
 
 def poison_row(p: Any) -> tuple:
