@@ -86,7 +86,7 @@ async def _replay(engine, bootstrap, topic, plan, ledgers, progress) -> int:
         starts = await consumer.beginning_offsets(partitions)
         total = sum(ends[tp] - starts[tp] for tp in partitions)
         seen: set[tuple[str, str]] = set()
-        rows: list[Delivered] = []  # COPYed a chunk at a time
+        delivered: list[Delivered] = []  # COPYed a chunk at a time
         poisons: list[tuple] = []  # dead letters are few: one COPY at the end
         done = 0
         remaining = {tp for tp in partitions if ends[tp] > starts[tp]}
@@ -111,22 +111,22 @@ async def _replay(engine, bootstrap, topic, plan, ledgers, progress) -> int:
                         if ledger is None:
                             ledger = ledgers[fact.agency] = AgencyLedger(fact.agency)
                         ledger.apply(fact, plan)
-                        rows.append(item)
+                        delivered.append(item)
                     elif (item.source, item.id) not in seen:
                         seen.add((item.source, item.id))
                         poisons.append(repo.poison_row(item))
                 if await consumer.position(tp) >= end:
                     remaining.discard(tp)
-            if len(rows) >= CHUNK:  # PostgreSQL takes a chunk while the next one is decoded
+            if len(delivered) >= CHUNK:  # PostgreSQL takes a chunk while the next one is decoded
                 if copying:
                     await copying
-                copying = asyncio.create_task(_copy(engine, repo.fact_rows(rows)))
-                rows = []
+                copying = asyncio.create_task(_copy(engine, repo.fact_rows(delivered)))
+                delivered = []
             if progress:
                 progress(done, total)
         if copying:
             await copying
-        await _copy(engine, repo.fact_rows(rows))
+        await _copy(engine, repo.fact_rows(delivered))
         await _copy(engine, poisons, repo.POISON_COLUMNS)
         return done
     finally:

@@ -58,7 +58,8 @@ class Repeats(NamedTuple):
     moved: set[tuple[str, str]]
 
 
-async def record(conn: AsyncConnection, rows: Sequence[tuple], columns: Sequence[str] = FACT_COLUMNS) -> Repeats | None:
+async def record(conn: AsyncConnection, rows: Sequence[tuple],
+                 columns: Sequence[str] = FACT_COLUMNS) -> Repeats | None:
     """Insert into the inbox; None when every key was new.
 
     The common case, no key recorded before, is one COPY straight into the table. A repeat
