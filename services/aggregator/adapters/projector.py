@@ -107,16 +107,16 @@ class Projector:
         # PostgreSQL takes the inbox's COPY while this process folds the batch. Folding again a
         # record folded before (a redelivery) changes nothing, except where facts add up
         # (activities): those wait for the inbox's verdict.
-        recording = asyncio.ensure_future(repo.record(conn, repo.fact_rows(delivered.values())))
+        fresh = list(delivered.values())  # until the inbox says which were recorded before
+        recording = asyncio.ensure_future(repo.record(conn, repo.fact_rows(fresh)))
         adding: list[Delivered] = []
         try:
-            await self._fold(list(delivered.values()), touched, everything, defer=adding)
+            await self._fold(fresh, touched, everything, defer=adding)
         except BaseException:
             with contextlib.suppress(BaseException):
                 await recording  # the connection is the transaction's: never left mid-COPY
             raise
         repeats = await recording
-        fresh = list(delivered.values())
         if repeats is not None:
             fresh = [i for k, i in delivered.items() if k in repeats.new]
             adding = [i for i in adding if (i.fact.source, i.fact.id) in repeats.new]
