@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, 
 
 from shared.events.types import EventType
 
-AGENCY_SOURCE = re.compile(r"^/agencies/(?P<code>[A-Z0-9][A-Z0-9-]{0,39})$")
+AGENCY_SOURCE = re.compile(r"/agencies/(?P<code>[A-Z0-9][A-Z0-9-]{0,39})")  # fullmatch: no trailing newline
 CODE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
 MAX_VALUE = 1e12  # beyond any real count; plan-defined caps are stricter
@@ -28,7 +28,7 @@ def agency_source(agency_code: str) -> str:
 
 
 def agency_code_of(source: str) -> str | None:
-    match = AGENCY_SOURCE.match(source)
+    match = AGENCY_SOURCE.fullmatch(source)
     return match["code"] if match else None
 
 
@@ -184,7 +184,7 @@ class _AgencyEnvelope(_Envelope):
     @field_validator("source")
     @classmethod
     def _agency_source(cls, value: str) -> str:
-        if not AGENCY_SOURCE.match(value):
+        if not AGENCY_SOURCE.fullmatch(value):
             raise ValueError("must be /agencies/{AGENCY_CODE}, e.g. /agencies/CA-TINH")
         return value
 

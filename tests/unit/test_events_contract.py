@@ -69,6 +69,7 @@ def test_structured_json_keeps_vietnamese_text_readable():
     [
         ({"time": "2024-06-20T08:00:00"}, "time", "UTC offset"),
         ({"source": "/agency/CA-TINH"}, "source", "/agencies/{AGENCY_CODE}"),
+        ({"source": "/agencies/CA-TINH\n"}, "source", "/agencies/{AGENCY_CODE}"),  # `$` allows a last newline
         ({"specversion": "0.3"}, "specversion", "'1.0'"),
         ({"data": {**REPORTED["data"], "value": -1}}, "data.value", "must not be negative"),
         ({"data": {**REPORTED["data"], "value": math.inf}}, "data.value", "finite"),
