@@ -14,7 +14,6 @@ import logging
 import os
 import signal
 import time
-from collections import Counter
 from collections.abc import Callable
 from operator import attrgetter
 from typing import Any
@@ -27,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from shared.kafka import make_consumer
 
 from services.aggregator.adapters.decoding import decode, poison
-from services.aggregator.adapters.metrics import AggregatorMetrics, observe_counted
+from services.aggregator.adapters.metrics import AggregatorMetrics, observe_ages
 from services.aggregator.adapters.projector import Outcome, Projector
 
 log = logging.getLogger(__name__)
@@ -248,12 +247,9 @@ class EventConsumer:
         m = self.metrics
         if records:
             m.batch_size.observe(len(records))
-            appended = Counter(map(_timestamp, records))  # milliseconds: many records share one
+            appended = list(map(_timestamp, records))  # Kafka's append times, in milliseconds
             m.freshness.set(max(0.0, committed - max(appended) / 1000))
-            latencies: Counter[float] = Counter()
-            for ms, n in appended.items():
-                latencies[max(0.0, committed - ms / 1000)] += n
-            observe_counted(m.end_to_end, latencies)
+            observe_ages(m.end_to_end, appended, committed)
         m.batch_seconds.observe(time.perf_counter() - started)
         m.last_commit.set(committed)
         m.applied.labels("all").inc(outcome.applied)

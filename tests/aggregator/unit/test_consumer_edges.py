@@ -90,23 +90,30 @@ def test_a_record_the_fold_cannot_take_is_dead_lettered_with_the_contract_s_word
     assert isinstance(lax, Delivered) and lax.fact.data["value"] == 3.0
 
 
-def test_observe_counted_exposes_what_observe_one_by_one_does():
+def test_observe_ages_exposes_what_observe_one_by_one_does():
     from prometheus_client import generate_latest
 
-    from services.aggregator.adapters.metrics import observe_counted
+    from services.aggregator.adapters.metrics import observe_ages
 
-    one, counted = CollectorRegistry(), CollectorRegistry()
-    values = {0.0: 3, 0.01: 2, 0.0101: 1, 0.42: 5, 1.0: 1, 7.5: 2, 99.0: 4}
-    m1, m2 = AggregatorMetrics(one), AggregatorMetrics(counted)
-    for value, n in values.items():
-        for _ in range(n):
-            m1.end_to_end.observe(value)
-    observe_counted(m2.end_to_end, values)
+    now = 1_700_000_000.25
+    # ages on and around bucket bounds, repeated stamps, and stamps after `now` (clock skew: age 0)
+    ages_ms = [0, 0, 10, 10, 11, 250, 420, 1000, 1000, 1001, 7500, 99_000, 99_000, 400_000, -5, -1200]
+    stamps = [int(now * 1000) - a for a in ages_ms] + [int(now * 1000) + 3]
+    one, batched = CollectorRegistry(), CollectorRegistry()
+    m1, m2 = AggregatorMetrics(one), AggregatorMetrics(batched)
+    for ms in stamps:
+        m1.end_to_end.observe(max(0.0, now - ms / 1000))
+    observe_ages(m2.end_to_end, list(reversed(stamps)), now)
 
     def histogram(registry):
-        return [line for line in generate_latest(registry).decode().splitlines()
-                if line.startswith("aggregator_end_to_end_seconds") and "_created" not in line]
-    assert histogram(one) == histogram(counted) and len(histogram(one)) == 21
+        lines = [line.rsplit(" ", 1) for line in generate_latest(registry).decode().splitlines()
+                 if line.startswith("aggregator_end_to_end_seconds") and "_created" not in line]
+        return {name: float(value) for name, value in lines}
+    h1, h2 = histogram(one), histogram(batched)
+    assert h1.keys() == h2.keys() and len(h1) == 21
+    assert all(h1[k] == h2[k] for k in h1 if not k.endswith("_sum")), (h1, h2)
+    sum1, sum2 = (h["aggregator_end_to_end_seconds_sum"] for h in (h1, h2))
+    assert abs(sum1 - sum2) < 1e-6 and sum1 > 400
 
 
 def test_headers_in_another_order_or_with_more_decode_to_the_same_fact():
