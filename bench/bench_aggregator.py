@@ -139,9 +139,9 @@ async def aggregator_run(bootstrap, topic, group, env, n) -> tuple[float, float,
         proc.wait(30)
 
 
-async def end_to_end(bootstrap, env, rate: float, seconds: float) -> tuple[float, float, int]:
-    """(p50, p99 upper bounds in s, samples) from Kafka append to projection commit, read from the
-    aggregator's own histogram while events arrive at `rate`/s."""
+async def end_to_end(bootstrap, env, rate: float, seconds: float) -> tuple[float, float, int, str]:
+    """(p50, p99 upper bounds in s, samples, the batches' durations) from Kafka append to projection
+    commit, read from the aggregator's own histograms while events arrive at `rate`/s."""
     import httpx
 
     topic = f"bench-e2e-{uuid.uuid4().hex[:6]}"
@@ -170,6 +170,7 @@ async def end_to_end(bootstrap, env, rate: float, seconds: float) -> tuple[float
                 if await committed(bootstrap, topic, group) >= 1:
                     break
                 await asyncio.sleep(0.2)
+            warm = (await http.get("/metrics/")).text
             records = [_record({**doc, "id": f"e2e-{i}"})  # made first: validating one costs ~80 us
                        for i, doc in enumerate(sample_documents(PLAN, int(rate * seconds) + 1, seed=99))]
             t0 = time.perf_counter()
@@ -189,18 +190,37 @@ async def end_to_end(bootstrap, env, rate: float, seconds: float) -> tuple[float
     finally:
         proc.terminate()
         proc.wait(30)
+    ages = _histogram(text, "aggregator_end_to_end_seconds")
+    if not ages or not ages[-1][1]:
+        return float("nan"), float("nan"), 0, "no batch"
+    # the timed phase's batches (not the warm-up's, which loads the ledgers): whether a slow p99
+    # came with a slow batch
+    durations = [(bound, n - n0) for (bound, n), (_, n0) in
+                 zip(_histogram(text, DURATIONS), _histogram(warm, DURATIONS))]
+    spread, below = [], 0.0
+    for bound, n in durations:
+        if n > below:
+            spread.append(f"{int(n - below)} <= {bound:g} s")
+            below = n
+    batches = f"{int(durations[-1][1])} batches: " + ", ".join(spread)
+    return _quantile(ages, 0.5), _quantile(ages, 0.99), int(ages[-1][1]), batches
+
+
+DURATIONS = "aggregator_batch_duration_seconds"
+
+
+def _histogram(exposition: str, name: str) -> list[tuple[float, float]]:
+    """A histogram's (upper bound, cumulative count) pairs from a Prometheus exposition."""
     buckets = []
-    for line in text.splitlines():
-        if line.startswith("aggregator_end_to_end_seconds_bucket"):
+    for line in exposition.splitlines():
+        if line.startswith(name + "_bucket"):
             bound = line.split('le="')[1].split('"')[0]
             buckets.append((float("inf") if bound == "+Inf" else float(bound), float(line.rsplit(" ", 1)[1])))
-    total = buckets[-1][1] if buckets else 0
-    if not total:
-        return float("nan"), float("nan"), 0
+    return buckets
 
-    def quantile(q):
-        return next(bound for bound, n in buckets if n >= q * total)
-    return quantile(0.5), quantile(0.99), int(total)
+
+def _quantile(buckets: list[tuple[float, float]], q: float) -> float:
+    return next(bound for bound, n in buckets if n >= q * buckets[-1][1])
 
 
 async def main(n: int, rounds: int) -> None:
@@ -255,9 +275,9 @@ async def main(n: int, rounds: int) -> None:
             print(f"  rebuilt {result.rebuilt_checksum}\n  live    {result.live_checksum}")
 
         half = rate / 2
-        p50, p99, samples = await end_to_end(bootstrap, env, half, seconds=20)
+        p50, p99, samples, batches = await end_to_end(bootstrap, env, half, seconds=20)
         print(f"end-to-end at {half:,.0f}/s (half)  : p50 <= {p50 * 1000:.0f} ms, p99 <= {p99 * 1000:.0f} ms "
-              f"(histogram bounds) over {samples:,} events (goal p99 <= 1000 ms)   [{load()}]")
+              f"(histogram bounds) over {samples:,} events (goal p99 <= 1000 ms); {batches}   [{load()}]")
     finally:
         if kafka:
             kafka.stop()
