@@ -1,10 +1,10 @@
 """Applies batches of facts to the projections, effectively once.
 
 One PostgreSQL transaction per batch: lock the batch's agencies, record the events in the inbox
-(repeats skipped) while folding the facts into the agencies' ledgers (those that add up once the
-inbox has said which are new), re-evaluate what they touch,
-save changed KPIs and reports, and put status changes and dead letters in the outbox. Kafka
-offsets are committed by the caller only after this transaction committed.
+(repeats skipped) while folding the facts into the agencies' ledgers and re-evaluating what they
+touch (again for an agency the inbox found a repeat of), save changed KPIs and reports, and put
+status changes and dead letters in the outbox. Kafka offsets are committed by the caller only
+after this transaction committed.
 
 Ledgers are cached per agency with the version they were folded at; another replica (after a
 rebalance) or a rebuild bumps the version, and the next batch reloads that agency from the facts.
@@ -104,14 +104,15 @@ class Projector:
         await self._refresh(conn, versions)
         touched: dict[str, set[str]] = {a: set() for a in reevaluate}
         everything = set(reevaluate)  # agencies whose every KPI is re-evaluated
-        # PostgreSQL takes the inbox's COPY while this process folds the batch. Folding again a
-        # record folded before (a redelivery) changes nothing, except where facts add up
-        # (activities): those wait for the inbox's verdict.
+        # PostgreSQL takes the inbox's COPY while this process folds the batch and evaluates it, as
+        # if every record were new. Folding again a record folded before (a redelivery) changes
+        # nothing, except where facts add up (activities): their sums are noted before they change.
         fresh = list(delivered.values())  # until the inbox says which were recorded before
         recording = asyncio.ensure_future(repo.record(conn, repo.fact_rows(fresh)))
-        adding: list[Delivered] = []
+        undo: dict[str, dict] = {}  # per agency, the sums as they were before this batch
         try:
-            await self._fold(fresh, touched, everything, defer=adding)
+            await self._fold(fresh, touched, everything, undo)
+            changes = self._evaluate(touched, everything, now)
         except BaseException:
             with contextlib.suppress(BaseException):
                 await recording  # the connection is the transaction's: never left mid-COPY
@@ -119,16 +120,21 @@ class Projector:
         repeats = await recording
         if repeats is not None:
             fresh = [i for k, i in delivered.items() if k in repeats.new]
-            adding = [i for i in adding if (i.fact.source, i.fact.id) in repeats.new]
             # a resend recorded at another offset may break a tie differently: fold those agencies
             # again from the inbox (which holds this batch's new facts too)
             moved = {delivered[k].fact.agency for k in repeats.moved}
+            # an agency with a repeated activity gets its sums back and its new activities again
+            recount = {i.fact.agency for k, i in delivered.items()
+                       if k not in repeats.new and i.fact.kind in ADDS_UP} - moved
+            for agency in recount:
+                self._cache[agency].ledger.restore(undo[agency])
+            await self._fold([i for i in fresh if i.fact.kind in ADDS_UP and i.fact.agency in recount],
+                             touched, everything)
             if moved:
                 self.forget(moved)
                 await self._refresh(conn, {a: versions[a] for a in moved})
                 everything |= moved
-                adding = [i for i in adding if i.fact.agency not in moved]
-        await self._fold(adding, touched, everything)
+            changes = self._evaluate(touched, everything, now)
         repeats = await repo.record(conn, [repo.poison_row(p) for p in poisons.values()], repo.POISON_COLUMNS)
         dead = list(poisons.values()) if repeats is None else [p for k, p in poisons.items() if k in repeats.new]
         outcome.applied, outcome.dead_letters = len(fresh), len(dead)
@@ -138,18 +144,12 @@ class Projector:
         changed_kpis: list[Kpi] = []
         changed_reports: list[Report] = []
         events = []
-        for agency, indicators in touched.items():
-            cached = self._cache[agency]
-            kpis, reports = evaluate_agency(cached.ledger, self.plan, now,
-                                            None if agency in everything else indicators)
-            kpis = [k for k in kpis if cached.kpis.get(k.key) != k]
-            reports = [r for r in reports if cached.reports.get(r.key) != r]
-            events += kpi_changes({k: v.status for k, v in cached.kpis.items()}, kpis, now)
-            events += report_changes({k: v.status for k, v in cached.reports.items()}, reports, now)
+        for cached, kpis, reports, changed in changes:
             cached.kpis.update((k.key, k) for k in kpis)
             cached.reports.update((r.key, r) for r in reports)
             changed_kpis += kpis
             changed_reports += reports
+            events += changed
         await repo.save_kpis(conn, changed_kpis, now)
         await repo.save_reports(conn, changed_reports, now)
         await repo.enqueue(conn, self.status_topic, [status_record(e) for e in events], now)
@@ -159,25 +159,43 @@ class Projector:
         return outcome
 
     async def _fold(self, delivered: list[Delivered], touched: dict[str, set[str]], everything: set[str],
-                    defer: list[Delivered] | None = None) -> None:
-        """Fold facts into their agencies' cached ledgers, noting which indicators they touch;
-        with `defer`, the facts that add up are put there instead."""
-        cache, plan, deferred = self._cache, self.plan, ADDS_UP if defer is not None else ()
+                    undo: dict[str, dict] | None = None) -> None:
+        """Fold facts into their agencies' cached ledgers, noting which indicators they touch (and
+        in `undo`, per agency, the sums the facts that add up change, as they were before)."""
+        cache, plan = self._cache, self.plan
         for start in range(0, len(delivered), 500):
             if start:
                 await asyncio.sleep(0)  # the fold is CPU work: let the COPY, the API and probes go on
             for item in delivered[start:start + 500]:
                 fact = item.fact
                 kind = fact.kind
-                if kind in deferred:
-                    defer.append(item)
-                    continue
                 indicators = touched.get(fact.agency)
                 if indicators is None:
                     indicators = touched[fact.agency] = set()
+                if kind in ADDS_UP and undo is not None:
+                    log = undo.get(fact.agency)
+                    if log is None:
+                        log = undo[fact.agency] = {}
+                    indicators.update(cache[fact.agency].ledger.apply(fact, plan, log))
+                    continue
                 indicators.update(cache[fact.agency].ledger.apply(fact, plan))
                 if kind == SUBMITTED:  # it may move the agency's data cut-off, hence every pace
                     everything.add(fact.agency)
+
+    def _evaluate(self, touched: dict[str, set[str]], everything: set[str], now: datetime) -> list[tuple]:
+        """Per touched agency: the KPIs and reports that differ from the last saved, and the status
+        changes they make. Reads the cache only, so it can run before the inbox's verdict."""
+        changes = []
+        for agency, indicators in touched.items():
+            cached = self._cache[agency]
+            kpis, reports = evaluate_agency(cached.ledger, self.plan, now,
+                                            None if agency in everything else indicators)
+            kpis = [k for k in kpis if cached.kpis.get(k.key) != k]
+            reports = [r for r in reports if cached.reports.get(r.key) != r]
+            changes.append((cached, kpis, reports,
+                            kpi_changes({k: v.status for k, v in cached.kpis.items()}, kpis, now)
+                            + report_changes({k: v.status for k, v in cached.reports.items()}, reports, now)))
+        return changes
 
     async def _refresh(self, conn: AsyncConnection, versions: dict[str, int]) -> None:
         """(Re)load the ledgers of agencies whose cached version is not the recorded one."""

@@ -25,6 +25,7 @@ _CHILDREN = {"year": "half", "half": "quarter", "quarter": "month"}
 # Kinds whose fold adds up: applying one of these facts twice counts it twice. Applying any
 # other fact again (the same record: same time, arrival and id) changes nothing.
 ADDS_UP = frozenset({ACTIVITY})
+_NONE = object()  # in an undo log: the sum did not exist
 
 
 @dataclass(slots=True)
@@ -45,8 +46,10 @@ class AgencyLedger:
     assessed: dict[tuple[str, int], Fact] = field(default_factory=dict)  # (commune, year) -> latest
     submitted: dict[str, datetime] = field(default_factory=dict)  # period -> first submission
 
-    def apply(self, fact: Fact, plan: Any) -> Iterable[str]:
-        """Fold one new fact in; returns the indicators whose figures may have changed."""
+    def apply(self, fact: Fact, plan: Any, undo: dict | None = None) -> Iterable[str]:
+        """Fold one new fact in; returns the indicators whose figures may have changed. With
+        `undo`, the sums a fact that adds up changes are noted there first (their values before
+        the first change), for `restore`."""
         d = fact.data
         if fact.kind == REPORTED:  # the commonest: plain lookups, no set made per event
             key = (d["indicator"], d["period"])
@@ -75,6 +78,8 @@ class AgencyLedger:
                 amount = 1.0 if count.measure == "count" else participants
                 for period in periods:
                     key = (count.indicator, period)
+                    if undo is not None and key not in undo:
+                        undo[key] = counted.get(key, _NONE)
                     counted[key] = counted.get(key, 0.0) + amount
                 touched.append(count.indicator)
             return touched
@@ -91,6 +96,14 @@ class AgencyLedger:
                 self.submitted[d["period"]] = fact.time
             return ()
         raise ValueError(f"unknown fact kind {fact.kind!r}")
+
+    def restore(self, undo: dict) -> None:
+        """Put the sums an `undo` log noted back as they were (absent ones removed)."""
+        for key, before in undo.items():
+            if before is _NONE:
+                del self.counted[key]
+            else:
+                self.counted[key] = before
 
     def value_of(self, fact: Fact) -> float:
         """A reported fact's value after the latest correction of it."""

@@ -139,3 +139,23 @@ def test_folding_a_fact_again_changes_nothing_unless_its_kind_adds_up():
     adding = next(f for f in facts if f.kind in ADDS_UP)
     ledgers[adding.agency].apply(adding, PLAN)
     assert ledgers != before
+
+
+def test_restoring_an_undo_log_puts_the_sums_back_as_they_were_absent_ones_included():
+    """What lets the projector count a batch's activities before the inbox's verdict, and take
+    back those the inbox had already."""
+    import copy
+
+    from services.aggregator.domain.ledger import AgencyLedger
+
+    ledger = AgencyLedger("SGDDT")
+    ledger.apply(fact("SGDDT", "activity", {"activity": "propaganda_session", "date": "2024-03-05",
+                                            "participants": 30}), PLAN)
+    before = copy.deepcopy(ledger)
+    undo: dict = {}
+    for day, participants in (("2024-03-20", 50), ("2024-08-02", 0), ("2024-03-21", 7)):  # known and new sums
+        ledger.apply(fact("SGDDT", "activity", {"activity": "propaganda_session", "date": day,
+                                                "participants": participants}), PLAN, undo)
+    assert ledger.counted.keys() > before.counted.keys()
+    ledger.restore(undo)
+    assert ledger == before
