@@ -176,7 +176,7 @@ async def end_to_end(bootstrap, env, rate: float, seconds: float) -> tuple[float
             warm = (await http.get("/metrics/")).text
             records = [_record({**doc, "id": f"e2e-{i}"})  # made first: validating one costs ~80 us
                        for i, doc in enumerate(sample_documents(PLAN, int(rate * seconds) + 1, seed=99))]
-            await open_loop(producer, topic, records, rate)
+            behind = await open_loop(producer, topic, records, rate)
             await producer.stop()
             produced = len(records) + 1  # and the warm-up
             for _ in range(600):  # until the aggregator has committed everything (or 2 min)
@@ -199,20 +199,23 @@ async def end_to_end(bootstrap, env, rate: float, seconds: float) -> tuple[float
         if n > below:
             spread.append(f"{int(n - below)} <= {bound:g} s")
             below = n
-    batches = f"{int(durations[-1][1])} batches: " + ", ".join(spread)
+    batches = (f"{int(durations[-1][1])} batches: " + ", ".join(spread)
+               + f"; the producer at most {behind * 1000:.0f} ms behind schedule")
     return _quantile(ages, 0.5), _quantile(ages, 0.99), int(ages[-1][1]), batches
 
 
-async def open_loop(producer, topic: str, records: list[KafkaRecord], rate: float) -> None:
+async def open_loop(producer, topic: str, records: list[KafkaRecord], rate: float) -> float:
     """Each record stamped with the moment it was due (start + i / rate): an event the producer
     sends late counts against the aggregator, never the other way round. Sent a few milliseconds
     at a time, one batch per partition: a `send()` per event costs this process ~30 us, and at
     ~20 k events/s that is most of a core taken from the two the measured system runs on."""
     partitions = sorted(await producer.partitions_for(topic))
     started = time.time()
-    sent = 0
+    sent, behind = 0, 0.0  # the longest any record waited in this process past its due time
     while sent < len(records):
-        due = min(len(records), int((time.time() - started) * rate) + 1)
+        now = time.time()
+        due = min(len(records), int((now - started) * rate) + 1)
+        behind = max(behind, now - (started + sent / rate))
         batches: dict[int, object] = {}
         for i in range(sent, due):
             record = records[i]
@@ -230,6 +233,7 @@ async def open_loop(producer, topic: str, records: list[KafkaRecord], rate: floa
         sent = due
         await asyncio.sleep(0.005)
     await producer.flush()
+    return behind
 
 
 DURATIONS = "aggregator_batch_duration_seconds"
