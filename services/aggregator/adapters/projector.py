@@ -172,13 +172,12 @@ class Projector:
                 indicators = touched.get(fact.agency)
                 if indicators is None:
                     indicators = touched[fact.agency] = set()
-                if kind in ADDS_UP and undo is not None:
+                log = None
+                if undo is not None and kind in ADDS_UP:
                     log = undo.get(fact.agency)
                     if log is None:
                         log = undo[fact.agency] = {}
-                    indicators.update(cache[fact.agency].ledger.apply(fact, plan, log))
-                    continue
-                indicators.update(cache[fact.agency].ledger.apply(fact, plan))
+                indicators.update(cache[fact.agency].ledger.apply(fact, plan, log))
                 if kind == SUBMITTED:  # it may move the agency's data cut-off, hence every pace
                     everything.add(fact.agency)
 

@@ -16,10 +16,10 @@ pytestmark = pytest.mark.infra
 async def test_a_record_that_trips_a_bug_goes_to_the_dlq_alone(kafka_bootstrap, module_db, monkeypatch):
     original = ledger_module.AgencyLedger.apply
 
-    def buggy(self, fact, plan):
+    def buggy(self, fact, plan, undo=None):
         if fact.id == "trips-a-bug":
             raise ZeroDivisionError("simulated bug")
-        return original(self, fact, plan)
+        return original(self, fact, plan, undo)
     monkeypatch.setattr(ledger_module.AgencyLedger, "apply", buggy)
 
     topics = unique_topics("bug")
