@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
-from shared.plan.periods import Period, periods_containing
+from shared.plan.periods import Period
 
 from services.aggregator.domain.facts import ACTIVITY, ASSESSED, CORRECTED, REPORTED, SUBMITTED, Fact
 
@@ -42,7 +43,7 @@ class AgencyLedger:
     # (indicator, period) -> {unit (None = the agency itself): the winning reported fact}
     reported: dict[tuple[str, str], dict[str | None, Fact]] = field(default_factory=dict)
     corrections: dict[str, Correction] = field(default_factory=dict)  # corrected event id -> latest
-    counted: dict[tuple[str, str], float] = field(default_factory=dict)  # (indicator, period) -> sum
+    counted: dict[tuple[str, str], float] = field(default_factory=dict)  # (indicator, month) -> sum
     assessed: dict[tuple[str, int], Fact] = field(default_factory=dict)  # (commune, year) -> latest
     submitted: dict[str, datetime] = field(default_factory=dict)  # period -> first submission
 
@@ -70,19 +71,16 @@ class AgencyLedger:
             # re-evaluating the agency's reported indicators is cheap and always enough
             return {indicator for indicator, _ in self.reported}
         if fact.kind == ACTIVITY:
-            periods = (plan.periods_containing(fact.day) if hasattr(plan, "periods_containing")
-                       else [str(p) for p in periods_containing(fact.day, plan.year, plan.cutoff_day)])
+            # counted per reporting month only: a quarter, half or year adds its months up (`_counted`)
+            sums, indicators = (plan.activity_sums(d["activity"], d["date"]) if hasattr(plan, "activity_sums")
+                                else activity_sums(plan, d["activity"], d["date"]))
             participants = float(d.get("participants", 0))
-            counted, touched = self.counted, []
-            for count in plan.activity_type(d["activity"]).counts_into:
-                amount = 1.0 if count.measure == "count" else participants
-                for period in periods:
-                    key = (count.indicator, period)
-                    if undo is not None and key not in undo:
-                        undo[key] = counted.get(key, _NONE)
-                    counted[key] = counted.get(key, 0.0) + amount
-                touched.append(count.indicator)
-            return touched
+            counted = self.counted
+            for key, by_participants in sums:
+                if undo is not None and key not in undo:
+                    undo[key] = counted.get(key, _NONE)
+                counted[key] = counted.get(key, 0.0) + (participants if by_participants else 1.0)
+            return indicators
         if fact.kind == ASSESSED:
             key = (d["unit_code"], d["year"])
             current = self.assessed.get(key)
@@ -113,7 +111,7 @@ class AgencyLedger:
     def actual(self, indicator: str, period: str, plan: Any) -> float | None:
         """The agency's figure for an indicator and period; None when nothing is known."""
         reported = self._reported(indicator, Period.parse(period), plan)
-        extra = self.counted.get((indicator, period))
+        extra = self._counted(indicator, period)
         if indicator == plan.commune_assessment_indicator and Period.parse(period).kind == "year":
             year = Period.parse(period).year
             passed = [f for (unit, y), f in self.assessed.items() if y == year and _passed(f)]
@@ -122,6 +120,12 @@ class AgencyLedger:
         if reported is None and extra is None:
             return None
         return (reported or 0.0) + (extra or 0.0)
+
+    def _counted(self, indicator: str, period: str) -> float | None:
+        """What activities add to a period: the sum of its reporting months' counts."""
+        counted = self.counted
+        sums = [counted[key] for month in _months_of(period) if (key := (indicator, month)) in counted]
+        return sum(sums) if sums else None
 
     def _reported(self, indicator: str, period: Period, plan: Any) -> float | None:
         here = self._across_units(indicator, str(period), plan)
@@ -152,6 +156,21 @@ class AgencyLedger:
         # a unit's own figure already covers its descendants: count only the topmost ones
         top = [u for u in units if not any(a in units for a in _ancestors(plan, u))]
         return sum(self.value_of(units[u]) for u in sorted(top))
+
+
+def activity_sums(plan: Any, activity: str, day: str) -> tuple[tuple, tuple[str, ...]]:
+    """What an activity of this type on this day counts into: the `((indicator, month), by
+    participants)` sums (none outside the plan year) and the indicators. Few types x 366 days:
+    a plan view remembers them."""
+    month = Period.containing(date.fromisoformat(day), "month", plan.cutoff_day)
+    counts = plan.activity_type(activity).counts_into
+    sums = tuple(((c.indicator, str(month)), c.measure != "count") for c in counts) if month.year == plan.year else ()
+    return sums, tuple(c.indicator for c in counts)
+
+
+@lru_cache(maxsize=256)
+def _months_of(period: str) -> tuple[str, ...]:
+    return tuple(str(m) for m in Period.parse(period).months())
 
 
 def _passed(fact: Fact) -> bool:

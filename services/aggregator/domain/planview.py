@@ -7,11 +7,10 @@ rebuild. Anything not precomputed here is delegated to the plan itself.
 
 from __future__ import annotations
 
-from datetime import date
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
-from shared.plan.periods import periods_containing
+from services.aggregator.domain.ledger import activity_sums
 
 
 class PlanView:
@@ -32,7 +31,7 @@ class PlanView:
         self._targets_by_agency: dict[str, list] = {}
         for t in plan.targets:
             self._targets_by_agency.setdefault(t.agency, []).append(t)
-        self.periods_containing = lru_cache(maxsize=1024)(self._periods_containing)
+        self.activity_sums = lru_cache(maxsize=4096)(partial(activity_sums, self))
         self.accepted: dict[tuple, Any] = {}  # what the plan's checks let through (`facts._accepted`)
 
     def __getattr__(self, name: str) -> Any:  # only reached for what is not precomputed
@@ -60,9 +59,6 @@ class PlanView:
         if period is None and agency is not None:
             return list(self._targets_by_agency.get(agency, ()))
         return self.plan.targets_for(agency=agency, period=period)
-
-    def _periods_containing(self, day: date) -> tuple[str, ...]:
-        return tuple(str(p) for p in periods_containing(day, self.year, self.cutoff_day))
 
 
 def view(plan: Any) -> Any:
