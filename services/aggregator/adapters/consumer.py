@@ -32,6 +32,10 @@ from services.aggregator.adapters.projector import Outcome, Projector
 log = logging.getLogger(__name__)
 _timestamp = attrgetter("timestamp")
 _POLL_MS = 20  # how often a batch being applied looks for what arrived meanwhile
+# Records decoded between two yields (~0.5 ms): the batch being applied resumes soon after each
+# of its round trips, so PostgreSQL gets its next statement, and the COPY its rows, sooner
+# (500 at a time left the consumer waiting for the COPY ~2 µs an event).
+_DECODED_PER_YIELD = 100
 
 
 def transient(exc: BaseException) -> bool:
@@ -132,9 +136,9 @@ class EventConsumer:
             for tp, rs in got.items():
                 batch.setdefault(tp, []).extend(rs)
                 records += rs
-            for start in range(len(items), len(records), 500):
+            for start in range(len(items), len(records), _DECODED_PER_YIELD):
                 await asyncio.sleep(0)  # CPU work: the batch being applied, and the API, go on meanwhile
-                items += [decode(r, plan) for r in records[start:start + 500]]
+                items += [decode(r, plan) for r in records[start:start + _DECODED_PER_YIELD]]
             if len(records) >= s.batch_size or not applying.is_set():
                 return batch, records, items
 
