@@ -13,6 +13,7 @@ from shared.kafka import make_broker
 from shared.observability import new_registry
 from shared.plan import load_plan
 
+from services.aggregator.adapters.codecs import with_lean_codecs
 from services.aggregator.adapters.consumer import EventConsumer, crash_hook
 from services.aggregator.adapters.metrics import AggregatorMetrics
 from services.aggregator.adapters.projector import Projector
@@ -39,7 +40,7 @@ def bootstrap(settings: AggregatorSettings | None = None, *, clock: Any = None, 
     settings = settings or AggregatorSettings()
     plan = view(plan or load_plan(settings.plan_file))
     clock = clock or settings.clock()
-    engine = make_engine(settings.database_url)
+    engine = with_lean_codecs(make_engine(settings.database_url))
     registry = registry or new_registry()
     metrics = AggregatorMetrics(registry)
     projector = Projector(engine, plan, settings.status_topic, settings.dlq_topic)

@@ -29,6 +29,7 @@ def rebuild(
     from shared.db import make_engine, upgrade_async
     from shared.plan import load_plan
 
+    from services.aggregator.adapters.codecs import with_lean_codecs
     from services.aggregator.adapters.rebuild import rebuild as run_rebuild
     from services.aggregator.settings import AggregatorSettings
 
@@ -37,7 +38,7 @@ def rebuild(
 
     async def go():
         await upgrade_async("aggregator", settings.database_url)
-        engine = make_engine(settings.database_url)
+        engine = with_lean_codecs(make_engine(settings.database_url))
         try:
             with Progress(TextColumn("replaying {task.description}"), BarColumn(), MofNCompleteColumn(),
                           TimeRemainingColumn(), console=console) as bar:
