@@ -205,8 +205,10 @@ class Projector:
         kpi_rows, report_rows = await repo.load_statuses(conn, stale)
         for agency in stale:
             self._cache[agency] = _Cached(AgencyLedger(agency), versions[agency])
-        for fact in facts:
-            self._cache[fact.agency].ledger.apply(fact, self.plan)
+        for start in range(0, len(facts), repo.YIELD_EVERY):
+            await asyncio.sleep(0)
+            for fact in facts[start:start + repo.YIELD_EVERY]:
+                self._cache[fact.agency].ledger.apply(fact, self.plan)
         for key, status in kpi_rows.items():
             self._cache[key[0]].kpis[key] = _Status(status)
         for key, status in report_rows.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -97,6 +98,10 @@ def poison_row(p: Any) -> tuple:
     return (p.source, p.id, p.agency, p.offset, p.partition, p.offset, p.reason)
 
 
+# Loaded facts made or folded between two yields to the event loop (~20 ms): a replica loading a
+# million blocks it for seconds otherwise, long enough for Kafka to count it as dead and rebalance.
+YIELD_EVERY = 10_000
+
 # JSON into plain dicts, lists and numbers, as json.loads gives, in about a third of its time
 decode_json = msgspec.json.Decoder().decode
 
@@ -118,8 +123,12 @@ async def load_facts(conn: AsyncConnection, agencies: Iterable[str] | None = Non
         args.append(until)
         sql += f" AND time <= ${len(args)}"
     raw = (await conn.get_raw_connection()).driver_connection
-    return [Fact(source, id, agency, kind, time, arrival, decode_json(data))
-            for source, id, agency, kind, time, arrival, data in await raw.fetch(sql, *args)]
+    rows, facts = await raw.fetch(sql, *args), []
+    for start in range(0, len(rows), YIELD_EVERY):
+        await asyncio.sleep(0)  # a million take seconds: the consumer's heartbeats go on meanwhile
+        facts += [Fact(source, id, agency, kind, time, arrival, decode_json(data))
+                  for source, id, agency, kind, time, arrival, data in rows[start:start + YIELD_EVERY]]
+    return facts
 
 
 async def load_statuses(conn: AsyncConnection, agencies: Iterable[str]):
