@@ -38,7 +38,7 @@ def decode(record: Any, plan: Any) -> Delivered | Poison:
         fact = fact_from_event(decode_agency_event(record.value, record.headers), record.offset, plan)
     except (DecodeError, ValidationError, Rejected, UnicodeDecodeError) as exc:
         return poison(record, f"{type(exc).__name__}: {exc}")
-    return Delivered(fact, record.partition, record.offset, json.dumps(fact.data))
+    return Delivered(fact, record.partition, record.offset, json.dumps(fact.data).encode())
 
 
 # the headers as intake writes them (`shared.events.codec.to_kafka`), in its order
@@ -60,7 +60,7 @@ def _lean(record: Any, plan: Any) -> Delivered:
     data = decode_json(record.value)  # what msgspec refuses (NaN, huge integers) takes the shared codec
     fact = fact_from_data(source.decode(), id.decode(), type_.decode(), datetime.fromisoformat(time.decode()),
                           data, record.offset, plan)
-    return Delivered(fact, record.partition, record.offset, record.value.decode())
+    return Delivered(fact, record.partition, record.offset, record.value)
 
 
 def poison(record: Any, reason: str) -> Poison:

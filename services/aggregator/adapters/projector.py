@@ -36,7 +36,7 @@ class Delivered(msgspec.Struct, frozen=True, gc=False):
     fact: Fact
     partition: int
     offset: int
-    data_json: str  # the fact's data as JSON text, for the inbox row
+    data_json: bytes  # the fact's data as UTF-8 JSON (the record's own bytes), for the inbox row
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,7 +105,7 @@ YIELD_EVERY = 10_000
 # JSON into plain dicts, lists and numbers, as json.loads gives, in about a third of its time
 decode_json = msgspec.json.Decoder().decode
 
-_FACTS = ("SELECT source, id, agency, kind, time, arrival, data::text FROM aggregator.recorded_events "
+_FACTS = ("SELECT source, id, agency, kind, time, arrival, data FROM aggregator.recorded_events "
           "WHERE rejected IS NULL")
 
 

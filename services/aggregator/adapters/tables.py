@@ -13,7 +13,7 @@ from sqlalchemy import (
     TIMESTAMP, BigInteger, Column, Float, Identity, Integer, LargeBinary, MetaData, Sequence, Table,
     Text, func,
 )
-from sqlalchemy.dialects.postgresql import JSON, JSONB
+from sqlalchemy.dialects.postgresql import JSONB
 
 SCHEMA = "aggregator"
 metadata = MetaData(schema=SCHEMA)
@@ -31,7 +31,7 @@ recorded_events = Table(
     Column("arrival", BigInteger, nullable=False),
     Column("partition", Integer, nullable=False),
     Column("offset", BigInteger, nullable=False),
-    Column("data", JSON(none_as_null=True)),  # as the agency sent it (nothing queries inside it)
+    Column("data", LargeBinary),  # UTF-8 JSON as the agency sent it; in SQL: convert_from(data, 'UTF8')::json
     Column("rejected", Text),  # the reason it went to the dead-letter topic
     Column("recorded_at", TZ, nullable=False, server_default=func.now()),
 )
