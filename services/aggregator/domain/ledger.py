@@ -128,7 +128,7 @@ class AgencyLedger:
         return sum(sums) if sums else None
 
     def _reported(self, indicator: str, period: Period, plan: Any) -> float | None:
-        here = self._across_units(indicator, str(period), plan)
+        here = self._across_units(indicator, _name(period), plan)
         if here is not None or period.kind not in _CHILDREN:
             return here
         kind = _CHILDREN[period.kind]
@@ -178,13 +178,17 @@ def _passed(fact: Fact) -> bool:
     return bool(d["good_movement"] and d["good_management"] and d["good_fight"])
 
 
-def _sub_periods(period: Period, kind: str) -> list[Period]:
-    months = period.months()
+@lru_cache(maxsize=1024)  # a plan year has 19 periods; evaluations ask again every batch
+def _sub_periods(period: Period, kind: str) -> tuple[Period, ...]:
+    months = tuple(period.months())
     if kind == "month":
         return months
     span = {"half": 6, "quarter": 3}[kind]
     first = (months[0].index - 1) // span + 1
-    return [Period(period.year, kind, first + i) for i in range(len(months) // span)]
+    return tuple(Period(period.year, kind, first + i) for i in range(len(months) // span))
+
+
+_name = lru_cache(maxsize=1024)(str)  # a period's text, e.g. `2024-Q3`
 
 
 def _ancestors(plan: Any, unit: str) -> list[str]:

@@ -32,6 +32,9 @@ class PlanView:
         for t in plan.targets:
             self._targets_by_agency.setdefault(t.agency, []).append(t)
         self.activity_sums = lru_cache(maxsize=4096)(partial(activity_sums, self))
+        # pure functions of the plan that every batch's evaluation asks for, per agency and period
+        self.deadline = lru_cache(maxsize=4096)(plan.deadline)
+        self.reporting_periods = lru_cache(maxsize=1024)(lambda agency: tuple(plan.reporting_periods(agency)))
         self.accepted: dict[tuple, Any] = {}  # what the plan's checks let through (`facts._accepted`)
 
     def __getattr__(self, name: str) -> Any:  # only reached for what is not precomputed
