@@ -12,6 +12,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from asyncpg.exceptions import CannotConnectNowError, PostgresConnectionError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
@@ -23,6 +25,14 @@ def make_engine(url: str, **options) -> AsyncEngine:
     options.setdefault("max_overflow", 5)
     options.setdefault("pool_pre_ping", True)  # survive a PostgreSQL restart
     return create_async_engine(url, **options)
+
+
+def transient(exc: BaseException) -> bool:
+    """The database (or the network to it) is away, not a bug: the work is worth retrying."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, (OSError, ConnectionError, asyncio.TimeoutError, OperationalError,
+                            InterfaceError, PostgresConnectionError, CannotConnectNowError))
 
 
 def alembic_config(service: str, url: str) -> Config:

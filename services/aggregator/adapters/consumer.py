@@ -20,9 +20,8 @@ from typing import Any
 
 from aiokafka import ConsumerRebalanceListener
 from aiokafka.partitioner import murmur2
-from asyncpg.exceptions import CannotConnectNowError, PostgresConnectionError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from shared.db import transient
 from shared.kafka import make_consumer
 
 from services.aggregator.adapters.decoding import decode, poison
@@ -36,14 +35,6 @@ _POLL_MS = 20  # how often a batch being applied looks for what arrived meanwhil
 # of its round trips, so PostgreSQL gets its next statement, and the COPY its rows, sooner
 # (500 at a time left the consumer waiting for the COPY ~2 µs an event).
 _DECODED_PER_YIELD = 100
-
-
-def transient(exc: BaseException) -> bool:
-    """The database or the network, not the record: retry the whole batch."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, (OSError, ConnectionError, asyncio.TimeoutError, OperationalError,
-                            InterfaceError, PostgresConnectionError, CannotConnectNowError))
 
 
 def partition_of(agency: str, partitions: int) -> int:

@@ -6,6 +6,7 @@ claim, after the SMTP server accepted) exactly, instead of hoping a timer lands 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -15,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.clock import Clock, SystemClock
+from shared.db import transient
 
 from services.notifier.adapters import outbox
 from services.notifier.adapters.metrics import NotifierMetrics
@@ -68,12 +70,27 @@ class Sender:
             self.checkpoint("sent", item.id)
             self.metrics.send_seconds.observe(time.monotonic() - started)
             now = self.wall.now()
-            async with self.engine.begin() as conn:
-                await outbox.mark_sent(conn, item.id, now)
+            await self._record_sent(item.id, now)
             self.metrics.sent.inc()
             self.metrics.latency.observe(max((now - item.enqueued_wall).total_seconds(), 0))
             sent += 1
         return sent
+
+    async def _record_sent(self, item_id: int, now: datetime) -> None:
+        """The SMTP server has the email: record it, waiting out a database outage. Left to the
+        lease, the email would go out a second time once the database is back."""
+        delay = 0.2
+        while True:
+            try:
+                async with self.engine.begin() as conn:
+                    await outbox.mark_sent(conn, item_id, now)
+                return
+            except Exception as exc:
+                if not transient(exc):
+                    raise
+                log.warning("email %s sent, not yet recorded (%s); retrying in %.1fs", item_id, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def observe(self) -> None:
         async with self.engine.connect() as conn:

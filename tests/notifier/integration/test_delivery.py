@@ -189,3 +189,31 @@ async def test_a_failing_transaction_rewinds_the_consumer_so_nothing_is_skipped(
     assert calls == ["CA-TINH", "CA-TINH", "BDBP"]
     async with container.engine.connect() as conn:
         assert sorted(r.agency for r in await conn.execute(select(alerts.c.agency))) == ["BDBP", "CA-TINH"]
+
+
+class _AwayAfterSending:
+    """The sender's engine, with the database away for a few attempts once an email is sent."""
+
+    def __init__(self, engine, failures: int) -> None:
+        self.engine, self.failures, self.away = engine, failures, False
+
+    def begin(self):
+        if self.away and self.failures:
+            self.failures -= 1
+            raise ConnectionRefusedError("the database is restarting")
+        return self.engine.begin()
+
+
+async def test_the_database_away_right_after_sending_neither_loses_nor_resends_the_email(container, smtp_server):
+    mail = Inbox(smtp_server)
+    row = await queue_one(container)
+    flaky = _AwayAfterSending(container.engine, failures=3)
+    container.sender.engine = flaky
+    container.sender.checkpoint = lambda stage, item_id: setattr(flaky, "away", stage == "sent")
+    assert await container.sender.run_once() == 1  # recorded once the database answered again
+    assert flaky.failures == 0
+    [sent] = await outbox_rows(container)
+    assert sent.status == "sent"
+    await asyncio.sleep(1.1)  # past the lease: a claim left "sending" would be taken and sent again
+    assert await container.sender.run_once() == 0
+    assert [m["Message-ID"] for m in mail.messages()] == [row.message_id]
