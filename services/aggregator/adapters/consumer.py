@@ -27,6 +27,7 @@ from shared.kafka import make_consumer
 from services.aggregator.adapters.decoding import decode, poison
 from services.aggregator.adapters.metrics import AggregatorMetrics, observe_ages
 from services.aggregator.adapters.projector import Outcome, Projector
+from services.aggregator.adapters.turns import in_turns
 
 log = logging.getLogger(__name__)
 _timestamp = attrgetter("timestamp")
@@ -127,9 +128,8 @@ class EventConsumer:
             for tp, rs in got.items():
                 batch.setdefault(tp, []).extend(rs)
                 records += rs
-            for start in range(len(items), len(records), _DECODED_PER_YIELD):
-                await asyncio.sleep(0)  # CPU work: the batch being applied, and the API, go on meanwhile
-                items += [decode(r, plan) for r in records[start:start + _DECODED_PER_YIELD]]
+            async for chunk in in_turns(records[len(items):], _DECODED_PER_YIELD):
+                items += [decode(r, plan) for r in chunk]
             if len(records) >= s.batch_size or not applying.is_set():
                 return batch, records, items
 

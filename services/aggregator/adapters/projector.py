@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from shared.events.codec import KafkaRecord, to_kafka
 
 from services.aggregator.adapters import repository as repo
+from services.aggregator.adapters.turns import in_turns
 from services.aggregator.domain.changes import kpi_changes, report_changes
 from services.aggregator.domain.facts import SUBMITTED, Fact
 from services.aggregator.domain.kpi import Kpi, Report, evaluate_agency
@@ -163,10 +164,8 @@ class Projector:
         """Fold facts into their agencies' cached ledgers, noting which indicators they touch (and
         in `undo`, per agency, the sums the facts that add up change, as they were before)."""
         cache, plan = self._cache, self.plan
-        for start in range(0, len(delivered), 500):
-            if start:
-                await asyncio.sleep(0)  # the fold is CPU work: let the COPY, the API and probes go on
-            for item in delivered[start:start + 500]:
+        async for chunk in in_turns(delivered, 500):  # CPU work: the COPY goes on meanwhile
+            for item in chunk:
                 fact = item.fact
                 kind = fact.kind
                 indicators = touched.get(fact.agency)
@@ -205,9 +204,8 @@ class Projector:
         kpi_rows, report_rows = await repo.load_statuses(conn, stale)
         for agency in stale:
             self._cache[agency] = _Cached(AgencyLedger(agency), versions[agency])
-        for start in range(0, len(facts), repo.YIELD_EVERY):
-            await asyncio.sleep(0)
-            for fact in facts[start:start + repo.YIELD_EVERY]:
+        async for chunk in in_turns(facts, repo.YIELD_EVERY):
+            for fact in chunk:
                 self._cache[fact.agency].ledger.apply(fact, self.plan)
         for key, status in kpi_rows.items():
             self._cache[key[0]].kpis[key] = _Status(status)

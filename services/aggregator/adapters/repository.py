@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -20,6 +19,7 @@ from shared.events.models import KpiStatus, ReportStatus, agency_source
 from services.aggregator.adapters.tables import (
     SCHEMA, agency_versions, kpis, outbox, reports, version_seq,
 )
+from services.aggregator.adapters.turns import in_turns
 from services.aggregator.domain.facts import Fact
 from services.aggregator.domain.kpi import Kpi, Report
 
@@ -123,11 +123,10 @@ async def load_facts(conn: AsyncConnection, agencies: Iterable[str] | None = Non
         args.append(until)
         sql += f" AND time <= ${len(args)}"
     raw = (await conn.get_raw_connection()).driver_connection
-    rows, facts = await raw.fetch(sql, *args), []
-    for start in range(0, len(rows), YIELD_EVERY):
-        await asyncio.sleep(0)  # a million take seconds: the consumer's heartbeats go on meanwhile
+    facts: list[Fact] = []
+    async for rows in in_turns(await raw.fetch(sql, *args), YIELD_EVERY):  # a million take seconds
         facts += [Fact(source, id, agency, kind, time, arrival, decode_json(data))
-                  for source, id, agency, kind, time, arrival, data in rows[start:start + YIELD_EVERY]]
+                  for source, id, agency, kind, time, arrival, data in rows]
     return facts
 
 
