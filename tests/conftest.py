@@ -55,8 +55,7 @@ def _postgres(infra_dir: Path) -> Iterator[tuple[str, PostgresServer | None]]:
     url, server = postgres_from_env_or_start(infra_dir / "postgres")
     yield url, server
     if server is not None:
-        server.stop()
-        shutil.rmtree(server.data_dir, ignore_errors=True)
+        server.remove()
 
 
 @pytest.fixture(scope="session")

@@ -145,9 +145,11 @@ class PostgresServer:
         shutil.chown(self.workdir, OS_USER, OS_USER)
         probe = ["runuser", "-u", OS_USER, "--", "test", "-w", str(self.workdir)]
         if subprocess.run(probe, cwd="/").returncode != 0:
+            _sweep_orphans()
             digest = hashlib.sha1(str(self.workdir).encode()).hexdigest()[:12]
-            self.base = Path(tempfile.gettempdir()) / f"tiendo-pg-{digest}"
+            self.base = Path(tempfile.gettempdir()) / f"{_RELOCATED}{digest}"
             self.base.mkdir(exist_ok=True)
+            (self.base / _OWNER).write_text(str(self.workdir))
             shutil.chown(self.base, OS_USER, OS_USER)
             link = self.workdir / "cluster"
             if not link.is_symlink():
@@ -236,12 +238,40 @@ class PostgresServer:
         self.stop()
         return self.start(timeout)
 
+    def remove(self) -> None:
+        """Stop and delete the cluster's files, including a relocated /tmp directory, which
+        nothing else would ever remove."""
+        self.stop()
+        if self.base != self.workdir:
+            shutil.rmtree(self.base, ignore_errors=True)
+            (self.workdir / "cluster").unlink(missing_ok=True)
+        else:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
     def __enter__(self) -> PostgresServer:
         self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        """A cluster used as a context manager is a throwaway one."""
+        self.remove()
+
+
+_RELOCATED = "tiendo-pg-"
+_OWNER = "workdir"  # in a relocated directory: the workdir it serves
+
+
+def _sweep_orphans() -> None:
+    """Remove relocated clusters whose workdir is gone and whose postmaster is not running
+    (left by a run that was killed before it could remove its own)."""
+    for base in Path(tempfile.gettempdir()).glob(f"{_RELOCATED}*"):
+        try:
+            owner = Path((base / _OWNER).read_text())
+        except OSError:
+            continue  # not ours, or from before owners were recorded: leave it
+        if owner.exists() or (base / "data" / "postmaster.pid").exists():
+            continue
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def postgres_from_env_or_start(workdir: Path) -> tuple[str, PostgresServer | None]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -169,6 +171,29 @@ def test_postgres_stop_leaves_no_process(own_postgres: PostgresServer) -> None:
     assert not pid_alive(pid) and not any(pid_alive(p.pid) for p in backends)
     assert not port_is_open("127.0.0.1", postgres_server.port or 0)
     postgres_server.start()
+
+
+def test_a_relocated_throwaway_cluster_leaves_nothing_in_tmp(tmp_path: Path) -> None:
+    """As root, a workdir the postgres user cannot enter puts the cluster in /tmp; removing the
+    server removes that directory, and one whose workdir vanished (a killed run) is swept."""
+    if os.geteuid() != 0:
+        pytest.skip("relocation happens only when the server commands run as another user")
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    orphan_workdir = private / "gone"
+    server = PostgresServer(private / "pg")
+    with server:
+        assert server.base != server.workdir and server.base.is_dir()
+        base = server.base
+    assert not base.exists()
+    # a killed run's directory: stopped, its workdir deleted, never removed
+    orphan = PostgresServer(orphan_workdir)
+    orphan.start()
+    orphan.stop()
+    shutil.rmtree(orphan_workdir)
+    assert orphan.base.is_dir()
+    with PostgresServer(private / "next"):
+        assert not orphan.base.exists()
 
 
 # --- SMTP ------------------------------------------------------------------------------

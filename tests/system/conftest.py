@@ -36,8 +36,7 @@ def own_postgres(tmp_path_factory):
     server = PostgresServer(tmp_path_factory.mktemp("own-postgres"))
     server.start()
     yield server
-    server.stop()
-    shutil.rmtree(server.data_dir, ignore_errors=True)
+    server.remove()
 
 
 @pytest.fixture
