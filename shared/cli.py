@@ -15,6 +15,7 @@ def _register() -> None:
         ("shared.plan.cli", "plan"),
         ("shared.db_cli", "db"),
         ("shared.stack_cli", "stack"),
+        ("shared.dlq_cli", "dlq"),
         ("services.intake.entrypoints.cli", "agency"),
         ("services.intake.entrypoints.cli_service", "intake"),
         ("services.aggregator.entrypoints.cli", "aggregator"),
