@@ -156,13 +156,39 @@ async def start_when_ready(broker: KafkaBroker, retry_s: float = 2.0) -> None:
             await asyncio.sleep(retry_s)
 
 
-async def serve(broker: KafkaBroker, retry_s: float = 2.0) -> None:
-    """Runs `broker`'s subscribers until cancelled."""
+async def serve(broker: KafkaBroker, retry_s: float = 2.0, on_started: Callable[[], None] | None = None) -> None:
+    """Runs `broker`'s subscribers until cancelled (`on_started` once Kafka took them)."""
     try:
         await start_when_ready(broker, retry_s)
+        if on_started is not None:
+            on_started()
         await asyncio.Event().wait()
     finally:
         await broker.stop()
+
+
+class RawHeader(str):
+    """A header value FastStream sends as the bytes it was made of.
+
+    FastStream types header values as text and its producer calls `.encode()` on each: this
+    text (the bytes decoded for FastStream's own logging) encodes back to the original bytes,
+    so a dead letter's NUL bytes or invalid UTF-8 leave exactly as they came."""
+
+    raw: bytes
+
+    def __new__(cls, raw: bytes) -> RawHeader:
+        text = super().__new__(cls, raw.decode("utf-8", "replace"))
+        text.raw = raw
+        return text
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:  # type: ignore[override]
+        return self.raw
+
+
+def raw_headers(headers: Iterable[tuple[str, bytes]]) -> dict[str, str]:
+    """Kafka headers as `broker.publish(headers=...)` takes them, every value's bytes kept (a
+    repeated name keeps its last value: FastStream takes a mapping)."""
+    return {name: RawHeader(value if isinstance(value, bytes) else bytes(value or b"")) for name, value in headers}
 
 
 def subscriber_options(ack_policy: AckPolicy, **overrides: Any) -> dict[str, Any]:

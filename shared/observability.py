@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from weakref import WeakKeyDictionary
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, make_asgi_app
 
 ReadinessCheck = Callable[[], Awaitable[str | None]]  # None = ready, else the reason it is not
+
+# Checks added by components wired on a service's registry (its consumers' health), so the
+# entrypoint that mounts /readyz need not know them.
+_REGISTERED: WeakKeyDictionary[CollectorRegistry, dict[str, ReadinessCheck]] = WeakKeyDictionary()
+
+
+def register_check(registry: CollectorRegistry, name: str, check: ReadinessCheck) -> None:
+    """`/readyz` of the app mounted on `registry` also asks `check` (a later one of the same name wins)."""
+    _REGISTERED.setdefault(registry, {})[name] = check
 
 
 def new_registry() -> CollectorRegistry:
@@ -31,7 +41,7 @@ def mount_health_and_metrics(app: FastAPI, registry: CollectorRegistry, checks: 
     @app.get("/readyz", tags=["operations"], summary="Every dependency is reachable")
     async def readyz() -> JSONResponse:
         problems = {}
-        for name, check in checks.items():
+        for name, check in {**checks, **_REGISTERED.get(registry, {})}.items():
             try:
                 reason = await check()
             except Exception as exc:  # a readiness probe reports, it never raises

@@ -33,6 +33,10 @@ class TiendoSettings(BaseSettings):
     events_topic: str = Field(default=EVENTS.name, alias="TIENDO_EVENTS_TOPIC")
     dlq_topic: str = Field(default=DLQ.name, alias="TIENDO_DLQ_TOPIC")
     status_topic: str = Field(default=STATUS.name, alias="TIENDO_STATUS_TOPIC")
+    # Poison-proof consumers (shared.consumers): failures of one record before it is dead-lettered,
+    # and how long a partition may wait with records and no progress before health says "stalled".
+    poison_attempts: int = Field(default=3, ge=1, le=20, alias="TIENDO_POISON_ATTEMPTS")
+    stall_seconds: float = Field(default=120.0, gt=0, alias="TIENDO_STALL_SECONDS")
 
     @field_validator("now", mode="before")
     @classmethod

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.clock import Clock
+from shared.consumers import ConsumerHealth, engine_answers
 from shared.db import make_engine
 from shared.kafka import make_broker
 from shared.observability import new_registry
@@ -90,9 +91,11 @@ def build(settings: IntakeSettings, *, clock: Clock | None = None,
     if settings.raw_consumer_enabled:
         broker = make_broker(settings.kafka_bootstrap_servers, registry=registry, app_name="intake",
                              consumer_only=True)  # forwards through `publisher`
+        health = ConsumerHealth(registry, "intake", "intake-raw", stall_seconds=settings.stall_seconds)
         forwarder = RawForwarder(broker, intake, raw_topic=settings.raw_topic,
                                  dlq_topic=settings.dlq_topic, group_id=settings.raw_group_id,
-                                 max_records=settings.raw_max_records)
+                                 max_records=settings.raw_max_records, health=health,
+                                 attempts=settings.poison_attempts, reachable=lambda: engine_answers(engine))
     return Container(
         settings=settings, clock=clock, monotonic=monotonic, plan=plan, engine=engine,
         tokens=TokenRepository(engine, cache_ttl_s=settings.token_cache_ttl_s, monotonic=monotonic),

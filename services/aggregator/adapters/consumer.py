@@ -21,6 +21,7 @@ from typing import Any
 from aiokafka import ConsumerRebalanceListener
 from aiokafka.partitioner import murmur2
 
+from shared.consumers import ConsumerHealth, Failed, RecordGuard, supervise
 from shared.db import transient
 from shared.kafka import make_consumer
 
@@ -59,10 +60,14 @@ class _Listener(ConsumerRebalanceListener):
 
 class EventConsumer:
     def __init__(self, settings: Any, projector: Projector, clock: Any, metrics: AggregatorMetrics,
-                 on_batch: Callable[[int], None] | None = None) -> None:
+                 on_batch: Callable[[int], None] | None = None, health: ConsumerHealth | None = None) -> None:
         self.settings, self.projector, self.clock, self.metrics = settings, projector, clock, metrics
         self.plan = projector.plan
         self._on_batch = on_batch  # crash-test hook
+        self.health = health or ConsumerHealth(metrics.registry, "aggregator", "aggregator-events",
+                                               stall_seconds=getattr(settings, "stall_seconds", 120.0))
+        self.guard = RecordGuard(self.health, attempts=getattr(settings, "poison_attempts", 3),
+                                 outage=transient, reachable=self._database_ok)
         self._listener = _Listener(self._drop_lag, self._keep_positions)
         self.batches = 0
         self.force_check = asyncio.Event()
@@ -71,11 +76,22 @@ class EventConsumer:
         self._committing: asyncio.Task | None = None  # the last batch's offset commit
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop` is set; a run that dies is logged and started again (with back-off)."""
+        await supervise(lambda: self._run(stop), self.health, stop=stop)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         s = self.settings
         consumer = make_consumer(s.kafka_bootstrap_servers, group_id=s.group_id,
                                  max_poll_records=s.batch_size, max_partition_fetch_bytes=4 * 1024 * 1024)
         consumer.subscribe([s.events_topic], listener=self._listener)
-        await consumer.start()
+        try:
+            await consumer.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            raise
+        self.health.forget()
+        self.health.set_state("running")
         next_check = 0.0
         applying = asyncio.Event()
         ahead = asyncio.create_task(self._fetch(consumer, applying))
@@ -128,8 +144,13 @@ class EventConsumer:
             for tp, rs in got.items():
                 batch.setdefault(tp, []).extend(rs)
                 records += rs
+                if rs:
+                    self.health.seen(tp.topic, tp.partition, rs[-1].offset + 1)
             async for chunk in in_turns(records[len(items):], _DECODED_PER_YIELD):
-                items += [decode(r, plan) for r in chunk]
+                try:
+                    items += [decode(r, plan) for r in chunk]
+                except Exception:  # noqa: BLE001 - decode should not raise; if it does, per record
+                    items += [_decode_one(r, plan) for r in chunk]
             if len(records) >= s.batch_size or not applying.is_set():
                 return batch, records, items
 
@@ -160,28 +181,21 @@ class EventConsumer:
         return True
 
     async def _isolate(self, records, items) -> Outcome:
-        """Apply one record at a time; one that still fails goes to the dead-letter topic with
-        the error, so a bug in one event's handling never stalls its partition."""
+        """Apply one record at a time; one that fails `poison_attempts` times goes to the
+        dead-letter topic with the error, so a bug in one event's handling never stalls its
+        partition. An outage (the database away) is raised: never a reason to dead-letter."""
         total = Outcome()
         for record, item in zip(records, items):
-            try:
-                outcome = await self._apply_twice([item])
-            except Exception as exc:
-                if transient(exc) or not await self._database_ok():
-                    raise  # never dead-letter a record because the database was away
-                outcome = await self.projector.apply([poison(record, f"{type(exc).__name__}: {exc}")],
-                                                     self.clock.now())
+            outcome = await self.guard.attempt(record, lambda: self.projector.apply([item], self.clock.now()))
+            if type(outcome) is Failed:
+                outcome = await self.projector.apply(
+                    [poison(record, outcome.detail, reason=outcome.reason, attempts=outcome.attempts)],
+                    self.clock.now())
             for name in ("applied", "duplicates", "dead_letters", "status_events"):
                 setattr(total, name, getattr(total, name) + getattr(outcome, name))
+            for reason, n in outcome.reasons.items():
+                total.reasons[reason] = total.reasons.get(reason, 0) + n
         return total
-
-    async def _apply_twice(self, items) -> Outcome:
-        try:
-            return await self.projector.apply(items, self.clock.now())
-        except Exception as exc:
-            if transient(exc):
-                raise
-            return await self.projector.apply(items, self.clock.now())  # rule out a blip
 
     async def _database_ok(self) -> bool:
         try:
@@ -204,6 +218,8 @@ class EventConsumer:
             log.warning("offset commit failed (%s); the records will be redelivered and deduplicated", exc)
             return
         self._positions.update((tp.partition, o) for tp, o in offsets.items())
+        for tp, o in offsets.items():
+            self.health.done(tp.topic, tp.partition, o)
         self._export_lag(consumer)
 
     def _export_lag(self, consumer) -> None:
@@ -212,6 +228,7 @@ class EventConsumer:
             high = consumer.highwater(tp)
             if high is not None:
                 self._lag[tp.partition] = high
+                self.health.high_water(tp.topic, tp.partition, high)
         for partition, high in self._lag.items():
             position = self._positions.get(partition)
             if position is not None:
@@ -220,6 +237,7 @@ class EventConsumer:
     def _drop_lag(self, revoked: set[int]) -> None:
         """A revoked partition's lag is its next owner's to export: drop the series (the next
         batch sets it again for the partitions this replica is given back)."""
+        self.health.forget((self.settings.events_topic, p) for p in revoked)
         for partition in revoked:
             self._lag.pop(partition, None)
             with contextlib.suppress(KeyError):
@@ -250,7 +268,17 @@ class EventConsumer:
         m.applied.labels("all").inc(outcome.applied)
         m.duplicates.inc(outcome.duplicates)
         m.dead_letters.inc(outcome.dead_letters)
+        for reason, n in outcome.reasons.items():
+            self.health.dead_lettered(reason, n)
         m.status_events.inc(outcome.status_events)
+
+
+def _decode_one(record, plan):
+    try:
+        return decode(record, plan)
+    except Exception as exc:  # noqa: BLE001 - whatever a record holds, it becomes a dead letter
+        log.exception("cannot decode %s/%d@%d", record.topic, record.partition, record.offset)
+        return poison(record, f"{type(exc).__name__}: {exc}", reason="undecodable")
 
 
 def crash_hook(fault: str | None) -> Callable[[int], None] | None:

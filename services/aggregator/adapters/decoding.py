@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 from pydantic import ValidationError
 
+from shared.deadletter import clean_text
 from shared.events.codec import DecodeError, KafkaRecord, decode_agency_event
 from shared.events.models import agency_code_of
 
@@ -28,17 +29,20 @@ _JSON = b"application/json"
 
 
 def decode(record: Any, plan: Any) -> Delivered | Poison:
+    """A fact, or a dead letter with the reason; never raises, whatever the record holds."""
     try:
         return _lean(record, plan)
     except Rejected as exc:
         return poison(record, f"Rejected: {exc}")
-    except (KeyError, TypeError, ValueError, AttributeError, msgspec.DecodeError):
-        pass  # not the common shape: the shared codec decides, and words the error
+    except Exception:  # noqa: BLE001 - not the common shape: the shared codec decides, and words the error
+        pass
     try:
         fact = fact_from_event(decode_agency_event(record.value, record.headers), record.offset, plan)
-    except (DecodeError, ValidationError, Rejected, UnicodeDecodeError) as exc:
+        return Delivered(fact, record.partition, record.offset, json.dumps(fact.data).encode())
+    except (DecodeError, ValidationError, Rejected) as exc:
         return poison(record, f"{type(exc).__name__}: {exc}")
-    return Delivered(fact, record.partition, record.offset, json.dumps(fact.data).encode())
+    except Exception as exc:  # noqa: BLE001 - a record the contract took but the fold cannot: still one record's
+        return poison(record, f"{type(exc).__name__} on a valid-looking event: {exc}")
 
 
 # the headers as intake writes them (`shared.events.codec.to_kafka`), in its order
@@ -57,15 +61,23 @@ def _lean(record: Any, plan: Any) -> Delivered:
         id, source, time, type_ = named["ce_id"], named["ce_source"], named["ce_time"], named["ce_type"]
     if version != b"1.0" or content_type != _JSON:
         raise ValueError("not a binary-mode JSON CloudEvent 1.0")
-    data = decode_json(record.value)  # what msgspec refuses (NaN, huge integers) takes the shared codec
+    # what msgspec refuses (NaN, integers beyond 64 bits, nesting deeper than it recurses) and what
+    # `fact_from_data` finds outside the contract take the shared codec
+    data = decode_json(record.value)
     fact = fact_from_data(source.decode(), id.decode(), type_.decode(), datetime.fromisoformat(time.decode()),
                           data, record.offset, plan)
     return Delivered(fact, record.partition, record.offset, record.value)
 
 
-def poison(record: Any, reason: str) -> Poison:
-    headers = {name: value for name, value in record.headers}
-    source = (headers.get("ce_source") or b"").decode("utf-8", "replace")
+def poison(record: Any, detail: str, *, reason: str | None = None, attempts: int = 1) -> Poison:
+    """The dead letter-to-be of `record`, keyed in the inbox by its position. `reason` is a
+    `shared.deadletter` code (a detail "Rejected: ..." reads as `rejected`, else `undecodable`)."""
+    if reason is None:
+        reason, detail = ("rejected", detail[len("Rejected: "):]) if detail.startswith("Rejected: ") \
+            else ("undecodable", detail)
+    headers = list(record.headers or ())
+    source = next((v for n, v in headers if n == "ce_source"), None) or b""
+    source = source.decode("utf-8", "replace") if isinstance(source, bytes) else str(source)
     return Poison(f"kafka:{record.topic}/{record.partition}", str(record.offset), agency_code_of(source),
                   reason, record.partition, record.offset,
-                  KafkaRecord(record.key, record.value or b"", list(record.headers)))
+                  KafkaRecord(record.key, record.value or b"", headers), clean_text(detail), attempts, record.topic)

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 class AggregatorMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
         self.applied = Counter("aggregator_events_applied_total", "Events folded into the projections",
                                ["type"], registry=registry)
         self.duplicates = Counter("aggregator_duplicates_skipped_total",

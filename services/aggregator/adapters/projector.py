@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from shared.deadletter import dead_letter
 from shared.events.codec import KafkaRecord, to_kafka
 
 from services.aggregator.adapters import repository as repo
@@ -42,7 +43,8 @@ class Delivered(msgspec.Struct, frozen=True, gc=False):
 
 @dataclass(frozen=True, slots=True)
 class Poison:
-    """A record that cannot be applied; it goes to the dead-letter topic with the reason."""
+    """A record that cannot be applied; it goes to the dead-letter topic with the reason (a
+    `shared.deadletter` code) and the detail."""
     source: str
     id: str
     agency: str | None
@@ -50,6 +52,9 @@ class Poison:
     partition: int
     offset: int
     record: KafkaRecord
+    detail: str = ""
+    attempts: int = 1
+    topic: str = ""
 
 
 @dataclass
@@ -66,6 +71,7 @@ class Outcome:
     duplicates: int = 0
     dead_letters: int = 0
     status_events: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)  # dead letters by reason code
 
 
 class Projector:
@@ -139,8 +145,10 @@ class Projector:
         repeats = await repo.record(conn, [repo.poison_row(p) for p in poisons.values()], repo.POISON_COLUMNS)
         dead = list(poisons.values()) if repeats is None else [p for k, p in poisons.items() if k in repeats.new]
         outcome.applied, outcome.dead_letters = len(fresh), len(dead)
+        for p in dead:
+            outcome.reasons[p.reason] = outcome.reasons.get(p.reason, 0) + 1
         outcome.duplicates = len(items) - len(fresh) - len(dead)
-        await repo.enqueue(conn, self.dlq_topic, [_dead_letter(p) for p in dead], now)
+        await repo.enqueue(conn, self.dlq_topic, [_dead_letter(p, now) for p in dead], now)
 
         changed_kpis: list[Kpi] = []
         changed_reports: list[Report] = []
@@ -219,11 +227,10 @@ class _Status:
     status: Any
 
 
-def _dead_letter(p: Poison) -> KafkaRecord:
-    headers = [h for h in p.record.headers if h[0] != "dlq_reason"]
-    headers.append(("dlq_reason", p.reason[:1000].encode()))
-    return KafkaRecord(key=p.record.key or (p.agency.encode() if p.agency else None),
-                       value=p.record.value, headers=headers)
+def _dead_letter(p: Poison, now: datetime) -> KafkaRecord:
+    return dead_letter(p.record.key or (p.agency.encode() if p.agency else None), p.record.value,
+                       p.record.headers, origin=(p.topic, p.partition, p.offset), service="aggregator",
+                       reason=p.reason, detail=p.detail, attempts=p.attempts, now=now)
 
 
 def status_record(event: Any) -> KafkaRecord:

@@ -6,30 +6,38 @@ replicas' offsets are not touched). The swap runs in one transaction that first 
 tables: events the replicas applied meanwhile are copied over, and every agency gets a new
 version, so the replicas reload their ledgers from the rebuilt facts on their next batch (and
 re-evaluate every KPI at their next deadline check).
+
+A poison record (one that cannot be decoded, folded or stored) is skipped and recorded as the live
+consumer records it (keyed by its position, with the reason); the result lists where they were.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.aggregator.adapters import repository as repo
-from services.aggregator.adapters.decoding import decode
+from shared.deadletter import PROCESSING_FAILED, UNDECODABLE, clean_text
+
+from services.aggregator.adapters.decoding import decode, poison
 from services.aggregator.adapters.projector import Delivered
 from services.aggregator.adapters.tables import PROJECTION_TABLES, SCHEMA, kpis, metadata, reports
 from services.aggregator.domain.kpi import evaluate_agency
 from services.aggregator.domain.ledger import AgencyLedger
 from services.aggregator.domain.planview import view
 
+log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 CHUNK = 20_000
 
@@ -41,6 +49,7 @@ class RebuildResult:
     rebuilt_checksum: str
     live_checksum: str
     swapped: bool
+    poison: list[str] = field(default_factory=list)  # topic/partition/offset of each record skipped
 
     @property
     def equal(self) -> bool:
@@ -61,17 +70,18 @@ async def rebuild(engine: AsyncEngine, bootstrap: str, topic: str, plan: Any, no
             await conn.execute(text(f"DROP TABLE IF EXISTS {SCHEMA}.{name}_rebuild"))
             await conn.execute(text(f"CREATE TABLE {SCHEMA}.{name}_rebuild (LIKE {SCHEMA}.{name} INCLUDING ALL)"))
     ledgers: dict[str, AgencyLedger] = {}
-    events = await _replay(engine, bootstrap, topic, plan, ledgers, progress)
+    skipped: list[str] = []
+    events = await _replay(engine, bootstrap, topic, plan, ledgers, progress, skipped)
     async with engine.begin() as conn:
         await _save_projection(conn, plan, now, ledgers)
         rebuilt = await repo.checksum(conn, "_rebuild")
         live = await repo.checksum(conn)
     if swap:
         await _swap(engine)
-    return RebuildResult(events, time.perf_counter() - started, rebuilt, live, swap)
+    return RebuildResult(events, time.perf_counter() - started, rebuilt, live, swap, skipped)
 
 
-async def _replay(engine, bootstrap, topic, plan, ledgers, progress) -> int:
+async def _replay(engine, bootstrap, topic, plan, ledgers, progress, skipped: list[str]) -> int:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                                 max_partition_fetch_bytes=8 * 1024 * 1024, isolation_level="read_committed")
     await consumer.start()
@@ -87,7 +97,9 @@ async def _replay(engine, bootstrap, topic, plan, ledgers, progress) -> int:
         total = sum(ends[tp] - starts[tp] for tp in partitions)
         seen: set[tuple[str, str]] = set()
         delivered: list[Delivered] = []  # COPYed a chunk at a time
+        refused: list[tuple[Delivered, Exception]] = []
         poisons: list[tuple] = []  # dead letters are few: one COPY at the end
+        dirty: set[str] = set()  # agencies a failed fold may have left half-changed: folded again at the end
         done = 0
         remaining = {tp for tp in partitions if ends[tp] > starts[tp]}
         while remaining:
@@ -100,34 +112,61 @@ async def _replay(engine, bootstrap, topic, plan, ledgers, progress) -> int:
                     done += 1
                     if done % 500 == 0:
                         await asyncio.sleep(0)  # the fetcher and the COPY progress while this decodes
-                    item = decode(record, plan)
+                    try:
+                        item = decode(record, plan)
+                    except Exception as exc:  # noqa: BLE001 - as the live consumer: a dead letter
+                        item = poison(record, f"{type(exc).__name__}: {exc}", reason=UNDECODABLE)
                     if type(item) is Delivered:
                         fact = item.fact
                         key = (fact.source, fact.id)
                         if key in seen:
                             continue
-                        seen.add(key)
                         ledger = ledgers.get(fact.agency)
                         if ledger is None:
                             ledger = ledgers[fact.agency] = AgencyLedger(fact.agency)
-                        ledger.apply(fact, plan)
-                        delivered.append(item)
-                    elif (item.source, item.id) not in seen:
+                        try:
+                            ledger.apply(fact, plan)
+                        except Exception as exc:  # noqa: BLE001 - the live consumer dead-letters it too
+                            dirty.add(fact.agency)
+                            item = poison(record, clean_text(f"{type(exc).__name__}: {exc}"),
+                                          reason=PROCESSING_FAILED)
+                        else:
+                            seen.add(key)
+                            delivered.append(item)
+                            continue
+                    if (item.source, item.id) not in seen:
                         seen.add((item.source, item.id))
                         poisons.append(repo.poison_row(item))
+                        skipped.append(f"{record.topic}/{record.partition}/{record.offset}")
+                        log.warning("rebuild skips poison record %s: %s", skipped[-1], item.detail)
                 if await consumer.position(tp) >= end:
                     remaining.discard(tp)
             if len(delivered) >= CHUNK:  # PostgreSQL takes a chunk while the next one is decoded
                 if copying:
-                    await copying
-                copying = asyncio.create_task(_copy(engine, repo.fact_rows(delivered)))
+                    refused += await copying
+                copying = asyncio.create_task(_copy_facts(engine, delivered))
                 delivered = []
             if progress:
                 progress(done, total)
         if copying:
-            await copying
-        await _copy(engine, repo.fact_rows(delivered))
+            refused += await copying
+        refused += await _copy_facts(engine, delivered)
+        for item, exc in refused:  # a fact PostgreSQL will not store (e.g. a NUL in its id)
+            dirty.add(item.fact.agency)
+            origin = f"{topic}/{item.partition}/{item.offset}"
+            skipped.append(origin)
+            log.warning("rebuild skips poison record %s: %s", origin, exc)
+            poisons.append((f"kafka:{origin.rsplit('/', 1)[0]}", str(item.offset), item.fact.agency, item.offset,
+                            item.partition, item.offset,
+                            clean_text(f"{PROCESSING_FAILED}: {type(exc).__name__}: {exc}", 1000)))
         await _copy(engine, poisons, repo.POISON_COLUMNS)
+        if dirty:
+            async with engine.connect() as conn:
+                facts = await repo.load_facts(conn, dirty, table="recorded_events_rebuild")
+            for agency in dirty:
+                ledgers[agency] = AgencyLedger(agency)
+            for fact in facts:
+                ledgers[fact.agency].apply(fact, plan)
         return done
     finally:
         if copying and not copying.done():
@@ -145,6 +184,23 @@ async def _partitions(consumer, topic) -> set[int]:
     if not partitions:
         raise LookupError(f"topic {topic!r} does not exist")
     return partitions
+
+
+async def _copy_facts(engine: AsyncEngine, items: list[Delivered]) -> list[tuple[Delivered, Exception]]:
+    """COPY the facts; if PostgreSQL refuses the chunk for its data, one at a time, returning
+    those it refuses (the others are stored)."""
+    try:
+        await _copy(engine, repo.fact_rows(items))
+        return []
+    except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError):
+        pass
+    refused = []
+    for item in items:
+        try:
+            await _copy(engine, repo.fact_rows([item]))
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+            refused.append((item, exc))
+    return refused
 
 
 async def _copy(engine: AsyncEngine, rows: list[tuple], columns=repo.FACT_COLUMNS) -> None:

@@ -10,8 +10,8 @@ Rows are claimed with `FOR UPDATE SKIP LOCKED`, published through the FastStream
 row in order, then every acknowledgement awaited), and deleted in the same transaction once Kafka
 acknowledged them; a crash in between re-sends them with the same CloudEvent id (at-least-once on
 the wire, deduplicated by the notifier's inbox). A transaction-scoped advisory lock keeps one
-active relay at a time so events keep their order. FastStream carries header values as text: a
-dead letter's original header that is not UTF-8 leaves with U+FFFD in place of its bad bytes.
+active relay at a time so events keep their order. Header values leave as the bytes stored
+(`shared.kafka.raw_headers`): a dead letter's original headers are not re-encoded.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.kafka import start_when_ready
+from shared.kafka import raw_headers, start_when_ready
 
 from services.aggregator.adapters.metrics import AggregatorMetrics
 from services.aggregator.adapters.repository import decode_headers
@@ -75,6 +75,6 @@ class OutboxRelay:
         return len(rows)
 
     async def _publish(self, row) -> asyncio.Future:
-        headers = {name: value.decode("utf-8", "replace") for name, value in decode_headers(row.headers)}
+        headers = raw_headers(decode_headers(row.headers))
         return await self.broker.publish(row.value, row.topic, key=row.key, headers=headers,
                                          correlation_id=headers.get("ce_id"), no_confirm=True)

@@ -13,6 +13,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.deadletter import clean_text
 from shared.events.codec import KafkaRecord
 from shared.events.models import KpiStatus, ReportStatus, agency_source
 
@@ -94,8 +95,10 @@ def fact_rows(items: Iterable[Any]) -> list[tuple]:
 
 
 def poison_row(p: Any) -> tuple:
-    """An inbox row (`POISON_COLUMNS`) of a `Poison` record: keyed by its position, with the reason."""
-    return (p.source, p.id, p.agency, p.offset, p.partition, p.offset, p.reason)
+    """An inbox row (`POISON_COLUMNS`) of a `Poison` record: keyed by its position, with the reason
+    (made safe for a text column: nothing the record held may keep its dead letter from being stored)."""
+    return (p.source, p.id, p.agency, p.offset, p.partition, p.offset,
+            clean_text(f"{p.reason}: {p.detail}" if p.detail else p.reason, 1000))
 
 
 # Loaded facts made or folded between two yields to the event loop (~20 ms): a replica loading a
@@ -105,17 +108,17 @@ YIELD_EVERY = 10_000
 # JSON into plain dicts, lists and numbers, as json.loads gives, in about a third of its time
 decode_json = msgspec.json.Decoder().decode
 
-_FACTS = ("SELECT source, id, agency, kind, time, arrival, data FROM aggregator.recorded_events "
+_FACTS = ("SELECT source, id, agency, kind, time, arrival, data FROM aggregator.{table} "
           "WHERE rejected IS NULL")
 
 
 async def load_facts(conn: AsyncConnection, agencies: Iterable[str] | None = None,
-                     until: datetime | None = None) -> list[Fact]:
+                     until: datetime | None = None, table: str = "recorded_events") -> list[Fact]:
     """Accepted facts (of some agencies; known by `until`, by event time).
 
     Straight through asyncpg, the data decoded by msgspec: a replica given agencies by a
     rebalance (or starting) loads their facts, a million in seconds rather than half a minute."""
-    sql, args = _FACTS, []
+    sql, args = _FACTS.format(table=table), []
     if agencies is not None:  # by source: the primary key's index finds them
         args.append(sorted({agency_source(a) for a in agencies}))
         sql += f" AND source = ANY(${len(args)})"
@@ -168,11 +171,26 @@ async def enqueue(conn: AsyncConnection, topic: str, records: Sequence[KafkaReco
     if not records:
         return
     await conn.execute(outbox.insert(), [
-        {"topic": topic, "key": r.key, "value": r.value, "created_at": now,
-         "headers": [[name, value.decode("latin-1")] for name, value in r.headers]} for r in records])
+        {"topic": topic, "key": r.key, "value": r.value, "created_at": now, "headers": encode_headers(r.headers)}
+        for r in records])
+
+
+# Headers are kept as msgpack in bytea (migration 0004): any bytes a record's header held (NUL,
+# invalid UTF-8) are stored and relayed as they are; text or JSON columns refuse a NUL.
+_pack_headers = msgspec.msgpack.Encoder().encode
+_unpack_headers = msgspec.msgpack.Decoder(list[tuple[str, bytes]]).decode
+
+
+def encode_headers(headers: Iterable[tuple[str, bytes | None]]) -> bytes:
+    """`[(name, bytes)]` as stored in `outbox.headers`; a name is made encodable (Kafka's are UTF-8)."""
+    return _pack_headers([(name.encode("utf-8", "replace").decode("utf-8"), bytes(value or b""))
+                          for name, value in headers])
 
 
 def decode_headers(headers: Any) -> list[tuple[str, bytes]]:
+    """`outbox.headers` back to `[(name, bytes)]` (also the JSON form rows had before 0004)."""
+    if isinstance(headers, (bytes, memoryview)):
+        return _unpack_headers(bytes(headers))
     if isinstance(headers, str):
         headers = json.loads(headers)
     return [(name, value.encode("latin-1")) for name, value in headers]

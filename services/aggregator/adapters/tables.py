@@ -13,7 +13,6 @@ from sqlalchemy import (
     TIMESTAMP, BigInteger, Column, Float, Identity, Integer, LargeBinary, MetaData, Sequence, Table,
     Text, func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 
 SCHEMA = "aggregator"
 metadata = MetaData(schema=SCHEMA)
@@ -72,7 +71,7 @@ outbox = Table(
     Column("topic", Text, nullable=False),
     Column("key", LargeBinary),
     Column("value", LargeBinary, nullable=False),
-    Column("headers", JSONB, nullable=False),  # [[name, latin-1 text], ...]
+    Column("headers", LargeBinary, nullable=False),  # msgpack [[name, bytes], ...] (repository.encode_headers)
     Column("created_at", TZ, nullable=False),
 )
 

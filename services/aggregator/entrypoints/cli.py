@@ -58,3 +58,9 @@ def rebuild(
     console.print("[green]equal to the live projection[/green]" if result.equal
                   else "[yellow]differs from the live projection (events since, or a changed plan/clock)[/yellow]")
     console.print("swapped in" if result.swapped else "not swapped (--no-swap)")
+    if result.poison:
+        shown = ", ".join(result.poison[:20]) + (f" and {len(result.poison) - 20} more" if len(result.poison) > 20 else "")
+        console.print(f"[yellow]{len(result.poison)} poison record(s) skipped (recorded as dead letters, "
+                      f"as the live consumer does): {shown}[/yellow]")
+    else:
+        console.print("no poison records")

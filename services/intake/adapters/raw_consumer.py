@@ -5,23 +5,27 @@ their original bytes and the reason in headers.
 Offsets are committed only after every forward and dead-letter write of the batch was
 acknowledged. If Kafka or PostgreSQL fails, the batch is read again (seek back): a forward
 that did happen comes back as a duplicate. A record that cannot be checked at all (poison)
-goes to the dead-letter topic like any invalid one, so a partition never gets stuck.
+goes to the dead-letter topic like any invalid one, so a partition never gets stuck: a record
+that keeps failing is dead-lettered after a few attempts (`shared.consumers`), while Kafka or
+PostgreSQL being away is waited out and never dead-letters anything.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
+import asyncpg
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
 from faststream.middlewares import AckPolicy
+from prometheus_client import CollectorRegistry
 
+from shared.consumers import ConsumerHealth, Failed, RecordGuard, is_outage, supervise
+from shared.deadletter import dead_letter as make_dead_letter, origin_of
 from shared.events.codec import DecodeError, KafkaRecord, from_kafka
-from shared.events.models import agency_code_of
 from shared.kafka import serve, subscriber_options
 
 from services.intake.adapters.publisher import KafkaUnavailable
@@ -40,37 +44,53 @@ def decode(record: ConsumerRecord):
         return Problem("internal-error", f"cannot decode the record: {type(exc).__name__}")
 
 
-def dead_letter(record: ConsumerRecord, outcome: Outcome) -> KafkaRecord:
+def dead_letter(record: ConsumerRecord, outcome: Outcome, *, attempts: int = 1) -> KafkaRecord:
+    """The dead letter of a rejected raw record (`shared.deadletter`'s one format)."""
     problem = outcome.problem
     assert problem is not None
-    headers = list(record.headers or ())
-    headers += [
-        ("dlq_reason", problem.reason.encode()),
-        ("dlq_detail", problem.detail[:2000].encode()),
-        ("dlq_origin", f"{record.topic}/{record.partition}/{record.offset}".encode()),
-    ]
-    if problem.errors:
-        headers.append(("dlq_errors", json.dumps([e.as_dict() for e in problem.errors])[:4000].encode()))
-    source = dict(headers).get("ce_source", b"").decode(errors="replace")
-    key = (agency_code_of(source) or "").encode() or record.key
-    return KafkaRecord(key=key, value=record.value or b"", headers=headers)
+    return make_dead_letter(record.key, record.value, record.headers, origin=origin_of(record), service="intake",
+                            reason=problem.reason, detail=problem.detail, attempts=attempts,
+                            errors=[e.as_dict() for e in problem.errors] or None)
+
+
+def _outage(exc: BaseException) -> bool:
+    """Kafka or the registry's PostgreSQL is away: the batch is read again, nothing is dead-lettered.
+    A registry error caused by one record's data (PostgreSQL refusing its text) is not an outage."""
+    if isinstance(exc, KafkaUnavailable):
+        return True
+    if isinstance(exc, RegistryUnavailable):
+        cause = exc.__cause__
+        return cause is None or is_outage(cause) or isinstance(cause, _LOST)
+    return is_outage(exc)
+
+
+_LOST = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+         asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
 
 
 class RawForwarder:
     """A FastStream batch subscriber on the raw topic (`AckPolicy.NACK_ON_ERROR`): FastStream commits
     the batch's offsets once `on_batch` returned; when it raised, the broker backs off, then FastStream
-    seeks every partition of the batch back to its earliest record, so the batch is read again."""
+    seeks every partition of the batch back to its earliest record, so the batch is read again.
+
+    A batch that fails for another reason than an outage is handled one record at a time under
+    `shared.consumers.RecordGuard`: a record that keeps failing is dead-lettered, the rest flow on."""
 
     def __init__(self, broker: KafkaBroker, intake: Intake, *, raw_topic: str, dlq_topic: str, group_id: str,
-                 max_records: int = 500) -> None:
+                 max_records: int = 500, health: ConsumerHealth | None = None, attempts: int = 3,
+                 reachable: Callable[[], Awaitable[bool]] | None = None) -> None:
         self.broker, self._intake, self._dlq = broker, intake, dlq_topic
         self._task: asyncio.Task | None = None
+        self.health = health or ConsumerHealth(CollectorRegistry(), "intake", "intake-raw")
+        self.guard = RecordGuard(self.health, attempts=attempts, outage=_outage, reachable=reachable)
         broker.subscriber(raw_topic, group_id=group_id, batch=True, max_records=max_records, batch_timeout_ms=500,
                           **subscriber_options(AckPolicy.NACK_ON_ERROR))(self.on_batch)
 
     async def start(self) -> None:
         """In the background: intake serves HTTP (and says "not ready") while Kafka is away."""
-        self._task = asyncio.create_task(serve(self.broker), name="intake-raw-forwarder")
+        running = lambda: self.health.set_state("running")  # noqa: E731
+        self._task = asyncio.create_task(supervise(lambda: serve(self.broker, on_started=running), self.health),
+                                         name="intake-raw-forwarder")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -79,25 +99,29 @@ class RawForwarder:
                 await self._task
 
     async def on_batch(self, records: tuple[ConsumerRecord, ...]) -> None:
+        ends: dict[tuple[str, int], int] = {}
+        for r in records:
+            ends[(r.topic, r.partition)] = max(ends.get((r.topic, r.partition), 0), r.offset + 1)
+        for (topic, partition), end in ends.items():
+            self.health.seen(topic, partition, end)
         try:
             await self.handle(records)
-        except (KafkaUnavailable, RegistryUnavailable):
-            raise  # FastStream nacks: the batch is read again after the broker's back-off
-        except Exception:  # noqa: BLE001 - a bug met by some record: find it, don't stall on it
+        except Exception as exc:  # noqa: BLE001 - an outage is re-raised; anything else is one record's
+            if await self.guard.is_outage(exc):
+                raise  # FastStream nacks: the batch is read again after the broker's back-off
             log.exception("raw batch of %d failed; handling its records one by one", len(records))
             await self._one_by_one(records)
+        for (topic, partition), end in ends.items():
+            self.health.done(topic, partition, end)
 
     async def _one_by_one(self, records: Sequence[ConsumerRecord]) -> None:
         for record in records:
-            try:
-                await self.handle([record])
-            except (KafkaUnavailable, RegistryUnavailable):
-                raise
-            except Exception as exc:  # noqa: BLE001 - the poison record itself
-                problem = Problem("internal-error", f"intake failed on this record: {type(exc).__name__}")
-                letter = dead_letter(record, Outcome("rejected", None, problem))
+            result = await self.guard.attempt(record, lambda: self.handle([record]))
+            if isinstance(result, Failed):  # the poison record itself
+                problem = Problem("internal-error", f"intake failed on this record: {result.detail}")
+                letter = dead_letter(record, Outcome("rejected", None, problem), attempts=result.attempts)
                 await self._intake.publisher.publish(self._dlq, [letter])
-                self._intake.metrics.dlq(problem.reason)
+                self._dead_lettered(problem.reason)
 
     async def handle(self, records: Sequence[ConsumerRecord]) -> list[Outcome]:
         """Forward or dead-letter every record; returns only once Kafka acknowledged them all."""
@@ -106,7 +130,9 @@ class RawForwarder:
         if dead:
             await self._intake.publisher.publish(self._dlq, [dead_letter(r, o) for r, o in dead])
             for _, o in dead:
-                self._intake.metrics.dlq(o.problem.reason if o.problem else "internal-error")
+                self._dead_lettered(o.problem.reason if o.problem else "internal-error")
         return outcomes
 
-
+    def _dead_lettered(self, reason: str) -> None:
+        self._intake.metrics.dlq(reason)
+        self.health.dead_lettered(reason)

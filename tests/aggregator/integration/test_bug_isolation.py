@@ -33,6 +33,8 @@ async def test_a_record_that_trips_a_bug_goes_to_the_dlq_alone(kafka_bootstrap, 
         dead = await consume_all(kafka_bootstrap, topics["TIENDO_DLQ_TOPIC"], decode=False,
                                  until=lambda rs: len(rs) >= 1)
         assert [dict(r.headers)["ce_id"] for r in dead] == [b"trips-a-bug"]
-        assert b"ZeroDivisionError: simulated bug" in dict(dead[0].headers)["dlq_reason"]
+        letter = dict(dead[0].headers)
+        assert letter["dlq_reason"] == b"processing-failed" and letter["dlq_attempts"] == b"3"
+        assert b"ZeroDivisionError: simulated bug" in letter["dlq_detail"]
         applied = "SELECT count(*) FROM aggregator.recorded_events WHERE rejected IS NULL"
         assert await count(agg.engine, applied) == 5

@@ -37,7 +37,8 @@ async def test_poison_to_dlq_then_rebuild_equals_live_and_swaps_in(kafka_bootstr
                                            topics["AGGREGATOR_GROUP_ID"]), timeout=60, every=0.3)
         dead = await consume_all(kafka_bootstrap, topics["TIENDO_DLQ_TOPIC"], decode=False,
                                  until=lambda rs: len(rs) >= 3)
-        reasons = sorted(dict(r.headers)["dlq_reason"].decode() for r in dead)
+        assert sorted(dict(r.headers)["dlq_reason"] for r in dead) == [b"rejected", b"undecodable", b"undecodable"]
+        reasons = sorted(dict(r.headers)["dlq_detail"].decode() for r in dead)
         assert len(dead) == 3 and agg.metrics.dead_letters._value.get() == 3
         assert any("ufo_sightings" in r for r in reasons)
         assert any("not valid JSON" in r for r in reasons)

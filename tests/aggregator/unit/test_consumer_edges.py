@@ -47,7 +47,7 @@ def test_decode_gives_a_fact_or_a_dead_letter_keyed_by_position():
     poison = decode(_record(b"[1,", good.headers), PLAN)
     assert isinstance(poison, Poison)
     assert (poison.source, poison.id, poison.agency) == ("kafka:events/2", "9", "CA-TINH")
-    assert "not valid JSON" in poison.reason
+    assert "not valid JSON" in poison.detail
 
 
 def test_partition_of_matches_the_producers_default_partitioner():
@@ -84,7 +84,7 @@ def test_a_record_the_fold_cannot_take_is_dead_lettered_with_the_contract_s_word
     }
     for (value, headers), words in cases.items():
         item = decode(_record(value, list(headers or good.headers)), PLAN)
-        assert isinstance(item, Poison) and words in item.reason, (value, item)
+        assert isinstance(item, Poison) and words in item.detail, (value, item)
     # an unusual but valid form (the contract's lax mode) is accepted through the shared codec
     lax = decode(_record(b'{"indicator":"drug_cases_detected","period":"2024","value":"3"}', good.headers), PLAN)
     assert isinstance(lax, Delivered) and lax.fact.data["value"] == 3.0
@@ -140,4 +140,4 @@ def test_an_agency_the_plan_does_not_know_is_dead_lettered_whatever_the_event():
     for e in events:
         record = to_kafka(e)
         item = decode(_record(record.value, record.headers), PLAN)
-        assert isinstance(item, Poison) and "unknown agency 'NOPE'" in item.reason, (e.type, item)
+        assert isinstance(item, Poison) and "unknown agency 'NOPE'" in item.detail, (e.type, item)
