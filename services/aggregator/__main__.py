@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 
-import uvicorn
-
+from shared import http_server
 from shared.db import upgrade_async
 from shared.kafka import DLQ, EVENTS, STATUS, TopicSpec, ensure_topics
 from shared.observability import configure_logging
@@ -23,9 +22,10 @@ async def serve(settings: AggregatorSettings) -> None:
         TopicSpec(settings.events_topic, EVENTS.partitions, EVENTS.retention_ms),
         TopicSpec(settings.status_topic, STATUS.partitions, STATUS.retention_ms),
         TopicSpec(settings.dlq_topic, DLQ.partitions, DLQ.retention_ms)])
-    config = uvicorn.Config(create_app(settings=settings), host=settings.http_host, port=settings.http_port,
-                            log_level=settings.log_level.lower(), lifespan="on")
-    await uvicorn.Server(config).serve()
+    server = http_server.make_server(create_app(settings=settings), host=settings.http_host, port=settings.http_port,
+                                     limits=http_server.ServerLimits.of(settings),
+                                     log_level=settings.log_level.lower(), lifespan="on")
+    await server.serve()
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""`python -m services.intake`: apply migrations, ensure topics, serve with uvicorn."""
+"""`python -m services.intake`: apply migrations, ensure topics, serve (shared.http_server)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import asyncio
 import gc
 import logging
 
-import uvicorn
-
+from shared import http_server
 from shared.db import upgrade_async
 from shared.kafka import DLQ, EVENTS, RAW, TopicSpec, ensure_topics
 from shared.observability import configure_logging
@@ -56,10 +55,10 @@ def main() -> None:
     configure_logging(settings.log_level)
     asyncio.run(prepare(settings))
     # Validation is CPU-bound Python: more than one worker is how intake uses more than one core.
-    # uvloop and httptools: the event loop and HTTP parsing in C, not Python.
-    uvicorn.run("services.intake.__main__:app_factory", factory=True, host=settings.http_host,
-                port=settings.http_port, workers=settings.workers, log_level=settings.log_level.lower(),
-                access_log=False, loop="uvloop", http="httptools")
+    # uvloop and httptools (http_server's protocol): the event loop and HTTP parsing in C, not Python.
+    http_server.run("services.intake.__main__:app_factory", factory=True, host=settings.http_host,
+                    port=settings.http_port, limits=http_server.ServerLimits.of(settings), workers=settings.workers,
+                    log_level=settings.log_level.lower(), access_log=False, loop="uvloop")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,14 @@ from shared.settings import TiendoSettings
 
 
 class IntakeSettings(TiendoSettings):
-    http_host: str = Field(default="0.0.0.0", alias="INTAKE_HTTP_HOST")
+    # Loopback unless told otherwise: the container (compose) or a reverse proxy's host opens it.
+    http_host: str = Field(default="127.0.0.1", alias="INTAKE_HTTP_HOST")
     http_port: int = Field(default=8081, alias="INTAKE_HTTP_PORT")
+    # shared/http_server.py: the request head must arrive within, then the body within; at most so
+    # many connections at once (a connection over it is answered 503).
+    http_header_timeout_s: float = Field(default=10.0, gt=0, alias="INTAKE_HTTP_HEADER_TIMEOUT_S")
+    http_body_timeout_s: float = Field(default=30.0, gt=0, alias="INTAKE_HTTP_BODY_TIMEOUT_S")
+    http_max_connections: int = Field(default=1000, ge=1, alias="INTAKE_HTTP_MAX_CONNECTIONS")
     # Worker processes. Rate buckets and the token cache are per process: with N workers an
     # agency may reach N times INTAKE_RATE_PER_S.
     workers: int = Field(default=1, ge=1, alias="INTAKE_WORKERS")
@@ -22,6 +28,13 @@ class IntakeSettings(TiendoSettings):
     max_clock_skew_s: float = Field(default=300.0, ge=0, alias="INTAKE_MAX_CLOCK_SKEW_S")
     # A verified token is trusted this long: revocation takes effect within it.
     token_cache_ttl_s: float = Field(default=30.0, ge=0, alias="INTAKE_TOKEN_CACHE_TTL_S")
+    # Attempts with a token not verified before, per client address and per token id (bursts,
+    # then refills per minute); beyond them 429 before any argon2 check. The token id gets the
+    # larger budget so that one address cannot spend it (docs/operations.md).
+    auth_address_burst: int = Field(default=10, ge=1, alias="INTAKE_AUTH_ADDRESS_BURST")
+    auth_address_per_min: float = Field(default=6.0, gt=0, alias="INTAKE_AUTH_ADDRESS_PER_MIN")
+    auth_token_burst: int = Field(default=30, ge=1, alias="INTAKE_AUTH_TOKEN_BURST")
+    auth_token_per_min: float = Field(default=30.0, gt=0, alias="INTAKE_AUTH_TOKEN_PER_MIN")
     # Longer than this without Kafka's acknowledgement → 503 (the event may not be durable).
     publish_timeout_s: float = Field(default=5.0, gt=0, alias="INTAKE_PUBLISH_TIMEOUT_S")
     retry_after_s: int = Field(default=5, gt=0, alias="INTAKE_RETRY_AFTER_S")

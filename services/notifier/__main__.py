@@ -1,11 +1,10 @@
-"""`python -m services.notifier`: apply the notifier's migrations, then serve (uvicorn)."""
+"""`python -m services.notifier`: apply the notifier's migrations, then serve (shared.http_server)."""
 
 from __future__ import annotations
 
 import asyncio
 
-import uvicorn
-
+from shared import http_server
 from shared.db import upgrade_async
 from shared.observability import configure_logging
 
@@ -19,7 +18,8 @@ def main() -> None:
     configure_logging(settings.log_level)
     asyncio.run(upgrade_async("notifier", settings.database_url))
     app = create_app(bootstrap(settings))
-    uvicorn.run(app, host="0.0.0.0", port=settings.http_port, log_level=settings.log_level.lower())
+    http_server.run(app, host=settings.http_host, port=settings.http_port, limits=http_server.ServerLimits.of(settings),
+                    log_level=settings.log_level.lower())
 
 
 if __name__ == "__main__":

@@ -17,14 +17,17 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic_core import to_json
+from starlette.requests import ClientDisconnect
 
 from shared.events.codec import BATCH, STRUCTURED
 from shared.observability import mount_health_and_metrics
 
 from services.intake.adapters.publisher import KafkaUnavailable
+from services.intake.adapters.tokens import Denied
 from services.intake.bootstrap import Container
 from services.intake.domain.parsing import fast_parse, parse_json
 from services.intake.domain.problems import PROBLEM_JSON, Problem
+from services.intake.domain.ratelimit import AuthGuard
 from services.intake.entrypoints import openapi_docs as docs
 from services.intake.service_layer import RegistryUnavailable
 
@@ -48,6 +51,8 @@ class _Rejected(Exception):
 
 def create_app(container: Container) -> FastAPI:
     settings = container.settings
+    guard = AuthGuard.of(address_burst=settings.auth_address_burst, address_per_min=settings.auth_address_per_min,
+                         token_burst=settings.auth_token_burst, token_per_min=settings.auth_token_per_min)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -64,6 +69,12 @@ def create_app(container: Container) -> FastAPI:
     async def _rejected(_: Request, exc: _Rejected) -> JSONResponse:
         return problem_response(exc.problem)
 
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(_: Request, __: ClientDisconnect) -> Response:
+        # The client left, or the server closed a body that came too slowly (shared.http_server):
+        # nobody reads this answer, and it is no error of intake's.
+        return Response(status_code=400)
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error", exc_info=exc)
@@ -76,8 +87,14 @@ def create_app(container: Container) -> FastAPI:
         if scheme.lower() != "bearer" or not token.strip():
             raise _Rejected(Problem("unauthenticated", "send your agency's API token as `Authorization: Bearer "
                                     "tdo_...`; the operators issue one with `tiendo agency token create AGENCY`"))
-        agency = await container.tokens.agency_of(token.strip())
-        if agency is None or agency not in container.plan.agencies:
+        # The socket's peer, or the client a trusted reverse proxy names (uvicorn's forwarded-allow-ips).
+        client = request.client.host if request.client else ""
+        agency = await container.tokens.authenticate(token.strip(), client, guard)
+        if isinstance(agency, Denied) and agency.retry_after is not None:
+            wait = max(1, math.ceil(agency.retry_after))
+            raise _Rejected(Problem("rate-limited", f"too many failed authentications from this address or for "
+                                    f"this token; retry in {wait} s", retry_after=wait))
+        if isinstance(agency, Denied) or agency not in container.plan.agencies:
             raise _Rejected(Problem("unauthenticated", "the API token is not valid: unknown, mistyped or revoked; "
                                     "ask the operators for a new one"))
         return agency

@@ -1,0 +1,140 @@
+"""How every Tiendo service serves HTTP: uvicorn (uvloop, httptools) plus the limits uvicorn lacks.
+
+uvicorn bounds the idle time between two requests (keep-alive) but not how long a client takes
+to send one: a client that trickles its headers, or declares a Content-Length it never sends,
+held its connection and its task for ever. `GuardedHttpTools` adds, per connection:
+
+- a header deadline, from the connection (or a keep-alive request's first byte) to the end of
+  the request head, and a cap on the head's size: 408 / 431, then closed;
+- a body deadline, from the end of the head to the end of the body: 408 if nothing was answered
+  yet, then closed (the application sees a disconnect);
+- a connection cap: a connection over it is answered 503 and closed at once, never held.
+
+Behind a reverse proxy its own limits come first (docs/operations.md); these are the last line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from asyncio import TimerHandle
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    max_connections: int = 1000  # per process; keep it below the open-file limit
+    max_header_bytes: int = 64 * 1024
+
+    @classmethod
+    def of(cls, settings: Any) -> ServerLimits:
+        """From a service's settings (`http_header_timeout_s`, `http_body_timeout_s`, `http_max_connections`)."""
+        return cls(header_timeout_s=settings.http_header_timeout_s, body_timeout_s=settings.http_body_timeout_s,
+                   max_connections=settings.http_max_connections)
+
+
+class GuardedHttpTools(HttpToolsProtocol):
+    """uvicorn's httptools protocol with header and body deadlines and a connection cap."""
+
+    def __init__(self, *args: Any, limits: ServerLimits, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.limits = limits
+        self._deadline: TimerHandle | None = None
+        self._in_head = True
+        self._head_bytes = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.limits.max_connections:
+            log.debug("refused a connection from %s: %d open", self.client, len(self.connections) - 1)
+            self._answer_and_close(503, "too many connections; retry later", b"retry-after: 1\r\n")
+            return
+        self._arm(self.limits.header_timeout_s, self._head_late)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        if self._in_head and self._head_bytes > self.limits.max_header_bytes and not self.transport.is_closing():
+            self._answer_and_close(431, f"the request head is over {self.limits.max_header_bytes} bytes")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._deadline is None:  # a keep-alive request: its head is timed from its first byte
+            self._arm(self.limits.header_timeout_s, self._head_late)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+        self._arm(self.limits.body_timeout_s, self._body_late)
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        self._in_head, self._head_bytes = True, 0
+        super().on_message_complete()
+
+    def _arm(self, seconds: float, then: Callable[[], None]) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(seconds, then)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _head_late(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            log.debug("closed %s: no complete request head within %.3g s", self.client, self.limits.header_timeout_s)
+            self._answer_and_close(408, f"the request head did not arrive within {self.limits.header_timeout_s:g} s")
+
+    def _body_late(self) -> None:
+        self._deadline = None
+        if self.transport.is_closing():
+            return
+        log.debug("closed %s: the request body did not arrive within %.3g s", self.client, self.limits.body_timeout_s)
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_started:
+            # Whatever the application still sends goes nowhere; it reads a disconnect.
+            cycle.disconnected = True
+            cycle.message_event.set()
+            self._answer_and_close(408, f"the request body did not arrive within {self.limits.body_timeout_s:g} s")
+        else:
+            self.transport.close()
+
+    def _answer_and_close(self, status: int, text: str, extra: bytes = b"") -> None:
+        body = text.encode()
+        self.transport.write(b"".join([
+            STATUS_LINE[status], b"content-type: text/plain; charset=utf-8\r\n",
+            b"content-length: %d\r\n" % len(body), b"connection: close\r\n", extra, b"\r\n", body]))
+        self.transport.close()
+
+
+def protocol(limits: ServerLimits) -> Callable[..., GuardedHttpTools]:
+    """uvicorn's `http=` (picklable, so it reaches worker processes)."""
+    return functools.partial(GuardedHttpTools, limits=limits)
+
+
+def run(app: Any, *, host: str, port: int, limits: ServerLimits, **options: Any) -> None:
+    """`uvicorn.run` with the guarded protocol (options: uvicorn's, e.g. workers, factory, loop)."""
+    uvicorn.run(app, host=host, port=port, http=protocol(limits), **options)  # type: ignore[arg-type]
+
+
+def make_server(app: Any, *, host: str, port: int, limits: ServerLimits, **options: Any) -> uvicorn.Server:
+    """A `uvicorn.Server` with the guarded protocol, for `await server.serve()` in a running loop."""
+    config = uvicorn.Config(app, host=host, port=port, http=protocol(limits), **options)  # type: ignore[arg-type]
+    return uvicorn.Server(config)
