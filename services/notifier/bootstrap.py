@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.clock import Clock
+from shared.consumers import ConsumerHealth, engine_answers
 from shared.db import make_engine
 from shared.kafka import make_broker
 from shared.observability import new_registry
@@ -34,15 +35,26 @@ class Container:
     metrics: NotifierMetrics
     notifier: Notifier
     sender: Sender
+    _health: ConsumerHealth | None = field(default=None, repr=False)
 
     def consumer(self) -> StatusConsumer:
         """The status-topic subscriber on a FastStream broker of its own (consumer only)."""
         async def handle(event) -> bool:
             return await self.notifier.handle(event, self.clock.now())
-        broker = make_broker(self.settings.kafka_bootstrap_servers, registry=self.registry, app_name="notifier",
-                             consumer_only=True)
+        broker = make_broker(self.settings.kafka_bootstrap_servers, registry=self.registry, app_name="notifier")
         return StatusConsumer(broker, self.settings.status_topic, self.settings.consumer_group, handle,
-                              on_poison=lambda: self.metrics.status_events.labels("undecodable").inc())
+                              on_poison=lambda: self.metrics.status_events.labels("undecodable").inc(),
+                              dlq_topic=self.settings.dlq_topic, health=self.health,
+                              attempts=self.settings.poison_attempts, reachable=lambda: engine_answers(self.engine),
+                              bootstrap=self.settings.kafka_bootstrap_servers)
+
+    @property
+    def health(self) -> ConsumerHealth:
+        """The status consumer's health (one per container, on its registry's /readyz and /metrics)."""
+        if self._health is None:
+            self._health = ConsumerHealth(self.registry, "notifier", "notifier-status",
+                                          stall_seconds=self.settings.stall_seconds)
+        return self._health
 
 
 def transport(settings: NotifierSettings) -> SmtpTransport:

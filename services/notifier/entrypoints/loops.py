@@ -6,8 +6,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from shared.kafka import serve
-
 from services.notifier.bootstrap import Container
 
 log = logging.getLogger(__name__)
@@ -42,7 +40,7 @@ async def sender(container: Container) -> None:
 
 
 async def consumer(container: Container) -> None:
-    await serve(container.consumer().broker)
+    await container.consumer().run()  # supervised: a run that dies is restarted (shared.consumers)
 
 
 def start_all(container: Container) -> list[asyncio.Task]:
