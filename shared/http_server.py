@@ -50,7 +50,8 @@ class GuardedHttpTools(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self.limits = limits
         self._deadline: TimerHandle | None = None
-        self._in_head = True
+        self._timing: str | None = None  # what the deadline is for: "head" or "body"
+        self._phase = "head"  # of the request being read: "head", "body", or "done" (none being read)
         self._head_bytes = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -59,51 +60,63 @@ class GuardedHttpTools(HttpToolsProtocol):
             log.debug("refused a connection from %s: %d open", self.client, len(self.connections) - 1)
             self._answer_and_close(503, "too many connections; retry later", b"retry-after: 1\r\n")
             return
-        self._arm(self.limits.header_timeout_s, self._head_late)
+        self._arm("head")  # a client that connects and sends nothing is timed too
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._in_head:
+        if self._phase != "body":
             self._head_bytes += len(data)
         super().data_received(data)
-        if self._in_head and self._head_bytes > self.limits.max_header_bytes and not self.transport.is_closing():
+        # Deadlines are armed only for a request still incomplete once the bytes so far are
+        # parsed: one that arrived whole (the usual case) costs no timer.
+        phase = self._phase
+        if phase == "done" or self.transport.is_closing():
+            return
+        if phase == "head" and self._head_bytes > self.limits.max_header_bytes:
             self._answer_and_close(431, f"the request head is over {self.limits.max_header_bytes} bytes")
+        elif self._timing != phase:
+            self._arm(phase)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self._deadline is None:  # a keep-alive request: its head is timed from its first byte
-            self._arm(self.limits.header_timeout_s, self._head_late)
+        self._phase = "head"
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
+        self._phase = "body"
+        if self._timing == "head":
+            self._disarm()
         super().on_headers_complete()
-        self._arm(self.limits.body_timeout_s, self._body_late)
 
     def on_message_complete(self) -> None:
-        self._disarm()
-        self._in_head, self._head_bytes = True, 0
+        self._phase, self._head_bytes = "done", 0
+        if self._deadline is not None:
+            self._disarm()
         super().on_message_complete()
 
-    def _arm(self, seconds: float, then: Callable[[], None]) -> None:
+    def _arm(self, phase: str) -> None:
         self._disarm()
-        self._deadline = self.loop.call_later(seconds, then)
+        if phase == "head":
+            self._deadline = self.loop.call_later(self.limits.header_timeout_s, self._head_late)
+        else:
+            self._deadline = self.loop.call_later(self.limits.body_timeout_s, self._body_late)
+        self._timing = phase
 
     def _disarm(self) -> None:
         if self._deadline is not None:
             self._deadline.cancel()
-            self._deadline = None
+            self._deadline = self._timing = None
 
     def _head_late(self) -> None:
-        self._deadline = None
+        self._deadline = self._timing = None
         if not self.transport.is_closing():
             log.debug("closed %s: no complete request head within %.3g s", self.client, self.limits.header_timeout_s)
             self._answer_and_close(408, f"the request head did not arrive within {self.limits.header_timeout_s:g} s")
 
     def _body_late(self) -> None:
-        self._deadline = None
+        self._deadline = self._timing = None
         if self.transport.is_closing():
             return
         log.debug("closed %s: the request body did not arrive within %.3g s", self.client, self.limits.body_timeout_s)

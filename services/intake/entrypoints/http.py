@@ -1,7 +1,8 @@
 """The HTTP door: thin FastAPI routes over the intake use case.
 
-Order of checks, cheapest and least revealing first: token (401) → content type (415) → size
-(413) → rate (429) → JSON (400) → each event (schema 422, authorization 403, plan rules 422).
+Order of checks, cheapest and least revealing first: token (401, or 429 after repeated failures:
+adapters/tokens.py) → content type (415) → size (413) → rate (429) → JSON (400) → each event
+(schema 422, authorization 403, plan rules 422). Slow clients are cut by shared/http_server.py.
 The body is read raw (not through FastAPI's parameter parsing): the limits apply to bytes.
 """
 
