@@ -36,7 +36,7 @@ class TiendoSettings(BaseSettings):
     # Poison-proof consumers (shared.consumers): failures of one record before it is dead-lettered,
     # and how long a partition may wait with records and no progress before health says "stalled".
     poison_attempts: int = Field(default=3, ge=1, le=20, alias="TIENDO_POISON_ATTEMPTS")
-    stall_seconds: float = Field(default=120.0, gt=0, alias="TIENDO_STALL_SECONDS")
+    stall_seconds: float = Field(default=45.0, gt=0, alias="TIENDO_STALL_SECONDS")
 
     @field_validator("now", mode="before")
     @classmethod
