@@ -7,12 +7,13 @@ Kafka tools and consumers can route on `ce_type` without parsing the body.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from pydantic_core import to_jsonable_python
 
 from shared.events.models import agency_code_of, agency_event_adapter, status_event_adapter
@@ -72,41 +73,134 @@ def _agency_of(source: str) -> str | None:
 
 
 def from_kafka(value: bytes | None, headers: Iterable[tuple[str, bytes]]) -> dict[str, Any]:
-    """The structured form of a binary-mode record, not yet validated."""
+    """The structured form of a binary-mode record, not yet validated. The values of `content-type`
+    and `ce_*` headers must be UTF-8 and each attribute appear once (other headers are not read); the
+    value is read as `loads` reads a body."""
     attributes: dict[str, Any] = {}
     content_type = CONTENT_TYPE
     for name, raw in headers:
-        text = raw.decode("utf-8", errors="replace") if raw is not None else ""
-        if name.lower() == "content-type":
+        if type(name) is not str:
+            raise DecodeError(f"a header name is {type(name).__name__}, not text")
+        content = name.lower() == "content-type"
+        if not content and not name.startswith(_HEADER_PREFIX):
+            continue  # not ours (tracing, ...): any bytes
+        try:
+            text = bytes(raw).decode("utf-8") if raw is not None else ""
+        except (UnicodeDecodeError, TypeError) as exc:
+            raise DecodeError(f"Kafka header {_shown(name)} is not UTF-8 text") from exc
+        if content:
             content_type = text
-        elif name.startswith(_HEADER_PREFIX):
-            attributes[name[len(_HEADER_PREFIX):]] = text
+        else:
+            attribute = name[len(_HEADER_PREFIX):]
+            if attribute in attributes:
+                raise DecodeError(f"Kafka header {_shown(name)} appears more than once")
+            attributes[attribute] = text
     for required in ("specversion", "id", "source", "type"):
         if required not in attributes:
             raise DecodeError(f"missing Kafka header ce_{required} (binary-mode CloudEvent)")
     if content_type.split(";")[0].strip() != CONTENT_TYPE:
-        raise DecodeError(f"content-type header is {content_type!r}; expected {CONTENT_TYPE}")
+        raise DecodeError(f"content-type header is {_shown(content_type)}; expected {CONTENT_TYPE}")
     attributes["datacontenttype"] = CONTENT_TYPE
     attributes["data"] = loads(value or b"", what="record value")
     return attributes
 
 
+MAX_DEPTH = 32  # arrays and objects inside one another; an event needs 3, a batch 4
+MAX_INTEGER_DIGITS = 20  # no field of the contract takes a longer integer (int64 has 19 digits)
+
+
+class _TooLong(ValueError):
+    pass
+
+
+def _integer(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise _TooLong(len(text.lstrip("-")))
+    return int(text)
+
+
 def loads(body: bytes, what: str = "body") -> Any:
+    """Strict JSON: UTF-8 only (no byte-order mark, no UTF-16/32, which `json.loads` would guess from
+    bytes), nesting at most MAX_DEPTH deep, integers of at most MAX_INTEGER_DIGITS digits. Anything
+    else is a DecodeError with a message an integrator can act on, never another exception.
+    NaN and Infinity are read here and refused by the models, which name the field."""
     try:
-        return json.loads(body)
+        text = bytes(body).decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DecodeError(f"{what} is not UTF-8: {exc.reason} at byte {exc.start}") from exc
+        raise DecodeError(f"{what} is not UTF-8: {exc.reason} at byte {exc.start}{_utf16_hint(body)}") from exc
+    if "\x00" in text:  # never valid JSON (raw NUL); what UTF-16 and UTF-32 look like as UTF-8
+        raise DecodeError(f"{what} is not UTF-8 JSON: it contains NUL bytes{_utf16_hint(body, always=True)}")
+    try:
+        document = json.loads(text, parse_int=_integer)
+    except _TooLong as exc:
+        raise DecodeError(f"{what} holds an integer of {exc.args[0]} digits; at most {MAX_INTEGER_DIGITS} "
+                          "are accepted") from None
     except json.JSONDecodeError as exc:
         raise DecodeError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    except (RecursionError, MemoryError):
+        raise DecodeError(f"{what} nests arrays or objects more than {MAX_DEPTH} deep") from None
+    except ValueError as exc:  # a number Python cannot read, whatever the reason
+        raise DecodeError(f"{what} is not valid JSON: {exc}"[:300]) from None
+    if (text.count("[") + text.count("{")) > MAX_DEPTH and _deeper_than(document, MAX_DEPTH):
+        raise DecodeError(f"{what} nests arrays or objects more than {MAX_DEPTH} deep")
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(document):
+        raise DecodeError(f"{what} holds a lone surrogate escape (\\ud800-\\udfff outside a pair), "
+                          "which is no Unicode character")
+    return document
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # json.loads pairs the others into one character
+
+
+def _has_lone_surrogate(document: Any) -> bool:
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _deeper_than(document: Any, limit: int) -> bool:
+    level, containers = 0, [document] if isinstance(document, (dict, list)) else []
+    while containers:  # breadth first, one level at a time: no recursion
+        level += 1
+        if level > limit:
+            return True
+        containers = [c for parent in containers
+                      for c in (parent.values() if isinstance(parent, dict) else parent)
+                      if isinstance(c, (dict, list))]
+    return False
+
+
+def _utf16_hint(body: bytes, always: bool = False) -> str:
+    if always or body[:2] in (b"\xff\xfe", b"\xfe\xff") or body[:4] in (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00"):
+        return " (UTF-16 or UTF-32? send UTF-8)"
+    return ""
+
+
+def _shown(text: str) -> str:
+    """A header name or value quoted for a message: escaped, and short."""
+    return repr(text[:100])
 
 
 def decode_agency_event(value: bytes | None, headers: Iterable[tuple[str, bytes]]):
-    """Binary-mode Kafka record → a validated agency event (raises DecodeError/ValidationError)."""
-    return agency_event_adapter.validate_python(from_kafka(value, headers))
+    """Binary-mode Kafka record → a validated agency event. Raises DecodeError or ValidationError,
+    never anything else, whatever the bytes."""
+    return _decode(agency_event_adapter, value, headers)
 
 
 def decode_status_event(value: bytes | None, headers: Iterable[tuple[str, bytes]]):
-    return status_event_adapter.validate_python(from_kafka(value, headers))
+    """Like `decode_agency_event`, for the status topic (the notifier catches exactly those two)."""
+    return _decode(status_event_adapter, value, headers)
+
+
+def _decode(adapter: Any, value: bytes | None, headers: Iterable[tuple[str, bytes]]):
+    try:
+        return adapter.validate_python(from_kafka(value, headers))
+    except (DecodeError, ValidationError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the promise above: odd input is a DecodeError
+        raise DecodeError(f"undecodable record ({type(exc).__name__})") from exc
 
 
 def to_structured(event: BaseModel) -> bytes:

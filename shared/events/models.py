@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import (
+    AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, field_validator, model_validator,
+)
 
 from shared.events.types import EventType
 
@@ -21,6 +24,13 @@ AGENCY_SOURCE = re.compile(r"/agencies/(?P<code>[A-Z0-9][A-Z0-9-]{0,39})")  # fu
 CODE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
 MAX_VALUE = 1e12  # beyond any real count; plan-defined caps are stricter
+# Every instant and date in the contract lies in these years (in its own UTC offset), so converting
+# one to UTC or adding a day to it can never overflow; the plan's own windows are stricter (intake).
+MIN_YEAR, MAX_YEAR = 2000, 2100
+# CloudEvents 1.0 integers (extension attribute values) are 32-bit signed.
+INT32 = 2**31
+# Free text may hold tabs and line breaks; no other C0/C1 control character, DEL nor NUL.
+CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def agency_source(agency_code: str) -> str:
@@ -32,9 +42,58 @@ def agency_code_of(source: str) -> str | None:
     return match["code"] if match else None
 
 
+def identifier_problem(value: str) -> str | None:
+    """Why `value` cannot be an identifier (id, source, subject, ...), or None. Identifiers are
+    printable text: no NUL, no C0/C1 control character (CR, LF and TAB included), no lone
+    surrogate, no format or separator character other than the space. `str.isprintable` is that
+    rule, in C; the aggregator's lean decoder applies the same one."""
+    if value.isprintable():
+        return None
+    bad = next(c for c in value if not c.isprintable())
+    return f"must hold printable characters only; found U+{ord(bad):04X} at position {value.index(bad)}"
+
+
+def _identifier(value: str) -> str:
+    problem = identifier_problem(value)
+    if problem:
+        raise ValueError(problem)
+    # one spelling per key: the NFC and NFD forms of a Vietnamese id are one event
+    return value if value.isascii() else unicodedata.normalize("NFC", value)
+
+
+def _event_id(value: str) -> str:
+    value = _identifier(value)
+    if len(value) > 128:  # NFC can lengthen a few rare characters
+        raise ValueError("must be at most 128 characters in NFC")
+    return value
+
+
+def _text(value: str) -> str:
+    bad = CONTROL_IN_TEXT.search(value)
+    if bad:
+        raise ValueError(f"must not contain control characters other than tab and line breaks; found "
+                         f"U+{ord(bad.group()):04X} at position {bad.start()}")
+    return value
+
+
+def _json_string(value: object) -> object:
+    """Times and dates come as JSON strings: pydantic's lax mode would read a number as a Unix time."""
+    if isinstance(value, (str, date)):  # a datetime is a date; Python callers pass those
+        return value
+    raise ValueError(f"must be a string (RFC 3339), not {type(value).__name__}")
+
+
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("must be RFC 3339 with a UTC offset, e.g. 2024-06-20T08:00:00+07:00")
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"must lie between the years {MIN_YEAR} and {MAX_YEAR}; got {value.isoformat()}")
+    return value
+
+
+def _bounded_date(value: date) -> date:
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"must lie between the years {MIN_YEAR} and {MAX_YEAR}; got {value.isoformat()}")
     return value
 
 
@@ -48,12 +107,16 @@ def _finite_non_negative(value: float) -> float:
     return value
 
 
-AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
-Value = Annotated[float, AfterValidator(_finite_non_negative)]
-Code = Annotated[str, Field(pattern=CODE)]
+# Numbers are strict: a boolean or a string is not a number (an integer is a fine float).
+AwareDatetime = Annotated[datetime, BeforeValidator(_json_string), AfterValidator(_aware)]
+BoundedDate = Annotated[date, BeforeValidator(_json_string), AfterValidator(_bounded_date)]
+Value = Annotated[float, Field(strict=True), AfterValidator(_finite_non_negative)]
+Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Code = Annotated[str, Field(pattern=CODE)]  # ASCII by its pattern (pydantic's regex: `$` is the very end)
 Period = Annotated[str, Field(pattern=r"^\d{4}(-H[12]|-Q[1-4]|-(0[1-9]|1[0-2]))?$",
                               examples=["2024", "2024-H1", "2024-Q2", "2024-06"])]
-Text = Annotated[str, Field(max_length=2000)]
+EventId = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_event_id)]
+Text = Annotated[str, Field(max_length=2000), AfterValidator(_text)]
 
 
 class _Data(BaseModel):
@@ -73,19 +136,19 @@ class IndicatorReported(_Data):
 class IndicatorCorrected(_Data):
     """Replaces the value of an event the same agency reported earlier."""
 
-    corrects: Annotated[str, Field(min_length=1, max_length=128)]
+    corrects: EventId
     value: Value
-    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    reason: Annotated[Text, Field(min_length=1)]
 
 
 class ActivityRecorded(_Data):
     """One activity (e.g. a propaganda session), counted into indicators as the plan says."""
 
     activity: Code
-    date: date
-    participants: Annotated[int, Field(ge=0, le=10_000_000)] = 0
-    target_groups: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list, max_length=20)
-    channel: Annotated[str, Field(max_length=100)] | None = None
+    date: BoundedDate
+    participants: Annotated[int, Field(ge=0, le=10_000_000, strict=True)] = 0
+    target_groups: list[Annotated[Text, Field(max_length=100)]] = Field(default_factory=list, max_length=20)
+    channel: Annotated[Text, Field(max_length=100)] | None = None
     unit_code: Code | None = None
     note: Text | None = None
 
@@ -101,10 +164,10 @@ class CommuneAssessed(_Data):
     """A commune's yearly "địa bàn 03 tốt" assessment: three criteria groups, each pass/fail."""
 
     unit_code: Code
-    year: Annotated[int, Field(ge=2000, le=2100)]
-    good_movement: bool = Field(description="Phong trào tốt")
-    good_management: bool = Field(description="Quản lý tốt")
-    good_fight: bool = Field(description="Đấu tranh tốt")
+    year: Annotated[int, Field(ge=MIN_YEAR, le=MAX_YEAR, strict=True)]
+    good_movement: bool = Field(description="Phong trào tốt", strict=True)
+    good_management: bool = Field(description="Quản lý tốt", strict=True)
+    good_fight: bool = Field(description="Đấu tranh tốt", strict=True)
     note: Text | None = None
 
     @property
@@ -132,10 +195,10 @@ class KpiStatusChanged(_Data):
     period: Period
     status: KpiStatus
     previous_status: KpiStatus | None
-    actual: float
-    target: float | None
-    expected: float | None
-    forecast: float | None
+    actual: Finite
+    target: Finite | None
+    expected: Finite | None
+    forecast: Finite | None
     as_of: AwareDatetime
     deadline: AwareDatetime | None = None
 
@@ -156,22 +219,31 @@ class _Envelope(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     specversion: Literal["1.0"]
-    id: Annotated[str, Field(min_length=1, max_length=128)]
+    id: EventId
     source: Annotated[str, Field(min_length=1, max_length=200)]
     time: AwareDatetime
     datacontenttype: Literal["application/json"] = "application/json"
-    subject: Annotated[str, Field(max_length=200)] | None = None
+    subject: Annotated[str, Field(max_length=200), AfterValidator(_identifier)] | None = None
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        return _identifier(value)
 
     @model_validator(mode="after")
     def _extensions_are_cloudevents_scalars(self) -> "_Envelope":
         # CloudEvents 1.0: extension names are [a-z0-9]{1,20} and values scalars, so they
         # survive Kafka's binary mode as ce_* headers unchanged.
         for name, value in (self.model_extra or {}).items():
-            if not EXTENSION_NAME.match(name):
+            if not EXTENSION_NAME.fullmatch(name):
                 raise ValueError(f"extension attribute {name!r}: names are 1-20 lowercase letters or digits")
-            if not isinstance(value, (str, int, bool)) or isinstance(value, float):
+            if not isinstance(value, (str, int, bool)):
                 raise ValueError(f"extension attribute {name!r} must be a string, integer or boolean, "
                                  f"not {type(value).__name__}")
+            if isinstance(value, str) and (problem := identifier_problem(value)):
+                raise ValueError(f"extension attribute {name!r} {problem}")
+            if type(value) is int and not -INT32 <= value < INT32:
+                raise ValueError(f"extension attribute {name!r} must be a 32-bit integer (CloudEvents 1.0)")
         return self
 
     @property
@@ -183,7 +255,7 @@ class _Envelope(BaseModel):
 class _AgencyEnvelope(_Envelope):
     @field_validator("source")
     @classmethod
-    def _agency_source(cls, value: str) -> str:
+    def _source(cls, value: str) -> str:  # stricter than, and instead of, the envelope's rule
         if not AGENCY_SOURCE.fullmatch(value):
             raise ValueError("must be /agencies/{AGENCY_CODE}, e.g. /agencies/CA-TINH")
         return value

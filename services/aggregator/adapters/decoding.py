@@ -14,12 +14,11 @@ import json
 from datetime import datetime
 from typing import Any
 
-import msgspec
 from pydantic import ValidationError
 
 from shared.deadletter import clean_text
 from shared.events.codec import DecodeError, KafkaRecord, decode_agency_event
-from shared.events.models import agency_code_of
+from shared.events.models import EXTENSION_NAME, agency_code_of
 
 from services.aggregator.adapters.projector import Delivered, Poison
 from services.aggregator.adapters.repository import decode_json
@@ -57,16 +56,30 @@ def _lean(record: Any, plan: Any) -> Delivered:
             raise ValueError("not intake's headers")
     except ValueError:  # more, fewer or other headers: by name
         named = dict(headers)
+        if len(named) != len(headers):
+            raise ValueError("a header appears twice")  # the shared codec says which
+        _check_other_attributes(named)
         content_type, version = named.get("content-type", _JSON), named["ce_specversion"]
         id, source, time, type_ = named["ce_id"], named["ce_source"], named["ce_time"], named["ce_type"]
     if version != b"1.0" or content_type != _JSON:
         raise ValueError("not a binary-mode JSON CloudEvent 1.0")
+    if time[4:11:3] != b"--T":  # RFC 3339's YYYY-MM-DDT..., not the other ISO 8601 forms Python reads
+        raise ValueError("ce_time is not RFC 3339")
     # what msgspec refuses (NaN, integers beyond 64 bits, nesting deeper than it recurses) and what
     # `fact_from_data` finds outside the contract take the shared codec
     data = decode_json(record.value)
     fact = fact_from_data(source.decode(), id.decode(), type_.decode(), datetime.fromisoformat(time.decode()),
                           data, record.offset, plan)
     return Delivered(fact, record.partition, record.offset, record.value)
+
+
+def _check_other_attributes(named: dict) -> None:
+    """`ce_subject` and extensions as the contract takes them (the fold reads none of them)."""
+    for name, value in named.items():
+        if name[:3] == "ce_" and name not in _INTAKE_HEADERS:
+            text = value.decode()
+            if not EXTENSION_NAME.fullmatch(name[3:]) or not text.isprintable() or len(text) > 200:
+                raise ValueError(f"header {name!r} is not a CloudEvents attribute the contract takes")
 
 
 def poison(record: Any, detail: str, *, reason: str | None = None, attempts: int = 1) -> Poison:

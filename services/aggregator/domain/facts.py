@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
+from unicodedata import is_normalized
 
 import msgspec
 
-from shared.events.models import agency_code_of
+from shared.events.models import CONTROL_IN_TEXT, MAX_VALUE, MAX_YEAR, MIN_YEAR, agency_code_of
 from shared.events.types import EventType
 from shared.plan.periods import Period
 
@@ -61,11 +62,17 @@ def fact_from_event(event: Any, arrival: int, plan: Any) -> Fact:
 def fact_from_data(source: str, id: str, type_: str, time: datetime, data: Any, arrival: int,
                    plan: Any) -> Fact:
     """An event's attributes and JSON data → a fact, checked against the plan (`Rejected`) and for
-    the shape the fold relies on (KeyError, TypeError or ValueError: not an agency event)."""
+    the shape the fold relies on and the contract's bounds (KeyError, TypeError or ValueError: not
+    an agency event as `shared.events` defines it; a caller then asks the shared codec, which is
+    stricter in nothing and words the error)."""
     kind = KIND_OF_TYPE[type_]
     agency = _agency_of(source)
     if agency is None:
         raise ValueError(f"source {source!r} is not /agencies/{{code}}")
+    if not 0 < len(id) <= 128 or not id.isprintable() or not (id.isascii() or is_normalized("NFC", id)):
+        _check_id(id)  # words it
+    if not MIN_YEAR <= time.year <= MAX_YEAR:  # before converting: year 1 at +01:00 overflows
+        raise ValueError(f"time {time.isoformat()} lies outside the years {MIN_YEAR}-{MAX_YEAR}")
     if time.tzinfo is not UTC:
         if time.tzinfo is None:
             raise ValueError("time has no UTC offset")
@@ -75,8 +82,24 @@ def fact_from_data(source: str, id: str, type_: str, time: datetime, data: Any, 
         time = time.astimezone(UTC)
     if type(data) is not dict:
         raise TypeError("data is not a JSON object")
+    if not _FIELDS[kind].issuperset(data):
+        raise KeyError(f"fields {sorted(data.keys() - _FIELDS[kind])} are not fields of a {kind} event")
     _CHECKS[kind](plan, agency, data)
     return Fact(source, id, agency, kind, time, arrival, data)
+
+
+def _check_id(id: str) -> None:
+    """The contract's rule for ids (`shared.events.models.identifier_problem`), and its one spelling:
+    an id not in NFC was not normalised by the contract (so not written by intake)."""
+    if not 0 < len(id) <= 128 or not id.isprintable() or not (id.isascii() or is_normalized("NFC", id)):
+        raise ValueError(f"id {id!r} is not 1-128 printable characters in NFC")
+
+
+def _text(value: Any, limit: int = 2000) -> None:
+    """Free text as the contract takes it (callers skip a null): a string without control characters
+    (a printable one has none: checked in C first)."""
+    if type(value) is not str or len(value) > limit or not value.isprintable() and CONTROL_IN_TEXT.search(value):
+        raise ValueError(f"{value!r:.60} is not text of at most {limit} characters without control characters")
 
 
 def _accepted(plan: Any, key: tuple, check: Any) -> Any:
@@ -96,6 +119,8 @@ def _reported(plan: Any, agency: str, data: dict) -> None:
     limit = _accepted(plan, (agency, data["indicator"], data["period"], data.get("unit_code")), _report_limit)
     if _number(data["value"]) > limit:
         raise Rejected(f"value {data['value']:g} exceeds the plan's maximum {limit:g} for {data['indicator']}")
+    if (note := data.get("note")) is not None:
+        _text(note)
 
 
 def _report_limit(plan: Any, agency: str, indicator_code: str, period: str, unit: str | None) -> float:
@@ -110,16 +135,32 @@ def _report_limit(plan: Any, agency: str, indicator_code: str, period: str, unit
 
 def _corrected(plan: Any, agency: str, data: dict) -> None:
     _check_agency(plan, agency)
-    if type(data["corrects"]) is not str or type(data["reason"]) is not str:
+    if type(data["corrects"]) is not str or type(data["reason"]) is not str or not data["reason"]:
         raise TypeError("corrects and reason must be strings")
+    _check_id(data["corrects"])
+    _text(data["reason"])
     _number(data["value"])
 
 
 def _activity(plan: Any, agency: str, data: dict) -> None:
     _accepted(plan, (agency, data["activity"], data.get("unit_code")), _activity_known)
-    date.fromisoformat(data["date"])
-    if type(data.get("participants", 0)) is not int:
-        raise TypeError("participants must be an integer")
+    day = data["date"]
+    if type(day) is not str or len(day) != 10 or day[4] != "-" or day[7] != "-" \
+            or not MIN_YEAR <= date.fromisoformat(day).year <= MAX_YEAR:  # YYYY-MM-DD, not 2024-W25-4
+        raise ValueError(f"date {day!r} is not YYYY-MM-DD in the years {MIN_YEAR}-{MAX_YEAR}")
+    participants = data.get("participants", 0)
+    if type(participants) is not int or not 0 <= participants <= 10_000_000:
+        raise TypeError("participants must be an integer from 0 to 10,000,000")
+    groups = data.get("target_groups", [])
+    if type(groups) is not list or len(groups) > 20:
+        raise TypeError("target_groups must be a list of at most 20 texts")
+    for group in groups:
+        if type(group) is not str or len(group) > 100 or not group.isprintable():
+            _text(group, 100)  # a tab or a line break is fine; the rest is refused here
+    if (channel := data.get("channel")) is not None:
+        _text(channel, 100)
+    if (note := data.get("note")) is not None:
+        _text(note)
 
 
 def _activity_known(plan: Any, agency: str, activity: str, unit: str | None) -> None:
@@ -132,15 +173,23 @@ def _activity_known(plan: Any, agency: str, activity: str, unit: str | None) -> 
 def _assessed(plan: Any, agency: str, data: dict) -> None:
     _check_agency(plan, agency)
     _check_unit(plan, data["unit_code"], agency)
+    if type(data["year"]) is not int:
+        raise TypeError("year must be an integer")
     if data["year"] != plan.year:
         raise Rejected(f"assessment year {data['year']} is not the plan year {plan.year}")
     if not _CRITERIA <= data.keys():
         raise KeyError(f"an assessment needs {sorted(_CRITERIA)}")
+    if any(type(data[c]) is not bool for c in _CRITERIA):
+        raise TypeError(f"{sorted(_CRITERIA)} must be true or false")
+    if (note := data.get("note")) is not None:
+        _text(note)
 
 
 def _submitted(plan: Any, agency: str, data: dict) -> None:
     _check_agency(plan, agency)
     _check_period(data["period"], plan.year)
+    if (note := data.get("note")) is not None:
+        _text(note)
 
 
 _CHECKS = {REPORTED: _reported, CORRECTED: _corrected, ACTIVITY: _activity, ASSESSED: _assessed,
@@ -149,11 +198,22 @@ _CHECKS = {REPORTED: _reported, CORRECTED: _corrected, ACTIVITY: _activity, ASSE
 
 _agency_of = lru_cache(maxsize=1024)(agency_code_of)
 _CRITERIA = {"good_movement", "good_management", "good_fight"}
+# each kind's fields (`shared.events.models`): anything else is not the contract's event
+_FIELDS = {
+    REPORTED: frozenset({"indicator", "period", "value", "unit_code", "note"}),
+    CORRECTED: frozenset({"corrects", "value", "reason"}),
+    ACTIVITY: frozenset({"activity", "date", "participants", "target_groups", "channel", "unit_code", "note"}),
+    ASSESSED: frozenset({"unit_code", "year", *_CRITERIA, "note"}),
+    SUBMITTED: frozenset({"period", "note"}),
+}
 
 
 def _number(value: Any) -> float:
+    """A value as the contract takes it: a JSON number (not a boolean), finite, 0 to MAX_VALUE."""
     if type(value) is not float and type(value) is not int:
         raise TypeError(f"value {value!r} is not a number")
+    if not 0 <= value <= MAX_VALUE:  # NaN fails this too
+        raise ValueError(f"value {value!r} is negative, not finite or over {MAX_VALUE:g}")
     return value
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -30,6 +30,11 @@ class Plausibility:
     detail: str
 
 
+#: how long before the plan year's first data window (15 Dec of the year before, by the default
+#: cut-off) an event's `time` may lie; earlier ones belong to an earlier plan (docs/events.md)
+PAST_TOLERANCE = timedelta(days=31)
+
+
 class PlanView:
     """The plan with per-agency lookups precomputed once (the plan is immutable). Plain dicts:
     the hot path must not go through pydantic's attribute machinery on every event."""
@@ -45,6 +50,8 @@ class PlanView:
         self._units = {a.code: frozenset({a.unit} | plan.unit_descendants(a.unit)) for a in plan.agencies}
         self._home = {a.code: a.unit for a in plan.agencies}
         self._population = {u.code: u.population for u in plan.units}
+        first_day = Period(plan.year, "year", 1).window(plan.cutoff_day)[0]
+        self.earliest = datetime.combine(first_day, time.min, tzinfo=plan.tz) - PAST_TOLERANCE
 
     def knows_indicator(self, code: str) -> bool:
         return code in self.indicators
@@ -110,6 +117,10 @@ def check_content(event, plan: PlanView, now: datetime, max_skew: timedelta) -> 
         return Problem("time-in-future", f"`time` {event.time.isoformat()} is more than "
                        f"{int(max_skew.total_seconds())} s ahead of the server's clock ({now.isoformat()}); "
                        "send the time the event happened, with its UTC offset", _field(("time",), "lies in the future"))
+    if event.time < plan.earliest:
+        return Problem("outside-plan-year", f"`time` {event.time.isoformat()} lies before the plan year {plan.year} "
+                       f"(events may be dated from {plan.earliest.isoformat()} on); send the time the event happened",
+                       _field(("time",), f"must not be before {plan.earliest.isoformat()}"))
     data = event.data
     unit = getattr(data, "unit_code", None)
     if unit is not None and not plan.knows_unit(unit):

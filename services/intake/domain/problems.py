@@ -97,8 +97,19 @@ _PATTERN_HINTS = {
 }
 
 
+_EXPECTED = {"float_type": "a number", "int_type": "an integer", "bool_type": "true or false"}
+
+
+def json_kind(value: Any) -> str:
+    """What a JSON value is, in words (for "expected X; got Y")."""
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+            type(None): "null"}.get(type(value), "a number")
+
+
 def _message(error: dict[str, Any], field_name: str) -> str:
     kind = error["type"]
+    if kind in _EXPECTED:  # strict: a boolean or a quoted number is refused, never converted
+        return f"must be {_EXPECTED[kind]}; got {json_kind(error['input'])}"
     if kind == "string_pattern_mismatch":
         return _PATTERN_HINTS.get(field_name, f"has the wrong format (expected {error['ctx']['pattern']})") \
             + f"; got {error['input']!r}"

@@ -85,9 +85,9 @@ def test_a_record_the_fold_cannot_take_is_dead_lettered_with_the_contract_s_word
     for (value, headers), words in cases.items():
         item = decode(_record(value, list(headers or good.headers)), PLAN)
         assert isinstance(item, Poison) and words in item.detail, (value, item)
-    # an unusual but valid form (the contract's lax mode) is accepted through the shared codec
-    lax = decode(_record(b'{"indicator":"drug_cases_detected","period":"2024","value":"3"}', good.headers), PLAN)
-    assert isinstance(lax, Delivered) and lax.fact.data["value"] == 3.0
+    # the contract is strict: a quoted number is not a number, on either path
+    quoted = decode(_record(b'{"indicator":"drug_cases_detected","period":"2024","value":"3"}', good.headers), PLAN)
+    assert isinstance(quoted, Poison) and "valid number" in repr(quoted)
 
 
 def test_observe_ages_exposes_what_observe_one_by_one_does():

@@ -56,6 +56,30 @@ CASES = [
      "ahead of the server's clock"),
     ("correction of nothing", ev("indicator.corrected", corrects="never-sent"), 422, "correction-target-unknown",
      "/data/corrects", "no accepted event with that id"),
+    # issue 14: inputs that were answered 5xx, or accepted and then stopped a consumer
+    ("JSON nested 10,000 deep", b"[" * 10_000 + b"]" * 10_000, 400, "malformed-json", None, "more than 32 deep"),
+    ("5,000-digit integer", json.dumps(REPORT).replace('"value": 17', '"value": ' + "9" * 5000).encode(), 400,
+     "malformed-json", None, "integer of 5000 digits"),
+    ("type an object", {**REPORT, "type": {}}, 422, "unknown-event-type", "/type", "must be a string; got an object"),
+    ("type an array", {**REPORT, "type": []}, 422, "unknown-event-type", "/type", "must be a string; got an array"),
+    ("activity dated 9999-12-31", ev("activity.recorded", date="9999-12-31"), 422, "invalid-event", "/data/date",
+     "between the years 2000 and 2100"),
+    ("NUL in id", {**REPORT, "id": "bad-\u0000"}, 422, "invalid-event", "/id", "printable characters only"),
+    ("NUL in corrects", ev("indicator.corrected", corrects="x\u0000"), 422, "invalid-event", "/data/corrects",
+     "printable characters only"),
+    ("CR LF in id", {**REPORT, "id": "bad\r\nid"}, 422, "invalid-event", "/id", "U+000D"),
+    ("time in year 1", {**REPORT, "time": "0001-01-01T00:00:00+01:00"}, 422, "invalid-event", "/time",
+     "between the years 2000 and 2100"),
+    ("time before the plan year", {**REPORT, "time": "2023-01-01T00:00:00+07:00"}, 422, "outside-plan-year", "/time",
+     "before the plan year 2024"),
+    ("value true", ev("indicator.reported", value=True), 422, "invalid-event", "/data/value",
+     "must be a number; got a boolean"),
+    ("value quoted", ev("indicator.reported", value="5"), 422, "invalid-event", "/data/value",
+     "must be a number; got a string"),
+    ("UTF-16 body", json.dumps(REPORT).encode("utf-16"), 400, "malformed-json", None, "UTF-16 or UTF-32"),
+    ("UTF-32 body", json.dumps(REPORT).encode("utf-32-le"), 400, "malformed-json", None, "UTF-16 or UTF-32"),
+    ("lone surrogate in id", json.dumps({**REPORT, "id": "bad-\ud800"}).encode(), 400, "malformed-json", None,
+     "lone surrogate"),
 ]
 
 
@@ -112,3 +136,15 @@ async def test_a_body_without_content_length_is_still_cut_at_the_limit(service, 
     headers = {"content-type": "application/cloudevents+json", "authorization": f"Bearer {token}"}
     response = await service.client.post("/v1/events", content=chunks(), headers=headers)
     assert response.status_code == 413 and "over" in response.json()["detail"]
+
+
+async def test_a_nul_in_an_id_is_refused_before_postgresql_and_the_rest_of_the_batch_is_accepted(service, token):
+    """It used to reach the registry, which refused it: 503 registry-unavailable for the whole batch."""
+    good = {**ev("report.submitted"), "id": "nul-batch-good"}
+    bad = {**ev("report.submitted"), "id": "nul-batch-\u0000"}
+    response = await service.post_batch([good, bad], token)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "rejected"]
+    assert results[1]["problem"]["reason"] == "invalid-event"
+    assert results[1]["problem"]["errors"][0]["pointer"] == "/id"

@@ -108,3 +108,14 @@ def test_corrections():
     assert check_correction(fix, reported, plan()) is None
     too_big = event("indicator.corrected", data={"value": 5000})
     assert check_correction(too_big, reported, plan()).reason == "value-above-cap"
+
+
+def test_an_event_time_before_the_plan_year_window_and_its_tolerance_is_outside_the_plan_year():
+    """The 2024 plan's data window opens on 15 Dec 2023 (cut-off 14); a month of slack before it."""
+    earliest = plan().earliest
+    assert earliest == datetime.fromisoformat("2023-11-14T00:00:00+07:00")
+    assert check_content(event("report.submitted", time=earliest.isoformat()), plan(), NOW, SKEW) == []
+    for time in ((earliest - timedelta(seconds=1)).isoformat(), "2000-01-01T00:00:00+14:00"):
+        problem = check_content(event("report.submitted", time=time), plan(), NOW, SKEW)
+        assert problem.reason == "outside-plan-year" and problem.errors[0].pointer == "/time", time
+        assert "before the plan year 2024" in problem.detail

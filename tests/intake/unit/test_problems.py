@@ -1,6 +1,6 @@
 import pytest
 
-from services.intake.domain.parsing import check_type, parse_event, parse_json
+from services.intake.domain.parsing import check_type, fast_parse, parse_event, parse_json
 from services.intake.domain.problems import FieldError, Problem, REASONS
 from services.intake.entrypoints.examples import examples
 
@@ -64,3 +64,33 @@ def test_malformed_json_points_at_line_and_column():
 def test_a_json_array_on_the_single_endpoint_is_not_a_cloudevent():
     problem = parse_event([examples()["report.submitted"]])
     assert problem.reason == "not-a-cloudevent" and "got an array" in problem.detail
+
+
+@pytest.mark.parametrize("event_type, words", [({}, "got an object"), ([], "got an array"), (5, "got a number"),
+                                               (True, "got a boolean")])
+def test_a_type_that_is_not_a_string_is_named_not_hashed(event_type, words):
+    problem = parse_event({**examples()["report.submitted"], "type": event_type})
+    assert problem.reason == "unknown-event-type" and words in problem.detail
+    assert problem.errors[0].pointer == "/type"
+
+
+@pytest.mark.parametrize("value, words", [(True, "must be a number; got a boolean"),
+                                          ("5", "must be a number; got a string")])
+def test_a_value_is_never_coerced_and_the_message_says_what_came(value, words):
+    doc = examples()["indicator.reported"]
+    problem = parse_event({**doc, "data": {**doc["data"], "value": value}})
+    assert problem.reason == "invalid-event"
+    assert [(e.pointer, e.detail) for e in problem.errors] == [("/data/value", words)]
+
+
+@pytest.mark.parametrize("body, words", [
+    (b"[" * 10_000 + b"]" * 10_000, "more than 32 deep"),
+    (b'{"specversion": "1.0", "id": ' + b"1" * 5000 + b"}", "integer of 5000 digits"),
+    ('{"id": "x"}'.encode("utf-16"), "UTF-16 or UTF-32"),
+    ('{"id": "x"}'.encode("utf-32-be"), "UTF-16 or UTF-32"),
+    (b'{"id": "\\udfff"}', "lone surrogate"),
+])
+def test_hostile_json_is_a_400_with_a_reason(body, words):
+    assert fast_parse(body, batch=False) is None
+    problem = parse_json(body)
+    assert problem.reason == "malformed-json" and problem.status == 400 and words in problem.detail

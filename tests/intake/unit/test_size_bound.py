@@ -7,7 +7,9 @@ from shared.events.models import agency_event_adapter
 
 from services.intake.entrypoints.examples import examples
 
-WORST = "\u0001"  # a control character: 6 bytes once JSON-escaped, the most any character takes
+# The most any accepted character takes: 4 bytes of UTF-8 (control characters, 6 bytes once
+# JSON-escaped, are refused by the contract; tabs and line breaks take 2).
+WORST = "\U0001F600"
 
 
 def test_every_event_type_without_extensions_stays_under_half_the_per_event_limit():
