@@ -54,14 +54,18 @@ def identifier_problem(value: str) -> str | None:
 
 
 def _identifier(value: str) -> str:
+    if value.isascii() and value.isprintable():  # the usual case, in C
+        return value
     problem = identifier_problem(value)
     if problem:
         raise ValueError(problem)
     # one spelling per key: the NFC and NFD forms of a Vietnamese id are one event
-    return value if value.isascii() else unicodedata.normalize("NFC", value)
+    return unicodedata.normalize("NFC", value)
 
 
 def _event_id(value: str) -> str:
+    if value.isascii() and value.isprintable():
+        return value
     value = _identifier(value)
     if len(value) > 128:  # NFC can lengthen a few rare characters
         raise ValueError("must be at most 128 characters in NFC")
@@ -69,6 +73,8 @@ def _event_id(value: str) -> str:
 
 
 def _text(value: str) -> str:
+    if value.isprintable():  # no control character at all (checked in C): the usual case
+        return value
     bad = CONTROL_IN_TEXT.search(value)
     if bad:
         raise ValueError(f"must not contain control characters other than tab and line breaks; found "

@@ -290,7 +290,7 @@ def test_extension_names_match_whole_and_integers_are_32_bit(extension, message)
     (b"[" * 10_000 + b"]" * 10_000, "more than 32 deep"),
     (b"[" * 33 + b"]" * 33, "more than 32 deep"),
     (b'{"value": ' + b"9" * 5000 + b"}", "integer of 5000 digits"),
-    (b'{"value": -' + b"9" * 21 + b"}", "integer of 21 digits"),
+    (b'{"value": -' + b"9" * 4301 + b"}", "integer of 4301 digits"),
     (b'{"id": "\\ud800"}', "lone surrogate"),
     (b'{"id": "\\udc00x"}', "lone surrogate"),
     (b'{"\\ud800": 1}', "lone surrogate"),
@@ -317,6 +317,18 @@ def test_strict_json_reads_what_the_contract_may_take(body, expected):
     document = loads(body)
     if expected is not None:
         assert document == expected
+
+
+@pytest.mark.parametrize(("document", "field"), [
+    ({**REPORTED, "data": {**REPORTED["data"], "value": 10**30}}, "data.value"),
+    ({**REPORTED, "data": {**REPORTED["data"], "value": 10**4000}}, "data.value"),
+    ({**ACTIVITY, "data": {**ACTIVITY["data"], "participants": 10**30}}, "data.participants"),
+    ({**ASSESSED, "data": {**ASSESSED["data"], "year": -(10**40)}}, "data.year"),
+])
+def test_the_models_bound_every_integer_json_reads(document, field):
+    from shared.events.codec import loads
+
+    assert field in _errors(loads(json.dumps(document).encode()))
 
 
 def test_binary_mode_headers_must_be_utf8_and_unique():
