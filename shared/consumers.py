@@ -31,6 +31,8 @@ from shared.observability import register_check
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+STALL_SECONDS = 45.0  # /readyz shows a stalled partition within a minute
+POISON_ATTEMPTS = 3
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -92,7 +94,7 @@ class _Partition:
 class ConsumerHealth:
     """Health of one consumer; registers its readiness check on the service's registry."""
 
-    def __init__(self, registry: CollectorRegistry, service: str, name: str, *, stall_seconds: float = 120.0,
+    def __init__(self, registry: CollectorRegistry, service: str, name: str, *, stall_seconds: float = STALL_SECONDS,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.service, self.name, self.stall_seconds, self._now = service, name, stall_seconds, monotonic
         self.state = "starting"  # starting | running | restarting | stopped
@@ -233,7 +235,7 @@ class Failed:
 class RecordGuard:
     """Runs one record's work under the poison rules (see module doc)."""
 
-    def __init__(self, health: ConsumerHealth, *, attempts: int = 3, retry_delay: float = 0.2,
+    def __init__(self, health: ConsumerHealth, *, attempts: int = POISON_ATTEMPTS, retry_delay: float = 0.2,
                  outage: Callable[[BaseException], bool] = is_outage,
                  reachable: Callable[[], Awaitable[bool]] | None = None) -> None:
         self.health, self.attempts, self.retry_delay = health, max(1, attempts), retry_delay

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.clock import Clock, clock_from_config
+from shared.consumers import POISON_ATTEMPTS, STALL_SECONDS
 from shared.kafka import DLQ, EVENTS, RAW, STATUS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -35,8 +36,8 @@ class TiendoSettings(BaseSettings):
     status_topic: str = Field(default=STATUS.name, alias="TIENDO_STATUS_TOPIC")
     # Poison-proof consumers (shared.consumers): failures of one record before it is dead-lettered,
     # and how long a partition may wait with records and no progress before health says "stalled".
-    poison_attempts: int = Field(default=3, ge=1, le=20, alias="TIENDO_POISON_ATTEMPTS")
-    stall_seconds: float = Field(default=45.0, gt=0, alias="TIENDO_STALL_SECONDS")
+    poison_attempts: int = Field(default=POISON_ATTEMPTS, ge=1, le=20, alias="TIENDO_POISON_ATTEMPTS")
+    stall_seconds: float = Field(default=STALL_SECONDS, gt=0, alias="TIENDO_STALL_SECONDS")
 
     @field_validator("now", mode="before")
     @classmethod

@@ -21,7 +21,7 @@ from typing import Any
 from aiokafka import ConsumerRebalanceListener
 from aiokafka.partitioner import murmur2
 
-from shared.consumers import ConsumerHealth, Failed, RecordGuard, supervise
+from shared.consumers import POISON_ATTEMPTS, STALL_SECONDS, ConsumerHealth, Failed, RecordGuard, supervise
 from shared.db import transient
 from shared.kafka import make_consumer
 
@@ -65,8 +65,8 @@ class EventConsumer:
         self.plan = projector.plan
         self._on_batch = on_batch  # crash-test hook
         self.health = health or ConsumerHealth(metrics.registry, "aggregator", "aggregator-events",
-                                               stall_seconds=getattr(settings, "stall_seconds", 120.0))
-        self.guard = RecordGuard(self.health, attempts=getattr(settings, "poison_attempts", 3),
+                                               stall_seconds=getattr(settings, "stall_seconds", STALL_SECONDS))
+        self.guard = RecordGuard(self.health, attempts=getattr(settings, "poison_attempts", POISON_ATTEMPTS),
                                  outage=transient, reachable=self._database_ok)
         self._listener = _Listener(self._drop_lag, self._keep_positions)
         self.batches = 0
