@@ -8,10 +8,14 @@ import logging
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, HTTPException, Path, Query
 from sqlalchemy import text
 
 from shared.events.models import KpiStatus
+from shared.http_params import (
+    DATE_OR_MOMENT, ERRORS, Code, Period as PeriodText, answer_invalid_requests_safely, bounded_moment,
+    require_known,
+)
 from shared.observability import mount_health_and_metrics
 from shared.plan.periods import Period
 
@@ -23,21 +27,23 @@ from services.aggregator.entrypoints import gauges
 log = logging.getLogger(__name__)
 AsOf = Annotated[str | None, Query(description="A date (end of that day, Vietnam time) or an RFC 3339 "
                                                "moment: the figures as they stood then",
-                                   examples=["2024-06-14"])]
+                                   pattern=DATE_OR_MOMENT, examples=["2024-06-14"])]
+PeriodQuery = Annotated[PeriodText | None, Query()]
 
 
 def parse_as_of(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
-        if len(value) == 10:
-            return end_of_day(date.fromisoformat(value))
-        moment = datetime.fromisoformat(value)
+        moment = end_of_day(date.fromisoformat(value)) if len(value) == 10 else datetime.fromisoformat(value)
     except ValueError:
         raise HTTPException(422, f"as_of {value!r} is not a date (2024-06-14) nor an RFC 3339 moment") from None
     if moment.tzinfo is None:
         raise HTTPException(422, "as_of needs a UTC offset, e.g. 2024-06-14T17:00:00+07:00")
-    return moment
+    try:
+        return bounded_moment(moment)
+    except ValueError as exc:
+        raise HTTPException(422, f"as_of {exc}") from None
 
 
 def _period(value: str | None) -> str | None:
@@ -46,13 +52,16 @@ def _period(value: str | None) -> str | None:
     try:
         return str(Period.parse(value))
     except ValueError as exc:
-        raise HTTPException(422, str(exc)) from None
+        message = str(exc)
+        raise HTTPException(422, message if "period" in message else f"period {value!r}: {message}") from None
 
 
 def create_app(aggregator: Aggregator | None = None, *, settings: Any = None,
                run_background: bool = True) -> FastAPI:
     agg = aggregator or bootstrap(settings)
     queries = Queries(agg.engine, agg.plan)
+    agencies = {a.code for a in agg.plan.agencies}
+    indicators = {i.code for i in agg.plan.indicators}
     stop = asyncio.Event()
 
     @contextlib.asynccontextmanager
@@ -78,6 +87,7 @@ def create_app(aggregator: Aggregator | None = None, *, settings: Any = None,
                   description="KPI projections of the drug-prevention plan: figures, pace, forecast, "
                               "status, report timeliness, audit trail and time travel.")
     app.state.aggregator = agg
+    answer_invalid_requests_safely(app)
 
     async def database() -> str | None:
         async with agg.engine.connect() as conn:
@@ -90,21 +100,23 @@ def create_app(aggregator: Aggregator | None = None, *, settings: Any = None,
 
     mount_health_and_metrics(app, agg.registry, {"database": database, "tasks": tasks_alive})
 
-    @app.get("/v1/kpis", tags=["kpis"], summary="The KPI projection (now, or as of a past moment)")
-    async def list_kpis(period: str | None = None, agency: str | None = None, indicator: str | None = None,
+    @app.get("/v1/kpis", tags=["kpis"], responses=ERRORS,
+             summary="The KPI projection (now, or as of a past moment)")
+    async def list_kpis(period: PeriodQuery = None, agency: Annotated[Code | None, Query()] = None,
+                        indicator: Annotated[Code | None, Query()] = None,
                         status: KpiStatus | None = None, as_of: AsOf = None) -> dict:
+        require_known(agency, agencies, "agency")
+        require_known(indicator, indicators, "indicator")
         items = await queries.kpis(period=_period(period), agency=agency, indicator=indicator,
                                    status=status.value if status else None, as_of=parse_as_of(as_of))
         return {"as_of": as_of, "items": items}
 
-    @app.get("/v1/agencies/{code}/scorecard", tags=["kpis"],
+    @app.get("/v1/agencies/{code}/scorecard", tags=["kpis"], responses=ERRORS,
              summary="One agency: its KPIs with status and forecast, the figure of every indicator "
                      "it reports, and its reports' timeliness")
-    async def scorecard(code: str, period: str | None = None, as_of: AsOf = None) -> dict:
-        try:
-            agency = agg.plan.agency(code)
-        except KeyError:
-            raise HTTPException(404, f"unknown agency {code!r}") from None
+    async def scorecard(code: Annotated[Code, Path()], period: PeriodQuery = None, as_of: AsOf = None) -> dict:
+        require_known(code, agencies, "agency", 404)
+        agency = agg.plan.agency(code)
         moment = parse_as_of(as_of)
         items = await queries.kpis(agency=code, period=_period(period), as_of=moment)
         reports = await queries.reports(code, moment)
@@ -114,9 +126,12 @@ def create_app(aggregator: Aggregator | None = None, *, settings: Any = None,
         return {"agency": code, "name_vi": agency.name_vi, "name_en": agency.name_en, "as_of": as_of,
                 "kpis": items, "figures": figures, "reports": reports}
 
-    @app.get("/v1/kpis/{agency}/{indicator}/{period}/history", tags=["kpis"],
+    @app.get("/v1/kpis/{agency}/{indicator}/{period}/history", tags=["kpis"], responses=ERRORS,
              summary="The audit trail: events behind the figure, superseded values, correction reasons")
-    async def kpi_history(agency: str, indicator: str, period: str) -> dict:
+    async def kpi_history(agency: Annotated[Code, Path()], indicator: Annotated[Code, Path()],
+                          period: Annotated[PeriodText, Path()]) -> dict:
+        require_known(agency, agencies, "agency", 404)
+        require_known(indicator, indicators, "indicator", 404)
         period = _period(period)
         items = await queries.history(agency, indicator, period)
         current = await queries.kpis(agency=agency, indicator=indicator, period=period)

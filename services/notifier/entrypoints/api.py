@@ -6,13 +6,14 @@ acknowledge on the leader's behalf (nor burn the single-use token). The POST ack
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field
+
+from shared.http_params import ERRORS, Code, Moment, Period, RowId, require_known, text
 
 from services.notifier.adapters import outbox, repository as repo
 from services.notifier.adapters.rendering import TEMPLATES
@@ -22,6 +23,12 @@ from services.notifier.domain.silences import InvalidSilence, Silence
 from services.notifier.service_layer import operations
 
 router = APIRouter()
+Token = Annotated[str, Path(max_length=1000)]
+#: a duration's ceiling (a year); a longer silence is given by its ends_at
+MAX_SILENCE_HOURS = 24 * 366
+LINK_ERRORS = {400: {"description": "An invalid or expired link (a page saying so)", "content": {"text/html": {}}}}
+Person = text(320)
+Reason = text(2000)
 _pages = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["j2", "html"]))
 PAGE = {
     "vi": {"confirm": "Xác nhận đã nhận cảnh báo", "confirm_msg": "Bấm nút dưới đây để xác nhận đã nhận và đang xử lý. Cảnh báo sẽ không được chuyển lên cấp trên nữa.",
@@ -60,8 +67,8 @@ def _lang(container, email: str | None) -> str:
     return leader.language if leader and leader.language in PAGE else "vi"
 
 
-@router.get("/ack/{token}", response_class=HTMLResponse, tags=["acknowledgement"])
-async def ack_form(token: str, request: Request) -> HTMLResponse:
+@router.get("/ack/{token}", response_class=HTMLResponse, tags=["acknowledgement"], responses=LINK_ERRORS)
+async def ack_form(token: Token, request: Request) -> HTMLResponse:
     c = _c(request)
     reason, claim = c.notifier.peek_token(token, c.clock.now())
     lang = _lang(c, claim.recipient if claim else None)
@@ -73,8 +80,9 @@ async def ack_form(token: str, request: Request) -> HTMLResponse:
     return _page(lang, p["confirm"], p["confirm_msg"], _describe(c, alert, lang), form=True, button=p["button"])
 
 
-@router.post("/ack/{token}", response_class=HTMLResponse, tags=["acknowledgement"])
-async def ack_submit(token: str, request: Request) -> HTMLResponse:
+@router.post("/ack/{token}", response_class=HTMLResponse, tags=["acknowledgement"],
+             responses={**LINK_ERRORS, 409: {"description": "The link was used already", "content": {"text/html": {}}}})
+async def ack_submit(token: Token, request: Request) -> HTMLResponse:
     c = _c(request)
     now = c.clock.now()
     _, claim = c.notifier.peek_token(token, now)
@@ -95,19 +103,20 @@ def alert_json(alert: Alert) -> dict:
             "acked_by": alert.acked_by, "facts": alert.facts}
 
 
-@router.get("/alerts", tags=["alerts"])
+@router.get("/alerts", tags=["alerts"], responses=ERRORS)
 async def list_alerts(request: Request, state: Literal["firing", "resolved"] | None = None,
-                      agency: str | None = None) -> list[dict]:
+                      agency: Annotated[Code | None, Query()] = None) -> list[dict]:
+    require_known(agency, _c(request).directory.agencies, "agency")
     async with _c(request).engine.connect() as conn:
         return [alert_json(a) for a in await repo.list_alerts(conn, state, agency)]
 
 
 class AckBody(BaseModel):
-    by: str = Field(min_length=1, max_length=320)
+    by: Person
 
 
-@router.post("/alerts/{alert_id}/ack", tags=["alerts"])
-async def ack_alert(alert_id: int, body: AckBody, request: Request) -> dict:
+@router.post("/alerts/{alert_id}/ack", tags=["alerts"], responses=ERRORS)
+async def ack_alert(alert_id: Annotated[RowId, Path()], body: AckBody, request: Request) -> dict:
     c = _c(request)
     alert = await c.notifier.acknowledge(alert_id, body.by, c.clock.now())
     if alert is None:
@@ -116,14 +125,15 @@ async def ack_alert(alert_id: int, body: AckBody, request: Request) -> dict:
 
 
 class SilenceBody(BaseModel):
-    agency: str | None = None
-    indicator: str | None = None
-    period: str | None = None
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
-    hours: float | None = Field(default=None, gt=0, description="duration, if ends_at is not given")
-    reason: str = Field(min_length=1, max_length=2000)
-    created_by: str = Field(min_length=1, max_length=320)
+    agency: Code | None = None
+    indicator: Code | None = None
+    period: Period | None = None
+    starts_at: Moment | None = None
+    ends_at: Moment | None = None
+    hours: float | None = Field(default=None, gt=0, le=MAX_SILENCE_HOURS, allow_inf_nan=False,
+                                description="duration, if ends_at is not given")
+    reason: Reason
+    created_by: Person
 
 
 def silence_json(s: Silence) -> dict:
@@ -131,9 +141,11 @@ def silence_json(s: Silence) -> dict:
             "starts_at": s.starts_at, "ends_at": s.ends_at, "reason": s.reason, "created_by": s.created_by}
 
 
-@router.post("/silences", status_code=201, tags=["silences"])
+@router.post("/silences", status_code=201, tags=["silences"], responses=ERRORS)
 async def post_silence(body: SilenceBody, request: Request) -> dict:
     c = _c(request)
+    require_known(body.agency, c.directory.agencies, "agency")
+    require_known(body.indicator, c.directory.indicators, "indicator")
     try:
         return silence_json(await operations.silence(
             c.engine, agency=body.agency, indicator=body.indicator, period=body.period, reason=body.reason,
@@ -150,15 +162,15 @@ async def get_silences(request: Request, active: bool = True) -> list[dict]:
         return [silence_json(s) for s in await repo.list_silences(conn, c.clock.now() if active else None)]
 
 
-@router.delete("/silences/{silence_id}", tags=["silences"])
-async def delete_silence(silence_id: int, request: Request) -> dict:
+@router.delete("/silences/{silence_id}", tags=["silences"], responses=ERRORS)
+async def delete_silence(silence_id: Annotated[RowId, Path()], request: Request) -> dict:
     c = _c(request)
     if not await operations.lift_silence(c.engine, silence_id, c.clock.now()):
         raise HTTPException(404, f"no active silence {silence_id}")
     return {"id": silence_id, "expired": True}
 
 
-@router.get("/outbox", tags=["operations"])
-async def get_outbox(request: Request, limit: int = 100) -> list[dict]:
+@router.get("/outbox", tags=["operations"], responses=ERRORS)
+async def get_outbox(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict]:
     async with _c(request).engine.connect() as conn:
-        return await outbox.list_outbox(conn, min(limit, 1000))
+        return await outbox.list_outbox(conn, limit)

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from shared.http_params import answer_invalid_requests_safely
 from shared.observability import mount_health_and_metrics
 
 from services.notifier.bootstrap import Container
@@ -29,6 +30,7 @@ def create_app(container: Container, *, run_loops: bool = True) -> FastAPI:
     app = FastAPI(title="Tiendo notifier", lifespan=lifespan)
     app.state.container = container
     app.include_router(api.router)
+    answer_invalid_requests_safely(app)
 
     async def database() -> str | None:
         async with container.engine.connect() as conn:

@@ -6,6 +6,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from shared.http_params import bounded_moment
+
 from services.notifier.adapters import repository as repo
 from services.notifier.domain import alerts as alert_rules
 from services.notifier.domain.alerts import Alert
@@ -27,9 +29,17 @@ async def silence(engine: AsyncEngine, *, agency: str | None, indicator: str | N
                   reason: str, created_by: str, now: datetime, starts_at: datetime | None = None,
                   ends_at: datetime | None = None, hours: float | None = None) -> Silence:
     starts = starts_at or now
-    ends = ends_at or (starts + timedelta(hours=hours) if hours else None)
+    try:
+        ends = ends_at or (starts + timedelta(hours=hours) if hours else None)
+    except (OverflowError, ValueError):  # hours=1e300 or NaN: no datetime holds the end
+        raise InvalidSilence(f"a duration of {hours} hours is out of range") from None
     if ends is None:
         raise InvalidSilence("give an end time or a duration in hours")
+    for name, moment in (("starts_at", starts), ("ends_at", ends)):
+        try:
+            bounded_moment(moment)  # the CLI's path as well as the API's
+        except ValueError as exc:
+            raise InvalidSilence(f"{name} {exc}") from None
     created = Silence(agency or None, indicator or None, period or None, starts, ends, reason, created_by)
     async with engine.begin() as conn:
         return await repo.add_silence(conn, created, now)

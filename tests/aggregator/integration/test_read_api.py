@@ -96,6 +96,35 @@ async def test_health_readiness_and_metrics(api):
     assert "aggregator_batch_duration_seconds_bucket" in metrics
 
 
+@pytest.mark.parametrize("path, params, name", [
+    ("/v1/kpis", {"as_of": "9999-12-31T23:59:59-12:00"}, "as_of"),  # no UTC spelling: it was a 500
+    ("/v1/agencies/CA-TINH/scorecard", {"as_of": "9999-12-31T23:59:59-12:00"}, "as_of"),
+    ("/v1/kpis", {"as_of": "0001-01-01T00:00:00+01:00"}, "as_of"),
+    ("/v1/kpis", {"as_of": "9999-12-31"}, "as_of"),
+    ("/v1/kpis", {"as_of": "1999-12-31T12:00:00+00:00"}, "as_of"),
+    ("/v1/kpis", {"as_of": "2024-06-11T12:00:00"}, "as_of"),
+    ("/v1/kpis", {"agency": "\x00"}, "agency"),
+    ("/v1/kpis", {"agency": "A" * 65}, "agency"),
+    ("/v1/kpis", {"agency": "NOBODY"}, "agency"),
+    ("/v1/kpis", {"indicator": "no_such_indicator"}, "indicator"),
+    ("/v1/kpis", {"period": "0000"}, "period"),
+    ("/v1/agencies/CA%00TINH/scorecard", {}, "code"),
+    ("/v1/agencies/CA-TINH/scorecard", {"period": "2024-13"}, "period"),
+    ("/v1/kpis/CA-TINH/drug_cases_detected/9999-99/history", {}, "period"),
+])
+async def test_a_hostile_parameter_is_answered_422_naming_it(api, path, params, name):
+    response = await api.get(path, params=params)
+    assert response.status_code == 422, response.text[:300]
+    assert name in json.dumps(response.json()["detail"])
+
+
+@pytest.mark.parametrize("path", ["/v1/kpis/NOBODY/drug_cases_detected/2024/history",
+                                  "/v1/kpis/CA-TINH/no_such_indicator/2024/history"])
+async def test_an_unknown_code_in_a_path_is_404(api, path):
+    response = await api.get(path)
+    assert response.status_code == 404 and "unknown" in response.json()["detail"]
+
+
 async def test_the_committed_openapi_document_is_current(api):
     live = (await api.get("/openapi.json")).json()
     assert json.loads(OPENAPI.read_text()) == live, "regenerate docs/openapi-aggregator.json"
