@@ -17,9 +17,9 @@ from tests.aggregator.helpers import (
     NOW, PLAN, caught_up, create_topics, event, produce, reported, running, settings_for, unique_topics,
     wait_until,
 )
-from tests.api_fuzz import BOUNDED, CHECKS, schema_of, serving, unpooled_engine
+from tests.api_fuzz import BOUNDED, CHECKS, QUIET, schema_of, serving, unpooled_engine
 
-pytestmark = pytest.mark.infra
+pytestmark = [pytest.mark.infra, QUIET]
 VN = timezone(timedelta(hours=7))
 schema, deferred = schema_of("aggregator")
 

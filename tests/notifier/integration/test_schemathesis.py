@@ -8,10 +8,10 @@ from shared.clock import ManualClock
 
 from services.notifier.bootstrap import bootstrap
 from services.notifier.entrypoints.app import create_app
-from tests.api_fuzz import BOUNDED, CHECKS, schema_of, serving, unpooled_engine
+from tests.api_fuzz import BOUNDED, CHECKS, QUIET, schema_of, serving, unpooled_engine
 from tests.notifier.helpers import T0, kpi_event, settings
 
-pytestmark = pytest.mark.infra
+pytestmark = [pytest.mark.infra, QUIET]
 schema, deferred = schema_of("notifier")
 
 
