@@ -185,7 +185,9 @@ class KpiStatus(StrEnum):
     ACHIEVED = "achieved"
     ON_TRACK = "on_track"
     AT_RISK = "at_risk"
-    LAGGING = "lagging"
+    LAGGING = "lagging"  # behind, but the period is not over: it can still catch up
+    MISSED = "missed"  # the period (or the milestone's date) is over and the target was not met
+    NO_DATA = "no_data"  # figures are due but the target cannot be set (a ratio's denominator)
 
 
 class ReportStatus(StrEnum):

@@ -5,6 +5,7 @@ to each other correctly.
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from typing import Annotated, Any, Iterable, Literal
 from zoneinfo import ZoneInfo
@@ -27,7 +28,10 @@ _KIND_FIELDS = {  # which optional fields each target kind reads
     "ratio": ("factor", "denominator"),
     "milestone": ("value", "due"),
 }
-_KIND_OPTIONAL = ("value", "baseline_year", "baseline_value", "factor", "denominator", "due")
+_KIND_OPTIONAL = ("value", "baseline_year", "baseline_value", "factor", "denominator", "due", "floor")
+_KIND_MAY = {"baseline_relative": ("floor",)}  # optional fields a kind reads when given
+Pace = Literal["linear", "profile", "step", "at_end"]
+_EPSILON = 1e-9  # 20 × 1.05 is 21.000000000000004: not a reason to ask for 22
 
 
 def fail_with(problems: list[tuple[Loc, str]], title: str, missing: Iterable[Loc] = ()) -> None:
@@ -100,6 +104,17 @@ class Indicator(_Named):
     max_value: float = Field(gt=0)  # a reported value above it is rejected as implausible
     per_population_max: float | None = Field(default=None, gt=0)  # above population * it: warning
     higher_is_better: bool = True
+    # count: whole things (cases, sessions): whole-number targets, judged in whole units;
+    # measure: quantities (grams) that keep their decimals
+    kind: Literal["count", "measure"] = "count"
+
+    @property
+    def default_pace(self) -> Pace:
+        return "step" if self.kind == "count" else "linear"
+
+    def whole(self, target: float) -> float:
+        """A count's target is a whole number, rounded up (105 % of 47 cases is 50)."""
+        return float(math.ceil(target - _EPSILON)) if self.kind == "count" else target
 
     def unit_label(self, lang: Lang = "vi") -> str:
         return self.unit_vi if lang == "vi" else self.unit_en
@@ -125,7 +140,8 @@ class Target(Frozen):
     factor: float | None = Field(default=None, gt=0)
     denominator: str | None = None  # indicator whose actual the ratio applies to
     due: date | None = None
-    pace: Literal["linear", "profile"] = "linear"
+    floor: float | None = Field(default=None, gt=0)  # baseline_relative: the least to reach
+    pace: Pace | None = None  # None: the indicator's default (`Indicator.default_pace`)
     profile: list[float] | None = None  # 12 monthly weights of the baseline year, Jan..Dec
     sample: bool = False  # the figure is an illustrative sample, not taken from the plan text
 
@@ -152,12 +168,16 @@ class Target(Frozen):
         problems: list[tuple[Loc, str]] = [
             ((f,), f"not used by {self.kind} targets")
             for f in _KIND_OPTIONAL
-            if f not in needed and getattr(self, f) is not None
+            if f not in needed and f not in _KIND_MAY.get(self.kind, ()) and getattr(self, f) is not None
         ]
         if self.pace == "profile" and self.profile is None:
             missing.append(("profile",))
-        if self.pace == "linear" and self.profile is not None:
+        if self.pace != "profile" and self.profile is not None:
             problems.append((("profile",), "a profile is only read with pace: profile"))
+        if self.kind == "baseline_relative" and self.baseline_value == 0 and self.floor is None:
+            # 0 × 1.05 is 0: the target would be achieved with nothing done
+            problems.append((("baseline_value",), "a baseline of 0 makes a target of 0; "
+                             "state the least to reach with `floor:`"))
         fail_with(problems, "Target", missing)
         return self
 
@@ -168,7 +188,7 @@ class Target(Frozen):
     def target_value(self, denominator_actual: float | None = None) -> float | None:
         """The figure to reach; a ratio target needs its denominator's actual (None without it)."""
         if self.kind == "baseline_relative":
-            return self.baseline_value * self.factor  # type: ignore[operator]
+            return max(self.baseline_value * self.factor, self.floor or 0.0)  # type: ignore[operator]
         if self.kind == "ratio":
             if denominator_actual is None:
                 return None
@@ -177,8 +197,27 @@ class Target(Frozen):
 
     def expected_fraction(self, as_of: date, cutoff_day: int = 14) -> float:
         """Share of the target expected by the end of `as_of` (a milestone is due at `due`)."""
+        if self.pace == "at_end":  # judged only once the span is over
+            return 1.0 if as_of >= self.span(cutoff_day)[1] else 0.0
         profile = self.profile if self.pace == "profile" else None
         return self.as_period.elapsed_fraction(as_of, cutoff_day, profile, until=self.due)
+
+    def span(self, cutoff_day: int = 14) -> tuple[date, date]:
+        """The days the work is spread over: the period's window, up to `due` for a milestone."""
+        start, end = self.as_period.window(cutoff_day)
+        return start, self.due or end
+
+    def pace_for(self, indicator: Indicator) -> Pace:
+        return self.pace or indicator.default_pace
+
+    def expected(self, goal: float, fraction: float, indicator: Indicator) -> float:
+        """The figure expected by now. Whole units for a count under a stepped pace: the k-th of
+        n is due once k/n of the span has passed (`floor`), so 1 session in a quarter is expected
+        only at the quarter's end, and 2 inspections in a half-year one at a time."""
+        pace = self.pace_for(indicator)
+        if pace == "step" or (pace == "profile" and indicator.kind == "count"):
+            return float(math.floor(goal * fraction + _EPSILON))
+        return goal * fraction
 
 
 class ReportingRule(Frozen):

@@ -148,3 +148,55 @@ def test_an_impossible_date_is_a_located_error_not_a_crash(tmp_path: Path) -> No
     [issue] = _problems(path).errors
     assert (issue.path, issue.field) == (f"{path}:8:68", "units[1].valid_to")
     assert "day value is outside expected range" in issue.message
+
+
+# -- status semantics (issue 15): pace, floor, indicator kind -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where", "field", "message"),
+    [
+        ("    baseline_value: 10\n", "    baseline_value: 0\n", "30:21", "targets[0].baseline_value",
+         "a baseline of 0 makes a target of 0; state the least to reach with `floor:`"),
+        ("    factor: 1.05\n", "    factor: 1.05\n    pace: weekly\n", "32:11", "targets[0].pace",
+         "Input should be 'linear', 'profile', 'step' or 'at_end'"),
+        ("    factor: 1.05\n", "    factor: 1.05\n    pace: step\n    profile: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n",
+         "33:5", "targets[0].profile", "a profile is only read with pace: profile"),
+        ("    factor: 1.05\n", "    factor: 1.05\n    floor: -1\n", "32:12", "targets[0].floor",
+         "Input should be greater than 0"),
+        ("aggregation: sum, max_value: 100}", "aggregation: sum, max_value: 100, kind: grams}", "21:120",
+         "indicators[0].kind", "Input should be 'count' or 'measure'"),
+    ],
+)  # fmt: skip
+def test_pace_floor_and_kind_problems_name_file_line_and_field(
+        tmp_path: Path, old: str, new: str, where: str, field: str, message: str) -> None:
+    path = tmp_path / "plan.yaml"
+    assert old in MINIMAL
+    path.write_text(MINIMAL.replace(old, new, 1), encoding="utf-8")
+    [issue] = _problems(path).errors
+    assert (issue.path, issue.field, issue.message) == (f"{path}:{where}", field, message)
+
+
+def test_a_floor_makes_a_zero_baseline_a_real_target_and_pace_defaults_by_indicator_kind(tmp_path: Path) -> None:
+    path = tmp_path / "plan.yaml"
+    path.write_text(MINIMAL.replace("    baseline_value: 10\n", "    baseline_value: 0\n    floor: 3\n"), encoding="utf-8")
+    plan = load_plan(path)
+    [target] = plan.targets
+    assert (target.target_value(), target.pace, target.pace_for(plan.indicator("cases"))) == (3, None, "step")
+    with_floor_elsewhere = MINIMAL.replace("    baseline_value: 10\n", "    baseline_value: 10\n    floor: 3\n")
+    path.write_text(with_floor_elsewhere.replace("kind: baseline_relative", "kind: absolute\n    value: 2")
+                    .replace("    baseline_year: 2023\n", ""), encoding="utf-8")
+    messages = {(i.field, i.message) for i in _problems(path).errors}
+    assert ("targets[0].floor", "not used by absolute targets") in messages
+
+
+def test_the_shipped_plan_counts_whole_things_and_weighs_grams() -> None:
+    plan = load_plan(SHIPPED)
+    kinds = {i.code: i.kind for i in plan.indicators}
+    assert kinds.pop("drug_seizures_heroin_g") == "measure" and set(kinds.values()) == {"count"}
+    cases = plan.target("CA-HUONG-HOA", "drug_cases_detected", "2024")
+    indicator = plan.indicator("drug_cases_detected")
+    assert cases.target_value() == pytest.approx(49.35) and indicator.whole(cases.target_value()) == 50
+    assert plan.indicator("drug_seizures_heroin_g").whole(49.35) == 49.35
+    assert plan.target("CA-TINH", "communes_3_good", "2024").pace == "at_end"
+    assert plan.target("TINH-DOAN", "action_month_activities", "2024").pace == "profile"

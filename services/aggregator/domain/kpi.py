@@ -71,16 +71,21 @@ def evaluate(ledger: AgencyLedger, target: Any, plan: Any, as_of: datetime, day:
     denominator = ledger.actual(target.denominator, target.period, plan) if target.denominator else None
     goal = target.target_value(denominator)
     day = day or data_cutoff(ledger, plan, as_of)
-    fraction = target.expected_fraction(day, plan.cutoff_day)
     due = end_of_day(target.due) if target.due else None
-    if goal is None:
-        return Kpi(ledger.agency, target.indicator, target.period, actual, None, None, None, KpiStatus.ON_TRACK, due)
-    expected = goal * fraction
+    start, end = target.span(plan.cutoff_day)
+    if goal is None:  # a ratio whose denominator nobody reported: no target to judge against
+        status = KpiStatus.NO_DATA if day >= start else KpiStatus.ON_TRACK  # once figures are due
+        return Kpi(ledger.agency, target.indicator, target.period, actual, None, None, None, status, due)
+    goal = indicator.whole(goal)
+    fraction = target.expected_fraction(day, plan.cutoff_day)
+    expected = target.expected(goal, fraction, indicator)
     if target.kind == "milestone" or indicator.aggregation == "latest":
         forecast = actual  # a stock or a one-off does not extrapolate
     else:
-        forecast = actual / fraction if fraction > 0 else None
-    status = _status(target, indicator, plan.thresholds, actual, goal, expected, forecast, fraction, day)
+        # judged at the end (`at_end`) or not, the forecast extrapolates the days gone by
+        pace = fraction if target.pace != "at_end" else target.as_period.elapsed_fraction(day, plan.cutoff_day)
+        forecast = actual / pace if pace > 0 else None
+    status = _status(indicator, plan.thresholds, actual, goal, expected, forecast, day >= end)
     return Kpi(ledger.agency, target.indicator, target.period, actual, goal, expected, forecast, status, due)
 
 
@@ -97,23 +102,28 @@ def data_cutoff(ledger: AgencyLedger, plan: Any, as_of: datetime) -> date:
     return min(max(p.window(plan.cutoff_day)[1] for p in judged), local_day(as_of))
 
 
-def _status(target, indicator, thresholds, actual, goal, expected, forecast, fraction, day) -> KpiStatus:
+def _status(indicator, thresholds, actual, goal, expected, forecast, over: bool) -> KpiStatus:
+    """`over`: the span (the period, or up to a milestone's due date) has ended at the day judged."""
     if indicator.higher_is_better:
         if actual >= goal:
             return KpiStatus.ACHIEVED
-        if fraction >= 1 or (target.kind == "milestone" and target.due and day > target.due):
-            return KpiStatus.LAGGING  # the period (or the milestone's date) ended short of it
-        ratio = actual / expected if expected > 0 else 1.0
-    else:  # a ceiling: over it is lagging, under it at the period's end is achieved
+        if over:
+            return KpiStatus.MISSED  # terminal: nothing left to catch up in
+        if expected <= 0 or actual >= expected:
+            return KpiStatus.ON_TRACK
+        ratio = actual / expected
+    else:  # a ceiling: over it is lagging (missed once the span is over), under it at the end achieved
         if actual > goal:
-            return KpiStatus.LAGGING
-        if fraction >= 1:
+            return KpiStatus.MISSED if over else KpiStatus.LAGGING
+        if over:
             return KpiStatus.ACHIEVED
         ratio = goal / forecast if forecast else 1.0
     if ratio >= thresholds.on_track:
         return KpiStatus.ON_TRACK
     if ratio >= thresholds.at_risk:
         return KpiStatus.AT_RISK
+    if indicator.higher_is_better and indicator.kind == "count" and expected - actual <= 1:
+        return KpiStatus.AT_RISK  # one whole unit behind: the next one catches up
     return KpiStatus.LAGGING
 
 
