@@ -21,7 +21,7 @@ from shared.events.models import IndicatorCorrectedEvent, IndicatorReportedEvent
 
 from services.intake.adapters.metrics import IntakeMetrics
 from services.intake.adapters.publisher import EventPublisher
-from services.intake.adapters.records import digest, to_record, with_warnings
+from services.intake.adapters.records import as_sent, digest, to_record, with_warnings
 from services.intake.adapters.registry import UNAVAILABLE, Accepted, EventRegistry
 from services.intake.domain import plan_rules
 from services.intake.domain.parsing import parse_event
@@ -111,7 +111,8 @@ class Intake:
         try:
             for c in candidates:
                 c.record = to_record(c.event)
-                c.digest = digest(c.record)
+                c.digest = digest(c.record)  # of the canonical form: the same event sent either way is one
+                c.record = as_sent(c.record, c.event, documents[c.index])
         except BaseException:
             lookup.cancel()
             raise

@@ -12,6 +12,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import to_jsonable_python
@@ -75,33 +76,69 @@ def _agency_of(source: str) -> str | None:
 def from_kafka(value: bytes | None, headers: Iterable[tuple[str, bytes]]) -> dict[str, Any]:
     """The structured form of a binary-mode record, not yet validated. The values of `content-type`
     and `ce_*` headers must be UTF-8 and each attribute appear once (other headers are not read); the
-    value is read as `loads` reads a body."""
+    value is read as `loads` reads a body. The result remembers the value's bytes (`BinaryDocument`)."""
+    return binary_document(from_headers(headers), value or b"", what="record value")
+
+
+class BinaryDocument(dict):
+    """The structured form of a binary-mode event that remembers the bytes its data came in, so
+    that what is forwarded can be what was sent (`data_bytes`; the dict is what validation reads)."""
+
+    __slots__ = ("data_bytes",)
+    data_bytes: bytes
+
+
+def binary_document(attributes: dict[str, Any], data: bytes, *, what: str = "body") -> BinaryDocument:
+    """Attributes read by `from_headers` plus the data, read as `loads` reads a body."""
+    document = BinaryDocument(attributes)
+    document["data"] = loads(data, what=what)
+    document.data_bytes = bytes(data)
+    return document
+
+
+KAFKA_PREFIX, HTTP_PREFIX = _HEADER_PREFIX, "ce-"
+_REQUIRED = ("specversion", "id", "source", "type")
+_BAD_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+
+
+def from_headers(headers: Iterable[tuple[str, bytes]], *, prefix: str = KAFKA_PREFIX, where: str = "Kafka header",
+                 percent_encoded: bool = False, required: Collection[str] = _REQUIRED) -> dict[str, Any]:
+    """The context attributes of a binary-mode event, from its headers: `<prefix><name>` (Kafka's
+    `ce_`, HTTP's `ce-`; names as given, so HTTP callers pass them lower-cased) and `content-type`
+    (the datacontenttype: application/json, parameters aside). Each attribute once, its value UTF-8
+    (after percent-decoding, for HTTP: RFC 3986 `%XX`, a `%` not followed by two hex digits is
+    refused). Other headers are not read: they may hold any bytes."""
     attributes: dict[str, Any] = {}
     content_type = CONTENT_TYPE
     for name, raw in headers:
         if type(name) is not str:
             raise DecodeError(f"a header name is {type(name).__name__}, not text")
         content = name.lower() == "content-type"
-        if not content and not name.startswith(_HEADER_PREFIX):
+        if not content and not name.startswith(prefix):
             continue  # not ours (tracing, ...): any bytes
         try:
-            text = bytes(raw).decode("utf-8") if raw is not None else ""
+            raw = bytes(raw) if raw is not None else b""
+            if percent_encoded and b"%" in raw:
+                if _BAD_PERCENT.search(raw):
+                    raise DecodeError(f"{where} {_shown(name)} holds a '%' not followed by two hex digits "
+                                      "(a '%' itself is sent as %25)")
+                raw = unquote_to_bytes(raw)
+            text = raw.decode("utf-8")
         except (UnicodeDecodeError, TypeError) as exc:
-            raise DecodeError(f"Kafka header {_shown(name)} is not UTF-8 text") from exc
+            raise DecodeError(f"{where} {_shown(name)} is not UTF-8 text") from exc
         if content:
             content_type = text
         else:
-            attribute = name[len(_HEADER_PREFIX):]
+            attribute = name[len(prefix):]
             if attribute in attributes:
-                raise DecodeError(f"Kafka header {_shown(name)} appears more than once")
+                raise DecodeError(f"{where} {_shown(name)} appears more than once")
             attributes[attribute] = text
-    for required in ("specversion", "id", "source", "type"):
-        if required not in attributes:
-            raise DecodeError(f"missing Kafka header ce_{required} (binary-mode CloudEvent)")
+    for attribute in required:
+        if attribute not in attributes:
+            raise DecodeError(f"missing {where} {prefix}{attribute} (binary-mode CloudEvent)")
     if content_type.split(";")[0].strip() != CONTENT_TYPE:
         raise DecodeError(f"content-type header is {_shown(content_type)}; expected {CONTENT_TYPE}")
     attributes["datacontenttype"] = CONTENT_TYPE
-    attributes["data"] = loads(value or b"", what="record value")
     return attributes
 
 

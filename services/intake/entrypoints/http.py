@@ -2,7 +2,9 @@
 
 Order of checks, cheapest and least revealing first: token (401, or 429 after repeated failures:
 adapters/tokens.py) → content type (415) → size (413) → rate (429) → JSON (400) → each event
-(schema 422, authorization 403, plan rules 422). Slow clients are cut by shared/http_server.py.
+(schema 422, authorization 403, plan rules 422). One event comes in structured content mode
+(`application/cloudevents+json`) or binary mode (`application/json`, attributes in `ce-*`
+headers: domain/binary_mode.py), batches structured. Slow clients are cut by shared/http_server.py.
 The body is read raw (not through FastAPI's parameter parsing): the limits apply to bytes.
 """
 
@@ -20,12 +22,13 @@ from fastapi.responses import JSONResponse, Response
 from pydantic_core import to_json
 from starlette.requests import ClientDisconnect
 
-from shared.events.codec import BATCH, STRUCTURED
+from shared.events.codec import BATCH, CONTENT_TYPE, STRUCTURED
 from shared.observability import mount_health_and_metrics
 
 from services.intake.adapters.publisher import KafkaUnavailable
 from services.intake.adapters.tokens import Denied
 from services.intake.bootstrap import Container
+from services.intake.domain.binary_mode import attribute_headers, name_headers, parse_binary
 from services.intake.domain.parsing import fast_parse, parse_json
 from services.intake.domain.problems import PROBLEM_JSON, Problem
 from services.intake.domain.ratelimit import AuthGuard
@@ -100,12 +103,15 @@ def create_app(container: Container) -> FastAPI:
                                     "ask the operators for a new one"))
         return agency
 
-    def expect_content_type(request: Request, wanted: str) -> None:
+    def expect_content_type(request: Request, *wanted: str) -> str:
         got = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if got != wanted:
+        if got not in wanted:
             hint = f" (for a JSON array of events use {BATCH} and /v1/events/batch)" if got == BATCH else ""
+            takes = wanted[0] if len(wanted) == 1 else (f"{STRUCTURED} (structured mode) or {CONTENT_TYPE} (binary "
+                                                         "mode: the attributes in ce-* headers, the data as the body)")
             raise _Rejected(Problem("unsupported-media-type", f"Content-Type is {got or 'missing'!r}; this endpoint "
-                                    f"takes {wanted}{hint}", extra={"accepted": [wanted]}))
+                                    f"takes {takes}{hint}", extra={"accepted": list(wanted)}))
+        return got
 
     async def read_body(request: Request, limit: int, what: str) -> bytes:
         declared = request.headers.get("content-length")
@@ -140,15 +146,24 @@ def create_app(container: Container) -> FastAPI:
     @app.post("/v1/events", tags=["events"], summary="Send one event", **docs.single_event())
     async def post_event(request: Request) -> Response:
         agency = await authenticate(request)
-        expect_content_type(request, STRUCTURED)
+        binary = expect_content_type(request, STRUCTURED, CONTENT_TYPE) == CONTENT_TYPE
         body = await read_body(request, settings.max_event_bytes, "an event")
+        if binary:
+            attributes = attribute_headers(request.headers.raw)
+            size = len(body) + sum(len(n) + len(v) for n, v in attributes)
+            if size > settings.max_event_bytes:  # extensions are bounded by the event's size only
+                raise _Rejected(Problem("too-large", f"the data and ce-* headers are {size} bytes; an event may "
+                                        f"be at most {settings.max_event_bytes} bytes"))
         take_rate(agency, 1)
-        document = fast_parse(body, batch=False) or parse_json(body)
+        if binary:
+            document = parse_binary(body, attributes)
+        else:
+            document = fast_parse(body, batch=False) or parse_json(body)
         if isinstance(document, Problem):
             raise _Rejected(document)
         outcome = (await submit([document], agency))[0]
         if outcome.problem is not None:
-            raise _Rejected(outcome.problem)
+            raise _Rejected(name_headers(outcome.problem) if binary else outcome.problem)
         return JSONResponse(outcome.as_dict(), 202 if outcome.status == "accepted" else 200)
 
     @app.post("/v1/events/batch", tags=["events"], summary="Send up to 500 events", **docs.batch())

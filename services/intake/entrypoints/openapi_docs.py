@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from shared.events.codec import BATCH, STRUCTURED
+from shared.events.codec import BATCH, CONTENT_TYPE, STRUCTURED
 from shared.events.schemas import generated
 
 from services.intake.domain.problems import PROBLEM_JSON, REASONS
@@ -22,7 +22,10 @@ DOC_PATH = Path(__file__).resolve().parents[3] / "docs" / "openapi-intake.json"
 DESCRIPTION = (
     "The front door for agency systems. Send CloudEvents 1.0 with your agency's API token; a 202 "
     "means the event is stored durably. Errors are RFC 9457 problem details whose `reason` and "
-    "`errors[].pointer` say what to fix. See docs/intake.md for a walkthrough with curl.")
+    "`errors[].pointer` say what to fix. One event may be sent in either CloudEvents HTTP content mode: "
+    f"structured (`{STRUCTURED}`, the whole event as the body) or binary (`{CONTENT_TYPE}`, the data as the "
+    "body and every other attribute as a `ce-` header, values percent-encoded as the HTTP binding says). "
+    "See docs/intake.md for a walkthrough with curl.")
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
 _RESULT = {"$ref": "#/components/schemas/EventResult"}
@@ -49,10 +52,41 @@ def single_event() -> dict[str, Any]:
               "content": {"application/json": {"schema": _RESULT}}},
         **_errors(*event_reasons),
     }
-    body = {"required": True, "content": {STRUCTURED: {
-        "schema": {"$ref": "#/components/schemas/AgencyEvent"},
-        "examples": {name: {"summary": f"vn.gov.pcmt.{name}.v1", "value": ev} for name, ev in examples().items()}}}}
-    return {"responses": responses, "openapi_extra": {"requestBody": body}}
+    body = {"required": True, "content": {
+        STRUCTURED: {
+            "schema": {"$ref": "#/components/schemas/AgencyEvent"},
+            "examples": {name: {"summary": f"vn.gov.pcmt.{name}.v1", "value": ev} for name, ev in examples().items()}},
+        CONTENT_TYPE: {
+            "schema": {"description": "Binary content mode: the event's `data` (its schema is the one of the type "
+                                      "named by `ce-type`); the other attributes are `ce-` headers",
+                       "oneOf": [{"$ref": f"#/components/schemas/{name}"} for name in _DATA_SCHEMAS]},
+            "examples": {name: {"summary": f"data of vn.gov.pcmt.{name}.v1 (with the ce- headers of its example)",
+                                "value": ev["data"]} for name, ev in examples().items()}}}}
+    return {"responses": responses, "openapi_extra": {"requestBody": body, "parameters": _binary_headers()}}
+
+
+_DATA_SCHEMAS = ("ActivityRecorded", "CommuneAssessed", "IndicatorCorrected", "IndicatorReported", "ReportSubmitted")
+_BINARY_HEADERS = {  # attribute → (required in binary mode, description)
+    "specversion": (True, "`1.0`; its presence makes the request binary mode"),
+    "id": (True, "unique within your agency, e.g. `ca-tinh-2024-06-cases`"),
+    "source": (True, "`/agencies/<your agency>`"),
+    "type": (True, "the event type, e.g. `vn.gov.pcmt.indicator.reported.v1`"),
+    "time": (True, "RFC 3339 with a UTC offset, e.g. `2024-06-20T08:00:00+07:00`"),
+    "subject": (False, "optional"),
+}
+
+
+def _binary_headers() -> list[dict[str, Any]]:
+    """The `ce-` headers of binary mode. Not `required` in the OpenAPI sense: structured mode sends
+    none; a binary-mode request that lacks one is answered 400 (`ce-specversion`) or 422 (the others,
+    `errors[].pointer` naming the header). Any other `ce-<name>` header is an extension attribute."""
+    example = examples()["indicator.reported"]
+    return [{"name": f"ce-{name}", "in": "header", "required": False,
+             "description": f"Binary mode{' (required)' if required else ''}: the `{name}` attribute, {text}. "
+                            "Characters outside printable ASCII, space, `\"` and `%` are percent-encoded "
+                            "(UTF-8, e.g. `%C3%A9`).",
+             "schema": {"type": "string"}, **({"example": example[name]} if name in example else {})}
+            for name, (required, text) in _BINARY_HEADERS.items()]
 
 
 def batch() -> dict[str, Any]:
@@ -72,7 +106,8 @@ def _schemas() -> dict[str, Any]:
             schema = json.loads(text)
             events[name.removesuffix(".json")] = {k: v for k, v in schema.items() if k not in ("$schema", "$id")}
     field_error = {"type": "object", "properties": {
-        "pointer": {"type": "string", "description": "JSON Pointer (RFC 6901), e.g. /data/value"},
+        "pointer": {"type": "string", "description": "JSON Pointer (RFC 6901), e.g. /data/value; in binary mode an attribute "
+                                                     "sent as a header is named by its header, e.g. ce-time"},
         "path": {"type": "string", "description": "the same as a JSONPath, e.g. $.data.value"},
         "detail": {"type": "string"}}}
     return {

@@ -116,9 +116,13 @@ async def test_a_client_cannot_forge_the_warnings_extension(service, token):
 
 
 async def test_wrong_content_type_is_415_and_names_the_right_one(service, token):
-    response = await service.post(REPORT, token, content_type="application/json")
+    response = await service.post(REPORT, token, content_type="text/plain")
     assert response.status_code == 415
     assert "takes application/cloudevents+json" in response.json()["detail"]
+    # application/json is binary content mode: a whole event sent so is told the structured type
+    response = await service.post(REPORT, token, content_type="application/json")
+    assert response.status_code == 400
+    assert "send it with Content-Type application/cloudevents+json" in response.json()["detail"]
 
 
 async def test_event_over_64_kib_is_413(service, token):
