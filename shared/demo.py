@@ -48,9 +48,10 @@ DEMO_ENV = {
 }
 BATCH = "application/cloudevents-batch+json"
 STRUCTURED = "application/cloudevents+json"
-STATUS_COLOURS = {"achieved": "green", "on_track": "green", "at_risk": "yellow", "lagging": "red",
+STATUS_COLOURS = {"achieved": "green", "on_track": "green", "at_risk": "yellow", "lagging": "red", "missed": "red",
+                  "no_data": "yellow",
                   "submitted": "green", "late": "yellow", "missing": "red", "pending": "dim"}
-STATUS_ORDER = ["lagging", "at_risk", "on_track", "achieved"]
+STATUS_ORDER = ["missed", "lagging", "at_risk", "no_data", "on_track", "achieved"]
 # Wide enough for the tables when the output is a file or a pipe.
 console = Console(width=None if sys.stdout.isatty() else 140)
 
@@ -141,7 +142,7 @@ def _await_projection(aggregator: str, expected_agencies: set[str], timeout: flo
 
 
 def _print_kpis(aggregator: str, plan) -> None:
-    """A status summary, then the KPIs a leader should look at: lagging and at risk."""
+    """A status summary, then the KPIs a leader should look at: missed, lagging, at risk, without data."""
     now = datetime.fromisoformat(NOW)
     items = [k for k in httpx.get(f"{aggregator}/v1/kpis", timeout=10).json()["items"]
              if Period.parse(k["period"]).window(plan.cutoff_day)[0] <= now.date()]  # begun periods only
@@ -156,7 +157,7 @@ def _print_kpis(aggregator: str, plan) -> None:
         table.add_column(column, justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True)
     for k in sorted(items, key=lambda i: (STATUS_ORDER.index(i["status"]), i["agency"], i["indicator"])):
-        if k["status"] not in ("lagging", "at_risk"):
+        if k["status"] not in ("missed", "lagging", "at_risk", "no_data"):
             continue
         table.add_row(k["agency"], plan.indicator(k["indicator"]).name_vi, Period.parse(k["period"]).label("vi"),
                       _num(k["actual"]), _num(k["expected"]), _num(k["target"]), _num(k["forecast"]),

@@ -11,6 +11,8 @@ KPI_STATUS = {
     "on_track": {"vi": "Đúng tiến độ", "en": "On track"},
     "at_risk": {"vi": "Có nguy cơ chậm", "en": "At risk"},
     "lagging": {"vi": "Chậm tiến độ", "en": "Lagging"},
+    "missed": {"vi": "Không hoàn thành chỉ tiêu", "en": "Target missed"},
+    "no_data": {"vi": "Chưa có số liệu", "en": "No data"},
 }
 REPORT_STATUS = {
     "pending": {"vi": "Chưa đến hạn", "en": "Not yet due"},

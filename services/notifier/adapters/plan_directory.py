@@ -20,7 +20,8 @@ def directory_from_plan(plan: Plan) -> Directory:
     }
     indicators = {i.code: Indicator(i.code, i.name_vi, i.name_en, i.unit_vi, i.unit_en) for i in plan.indicators}
     return Directory(agencies=agencies, indicators=indicators, cutoff_day=plan.cutoff_day, timezone=plan.timezone,
-                     plan_year=plan.year)
+                     plan_year=plan.year,
+                     denominators={(t.agency, t.indicator, t.period): t.denominator for t in plan.targets if t.denominator})
 
 
 def load_directory(path: Path) -> Directory:

@@ -127,11 +127,16 @@ def _view(alert: Alert, digest: Digest, ctx: RenderContext, now: datetime) -> di
         "expected": texts.number(f.get("expected"), lang), "forecast": texts.number(f.get("forecast"), lang),
         "unit": unit, "deadline": _local(f.get("deadline"), ctx.timezone) if f.get("deadline") else None,
         "submitted_at": _local(f.get("submitted_at"), ctx.timezone) if f.get("submitted_at") else None,
-        "todo": texts.WHAT_TO_DO[lang][alert.kind],
+        "todo": texts.what_to_do(lang, alert.kind, _missing(alert, d, lang)),
         "acked": t["acked"].format(who=alert.acked_by, when=_local(alert.acked_at, ctx.timezone)) if alert.acked_at else None,
         "ack_link": ctx.ack_link(alert) if alert.firing and not alert.acked_at else None,
         "escalated": escalated, "is_new": False,
     }
+
+
+def _missing(alert: Alert, d: Directory, lang: str) -> str | None:
+    code = d.missing_figure(alert.agency, alert.indicator, alert.period)
+    return d.indicator(code).name(lang) if code else None
 
 
 def _groups(digest: Digest, ctx: RenderContext) -> dict[str, list[dict]]:

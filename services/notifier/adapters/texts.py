@@ -5,32 +5,46 @@ from __future__ import annotations
 from services.notifier.domain.alerts import AlertKind
 
 KIND_COUNT = {
-    "vi": {AlertKind.LAGGING: "{n} chỉ tiêu chậm tiến độ",
+    "vi": {AlertKind.MISSED: "{n} chỉ tiêu không hoàn thành",
+           AlertKind.NO_DATA: "{n} chỉ tiêu chưa có số liệu",
+           AlertKind.LAGGING: "{n} chỉ tiêu chậm tiến độ",
            AlertKind.REPORT_MISSING: "{n} báo cáo chưa nộp",
            AlertKind.REPORT_LATE: "{n} báo cáo nộp muộn",
            AlertKind.AT_RISK_REPEATED: "{n} chỉ tiêu có nguy cơ chậm 2 kỳ liên tiếp",
            AlertKind.FORECAST_BELOW_TARGET: "{n} chỉ tiêu dự báo không đạt kế hoạch"},
-    "en": {AlertKind.LAGGING: "{n} indicator(s) lagging",
+    "en": {AlertKind.MISSED: "{n} target(s) missed",
+           AlertKind.NO_DATA: "{n} indicator(s) without data",
+           AlertKind.LAGGING: "{n} indicator(s) lagging",
            AlertKind.REPORT_MISSING: "{n} report(s) missing",
            AlertKind.REPORT_LATE: "{n} report(s) late",
            AlertKind.AT_RISK_REPEATED: "{n} indicator(s) at risk two periods running",
            AlertKind.FORECAST_BELOW_TARGET: "{n} indicator(s) forecast below target"},
 }
 KIND_TITLE = {
-    "vi": {AlertKind.LAGGING: "Chậm tiến độ", AlertKind.REPORT_MISSING: "Chưa nộp báo cáo",
+    "vi": {AlertKind.MISSED: "Không hoàn thành chỉ tiêu", AlertKind.NO_DATA: "Chưa có số liệu",
+           AlertKind.LAGGING: "Chậm tiến độ", AlertKind.REPORT_MISSING: "Chưa nộp báo cáo",
            AlertKind.REPORT_LATE: "Nộp báo cáo muộn", AlertKind.AT_RISK_REPEATED: "Có nguy cơ chậm 2 kỳ liên tiếp",
            AlertKind.FORECAST_BELOW_TARGET: "Dự báo cả năm không đạt chỉ tiêu"},
-    "en": {AlertKind.LAGGING: "Lagging", AlertKind.REPORT_MISSING: "Report missing",
+    "en": {AlertKind.MISSED: "Target missed", AlertKind.NO_DATA: "No data",
+           AlertKind.LAGGING: "Lagging", AlertKind.REPORT_MISSING: "Report missing",
            AlertKind.REPORT_LATE: "Report late", AlertKind.AT_RISK_REPEATED: "At risk two periods running",
            AlertKind.FORECAST_BELOW_TARGET: "Year-end forecast below target"},
 }
 WHAT_TO_DO = {
-    "vi": {AlertKind.LAGGING: "Rà soát nguyên nhân, có biện pháp đẩy nhanh tiến độ và báo cáo kết quả trong kỳ tới.",
+    "vi": {AlertKind.MISSED: "Kỳ thực hiện đã kết thúc mà chỉ tiêu không đạt: đề nghị báo cáo giải trình nguyên nhân, "
+                             "trách nhiệm và biện pháp khắc phục.",
+           AlertKind.NO_DATA: "Chưa có số liệu “{missing}” nên chưa xác định được chỉ tiêu cần đạt; "
+                              "đề nghị báo cáo bổ sung số liệu này.",
+           AlertKind.LAGGING: "Rà soát nguyên nhân, có biện pháp đẩy nhanh tiến độ và báo cáo kết quả trong kỳ tới.",
            AlertKind.REPORT_MISSING: "Chỉ đạo bộ phận thống kê nộp báo cáo ngay; số liệu của kỳ này đang bị thiếu.",
            AlertKind.REPORT_LATE: "Đề nghị bảo đảm nộp báo cáo đúng hạn ở các kỳ sau.",
            AlertKind.AT_RISK_REPEATED: "Xem xét điều chỉnh kế hoạch triển khai để tránh bị chậm tiến độ.",
            AlertKind.FORECAST_BELOW_TARGET: "Cảnh báo sớm: cần tăng cường thực hiện để đạt chỉ tiêu cả năm."},
-    "en": {AlertKind.LAGGING: "Review the causes, speed up the work and report the result next period.",
+    "en": {AlertKind.MISSED: "The period is over and the target was not met: report the causes, "
+                             "who is responsible and the remedial measures.",
+           AlertKind.NO_DATA: "“{missing}” has not been reported, so the target cannot be set; "
+                              "please report this figure.",
+           AlertKind.LAGGING: "Review the causes, speed up the work and report the result next period.",
            AlertKind.REPORT_MISSING: "Have the report submitted now; this period's figures are missing.",
            AlertKind.REPORT_LATE: "Please make sure future reports are submitted on time.",
            AlertKind.AT_RISK_REPEATED: "Consider adjusting the work plan before the indicator falls behind.",
@@ -66,6 +80,11 @@ T = {
         "other": "{n} more", "severity": {"critical": "Critical", "warning": "Warning", "info": "Info"},
     },
 }
+
+
+def what_to_do(language: str, kind: AlertKind, missing: str | None = None) -> str:
+    """The action asked for; a `no_data` alert names the figure that is missing."""
+    return WHAT_TO_DO[language][kind].format(missing=missing or "—")
 
 
 def intro(language: str, year: int | None) -> str:

@@ -18,11 +18,13 @@ from services.notifier.domain import periods
 
 
 class AlertKind(StrEnum):
+    MISSED = "missed"  # the period (or milestone date) is over and the target was not met
     LAGGING = "lagging"
     AT_RISK_REPEATED = "at_risk_repeated"
     FORECAST_BELOW_TARGET = "forecast_below_target"
     REPORT_MISSING = "report_missing"
     REPORT_LATE = "report_late"
+    NO_DATA = "no_data"  # a ratio's denominator is not reported: the target cannot be judged
 
 
 class Severity(StrEnum):
@@ -32,18 +34,27 @@ class Severity(StrEnum):
 
 
 SEVERITY = {
+    AlertKind.MISSED: Severity.CRITICAL,
     AlertKind.LAGGING: Severity.CRITICAL,
     AlertKind.REPORT_MISSING: Severity.CRITICAL,
     AlertKind.AT_RISK_REPEATED: Severity.WARNING,
     AlertKind.REPORT_LATE: Severity.WARNING,
+    AlertKind.NO_DATA: Severity.WARNING,
     AlertKind.FORECAST_BELOW_TARGET: Severity.INFO,
 }
 # Alerts computed from an agency's figures; pointless while its report is missing.
-DERIVED_FROM_FIGURES = {AlertKind.LAGGING, AlertKind.AT_RISK_REPEATED, AlertKind.FORECAST_BELOW_TARGET}
-# A late report is a one-off fact and a forecast an early hint: neither climbs to the committee.
-ESCALATES = {AlertKind.LAGGING, AlertKind.REPORT_MISSING, AlertKind.AT_RISK_REPEATED}
+DERIVED_FROM_FIGURES = {AlertKind.MISSED, AlertKind.LAGGING, AlertKind.AT_RISK_REPEATED,
+                        AlertKind.FORECAST_BELOW_TARGET, AlertKind.NO_DATA}
+# A late report is a one-off fact, a forecast an early hint and a missing figure the agency's own
+# to supply: none climbs to the committee. A missed target climbs like a lagging one.
+ESCALATES = {AlertKind.MISSED, AlertKind.LAGGING, AlertKind.REPORT_MISSING, AlertKind.AT_RISK_REPEATED}
 # A late report needs saying once; everything else is repeated while open and unacknowledged.
-REPEATS = {AlertKind.LAGGING, AlertKind.REPORT_MISSING, AlertKind.AT_RISK_REPEATED, AlertKind.FORECAST_BELOW_TARGET}
+REPEATS = {AlertKind.MISSED, AlertKind.LAGGING, AlertKind.REPORT_MISSING, AlertKind.AT_RISK_REPEATED,
+           AlertKind.FORECAST_BELOW_TARGET, AlertKind.NO_DATA}
+# A KPI that goes from lagging to missed got worse, not better: the lagging alert is superseded
+# (not announced as resolved) and the missed one carries on its escalation.
+SUPERSEDES = {AlertKind.MISSED: AlertKind.LAGGING}
+_SUPERSEDED_BY_STATUS = {AlertKind.LAGGING: KpiStatus.MISSED.value}
 
 FIRING, RESOLVED = "firing", "resolved"
 
@@ -104,15 +115,32 @@ def kpi_signals(event: KpiStatusChanged, previous_period_status: KpiStatus | Non
              "deadline": event.deadline.isoformat() if event.deadline else None}
     lagging = event.status is KpiStatus.LAGGING
     at_risk_twice = event.status is KpiStatus.AT_RISK and previous_period_status is KpiStatus.AT_RISK
-    forecast_short = (not lagging and event.status is not KpiStatus.ACHIEVED
+    # a forecast is an early hint: pointless once the KPI is lagging, over, or cannot be judged
+    forecast_short = (event.status in (KpiStatus.ON_TRACK, KpiStatus.AT_RISK)
                       and event.forecast is not None and event.target is not None
                       and event.forecast < event.target)
 
     def signal(kind: AlertKind, firing: bool) -> Signal:
         return Signal(kind, event.agency, event.indicator, event.period, firing, event.as_of, facts)
 
-    return [signal(AlertKind.LAGGING, lagging), signal(AlertKind.AT_RISK_REPEATED, at_risk_twice),
+    # LAGGING before MISSED: a lagging alert the event supersedes is closed before the missed
+    # one opens and takes over its escalation (`superseded`)
+    return [signal(AlertKind.LAGGING, lagging), signal(AlertKind.MISSED, event.status is KpiStatus.MISSED),
+            signal(AlertKind.NO_DATA, event.status is KpiStatus.NO_DATA),
+            signal(AlertKind.AT_RISK_REPEATED, at_risk_twice),
             signal(AlertKind.FORECAST_BELOW_TARGET, forecast_short)]
+
+
+def is_superseded(alert: Alert) -> bool:
+    """Closed because the KPI got worse (lagging → missed), not because it was put right."""
+    return alert.state == RESOLVED and alert.facts.get("status") == _SUPERSEDED_BY_STATUS.get(alert.kind)
+
+
+def superseded(signal: Signal, changed: list[Alert]) -> Alert | None:
+    """The alert of the same KPI this signal's alert takes over from, among those just changed."""
+    kind = SUPERSEDES.get(signal.kind)
+    return next((a for a in changed if kind is not None and a.kind is kind and a.agency == signal.agency
+                 and a.indicator == signal.indicator and a.period == signal.period and is_superseded(a)), None)
 
 
 def reporting_month(when: datetime, cutoff_day: int, timezone: str) -> int:
@@ -146,17 +174,19 @@ def report_signals(event: ReportStatusChanged) -> list[Signal]:
             signal(AlertKind.REPORT_LATE, event.status is ReportStatus.LATE)]
 
 
-def apply(alert: Alert | None, signal: Signal, now: datetime) -> Alert | None:
-    """The alert after the signal; None if there is none and nothing fires."""
+def apply(alert: Alert | None, signal: Signal, now: datetime, takes_over: Alert | None = None) -> Alert | None:
+    """The alert after the signal; None if there is none and nothing fires. `takes_over`: the
+    alert this one supersedes (a lagging KPI now missed); its escalation carries on."""
+    opened = min(now, takes_over.opened_at) if takes_over is not None else now
     if alert is None:
         if not signal.firing:
             return None
         return Alert(signal.kind, signal.agency, signal.indicator, signal.period, FIRING,
-                     opened_at=now, as_of=signal.as_of, facts=signal.facts)
+                     opened_at=opened, as_of=signal.as_of, facts=signal.facts)
     if signal.as_of < alert.as_of:
         return alert  # an older fact arriving late must not undo a newer one
     if signal.firing and not alert.firing:  # reopened: a fresh alert for escalation and ack
-        return replace(alert, state=FIRING, opened_at=now, as_of=signal.as_of, facts=signal.facts,
+        return replace(alert, state=FIRING, opened_at=opened, as_of=signal.as_of, facts=signal.facts,
                        resolved_at=None, acked_at=None, acked_by=None)
     if signal.firing:
         return replace(alert, as_of=signal.as_of, facts=signal.facts)

@@ -8,7 +8,7 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from services.notifier.domain.alerts import FIRING, REPEATS, RESOLVED, Alert, Severity, inhibited
+from services.notifier.domain.alerts import FIRING, REPEATS, RESOLVED, Alert, Severity, inhibited, is_superseded
 from services.notifier.domain.directory import Directory, Leader
 from services.notifier.domain.policy import DigestPolicy
 from services.notifier.domain.routing import reached_at, recipients
@@ -37,6 +37,7 @@ class Selection:
     silences: list[Silence]
     inhibited: list[Alert]
     since: dict[int, datetime] = field(default_factory=dict)  # alert id → when it changed for this leader
+    forget: frozenset[int] = frozenset()  # mailed as firing, since superseded: not news, not resolved
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,12 @@ class Digest:
 def select(email: str, alerts: list[Alert], state: RecipientState, directory: Directory,
            silences: list[Silence], policy: DigestPolicy, now: datetime) -> Selection:
     firing = [a for a in alerts if a.firing]
-    visible, muted, held, used, since = [], [], [], {}, {}
+    visible, muted, held, used, since, forget = [], [], [], {}, {}, set()
     for alert in alerts:
         if alert.state == RESOLVED:
-            if state.delivered.get(alert.id) == FIRING:  # tell who was told it fired
+            if is_superseded(alert):  # lagging → missed: the missed alert says what happened
+                forget.add(alert.id)
+            elif state.delivered.get(alert.id) == FIRING:  # tell who was told it fired
                 visible.append(alert)
                 since[alert.id] = alert.resolved_at or alert.as_of
             continue
@@ -91,12 +94,14 @@ def select(email: str, alerts: list[Alert], state: RecipientState, directory: Di
             continue
         visible.append(alert)
         since[alert.id] = reached_at(alert, email, directory, policy)
-    return Selection(visible, muted, list(used.values()), held, since)
+    return Selection(visible, muted, list(used.values()), held, since, frozenset(forget))
 
 
 def plan(leader: Leader, selection: Selection, state: RecipientState, policy: DigestPolicy,
          now: datetime) -> tuple[Digest | None, RecipientState]:
     """The digest due now for this leader (if any) and the state to remember."""
+    if selection.forget & state.delivered.keys():
+        state = replace(state, delivered={k: v for k, v in state.delivered.items() if k not in selection.forget})
     new = [a for a in selection.visible if a.firing and state.delivered.get(a.id) != FIRING]
     still_open = [a for a in selection.visible if a.firing and state.delivered.get(a.id) == FIRING]
     resolved = [a for a in selection.visible if not a.firing]

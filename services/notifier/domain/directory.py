@@ -54,6 +54,9 @@ class Directory:
     cutoff_day: int = 14  # monthly reporting windows run from the 15th to the 14th
     timezone: str = "Asia/Ho_Chi_Minh"
     plan_year: int | None = None  # named in every email's opening line
+    # (agency, indicator, period) → the indicator a ratio target applies to: what a `no_data`
+    # alert asks the agency to report
+    denominators: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
     def agency(self, code: str) -> Agency:
         # An agency the plan does not know still gets its alerts recorded, just nobody to mail.
@@ -63,6 +66,10 @@ class Directory:
         if code is None:
             return Indicator(code="", name_vi="Báo cáo định kỳ", name_en="Periodic report")
         return self.indicators.get(code) or Indicator(code=code, name_vi=code, name_en=code)
+
+    def missing_figure(self, agency: str, indicator: str | None, period: str) -> str | None:
+        """The denominator a ratio target waits for, if it has one."""
+        return self.denominators.get((agency, indicator or "", period))
 
     def leader(self, email: str) -> Leader | None:
         for agency in self.agencies.values():

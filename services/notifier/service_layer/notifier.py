@@ -80,7 +80,7 @@ class Notifier:
         changed = []
         for signal in signals:
             current = await repo.alert_by_fingerprint(conn, signal.fingerprint)
-            after = alert_rules.apply(current, signal, now)
+            after = alert_rules.apply(current, signal, now, alert_rules.superseded(signal, changed))
             if after is not None and after != current:
                 changed.append(await repo.save_alert(conn, after))
         return changed

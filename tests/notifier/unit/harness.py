@@ -30,10 +30,12 @@ class Memory:
             self.kpi[(d.agency, d.indicator, d.period)] = d.status
         else:
             signals = rules.report_signals(d)
+        changed = []  # as the service does: a missed alert takes over a lagging one just superseded
         for s in signals:
-            after = rules.apply(self.alerts.get(s.fingerprint), s, now)
+            after = rules.apply(self.alerts.get(s.fingerprint), s, now, rules.superseded(s, changed))
             if after is not None:
                 self.alerts[s.fingerprint] = after if after.id else replace(after, id=len(self.alerts) + 1)
+                changed.append(self.alerts[s.fingerprint])
 
     def ack(self, fingerprint_part: str, by: str, now: datetime) -> None:
         for key, alert in self.alerts.items():
