@@ -16,6 +16,7 @@ from shared.http_params import (
     DATE_OR_MOMENT, ERRORS, Code, Period as PeriodText, answer_invalid_requests_safely, bounded_moment,
     require_known,
 )
+from shared.api_docs import serve_api_docs
 from shared.observability import mount_health_and_metrics
 from shared.plan.periods import Period
 
@@ -88,6 +89,7 @@ def create_app(aggregator: Aggregator | None = None, *, settings: Any = None,
                               "status, report timeliness, audit trail and time travel.")
     app.state.aggregator = agg
     answer_invalid_requests_safely(app)
+    serve_api_docs(app)
 
     async def database() -> str | None:
         async with agg.engine.connect() as conn:

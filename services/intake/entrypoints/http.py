@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic_core import to_json
 from starlette.requests import ClientDisconnect
 
+from shared.api_docs import serve_api_docs
 from shared.events.codec import BATCH, CONTENT_TYPE, STRUCTURED
 from shared.observability import mount_health_and_metrics
 
@@ -68,6 +69,7 @@ def create_app(container: Container) -> FastAPI:
 
     app = FastAPI(title="Tiendo intake API", version="1.0.0", lifespan=lifespan, description=docs.DESCRIPTION)
     app.add_middleware(_LatencyMiddleware, histogram=container.metrics.request_seconds)
+    serve_api_docs(app)
 
     @app.exception_handler(_Rejected)
     async def _rejected(_: Request, exc: _Rejected) -> JSONResponse:

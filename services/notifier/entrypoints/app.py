@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from shared.api_docs import serve_api_docs
 from shared.http_params import answer_invalid_requests_safely
 from shared.observability import mount_health_and_metrics
 
@@ -31,6 +32,7 @@ def create_app(container: Container, *, run_loops: bool = True) -> FastAPI:
     app.state.container = container
     app.include_router(api.router)
     answer_invalid_requests_safely(app)
+    serve_api_docs(app)
 
     async def database() -> str | None:
         async with container.engine.connect() as conn:
