@@ -40,7 +40,7 @@ def parse_binary(body: bytes, headers: list[tuple[str, bytes]]) -> BinaryDocumen
                                   required=("specversion",))
     except DecodeError as exc:
         detail = str(exc)
-        if "ce-specversion" in detail:
+        if detail.startswith("missing HTTP header ce-specversion"):
             detail = ("binary content mode (Content-Type: application/json) carries the attributes in ce-* "
                       "headers (ce-specversion: 1.0, ce-id, ce-source, ce-type, ce-time) and the data as the "
                       "body; there is no ce-specversion header")

@@ -121,6 +121,7 @@ def sent(**change):
     (*sent(id="100%"), "application/json", 400, "not-a-cloudevent", None, "two hex digits"),
     (*sent(id="x%FFy"), "application/json", 400, "not-a-cloudevent", None, "not UTF-8"),
     (*sent(specversion=None), "application/json", 400, "not-a-cloudevent", None, "no ce-specversion header"),
+    (*sent(specversion="1%FF"), "application/json", 400, "not-a-cloudevent", None, "'ce-specversion' is not UTF-8"),
     (*sent(), "application/json; charset=utf-8", 202, None, None, None),
     (sent()[0], b'{"indicator": ', "application/json", 400, "malformed-json", None, "not valid JSON"),
     (sent()[0], b'{"value": "\xff"}', "application/json", 400, "malformed-json", None, "not UTF-8"),
@@ -128,7 +129,7 @@ def sent(**change):
      "data and ce-* headers"),
     (*sent(), "text/plain", 415, "unsupported-media-type", None, "application/json (binary"),
 ], ids=["time-without-offset", "no-id", "no-type", "foreign-source", "LF-in-id", "bad-percent", "not-utf8-header",
-        "no-specversion", "charset", "body-not-json", "body-not-utf8", "headers-too-large", "text-plain"])
+        "no-specversion", "specversion-not-utf8", "charset", "body-not-json", "body-not-utf8", "headers-too-large", "text-plain"])
 async def test_binary_mode_problems_name_the_header(service, token, headers, body, content_type, status, reason,
                                                     pointer, words):
     response = await post_binary(service, token, headers, body, content_type)
