@@ -1,7 +1,9 @@
 """The official CloudEvents SDKs against a real intake (uvicorn on loopback, real Kafka): events
-built by the Python SDK (PyPI `cloudevents`) and the JavaScript SDK (npm `cloudevents`, on the
-machine's Node.js) are sent structured and binary over HTTP, and as binary-mode records to the raw
-topic through the SDKs' Kafka conversion; each reaches the canonical topic, its data as sent."""
+built by the Python SDK (PyPI `cloudevents`), the JavaScript SDK (npm `cloudevents`, on the
+machine's Node.js) and the Java SDK (`io.cloudevents` from Maven Central, on the JDK Kafka runs on)
+are sent structured and binary over HTTP, and as binary-mode records to the raw topic through the
+SDKs' Kafka conversion; each reaches the canonical topic, its data as sent. The npm and Maven
+packages are fetched by the tests into .cache/ (once)."""
 
 from __future__ import annotations
 
@@ -181,3 +183,42 @@ async def test_javascript_sdk_structured_binary_and_kafka(intake, token):
     assert found["js-binary-11"].value == report["binary_body"].encode()
     assert found["js-kafka"].value == value
     assert json.loads(found["js-structured"].value)["value"] == 10
+
+
+JAVA_DIR = Path(__file__).with_name("sdk_java")
+
+
+def java_classpath() -> str:
+    """The Java SDK's jars (sdk_java/pom.xml) fetched by Maven into .cache/ once, under a lock;
+    skipped only where there is no JDK or Maven."""
+    java, mvn = shutil.which("java"), shutil.which("mvn")
+    if not java or not mvn:
+        pytest.skip("a JDK (java) and Maven (mvn) are needed to run the Java SDK")
+    work = cache_dir() / "sdk-java"
+    work.mkdir(parents=True, exist_ok=True)
+    pom = (JAVA_DIR / "pom.xml").read_text()
+    with open(work / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        classpath = work / "classpath.txt"
+        if not classpath.exists() or (work / "pom.xml").read_text() != pom:
+            (work / "pom.xml").write_text(pom)
+            result = subprocess.run([mvn, "-q", "-B", f"-Dmaven.repo.local={work / 'repository'}",
+                                     "dependency:build-classpath", f"-Dmdep.outputFile={classpath}"],
+                                    cwd=work, capture_output=True, text=True, timeout=600)
+            assert result.returncode == 0, f"mvn could not fetch the Java SDK:\n{result.stdout[-3000:]}"
+    return classpath.read_text().strip()
+
+
+async def test_java_sdk_structured_binary_and_kafka(intake, token):
+    classpath = java_classpath()
+    process = await asyncio.create_subprocess_exec(
+        "java", "-cp", classpath, str(JAVA_DIR / "Send.java"), intake.url, token, TIME,
+        intake.settings.kafka_bootstrap_servers, intake.settings.raw_topic,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), PATIENCE * 6)
+    assert process.returncode == 0, err.decode()[-3000:]
+    assert json.loads(out)["http"] == [202, 202], err.decode()[-3000:]
+    found = await canonical(intake, {"java-structured", "java-binary", "java-kafka"})
+    expected = b'{"indicator": "drug_cases_detected", "period": "2024-06", "value": %d}'
+    assert found["java-binary"].value == expected % 21 and found["java-kafka"].value == expected % 22
+    assert json.loads(found["java-structured"].value)["value"] == 20
