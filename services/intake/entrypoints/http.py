@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic_core import to_json
 from starlette.requests import ClientDisconnect
 
@@ -33,11 +33,11 @@ from services.intake.domain.binary_mode import attribute_headers, name_headers, 
 from services.intake.domain.parsing import fast_parse, parse_json
 from services.intake.domain.problems import PROBLEM_JSON, Problem
 from services.intake.domain.ratelimit import AuthGuard
-from services.intake.entrypoints import openapi_docs as docs
+from services.intake.entrypoints import asyncapi_docs, openapi_docs as docs
 from services.intake.service_layer import RegistryUnavailable
 
 log = logging.getLogger(__name__)
-ROUTES = {"/v1/events", "/v1/events/batch", "/healthz", "/readyz", "/metrics"}
+ROUTES = {"/v1/events", "/v1/events/batch", "/healthz", "/readyz", "/metrics", "/asyncapi.yaml", "/asyncapi"}
 
 
 def problem_response(problem: Problem) -> JSONResponse:
@@ -193,6 +193,18 @@ def create_app(container: Container) -> FastAPI:
         # Serialised in pydantic's core: json.dumps of 500 results cost more than their Kafka write.
         body = {**counts, "results": [{"index": i, **o.as_dict()} for i, o in enumerate(outcomes)]}
         return Response(to_json(body), media_type="application/json")
+
+    rendered: dict[str, str] = {}  # the AsyncAPI document and its page, made on first request
+
+    @app.get("/asyncapi.yaml", include_in_schema=False)
+    async def asyncapi_yaml() -> Response:
+        """The AsyncAPI 3.0 document of the topics (docs/asyncapi.yaml)."""
+        text = rendered.get("yaml") or rendered.setdefault("yaml", asyncapi_docs.render())
+        return Response(text, media_type="application/yaml")
+
+    @app.get("/asyncapi", include_in_schema=False)
+    async def asyncapi_page() -> HTMLResponse:
+        return HTMLResponse(rendered.get("html") or rendered.setdefault("html", asyncapi_docs.render_html()))
 
     mount_health_and_metrics(app, container.registry, {"kafka": container.publisher.ready,
                                                        "postgres": container.database_ready})

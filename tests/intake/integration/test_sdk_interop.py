@@ -30,6 +30,7 @@ from services.intake.bootstrap import build
 from services.intake.entrypoints.http import create_app
 
 from .conftest import NOW, FakeMonotonic, Service, _until_ready, make_settings
+from .npm_cache import node_modules
 from .test_raw_topic import produce
 
 pytestmark = pytest.mark.infra
@@ -147,28 +148,8 @@ async def test_python_sdk_legacy_api(intake, token):
     assert found["py-legacy-binary"].value == body and found["py-legacy-kafka"].value == record.value
 
 
-def js_sdk() -> Path:
-    """The npm `cloudevents` package in .cache/ (installed once, under a lock: concurrent
-    sessions share it); the test is skipped only where there is no Node.js."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        pytest.skip("Node.js (node and npm) is not installed: the JavaScript SDK cannot run")
-    prefix = cache_dir() / "npm-cloudevents"
-    prefix.mkdir(parents=True, exist_ok=True)
-    with open(prefix / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        package = prefix / "node_modules" / "cloudevents" / "package.json"
-        wanted = JS_SDK.split("@")[1]
-        if not package.exists() or json.loads(package.read_text())["version"] != wanted:
-            result = subprocess.run([npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund",
-                                     "--no-save", "--loglevel=error", JS_SDK], capture_output=True, text=True,
-                                    timeout=300)
-            assert result.returncode == 0, f"npm install {JS_SDK} failed:\n{result.stderr[-2000:]}"
-    return prefix / "node_modules"
-
-
 async def test_javascript_sdk_structured_binary_and_kafka(intake, token):
-    modules = js_sdk()
+    modules = node_modules(JS_SDK, "npm-cloudevents")
     process = await asyncio.create_subprocess_exec(
         "node", str(JS_DIR / "send.js"), intake.url, token, TIME, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE, env={**os.environ, "NODE_PATH": str(modules)})
