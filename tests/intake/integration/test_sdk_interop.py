@@ -166,11 +166,12 @@ async def test_javascript_sdk_structured_binary_and_kafka(intake, token):
     assert json.loads(found["js-structured"].value)["value"] == 10
 
 
-JAVA_DIR = Path(__file__).with_name("sdk_java")
+EXAMPLES = Path(__file__).resolve().parents[3] / "docs" / "examples"
+JAVA_DIR = EXAMPLES / "java"
 
 
 def java_classpath() -> str:
-    """The Java SDK's jars (sdk_java/pom.xml) fetched by Maven into .cache/ once, under a lock;
+    """The Java SDK's jars (docs/examples/java/pom.xml) fetched by Maven into .cache/ once, under a lock;
     skipped only where there is no JDK or Maven."""
     java, mvn = shutil.which("java"), shutil.which("mvn")
     if not java or not mvn:
@@ -203,3 +204,23 @@ async def test_java_sdk_structured_binary_and_kafka(intake, token):
     expected = b'{"indicator": "drug_cases_detected", "period": "2024-06", "value": %d}'
     assert found["java-binary"].value == expected % 21 and found["java-kafka"].value == expected % 22
     assert json.loads(found["java-structured"].value)["value"] == 20
+
+
+async def test_the_python_example_client(intake, token):
+    """docs/examples/python/send.py, run as an agency would: binary and structured over HTTP, then
+    to the raw topic."""
+    import sys
+
+    script = str(EXAMPLES / "python" / "send.py")
+    runs = [["--intake", intake.url, "--token", token, "--id", "example-binary", "--value", "30"],
+            ["--intake", intake.url, "--token", token, "--id", "example-structured", "--value", "31", "--structured"],
+            ["--kafka", intake.settings.kafka_bootstrap_servers, "--topic", intake.settings.raw_topic,
+             "--id", "example-kafka", "--value", "32"]]
+    for run in runs:
+        process = await asyncio.create_subprocess_exec(sys.executable, script, *run, "--time", TIME,
+                                                       stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(process.communicate(), PATIENCE * 2)
+        assert process.returncode == 0, (out + err).decode()[-3000:]
+    found = await canonical(intake, {"example-binary", "example-structured", "example-kafka"})
+    assert found["example-kafka"].value == found["example-binary"].value.replace(b"30", b"32")
+    assert json.loads(found["example-structured"].value)["value"] == 31

@@ -1,7 +1,8 @@
 // An agency client on the official Java CloudEvents SDK (io.cloudevents): cloudevents-http-basic's
 // writer for HTTP structured and binary mode (sent with java.net.http), cloudevents-kafka's
 // serializer in binary mode for the raw topic.
-// Usage: java -cp <classpath> Send.java <intake url> <token> <time> <bootstrap servers> <raw topic>
+// Fetch the jars with `mvn dependency:build-classpath -Dmdep.outputFile=cp.txt` (pom.xml here), then
+// usage: java -cp "$(cat cp.txt)" Send.java <intake url> <token> <time> <bootstrap servers> <raw topic>
 import io.cloudevents.CloudEvent;
 import io.cloudevents.core.builder.CloudEventBuilder;
 import io.cloudevents.core.message.Encoding;
