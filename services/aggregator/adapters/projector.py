@@ -98,7 +98,9 @@ class Projector:
     async def _apply(self, conn: AsyncConnection, items, now, reevaluate: set[str]) -> Outcome:
         # The first statement through SQLAlchemy opens the transaction the raw COPY must join;
         # a batch stuck on a lock or a slow disk is cancelled rather than holding its partition.
-        await conn.exec_driver_sql("SET LOCAL statement_timeout = '60s'")
+        # `aggregator.now`: the clock's moment, which the inbox's `recorded_at` takes (0005).
+        await conn.exec_driver_sql(f"SELECT set_config('statement_timeout', '60s', true), "
+                                   f"set_config('aggregator.now', '{now.isoformat()}', true)")
         outcome = Outcome()
         delivered: dict[tuple[str, str], Delivered] = {}
         poisons: dict[tuple[str, str], Poison] = {}

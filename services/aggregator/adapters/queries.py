@@ -1,4 +1,5 @@
-"""The read side: current projection from the tables, past moments refolded from recorded facts."""
+"""The read side: current projection from the tables; a past moment (`as_of`) refolded from the
+facts recorded by then (what the system knew at that moment) and judged at that moment."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ class Queries:
 
     async def _kpis_as_of(self, agency: str | None, as_of: datetime) -> list[dict]:
         async with self.engine.connect() as conn:
-            facts = await repo.load_facts(conn, [agency] if agency else None, until=as_of)
+            facts = await repo.load_facts(conn, [agency] if agency else None, known_by=as_of)
         ledgers = fold(facts, self.plan)
         out = []
         for target in self.plan.targets_for(agency=agency):
@@ -55,7 +56,7 @@ class Queries:
     async def reports(self, agency: str, as_of: datetime | None = None) -> list[dict]:
         if as_of is not None:
             async with self.engine.connect() as conn:
-                facts = await repo.load_facts(conn, [agency], until=as_of)
+                facts = await repo.load_facts(conn, [agency], known_by=as_of)
             ledger = fold(facts, self.plan).get(agency, AgencyLedger(agency))
             items = evaluate_agency(ledger, self.plan, as_of, indicators=set())[1]
             return [{"period": r.period, "status": str(r.status), "deadline": r.deadline.isoformat(),
@@ -69,13 +70,22 @@ class Queries:
     async def figures(self, agency: str, period: str, as_of: datetime | None = None) -> list[dict]:
         """The agency's figure for every indicator it reports, targets or not."""
         async with self.engine.connect() as conn:
-            facts = await repo.load_facts(conn, [agency], until=as_of)
+            facts = await repo.load_facts(conn, [agency], known_by=as_of)
         ledger = fold(facts, self.plan).get(agency, AgencyLedger(agency))
         return [{"indicator": code, "period": period, "actual": ledger.actual(code, period, self.plan),
                  "has_target": self.plan.target(agency, code, period) is not None}
                 for code in sorted(self.plan.indicators_for(agency))]
 
-    async def history(self, agency: str, indicator: str, period: str) -> list[dict]:
+    async def history(self, agency: str, indicator: str, period: str,
+                      as_of: datetime | None = None) -> list[dict]:
+        """The events behind a figure that were recorded by `as_of` (all, without it), each with
+        the moment it was recorded: a late, back-dated report shows its own `time` and a later
+        `recorded_at`."""
         async with self.engine.connect() as conn:
-            facts = await repo.load_facts(conn, [agency])
-        return history(facts, self.plan, agency, indicator, period)
+            facts = await repo.load_facts(conn, [agency], known_by=as_of)
+            recorded = await repo.recorded_times(conn, agency)
+        entries = history(facts, self.plan, agency, indicator, period)
+        for entry in entries:
+            when = recorded.get(entry["id"])
+            entry["recorded_at"] = when.isoformat() if when else None
+        return entries

@@ -113,8 +113,10 @@ _FACTS = ("SELECT source, id, agency, kind, time, arrival, data FROM aggregator.
 
 
 async def load_facts(conn: AsyncConnection, agencies: Iterable[str] | None = None,
-                     until: datetime | None = None, table: str = "recorded_events") -> list[Fact]:
-    """Accepted facts (of some agencies; known by `until`, by event time).
+                     until: datetime | None = None, table: str = "recorded_events",
+                     known_by: datetime | None = None) -> list[Fact]:
+    """Accepted facts (of some agencies; with event time <= `until`; recorded by the moment
+    `known_by`, i.e. what the system knew then).
 
     Straight through asyncpg, the data decoded by msgspec: a replica given agencies by a
     rebalance (or starting) loads their facts, a million in seconds rather than half a minute."""
@@ -125,12 +127,23 @@ async def load_facts(conn: AsyncConnection, agencies: Iterable[str] | None = Non
     if until is not None:
         args.append(until)
         sql += f" AND time <= ${len(args)}"
+    if known_by is not None:
+        args.append(known_by)
+        sql += f" AND recorded_at <= ${len(args)}"
     raw = (await conn.get_raw_connection()).driver_connection
     facts: list[Fact] = []
     async for rows in in_turns(await raw.fetch(sql, *args), YIELD_EVERY):  # a million take seconds
         facts += [Fact(source, id, agency, kind, time, arrival, decode_json(data))
                   for source, id, agency, kind, time, arrival, data in rows]
     return facts
+
+
+async def recorded_times(conn: AsyncConnection, agency: str) -> dict[str, datetime]:
+    """When each of an agency's accepted events was recorded (by the aggregator's clock)."""
+    raw = (await conn.get_raw_connection()).driver_connection
+    rows = await raw.fetch("SELECT id, recorded_at FROM aggregator.recorded_events "
+                           "WHERE source = $1 AND rejected IS NULL", agency_source(agency))
+    return {r["id"]: r["recorded_at"] for r in rows}
 
 
 async def load_statuses(conn: AsyncConnection, agencies: Iterable[str]):

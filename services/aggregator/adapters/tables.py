@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     TIMESTAMP, BigInteger, Column, Float, Identity, Integer, LargeBinary, MetaData, Sequence, Table,
-    Text, func,
+    Text, text,
 )
 
 SCHEMA = "aggregator"
@@ -32,7 +32,9 @@ recorded_events = Table(
     Column("offset", BigInteger, nullable=False),
     Column("data", LargeBinary),  # UTF-8 JSON as the agency sent it; in SQL: convert_from(data, 'UTF8')::json
     Column("rejected", Text),  # the reason it went to the dead-letter topic
-    Column("recorded_at", TZ, nullable=False, server_default=func.now()),
+    # the aggregator's clock when the batch recorded it (migration 0005): what `?as_of=` reads
+    Column("recorded_at", TZ, nullable=False, server_default=text(
+        "coalesce(nullif(current_setting('aggregator.now', true), '')::timestamptz, now())")),
 )
 
 agency_versions = Table(

@@ -27,7 +27,8 @@ from services.aggregator.entrypoints import gauges
 
 log = logging.getLogger(__name__)
 AsOf = Annotated[str | None, Query(description="A date (end of that day, Vietnam time) or an RFC 3339 "
-                                               "moment: the figures as they stood then",
+                                               "moment: what the system knew then (the events "
+                                               "recorded by that moment), judged at that moment",
                                    pattern=DATE_OR_MOMENT, examples=["2024-06-14"])]
 PeriodQuery = Annotated[PeriodText | None, Query()]
 
@@ -129,15 +130,17 @@ def create_app(aggregator: Aggregator | None = None, *, settings: Any = None,
                 "kpis": items, "figures": figures, "reports": reports}
 
     @app.get("/v1/kpis/{agency}/{indicator}/{period}/history", tags=["kpis"], responses=ERRORS,
-             summary="The audit trail: events behind the figure, superseded values, correction reasons")
+             summary="The audit trail: events behind the figure, superseded values, correction reasons "
+                     "(those recorded by `as_of`, with the KPI as it stood then)")
     async def kpi_history(agency: Annotated[Code, Path()], indicator: Annotated[Code, Path()],
-                          period: Annotated[PeriodText, Path()]) -> dict:
+                          period: Annotated[PeriodText, Path()], as_of: AsOf = None) -> dict:
         require_known(agency, agencies, "agency", 404)
         require_known(indicator, indicators, "indicator", 404)
         period = _period(period)
-        items = await queries.history(agency, indicator, period)
-        current = await queries.kpis(agency=agency, indicator=indicator, period=period)
-        return {"agency": agency, "indicator": indicator, "period": period,
+        moment = parse_as_of(as_of)
+        items = await queries.history(agency, indicator, period, moment)
+        current = await queries.kpis(agency=agency, indicator=indicator, period=period, as_of=moment)
+        return {"agency": agency, "indicator": indicator, "period": period, "as_of": as_of,
                 "kpi": current[0] if current else None, "events": items}
 
     return app

@@ -9,9 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shared.clock import ManualClock
+
 from services.aggregator.entrypoints.app import create_app
 from tests.aggregator.helpers import (
-    caught_up, create_topics, event, produce, reported, running, settings_for, unique_topics, wait_until,
+    NOW, caught_up, create_topics, event, produce, reported, running, settings_for, unique_topics, wait_until,
 )
 
 pytestmark = pytest.mark.infra
@@ -31,10 +33,25 @@ async def api(kafka_bootstrap, module_db):
         event("HQ", "report.submitted", {"period": "2024-05"}, time=datetime(2024, 5, 16, 9, tzinfo=VN)),
         event("HQ", "report.submitted", {"period": "2024-06"}, time=datetime(2024, 6, 19, 9, tzinfo=VN)),
     ]
-    async with running(settings_for(kafka_bootstrap, module_db, topics)) as agg:
-        await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], events)
-        await wait_until(lambda: caught_up(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"],
-                                           topics["AGGREGATOR_GROUP_ID"]), timeout=60, every=0.3)
+    # `as_of` reads what the aggregator had recorded by then: each event arrives an hour after its
+    # time, except a late one: May's figure of the Hướng Hóa police, dated 20 May, sent on 19 June
+    late = reported("CA-HUONG-HOA", "drug_cases_detected", "2024-05", 7, id="late",
+                    time=datetime(2024, 5, 20, 9, tzinfo=VN))
+    arrivals = sorted([(e.time + timedelta(hours=1), e) for e in events]
+                      + [(datetime(2024, 6, 19, 12, tzinfo=VN), late)], key=lambda pair: pair[0])
+    clock = ManualClock(arrivals[0][0])
+    async with running(settings_for(kafka_bootstrap, module_db, topics), clock=clock) as agg:
+        for moment, e in arrivals:
+            clock.set(moment)
+            await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], [e])
+            await wait_until(lambda: caught_up(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"],
+                                               topics["AGGREGATOR_GROUP_ID"]), timeout=60, every=0.1)
+        clock.set(NOW)
+        agg.consumer.force_check.set()  # every KPI judged at NOW, as the tests below read them
+
+        async def checked():
+            return not agg.consumer.force_check.is_set()
+        await wait_until(checked, timeout=30)
         app = create_app(agg, run_background=False)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://aggregator") as client:
             yield client
@@ -65,6 +82,30 @@ async def test_time_travel_rebuilds_the_figures_as_they_stood(api):
     assert (await api.get("/v1/kpis", params={"as_of": "yesterday"})).status_code == 422
 
 
+async def test_as_of_is_what_the_system_knew_then(api):
+    """A late, back-dated report is not part of the past it is dated in: it shows from the moment
+    it was recorded, with its own time and its recording time in the history."""
+    def figure(items):
+        return next(k for k in items if k["period"] == "2024")["actual"]
+    params = {"agency": "CA-HUONG-HOA", "indicator": "drug_cases_detected"}
+    before = (await api.get("/v1/kpis", params={**params, "as_of": "2024-06-18"})).json()["items"]
+    assert figure(before) == 0  # dated 20 May, but nobody knew of it on 18 June
+    after = (await api.get("/v1/kpis", params={**params, "as_of": "2024-06-19T13:00:00+07:00"})).json()["items"]
+    assert figure(after) == 7
+    path = "/v1/kpis/CA-HUONG-HOA/drug_cases_detected/2024/history"
+    assert (await api.get(path, params={"as_of": "2024-06-18"})).json()["events"] == []
+    [entry] = (await api.get(path)).json()["events"]
+    assert (entry["id"], datetime.fromisoformat(entry["time"]), datetime.fromisoformat(entry["recorded_at"])) \
+        == ("late", datetime(2024, 5, 20, 9, tzinfo=VN), datetime(2024, 6, 19, 12, tzinfo=VN))
+    # the history as it stood before the correction: judged then, without it
+    body = (await api.get("/v1/kpis/CA-TINH/drug_cases_detected/2024/history",
+                          params={"as_of": "2024-06-11T12:00:00+07:00"})).json()
+    assert [(e["id"], e["role"], e["value"]) for e in body["events"]] == [("r1", "superseded", 60),
+                                                                          ("r2", "applied", 100)]
+    assert body["kpi"]["actual"] == 100 and body["kpi"]["evaluated_at"] == "2024-06-11T12:00:00+07:00"
+    assert (await api.get(path, params={"as_of": "yesterday"})).status_code == 422
+
+
 async def test_scorecard_lists_every_indicator_and_the_reports(api):
     card = (await api.get("/v1/agencies/CA-TINH/scorecard", params={"period": "2024"})).json()
     assert {k["indicator"] for k in card["kpis"]} == {"drug_cases_detected", "compulsory_rehab_dossiers",
@@ -91,7 +132,7 @@ async def test_health_readiness_and_metrics(api):
     assert (await api.get("/healthz")).json() == {"status": "ok"}
     assert (await api.get("/readyz")).status_code == 200
     metrics = (await api.get("/metrics/")).text
-    assert 'aggregator_events_applied_total{type="all"} 5.0' in metrics
+    assert 'aggregator_events_applied_total{type="all"} 6.0' in metrics
     assert "aggregator_consumer_lag{partition=" in metrics
     assert "aggregator_batch_duration_seconds_bucket" in metrics
 
