@@ -24,7 +24,7 @@ from weakref import WeakKeyDictionary
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, NodeNotReadyError
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from shared.db import transient
+from shared.db import systemic, transient
 from shared.deadletter import PROCESSING_FAILED, clean_text, dead_letter, origin_of
 from shared.events.codec import KafkaRecord
 from shared.observability import register_check
@@ -36,8 +36,9 @@ POISON_ATTEMPTS = 3
 
 
 def is_outage(exc: BaseException) -> bool:
-    """The database or the broker is away (worth retrying, never the record's fault)."""
-    if transient(exc):
+    """The database or the broker is away, or the database fails whatever the record holds
+    (worth retrying, never the record's fault)."""
+    if transient(exc) or systemic(exc):
         return True
     if isinstance(exc, KafkaError):
         return bool(getattr(exc, "retriable", False)) or isinstance(

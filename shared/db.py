@@ -35,6 +35,26 @@ def transient(exc: BaseException) -> bool:
                             InterfaceError, PostgresConnectionError, CannotConnectNowError))
 
 
+# SQLSTATE classes of errors caused by the statement's data (22 data exception, e.g. a NUL byte or a
+# number out of range; 23 integrity constraint violation): one record's fault. Every other class
+# (a missing table or privilege, resources, an operator's shutdown) fails every record alike.
+_DATA_FAULTS = ("22", "23")
+
+
+def systemic(exc: BaseException) -> bool:
+    """A database error that no record causes: retrying (and alerting) is right, dead-lettering
+    the record at hand would throw away a good event."""
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+        if isinstance(state, str) and len(state) == 5:
+            return not state.startswith(_DATA_FAULTS)
+        error = getattr(error, "orig", None) or error.__cause__
+    return False
+
+
 def alembic_config(service: str, url: str) -> Config:
     if service not in SERVICES:
         raise ValueError(f"unknown service {service!r}; one of {', '.join(SERVICES)}")

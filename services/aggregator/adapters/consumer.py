@@ -21,8 +21,8 @@ from typing import Any
 from aiokafka import ConsumerRebalanceListener
 from aiokafka.partitioner import murmur2
 
-from shared.consumers import POISON_ATTEMPTS, STALL_SECONDS, ConsumerHealth, Failed, RecordGuard, supervise
-from shared.db import transient
+from shared.consumers import (POISON_ATTEMPTS, STALL_SECONDS, ConsumerHealth, Failed, RecordGuard, is_outage,
+                              supervise)
 from shared.kafka import make_consumer
 
 from services.aggregator.adapters.decoding import decode, poison
@@ -67,7 +67,7 @@ class EventConsumer:
         self.health = health or ConsumerHealth(metrics.registry, "aggregator", "aggregator-events",
                                                stall_seconds=getattr(settings, "stall_seconds", STALL_SECONDS))
         self.guard = RecordGuard(self.health, attempts=getattr(settings, "poison_attempts", POISON_ATTEMPTS),
-                                 outage=transient, reachable=self._database_ok)
+                                 reachable=self._database_ok)
         self._listener = _Listener(self._drop_lag, self._keep_positions)
         self.batches = 0
         self.force_check = asyncio.Event()
@@ -162,7 +162,7 @@ class EventConsumer:
             try:
                 outcome = await self.projector.apply(items, self.clock.now(), reevaluate=owned)
             except Exception as exc:
-                if transient(exc) or not await self._database_ok():
+                if is_outage(exc) or not await self._database_ok():
                     raise
                 log.exception("a record of the batch trips a bug; isolating it")
                 outcome = await self._isolate(records, items)

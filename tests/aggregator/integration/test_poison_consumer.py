@@ -157,3 +157,33 @@ async def test_rebuild_skips_poison_and_reports_where_it_was(kafka_bootstrap, da
     assert result.events == 6 and sorted(result.poison) == [f"{events}/0/1", f"{events}/0/2", f"{events}/0/3"]
     # the same facts and the same dead letters as the live consumer recorded (its KPIs are only those touched)
     assert result.rebuilt_checksum.split("|")[0] == result.live_checksum.split("|")[0]
+
+
+async def test_a_table_gone_missing_is_waited_out_never_a_reason_to_dead_letter(kafka_bootstrap, module_db):
+    """A database that answers but fails every record alike (a table renamed away: SQLSTATE 42P01)
+    is an outage too: the batch is retried until the table is back, and no good event is
+    dead-lettered for it."""
+    from sqlalchemy import text
+
+    topics = unique_topics("gone")
+    await create_topics(kafka_bootstrap, topics, partitions=1)
+    async with running(settings_for(kafka_bootstrap, module_db, topics), relay=False) as agg:
+        async with agg.engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE aggregator.recorded_events RENAME TO recorded_events_away"))
+        try:
+            await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"],
+                          [reported("CA-TINH", "drug_cases_detected", "2024", 4, id="table-away")])
+            await wait_until(lambda: _true_if(agg.metrics.db_failures._value.get() >= 3), timeout=30, every=0.2)
+        finally:
+            async with agg.engine.begin() as conn:
+                await conn.execute(text("ALTER TABLE aggregator.recorded_events_away RENAME TO recorded_events"))
+        await wait_until(lambda: caught_up(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"],
+                                           topics["AGGREGATOR_GROUP_ID"]), timeout=40, every=0.3)
+        assert await count(agg.engine, f"{APPLIED} AND id = 'table-away'") == 1
+        dead = f"SELECT count(*) FROM aggregator.outbox WHERE topic = '{topics['TIENDO_DLQ_TOPIC']}'"
+        assert await count(agg.engine, dead) == 0  # no dead letter queued
+        assert "tiendo_dlq_writes_total{" not in generate_latest(agg.registry).decode()
+
+
+async def _true_if(value: bool) -> bool:
+    return value

@@ -132,3 +132,35 @@ async def test_a_handler_that_keeps_failing_is_dead_lettered_after_n_attempts_an
 
 async def _none(check) -> bool:
     return await check() is None
+
+
+async def test_a_table_gone_missing_is_an_outage_never_a_reason_to_dead_letter(
+        notifier_db, kafka_bootstrap, smtp_server, status_topic, dlq_topic):
+    """The database answers but fails every record alike (SQLSTATE 42P01, the inbox renamed away):
+    the record is retried until the table is back, never dead-lettered."""
+    from sqlalchemy import text
+
+    c = bootstrap(settings(notifier_db, kafka_bootstrap, smtp_server.port, status_topic, dlq_topic=dlq_topic,
+                           poison_attempts=2, stall_seconds=1.0), clock=ManualClock(T0))
+    event = to_kafka(kpi_event(agency="CA-TINH"))
+    async with c.engine.begin() as conn:
+        await conn.execute(text("ALTER TABLE notifier.inbox RENAME TO inbox_away"))
+    await _send(kafka_bootstrap, status_topic, [(event.key, event.value, event.headers)])
+    task = asyncio.create_task(c.consumer().run())
+    check = _REGISTERED[c.registry]["consumer:notifier-status"]
+    try:
+        problem = await eventually(check, timeout=30)  # the record waits: the partition stalls
+        assert "stalled" in problem
+        await asyncio.sleep(3)  # well past two attempts' worth of retries
+        async with c.engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE notifier.inbox_away RENAME TO inbox"))
+
+        async def applied() -> bool:
+            async with c.engine.connect() as conn:
+                return bool(await conn.scalar(text("SELECT count(*) FROM notifier.inbox")))
+        await eventually(applied, timeout=30)
+        assert await _letters(kafka_bootstrap, dlq_topic, 1, timeout=3) == []
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await c.engine.dispose()

@@ -1,0 +1,34 @@
+"""Which database errors are one record's fault (dead-letter it after its attempts) and which fail
+every record alike (retry, alert): by SQLSTATE class, through SQLAlchemy's wrapping."""
+
+from __future__ import annotations
+
+import pytest
+from asyncpg import exceptions as pg
+from sqlalchemy.exc import DBAPIError
+
+from shared.consumers import is_outage
+from shared.db import systemic
+
+
+def _wrapped(orig: BaseException) -> DBAPIError:
+    """As SQLAlchemy raises it: the driver's error as `orig` (its cause chained)."""
+    error = DBAPIError("INSERT ...", {}, orig)
+    error.__cause__ = orig
+    return error
+
+
+@pytest.mark.parametrize(("error", "is_systemic"), [
+    (pg.UndefinedTableError("relation does not exist"), True),  # 42P01
+    (pg.InsufficientPrivilegeError("permission denied"), True),  # 42501
+    (pg.DiskFullError("no space left"), True),  # 53100
+    (pg.AdminShutdownError("terminating connection"), True),  # 57P01
+    (pg.CharacterNotInRepertoireError("invalid byte sequence 0x00"), False),  # 22021
+    (pg.NumericValueOutOfRangeError("out of range"), False),  # 22003
+    (pg.UniqueViolationError("duplicate key"), False),  # 23505
+    (ValueError("a bug this record trips"), False),
+])
+def test_database_errors_are_systemic_unless_the_data_caused_them(error, is_systemic):
+    assert systemic(error) is is_systemic
+    assert systemic(_wrapped(error)) is is_systemic
+    assert is_outage(_wrapped(error)) is is_systemic
