@@ -18,13 +18,13 @@ from shared.db import make_engine
 from shared.kafka import make_broker
 from shared.observability import new_registry
 from shared.plan import load_plan
+from shared.plan.index import PlanIndex
 
 from services.intake.adapters.metrics import IntakeMetrics
 from services.intake.adapters.publisher import EventPublisher
 from services.intake.adapters.raw_consumer import RawForwarder
 from services.intake.adapters.registry import EventRegistry
 from services.intake.adapters.tokens import TokenRepository
-from services.intake.domain.plan_rules import PlanView
 from services.intake.domain.ratelimit import RateLimiter
 from services.intake.service_layer import Intake
 from services.intake.settings import IntakeSettings
@@ -35,7 +35,7 @@ class Container:
     settings: IntakeSettings
     clock: Clock
     monotonic: Callable[[], float]  # durations (rate refill, token cache): real time, even if the clock is pinned
-    plan: PlanView
+    plan: PlanIndex
     engine: AsyncEngine
     tokens: TokenRepository
     publisher: EventPublisher
@@ -79,10 +79,10 @@ class Container:
 def build(settings: IntakeSettings, *, clock: Clock | None = None,
           monotonic: Callable[[], float] = time.monotonic) -> Container:
     clock = clock or settings.clock()
-    plan = PlanView(load_plan(settings.plan_file))
+    plan = load_plan(settings.plan_file).index
     engine = make_engine(settings.database_url)
     registry = new_registry()
-    metrics = IntakeMetrics(registry, plan.agencies)
+    metrics = IntakeMetrics(registry, set(plan.agency_codes))
     publisher = EventPublisher(settings.kafka_bootstrap_servers, timeout_s=settings.publish_timeout_s,
                                observe=metrics.publish_seconds.observe)
     intake = Intake(plan, EventRegistry(engine), publisher, metrics, events_topic=settings.events_topic,

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from shared.events.codec import KafkaRecord
 from shared.events.models import IndicatorCorrectedEvent, IndicatorReportedEvent
+from shared.plan.index import PlanIndex
 
 from services.intake.adapters.metrics import IntakeMetrics
 from services.intake.adapters.publisher import EventPublisher
@@ -25,7 +26,7 @@ from services.intake.adapters.records import as_sent, digest, to_record, with_wa
 from services.intake.adapters.registry import UNAVAILABLE, Accepted, EventRegistry
 from services.intake.domain import plan_rules
 from services.intake.domain.parsing import parse_event
-from services.intake.domain.plan_rules import KnownEvent, Plausibility, PlanView
+from services.intake.domain.plan_rules import KnownEvent, Plausibility
 from services.intake.domain.problems import Problem
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ class Candidate:
 
 
 class Intake:
-    def __init__(self, plan: PlanView, registry: EventRegistry, publisher: EventPublisher, metrics: IntakeMetrics,
+    def __init__(self, plan: PlanIndex, registry: EventRegistry, publisher: EventPublisher, metrics: IntakeMetrics,
                  *, events_topic: str, now: Callable[[], datetime], max_skew: timedelta) -> None:
         self.plan, self.registry, self.publisher, self.metrics = plan, registry, publisher, metrics
         self.events_topic, self.now, self.max_skew = events_topic, now, max_skew

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from datetime import datetime, time, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, Field, PrivateAttr, model_validator
@@ -29,6 +29,9 @@ from shared.plan.entries import (
     known_zone,
 )
 from shared.plan.periods import Period, check_cutoff_day, periods_of_year
+
+if TYPE_CHECKING:
+    from shared.plan.index import PlanIndex
 
 
 class Plan(Frozen):
@@ -57,6 +60,7 @@ class Plan(Frozen):
     _descendants: dict[str, set[str]] = PrivateAttr(default_factory=dict)
     _committee: Agency | None = PrivateAttr(default=None)
     _reported: dict[str, set[str]] = PrivateAttr(default_factory=dict)
+    _plan_index: Any = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _cross_check(self) -> Plan:
@@ -178,6 +182,15 @@ class Plan(Frozen):
         return table
 
     # -- lookups ------------------------------------------------------------------------------
+
+    @property
+    def index(self) -> PlanIndex:
+        """The plan's rules for events, built once (`shared.plan.index`)."""
+        if self._plan_index is None:
+            from shared.plan.index import PlanIndex  # the index reads the model
+
+            self._plan_index = PlanIndex(self)
+        return self._plan_index
 
     @property
     def tz(self) -> ZoneInfo:

@@ -26,6 +26,7 @@ from pydantic_core import to_json
 from shared.events.codec import DecodeError, decode_agency_event, decode_status_event, to_kafka
 from shared.events.models import MAX_YEAR, MIN_YEAR, agency_event_adapter, status_event_adapter
 from shared.plan import load_plan
+from shared.plan.index import PlanIndex
 from shared.settings import DEFAULT_PLAN
 
 from services.aggregator.adapters.decoding import decode as aggregator_decode
@@ -42,8 +43,8 @@ NOW = datetime.fromisoformat("2024-06-20T08:00:00+07:00")
 
 
 @cache
-def intake_plan() -> plan_rules.PlanView:
-    return plan_rules.PlanView(load_plan(DEFAULT_PLAN))
+def intake_plan() -> PlanIndex:
+    return load_plan(DEFAULT_PLAN).index
 
 
 @cache

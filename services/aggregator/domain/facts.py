@@ -16,13 +16,12 @@ import msgspec
 
 from shared.events.models import CONTROL_IN_TEXT, MAX_VALUE, MAX_YEAR, MIN_YEAR, agency_code_of
 from shared.events.types import EventType
-from shared.plan.periods import Period
+from shared.plan.index import PlanIndex, Rejected
 
 REPORTED, CORRECTED, ACTIVITY, ASSESSED, SUBMITTED = "reported", "corrected", "activity", "assessed", "submitted"
 
 
-class Rejected(ValueError):
-    """The event is well-formed but the plan cannot accept it (goes to the dead-letter topic)."""
+__all__ = ["Fact", "Rejected", "fact_from_data", "fact_from_event"]  # Rejected: the plan's, `shared.plan.index`
 
 
 class Fact(msgspec.Struct, frozen=True, gc=False):
@@ -53,15 +52,16 @@ KIND_OF_TYPE = {
 }
 
 
-def fact_from_event(event: Any, arrival: int, plan: Any) -> Fact:
+def fact_from_event(event: Any, arrival: int, plan: PlanIndex) -> Fact:
     """A validated agency event (the shared contract's model) → a fact; raises `Rejected`."""
     return fact_from_data(event.source, event.id, event.type, event.time,
                           event.data.model_dump(mode="json", exclude_none=True), arrival, plan)
 
 
 def fact_from_data(source: str, id: str, type_: str, time: datetime, data: Any, arrival: int,
-                   plan: Any) -> Fact:
-    """An event's attributes and JSON data → a fact, checked against the plan (`Rejected`) and for
+                   plan: PlanIndex) -> Fact:
+    """An event's attributes and JSON data → a fact, checked against the plan by the rules intake
+    applies (`shared.plan.index`, which raises `Rejected`; a `Plan` is read through its index) and for
     the shape the fold relies on and the contract's bounds (KeyError, TypeError or ValueError: not
     an agency event as `shared.events` defines it; a caller then asks the shared codec, which is
     stricter in nothing and words the error)."""
@@ -84,7 +84,7 @@ def fact_from_data(source: str, id: str, type_: str, time: datetime, data: Any, 
         raise TypeError("data is not a JSON object")
     if not _FIELDS[kind].issuperset(data):
         raise KeyError(f"fields {sorted(data.keys() - _FIELDS[kind])} are not fields of a {kind} event")
-    _CHECKS[kind](plan, agency, data)
+    _CHECKS[kind](plan.index, agency, data)
     return Fact(source, id, agency, kind, time, arrival, data)
 
 
@@ -102,39 +102,16 @@ def _text(value: Any, limit: int = 2000) -> None:
         raise ValueError(f"{value!r:.60} is not text of at most {limit} characters without control characters")
 
 
-def _accepted(plan: Any, key: tuple, check: Any) -> Any:
-    """`check(plan, *key)`, remembered in a plan view's memo once it passed: the combinations a
-    plan accepts are few (agencies x indicators x periods x units), the events a million."""
-    memo = getattr(plan, "accepted", None)
-    if memo is None:
-        return check(plan, *key)
-    try:
-        return memo[key]
-    except KeyError:
-        result = memo[key] = check(plan, *key)
-        return result
-
-
-def _reported(plan: Any, agency: str, data: dict) -> None:
-    limit = _accepted(plan, (agency, data["indicator"], data["period"], data.get("unit_code")), _report_limit)
+def _reported(plan: PlanIndex, agency: str, data: dict) -> None:
+    limit = plan.report_limit(agency, data["indicator"], data["period"], data.get("unit_code"))  # remembered
     if _number(data["value"]) > limit:
-        raise Rejected(f"value {data['value']:g} exceeds the plan's maximum {limit:g} for {data['indicator']}")
+        raise plan.over_cap(data["value"], data["indicator"])
     if (note := data.get("note")) is not None:
         _text(note)
 
 
-def _report_limit(plan: Any, agency: str, indicator_code: str, period: str, unit: str | None) -> float:
-    _check_agency(plan, agency)
-    indicator = _lookup(plan.indicator, indicator_code)
-    if indicator is None:
-        raise Rejected(f"unknown indicator {indicator_code!r}")
-    _check_period(period, plan.year)
-    _check_unit(plan, unit, agency)
-    return indicator.max_value
-
-
-def _corrected(plan: Any, agency: str, data: dict) -> None:
-    _check_agency(plan, agency)
+def _corrected(plan: PlanIndex, agency: str, data: dict) -> None:
+    plan.check_agency(agency)
     if type(data["corrects"]) is not str or type(data["reason"]) is not str or not data["reason"]:
         raise TypeError("corrects and reason must be strings")
     _check_id(data["corrects"])
@@ -142,12 +119,13 @@ def _corrected(plan: Any, agency: str, data: dict) -> None:
     _number(data["value"])
 
 
-def _activity(plan: Any, agency: str, data: dict) -> None:
-    _accepted(plan, (agency, data["activity"], data.get("unit_code")), _activity_known)
+def _activity(plan: PlanIndex, agency: str, data: dict) -> None:
+    plan.check_activity(agency, data["activity"], data.get("unit_code"))  # remembered
     day = data["date"]
     if type(day) is not str or len(day) != 10 or day[4] != "-" or day[7] != "-" \
             or not MIN_YEAR <= date.fromisoformat(day).year <= MAX_YEAR:  # YYYY-MM-DD, not 2024-W25-4
         raise ValueError(f"date {day!r} is not YYYY-MM-DD in the years {MIN_YEAR}-{MAX_YEAR}")
+    plan.check_activity_day(day)
     participants = data.get("participants", 0)
     if type(participants) is not int or not 0 <= participants <= 10_000_000:
         raise TypeError("participants must be an integer from 0 to 10,000,000")
@@ -163,20 +141,10 @@ def _activity(plan: Any, agency: str, data: dict) -> None:
         _text(note)
 
 
-def _activity_known(plan: Any, agency: str, activity: str, unit: str | None) -> None:
-    _check_agency(plan, agency)
-    if _lookup(plan.activity_type, activity) is None:
-        raise Rejected(f"unknown activity type {activity!r}")
-    _check_unit(plan, unit, agency)
-
-
-def _assessed(plan: Any, agency: str, data: dict) -> None:
-    _check_agency(plan, agency)
-    _check_unit(plan, data["unit_code"], agency)
-    if type(data["year"]) is not int:
-        raise TypeError("year must be an integer")
-    if data["year"] != plan.year:
-        raise Rejected(f"assessment year {data['year']} is not the plan year {plan.year}")
+def _assessed(plan: PlanIndex, agency: str, data: dict) -> None:
+    if type(data["year"]) is not int or type(data["unit_code"]) is not str:
+        raise TypeError("year must be an integer, unit_code a code")
+    plan.check_assessment(agency, data["unit_code"], data["year"])
     if not _CRITERIA <= data.keys():
         raise KeyError(f"an assessment needs {sorted(_CRITERIA)}")
     if any(type(data[c]) is not bool for c in _CRITERIA):
@@ -185,9 +153,10 @@ def _assessed(plan: Any, agency: str, data: dict) -> None:
         _text(note)
 
 
-def _submitted(plan: Any, agency: str, data: dict) -> None:
-    _check_agency(plan, agency)
-    _check_period(data["period"], plan.year)
+def _submitted(plan: PlanIndex, agency: str, data: dict) -> None:
+    if type(data["period"]) is not str:
+        raise TypeError("period must be text")
+    plan.check_submission(agency, data["period"])
     if (note := data.get("note")) is not None:
         _text(note)
 
@@ -215,33 +184,3 @@ def _number(value: Any) -> float:
     if not 0 <= value <= MAX_VALUE:  # NaN fails this too
         raise ValueError(f"value {value!r} is negative, not finite or over {MAX_VALUE:g}")
     return value
-
-
-@lru_cache(maxsize=4096)
-def _check_period(text: str, year: int) -> None:
-    if type(text) is not str or str(Period.parse(text)) != text:
-        raise ValueError(f"period {text!r} is not in canonical form")
-    if Period.parse(text).year != year:
-        raise Rejected(f"period {text} is outside the plan year {year}")
-
-
-def _check_agency(plan: Any, agency: str) -> None:
-    """Every kind's check starts here (for reports and activities, once per remembered combination)."""
-    if _lookup(plan.agency, agency) is None:
-        raise Rejected(f"unknown agency {agency!r}")
-
-
-def _check_unit(plan: Any, code: str | None, agency: str) -> None:
-    if code is None:
-        return
-    if _lookup(plan.unit, code) is None:
-        raise Rejected(f"unknown unit {code!r}")
-    if not plan.is_own_unit(agency, code):
-        raise Rejected(f"unit {code} is not {agency}'s unit nor below it")
-
-
-def _lookup(getter: Any, code: str) -> Any:
-    try:
-        return getter(code)
-    except (KeyError, LookupError, ValueError):
-        return None

@@ -72,8 +72,7 @@ class AgencyLedger:
             return {indicator for indicator, _ in self.reported}
         if fact.kind == ACTIVITY:
             # counted per reporting month only: a quarter, half or year adds its months up (`_counted`)
-            sums, indicators = (plan.activity_sums(d["activity"], d["date"]) if hasattr(plan, "activity_sums")
-                                else activity_sums(plan, d["activity"], d["date"]))
+            sums, indicators = plan.index.activity_sums(d["activity"], d["date"])
             participants = float(d.get("participants", 0))
             counted = self.counted
             for key, by_participants in sums:
@@ -156,16 +155,6 @@ class AgencyLedger:
         # a unit's own figure already covers its descendants: count only the topmost ones
         top = [u for u in units if not any(a in units for a in _ancestors(plan, u))]
         return sum(self.value_of(units[u]) for u in sorted(top))
-
-
-def activity_sums(plan: Any, activity: str, day: str) -> tuple[tuple, tuple[str, ...]]:
-    """What an activity of this type on this day counts into: the `((indicator, month), by
-    participants)` sums (none outside the plan year) and the indicators. Few types x 366 days:
-    a plan view remembers them."""
-    month = Period.containing(date.fromisoformat(day), "month", plan.cutoff_day)
-    counts = plan.activity_type(activity).counts_into
-    sums = tuple(((c.indicator, str(month)), c.measure != "count") for c in counts) if month.year == plan.year else ()
-    return sums, tuple(c.indicator for c in counts)
 
 
 @lru_cache(maxsize=256)

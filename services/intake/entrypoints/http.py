@@ -100,7 +100,7 @@ def create_app(container: Container) -> FastAPI:
             wait = max(1, math.ceil(agency.retry_after))
             raise _Rejected(Problem("rate-limited", f"too many failed authentications from this address or for "
                                     f"this token; retry in {wait} s", retry_after=wait))
-        if isinstance(agency, Denied) or agency not in container.plan.agencies:
+        if isinstance(agency, Denied) or agency not in container.plan.agency_codes:
             raise _Rejected(Problem("unauthenticated", "the API token is not valid: unknown, mistyped or revoked; "
                                     "ask the operators for a new one"))
         return agency

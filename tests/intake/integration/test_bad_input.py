@@ -56,6 +56,11 @@ CASES = [
      "ahead of the server's clock"),
     ("correction of nothing", ev("indicator.corrected", corrects="never-sent"), 422, "correction-target-unknown",
      "/data/corrects", "no accepted event with that id"),
+    # issue 15: the Decree 09/2019 reporting year (15 Dec 2023 - 14 Dec 2024): nothing accepted and counted nowhere
+    ("activity dated 20 Dec 2024", ev("activity.recorded", date="2024-12-20"), 422, "outside-plan-year",
+     "/data/date", "belongs to the 2025 reporting year (15 Dec 2024 – 14 Dec 2025"),
+    ("activity dated 14 Dec 2023", ev("activity.recorded", date="2023-12-14"), 422, "outside-plan-year",
+     "/data/date", "belongs to the 2023 reporting year"),
     # issue 14: inputs that were answered 5xx, or accepted and then stopped a consumer
     ("JSON nested 10,000 deep", b"[" * 10_000 + b"]" * 10_000, 400, "malformed-json", None, "more than 32 deep"),
     ("5,000-digit integer", json.dumps(REPORT).replace('"value": 17', '"value": ' + "9" * 5000).encode(), 400,

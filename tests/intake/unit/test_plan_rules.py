@@ -7,9 +7,10 @@ import pytest
 
 from shared.events.models import agency_event_adapter
 from shared.plan import load_plan
+from shared.plan.index import PlanIndex
 from shared.settings import DEFAULT_PLAN
 
-from services.intake.domain.plan_rules import KnownEvent, PlanView, authorize, check_content, check_correction
+from services.intake.domain.plan_rules import KnownEvent, authorize, check_content, check_correction
 from services.intake.entrypoints.examples import examples
 
 NOW = datetime.fromisoformat("2024-06-20T08:00:00+07:00")
@@ -17,8 +18,8 @@ SKEW = timedelta(minutes=5)
 
 
 @cache
-def plan() -> PlanView:
-    return PlanView(load_plan(DEFAULT_PLAN))
+def plan() -> PlanIndex:
+    return load_plan(DEFAULT_PLAN).index
 
 
 def event(kind: str, agency: str = "CA-TINH", data=None, **envelope):
