@@ -95,7 +95,8 @@ def build(settings: IntakeSettings, *, clock: Clock | None = None,
         forwarder = RawForwarder(broker, intake, raw_topic=settings.raw_topic,
                                  dlq_topic=settings.dlq_topic, group_id=settings.raw_group_id,
                                  max_records=settings.raw_max_records, health=health,
-                                 attempts=settings.poison_attempts, reachable=lambda: engine_answers(engine))
+                                 attempts=settings.poison_attempts, reachable=lambda: engine_answers(engine),
+                                 max_event_bytes=settings.max_event_bytes)
     return Container(
         settings=settings, clock=clock, monotonic=monotonic, plan=plan, engine=engine,
         tokens=TokenRepository(engine, cache_ttl_s=settings.token_cache_ttl_s, monotonic=monotonic),

@@ -35,7 +35,14 @@ from services.intake.service_layer import Intake, Outcome, RegistryUnavailable
 log = logging.getLogger(__name__)
 
 
-def decode(record: ConsumerRecord):
+def decode(record: ConsumerRecord, max_bytes: int | None = None):
+    """The record's structured form, or the problem; `max_bytes` bounds value and headers together,
+    as HTTP bounds an event's body (a record near the broker's limit could not be forwarded)."""
+    if max_bytes is not None:
+        size = len(record.value or b"") + sum(len(n) + len(v or b"") for n, v in record.headers or ())
+        if size > max_bytes:
+            return Problem("too-large", f"the record is {size} bytes with its headers; an event may be at most "
+                                        f"{max_bytes} bytes ({max_bytes // 1024} KiB)")
     try:
         return from_kafka(record.value, record.headers or ())
     except DecodeError as exc:
@@ -78,8 +85,8 @@ class RawForwarder:
 
     def __init__(self, broker: KafkaBroker, intake: Intake, *, raw_topic: str, dlq_topic: str, group_id: str,
                  max_records: int = 500, health: ConsumerHealth | None = None, attempts: int = 3,
-                 reachable: Callable[[], Awaitable[bool]] | None = None) -> None:
-        self.broker, self._intake, self._dlq = broker, intake, dlq_topic
+                 reachable: Callable[[], Awaitable[bool]] | None = None, max_event_bytes: int | None = None) -> None:
+        self.broker, self._intake, self._dlq, self._max_bytes = broker, intake, dlq_topic, max_event_bytes
         self._task: asyncio.Task | None = None
         self.health = health or ConsumerHealth(CollectorRegistry(), "intake", "intake-raw")
         self.guard = RecordGuard(self.health, attempts=attempts, outage=_outage, reachable=reachable)
@@ -125,7 +132,7 @@ class RawForwarder:
 
     async def handle(self, records: Sequence[ConsumerRecord]) -> list[Outcome]:
         """Forward or dead-letter every record; returns only once Kafka acknowledged them all."""
-        outcomes = await self._intake.submit([decode(r) for r in records], agency=None, path="kafka")
+        outcomes = await self._intake.submit([decode(r, self._max_bytes) for r in records], agency=None, path="kafka")
         dead = [(r, o) for r, o in zip(records, outcomes) if o.status == "rejected"]
         if dead:
             await self._intake.publisher.publish(self._dlq, [dead_letter(r, o) for r, o in dead])

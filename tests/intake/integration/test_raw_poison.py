@@ -81,3 +81,19 @@ async def test_the_registry_away_is_waited_out_never_dead_lettered(service, monk
     assert len(tries) == 3
     dead = await service.read(service.settings.dlq_topic, 100, timeout=3)
     assert not [r for r in dead if dict(r.headers).get("ce_id") == b"raw-waits"]
+
+
+async def test_a_record_over_the_event_size_limit_is_dead_lettered_as_too_large(service):
+    """As HTTP answers 413: an event too large to be one is refused at the door, not forwarded (a
+    record near the broker's limit could not be written to the canonical topic at all)."""
+    limit = service.settings.max_event_bytes
+    big = binary("report.submitted", id="raw-too-large")
+    headers = [*big.headers, ("ce_padding", b"x" * limit)]
+    good = binary("report.submitted", id="raw-behind-too-large")
+    await produce(service, [(big.key, big.value, headers), (good.key, good.value, good.headers)])
+    await until(lambda: _seen(service, b"raw-behind-too-large"), timeout=40)
+    assert not await _seen(service, b"raw-too-large")
+    dead = await service.read(service.settings.dlq_topic, 100, timeout=3)
+    [letter] = [r for r in dead if dict(r.headers).get("ce_id") == b"raw-too-large"]
+    info = read_dead_letter(letter.headers)
+    assert info.reason == "too-large" and str(limit) in info.detail
