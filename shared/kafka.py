@@ -16,6 +16,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream.exceptions import IgnoredException
 from faststream.kafka import KafkaBroker
@@ -47,17 +48,26 @@ STATUS = TopicSpec("kpi.status.v1", partitions=6, retention_ms=90 * DAY_MS)
 ALL_TOPICS = (RAW, EVENTS, DLQ, STATUS)
 
 
-async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec] = ALL_TOPICS) -> list[str]:
-    """Create the missing topics; returns the names created. Safe to run concurrently."""
+async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec] = ALL_TOPICS,
+                        replication: int | None = None) -> list[str]:
+    """Create the missing topics; returns the names created. Safe to run concurrently.
+
+    `replication` defaults to the cluster's own `default.replication.factor` (1 on the single
+    local broker, 3 on the local 3-node cluster); from 3 replicas on, a topic takes
+    `min.insync.replicas=2`, so an `acks=all` write is on two brokers before it is acknowledged.
+    """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30_000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [s for s in specs if s.name not in existing]
         created = []
+        if missing and replication is None:
+            replication = await _default_replication(admin)
         for spec in missing:
+            config = {**spec.config, **({"min.insync.replicas": "2"} if (replication or 1) >= 3 else {})}
             try:
-                await admin.create_topics([NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.config)])
+                await admin.create_topics([NewTopic(spec.name, spec.partitions, replication, topic_configs=config)])
                 created.append(spec.name)
             except TopicAlreadyExistsError:
                 pass  # another process won the race
@@ -65,6 +75,17 @@ async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec] = ALL_TOPICS)
         return created
     finally:
         await admin.close()
+
+
+async def _default_replication(admin: AIOKafkaAdminClient) -> int:
+    brokers = (await admin.describe_cluster())["brokers"]
+    resource = ConfigResource(ConfigResourceType.BROKER, str(brokers[0]["node_id"]), {"default.replication.factor": None})
+    for response in await admin.describe_configs([resource]):
+        for _error, _message, _type, _name, entries in response.resources:
+            for entry in entries:
+                if entry[0] == "default.replication.factor" and entry[1]:
+                    return int(entry[1])
+    return 1
 
 
 async def _await_metadata(admin: AIOKafkaAdminClient, names: Sequence[str], timeout: float = 30) -> None:

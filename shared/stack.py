@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 from shared.db import upgrade_all
-from shared.infra import KafkaServer, PostgresServer
+from shared.infra import KafkaCluster, PostgresServer
 from shared.infra._process import REPO_ROOT, pid_alive
 from shared.infra.ports import free_port, port_is_open, wait_for_port
 from shared.kafka import DLQ, EVENTS, RAW, STATUS, TopicSpec, ensure_topics
@@ -67,8 +67,11 @@ def _spawn(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
 
 def up(paths: StackPaths, progress: Progress, *, now: str | None = None, clock_speed: float = 1.0,
        extra_env: dict[str, str] | None = None, kafka_bootstrap: str | None = None,
-       database_url: str | None = None, fresh: bool = False, stable_ports: bool = True) -> dict:
+       database_url: str | None = None, fresh: bool = False, stable_ports: bool = True, brokers: int = 1) -> dict:
     """Start everything; returns what stack.json records.
+
+    `brokers` Kafka nodes are started (1, or a 3-node cluster whose topics are replicated 3
+    times with `min.insync.replicas=2`); each node is a component of its own (`kafka-1`...).
 
     A given `kafka_bootstrap` / `database_url` is used instead of starting that server (and is
     not stopped by `down`); `extra_env` reaches every service (topic names, intervals, ...).
@@ -77,7 +80,7 @@ def up(paths: StackPaths, progress: Progress, *, now: str | None = None, clock_s
     if paths.state.exists() and any(pid_alive(c.get("pid")) for c in _components(paths)):
         raise RuntimeError(f"a stack is already running (see {paths.state}); run `tiendo stack down` first")
     if fresh:
-        for stale in (paths.root / "kafka", paths.root / "postgres", paths.mailbox, paths.logs):
+        for stale in (*paths.root.glob("kafka*"), paths.root / "postgres", paths.mailbox, paths.logs):
             shutil.rmtree(stale, ignore_errors=True)
     paths.logs.mkdir(parents=True, exist_ok=True)
     paths.mailbox.mkdir(parents=True, exist_ok=True)
@@ -89,11 +92,14 @@ def up(paths: StackPaths, progress: Progress, *, now: str | None = None, clock_s
         paths.state.write_text(json.dumps(state, indent=2, ensure_ascii=False))
 
     if kafka_bootstrap is None:
-        progress("starting Kafka (KRaft, official jars) ...")
-        kafka = KafkaServer(paths.root / "kafka")
+        progress("starting Kafka (KRaft, official jars) ..." if brokers == 1
+                 else f"starting a {brokers}-node Kafka cluster (KRaft, official jars) ...")
+        # A cluster's data is its own: one broker's log cannot become a node of three.
+        kafka = KafkaCluster(paths.root / ("kafka" if brokers == 1 else f"kafka-{brokers}-nodes"), brokers)
         kafka_bootstrap = kafka.start()
-        components["kafka"] = {"pid": kafka.pid, "bootstrap": kafka_bootstrap, "log": str(kafka.log_path),
-                               "signal": "TERM"}
+        for node in kafka.nodes:
+            components["kafka" if brokers == 1 else f"kafka-{node.node_id}"] = {
+                "pid": node.pid, "bootstrap": node.bootstrap, "log": str(node.log_path), "signal": "TERM"}
         record()
     if database_url is None:
         progress("starting PostgreSQL ...")
@@ -184,7 +190,7 @@ def status(paths: StackPaths) -> list[tuple[str, str, str]]:
     rows = []
     for name, c in json.loads(paths.state.read_text())["components"].items():
         state = "running" if pid_alive(c.get("pid")) else "stopped"
-        if state == "running" and "url" in c:
+        if state == "running" and c.get("url", "").startswith("http"):
             try:
                 ready = httpx.get(c["url"] + "/readyz", timeout=2).status_code == 200
                 state = "ready" if ready else "not ready"
@@ -195,29 +201,36 @@ def status(paths: StackPaths) -> list[tuple[str, str, str]]:
 
 
 def down(paths: StackPaths, progress: Progress, grace: float = 30) -> None:
-    """Stop services first (they flush and commit), then SMTP, PostgreSQL and Kafka."""
+    """Stop services first (they flush and commit), then SMTP, PostgreSQL and Kafka (every node
+    at once: stopped one by one, the last would wait on a quorum already gone)."""
     order = ["intake", "aggregator", "notifier", "smtp", "postgres", "kafka"]
     if not paths.state.exists():
         progress("no stack recorded; nothing to stop")
         return
     components = json.loads(paths.state.read_text())["components"]
-    for name in sorted(components, key=lambda n: order.index(n) if n in order else -1):
-        c = components[name]
-        if not pid_alive(c.get("pid")):
-            continue
-        progress(f"stopping {name} (pid {c['pid']}) ...")
-        _terminate(c["pid"], getattr(signal, "SIG" + c.get("signal", "TERM")), grace)
+    steps: dict[str, list[str]] = {}
+    for name in components:
+        step = "kafka" if name.startswith("kafka") else name
+        steps.setdefault(step, []).append(name)
+    for step in sorted(steps, key=lambda n: order.index(n) if n in order else -1):
+        running = [n for n in steps[step] if pid_alive(components[n].get("pid"))]
+        for name in running:
+            progress(f"stopping {name} (pid {components[name]['pid']}) ...")
+        _terminate([components[n]["pid"] for n in running],
+                   [getattr(signal, "SIG" + components[n].get("signal", "TERM")) for n in running], grace)
     paths.state.unlink()
     progress("stack stopped; nothing left running")
 
 
-def _terminate(pid: int, sig: signal.Signals, grace: float) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        return
+def _terminate(pids: list[int], sigs: list[signal.Signals], grace: float) -> None:
+    for pid, sig in zip(pids, sigs):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
     deadline = time.monotonic() + grace
-    while pid_alive(pid) and time.monotonic() < deadline:
+    while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.2)
-    if pid_alive(pid):
-        os.kill(pid, signal.SIGKILL)
+    for pid in pids:
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)

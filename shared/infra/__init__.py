@@ -1,7 +1,14 @@
 """Real local infrastructure for tests, the demo and benchmarks (no Docker engine needed)."""
 
 from shared.infra._process import InfraError
-from shared.infra.kafka import KAFKA_VERSION, KafkaServer, ensure_kafka_runtime, kafka_from_env_or_start
+from shared.infra.kafka import (
+    KAFKA_VERSION,
+    KafkaCluster,
+    KafkaServer,
+    ensure_kafka_runtime,
+    kafka_from_env_or_start,
+    replication_for,
+)
 from shared.infra.ports import free_port, port_is_open, wait_for_port
 from shared.infra.postgres import (
     PostgresServer,
@@ -15,6 +22,7 @@ from shared.infra.smtp import MailboxSmtpServer
 __all__ = [
     "KAFKA_VERSION",
     "InfraError",
+    "KafkaCluster",
     "KafkaServer",
     "MailboxSmtpServer",
     "PostgresServer",
@@ -26,5 +34,6 @@ __all__ = [
     "kafka_from_env_or_start",
     "port_is_open",
     "postgres_from_env_or_start",
+    "replication_for",
     "wait_for_port",
 ]

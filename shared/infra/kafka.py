@@ -1,7 +1,11 @@
-"""A real single-node Apache Kafka (KRaft, broker+controller) from Maven Central's jars.
+"""Real Apache Kafka (KRaft) from Maven Central's jars: one node, or a cluster of N.
 
 No Docker engine needed: `mvn` resolves the official broker jars once into the
-git-ignored cache and `java` runs `kafka.Kafka` as a child process.
+git-ignored cache and `java` runs `kafka.Kafka` as a child process per node. Every node is
+a combined broker+controller; a cluster of N is N such processes forming a static quorum of N
+voters, each with its own ports and data dir (`KafkaCluster`; the single broker is the 1-node
+case). Replication follows the cluster's size: 3 nodes give replication factor 3 and
+`min.insync.replicas=2` for Kafka's internal topics and as the topics' default.
 """
 
 from __future__ import annotations
@@ -10,9 +14,11 @@ import asyncio
 import base64
 import concurrent.futures
 import fcntl
+import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -92,12 +98,13 @@ def _cluster_id() -> str:
             return cid
 
 
-async def _ready(bootstrap: str) -> bool:
-    """The broker answers metadata and every partition it knows has a leader."""
+async def _ready(bootstrap: str, node_id: int) -> bool:
+    """The broker answers metadata, lists itself among the live brokers, and every partition it
+    knows has a leader."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
     try:
         await admin.start()
-        if not (await admin.describe_cluster())["brokers"]:
+        if node_id not in {b["node_id"] for b in (await admin.describe_cluster())["brokers"]}:
             return False
         topics = await admin.describe_topics()
         return all(t["error_code"] == 0 and all(p["leader"] >= 0 for p in t["partitions"])
@@ -108,17 +115,34 @@ async def _ready(bootstrap: str) -> bool:
         await admin.close()
 
 
-def _probe(bootstrap: str) -> bool:
+def _in_thread(probe):
     # A thread of its own runs the probe's loop, so start() also works under a running loop.
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=_PROBE_THREAD) as pool:
-        return pool.submit(lambda: asyncio.run(_ready(bootstrap))).result()
+        return pool.submit(lambda: asyncio.run(probe())).result()
+
+
+def _probe(bootstrap: str, node_id: int) -> bool:
+    return _in_thread(lambda: _ready(bootstrap, node_id))
+
+
+def replication_for(nodes: int) -> tuple[int, int]:
+    """(replication factor, min.insync.replicas) a cluster of `nodes` runs its topics at."""
+    return (3, 2) if nodes >= 3 else (1, 1)
 
 
 class KafkaServer(ChildServer):
-    """One Kafka node whose config, data and logs live in `workdir`."""
+    """One Kafka node (broker+controller) whose config, data and logs live in `workdir`.
 
-    def __init__(self, workdir: Path) -> None:
+    Alone it is a 1-voter quorum; `KafkaCluster` makes N of them share a cluster id and a
+    static voter list (`quorum`), each still started, stopped, killed and restarted on its own.
+    """
+
+    def __init__(self, workdir: Path, *, node_id: int = 1, quorum: list[KafkaServer] | None = None,
+                 cluster_id: str | None = None) -> None:
         self.workdir = Path(workdir).resolve()
+        self.node_id = node_id
+        self.quorum = quorum if quorum is not None else [self]
+        self.cluster_id = cluster_id
         self.port: int | None = None
         self.controller_port: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -145,11 +169,25 @@ class KafkaServer(ChildServer):
     def is_running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    def assign_ports(self) -> None:
+        """Pick the node's ports once; restarts keep them so clients and peers reconnect."""
+        if self.port is None:
+            self.port, self.controller_port = free_port(HOST), free_port(HOST)
+
+    def quorum_state(self) -> dict:
+        """This node's view of the KRaft quorum (`leaderId`, `leaderEpoch`), {} if none yet."""
+        try:
+            return json.loads((self.data_dir / "__cluster_metadata-0" / "quorum-state").read_text())
+        except (OSError, ValueError):
+            return {}
+
     def _write_config(self) -> Path:
+        replication, min_isr = replication_for(len(self.quorum))
+        voters = ",".join(f"{n.node_id}@{HOST}:{n.controller_port}" for n in self.quorum)
         props = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@{HOST}:{self.controller_port}",
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": voters,
             "listeners": f"PLAINTEXT://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}",
             "advertised.listeners": f"PLAINTEXT://{HOST}:{self.port}",
             "controller.listener.names": "CONTROLLER",
@@ -158,12 +196,16 @@ class KafkaServer(ChildServer):
             "log.dirs": str(self.data_dir),
             "auto.create.topics.enable": "false",
             "num.partitions": "1",
-            "offsets.topic.replication.factor": "1",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
+            "default.replication.factor": str(replication),
+            "min.insync.replicas": str(min_isr),
+            "offsets.topic.replication.factor": str(replication),
+            "transaction.state.log.replication.factor": str(replication),
+            "transaction.state.log.min.isr": str(min_isr),
+            "unclean.leader.election.enable": "false",
             "group.initial.rebalance.delay.ms": "0",
             # After a crash the controller refuses the new incarnation until the old
-            # session expires (default 9 s); shorter makes kill()+restart() fast.
+            # session expires (default 9 s); shorter makes kill()+restart() fast, and a
+            # killed leader's partitions move sooner.
             "broker.heartbeat.interval.ms": "500",
             "broker.session.timeout.ms": "2500",
         }
@@ -175,32 +217,39 @@ class KafkaServer(ChildServer):
         return [_java(), f"-Dlog4j2.configurationFile={LOG4J2}",
                 f"-Dkafka.logs.dir={self.log_path.parent}", "-cp", str(home / "libs" / "*"), *args]
 
-    def start(self, timeout: float = 60) -> str:
-        """Start (or return the running) broker; ready once it answers metadata."""
+    def launch(self) -> None:
+        """Start the process without waiting for it (a quorum's nodes must boot together)."""
         if self.is_running():
-            return self.bootstrap
+            return
         home = ensure_kafka_runtime()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        if self.port is None:  # first start; restarts keep ports so clients reconnect
-            self.port, self.controller_port = free_port(HOST), free_port(HOST)
+        for node in self.quorum:
+            node.assign_ports()
         config = self._write_config()
         if not (self.data_dir / "meta.properties").exists():
             # Static quorum (controller.quorum.voters), hence no --standalone.
+            self.cluster_id = self.cluster_id or _cluster_id()
             fmt = self._java_cmd(home, "kafka.tools.StorageTool", "format",
-                                 "-t", _cluster_id(), "-c", str(config))
+                                 "-t", self.cluster_id, "-c", str(config))
             result = subprocess.run(fmt, capture_output=True, text=True, cwd=self.workdir)
             if result.returncode != 0:
                 raise InfraError(f"Kafka storage format failed:\n{result.stdout}{result.stderr}")
         self._output = open(self.log_path.parent / "stdout.log", "ab")
         cmd = self._java_cmd(home, "kafka.Kafka", str(config))
-        cmd[1:1] = ["-Xmx512m", "-Xms256m", "-XX:+UseG1GC"]
+        heap = ["-Xmx512m", "-Xms256m"] if len(self.quorum) == 1 else ["-Xmx384m", "-Xms128m"]
+        cmd[1:1] = [*heap, "-XX:+UseG1GC"]
         # Own session: a Ctrl-C in the terminal must not kill the broker behind our back.
         self._proc = subprocess.Popen(cmd, cwd=self.workdir, stdout=self._output,
                                       stderr=subprocess.STDOUT, start_new_session=True)
-        self._await_ready(timeout)
+
+    def start(self, timeout: float = 60) -> str:
+        """Start (or return the running) node; ready once it answers metadata as a live broker."""
+        if not self.is_running():
+            self.launch()
+            self.await_ready(timeout)
         return self.bootstrap
 
-    def _await_ready(self, timeout: float) -> None:
+    def await_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.is_running():
@@ -210,7 +259,7 @@ class KafkaServer(ChildServer):
                 wait_for_port(HOST, self.port or 0, timeout=min(1.0, deadline - time.monotonic()))
             except TimeoutError:
                 continue
-            if _probe(self.bootstrap):
+            if _probe(self.bootstrap, self.node_id):
                 return
             time.sleep(0.2)
         self.kill()
@@ -230,6 +279,103 @@ class KafkaServer(ChildServer):
         return self.start(timeout)
 
     def __enter__(self) -> KafkaServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class KafkaCluster:
+    """N Kafka nodes on loopback, each its own process, ports and data dir (`workdir/node-<id>`;
+    a 1-node cluster keeps `workdir` itself, the single broker's layout)."""
+
+    def __init__(self, workdir: Path, nodes: int = 3) -> None:
+        if nodes < 1:
+            raise ValueError("a cluster needs at least one node")
+        self.workdir = Path(workdir).resolve()
+        self.cluster_id = _cluster_id()
+        self.nodes: list[KafkaServer] = []
+        for node_id in range(1, nodes + 1):
+            home = self.workdir if nodes == 1 else self.workdir / f"node-{node_id}"
+            self.nodes.append(KafkaServer(home, node_id=node_id, quorum=self.nodes, cluster_id=self.cluster_id))
+        self.replication, self.min_insync = replication_for(nodes)
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(n.bootstrap for n in self.nodes)
+
+    def node(self, node_id: int) -> KafkaServer:
+        return self.nodes[node_id - 1]
+
+    def start(self, timeout: float = 90) -> str:
+        """Start every node that is not running (together: a quorum needs a majority to elect)
+        and wait until each is a live broker."""
+        starting = [n for n in self.nodes if not n.is_running()]
+        try:
+            for node in starting:
+                node.launch()
+            deadline = time.monotonic() + timeout
+            for node in starting:
+                node.await_ready(max(1.0, deadline - time.monotonic()))
+        except BaseException:
+            self.kill()  # never leave a half-started cluster behind
+            raise
+        return self.bootstrap
+
+    def stop(self, grace: float = 30) -> None:
+        """Controlled shutdown of every node at once: one by one, the last ones would wait on a
+        quorum that is already gone."""
+        for node in self.nodes:
+            if node.is_running():
+                node._proc.send_signal(signal.SIGTERM)
+        for node in self.nodes:
+            node.stop(grace)
+
+    def kill(self) -> None:
+        for node in self.nodes:
+            node.kill()
+
+    def active_controller(self) -> int:
+        """The node id of the quorum's leader, as the running nodes last recorded it."""
+        states = [n.quorum_state() for n in self.nodes if n.is_running()]
+        known = [s for s in states if s.get("leaderId", -1) >= 0]
+        if not known:
+            raise InfraError("no running node knows the quorum's leader")
+        return max(known, key=lambda s: s.get("leaderEpoch", -1))["leaderId"]
+
+    def leaders(self, topic: str) -> dict[int, int]:
+        """partition -> leader node id (-1 while it has none)."""
+        return {p["partition"]: p["leader"] for p in self._describe(topic)["partitions"]}
+
+    def in_sync(self, topics: list[str]) -> bool:
+        """Every partition of `topics` has a leader and all its replicas in sync."""
+        try:
+            described = [self._describe(t) for t in topics]
+        except InfraError:
+            return False
+        return all(p["leader"] >= 0 and sorted(p["isr"]) == sorted(p["replicas"])
+                   for t in described for p in t["partitions"])
+
+    def _describe(self, topic: str) -> dict:
+        running = ",".join(n.bootstrap for n in self.nodes if n.is_running())
+
+        async def go() -> dict:
+            admin = AIOKafkaAdminClient(bootstrap_servers=running, request_timeout_ms=5000)
+            await admin.start()
+            try:
+                return (await admin.describe_topics([topic]))[0]
+            finally:
+                await admin.close()
+        try:
+            found = _in_thread(go)
+        except Exception as exc:  # noqa: BLE001 - a node just went away: the caller asks again
+            raise InfraError(f"cannot describe {topic}: {exc!r}") from exc
+        if found.get("error_code", 0):
+            raise InfraError(f"cannot describe {topic}: error {found['error_code']}")
+        return found
+
+    def __enter__(self) -> KafkaCluster:
         self.start()
         return self
 
