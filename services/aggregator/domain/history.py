@@ -27,9 +27,11 @@ def fold(facts: Iterable[Fact], plan: Any, until: datetime | None = None) -> dic
 
 
 def history(facts: Iterable[Fact], plan: Any, agency: str, indicator: str, period: str) -> list[dict]:
-    """The events behind one figure: applied and superseded reports, corrections with their
-    reasons, counted activities and assessments; oldest first."""
-    facts = [f for f in facts if f.agency == agency]
+    """The events behind one figure: applied and superseded reports, every link of their chains
+    of corrections with its reason (the latest one applied), counted activities and
+    assessments; oldest first."""
+    unique = {(f.source, f.id): f for f in facts if f.agency == agency}  # a repeat is one event, as in `fold`
+    facts = list(unique.values())
     ledger = fold(facts, plan).get(agency, AgencyLedger(agency))
     wanted = Period.parse(period)
     winners = {f.id for f in ledger.winners()}
@@ -44,11 +46,14 @@ def history(facts: Iterable[Fact], plan: Any, agency: str, indicator: str, perio
             entry["value"] = ledger.value_of(f)
             if correction:
                 entry["corrected_by"] = correction.id
-        elif f.kind == CORRECTED and f.data["corrects"] in reported:
-            latest = ledger.corrections.get(f.data["corrects"])
+                entry["corrections"] = [c.id for c in ledger.chain(f.id)]  # every link, oldest first
+        elif f.kind == CORRECTED and (root := ledger.root_of(f.id)) in reported:
+            latest = ledger.corrections.get(root)
             entry["role"] = "correction" if latest and latest.id == f.id else "superseded_correction"
             entry["value"] = f.data["value"]
             entry["reason"] = f.data["reason"]
+            entry["corrects"] = f.data["corrects"]  # the link it names: the report or an earlier correction
+            entry["report"] = root
         elif f.kind == ACTIVITY and wanted.contains(f.day, plan.cutoff_day):
             measures = [c.measure for c in plan.activity_type(f.data["activity"]).counts_into
                         if c.indicator == indicator]

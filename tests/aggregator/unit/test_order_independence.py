@@ -1,4 +1,5 @@
-"""Any permutation and duplication of an event stream gives the same projection."""
+"""Any permutation and duplication of an event stream gives the same projection, correction chains
+(a correction of a correction, a link arriving before the one it names) included."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given, settings, strategies as st
 
 from services.aggregator.domain.facts import Fact
-from services.aggregator.domain.history import fold
+from services.aggregator.domain.history import fold, history
 from services.aggregator.domain.kpi import evaluate_agency
 from tests.aggregator.helpers import PLAN
 
@@ -36,7 +37,7 @@ def streams(draw):
             unit = draw(st.sampled_from(AGENCIES[agency]))
             if unit:
                 data["unit_code"] = unit
-        elif kind == "corrected":
+        elif kind == "corrected":  # of a report or of an earlier correction: a chain
             target_agency, target_id = draw(st.sampled_from(reported_ids))
             agency = target_agency
             data = {"corrects": target_id, "value": draw(st.integers(0, 50)), "reason": f"fix {i}"}
@@ -50,7 +51,7 @@ def streams(draw):
         else:
             data = {"period": draw(st.sampled_from(["2024-01", "2024-05", "2024-06"]))}
         fact_id = f"e{i}"
-        if kind == "reported":
+        if kind in ("reported", "corrected"):
             reported_ids.append((agency, fact_id))
         facts.append(Fact(f"/agencies/{agency}", fact_id, agency, kind, START + timedelta(minutes=minute), i, data))
     return facts
@@ -61,7 +62,8 @@ def projection(facts, now):
     for agency, ledger in fold(facts, PLAN).items():
         kpis, reports = evaluate_agency(ledger, PLAN, now)
         figures = {(i, p): ledger.actual(i, p, PLAN) for i in INDICATORS for p in PERIODS}
-        out[agency] = (kpis, reports, figures)
+        trails = {i: history(facts, PLAN, agency, i, "2024") for i in INDICATORS[2:4]}  # every link, its role
+        out[agency] = (kpis, reports, figures, trails)
     return out
 
 

@@ -48,6 +48,22 @@ async def test_every_documented_example_is_accepted_in_one_batch(service):
     assert [r["status"] for r in body["results"]] == ["accepted"] * len(events), body
 
 
+async def test_a_correction_of_a_correction_is_accepted_the_next_request_or_the_same_batch(service, token):
+    """Issue 15: the chain resolves to its latest link in the aggregator (docs/events.md)."""
+    doc = examples()["indicator.corrected"]
+
+    def fix(id: str, corrects: str, value: int) -> dict:
+        return {**doc, "id": id, "data": {**doc["data"], "corrects": corrects, "value": value}}
+
+    assert (await service.post({**report(0), "id": "chain-0"}, token)).status_code == 202
+    assert (await service.post(fix("chain-1", "chain-0", 19), token)).status_code == 202
+    second = await service.post(fix("chain-2", "chain-1", 18), token)
+    assert second.status_code == 202, second.text
+    body = (await service.post_batch([fix("chain-3", "chain-2", 17), fix("chain-4", "chain-3", 5000)], token)).json()
+    assert [r["status"] for r in body["results"]] == ["accepted", "rejected"], body
+    assert body["results"][1]["problem"]["reason"] == "value-above-cap"  # the report's indicator's cap, down the chain
+
+
 async def test_a_resent_event_is_a_duplicate_not_an_error_and_is_not_forwarded_again(service, token):
     event = report(10)
     first = await service.post(event, token)

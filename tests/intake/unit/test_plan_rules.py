@@ -111,6 +111,14 @@ def test_corrections():
     assert check_correction(too_big, reported, plan()).reason == "value-above-cap"
 
 
+def test_a_correction_of_a_correction_is_accepted_under_the_reports_cap():
+    """The registry keeps the corrected report's indicator on a correction (`service_layer`)."""
+    earlier_fix = KnownEvent("vn.gov.pcmt.indicator.corrected.v1", "drug_cases_detected", "d")
+    assert check_correction(event("indicator.corrected"), earlier_fix, plan()) is None
+    too_big = event("indicator.corrected", data={"value": 5000})
+    assert check_correction(too_big, earlier_fix, plan()).reason == "value-above-cap"
+
+
 def test_an_event_time_before_the_plan_year_window_and_its_tolerance_is_outside_the_plan_year():
     """The 2024 plan's data window opens on 15 Dec 2023 (cut-off 14); a month of slack before it."""
     earliest = plan().earliest
