@@ -5,7 +5,8 @@ the baseline year's monthly profile (the June Action Month spike must not make e
 behind in May). That date is the agency's data cut-off, not "now": figures arrive with periodic
 reports, so an agency is judged at the cut-off of its latest report that is due (or already
 in) — a quarter that began last week, or a report whose deadline is still ahead, expects
-nothing yet. Report timeliness compares the first `report.submitted` with the deadline.
+nothing yet. A milestone counts only the work dated on or before its due date, and one fed by
+activities is judged as they arrive (`activity_day`), not at the next quarterly report. Report timeliness compares the first `report.submitted` with the deadline.
 """
 
 from __future__ import annotations
@@ -67,10 +68,15 @@ def evaluate(ledger: AgencyLedger, target: Any, plan: Any, as_of: datetime, day:
     """One KPI as of a moment (pure: the moment is an argument); `day` is the agency's data
     cut-off at that moment, if the caller has it already."""
     indicator = plan.indicator(target.indicator)
-    actual = ledger.actual(target.indicator, target.period, plan) or 0.0
+    day = day or data_cutoff(ledger, plan, as_of)
+    if target.kind == "milestone":  # only the work dated on or before the due date counts
+        actual = ledger.actual_until(target.indicator, target.period, plan, target.due) or 0.0
+        if counted_from_activities(plan, target.indicator):
+            day = max(day, activity_day(plan, ledger.agency, as_of))
+    else:
+        actual = ledger.actual(target.indicator, target.period, plan) or 0.0
     denominator = ledger.actual(target.denominator, target.period, plan) if target.denominator else None
     goal = target.target_value(denominator)
-    day = day or data_cutoff(ledger, plan, as_of)
     due = end_of_day(target.due) if target.due else None
     start, end = target.span(plan.cutoff_day)
     if goal is None:  # a ratio whose denominator nobody reported: no target to judge against
@@ -100,6 +106,20 @@ def data_cutoff(ledger: AgencyLedger, plan: Any, as_of: datetime) -> date:
     if not judged:  # nothing due yet this year: the day before its first window
         return periods[0].window(plan.cutoff_day)[0] - timedelta(days=1)
     return min(max(p.window(plan.cutoff_day)[1] for p in judged), local_day(as_of))
+
+
+def counted_from_activities(plan: Any, indicator: str) -> bool:
+    """The indicator's figure comes from recorded activities (some activity type counts into it)."""
+    return any(c.indicator == indicator for a in plan.activity_types for c in a.counts_into)
+
+
+def activity_day(plan: Any, agency: str, as_of: datetime) -> date:
+    """The day a milestone fed by activities is judged at: activities are recorded as they are
+    held, not with a periodic report, so the day of `as_of` less the agency's submission
+    delay (the days it is given to send what it did), not its report's cut-off."""
+    rule = plan.reporting_rule(agency)
+    grace = rule.submission_days_after_cutoff if rule is not None else 0
+    return local_day(as_of) - timedelta(days=grace)
 
 
 def _status(indicator, thresholds, actual, goal, expected, forecast, over: bool) -> KpiStatus:

@@ -2,9 +2,7 @@
 
 - `indicator.reported` is cumulative: per (indicator, period, unit) the latest by time (then by
   arrival) wins; `indicator.corrected` replaces the value of the event it names, whenever it
-  arrives (before or after that event). A correction may name a report or a correction of it:
-  the links naming one report, directly or through each other, are its chain, and the chain's
-  latest link (by time, then arrival, then id) gives the value, whatever order they arrive in.
+  arrives (before or after that event).
 - `activity.recorded` adds a count or its participants to the indicators the plan names, in
   every period whose window holds its date; `commune.assessed` counts passing communes.
 - Roll-up: a period without a figure of its own is made of its sub-periods (flows add up,
@@ -16,10 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
+from shared.clock import VIETNAM
 from shared.plan.periods import Period
 
 from services.aggregator.domain.facts import ACTIVITY, ASSESSED, CORRECTED, REPORTED, SUBMITTED, Fact
@@ -37,7 +36,6 @@ class Correction:
     value: float
     reason: str
     id: str
-    corrects: str = ""  # the event this link names: a report, or an earlier link of its chain
 
 
 @dataclass
@@ -45,9 +43,7 @@ class AgencyLedger:
     agency: str
     # (indicator, period) -> {unit (None = the agency itself): the winning reported fact}
     reported: dict[tuple[str, str], dict[str | None, Fact]] = field(default_factory=dict)
-    corrections: dict[str, Correction] = field(default_factory=dict)  # chain root -> its latest link
-    links: dict[str, Correction] = field(default_factory=dict)  # every correction, by its own id
-    named_by: dict[str, list[str]] = field(default_factory=dict)  # event id -> corrections naming it
+    corrections: dict[str, Correction] = field(default_factory=dict)  # corrected event id -> latest
     counted: dict[tuple[str, str], float] = field(default_factory=dict)  # (indicator, month) -> sum
     assessed: dict[tuple[str, int], Fact] = field(default_factory=dict)  # (commune, year) -> latest
     submitted: dict[str, datetime] = field(default_factory=dict)  # period -> first submission
@@ -69,14 +65,9 @@ class AgencyLedger:
                 units[unit] = fact
             return key[:1]
         if fact.kind == CORRECTED:
-            if fact.id not in self.links:  # the same record again changes nothing
-                self.links[fact.id] = Correction(fact.order, d["value"], d["reason"], fact.id, d["corrects"])
-                self.named_by.setdefault(d["corrects"], []).append(fact.id)
-                # chains that ended at this link while it was unknown now end at its root
-                self.corrections.pop(fact.id, None)
-                root = self.root_of(fact.id)
-                if root is not None:
-                    self._resolve(root)
+            current = self.corrections.get(d["corrects"])
+            if current is None or fact.order > current.order:
+                self.corrections[d["corrects"]] = Correction(fact.order, d["value"], d["reason"], fact.id)
             # which indicator it corrects is not indexed (a map per event would cost memory):
             # re-evaluating the agency's reported indicators is cheap and always enough
             return {indicator for indicator, _ in self.reported}
@@ -112,34 +103,8 @@ class AgencyLedger:
             else:
                 self.counted[key] = before
 
-    def root_of(self, correction_id: str) -> str | None:
-        """The event a chain of corrections ends at (None for a loop, which names no report)."""
-        seen, cur = {correction_id}, self.links[correction_id].corrects
-        while cur in self.links:
-            if cur in seen:
-                return None
-            seen.add(cur)
-            cur = self.links[cur].corrects
-        return cur
-
-    def chain(self, root: str) -> list[Correction]:
-        """Every link naming `root`, directly or through another link; oldest first."""
-        found: dict[str, Correction] = {}
-        todo = list(self.named_by.get(root, ()))
-        while todo:
-            link = self.links[todo.pop()]
-            if link.id not in found:
-                found[link.id] = link
-                todo += self.named_by.get(link.id, ())
-        return sorted(found.values(), key=lambda c: c.order)
-
-    def _resolve(self, root: str) -> None:
-        links = self.chain(root)
-        if links:
-            self.corrections[root] = links[-1]
-
     def value_of(self, fact: Fact) -> float:
-        """A reported fact's value after the latest link of its chain of corrections."""
+        """A reported fact's value after the latest correction of it."""
         correction = self.corrections.get(fact.id)
         return correction.value if correction else fact.data["value"]
 
@@ -155,6 +120,43 @@ class AgencyLedger:
         if reported is None and extra is None:
             return None
         return (reported or 0.0) + (extra or 0.0)
+
+    def actual_until(self, indicator: str, period: str, plan: Any, due: date) -> float | None:
+        """A milestone's figure: only the work dated on or before `due` (docs/aggregator.md).
+        Activities by their date; a reported figure by its period's window, or, for a period
+        that runs past `due`, by the time it was stated (a cumulative figure stated by then)."""
+        until = datetime.combine(due, time(23, 59, 59), VIETNAM)
+        reported = self._reported_until(indicator, Period.parse(period), plan, due, until)
+        sums = []
+        for month in Period.parse(period).months():
+            start, end = month.window(plan.cutoff_day)
+            if end <= due:
+                sums.append(self.counted.get((indicator, str(month))))
+            elif start <= due:  # the month the milestone falls in: its days up to `due`
+                sums += [self.counted.get((indicator, (start + timedelta(days=i)).isoformat()))
+                         for i in range((due - start).days + 1)]
+        known = [v for v in sums if v is not None]
+        extra = sum(known) if known else None
+        if reported is None and extra is None:
+            return None
+        return (reported or 0.0) + (extra or 0.0)
+
+    def _reported_until(self, indicator: str, period: Period, plan: Any, due: date,
+                        until: datetime) -> float | None:
+        start, end = period.window(plan.cutoff_day)
+        if end <= due:
+            return self._reported(indicator, period, plan)
+        if start > due:
+            return None
+        here = self._across_units(indicator, _name(period), plan, until)
+        if here is not None or period.kind not in _CHILDREN:
+            return here
+        parts = [self._reported_until(indicator, p, plan, due, until)
+                 for p in _sub_periods(period, _CHILDREN[period.kind])]
+        known = [v for v in parts if v is not None]
+        if not known:
+            return None
+        return sum(known) if plan.indicator(indicator).aggregation == "sum" else known[-1]
 
     def _counted(self, indicator: str, period: str) -> float | None:
         """What activities add to a period: the sum of its reporting months' counts."""
@@ -179,8 +181,10 @@ class AgencyLedger:
         """Every reported fact that currently stands for its (indicator, period, unit)."""
         return (f for units in self.reported.values() for f in units.values())
 
-    def _across_units(self, indicator: str, period: str, plan: Any) -> float | None:
+    def _across_units(self, indicator: str, period: str, plan: Any, until: datetime | None = None) -> float | None:
         units = self.reported.get((indicator, period))
+        if until is not None and units:  # only figures stated by then (a milestone's due date)
+            units = {u: f for u, f in units.items() if f.time <= until}
         if not units:
             return None
         own = units.get(None) or units.get(plan.agency(self.agency).unit)

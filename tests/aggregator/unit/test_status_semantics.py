@@ -71,11 +71,12 @@ CASES = [
      "2024-04-18", S.AT_RISK, 4, 1),
     ("4 a year, 20 December, 3 done: missed", PLAN.target(*YEAR_INSPECTIONS),
      [("inspections_conducted", "2024", 3)], "2024-12-20", S.MISSED, 4, 4),
-    # The Action Month milestone keeps its profile: nothing expected before May.
+    # The Action Month milestone keeps its profile: little expected before June. It is fed by
+    # activities, so the youth union (quarterly, +5 days) is judged at 15 May, not 14 March.
     ("Action Month, 20 May, 3 held (profile)", PLAN.target(*ACTION_MONTH),
-     [("action_month_activities", "2024", 3)], "2024-05-20", S.ON_TRACK, 12, 0),
+     [("action_month_activities", "2024", 3)], "2024-05-20", S.ON_TRACK, 12, 1),
     ("Action Month, 20 May, 3 held (linear: behind)", variant(ACTION_MONTH, pace="linear", profile=None),
-     [("action_month_activities", "2024", 3)], "2024-05-20", S.LAGGING, 12, 12 * 91 / 199),
+     [("action_month_activities", "2024", 3)], "2024-05-20", S.LAGGING, 12, 12 * 153 / 199),
     ("Action Month, 20 September, 11 of 12: missed", PLAN.target(*ACTION_MONTH),
      [("action_month_activities", "2024", 11)], "2024-09-20", S.MISSED, 12, 12),
     ("Action Month, 20 September, 12: achieved", PLAN.target(*ACTION_MONTH),
