@@ -2,7 +2,9 @@
 
 - `indicator.reported` is cumulative: per (indicator, period, unit) the latest by time (then by
   arrival) wins; `indicator.corrected` replaces the value of the event it names, whenever it
-  arrives (before or after that event).
+  arrives (before or after that event). A correction may name a report or a correction of it:
+  the links naming one report, directly or through each other, are its chain, and the chain's
+  latest link (by time, then arrival, then id) gives the value, whatever order they arrive in.
 - `activity.recorded` adds a count or its participants to the indicators the plan names, in
   every period whose window holds its date; `commune.assessed` counts passing communes.
 - Roll-up: a period without a figure of its own is made of its sub-periods (flows add up,
@@ -36,6 +38,7 @@ class Correction:
     value: float
     reason: str
     id: str
+    corrects: str = ""  # the event this link names: a report, or an earlier link of its chain
 
 
 @dataclass
@@ -43,7 +46,9 @@ class AgencyLedger:
     agency: str
     # (indicator, period) -> {unit (None = the agency itself): the winning reported fact}
     reported: dict[tuple[str, str], dict[str | None, Fact]] = field(default_factory=dict)
-    corrections: dict[str, Correction] = field(default_factory=dict)  # corrected event id -> latest
+    corrections: dict[str, Correction] = field(default_factory=dict)  # chain root -> its latest link
+    links: dict[str, Correction] = field(default_factory=dict)  # every correction, by its own id
+    named_by: dict[str, list[str]] = field(default_factory=dict)  # event id -> corrections naming it
     counted: dict[tuple[str, str], float] = field(default_factory=dict)  # (indicator, month) -> sum
     assessed: dict[tuple[str, int], Fact] = field(default_factory=dict)  # (commune, year) -> latest
     submitted: dict[str, datetime] = field(default_factory=dict)  # period -> first submission
@@ -65,9 +70,14 @@ class AgencyLedger:
                 units[unit] = fact
             return key[:1]
         if fact.kind == CORRECTED:
-            current = self.corrections.get(d["corrects"])
-            if current is None or fact.order > current.order:
-                self.corrections[d["corrects"]] = Correction(fact.order, d["value"], d["reason"], fact.id)
+            if fact.id not in self.links:  # the same record again changes nothing
+                self.links[fact.id] = Correction(fact.order, d["value"], d["reason"], fact.id, d["corrects"])
+                self.named_by.setdefault(d["corrects"], []).append(fact.id)
+                # chains that ended at this link while it was unknown now end at its root
+                self.corrections.pop(fact.id, None)
+                root = self.root_of(fact.id)
+                if root is not None:
+                    self._resolve(root)
             # which indicator it corrects is not indexed (a map per event would cost memory):
             # re-evaluating the agency's reported indicators is cheap and always enough
             return {indicator for indicator, _ in self.reported}
@@ -103,8 +113,34 @@ class AgencyLedger:
             else:
                 self.counted[key] = before
 
+    def root_of(self, correction_id: str) -> str | None:
+        """The event a chain of corrections ends at (None for a loop, which names no report)."""
+        seen, cur = {correction_id}, self.links[correction_id].corrects
+        while cur in self.links:
+            if cur in seen:
+                return None
+            seen.add(cur)
+            cur = self.links[cur].corrects
+        return cur
+
+    def chain(self, root: str) -> list[Correction]:
+        """Every link naming `root`, directly or through another link; oldest first."""
+        found: dict[str, Correction] = {}
+        todo = list(self.named_by.get(root, ()))
+        while todo:
+            link = self.links[todo.pop()]
+            if link.id not in found:
+                found[link.id] = link
+                todo += self.named_by.get(link.id, ())
+        return sorted(found.values(), key=lambda c: c.order)
+
+    def _resolve(self, root: str) -> None:
+        links = self.chain(root)
+        if links:
+            self.corrections[root] = links[-1]
+
     def value_of(self, fact: Fact) -> float:
-        """A reported fact's value after the latest correction of it."""
+        """A reported fact's value after the latest link of its chain of corrections."""
         correction = self.corrections.get(fact.id)
         return correction.value if correction else fact.data["value"]
 
