@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import math
 import os
 import signal
 import sys
@@ -24,7 +25,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from services.intake.adapters.tokens import issue_tokens
-from shared.labels import kpi_status_label, report_status_label
+from shared.labels import kpi_status_label, period_label, report_status_label
 from shared.plan.loader import load_plan
 from shared.plan.periods import Period
 from shared.settings import DEFAULT_PLAN
@@ -149,7 +150,7 @@ def _print_kpis(aggregator: str, plan) -> None:
     counts = Counter(k["status"] for k in items)
     console.print("KPI statuses (agency × indicator × period, periods begun by now): " + ", ".join(
         f"[{STATUS_COLOURS[s]}]{kpi_status_label(s)}[/] {counts[s]}" for s in STATUS_ORDER if counts[s]))
-    table = Table(title=f"Behind plan as of {now:%d/%m/%Y %H:%M} (Plan {plan.code})")
+    table = Table(title=f"Behind plan as of {now:%d/%m/%Y %H:%M} (Plan {plan.code}: {plan.title})")
     table.add_column("agency", no_wrap=True)
     table.add_column("indicator", max_width=34, overflow="ellipsis", no_wrap=True)
     table.add_column("period", no_wrap=True)
@@ -159,8 +160,9 @@ def _print_kpis(aggregator: str, plan) -> None:
     for k in sorted(items, key=lambda i: (STATUS_ORDER.index(i["status"]), i["agency"], i["indicator"])):
         if k["status"] not in ("missed", "lagging", "at_risk", "no_data"):
             continue
-        table.add_row(k["agency"], plan.indicator(k["indicator"]).name_vi, Period.parse(k["period"]).label("vi"),
-                      _num(k["actual"]), _num(k["expected"]), _num(k["target"]), _num(k["forecast"]),
+        whole = plan.indicator(k["indicator"]).kind == "count"  # cases, sessions: whole numbers
+        table.add_row(k["agency"], plan.indicator(k["indicator"]).name_vi, period_label(k["period"]),
+                      *(_num(k[f], whole) for f in ("actual", "expected", "target", "forecast")),
                       f"[{STATUS_COLOURS[k['status']]}]{kpi_status_label(k['status'])}[/]")
     console.print(table)
 
@@ -173,7 +175,7 @@ def _print_reports(aggregator: str, plan) -> None:
         card = httpx.get(f"{aggregator}/v1/agencies/{agency}/scorecard", timeout=10).json()
         for report in card.get("reports", []):
             if report["status"] in ("late", "missing"):
-                table.add_row(agency, Period.parse(report["period"]).label("vi"), _local(report["deadline"], plan),
+                table.add_row(agency, period_label(report["period"]), _local(report["deadline"], plan),
                               _local(report["submitted_at"], plan),
                               f"[{STATUS_COLOURS[report['status']]}]{report_status_label(report['status'])}[/]")
     console.print(table)
@@ -198,8 +200,10 @@ def _print_emails(paths: StackPaths, expected: int, timeout: float = 90) -> None
     console.print(table)
 
 
-def _num(value) -> str:
-    return "—" if value is None else f"{value:,.1f}".rstrip("0").rstrip(".")
+def _num(value, whole: bool = False) -> str:
+    if value is None:
+        return "—"
+    return f"{math.floor(value + 0.5):,}" if whole else f"{value:,.1f}".rstrip("0").rstrip(".")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
-"""Status labels shown to people, Vietnamese first, English available."""
+"""Labels shown to people (statuses, periods), Vietnamese first, English available: the demo, the
+APIs and the emails all word them through these functions."""
 
 from __future__ import annotations
 
 from typing import Literal
+
+from shared.plan.periods import Period
 
 Lang = Literal["vi", "en"]
 
@@ -28,3 +31,9 @@ def kpi_status_label(status: str, lang: Lang = "vi") -> str:
 
 def report_status_label(status: str, lang: Lang = "vi") -> str:
     return REPORT_STATUS.get(status, {}).get(lang, status)
+
+
+def period_label(period: str, lang: Lang = "vi") -> str:
+    """A plan period as leaders read it, in the administrative style: "Quý II/2024", "Tháng 6/2024",
+    "6 tháng đầu năm 2024", "Năm 2024" ("Q2 2024", "June 2024", "H1 2024", "Year 2024")."""
+    return Period.parse(period).label("en" if lang == "en" else "vi")

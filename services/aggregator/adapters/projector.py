@@ -201,7 +201,7 @@ class Projector:
             kpis = [k for k in kpis if cached.kpis.get(k.key) != k]
             reports = [r for r in reports if cached.reports.get(r.key) != r]
             changes.append((cached, kpis, reports,
-                            kpi_changes({k: v.status for k, v in cached.kpis.items()}, kpis, now)
+                            kpi_changes(cached.kpis, kpis, now)
                             + report_changes({k: v.status for k, v in cached.reports.items()}, reports, now)))
         return changes
 

@@ -1,7 +1,11 @@
 """Status-change detection: what the notifier is told.
 
 A KPI change is emitted whenever its status differs from the last one recorded (the first
-evaluation included: the notifier needs a starting point). A report change is emitted when the
+evaluation included: the notifier needs a starting point), and whenever the figures of a KPI
+not yet achieved change with its status unchanged (`previous_status` = `status`): the notifier's
+open alerts then show the figures as they stand, not those of the first change. At most one per
+KPI per batch (the batch's evaluation), and none for an achieved KPI (no alert is open on it).
+A report change is emitted when the
 report leaves `pending`: submitted, late, or missing once the deadline has passed.
 Event ids are derived from the change itself, so a replay of the same change has the same id
 and the notifier's inbox drops it.
@@ -12,6 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from shared.events.models import (
     KpiStatus, KpiStatusChanged, KpiStatusChangedEvent, ReportStatus, ReportStatusChanged,
@@ -25,18 +30,27 @@ SOURCE = "/services/aggregator"
 _NAMESPACE = uuid.UUID("6f1c3a52-8a0e-4b47-9d8b-3c0f3f7b2a11")
 
 
-def kpi_changes(previous: Mapping[tuple, KpiStatus | None], kpis: Iterable[Kpi],
+def _figures(kpi: Kpi) -> tuple:
+    return (kpi.actual, kpi.target, kpi.expected, kpi.forecast)
+
+
+def kpi_changes(previous: Mapping[tuple, Kpi | KpiStatus | Any], kpis: Iterable[Kpi],
                 as_of: datetime) -> list[KpiStatusChangedEvent]:
+    """`previous`: per key the last KPI (or only its status, which then says nothing of figures)."""
     events = []
     for kpi in kpis:
-        before = previous.get(kpi.key)
-        if before == kpi.status:
+        last = previous.get(kpi.key)
+        before = getattr(last, "status", last)
+        if before == kpi.status and (kpi.status == KpiStatus.ACHIEVED or not isinstance(last, Kpi)
+                                     or _figures(last) == _figures(kpi)):
             continue
         data = KpiStatusChanged(
             agency=kpi.agency, indicator=kpi.indicator, period=kpi.period, status=kpi.status,
             previous_status=before, actual=kpi.actual, target=kpi.target, expected=kpi.expected,
             forecast=kpi.forecast, as_of=as_of, deadline=kpi.due)
         name = f"kpi|{kpi.agency}|{kpi.indicator}|{kpi.period}|{before}|{kpi.status}|{as_of.isoformat()}"
+        if before == kpi.status:  # a figures update: two at one moment (a frozen clock) differ by their figures
+            name += f"|{kpi.actual}|{kpi.target}|{kpi.expected}|{kpi.forecast}"
         events.append(KpiStatusChangedEvent(
             specversion="1.0", id=str(uuid.uuid5(_NAMESPACE, name)), source=SOURCE, time=as_of,
             type=EventType.KPI_STATUS_CHANGED, subject=f"{kpi.agency}/{kpi.indicator}/{kpi.period}",

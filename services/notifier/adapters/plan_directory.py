@@ -18,9 +18,10 @@ def directory_from_plan(plan: Plan) -> Directory:
         )
         for a in plan.agencies
     }
-    indicators = {i.code: Indicator(i.code, i.name_vi, i.name_en, i.unit_vi, i.unit_en) for i in plan.indicators}
+    indicators = {i.code: Indicator(i.code, i.name_vi, i.name_en, i.unit_vi, i.unit_en, i.kind)
+                  for i in plan.indicators}
     return Directory(agencies=agencies, indicators=indicators, cutoff_day=plan.cutoff_day, timezone=plan.timezone,
-                     plan_year=plan.year,
+                     plan_year=plan.year, plan_code=plan.code, plan_title=plan.title,
                      denominators={(t.agency, t.indicator, t.period): t.denominator for t in plan.targets if t.denominator})
 
 

@@ -113,6 +113,7 @@ def _view(alert: Alert, digest: Digest, ctx: RenderContext, now: datetime) -> di
     t = texts.T[lang]
     indicator = d.indicator(alert.indicator)
     unit = indicator.unit(lang)
+    whole = indicator.kind == "count"  # cases and sessions are whole things, grams are not
     own = alert.agency in d.led_by(digest.recipient.email)
     escalated = None
     if not own and alert.firing:
@@ -123,8 +124,7 @@ def _view(alert: Alert, digest: Digest, ctx: RenderContext, now: datetime) -> di
         "period": d.period_label(alert.period, lang), "title": texts.KIND_TITLE[lang][alert.kind],
         "severity": alert.severity.value, "severity_label": t["severity"][alert.severity.value],
         "is_report": alert.indicator is None,
-        "actual": texts.number(f.get("actual"), lang), "target": texts.number(f.get("target"), lang),
-        "expected": texts.number(f.get("expected"), lang), "forecast": texts.number(f.get("forecast"), lang),
+        **{name: texts.number(f.get(name), lang, whole) for name in ("actual", "target", "expected", "forecast")},
         "unit": unit, "deadline": _local(f.get("deadline"), ctx.timezone) if f.get("deadline") else None,
         "submitted_at": _local(f.get("submitted_at"), ctx.timezone) if f.get("submitted_at") else None,
         "todo": texts.what_to_do(lang, alert.kind, _missing(alert, d, lang)),
@@ -165,7 +165,7 @@ def render(digest: Digest, ctx: RenderContext, domain: str = "tiendo.local") -> 
     model = {
         "t": t, "lang": lang, "subject": subject(digest, ctx.directory),
         "greeting": t["greeting"].format(name=digest.recipient.name),
-        "intro": texts.intro(lang, ctx.directory.plan_year),
+        "intro": texts.intro(lang, ctx.directory.plan_year, ctx.directory.plan_code, ctx.directory.plan_title),
         **_groups(digest, ctx), "silences": silences,
         "inhibited": t["inhibited"].format(n=len(digest.inhibited)) if digest.inhibited else None,
     }

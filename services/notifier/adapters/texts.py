@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from services.notifier.domain.alerts import AlertKind
 
 KIND_COUNT = {
@@ -87,14 +89,23 @@ def what_to_do(language: str, kind: AlertKind, missing: str | None = None) -> st
     return WHAT_TO_DO[language][kind].format(missing=missing or "—")
 
 
-def intro(language: str, year: int | None) -> str:
-    """The opening line, naming the plan's year when the plan gives one."""
+def intro(language: str, year: int | None, code: str | None = None, title: str | None = None) -> str:
+    """The opening line, naming the plan (its number and title, e.g. Plan 29/KH-BCĐ) when the plan
+    gives them, else its year."""
+    if code:
+        if language == "vi":  # "Kế hoạch số 29/KH-BCĐ thực hiện công tác phòng, chống ma túy năm 2024"
+            rest = (title or "").removeprefix("Kế hoạch").strip() or f"phòng, chống ma túy năm {year}"
+            return f"Hệ thống Tiendo tổng hợp tình hình thực hiện Kế hoạch số {code} {rest} như sau."
+        return f"Tiendo's summary of progress on Plan {code}, the {year} drug prevention and control plan."
     return T[language]["intro"].format(year=f" {'năm ' if language == 'vi' else ''}{year}" if year else "")
 
 
-def number(value: float | None, language: str) -> str:
-    """1234.5 → "1.234,5" (vi) or "1,234.5" (en)."""
+def number(value: float | None, language: str, whole: bool = False) -> str:
+    """1234.5 → "1.234,5" (vi) or "1,234.5" (en); `whole` (a count: cases, sessions) rounds to a
+    whole number, half up (a forecast of 163.5 cases reads 164)."""
     if value is None:
         return "—"
+    if whole:
+        value = float(math.floor(value + 0.5))
     text = f"{value:,.1f}".rstrip("0").rstrip(".") if value % 1 else f"{value:,.0f}"
     return text.translate(str.maketrans(",.", ".,")) if language == "vi" else text

@@ -71,7 +71,7 @@ class Signal:
     agency: str
     indicator: str | None
     period: str
-    firing: bool
+    firing: bool | None  # None: says nothing of firing, only refreshes an open alert's figures
     as_of: datetime
     facts: dict[str, Any] = field(default_factory=dict)
 
@@ -120,9 +120,14 @@ def kpi_signals(event: KpiStatusChanged, previous_period_status: KpiStatus | Non
                       and event.forecast is not None and event.target is not None
                       and event.forecast < event.target)
 
-    def signal(kind: AlertKind, firing: bool) -> Signal:
+    def signal(kind: AlertKind, firing: bool | None) -> Signal:
         return Signal(kind, event.agency, event.indicator, event.period, firing, event.as_of, facts)
 
+    if event.previous_status == event.status:
+        # a figures update (the aggregator sends one when the figures move, the status not): every
+        # open alert of the KPI shows them; "at risk two periods running" is the notifier's own
+        # finding (`persistent_risk_signal`), which new figures neither make nor undo
+        at_risk_twice = None
     # LAGGING before MISSED: a lagging alert the event supersedes is closed before the missed
     # one opens and takes over its escalation (`superseded`)
     return [signal(AlertKind.LAGGING, lagging), signal(AlertKind.MISSED, event.status is KpiStatus.MISSED),
@@ -178,6 +183,10 @@ def apply(alert: Alert | None, signal: Signal, now: datetime, takes_over: Alert 
     """The alert after the signal; None if there is none and nothing fires. `takes_over`: the
     alert this one supersedes (a lagging KPI now missed); its escalation carries on."""
     opened = min(now, takes_over.opened_at) if takes_over is not None else now
+    if signal.firing is None:  # figures only: an open alert shows them, nothing opens or closes
+        if alert is None or not alert.firing or signal.as_of < alert.as_of:
+            return alert
+        return replace(alert, as_of=signal.as_of, facts=signal.facts)
     if alert is None:
         if not signal.firing:
             return None

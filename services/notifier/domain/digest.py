@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from services.notifier.domain.alerts import FIRING, REPEATS, RESOLVED, Alert, Severity, inhibited, is_superseded
 from services.notifier.domain.directory import Directory, Leader
+from services.notifier.domain.periods import contains
 from services.notifier.domain.policy import DigestPolicy
 from services.notifier.domain.routing import reached_at, recipients
 from services.notifier.domain.silences import Silence, silenced_by
@@ -138,28 +139,35 @@ def plan(leader: Leader, selection: Selection, state: RecipientState, policy: Di
 
 @dataclass(frozen=True)
 class Section:
-    """A parent unit's alert with its communes' alerts on the same indicator folded beneath."""
+    """A parent unit's alert with its communes' alerts on the same indicator folded beneath (of
+    the same kind, in a period the parent's covers: a commune's June under its district's Q2)."""
 
     head: Alert
     children: list[Alert]
 
 
 def sections(alerts: list[Alert], directory: Directory) -> list[Section]:
-    by_key = {(a.agency, a.indicator, a.period, a.kind): a for a in alerts}
+    def parent_of(alert: Alert) -> Alert | None:
+        for anc in directory.ancestors(alert.agency):
+            for other in alerts:
+                if (other.agency == anc and other.indicator == alert.indicator and other.kind is alert.kind
+                        and contains(other.period, alert.period)):
+                    return other
+        return None
+
     placed: dict[str, Section] = {}
     order: list[Section] = []
+    parents = {alert.fingerprint: parent_of(alert) for alert in alerts}
     for alert in alerts:
-        parent = next((by_key[(anc, alert.indicator, alert.period, alert.kind)]
-                       for anc in directory.ancestors(alert.agency)
-                       if (anc, alert.indicator, alert.period, alert.kind) in by_key), None)
-        if parent is None:
+        if parents[alert.fingerprint] is None:
             section = placed.setdefault(alert.fingerprint, Section(alert, []))
             if section.head is alert:
                 order.append(section)
     for alert in alerts:
-        for anc in directory.ancestors(alert.agency):
-            key = (anc, alert.indicator, alert.period, alert.kind)
-            if key in by_key and by_key[key].fingerprint in placed:
-                placed[by_key[key].fingerprint].children.append(alert)
-                break
+        parent = parents[alert.fingerprint]
+        # a commune two levels down goes under the nearest ancestor that heads a section
+        while parent is not None and parent.fingerprint not in placed:
+            parent = parents[parent.fingerprint]
+        if parent is not None:
+            placed[parent.fingerprint].children.append(alert)
     return order

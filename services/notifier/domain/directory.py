@@ -39,6 +39,7 @@ class Indicator:
     name_en: str
     unit_vi: str = ""
     unit_en: str = ""
+    kind: str = "count"  # "count": whole things, shown as whole numbers; "measure": keeps decimals
 
     def name(self, language: str) -> str:
         return self.name_en if language == "en" else self.name_vi
@@ -54,6 +55,8 @@ class Directory:
     cutoff_day: int = 14  # monthly reporting windows run from the 15th to the 14th
     timezone: str = "Asia/Ho_Chi_Minh"
     plan_year: int | None = None  # named in every email's opening line
+    plan_code: str | None = None  # e.g. "29/KH-BCĐ", named there too
+    plan_title: str | None = None
     # (agency, indicator, period) → the indicator a ratio target applies to: what a `no_data`
     # alert asks the agency to report
     denominators: dict[tuple[str, str, str], str] = field(default_factory=dict)

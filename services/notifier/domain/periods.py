@@ -1,15 +1,14 @@
 """Reporting periods as the events spell them: "2024", "2024-H1", "2024-Q2", "2024-06".
 
 Parsing and containment are the plan's `Period`; what is added here is the step back to the
-previous period and the wording leaders read in emails ("Quý 2/2024").
+previous period. The wording leaders read ("Quý II/2024") is `shared.labels.period_label`, the
+one labelling function of the demo, the APIs and the emails.
 """
 
 from __future__ import annotations
 
+from shared.labels import period_label
 from shared.plan.periods import Period
-
-_MONTHS_EN = ["January", "February", "March", "April", "May", "June", "July", "August",
-              "September", "October", "November", "December"]
 
 
 def _parts(period: str) -> tuple[int, str, int]:
@@ -38,9 +37,4 @@ def contains(outer: str, inner: str) -> bool:
 
 
 def label(period: str, language: str = "vi") -> str:
-    year, kind, n = _parts(period)
-    if language == "en":
-        return {"year": f"{year}", "half": f"H{n} {year}", "quarter": f"Q{n} {year}",
-                "month": f"{_MONTHS_EN[n - 1]} {year}"}[kind]
-    return {"year": f"Năm {year}", "half": f"{'6 tháng đầu' if n == 1 else '6 tháng cuối'} năm {year}",
-            "quarter": f"Quý {n}/{year}", "month": f"Tháng {n}/{year}"}[kind]
+    return period_label(period, "en" if language == "en" else "vi")

@@ -26,5 +26,7 @@ def render_samples(out: Path = typer.Option(REPO_ROOT / "docs" / "samples", help
     from services.notifier.adapters.plan_directory import load_directory
     from services.notifier.samples import write_samples
 
-    for path in write_samples(load_directory(plan), out):
+    from shared.plan import load_plan
+
+    for path in write_samples(load_directory(plan), out, plan=load_plan(plan)):
         typer.echo(path)
