@@ -196,8 +196,26 @@ def status(paths: StackPaths) -> list[tuple[str, str, str]]:
                 state = "ready" if ready else "not ready"
             except httpx.HTTPError:
                 state = "not answering"
+        elif state == "running" and name == "postgres":  # asked as PostgreSQL, not over HTTP
+            state = "ready" if _postgres_answers(c.get("url", "")) else "not answering"
         rows.append((name, state, c.get("url") or c.get("bootstrap") or f"{c.get('host', '')}:{c.get('port', '')}"))
     return rows
+
+
+def _postgres_answers(url: str, timeout: float = 2.0) -> bool:
+    import asyncpg
+
+    async def ask() -> bool:
+        connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1), timeout=timeout)
+        try:
+            return await connection.fetchval("SELECT 1", timeout=timeout) == 1
+        finally:
+            await connection.close()
+
+    try:
+        return asyncio.run(ask())
+    except Exception:  # noqa: BLE001 - any failure to answer is "not answering"
+        return False
 
 
 def down(paths: StackPaths, progress: Progress, grace: float = 30) -> None:
