@@ -161,7 +161,8 @@ def make_broker(bootstrap: str, *, registry: CollectorRegistry, app_name: str, e
         **PRODUCER_DEFAULTS,
         **overrides,
     }
-    return KafkaBroker(bootstrap, **options)
+    # FastStream takes a string as one server: "a:9092,b:9092" (a cluster's list) must be split.
+    return KafkaBroker([s.strip() for s in bootstrap.split(",") if s.strip()], **options)
 
 
 async def start_when_ready(broker: KafkaBroker, retry_s: float = 2.0) -> None:
