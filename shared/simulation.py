@@ -46,14 +46,19 @@ class Simulation:
 
     def _agency_events(self, agency: str, until: datetime, rng: random.Random) -> Iterator[dict]:
         behaviour = self.behaviours.get(agency, Behaviour())
+        done: dict[str, int] = {}  # activity-counted figures: how much the activities so far make
         periods = [p for p in self.plan.reporting_periods(agency) if self._report_time(agency, p, 0) <= until]
         for index, period in enumerate(periods):
             latest = index == len(periods) - 1
             late = behaviour.late_days if latest else 0
             at = self._report_time(agency, period, late)
             cutoff = period.window(self.plan.cutoff_day)[1]
-            for target in self._targets_measured_by(agency, period):
-                yield from self._figure_events(agency, target, cutoff, at, behaviour.pace, rng)
+            targets = self._targets_measured_by(agency, period)
+            counted = [t for t in targets if self.plan.index.figure_source(agency, t.indicator) == "activities"]
+            for target in targets:
+                if target not in counted:
+                    yield from self._figure_events(agency, target, cutoff, at, behaviour.pace, rng)
+            yield from self._activity_events(agency, counted, cutoff, at, behaviour.pace, done)
             if not (latest and behaviour.skips_latest_report):
                 yield self._event(agency, f"{period}-report", EventType.REPORT_SUBMITTED, at,
                                   {"period": str(period)})
@@ -83,6 +88,28 @@ class Simulation:
             return
         goal = target.target_value() or 0
         yield self._reported(agency, target.indicator, target.period, round(goal * fraction * pace), at)
+
+    def _activity_events(self, agency: str, targets: list[Target], cutoff: date, at: datetime, pace: float,
+                         done: dict[str, int]) -> Iterator[dict]:
+        """The plan counts these figures from recorded activities (docs/plan.md): instead of a
+        figure, the sessions held since the last report, dated on the cut-off day, their
+        participants shared out so both figures keep the agency's pace."""
+        due = {t.indicator: round((t.target_value() or 0) * t.expected_fraction(cutoff, self.plan.cutoff_day) * pace)
+               - done.get(t.indicator, 0) for t in targets}
+        for activity in self.plan.activity_types:
+            into = {c.indicator: c.measure for c in activity.counts_into if c.indicator in due}
+            if not into:
+                continue
+            sessions = max([due[i] for i, m in into.items() if m == "count"] or [0], default=0)
+            people = max([due[i] for i, m in into.items() if m == "participants"] or [0], default=0)
+            n = max(sessions, 1 if people > 0 else 0)
+            for k in range(n):
+                share = people // n + (1 if k < people % n else 0)
+                yield self._event(agency, f"{cutoff:%Y%m%d}-{activity.code}-{k}", EventType.ACTIVITY_RECORDED, at,
+                                  {"activity": activity.code, "date": cutoff.isoformat(), "participants": share})
+            for indicator, measure in into.items():
+                done[indicator] = done.get(indicator, 0) + (n if measure == "count" else people)
+            due = {i: v for i, v in due.items() if i not in into}
 
     def _reported(self, agency: str, indicator: str, period: str, value: float, at: datetime) -> dict:
         return self._event(agency, f"{period}-{indicator}-{at:%Y%m%d}", EventType.INDICATOR_REPORTED, at,

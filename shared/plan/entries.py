@@ -225,6 +225,10 @@ class ReportingRule(Frozen):
     frequency: Literal["monthly", "quarterly", "half", "year"]
     indicators: list[str] = Field(min_length=1)
     submission_days_after_cutoff: int = Field(ge=0, le=60)
+    # indicators of the rule whose figure is counted from the agency's `activity.recorded` events;
+    # every other one comes from its `indicator.reported` values. One kind per figure: both would
+    # count the same session twice (intake refuses the other kind)
+    from_activities: list[str] = []
 
     @property
     def period_kind(self) -> PeriodKind:

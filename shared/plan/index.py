@@ -59,6 +59,9 @@ class PlanIndex:
         self.first_day, self.last_day = Period(plan.year, "year", 1).window(plan.cutoff_day)
         self._first_iso, self._last_iso = self.first_day.isoformat(), self.last_day.isoformat()
         self.earliest = datetime.combine(self.first_day, time.min, tzinfo=self.tz) - PAST_TOLERANCE
+        # where each figure comes from (docs/plan.md): an agency's activities count only into these
+        self._from_activities = {r.agency: frozenset(r.from_activities) for r in plan.reporting}
+        self._counted_by = {a.code: tuple(c.indicator for c in a.counts_into) for a in plan.activity_types}
         self._milestone_months: dict[str, set[str]] = {}  # indicator -> months a milestone falls due in
         for t in plan.targets:
             if t.due is not None:
@@ -133,6 +136,13 @@ class PlanIndex:
         sums += [((c.indicator, day), c.measure != "count") for c in counts
                  if str(month) in self._milestone_months.get(c.indicator, ())]
         return tuple(sums), tuple(c.indicator for c in counts)
+
+    def figure_source(self, agency: str, indicator: str) -> str | None:
+        """`activities` or `reported`: which kind of event makes the agency's figure of the
+        indicator (None for an indicator not on its reporting rule)."""
+        if indicator not in self.indicators_of(agency):
+            return None
+        return "activities" if indicator in self._from_activities.get(agency, ()) else "reported"
 
     # -- the rules ----------------------------------------------------------------------------
 
@@ -221,6 +231,23 @@ class PlanIndex:
             f"({_day_text(self.first_day)} – {_day_text(self.last_day)})"
             + (f"; no plan for {year} is loaded yet" if year > self.year else "")),
             ("data", "date"), f"must lie in the {self.year} reporting year ({self.first_day}..{self.last_day})")
+
+    def check_figure_source(self, agency: str, *, indicator: str | None = None, activity: str | None = None) -> None:
+        """One kind of event per figure: a reported value of a figure the plan counts from the
+        agency's activities, or an activity counting into a figure it reports, would count the
+        same work twice. (Intake's rule: the aggregator counts what intake let through.)"""
+        if indicator is not None and self.figure_source(agency, indicator) == "activities":
+            raise Rejected("wrong-figure-source", (
+                f"the plan counts {agency}'s {indicator} from its recorded activities (activity.recorded); "
+                f"a reported value would count the same work twice: record each activity instead"),
+                ("data", "indicator"), "is counted from your activities, not reported")
+        if activity is not None:
+            reported = [c for c in self._counted_by.get(activity, ()) if self.figure_source(agency, c) == "reported"]
+            if reported:
+                raise Rejected("wrong-figure-source", (
+                    f"a {activity} counts into {', '.join(reported)}, which the plan takes from {agency}'s reported "
+                    f"values (indicator.reported); recording it too would count the same work twice: include it "
+                    f"in your reported figure instead"), ("data", "activity"), "counts into a figure you report")
 
     def check_assessment(self, agency: str, unit: str, year: int) -> None:
         self.check_agency(agency)

@@ -125,6 +125,13 @@ class Plan(Frozen):
             if r.agency in self._rules:
                 problems.append((("reporting", i, "agency"), f"{r.agency} already has a reporting rule"))
             self._rules.setdefault(r.agency, r)
+            counted = {c.indicator for a in self.activity_types for c in a.counts_into}
+            for j, code in enumerate(r.from_activities):
+                if code not in r.indicators:
+                    problems.append((("reporting", i, "from_activities", j), f"{code} is not one of the rule's indicators"))
+                elif code not in counted and code in indicators:
+                    problems.append((("reporting", i, "from_activities", j),
+                                     f"no activity type counts into {code}, so no activity could make its figure"))
         for i, t in enumerate(self.targets):
             self._check_target(i, t, problems)
         fail_with(problems, "Plan")

@@ -141,3 +141,69 @@ def test_a_refused_combination_is_not_remembered_as_accepted():
 def test_times_in_utc_are_the_events_own():
     e = event("indicator.reported", time=datetime(2024, 6, 20, 1, tzinfo=UTC).isoformat())
     assert intake_verdict(e) is None and isinstance(aggregator_verdict(e), Delivered)
+
+
+# -- one kind of event per figure (the plan's `from_activities`) --------------------------------
+
+def session(agency: str, **data):
+    return event("activity.recorded", agency, {"unit_code": None, **data})
+
+
+def figure(agency: str, indicator: str):
+    return event("indicator.reported", agency, {"indicator": indicator, "unit_code": None, "period": "2024-06",
+                                                "value": 3})
+
+
+FIGURE_SOURCE_CASES = [
+    ("the Border Guard records its sessions", session("BDBP"), None),
+    ("the Border Guard reporting a session figure too", figure("BDBP", "propaganda_sessions"), "wrong-figure-source"),
+    ("the Border Guard reporting participants too", figure("BDBP", "propaganda_participants"), "wrong-figure-source"),
+    ("the Border Guard reports its drug cases", figure("BDBP", "drug_cases_detected"), None),
+    ("a commune committee reports its monthly session figure", figure("UBND-KHE-SANH", "propaganda_sessions"), None),
+    ("a commune committee recording the same session too", session("UBND-KHE-SANH"), "wrong-figure-source"),
+    ("the education department records sessions", session("SGDDT"), None),
+    ("the education department recording an inspection it reports", session("SGDDT", activity="inspection"),
+     "wrong-figure-source"),
+    ("an activity counting into nothing the agency reports", session("CA-TINH"), None),
+]
+
+
+@pytest.mark.parametrize("case, e, reason", FIGURE_SOURCE_CASES, ids=[c[0] for c in FIGURE_SOURCE_CASES])
+def test_one_kind_of_event_per_figure(case, e, reason):
+    problem = intake_verdict(e)
+    if reason is None:
+        assert problem is None, problem
+    else:
+        assert problem is not None and (problem.reason, problem.status) == (reason, 422), problem
+        assert problem.errors[0].pointer in ("/data/indicator", "/data/activity")
+        assert "twice" in problem.detail
+
+
+def test_where_each_figure_comes_from():
+    assert INDEX.figure_source("BDBP", "propaganda_sessions") == "activities"
+    assert INDEX.figure_source("BDBP", "drug_cases_detected") == "reported"
+    assert INDEX.figure_source("UBND-KHE-SANH", "propaganda_sessions") == "reported"  # the default
+    assert INDEX.figure_source("STTTT", "propaganda_participants") is None  # not on its rule
+
+
+@pytest.mark.parametrize("edit, field, words", [
+    (("indicators: [propaganda_sessions], from_activities: [propaganda_sessions]}",
+      "indicators: [propaganda_sessions], from_activities: [propaganda_participants]}"),
+     "reporting[9].from_activities[0]", "propaganda_participants is not one of the rule's indicators"),
+    (("indicators: [drug_cases_detected, drug_seizures_heroin_g]}",
+      "indicators: [drug_cases_detected, drug_seizures_heroin_g], from_activities: [drug_cases_detected]}"),
+     "reporting[5].from_activities[0]", "no activity type counts into drug_cases_detected, so no activity could make its figure"),
+])
+def test_the_loader_refuses_a_figure_no_activity_could_make(tmp_path, edit, field, words):
+    from shared.plan import PlanError
+
+    text = open(DEFAULT_PLAN, encoding="utf-8").read()
+    assert text.count(edit[0]) == 1
+    path = tmp_path / "plan.yaml"
+    path.write_text(text.replace(edit[0], edit[1]), encoding="utf-8")
+    with pytest.raises(PlanError) as refused:
+        load_plan(path)
+    [issue] = refused.value.errors
+    line = next(n for n, row in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if edit[1] in row)
+    assert (issue.field, issue.message) == (field, words)
+    assert issue.path.startswith(f"{path}:{line}:")

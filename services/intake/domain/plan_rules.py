@@ -84,10 +84,12 @@ def check_content(event, plan: PlanIndex, now: datetime, max_skew: timedelta) ->
     try:
         if isinstance(event, IndicatorReportedEvent):
             limit = plan.report_limit(agency, data.indicator, data.period, data.unit_code)
+            plan.check_figure_source(agency, indicator=data.indicator)
             return _check_indicator_value(event, plan, limit)
         if isinstance(event, ActivityRecordedEvent):
             plan.check_activity(agency, data.activity, data.unit_code)
             plan.check_activity_day(data.date.isoformat())
+            plan.check_figure_source(agency, activity=data.activity)
             return _check_activity(event, plan, now)
         if isinstance(event, ReportSubmittedEvent):
             plan.check_submission(agency, data.period)

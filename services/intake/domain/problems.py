@@ -33,6 +33,7 @@ REASONS: dict[str, tuple[int, str]] = {
     "value-above-cap": (422, "Value above the plan's cap"),
     "time-in-future": (422, "Event time lies in the future"),
     "correction-target-unknown": (422, "The corrected event is unknown"),
+    "wrong-figure-source": (422, "The plan takes this figure from the other kind of event"),
     "rate-limited": (429, "Too many events"),
     "kafka-unavailable": (503, "Events cannot be stored durably right now"),
     "registry-unavailable": (503, "The accepted-event registry is unreachable right now"),
