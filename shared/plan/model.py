@@ -29,6 +29,7 @@ from shared.plan.entries import (
     known_zone,
 )
 from shared.plan.periods import Period, check_cutoff_day, periods_of_year
+from shared.plan.rollups import Rollup, rollup_problems
 
 if TYPE_CHECKING:
     from shared.plan.index import PlanIndex
@@ -49,6 +50,7 @@ class Plan(Frozen):
     reporting: list[ReportingRule] = []
     thresholds: Thresholds = Thresholds()
     commune_assessment_indicator: str | None = None
+    rollups: list[Rollup] = []  # area-wide figures made of several agencies' (shared/plan/rollups.py)
 
     _units: dict[str, Unit] = PrivateAttr(default_factory=dict)
     _agencies: dict[str, Agency] = PrivateAttr(default_factory=dict)
@@ -134,6 +136,7 @@ class Plan(Frozen):
                                      f"no activity type counts into {code}, so no activity could make its figure"))
         for i, t in enumerate(self.targets):
             self._check_target(i, t, problems)
+        problems += rollup_problems(self.rollups, agencies, indicators, units)
         fail_with(problems, "Plan")
         self._committee = self.agencies[committees[0]]
         for r in self.reporting:

@@ -14,6 +14,7 @@ from services.aggregator.adapters.tables import kpis, reports
 from services.aggregator.domain.history import fold, history
 from services.aggregator.domain.kpi import evaluate, evaluate_agency
 from services.aggregator.domain.ledger import AgencyLedger
+from services.aggregator.domain.rollup import province_wide, rolled
 
 
 def _kpi_dict(k: Any, evaluated_at: datetime | None) -> dict:
@@ -89,3 +90,25 @@ class Queries:
             when = recorded.get(entry["id"])
             entry["recorded_at"] = when.isoformat() if when else None
         return entries
+
+    async def _ledgers(self, agencies: list[str] | None, as_of: datetime | None) -> dict[str, AgencyLedger]:
+        async with self.engine.connect() as conn:
+            facts = await repo.load_facts(conn, agencies, known_by=as_of)
+        return fold(facts, self.plan)
+
+    async def rollups(self, *, period: str, agency: str | None = None, indicator: str | None = None,
+                      as_of: datetime | None = None) -> list[dict]:
+        """Every roll-up the plan declares (of an agency, an indicator): its rolled figure for the
+        period with the parts it is made of."""
+        wanted = [(r.agency, code) for r in self.plan.rollups for code in r.indicators
+                  if agency in (None, r.agency) and indicator in (None, code)]
+        ledgers = await self._ledgers(None, as_of)
+        return sorted((rolled(ledgers, self.plan, a, code, period) for a, code in wanted),
+                      key=lambda r: (r["agency"], r["indicator"]))
+
+    async def province(self, *, period: str, indicator: str | None = None,
+                       as_of: datetime | None = None) -> list[dict]:
+        """The province-wide figure of every indicator (or one): each agency counted once."""
+        ledgers = await self._ledgers(None, as_of)
+        codes = [i.code for i in self.plan.indicators if indicator in (None, i.code)]
+        return [province_wide(ledgers, self.plan, code, period) for code in codes]

@@ -143,4 +143,27 @@ def create_app(aggregator: Aggregator | None = None, *, settings: Any = None,
         return {"agency": agency, "indicator": indicator, "period": period, "as_of": as_of,
                 "kpi": current[0] if current else None, "events": items}
 
+    @app.get("/v1/rollups", tags=["figures"], responses=ERRORS,
+             summary="Area-wide figures the plan declares (`rollups:`): an agency's own figure plus "
+                     "those of the agencies rolled up into it (district police into the provincial "
+                     "police), each agency counted once")
+    async def list_rollups(period: PeriodQuery = None, agency: Annotated[Code | None, Query()] = None,
+                           indicator: Annotated[Code | None, Query()] = None, as_of: AsOf = None) -> dict:
+        require_known(agency, agencies, "agency")
+        require_known(indicator, indicators, "indicator")
+        period = _period(period) or str(agg.plan.year)
+        items = await queries.rollups(period=period, agency=agency, indicator=indicator,
+                                      as_of=parse_as_of(as_of))
+        return {"period": period, "as_of": as_of, "items": items}
+
+    @app.get("/v1/province", tags=["figures"], responses=ERRORS,
+             summary="The province-wide figure of each indicator: every agency's own figure once, "
+                     "through the roll-up it belongs to, with the agencies it is made of")
+    async def province(period: PeriodQuery = None, indicator: Annotated[Code | None, Query()] = None,
+                       as_of: AsOf = None) -> dict:
+        require_known(indicator, indicators, "indicator")
+        period = _period(period) or str(agg.plan.year)
+        items = await queries.province(period=period, indicator=indicator, as_of=parse_as_of(as_of))
+        return {"period": period, "as_of": as_of, "items": items}
+
     return app

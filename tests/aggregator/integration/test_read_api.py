@@ -13,7 +13,7 @@ from shared.clock import ManualClock
 
 from services.aggregator.entrypoints.app import create_app
 from tests.aggregator.helpers import (
-    NOW, caught_up, create_topics, event, produce, reported, running, settings_for, unique_topics, wait_until,
+    NOW, PLAN, caught_up, create_topics, event, produce, reported, running, settings_for, unique_topics, wait_until,
 )
 
 pytestmark = pytest.mark.infra
@@ -104,6 +104,24 @@ async def test_as_of_is_what_the_system_knew_then(api):
                                                                           ("r2", "applied", 100)]
     assert body["kpi"]["actual"] == 100 and body["kpi"]["evaluated_at"] == "2024-06-11T12:00:00+07:00"
     assert (await api.get(path, params={"as_of": "yesterday"})).status_code == 422
+
+
+async def test_the_province_wide_figure_and_the_rollups_count_each_agency_once(api):
+    # the provincial police's 95 (after its correction) and the Hướng Hóa police's late 7
+    body = (await api.get("/v1/province", params={"indicator": "drug_cases_detected"})).json()
+    [cases] = body["items"]
+    assert (body["period"], cases["actual"]) == ("2024", 102)
+    assert [(a["agency"], a["actual"]) for a in cases["agencies"] if a["actual"] is not None] == [("CA-TINH", 102)]
+    [police] = (await api.get("/v1/rollups", params={"agency": "CA-TINH", "indicator": "drug_cases_detected"})).json()["items"]
+    assert (police["actual"], police["own"]) == (102, 95)
+    assert {p["agency"]: p["actual"] for p in police["parts"]} == {"CA-DONG-HA": None, "CA-HUONG-HOA": 7,
+                                                                   "CA-DAKRONG": None}
+    before = (await api.get("/v1/province", params={"indicator": "drug_cases_detected",
+                                                    "as_of": "2024-06-18"})).json()["items"][0]
+    assert before["actual"] == 95  # what was known on 18 June
+    everything = (await api.get("/v1/province", params={"period": "2024-Q2"})).json()["items"]
+    assert len(everything) == len(PLAN.indicators)
+    assert (await api.get("/v1/rollups", params={"agency": "NOBODY"})).status_code == 422
 
 
 async def test_scorecard_lists_every_indicator_and_the_reports(api):
