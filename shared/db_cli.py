@@ -6,6 +6,7 @@ from __future__ import annotations
 import typer
 
 from shared.db import SERVICES, upgrade
+from shared.local_stack import NOT_FOUND, recorded
 
 app = typer.Typer(help="Database schema (Alembic migrations, one tree per service).", no_args_is_help=True)
 
@@ -16,8 +17,9 @@ def upgrade_command(
     database_url: str = typer.Option(None, envvar="DATABASE_URL", help="postgresql+asyncpg://..."),
 ) -> None:
     """Apply migrations up to head."""
+    database_url = database_url or recorded("database_url")
     if not database_url:
-        raise typer.BadParameter("set DATABASE_URL or pass --database-url", param_hint="--database-url")
+        raise typer.BadParameter(f"set DATABASE_URL, pass --database-url or {NOT_FOUND}", param_hint="--database-url")
     for name in SERVICES if service == "all" else (service,):
         typer.echo(f"migrating {name} ...")
         upgrade(name, database_url)

@@ -26,8 +26,8 @@ from shared.infra import KafkaCluster, PostgresServer
 from shared.infra._process import REPO_ROOT, pid_alive
 from shared.infra.ports import free_port, port_is_open, wait_for_port
 from shared.kafka import DLQ, EVENTS, RAW, STATUS, TopicSpec, ensure_topics
+from shared.local_stack import STATE_DIR  # one definition: the CLI reads the record too
 
-STATE_DIR = Path(os.environ.get("TIENDO_STATE_DIR", REPO_ROOT / ".tiendo"))
 SERVICE_PORTS = {"intake": 8081, "aggregator": 8082, "notifier": 8083}
 Progress = Callable[[str], None]
 

@@ -3,6 +3,7 @@ how to fix it, a non-zero exit, never a traceback (issue 18's table)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 UNREACHABLE = "postgresql+asyncpg://tiendo@127.0.0.1:1/tiendo"
 CLEAN = {k: v for k, v in os.environ.items()
          if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "TIENDO_PLAN_FILE", "TIENDO_DEBUG")}
+CLEAN["TIENDO_STATE_DIR"] = "/nonexistent/tiendo-state"  # no local stack, unless a test records one
 
 
 def tiendo(*args: str, **env: str) -> subprocess.CompletedProcess:
@@ -56,3 +58,20 @@ def test_version():
 def test_a_fault_of_tiendo_keeps_its_traceback_under_tiendo_debug():
     result = tiendo("agency", "token", "create", "CA-TINH", DATABASE_URL=UNREACHABLE, TIENDO_DEBUG="1")
     assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+@pytest.mark.parametrize("args", [["agency", "token", "create", "CA-TINH"], ["db", "upgrade"],
+                                  ["aggregator", "rebuild"]], ids=["agency", "db", "rebuild"])
+def test_without_option_or_environment_the_local_stack_names_the_database(tmp_path, args):
+    """Option, then environment, then the running local stack's record: here the record names a
+    database that does not answer, and the command says so (it did look there)."""
+    (tmp_path / "stack.json").write_text(json.dumps({"database_url": UNREACHABLE, "kafka_bootstrap": "127.0.0.1:1"}))
+    result = tiendo(*args, TIENDO_STATE_DIR=str(tmp_path))
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode != 0 and len(lines) == 1, result.stderr
+    assert "PostgreSQL does not answer" in lines[0] and "127.0.0.1', 1" in lines[0], lines[0]
+
+
+def test_no_database_anywhere_names_the_three_ways(tmp_path):
+    result = tiendo("agency", "token", "create", "CA-TINH", TIENDO_STATE_DIR=str(tmp_path))
+    assert "DATABASE_URL" in result.stderr and "--database-url" in result.stderr and "stack up" in result.stderr

@@ -33,7 +33,9 @@ def rebuild(
     from services.aggregator.adapters.rebuild import rebuild as run_rebuild
     from services.aggregator.settings import AggregatorSettings
 
-    settings = AggregatorSettings()
+    from shared.local_stack import stack_environment
+
+    settings = AggregatorSettings(**stack_environment())  # the environment first, then the local stack
     console = Console()
 
     async def go():

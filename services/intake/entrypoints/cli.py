@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from shared.db import make_engine, upgrade_async
+from shared.local_stack import NOT_FOUND, recorded
 from shared.plan import load_plan
 from shared.settings import DEFAULT_PLAN
 
@@ -31,8 +32,9 @@ def _check_agency(agency: str, plan_file: Path) -> None:
 
 
 async def _with_tokens(database_url: str | None, action):
+    database_url = database_url or recorded("database_url")
     if not database_url:
-        raise typer.BadParameter("set DATABASE_URL or pass --database-url", param_hint="--database-url")
+        raise typer.BadParameter(f"set DATABASE_URL, pass --database-url or {NOT_FOUND}", param_hint="--database-url")
     await upgrade_async("intake", database_url)  # idempotent: the first token may precede the service
     engine = make_engine(database_url)
     try:
