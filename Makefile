@@ -4,12 +4,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test test-fast test-system bench up down status schemas openapi clean help
+.PHONY: demo test test-fast test-system test-cluster bench up down status schemas openapi clean help
 
 help:
 	@echo "make demo   - whole pipeline on local embedded infrastructure, with results"
 	@echo "make test   - the whole test suite against real Kafka, PostgreSQL and SMTP"
 	@echo "make test-system - only the whole-pipeline fault suite (tests/system)"
+	@echo "make test-cluster - the fault suite on a local 3-node Kafka cluster (a few minutes)"
 	@echo "make test-fast   - only the pure unit tests (seconds)"
 	@echo "make bench  - benchmarks (writes docs/benchmarks.md)"
 	@echo "make up | status | down - the local stack in the background"
@@ -33,6 +34,9 @@ test: $(STAMP)
 
 test-system: $(STAMP)
 	@$(BIN)/python -m pytest tests/system
+
+test-cluster: $(STAMP)
+	@$(BIN)/python -m pytest -m cluster tests/system/test_cluster_faults.py
 
 test-fast: $(STAMP)
 	@$(BIN)/python -m pytest tests/unit tests/intake/unit tests/aggregator/unit tests/notifier/unit -q

@@ -1,0 +1,191 @@
+"""The cluster fault suite (issue #22): the whole pipeline on a local 3-node KRaft cluster
+(`shared.infra.KafkaCluster`, combined broker+controller nodes, topics at replication factor 3
+and `min.insync.replicas=2`), with Kafka nodes SIGKILLed while agencies keep posting.
+
+Each scenario converges to the same independent oracle as the rest of tests/system
+(`oracle.py` via `driving.converge`): every event intake answered 202/duplicate for is in the
+projections exactly once, nothing applied that intake never accepted, a firing alert per
+lagging KPI, every queued email delivered. Each prints its verdict line plus a line of cluster
+timings (both repeated in the terminal summary).
+
+Three JVMs are too heavy for every `make test`: the module runs only when `cluster` is selected
+(`make test-cluster`, i.e. `pytest -m cluster tests/system/test_cluster_faults.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from shared.infra import KafkaCluster
+
+from tests.system import conftest as verdicts
+from tests.system.driving import MIXED, PLAN, Load, converge
+from tests.system.oracle import EventLog, Workload
+from tests.system.pipeline import wait_until
+
+pytestmark = [
+    pytest.mark.infra, pytest.mark.slow, pytest.mark.cluster, pytest.mark.timeout(240),
+    pytest.mark.skipif("'cluster' not in config.option.markexpr",
+                       reason="3-node Kafka cluster suite: run with `make test-cluster` (-m cluster)"),
+]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """Three nodes of the suite's own (never the session's broker)."""
+    kafka = KafkaCluster(tmp_path_factory.mktemp("cluster"), nodes=3)
+    kafka.start()
+    yield kafka
+    kafka.kill()
+    shutil.rmtree(kafka.workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def healthy(cluster):
+    """Every node up again after a scenario, whatever it left behind."""
+    yield cluster
+    cluster.start()
+
+
+def _partition_sizes(bootstrap: str, topic: str, partitions: list[int]) -> dict[int, int]:
+    async def go() -> dict[int, int]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+            return {tp.partition: n for tp, n in ends.items()}
+        finally:
+            await consumer.stop()
+    return asyncio.run(go())
+
+
+def _busiest_leader(cluster: KafkaCluster, topic: str) -> tuple[int, list[int]]:
+    """The node leading the most records of `topic` so far, and the partitions it leads."""
+    leaders = cluster.leaders(topic)
+    sizes = _partition_sizes(cluster.bootstrap, topic, list(leaders))
+    load: dict[int, int] = {}
+    for partition, size in sizes.items():
+        load[leaders[partition]] = load.get(leaders[partition], 0) + size
+    node = max(load, key=load.get)
+    return node, sorted(p for p, leader in leaders.items() if leader == node)
+
+
+def _await_failover(cluster: KafkaCluster, topic: str, dead: int, partitions: list[int]) -> float:
+    """Seconds until every partition `dead` led has a live leader again."""
+    t0 = time.monotonic()
+
+    def moved():
+        try:
+            leaders = cluster.leaders(topic)
+        except Exception as exc:  # noqa: BLE001 - a node is down: ask again
+            return repr(exc)
+        stuck = {p: leaders.get(p) for p in partitions if leaders.get(p) in (dead, -1, None)}
+        return not stuck or f"still without a live leader: {stuck}"
+    wait_until(f"a new leader for partitions {partitions} of {topic}", moved, 60, 0.2)
+    return time.monotonic() - t0
+
+
+def _await_in_sync(cluster: KafkaCluster, topics: list[str]) -> float:
+    t0 = time.monotonic()
+    wait_until(f"all replicas of {topics} in sync", lambda: cluster.in_sync(topics), 90, 0.5)
+    return time.monotonic() - t0
+
+
+def _note(line: str) -> None:
+    print(line)
+    verdicts.VERDICTS.append(line)
+
+
+def test_topics_are_replicated_three_times_with_two_in_sync(healthy, fresh_database_url, make_pipeline):
+    """What every scenario relies on: the stack's topics on the cluster are RF 3, min ISR 2."""
+    pipe = make_pipeline(healthy.bootstrap, fresh_database_url)
+
+    async def describe():
+        admin = AIOKafkaAdminClient(bootstrap_servers=healthy.bootstrap)
+        await admin.start()
+        try:
+            topics = await admin.describe_topics(list(pipe.topics.values()))
+            configs = await admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, t, {"min.insync.replicas": None}) for t in pipe.topics.values()])
+            return topics, configs
+        finally:
+            await admin.close()
+    topics, configs = asyncio.run(describe())
+    assert {len(p["replicas"]) for t in topics for p in t["partitions"]} == {3}, topics
+    min_isr = {r[3]: dict((e[0], e[1]) for e in r[4])["min.insync.replicas"] for c in configs for r in c.resources}
+    assert min_isr == {t: "2" for t in pipe.topics.values()}, min_isr
+
+
+def test_leader_of_the_busiest_partitions_killed_under_load_and_restarted(healthy, fresh_database_url, make_pipeline):
+    """1. SIGKILL the node leading most of the canonical topic's traffic while agencies post;
+    restart it later. Its partitions move to the other two (both in sync), every 202 is kept."""
+    cluster = healthy
+    started = time.monotonic()
+    pipe = make_pipeline(cluster.bootstrap, fresh_database_url)
+    pipe.issue_tokens(MIXED)
+    log = EventLog()
+    load = Load(pipe, log, Workload(PLAN, seed=21).stream(MIXED, 90), rate=4).start()
+    time.sleep(5)
+    events = pipe.topics["events"]
+    victim, partitions = _busiest_leader(cluster, events)
+    accepted_before = len(log.accepted())
+    cluster.node(victim).kill()
+    failover = _await_failover(cluster, events, victim, partitions)
+    time.sleep(max(0.0, 8 - failover))  # the load runs on two nodes for a while
+    t0 = time.monotonic()
+    cluster.node(victim).start()
+    back = time.monotonic() - t0
+    load.join()
+    in_sync = _await_in_sync(cluster, list(pipe.topics.values()))
+    assert len(log.accepted()) > accepted_before, "nothing was accepted after the kill"
+    converge("cluster-leader-killed", pipe, log, started=started)
+    _note(f"[cluster-leader-killed] node {victim} (leader of {events} partitions {partitions}) SIGKILLed: "
+          f"new leaders in {failover:.1f}s, node back in {back:.1f}s, all replicas in sync {in_sync:.1f}s later; "
+          f"503={log.codes(503)} conn-errors={log.codes(0)}")
+
+
+def test_active_controller_killed_under_load(healthy, fresh_database_url, make_pipeline):
+    """2. SIGKILL the quorum's active controller (a combined node, so also a broker) while
+    agencies post: the other two elect a new one, nothing accepted is lost or counted twice."""
+    cluster = healthy
+    started = time.monotonic()
+    pipe = make_pipeline(cluster.bootstrap, fresh_database_url)
+    pipe.issue_tokens(MIXED)
+    log = EventLog()
+    load = Load(pipe, log, Workload(PLAN, seed=22).stream(MIXED, 90), rate=4).start()
+    time.sleep(5)
+    controller = cluster.active_controller()
+    led = sorted(p for p, leader in cluster.leaders(pipe.topics["events"]).items() if leader == controller)
+    cluster.node(controller).kill()
+    killed = t0 = time.monotonic()
+
+    def elected():
+        try:
+            now = cluster.active_controller()
+        except Exception as exc:  # noqa: BLE001 - between leaders
+            return repr(exc)
+        return now != controller or f"controller still {now}"
+    wait_until("a new active controller", elected, 60, 0.2)
+    election = time.monotonic() - t0
+    new_controller = cluster.active_controller()
+    if led:
+        _await_failover(cluster, pipe.topics["events"], controller, led)
+    failover = time.monotonic() - killed
+    time.sleep(max(0.0, 8 - election))
+    t0 = time.monotonic()
+    cluster.node(controller).start()
+    back = time.monotonic() - t0
+    load.join()
+    in_sync = _await_in_sync(cluster, list(pipe.topics.values()))
+    converge("cluster-controller-killed", pipe, log, started=started)
+    _note(f"[cluster-controller-killed] controller node {controller} SIGKILLed: node {new_controller} elected in "
+          f"{election:.1f}s, its {len(led)} canonical partitions led again {failover:.1f}s after the kill, node "
+          f"back in {back:.1f}s, in sync {in_sync:.1f}s later; 503={log.codes(503)} conn-errors={log.codes(0)}")
