@@ -83,7 +83,7 @@ def explain(exc: BaseException) -> str | None:
         return f"setting {'.'.join(map(str, first['loc'])).upper()}: {first['msg']}"
     if isinstance(exc, PlanError):
         return f"{exc} (TIENDO_PLAN_FILE or --plan names the plan file)"
-    if type(exc).__name__ == "InfraError":
+    if type(exc).__name__ in ("InfraError", "StackRefused"):
         return str(exc).splitlines()[0]
     if isinstance(exc, OSError) and exc.filename:
         return f"{exc.strerror}: {exc.filename}"

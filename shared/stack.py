@@ -76,9 +76,46 @@ def up(paths: StackPaths, progress: Progress, *, now: str | None = None, clock_s
     A given `kafka_bootstrap` / `database_url` is used instead of starting that server (and is
     not stopped by `down`); `extra_env` reaches every service (topic names, intervals, ...).
     Data (Kafka log, PostgreSQL cluster, mailbox) survives `down`/`up` unless `fresh`.
+    A running stack or a clock pin the services would refuse is refused (`StackRefused`) before
+    anything starts; if a start fails, what it started is stopped again.
     """
     if paths.state.exists() and any(pid_alive(c.get("pid")) for c in _components(paths)):
-        raise RuntimeError(f"a stack is already running (see {paths.state}); run `tiendo stack down` first")
+        raise StackRefused(f"a stack is already running (see {paths.state}); run `tiendo stack down` first")
+    _check_clock(now, clock_speed)  # before starting anything: every service would refuse a bad pin
+    try:
+        return _start(paths, progress, now=now, clock_speed=clock_speed, extra_env=extra_env,
+                      kafka_bootstrap=kafka_bootstrap, database_url=database_url, fresh=fresh,
+                      stable_ports=stable_ports, brokers=brokers)
+    except BaseException:
+        if paths.state.exists():  # leave nothing running behind a failed start
+            progress("start-up failed: stopping what was started ...")
+            down(paths, progress, grace=10)
+        raise
+
+
+class StackRefused(RuntimeError):
+    """`up` was asked for something it cannot do (a stack already runs, a clock pin the services refuse)."""
+
+
+def _check_clock(now: str | None, clock_speed: float) -> None:
+    """The services' own reading of TIENDO_NOW and TIENDO_CLOCK_SPEED (shared.settings)."""
+    from pydantic import ValidationError
+
+    from shared.settings import TiendoSettings
+
+    try:
+        TiendoSettings(DATABASE_URL="-", KAFKA_BOOTSTRAP_SERVERS="-", TIENDO_NOW=now or "",
+                       TIENDO_CLOCK_SPEED=clock_speed).clock()
+    except ValidationError as exc:
+        raise StackRefused(f"--now {now!r} / --clock-speed {clock_speed}: {exc.errors()[0]['msg']}; "
+                           "e.g. --now 2024-06-20T08:00:00+07:00") from None
+    except ValueError as exc:
+        raise StackRefused(f"--now {now!r}: {exc}") from None
+
+
+def _start(paths: StackPaths, progress: Progress, *, now: str | None, clock_speed: float,
+           extra_env: dict[str, str] | None, kafka_bootstrap: str | None, database_url: str | None, fresh: bool,
+           stable_ports: bool, brokers: int) -> dict:
     if fresh:
         for stale in (*paths.root.glob("kafka*"), paths.root / "postgres", paths.mailbox, paths.logs):
             shutil.rmtree(stale, ignore_errors=True)

@@ -38,6 +38,7 @@ CASES = [
     ("unknown agency", ["agency", "token", "create", "NOPE"], {"DATABASE_URL": UNREACHABLE}, "is not an agency of"),
     ("missing argument", ["agency", "token", "create"], {}, "Missing argument"),
     ("unknown command", ["agencies"], {}, "No such command"),
+    ("stack up with a date for --now", ["stack", "up", "--now", "2024-06-20"], {}, "needs a UTC offset"),
 ]
 
 
