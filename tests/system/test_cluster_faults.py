@@ -189,3 +189,50 @@ def test_active_controller_killed_under_load(healthy, fresh_database_url, make_p
     _note(f"[cluster-controller-killed] controller node {controller} SIGKILLed: node {new_controller} elected in "
           f"{election:.1f}s, its {len(led)} canonical partitions led again {failover:.1f}s after the kill, node "
           f"back in {back:.1f}s, in sync {in_sync:.1f}s later; 503={log.codes(503)} conn-errors={log.codes(0)}")
+
+
+def test_two_nodes_lost_below_min_insync_then_one_back(healthy, fresh_database_url, make_pipeline):
+    """3. SIGKILL two of the three nodes (below `min.insync.replicas=2`, and the controller
+    quorum lost): intake answers 503 with Retry-After and acknowledges nothing it cannot keep;
+    with one node back, everything answered 202 is in the projections, nothing twice."""
+    cluster = healthy
+    started = time.monotonic()
+    pipe = make_pipeline(cluster.bootstrap, fresh_database_url)
+    probe_agency = "CA-DAKRONG"  # not in MIXED: its one event is the probe's own
+    pipe.issue_tokens([*MIXED, probe_agency])
+    workload = Workload(PLAN, seed=23)
+    log = EventLog()
+    load = Load(pipe, log, workload.stream(MIXED, 60), rate=4).start()
+    probe_event = workload.reported(probe_agency)
+    time.sleep(5)
+    survivor = cluster.active_controller()  # any node would do; the survivor's view names the others
+    lost = [n.node_id for n in cluster.nodes if n.node_id != survivor]
+    for node_id in lost:
+        cluster.node(node_id).kill()
+    killed = time.monotonic()
+
+    def post_probe() -> httpx.Response:
+        return httpx.post(pipe.url("intake") + "/v1/events", json=probe_event, timeout=20,
+                          headers={"Authorization": f"Bearer {pipe.tokens[probe_agency]}",
+                                   "Content-Type": "application/cloudevents+json"})
+    answers = []
+    while time.monotonic() - killed < 12:
+        response = post_probe()
+        answers.append((response.status_code, response.headers.get("Retry-After")))
+        time.sleep(0.5)
+    assert answers and all(code == 503 and retry for code, retry in answers), answers
+    back_at = time.monotonic()
+    cluster.node(lost[0]).start()
+    back = time.monotonic() - back_at
+    acked_while_down = [s for s in log.sent if s.accepted_at and killed + 4 < s.accepted_at < back_at]
+    assert not acked_while_down, f"{len(acked_while_down)} events answered 202 with two of three nodes down"
+    probe_final = wait_until("the probe event accepted once a node is back",
+                             lambda: (r := post_probe()).status_code in (200, 202) and r, 90, 0.5)
+    load.join()
+    first_202 = min((s.accepted_at for s in log.sent if s.accepted_at and s.accepted_at >= back_at), default=None)
+    converge("cluster-two-nodes-lost", pipe, log, extra_accepted=[probe_event], started=started)
+    _note(f"[cluster-two-nodes-lost] nodes {lost} SIGKILLed: {len(answers)} probe answers in "
+          f"{back_at - killed:.0f}s all 503 with Retry-After, 0 events acknowledged meanwhile; node {lost[0]} "
+          f"back in {back:.1f}s, first 202 of the load "
+          f"{'n/a' if first_202 is None else f'{first_202 - back_at:.1f}s'} after its restart began, probe answered "
+          f"{probe_final.status_code}; 503={log.codes(503)} conn-errors={log.codes(0)} (node {lost[1]} restarted after)")
