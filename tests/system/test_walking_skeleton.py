@@ -102,3 +102,16 @@ def test_one_lagging_report_reaches_the_leader_by_email(stack):
     body = message.get_body(("plain",)).get_content()
     assert plan.agency(agency).name_vi in body
     assert plan.indicator("drug_cases_detected").name_vi in body
+
+    # The lagging alert opened with the first evaluation (the reports: nothing detected yet); the
+    # figure of 5 that came next did not change the status, yet the alert shows it (issue 15: it
+    # kept "0 vụ" for ever). The read API and the notifier agree.
+    notifier = state["components"]["notifier"]["url"]
+
+    def current():
+        alerts = httpx.get(f"{notifier}/alerts", params={"agency": agency, "state": "firing"}, timeout=10).json()
+        lagging = [a for a in alerts if a["kind"] == "lagging" and a["indicator"] == "drug_cases_detected"]
+        return lagging if lagging and lagging[0]["facts"]["actual"] == kpi["actual"] == 5 else None
+
+    facts = _wait("the alert's figures as they stand", current, timeout=30)[0]["facts"]
+    assert (facts["target"], facts["status"]) == (kpi["target"], "lagging")
