@@ -1,6 +1,6 @@
 """Intake throughput and latency beside a raw aiokafka idempotent producer, in one run.
 
-    .venv/bin/python bench/bench_intake.py [--events 50000] [--rounds 3] [--rate 20]
+    .venv/bin/python bench/bench_intake.py [--events 50000] [--rounds 3] [--rate 20] [--quick]
 
 Starts its own Kafka and PostgreSQL (or uses KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL), runs
 intake as a separate process (`python -m services.intake`, as the stack does) and:
@@ -9,7 +9,13 @@ intake as a separate process (`python -m services.intake`, as the stack does) an
    request, a few concurrent clients; validation + auth + durable Kafka write + registry) and
    (b) straight into Kafka with an idempotent `acks=all` aiokafka producer. Both write to the
    same broker; the ratio is computed inside each round so machine drift hits both sides.
-2. latency: batches offered open-loop at a fixed rate; p50/p99 of request latency.
+2. single events, per round and for 1, 8 and 32 concurrent clients (closed loop, keep-alive
+   connections): `POST /v1/events` of intake beside `bench/peer_endpoint.py`, a minimal FastAPI
+   + aiokafka endpoint (parse, idempotent `acks=all` send, 202) run as its own uvicorn process on
+   the same broker. The two sides alternate (which goes first swaps every round).
+3. latency: batches offered open-loop at a fixed rate; p50/p99 of request latency.
+
+`--quick` (about a minute with the broker's start): small sizes, two rounds of each.
 
 Small N: with 3 rounds the spread of the per-round ratios is printed; a claim (e.g. ">= 0.3x")
 holds only if the *worst* round meets it, not the mean.
@@ -35,6 +41,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import KeepAliveClient  # noqa: E402
 from shared.db import upgrade_async  # noqa: E402
 from shared.events.codec import to_kafka  # noqa: E402
 from shared.events.models import agency_event_adapter  # noqa: E402
@@ -101,6 +108,42 @@ async def intake_batches(url: str, token: str, docs: list[dict], clients: int) -
     return len(docs) / elapsed
 
 
+SINGLE_GOAL = 0.5  # intake / the peer endpoint at 32 clients (issue 21)
+BATCH_GOAL = 0.5  # intake's batches / raw send(), every round (issue 21; 0.3 before)
+
+
+async def singles(port: int, token: str | None, tag: str, clients: int, seconds: float, pid: int) -> dict:
+    """Closed loop: `clients` connections, each posting one event and waiting for its 202 before
+    the next, for `seconds`. Requests/s, latency percentiles (ms) and the server's CPU per request
+    (µs); every answer must be 202."""
+    base = examples()["indicator.reported"]
+    headers = {"content-type": "application/cloudevents+json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    latencies: list[float] = []
+    counter = iter(range(10**9))
+    deadline = time.perf_counter() + seconds
+
+    async def client() -> None:
+        http = KeepAliveClient("127.0.0.1", port)
+        try:
+            while time.perf_counter() < deadline:
+                body = json.dumps({**base, "id": f"{tag}-{next(counter)}", "time": TIME}).encode()
+                sent = time.perf_counter()
+                status, payload = await http.post("/v1/events", body, headers)
+                if status != 202:
+                    raise AssertionError(f"answered {status}: {payload[:300]!r}")
+                latencies.append(time.perf_counter() - sent)
+        finally:
+            await http.close()
+
+    started, cpu = time.perf_counter(), cpu_seconds(pid)
+    await asyncio.gather(*(client() for _ in range(clients)))
+    elapsed, cpu = time.perf_counter() - started, cpu_seconds(pid) - cpu
+    return {"rps": len(latencies) / elapsed, "p50": pct(latencies, 0.5) * 1000, "p99": pct(latencies, 0.99) * 1000,
+            "cpu_us": cpu / max(1, len(latencies)) * 1e6}
+
+
 async def latency_at(url: str, token: str, rate: float, seconds: float, tag: str) -> list[float]:
     """Open loop: one batch every 1/rate s regardless of answers (no coordinated omission)."""
     headers = {"authorization": f"Bearer {token}", "content-type": "application/cloudevents-batch+json"}
@@ -144,7 +187,7 @@ async def main(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-intake-"))
     bootstrap, db_url, servers = await prepare(workdir)
     tag = uuid.uuid4().hex[:6]
-    topics = {k: f"bench-{tag}.{k}" for k in ("raw", "events", "dlq", "baseline")}
+    topics = {k: f"bench-{tag}.{k}" for k in ("raw", "events", "dlq", "baseline", "peer")}
     await ensure_topics(bootstrap, [TopicSpec(t, 6, 3600_000) for t in topics.values()])
     token = (await issue_tokens(db_url, ["CA-TINH"], time_now()))["CA-TINH"]
     port = free_port()
@@ -155,8 +198,12 @@ async def main(args: argparse.Namespace) -> None:
            "TIENDO_DLQ_TOPIC": topics["dlq"], "INTAKE_WORKERS": str(args.workers)}
     service = subprocess.Popen([sys.executable, "-m", "services.intake"], env=env,
                                cwd=Path(__file__).resolve().parents[1])
+    peer_port = free_port()
+    peer = subprocess.Popen([sys.executable, "-m", "bench.peer_endpoint"], cwd=Path(__file__).resolve().parents[1],
+                            env={**env, "PEER_TOPIC": topics["peer"], "PEER_PORT": str(peer_port)})
     try:
         wait_for_port("127.0.0.1", port, timeout=60)
+        wait_for_port("127.0.0.1", peer_port, timeout=60)
         url = f"http://127.0.0.1:{port}"
         # Warm-up, one slice per side: the token cache, connection pools and the broker's JIT. With
         # less, the first round's raw baseline ran at half speed and flattered intake's ratio.
@@ -187,13 +234,33 @@ async def main(args: argparse.Namespace) -> None:
             print(f"round {r + 1}: raw send() {rate['raw']:,.0f} ev/s | raw batched {rate['raw_batched']:,.0f} ev/s"
                   f" | intake {rate['intake']:,.0f} ev/s | ratio {rate['intake'] / rate['raw']:.2f}x "
                   f"(vs batched {rate['intake'] / rate['raw_batched']:.2f}x)", flush=True)
+        sides = {"intake": (port, token, service.pid), "peer": (peer_port, None, peer.pid)}
+        for side, (side_port, side_token, pid) in sides.items():  # warm: connections, the producer
+            await singles(side_port, side_token, f"warm-{side}-{tag}", 8, 1.0, pid)
+        single_rounds = []
+        for r in range(args.rounds):
+            measured: dict[tuple[str, int], dict] = {}
+            for clients in args.single_clients:
+                order = list(sides) if r % 2 == 0 else list(sides)[::-1]
+                for side in order:
+                    side_port, side_token, pid = sides[side]
+                    measured[side, clients] = await singles(side_port, side_token, f"s{r}c{clients}{side}-{tag}",
+                                                            clients, args.single_seconds, pid)
+            single_rounds.append(measured)
+            print(f"round {r + 1} single events: " + " | ".join(
+                f"{c} clients intake {measured['intake', c]['rps']:,.0f}/s peer {measured['peer', c]['rps']:,.0f}/s "
+                f"= {measured['intake', c]['rps'] / measured['peer', c]['rps']:.2f}x" for c in args.single_clients),
+                flush=True)
         if args.rate is None:  # half of the measured capacity: latency of a healthy service, not a queue
             args.rate = max(0.5, round(statistics.median(r["intake"] for r in rounds) / BATCH / 2, 1))
         latencies = await latency_at(url, token, args.rate, args.seconds, f"lat-{tag}")
         report(args, rounds, latencies)
+        report_singles(args, single_rounds)
     finally:
-        service.terminate()
-        service.wait(30)
+        for process in (service, peer):
+            process.terminate()
+        for process in (service, peer):
+            process.wait(30)
         for server in servers:
             server.stop()
 
@@ -217,7 +284,8 @@ def report(args: argparse.Namespace, rounds: list[dict], latencies: list[float])
     print(f"  raw aiokafka producer, batch API:        median {median('raw_batched'):,.0f} ev/s")
     print(f"  intake POST /v1/events/batch:            median {median('intake'):,.0f} ev/s")
     print(f"  ratio intake / raw send(): median {statistics.median(ratios):.2f}x, worst {min(ratios):.2f}x, "
-          f"best {max(ratios):.2f}x  (goal >= 0.30x: {'met' if min(ratios) >= 0.3 else 'NOT met'} in every round)")
+          f"best {max(ratios):.2f}x  (goal >= {BATCH_GOAL:.2f}x every round: "
+          f"{'met' if min(ratios) >= BATCH_GOAL else 'NOT met'}; rounds {', '.join(f'{x:.2f}x' for x in ratios)})")
     print(f"  ratio intake / raw batch API: median {statistics.median(batched):.2f}x, worst {min(batched):.2f}x")
     raw_cpu, intake_cpu = median("raw_cpu_us"), median("intake_cpu_us")
     print(f"  CPU per event of the producing process (robust to a busy machine): raw send() {raw_cpu:.0f} us, "
@@ -227,6 +295,28 @@ def report(args: argparse.Namespace, rounds: list[dict], latencies: list[float])
           f"for {args.seconds:g} s ({len(latencies)} requests, open loop):")
     print(f"  p50 {pct(latencies, 0.50) * 1000:.1f} ms, p99 {pct(latencies, 0.99) * 1000:.1f} ms, "
           f"max {max(latencies) * 1000:.1f} ms")
+
+
+def report_singles(args: argparse.Namespace, single_rounds: list[dict]) -> None:
+    print(f"\nsingle events, POST /v1/events, {len(single_rounds)} rounds of {args.single_seconds:g} s per side and "
+          f"concurrency (closed loop; the peer: bench/peer_endpoint.py, FastAPI + aiokafka, parse, idempotent "
+          f"acks=all send, 202):")
+    for clients in args.single_clients:
+        ratios = [m["intake", clients]["rps"] / m["peer", clients]["rps"] for m in single_rounds]
+
+        def med(side: str, key: str) -> float:
+            return statistics.median(m[side, clients][key] for m in single_rounds)
+
+        goal = ""
+        if clients == 32:
+            goal = f"  (goal >= {SINGLE_GOAL:.2f}x: {'met' if statistics.median(ratios) >= SINGLE_GOAL else 'NOT met'}" \
+                   f" by the median, {'met' if min(ratios) >= SINGLE_GOAL else 'NOT met'} in every round)"
+        print(f"  ratio single intake / peer at {clients:>2} clients: median {statistics.median(ratios):.2f}x "
+              f"(rounds {', '.join(f'{x:.2f}x' for x in ratios)}); intake {med('intake', 'rps'):,.0f}/s "
+              f"p50 {med('intake', 'p50'):.1f} ms p99 {med('intake', 'p99'):.1f} ms {med('intake', 'cpu_us'):.0f} us "
+              f"CPU/request, peer {med('peer', 'rps'):,.0f}/s p50 {med('peer', 'p50'):.1f} ms "
+              f"p99 {med('peer', 'p99'):.1f} ms {med('peer', 'cpu_us'):.0f} us CPU/request{goal}")
+    print(f"  load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
@@ -239,4 +329,15 @@ if __name__ == "__main__":
                         help="offered batches per second in the latency phase (default: half the measured capacity)")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=1, help="intake worker processes (INTAKE_WORKERS)")
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--single-seconds", type=float, default=3.0,
+                        help="seconds per side and concurrency in the single-event phase")
+    parser.add_argument("--single-clients", type=lambda text: [int(x) for x in text.split(",")], default=[1, 8, 32])
+    parser.add_argument("--quick", action="store_true",
+                        help="about a minute: 10,000 events, 2 rounds, 1.5 s single-event slices, 3 s of latency")
+    arguments = parser.parse_args()
+    if arguments.quick:
+        arguments.events, arguments.rounds, arguments.slices = 10_000, 2, 2
+        arguments.single_seconds, arguments.seconds = 1.5, 3.0
+    print(f"started {time_now():%Y-%m-%d %H:%M} UTC, load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}",
+          flush=True)
+    asyncio.run(main(arguments))

@@ -76,8 +76,9 @@ class EventPublisher:
             raise KafkaUnavailable("not connected to Kafka yet")
         started = time.perf_counter()
         try:
-            await asyncio.wait_for(self._send_all(producer, topic, records), self._timeout)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(self._timeout):  # not wait_for: no task of its own per request
+                await self._send_all(producer, topic, records)
+        except TimeoutError:
             raise KafkaUnavailable(f"Kafka did not acknowledge within {self._timeout:g}s") from None
         except KafkaError as exc:
             if not getattr(exc, "retriable", False):
@@ -95,6 +96,10 @@ class EventPublisher:
             if r.key not in partition_of:
                 partition_of[r.key] = _PARTITIONER(r.key, partitions, partitions)
             by_partition.setdefault(partition_of[r.key], []).append(r)
+        if len(by_partition) == 1:  # one agency's request: no gather (a future and a callback less)
+            [(partition, group)] = by_partition.items()
+            await self._lane(producer, topic, partition).add(group)
+            return
         await asyncio.gather(*(self._lane(producer, topic, p).add(group) for p, group in by_partition.items()))
 
     def _lane(self, producer: AIOKafkaProducer, topic: str, partition: int) -> _Lane:
