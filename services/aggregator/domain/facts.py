@@ -84,7 +84,7 @@ def fact_from_data(source: str, id: str, type_: str, time: datetime, data: Any, 
         raise TypeError("data is not a JSON object")
     if not _FIELDS[kind].issuperset(data):
         raise KeyError(f"fields {sorted(data.keys() - _FIELDS[kind])} are not fields of a {kind} event")
-    _CHECKS[kind](plan.index, agency, data)
+    _CHECKS[kind](plan if type(plan) is PlanIndex else plan.index, agency, data)
     return Fact(source, id, agency, kind, time, arrival, data)
 
 
