@@ -31,7 +31,6 @@ from shared.settings import DEFAULT_PLAN
 
 from services.aggregator.adapters.decoding import decode as aggregator_decode
 from services.aggregator.adapters.projector import Delivered, Poison
-from services.aggregator.domain.planview import PlanView as AggregatorPlan
 from services.intake.adapters.raw_consumer import decode as raw_decode
 from services.intake.domain import plan_rules
 from services.intake.domain.parsing import fast_parse, parse_event, parse_json
@@ -48,8 +47,8 @@ def intake_plan() -> PlanIndex:
 
 
 @cache
-def aggregator_plan() -> AggregatorPlan:
-    return AggregatorPlan(load_plan(DEFAULT_PLAN))
+def aggregator_plan() -> PlanIndex:
+    return load_plan(DEFAULT_PLAN).index  # the one index intake reads too
 
 
 STATUS = {

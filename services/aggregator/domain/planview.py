@@ -7,8 +7,6 @@ from typing import Any
 
 from shared.plan.index import PlanIndex
 
-PlanView = PlanIndex
-
 
 def view(plan: Any) -> PlanIndex:
     return plan.index
