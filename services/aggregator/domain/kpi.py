@@ -71,7 +71,7 @@ def evaluate(ledger: AgencyLedger, target: Any, plan: Any, as_of: datetime, day:
     day = day or data_cutoff(ledger, plan, as_of)
     if target.kind == "milestone":  # only the work dated on or before the due date counts
         actual = ledger.actual_until(target.indicator, target.period, plan, target.due) or 0.0
-        if counted_from_activities(plan, target.indicator):
+        if counted_from_activities(plan, ledger.agency, target.indicator):
             day = max(day, activity_day(plan, ledger.agency, as_of))
     else:
         actual = ledger.actual(target.indicator, target.period, plan) or 0.0
@@ -108,8 +108,12 @@ def data_cutoff(ledger: AgencyLedger, plan: Any, as_of: datetime) -> date:
     return min(max(p.window(plan.cutoff_day)[1] for p in judged), local_day(as_of))
 
 
-def counted_from_activities(plan: Any, indicator: str) -> bool:
-    """The indicator's figure comes from recorded activities (some activity type counts into it)."""
+def counted_from_activities(plan: Any, agency: str, indicator: str) -> bool:
+    """The agency's figure of the indicator comes from recorded activities: as its reporting rule
+    says (`from_activities`), or, off its rule, if some activity type counts into it."""
+    source = plan.index.figure_source(agency, indicator) if hasattr(plan, "index") else None
+    if source is not None:
+        return source == "activities"
     return any(c.indicator == indicator for a in plan.activity_types for c in a.counts_into)
 
 

@@ -97,3 +97,12 @@ def test_the_year_figure_of_a_milestone_indicator_still_counts_everything():
     ledger = ledger_of(YOUTH, held(("2024-06-20", 6), ("2024-07-05", 6)), PLAN)
     assert ledger.actual("action_month_activities", "2024", PLAN) == 12
     assert ledger.actual("action_month_activities", "2024-07", PLAN) == 12
+
+
+def test_which_milestones_are_judged_from_activities_follows_the_plans_figure_source():
+    from services.aggregator.domain.kpi import counted_from_activities
+    # the shipped plan records Action Month activities one by one for the agencies with the milestone
+    assert counted_from_activities(PLAN, YOUTH, "action_month_activities")
+    assert counted_from_activities(PLAN, DISTRICT, "action_month_activities")
+    assert not counted_from_activities(PLAN, "UBND-DONG-HA", "action_month_activities")  # it reports a figure
+    assert not counted_from_activities(PLAN, "CA-TINH", "drug_cases_detected")
