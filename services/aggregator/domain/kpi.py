@@ -87,6 +87,8 @@ def evaluate(ledger: AgencyLedger, target: Any, plan: Any, as_of: datetime, day:
     expected = target.expected(goal, fraction, indicator)
     if target.kind == "milestone" or indicator.aggregation == "latest":
         forecast = actual  # a stock or a one-off does not extrapolate
+        if target.pace == "at_end" and day < end:
+            forecast = None  # its figure comes at the end (a yearly assessment): nothing to go by yet
     else:
         # judged at the end (`at_end`) or not, the forecast extrapolates the days gone by
         pace = fraction if target.pace != "at_end" else target.as_period.elapsed_fraction(day, plan.cutoff_day)
