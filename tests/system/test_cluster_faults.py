@@ -15,7 +15,11 @@ Three JVMs are too heavy for every `make test`: the module runs only when `clust
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
 
 import httpx
@@ -24,7 +28,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from shared.infra import KafkaCluster
+from shared.infra import KafkaCluster, free_port
+from shared.infra._process import REPO_ROOT, pid_alive
 
 from tests.system import conftest as verdicts
 from tests.system.driving import MIXED, PLAN, Load, converge
@@ -236,3 +241,61 @@ def test_two_nodes_lost_below_min_insync_then_one_back(healthy, fresh_database_u
           f"back in {back:.1f}s, first 202 of the load "
           f"{'n/a' if first_202 is None else f'{first_202 - back_at:.1f}s'} after its restart began, probe answered "
           f"{probe_final.status_code}; 503={log.codes(503)} conn-errors={log.codes(0)} (node {lost[1]} restarted after)")
+
+
+def _graceful_stop(pipe, name: str) -> None:
+    """SIGTERM a service (as a deploy would) and wait until it is gone."""
+    pid = pipe.pid(name)
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while pid_alive(pid) and time.monotonic() < deadline:
+        try:  # our child: reap it
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.1)
+    assert not pid_alive(pid), f"{name} did not stop within 30s of SIGTERM"
+
+
+def _spawn_replica(pipe, name: str, port: int) -> None:
+    """Another aggregator process on the stack's settings, under `name` in stack.json (so
+    `down` stops it too)."""
+    log = pipe.paths.logs / f"{name}.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "services.aggregator"], stdout=out, stderr=subprocess.STDOUT,
+                                env={**pipe._service_env("aggregator"), "AGGREGATOR_HTTP_PORT": str(port)},
+                                cwd=REPO_ROOT, start_new_session=True)
+    pipe.state["components"][name] = {"pid": proc.pid, "url": f"http://127.0.0.1:{port}", "log": str(log),
+                                      "signal": "TERM"}
+    pipe._record()
+    pipe.wait_ready(name)
+
+
+def test_rolling_restart_of_every_service_while_agencies_post(healthy, fresh_database_url, make_pipeline):
+    """6. Every service process restarted one after the other (SIGTERM, start, ready), two
+    aggregator replicas sharing the consumer group, while agencies keep posting: intake's
+    restart costs agencies connection errors they retry, nothing is lost or counted twice."""
+    cluster = healthy
+    started = time.monotonic()
+    pipe = make_pipeline(cluster.bootstrap, fresh_database_url)
+    second = "aggregator-2"
+    _spawn_replica(pipe, second, free_port())
+    pipe.issue_tokens(MIXED)
+    log = EventLog()
+    load = Load(pipe, log, Workload(PLAN, seed=26).stream(MIXED, 90), rate=4).start()
+    time.sleep(3)
+    timings = {}
+    for name in ("intake", "aggregator", second, "notifier"):
+        t0 = time.monotonic()
+        _graceful_stop(pipe, name)
+        if name == second:
+            _spawn_replica(pipe, name, int(pipe.url(name).rsplit(":", 1)[1]))
+        else:
+            pipe.start(name)
+        timings[name] = time.monotonic() - t0
+    load.join()
+    assert log.codes(0) > 0, "no agency noticed intake's restart: the fault did not bite"
+    converge("cluster-rolling-restart", pipe, log, started=started)
+    _note(f"[cluster-rolling-restart] stop+start+ready: "
+          + ", ".join(f"{n} {t:.1f}s" for n, t in timings.items())
+          + f"; 503={log.codes(503)} conn-errors={log.codes(0)}")
