@@ -31,7 +31,7 @@ from shared.observability import register_check
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-STALL_SECONDS = 45.0  # /readyz shows a stalled partition within a minute
+STALL_SECONDS = 30.0  # /readyz and the alert show a stalled partition within a minute
 POISON_ATTEMPTS = 3
 
 
