@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 
 import httpx
 import pytest
@@ -299,3 +300,30 @@ def test_rolling_restart_of_every_service_while_agencies_post(healthy, fresh_dat
     _note(f"[cluster-rolling-restart] stop+start+ready: "
           + ", ".join(f"{n} {t:.1f}s" for n, t in timings.items())
           + f"; 503={log.codes(503)} conn-errors={log.codes(0)}")
+
+
+def test_stack_up_with_three_brokers_runs_the_whole_system(tmp_path, fresh_database_url):
+    """`tiendo stack up --brokers 3`: three Kafka nodes as components of their own, an event
+    posted to intake is applied by the aggregator, and `down` leaves no node running."""
+    from services.intake.adapters.tokens import issue_tokens
+    from shared.stack import StackPaths, down, up
+
+    from tests.system.pipeline import NOW, Pipeline
+
+    paths = StackPaths(tmp_path / "stack")
+    state = up(paths, lambda _: None, now=NOW, database_url=fresh_database_url, stable_ports=False, brokers=3)
+    try:
+        nodes = {name: c for name, c in state["components"].items() if name.startswith("kafka")}
+        assert sorted(nodes) == ["kafka-1", "kafka-2", "kafka-3"], sorted(state["components"])
+        assert all(pid_alive(c["pid"]) for c in nodes.values())
+        assert state["kafka_bootstrap"].count(",") == 2, state["kafka_bootstrap"]
+        token = asyncio.run(issue_tokens(fresh_database_url, ["SYT"], datetime.fromisoformat(NOW)))["SYT"]
+        event = Workload(PLAN, seed=27).reported("SYT")
+        response = httpx.post(state["components"]["intake"]["url"] + "/v1/events", json=event, timeout=20,
+                              headers={"Authorization": f"Bearer {token}", "Content-Type": "application/cloudevents+json"})
+        assert response.status_code == 202, response.text
+        pipe = Pipeline(tmp_path, state["kafka_bootstrap"], fresh_database_url)
+        wait_until("the event applied", lambda: ("/agencies/SYT", event["id"]) in pipe.applied(), 60)
+    finally:
+        down(paths, lambda _: None, grace=20)
+    assert not any(pid_alive(c["pid"]) for c in state["components"].values())
