@@ -158,7 +158,7 @@ def property_db(database_url: str) -> str:
     return asyncio.run(fresh_database(database_url))
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(streams(), st.data())
 def test_any_order_batching_and_redelivery_gives_the_projection_of_the_distinct_events(property_db, events, data):
