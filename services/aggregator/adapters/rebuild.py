@@ -230,6 +230,15 @@ async def _save_projection(conn, plan, now, ledgers) -> None:
 
 
 async def _swap(engine: AsyncEngine) -> None:
+    # `recorded_at` is when the aggregator learnt of an event, which the topic does not carry: an
+    # event the live inbox knew keeps its moment, so `as_of` before the rebuild still answers
+    # (only events the live inbox never had take the rebuild's moment). Before the lock: it is
+    # the long statement.
+    async with engine.begin() as conn:
+        await conn.execute(text(
+            f"UPDATE {SCHEMA}.recorded_events_rebuild r SET recorded_at = l.recorded_at "
+            f"FROM {SCHEMA}.recorded_events l WHERE r.source = l.source AND r.id = l.id "
+            f"AND r.recorded_at IS DISTINCT FROM l.recorded_at"))
     async with engine.begin() as conn:
         live = ", ".join(f"{SCHEMA}.{n}" for n in PROJECTION_TABLES)
         await conn.execute(text(f"LOCK TABLE {live} IN ACCESS EXCLUSIVE MODE"))

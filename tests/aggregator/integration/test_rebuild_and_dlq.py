@@ -4,6 +4,7 @@ the live projection's checksum and can be swapped in under running replicas."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
 
 from services.aggregator.adapters.rebuild import rebuild
 from services.aggregator.sample import sample_events
@@ -53,8 +54,13 @@ async def test_poison_to_dlq_then_rebuild_equals_live_and_swaps_in(kafka_bootstr
         # corrupt the live projection, rebuild and swap: the figures are right again
         async with agg.engine.begin() as conn:
             await conn.exec_driver_sql("UPDATE aggregator.kpis SET actual = actual + 1000")
+        recorded = "SELECT source, id, recorded_at FROM aggregator.recorded_events ORDER BY source, id"
+        async with agg.engine.connect() as conn:
+            before = (await conn.execute(text(recorded))).all()
         swapped = await rebuild(agg.engine, kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], PLAN, NOW)
         assert not swapped.equal and swapped.swapped
+        async with agg.engine.connect() as conn:  # what the system knew when: as_of still answers
+            assert (await conn.execute(text(recorded))).all() == before
         assert await live_kpis(agg.engine) == recomputed_kpis(events, NOW)
         async with agg.engine.connect() as conn:
             assert await repo.checksum(conn) == compared.live_checksum
