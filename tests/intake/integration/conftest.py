@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -13,6 +14,7 @@ from aiokafka import AIOKafkaConsumer
 from shared.clock import ManualClock
 from shared.db import upgrade_async
 from shared.events.codec import BATCH, STRUCTURED
+from shared.http_server import ServerLimits, make_server
 from shared.infra import create_database, drop_database
 from shared.kafka import ensure_topics
 
@@ -102,6 +104,30 @@ async def start_service(database_url: str, bootstrap: str, **overrides) -> Async
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # as a server would
         async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
             yield Service(container, client, clock, monotonic)
+
+
+@contextlib.asynccontextmanager
+async def served_on_loopback(container: Container, settings: IntakeSettings,
+                             patience: float = 10.0) -> AsyncIterator[tuple[str, int]]:
+    """Intake as a real server (`shared.http_server`, its limits from `settings`) on a free
+    loopback port, ready: yields (host, port); stopped on leaving."""
+    import asyncio
+    import time
+
+    server = make_server(create_app(container), host="127.0.0.1", port=0, limits=ServerLimits.of(settings),
+                         lifespan="on", log_level="warning")
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + patience
+    while not server.started:
+        assert not task.done() and time.monotonic() < deadline, "the server did not start"
+        await asyncio.sleep(0.05)
+    await _until_ready(container)
+    host, port = server.servers[0].sockets[0].getsockname()[:2]
+    try:
+        yield host, port
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, patience)
 
 
 async def _until_ready(container: Container, timeout: float = 20.0) -> None:

@@ -16,15 +16,15 @@ import pytest
 
 from shared.clock import ManualClock
 from shared.events.codec import STRUCTURED
-from shared.http_server import ServerLimits, make_server
 from shared.kafka import ensure_topics
 
 from services.intake.__main__ import topic_specs
 from services.intake.bootstrap import build
-from services.intake.entrypoints.http import create_app
 from services.intake.entrypoints.examples import examples
 
-from .conftest import NOW, FakeMonotonic, _until_ready, make_settings
+from tests.unit.test_http_server_limits import read_until_closed
+
+from .conftest import NOW, FakeMonotonic, make_settings, served_on_loopback
 
 pytestmark = pytest.mark.infra
 LIMITS = dict(INTAKE_AUTH_ADDRESS_BURST=5, INTAKE_AUTH_ADDRESS_PER_MIN=1, INTAKE_AUTH_TOKEN_BURST=8,
@@ -49,20 +49,8 @@ async def door(intake_db: str, kafka_bootstrap: str) -> AsyncIterator[Door]:
     await ensure_topics(kafka_bootstrap, topic_specs(settings))
     monotonic = FakeMonotonic()  # frozen: no budget refills unless a test moves it
     container = build(settings, clock=ManualClock(NOW), monotonic=monotonic)
-    server = make_server(create_app(container), host="127.0.0.1", port=0, limits=ServerLimits.of(settings),
-                         lifespan="on", log_level="warning")
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + PATIENCE
-    while not server.started:
-        assert not task.done() and time.monotonic() < deadline, "the server did not start"
-        await asyncio.sleep(0.05)
-    await _until_ready(container)
-    host, port = server.servers[0].sockets[0].getsockname()[:2]
-    try:
+    async with served_on_loopback(container, settings, PATIENCE) as (host, port):
         yield Door(container, monotonic, host, port)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, PATIENCE)
 
 
 def event(agency: str, n: str) -> dict:
@@ -140,16 +128,6 @@ async def test_unknown_token_ids_never_reach_argon2_and_the_address_is_limited(d
                    for _ in range(8)]
     assert [r.status_code for r in answers] == [401] * 5 + [429] * 3
     assert argon2 == []
-
-
-async def read_until_closed(reader: asyncio.StreamReader) -> bytes:
-    data = b""
-    try:
-        while chunk := await asyncio.wait_for(reader.read(65536), PATIENCE):
-            data += chunk
-    except ConnectionError:
-        pass
-    return data
 
 
 async def test_a_client_trickling_its_headers_is_answered_408_and_closed(door):

@@ -21,15 +21,13 @@ import httpx
 import pytest
 
 from shared.clock import ManualClock
-from shared.http_server import ServerLimits, make_server
 from shared.infra._process import cache_dir
 from shared.kafka import ensure_topics
 
 from services.intake.__main__ import topic_specs
 from services.intake.bootstrap import build
-from services.intake.entrypoints.http import create_app
 
-from .conftest import NOW, FakeMonotonic, Service, _until_ready, make_settings
+from .conftest import NOW, FakeMonotonic, Service, make_settings, served_on_loopback
 from .npm_cache import node_modules
 from .test_raw_topic import produce
 
@@ -51,22 +49,10 @@ async def intake(intake_db: str, kafka_bootstrap: str) -> AsyncIterator[Running]
     settings = make_settings(intake_db, kafka_bootstrap)
     await ensure_topics(kafka_bootstrap, topic_specs(settings))
     container = build(settings, clock=ManualClock(NOW), monotonic=FakeMonotonic())
-    server = make_server(create_app(container), host="127.0.0.1", port=0, limits=ServerLimits.of(settings),
-                         lifespan="on", log_level="warning")
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + PATIENCE
-    while not server.started:
-        assert not task.done() and time.monotonic() < deadline, "the server did not start"
-        await asyncio.sleep(0.05)
-    await _until_ready(container)
-    host, port = server.servers[0].sockets[0].getsockname()[:2]
-    running = Running(container, None, None, None)  # type: ignore[arg-type]
-    running.url = f"http://{host}:{port}"
-    try:
+    async with served_on_loopback(container, settings, PATIENCE) as (host, port):
+        running = Running(container, None, None, None)  # type: ignore[arg-type]
+        running.url = f"http://{host}:{port}"
         yield running
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, PATIENCE)
 
 
 @pytest.fixture(scope="module")
