@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test test-fast test-system test-cluster bench up down status schemas openapi clean help
+.PHONY: demo test lint test-fast test-system test-cluster bench up down status schemas openapi clean help
 
 help:
 	@echo "make demo   - whole pipeline on local embedded infrastructure, with results"
@@ -12,6 +12,7 @@ help:
 	@echo "make test-system - only the whole-pipeline fault suite (tests/system)"
 	@echo "make test-cluster - the fault suite on a local 3-node Kafka cluster (a few minutes)"
 	@echo "make test-fast   - only the pure unit tests (seconds)"
+	@echo "make lint   - ruff (lint and format check); make test runs it first"
 	@echo "make bench  - benchmarks (writes docs/benchmarks.md)"
 	@echo "make up | status | down - the local stack in the background"
 
@@ -29,7 +30,12 @@ setup: $(STAMP)
 demo: $(STAMP)
 	@$(BIN)/python -m shared.demo
 
-test: $(STAMP)
+lint: $(STAMP)
+	@echo "==> lint: ruff check, ruff format --check"
+	@$(BIN)/ruff check --quiet .
+	@$(BIN)/ruff format --check --quiet .
+
+test: $(STAMP) lint
 	@$(BIN)/python -m pytest
 
 test-system: $(STAMP)

@@ -30,18 +30,21 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from services.aggregator.adapters.consumer import partition_of  # noqa: E402
+from services.aggregator.sample import sample_documents  # noqa: E402
 from shared.db import make_engine, upgrade_async  # noqa: E402
 from shared.events.codec import KafkaRecord, to_kafka  # noqa: E402
 from shared.events.models import agency_event_adapter  # noqa: E402
 from shared.infra import (  # noqa: E402
-    create_database, drop_database, free_port, kafka_from_env_or_start, postgres_from_env_or_start,
+    create_database,
+    drop_database,
+    free_port,
+    kafka_from_env_or_start,
+    postgres_from_env_or_start,
 )
 from shared.kafka import TopicSpec, committed_offsets, ensure_topics, make_consumer, make_producer  # noqa: E402
 from shared.plan import load_plan  # noqa: E402
 from shared.settings import DEFAULT_PLAN  # noqa: E402
-
-from services.aggregator.adapters.consumer import partition_of  # noqa: E402
-from services.aggregator.sample import sample_documents  # noqa: E402
 
 PLAN = load_plan(DEFAULT_PLAN)
 NOW = "2024-12-20T08:00:00+07:00"
@@ -53,7 +56,9 @@ def source_fingerprint() -> str:
     had been changed on disk: checksums of different code, not of different folds."""
     digest = hashlib.sha256()
     code = [ROOT / "services" / "aggregator", ROOT / "shared" / "events", ROOT / "shared" / "plan"]
-    for path in sorted([*(f for d in code for f in d.rglob("*.py")), ROOT / "shared" / "clock.py", Path(DEFAULT_PLAN)]):
+    for path in sorted(
+        [*(f for d in code for f in d.rglob("*.py")), ROOT / "shared" / "clock.py", Path(DEFAULT_PLAN)]
+    ):
         digest.update(str(path).encode() + path.read_bytes())
     return digest.hexdigest()[:12]
 
@@ -89,8 +94,9 @@ async def fill(bootstrap: str, topic: str, docs) -> int:
 async def raw_consumer(bootstrap: str, topic: str, n: int) -> tuple[float, float]:
     """The baseline: getmany + json.loads of every value, nothing else (events/s, and this
     process's CPU per event in µs, which nothing else uses meanwhile)."""
-    consumer = make_consumer(bootstrap, topic, group_id=f"raw-{uuid.uuid4().hex[:6]}",
-                             max_partition_fetch_bytes=8 * 1024 * 1024)
+    consumer = make_consumer(
+        bootstrap, topic, group_id=f"raw-{uuid.uuid4().hex[:6]}", max_partition_fetch_bytes=8 * 1024 * 1024
+    )
     await consumer.start()
     seen, started = 0, None
     try:
@@ -116,8 +122,13 @@ async def committed(bootstrap: str, topic: str, group: str) -> int:
 
 
 def start_aggregator(env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "services.aggregator"], cwd=ROOT, env={**os.environ, **env},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.aggregator"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 async def aggregator_run(bootstrap, topic, group, env, n) -> tuple[float, float, float, str]:
@@ -154,8 +165,9 @@ async def end_to_end(bootstrap, env, rate: float, seconds: float) -> tuple[float
     port, group = free_port(), f"e2e-{uuid.uuid4().hex[:6]}"
     # the batch size the sustainable rate was measured with: when it keeps up, a poll takes only
     # what arrived anyway; a smaller cap would measure a slower configuration at another's half rate
-    proc = start_aggregator({**env, "TIENDO_EVENTS_TOPIC": topic, "AGGREGATOR_HTTP_PORT": str(port),
-                             "AGGREGATOR_GROUP_ID": group})
+    proc = start_aggregator(
+        {**env, "TIENDO_EVENTS_TOPIC": topic, "AGGREGATOR_HTTP_PORT": str(port), "AGGREGATOR_GROUP_ID": group}
+    )
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
             for _ in range(200):
@@ -176,8 +188,10 @@ async def end_to_end(bootstrap, env, rate: float, seconds: float) -> tuple[float
                     break
                 await asyncio.sleep(0.2)
             warm = (await http.get("/metrics/")).text
-            records = [_record({**doc, "id": f"e2e-{i}"})  # made first: validating one costs ~80 us
-                       for i, doc in enumerate(sample_documents(PLAN, int(rate * seconds) + 1, seed=99))]
+            records = [
+                _record({**doc, "id": f"e2e-{i}"})  # made first: validating one costs ~80 us
+                for i, doc in enumerate(sample_documents(PLAN, int(rate * seconds) + 1, seed=99))
+            ]
             # the producer must not pause: a collection over these half a million records stalled it
             # 0.6 s (measured), and every event it sends late counts against the aggregator
             gc.collect()
@@ -203,15 +217,20 @@ async def end_to_end(bootstrap, env, rate: float, seconds: float) -> tuple[float
         return float("nan"), float("nan"), 0, "no batch"
     # the timed phase's batches (not the warm-up's, which loads the ledgers): whether a slow p99
     # came with a slow batch
-    durations = [(bound, n - n0) for (bound, n), (_, n0) in
-                 zip(_histogram(text, DURATIONS), _histogram(warm, DURATIONS))]
+    durations = [
+        (bound, n - n0)
+        for (bound, n), (_, n0) in zip(_histogram(text, DURATIONS), _histogram(warm, DURATIONS))
+    ]
     spread, below = [], 0.0
     for bound, n in durations:
         if n > below:
             spread.append(f"{int(n - below)} <= {bound:g} s")
             below = n
-    batches = (f"{int(durations[-1][1])} batches: " + ", ".join(spread)
-               + f"; the producer at most {behind * 1000:.0f} ms behind schedule")
+    batches = (
+        f"{int(durations[-1][1])} batches: "
+        + ", ".join(spread)
+        + f"; the producer at most {behind * 1000:.0f} ms behind schedule"
+    )
     return _quantile(ages, 0.5), _quantile(ages, 0.99), int(ages[-1][1]), batches
 
 
@@ -234,8 +253,11 @@ async def open_loop(producer, topic: str, records: list[KafkaRecord], rate: floa
             record, to = records[i], partition[i]
             stamp = int((started + i / rate) * 1000)
             batch = batches.get(to)
-            if batch is None or batch.append(timestamp=stamp, key=record.key, value=record.value,
-                                             headers=record.headers) is None:
+            if (
+                batch is None
+                or batch.append(timestamp=stamp, key=record.key, value=record.value, headers=record.headers)
+                is None
+            ):
                 if batch is not None:
                     await producer.send_batch(batch, topic, partition=to)
                 batch = batches[to] = producer.create_batch()
@@ -266,7 +288,9 @@ def _quantile(buckets: list[tuple[float, float]], q: float) -> float:
 
 
 async def main(n: int, rounds: int) -> None:
-    work = Path(tempfile.mkdtemp(prefix="bench-agg-", dir=ROOT / ".tiendo" if (ROOT / ".tiendo").exists() else None))
+    work = Path(
+        tempfile.mkdtemp(prefix="bench-agg-", dir=ROOT / ".tiendo" if (ROOT / ".tiendo").exists() else None)
+    )
     bootstrap, kafka = kafka_from_env_or_start(work / "kafka")
     server_url, pg = postgres_from_env_or_start(work / "postgres")
     try:
@@ -286,45 +310,70 @@ async def main(n: int, rounds: int) -> None:
                 await drop_database(server_url, db)  # the previous round's, ~0.8 GB per million events
             db = await create_database(server_url, "bench")
             await upgrade_async("aggregator", db)
-            env = {"DATABASE_URL": db, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "TIENDO_EVENTS_TOPIC": topic,
-                   "TIENDO_STATUS_TOPIC": f"{topic}-status", "TIENDO_DLQ_TOPIC": f"{topic}-dlq",
-                   "TIENDO_NOW": NOW, "TIENDO_CLOCK_SPEED": "0", "AGGREGATOR_HTTP_PORT": str(free_port()),
-                   "TIENDO_LOG_LEVEL": "WARNING"}  # otherwise as deployed: default batch size, relay on
-            await ensure_topics(bootstrap, [TopicSpec(env["TIENDO_STATUS_TOPIC"], 6, 86_400_000),
-                                            TopicSpec(env["TIENDO_DLQ_TOPIC"], 3, 86_400_000)])
-            rate, cpu, rss, live_code = await aggregator_run(bootstrap, topic, f"bench-{uuid.uuid4().hex[:6]}",
-                                                             env, n)
+            env = {
+                "DATABASE_URL": db,
+                "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                "TIENDO_EVENTS_TOPIC": topic,
+                "TIENDO_STATUS_TOPIC": f"{topic}-status",
+                "TIENDO_DLQ_TOPIC": f"{topic}-dlq",
+                "TIENDO_NOW": NOW,
+                "TIENDO_CLOCK_SPEED": "0",
+                "AGGREGATOR_HTTP_PORT": str(free_port()),
+                "TIENDO_LOG_LEVEL": "WARNING",
+            }  # otherwise as deployed: default batch size, relay on
+            await ensure_topics(
+                bootstrap,
+                [
+                    TopicSpec(env["TIENDO_STATUS_TOPIC"], 6, 86_400_000),
+                    TopicSpec(env["TIENDO_DLQ_TOPIC"], 3, 86_400_000),
+                ],
+            )
+            rate, cpu, rss, live_code = await aggregator_run(
+                bootstrap, topic, f"bench-{uuid.uuid4().hex[:6]}", env, n
+            )
             ratios.append((rate / raw, raw, rate))
             cpu_ratios.append(raw_cpu / cpu)
             peak = max(peak, rss)
-            print(f"  round {round_}: raw getmany + json.loads {raw:9,.0f} events/s, aggregator (own process) "
-                  f"{rate:9,.0f} events/s = {rate / raw:.2f}x, peak RSS {rss:.0f} MB; CPU per event "
-                  f"{raw_cpu:.1f} us raw, {cpu:.1f} us aggregator = {raw_cpu / cpu:.2f}x   [{load()}]")
+            print(
+                f"  round {round_}: raw getmany + json.loads {raw:9,.0f} events/s, aggregator (own process) "
+                f"{rate:9,.0f} events/s = {rate / raw:.2f}x, peak RSS {rss:.0f} MB; CPU per event "
+                f"{raw_cpu:.1f} us raw, {cpu:.1f} us aggregator = {raw_cpu / cpu:.2f}x   [{load()}]"
+            )
         ratio, raw, rate = statistics.median_low(ratios)
-        print(f"aggregator (own process)          : {rate:12,.0f} events/s   = {ratio:.2f}x raw, the median of "
-              f"{rounds} rounds ({', '.join(f'{r:.2f}x' for r, _, _ in ratios)}; goal >= 0.5x)   "
-              f"peak RSS {peak:.0f} MB (goal <= 300); on equal CPU {statistics.median_low(cpu_ratios):.2f}x   "
-              f"[{load()}]")
+        print(
+            f"aggregator (own process)          : {rate:12,.0f} events/s   = {ratio:.2f}x raw, the median of "
+            f"{rounds} rounds ({', '.join(f'{r:.2f}x' for r, _, _ in ratios)}; goal >= 0.5x)   "
+            f"peak RSS {peak:.0f} MB (goal <= 300); on equal CPU {statistics.median_low(cpu_ratios):.2f}x   "
+            f"[{load()}]"
+        )
 
         from services.aggregator.adapters.rebuild import rebuild
+
         rebuild_code = source_fingerprint()
         engine = make_engine(db)
         async with engine.connect() as conn:  # offsets are committed after the projection: all n are in
-            recorded = (await conn.exec_driver_sql("SELECT count(*) FROM aggregator.recorded_events")).scalar()
-        result = await rebuild(engine, bootstrap, topic, PLAN,
-                               __import__("datetime").datetime.fromisoformat(NOW), swap=False)
+            recorded = (
+                await conn.exec_driver_sql("SELECT count(*) FROM aggregator.recorded_events")
+            ).scalar()
+        result = await rebuild(
+            engine, bootstrap, topic, PLAN, __import__("datetime").datetime.fromisoformat(NOW), swap=False
+        )
         await engine.dispose()
         same_code = live_code == rebuild_code == source_fingerprint()
-        print(f"rebuild of {result.events:,} events          : {result.seconds:8.1f} s (goal <= 60 s); "
-              f"checksum equal to live: {result.equal} (live recorded {recorded:,}; "
-              f"{'same code' if same_code else 'NOT COMPARABLE: the source changed during the run'})   [{load()}]")
+        print(
+            f"rebuild of {result.events:,} events          : {result.seconds:8.1f} s (goal <= 60 s); "
+            f"checksum equal to live: {result.equal} (live recorded {recorded:,}; "
+            f"{'same code' if same_code else 'NOT COMPARABLE: the source changed during the run'})   [{load()}]"
+        )
         if not result.equal:
             print(f"  rebuilt {result.rebuilt_checksum}\n  live    {result.live_checksum}")
 
         half = rate / 2
         p50, p99, samples, batches = await end_to_end(bootstrap, env, half, seconds=20)
-        print(f"end-to-end at {half:,.0f}/s (half)  : p50 <= {p50 * 1000:.0f} ms, p99 <= {p99 * 1000:.0f} ms "
-              f"(histogram bounds) over {samples:,} events (goal p99 <= 1000 ms); {batches}   [{load()}]")
+        print(
+            f"end-to-end at {half:,.0f}/s (half)  : p50 <= {p50 * 1000:.0f} ms, p99 <= {p99 * 1000:.0f} ms "
+            f"(histogram bounds) over {samples:,} events (goal p99 <= 1000 ms); {batches}   [{load()}]"
+        )
     finally:
         if kafka:
             kafka.stop()
@@ -333,8 +382,12 @@ async def main(n: int, rounds: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("-n", "--events", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=3, help="baseline-then-aggregator rounds (median ratio)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="baseline-then-aggregator rounds (median ratio)"
+    )
     args = parser.parse_args()
     asyncio.run(main(args.events, args.rounds))

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from services.intake.adapters.tokens import issue_tokens
 from bench.common import CommitWatcher, RssSampler, Sender, percentile, pg_dsn
+from services.intake.adapters.tokens import issue_tokens
 from shared.infra import create_database, kafka_from_env_or_start, postgres_from_env_or_start
 from shared.infra._process import REPO_ROOT
 from shared.plan.loader import load_plan
@@ -53,8 +53,14 @@ def _next(work: Workload, agency: str) -> dict:
     """A new figure or activity (no corrections: under concurrency one could name an event still
     in flight, which intake rightly refuses)."""
     return work.activity(agency) if agency in ACTIVITY_AGENCIES else work.reported(agency)
-NOTIFIER_ENV = {"NOTIFIER_GROUP_WAIT": "PT1S", "NOTIFIER_GROUP_INTERVAL": "PT2S", "NOTIFIER_CRITICAL_INTERVAL": "PT2S",
-                "NOTIFIER_TICK_SECONDS": "0.2"}
+
+
+NOTIFIER_ENV = {
+    "NOTIFIER_GROUP_WAIT": "PT1S",
+    "NOTIFIER_GROUP_INTERVAL": "PT2S",
+    "NOTIFIER_CRITICAL_INTERVAL": "PT2S",
+    "NOTIFIER_TICK_SECONDS": "0.2",
+}
 
 
 @dataclass
@@ -79,18 +85,29 @@ def _ms(values: list[float], p: float) -> str:
     return "n/a" if v != v else f"{v * 1000:,.0f}"
 
 
-async def _saturate(intake: str, tokens: dict[str, str], work: Workload, database_url: str, seconds: float,
-                    clients: int = 32) -> float:
+async def _saturate(
+    intake: str, tokens: dict[str, str], work: Workload, database_url: str, seconds: float, clients: int = 32
+) -> float:
     import asyncpg
 
     sender = Sender(intake, tokens, give_up_after=30)
     for agency in BACKGROUND:  # warm intake's token cache (one argon2 check per token)
         await sender.one(agency, _next(work, agency))
     for agency in PROBES:  # reports on time: a missing report would inhibit the probes' figure alerts
-        await sender.batch(agency, [
-            {"specversion": "1.0", "id": f"{work.tag}-{agency.lower()}-report-{m}", "source": f"/agencies/{agency}",
-             "type": "vn.gov.pcmt.report.submitted.v1", "time": f"2024-{m:02d}-15T08:00:00+07:00",
-             "data": {"period": f"2024-{m:02d}"}} for m in range(1, 7)])
+        await sender.batch(
+            agency,
+            [
+                {
+                    "specversion": "1.0",
+                    "id": f"{work.tag}-{agency.lower()}-report-{m}",
+                    "source": f"/agencies/{agency}",
+                    "type": "vn.gov.pcmt.report.submitted.v1",
+                    "time": f"2024-{m:02d}-15T08:00:00+07:00",
+                    "data": {"period": f"2024-{m:02d}"},
+                }
+                for m in range(1, 7)
+            ],
+        )
     await asyncio.sleep(2)
     conn = await asyncpg.connect(pg_dsn(database_url))
     before = await conn.fetchval("SELECT count(*) FROM aggregator.recorded_events")
@@ -106,7 +123,9 @@ async def _saturate(intake: str, tokens: dict[str, str], work: Workload, databas
             agency = next(agencies)
             answer = await sender.one(agency, _next(work, agency))
             accepted += answer.status == "accepted"
-            answers[answer.status + answer.detail[:120]] = answers.get(answer.status + answer.detail[:120], 0) + 1
+            answers[answer.status + answer.detail[:120]] = (
+                answers.get(answer.status + answer.detail[:120], 0) + 1
+            )
 
     await asyncio.gather(*(client() for _ in range(clients)))
     posted = time.monotonic() - t0
@@ -119,19 +138,28 @@ async def _saturate(intake: str, tokens: dict[str, str], work: Workload, databas
         await asyncio.sleep(0.05)
     elapsed = time.monotonic() - t0
     await conn.close()
-    print(f"saturation: {accepted:,} accepted in {posted:.1f} s ({accepted / posted:,.0f}/s at intake), "
-          f"all committed after {elapsed:.1f} s")
+    print(
+        f"saturation: {accepted:,} accepted in {posted:.1f} s ({accepted / posted:,.0f}/s at intake), "
+        f"all committed after {elapsed:.1f} s"
+    )
     if set(answers) != {"accepted"}:
         print(f"saturation answers: {answers}")
     return accepted / elapsed
 
 
-async def _status_times(bootstrap: str, topic: str, out: list[tuple[float, dict]], stop: threading.Event) -> None:
+async def _status_times(
+    bootstrap: str, topic: str, out: list[tuple[float, dict]], stop: threading.Event
+) -> None:
     """(wall time of the Kafka append, data) of every status event."""
     from aiokafka import AIOKafkaConsumer
 
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"bench-e2e-{uuid.uuid4().hex[:6]}",
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-e2e-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     try:
         while not stop.is_set():
@@ -146,8 +174,15 @@ async def _status_times(bootstrap: str, topic: str, out: list[tuple[float, dict]
         await consumer.stop()
 
 
-async def _measure(state: dict, tokens: dict[str, str], work: Workload, rate: float, seconds: float,
-                   status_topic: str, result: Result) -> None:
+async def _measure(
+    state: dict,
+    tokens: dict[str, str],
+    work: Workload,
+    rate: float,
+    seconds: float,
+    status_topic: str,
+    result: Result,
+) -> None:
     import asyncpg
 
     intake = state["components"]["intake"]["url"]
@@ -156,7 +191,9 @@ async def _measure(state: dict, tokens: dict[str, str], work: Workload, rate: fl
     watch = asyncio.create_task(watcher.run())
     statuses: list[tuple[float, dict]] = []
     stop_status = threading.Event()
-    status_task = asyncio.create_task(_status_times(state["kafka_bootstrap"], status_topic, statuses, stop_status))
+    status_task = asyncio.create_task(
+        _status_times(state["kafka_bootstrap"], status_topic, statuses, stop_status)
+    )
     probes: list[tuple[str, str, str, float]] = []  # agency, id, status expected, wall time of the 202
     scheduled: dict[str, float] = {}
     answered: dict[str, float] = {}
@@ -180,6 +217,7 @@ async def _measure(state: dict, tokens: dict[str, str], work: Workload, rate: fl
         async def go():
             answer = await sender.one(agency, event)
             return agency, event, expect, answer
+
         return go
 
     def done(at: float, finished: float, outcome) -> None:
@@ -218,8 +256,14 @@ async def _measure(state: dict, tokens: dict[str, str], work: Workload, rate: fl
         if commit is None:
             continue
         committed_wall = answered[id_] + commit + wall_offset
-        flips = [t for t, d in statuses if d.get("agency") == agency and d.get("status") == expect
-                 and d.get("indicator") == "drug_cases_detected" and t >= committed_wall - 0.5]
+        flips = [
+            t
+            for t, d in statuses
+            if d.get("agency") == agency
+            and d.get("status") == expect
+            and d.get("indicator") == "drug_cases_detected"
+            and t >= committed_wall - 0.5
+        ]
         if not flips:
             continue
         status_at = min(flips)
@@ -227,46 +271,79 @@ async def _measure(state: dict, tokens: dict[str, str], work: Workload, rate: fl
         result.status.append(max(0.0, status_at - committed_wall))
         if expect == "lagging":
             leader = PLAN.agency(agency).leaders[0].email
-            mails = [r["enqueued_wall"].timestamp() for r in rows
-                     if r["recipient"] == leader and r["enqueued_wall"].timestamp() >= status_at - 0.05]
+            mails = [
+                r["enqueued_wall"].timestamp()
+                for r in rows
+                if r["recipient"] == leader and r["enqueued_wall"].timestamp() >= status_at - 0.05
+            ]
             if mails:
                 result.email.append(min(mails) - status_at)
     if probes and not result.email:
-        print(f"no probe email matched; outbox: {[(r['recipient'], r['enqueued_wall']) for r in rows][:10]}; "
-              f"probes: {probes[:3]}; wall now {time.time()}")
+        print(
+            f"no probe email matched; outbox: {[(r['recipient'], r['enqueued_wall']) for r in rows][:10]}; "
+            f"probes: {probes[:3]}; wall now {time.time()}"
+        )
 
 
 def run(seconds: float = 60, saturate: float = 30, progress=print) -> Result:
-    work_dir = Path(tempfile.mkdtemp(prefix="bench-e2e-", dir=REPO_ROOT / ".tiendo" if (REPO_ROOT / ".tiendo").exists()
-                                     else None))
+    work_dir = Path(
+        tempfile.mkdtemp(
+            prefix="bench-e2e-", dir=REPO_ROOT / ".tiendo" if (REPO_ROOT / ".tiendo").exists() else None
+        )
+    )
     bootstrap, kafka = kafka_from_env_or_start(work_dir / "kafka")
     server_url, pg = postgres_from_env_or_start(work_dir / "postgres")
     paths = StackPaths(work_dir / "stack")
     tag = uuid.uuid4().hex[:6]
-    topics = {"TIENDO_RAW_TOPIC": f"e2e-raw-{tag}", "TIENDO_EVENTS_TOPIC": f"e2e-events-{tag}",
-              "TIENDO_DLQ_TOPIC": f"e2e-dlq-{tag}", "TIENDO_STATUS_TOPIC": f"e2e-status-{tag}"}
-    env = {**topics, "AGGREGATOR_GROUP_ID": f"e2e-agg-{tag}", "NOTIFIER_CONSUMER_GROUP": f"e2e-notifier-{tag}",
-           "INTAKE_RAW_GROUP_ID": f"e2e-raw-{tag}", "INTAKE_RATE_PER_S": "100000", "INTAKE_RATE_BURST": "100000",
-           "TIENDO_LOG_LEVEL": "WARNING", "AGGREGATOR_DEADLINE_CHECK_SECONDS": "30", **NOTIFIER_ENV}
+    topics = {
+        "TIENDO_RAW_TOPIC": f"e2e-raw-{tag}",
+        "TIENDO_EVENTS_TOPIC": f"e2e-events-{tag}",
+        "TIENDO_DLQ_TOPIC": f"e2e-dlq-{tag}",
+        "TIENDO_STATUS_TOPIC": f"e2e-status-{tag}",
+    }
+    env = {
+        **topics,
+        "AGGREGATOR_GROUP_ID": f"e2e-agg-{tag}",
+        "NOTIFIER_CONSUMER_GROUP": f"e2e-notifier-{tag}",
+        "INTAKE_RAW_GROUP_ID": f"e2e-raw-{tag}",
+        "INTAKE_RATE_PER_S": "100000",
+        "INTAKE_RATE_BURST": "100000",
+        "TIENDO_LOG_LEVEL": "WARNING",
+        "AGGREGATOR_DEADLINE_CHECK_SECONDS": "30",
+        **NOTIFIER_ENV,
+    }
     result = Result()
     try:
         database_url = asyncio.run(create_database(server_url, "e2e"))
         progress("end-to-end: starting intake, aggregator and notifier ...")
-        state = up(paths, lambda _: None, now=NOW, extra_env=env, kafka_bootstrap=bootstrap, database_url=database_url,
-                   stable_ports=False)
+        state = up(
+            paths,
+            lambda _: None,
+            now=NOW,
+            extra_env=env,
+            kafka_bootstrap=bootstrap,
+            database_url=database_url,
+            stable_ports=False,
+        )
         pids = {name: state["components"][name]["pid"] for name in ("intake", "aggregator", "notifier")}
         try:
             tokens = asyncio.run(issue_tokens(database_url, BACKGROUND + PROBES, datetime.fromisoformat(NOW)))
             work = Workload(PLAN, seed=11, tag=f"e2e{tag}")
             with RssSampler(pids) as rss:
                 progress(f"end-to-end: saturating for {saturate:g} s ...")
-                result.sustainable = asyncio.run(_saturate(state["components"]["intake"]["url"], tokens, work,
-                                                           database_url, saturate))
+                result.sustainable = asyncio.run(
+                    _saturate(state["components"]["intake"]["url"], tokens, work, database_url, saturate)
+                )
                 result.offered = max(1.0, result.sustainable / 2)
-                progress(f"end-to-end: sustainable {result.sustainable:,.0f} events/s; open loop at "
-                         f"{result.offered:,.0f}/s for {seconds:g} s ...")
-                asyncio.run(_measure(state, tokens, work, result.offered, seconds, topics["TIENDO_STATUS_TOPIC"],
-                                     result))
+                progress(
+                    f"end-to-end: sustainable {result.sustainable:,.0f} events/s; open loop at "
+                    f"{result.offered:,.0f}/s for {seconds:g} s ..."
+                )
+                asyncio.run(
+                    _measure(
+                        state, tokens, work, result.offered, seconds, topics["TIENDO_STATUS_TOPIC"], result
+                    )
+                )
             result.rss = dict(rss.peak)
         finally:
             down(paths, lambda _: None, grace=20)
@@ -304,13 +381,17 @@ def markdown(r: Result) -> str:
         f"| status event → email queued ({len(r.email)} probes; group wait 1 s, critical interval 2 s) | "
         f"{_ms(r.email, 50)} | {_ms(r.email, 95)} | {_ms(r.email, 99)} | |",
         "",
-        "Peak RSS over the run: " + ", ".join(f"{k} {v:,.0f} MB" for k, v in r.rss.items())
+        "Peak RSS over the run: "
+        + ", ".join(f"{k} {v:,.0f} MB" for k, v in r.rss.items())
         + f" (goal: aggregator ≤ 300 MB: **{'met' if r.rss.get('aggregator', 0) <= 300 else 'NOT met'}**).",
     ]
     if not met:
-        lines += ["", f"The p99 goal is missed at this rate on this machine: the corrected p99 is {p99 * 1000:,.0f} ms. "
-                  "Everything (Kafka, PostgreSQL, three services and the load generator) shares the same cores, so "
-                  "the tail is dominated by CPU contention; see the stages above for where the time goes."]
+        lines += [
+            "",
+            f"The p99 goal is missed at this rate on this machine: the corrected p99 is {p99 * 1000:,.0f} ms. "
+            "Everything (Kafka, PostgreSQL, three services and the load generator) shares the same cores, so "
+            "the tail is dominated by CPU contention; see the stages above for where the time goes.",
+        ]
     return "\n".join(lines) + "\n"
 
 

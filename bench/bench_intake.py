@@ -41,18 +41,23 @@ from aiokafka.partitioner import DefaultPartitioner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import KeepAliveClient  # noqa: E402
-from shared.db import upgrade_async  # noqa: E402
-from shared.events.codec import to_kafka  # noqa: E402
-from shared.events.models import agency_event_adapter  # noqa: E402
-from shared.infra import (  # noqa: E402
-    create_database, free_port, kafka_from_env_or_start, postgres_from_env_or_start, wait_for_port,
-)
-from shared.kafka import TopicSpec, ensure_topics, make_producer  # noqa: E402
+from datetime import UTC
 
-from services.intake.adapters.publisher import PRODUCER_OVERRIDES, write_batches  # noqa: E402
-from services.intake.adapters.tokens import issue_tokens  # noqa: E402
-from services.intake.entrypoints.examples import TIME, examples  # noqa: E402
+from bench.common import KeepAliveClient
+from services.intake.adapters.publisher import PRODUCER_OVERRIDES, write_batches
+from services.intake.adapters.tokens import issue_tokens
+from services.intake.entrypoints.examples import TIME, examples
+from shared.db import upgrade_async
+from shared.events.codec import to_kafka
+from shared.events.models import agency_event_adapter
+from shared.infra import (
+    create_database,
+    free_port,
+    kafka_from_env_or_start,
+    postgres_from_env_or_start,
+    wait_for_port,
+)
+from shared.kafka import TopicSpec, ensure_topics, make_producer
 
 BATCH = 500
 NOW = "2024-06-20T08:00:00+07:00"
@@ -60,10 +65,15 @@ NOW = "2024-06-20T08:00:00+07:00"
 
 def events(n: int, tag: str) -> list[dict]:
     base = examples()["indicator.reported"]
-    return [{**base, "id": f"{tag}-{i}", "time": TIME, "data": {**base["data"], "value": i % 900}} for i in range(n)]
+    return [
+        {**base, "id": f"{tag}-{i}", "time": TIME, "data": {**base["data"], "value": i % 900}}
+        for i in range(n)
+    ]
 
 
-async def raw_producer(bootstrap: str, topic: str, docs: list[dict], *, batched: bool = False) -> tuple[float, float]:
+async def raw_producer(
+    bootstrap: str, topic: str, docs: list[dict], *, batched: bool = False
+) -> tuple[float, float]:
     """A plain idempotent producer: `send()` per event (how clients are usually written), or,
     `batched`, the same producer batch API intake uses (the best a raw client can do). Returns
     events/s and the CPU seconds this process spent while timed (not encoding the records)."""
@@ -74,9 +84,11 @@ async def raw_producer(bootstrap: str, topic: str, docs: list[dict], *, batched:
         started, cpu = time.perf_counter(), time.process_time()
         if batched:
             partitions = sorted(await producer.partitions_for(topic))
-            partition = DefaultPartitioner()(records[0].key, partitions, partitions)  # one agency, one partition
+            partition = DefaultPartitioner()(
+                records[0].key, partitions, partitions
+            )  # one agency, one partition
             for i in range(0, len(records), BATCH):
-                await asyncio.gather(*await write_batches(producer, topic, partition, records[i:i + BATCH]))
+                await asyncio.gather(*await write_batches(producer, topic, partition, records[i : i + BATCH]))
         else:
             futures = [await producer.send(topic, r.value, key=r.key, headers=r.headers) for r in records]
             await asyncio.gather(*futures)
@@ -86,7 +98,7 @@ async def raw_producer(bootstrap: str, topic: str, docs: list[dict], *, batched:
 
 
 async def intake_batches(url: str, token: str, docs: list[dict], clients: int) -> float:
-    bodies = [json.dumps(docs[i:i + BATCH]).encode() for i in range(0, len(docs), BATCH)]
+    bodies = [json.dumps(docs[i : i + BATCH]).encode() for i in range(0, len(docs), BATCH)]
     headers = {"authorization": f"Bearer {token}", "content-type": "application/cloudevents-batch+json"}
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for body in bodies:
@@ -146,8 +158,12 @@ def merged(slices: list[dict]) -> dict:
     """One side's slices of a round as one measurement."""
     latencies = [x for s in slices for x in s["latencies"]]
     n, seconds = len(latencies), sum(s["seconds"] for s in slices)
-    return {"rps": n / seconds, "p50": pct(latencies, 0.5) * 1000, "p99": pct(latencies, 0.99) * 1000,
-            "cpu_us": sum(s["cpu"] for s in slices) / max(1, n) * 1e6}
+    return {
+        "rps": n / seconds,
+        "p50": pct(latencies, 0.5) * 1000,
+        "p99": pct(latencies, 0.99) * 1000,
+        "cpu_us": sum(s["cpu"] for s in slices) / max(1, n) * 1e6,
+    }
 
 
 async def latency_at(url: str, token: str, rate: float, seconds: float, tag: str) -> list[float]:
@@ -157,6 +173,7 @@ async def latency_at(url: str, token: str, rate: float, seconds: float, tag: str
     bodies = [json.dumps(events(BATCH, f"{tag}-{k}")).encode() for k in range(total)]
     latencies: list[float] = []
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=httpx.Limits(max_connections=200)) as http:
+
         async def one(body: bytes, due: float) -> None:
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
             sent = time.perf_counter()
@@ -197,16 +214,32 @@ async def main(args: argparse.Namespace) -> None:
     await ensure_topics(bootstrap, [TopicSpec(t, 6, 3600_000) for t in topics.values()])
     token = (await issue_tokens(db_url, ["CA-TINH"], time_now()))["CA-TINH"]
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": db_url, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "TIENDO_NOW": NOW,
-           "TIENDO_CLOCK_SPEED": "0", "INTAKE_HTTP_PORT": str(port), "INTAKE_HTTP_HOST": "127.0.0.1",
-           "INTAKE_RATE_PER_S": "1000000", "INTAKE_RATE_BURST": "1000000", "INTAKE_RAW_CONSUMER": "false",
-           "TIENDO_LOG_LEVEL": "WARNING", "TIENDO_RAW_TOPIC": topics["raw"], "TIENDO_EVENTS_TOPIC": topics["events"],
-           "TIENDO_DLQ_TOPIC": topics["dlq"], "INTAKE_WORKERS": str(args.workers)}
-    service = subprocess.Popen([sys.executable, "-m", "services.intake"], env=env,
-                               cwd=Path(__file__).resolve().parents[1])
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "TIENDO_NOW": NOW,
+        "TIENDO_CLOCK_SPEED": "0",
+        "INTAKE_HTTP_PORT": str(port),
+        "INTAKE_HTTP_HOST": "127.0.0.1",
+        "INTAKE_RATE_PER_S": "1000000",
+        "INTAKE_RATE_BURST": "1000000",
+        "INTAKE_RAW_CONSUMER": "false",
+        "TIENDO_LOG_LEVEL": "WARNING",
+        "TIENDO_RAW_TOPIC": topics["raw"],
+        "TIENDO_EVENTS_TOPIC": topics["events"],
+        "TIENDO_DLQ_TOPIC": topics["dlq"],
+        "INTAKE_WORKERS": str(args.workers),
+    }
+    service = subprocess.Popen(
+        [sys.executable, "-m", "services.intake"], env=env, cwd=Path(__file__).resolve().parents[1]
+    )
     peer_port = free_port()
-    peer = subprocess.Popen([sys.executable, "-m", "bench.peer_endpoint"], cwd=Path(__file__).resolve().parents[1],
-                            env={**env, "PEER_TOPIC": topics["peer"], "PEER_PORT": str(peer_port)})
+    peer = subprocess.Popen(
+        [sys.executable, "-m", "bench.peer_endpoint"],
+        cwd=Path(__file__).resolve().parents[1],
+        env={**env, "PEER_TOPIC": topics["peer"], "PEER_PORT": str(peer_port)},
+    )
     try:
         wait_for_port("127.0.0.1", port, timeout=60)
         wait_for_port("127.0.0.1", peer_port, timeout=60)
@@ -237,9 +270,12 @@ async def main(args: argparse.Namespace) -> None:
             rate = {side: n / seconds for side, seconds in spent.items()}
             rate.update({f"{side}_cpu_us": seconds / n * 1e6 for side, seconds in cpu.items()})
             rounds.append(rate)
-            print(f"round {r + 1}: raw send() {rate['raw']:,.0f} ev/s | raw batched {rate['raw_batched']:,.0f} ev/s"
-                  f" | intake {rate['intake']:,.0f} ev/s | ratio {rate['intake'] / rate['raw']:.2f}x "
-                  f"(vs batched {rate['intake'] / rate['raw_batched']:.2f}x)", flush=True)
+            print(
+                f"round {r + 1}: raw send() {rate['raw']:,.0f} ev/s | raw batched {rate['raw_batched']:,.0f} ev/s"
+                f" | intake {rate['intake']:,.0f} ev/s | ratio {rate['intake'] / rate['raw']:.2f}x "
+                f"(vs batched {rate['intake'] / rate['raw_batched']:.2f}x)",
+                flush=True,
+            )
         sides = {"intake": (port, token, service.pid), "peer": (peer_port, None, peer.pid)}
         for side, (side_port, side_token, pid) in sides.items():  # warm: connections, the producer
             await singles(side_port, side_token, f"warm-{side}-{tag}", 8, 1.0, pid)
@@ -254,15 +290,28 @@ async def main(args: argparse.Namespace) -> None:
                 for k in range(args.slices):
                     for side in order:
                         side_port, side_token, pid = sides[side]
-                        taken[side].append(await singles(side_port, side_token, f"s{r}c{clients}k{k}{side}-{tag}",
-                                                         clients, args.single_seconds / args.slices, pid))
+                        taken[side].append(
+                            await singles(
+                                side_port,
+                                side_token,
+                                f"s{r}c{clients}k{k}{side}-{tag}",
+                                clients,
+                                args.single_seconds / args.slices,
+                                pid,
+                            )
+                        )
                 for side in sides:
                     measured[side, clients] = merged(taken[side])
             single_rounds.append(measured)
-            print(f"round {r + 1} single events: " + " | ".join(
-                f"{c} clients intake {measured['intake', c]['rps']:,.0f}/s peer {measured['peer', c]['rps']:,.0f}/s "
-                f"= {measured['intake', c]['rps'] / measured['peer', c]['rps']:.2f}x" for c in args.single_clients),
-                flush=True)
+            print(
+                f"round {r + 1} single events: "
+                + " | ".join(
+                    f"{c} clients intake {measured['intake', c]['rps']:,.0f}/s peer {measured['peer', c]['rps']:,.0f}/s "
+                    f"= {measured['intake', c]['rps'] / measured['peer', c]['rps']:.2f}x"
+                    for c in args.single_clients
+                ),
+                flush=True,
+            )
         if args.rate is None:  # half of the measured capacity: latency of a healthy service, not a queue
             args.rate = max(0.5, round(statistics.median(r["intake"] for r in rounds) / BATCH / 2, 1))
         latencies = await latency_at(url, token, args.rate, args.seconds, f"lat-{tag}")
@@ -278,9 +327,9 @@ async def main(args: argparse.Namespace) -> None:
 
 
 def time_now():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def report(args: argparse.Namespace, rounds: list[dict], latencies: list[float]) -> None:
@@ -289,47 +338,65 @@ def report(args: argparse.Namespace, rounds: list[dict], latencies: list[float])
 
     ratios = [r["intake"] / r["raw"] for r in rounds]
     batched = [r["intake"] / r["raw_batched"] for r in rounds]
-    print(f"\nthroughput over {len(rounds)} rounds of {args.events:,} events "
-          f"(batches of {BATCH}, {args.clients} concurrent clients, {args.workers} intake worker(s), "
-          f"{os.cpu_count()} CPUs shared with Kafka, PostgreSQL and the load generator):")
+    print(
+        f"\nthroughput over {len(rounds)} rounds of {args.events:,} events "
+        f"(batches of {BATCH}, {args.clients} concurrent clients, {args.workers} intake worker(s), "
+        f"{os.cpu_count()} CPUs shared with Kafka, PostgreSQL and the load generator):"
+    )
     print(f"  raw aiokafka producer, send() per event: median {median('raw'):,.0f} ev/s")
     print(f"  raw aiokafka producer, batch API:        median {median('raw_batched'):,.0f} ev/s")
     print(f"  intake POST /v1/events/batch:            median {median('intake'):,.0f} ev/s")
-    print(f"  ratio intake / raw send(): median {statistics.median(ratios):.2f}x, worst {min(ratios):.2f}x, "
-          f"best {max(ratios):.2f}x  (goal >= {BATCH_GOAL:.2f}x every round: "
-          f"{'met' if min(ratios) >= BATCH_GOAL else 'NOT met'}; rounds {', '.join(f'{x:.2f}x' for x in ratios)})")
-    print(f"  ratio intake / raw batch API: median {statistics.median(batched):.2f}x, worst {min(batched):.2f}x")
+    print(
+        f"  ratio intake / raw send(): median {statistics.median(ratios):.2f}x, worst {min(ratios):.2f}x, "
+        f"best {max(ratios):.2f}x  (goal >= {BATCH_GOAL:.2f}x every round: "
+        f"{'met' if min(ratios) >= BATCH_GOAL else 'NOT met'}; rounds {', '.join(f'{x:.2f}x' for x in ratios)})"
+    )
+    print(
+        f"  ratio intake / raw batch API: median {statistics.median(batched):.2f}x, worst {min(batched):.2f}x"
+    )
     raw_cpu, intake_cpu = median("raw_cpu_us"), median("intake_cpu_us")
-    print(f"  CPU per event of the producing process (robust to a busy machine): raw send() {raw_cpu:.0f} us, "
-          f"intake {intake_cpu:.0f} us (HTTP + validation + registry + producer) -> "
-          f"{raw_cpu / intake_cpu:.2f}x on equal CPU")
-    print(f"latency at a fixed offered load of {args.rate:g} batches/s = {args.rate * BATCH:,.0f} events/s "
-          f"for {args.seconds:g} s ({len(latencies)} requests, open loop):")
-    print(f"  p50 {pct(latencies, 0.50) * 1000:.1f} ms, p99 {pct(latencies, 0.99) * 1000:.1f} ms, "
-          f"max {max(latencies) * 1000:.1f} ms")
+    print(
+        f"  CPU per event of the producing process (robust to a busy machine): raw send() {raw_cpu:.0f} us, "
+        f"intake {intake_cpu:.0f} us (HTTP + validation + registry + producer) -> "
+        f"{raw_cpu / intake_cpu:.2f}x on equal CPU"
+    )
+    print(
+        f"latency at a fixed offered load of {args.rate:g} batches/s = {args.rate * BATCH:,.0f} events/s "
+        f"for {args.seconds:g} s ({len(latencies)} requests, open loop):"
+    )
+    print(
+        f"  p50 {pct(latencies, 0.50) * 1000:.1f} ms, p99 {pct(latencies, 0.99) * 1000:.1f} ms, "
+        f"max {max(latencies) * 1000:.1f} ms"
+    )
 
 
 def report_singles(args: argparse.Namespace, single_rounds: list[dict]) -> None:
-    print(f"\nsingle events, POST /v1/events, {len(single_rounds)} rounds of {args.single_seconds:g} s per side and "
-          f"concurrency in {args.slices} alternating slices (closed loop; the peer: bench/peer_endpoint.py, "
-          f"FastAPI + aiokafka, parse, idempotent acks=all send, 202):")
+    print(
+        f"\nsingle events, POST /v1/events, {len(single_rounds)} rounds of {args.single_seconds:g} s per side and "
+        f"concurrency in {args.slices} alternating slices (closed loop; the peer: bench/peer_endpoint.py, "
+        f"FastAPI + aiokafka, parse, idempotent acks=all send, 202):"
+    )
     for clients in args.single_clients:
         ratios = [m["intake", clients]["rps"] / m["peer", clients]["rps"] for m in single_rounds]
 
         def med(side: str, key: str) -> float:
-            return statistics.median(m[side, clients][key] for m in single_rounds)
+            return statistics.median(m[side, clients][key] for m in single_rounds)  # noqa: B023 (called in this iteration)
 
         goal = ""
         if clients == 32:
             by_median = "met" if statistics.median(ratios) >= SINGLE_GOAL else "NOT met"
-            goal = (f"  (goal >= {SINGLE_GOAL:.2f}x: {by_median} by the median, "
-                    f"{'met' if min(ratios) >= SINGLE_GOAL else 'NOT met'} in every round)")
-        print(f"  ratio single intake / peer at {clients:>2} clients: median {statistics.median(ratios):.2f}x "
-              f"(rounds {', '.join(f'{x:.2f}x' for x in ratios)}); intake {med('intake', 'rps'):,.0f}/s "
-              f"p50 {med('intake', 'p50'):.1f} ms p99 {med('intake', 'p99'):.1f} ms {med('intake', 'cpu_us'):.0f} us "
-              f"CPU/request, peer {med('peer', 'rps'):,.0f}/s p50 {med('peer', 'p50'):.1f} ms "
-              f"p99 {med('peer', 'p99'):.1f} ms {med('peer', 'cpu_us'):.0f} us CPU/request; on equal CPU "
-              f"{med('peer', 'cpu_us') / med('intake', 'cpu_us'):.2f}x{goal}")
+            goal = (
+                f"  (goal >= {SINGLE_GOAL:.2f}x: {by_median} by the median, "
+                f"{'met' if min(ratios) >= SINGLE_GOAL else 'NOT met'} in every round)"
+            )
+        print(
+            f"  ratio single intake / peer at {clients:>2} clients: median {statistics.median(ratios):.2f}x "
+            f"(rounds {', '.join(f'{x:.2f}x' for x in ratios)}); intake {med('intake', 'rps'):,.0f}/s "
+            f"p50 {med('intake', 'p50'):.1f} ms p99 {med('intake', 'p99'):.1f} ms {med('intake', 'cpu_us'):.0f} us "
+            f"CPU/request, peer {med('peer', 'rps'):,.0f}/s p50 {med('peer', 'p50'):.1f} ms "
+            f"p99 {med('peer', 'p99'):.1f} ms {med('peer', 'cpu_us'):.0f} us CPU/request; on equal CPU "
+            f"{med('peer', 'cpu_us') / med('intake', 'cpu_us'):.2f}x{goal}"
+        )
     print(f"  load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
@@ -337,22 +404,41 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--slices", type=int, default=5,
-                        help="alternations of the sides per round (batches; single events at each concurrency)")
+    parser.add_argument(
+        "--slices",
+        type=int,
+        default=5,
+        help="alternations of the sides per round (batches; single events at each concurrency)",
+    )
     parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--rate", type=float, default=None,
-                        help="offered batches per second in the latency phase (default: half the measured capacity)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="offered batches per second in the latency phase (default: half the measured capacity)",
+    )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=1, help="intake worker processes (INTAKE_WORKERS)")
-    parser.add_argument("--single-seconds", type=float, default=3.0,
-                        help="seconds per side and concurrency in the single-event phase")
-    parser.add_argument("--single-clients", type=lambda text: [int(x) for x in text.split(",")], default=[1, 8, 32])
-    parser.add_argument("--quick", action="store_true",
-                        help="about a minute: 10,000 events, 2 rounds, 1.5 s single-event slices, 3 s of latency")
+    parser.add_argument(
+        "--single-seconds",
+        type=float,
+        default=3.0,
+        help="seconds per side and concurrency in the single-event phase",
+    )
+    parser.add_argument(
+        "--single-clients", type=lambda text: [int(x) for x in text.split(",")], default=[1, 8, 32]
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="about a minute: 10,000 events, 2 rounds, 1.5 s single-event slices, 3 s of latency",
+    )
     arguments = parser.parse_args()
     if arguments.quick:
         arguments.events, arguments.rounds, arguments.slices = 10_000, 2, 2
         arguments.single_seconds, arguments.seconds = 1.5, 3.0
-    print(f"started {time_now():%Y-%m-%d %H:%M} UTC, load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}",
-          flush=True)
+    print(
+        f"started {time_now():%Y-%m-%d %H:%M} UTC, load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}",
+        flush=True,
+    )
     asyncio.run(main(arguments))

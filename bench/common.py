@@ -48,6 +48,7 @@ def percentile(values: list[float], p: float) -> float:
 @dataclass
 class Answer:
     """The final answer intake gave to one event (after retries)."""
+
     status: str  # accepted | duplicate | rejected | refused | lost
     http: list[int] = field(default_factory=list)
     retried: int = 0
@@ -57,8 +58,15 @@ class Answer:
 class Sender:
     """One client script for many agencies (tokens by agency)."""
 
-    def __init__(self, intake_url: str, tokens: dict[str, str], *, give_up_after: float = 120.0,
-                 retry_pause: float = 0.3, timeout: float = 20.0) -> None:
+    def __init__(
+        self,
+        intake_url: str,
+        tokens: dict[str, str],
+        *,
+        give_up_after: float = 120.0,
+        retry_pause: float = 0.3,
+        timeout: float = 20.0,
+    ) -> None:
         self.url, self.tokens = intake_url.rstrip("/"), tokens
         self.give_up_after, self.retry_pause = give_up_after, retry_pause
         self.client = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=64))
@@ -127,15 +135,25 @@ class Sender:
                 await asyncio.sleep(self.retry_pause)
                 continue
             if code == 200:
-                return [Answer(r["status"], list(codes), retried, str(r.get("problem") or r.get("detail") or "")[:300])
-                        for r in payload["results"]]
+                return [
+                    Answer(
+                        r["status"],
+                        list(codes),
+                        retried,
+                        str(r.get("problem") or r.get("detail") or "")[:300],
+                    )
+                    for r in payload["results"]
+                ]
             status = "refused" if code in (401, 403) else "rejected"
             return [Answer(status, list(codes), retried, str(payload)[:300]) for _ in events]
         return [Answer("lost", codes, retried) for _ in events]
 
 
-async def open_loop(schedule: Iterable[tuple[float, Callable[[], Awaitable[Any]]]],
-                    on_done: Callable[[float, float, Any], None], stop: Callable[[], bool] = lambda: False) -> None:
+async def open_loop(
+    schedule: Iterable[tuple[float, Callable[[], Awaitable[Any]]]],
+    on_done: Callable[[float, float, Any], None],
+    stop: Callable[[], bool] = lambda: False,
+) -> None:
     """Run each `(offset_s, make_request)` at t0 + offset without waiting for earlier ones;
     `on_done(scheduled_monotonic, done_monotonic, result)` gets the latency from the schedule."""
     t0 = time.monotonic()
@@ -186,7 +204,9 @@ class CommitWatcher:
                     rows = await conn.fetch(
                         "SELECT r.source, r.id FROM aggregator.recorded_events r "
                         "JOIN unnest($1::text[], $2::text[]) AS k(source, id) USING (source, id)",
-                        [k[0] for k in keys], [k[1] for k in keys])
+                        [k[0] for k in keys],
+                        [k[1] for k in keys],
+                    )
                     now = time.monotonic()
                     for row in rows:
                         key = (row["source"], row["id"])
@@ -256,9 +276,11 @@ def machine() -> str:
         pass
     mem = psutil.virtual_memory().total / 2**30
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (f"{model}, {psutil.cpu_count(logical=True)} logical cores, {mem:.1f} GiB RAM, "
-            f"{platform.system()} {platform.release()}, Python {platform.python_version()}; "
-            f"load average at start {load}")
+    return (
+        f"{model}, {psutil.cpu_count(logical=True)} logical cores, {mem:.1f} GiB RAM, "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}; "
+        f"load average at start {load}"
+    )
 
 
 class KeepAliveClient:
@@ -277,8 +299,10 @@ class KeepAliveClient:
         if self._writer is None:
             self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
         head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        self._writer.write(f"POST {path} HTTP/1.1\r\nhost: {self.host}\r\ncontent-length: {len(body)}\r\n"
-                           f"{head}\r\n".encode() + body)
+        self._writer.write(
+            f"POST {path} HTTP/1.1\r\nhost: {self.host}\r\ncontent-length: {len(body)}\r\n{head}\r\n".encode()
+            + body
+        )
         assert self._reader is not None
         status_line, _, rest = (await self._reader.readuntil(b"\r\n\r\n")).partition(b"\r\n")
         length, close = 0, False

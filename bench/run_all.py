@@ -18,7 +18,7 @@ import re
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.common import machine
@@ -40,8 +40,10 @@ GOALS = """## Goals
 
 SIZES = {
     # name: (argv for the full run, argv for --quick)
-    "intake": (["bench/bench_intake.py"], ["bench/bench_intake.py", "--events", "5000", "--rounds", "1",
-                                             "--seconds", "3"]),
+    "intake": (
+        ["bench/bench_intake.py"],
+        ["bench/bench_intake.py", "--events", "5000", "--rounds", "1", "--seconds", "3"],
+    ),
     "aggregator": (["bench/bench_aggregator.py"], ["bench/bench_aggregator.py", "--events", "20000"]),
 }
 
@@ -54,11 +56,15 @@ def run_component(name: str, quick: bool, timeout: float) -> tuple[str, float, i
     print(f"==> {' '.join(argv)}", flush=True)
     started = time.monotonic()
     try:
-        proc = subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            [sys.executable, *argv], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+        )
     except subprocess.TimeoutExpired as exc:
         out = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
         return out + f"\n(timed out after {timeout:.0f} s)", time.monotonic() - started, None
-    out = proc.stdout + (f"\n--- stderr (exit {proc.returncode}) ---\n{proc.stderr[-3000:]}" if proc.returncode else "")
+    out = proc.stdout + (
+        f"\n--- stderr (exit {proc.returncode}) ---\n{proc.stderr[-3000:]}" if proc.returncode else ""
+    )
     print(proc.stdout, flush=True)
     return out, time.monotonic() - started, proc.returncode
 
@@ -67,8 +73,10 @@ def component_section(name: str, output: str, seconds: float, code: int | None) 
     """The component's own section (`docs/benchmarks-<name>.md`, written by its author with the
     analysis) when present, followed by this run's console output of its benchmark."""
     status = "ok" if code == 0 else ("timed out" if code is None else f"exit code {code}")
-    this_run = (f"`{' '.join(SIZES[name][0])}` in this run ({status}, {seconds:.0f} s):\n\n"
-                f"```text\n{output.strip()}\n```")
+    this_run = (
+        f"`{' '.join(SIZES[name][0])}` in this run ({status}, {seconds:.0f} s):\n\n"
+        f"```text\n{output.strip()}\n```"
+    )
     written = DOCS / f"benchmarks-{name}.md"
     if not written.exists():
         return f"## {name.capitalize()}\n\n{this_run}"
@@ -81,7 +89,13 @@ def component_section(name: str, output: str, seconds: float, code: int | None) 
 
 
 # The lines of each benchmark's console output that state a figure against a goal.
-VERDICT_LINES = ("  ratio intake / raw send()", "  ratio single intake / peer at 32", "aggregator (own process)", "rebuild of", "end-to-end at")
+VERDICT_LINES = (
+    "  ratio intake / raw send()",
+    "  ratio single intake / peer at 32",
+    "aggregator (own process)",
+    "rebuild of",
+    "end-to-end at",
+)
 
 
 def verdicts(outputs: list[str]) -> str:
@@ -89,12 +103,16 @@ def verdicts(outputs: list[str]) -> str:
     lines = [line.rstrip() for out in outputs for line in out.splitlines() if line.startswith(VERDICT_LINES)]
     if not lines:
         return ""
-    return "## This run against the goals\n\n```text\n" + "\n".join(line.strip() for line in lines) + "\n```\n"
+    return (
+        "## This run against the goals\n\n```text\n" + "\n".join(line.strip() for line in lines) + "\n```\n"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes (minutes, not the report's figures)")
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes (minutes, not the report's figures)"
+    )
     parser.add_argument("--only", choices=["intake", "aggregator", "end-to-end"], action="append")
     parser.add_argument("--out", type=Path, default=DOCS / "benchmarks.md")
     args = parser.parse_args()
@@ -114,21 +132,33 @@ def main() -> None:
         seconds, saturate = (15, 8) if args.quick else (60, 30)
         try:
             sections.append(bench_end_to_end.markdown(bench_end_to_end.run(seconds, saturate)))
-        except Exception as exc:  # noqa: BLE001 - the report says so rather than vanishing
+        except Exception as exc:
             sections.append(f"## End to end\n\nFailed: `{type(exc).__name__}: {exc}`")
     header = [
         "# Benchmarks",
         "",
         f"Produced by `make bench` (`python -m bench.run_all{' --quick' if args.quick else ''}`) on "
-        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC in {(time.time() - started_at) / 60:.0f} min.",
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC in {(time.time() - started_at) / 60:.0f} min.",
         "",
         f"**Machine:** {host}. Kafka, PostgreSQL, the services and the load generators all share it, so "
         "throughput figures are ratios measured side by side in the same run, never absolute promises.",
         "",
     ]
     if args.quick:
-        header += ["> **Quick run** (small sizes): it proves the harness works; the figures are not the report's.", ""]
-    text = "\n".join(header) + "\n" + GOALS + "\n" + verdicts(outputs) + "\n" + "\n\n".join(s.strip() for s in sections) + "\n"
+        header += [
+            "> **Quick run** (small sizes): it proves the harness works; the figures are not the report's.",
+            "",
+        ]
+    text = (
+        "\n".join(header)
+        + "\n"
+        + GOALS
+        + "\n"
+        + verdicts(outputs)
+        + "\n"
+        + "\n\n".join(s.strip() for s in sections)
+        + "\n"
+    )
     args.out.write_text(text)
     print(f"wrote {args.out}")
 

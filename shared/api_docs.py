@@ -34,25 +34,35 @@ def serve_api_docs(app: FastAPI) -> None:
         return request.scope.get("root_path", "").rstrip("/")
 
     if docs_url:
+
         @app.get(docs_url, include_in_schema=False)
         async def swagger_ui(request: Request) -> HTMLResponse:
             at = root(request)
-            return get_swagger_ui_html(openapi_url=at + openapi_url, title=f"{title} - Swagger UI",
-                                       oauth2_redirect_url=at + redirect_url if redirect_url else None,
-                                       swagger_js_url=f"{at}{ASSETS_URL}/swagger-ui-bundle.js",
-                                       swagger_css_url=f"{at}{ASSETS_URL}/swagger-ui.css",
-                                       swagger_favicon_url=f"{at}{ASSETS_URL}/favicon.png",
-                                       swagger_ui_parameters={"validatorUrl": None})  # no call to validator.swagger.io
+            return get_swagger_ui_html(
+                openapi_url=at + openapi_url,
+                title=f"{title} - Swagger UI",
+                oauth2_redirect_url=at + redirect_url if redirect_url else None,
+                swagger_js_url=f"{at}{ASSETS_URL}/swagger-ui-bundle.js",
+                swagger_css_url=f"{at}{ASSETS_URL}/swagger-ui.css",
+                swagger_favicon_url=f"{at}{ASSETS_URL}/favicon.png",
+                swagger_ui_parameters={"validatorUrl": None},
+            )  # no call to validator.swagger.io
 
         if redirect_url:
+
             @app.get(redirect_url, include_in_schema=False)
             async def swagger_ui_redirect() -> HTMLResponse:
                 return get_swagger_ui_oauth2_redirect_html()
 
     if redoc_url:
+
         @app.get(redoc_url, include_in_schema=False)
         async def redoc(request: Request) -> HTMLResponse:
             at = root(request)
-            return get_redoc_html(openapi_url=at + openapi_url, title=f"{title} - ReDoc",
-                                  redoc_js_url=f"{at}{ASSETS_URL}/redoc.standalone.js",
-                                  redoc_favicon_url=f"{at}{ASSETS_URL}/favicon.png", with_google_fonts=False)
+            return get_redoc_html(
+                openapi_url=at + openapi_url,
+                title=f"{title} - ReDoc",
+                redoc_js_url=f"{at}{ASSETS_URL}/redoc.standalone.js",
+                redoc_favicon_url=f"{at}{ASSETS_URL}/favicon.png",
+                with_google_fonts=False,
+            )

@@ -13,8 +13,9 @@ import sys
 
 import typer
 
-app = typer.Typer(help="Tiendo: inter-agency progress reporting.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Tiendo: inter-agency progress reporting.", no_args_is_help=True, pretty_exceptions_enable=False
+)
 
 
 def _version(value: bool) -> None:
@@ -29,8 +30,11 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _root(_: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Show the version and exit.")) -> None:
+def _root(
+    _: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
     """Tiendo: inter-agency progress reporting."""
 
 
@@ -68,12 +72,18 @@ def explain(exc: BaseException) -> str | None:
     from shared.plan.loader import PlanError
 
     if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in ("psycopg", "psycopg2"):
-        return ("the database URL names a driver Tiendo does not use: write it postgresql+asyncpg://user:password"
-                "@host:port/database (not postgresql://)")
+        return (
+            "the database URL names a driver Tiendo does not use: write it postgresql+asyncpg://user:password"
+            "@host:port/database (not postgresql://)"
+        )
     if isinstance(exc, socket.gaierror):
         return f"the database (or broker) host is unknown ({exc.strerror}); {_DB_HINT}"
     if isinstance(exc, (ConnectionRefusedError, TimeoutError)) or type(exc).__name__ in (
-            "CannotConnectNowError", "InvalidPasswordError", "InvalidCatalogNameError", "InvalidAuthorizationSpecificationError"):
+        "CannotConnectNowError",
+        "InvalidPasswordError",
+        "InvalidCatalogNameError",
+        "InvalidAuthorizationSpecificationError",
+    ):
         return f"PostgreSQL does not answer or refuses the connection ({exc}); {_DB_HINT}"
     if isinstance(exc, ValidationError):
         missing = [str(e["loc"][0]).upper() for e in exc.errors() if e["type"] == "missing" and e["loc"]]
@@ -99,8 +109,10 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("aborted", err=True)
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - the one place that turns errors into words
-        if callable(getattr(exc, "format_message", None)) and isinstance(getattr(exc, "exit_code", None), int):
+    except Exception as exc:
+        if callable(getattr(exc, "format_message", None)) and isinstance(
+            getattr(exc, "exit_code", None), int
+        ):
             # a usage error or bad parameter (typer's own click): its message, on one line
             ctx = getattr(exc, "ctx", None)
             where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""

@@ -42,7 +42,8 @@ def is_outage(exc: BaseException) -> bool:
         return True
     if isinstance(exc, KafkaError):
         return bool(getattr(exc, "retriable", False)) or isinstance(
-            exc, (KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError))
+            exc, (KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError)
+        )
     return False
 
 
@@ -53,10 +54,11 @@ async def engine_answers(engine: Any, timeout: float = 2.0) -> bool:
     async def ping() -> None:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
+
     try:
         await asyncio.wait_for(ping(), timeout)
         return True
-    except Exception:  # noqa: BLE001 - a probe reports
+    except Exception:
         return False
 
 
@@ -69,18 +71,36 @@ def _families(registry: CollectorRegistry) -> dict[str, Any]:
     families = _FAMILIES.get(registry)
     if families is None:
         families = _FAMILIES[registry] = {
-            "up": Gauge("tiendo_consumer_up", "1 while the consumer's task runs and is connected, else 0",
-                        ["consumer"], registry=registry),
-            "restarts": Counter("tiendo_consumer_restarts_total", "Times a consumer's task died and was restarted",
-                                ["consumer"], registry=registry),
-            "stalled": Gauge("tiendo_consumer_stalled_partitions",
-                             "Partitions with records waiting and no committed progress for the stall time",
-                             ["consumer"], registry=registry),
-            "dlq": Counter("tiendo_dlq_writes_total", "Records sent to the dead-letter topic",
-                           ["service", "reason"], registry=registry),
-            "failures": Counter("tiendo_record_failures_total",
-                                "Attempts at one record that failed (not counting outages)",
-                                ["consumer"], registry=registry),
+            "up": Gauge(
+                "tiendo_consumer_up",
+                "1 while the consumer's task runs and is connected, else 0",
+                ["consumer"],
+                registry=registry,
+            ),
+            "restarts": Counter(
+                "tiendo_consumer_restarts_total",
+                "Times a consumer's task died and was restarted",
+                ["consumer"],
+                registry=registry,
+            ),
+            "stalled": Gauge(
+                "tiendo_consumer_stalled_partitions",
+                "Partitions with records waiting and no committed progress for the stall time",
+                ["consumer"],
+                registry=registry,
+            ),
+            "dlq": Counter(
+                "tiendo_dlq_writes_total",
+                "Records sent to the dead-letter topic",
+                ["service", "reason"],
+                registry=registry,
+            ),
+            "failures": Counter(
+                "tiendo_record_failures_total",
+                "Attempts at one record that failed (not counting outages)",
+                ["consumer"],
+                registry=registry,
+            ),
         }
     return families
 
@@ -95,8 +115,15 @@ class _Partition:
 class ConsumerHealth:
     """Health of one consumer; registers its readiness check on the service's registry."""
 
-    def __init__(self, registry: CollectorRegistry, service: str, name: str, *, stall_seconds: float = STALL_SECONDS,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        service: str,
+        name: str,
+        *,
+        stall_seconds: float = STALL_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.service, self.name, self.stall_seconds, self._now = service, name, stall_seconds, monotonic
         self.state = "starting"  # starting | running | restarting | stopped
         self.last_error: str | None = None
@@ -126,7 +153,9 @@ class ConsumerHealth:
         """Records up to `next_offset` (exclusive) have arrived and wait to be committed."""
         p = self._partitions.get((topic, partition))
         if p is None:
-            p = self._partitions[(topic, partition)] = _Partition(next_offset - 1, next_offset - 1, self._now())
+            p = self._partitions[(topic, partition)] = _Partition(
+                next_offset - 1, next_offset - 1, self._now()
+            )
         if p.pending == p.done:  # it was caught up: the wait starts now
             p.since = self._now()
         p.pending = max(p.pending, next_offset)
@@ -153,8 +182,11 @@ class ConsumerHealth:
     def stalled(self) -> dict[tuple[str, int], tuple[int, float]]:
         """(topic, partition) → (records waiting, seconds without progress), past the stall time."""
         now = self._now()
-        return {k: (p.pending - p.done, now - p.since) for k, p in self._partitions.items()
-                if p.pending > p.done and now - p.since >= self.stall_seconds}
+        return {
+            k: (p.pending - p.done, now - p.since)
+            for k, p in self._partitions.items()
+            if p.pending > p.done and now - p.since >= self.stall_seconds
+        }
 
     def dead_lettered(self, reason: str, n: int = 1) -> None:
         self._dlq.labels(self.service, reason).inc(n)
@@ -169,17 +201,27 @@ class ConsumerHealth:
             return f"consumer {self.state} for {down_for:.0f}s (last error: {self.last_error})"
         if self.state == "starting" and down_for >= self.stall_seconds:
             return f"consumer not connected for {down_for:.0f}s" + (
-                f" (last error: {self.last_error})" if self.last_error else "")
+                f" (last error: {self.last_error})" if self.last_error else ""
+            )
         stalled = self.stalled()
         if stalled:
-            return "stalled: " + ", ".join(f"{t}/{p} ({n} waiting, no progress for {s:.0f}s)"
-                                           for (t, p), (n, s) in sorted(stalled.items()))
+            return "stalled: " + ", ".join(
+                f"{t}/{p} ({n} waiting, no progress for {s:.0f}s)"
+                for (t, p), (n, s) in sorted(stalled.items())
+            )
         return None
 
 
 # -- supervision -----------------------------------------------------------------------------
-async def supervise(run: Callable[[], Awaitable[Any]], health: ConsumerHealth, *, stop: asyncio.Event | None = None,
-                    backoff: float = 1.0, max_backoff: float = 30.0, healthy_after: float = 60.0) -> None:
+async def supervise(
+    run: Callable[[], Awaitable[Any]],
+    health: ConsumerHealth,
+    *,
+    stop: asyncio.Event | None = None,
+    backoff: float = 1.0,
+    max_backoff: float = 30.0,
+    healthy_after: float = 60.0,
+) -> None:
     """Run `run()` until `stop` is set (or cancelled); a run that raises or returns early is
     logged and started again after a back-off that doubles up to `max_backoff` (back to
     `backoff` once a run lasted `healthy_after` seconds)."""
@@ -192,7 +234,7 @@ async def supervise(run: Callable[[], Awaitable[Any]], health: ConsumerHealth, *
         except asyncio.CancelledError:
             health.set_state("stopped")
             raise
-        except Exception as exc:  # noqa: BLE001 - whatever killed it, the consumer must come back
+        except Exception as exc:
             if stop is not None and stop.is_set():
                 health.set_state("stopped")
                 return
@@ -211,7 +253,7 @@ async def supervise(run: Callable[[], Awaitable[Any]], health: ConsumerHealth, *
                 await asyncio.wait_for(stop.wait(), delay)
                 health.set_state("stopped")
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         else:
             await asyncio.sleep(delay)
@@ -222,6 +264,7 @@ async def supervise(run: Callable[[], Awaitable[Any]], health: ConsumerHealth, *
 @dataclass(frozen=True)
 class Failed:
     """A record whose work failed `attempts` times for a reason other than an outage."""
+
     error: BaseException
     attempts: int
     reason: str = PROCESSING_FAILED
@@ -229,16 +272,24 @@ class Failed:
     @property
     def detail(self) -> str:
         cause = self.error.__cause__
-        return clean_text(f"{type(self.error).__name__}: {self.error}"
-                          + (f" (from {type(cause).__name__})" if cause is not None else ""))
+        return clean_text(
+            f"{type(self.error).__name__}: {self.error}"
+            + (f" (from {type(cause).__name__})" if cause is not None else "")
+        )
 
 
 class RecordGuard:
     """Runs one record's work under the poison rules (see module doc)."""
 
-    def __init__(self, health: ConsumerHealth, *, attempts: int = POISON_ATTEMPTS, retry_delay: float = 0.2,
-                 outage: Callable[[BaseException], bool] = is_outage,
-                 reachable: Callable[[], Awaitable[bool]] | None = None) -> None:
+    def __init__(
+        self,
+        health: ConsumerHealth,
+        *,
+        attempts: int = POISON_ATTEMPTS,
+        retry_delay: float = 0.2,
+        outage: Callable[[BaseException], bool] = is_outage,
+        reachable: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
         self.health, self.attempts, self.retry_delay = health, max(1, attempts), retry_delay
         self._outage, self._reachable = outage, reachable
 
@@ -250,11 +301,12 @@ class RecordGuard:
             return False
         try:
             return not await self._reachable()
-        except Exception:  # noqa: BLE001 - a probe that fails says "away"
+        except Exception:
             return True
 
-    async def attempt(self, record: Any, work: Callable[[], Awaitable[T]], *, attempts: int | None = None
-                      ) -> T | Failed:
+    async def attempt(
+        self, record: Any, work: Callable[[], Awaitable[T]], *, attempts: int | None = None
+    ) -> T | Failed:
         """`work()`'s result, or `Failed` after `attempts` failures; an outage is raised."""
         attempts = self.attempts if attempts is None else max(1, attempts)
         for n in range(1, attempts + 1):
@@ -262,21 +314,37 @@ class RecordGuard:
                 return await work()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - per record: nothing it holds may stall the partition
+            except Exception as exc:
                 if await self.is_outage(exc):
                     raise
                 self.health.failed_attempt()
-                log.warning("%s: record %s failed (attempt %d of %d): %s", self.health.name, origin_of(record),
-                            n, attempts, clean_text(f"{type(exc).__name__}: {exc}", 500),
-                            exc_info=n == attempts)
+                log.warning(
+                    "%s: record %s failed (attempt %d of %d): %s",
+                    self.health.name,
+                    origin_of(record),
+                    n,
+                    attempts,
+                    clean_text(f"{type(exc).__name__}: {exc}", 500),
+                    exc_info=n == attempts,
+                )
                 if n == attempts:
                     return Failed(exc, attempts)
                 await asyncio.sleep(self.retry_delay * 2 ** (n - 1))
         raise AssertionError("unreachable")
 
-    def letter(self, record: Any, reason: str, detail: Any, *, attempts: int = 1, errors: Any = None,
-               now: Any = None) -> KafkaRecord:
+    def letter(
+        self, record: Any, reason: str, detail: Any, *, attempts: int = 1, errors: Any = None, now: Any = None
+    ) -> KafkaRecord:
         """The dead letter of a consumed record, in the one format."""
-        return dead_letter(getattr(record, "key", None), getattr(record, "value", None),
-                           getattr(record, "headers", None), origin=origin_of(record), service=self.health.service,
-                           reason=reason, detail=detail, attempts=attempts, errors=errors, now=now)
+        return dead_letter(
+            getattr(record, "key", None),
+            getattr(record, "value", None),
+            getattr(record, "headers", None),
+            origin=origin_of(record),
+            service=self.health.service,
+            reason=reason,
+            detail=detail,
+            attempts=attempts,
+            errors=errors,
+            now=now,
+        )

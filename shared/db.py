@@ -31,8 +31,18 @@ def transient(exc: BaseException) -> bool:
     """The database (or the network to it) is away, not a bug: the work is worth retrying."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    return isinstance(exc, (OSError, ConnectionError, asyncio.TimeoutError, OperationalError,
-                            InterfaceError, PostgresConnectionError, CannotConnectNowError))
+    return isinstance(
+        exc,
+        (
+            OSError,
+            ConnectionError,
+            asyncio.TimeoutError,
+            OperationalError,
+            InterfaceError,
+            PostgresConnectionError,
+            CannotConnectNowError,
+        ),
+    )
 
 
 # SQLSTATE classes of errors caused by the statement's data (22 data exception, e.g. a NUL byte or a

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import typer
 
 from shared.db import SERVICES, upgrade
@@ -19,10 +18,10 @@ def upgrade_command(
     """Apply migrations up to head."""
     database_url = database_url or recorded("database_url")
     if not database_url:
-        raise typer.BadParameter(f"set DATABASE_URL, pass --database-url or {NOT_FOUND}", param_hint="--database-url")
+        raise typer.BadParameter(
+            f"set DATABASE_URL, pass --database-url or {NOT_FOUND}", param_hint="--database-url"
+        )
     for name in SERVICES if service == "all" else (service,):
         typer.echo(f"migrating {name} ...")
         upgrade(name, database_url)
     typer.echo("database is at head")
-
-

@@ -37,6 +37,7 @@ _BLANKS = re.compile(r"[\t\n\r]")
 @dataclass(frozen=True)
 class DeadLetterInfo:
     """What a dead letter's headers say; `headers` are the original record's."""
+
     reason: str
     detail: str
     origin: str  # topic/partition/offset
@@ -64,16 +65,25 @@ def origin_of(record: Any) -> str:
     return f"{record.topic}/{record.partition}/{record.offset}"
 
 
-def dead_letter(record_key: bytes | str | None, value: bytes | None, headers: Iterable[tuple[Any, Any]] | None,
-                *, origin: str | tuple[str, int, int], service: str, reason: str, detail: Any,
-                attempts: int = 1, errors: Sequence[Any] | None = None,
-                now: datetime | None = None) -> KafkaRecord:
+def dead_letter(
+    record_key: bytes | str | None,
+    value: bytes | None,
+    headers: Iterable[tuple[Any, Any]] | None,
+    *,
+    origin: str | tuple[str, int, int],
+    service: str,
+    reason: str,
+    detail: Any,
+    attempts: int = 1,
+    errors: Sequence[Any] | None = None,
+    now: datetime | None = None,
+) -> KafkaRecord:
     """The dead letter of one record (see module doc); never raises on what the record holds."""
     kept = [(_name(n), _raw(v)) for n, v in (headers or ())]
     kept = [(n, v) for n, v in kept if not n.lower().startswith(PREFIX)]
     if not isinstance(origin, str):
         origin = "/".join(str(part) for part in origin)
-    when = (now or datetime.now(UTC))
+    when = now or datetime.now(UTC)
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     try:
@@ -112,10 +122,16 @@ def read_dead_letter(headers: Iterable[tuple[Any, Any]] | None) -> DeadLetterInf
         time = datetime.fromisoformat(ours["dlq_time"].replace("Z", "+00:00")) if "dlq_time" in ours else None
     except ValueError:
         time = None
-    return DeadLetterInfo(reason=ours.get("dlq_reason", ""), detail=ours.get("dlq_detail", ""),
-                          origin=ours.get("dlq_origin", ""), service=ours.get("dlq_service", ""),
-                          attempts=_int(ours.get("dlq_attempts", "")) or 1, time=time,
-                          errors=errors, headers=original)
+    return DeadLetterInfo(
+        reason=ours.get("dlq_reason", ""),
+        detail=ours.get("dlq_detail", ""),
+        origin=ours.get("dlq_origin", ""),
+        service=ours.get("dlq_service", ""),
+        attempts=_int(ours.get("dlq_attempts", "")) or 1,
+        time=time,
+        errors=errors,
+        headers=original,
+    )
 
 
 def reason_code(text: Any) -> str:
@@ -131,10 +147,10 @@ def clean_text(text: Any, limit: int = MAX_DETAIL) -> str:
     elif not isinstance(text, str):
         try:
             text = str(text)
-        except Exception as exc:  # noqa: BLE001 - a __str__ that raises must not lose the letter
+        except Exception as exc:
             text = f"<unprintable {type(text).__name__}: {type(exc).__name__}>"
     text = _UNSAFE.sub("\ufffd", _BLANKS.sub(" ", text))
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _errors_json(errors: Sequence[Any]) -> str:
@@ -182,7 +198,7 @@ def _key(original: bytes | str | None, headers: list[tuple[str, bytes]]) -> byte
     if source is not None:
         try:
             agency = agency_code_of(source.decode("utf-8", "replace"))
-        except Exception:  # noqa: BLE001 - any oddity in the source: keep the original key
+        except Exception:
             agency = None
         if agency:
             return agency.encode()

@@ -49,9 +49,18 @@ DEMO_ENV = {
 }
 BATCH = "application/cloudevents-batch+json"
 STRUCTURED = "application/cloudevents+json"
-STATUS_COLOURS = {"achieved": "green", "on_track": "green", "at_risk": "yellow", "lagging": "red", "missed": "red",
-                  "no_data": "yellow",
-                  "submitted": "green", "late": "yellow", "missing": "red", "pending": "dim"}
+STATUS_COLOURS = {
+    "achieved": "green",
+    "on_track": "green",
+    "at_risk": "yellow",
+    "lagging": "red",
+    "missed": "red",
+    "no_data": "yellow",
+    "submitted": "green",
+    "late": "yellow",
+    "missing": "red",
+    "pending": "dim",
+}
 STATUS_ORDER = ["missed", "lagging", "at_risk", "no_data", "on_track", "achieved"]
 # Wide enough for the tables when the output is a file or a pipe.
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -62,22 +71,31 @@ def main() -> int:
     plan = load_plan(DEFAULT_PLAN)
     interrupted = False
 
-    def on_signal(signum, frame):  # noqa: ARG001
+    def on_signal(signum, frame):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
     try:
         with console.status("bringing the stack up ...") as spinner:
-            state = up(paths, lambda m: (spinner.update(m), console.log(m)), now=NOW, extra_env=DEMO_ENV, fresh=True)
+            state = up(
+                paths, lambda m: (spinner.update(m), console.log(m)), now=NOW, extra_env=DEMO_ENV, fresh=True
+            )
         print_urls(state)
         intake = state["components"]["intake"]["url"]
         aggregator = state["components"]["aggregator"]["url"]
-        tokens = asyncio.run(issue_tokens(state["database_url"], [a.code for a in plan.agencies if plan.reporting_rule(a.code)],
-                                           datetime.fromisoformat(NOW)))
+        tokens = asyncio.run(
+            issue_tokens(
+                state["database_url"],
+                [a.code for a in plan.agencies if plan.reporting_rule(a.code)],
+                datetime.fromisoformat(NOW),
+            )
+        )
         events = Simulation(plan, BEHAVIOURS).events(datetime.fromisoformat(NOW))
         _replay(intake, tokens, events)
         _show_mistakes(intake, tokens, events)
-        _await_projection(aggregator, {t.agency for t in plan.targets} & {e["source"].rsplit("/", 1)[1] for e in events})
+        _await_projection(
+            aggregator, {t.agency for t in plan.targets} & {e["source"].rsplit("/", 1)[1] for e in events}
+        )
         _print_kpis(aggregator, plan)
         _print_reports(aggregator, plan)
         _print_emails(paths, expected=2)
@@ -103,9 +121,12 @@ def _replay(intake: str, tokens: dict[str, str], events: list[dict]) -> None:
         task = progress.add_task("agencies reporting Jan–Jun 2024 through intake", total=len(events))
         for agency, stream in sorted(by_agency.items()):
             for start in range(0, len(stream), 100):
-                chunk = stream[start:start + 100]
-                response = client.post(f"{intake}/v1/events/batch", json=chunk,
-                                       headers={"Authorization": f"Bearer {tokens[agency]}", "Content-Type": BATCH})
+                chunk = stream[start : start + 100]
+                response = client.post(
+                    f"{intake}/v1/events/batch",
+                    json=chunk,
+                    headers={"Authorization": f"Bearer {tokens[agency]}", "Content-Type": BATCH},
+                )
                 response.raise_for_status()
                 for result in response.json()["results"]:
                     outcomes[result["status"]] = outcomes.get(result["status"], 0) + 1
@@ -123,9 +144,13 @@ def _show_mistakes(intake: str, tokens: dict[str, str], events: list[dict]) -> N
     broken = {**event, "id": "demo-malformed-1", "data": {**event["data"], "value": -5, "period": "2024-13"}}
     bad = httpx.post(f"{intake}/v1/events", json=broken, headers=headers, timeout=30)
     problem = bad.json()
-    console.print(f"malformed event: HTTP {bad.status_code} [bold]{problem.get('title')}[/] — {problem.get('detail')}")
+    console.print(
+        f"malformed event: HTTP {bad.status_code} [bold]{problem.get('title')}[/] — {problem.get('detail')}"
+    )
     for error in problem.get("errors", []):
-        console.print(f"   {error.get('pointer') or error.get('path')}: {error.get('detail') or error.get('message')}")
+        console.print(
+            f"   {error.get('pointer') or error.get('path')}: {error.get('detail') or error.get('message')}"
+        )
 
 
 def _await_projection(aggregator: str, expected_agencies: set[str], timeout: float = 90) -> None:
@@ -145,11 +170,18 @@ def _await_projection(aggregator: str, expected_agencies: set[str], timeout: flo
 def _print_kpis(aggregator: str, plan) -> None:
     """A status summary, then the KPIs a leader should look at: missed, lagging, at risk, without data."""
     now = datetime.fromisoformat(NOW)
-    items = [k for k in httpx.get(f"{aggregator}/v1/kpis", timeout=10).json()["items"]
-             if Period.parse(k["period"]).window(plan.cutoff_day)[0] <= now.date()]  # begun periods only
+    items = [
+        k
+        for k in httpx.get(f"{aggregator}/v1/kpis", timeout=10).json()["items"]
+        if Period.parse(k["period"]).window(plan.cutoff_day)[0] <= now.date()
+    ]  # begun periods only
     counts = Counter(k["status"] for k in items)
-    console.print("KPI statuses (agency × indicator × period, periods begun by now): " + ", ".join(
-        f"[{STATUS_COLOURS[s]}]{kpi_status_label(s)}[/] {counts[s]}" for s in STATUS_ORDER if counts[s]))
+    console.print(
+        "KPI statuses (agency × indicator × period, periods begun by now): "
+        + ", ".join(
+            f"[{STATUS_COLOURS[s]}]{kpi_status_label(s)}[/] {counts[s]}" for s in STATUS_ORDER if counts[s]
+        )
+    )
     table = Table(title=f"Behind plan as of {now:%d/%m/%Y %H:%M} (Plan {plan.code}: {plan.title})")
     table.add_column("agency", no_wrap=True)
     table.add_column("indicator", max_width=34, overflow="ellipsis", no_wrap=True)
@@ -161,9 +193,13 @@ def _print_kpis(aggregator: str, plan) -> None:
         if k["status"] not in ("missed", "lagging", "at_risk", "no_data"):
             continue
         whole = plan.indicator(k["indicator"]).kind == "count"  # cases, sessions: whole numbers
-        table.add_row(k["agency"], plan.indicator(k["indicator"]).name_vi, period_label(k["period"]),
-                      *(_num(k[f], whole) for f in ("actual", "expected", "target", "forecast")),
-                      f"[{STATUS_COLOURS[k['status']]}]{kpi_status_label(k['status'])}[/]")
+        table.add_row(
+            k["agency"],
+            plan.indicator(k["indicator"]).name_vi,
+            period_label(k["period"]),
+            *(_num(k[f], whole) for f in ("actual", "expected", "target", "forecast")),
+            f"[{STATUS_COLOURS[k['status']]}]{kpi_status_label(k['status'])}[/]",
+        )
     console.print(table)
 
 
@@ -175,9 +211,13 @@ def _print_reports(aggregator: str, plan) -> None:
         card = httpx.get(f"{aggregator}/v1/agencies/{agency}/scorecard", timeout=10).json()
         for report in card.get("reports", []):
             if report["status"] in ("late", "missing"):
-                table.add_row(agency, period_label(report["period"]), _local(report["deadline"], plan),
-                              _local(report["submitted_at"], plan),
-                              f"[{STATUS_COLOURS[report['status']]}]{report_status_label(report['status'])}[/]")
+                table.add_row(
+                    agency,
+                    period_label(report["period"]),
+                    _local(report["deadline"], plan),
+                    _local(report["submitted_at"], plan),
+                    f"[{STATUS_COLOURS[report['status']]}]{report_status_label(report['status'])}[/]",
+                )
     console.print(table)
 
 

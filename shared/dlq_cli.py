@@ -27,8 +27,9 @@ from shared.events.codec import CONTENT_TYPE
 from shared.events.models import agency_code_of
 from shared.kafka import DLQ, RAW
 
-app = typer.Typer(help="Dead letters: list them, show one, replay one (corrected) to the raw topic.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Dead letters: list them, show one, replay one (corrected) to the raw topic.", no_args_is_help=True
+)
 
 LEGACY = "unclassified"  # the reason shown for a letter from before the format (free-text dlq_reason)
 REPLAY_HEADER = "tiendo_replay_of"  # on a replayed record: the dead letter it came from
@@ -48,6 +49,7 @@ class Refused(Exception):
 
 # -------------------------------------------------------------------------------- the letters
 
+
 @dataclass(frozen=True)
 class Letter:
     partition: int
@@ -59,8 +61,14 @@ class Letter:
 
     @classmethod
     def of(cls, record: Any) -> Letter:
-        return cls(record.partition, record.offset, record.timestamp, record.key, record.value or b"",
-                   read_dead_letter(record.headers or ()))
+        return cls(
+            record.partition,
+            record.offset,
+            record.timestamp,
+            record.key,
+            record.value or b"",
+            read_dead_letter(record.headers or ()),
+        )
 
     @property
     def id(self) -> str:
@@ -94,13 +102,24 @@ class Letter:
         return self.key.decode("utf-8", "replace") if self.key else ""
 
     def summary(self) -> dict[str, Any]:
-        return {"id": self.id, "partition": self.partition, "offset": self.offset,
-                "time": _instant(self.time), "service": self.info.service, "reason": self.reason,
-                "agency": self.agency, "event_id": self.header("ce_id"), "event_type": self.header("ce_type"),
-                "origin": self.info.origin, "attempts": self.info.attempts, "detail": self.detail}
+        return {
+            "id": self.id,
+            "partition": self.partition,
+            "offset": self.offset,
+            "time": _instant(self.time),
+            "service": self.info.service,
+            "reason": self.reason,
+            "agency": self.agency,
+            "event_id": self.header("ce_id"),
+            "event_type": self.header("ce_type"),
+            "origin": self.info.origin,
+            "attempts": self.info.attempts,
+            "detail": self.detail,
+        }
 
 
 # -------------------------------------------------------------------------------- Kafka
+
 
 @contextlib.contextmanager
 def _quiet_kafka_logs() -> Iterator[None]:
@@ -123,9 +142,9 @@ def _run(coroutine_fn: Callable[[], Any], bootstrap: str | None) -> Any:
             return asyncio.run(coroutine_fn())
     except Refused as exc:
         typer.echo(f"error: {exc}", err=True)
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         typer.echo(f"error: Kafka at {bootstrap} did not answer in time", err=True)
-    except Exception as exc:  # noqa: BLE001 - the broker away, a refused request: one line, not a traceback
+    except Exception as exc:
         from aiokafka.errors import KafkaError
 
         if not isinstance(exc, (KafkaError, OSError)):
@@ -139,9 +158,14 @@ async def _consumer(bootstrap: str, timeout: float):
     from aiokafka import AIOKafkaConsumer
 
     # No group: nothing is committed, no service's offsets move.
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                isolation_level="read_committed", request_timeout_ms=int(timeout * 1000),
-                                max_partition_fetch_bytes=4 * 1024 * 1024)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        request_timeout_ms=int(timeout * 1000),
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
     try:
         await asyncio.wait_for(consumer.start(), timeout)
     except BaseException:
@@ -158,8 +182,9 @@ async def _partitions(consumer: Any, topic: str, bootstrap: str) -> list[int]:
     return sorted(partitions)
 
 
-async def _read_all(consumer: Any, topic: str, bootstrap: str, since: datetime | None,
-                    progress: Callable[[int, int], None]) -> list[Letter]:
+async def _read_all(
+    consumer: Any, topic: str, bootstrap: str, since: datetime | None, progress: Callable[[int, int], None]
+) -> list[Letter]:
     """Every letter from `since` (by record time) up to the end offsets as they were at the start."""
     from aiokafka import TopicPartition
 
@@ -190,8 +215,9 @@ async def _read_all(consumer: Any, topic: str, bootstrap: str, since: datetime |
     return letters
 
 
-async def _read_one(consumer: Any, topic: str, bootstrap: str, partition: int, offset: int,
-                    timeout: float) -> Letter:
+async def _read_one(
+    consumer: Any, topic: str, bootstrap: str, partition: int, offset: int, timeout: float
+) -> Letter:
     from aiokafka import TopicPartition
 
     if partition not in await _partitions(consumer, topic, bootstrap):
@@ -201,7 +227,9 @@ async def _read_one(consumer: Any, topic: str, bootstrap: str, partition: int, o
     start, end = (await consumer.beginning_offsets([tp]))[tp], (await consumer.end_offsets([tp]))[tp]
     if not start <= offset < end:
         held = f"offsets {start}..{end - 1}" if end > start else "no records"
-        raise Refused(f"no dead letter at {partition}:{offset} on {topic!r} (partition {partition} holds {held})")
+        raise Refused(
+            f"no dead letter at {partition}:{offset} on {topic!r} (partition {partition} holds {held})"
+        )
     consumer.seek(tp, offset)
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
@@ -223,6 +251,7 @@ def _coordinates(text: str) -> tuple[int, int]:
 
 # -------------------------------------------------------------------------------- list
 
+
 def _since(text: str | None, now: datetime) -> datetime | None:
     if not text:
         return None
@@ -242,12 +271,18 @@ def _since(text: str | None, now: datetime) -> datetime | None:
 def list_command(
     reason: list[str] = typer.Option(None, "--reason", help="only these reason codes (repeatable)"),
     agency: list[str] = typer.Option(None, "--agency", help="only these agency codes (repeatable)"),
-    service: list[str] = typer.Option(None, "--service", help="only letters from intake, aggregator or notifier"),
-    since: str = typer.Option(None, "--since", help="only letters since a time (RFC 3339) or for a duration (30m, 2h, 7d)"),
+    service: list[str] = typer.Option(
+        None, "--service", help="only letters from intake, aggregator or notifier"
+    ),
+    since: str = typer.Option(
+        None, "--since", help="only letters since a time (RFC 3339) or for a duration (30m, 2h, 7d)"
+    ),
     limit: int = typer.Option(50, "--limit", min=0, help="the last N matching letters (0: all)"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object per line, for scripts"),
     width: int = typer.Option(80, "--width", min=10, help="characters of detail shown per letter"),
-    bootstrap: str = Bootstrap, topic: str = Topic, timeout: float = Timeout,
+    bootstrap: str = Bootstrap,
+    topic: str = Topic,
+    timeout: float = Timeout,
 ) -> None:
     """Dead letters, oldest first: where (PARTITION:OFFSET), when, which service, why, whose, which event."""
     from rich.console import Console
@@ -258,18 +293,31 @@ def list_command(
         consumer = await _consumer(bootstrap, timeout)
         try:
             console = Console(stderr=True)
-            with Progress(TextColumn("reading {task.description}"), BarColumn(), MofNCompleteColumn(),
-                          console=console, transient=True, disable=not console.is_terminal) as bar:
+            with Progress(
+                TextColumn("reading {task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=console,
+                transient=True,
+                disable=not console.is_terminal,
+            ) as bar:
                 task = bar.add_task(topic, total=None)
-                return await _read_all(consumer, topic, bootstrap, start,
-                                       lambda done, total: bar.update(task, completed=done, total=total))
+                return await _read_all(
+                    consumer,
+                    topic,
+                    bootstrap,
+                    start,
+                    lambda done, total: bar.update(task, completed=done, total=total),
+                )
         finally:
             await consumer.stop()
 
     letters = _run(go, bootstrap)
     wanted = [
-        letter for letter in letters
-        if (not reason or letter.reason in reason) and (not agency or letter.agency in agency)
+        letter
+        for letter in letters
+        if (not reason or letter.reason in reason)
+        and (not agency or letter.agency in agency)
         and (not service or letter.info.service in service)
     ]
     shown = wanted[-limit:] if limit else wanted
@@ -282,8 +330,11 @@ def list_command(
         return
     typer.echo(_table(shown, width))
     hidden = len(wanted) - len(shown)
-    typer.echo(f"{len(shown)} dead letter(s) shown" + (f", {hidden} older ones matching not shown (--limit)" if hidden else "")
-               + f"; {len(letters)} read from {topic}. `tiendo dlq show PARTITION:OFFSET` for one in full.")
+    typer.echo(
+        f"{len(shown)} dead letter(s) shown"
+        + (f", {hidden} older ones matching not shown (--limit)" if hidden else "")
+        + f"; {len(letters)} read from {topic}. `tiendo dlq show PARTITION:OFFSET` for one in full."
+    )
 
 
 def _table(letters: list[Letter], width: int) -> str:
@@ -292,17 +343,28 @@ def _table(letters: list[Letter], width: int) -> str:
     for letter in letters:
         s = letter.summary()
         kind = (s["event_type"] or "").removeprefix("vn.gov.pcmt.")
-        rows.append([s["id"], s["time"][:19].replace("T", " "), s["service"] or "?", s["reason"] or "?",
-                     s["agency"] or "-", _cut(s["event_id"] or "-", 36), _cut(kind or "-", 28),
-                     s["origin"] or "-", _cut(s["detail"], width)])
+        rows.append(
+            [
+                s["id"],
+                s["time"][:19].replace("T", " "),
+                s["service"] or "?",
+                s["reason"] or "?",
+                s["agency"] or "-",
+                _cut(s["event_id"] or "-", 36),
+                _cut(kind or "-", 28),
+                s["origin"] or "-",
+                _cut(s["detail"], width),
+            ]
+        )
     sizes = [max(len(r[i]) for r in [columns, *rows]) for i in range(len(columns) - 1)]
-    return "\n".join("  ".join(cell.ljust(size) for cell, size in zip(r, sizes)) + "  " + r[-1]
-                     for r in [columns, *rows])
+    return "\n".join(
+        "  ".join(cell.ljust(size) for cell, size in zip(r, sizes)) + "  " + r[-1] for r in [columns, *rows]
+    )
 
 
 def _cut(text: str, limit: int) -> str:
     text = _printable(text)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _printable(text: str) -> str:
@@ -315,6 +377,7 @@ def _instant(when: datetime) -> str:
 
 
 # -------------------------------------------------------------------------------- show
+
 
 def _header_view(value: bytes) -> dict[str, Any]:
     try:
@@ -350,10 +413,14 @@ def _printable_lines(text: str) -> str:
 
 @app.command("show")
 def show_command(
-    letter_id: str = typer.Argument(..., metavar="PARTITION:OFFSET", help="as `tiendo dlq list` shows it, e.g. 0:42"),
+    letter_id: str = typer.Argument(
+        ..., metavar="PARTITION:OFFSET", help="as `tiendo dlq list` shows it, e.g. 0:42"
+    ),
     as_json: bool = typer.Option(False, "--json", help="the letter as one JSON object"),
     max_chars: int = typer.Option(20_000, "--max-chars", min=100, help="characters of the value shown"),
-    bootstrap: str = Bootstrap, topic: str = Topic, timeout: float = Timeout,
+    bootstrap: str = Bootstrap,
+    topic: str = Topic,
+    timeout: float = Timeout,
 ) -> None:
     """One dead letter in full: why, from where, the errors, the original headers and value."""
 
@@ -369,26 +436,36 @@ def show_command(
     info = letter.info
     if as_json:
         kind, _ = _value_view(letter.value, 0)
-        document = {**letter.summary(), "raw_reason": info.reason, "errors": list(info.errors),
-                    "key": None if letter.key is None else _header_view(letter.key),
-                    "headers": [{"name": n, **_header_view(v)} for n, v in info.headers],
-                    "value": _header_view(letter.value), "value_kind": kind}
+        document = {
+            **letter.summary(),
+            "raw_reason": info.reason,
+            "errors": list(info.errors),
+            "key": None if letter.key is None else _header_view(letter.key),
+            "headers": [{"name": n, **_header_view(v)} for n, v in info.headers],
+            "value": _header_view(letter.value),
+            "value_kind": kind,
+        }
         typer.echo(json.dumps(document, ensure_ascii=False, indent=2))
         return
     s = letter.summary()
-    lines = [f"dead letter {letter.id} on {topic}",
-             f"  time      {s['time']}",
-             f"  service   {s['service'] or '? (not recorded)'}",
-             f"  reason    {s['reason']}" + (f"  (recorded as: {_printable(info.reason)})" if s["reason"] == LEGACY else ""),
-             f"  detail    {_printable(s['detail']) or '-'}",
-             f"  origin    {s['origin'] or '? (not recorded)'}",
-             f"  attempts  {s['attempts']}",
-             f"  agency    {s['agency'] or '-'}",
-             f"  key       {_shown_bytes(letter.key)}"]
+    lines = [
+        f"dead letter {letter.id} on {topic}",
+        f"  time      {s['time']}",
+        f"  service   {s['service'] or '? (not recorded)'}",
+        f"  reason    {s['reason']}"
+        + (f"  (recorded as: {_printable(info.reason)})" if s["reason"] == LEGACY else ""),
+        f"  detail    {_printable(s['detail']) or '-'}",
+        f"  origin    {s['origin'] or '? (not recorded)'}",
+        f"  attempts  {s['attempts']}",
+        f"  agency    {s['agency'] or '-'}",
+        f"  key       {_shown_bytes(letter.key)}",
+    ]
     if info.errors:
         lines.append("  errors")
-        lines += [f"    {_printable(str(e.get('pointer', '')) or '/')}: {_printable(str(e.get('detail', '')))}"
-                  for e in info.errors]
+        lines += [
+            f"    {_printable(str(e.get('pointer', '')) or '/')}: {_printable(str(e.get('detail', '')))}"
+            for e in info.errors
+        ]
     lines.append("  original headers" if info.headers else "  original headers: none")
     lines += [f"    {_printable(name)}: {_shown_bytes(value)}" for name, value in info.headers]
     kind, shown = _value_view(letter.value, max_chars)
@@ -408,6 +485,7 @@ def _shown_bytes(value: bytes | None) -> str:
 
 
 # -------------------------------------------------------------------------------- replay
+
 
 @dataclass(frozen=True)
 class Replay:
@@ -429,12 +507,16 @@ def _corrected(path: Path, letter: Letter, letter_ref: str) -> Replay:
     except UnicodeDecodeError as exc:
         raise Refused(f"{path} is not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except json.JSONDecodeError as exc:
-        raise Refused(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise Refused(
+            f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
     except RecursionError:
         raise Refused(f"{path} is nested too deeply to be an event") from None
     replay_of = (REPLAY_HEADER, letter_ref.encode())
     if isinstance(document, dict) and "specversion" in document:
-        missing = [a for a in ("id", "source", "type") if not isinstance(document.get(a), str) or not document[a]]
+        missing = [
+            a for a in ("id", "source", "type") if not isinstance(document.get(a), str) or not document[a]
+        ]
         if missing:
             raise Refused(f"{path} is a CloudEvent without {', '.join(missing)} (each a non-empty string)")
         if "data" not in document:
@@ -450,19 +532,34 @@ def _corrected(path: Path, letter: Letter, letter_ref: str) -> Replay:
         key = (agency_code_of(document["source"]) or "").encode() or letter.key
         return Replay(key, value, headers + [replay_of], f"the corrected event in {path}")
     if not any(n.startswith("ce_") for n, _ in letter.info.headers):
-        raise Refused(f"dead letter {letter.id} has no CloudEvent headers to put the corrected data under; "
-                      f"give a whole CloudEvent (with specversion, id, source, type, data) in {path}")
+        raise Refused(
+            f"dead letter {letter.id} has no CloudEvent headers to put the corrected data under; "
+            f"give a whole CloudEvent (with specversion, id, source, type, data) in {path}"
+        )
     headers = [(n, v) for n, v in letter.info.headers if n != REPLAY_HEADER]
-    return Replay(letter.key, raw.strip(), headers + [replay_of], f"the letter's event with the corrected data in {path}")
+    return Replay(
+        letter.key,
+        raw.strip(),
+        headers + [replay_of],
+        f"the letter's event with the corrected data in {path}",
+    )
 
 
 @app.command("replay")
 def replay_command(
-    letter_id: str = typer.Argument(..., metavar="PARTITION:OFFSET", help="as `tiendo dlq list` shows it, e.g. 0:42"),
-    file: Path = typer.Option(None, "--file", help="a corrected event: a structured CloudEvent JSON, or the corrected data"),
+    letter_id: str = typer.Argument(
+        ..., metavar="PARTITION:OFFSET", help="as `tiendo dlq list` shows it, e.g. 0:42"
+    ),
+    file: Path = typer.Option(
+        None, "--file", help="a corrected event: a structured CloudEvent JSON, or the corrected data"
+    ),
     yes: bool = typer.Option(False, "--yes", "-y", help="send without asking"),
-    raw_topic: str = typer.Option(RAW.name, "--raw-topic", envvar="TIENDO_RAW_TOPIC", help="where intake reads agencies' records"),
-    bootstrap: str = Bootstrap, topic: str = Topic, timeout: float = Timeout,
+    raw_topic: str = typer.Option(
+        RAW.name, "--raw-topic", envvar="TIENDO_RAW_TOPIC", help="where intake reads agencies' records"
+    ),
+    bootstrap: str = Bootstrap,
+    topic: str = Topic,
+    timeout: float = Timeout,
 ) -> None:
     """Re-submit a letter's original record, or a corrected event, to the raw topic for intake to check again."""
 
@@ -481,27 +578,39 @@ def replay_command(
             replay = _corrected(file, letter, ref)
         else:
             headers = [(n, v) for n, v in letter.info.headers if n != REPLAY_HEADER]
-            replay = Replay(letter.key, letter.value, headers + [(REPLAY_HEADER, ref.encode())], "the original record")
+            replay = Replay(
+                letter.key, letter.value, headers + [(REPLAY_HEADER, ref.encode())], "the original record"
+            )
         named = {n: v.decode("utf-8", "replace") for n, v in replay.headers}
-        typer.echo(f"dead letter {letter.id} ({letter.reason}, from {letter.info.service or '?'}): "
-                   f"replaying {replay.what} to {raw_topic}")
-        typer.echo(f"  key={_shown_bytes(replay.key)} ce_id={_printable(named.get('ce_id', '-'))} "
-                   f"ce_type={_printable(named.get('ce_type', '-'))} ce_source={_printable(named.get('ce_source', '-'))} "
-                   f"value {len(replay.value)} bytes")
+        typer.echo(
+            f"dead letter {letter.id} ({letter.reason}, from {letter.info.service or '?'}): "
+            f"replaying {replay.what} to {raw_topic}"
+        )
+        typer.echo(
+            f"  key={_shown_bytes(replay.key)} ce_id={_printable(named.get('ce_id', '-'))} "
+            f"ce_type={_printable(named.get('ce_type', '-'))} ce_source={_printable(named.get('ce_source', '-'))} "
+            f"value {len(replay.value)} bytes"
+        )
         if file is None and letter.info.topic and letter.info.topic != raw_topic:
-            typer.echo(f"  note: it came from {letter.info.topic}, past intake: intake already accepted its id, "
-                       f"so unchanged it is answered as a duplicate; give a corrected event with a new id (--file)")
+            typer.echo(
+                f"  note: it came from {letter.info.topic}, past intake: intake already accepted its id, "
+                f"so unchanged it is answered as a duplicate; give a corrected event with a new id (--file)"
+            )
         if not yes and not typer.confirm("send it?", default=False):
             raise Refused("not sent")
         producer = make_producer(bootstrap, request_timeout_ms=int(timeout * 1000))
         try:
             await asyncio.wait_for(producer.start(), timeout)
             meta = await asyncio.wait_for(
-                producer.send_and_wait(raw_topic, replay.value, key=replay.key, headers=replay.headers), timeout)
+                producer.send_and_wait(raw_topic, replay.value, key=replay.key, headers=replay.headers),
+                timeout,
+            )
         finally:
             await producer.stop()
-        typer.echo(f"sent to {raw_topic} partition {meta.partition} offset {meta.offset}; intake checks it "
-                   f"again (a rejection comes back as a new dead letter)")
+        typer.echo(
+            f"sent to {raw_topic} partition {meta.partition} offset {meta.offset}; intake checks it "
+            f"again (a rejection comes back as a new dead letter)"
+        )
 
     _run(go, bootstrap)
 

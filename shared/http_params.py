@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Container
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -26,18 +26,25 @@ from shared.events.models import CODE, CONTROL_IN_TEXT, MAX_YEAR, MIN_YEAR
 
 INT64_MAX = 2**63 - 1
 #: the moments an API accepts, the years the events contract accepts: far from datetime's limits
-EARLIEST = datetime(MIN_YEAR, 1, 1, tzinfo=timezone.utc)
-LATEST = datetime(MAX_YEAR + 1, 1, 1, tzinfo=timezone.utc)
+EARLIEST = datetime(MIN_YEAR, 1, 1, tzinfo=UTC)
+LATEST = datetime(MAX_YEAR + 1, 1, 1, tzinfo=UTC)
 MOMENT_RANGE = f"between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)"
 
 RowId = Annotated[int, Field(ge=1, le=INT64_MAX)]
 Code = Annotated[str, Field(pattern=CODE, max_length=64)]
-Period = Annotated[str, Field(pattern=r"^[0-9]{4}(-H[12]|-Q[1-4]|-(0[1-9]|1[0-2]))?$",
-                              examples=["2024", "2024-H1", "2024-Q2", "2024-06"])]
+Period = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9]{4}(-H[12]|-Q[1-4]|-(0[1-9]|1[0-2]))?$",
+        examples=["2024", "2024-H1", "2024-Q2", "2024-06"],
+    ),
+]
 
 #: a date, or a date and time with an optional offset (the parser then says an offset is needed)
-DATE_OR_MOMENT = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
-                  r"([Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?([Zz]|[+-][0-9]{2}:[0-9]{2})?)?$")
+DATE_OR_MOMENT = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"([Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?([Zz]|[+-][0-9]{2}:[0-9]{2})?)?$"
+)
 
 
 def bounded_moment(moment: datetime) -> datetime:
@@ -45,7 +52,7 @@ def bounded_moment(moment: datetime) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("needs a UTC offset, e.g. 2024-06-14T17:00:00+07:00")
     try:
-        in_range = EARLIEST <= moment.astimezone(timezone.utc) < LATEST
+        in_range = EARLIEST <= moment.astimezone(UTC) < LATEST
     except OverflowError:  # 9999-12-31T23:59:59-12:00 has no UTC spelling
         in_range = False
     if not in_range:
@@ -58,8 +65,10 @@ def _clean_text(value: str) -> str:
     # never gets here: pydantic refuses it as not a valid string.)
     bad = CONTROL_IN_TEXT.search(value)
     if bad:
-        raise ValueError(f"must not contain control characters other than tab and line breaks; found "
-                         f"U+{ord(bad.group()):04X} at position {bad.start()}")
+        raise ValueError(
+            f"must not contain control characters other than tab and line breaks; found "
+            f"U+{ord(bad.group()):04X} at position {bad.start()}"
+        )
     return value
 
 
@@ -79,6 +88,7 @@ def require_known(code: str | None, known: Container[str], what: str, status: in
 
 class ErrorBody(BaseModel):
     """FastAPI's error body: a message, or the list of invalid parameters."""
+
     detail: str | list[dict[str, Any]]
 
 

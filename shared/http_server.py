@@ -39,8 +39,11 @@ class ServerLimits:
     @classmethod
     def of(cls, settings: Any) -> ServerLimits:
         """From a service's settings (`http_header_timeout_s`, `http_body_timeout_s`, `http_max_connections`)."""
-        return cls(header_timeout_s=settings.http_header_timeout_s, body_timeout_s=settings.http_body_timeout_s,
-                   max_connections=settings.http_max_connections)
+        return cls(
+            header_timeout_s=settings.http_header_timeout_s,
+            body_timeout_s=settings.http_body_timeout_s,
+            max_connections=settings.http_max_connections,
+        )
 
 
 class GuardedHttpTools(HttpToolsProtocol):
@@ -112,28 +115,48 @@ class GuardedHttpTools(HttpToolsProtocol):
     def _head_late(self) -> None:
         self._deadline = self._timing = None
         if not self.transport.is_closing():
-            log.debug("closed %s: no complete request head within %.3g s", self.client, self.limits.header_timeout_s)
-            self._answer_and_close(408, f"the request head did not arrive within {self.limits.header_timeout_s:g} s")
+            log.debug(
+                "closed %s: no complete request head within %.3g s", self.client, self.limits.header_timeout_s
+            )
+            self._answer_and_close(
+                408, f"the request head did not arrive within {self.limits.header_timeout_s:g} s"
+            )
 
     def _body_late(self) -> None:
         self._deadline = self._timing = None
         if self.transport.is_closing():
             return
-        log.debug("closed %s: the request body did not arrive within %.3g s", self.client, self.limits.body_timeout_s)
+        log.debug(
+            "closed %s: the request body did not arrive within %.3g s",
+            self.client,
+            self.limits.body_timeout_s,
+        )
         cycle = self.cycle
         if cycle is not None and not cycle.response_started:
             # Whatever the application still sends goes nowhere; it reads a disconnect.
             cycle.disconnected = True
             cycle.message_event.set()
-            self._answer_and_close(408, f"the request body did not arrive within {self.limits.body_timeout_s:g} s")
+            self._answer_and_close(
+                408, f"the request body did not arrive within {self.limits.body_timeout_s:g} s"
+            )
         else:
             self.transport.close()
 
     def _answer_and_close(self, status: int, text: str, extra: bytes = b"") -> None:
         body = text.encode()
-        self.transport.write(b"".join([
-            STATUS_LINE[status], b"content-type: text/plain; charset=utf-8\r\n",
-            b"content-length: %d\r\n" % len(body), b"connection: close\r\n", extra, b"\r\n", body]))
+        self.transport.write(
+            b"".join(
+                [
+                    STATUS_LINE[status],
+                    b"content-type: text/plain; charset=utf-8\r\n",
+                    b"content-length: %d\r\n" % len(body),
+                    b"connection: close\r\n",
+                    extra,
+                    b"\r\n",
+                    body,
+                ]
+            )
+        )
         self.transport.close()
 
 

@@ -48,8 +48,9 @@ STATUS = TopicSpec("kpi.status.v1", partitions=6, retention_ms=90 * DAY_MS)
 ALL_TOPICS = (RAW, EVENTS, DLQ, STATUS)
 
 
-async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec] = ALL_TOPICS,
-                        replication: int | None = None) -> list[str]:
+async def ensure_topics(
+    bootstrap: str, specs: Iterable[TopicSpec] = ALL_TOPICS, replication: int | None = None
+) -> list[str]:
     """Create the missing topics; returns the names created. Safe to run concurrently.
 
     `replication` defaults to the cluster's own `default.replication.factor` (1 on the single
@@ -67,7 +68,9 @@ async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec] = ALL_TOPICS,
         for spec in missing:
             config = {**spec.config, **({"min.insync.replicas": "2"} if (replication or 1) >= 3 else {})}
             try:
-                await admin.create_topics([NewTopic(spec.name, spec.partitions, replication, topic_configs=config)])
+                await admin.create_topics(
+                    [NewTopic(spec.name, spec.partitions, replication, topic_configs=config)]
+                )
                 created.append(spec.name)
             except TopicAlreadyExistsError:
                 pass  # another process won the race
@@ -79,7 +82,9 @@ async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec] = ALL_TOPICS,
 
 async def _default_replication(admin: AIOKafkaAdminClient) -> int:
     brokers = (await admin.describe_cluster())["brokers"]
-    resource = ConfigResource(ConfigResourceType.BROKER, str(brokers[0]["node_id"]), {"default.replication.factor": None})
+    resource = ConfigResource(
+        ConfigResourceType.BROKER, str(brokers[0]["node_id"]), {"default.replication.factor": None}
+    )
     for response in await admin.describe_configs([resource]):
         for _error, _message, _type, _name, entries in response.resources:
             for entry in entries:
@@ -126,7 +131,12 @@ CONSUMER_DEFAULTS: dict[str, Any] = {"auto_offset_reset": "earliest", "isolation
 
 
 def make_consumer(bootstrap: str, *topics: str, group_id: str, **overrides: Any) -> AIOKafkaConsumer:
-    options: dict[str, Any] = {"group_id": group_id, "enable_auto_commit": False, **CONSUMER_DEFAULTS, **overrides}
+    options: dict[str, Any] = {
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        **CONSUMER_DEFAULTS,
+        **overrides,
+    }
     if options.get("enable_auto_commit"):
         raise ValueError("auto-commit is never used: offsets are committed after the database")
     return AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, **options)
@@ -137,8 +147,14 @@ def make_consumer(bootstrap: str, *topics: str, group_id: str, **overrides: Any)
 COMMIT_AFTER_HANDLER = (AckPolicy.NACK_ON_ERROR, AckPolicy.MANUAL)
 
 
-def make_broker(bootstrap: str, *, registry: CollectorRegistry, app_name: str, error_backoff_s: float = 1.0,
-                **overrides: Any) -> KafkaBroker:
+def make_broker(
+    bootstrap: str,
+    *,
+    registry: CollectorRegistry,
+    app_name: str,
+    error_backoff_s: float = 1.0,
+    **overrides: Any,
+) -> KafkaBroker:
     """A FastStream broker: the project's producer settings, FastStream's Prometheus metrics on the
     service's own registry (its existing /metrics), failed handlers logged and backed off.
 
@@ -156,8 +172,10 @@ def make_broker(bootstrap: str, *, registry: CollectorRegistry, app_name: str, e
         "decoder": raw_records,
         "apply_types": False,
         "log_level": logging.DEBUG,  # FastStream logs "Received"/"Processed" per message
-        "middlewares": (backoff_after_error(error_backoff_s),
-                        KafkaPrometheusMiddleware(registry=registry, app_name=app_name)),
+        "middlewares": (
+            backoff_after_error(error_backoff_s),
+            KafkaPrometheusMiddleware(registry=registry, app_name=app_name),
+        ),
         **PRODUCER_DEFAULTS,
         **overrides,
     }
@@ -172,13 +190,15 @@ async def start_when_ready(broker: KafkaBroker, retry_s: float = 2.0) -> None:
         try:
             await broker.start()
             return
-        except Exception as exc:  # noqa: BLE001 - Kafka not there yet: try again
+        except Exception as exc:
             log.warning("FastStream broker cannot start (%r); retrying in %.1fs", exc, retry_s)
             await broker.stop()
             await asyncio.sleep(retry_s)
 
 
-async def serve(broker: KafkaBroker, retry_s: float = 2.0, on_started: Callable[[], None] | None = None) -> None:
+async def serve(
+    broker: KafkaBroker, retry_s: float = 2.0, on_started: Callable[[], None] | None = None
+) -> None:
     """Runs `broker`'s subscribers until cancelled (`on_started` once Kafka took them)."""
     try:
         await start_when_ready(broker, retry_s)
@@ -210,7 +230,9 @@ class RawHeader(str):
 def raw_headers(headers: Iterable[tuple[str, bytes]]) -> dict[str, str]:
     """Kafka headers as `broker.publish(headers=...)` takes them, every value's bytes kept (a
     repeated name keeps its last value: FastStream takes a mapping)."""
-    return {name: RawHeader(value if isinstance(value, bytes) else bytes(value or b"")) for name, value in headers}
+    return {
+        name: RawHeader(value if isinstance(value, bytes) else bytes(value or b"")) for name, value in headers
+    }
 
 
 def subscriber_options(ack_policy: AckPolicy, **overrides: Any) -> dict[str, Any]:
@@ -232,8 +254,12 @@ async def tolerant_parser(raw: Any, default: Callable[[Any], Awaitable[Any]]) ->
         return await default(raw)
     except (UnicodeDecodeError, AttributeError):
         records = raw if isinstance(raw, tuple) else (raw,)
-        clean = tuple(dataclasses.replace(r, headers=[(k, (v or b"").decode("utf-8", "replace").encode())
-                                                      for k, v in r.headers]) for r in records)
+        clean = tuple(
+            dataclasses.replace(
+                r, headers=[(k, (v or b"").decode("utf-8", "replace").encode()) for k, v in r.headers]
+            )
+            for r in records
+        )
         message = await default(clean if isinstance(raw, tuple) else clean[0])
         message.raw_message = raw  # the handler sees the original bytes
         return message
@@ -248,8 +274,13 @@ def backoff_after_error(seconds: float) -> Callable[..., BaseMiddleware]:
             if isinstance(exc_val, Exception) and not isinstance(exc_val, IgnoredException):
                 records = self.msg if isinstance(self.msg, tuple) else (self.msg,)
                 where = ", ".join(f"{r.topic}/{r.partition}@{r.offset}" for r in records[:3])
-                log.error("handler failed on %d record(s) from %s: %r; reading again in %.1fs",
-                          len(records), where, exc_val, seconds)
+                log.error(
+                    "handler failed on %d record(s) from %s: %r; reading again in %.1fs",
+                    len(records),
+                    where,
+                    exc_val,
+                    seconds,
+                )
                 await asyncio.sleep(seconds)
             return False
 

@@ -14,8 +14,9 @@ def run(target_metadata: MetaData | None) -> None:
     schema = config.attributes["schema"]
     url = config.get_main_option("sqlalchemy.url")
     if context.is_offline_mode():
-        context.configure(url=url, target_metadata=target_metadata, version_table_schema=schema,
-                          literal_binds=True)
+        context.configure(
+            url=url, target_metadata=target_metadata, version_table_schema=schema, literal_binds=True
+        )
         with context.begin_transaction():
             context.run_migrations()
         return
@@ -36,7 +37,11 @@ async def _online(url: str, schema: str, target_metadata: MetaData | None) -> No
 
 
 def _do_run(connection, schema: str, target_metadata: MetaData | None) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata,
-                      version_table_schema=schema, include_schemas=True)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        version_table_schema=schema,
+        include_schemas=True,
+    )
     with context.begin_transaction():
         context.run_migrations()

@@ -31,7 +31,9 @@ def new_registry() -> CollectorRegistry:
     return registry
 
 
-def mount_health_and_metrics(app: FastAPI, registry: CollectorRegistry, checks: dict[str, ReadinessCheck]) -> None:
+def mount_health_and_metrics(
+    app: FastAPI, registry: CollectorRegistry, checks: dict[str, ReadinessCheck]
+) -> None:
     """`/healthz` (process up), `/readyz` (every dependency answers), `/metrics` (Prometheus)."""
 
     @app.get("/healthz", tags=["operations"], summary="The process is up")

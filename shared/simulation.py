@@ -39,7 +39,9 @@ class Simulation:
         """Structured CloudEvents for every report due before `until`, ordered by time."""
         rng = random.Random(self.seed)
         events = [e for agency in self._reporting_agencies() for e in self._agency_events(agency, until, rng)]
-        return sorted((e for e in events if datetime.fromisoformat(e["time"]) <= until), key=lambda e: e["time"])
+        return sorted(
+            (e for e in events if datetime.fromisoformat(e["time"]) <= until), key=lambda e: e["time"]
+        )
 
     def _reporting_agencies(self) -> list[str]:
         return sorted(a.code for a in self.plan.agencies if self.plan.reporting_rule(a.code))
@@ -54,14 +56,17 @@ class Simulation:
             at = self._report_time(agency, period, late)
             cutoff = period.window(self.plan.cutoff_day)[1]
             targets = self._targets_measured_by(agency, period)
-            counted = [t for t in targets if self.plan.index.figure_source(agency, t.indicator) == "activities"]
+            counted = [
+                t for t in targets if self.plan.index.figure_source(agency, t.indicator) == "activities"
+            ]
             for target in targets:
                 if target not in counted:
                     yield from self._figure_events(agency, target, cutoff, at, behaviour.pace, rng)
             yield from self._activity_events(agency, counted, cutoff, at, behaviour.pace, done)
             if not (latest and behaviour.skips_latest_report):
-                yield self._event(agency, f"{period}-report", EventType.REPORT_SUBMITTED, at,
-                                  {"period": str(period)})
+                yield self._event(
+                    agency, f"{period}-report", EventType.REPORT_SUBMITTED, at, {"period": str(period)}
+                )
 
     def _report_time(self, agency: str, period: Period, late_days: int) -> datetime:
         """Reports come in the morning after the cut-off; a late one some days past the deadline."""
@@ -74,11 +79,17 @@ class Simulation:
     def _targets_measured_by(self, agency: str, period: Period) -> list[Target]:
         """Targets whose period covers this reporting period's cut-off."""
         cutoff = period.window(self.plan.cutoff_day)[1]
-        return [t for t in self.plan.targets_for(agency=agency)
-                if t.as_period.window(self.plan.cutoff_day)[0] <= cutoff <= t.as_period.window(self.plan.cutoff_day)[1]]
+        return [
+            t
+            for t in self.plan.targets_for(agency=agency)
+            if t.as_period.window(self.plan.cutoff_day)[0]
+            <= cutoff
+            <= t.as_period.window(self.plan.cutoff_day)[1]
+        ]
 
-    def _figure_events(self, agency: str, target: Target, cutoff: date, at: datetime, pace: float,
-                       rng: random.Random) -> Iterator[dict]:
+    def _figure_events(
+        self, agency: str, target: Target, cutoff: date, at: datetime, pace: float, rng: random.Random
+    ) -> Iterator[dict]:
         fraction = target.expected_fraction(cutoff, self.plan.cutoff_day)
         if target.kind == "ratio":
             # Report the denominator first: the ratio's target is a share of it.
@@ -89,13 +100,25 @@ class Simulation:
         goal = target.target_value() or 0
         yield self._reported(agency, target.indicator, target.period, round(goal * fraction * pace), at)
 
-    def _activity_events(self, agency: str, targets: list[Target], cutoff: date, at: datetime, pace: float,
-                         done: dict[str, int]) -> Iterator[dict]:
+    def _activity_events(
+        self,
+        agency: str,
+        targets: list[Target],
+        cutoff: date,
+        at: datetime,
+        pace: float,
+        done: dict[str, int],
+    ) -> Iterator[dict]:
         """The plan counts these figures from recorded activities (docs/plan.md): instead of a
         figure, the sessions held since the last report, dated on the cut-off day, their
         participants shared out so both figures keep the agency's pace."""
-        due = {t.indicator: round((t.target_value() or 0) * t.expected_fraction(cutoff, self.plan.cutoff_day) * pace)
-               - done.get(t.indicator, 0) for t in targets}
+        due = {
+            t.indicator: round(
+                (t.target_value() or 0) * t.expected_fraction(cutoff, self.plan.cutoff_day) * pace
+            )
+            - done.get(t.indicator, 0)
+            for t in targets
+        }
         for activity in self.plan.activity_types:
             into = {c.indicator: c.measure for c in activity.counts_into if c.indicator in due}
             if not into:
@@ -105,17 +128,33 @@ class Simulation:
             n = max(sessions, 1 if people > 0 else 0)
             for k in range(n):
                 share = people // n + (1 if k < people % n else 0)
-                yield self._event(agency, f"{cutoff:%Y%m%d}-{activity.code}-{k}", EventType.ACTIVITY_RECORDED, at,
-                                  {"activity": activity.code, "date": cutoff.isoformat(), "participants": share})
+                yield self._event(
+                    agency,
+                    f"{cutoff:%Y%m%d}-{activity.code}-{k}",
+                    EventType.ACTIVITY_RECORDED,
+                    at,
+                    {"activity": activity.code, "date": cutoff.isoformat(), "participants": share},
+                )
             for indicator, measure in into.items():
                 done[indicator] = done.get(indicator, 0) + (n if measure == "count" else people)
             due = {i: v for i, v in due.items() if i not in into}
 
     def _reported(self, agency: str, indicator: str, period: str, value: float, at: datetime) -> dict:
-        return self._event(agency, f"{period}-{indicator}-{at:%Y%m%d}", EventType.INDICATOR_REPORTED, at,
-                           {"indicator": indicator, "period": period, "value": value})
+        return self._event(
+            agency,
+            f"{period}-{indicator}-{at:%Y%m%d}",
+            EventType.INDICATOR_REPORTED,
+            at,
+            {"indicator": indicator, "period": period, "value": value},
+        )
 
     @staticmethod
     def _event(agency: str, key: str, type_: EventType, at: datetime, data: dict) -> dict:
-        return {"specversion": "1.0", "id": f"{agency}-{key}".lower(), "source": agency_source(agency),
-                "type": str(type_), "time": at.isoformat(), "data": data}
+        return {
+            "specversion": "1.0",
+            "id": f"{agency}-{key}".lower(),
+            "source": agency_source(agency),
+            "type": str(type_),
+            "time": at.isoformat(),
+            "data": data,
+        }

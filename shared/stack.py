@@ -26,7 +26,6 @@ from shared.infra import KafkaCluster, PostgresServer
 from shared.infra._process import REPO_ROOT, pid_alive
 from shared.infra.ports import free_port, port_is_open, wait_for_port
 from shared.kafka import DLQ, EVENTS, RAW, STATUS, TopicSpec, ensure_topics
-from shared.local_stack import STATE_DIR  # one definition: the CLI reads the record too
 
 SERVICE_PORTS = {"intake": 8081, "aggregator": 8082, "notifier": 8083}
 Progress = Callable[[str], None]
@@ -61,13 +60,29 @@ def _spawn(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         # A session of its own: Ctrl-C in the terminal reaches the demo, which stops these cleanly.
-        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env},
-                                cwd=REPO_ROOT, start_new_session=True)
+        return subprocess.Popen(
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
+            cwd=REPO_ROOT,
+            start_new_session=True,
+        )
 
 
-def up(paths: StackPaths, progress: Progress, *, now: str | None = None, clock_speed: float = 1.0,
-       extra_env: dict[str, str] | None = None, kafka_bootstrap: str | None = None,
-       database_url: str | None = None, fresh: bool = False, stable_ports: bool = True, brokers: int = 1) -> dict:
+def up(
+    paths: StackPaths,
+    progress: Progress,
+    *,
+    now: str | None = None,
+    clock_speed: float = 1.0,
+    extra_env: dict[str, str] | None = None,
+    kafka_bootstrap: str | None = None,
+    database_url: str | None = None,
+    fresh: bool = False,
+    stable_ports: bool = True,
+    brokers: int = 1,
+) -> dict:
     """Start everything; returns what stack.json records.
 
     `brokers` Kafka nodes are started (1, or a 3-node cluster whose topics are replicated 3
@@ -83,9 +98,18 @@ def up(paths: StackPaths, progress: Progress, *, now: str | None = None, clock_s
         raise StackRefused(f"a stack is already running (see {paths.state}); run `tiendo stack down` first")
     _check_clock(now, clock_speed)  # before starting anything: every service would refuse a bad pin
     try:
-        return _start(paths, progress, now=now, clock_speed=clock_speed, extra_env=extra_env,
-                      kafka_bootstrap=kafka_bootstrap, database_url=database_url, fresh=fresh,
-                      stable_ports=stable_ports, brokers=brokers)
+        return _start(
+            paths,
+            progress,
+            now=now,
+            clock_speed=clock_speed,
+            extra_env=extra_env,
+            kafka_bootstrap=kafka_bootstrap,
+            database_url=database_url,
+            fresh=fresh,
+            stable_ports=stable_ports,
+            brokers=brokers,
+        )
     except BaseException:
         if paths.state.exists():  # leave nothing running behind a failed start
             progress("start-up failed: stopping what was started ...")
@@ -104,46 +128,79 @@ def _check_clock(now: str | None, clock_speed: float) -> None:
     from shared.settings import TiendoSettings
 
     try:
-        TiendoSettings(DATABASE_URL="-", KAFKA_BOOTSTRAP_SERVERS="-", TIENDO_NOW=now or "",
-                       TIENDO_CLOCK_SPEED=clock_speed).clock()
+        TiendoSettings(
+            DATABASE_URL="-",
+            KAFKA_BOOTSTRAP_SERVERS="-",
+            TIENDO_NOW=now or "",
+            TIENDO_CLOCK_SPEED=clock_speed,
+        ).clock()
     except ValidationError as exc:
-        raise StackRefused(f"--now {now!r} / --clock-speed {clock_speed}: {exc.errors()[0]['msg']}; "
-                           "e.g. --now 2024-06-20T08:00:00+07:00") from None
+        raise StackRefused(
+            f"--now {now!r} / --clock-speed {clock_speed}: {exc.errors()[0]['msg']}; "
+            "e.g. --now 2024-06-20T08:00:00+07:00"
+        ) from None
     except ValueError as exc:
         raise StackRefused(f"--now {now!r}: {exc}") from None
 
 
-def _start(paths: StackPaths, progress: Progress, *, now: str | None, clock_speed: float,
-           extra_env: dict[str, str] | None, kafka_bootstrap: str | None, database_url: str | None, fresh: bool,
-           stable_ports: bool, brokers: int) -> dict:
+def _start(
+    paths: StackPaths,
+    progress: Progress,
+    *,
+    now: str | None,
+    clock_speed: float,
+    extra_env: dict[str, str] | None,
+    kafka_bootstrap: str | None,
+    database_url: str | None,
+    fresh: bool,
+    stable_ports: bool,
+    brokers: int,
+) -> dict:
     if fresh:
         for stale in (*paths.root.glob("kafka*"), paths.root / "postgres", paths.mailbox, paths.logs):
             shutil.rmtree(stale, ignore_errors=True)
     paths.logs.mkdir(parents=True, exist_ok=True)
     paths.mailbox.mkdir(parents=True, exist_ok=True)
-    state: dict = {"started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "now": now, "clock_speed": clock_speed,
-                   "mailbox": str(paths.mailbox), "logs": str(paths.logs), "components": {}}
+    state: dict = {
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "now": now,
+        "clock_speed": clock_speed,
+        "mailbox": str(paths.mailbox),
+        "logs": str(paths.logs),
+        "components": {},
+    }
     components = state["components"]
 
     def record() -> None:
         paths.state.write_text(json.dumps(state, indent=2, ensure_ascii=False))
 
     if kafka_bootstrap is None:
-        progress("starting Kafka (KRaft, official jars) ..." if brokers == 1
-                 else f"starting a {brokers}-node Kafka cluster (KRaft, official jars) ...")
+        progress(
+            "starting Kafka (KRaft, official jars) ..."
+            if brokers == 1
+            else f"starting a {brokers}-node Kafka cluster (KRaft, official jars) ..."
+        )
         # A cluster's data is its own: one broker's log cannot become a node of three.
         kafka = KafkaCluster(paths.root / ("kafka" if brokers == 1 else f"kafka-{brokers}-nodes"), brokers)
         kafka_bootstrap = kafka.start()
         for node in kafka.nodes:
             components["kafka" if brokers == 1 else f"kafka-{node.node_id}"] = {
-                "pid": node.pid, "bootstrap": node.bootstrap, "log": str(node.log_path), "signal": "TERM"}
+                "pid": node.pid,
+                "bootstrap": node.bootstrap,
+                "log": str(node.log_path),
+                "signal": "TERM",
+            }
         record()
     if database_url is None:
         progress("starting PostgreSQL ...")
         postgres = PostgresServer(paths.root / "postgres")
         database_url = postgres.start()
-        components["postgres"] = {"pid": postgres.pid, "url": database_url, "log": str(postgres.log_path),
-                                  "signal": "INT"}
+        components["postgres"] = {
+            "pid": postgres.pid,
+            "url": database_url,
+            "log": str(postgres.log_path),
+            "signal": "INT",
+        }
         record()
     state["kafka_bootstrap"], state["database_url"] = kafka_bootstrap, database_url
     env = {**(extra_env or {})}
@@ -152,10 +209,27 @@ def _start(paths: StackPaths, progress: Progress, *, now: str | None, clock_spee
     upgrade_all(database_url)
 
     smtp_port = _port(2525, stable_ports)
-    smtp = _spawn([sys.executable, "-m", "shared.infra.smtp", "--port", str(smtp_port), "--mailbox", str(paths.mailbox)],
-                  paths.logs / "smtp.log", {})
-    components["smtp"] = {"pid": smtp.pid, "host": "127.0.0.1", "port": smtp_port, "mailbox": str(paths.mailbox),
-                          "log": str(paths.logs / "smtp.log"), "signal": "TERM"}
+    smtp = _spawn(
+        [
+            sys.executable,
+            "-m",
+            "shared.infra.smtp",
+            "--port",
+            str(smtp_port),
+            "--mailbox",
+            str(paths.mailbox),
+        ],
+        paths.logs / "smtp.log",
+        {},
+    )
+    components["smtp"] = {
+        "pid": smtp.pid,
+        "host": "127.0.0.1",
+        "port": smtp_port,
+        "mailbox": str(paths.mailbox),
+        "log": str(paths.logs / "smtp.log"),
+        "signal": "TERM",
+    }
     record()
     wait_for_port("127.0.0.1", smtp_port, timeout=20)
 
@@ -176,8 +250,14 @@ def _start(paths: StackPaths, progress: Progress, *, now: str | None, clock_spee
         progress(f"starting the {name} service ...")
         proc = _spawn([sys.executable, "-m", f"services.{name}"], paths.logs / f"{name}.log", env)
         url = f"http://127.0.0.1:{port}"
-        components[name] = {"pid": proc.pid, "url": url, "docs": f"{url}/docs", "metrics": f"{url}/metrics",
-                            "log": str(paths.logs / f"{name}.log"), "signal": "TERM"}
+        components[name] = {
+            "pid": proc.pid,
+            "url": url,
+            "docs": f"{url}/docs",
+            "metrics": f"{url}/metrics",
+            "log": str(paths.logs / f"{name}.log"),
+            "signal": "TERM",
+        }
         record()
     for name in ports:
         _await_healthy(name, components[name], progress)
@@ -186,8 +266,15 @@ def _start(paths: StackPaths, progress: Progress, *, now: str | None, clock_spee
 
 def _topics(env: dict[str, str]) -> list[TopicSpec]:
     """The topic specs under the names the services will be told (tests use unique names)."""
-    names = {RAW: "TIENDO_RAW_TOPIC", EVENTS: "TIENDO_EVENTS_TOPIC", DLQ: "TIENDO_DLQ_TOPIC", STATUS: "TIENDO_STATUS_TOPIC"}
-    return [TopicSpec(env.get(var, spec.name), spec.partitions, spec.retention_ms) for spec, var in names.items()]
+    names = {
+        RAW: "TIENDO_RAW_TOPIC",
+        EVENTS: "TIENDO_EVENTS_TOPIC",
+        DLQ: "TIENDO_DLQ_TOPIC",
+        STATUS: "TIENDO_STATUS_TOPIC",
+    }
+    return [
+        TopicSpec(env.get(var, spec.name), spec.partitions, spec.retention_ms) for spec, var in names.items()
+    ]
 
 
 def _ack_secret(paths: StackPaths) -> str:
@@ -235,7 +322,9 @@ def status(paths: StackPaths) -> list[tuple[str, str, str]]:
                 state = "not answering"
         elif state == "running" and name == "postgres":  # asked as PostgreSQL, not over HTTP
             state = "ready" if _postgres_answers(c.get("url", "")) else "not answering"
-        rows.append((name, state, c.get("url") or c.get("bootstrap") or f"{c.get('host', '')}:{c.get('port', '')}"))
+        rows.append(
+            (name, state, c.get("url") or c.get("bootstrap") or f"{c.get('host', '')}:{c.get('port', '')}")
+        )
     return rows
 
 
@@ -243,7 +332,9 @@ def _postgres_answers(url: str, timeout: float = 2.0) -> bool:
     import asyncpg
 
     async def ask() -> bool:
-        connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1), timeout=timeout)
+        connection = await asyncpg.connect(
+            url.replace("postgresql+asyncpg://", "postgresql://", 1), timeout=timeout
+        )
         try:
             return await connection.fetchval("SELECT 1", timeout=timeout) == 1
         finally:
@@ -251,7 +342,7 @@ def _postgres_answers(url: str, timeout: float = 2.0) -> bool:
 
     try:
         return asyncio.run(ask())
-    except Exception:  # noqa: BLE001 - any failure to answer is "not answering"
+    except Exception:
         return False
 
 
@@ -271,8 +362,11 @@ def down(paths: StackPaths, progress: Progress, grace: float = 30) -> None:
         running = [n for n in steps[step] if pid_alive(components[n].get("pid"))]
         for name in running:
             progress(f"stopping {name} (pid {components[name]['pid']}) ...")
-        _terminate([components[n]["pid"] for n in running],
-                   [getattr(signal, "SIG" + components[n].get("signal", "TERM")) for n in running], grace)
+        _terminate(
+            [components[n]["pid"] for n in running],
+            [getattr(signal, "SIG" + components[n].get("signal", "TERM")) for n in running],
+            grace,
+        )
     paths.state.unlink()
     progress("stack stopped; nothing left running")
 

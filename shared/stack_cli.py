@@ -10,7 +10,9 @@ from rich.table import Table
 
 from shared.stack import STATE_DIR, StackPaths, down, status, up
 
-app = typer.Typer(help="The local stack: Kafka, PostgreSQL, SMTP and the three services.", no_args_is_help=True)
+app = typer.Typer(
+    help="The local stack: Kafka, PostgreSQL, SMTP and the three services.", no_args_is_help=True
+)
 console = Console()
 
 
@@ -35,16 +37,30 @@ def print_urls(state: dict) -> None:
 @app.command("up")
 def up_command(
     now: str = typer.Option(None, envvar="TIENDO_NOW", help="pin the clock, e.g. 2024-06-20T08:00:00+07:00"),
-    clock_speed: float = typer.Option(1.0, envvar="TIENDO_CLOCK_SPEED", help="how fast the pinned clock runs"),
-    fresh: bool = typer.Option(False, "--fresh", help="discard the previous run's Kafka log, database and mailbox"),
-    brokers: int = typer.Option(1, "--brokers", min=1, help="Kafka nodes: 1, or 3 for a replicated cluster "
-                                                            "(replication 3, min.insync.replicas=2)"),
+    clock_speed: float = typer.Option(
+        1.0, envvar="TIENDO_CLOCK_SPEED", help="how fast the pinned clock runs"
+    ),
+    fresh: bool = typer.Option(
+        False, "--fresh", help="discard the previous run's Kafka log, database and mailbox"
+    ),
+    brokers: int = typer.Option(
+        1,
+        "--brokers",
+        min=1,
+        help="Kafka nodes: 1, or 3 for a replicated cluster (replication 3, min.insync.replicas=2)",
+    ),
 ) -> None:
     """Start everything in the background and print where it is."""
     paths = StackPaths(STATE_DIR)
     with console.status("starting the stack ...") as spinner:
-        state = up(paths, lambda msg: (spinner.update(msg), console.log(msg)), now=now, clock_speed=clock_speed, fresh=fresh,
-                   brokers=brokers)
+        state = up(
+            paths,
+            lambda msg: (spinner.update(msg), console.log(msg)),
+            now=now,
+            clock_speed=clock_speed,
+            fresh=fresh,
+            brokers=brokers,
+        )
     print_urls(state)
     console.print(f"recorded in {paths.state}; stop with `tiendo stack down`")
 

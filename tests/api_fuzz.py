@@ -27,7 +27,9 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.python.asgi import shutdown_lifespans
 from schemathesis.specs.openapi.checks import (
-    content_type_conformance, response_schema_conformance, status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -39,8 +41,13 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 MAX_EXAMPLES = 100
 #: schemathesis' own strategies draw from `random` (its concern, not ours): not a warning of this suite
 QUIET = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
-BOUNDED = settings(max_examples=MAX_EXAMPLES, derandomize=True, database=None, deadline=None,
-                   suppress_health_check=list(HealthCheck))
+BOUNDED = settings(
+    max_examples=MAX_EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
 
 
 class DeferredApp:
@@ -71,7 +78,9 @@ class DeferredApp:
 
     async def _until_ready(self) -> None:
         deadline = asyncio.get_running_loop().time() + self.ready_timeout
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=self.target), base_url="http://ready") as c:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.target), base_url="http://ready"
+        ) as c:
             while (ready := await c.get("/readyz")).status_code != 200:
                 assert asyncio.get_running_loop().time() < deadline, f"not ready: {ready.text}"
                 await asyncio.sleep(0.1)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import gc
 
+from services.aggregator.settings import AggregatorSettings
 from shared import http_server
 from shared.db import upgrade_async
 from shared.kafka import DLQ, EVENTS, STATUS, TopicSpec, ensure_topics
 from shared.observability import configure_logging
-
-from services.aggregator.settings import AggregatorSettings
 
 
 async def serve(settings: AggregatorSettings) -> None:
@@ -18,13 +17,22 @@ async def serve(settings: AggregatorSettings) -> None:
 
     await upgrade_async("aggregator", settings.database_url)
     # explicit creation (never auto-created); safe when intake does the same concurrently
-    await ensure_topics(settings.kafka_bootstrap_servers, [
-        TopicSpec(settings.events_topic, EVENTS.partitions, EVENTS.retention_ms),
-        TopicSpec(settings.status_topic, STATUS.partitions, STATUS.retention_ms),
-        TopicSpec(settings.dlq_topic, DLQ.partitions, DLQ.retention_ms)])
-    server = http_server.make_server(create_app(settings=settings), host=settings.http_host, port=settings.http_port,
-                                     limits=http_server.ServerLimits.of(settings),
-                                     log_level=settings.log_level.lower(), lifespan="on")
+    await ensure_topics(
+        settings.kafka_bootstrap_servers,
+        [
+            TopicSpec(settings.events_topic, EVENTS.partitions, EVENTS.retention_ms),
+            TopicSpec(settings.status_topic, STATUS.partitions, STATUS.retention_ms),
+            TopicSpec(settings.dlq_topic, DLQ.partitions, DLQ.retention_ms),
+        ],
+    )
+    server = http_server.make_server(
+        create_app(settings=settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        limits=http_server.ServerLimits.of(settings),
+        log_level=settings.log_level.lower(),
+        lifespan="on",
+    )
     await server.serve()
 
 

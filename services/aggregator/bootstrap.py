@@ -8,11 +8,6 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.db import make_engine
-from shared.kafka import make_broker
-from shared.observability import new_registry
-from shared.plan import load_plan
-
 from services.aggregator.adapters.codecs import with_lean_codecs
 from services.aggregator.adapters.consumer import EventConsumer, crash_hook
 from services.aggregator.adapters.metrics import AggregatorMetrics
@@ -20,6 +15,10 @@ from services.aggregator.adapters.projector import Projector
 from services.aggregator.adapters.relay import OutboxRelay
 from services.aggregator.domain.planview import view
 from services.aggregator.settings import AggregatorSettings
+from shared.db import make_engine
+from shared.kafka import make_broker
+from shared.observability import new_registry
+from shared.plan import load_plan
 
 
 @dataclass
@@ -35,8 +34,13 @@ class Aggregator:
     relay: OutboxRelay
 
 
-def bootstrap(settings: AggregatorSettings | None = None, *, clock: Any = None, plan: Any = None,
-              registry: CollectorRegistry | None = None) -> Aggregator:
+def bootstrap(
+    settings: AggregatorSettings | None = None,
+    *,
+    clock: Any = None,
+    plan: Any = None,
+    registry: CollectorRegistry | None = None,
+) -> Aggregator:
     settings = settings or AggregatorSettings()
     plan = view(plan or load_plan(settings.plan_file))
     clock = clock or settings.clock()
@@ -46,6 +50,5 @@ def bootstrap(settings: AggregatorSettings | None = None, *, clock: Any = None, 
     projector = Projector(engine, plan, settings.status_topic, settings.dlq_topic)
     consumer = EventConsumer(settings, projector, clock, metrics, on_batch=crash_hook(settings.fault))
     broker = make_broker(settings.kafka_bootstrap_servers, registry=registry, app_name="aggregator")
-    relay = OutboxRelay(engine, broker, metrics,
-                        settings.relay_batch_size, settings.relay_interval_seconds)
+    relay = OutboxRelay(engine, broker, metrics, settings.relay_batch_size, settings.relay_interval_seconds)
     return Aggregator(settings, plan, clock, engine, registry, metrics, projector, consumer, relay)

@@ -8,21 +8,26 @@ and increasing so a stream has one meaning whatever order it is delivered in.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from typing import Any
 
 from shared.events.models import agency_event_adapter
 
 VN = timezone(timedelta(hours=7))
 START = datetime(2024, 1, 1, 8, tzinfo=VN)
-ACTIVITY_OF = {"propaganda_sessions": "propaganda_session", "propaganda_participants": "propaganda_session",
-               "inspections_conducted": "inspection", "action_month_activities": "action_month_event"}
+ACTIVITY_OF = {
+    "propaganda_sessions": "propaganda_session",
+    "propaganda_participants": "propaganda_session",
+    "inspections_conducted": "inspection",
+    "action_month_activities": "action_month_event",
+}
 
 
 def sample_documents(plan: Any, n: int, seed: int = 7) -> Iterator[dict]:
     """`n` structured CloudEvents (dicts), valid against the plan."""
     rnd = random.Random(seed)
-    rules = [r for r in plan.reporting]
+    rules = list(plan.reporting)
     span = (datetime(2024, 12, 14, tzinfo=VN) - START).total_seconds()
     reported_ids: list[tuple[str, str]] = []
     for i in range(n):
@@ -36,7 +41,11 @@ def sample_documents(plan: Any, n: int, seed: int = 7) -> Iterator[dict]:
         if roll < 0.6:
             indicator = rnd.choice(rule.indicators)
             cap = plan.indicator(indicator).max_value
-            data: dict = {"indicator": indicator, "period": period, "value": float(rnd.randint(0, int(min(cap, 50))))}
+            data: dict = {
+                "indicator": indicator,
+                "period": period,
+                "value": float(rnd.randint(0, int(min(cap, 50)))),
+            }
             if rnd.random() < 0.3:
                 data["unit_code"] = rnd.choice(units)
             kind = "indicator.reported"
@@ -46,8 +55,13 @@ def sample_documents(plan: Any, n: int, seed: int = 7) -> Iterator[dict]:
             kind = "indicator.corrected"
         elif roll < 0.95:
             activity = ACTIVITY_OF.get(rnd.choice(rule.indicators), "propaganda_session")
-            data = {"activity": activity, "date": at.date().isoformat(), "participants": rnd.randint(0, 400),
-                    "unit_code": rnd.choice(units), "target_groups": ["học sinh"]}
+            data = {
+                "activity": activity,
+                "date": at.date().isoformat(),
+                "participants": rnd.randint(0, 400),
+                "unit_code": rnd.choice(units),
+                "target_groups": ["học sinh"],
+            }
             kind = "activity.recorded"
         else:
             data = {"period": period}
@@ -55,8 +69,14 @@ def sample_documents(plan: Any, n: int, seed: int = 7) -> Iterator[dict]:
         event_id = f"s{seed}-{i}"
         if kind == "indicator.reported":
             reported_ids.append((agency, event_id))
-        yield {"specversion": "1.0", "id": event_id, "source": f"/agencies/{agency}",
-               "type": f"vn.gov.pcmt.{kind}.v1", "time": at.isoformat(), "data": data}
+        yield {
+            "specversion": "1.0",
+            "id": event_id,
+            "source": f"/agencies/{agency}",
+            "type": f"vn.gov.pcmt.{kind}.v1",
+            "time": at.isoformat(),
+            "data": data,
+        }
 
 
 def sample_events(plan: Any, n: int, seed: int = 7) -> list:

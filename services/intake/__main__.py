@@ -6,29 +6,30 @@ import asyncio
 import gc
 import logging
 
+from services.intake.bootstrap import build
+from services.intake.entrypoints.http import create_app
+from services.intake.settings import IntakeSettings
 from shared import http_server
 from shared.db import upgrade_async
 from shared.kafka import DLQ, EVENTS, RAW, TopicSpec, ensure_topics
 from shared.observability import configure_logging
 
-from services.intake.bootstrap import build
-from services.intake.entrypoints.http import create_app
-from services.intake.settings import IntakeSettings
-
 log = logging.getLogger("services.intake")
 
 
 def topic_specs(settings: IntakeSettings) -> list[TopicSpec]:
-    return [TopicSpec(settings.raw_topic, RAW.partitions, RAW.retention_ms),
-            TopicSpec(settings.events_topic, EVENTS.partitions, EVENTS.retention_ms),
-            TopicSpec(settings.dlq_topic, DLQ.partitions, DLQ.retention_ms)]
+    return [
+        TopicSpec(settings.raw_topic, RAW.partitions, RAW.retention_ms),
+        TopicSpec(settings.events_topic, EVENTS.partitions, EVENTS.retention_ms),
+        TopicSpec(settings.dlq_topic, DLQ.partitions, DLQ.retention_ms),
+    ]
 
 
 async def prepare(settings: IntakeSettings) -> None:
     await upgrade_async("intake", settings.database_url)
     try:
         await ensure_topics(settings.kafka_bootstrap_servers, topic_specs(settings))
-    except Exception as exc:  # noqa: BLE001 - serve anyway: /readyz says Kafka is missing, requests get 503
+    except Exception as exc:
         log.warning("could not ensure Kafka topics (%s); starting anyway", exc)
 
 
@@ -56,9 +57,17 @@ def main() -> None:
     asyncio.run(prepare(settings))
     # Validation is CPU-bound Python: more than one worker is how intake uses more than one core.
     # uvloop and httptools (http_server's protocol): the event loop and HTTP parsing in C, not Python.
-    http_server.run("services.intake.__main__:app_factory", factory=True, host=settings.http_host,
-                    port=settings.http_port, limits=http_server.ServerLimits.of(settings), workers=settings.workers,
-                    log_level=settings.log_level.lower(), access_log=False, loop="uvloop")
+    http_server.run(
+        "services.intake.__main__:app_factory",
+        factory=True,
+        host=settings.http_host,
+        port=settings.http_port,
+        limits=http_server.ServerLimits.of(settings),
+        workers=settings.workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        loop="uvloop",
+    )
 
 
 if __name__ == "__main__":

@@ -12,14 +12,6 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.clock import Clock
-from shared.consumers import ConsumerHealth, engine_answers
-from shared.db import make_engine
-from shared.kafka import make_broker
-from shared.observability import new_registry
-from shared.plan import load_plan
-from shared.plan.index import PlanIndex
-
 from services.intake.adapters.metrics import IntakeMetrics
 from services.intake.adapters.publisher import EventPublisher
 from services.intake.adapters.raw_consumer import RawForwarder
@@ -28,13 +20,22 @@ from services.intake.adapters.tokens import TokenRepository
 from services.intake.domain.ratelimit import RateLimiter
 from services.intake.service_layer import Intake
 from services.intake.settings import IntakeSettings
+from shared.clock import Clock
+from shared.consumers import ConsumerHealth, engine_answers
+from shared.db import make_engine
+from shared.kafka import make_broker
+from shared.observability import new_registry
+from shared.plan import load_plan
+from shared.plan.index import PlanIndex
 
 
 @dataclass
 class Container:
     settings: IntakeSettings
     clock: Clock
-    monotonic: Callable[[], float]  # durations (rate refill, token cache): real time, even if the clock is pinned
+    monotonic: Callable[
+        [], float
+    ]  # durations (rate refill, token cache): real time, even if the clock is pinned
     plan: PlanIndex
     engine: AsyncEngine
     tokens: TokenRepository
@@ -48,12 +49,14 @@ class Container:
 
     async def database_ready(self) -> str | None:
         """None if PostgreSQL (tokens, registry) answers within 2 s, else why not."""
+
         async def ping() -> None:
             async with self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
+
         try:
             await asyncio.wait_for(ping(), 2.0)
-        except Exception as exc:  # noqa: BLE001 - a probe reports, it never raises
+        except Exception as exc:
             return f"PostgreSQL unreachable: {type(exc).__name__}"
         return None
 
@@ -76,30 +79,57 @@ class Container:
         await self.engine.dispose()
 
 
-def build(settings: IntakeSettings, *, clock: Clock | None = None,
-          monotonic: Callable[[], float] = time.monotonic) -> Container:
+def build(
+    settings: IntakeSettings, *, clock: Clock | None = None, monotonic: Callable[[], float] = time.monotonic
+) -> Container:
     clock = clock or settings.clock()
     plan = load_plan(settings.plan_file).index
     engine = make_engine(settings.database_url)
     registry = new_registry()
     metrics = IntakeMetrics(registry, set(plan.agency_codes))
-    publisher = EventPublisher(settings.kafka_bootstrap_servers, timeout_s=settings.publish_timeout_s,
-                               observe=metrics.publish_seconds.observe)
-    intake = Intake(plan, EventRegistry(engine), publisher, metrics, events_topic=settings.events_topic,
-                    now=clock.now, max_skew=timedelta(seconds=settings.max_clock_skew_s))
+    publisher = EventPublisher(
+        settings.kafka_bootstrap_servers,
+        timeout_s=settings.publish_timeout_s,
+        observe=metrics.publish_seconds.observe,
+    )
+    intake = Intake(
+        plan,
+        EventRegistry(engine),
+        publisher,
+        metrics,
+        events_topic=settings.events_topic,
+        now=clock.now,
+        max_skew=timedelta(seconds=settings.max_clock_skew_s),
+    )
     forwarder = None
     if settings.raw_consumer_enabled:
-        broker = make_broker(settings.kafka_bootstrap_servers, registry=registry, app_name="intake",
-                             consumer_only=True)  # forwards through `publisher`
+        broker = make_broker(
+            settings.kafka_bootstrap_servers, registry=registry, app_name="intake", consumer_only=True
+        )  # forwards through `publisher`
         health = ConsumerHealth(registry, "intake", "intake-raw", stall_seconds=settings.stall_seconds)
-        forwarder = RawForwarder(broker, intake, raw_topic=settings.raw_topic,
-                                 dlq_topic=settings.dlq_topic, group_id=settings.raw_group_id,
-                                 max_records=settings.raw_max_records, health=health,
-                                 attempts=settings.poison_attempts, reachable=lambda: engine_answers(engine),
-                                 max_event_bytes=settings.max_event_bytes)
+        forwarder = RawForwarder(
+            broker,
+            intake,
+            raw_topic=settings.raw_topic,
+            dlq_topic=settings.dlq_topic,
+            group_id=settings.raw_group_id,
+            max_records=settings.raw_max_records,
+            health=health,
+            attempts=settings.poison_attempts,
+            reachable=lambda: engine_answers(engine),
+            max_event_bytes=settings.max_event_bytes,
+        )
     return Container(
-        settings=settings, clock=clock, monotonic=monotonic, plan=plan, engine=engine,
+        settings=settings,
+        clock=clock,
+        monotonic=monotonic,
+        plan=plan,
+        engine=engine,
         tokens=TokenRepository(engine, cache_ttl_s=settings.token_cache_ttl_s, monotonic=monotonic),
-        publisher=publisher, intake=intake, limiter=RateLimiter(settings.rate_per_s, settings.rate_burst),
-        metrics=metrics, registry=registry, forwarder=forwarder,
+        publisher=publisher,
+        intake=intake,
+        limiter=RateLimiter(settings.rate_per_s, settings.rate_burst),
+        metrics=metrics,
+        registry=registry,
+        forwarder=forwarder,
     )

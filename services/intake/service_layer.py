@@ -16,10 +16,6 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel
 
-from shared.events.codec import KafkaRecord
-from shared.events.models import IndicatorCorrectedEvent, IndicatorReportedEvent
-from shared.plan.index import PlanIndex
-
 from services.intake.adapters.metrics import IntakeMetrics
 from services.intake.adapters.publisher import EventPublisher
 from services.intake.adapters.records import as_sent, digest, to_record, with_warnings
@@ -28,6 +24,9 @@ from services.intake.domain import plan_rules
 from services.intake.domain.parsing import parse_event
 from services.intake.domain.plan_rules import KnownEvent, Plausibility
 from services.intake.domain.problems import Problem
+from shared.events.codec import KafkaRecord
+from shared.events.models import IndicatorCorrectedEvent, IndicatorReportedEvent
+from shared.plan.index import PlanIndex
 
 log = logging.getLogger(__name__)
 REGISTRY_ATTEMPTS = 3  # 0.25 s + 0.5 s of patience for the registry after Kafka took an event
@@ -65,8 +64,17 @@ class Candidate:
 
 
 class Intake:
-    def __init__(self, plan: PlanIndex, registry: EventRegistry, publisher: EventPublisher, metrics: IntakeMetrics,
-                 *, events_topic: str, now: Callable[[], datetime], max_skew: timedelta) -> None:
+    def __init__(
+        self,
+        plan: PlanIndex,
+        registry: EventRegistry,
+        publisher: EventPublisher,
+        metrics: IntakeMetrics,
+        *,
+        events_topic: str,
+        now: Callable[[], datetime],
+        max_skew: timedelta,
+    ) -> None:
         self.plan, self.registry, self.publisher, self.metrics = plan, registry, publisher, metrics
         self.events_topic, self.now, self.max_skew = events_topic, now, max_skew
 
@@ -89,10 +97,13 @@ class Intake:
     def _safe_check(self, document: Any, agency: str | None, now: datetime) -> Problem | Candidate:
         try:
             return self.check(document, agency, now)
-        except Exception as exc:  # noqa: BLE001 - one poison event must not fail its batch
+        except Exception as exc:
             log.exception("checking an event failed")
-            return Problem("internal-error", f"the event could not be checked ({type(exc).__name__}); "
-                           "it was not accepted, please report this to the operators")
+            return Problem(
+                "internal-error",
+                f"the event could not be checked ({type(exc).__name__}); "
+                "it was not accepted, please report this to the operators",
+            )
 
     async def submit(self, documents: Sequence[Any], *, agency: str | None, path: str) -> list[Outcome]:
         """One outcome per document (a document may already be a Problem, e.g. too large)."""
@@ -124,20 +135,33 @@ class Intake:
             event = c.event
             previous = known.get((event.source, event.id)) or seen.get((event.source, event.id))
             if previous is not None:
-                outcomes[c.index] = Outcome("duplicate", event.id, detail=None if previous.digest == c.digest else (
-                    "an event with this id was accepted before with different content; the first one counts. "
-                    "Use a new id for a new event, or send indicator.corrected to change a value"))
+                outcomes[c.index] = Outcome(
+                    "duplicate",
+                    event.id,
+                    detail=None
+                    if previous.digest == c.digest
+                    else (
+                        "an event with this id was accepted before with different content; the first one counts. "
+                        "Use a new id for a new event, or send indicator.corrected to change a value"
+                    ),
+                )
                 continue
             if isinstance(event, IndicatorCorrectedEvent):
-                target = known.get((event.source, event.data.corrects)) or seen.get((event.source, event.data.corrects))
+                target = known.get((event.source, event.data.corrects)) or seen.get(
+                    (event.source, event.data.corrects)
+                )
                 problem = plan_rules.check_correction(event, target, self.plan)
                 if problem:
                     outcomes[c.index] = Outcome("rejected", event.id, problem)
                     continue
-            seen[(event.source, event.id)] = KnownEvent(str(event.type), _indicator_of(event, known, seen), c.digest)
+            seen[(event.source, event.id)] = KnownEvent(
+                str(event.type), _indicator_of(event, known, seen), c.digest
+            )
             to_publish.append(c)
         if to_publish:
-            await self.publisher.publish(self.events_topic, [with_warnings(c.record, c.warnings) for c in to_publish])
+            await self.publisher.publish(
+                self.events_topic, [with_warnings(c.record, c.warnings) for c in to_publish]
+            )
             await self._remember(to_publish, seen)
         for c in to_publish:
             outcomes[c.index] = Outcome("accepted", c.event.id, warnings=tuple(c.warnings))
@@ -174,13 +198,19 @@ class Intake:
                 await self.registry.record(rows)
                 return
             except UNAVAILABLE as exc:
-                log.warning("could not record %d accepted events in the registry (try %d): %s",
-                            len(rows), attempt + 1, exc)
+                log.warning(
+                    "could not record %d accepted events in the registry (try %d): %s",
+                    len(rows),
+                    attempt + 1,
+                    exc,
+                )
                 if attempt + 1 == REGISTRY_ATTEMPTS:
                     raise RegistryUnavailable(str(exc)) from exc
-                await asyncio.sleep(0.25 * 2 ** attempt)
+                await asyncio.sleep(0.25 * 2**attempt)
 
-    def _count(self, outcomes: list[Outcome], documents: Sequence[Any], agency: str | None, path: str) -> None:
+    def _count(
+        self, outcomes: list[Outcome], documents: Sequence[Any], agency: str | None, path: str
+    ) -> None:
         """One counter increment per distinct label set, not per event."""
         tally: Counter[tuple[str | None, str, str]] = Counter()
         for outcome, document in zip(outcomes, documents):
@@ -194,7 +224,9 @@ def _indicator_of(event: Any, known: dict, seen: dict) -> str | None:
     if isinstance(event, IndicatorReportedEvent):
         return event.data.indicator
     if isinstance(event, IndicatorCorrectedEvent):  # a correction of a correction keeps the indicator
-        target = known.get((event.source, event.data.corrects)) or seen.get((event.source, event.data.corrects))
+        target = known.get((event.source, event.data.corrects)) or seen.get(
+            (event.source, event.data.corrects)
+        )
         return target.indicator if target else None
     return None
 

@@ -45,6 +45,8 @@ class IntakeSettings(TiendoSettings):
     @model_validator(mode="after")
     def _batch_fits_bucket(self) -> IntakeSettings:
         if self.rate_burst < self.max_batch_events:
-            raise ValueError(f"INTAKE_RATE_BURST ({self.rate_burst}) must be at least INTAKE_MAX_BATCH_EVENTS "
-                             f"({self.max_batch_events}), or a full batch could never pass")
+            raise ValueError(
+                f"INTAKE_RATE_BURST ({self.rate_burst}) must be at least INTAKE_MAX_BATCH_EVENTS "
+                f"({self.max_batch_events}), or a full batch could never pass"
+            )
         return self

@@ -9,12 +9,6 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.clock import Clock
-from shared.consumers import ConsumerHealth, engine_answers
-from shared.db import make_engine
-from shared.kafka import make_broker
-from shared.observability import new_registry
-
 from services.notifier.adapters.consumer import StatusConsumer
 from services.notifier.adapters.metrics import NotifierMetrics
 from services.notifier.adapters.plan_directory import load_directory
@@ -23,6 +17,11 @@ from services.notifier.domain.directory import Directory
 from services.notifier.service_layer.delivery import Sender
 from services.notifier.service_layer.notifier import AckLinks, Notifier
 from services.notifier.settings import NotifierSettings
+from shared.clock import Clock
+from shared.consumers import ConsumerHealth, engine_answers
+from shared.db import make_engine
+from shared.kafka import make_broker
+from shared.observability import new_registry
 
 
 @dataclass
@@ -39,33 +38,57 @@ class Container:
 
     def consumer(self) -> StatusConsumer:
         """The status-topic subscriber on a FastStream broker of its own (consumer only)."""
+
         async def handle(event) -> bool:
             return await self.notifier.handle(event, self.clock.now())
-        broker = make_broker(self.settings.kafka_bootstrap_servers, registry=self.registry, app_name="notifier")
-        return StatusConsumer(broker, self.settings.status_topic, self.settings.consumer_group, handle,
-                              on_poison=lambda: self.metrics.status_events.labels("undecodable").inc(),
-                              dlq_topic=self.settings.dlq_topic, health=self.health,
-                              attempts=self.settings.poison_attempts, reachable=lambda: engine_answers(self.engine),
-                              bootstrap=self.settings.kafka_bootstrap_servers)
+
+        broker = make_broker(
+            self.settings.kafka_bootstrap_servers, registry=self.registry, app_name="notifier"
+        )
+        return StatusConsumer(
+            broker,
+            self.settings.status_topic,
+            self.settings.consumer_group,
+            handle,
+            on_poison=lambda: self.metrics.status_events.labels("undecodable").inc(),
+            dlq_topic=self.settings.dlq_topic,
+            health=self.health,
+            attempts=self.settings.poison_attempts,
+            reachable=lambda: engine_answers(self.engine),
+            bootstrap=self.settings.kafka_bootstrap_servers,
+        )
 
     @property
     def health(self) -> ConsumerHealth:
         """The status consumer's health (one per container, on its registry's /readyz and /metrics)."""
         if self._health is None:
-            self._health = ConsumerHealth(self.registry, "notifier", "notifier-status",
-                                          stall_seconds=self.settings.stall_seconds)
+            self._health = ConsumerHealth(
+                self.registry, "notifier", "notifier-status", stall_seconds=self.settings.stall_seconds
+            )
         return self._health
 
 
 def transport(settings: NotifierSettings) -> SmtpTransport:
-    return SmtpTransport(settings.smtp_host, settings.smtp_port, settings.smtp_tls, settings.smtp_username,
-                         settings.smtp_password.get_secret_value() if settings.smtp_password else None,
-                         settings.smtp_timeout, settings.smtp_ca_file, settings.smtp_validate_certs)
+    return SmtpTransport(
+        settings.smtp_host,
+        settings.smtp_port,
+        settings.smtp_tls,
+        settings.smtp_username,
+        settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        settings.smtp_timeout,
+        settings.smtp_ca_file,
+        settings.smtp_validate_certs,
+    )
 
 
-def bootstrap(settings: NotifierSettings | None = None, *, clock: Clock | None = None,
-              directory: Directory | None = None, engine: AsyncEngine | None = None,
-              checkpoint=None) -> Container:
+def bootstrap(
+    settings: NotifierSettings | None = None,
+    *,
+    clock: Clock | None = None,
+    directory: Directory | None = None,
+    engine: AsyncEngine | None = None,
+    checkpoint=None,
+) -> Container:
     settings = settings or NotifierSettings()  # type: ignore[call-arg]
     clock = clock or settings.clock()
     engine = engine or make_engine(settings.database_url)
@@ -73,8 +96,17 @@ def bootstrap(settings: NotifierSettings | None = None, *, clock: Clock | None =
     registry = new_registry()
     metrics = NotifierMetrics(registry)
     links = AckLinks(settings.ack_secret.get_secret_value().encode(), settings.public_url, settings.ack_ttl)
-    notifier = Notifier(engine, directory, settings.policy(), links, settings.smtp_from, metrics, settings.timezone)
-    sender = Sender(engine, transport(settings), metrics, worker=f"{socket.gethostname()}:{os.getpid()}",
-                    lease=settings.send_lease, retry_base=settings.retry_base, retry_cap=settings.retry_cap,
-                    checkpoint=checkpoint)
+    notifier = Notifier(
+        engine, directory, settings.policy(), links, settings.smtp_from, metrics, settings.timezone
+    )
+    sender = Sender(
+        engine,
+        transport(settings),
+        metrics,
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+        lease=settings.send_lease,
+        retry_base=settings.retry_base,
+        retry_cap=settings.retry_cap,
+        checkpoint=checkpoint,
+    )
     return Container(settings, clock, engine, directory, registry, metrics, notifier, sender)

@@ -8,9 +8,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
-from shared.settings import TiendoSettings
-
 from services.notifier.domain.policy import DigestPolicy, QuietHours
+from shared.settings import TiendoSettings
 
 
 class NotifierSettings(TiendoSettings):
@@ -42,7 +41,8 @@ class NotifierSettings(TiendoSettings):
     critical_interval: timedelta = Field(default=timedelta(hours=2), alias="NOTIFIER_CRITICAL_INTERVAL")
     repeat_interval: timedelta = Field(default=timedelta(hours=24), alias="NOTIFIER_REPEAT_INTERVAL")
     escalation_delays: Annotated[list[timedelta], NoDecode] = Field(
-        default=[timedelta(days=3), timedelta(days=7)], alias="NOTIFIER_ESCALATION_DELAYS")
+        default=[timedelta(days=3), timedelta(days=7)], alias="NOTIFIER_ESCALATION_DELAYS"
+    )
     quiet_hours: str = Field(default="21:00-07:00", alias="NOTIFIER_QUIET_HOURS")
     # Non-critical news and reminders go out in one morning digest ("off": by group_interval).
     # Unset, it is 07:30 unless a group interval is configured: then that interval rules.
@@ -54,8 +54,15 @@ class NotifierSettings(TiendoSettings):
     retry_base: float = Field(default=2.0, gt=0, alias="NOTIFIER_RETRY_BASE_SECONDS")
     retry_cap: float = Field(default=600.0, gt=0, alias="NOTIFIER_RETRY_CAP_SECONDS")
 
-    @field_validator("group_wait", "group_interval", "critical_interval", "repeat_interval", "send_lease",
-                     "ack_ttl", mode="before")
+    @field_validator(
+        "group_wait",
+        "group_interval",
+        "critical_interval",
+        "repeat_interval",
+        "send_lease",
+        "ack_ttl",
+        mode="before",
+    )
     @classmethod
     def _seconds(cls, value):
         # The environment may say "90" (seconds) as well as "PT90S" or "00:01:30".
@@ -90,11 +97,14 @@ class NotifierSettings(TiendoSettings):
 
     def policy(self) -> DigestPolicy:
         return DigestPolicy(
-            group_wait=self.group_wait, group_interval=self.group_interval,
-            critical_interval=self.critical_interval, repeat_interval=self.repeat_interval,
+            group_wait=self.group_wait,
+            group_interval=self.group_interval,
+            critical_interval=self.critical_interval,
+            repeat_interval=self.repeat_interval,
             escalation_delays=tuple(self.escalation_delays),
             quiet_hours=parse_quiet_hours(self.quiet_hours, self.timezone),
-            digest_time=parse_time_of_day(self.effective_digest_time), timezone=self.timezone,
+            digest_time=parse_time_of_day(self.effective_digest_time),
+            timezone=self.timezone,
         )
 
 
@@ -117,7 +127,7 @@ def parse_time_of_day(text: str) -> time | None:
 
 
 def parse_quiet_hours(text: str, tz: str) -> QuietHours | None:
-    """"21:00-07:00" → QuietHours; "" or "off" → none."""
+    """ "21:00-07:00" → QuietHours; "" or "off" → none."""
     if not text.strip() or text.strip().lower() in {"off", "none"}:
         return None
     try:

@@ -13,13 +13,25 @@ from shared.events.models import (
     ReportStatusChanged,
     ReportSubmitted,
     StatusEvent,
-    agency_source,
     agency_code_of,
+    agency_source,
 )
 from shared.events.types import EventType
 
 __all__ = [
-    "AGENCY_EVENT_TYPES", "ActivityRecorded", "AgencyEvent", "CommuneAssessed", "EventType",
-    "IndicatorCorrected", "IndicatorReported", "KpiStatus", "KpiStatusChanged", "ReportStatus",
-    "ReportStatusChanged", "ReportSubmitted", "StatusEvent", "agency_code_of", "agency_source",
+    "AGENCY_EVENT_TYPES",
+    "ActivityRecorded",
+    "AgencyEvent",
+    "CommuneAssessed",
+    "EventType",
+    "IndicatorCorrected",
+    "IndicatorReported",
+    "KpiStatus",
+    "KpiStatusChanged",
+    "ReportStatus",
+    "ReportStatusChanged",
+    "ReportSubmitted",
+    "StatusEvent",
+    "agency_code_of",
+    "agency_source",
 ]

@@ -101,8 +101,14 @@ _REQUIRED = ("specversion", "id", "source", "type")
 _BAD_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 
 
-def from_headers(headers: Iterable[tuple[str, bytes]], *, prefix: str = KAFKA_PREFIX, where: str = "Kafka header",
-                 percent_encoded: bool = False, required: Collection[str] = _REQUIRED) -> dict[str, Any]:
+def from_headers(
+    headers: Iterable[tuple[str, bytes]],
+    *,
+    prefix: str = KAFKA_PREFIX,
+    where: str = "Kafka header",
+    percent_encoded: bool = False,
+    required: Collection[str] = _REQUIRED,
+) -> dict[str, Any]:
     """The context attributes of a binary-mode event, from its headers: `<prefix><name>` (Kafka's
     `ce_`, HTTP's `ce-`; names as given, so HTTP callers pass them lower-cased) and `content-type`
     (the datacontenttype: application/json, parameters aside). Each attribute once, its value UTF-8
@@ -120,8 +126,10 @@ def from_headers(headers: Iterable[tuple[str, bytes]], *, prefix: str = KAFKA_PR
             raw = bytes(raw) if raw is not None else b""
             if percent_encoded and b"%" in raw:
                 if _BAD_PERCENT.search(raw):
-                    raise DecodeError(f"{where} {_shown(name)} holds a '%' not followed by two hex digits "
-                                      "(a '%' itself is sent as %25)")
+                    raise DecodeError(
+                        f"{where} {_shown(name)} holds a '%' not followed by two hex digits "
+                        "(a '%' itself is sent as %25)"
+                    )
                 raw = unquote_to_bytes(raw)
             text = raw.decode("utf-8")
         except (UnicodeDecodeError, TypeError) as exc:
@@ -129,7 +137,7 @@ def from_headers(headers: Iterable[tuple[str, bytes]], *, prefix: str = KAFKA_PR
         if content:
             content_type = text
         else:
-            attribute = name[len(prefix):]
+            attribute = name[len(prefix) :]
             if attribute in attributes:
                 raise DecodeError(f"{where} {_shown(name)} appears more than once")
             attributes[attribute] = text
@@ -155,24 +163,32 @@ def loads(body: bytes, what: str = "body") -> Any:
     try:
         text = bytes(body).decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DecodeError(f"{what} is not UTF-8: {exc.reason} at byte {exc.start}{_utf16_hint(body)}") from exc
+        raise DecodeError(
+            f"{what} is not UTF-8: {exc.reason} at byte {exc.start}{_utf16_hint(body)}"
+        ) from exc
     if "\x00" in text:  # never valid JSON (raw NUL); what UTF-16 and UTF-32 look like as UTF-8
         raise DecodeError(f"{what} is not UTF-8 JSON: it contains NUL bytes{_utf16_hint(body, always=True)}")
     try:
         document = json.loads(text)  # from text: faster than from bytes, which guesses the encoding
     except json.JSONDecodeError as exc:
-        raise DecodeError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+        raise DecodeError(
+            f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
     except (RecursionError, MemoryError):
         raise DecodeError(f"{what} nests arrays or objects more than {MAX_DEPTH} deep") from None
     except ValueError as exc:  # an integer longer than Python reads (sys.get_int_max_str_digits)
         digits = _DIGITS.search(str(exc))
-        raise DecodeError(f"{what} holds an integer of {digits[1] if digits else 'too many'} digits; "
-                          "no field takes more than a few") from None
+        raise DecodeError(
+            f"{what} holds an integer of {digits[1] if digits else 'too many'} digits; "
+            "no field takes more than a few"
+        ) from None
     if (text.count("[") + text.count("{")) > MAX_DEPTH and _deeper_than(document, MAX_DEPTH):
         raise DecodeError(f"{what} nests arrays or objects more than {MAX_DEPTH} deep")
     if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(document):
-        raise DecodeError(f"{what} holds a lone surrogate escape (\\ud800-\\udfff outside a pair), "
-                          "which is no Unicode character")
+        raise DecodeError(
+            f"{what} holds a lone surrogate escape (\\ud800-\\udfff outside a pair), "
+            "which is no Unicode character"
+        )
     return document
 
 
@@ -193,14 +209,21 @@ def _deeper_than(document: Any, limit: int) -> bool:
         level += 1
         if level > limit:
             return True
-        containers = [c for parent in containers
-                      for c in (parent.values() if isinstance(parent, dict) else parent)
-                      if isinstance(c, (dict, list))]
+        containers = [
+            c
+            for parent in containers
+            for c in (parent.values() if isinstance(parent, dict) else parent)
+            if isinstance(c, (dict, list))
+        ]
     return False
 
 
 def _utf16_hint(body: bytes, always: bool = False) -> str:
-    if always or body[:2] in (b"\xff\xfe", b"\xfe\xff") or body[:4] in (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00"):
+    if (
+        always
+        or body[:2] in (b"\xff\xfe", b"\xfe\xff")
+        or body[:4] in (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00")
+    ):
         return " (UTF-16 or UTF-32? send UTF-8)"
     return ""
 
@@ -226,7 +249,7 @@ def _decode(adapter: Any, value: bytes | None, headers: Iterable[tuple[str, byte
         return adapter.validate_python(from_kafka(value, headers))
     except (DecodeError, ValidationError):
         raise
-    except Exception as exc:  # noqa: BLE001 - the promise above: odd input is a DecodeError
+    except Exception as exc:
         raise DecodeError(f"undecodable record ({type(exc).__name__})") from exc
 
 

@@ -12,10 +12,17 @@ import re
 import unicodedata
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import (
-    AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, field_validator, model_validator,
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_validator,
+    model_validator,
 )
 
 from shared.events.types import EventType
@@ -77,8 +84,10 @@ def _text(value: str) -> str:
         return value
     bad = CONTROL_IN_TEXT.search(value)
     if bad:
-        raise ValueError(f"must not contain control characters other than tab and line breaks; found "
-                         f"U+{ord(bad.group()):04X} at position {bad.start()}")
+        raise ValueError(
+            f"must not contain control characters other than tab and line breaks; found "
+            f"U+{ord(bad.group()):04X} at position {bad.start()}"
+        )
     return value
 
 
@@ -119,8 +128,13 @@ BoundedDate = Annotated[date, BeforeValidator(_json_string), AfterValidator(_bou
 Value = Annotated[float, Field(strict=True), AfterValidator(_finite_non_negative)]
 Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Code = Annotated[str, Field(pattern=CODE)]  # ASCII by its pattern (pydantic's regex: `$` is the very end)
-Period = Annotated[str, Field(pattern=r"^\d{4}(-H[12]|-Q[1-4]|-(0[1-9]|1[0-2]))?$",
-                              examples=["2024", "2024-H1", "2024-Q2", "2024-06"])]
+Period = Annotated[
+    str,
+    Field(
+        pattern=r"^\d{4}(-H[12]|-Q[1-4]|-(0[1-9]|1[0-2]))?$",
+        examples=["2024", "2024-H1", "2024-Q2", "2024-06"],
+    ),
+]
 EventId = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_event_id)]
 Text = Annotated[str, Field(max_length=2000), AfterValidator(_text)]
 
@@ -239,15 +253,17 @@ class _Envelope(BaseModel):
         return _identifier(value)
 
     @model_validator(mode="after")
-    def _extensions_are_cloudevents_scalars(self) -> "_Envelope":
+    def _extensions_are_cloudevents_scalars(self) -> _Envelope:
         # CloudEvents 1.0: extension names are [a-z0-9]{1,20} and values scalars, so they
         # survive Kafka's binary mode as ce_* headers unchanged.
         for name, value in (self.model_extra or {}).items():
             if not EXTENSION_NAME.fullmatch(name):
                 raise ValueError(f"extension attribute {name!r}: names are 1-20 lowercase letters or digits")
             if not isinstance(value, (str, int, bool)):
-                raise ValueError(f"extension attribute {name!r} must be a string, integer or boolean, "
-                                 f"not {type(value).__name__}")
+                raise ValueError(
+                    f"extension attribute {name!r} must be a string, integer or boolean, "
+                    f"not {type(value).__name__}"
+                )
             if isinstance(value, str) and (problem := identifier_problem(value)):
                 raise ValueError(f"extension attribute {name!r} {problem}")
             if type(value) is int and not -INT32 <= value < INT32:
@@ -309,13 +325,14 @@ class ReportStatusChangedEvent(_Envelope):
 
 
 AgencyEvent = Annotated[
-    Union[IndicatorReportedEvent, IndicatorCorrectedEvent, ActivityRecordedEvent,
-          ReportSubmittedEvent, CommuneAssessedEvent],
+    IndicatorReportedEvent
+    | IndicatorCorrectedEvent
+    | ActivityRecordedEvent
+    | ReportSubmittedEvent
+    | CommuneAssessedEvent,
     Field(discriminator="type"),
 ]
-StatusEvent = Annotated[
-    Union[KpiStatusChangedEvent, ReportStatusChangedEvent], Field(discriminator="type")
-]
+StatusEvent = Annotated[KpiStatusChangedEvent | ReportStatusChangedEvent, Field(discriminator="type")]
 AGENCY_EVENT_TYPES = {
     EventType.INDICATOR_REPORTED: IndicatorReportedEvent,
     EventType.INDICATOR_CORRECTED: IndicatorCorrectedEvent,

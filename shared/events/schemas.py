@@ -19,8 +19,11 @@ def generated() -> dict[str, str]:
     files = {}
     for event_type, model in {**AGENCY_EVENT_TYPES, **STATUS_EVENT_TYPES}.items():
         schema = model.model_json_schema(mode="validation")
-        schema = {"$schema": "https://json-schema.org/draft/2020-12/schema",
-                  "$id": f"https://tiendo.example/schemas/{event_type}.json", **schema}
+        schema = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": f"https://tiendo.example/schemas/{event_type}.json",
+            **schema,
+        }
         files[f"{event_type}.json"] = json.dumps(schema, ensure_ascii=False, indent=2) + "\n"
     return files
 

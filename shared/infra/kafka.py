@@ -77,15 +77,28 @@ def ensure_kafka_runtime() -> Path:
         mvn = shutil.which("mvn")
         if mvn is None:
             raise InfraError(f"`mvn` not found: needed once to fetch Kafka's jars; {INSTALL_HINT}")
-        print(f"downloading Kafka {KAFKA_VERSION} jars from Maven Central (once)...",
-              file=sys.stderr, flush=True)
+        print(
+            f"downloading Kafka {KAFKA_VERSION} jars from Maven Central (once)...",
+            file=sys.stderr,
+            flush=True,
+        )
         shutil.rmtree(home, ignore_errors=True)
-        cmd = [mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-               f"-DoutputDirectory={home / 'libs'}", "-DincludeScope=runtime"]
+        cmd = [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(POM),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={home / 'libs'}",
+            "-DincludeScope=runtime",
+        ]
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
-            raise InfraError(f"`{' '.join(cmd)}` failed ({result.returncode}):\n"
-                             f"{result.stdout[-3000:]}{result.stderr[-3000:]}")
+            raise InfraError(
+                f"`{' '.join(cmd)}` failed ({result.returncode}):\n"
+                f"{result.stdout[-3000:]}{result.stderr[-3000:]}"
+            )
         marker.write_text(KAFKA_VERSION + "\n")
     return home
 
@@ -107,8 +120,7 @@ async def _ready(bootstrap: str, node_id: int) -> bool:
         if node_id not in {b["node_id"] for b in (await admin.describe_cluster())["brokers"]}:
             return False
         topics = await admin.describe_topics()
-        return all(t["error_code"] == 0 and all(p["leader"] >= 0 for p in t["partitions"])
-                   for t in topics)
+        return all(t["error_code"] == 0 and all(p["leader"] >= 0 for p in t["partitions"]) for t in topics)
     except Exception:
         return False
     finally:
@@ -137,8 +149,14 @@ class KafkaServer(ChildServer):
     static voter list (`quorum`), each still started, stopped, killed and restarted on its own.
     """
 
-    def __init__(self, workdir: Path, *, node_id: int = 1, quorum: list[KafkaServer] | None = None,
-                 cluster_id: str | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        node_id: int = 1,
+        quorum: list[KafkaServer] | None = None,
+        cluster_id: str | None = None,
+    ) -> None:
         self.workdir = Path(workdir).resolve()
         self.node_id = node_id
         self.quorum = quorum if quorum is not None else [self]
@@ -214,8 +232,14 @@ class KafkaServer(ChildServer):
         return path
 
     def _java_cmd(self, home: Path, *args: str) -> list[str]:
-        return [_java(), f"-Dlog4j2.configurationFile={LOG4J2}",
-                f"-Dkafka.logs.dir={self.log_path.parent}", "-cp", str(home / "libs" / "*"), *args]
+        return [
+            _java(),
+            f"-Dlog4j2.configurationFile={LOG4J2}",
+            f"-Dkafka.logs.dir={self.log_path.parent}",
+            "-cp",
+            str(home / "libs" / "*"),
+            *args,
+        ]
 
     def launch(self) -> None:
         """Start the process without waiting for it (a quorum's nodes must boot together)."""
@@ -229,8 +253,9 @@ class KafkaServer(ChildServer):
         if not (self.data_dir / "meta.properties").exists():
             # Static quorum (controller.quorum.voters), hence no --standalone.
             self.cluster_id = self.cluster_id or _cluster_id()
-            fmt = self._java_cmd(home, "kafka.tools.StorageTool", "format",
-                                 "-t", self.cluster_id, "-c", str(config))
+            fmt = self._java_cmd(
+                home, "kafka.tools.StorageTool", "format", "-t", self.cluster_id, "-c", str(config)
+            )
             result = subprocess.run(fmt, capture_output=True, text=True, cwd=self.workdir)
             if result.returncode != 0:
                 raise InfraError(f"Kafka storage format failed:\n{result.stdout}{result.stderr}")
@@ -239,8 +264,9 @@ class KafkaServer(ChildServer):
         heap = ["-Xmx512m", "-Xms256m"] if len(self.quorum) == 1 else ["-Xmx384m", "-Xms128m"]
         cmd[1:1] = [*heap, "-XX:+UseG1GC"]
         # Own session: a Ctrl-C in the terminal must not kill the broker behind our back.
-        self._proc = subprocess.Popen(cmd, cwd=self.workdir, stdout=self._output,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
+        self._proc = subprocess.Popen(
+            cmd, cwd=self.workdir, stdout=self._output, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def start(self, timeout: float = 60) -> str:
         """Start (or return the running) node; ready once it answers metadata as a live broker."""
@@ -298,7 +324,9 @@ class KafkaCluster:
         self.nodes: list[KafkaServer] = []
         for node_id in range(1, nodes + 1):
             home = self.workdir if nodes == 1 else self.workdir / f"node-{node_id}"
-            self.nodes.append(KafkaServer(home, node_id=node_id, quorum=self.nodes, cluster_id=self.cluster_id))
+            self.nodes.append(
+                KafkaServer(home, node_id=node_id, quorum=self.nodes, cluster_id=self.cluster_id)
+            )
         self.replication, self.min_insync = replication_for(nodes)
 
     @property
@@ -354,8 +382,11 @@ class KafkaCluster:
             described = [self._describe(t) for t in topics]
         except InfraError:
             return False
-        return all(p["leader"] >= 0 and sorted(p["isr"]) == sorted(p["replicas"])
-                   for t in described for p in t["partitions"])
+        return all(
+            p["leader"] >= 0 and sorted(p["isr"]) == sorted(p["replicas"])
+            for t in described
+            for p in t["partitions"]
+        )
 
     def _describe(self, topic: str) -> dict:
         running = ",".join(n.bootstrap for n in self.nodes if n.is_running())
@@ -367,9 +398,10 @@ class KafkaCluster:
                 return (await admin.describe_topics([topic]))[0]
             finally:
                 await admin.close()
+
         try:
             found = _in_thread(go)
-        except Exception as exc:  # noqa: BLE001 - a node just went away: the caller asks again
+        except Exception as exc:
             raise InfraError(f"cannot describe {topic}: {exc!r}") from exc
         if found.get("error_code", 0):
             raise InfraError(f"cannot describe {topic}: error {found['error_code']}")

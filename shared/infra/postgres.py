@@ -60,8 +60,10 @@ def find_pg_bin() -> Path:
         found = _find_bin_dir()
         if found:
             return found
-    raise InfraError("PostgreSQL server binaries (initdb, pg_ctl) not found; install them, "
-                     "e.g. `apt-get install postgresql` (Debian/Ubuntu)")
+    raise InfraError(
+        "PostgreSQL server binaries (initdb, pg_ctl) not found; install them, "
+        "e.g. `apt-get install postgresql` (Debian/Ubuntu)"
+    )
 
 
 def _is_root() -> bool:
@@ -72,8 +74,18 @@ def _ensure_os_user() -> None:
     try:
         pwd.getpwnam(OS_USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--user-group", "--no-create-home",
-                        "--shell", "/usr/sbin/nologin", OS_USER], check=True)
+        subprocess.run(
+            [
+                "useradd",
+                "--system",
+                "--user-group",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                OS_USER,
+            ],
+            check=True,
+        )
 
 
 class PostgresServer:
@@ -123,18 +135,20 @@ class PostgresServer:
     def is_running(self) -> bool:
         return self.pid is not None
 
-    def _run(self, *cmd: str, as_server: bool = True, check: bool = True,
-             timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def _run(
+        self, *cmd: str, as_server: bool = True, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         assert self._bin is not None
         argv = [str(self._bin / cmd[0]), *cmd[1:]]
         if as_server and _is_root():
             argv = ["runuser", "-u", OS_USER, "--", *argv]
         # cwd: the postgres user may not be allowed into the caller's cwd (e.g. /root).
-        result = subprocess.run(argv, cwd=self.base, capture_output=True, text=True,
-                                timeout=timeout)
+        result = subprocess.run(argv, cwd=self.base, capture_output=True, text=True, timeout=timeout)
         if check and result.returncode != 0:
-            raise InfraError(f"`{' '.join(argv)}` failed ({result.returncode}):\n"
-                             f"{result.stdout}{result.stderr}\n{tail(self.log_path)}")
+            raise InfraError(
+                f"`{' '.join(argv)}` failed ({result.returncode}):\n"
+                f"{result.stdout}{result.stderr}\n{tail(self.log_path)}"
+            )
         return result
 
     def _prepare_dirs(self) -> None:
@@ -167,22 +181,54 @@ class PostgresServer:
             self.port = free_port(HOST)
         if not (self.data_dir / "PG_VERSION").exists():
             shutil.rmtree(self.data_dir, ignore_errors=True)  # a half-done initdb
-            self._run("initdb", "-D", str(self.data_dir), "--username=postgres",
-                      "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync")
+            self._run(
+                "initdb",
+                "-D",
+                str(self.data_dir),
+                "--username=postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+            )
         sock = self.base / "sock"
         sock.mkdir(exist_ok=True)
         if _is_root():
             shutil.chown(sock, OS_USER, OS_USER)
         # Unix socket paths are limited to 107 bytes; we only need TCP anyway.
         sock_opt = str(sock) if len(str(sock)) < 90 else ""
-        opts = (f"-p {self.port} -c listen_addresses={HOST} -c unix_socket_directories='{sock_opt}'"
-                " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-                " -c max_connections=200")
-        self._run("pg_ctl", "start", "-w", "-t", str(int(timeout)), "-D", str(self.data_dir),
-                  "-l", str(self.log_path), "-o", opts, timeout=timeout + 10)
+        opts = (
+            f"-p {self.port} -c listen_addresses={HOST} -c unix_socket_directories='{sock_opt}'"
+            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            " -c max_connections=200"
+        )
+        self._run(
+            "pg_ctl",
+            "start",
+            "-w",
+            "-t",
+            str(int(timeout)),
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.log_path),
+            "-o",
+            opts,
+            timeout=timeout + 10,
+        )
         self._await_ready(timeout)
-        created = self._run("createdb", "-h", HOST, "-p", str(self.port), "-U", "postgres",
-                            DATABASE, as_server=False, check=False)
+        created = self._run(
+            "createdb",
+            "-h",
+            HOST,
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            DATABASE,
+            as_server=False,
+            check=False,
+        )
         if created.returncode != 0 and "already exists" not in created.stderr:
             raise InfraError(f"createdb {DATABASE} failed: {created.stderr}")
         return self.url
@@ -190,8 +236,18 @@ class PostgresServer:
     def _await_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            ready = self._run("pg_isready", "-q", "-h", HOST, "-p", str(self.port), "-U", "postgres",
-                              as_server=False, check=False)
+            ready = self._run(
+                "pg_isready",
+                "-q",
+                "-h",
+                HOST,
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                as_server=False,
+                check=False,
+            )
             if ready.returncode == 0:
                 return
             if time.monotonic() > deadline:
@@ -302,8 +358,9 @@ async def drop_database(server_url: str, database_url: str) -> None:
 async def _admin(server_url: str, statement: str) -> None:
     # CREATE/DROP DATABASE cannot run in a transaction: a plain asyncpg connection, autocommit.
     url = make_url(server_url)
-    conn = await asyncpg.connect(user=url.username, password=url.password, host=url.host,
-                                 port=url.port, database=url.database)
+    conn = await asyncpg.connect(
+        user=url.username, password=url.password, host=url.host, port=url.port, database=url.database
+    )
     try:
         await conn.execute(statement)
     finally:

@@ -94,8 +94,9 @@ def find_prometheus() -> PrometheusBinaries:
 
 def promtool(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run `promtool` (installing it when needed); the caller checks `returncode`."""
-    return subprocess.run([str(find_prometheus().promtool), *args], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [str(find_prometheus().promtool), *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 class PrometheusServer(ChildServer):
@@ -147,12 +148,19 @@ class PrometheusServer(ChildServer):
         if self.port is None:
             self.port = free_port(HOST)
         self._output = open(self.log_path, "ab")
-        cmd = [str(binaries.prometheus), f"--config.file={self.config_path}",
-               f"--storage.tsdb.path={self.data_dir}", f"--web.listen-address={HOST}:{self.port}",
-               "--web.enable-lifecycle", "--storage.tsdb.retention.time=1d", "--log.level=info"]
+        cmd = [
+            str(binaries.prometheus),
+            f"--config.file={self.config_path}",
+            f"--storage.tsdb.path={self.data_dir}",
+            f"--web.listen-address={HOST}:{self.port}",
+            "--web.enable-lifecycle",
+            "--storage.tsdb.retention.time=1d",
+            "--log.level=info",
+        ]
         # cwd = workdir: relative rule_files paths resolve against the config's directory anyway.
-        self._proc = subprocess.Popen(cmd, cwd=self.workdir, stdout=self._output, stderr=subprocess.STDOUT,
-                                      start_new_session=True)
+        self._proc = subprocess.Popen(
+            cmd, cwd=self.workdir, stdout=self._output, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self._await_ready(timeout)
         return self.url
 

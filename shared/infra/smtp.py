@@ -20,7 +20,7 @@ import os
 import signal
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
@@ -42,8 +42,9 @@ class _MailboxHandler:
     def _rejecting(self) -> bool:
         return (self.mailbox / REJECT_FLAG).exists()
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
         if self._rejecting():
             return REJECT_REPLY
         envelope.rcpt_tos.append(address)
@@ -53,7 +54,7 @@ class _MailboxHandler:
         if self._rejecting():
             return REJECT_REPLY
         self.count += 1
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         name = f"{stamp}-{self.count:06d}.eml"
         tmp = self.mailbox / f".{name}.tmp"  # readers never see a half-written .eml
         tmp.write_bytes(envelope.original_content)
@@ -76,8 +77,9 @@ class MailboxSmtpServer:
         self.mailbox.mkdir(parents=True, exist_ok=True)
         if self.port == 0:
             self.port = free_port(self.host)
-        self._controller = Controller(_MailboxHandler(self.mailbox), hostname=self.host,
-                                      port=self.port, enable_SMTPUTF8=True)
+        self._controller = Controller(
+            _MailboxHandler(self.mailbox), hostname=self.host, port=self.port, enable_SMTPUTF8=True
+        )
         self._controller.start()  # returns once the server answered its own probe
         return self
 
@@ -112,8 +114,9 @@ class MailboxSmtpServer:
         deadline = time.monotonic() + timeout
         while len(self.paths()) < count:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(self.paths())} of {count} messages in "
-                                   f"{self.mailbox} after {timeout:.0f}s")
+                raise TimeoutError(
+                    f"{len(self.paths())} of {count} messages in {self.mailbox} after {timeout:.0f}s"
+                )
             time.sleep(0.05)
         return self.messages()
 
@@ -131,8 +134,11 @@ class MailboxSmtpServer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m shared.infra.smtp", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m shared.infra.smtp",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 = pick a free port")
     parser.add_argument("--mailbox", type=Path, required=True)

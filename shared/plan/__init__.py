@@ -1,6 +1,5 @@
 """The plan as data: periods and their windows, the plan model, and its YAML loader."""
 
-from shared.plan.loader import PlanError, PlanIssue, load_plan
 from shared.plan.entries import (
     ActivityCount,
     ActivityType,
@@ -12,6 +11,7 @@ from shared.plan.entries import (
     Thresholds,
     Unit,
 )
+from shared.plan.loader import PlanError, PlanIssue, load_plan
 from shared.plan.model import Plan
 from shared.plan.periods import Period, periods_containing, periods_of_year
 

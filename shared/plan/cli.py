@@ -48,7 +48,9 @@ def check(
     kinds = Counter(u.kind for u in plan.units)
     target_kinds = Counter(t.kind for t in plan.targets)
     # coarse to fine: the year, its halves, quarters, then months
-    periods = sorted({t.as_period for t in plan.targets}, key=lambda p: (-MONTHS_PER[p.kind], p.year, p.index))
+    periods = sorted(
+        {t.as_period for t in plan.targets}, key=lambda p: (-MONTHS_PER[p.kind], p.year, p.index)
+    )
     committee = plan.steering_committee()
     lines = [
         f"{plan.code} — {plan.title} ({plan.year}, cut-off day {plan.cutoff_day}, {plan.timezone})",

@@ -6,12 +6,20 @@ to each other correctly.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from datetime import date
-from typing import Annotated, Any, Iterable, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from shared.plan.periods import Period, PeriodKind
@@ -21,7 +29,12 @@ Lang = Literal["vi", "en"]
 Loc = tuple[str | int, ...]
 
 UNIT_DEPTH = {"province": 0, "district": 1, "commune": 2}
-_FREQUENCY_KIND: dict[str, PeriodKind] = {"monthly": "month", "quarterly": "quarter", "half": "half", "year": "year"}
+_FREQUENCY_KIND: dict[str, PeriodKind] = {
+    "monthly": "month",
+    "quarterly": "quarter",
+    "half": "half",
+    "year": "year",
+}
 _KIND_FIELDS = {  # which optional fields each target kind reads
     "absolute": ("value",),
     "baseline_relative": ("baseline_year", "baseline_value", "factor"),
@@ -176,8 +189,12 @@ class Target(Frozen):
             problems.append((("profile",), "a profile is only read with pace: profile"))
         if self.kind == "baseline_relative" and self.baseline_value == 0 and self.floor is None:
             # 0 × 1.05 is 0: the target would be achieved with nothing done
-            problems.append((("baseline_value",), "a baseline of 0 makes a target of 0; "
-                             "state the least to reach with `floor:`"))
+            problems.append(
+                (
+                    ("baseline_value",),
+                    "a baseline of 0 makes a target of 0; state the least to reach with `floor:`",
+                )
+            )
         fail_with(problems, "Target", missing)
         return self
 

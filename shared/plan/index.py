@@ -66,7 +66,8 @@ class PlanIndex:
         for t in plan.targets:
             if t.due is not None:
                 self._milestone_months.setdefault(t.indicator, set()).add(
-                    str(Period.containing(t.due, "month", plan.cutoff_day)))
+                    str(Period.containing(t.due, "month", plan.cutoff_day))
+                )
         self._reports: dict[tuple, float] = {}
         self._activities_ok: set[tuple] = set()
         self.activity_sums = lru_cache(maxsize=4096)(self._activity_sums)
@@ -133,8 +134,11 @@ class PlanIndex:
         if month.year != self.year:
             return (), tuple(c.indicator for c in counts)
         sums = [((c.indicator, str(month)), c.measure != "count") for c in counts]
-        sums += [((c.indicator, day), c.measure != "count") for c in counts
-                 if str(month) in self._milestone_months.get(c.indicator, ())]
+        sums += [
+            ((c.indicator, day), c.measure != "count")
+            for c in counts
+            if str(month) in self._milestone_months.get(c.indicator, ())
+        ]
         return tuple(sums), tuple(c.indicator for c in counts)
 
     def figure_source(self, agency: str, indicator: str) -> str | None:
@@ -148,30 +152,50 @@ class PlanIndex:
 
     def check_agency(self, agency: str) -> None:
         if agency not in self.agency_codes:
-            raise Rejected("source-mismatch", f"unknown agency {agency!r}: source /agencies/{agency} is not an "
-                           "agency of the plan", ("source",),
-                           "is not an agency of the plan")
+            raise Rejected(
+                "source-mismatch",
+                f"unknown agency {agency!r}: source /agencies/{agency} is not an agency of the plan",
+                ("source",),
+                "is not an agency of the plan",
+            )
 
     def check_unit_owned(self, agency: str, unit: str | None) -> None:
         """Authorization: a unit of the plan must be the agency's own or below it (an unknown one
         is `check_unit`'s)."""
         if unit is not None and unit in self._units and unit not in self._own.get(agency, ()):
-            raise Rejected("foreign-unit", f"unit {unit!r} is not {agency} or one of its subordinate units",
-                           ("data", "unit_code"), "is not one of your units")
+            raise Rejected(
+                "foreign-unit",
+                f"unit {unit!r} is not {agency} or one of its subordinate units",
+                ("data", "unit_code"),
+                "is not one of your units",
+            )
 
     def check_unit(self, agency: str, unit: str | None) -> None:
         if unit is None:
             return
         if unit not in self._units:
-            raise Rejected("unknown-unit", f"unknown unit {unit!r}: it is not in the plan", ("data", "unit_code"), "is unknown")
+            raise Rejected(
+                "unknown-unit",
+                f"unknown unit {unit!r}: it is not in the plan",
+                ("data", "unit_code"),
+                "is unknown",
+            )
         self.check_unit_owned(agency, unit)
 
     def check_assigned(self, agency: str, indicator: str | None, where: tuple[str, ...]) -> None:
         """Authorization: a known indicator must be one the plan assigns to the agency."""
-        if indicator is not None and indicator in self._indicators and indicator not in self.indicators_of(agency):
+        if (
+            indicator is not None
+            and indicator in self._indicators
+            and indicator not in self.indicators_of(agency)
+        ):
             mine = ", ".join(sorted(self.indicators_of(agency))) or "none"
-            raise Rejected("indicator-not-assigned", f"the plan does not assign indicator {indicator!r} to "
-                           f"{agency}; yours are: {mine}", where, "is not assigned to your agency")
+            raise Rejected(
+                "indicator-not-assigned",
+                f"the plan does not assign indicator {indicator!r} to {agency}; yours are: {mine}",
+                where,
+                "is not assigned to your agency",
+            )
 
     def check_period(self, text: str) -> Period:
         return _period_in(text, self.year)
@@ -189,9 +213,12 @@ class PlanIndex:
         found = self._indicators.get(indicator)
         if found is None:
             mine = ", ".join(sorted(self.indicators_of(agency))) or "none"
-            raise Rejected("unknown-indicator", f"unknown indicator {indicator!r}: it is not in the plan; "
-                           f"yours are: {mine}",
-                           ("data", "indicator"), "is unknown")
+            raise Rejected(
+                "unknown-indicator",
+                f"unknown indicator {indicator!r}: it is not in the plan; yours are: {mine}",
+                ("data", "indicator"),
+                "is unknown",
+            )
         self.check_assigned(agency, indicator, ("data", "indicator"))
         limit = self._reports[key] = found.max_value
         return limit
@@ -199,9 +226,13 @@ class PlanIndex:
     def over_cap(self, value: float, indicator: str) -> Rejected:
         """The refusal of a value above the indicator's cap (the caller compares: the hot path)."""
         found = self._indicators[indicator]
-        return Rejected("value-above-cap", f"value {value:g} exceeds the plan's cap of {found.max_value:g} (the "
-                        f"maximum for {indicator}); check the figure (and its unit: {found.unit_en})", ("data", "value"),
-                        f"must be at most {found.max_value:g}")
+        return Rejected(
+            "value-above-cap",
+            f"value {value:g} exceeds the plan's cap of {found.max_value:g} (the "
+            f"maximum for {indicator}); check the figure (and its unit: {found.unit_en})",
+            ("data", "value"),
+            f"must be at most {found.max_value:g}",
+        )
 
     def check_activity(self, agency: str, activity: str, unit: str | None) -> None:
         """An `activity.recorded` of this type may be sent by this agency for this unit."""
@@ -211,9 +242,12 @@ class PlanIndex:
         self.check_agency(agency)
         if activity not in self._activities:
             known = ", ".join(sorted(self._activities)) or "none"
-            raise Rejected("unknown-activity", f"unknown activity type {activity!r}: it is not in the plan; "
-                           f"known: {known}",
-                           ("data", "activity"), "is unknown")
+            raise Rejected(
+                "unknown-activity",
+                f"unknown activity type {activity!r}: it is not in the plan; known: {known}",
+                ("data", "activity"),
+                "is unknown",
+            )
         self.check_unit(agency, unit)
         self._activities_ok.add(key)
 
@@ -225,36 +259,60 @@ class PlanIndex:
     def _outside_year(self, day: date) -> None:
         year = Period.containing(day, "year", self.cutoff_day).year
         start, end = Period(year, "year", 1).window(self.cutoff_day)
-        raise Rejected("outside-plan-year", (
-            f"activity date {day} belongs to the {year} reporting year ({_day_text(start)} – {_day_text(end)}; "
-            f"monthly windows end on day {self.cutoff_day}, Decree 09/2019/NĐ-CP), not to the plan's {self.year} "
-            f"({_day_text(self.first_day)} – {_day_text(self.last_day)})"
-            + (f"; no plan for {year} is loaded yet" if year > self.year else "")),
-            ("data", "date"), f"must lie in the {self.year} reporting year ({self.first_day}..{self.last_day})")
+        raise Rejected(
+            "outside-plan-year",
+            (
+                f"activity date {day} belongs to the {year} reporting year ({_day_text(start)} – {_day_text(end)}; "
+                f"monthly windows end on day {self.cutoff_day}, Decree 09/2019/NĐ-CP), not to the plan's {self.year} "
+                f"({_day_text(self.first_day)} – {_day_text(self.last_day)})"
+                + (f"; no plan for {year} is loaded yet" if year > self.year else "")
+            ),
+            ("data", "date"),
+            f"must lie in the {self.year} reporting year ({self.first_day}..{self.last_day})",
+        )
 
-    def check_figure_source(self, agency: str, *, indicator: str | None = None, activity: str | None = None) -> None:
+    def check_figure_source(
+        self, agency: str, *, indicator: str | None = None, activity: str | None = None
+    ) -> None:
         """One kind of event per figure: a reported value of a figure the plan counts from the
         agency's activities, or an activity counting into a figure it reports, would count the
         same work twice. (Intake's rule: the aggregator counts what intake let through.)"""
         if indicator is not None and self.figure_source(agency, indicator) == "activities":
-            raise Rejected("wrong-figure-source", (
-                f"the plan counts {agency}'s {indicator} from its recorded activities (activity.recorded); "
-                f"a reported value would count the same work twice: record each activity instead"),
-                ("data", "indicator"), "is counted from your activities, not reported")
+            raise Rejected(
+                "wrong-figure-source",
+                (
+                    f"the plan counts {agency}'s {indicator} from its recorded activities (activity.recorded); "
+                    f"a reported value would count the same work twice: record each activity instead"
+                ),
+                ("data", "indicator"),
+                "is counted from your activities, not reported",
+            )
         if activity is not None:
-            reported = [c for c in self._counted_by.get(activity, ()) if self.figure_source(agency, c) == "reported"]
+            reported = [
+                c for c in self._counted_by.get(activity, ()) if self.figure_source(agency, c) == "reported"
+            ]
             if reported:
-                raise Rejected("wrong-figure-source", (
-                    f"a {activity} counts into {', '.join(reported)}, which the plan takes from {agency}'s reported "
-                    f"values (indicator.reported); recording it too would count the same work twice: include it "
-                    f"in your reported figure instead"), ("data", "activity"), "counts into a figure you report")
+                raise Rejected(
+                    "wrong-figure-source",
+                    (
+                        f"a {activity} counts into {', '.join(reported)}, which the plan takes from {agency}'s reported "
+                        f"values (indicator.reported); recording it too would count the same work twice: include it "
+                        f"in your reported figure instead"
+                    ),
+                    ("data", "activity"),
+                    "counts into a figure you report",
+                )
 
     def check_assessment(self, agency: str, unit: str, year: int) -> None:
         self.check_agency(agency)
         self.check_unit(agency, unit)
         if year != self.year:
-            raise Rejected("outside-plan-year", f"the plan covers {self.year}; this assessment is for {year}",
-                           ("data", "year"), f"must be {self.year}")
+            raise Rejected(
+                "outside-plan-year",
+                f"the plan covers {self.year}; this assessment is for {year}",
+                ("data", "year"),
+                f"must be {self.year}",
+            )
 
     def check_submission(self, agency: str, period: str) -> None:
         self.check_agency(agency)
@@ -269,8 +327,12 @@ def _period_in(text: str, year: int) -> Period:
     if type(text) is not str or str(period) != text:
         raise ValueError(f"period {text!r} is not in canonical form")
     if period.year != year:
-        raise Rejected("outside-plan-year", f"period {text} is outside the plan year {year}",
-                       ("data", "period"), f"must lie in {year}")
+        raise Rejected(
+            "outside-plan-year",
+            f"period {text} is outside the plan year {year}",
+            ("data", "period"),
+            f"must lie in {year}",
+        )
     return period
 
 

@@ -18,12 +18,12 @@ from shared.plan.entries import (
     UNIT_DEPTH,
     ActivityType,
     Agency,
+    Frozen,
     Indicator,
     Loc,
     ReportingRule,
     Target,
     Thresholds,
-    Frozen,
     Unit,
     fail_with,
     known_zone,
@@ -130,10 +130,19 @@ class Plan(Frozen):
             counted = {c.indicator for a in self.activity_types for c in a.counts_into}
             for j, code in enumerate(r.from_activities):
                 if code not in r.indicators:
-                    problems.append((("reporting", i, "from_activities", j), f"{code} is not one of the rule's indicators"))
+                    problems.append(
+                        (
+                            ("reporting", i, "from_activities", j),
+                            f"{code} is not one of the rule's indicators",
+                        )
+                    )
                 elif code not in counted and code in indicators:
-                    problems.append((("reporting", i, "from_activities", j),
-                                     f"no activity type counts into {code}, so no activity could make its figure"))
+                    problems.append(
+                        (
+                            ("reporting", i, "from_activities", j),
+                            f"no activity type counts into {code}, so no activity could make its figure",
+                        )
+                    )
         for i, t in enumerate(self.targets):
             self._check_target(i, t, problems)
         problems += rollup_problems(self.rollups, agencies, indicators, units)

@@ -9,9 +9,10 @@ therefore starts on 15 Dec 2023. The cut-off day is a plan setting (14 by defaul
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Literal, Sequence
+from typing import Literal
 
 PeriodKind = Literal["year", "half", "quarter", "month"]
 

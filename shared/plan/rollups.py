@@ -25,8 +25,9 @@ class Rollup(Frozen):
     indicators: list[str] = Field(min_length=1)
 
 
-def rollup_problems(rollups: list[Rollup], agencies: dict[str, Any], indicators: dict[str, Any],
-                    units: dict[str, Any]) -> list[tuple[Loc, str]]:
+def rollup_problems(
+    rollups: list[Rollup], agencies: dict[str, Any], indicators: dict[str, Any], units: dict[str, Any]
+) -> list[tuple[Loc, str]]:
     """Every reason the plan's roll-ups could count an agency (hence a unit) twice, or name nothing."""
     problems: list[tuple[Loc, str]] = []
     parent_of: dict[tuple[str, str], str] = {}  # (member, indicator) -> the agency it rolls into
@@ -50,13 +51,22 @@ def rollup_problems(rollups: list[Rollup], agencies: dict[str, Any], indicators:
                 problems.append((where, f"{member} cannot roll up into itself"))
                 continue
             if r.agency in agencies and not _within(agencies[member].unit, agencies[r.agency].unit, units):
-                problems.append((where, f"{member}'s unit {agencies[member].unit} is not within "
-                                        f"{r.agency}'s unit {agencies[r.agency].unit}"))
+                problems.append(
+                    (
+                        where,
+                        f"{member}'s unit {agencies[member].unit} is not within "
+                        f"{r.agency}'s unit {agencies[r.agency].unit}",
+                    )
+                )
             for code in r.indicators:
                 other = parent_of.setdefault((member, code), r.agency)
                 if other != r.agency:
-                    problems.append((where, f"{member} already rolls up into {other} for {code}: "
-                                            "it would be counted twice"))
+                    problems.append(
+                        (
+                            where,
+                            f"{member} already rolls up into {other} for {code}: it would be counted twice",
+                        )
+                    )
                 elif r.members.count(member) > 1 and r.members.index(member) != j:
                     problems.append((where, f"{member} is listed twice"))
     loops = set()

@@ -9,12 +9,11 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-
 from shared.clock import ManualClock
 from shared.db import upgrade_async
-from shared.infra import create_database
 from shared.events.codec import decode_status_event, to_kafka
 from shared.events.models import agency_event_adapter
+from shared.infra import create_database
 from shared.kafka import TopicSpec, committed_offsets, ensure_topics, make_consumer, make_producer
 from shared.plan import load_plan
 from shared.settings import DEFAULT_PLAN
@@ -25,10 +24,16 @@ _seq = itertools.count()
 
 
 def event(agency: str, type_: str, data: dict, *, id: str | None = None, time: datetime | None = None):
-    return agency_event_adapter.validate_python({
-        "specversion": "1.0", "id": id or f"ev-{next(_seq)}-{uuid.uuid4().hex[:8]}",
-        "source": f"/agencies/{agency}", "type": f"vn.gov.pcmt.{type_}.v1",
-        "time": (time or NOW).isoformat(), "data": data})
+    return agency_event_adapter.validate_python(
+        {
+            "specversion": "1.0",
+            "id": id or f"ev-{next(_seq)}-{uuid.uuid4().hex[:8]}",
+            "source": f"/agencies/{agency}",
+            "type": f"vn.gov.pcmt.{type_}.v1",
+            "time": (time or NOW).isoformat(),
+            "data": data,
+        }
+    )
 
 
 def reported(agency: str, indicator: str, period: str, value: float, **kw):
@@ -47,24 +52,41 @@ async def fresh_database(server_url: str) -> str:
 
 def unique_topics(prefix: str = "t") -> dict[str, str]:
     tag = uuid.uuid4().hex[:8]
-    return {"TIENDO_EVENTS_TOPIC": f"{prefix}-events-{tag}", "TIENDO_STATUS_TOPIC": f"{prefix}-status-{tag}",
-            "TIENDO_DLQ_TOPIC": f"{prefix}-dlq-{tag}", "AGGREGATOR_GROUP_ID": f"{prefix}-agg-{tag}"}
+    return {
+        "TIENDO_EVENTS_TOPIC": f"{prefix}-events-{tag}",
+        "TIENDO_STATUS_TOPIC": f"{prefix}-status-{tag}",
+        "TIENDO_DLQ_TOPIC": f"{prefix}-dlq-{tag}",
+        "AGGREGATOR_GROUP_ID": f"{prefix}-agg-{tag}",
+    }
 
 
 async def create_topics(bootstrap: str, topics: dict[str, str], partitions: int = 3) -> None:
-    await ensure_topics(bootstrap, [TopicSpec(topics[k], partitions, 86_400_000)
-                                    for k in ("TIENDO_EVENTS_TOPIC", "TIENDO_STATUS_TOPIC", "TIENDO_DLQ_TOPIC")])
+    await ensure_topics(
+        bootstrap,
+        [
+            TopicSpec(topics[k], partitions, 86_400_000)
+            for k in ("TIENDO_EVENTS_TOPIC", "TIENDO_STATUS_TOPIC", "TIENDO_DLQ_TOPIC")
+        ],
+    )
 
 
 def settings_for(bootstrap: str, database_url: str, topics: dict[str, str], **extra: Any):
     from services.aggregator.settings import AggregatorSettings
 
-    values = {"DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, **topics,
-              "AGGREGATOR_POLL_TIMEOUT_MS": 50, "AGGREGATOR_RELAY_INTERVAL_SECONDS": 0.05, **extra}
+    values = {
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        **topics,
+        "AGGREGATOR_POLL_TIMEOUT_MS": 50,
+        "AGGREGATOR_RELAY_INTERVAL_SECONDS": 0.05,
+        **extra,
+    }
     return AggregatorSettings(**values)
 
 
-async def produce(bootstrap: str, topic: str, events, raw: list[tuple[bytes | None, bytes, list]] = ()) -> None:
+async def produce(
+    bootstrap: str, topic: str, events, raw: list[tuple[bytes | None, bytes, list]] = ()
+) -> None:
     producer = make_producer(bootstrap)
     await producer.start()
     try:
@@ -79,8 +101,9 @@ async def produce(bootstrap: str, topic: str, events, raw: list[tuple[bytes | No
         await producer.stop()
 
 
-async def consume_all(bootstrap: str, topic: str, *, until=lambda records: False, timeout: float = 15,
-                      decode: bool = True) -> list:
+async def consume_all(
+    bootstrap: str, topic: str, *, until=lambda records: False, timeout: float = 15, decode: bool = True
+) -> list:
     """Everything on a topic (from the start) once `until(records)` holds, or after `timeout`."""
     consumer = make_consumer(bootstrap, topic, group_id=f"reader-{uuid.uuid4().hex[:8]}")
     await consumer.start()
@@ -137,8 +160,10 @@ async def caught_up(bootstrap: str, topic: str, group: str) -> bool:
     probe = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await probe.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in (probe.partitions_for_topic(topic)
-                                                         or await _partitions(probe, topic))]
+        partitions = [
+            TopicPartition(topic, p)
+            for p in (probe.partitions_for_topic(topic) or await _partitions(probe, topic))
+        ]
         ends = await probe.end_offsets(partitions)
     finally:
         await probe.stop()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime
 
 import httpx
 from sqlalchemy import text
@@ -21,15 +20,33 @@ EXCEPTIONS = 'faststream_received_processed_messages_exceptions_total{app_name="
 
 
 def status_event(now: str) -> KpiStatusChangedEvent:
-    return KpiStatusChangedEvent.model_validate({
-        "specversion": "1.0", "id": f"prom-refused-{uuid.uuid4().hex[:8]}", "source": "/services/aggregator",
-        "time": now, "type": "vn.gov.pcmt.kpi.status_changed.v1",
-        "data": {"agency": "CA-TINH", "indicator": "drug_cases_detected", "period": "2024-06", "status": "lagging",
-                 "previous_status": "on_track", "actual": 41.0, "target": 191.0, "expected": 80.0,
-                 "forecast": 150.0, "as_of": now, "deadline": now}})
+    return KpiStatusChangedEvent.model_validate(
+        {
+            "specversion": "1.0",
+            "id": f"prom-refused-{uuid.uuid4().hex[:8]}",
+            "source": "/services/aggregator",
+            "time": now,
+            "type": "vn.gov.pcmt.kpi.status_changed.v1",
+            "data": {
+                "agency": "CA-TINH",
+                "indicator": "drug_cases_detected",
+                "period": "2024-06",
+                "status": "lagging",
+                "previous_status": "on_track",
+                "actual": 41.0,
+                "target": 191.0,
+                "expected": 80.0,
+                "forecast": 150.0,
+                "as_of": now,
+                "deadline": now,
+            },
+        }
+    )
 
 
-async def refused_then_applied(database_url: str, bootstrap: str, topic: str, notifier_url: str, now: str) -> None:
+async def refused_then_applied(
+    database_url: str, bootstrap: str, topic: str, notifier_url: str, now: str
+) -> None:
     event, engine = status_event(now), make_engine(database_url)
     try:
         async with engine.begin() as conn:
@@ -49,8 +66,12 @@ async def refused_then_applied(database_url: str, bootstrap: str, topic: str, no
 
         async def applied() -> bool:
             async with engine.connect() as conn:
-                return bool(await conn.scalar(text("SELECT count(*) FROM notifier.inbox WHERE id = :id"),
-                                              {"id": event.id}))
+                return bool(
+                    await conn.scalar(
+                        text("SELECT count(*) FROM notifier.inbox WHERE id = :id"), {"id": event.id}
+                    )
+                )
+
         await _until(applied)  # read again after the back-off, not skipped
     finally:
         await engine.dispose()

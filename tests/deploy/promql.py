@@ -35,7 +35,11 @@ def panel_expressions() -> list[Expression]:
         dashboard = json.loads(path.read_text())
         for panel in _panels(dashboard["panels"]):
             for target in panel.get("targets", []):
-                found.append(Expression(f"{path.name} / {panel['title']!r} / {target['refId']}", target["expr"], "panel"))
+                found.append(
+                    Expression(
+                        f"{path.name} / {panel['title']!r} / {target['refId']}", target["expr"], "panel"
+                    )
+                )
     return found
 
 
@@ -48,17 +52,29 @@ def _panels(panels: list[dict]) -> list[dict]:
 
 
 def rules() -> list[dict]:
-    return [rule for path in RULE_FILES for group in yaml.safe_load(path.read_text())["groups"]
-            for rule in group["rules"]]
+    return [
+        rule
+        for path in RULE_FILES
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+    ]
 
 
 def rule_expressions() -> list[Expression]:
-    return [Expression(f"rule {r.get('alert') or r.get('record')}", r["expr"], "alert" if "alert" in r else "record")
-            for r in rules()]
+    return [
+        Expression(
+            f"rule {r.get('alert') or r.get('record')}", r["expr"], "alert" if "alert" in r else "record"
+        )
+        for r in rules()
+    ]
 
 
 def dashboard_variables() -> set[str]:
-    return {v["name"] for path in DASHBOARDS for v in json.loads(path.read_text()).get("templating", {}).get("list", [])}
+    return {
+        v["name"]
+        for path in DASHBOARDS
+        for v in json.loads(path.read_text()).get("templating", {}).get("list", [])
+    }
 
 
 _GRAFANA_RANGES = ("$__rate_interval", "$__interval", "$__range")
@@ -79,7 +95,8 @@ def for_test(expr: str, window: str) -> str:
 
 # ---- a small PromQL lexer: enough to find vector selectors -----------------------------------
 
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<ws>\s+)
   | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)
   | (?P<range>\[[^\]]*\])
@@ -87,11 +104,27 @@ _TOKEN = re.compile(r"""
   | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?(?:[smhdwy]\b)?)
   | (?P<ident>[a-zA-Z_:][a-zA-Z0-9_:]*)
   | (?P<punct>[()\],]|==|!=|>=|<=|=~|!~|[-+*/%^<>=@])
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 _LIST_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right"}
 _WORDS = {"and", "or", "unless", "bool", "offset", "atan2", "inf", "nan"}
-_AGGREGATIONS = {"sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values", "bottomk",
-                 "topk", "quantile", "limitk", "limit_ratio"}
+_AGGREGATIONS = {
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "group",
+    "stddev",
+    "stdvar",
+    "count",
+    "count_values",
+    "bottomk",
+    "topk",
+    "quantile",
+    "limitk",
+    "limit_ratio",
+}
 
 
 def _tokens(expr: str) -> list[tuple[str, str]]:
@@ -99,7 +132,7 @@ def _tokens(expr: str) -> list[tuple[str, str]]:
     while pos < len(expr):
         m = _TOKEN.match(expr, pos)
         if not m:
-            raise ValueError(f"cannot lex {expr[pos:pos + 20]!r} in {expr!r}")
+            raise ValueError(f"cannot lex {expr[pos : pos + 20]!r} in {expr!r}")
         if m.lastgroup != "ws":
             out.append((m.lastgroup, m.group()))
         pos = m.end()

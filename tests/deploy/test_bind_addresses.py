@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from shared.infra._process import REPO_ROOT
-
 from services.aggregator.settings import AggregatorSettings
 from services.intake.settings import IntakeSettings
 from services.notifier.settings import NotifierSettings
+from shared.infra._process import REPO_ROOT
 
 SERVICES = {"intake": IntakeSettings, "aggregator": AggregatorSettings, "notifier": NotifierSettings}
 
@@ -18,7 +17,10 @@ SERVICES = {"intake": IntakeSettings, "aggregator": AggregatorSettings, "notifie
 def test_the_default_bind_address_is_loopback(name, monkeypatch):
     cls = SERVICES[name]
     monkeypatch.delenv(f"{name.upper()}_HTTP_HOST", raising=False)
-    required = {"DATABASE_URL": "postgresql+asyncpg://x@localhost/x", "KAFKA_BOOTSTRAP_SERVERS": "localhost:9092"}
+    required = {
+        "DATABASE_URL": "postgresql+asyncpg://x@localhost/x",
+        "KAFKA_BOOTSTRAP_SERVERS": "localhost:9092",
+    }
     if cls is NotifierSettings:
         required["NOTIFIER_ACK_SECRET"] = "0123456789abcdef0123456789abcdef"
     assert cls(**required).http_host == "127.0.0.1"

@@ -12,12 +12,11 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from shared.infra._process import REPO_ROOT
-from shared.kafka import ALL_TOPICS, EVENTS
-
 from services.aggregator.settings import AggregatorSettings
 from services.intake.settings import IntakeSettings
 from services.notifier.settings import NotifierSettings
+from shared.infra._process import REPO_ROOT
+from shared.kafka import ALL_TOPICS, EVENTS
 
 DEPLOY = REPO_ROOT / "deploy"
 COMPOSE = DEPLOY / "docker-compose.yml"
@@ -26,15 +25,30 @@ DOCKERFILE = DEPLOY / "Dockerfile"
 ONE_SHOT = {"kafka-init", "migrate"}
 SECRETS = {"POSTGRES_PASSWORD", "NOTIFIER_ACK_SECRET", "GRAFANA_ADMIN_PASSWORD"}
 # `command` of the Tiendo image → the settings class that service reads its environment with.
-SETTINGS = {("intake", "serve"): IntakeSettings, ("aggregator", "run"): AggregatorSettings,
-            ("notifier", "run"): NotifierSettings, ("db", "upgrade"): None}  # db upgrade reads DATABASE_URL only
-EXPECTED = {"kafka", "kafka-init", "postgres", "migrate", "intake", "aggregator", "notifier", "prometheus",
-            "grafana", "mailpit"}
+SETTINGS = {
+    ("intake", "serve"): IntakeSettings,
+    ("aggregator", "run"): AggregatorSettings,
+    ("notifier", "run"): NotifierSettings,
+    ("db", "upgrade"): None,
+}  # db upgrade reads DATABASE_URL only
+EXPECTED = {
+    "kafka",
+    "kafka-init",
+    "postgres",
+    "migrate",
+    "intake",
+    "aggregator",
+    "notifier",
+    "prometheus",
+    "grafana",
+    "mailpit",
+}
 _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 
 
 def interpolate(text: str, env: dict[str, str]) -> str:
     """Compose's interpolation: ${V}, ${V:-default}, ${V-default}, ${V:?error}, ${V?error}, $$."""
+
     def one(m: re.Match) -> str:
         name, op, arg = m["name"], m["op"], m["arg"]
         value = env.get(name)
@@ -45,6 +59,7 @@ def interpolate(text: str, env: dict[str, str]) -> str:
         if op == "-" and value is None:
             return arg
         return value or ""
+
     return _VAR.sub(one, text.replace("$$", "\0")).replace("\0", "$")
 
 
@@ -58,8 +73,12 @@ def env_example() -> dict[str, str]:
     return values
 
 
-FILLED = {**env_example(), "POSTGRES_PASSWORD": "s3cret-pg-password", "GRAFANA_ADMIN_PASSWORD": "s3cret-grafana",
-          "NOTIFIER_ACK_SECRET": "0123456789abcdef0123456789abcdef"}
+FILLED = {
+    **env_example(),
+    "POSTGRES_PASSWORD": "s3cret-pg-password",
+    "GRAFANA_ADMIN_PASSWORD": "s3cret-grafana",
+    "NOTIFIER_ACK_SECRET": "0123456789abcdef0123456789abcdef",
+}
 
 
 def interpolated(node, env: dict[str, str]):
@@ -85,7 +104,9 @@ def test_compose_file_matches_the_compose_specification_schema(compose):
     schema = json.loads((REPO_ROOT / "tests" / "deploy" / "compose-spec.json").read_text())
     document = {k: v for k, v in compose.items() if k != "name"}
     validator = jsonschema.Draft201909Validator(schema)
-    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message[:300]}" for e in validator.iter_errors(document)]
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message[:300]}" for e in validator.iter_errors(document)
+    ]
     assert not errors, "\n".join(errors)
     broken = json.loads(json.dumps(document))
     broken["services"]["intake"]["healthcheck"]["intervall"] = "10s"
@@ -96,7 +117,9 @@ def test_compose_refuses_to_start_without_each_secret_and_the_example_has_none()
     example = env_example()
     for name in SECRETS:
         assert example.get(name) == "", f".env.example must leave {name} empty"
-        assert re.search(r"\$\{" + name + r":\?", COMPOSE.read_text()), f"{name} must be required (${{{name}:?...}})"
+        assert re.search(r"\$\{" + name + r":\?", COMPOSE.read_text()), (
+            f"{name} must be required (${{{name}:?...}})"
+        )
         with pytest.raises(LookupError, match=name):
             interpolate(COMPOSE.read_text(), {**FILLED, name: ""})
     with pytest.raises(LookupError):  # the example as shipped: secrets empty
@@ -112,8 +135,9 @@ def test_no_secret_has_a_default_or_a_literal_value():
     for name, service in raw["services"].items():
         for key, value in (service.get("environment") or {}).items():
             if secretish.search(key):
-                assert isinstance(value, str) and value.startswith("${") and ":?" in value, \
+                assert isinstance(value, str) and value.startswith("${") and ":?" in value, (
                     f"{name}: {key} must come from a required variable, got {value!r}"
+                )
 
 
 def test_env_example_documents_exactly_the_variables_compose_reads():
@@ -121,12 +145,14 @@ def test_env_example_documents_exactly_the_variables_compose_reads():
     documented = set(env_example())
     commented = set(re.findall(r"^#\s*([A-Z][A-Z0-9_]+)=", ENV_EXAMPLE.read_text(), re.M))
     assert used - documented == set(), f"undocumented in .env.example: {sorted(used - documented)}"
-    assert documented - used == set(), f".env.example lists variables compose never reads: {sorted(documented - used)}"
+    assert documented - used == set(), (
+        f".env.example lists variables compose never reads: {sorted(documented - used)}"
+    )
     assert commented - used <= {"COMPOSE_PROFILES"}
 
 
 def test_every_part_of_the_system_is_there(compose):
-    assert EXPECTED <= set(compose["services"])
+    assert set(compose["services"]) >= EXPECTED
     assert compose["services"]["aggregator"]["deploy"]["replicas"] == 2
     assert compose["services"]["aggregator"]["deploy"]["replicas"] <= EVENTS.partitions
     assert compose["services"]["kafka"]["image"].startswith("apache/kafka:")
@@ -141,7 +167,9 @@ def test_images_are_pinned(compose):
     for name, service in compose["services"].items():
         image = service["image"]
         repo, _, tag = image.rpartition(":")
-        assert repo and tag and tag != "latest" and re.search(r"\d+\.\d+", tag), f"{name}: unpinned image {image}"
+        assert repo and tag and tag != "latest" and re.search(r"\d+\.\d+", tag), (
+            f"{name}: unpinned image {image}"
+        )
     for line in DOCKERFILE.read_text().splitlines():
         if line.startswith("FROM "):
             image = line.split()[1]
@@ -155,7 +183,9 @@ def test_long_running_services_have_healthchecks_one_shot_jobs_do_not_restart(co
             assert "healthcheck" not in service
         else:
             check = service.get("healthcheck")
-            assert check and check.get("test") and check["test"][0] in ("CMD", "CMD-SHELL"), f"{name}: no healthcheck"
+            assert check and check.get("test") and check["test"][0] in ("CMD", "CMD-SHELL"), (
+                f"{name}: no healthcheck"
+            )
             assert service.get("restart") == "unless-stopped", f"{name} must come back after a crash"
 
 
@@ -222,7 +252,9 @@ def test_every_tiendo_service_reads_every_variable_it_is_given(compose, monkeypa
             settings = cls()
         except ValidationError as exc:
             pytest.fail(f"{name}: {cls.__name__} rejects compose's environment: {exc}")
-        assert settings.database_url.startswith("postgresql+asyncpg://tiendo:s3cret-pg-password@postgres:5432/")
+        assert settings.database_url.startswith(
+            "postgresql+asyncpg://tiendo:s3cret-pg-password@postgres:5432/"
+        )
         if name != "migrate":
             assert settings.kafka_bootstrap_servers == "kafka:9092"
     assert services["notifier"][1]["SMTP_HOST"] == "mailpit"
@@ -232,8 +264,11 @@ def test_every_tiendo_service_reads_every_variable_it_is_given(compose, monkeypa
 def test_healthchecks_and_scrape_targets_use_the_ports_services_listen_on(compose):
     prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in prometheus["scrape_configs"]}
-    for name, port_var in (("intake", "INTAKE_HTTP_PORT"), ("aggregator", "AGGREGATOR_HTTP_PORT"),
-                           ("notifier", "NOTIFIER_HTTP_PORT")):
+    for name, port_var in (
+        ("intake", "INTAKE_HTTP_PORT"),
+        ("aggregator", "AGGREGATOR_HTTP_PORT"),
+        ("notifier", "NOTIFIER_HTTP_PORT"),
+    ):
         service = compose["services"][name]
         port = service["environment"][port_var]
         assert f"127.0.0.1:{port}/readyz" in " ".join(service["healthcheck"]["test"])
@@ -241,7 +276,9 @@ def test_healthchecks_and_scrape_targets_use_the_ports_services_listen_on(compos
         if "static_configs" in job:
             assert job["static_configs"][0]["targets"] == [f"{name}:{port}"]
         else:  # replicas: one A record each
-            assert job["dns_sd_configs"][0]["names"] == [name] and str(job["dns_sd_configs"][0]["port"]) == port
+            assert (
+                job["dns_sd_configs"][0]["names"] == [name] and str(job["dns_sd_configs"][0]["port"]) == port
+            )
 
 
 def test_the_cli_commands_compose_runs_exist(compose):
@@ -266,7 +303,9 @@ def test_topic_job_creates_exactly_the_topics_of_shared_kafka():
             created[parts[1]] = (int(parts[2]), int(parts[3]))
     assert created == {t.name: (t.partitions, t.retention_ms) for t in ALL_TOPICS}
     assert "--if-not-exists" in script and "cleanup.policy=delete" in script
-    result = subprocess.run(["bash", "-n", str(DEPLOY / "kafka" / "create-topics.sh")], capture_output=True, text=True)
+    result = subprocess.run(
+        ["bash", "-n", str(DEPLOY / "kafka" / "create-topics.sh")], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -293,7 +332,9 @@ def test_grafana_is_provisioned_with_the_dashboards_compose_mounts(compose):
     path = provider["providers"][0]["options"]["path"]
     assert mounts["./grafana/dashboards"] == path
     assert mounts["./grafana/provisioning"] == "/etc/grafana/provisioning"
-    datasource = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text())
+    datasource = yaml.safe_load(
+        (DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text()
+    )
     assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
     home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert home.startswith(path) and (DEPLOY / "grafana" / "dashboards" / home.rsplit("/", 1)[1]).exists()

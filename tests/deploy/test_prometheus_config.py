@@ -12,7 +12,6 @@ import pytest
 import yaml
 
 from shared.infra.prometheus import promtool
-
 from tests.deploy import promql
 
 OPERATIONS = promql.REPO_ROOT / "docs" / "operations.md"
@@ -26,7 +25,9 @@ def _ok(result) -> str:
 
 def test_promtool_accepts_the_config_and_the_rules():
     out = _ok(promtool("check", "config", str(promql.DEPLOY / "prometheus" / "prometheus.yml")))
-    assert "SUCCESS" in out and f"{len(promql.rules())} rules found" in out  # the config's rule_files glob finds them
+    assert (
+        "SUCCESS" in out and f"{len(promql.rules())} rules found" in out
+    )  # the config's rule_files glob finds them
     _ok(promtool("check", "rules", *map(str, promql.RULE_FILES)))
 
 
@@ -50,8 +51,10 @@ def test_every_alert_fires_and_stays_quiet_as_its_unit_tests_say():
 
 def test_every_alert_has_a_runbook_entry_and_a_severity():
     text = OPERATIONS.read_text()
-    headings = {re.sub(r"[^a-z0-9-]", "", h.strip().lower().replace(" ", "-"))
-                for h in re.findall(r"^#+ (.+)$", text, re.M)}
+    headings = {
+        re.sub(r"[^a-z0-9-]", "", h.strip().lower().replace(" ", "-"))
+        for h in re.findall(r"^#+ (.+)$", text, re.M)
+    }
     for rule in promql.rules():
         if "alert" not in rule:
             continue
@@ -62,8 +65,9 @@ def test_every_alert_has_a_runbook_entry_and_a_severity():
 
 
 def test_dashboards_query_the_provisioned_datasource():
-    provisioned = yaml.safe_load((promql.DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml")
-                                 .read_text())["datasources"][0]["uid"]
+    provisioned = yaml.safe_load(
+        (promql.DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text()
+    )["datasources"][0]["uid"]
     uids = set()
     assert len(promql.DASHBOARDS) >= 2
     for path in promql.DASHBOARDS:
@@ -85,16 +89,25 @@ def test_dashboards_query_the_provisioned_datasource():
 
 
 def test_selectors_are_found_where_promql_puts_them():
-    expr = ('sum by (indicator, status) (max by (indicator, status) (aggregator_kpis{status=~"a|b"}))'
-            ' / on () group_left sum(rate(x_total[5m])) and on() time() - max(y) > 3'
-            ' or histogram_quantile(0.9, sum by (le) (rate(h_bucket{le!="1"}[1m]))) unless {__name__="z"}')
-    assert promql.selectors(expr) == ['aggregator_kpis{status=~"a|b"}', "x_total", "y", 'h_bucket{le!="1"}',
-                                      '{__name__="z"}']
+    expr = (
+        'sum by (indicator, status) (max by (indicator, status) (aggregator_kpis{status=~"a|b"}))'
+        " / on () group_left sum(rate(x_total[5m])) and on() time() - max(y) > 3"
+        ' or histogram_quantile(0.9, sum by (le) (rate(h_bucket{le!="1"}[1m]))) unless {__name__="z"}'
+    )
+    assert promql.selectors(expr) == [
+        'aggregator_kpis{status=~"a|b"}',
+        "x_total",
+        "y",
+        'h_bucket{le!="1"}',
+        '{__name__="z"}',
+    ]
     assert promql.selectors("vector(0) or (count(up == 0) bool > 1)") == ["up"]
 
 
 def test_ranges_shrink_and_variables_take_all():
-    assert promql.for_test('rate(a{i=~"$indicator"}[$__rate_interval]) + increase(b[1d]) + c[10m:1m]', "42s") \
+    assert (
+        promql.for_test('rate(a{i=~"$indicator"}[$__rate_interval]) + increase(b[1d]) + c[10m:1m]', "42s")
         == 'rate(a{i=~".*"}[42s]) + increase(b[42s]) + c[10m:1m]'
+    )
     with pytest.raises(AssertionError, match="unknown variable"):
         promql.for_test("rate(a[$nope])", "42s")

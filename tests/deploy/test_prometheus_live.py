@@ -28,15 +28,14 @@ import httpx
 import pytest
 import yaml
 
+from services.intake.adapters.tokens import issue_tokens
 from shared.infra._process import REPO_ROOT
 from shared.infra.ports import free_port
 from shared.infra.prometheus import PrometheusServer
 from shared.plan.loader import load_plan
 from shared.settings import DEFAULT_PLAN
 from shared.simulation import Behaviour, Simulation
-from services.intake.adapters.tokens import issue_tokens
 from shared.stack import StackPaths, down, up
-
 from tests.deploy import notifier_fault, promql
 
 pytestmark = pytest.mark.infra
@@ -69,40 +68,86 @@ def pipeline(tmp_path_factory, kafka_bootstrap, database_url):
 
     tmp = tmp_path_factory.mktemp("deploy-live")
     tag = uuid.uuid4().hex[:8]
-    env = {"TIENDO_RAW_TOPIC": f"prom-raw-{tag}", "TIENDO_EVENTS_TOPIC": f"prom-events-{tag}",
-           "TIENDO_DLQ_TOPIC": f"prom-dlq-{tag}", "TIENDO_STATUS_TOPIC": f"prom-status-{tag}",
-           "AGGREGATOR_GROUP_ID": f"prom-agg-{tag}", "NOTIFIER_CONSUMER_GROUP": f"prom-notifier-{tag}",
-           "INTAKE_RAW_GROUP_ID": f"prom-raw-{tag}",
-           "NOTIFIER_GROUP_WAIT": "PT1S", "NOTIFIER_GROUP_INTERVAL": "PT2S", "NOTIFIER_CRITICAL_INTERVAL": "PT2S",
-           "AGGREGATOR_DEADLINE_CHECK_SECONDS": "1"}
+    env = {
+        "TIENDO_RAW_TOPIC": f"prom-raw-{tag}",
+        "TIENDO_EVENTS_TOPIC": f"prom-events-{tag}",
+        "TIENDO_DLQ_TOPIC": f"prom-dlq-{tag}",
+        "TIENDO_STATUS_TOPIC": f"prom-status-{tag}",
+        "AGGREGATOR_GROUP_ID": f"prom-agg-{tag}",
+        "NOTIFIER_CONSUMER_GROUP": f"prom-notifier-{tag}",
+        "INTAKE_RAW_GROUP_ID": f"prom-raw-{tag}",
+        "NOTIFIER_GROUP_WAIT": "PT1S",
+        "NOTIFIER_GROUP_INTERVAL": "PT2S",
+        "NOTIFIER_CRITICAL_INTERVAL": "PT2S",
+        "AGGREGATOR_DEADLINE_CHECK_SECONDS": "1",
+    }
     paths = StackPaths(tmp / "stack")
     db = asyncio.run(create_database(database_url, "deploy"))
-    state = up(paths, print, now=NOW, extra_env=env, kafka_bootstrap=kafka_bootstrap, database_url=db,
-               stable_ports=False)
+    state = up(
+        paths,
+        print,
+        now=NOW,
+        extra_env=env,
+        kafka_bootstrap=kafka_bootstrap,
+        database_url=db,
+        stable_ports=False,
+    )
     replica = cut = None
     try:
         # The second aggregator replica (the compose file runs two): same group, own port.
         port = free_port()
-        replica_env = {**os.environ, **env, "DATABASE_URL": db, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-                       "TIENDO_NOW": NOW, "AGGREGATOR_HTTP_PORT": str(port)}
+        replica_env = {
+            **os.environ,
+            **env,
+            "DATABASE_URL": db,
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "TIENDO_NOW": NOW,
+            "AGGREGATOR_HTTP_PORT": str(port),
+        }
         log = open(paths.logs / "aggregator-2.log", "ab")
-        replica = subprocess.Popen([sys.executable, "-m", "services.aggregator"], env=replica_env, cwd=REPO_ROOT,
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        replica = subprocess.Popen(
+            [sys.executable, "-m", "services.aggregator"],
+            env=replica_env,
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         replica_url = f"http://127.0.0.1:{port}"
         # An intake replica whose broker is gone (a closed port): it answers 503 kafka-unavailable,
         # what TiendoIntakeCannotStoreEvents watches.
         cut_port = free_port()
-        cut_env = {**os.environ, **env, "DATABASE_URL": db, "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
-                   "TIENDO_NOW": NOW, "INTAKE_HTTP_PORT": str(cut_port), "INTAKE_HTTP_HOST": "127.0.0.1",
-                   "INTAKE_PUBLISH_TIMEOUT_S": "1", "INTAKE_RAW_CONSUMER": "false"}
+        cut_env = {
+            **os.environ,
+            **env,
+            "DATABASE_URL": db,
+            "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+            "TIENDO_NOW": NOW,
+            "INTAKE_HTTP_PORT": str(cut_port),
+            "INTAKE_HTTP_HOST": "127.0.0.1",
+            "INTAKE_PUBLISH_TIMEOUT_S": "1",
+            "INTAKE_RAW_CONSUMER": "false",
+        }
         cut_log = open(paths.logs / "intake-no-kafka.log", "ab")
-        cut = subprocess.Popen([sys.executable, "-m", "services.intake"], env=cut_env, cwd=REPO_ROOT,
-                               stdout=cut_log, stderr=subprocess.STDOUT, start_new_session=True)
+        cut = subprocess.Popen(
+            [sys.executable, "-m", "services.intake"],
+            env=cut_env,
+            cwd=REPO_ROOT,
+            stdout=cut_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         cut_url = f"http://127.0.0.1:{cut_port}"
         _wait("the second aggregator replica", lambda: _ready(replica_url))
         _wait("the intake replica without Kafka", lambda: _alive(cut_url), timeout=60)
-        yield {"state": state, "env": env, "paths": paths, "replica_url": replica_url, "cut_url": cut_url,
-               "tmp": tmp}
+        yield {
+            "state": state,
+            "env": env,
+            "paths": paths,
+            "replica_url": replica_url,
+            "cut_url": cut_url,
+            "tmp": tmp,
+        }
     finally:
         for proc in (replica, cut):
             if proc is not None:
@@ -151,11 +196,14 @@ def prometheus(pipeline):
     components = pipeline["state"]["components"]
     server = PrometheusServer(pipeline["tmp"] / "prometheus")
     server.port = free_port()
-    config = _test_config(server.port, {
-        "intake": [_host(components["intake"]["url"]), _host(pipeline["cut_url"])],
-        "aggregator": [_host(components["aggregator"]["url"]), _host(pipeline["replica_url"])],
-        "notifier": [_host(components["notifier"]["url"])],
-    })
+    config = _test_config(
+        server.port,
+        {
+            "intake": [_host(components["intake"]["url"]), _host(pipeline["cut_url"])],
+            "aggregator": [_host(components["aggregator"]["url"]), _host(pipeline["replica_url"])],
+            "notifier": [_host(components["notifier"]["url"])],
+        },
+    )
     rules = {f"rules/{p.name}": p.read_text() for p in promql.RULE_FILES}
     started = time.monotonic()
     server.start(config, rules)
@@ -194,8 +242,11 @@ def _drive(pipeline) -> int:
         for agency, stream in sorted(by_agency.items()):
             auth = {"Authorization": f"Bearer {tokens[agency]}"}
             for start in range(0, len(stream), 200):
-                response = client.post(f"{intake}/v1/events/batch", json=stream[start:start + 200],
-                                       headers={**auth, "Content-Type": BATCH})
+                response = client.post(
+                    f"{intake}/v1/events/batch",
+                    json=stream[start : start + 200],
+                    headers={**auth, "Content-Type": BATCH},
+                )
                 assert response.status_code == 200, response.text
                 for result in response.json()["results"]:
                     outcomes[result["status"]] = outcomes.get(result["status"], 0) + 1
@@ -203,37 +254,70 @@ def _drive(pipeline) -> int:
         # An agency retrying: duplicates, not errors.
         agency, stream = sorted(by_agency.items())[0]
         auth = {"Authorization": f"Bearer {tokens[agency]}"}
-        again = client.post(f"{intake}/v1/events/batch", json=stream[:5], headers={**auth, "Content-Type": BATCH})
+        again = client.post(
+            f"{intake}/v1/events/batch", json=stream[:5], headers={**auth, "Content-Type": BATCH}
+        )
         assert [r["status"] for r in again.json()["results"]] == ["duplicate"] * 5, again.text
         # Rejections with several reasons.
-        broken = {**stream[0], "id": "prom-broken-1", "data": {**stream[0]["data"], "value": -5, "period": "2024-13"}}
-        assert client.post(f"{intake}/v1/events", json=broken, headers={**auth, "Content-Type": STRUCTURED}).status_code == 422
+        broken = {
+            **stream[0],
+            "id": "prom-broken-1",
+            "data": {**stream[0]["data"], "value": -5, "period": "2024-13"},
+        }
+        assert (
+            client.post(
+                f"{intake}/v1/events", json=broken, headers={**auth, "Content-Type": STRUCTURED}
+            ).status_code
+            == 422
+        )
         other = sorted(by_agency)[1]
         foreign = {**stream[0], "id": "prom-foreign-1", "source": f"/agencies/{other}"}
-        assert client.post(f"{intake}/v1/events", json=foreign, headers={**auth, "Content-Type": STRUCTURED}).status_code == 403
-        assert client.post(f"{intake}/v1/events", content=b"{not json",
-                           headers={**auth, "Content-Type": STRUCTURED}).status_code == 400
+        assert (
+            client.post(
+                f"{intake}/v1/events", json=foreign, headers={**auth, "Content-Type": STRUCTURED}
+            ).status_code
+            == 403
+        )
+        assert (
+            client.post(
+                f"{intake}/v1/events", content=b"{not json", headers={**auth, "Content-Type": STRUCTURED}
+            ).status_code
+            == 400
+        )
     _cannot_store(pipeline, tokens, events[1], "prom-no-kafka-2")
     # Garbage on the raw topic (intake dead-letters it) and on the events topic (the aggregator does).
     bootstrap = state["kafka_bootstrap"]
     asyncio.run(_produce(bootstrap, env["TIENDO_RAW_TOPIC"], b"not a cloudevent", b"CA-TINH"))
     asyncio.run(_produce(bootstrap, env["TIENDO_EVENTS_TOPIC"], b"\x00poison", b"CA-TINH"))
-    asyncio.run(notifier_fault.refused_then_applied(state["database_url"], bootstrap, env["TIENDO_STATUS_TOPIC"],
-                                                    state["components"]["notifier"]["url"], NOW))
+    asyncio.run(
+        notifier_fault.refused_then_applied(
+            state["database_url"],
+            bootstrap,
+            env["TIENDO_STATUS_TOPIC"],
+            state["components"]["notifier"]["url"],
+            NOW,
+        )
+    )
     return len(events)
 
 
 def _cannot_store(pipeline, tokens: dict[str, str], event: dict, new_id: str) -> None:
     """The intake replica without Kafka cannot store an event: 503, never 202."""
     agency = event["source"].rsplit("/", 1)[1]
-    answer = httpx.post(f"{pipeline['cut_url']}/v1/events", json={**event, "id": new_id}, timeout=30,
-                        headers={"Authorization": f"Bearer {tokens[agency]}", "Content-Type": STRUCTURED})
+    answer = httpx.post(
+        f"{pipeline['cut_url']}/v1/events",
+        json={**event, "id": new_id},
+        timeout=30,
+        headers={"Authorization": f"Bearer {tokens[agency]}", "Content-Type": STRUCTURED},
+    )
     assert answer.status_code == 503, answer.text
 
 
 def _query(server: PrometheusServer, expr: str) -> dict:
     answer = server.query(expr)
-    assert answer.get("status") == "success", f"{expr!r} failed: {answer.get('errorType')}: {answer.get('error')}"
+    assert answer.get("status") == "success", (
+        f"{expr!r} failed: {answer.get('errorType')}: {answer.get('error')}"
+    )
     return answer["data"]
 
 
@@ -247,8 +331,12 @@ def test_every_panel_and_rule_expression_returns_data_from_the_running_services(
 
     def targets_down():
         active = httpx.get(f"{server.url}/api/v1/targets", timeout=10).json()["data"]["activeTargets"]
-        return [f"{t['labels']['job']} {t['scrapeUrl']}: {t['health']} {t['lastError']}" for t in active
-                if t["health"] != "up"]
+        return [
+            f"{t['labels']['job']} {t['scrapeUrl']}: {t['health']} {t['lastError']}"
+            for t in active
+            if t["health"] != "up"
+        ]
+
     _wait("every target scraped", targets_down, timeout=30)
 
     accepted = _drive(pipeline)
@@ -280,6 +368,7 @@ def test_every_panel_and_rule_expression_returns_data_from_the_running_services(
     def missing():
         empty = [s for s in every_selector if not _series(server, promql.for_test(s, "1m"))]
         return empty + [e for e in evidence if not _series(server, e)]
+
     _wait("data behind every selector", missing, timeout=120, every=1)
 
     window = f"{int(time.monotonic() - started) + 10}s"
@@ -303,11 +392,15 @@ def test_every_panel_and_rule_expression_returns_data_from_the_running_services(
         loaded = [r for g in groups for r in g["rules"]]
         assert len(loaded) == len(promql.rules())
         return [f"{r['name']}: {r['health']} {r.get('lastError', '')}" for r in loaded if r["health"] != "ok"]
+
     _wait("every rule evaluated healthy", unhealthy, timeout=30)
 
     # A real rule sees the real series: a 503 of the intake replica without Kafka makes
     # TiendoIntakeCannotStoreEvents pending (it would fire after its 2 minutes). A fresh one:
     # on a loaded machine the replay's 503s may already be out of the rule's 5-minute window.
     _cannot_store(pipeline, pipeline["tokens"], pipeline["spare_event"], "prom-no-kafka-3")
-    _wait("TiendoIntakeCannotStoreEvents pending",
-          lambda: bool(_series(server, 'ALERTS{alertname="TiendoIntakeCannotStoreEvents"}')), timeout=60)
+    _wait(
+        "TiendoIntakeCannotStoreEvents pending",
+        lambda: bool(_series(server, 'ALERTS{alertname="TiendoIntakeCannotStoreEvents"}')),
+        timeout=60,
+    )

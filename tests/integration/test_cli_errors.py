@@ -13,29 +13,64 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 UNREACHABLE = "postgresql+asyncpg://tiendo@127.0.0.1:1/tiendo"
-CLEAN = {k: v for k, v in os.environ.items()
-         if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "TIENDO_PLAN_FILE", "TIENDO_DEBUG")}
+CLEAN = {
+    k: v
+    for k, v in os.environ.items()
+    if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "TIENDO_PLAN_FILE", "TIENDO_DEBUG")
+}
 CLEAN["TIENDO_STATE_DIR"] = "/nonexistent/tiendo-state"  # no local stack, unless a test records one
 
 
 def tiendo(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "from shared.cli import main; main()", *args], cwd=ROOT,
-                          env={**CLEAN, **env}, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", "from shared.cli import main; main()", *args],
+        cwd=ROOT,
+        env={**CLEAN, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 CASES = [
     # (what, arguments, environment, words of the one line)
-    ("database not answering", ["agency", "token", "create", "CA-TINH"], {"DATABASE_URL": UNREACHABLE},
-     "PostgreSQL does not answer"),
-    ("postgresql:// URL", ["agency", "token", "list", "CA-TINH"], {"DATABASE_URL": UNREACHABLE.replace("+asyncpg", "")},
-     "postgresql+asyncpg://"),
-    ("unknown database host", ["db", "upgrade"], {"DATABASE_URL": "postgresql+asyncpg://t@no-such-host.invalid/t"},
-     "host is unknown"),
+    (
+        "database not answering",
+        ["agency", "token", "create", "CA-TINH"],
+        {"DATABASE_URL": UNREACHABLE},
+        "PostgreSQL does not answer",
+    ),
+    (
+        "postgresql:// URL",
+        ["agency", "token", "list", "CA-TINH"],
+        {"DATABASE_URL": UNREACHABLE.replace("+asyncpg", "")},
+        "postgresql+asyncpg://",
+    ),
+    (
+        "unknown database host",
+        ["db", "upgrade"],
+        {"DATABASE_URL": "postgresql+asyncpg://t@no-such-host.invalid/t"},
+        "host is unknown",
+    ),
     ("no DATABASE_URL", ["agency", "token", "create", "CA-TINH"], {}, "DATABASE_URL"),
-    ("bad TIENDO_PLAN_FILE", ["agency", "token", "create", "CA-TINH"],
-     {"DATABASE_URL": UNREACHABLE, "TIENDO_PLAN_FILE": "/no/such/plan.yaml"}, "cannot read the plan file"),
-    ("rebuild without its environment", ["aggregator", "rebuild"], {}, "set DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS"),
-    ("unknown agency", ["agency", "token", "create", "NOPE"], {"DATABASE_URL": UNREACHABLE}, "is not an agency of"),
+    (
+        "bad TIENDO_PLAN_FILE",
+        ["agency", "token", "create", "CA-TINH"],
+        {"DATABASE_URL": UNREACHABLE, "TIENDO_PLAN_FILE": "/no/such/plan.yaml"},
+        "cannot read the plan file",
+    ),
+    (
+        "rebuild without its environment",
+        ["aggregator", "rebuild"],
+        {},
+        "set DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS",
+    ),
+    (
+        "unknown agency",
+        ["agency", "token", "create", "NOPE"],
+        {"DATABASE_URL": UNREACHABLE},
+        "is not an agency of",
+    ),
     ("missing argument", ["agency", "token", "create"], {}, "Missing argument"),
     ("unknown command", ["agencies"], {}, "No such command"),
     ("stack up with a date for --now", ["stack", "up", "--now", "2024-06-20"], {}, "needs a UTC offset"),
@@ -61,12 +96,17 @@ def test_a_fault_of_tiendo_keeps_its_traceback_under_tiendo_debug():
     assert result.returncode != 0 and "Traceback" in result.stderr
 
 
-@pytest.mark.parametrize("args", [["agency", "token", "create", "CA-TINH"], ["db", "upgrade"],
-                                  ["aggregator", "rebuild"]], ids=["agency", "db", "rebuild"])
+@pytest.mark.parametrize(
+    "args",
+    [["agency", "token", "create", "CA-TINH"], ["db", "upgrade"], ["aggregator", "rebuild"]],
+    ids=["agency", "db", "rebuild"],
+)
 def test_without_option_or_environment_the_local_stack_names_the_database(tmp_path, args):
     """Option, then environment, then the running local stack's record: here the record names a
     database that does not answer, and the command says so (it did look there)."""
-    (tmp_path / "stack.json").write_text(json.dumps({"database_url": UNREACHABLE, "kafka_bootstrap": "127.0.0.1:1"}))
+    (tmp_path / "stack.json").write_text(
+        json.dumps({"database_url": UNREACHABLE, "kafka_bootstrap": "127.0.0.1:1"})
+    )
     result = tiendo(*args, TIENDO_STATE_DIR=str(tmp_path))
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode != 0 and len(lines) == 1, result.stderr
@@ -75,4 +115,6 @@ def test_without_option_or_environment_the_local_stack_names_the_database(tmp_pa
 
 def test_no_database_anywhere_names_the_three_ways(tmp_path):
     result = tiendo("agency", "token", "create", "CA-TINH", TIENDO_STATE_DIR=str(tmp_path))
-    assert "DATABASE_URL" in result.stderr and "--database-url" in result.stderr and "stack up" in result.stderr
+    assert (
+        "DATABASE_URL" in result.stderr and "--database-url" in result.stderr and "stack up" in result.stderr
+    )

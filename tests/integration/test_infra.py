@@ -44,6 +44,7 @@ def own_postgres(tmp_path_factory: pytest.TempPathFactory):
 
 # --- Kafka -----------------------------------------------------------------------------
 
+
 async def _create_topic(bootstrap: str, partitions: int = 3) -> str:
     topic = f"infra-test-{uuid.uuid4().hex[:8]}"
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -64,8 +65,9 @@ async def _create_topic(bootstrap: str, partitions: int = 3) -> str:
 
 
 async def _consume_all(bootstrap: str, topic: str, expected: int, timeout: float = 20) -> list[bytes]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     await consumer.start()
     values: list[bytes] = []
     try:
@@ -133,6 +135,7 @@ def test_kafka_stop_leaves_no_process_and_starts_again_on_the_same_port(own_kafk
 
 # --- PostgreSQL ------------------------------------------------------------------------
 
+
 async def _scalar(url: str, sql: str) -> object:
     engine = create_async_engine(url, poolclass=NullPool)  # no pooled sockets across restarts
     try:
@@ -198,6 +201,7 @@ def test_a_relocated_throwaway_cluster_leaves_nothing_in_tmp(tmp_path: Path) -> 
 
 # --- SMTP ------------------------------------------------------------------------------
 
+
 def _message(subject: str) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = "tiendo@example.org"
@@ -210,8 +214,13 @@ def _message(subject: str) -> EmailMessage:
 async def test_smtp_stores_exactly_the_bytes_received(smtp_server: MailboxSmtpServer) -> None:
     before = len(smtp_server.paths())
     raw = _message("Cảnh báo tiến độ").as_bytes(policy=SMTP_POLICY)  # CRLF, as on the wire
-    await aiosmtplib.send(raw, sender="tiendo@example.org", recipients=["truong.ban@example.org"],
-                          hostname=smtp_server.host, port=smtp_server.port)
+    await aiosmtplib.send(
+        raw,
+        sender="tiendo@example.org",
+        recipients=["truong.ban@example.org"],
+        hostname=smtp_server.host,
+        port=smtp_server.port,
+    )
     messages = smtp_server.wait_for(before + 1)
     path = smtp_server.paths()[-1]
     assert path.name.endswith(f"-{before + 1:06d}.eml")
@@ -244,8 +253,12 @@ def test_smtp_stop_closes_the_port(tmp_path: Path) -> None:
 
 async def test_smtp_runs_as_its_own_process_and_exits_on_sigterm(tmp_path: Path) -> None:
     mailbox = tmp_path / "mailbox"
-    proc = subprocess.Popen([sys.executable, "-m", "shared.infra.smtp", "--port", "0", "--mailbox",
-                             str(mailbox)], stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shared.infra.smtp", "--port", "0", "--mailbox", str(mailbox)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO_ROOT,
+    )
     try:
         line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 20)  # type: ignore[union-attr]
         assert line.startswith("SMTP listening on 127.0.0.1:") and f"mailbox {mailbox}" in line

@@ -28,8 +28,10 @@ def test_a_clock_pin_the_services_refuse_is_refused_before_anything_starts(tmp_p
 async def test_a_failed_start_stops_what_it_started(tmp_path, database_url, kafka_bootstrap):
     url = await create_database(database_url, "stackfail")
     tag = uuid.uuid4().hex[:8]
-    env = {"TIENDO_PLAN_FILE": str(tmp_path / "no-such-plan.yaml"),  # every service exits at start-up
-           **{f"TIENDO_{t}_TOPIC": f"sf-{tag}.{t.lower()}" for t in ("RAW", "EVENTS", "DLQ", "STATUS")}}
+    env = {
+        "TIENDO_PLAN_FILE": str(tmp_path / "no-such-plan.yaml"),  # every service exits at start-up
+        **{f"TIENDO_{t}_TOPIC": f"sf-{tag}.{t.lower()}" for t in ("RAW", "EVENTS", "DLQ", "STATUS")},
+    }
     paths, seen = StackPaths(tmp_path / "stack"), []
 
     def progress(message: str) -> None:
@@ -41,8 +43,16 @@ async def test_a_failed_start_stops_what_it_started(tmp_path, database_url, kafk
     pids: set[int] = set()
     try:
         with pytest.raises(RuntimeError, match="exited during start-up"):
-            await asyncio.to_thread(up, paths, progress, now="2024-06-20T08:00:00+07:00", extra_env=env,
-                                    kafka_bootstrap=kafka_bootstrap, database_url=url, stable_ports=False)
+            await asyncio.to_thread(
+                up,
+                paths,
+                progress,
+                now="2024-06-20T08:00:00+07:00",
+                extra_env=env,
+                kafka_bootstrap=kafka_bootstrap,
+                database_url=url,
+                stable_ports=False,
+            )
     finally:
         await drop_database(database_url, url)
     assert pids, seen  # SMTP and the services had been started

@@ -5,66 +5,146 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta, timezone
 
+from services.notifier.domain.directory import Agency, Directory, Indicator, Leader
 from shared.events import KpiStatus, ReportStatus
 from shared.events.models import KpiStatusChangedEvent, ReportStatusChangedEvent
 from shared.events.types import EventType
-
-from services.notifier.domain.directory import Agency, Directory, Indicator, Leader
 
 VN = timezone(timedelta(hours=7))
 T0 = datetime(2024, 6, 20, 9, 0, tzinfo=VN)  # a Thursday morning in Quảng Trị
 SECRET = "test-ack-secret-0123456789abcdef"
 
 
-def kpi_event(agency="CA-TINH", indicator="drug_cases_detected", period="2024-06", status=KpiStatus.LAGGING,
-              previous=KpiStatus.ON_TRACK, actual=41.0, target=191.0, expected=80.0, forecast=150.0,
-              as_of=T0, event_id=None) -> KpiStatusChangedEvent:
+def kpi_event(
+    agency="CA-TINH",
+    indicator="drug_cases_detected",
+    period="2024-06",
+    status=KpiStatus.LAGGING,
+    previous=KpiStatus.ON_TRACK,
+    actual=41.0,
+    target=191.0,
+    expected=80.0,
+    forecast=150.0,
+    as_of=T0,
+    event_id=None,
+) -> KpiStatusChangedEvent:
     return KpiStatusChangedEvent(
-        specversion="1.0", id=event_id or str(uuid.uuid4()), source="/services/aggregator", time=as_of,
+        specversion="1.0",
+        id=event_id or str(uuid.uuid4()),
+        source="/services/aggregator",
+        time=as_of,
         type=EventType.KPI_STATUS_CHANGED,
-        data={"agency": agency, "indicator": indicator, "period": period, "status": status,
-              "previous_status": previous, "actual": actual, "target": target, "expected": expected,
-              "forecast": forecast, "as_of": as_of, "deadline": datetime(2024, 6, 20, 17, 0, tzinfo=VN)})
+        data={
+            "agency": agency,
+            "indicator": indicator,
+            "period": period,
+            "status": status,
+            "previous_status": previous,
+            "actual": actual,
+            "target": target,
+            "expected": expected,
+            "forecast": forecast,
+            "as_of": as_of,
+            "deadline": datetime(2024, 6, 20, 17, 0, tzinfo=VN),
+        },
+    )
 
 
-def report_event(agency="CA-TINH", period="2024-06", status=ReportStatus.MISSING, as_of=T0,
-                 event_id=None) -> ReportStatusChangedEvent:
+def report_event(
+    agency="CA-TINH", period="2024-06", status=ReportStatus.MISSING, as_of=T0, event_id=None
+) -> ReportStatusChangedEvent:
     return ReportStatusChangedEvent(
-        specversion="1.0", id=event_id or str(uuid.uuid4()), source="/services/aggregator", time=as_of,
+        specversion="1.0",
+        id=event_id or str(uuid.uuid4()),
+        source="/services/aggregator",
+        time=as_of,
         type=EventType.REPORT_STATUS_CHANGED,
-        data={"agency": agency, "period": period, "status": status, "previous_status": ReportStatus.PENDING,
-              "deadline": datetime(2024, 6, 19, 17, 0, tzinfo=VN), "as_of": as_of})
+        data={
+            "agency": agency,
+            "period": period,
+            "status": status,
+            "previous_status": ReportStatus.PENDING,
+            "deadline": datetime(2024, 6, 19, 17, 0, tzinfo=VN),
+            "as_of": as_of,
+        },
+    )
 
 
 def small_directory() -> Directory:
     """Committee ← provincial police ← district police; committee ← district PC ← commune PC."""
+
     def leader(who: str, lang: str = "vi") -> Leader:
         return Leader(f"Lãnh đạo {who}", f"{who.lower()}@qt.example", "Trưởng", lang)
 
     agencies = [
-        Agency("BCD138", "Ban Chỉ đạo 138 tỉnh Quảng Trị", "Steering Committee 138", (leader("BCD"),), None, ()),
-        Agency("CA-TINH", "Công an tỉnh Quảng Trị", "Provincial Police", (leader("CAT"),), "BCD138", ("BCD138",)),
-        Agency("CA-HUONG-HOA", "Công an huyện Hướng Hóa", "Huong Hoa District Police", (leader("CAHH"),),
-               "CA-TINH", ("CA-TINH", "BCD138")),
-        Agency("UBND-HUONG-HOA", "Ủy ban nhân dân huyện Hướng Hóa", "Huong Hoa PC", (leader("UBHH", "en"),),
-               "BCD138", ("BCD138",)),
-        Agency("UBND-LAO-BAO", "Ủy ban nhân dân thị trấn Lao Bảo", "Lao Bao PC", (leader("UBLB"),),
-               "UBND-HUONG-HOA", ("UBND-HUONG-HOA", "BCD138")),
+        Agency(
+            "BCD138", "Ban Chỉ đạo 138 tỉnh Quảng Trị", "Steering Committee 138", (leader("BCD"),), None, ()
+        ),
+        Agency(
+            "CA-TINH", "Công an tỉnh Quảng Trị", "Provincial Police", (leader("CAT"),), "BCD138", ("BCD138",)
+        ),
+        Agency(
+            "CA-HUONG-HOA",
+            "Công an huyện Hướng Hóa",
+            "Huong Hoa District Police",
+            (leader("CAHH"),),
+            "CA-TINH",
+            ("CA-TINH", "BCD138"),
+        ),
+        Agency(
+            "UBND-HUONG-HOA",
+            "Ủy ban nhân dân huyện Hướng Hóa",
+            "Huong Hoa PC",
+            (leader("UBHH", "en"),),
+            "BCD138",
+            ("BCD138",),
+        ),
+        Agency(
+            "UBND-LAO-BAO",
+            "Ủy ban nhân dân thị trấn Lao Bảo",
+            "Lao Bao PC",
+            (leader("UBLB"),),
+            "UBND-HUONG-HOA",
+            ("UBND-HUONG-HOA", "BCD138"),
+        ),
     ]
-    indicators = [Indicator("drug_cases_detected", "Số vụ phạm tội về ma túy được phát hiện, bắt giữ",
-                            "Drug crime cases detected", "vụ", "cases"),
-                  Indicator("propaganda_sessions", "Số buổi tuyên truyền phòng, chống ma túy",
-                            "Drug-prevention propaganda sessions", "buổi", "sessions")]
+    indicators = [
+        Indicator(
+            "drug_cases_detected",
+            "Số vụ phạm tội về ma túy được phát hiện, bắt giữ",
+            "Drug crime cases detected",
+            "vụ",
+            "cases",
+        ),
+        Indicator(
+            "propaganda_sessions",
+            "Số buổi tuyên truyền phòng, chống ma túy",
+            "Drug-prevention propaganda sessions",
+            "buổi",
+            "sessions",
+        ),
+    ]
     return Directory({a.code: a for a in agencies}, {i.code: i for i in indicators})
 
 
 def settings(database_url: str, kafka_bootstrap: str, smtp_port: int, topic: str = "unused", **overrides):
     from services.notifier.settings import NotifierSettings
 
-    values = dict(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap, status_topic=topic,
-                  smtp_host="127.0.0.1", smtp_port=smtp_port, ack_secret=SECRET,
-                  consumer_group=f"test-notifier-{uuid.uuid4().hex[:6]}", group_wait=timedelta(0),
-                  quiet_hours="off", digest_time="off", retry_base=0.05, retry_cap=0.2, public_url="http://notifier.test")
+    values = dict(
+        database_url=database_url,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        status_topic=topic,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_port,
+        ack_secret=SECRET,
+        consumer_group=f"test-notifier-{uuid.uuid4().hex[:6]}",
+        group_wait=timedelta(0),
+        quiet_hours="off",
+        digest_time="off",
+        retry_base=0.05,
+        retry_cap=0.2,
+        public_url="http://notifier.test",
+    )
     values.update(overrides)
     return NotifierSettings(**values)
 

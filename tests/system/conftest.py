@@ -8,13 +8,12 @@ import shutil
 import pytest
 
 from shared.infra import KafkaServer, PostgresServer
-
 from tests.system.pipeline import Pipeline
 
 VERDICTS: list[str] = []
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG001
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if VERDICTS:
         terminalreporter.section("fault-suite verdicts")
         for line in VERDICTS:

@@ -8,11 +8,9 @@ import threading
 import time
 from collections import Counter
 
-
+from bench.common import CommitWatcher, Sender
 from shared.plan.loader import load_plan
 from shared.settings import DEFAULT_PLAN
-
-from bench.common import CommitWatcher, Sender
 from tests.system import conftest as verdicts
 from tests.system.oracle import EventLog, Sent, compare, expected_actuals, expected_lagging
 from tests.system.pipeline import Pipeline, wait_until
@@ -25,8 +23,16 @@ class Load:
     `rate` events/s (single events, or batches of `batch` for the agencies in `batched`),
     retrying what intake asks to be retried."""
 
-    def __init__(self, pipe: Pipeline, log: EventLog, streams: dict[str, list], rate: float,
-                 *, batched: dict[str, int] | None = None, rates: dict[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        pipe: Pipeline,
+        log: EventLog,
+        streams: dict[str, list],
+        rate: float,
+        *,
+        batched: dict[str, int] | None = None,
+        rates: dict[str, float] | None = None,
+    ) -> None:
         self.pipe, self.log, self.streams, self.rate = pipe, log, streams, rate
         self.batched, self.rates = batched or {}, rates or {}
         self.error: BaseException | None = None
@@ -47,7 +53,7 @@ class Load:
     def _run(self) -> None:
         try:
             asyncio.run(self._main())
-        except BaseException as exc:  # noqa: BLE001 - re-raised in join()
+        except BaseException as exc:
             self.error = exc
 
     async def _main(self) -> None:
@@ -62,7 +68,7 @@ class Load:
         rate = self.rates.get(agency, self.rate)
         t0 = time.monotonic()
         for i in range(0, len(events), size):
-            chunk = events[i:i + size]
+            chunk = events[i : i + size]
             at = t0 + i / rate
             await asyncio.sleep(max(0.0, at - time.monotonic()))
             sent = [self.log.add(Sent(e, agency, scheduled_at=at)) for e in chunk]
@@ -80,8 +86,18 @@ class Load:
                         self.watcher.expect(s.event["source"], s.event["id"], done)
 
 
-def converge(name: str, pipe: Pipeline, log: EventLog, *, extra_accepted: list[dict] = (), max_copies: int = 1,
-             expect_emails: bool = True, timeout: float = 90, started: float, dlq_expected: int | None = None) -> str:
+def converge(
+    name: str,
+    pipe: Pipeline,
+    log: EventLog,
+    *,
+    extra_accepted: list[dict] = (),
+    max_copies: int = 1,
+    expect_emails: bool = True,
+    timeout: float = 90,
+    started: float,
+    dlq_expected: int | None = None,
+) -> str:
     """Wait for the system to converge to the oracle, assert it, return the verdict line."""
     lost = [s for s in log.sent if s.status == "lost"]
     assert not lost, f"{len(lost)} events never got a final answer from intake, e.g. {lost[0]}"
@@ -110,11 +126,15 @@ def converge(name: str, pipe: Pipeline, log: EventLog, *, extra_accepted: list[d
     first_gap: list[str] = []
 
     def alerts_match():
-        firing = {(a["agency"], a["indicator"], a["period"]) for a in pipe.firing_alerts() if a["kind"] == "lagging"}
+        firing = {
+            (a["agency"], a["indicator"], a["period"]) for a in pipe.firing_alerts() if a["kind"] == "lagging"
+        }
         if firing == lagging:
             return True
-        gap = (f"{len(lagging - firing)} missing e.g. {sorted(lagging - firing)[:3]}, "
-               f"{len(firing - lagging)} unexpected e.g. {sorted(firing - lagging)[:3]}")
+        gap = (
+            f"{len(lagging - firing)} missing e.g. {sorted(lagging - firing)[:3]}, "
+            f"{len(firing - lagging)} unexpected e.g. {sorted(firing - lagging)[:3]}"
+        )
         if not first_gap:
             first_gap.append(gap)
         return gap
@@ -147,21 +167,26 @@ def converge(name: str, pipe: Pipeline, log: EventLog, *, extra_accepted: list[d
     phases["emails"] = time.monotonic() - mark
     dlq = pipe.dlq_count()
     if dlq_expected is not None:
-        wait_until(f"{dlq_expected} dead letters", lambda: pipe.dlq_count() == dlq_expected or f"{pipe.dlq_count()} so far", 30)
+        wait_until(
+            f"{dlq_expected} dead letters",
+            lambda: pipe.dlq_count() == dlq_expected or f"{pipe.dlq_count()} so far",
+            30,
+        )
         dlq = pipe.dlq_count()
         assert dlq == dlq_expected, f"{dlq} records on the DLQ, expected {dlq_expected}"
-    line = (f"[{name}] CONVERGED in {time.monotonic() - started:.0f}s: accepted={len(keys)} applied={applied} "
-            f"duplicates={log.count('duplicate')} retried={log.retries} (503={log.codes(503)}, "
-            f"conn-errors={log.codes(0)}) rejected={log.count('rejected')} refused={log.count('refused')} "
-            f"DLQ={dlq} emails={mails} lagging-alerts={len(lagging)} kills={dict(pipe.kills)} "
-            f"[{' '.join(f'{k}={v:.0f}s' for k, v in phases.items())}]")
+    line = (
+        f"[{name}] CONVERGED in {time.monotonic() - started:.0f}s: accepted={len(keys)} applied={applied} "
+        f"duplicates={log.count('duplicate')} retried={log.retries} (503={log.codes(503)}, "
+        f"conn-errors={log.codes(0)}) rejected={log.count('rejected')} refused={log.count('refused')} "
+        f"DLQ={dlq} emails={mails} lagging-alerts={len(lagging)} kills={dict(pipe.kills)} "
+        f"[{' '.join(f'{k}={v:.0f}s' for k, v in phases.items())}]"
+    )
     print(line)
     verdicts.VERDICTS.append(line)
     if first_gap:
         print(f"[{name}] alerts lagged the projections at first: {first_gap[0]}")
         verdicts.VERDICTS.append(f"[{name}] (alerts lagged the projections at first: {first_gap[0]})")
     return line
-
 
 
 MIXED = ["CA-TINH", "CA-DONG-HA", "CA-HUONG-HOA", "HQ", "SYT", "BDBP", "STTTT", "LDLD"]

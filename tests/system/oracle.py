@@ -36,9 +36,15 @@ ACTIVITY = "vn.gov.pcmt.activity.recorded.v1"
 SUBMITTED = "vn.gov.pcmt.report.submitted.v1"
 
 # Agencies with a yearly figure target (reported cumulative values) and the indicator.
-FIGURE_AGENCIES = {"CA-TINH": "drug_cases_detected", "CA-DONG-HA": "drug_cases_detected",
-                   "CA-HUONG-HOA": "drug_cases_detected", "CA-DAKRONG": "drug_cases_detected",
-                   "HQ": "drug_cases_detected", "SYT": "inspections_conducted", "SLDTBXH": "people_in_rehab"}
+FIGURE_AGENCIES = {
+    "CA-TINH": "drug_cases_detected",
+    "CA-DONG-HA": "drug_cases_detected",
+    "CA-HUONG-HOA": "drug_cases_detected",
+    "CA-DAKRONG": "drug_cases_detected",
+    "HQ": "drug_cases_detected",
+    "SYT": "inspections_conducted",
+    "SLDTBXH": "people_in_rehab",
+}
 # Agencies whose propaganda sessions are counted from activity events (double counting shows).
 ACTIVITY_AGENCIES = ["BDBP", "STTTT", "LDLD", "SGDDT", "SVHTTDL", "TINH-DOAN"]
 
@@ -50,6 +56,7 @@ ACTIVITY_AGENCIES = ["BDBP", "STTTT", "LDLD", "SGDDT", "SVHTTDL", "TINH-DOAN"]
 @dataclass
 class Sent:
     """One event as the client script sent it, and what intake finally answered."""
+
     event: dict
     agency: str
     status: str = "pending"  # accepted | duplicate | rejected | refused (401/403) | lost (gave up)
@@ -166,8 +173,13 @@ def expected_lagging(kpis: list[dict]) -> set[tuple[str, str, str]]:
 class Workload:
     """Realistic agency traffic with a distinct event time per event of an agency."""
 
-    def __init__(self, plan: Any, seed: int = 7, tag: str | None = None,
-                 start: datetime = datetime.fromisoformat("2024-02-01T08:00:00+07:00")) -> None:
+    def __init__(
+        self,
+        plan: Any,
+        seed: int = 7,
+        tag: str | None = None,
+        start: datetime = datetime.fromisoformat("2024-02-01T08:00:00+07:00"),
+    ) -> None:
         self.plan, self.rng = plan, random.Random(seed)
         self.tag = tag or uuid.uuid4().hex[:6]
         self.n = 0
@@ -193,9 +205,14 @@ class Workload:
             if value > self.plan.indicator(indicator).max_value * 0.9:  # long runs stay under the cap
                 value = float(self.rng.randrange(0, 20))
             self._value[agency] = value
-        event = {"specversion": "1.0", "id": self._id(agency, "fig"), "source": f"/agencies/{agency}",
-                 "type": REPORTED, "time": self._time(agency),
-                 "data": {"indicator": indicator, "period": "2024", "value": value}}
+        event = {
+            "specversion": "1.0",
+            "id": self._id(agency, "fig"),
+            "source": f"/agencies/{agency}",
+            "type": REPORTED,
+            "time": self._time(agency),
+            "data": {"indicator": indicator, "period": "2024", "value": value},
+        }
         self._reported.setdefault(agency, []).append(event)
         return event
 
@@ -204,18 +221,35 @@ class Workload:
         if not earlier:
             return None
         target = self.rng.choice(earlier)
-        return {"specversion": "1.0", "id": self._id(agency, "fix"), "source": f"/agencies/{agency}",
-                "type": CORRECTED, "time": self._time(agency),
-                "data": {"corrects": target["id"], "value": float(self.rng.randrange(0, 60)),
-                         "reason": "số liệu rà soát lại"}}
+        return {
+            "specversion": "1.0",
+            "id": self._id(agency, "fix"),
+            "source": f"/agencies/{agency}",
+            "type": CORRECTED,
+            "time": self._time(agency),
+            "data": {
+                "corrects": target["id"],
+                "value": float(self.rng.randrange(0, 60)),
+                "reason": "số liệu rà soát lại",
+            },
+        }
 
     def activity(self, agency: str) -> dict:
         at = self._time(agency)
-        return {"specversion": "1.0", "id": self._id(agency, "act"), "source": f"/agencies/{agency}",
-                "type": ACTIVITY, "time": at,
-                "data": {"activity": "propaganda_session", "date": at[:10],
-                         "participants": self.rng.randrange(10, 200), "target_groups": ["học sinh"],
-                         "channel": "trực tiếp"}}
+        return {
+            "specversion": "1.0",
+            "id": self._id(agency, "act"),
+            "source": f"/agencies/{agency}",
+            "type": ACTIVITY,
+            "time": at,
+            "data": {
+                "activity": "propaganda_session",
+                "date": at[:10],
+                "participants": self.rng.randrange(10, 200),
+                "target_groups": ["học sinh"],
+                "channel": "trực tiếp",
+            },
+        }
 
     def mixed(self, agency: str) -> dict:
         """The next event an agency would plausibly send."""
@@ -233,9 +267,18 @@ class Workload:
 
 def malformed(agency: str, rng: random.Random, tag: str) -> dict | str:
     """A bad event intake must refuse (schema, plan rules or JSON itself)."""
-    base = {"specversion": "1.0", "id": f"{tag}-bad-{rng.randrange(10**9)}", "source": f"/agencies/{agency}",
-            "type": REPORTED, "time": "2024-05-01T08:00:00+07:00",
-            "data": {"indicator": FIGURE_AGENCIES.get(agency, "propaganda_sessions"), "period": "2024", "value": 3}}
+    base = {
+        "specversion": "1.0",
+        "id": f"{tag}-bad-{rng.randrange(10**9)}",
+        "source": f"/agencies/{agency}",
+        "type": REPORTED,
+        "time": "2024-05-01T08:00:00+07:00",
+        "data": {
+            "indicator": FIGURE_AGENCIES.get(agency, "propaganda_sessions"),
+            "period": "2024",
+            "value": 3,
+        },
+    }
     kind = rng.randrange(7)
     if kind == 0:
         base["data"]["value"] = -5

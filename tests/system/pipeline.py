@@ -23,12 +23,11 @@ from typing import Any
 
 import httpx
 
+from bench.common import pg_dsn
 from services.intake.adapters.tokens import issue_tokens
 from shared.infra._process import REPO_ROOT, pid_alive
 from shared.infra.ports import wait_for_port
 from shared.stack import StackPaths, down, up
-
-from bench.common import pg_dsn
 
 NOW = "2024-06-20T08:00:00+07:00"
 
@@ -45,24 +44,39 @@ def wait_until(what: str, probe, timeout: float = 60, interval: float = 0.5):
 
 
 class Pipeline:
-    def __init__(self, root: Path, kafka_bootstrap: str, database_url: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, root: Path, kafka_bootstrap: str, database_url: str, env: dict[str, str] | None = None
+    ) -> None:
         tag = uuid.uuid4().hex[:8]
         self.tag = tag
         self.paths = StackPaths(root)
         self.kafka_bootstrap, self.database_url = kafka_bootstrap, database_url
-        self.topics = {"raw": f"sys-raw-{tag}", "events": f"sys-events-{tag}", "dlq": f"sys-dlq-{tag}",
-                       "status": f"sys-status-{tag}"}
+        self.topics = {
+            "raw": f"sys-raw-{tag}",
+            "events": f"sys-events-{tag}",
+            "dlq": f"sys-dlq-{tag}",
+            "status": f"sys-status-{tag}",
+        }
         self.env = {
-            "TIENDO_RAW_TOPIC": self.topics["raw"], "TIENDO_EVENTS_TOPIC": self.topics["events"],
-            "TIENDO_DLQ_TOPIC": self.topics["dlq"], "TIENDO_STATUS_TOPIC": self.topics["status"],
-            "AGGREGATOR_GROUP_ID": f"sys-agg-{tag}", "NOTIFIER_CONSUMER_GROUP": f"sys-notifier-{tag}",
+            "TIENDO_RAW_TOPIC": self.topics["raw"],
+            "TIENDO_EVENTS_TOPIC": self.topics["events"],
+            "TIENDO_DLQ_TOPIC": self.topics["dlq"],
+            "TIENDO_STATUS_TOPIC": self.topics["status"],
+            "AGGREGATOR_GROUP_ID": f"sys-agg-{tag}",
+            "NOTIFIER_CONSUMER_GROUP": f"sys-notifier-{tag}",
             "INTAKE_RAW_GROUP_ID": f"sys-intake-raw-{tag}",
-            "NOTIFIER_GROUP_WAIT": "PT1S", "NOTIFIER_GROUP_INTERVAL": "PT2S", "NOTIFIER_CRITICAL_INTERVAL": "PT2S",
-            "NOTIFIER_RETRY_BASE_SECONDS": "0.5", "NOTIFIER_RETRY_CAP_SECONDS": "2",
-            "NOTIFIER_SEND_LEASE": "5", "NOTIFIER_TICK_SECONDS": "0.5",
+            "NOTIFIER_GROUP_WAIT": "PT1S",
+            "NOTIFIER_GROUP_INTERVAL": "PT2S",
+            "NOTIFIER_CRITICAL_INTERVAL": "PT2S",
+            "NOTIFIER_RETRY_BASE_SECONDS": "0.5",
+            "NOTIFIER_RETRY_CAP_SECONDS": "2",
+            "NOTIFIER_SEND_LEASE": "5",
+            "NOTIFIER_TICK_SECONDS": "0.5",
             "AGGREGATOR_DEADLINE_CHECK_SECONDS": "2",
-            "INTAKE_PUBLISH_TIMEOUT_S": "3", "INTAKE_RETRY_AFTER_S": "1",
-            "INTAKE_RATE_PER_S": "5000", "INTAKE_RATE_BURST": "20000",
+            "INTAKE_PUBLISH_TIMEOUT_S": "3",
+            "INTAKE_RETRY_AFTER_S": "1",
+            "INTAKE_RATE_PER_S": "5000",
+            "INTAKE_RATE_BURST": "20000",
             **(env or {}),
         }
         self.state: dict = {}
@@ -73,9 +87,15 @@ class Pipeline:
     # ---------------------------------------------------------------- lifecycle
     def up(self) -> Pipeline:
         self.started = time.time()
-        self.state = up(self.paths, lambda _: None, now=NOW, extra_env=self.env,
-                        kafka_bootstrap=self.kafka_bootstrap, database_url=self.database_url,
-                        stable_ports=False)  # any free ports: other stacks may be starting at once
+        self.state = up(
+            self.paths,
+            lambda _: None,
+            now=NOW,
+            extra_env=self.env,
+            kafka_bootstrap=self.kafka_bootstrap,
+            database_url=self.database_url,
+            stable_ports=False,
+        )  # any free ports: other stacks may be starting at once
         self.up_seconds = time.time() - self.started
         return self
 
@@ -97,11 +117,19 @@ class Pipeline:
         elapsed = time.time() - self.started
         now = (datetime.fromisoformat(NOW) + timedelta(seconds=elapsed)).isoformat()
         ports = {n: c[n]["url"].rsplit(":", 1)[1] for n in ("intake", "aggregator", "notifier")}
-        return {**os.environ, "DATABASE_URL": self.database_url, "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
-                "TIENDO_CLOCK_SPEED": "1.0", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(c["smtp"]["port"]),
-                "NOTIFIER_ACK_SECRET": (self.paths.root / "notifier-ack-secret").read_text().strip(),
-                "NOTIFIER_PUBLIC_URL": c["notifier"]["url"],
-                **{f"{n.upper()}_HTTP_PORT": p for n, p in ports.items()}, "TIENDO_NOW": now, **self.env}
+        return {
+            **os.environ,
+            "DATABASE_URL": self.database_url,
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
+            "TIENDO_CLOCK_SPEED": "1.0",
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(c["smtp"]["port"]),
+            "NOTIFIER_ACK_SECRET": (self.paths.root / "notifier-ack-secret").read_text().strip(),
+            "NOTIFIER_PUBLIC_URL": c["notifier"]["url"],
+            **{f"{n.upper()}_HTTP_PORT": p for n, p in ports.items()},
+            "TIENDO_NOW": now,
+            **self.env,
+        }
 
     def kill(self, name: str) -> None:
         """SIGKILL a service (or the SMTP server) and wait until it is gone."""
@@ -124,13 +152,22 @@ class Pipeline:
         c = self.state["components"][name]
         log = open(c["log"], "ab")
         if name == "smtp":
-            args = [sys.executable, "-m", "shared.infra.smtp", "--port", str(c["port"]), "--mailbox", c["mailbox"]]
+            args = [
+                sys.executable,
+                "-m",
+                "shared.infra.smtp",
+                "--port",
+                str(c["port"]),
+                "--mailbox",
+                c["mailbox"],
+            ]
             env = dict(os.environ)
         else:
             args = [sys.executable, "-m", f"services.{name}"]
             env = self._service_env(name)
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT, start_new_session=True
+        )
         log.close()
         c["pid"] = proc.pid
         self._record()
@@ -147,6 +184,7 @@ class Pipeline:
                 return httpx.get(self.url(name) + "/readyz", timeout=2).status_code == 200
             except httpx.HTTPError:
                 return False
+
         wait_until(f"{name} ready", ready, timeout, 0.3)
 
     def alive(self, name: str) -> bool:
@@ -154,8 +192,15 @@ class Pipeline:
 
     # ---------------------------------------------------------------- tokens
     def issue_tokens(self, agencies: list[str]) -> dict[str, str]:
-        self.tokens.update(asyncio.run(issue_tokens(self.database_url, [a for a in agencies if a not in self.tokens],
-                                                       datetime.fromisoformat(NOW))))
+        self.tokens.update(
+            asyncio.run(
+                issue_tokens(
+                    self.database_url,
+                    [a for a in agencies if a not in self.tokens],
+                    datetime.fromisoformat(NOW),
+                )
+            )
+        )
         return self.tokens
 
     def revoke(self, agency: str) -> list[str]:
@@ -168,6 +213,7 @@ class Pipeline:
                 return await TokenRepository(engine).revoke(agency, datetime.fromisoformat(NOW))
             finally:
                 await engine.dispose()
+
         return asyncio.run(go())
 
     # ---------------------------------------------------------------- observations
@@ -190,6 +236,7 @@ class Pipeline:
                 return [dict(r) for r in await conn.fetch(query, *args)]
             finally:
                 await conn.close()
+
         return asyncio.run(go())
 
     def applied(self) -> set[tuple[str, str]]:
@@ -212,9 +259,14 @@ class Pipeline:
                 described = await admin.describe_topics([self.topics["dlq"]])
             finally:
                 await admin.close()
-            tps = [TopicPartition(self.topics["dlq"], p["partition"]) for t in described for p in t["partitions"]]
-            consumer = AIOKafkaConsumer(bootstrap_servers=self.kafka_bootstrap, enable_auto_commit=False,
-                                        isolation_level="read_committed")
+            tps = [
+                TopicPartition(self.topics["dlq"], p["partition"]) for t in described for p in t["partitions"]
+            ]
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.kafka_bootstrap,
+                enable_auto_commit=False,
+                isolation_level="read_committed",
+            )
             await consumer.start()
             try:
                 ends = await consumer.end_offsets(tps)
@@ -222,11 +274,14 @@ class Pipeline:
                 return sum(ends[tp] - starts[tp] for tp in tps)
             finally:
                 await consumer.stop()
+
         return asyncio.run(go())
 
     def mailbox(self) -> list[email.message.EmailMessage]:
-        return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
-                for p in sorted(self.paths.mailbox.glob("*.eml"))]
+        return [
+            email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+            for p in sorted(self.paths.mailbox.glob("*.eml"))
+        ]
 
     def produce_raw(self, records: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]) -> None:
         """Write records straight to the raw topic (the Kafka path of agency systems)."""
@@ -240,4 +295,5 @@ class Pipeline:
                     await producer.send_and_wait(self.topics["raw"], value, key=key, headers=headers)
             finally:
                 await producer.stop()
+
         asyncio.run(go())

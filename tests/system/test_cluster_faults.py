@@ -31,16 +31,20 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from shared.infra import KafkaCluster, free_port
 from shared.infra._process import REPO_ROOT, pid_alive
-
 from tests.system import conftest as verdicts
 from tests.system.driving import MIXED, PLAN, Load, converge
 from tests.system.oracle import EventLog, Workload
 from tests.system.pipeline import wait_until
 
 pytestmark = [
-    pytest.mark.infra, pytest.mark.slow, pytest.mark.cluster, pytest.mark.timeout(240),
-    pytest.mark.skipif("'cluster' not in config.option.markexpr",
-                       reason="3-node Kafka cluster suite: run with `make test-cluster` (-m cluster)"),
+    pytest.mark.infra,
+    pytest.mark.slow,
+    pytest.mark.cluster,
+    pytest.mark.timeout(240),
+    pytest.mark.skipif(
+        "'cluster' not in config.option.markexpr",
+        reason="3-node Kafka cluster suite: run with `make test-cluster` (-m cluster)",
+    ),
 ]
 
 
@@ -70,6 +74,7 @@ def _partition_sizes(bootstrap: str, topic: str, partitions: list[int]) -> dict[
             return {tp.partition: n for tp, n in ends.items()}
         finally:
             await consumer.stop()
+
     return asyncio.run(go())
 
 
@@ -91,10 +96,11 @@ def _await_failover(cluster: KafkaCluster, topic: str, dead: int, partitions: li
     def moved():
         try:
             leaders = cluster.leaders(topic)
-        except Exception as exc:  # noqa: BLE001 - a node is down: ask again
+        except Exception as exc:
             return repr(exc)
         stuck = {p: leaders.get(p) for p in partitions if leaders.get(p) in (dead, -1, None)}
         return not stuck or f"still without a live leader: {stuck}"
+
     wait_until(f"a new leader for partitions {partitions} of {topic}", moved, 60, 0.2)
     return time.monotonic() - t0
 
@@ -120,17 +126,24 @@ def test_topics_are_replicated_three_times_with_two_in_sync(healthy, fresh_datab
         try:
             topics = await admin.describe_topics(list(pipe.topics.values()))
             configs = await admin.describe_configs(
-                [ConfigResource(ConfigResourceType.TOPIC, t, {"min.insync.replicas": None}) for t in pipe.topics.values()])
+                [
+                    ConfigResource(ConfigResourceType.TOPIC, t, {"min.insync.replicas": None})
+                    for t in pipe.topics.values()
+                ]
+            )
             return topics, configs
         finally:
             await admin.close()
+
     topics, configs = asyncio.run(describe())
     assert {len(p["replicas"]) for t in topics for p in t["partitions"]} == {3}, topics
-    min_isr = {r[3]: dict((e[0], e[1]) for e in r[4])["min.insync.replicas"] for c in configs for r in c.resources}
-    assert min_isr == {t: "2" for t in pipe.topics.values()}, min_isr
+    min_isr = {r[3]: {e[0]: e[1] for e in r[4]}["min.insync.replicas"] for c in configs for r in c.resources}
+    assert min_isr == dict.fromkeys(pipe.topics.values(), "2"), min_isr
 
 
-def test_leader_of_the_busiest_partitions_killed_under_load_and_restarted(healthy, fresh_database_url, make_pipeline):
+def test_leader_of_the_busiest_partitions_killed_under_load_and_restarted(
+    healthy, fresh_database_url, make_pipeline
+):
     """1. SIGKILL the node leading most of the canonical topic's traffic while agencies post;
     restart it later. Its partitions move to the other two (both in sync), every 202 is kept."""
     cluster = healthy
@@ -153,9 +166,11 @@ def test_leader_of_the_busiest_partitions_killed_under_load_and_restarted(health
     in_sync = _await_in_sync(cluster, list(pipe.topics.values()))
     assert len(log.accepted()) > accepted_before, "nothing was accepted after the kill"
     converge("cluster-leader-killed", pipe, log, started=started)
-    _note(f"[cluster-leader-killed] node {victim} (leader of {events} partitions {partitions}) SIGKILLed: "
-          f"new leaders in {failover:.1f}s, node back in {back:.1f}s, all replicas in sync {in_sync:.1f}s later; "
-          f"503={log.codes(503)} conn-errors={log.codes(0)}")
+    _note(
+        f"[cluster-leader-killed] node {victim} (leader of {events} partitions {partitions}) SIGKILLed: "
+        f"new leaders in {failover:.1f}s, node back in {back:.1f}s, all replicas in sync {in_sync:.1f}s later; "
+        f"503={log.codes(503)} conn-errors={log.codes(0)}"
+    )
 
 
 def test_active_controller_killed_under_load(healthy, fresh_database_url, make_pipeline):
@@ -176,9 +191,10 @@ def test_active_controller_killed_under_load(healthy, fresh_database_url, make_p
     def elected():
         try:
             now = cluster.active_controller()
-        except Exception as exc:  # noqa: BLE001 - between leaders
+        except Exception as exc:
             return repr(exc)
         return now != controller or f"controller still {now}"
+
     wait_until("a new active controller", elected, 60, 0.2)
     election = time.monotonic() - t0
     new_controller = cluster.active_controller()
@@ -192,9 +208,11 @@ def test_active_controller_killed_under_load(healthy, fresh_database_url, make_p
     load.join()
     in_sync = _await_in_sync(cluster, list(pipe.topics.values()))
     converge("cluster-controller-killed", pipe, log, started=started)
-    _note(f"[cluster-controller-killed] controller node {controller} SIGKILLed: node {new_controller} elected in "
-          f"{election:.1f}s, its {len(led)} canonical partitions led again {failover:.1f}s after the kill, node "
-          f"back in {back:.1f}s, in sync {in_sync:.1f}s later; 503={log.codes(503)} conn-errors={log.codes(0)}")
+    _note(
+        f"[cluster-controller-killed] controller node {controller} SIGKILLed: node {new_controller} elected in "
+        f"{election:.1f}s, its {len(led)} canonical partitions led again {failover:.1f}s after the kill, node "
+        f"back in {back:.1f}s, in sync {in_sync:.1f}s later; 503={log.codes(503)} conn-errors={log.codes(0)}"
+    )
 
 
 def test_two_nodes_lost_below_min_insync_then_one_back(healthy, fresh_database_url, make_pipeline):
@@ -218,9 +236,16 @@ def test_two_nodes_lost_below_min_insync_then_one_back(healthy, fresh_database_u
     killed = time.monotonic()
 
     def post_probe() -> httpx.Response:
-        return httpx.post(pipe.url("intake") + "/v1/events", json=probe_event, timeout=20,
-                          headers={"Authorization": f"Bearer {pipe.tokens[probe_agency]}",
-                                   "Content-Type": "application/cloudevents+json"})
+        return httpx.post(
+            pipe.url("intake") + "/v1/events",
+            json=probe_event,
+            timeout=20,
+            headers={
+                "Authorization": f"Bearer {pipe.tokens[probe_agency]}",
+                "Content-Type": "application/cloudevents+json",
+            },
+        )
+
     answers = []
     while time.monotonic() - killed < 12:
         response = post_probe()
@@ -232,16 +257,24 @@ def test_two_nodes_lost_below_min_insync_then_one_back(healthy, fresh_database_u
     back = time.monotonic() - back_at
     acked_while_down = [s for s in log.sent if s.accepted_at and killed + 4 < s.accepted_at < back_at]
     assert not acked_while_down, f"{len(acked_while_down)} events answered 202 with two of three nodes down"
-    probe_final = wait_until("the probe event accepted once a node is back",
-                             lambda: (r := post_probe()).status_code in (200, 202) and r, 90, 0.5)
+    probe_final = wait_until(
+        "the probe event accepted once a node is back",
+        lambda: (r := post_probe()).status_code in (200, 202) and r,
+        90,
+        0.5,
+    )
     load.join()
-    first_202 = min((s.accepted_at for s in log.sent if s.accepted_at and s.accepted_at >= back_at), default=None)
+    first_202 = min(
+        (s.accepted_at for s in log.sent if s.accepted_at and s.accepted_at >= back_at), default=None
+    )
     converge("cluster-two-nodes-lost", pipe, log, extra_accepted=[probe_event], started=started)
-    _note(f"[cluster-two-nodes-lost] nodes {lost} SIGKILLed: {len(answers)} probe answers in "
-          f"{back_at - killed:.0f}s all 503 with Retry-After, 0 events acknowledged meanwhile; node {lost[0]} "
-          f"back in {back:.1f}s, first 202 of the load "
-          f"{'n/a' if first_202 is None else f'{first_202 - back_at:.1f}s'} after its restart began, probe answered "
-          f"{probe_final.status_code}; 503={log.codes(503)} conn-errors={log.codes(0)} (node {lost[1]} restarted after)")
+    _note(
+        f"[cluster-two-nodes-lost] nodes {lost} SIGKILLed: {len(answers)} probe answers in "
+        f"{back_at - killed:.0f}s all 503 with Retry-After, 0 events acknowledged meanwhile; node {lost[0]} "
+        f"back in {back:.1f}s, first 202 of the load "
+        f"{'n/a' if first_202 is None else f'{first_202 - back_at:.1f}s'} after its restart began, probe answered "
+        f"{probe_final.status_code}; 503={log.codes(503)} conn-errors={log.codes(0)} (node {lost[1]} restarted after)"
+    )
 
 
 def _graceful_stop(pipe, name: str) -> None:
@@ -263,11 +296,20 @@ def _spawn_replica(pipe, name: str, port: int) -> None:
     `down` stops it too)."""
     log = pipe.paths.logs / f"{name}.log"
     with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "services.aggregator"], stdout=out, stderr=subprocess.STDOUT,
-                                env={**pipe._service_env("aggregator"), "AGGREGATOR_HTTP_PORT": str(port)},
-                                cwd=REPO_ROOT, start_new_session=True)
-    pipe.state["components"][name] = {"pid": proc.pid, "url": f"http://127.0.0.1:{port}", "log": str(log),
-                                      "signal": "TERM"}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.aggregator"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**pipe._service_env("aggregator"), "AGGREGATOR_HTTP_PORT": str(port)},
+            cwd=REPO_ROOT,
+            start_new_session=True,
+        )
+    pipe.state["components"][name] = {
+        "pid": proc.pid,
+        "url": f"http://127.0.0.1:{port}",
+        "log": str(log),
+        "signal": "TERM",
+    }
     pipe._record()
     pipe.wait_ready(name)
 
@@ -297,9 +339,11 @@ def test_rolling_restart_of_every_service_while_agencies_post(healthy, fresh_dat
     load.join()
     assert log.codes(0) > 0, "no agency noticed intake's restart: the fault did not bite"
     converge("cluster-rolling-restart", pipe, log, started=started)
-    _note(f"[cluster-rolling-restart] stop+start+ready: "
-          + ", ".join(f"{n} {t:.1f}s" for n, t in timings.items())
-          + f"; 503={log.codes(503)} conn-errors={log.codes(0)}")
+    _note(
+        "[cluster-rolling-restart] stop+start+ready: "
+        + ", ".join(f"{n} {t:.1f}s" for n, t in timings.items())
+        + f"; 503={log.codes(503)} conn-errors={log.codes(0)}"
+    )
 
 
 def test_stack_up_with_three_brokers_runs_the_whole_system(tmp_path, fresh_database_url):
@@ -307,7 +351,6 @@ def test_stack_up_with_three_brokers_runs_the_whole_system(tmp_path, fresh_datab
     posted to intake is applied by the aggregator, and `down` leaves no node running."""
     from services.intake.adapters.tokens import issue_tokens
     from shared.stack import StackPaths, down, up
-
     from tests.system.pipeline import NOW, Pipeline
 
     paths = StackPaths(tmp_path / "stack")
@@ -319,8 +362,12 @@ def test_stack_up_with_three_brokers_runs_the_whole_system(tmp_path, fresh_datab
         assert state["kafka_bootstrap"].count(",") == 2, state["kafka_bootstrap"]
         token = asyncio.run(issue_tokens(fresh_database_url, ["SYT"], datetime.fromisoformat(NOW)))["SYT"]
         event = Workload(PLAN, seed=27).reported("SYT")
-        response = httpx.post(state["components"]["intake"]["url"] + "/v1/events", json=event, timeout=20,
-                              headers={"Authorization": f"Bearer {token}", "Content-Type": "application/cloudevents+json"})
+        response = httpx.post(
+            state["components"]["intake"]["url"] + "/v1/events",
+            json=event,
+            timeout=20,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/cloudevents+json"},
+        )
         assert response.status_code == 202, response.text
         pipe = Pipeline(tmp_path, state["kafka_bootstrap"], fresh_database_url)
         wait_until("the event applied", lambda: ("/agencies/SYT", event["id"]) in pipe.applied(), 60)

@@ -21,11 +21,9 @@ import time
 import pytest
 
 from shared.infra import create_database
-
 from tests.system.driving import MIXED, PLAN, Load, converge
 from tests.system.oracle import EventLog, Workload
 from tests.system.pipeline import wait_until
-
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(280)]
 

@@ -14,20 +14,20 @@ from collections import Counter
 
 import pytest
 
+from bench.common import CommitWatcher, Sender, percentile
 from shared.events.codec import to_kafka
 from shared.events.models import agency_event_adapter
-
-from bench.common import CommitWatcher, Sender, percentile
 from tests.system import conftest as verdicts
 from tests.system.driving import MIXED, PLAN, Load, converge
 from tests.system.oracle import EventLog, Workload, malformed
-
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(280)]
 LATENCY_GOAL_S = 1.0  # end-to-end p99, accepted → projection committed
 
 
-def test_flood_of_duplicate_out_of_order_and_malformed_events(kafka_bootstrap, fresh_database_url, make_pipeline):
+def test_flood_of_duplicate_out_of_order_and_malformed_events(
+    kafka_bootstrap, fresh_database_url, make_pipeline
+):
     """5. Duplicates (single and in batches), out-of-order event times, and malformed events mixed
     with good ones, over HTTP and over the raw Kafka topic."""
     started = time.monotonic()
@@ -50,7 +50,7 @@ def test_flood_of_duplicate_out_of_order_and_malformed_events(kafka_bootstrap, f
         flood += rng.sample(events, 10)  # and resent later
         streams[agency] = flood
     # Half the agencies send in batches of 25 (duplicates inside one batch, too).
-    batched = {a: 25 for a in MIXED[::2]}
+    batched = dict.fromkeys(MIXED[::2], 25)
     log = EventLog()
     load = Load(pipe, log, streams, rate=40, batched=batched).start()
     # The Kafka door: binary-mode records on the raw topic, good and malformed ones.
@@ -60,24 +60,44 @@ def test_flood_of_duplicate_out_of_order_and_malformed_events(kafka_bootstrap, f
     for event in raw_good:
         record = to_kafka(agency_event_adapter.validate_python(event))
         records.append((record.key, record.value, list(record.headers)))
-    raw_bad = [(b"CA-TINH", b"{not json", [("ce_specversion", b"1.0"), ("ce_id", b"raw-bad-1")]),
-               (b"CA-TINH", b'{"indicator":"drug_cases_detected","period":"2024","value":3}',
-                [("ce_specversion", b"1.0"), ("ce_id", f"{work.tag}-raw-bad-2".encode()),
-                 ("ce_source", b"/agencies/CA-TINH"), ("ce_type", b"vn.gov.pcmt.indicator.reported.v1")]),  # no time
-               (b"HQ", b'{"indicator":"drug_cases_detected","period":"2024","value":3}',
-                [("ce_specversion", b"1.0"), ("ce_id", f"{work.tag}-raw-bad-3".encode()),
-                 ("ce_source", b"/agencies/NO-SUCH"), ("ce_type", b"vn.gov.pcmt.indicator.reported.v1"),
-                 ("ce_time", b"2024-05-01T08:00:00+07:00")])]
+    raw_bad = [
+        (b"CA-TINH", b"{not json", [("ce_specversion", b"1.0"), ("ce_id", b"raw-bad-1")]),
+        (
+            b"CA-TINH",
+            b'{"indicator":"drug_cases_detected","period":"2024","value":3}',
+            [
+                ("ce_specversion", b"1.0"),
+                ("ce_id", f"{work.tag}-raw-bad-2".encode()),
+                ("ce_source", b"/agencies/CA-TINH"),
+                ("ce_type", b"vn.gov.pcmt.indicator.reported.v1"),
+            ],
+        ),  # no time
+        (
+            b"HQ",
+            b'{"indicator":"drug_cases_detected","period":"2024","value":3}',
+            [
+                ("ce_specversion", b"1.0"),
+                ("ce_id", f"{work.tag}-raw-bad-3".encode()),
+                ("ce_source", b"/agencies/NO-SUCH"),
+                ("ce_type", b"vn.gov.pcmt.indicator.reported.v1"),
+                ("ce_time", b"2024-05-01T08:00:00+07:00"),
+            ],
+        ),
+    ]
     mixed_records = records + raw_bad
     rng.shuffle(mixed_records)
     pipe.produce_raw(mixed_records)
     load.join()
     bad_sent = [s for s in log.sent if "-bad-" in str(s.event.get("id"))]
-    assert len(bad_sent) == bad and all(s.status in ("rejected", "refused") for s in bad_sent), \
-        [(s.event, s.status) for s in bad_sent if s.status not in ("rejected", "refused")][:3]
+    assert len(bad_sent) == bad and all(s.status in ("rejected", "refused") for s in bad_sent), [
+        (s.event, s.status) for s in bad_sent if s.status not in ("rejected", "refused")
+    ][:3]
     # Shuffled, a correction may come before the event it corrects: intake refuses it (by design).
-    odd = [s for s in log.sent if s.status == "rejected" and s not in bad_sent
-           and "correction-target-unknown" not in s.detail]
+    odd = [
+        s
+        for s in log.sent
+        if s.status == "rejected" and s not in bad_sent and "correction-target-unknown" not in s.detail
+    ]
     assert not odd, [(s.event, s.detail) for s in odd][:3]
     once = Counter(s.event["id"] for s in log.sent if s.status == "accepted")
     assert max(once.values()) == 1, "an event was accepted twice by intake"
@@ -101,8 +121,9 @@ def test_token_revoked_mid_stream(kafka_bootstrap, fresh_database_url, make_pipe
     later = work.stream(MIXED, 15)
     Load(pipe, log, later, rate=20).start().join()
     refused = [s for s in log.sent if s.status == "refused"]
-    assert {s.agency for s in refused} == {victim} and len(refused) == len(later[victim]), \
+    assert {s.agency for s in refused} == {victim} and len(refused) == len(later[victim]), (
         f"{len(refused)} refused ({ {s.agency for s in refused} }), expected the {len(later[victim])} later events of {victim}"
+    )
     assert all(s.http[-1] == 401 for s in refused)
     converge("token-revoked", pipe, log, started=started)
     victim_ids = {s.event["id"] for s in earlier}
@@ -135,7 +156,7 @@ def test_hot_agency_does_not_delay_the_others(kafka_bootstrap, fresh_database_ur
         result["error"] = None
         try:
             asyncio.run(watcher.run())
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             result["error"] = exc
 
     thread = threading.Thread(target=watch, daemon=True)
@@ -150,17 +171,20 @@ def test_hot_agency_does_not_delay_the_others(kafka_bootstrap, fresh_database_ur
     assert not watcher.pending, f"{len(watcher.pending)} accepted events never reached the projection"
     line = converge("hot-agency", pipe, log, started=started)
     p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
-    summary = (f"[hot-agency] others' accepted→committed p50={p50 * 1000:.0f}ms p99={p99 * 1000:.0f}ms "
-               f"(n={len(latencies)}); hot agency p99={percentile(hot_latencies, 99) * 1000:.0f}ms "
-               f"(n={len(hot_latencies)}); goal p99 ≤ {LATENCY_GOAL_S * 1000:.0f}ms")
+    summary = (
+        f"[hot-agency] others' accepted→committed p50={p50 * 1000:.0f}ms p99={p99 * 1000:.0f}ms "
+        f"(n={len(latencies)}); hot agency p99={percentile(hot_latencies, 99) * 1000:.0f}ms "
+        f"(n={len(hot_latencies)}); goal p99 ≤ {LATENCY_GOAL_S * 1000:.0f}ms"
+    )
     print(summary)
     verdicts.VERDICTS.append(summary)
     assert line
     assert p99 <= LATENCY_GOAL_S, summary
 
 
-def test_an_event_intake_cannot_record_is_not_accepted_until_it_can(kafka_bootstrap, fresh_database_url,
-                                                                      make_pipeline):
+def test_an_event_intake_cannot_record_is_not_accepted_until_it_can(
+    kafka_bootstrap, fresh_database_url, make_pipeline
+):
     """The registry write fails after Kafka took the event (a trigger stands in for PostgreSQL
     going away between intake's lookup and its record): intake must not answer 202 for an event
     it will not remember — a later correction of it would be refused. It answers 503; once the
@@ -168,10 +192,14 @@ def test_an_event_intake_cannot_record_is_not_accepted_until_it_can(kafka_bootst
     is taken, and the copies already in Kafka are counted once."""
     pipe = make_pipeline(kafka_bootstrap, fresh_database_url)
     pipe.issue_tokens(["CA-TINH"])
-    pipe.sql("CREATE FUNCTION intake.fail_registry() RETURNS trigger LANGUAGE plpgsql AS "
-             "$$ BEGIN RAISE EXCEPTION 'registry unavailable (injected)'; END $$")
-    pipe.sql("CREATE TRIGGER fail_registry BEFORE INSERT ON intake.accepted_events FOR EACH ROW "
-             "WHEN (NEW.event_id LIKE '%-unrecorded') EXECUTE FUNCTION intake.fail_registry()")
+    pipe.sql(
+        "CREATE FUNCTION intake.fail_registry() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'registry unavailable (injected)'; END $$"
+    )
+    pipe.sql(
+        "CREATE TRIGGER fail_registry BEFORE INSERT ON intake.accepted_events FOR EACH ROW "
+        "WHEN (NEW.event_id LIKE '%-unrecorded') EXECUTE FUNCTION intake.fail_registry()"
+    )
     work = Workload(PLAN, seed=8)
     event = work.reported("CA-TINH", value=12.0)
     event["id"] += "-unrecorded"
@@ -195,5 +223,8 @@ def test_an_event_intake_cannot_record_is_not_accepted_until_it_can(kafka_bootst
     assert refused.status == "lost" and set(refused.http) == {503}, refused
     pipe.sql("DROP TRIGGER fail_registry ON intake.accepted_events")
     accepted, again, correction = asyncio.run(once_back())
-    assert (accepted.status, again.status, correction.status) == ("accepted", "duplicate", "accepted"), \
-        (accepted, again, correction)
+    assert (accepted.status, again.status, correction.status) == ("accepted", "duplicate", "accepted"), (
+        accepted,
+        again,
+        correction,
+    )

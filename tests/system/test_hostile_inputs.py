@@ -36,7 +36,6 @@ from shared.deadletter import read_dead_letter
 from shared.events.codec import BATCH, STRUCTURED, to_kafka
 from shared.events.models import agency_event_adapter, status_event_adapter
 from shared.events.types import EventType
-
 from tests.system import conftest as verdicts
 from tests.system.driving import PLAN, Load, converge
 from tests.system.oracle import REPORTED, EventLog, Workload, expected_lagging
@@ -63,6 +62,7 @@ class Check:
 @dataclass
 class Hostile:
     """One hostile Kafka record as written: where it landed, who must dead-letter it."""
+
     label: str
     topic: str
     partition: int = -1
@@ -77,6 +77,7 @@ class Hostile:
 @dataclass
 class ReadyPoller:
     """Polls every service's /readyz in a thread and keeps every answer that was not a 200."""
+
     pipe: Pipeline
     interval: float = 1.0
     polls: int = 0
@@ -116,6 +117,7 @@ def _ready(client: httpx.Client, pipe: Pipeline, name: str) -> str:
 
 # -------------------------------------------------------------------------------- the inputs
 
+
 def _json(document: dict, **raw: str) -> bytes:
     """`document` as JSON with each "__NAME__" string placeholder replaced by raw JSON text."""
     text = json.dumps(document, ensure_ascii=False)
@@ -127,21 +129,48 @@ def _json(document: dict, **raw: str) -> bytes:
 def http_inputs(work: Workload, tag: str) -> list[dict[str, Any]]:
     """Every hostile HTTP input of the issue: (service, method, path, agency token, body/params)."""
     lax = lambda **data: {**work.reported(LAX_AGENCY), **data}  # noqa: E731
-    figure = lambda value: {**lax(), "data": {"indicator": "people_in_rehab", "period": "2024",  # noqa: E731
-                                              "value": value}}
+    figure = lambda value: {  # noqa: E731
+        **lax(),
+        "data": {
+            "indicator": "people_in_rehab",
+            "period": "2024",
+            "value": value,
+        },
+    }
     events = [
-        ("JSON nested 10,000 deep", LAX_AGENCY, _json({**lax(), "data": "__X__"}, X="[" * 10_000 + "]" * 10_000)),
+        (
+            "JSON nested 10,000 deep",
+            LAX_AGENCY,
+            _json({**lax(), "data": "__X__"}, X="[" * 10_000 + "]" * 10_000),
+        ),
         ("a 5,000-digit integer", LAX_AGENCY, _json(figure("__X__"), X="1" + "0" * 4999)),
         ('"type": {}', LAX_AGENCY, _json({**lax(), "type": {}})),
         ('"type": []', LAX_AGENCY, _json({**lax(), "type": []})),
-        ("an activity dated 9999-12-31", ACT_AGENCY,
-         _json({**work.activity(ACT_AGENCY), "data": {"activity": "propaganda_session", "date": "9999-12-31",
-                                                       "participants": 10}})),
+        (
+            "an activity dated 9999-12-31",
+            ACT_AGENCY,
+            _json(
+                {
+                    **work.activity(ACT_AGENCY),
+                    "data": {"activity": "propaganda_session", "date": "9999-12-31", "participants": 10},
+                }
+            ),
+        ),
         (r'"\u0000" in an id', LAX_AGENCY, _json({**lax(), "id": f"{tag}-nul\u0000id"})),
-        ('"time": "0001-01-01T00:00:00+01:00"', STATUS_AGENCY,
-         _json({"specversion": "1.0", "id": f"{tag}-year-one", "source": f"/agencies/{STATUS_AGENCY}",
-                "type": REPORTED, "time": "0001-01-01T00:00:00+01:00",
-                "data": {"indicator": "drug_cases_detected", "period": "2024-04", "value": 3}})),
+        (
+            '"time": "0001-01-01T00:00:00+01:00"',
+            STATUS_AGENCY,
+            _json(
+                {
+                    "specversion": "1.0",
+                    "id": f"{tag}-year-one",
+                    "source": f"/agencies/{STATUS_AGENCY}",
+                    "type": REPORTED,
+                    "time": "0001-01-01T00:00:00+01:00",
+                    "data": {"indicator": "drug_cases_detected", "period": "2024-04", "value": 3},
+                }
+            ),
+        ),
         ('"value": true', LAX_AGENCY, _json(figure(True))),
         ('"value": "5"', LAX_AGENCY, _json(figure("5"))),
         ('"value": NaN', LAX_AGENCY, _json(figure("__X__"), X="NaN")),
@@ -151,29 +180,89 @@ def http_inputs(work: Workload, tag: str) -> list[dict[str, Any]]:
         ("a UTF-32 body", LAX_AGENCY, json.dumps(lax()).encode("utf-32")),
         ("a UTF-16 body without BOM", LAX_AGENCY, json.dumps(lax()).encode("utf-16-le")),
     ]
-    cases = [{"name": name, "service": "intake", "method": "POST", "path": "/v1/events", "agency": agency,
-              "content": body, "type": STRUCTURED} for name, agency, body in events]
+    cases = [
+        {
+            "name": name,
+            "service": "intake",
+            "method": "POST",
+            "path": "/v1/events",
+            "agency": agency,
+            "content": body,
+            "type": STRUCTURED,
+        }
+        for name, agency, body in events
+    ]
     huge = str(2**63)
     cases += [
-        {"name": "aggregator ?as_of=9999-12-31T23:59:59-12:00", "service": "aggregator", "method": "GET",
-         "path": "/v1/kpis", "params": {"as_of": "9999-12-31T23:59:59-12:00"}},
-        {"name": "aggregator scorecard ?as_of=9999-12-31T23:59:59-12:00", "service": "aggregator",
-         "method": "GET", "path": "/v1/agencies/CA-TINH/scorecard", "params": {"as_of": "9999-12-31T23:59:59-12:00"}},
-        {"name": "notifier silence hours=1e300", "service": "notifier", "method": "POST", "path": "/silences",
-         "content": b'{"agency":"SGDDT","hours":1e300,"reason":"x","created_by":"tester"}', "type": "application/json"},
-        {"name": "notifier silence with a naive starts_at", "service": "notifier", "method": "POST",
-         "path": "/silences", "json": {"agency": "SGDDT", "starts_at": "2024-06-20T08:00:00", "hours": 1,
-                                       "reason": "x", "created_by": "tester"}},
-        {"name": "notifier silence for an agency code over 64 characters", "service": "notifier", "method": "POST",
-         "path": "/silences", "json": {"agency": "A" * 65, "hours": 1, "reason": "x", "created_by": "tester"}},
-        {"name": "notifier /outbox?limit=-1", "service": "notifier", "method": "GET", "path": "/outbox",
-         "params": {"limit": "-1"}},
-        {"name": "notifier /alerts?agency=%00", "service": "notifier", "method": "GET", "path": "/alerts",
-         "params": {"agency": "\x00"}},
-        {"name": "notifier alert id above int64", "service": "notifier", "method": "POST",
-         "path": f"/alerts/{huge}/ack", "json": {"by": "tester"}},
-        {"name": "notifier silence id above int64", "service": "notifier", "method": "DELETE",
-         "path": f"/silences/{huge}"},
+        {
+            "name": "aggregator ?as_of=9999-12-31T23:59:59-12:00",
+            "service": "aggregator",
+            "method": "GET",
+            "path": "/v1/kpis",
+            "params": {"as_of": "9999-12-31T23:59:59-12:00"},
+        },
+        {
+            "name": "aggregator scorecard ?as_of=9999-12-31T23:59:59-12:00",
+            "service": "aggregator",
+            "method": "GET",
+            "path": "/v1/agencies/CA-TINH/scorecard",
+            "params": {"as_of": "9999-12-31T23:59:59-12:00"},
+        },
+        {
+            "name": "notifier silence hours=1e300",
+            "service": "notifier",
+            "method": "POST",
+            "path": "/silences",
+            "content": b'{"agency":"SGDDT","hours":1e300,"reason":"x","created_by":"tester"}',
+            "type": "application/json",
+        },
+        {
+            "name": "notifier silence with a naive starts_at",
+            "service": "notifier",
+            "method": "POST",
+            "path": "/silences",
+            "json": {
+                "agency": "SGDDT",
+                "starts_at": "2024-06-20T08:00:00",
+                "hours": 1,
+                "reason": "x",
+                "created_by": "tester",
+            },
+        },
+        {
+            "name": "notifier silence for an agency code over 64 characters",
+            "service": "notifier",
+            "method": "POST",
+            "path": "/silences",
+            "json": {"agency": "A" * 65, "hours": 1, "reason": "x", "created_by": "tester"},
+        },
+        {
+            "name": "notifier /outbox?limit=-1",
+            "service": "notifier",
+            "method": "GET",
+            "path": "/outbox",
+            "params": {"limit": "-1"},
+        },
+        {
+            "name": "notifier /alerts?agency=%00",
+            "service": "notifier",
+            "method": "GET",
+            "path": "/alerts",
+            "params": {"agency": "\x00"},
+        },
+        {
+            "name": "notifier alert id above int64",
+            "service": "notifier",
+            "method": "POST",
+            "path": f"/alerts/{huge}/ack",
+            "json": {"by": "tester"},
+        },
+        {
+            "name": "notifier silence id above int64",
+            "service": "notifier",
+            "method": "DELETE",
+            "path": f"/silences/{huge}",
+        },
     ]
     return cases
 
@@ -185,18 +274,27 @@ def send_http(pipe: Pipeline, case: dict[str, Any]) -> tuple[int, str]:
     if case.get("type"):
         headers["Content-Type"] = case["type"]
     try:
-        response = httpx.request(case["method"], pipe.url(case["service"]) + case["path"], headers=headers,
-                                 content=case.get("content"), json=case.get("json"), params=case.get("params"),
-                                 timeout=30)
+        response = httpx.request(
+            case["method"],
+            pipe.url(case["service"]) + case["path"],
+            headers=headers,
+            content=case.get("content"),
+            json=case.get("json"),
+            params=case.get("params"),
+            timeout=30,
+        )
     except httpx.HTTPError as exc:
         return 0, f"no answer: {type(exc).__name__}"
     return response.status_code, response.text[:200]
 
 
 def post_event(pipe: Pipeline, agency: str, event: dict) -> tuple[int, dict | None]:
-    response = httpx.post(pipe.url("intake") + "/v1/events", content=json.dumps(event, ensure_ascii=False).encode(),
-                          headers={"Authorization": f"Bearer {pipe.tokens[agency]}", "Content-Type": STRUCTURED},
-                          timeout=30)
+    response = httpx.post(
+        pipe.url("intake") + "/v1/events",
+        content=json.dumps(event, ensure_ascii=False).encode(),
+        headers={"Authorization": f"Bearer {pipe.tokens[agency]}", "Content-Type": STRUCTURED},
+        timeout=30,
+    )
     try:
         return response.status_code, response.json()
     except ValueError:
@@ -219,7 +317,9 @@ def raw_inputs(work: Workload, tag: str) -> list[tuple[str, bytes, bytes, list]]
     key, value, headers = base()
     out.append(("NUL in ce_id", key, value, with_header(headers, "ce_id", f"{tag}-raw-nul\x00id".encode())))
     key, value, headers = base()
-    out.append(("ce_source not UTF-8", key, value, with_header(headers, "ce_source", b"/agencies/\xff\xfeCA")))
+    out.append(
+        ("ce_source not UTF-8", key, value, with_header(headers, "ce_source", b"/agencies/\xff\xfeCA"))
+    )
     key, value, headers = base()
     out.append(("ce_id not UTF-8", key, value, with_header(headers, "ce_id", b"\xc3\x28-raw")))
     key, value, headers = base()
@@ -250,8 +350,14 @@ def canonical_inputs(work: Workload, tag: str) -> list[tuple[str, bytes, bytes, 
     key, value, headers = base()
     out.append(("NUL in ce_id", key, value, with_header(headers, "ce_id", f"{tag}-canon-nul\x00id".encode())))
     key, value, headers = base()
-    out.append(("ce_time 0001-01-01T00:00:00+01:00", key, value,
-                with_header(headers, "ce_time", b"0001-01-01T00:00:00+01:00")))
+    out.append(
+        (
+            "ce_time 0001-01-01T00:00:00+01:00",
+            key,
+            value,
+            with_header(headers, "ce_time", b"0001-01-01T00:00:00+01:00"),
+        )
+    )
     key, value, headers = base()
     out.append(("value NaN", key, re.sub(rb'"value":[0-9.]+', b'"value":NaN', value), headers))
     key, value, headers = base()
@@ -262,20 +368,45 @@ def canonical_inputs(work: Workload, tag: str) -> list[tuple[str, bytes, bytes, 
 def status_inputs(tag: str) -> list[tuple[str, bytes, bytes, list]]:
     """Status events a notifier must dead-letter. Were the NaN one taken, a firing alert for a
     KPI that does not exist (2024-Q1) would show."""
-    event = status_event_adapter.validate_python({
-        "specversion": "1.0", "id": f"{tag}-status-nan", "source": "/services/aggregator", "time": NOW,
-        "type": EventType.KPI_STATUS_CHANGED, "subject": f"{STATUS_AGENCY}/drug_cases_detected/2024-Q1",
-        "data": {"agency": STATUS_AGENCY, "indicator": "drug_cases_detected", "period": "2024-Q1",
-                 "status": "lagging", "previous_status": None, "actual": 1.0, "target": 10.0, "expected": 5.0,
-                 "forecast": 2.0, "as_of": NOW}})
+    event = status_event_adapter.validate_python(
+        {
+            "specversion": "1.0",
+            "id": f"{tag}-status-nan",
+            "source": "/services/aggregator",
+            "time": NOW,
+            "type": EventType.KPI_STATUS_CHANGED,
+            "subject": f"{STATUS_AGENCY}/drug_cases_detected/2024-Q1",
+            "data": {
+                "agency": STATUS_AGENCY,
+                "indicator": "drug_cases_detected",
+                "period": "2024-Q1",
+                "status": "lagging",
+                "previous_status": None,
+                "actual": 1.0,
+                "target": 10.0,
+                "expected": 5.0,
+                "forecast": 2.0,
+                "as_of": NOW,
+            },
+        }
+    )
     record = to_kafka(event, key=STATUS_AGENCY)
     nan = record.value.replace(b'"actual":1.0', b'"actual":NaN')
     assert nan != record.value
-    return [('"actual": NaN', record.key, nan, list(record.headers)),
-            ("not JSON", record.key, b"{not json", with_header(list(record.headers), "ce_id", f"{tag}-st-2".encode()))]
+    return [
+        ('"actual": NaN', record.key, nan, list(record.headers)),
+        (
+            "not JSON",
+            record.key,
+            b"{not json",
+            with_header(list(record.headers), "ce_id", f"{tag}-st-2".encode()),
+        ),
+    ]
 
 
-async def _produce(pipe: Pipeline, topic: str, records: list[tuple[bytes, bytes, list]]) -> list[tuple[int, int]]:
+async def _produce(
+    pipe: Pipeline, topic: str, records: list[tuple[bytes, bytes, list]]
+) -> list[tuple[int, int]]:
     from shared.kafka import make_producer
 
     producer = make_producer(pipe.kafka_bootstrap)
@@ -290,7 +421,9 @@ async def _produce(pipe: Pipeline, topic: str, records: list[tuple[bytes, bytes,
         await producer.stop()
 
 
-def write_interleaved(pipe: Pipeline, topic: str, service: str, hostile: list, valid_next) -> tuple[list[Hostile], list[dict]]:
+def write_interleaved(
+    pipe: Pipeline, topic: str, service: str, hostile: list, valid_next
+) -> tuple[list[Hostile], list[dict]]:
     """Each hostile record followed by a valid event of the same agency (same partition)."""
     records, kinds, valid = [], [], []
     for label, key, value, headers in hostile:
@@ -314,8 +447,9 @@ def read_topic(pipe: Pipeline, topic: str) -> list[Any]:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     async def go():
-        consumer = AIOKafkaConsumer(bootstrap_servers=pipe.kafka_bootstrap, enable_auto_commit=False,
-                                    isolation_level="read_committed")
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=pipe.kafka_bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+        )
         await consumer.start()
         try:
             partitions = (await consumer._client.fetch_all_metadata()).partitions_for_topic(topic) or set()
@@ -330,10 +464,12 @@ def read_topic(pipe: Pipeline, topic: str) -> list[Any]:
             return out
         finally:
             await consumer.stop()
+
     return asyncio.run(go())
 
 
 # -------------------------------------------------------------------------------- the scenario
+
 
 def test_nothing_an_agency_sends_stops_a_consumer(kafka_bootstrap, fresh_database_url, make_pipeline):
     started = time.monotonic()
@@ -361,18 +497,27 @@ def test_nothing_an_agency_sends_stops_a_consumer(kafka_bootstrap, fresh_databas
     lax = nfc_nfd(pipe, work, tag, extra)
     batch = batch_with_a_nul_id(pipe, work, tag, extra)
     hostile: list[Hostile] = []
-    written, valid = write_interleaved(pipe, pipe.topics["raw"], "intake", raw_inputs(work, tag),
-                                       lambda: work.reported(RAW_AGENCY))
+    written, valid = write_interleaved(
+        pipe, pipe.topics["raw"], "intake", raw_inputs(work, tag), lambda: work.reported(RAW_AGENCY)
+    )
     hostile += written
     extra += valid
     raw_valid += valid
-    written, valid = write_interleaved(pipe, pipe.topics["events"], "aggregator", canonical_inputs(work, tag),
-                                       lambda: work.reported(CANON_AGENCY))
+    written, valid = write_interleaved(
+        pipe,
+        pipe.topics["events"],
+        "aggregator",
+        canonical_inputs(work, tag),
+        lambda: work.reported(CANON_AGENCY),
+    )
     hostile += written
     extra += valid
     statuses = status_inputs(tag)
     placed = asyncio.run(_produce(pipe, pipe.topics["status"], [(k, v, h) for _, k, v, h in statuses]))
-    hostile += [Hostile(label, pipe.topics["status"], p, o, "notifier") for (label, *_), (p, o) in zip(statuses, placed)]
+    hostile += [
+        Hostile(label, pipe.topics["status"], p, o, "notifier")
+        for (label, *_), (p, o) in zip(statuses, placed)
+    ]
     between.join()
 
     # -- after: more valid traffic, and the first of STATUS_AGENCY (its status events follow the NaN one)
@@ -386,9 +531,15 @@ def test_nothing_an_agency_sends_stops_a_consumer(kafka_bootstrap, fresh_databas
 
     # -- checks
     wrong = [f"{name}: {code} {body}" for name, code, body in answers if not 400 <= code < 500]
-    checks.append(Check("http-4xx", not wrong and batch[0],
-                        f"{len(answers) - len(wrong)}/{len(answers)} hostile HTTP inputs answered 4xx"
-                        + (f"; NOT: {' | '.join(wrong)}" if wrong else "") + f"; batch with a NUL id: {batch[1]}"))
+    checks.append(
+        Check(
+            "http-4xx",
+            not wrong and batch[0],
+            f"{len(answers) - len(wrong)}/{len(answers)} hostile HTTP inputs answered 4xx"
+            + (f"; NOT: {' | '.join(wrong)}" if wrong else "")
+            + f"; batch with a NUL id: {batch[1]}",
+        )
+    )
     checks.append(Check("http-lax", lax[0], lax[1]))
     converged, why = True, ""
     try:
@@ -405,23 +556,42 @@ def test_nothing_an_agency_sends_stops_a_consumer(kafka_bootstrap, fresh_databas
     ready.stop()
     dead = [n for n, up in alive.items() if not up]
     not_ready = {n: a for n, a in final.items() if a != "200"}
-    checks.append(Check("alive", not dead and not not_ready,
-                        f"processes alive: {alive}; /readyz at the end: {final}"))
+    checks.append(
+        Check("alive", not dead and not not_ready, f"processes alive: {alive}; /readyz at the end: {final}")
+    )
     flaps = [f"{t:.0f}s {n}: {a}" for t, n, a in ready.bad]
-    checks.append(Check("readyz-steady", not flaps,
-                        f"{ready.polls} polls of /readyz during the run, {len(flaps)} not 200"
-                        + (f" (e.g. {'; '.join(flaps[:3])})" if flaps else "")))
+    checks.append(
+        Check(
+            "readyz-steady",
+            not flaps,
+            f"{ready.polls} polls of /readyz during the run, {len(flaps)} not 200"
+            + (f" (e.g. {'; '.join(flaps[:3])})" if flaps else ""),
+        )
+    )
     # honest: 200 at the end exactly for the services that did all their work
-    liars = [f"{n} says {final[n][:80]!r} while it {'still owes: ' + owed[n] if owed[n] else 'did all its work'}"
-             for n in final if (final[n] == "200") != (not owed[n])]
-    checks.append(Check("readyz-honest", not liars,
-                        "; ".join(liars) if liars else
-                        "at the end: " + ", ".join(f"{n} {'200, all done' if not owed[n] else 'not ready, owes: ' + owed[n]}"
-                                                   for n in final)))
+    liars = [
+        f"{n} says {final[n][:80]!r} while it {'still owes: ' + owed[n] if owed[n] else 'did all its work'}"
+        for n in final
+        if (final[n] == "200") != (not owed[n])
+    ]
+    checks.append(
+        Check(
+            "readyz-honest",
+            not liars,
+            "; ".join(liars)
+            if liars
+            else "at the end: "
+            + ", ".join(
+                f"{n} {'200, all done' if not owed[n] else 'not ready, owes: ' + owed[n]}" for n in final
+            ),
+        )
+    )
 
     lines = [f"[hostile] {'PASS' if c.ok else 'FAIL'} {c.name}: {c.detail}" for c in checks]
-    lines.append(f"[hostile] {sum(c.ok for c in checks)}/{len(checks)} checks passed in "
-                 f"{time.monotonic() - started:.0f}s")
+    lines.append(
+        f"[hostile] {sum(c.ok for c in checks)}/{len(checks)} checks passed in "
+        f"{time.monotonic() - started:.0f}s"
+    )
     for line in lines:
         print(line)
         verdicts.VERDICTS.append(line)
@@ -446,7 +616,9 @@ def nfc_nfd(pipe: Pipeline, work: Workload, tag: str, extra: list[dict]) -> tupl
             extra.append({**event, "id": nfc})  # counted once, under the NFC spelling
         good = accepted == 1 and second_ok and not any(c >= 500 for c in codes)
         ok &= good
-        notes.append(f"{first} then {order[1]}: {codes[0]}, {codes[1]}" + ("" if good else " (two events or a 5xx)"))
+        notes.append(
+            f"{first} then {order[1]}: {codes[0]}, {codes[1]}" + ("" if good else " (two events or a 5xx)")
+        )
     return ok, "NFC/NFD spellings of one id: " + "; ".join(notes)
 
 
@@ -455,10 +627,12 @@ def batch_with_a_nul_id(pipe: Pipeline, work: Workload, tag: str, extra: list[di
     agency = "HQ"
     good = [work.reported(agency), work.reported(agency)]
     bad = {**work.reported(agency), "id": f"{tag}-batch-nul\x00id"}
-    response = httpx.post(pipe.url("intake") + "/v1/events/batch",
-                          content=json.dumps([good[0], bad, good[1]]).encode(),
-                          headers={"Authorization": f"Bearer {pipe.tokens[agency]}", "Content-Type": BATCH},
-                          timeout=30)
+    response = httpx.post(
+        pipe.url("intake") + "/v1/events/batch",
+        content=json.dumps([good[0], bad, good[1]]).encode(),
+        headers={"Authorization": f"Bearer {pipe.tokens[agency]}", "Content-Type": BATCH},
+        timeout=30,
+    )
     if response.status_code != 200:
         return False, f"answered {response.status_code} {response.text[:150]}"
     statuses = [r.get("status") for r in response.json().get("results", [])]
@@ -495,9 +669,12 @@ def dlq_check(pipe: Pipeline, hostile: list[Hostile], wait: float = 45) -> tuple
         problems.append(f"{len(others)} other letters, e.g. {others[:3]}")
     found = len(hostile) - len(missing)
     reasons = sorted({i.reason for h in hostile for i in letters.get(h.origin, [])[:1]})
-    return Check("dlq", not problems,
-                 f"{found}/{len(hostile)} hostile Kafka records dead-lettered (reasons {reasons})"
-                 + (f"; NOT: {' | '.join(problems)}" if problems else "")), set(letters)
+    return Check(
+        "dlq",
+        not problems,
+        f"{found}/{len(hostile)} hostile Kafka records dead-lettered (reasons {reasons})"
+        + (f"; NOT: {' | '.join(problems)}" if problems else ""),
+    ), set(letters)
 
 
 def work_done(pipe: Pipeline, raw_valid: list[dict], dead: set[str]) -> dict[str, str]:
@@ -520,14 +697,19 @@ def work_done(pipe: Pipeline, raw_valid: list[dict], dead: set[str]) -> dict[str
     applied = pipe.applied() | handled
     unapplied = [key for key in forwarded if key not in applied]
     if unapplied:
-        owed["aggregator"].append(f"{len(unapplied)} canonical records never applied, e.g. {sorted(unapplied)[:2]}")
+        owed["aggregator"].append(
+            f"{len(unapplied)} canonical records never applied, e.g. {sorted(unapplied)[:2]}"
+        )
     try:
         lagging = expected_lagging(pipe.kpis())
-        firing = {(a["agency"], a["indicator"], a["period"]) for a in pipe.firing_alerts() if a["kind"] == "lagging"}
+        firing = {
+            (a["agency"], a["indicator"], a["period"]) for a in pipe.firing_alerts() if a["kind"] == "lagging"
+        }
         if firing != lagging:
-            owed["notifier"].append(f"alerts differ from the lagging KPIs ({len(lagging - firing)} missing, "
-                                    f"{len(firing - lagging)} unexpected)")
+            owed["notifier"].append(
+                f"alerts differ from the lagging KPIs ({len(lagging - firing)} missing, "
+                f"{len(firing - lagging)} unexpected)"
+            )
     except httpx.HTTPError as exc:
         owed["notifier"].append(f"cannot compare alerts: {exc}")
     return {name: "; ".join(items) for name, items in owed.items()}
-

@@ -39,13 +39,27 @@ def _wait(what: str, probe, timeout: float = 60):
 def stack(tmp_path, kafka_bootstrap, fresh_database_url):
     tag = uuid.uuid4().hex[:8]
     paths = StackPaths(tmp_path / "stack")
-    env = {"TIENDO_RAW_TOPIC": f"sys-raw-{tag}", "TIENDO_EVENTS_TOPIC": f"sys-events-{tag}",
-           "TIENDO_DLQ_TOPIC": f"sys-dlq-{tag}", "TIENDO_STATUS_TOPIC": f"sys-status-{tag}",
-           "AGGREGATOR_GROUP_ID": f"sys-agg-{tag}", "NOTIFIER_CONSUMER_GROUP": f"sys-notifier-{tag}",
-           "NOTIFIER_GROUP_WAIT": "PT1S", "NOTIFIER_GROUP_INTERVAL": "PT2S", "NOTIFIER_CRITICAL_INTERVAL": "PT2S",
-           "AGGREGATOR_DEADLINE_CHECK_SECONDS": "1"}
-    state = up(paths, print, now=NOW, extra_env=env, kafka_bootstrap=kafka_bootstrap,
-               database_url=fresh_database_url, stable_ports=False)
+    env = {
+        "TIENDO_RAW_TOPIC": f"sys-raw-{tag}",
+        "TIENDO_EVENTS_TOPIC": f"sys-events-{tag}",
+        "TIENDO_DLQ_TOPIC": f"sys-dlq-{tag}",
+        "TIENDO_STATUS_TOPIC": f"sys-status-{tag}",
+        "AGGREGATOR_GROUP_ID": f"sys-agg-{tag}",
+        "NOTIFIER_CONSUMER_GROUP": f"sys-notifier-{tag}",
+        "NOTIFIER_GROUP_WAIT": "PT1S",
+        "NOTIFIER_GROUP_INTERVAL": "PT2S",
+        "NOTIFIER_CRITICAL_INTERVAL": "PT2S",
+        "AGGREGATOR_DEADLINE_CHECK_SECONDS": "1",
+    }
+    state = up(
+        paths,
+        print,
+        now=NOW,
+        extra_env=env,
+        kafka_bootstrap=kafka_bootstrap,
+        database_url=fresh_database_url,
+        stable_ports=False,
+    )
     yield paths, state
     down(paths, print)
     assert not (paths.root / "stack.json").exists()
@@ -60,27 +74,51 @@ def test_one_lagging_report_reaches_the_leader_by_email(stack):
     token = asyncio.run(issue_tokens(state["database_url"], [agency], datetime.fromisoformat(NOW)))[agency]
 
     def event(type_: str, data: dict, at: str) -> dict:
-        return {"specversion": "1.0", "id": f"skeleton-{uuid.uuid4().hex[:8]}", "source": f"/agencies/{agency}",
-                "type": type_, "time": at, "data": data}
+        return {
+            "specversion": "1.0",
+            "id": f"skeleton-{uuid.uuid4().hex[:8]}",
+            "source": f"/agencies/{agency}",
+            "type": type_,
+            "time": at,
+            "data": data,
+        }
 
     # Its monthly reports all came on time (else the notifier would inhibit figure alerts in
     # favour of "report missing") but its detections are well behind pace.
-    reports = [event("vn.gov.pcmt.report.submitted.v1", {"period": f"2024-{m:02d}"}, f"2024-{m:02d}-15T08:00:00+07:00")
-               for m in range(1, 7)]
-    figure = event("vn.gov.pcmt.indicator.reported.v1",
-                   {"indicator": "drug_cases_detected", "period": "2024", "value": 5}, "2024-06-15T09:00:00+07:00")
+    reports = [
+        event(
+            "vn.gov.pcmt.report.submitted.v1", {"period": f"2024-{m:02d}"}, f"2024-{m:02d}-15T08:00:00+07:00"
+        )
+        for m in range(1, 7)
+    ]
+    figure = event(
+        "vn.gov.pcmt.indicator.reported.v1",
+        {"indicator": "drug_cases_detected", "period": "2024", "value": 5},
+        "2024-06-15T09:00:00+07:00",
+    )
     headers = {"Authorization": f"Bearer {token}"}
-    batch = httpx.post(f"{intake}/v1/events/batch", json=reports, timeout=30,
-                       headers={**headers, "Content-Type": "application/cloudevents-batch+json"})
+    batch = httpx.post(
+        f"{intake}/v1/events/batch",
+        json=reports,
+        timeout=30,
+        headers={**headers, "Content-Type": "application/cloudevents-batch+json"},
+    )
     assert batch.status_code == 200, batch.text
     assert [r["status"] for r in batch.json()["results"]] == ["accepted"] * 6
-    response = httpx.post(f"{intake}/v1/events", json=figure, timeout=30,
-                          headers={**headers, "Content-Type": "application/cloudevents+json"})
+    response = httpx.post(
+        f"{intake}/v1/events",
+        json=figure,
+        timeout=30,
+        headers={**headers, "Content-Type": "application/cloudevents+json"},
+    )
     assert response.status_code == 202, response.text
 
     def projected():
-        items = httpx.get(f"{aggregator}/v1/kpis", params={"agency": agency, "indicator": "drug_cases_detected",
-                                                           "period": "2024"}, timeout=10).json()["items"]
+        items = httpx.get(
+            f"{aggregator}/v1/kpis",
+            params={"agency": agency, "indicator": "drug_cases_detected", "period": "2024"},
+            timeout=10,
+        ).json()["items"]
         return items if items and items[0]["actual"] == 5 else None
 
     kpi = _wait("the projection", projected)[0]
@@ -109,7 +147,9 @@ def test_one_lagging_report_reaches_the_leader_by_email(stack):
     notifier = state["components"]["notifier"]["url"]
 
     def current():
-        alerts = httpx.get(f"{notifier}/alerts", params={"agency": agency, "state": "firing"}, timeout=10).json()
+        alerts = httpx.get(
+            f"{notifier}/alerts", params={"agency": agency, "state": "firing"}, timeout=10
+        ).json()
         lagging = [a for a in alerts if a["kind"] == "lagging" and a["indicator"] == "drug_cases_detected"]
         return lagging if lagging and lagging[0]["facts"]["actual"] == kpi["actual"] == 5 else None
 

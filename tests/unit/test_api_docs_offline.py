@@ -22,8 +22,9 @@ def aggregator():
     from services.aggregator.entrypoints.app import create_app
     from services.aggregator.settings import AggregatorSettings
 
-    return create_app(settings=AggregatorSettings(DATABASE_URL=DB, KAFKA_BOOTSTRAP_SERVERS=KAFKA),
-                      run_background=False)
+    return create_app(
+        settings=AggregatorSettings(DATABASE_URL=DB, KAFKA_BOOTSTRAP_SERVERS=KAFKA), run_background=False
+    )
 
 
 def notifier():
@@ -31,8 +32,14 @@ def notifier():
     from services.notifier.entrypoints.app import create_app
     from services.notifier.settings import NotifierSettings
 
-    return create_app(bootstrap(NotifierSettings(DATABASE_URL=DB, KAFKA_BOOTSTRAP_SERVERS=KAFKA,
-                                                     NOTIFIER_ACK_SECRET="docs-only-" + "x" * 32)), run_loops=False)
+    return create_app(
+        bootstrap(
+            NotifierSettings(
+                DATABASE_URL=DB, KAFKA_BOOTSTRAP_SERVERS=KAFKA, NOTIFIER_ACK_SECRET="docs-only-" + "x" * 32
+            )
+        ),
+        run_loops=False,
+    )
 
 
 REFERENCE = re.compile(r"""(?:src|href|url)\s*[=:]\s*["']([^"']+)["']""")
@@ -46,7 +53,9 @@ async def test_api_pages_use_only_local_assets(make_app, page):
         response = await client.get(page)
         assert response.status_code == 200 and "text/html" in response.headers["content-type"]
         html = response.text
-        assert not re.search(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", html, re.I), "an absolute URL on " + page
+        assert not re.search(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", html, re.I), (
+            "an absolute URL on " + page
+        )
         references = REFERENCE.findall(html)
         scripts = [r for r in references if r.endswith(".js")]
         assert scripts and all(r.startswith("/") and not r.startswith("//") for r in references), references

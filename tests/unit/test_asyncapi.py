@@ -11,17 +11,17 @@ import jsonschema
 import pytest
 import yaml
 
-from shared.events.codec import from_kafka
-from shared.events.models import agency_event_adapter
-
 from services.intake.entrypoints import asyncapi_docs
 from services.intake.entrypoints.examples import examples
+from shared.events.codec import from_kafka
+from shared.events.models import agency_event_adapter
 
 
 def test_committed_asyncapi_document_is_current():
     committed = asyncapi_docs.DOC_PATH.read_text(encoding="utf-8")
-    assert committed == asyncapi_docs.render(), \
+    assert committed == asyncapi_docs.render(), (
         "docs/asyncapi.yaml drifted: run `python -m services.intake.entrypoints.asyncapi_docs`"
+    )
 
 
 DOC = yaml.safe_load(asyncapi_docs.DOC_PATH.read_text(encoding="utf-8"))
@@ -34,9 +34,15 @@ def resolved(schema: dict) -> dict:
 
 def test_four_topics_and_every_agency_event_type_on_the_raw_and_canonical_topics():
     assert {c["address"] for c in DOC["channels"].values()} == {
-        "progress.raw.v1", "progress.events.v1", "progress.dlq.v1", "kpi.status.v1"}
-    names = {DOC["components"]["messages"][r["$ref"].rsplit("/", 1)[1]]["name"]
-             for r in DOC["channels"]["raw"]["messages"].values()}
+        "progress.raw.v1",
+        "progress.events.v1",
+        "progress.dlq.v1",
+        "kpi.status.v1",
+    }
+    names = {
+        DOC["components"]["messages"][r["$ref"].rsplit("/", 1)[1]]["name"]
+        for r in DOC["channels"]["raw"]["messages"].values()
+    }
     assert names == {e["type"] for e in examples().values()}
 
 

@@ -7,17 +7,26 @@ from bench import run_all
 
 
 def test_the_report_quotes_every_figure_stated_against_a_goal():
-    intake = ("round 1: ...\n  ratio intake / raw send(): median 0.40x (goal >= 0.50x every round: NOT met)\n"
-              "  ratio single intake / peer at  8 clients: median 0.31x\n"
-              "  ratio single intake / peer at 32 clients: median 0.46x (goal >= 0.50x: NOT met by the median)\n")
-    aggregator = ("raw aiokafka getmany + json.loads : 86,186 events/s\n"
-                  "aggregator (own process) : 22,715 events/s = 0.26x raw (goal >= 0.5x)\n"
-                  "rebuild of 1,000,000 events : 38.2 s (goal <= 60 s)\n"
-                  "end-to-end at 11,358/s (half) : p99 <= 400 ms\n")
+    intake = (
+        "round 1: ...\n  ratio intake / raw send(): median 0.40x (goal >= 0.50x every round: NOT met)\n"
+        "  ratio single intake / peer at  8 clients: median 0.31x\n"
+        "  ratio single intake / peer at 32 clients: median 0.46x (goal >= 0.50x: NOT met by the median)\n"
+    )
+    aggregator = (
+        "raw aiokafka getmany + json.loads : 86,186 events/s\n"
+        "aggregator (own process) : 22,715 events/s = 0.26x raw (goal >= 0.5x)\n"
+        "rebuild of 1,000,000 events : 38.2 s (goal <= 60 s)\n"
+        "end-to-end at 11,358/s (half) : p99 <= 400 ms\n"
+    )
     text = run_all.verdicts([intake, aggregator])
     assert text.startswith("## This run against the goals")
     assert [line.split(":")[0].strip() for line in text.splitlines()[3:-1]] == [
-        "ratio intake / raw send()", "ratio single intake / peer at 32 clients", "aggregator (own process)", "rebuild of 1,000,000 events", "end-to-end at 11,358/s (half)"]
+        "ratio intake / raw send()",
+        "ratio single intake / peer at 32 clients",
+        "aggregator (own process)",
+        "rebuild of 1,000,000 events",
+        "end-to-end at 11,358/s (half)",
+    ]
     assert run_all.verdicts(["nothing measured"]) == ""
 
 

@@ -18,16 +18,19 @@ def _wrapped(orig: BaseException) -> DBAPIError:
     return error
 
 
-@pytest.mark.parametrize(("error", "is_systemic"), [
-    (pg.UndefinedTableError("relation does not exist"), True),  # 42P01
-    (pg.InsufficientPrivilegeError("permission denied"), True),  # 42501
-    (pg.DiskFullError("no space left"), True),  # 53100
-    (pg.AdminShutdownError("terminating connection"), True),  # 57P01
-    (pg.CharacterNotInRepertoireError("invalid byte sequence 0x00"), False),  # 22021
-    (pg.NumericValueOutOfRangeError("out of range"), False),  # 22003
-    (pg.UniqueViolationError("duplicate key"), False),  # 23505
-    (ValueError("a bug this record trips"), False),
-])
+@pytest.mark.parametrize(
+    ("error", "is_systemic"),
+    [
+        (pg.UndefinedTableError("relation does not exist"), True),  # 42P01
+        (pg.InsufficientPrivilegeError("permission denied"), True),  # 42501
+        (pg.DiskFullError("no space left"), True),  # 53100
+        (pg.AdminShutdownError("terminating connection"), True),  # 57P01
+        (pg.CharacterNotInRepertoireError("invalid byte sequence 0x00"), False),  # 22021
+        (pg.NumericValueOutOfRangeError("out of range"), False),  # 22003
+        (pg.UniqueViolationError("duplicate key"), False),  # 23505
+        (ValueError("a bug this record trips"), False),
+    ],
+)
 def test_database_errors_are_systemic_unless_the_data_caused_them(error, is_systemic):
     assert systemic(error) is is_systemic
     assert systemic(_wrapped(error)) is is_systemic

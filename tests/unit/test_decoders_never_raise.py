@@ -19,15 +19,11 @@ from functools import cache
 from typing import Any
 
 from aiokafka import ConsumerRecord
-from hypothesis import HealthCheck, event as observe, example, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import event as observe
+from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
-
-from shared.events.codec import DecodeError, decode_agency_event, decode_status_event, to_kafka
-from shared.events.models import MAX_YEAR, MIN_YEAR, agency_event_adapter, status_event_adapter
-from shared.plan import load_plan
-from shared.plan.index import PlanIndex
-from shared.settings import DEFAULT_PLAN
 
 from services.aggregator.adapters.decoding import decode as aggregator_decode
 from services.aggregator.adapters.projector import Delivered, Poison
@@ -36,6 +32,11 @@ from services.intake.domain import plan_rules
 from services.intake.domain.parsing import fast_parse, parse_event, parse_json
 from services.intake.domain.problems import Problem
 from services.intake.entrypoints.examples import examples
+from shared.events.codec import DecodeError, decode_agency_event, decode_status_event, to_kafka
+from shared.events.models import MAX_YEAR, MIN_YEAR, agency_event_adapter, status_event_adapter
+from shared.plan import load_plan
+from shared.plan.index import PlanIndex
+from shared.settings import DEFAULT_PLAN
 
 PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NOW = datetime.fromisoformat("2024-06-20T08:00:00+07:00")
@@ -52,44 +53,102 @@ def aggregator_plan() -> PlanIndex:
 
 
 STATUS = {
-    "specversion": "1.0", "id": "kpi-1", "source": "/services/aggregator", "time": "2024-06-20T08:00:00+07:00",
-    "type": "vn.gov.pcmt.kpi.status_changed.v1", "subject": "CA-TINH/drug_cases_detected/2024",
-    "data": {"agency": "CA-TINH", "indicator": "drug_cases_detected", "period": "2024", "status": "lagging",
-             "previous_status": None, "actual": 5, "target": 191.1, "expected": 80, "forecast": 11,
-             "as_of": "2024-06-20T08:00:00+07:00", "deadline": None},
+    "specversion": "1.0",
+    "id": "kpi-1",
+    "source": "/services/aggregator",
+    "time": "2024-06-20T08:00:00+07:00",
+    "type": "vn.gov.pcmt.kpi.status_changed.v1",
+    "subject": "CA-TINH/drug_cases_detected/2024",
+    "data": {
+        "agency": "CA-TINH",
+        "indicator": "drug_cases_detected",
+        "period": "2024",
+        "status": "lagging",
+        "previous_status": None,
+        "actual": 5,
+        "target": 191.1,
+        "expected": 80,
+        "forecast": 11,
+        "as_of": "2024-06-20T08:00:00+07:00",
+        "deadline": None,
+    },
 }
 REPORT_STATUS = {
-    **STATUS, "id": "report-1", "type": "vn.gov.pcmt.report.status_changed.v1",
-    "data": {"agency": "CA-TINH", "period": "2024-06", "status": "late", "previous_status": "pending",
-             "deadline": "2024-06-19T23:59:59+07:00", "submitted_at": None, "as_of": "2024-06-20T08:00:00+07:00"},
+    **STATUS,
+    "id": "report-1",
+    "type": "vn.gov.pcmt.report.status_changed.v1",
+    "data": {
+        "agency": "CA-TINH",
+        "period": "2024-06",
+        "status": "late",
+        "previous_status": "pending",
+        "deadline": "2024-06-19T23:59:59+07:00",
+        "submitted_at": None,
+        "as_of": "2024-06-20T08:00:00+07:00",
+    },
 }
 
 # -- strategies ---------------------------------------------------------------------------------
 
-NASTY = ["\x00", "\r\n", "\t", "\x1b", "\x7f", "\x85", "\x9f", "\u00a0", "\u200b", "\u2028", "\ufeff", "\ud800",
-         "\udfff", "\u0301", unicodedata.normalize("NFD", "Đắk Rông"), "\U0001F600", "\uffff", ""]
+NASTY = [
+    "\x00",
+    "\r\n",
+    "\t",
+    "\x1b",
+    "\x7f",
+    "\x85",
+    "\x9f",
+    "\u00a0",
+    "\u200b",
+    "\u2028",
+    "\ufeff",
+    "\ud800",
+    "\udfff",
+    "\u0301",
+    unicodedata.normalize("NFD", "Đắk Rông"),
+    "\U0001f600",
+    "\uffff",
+    "",
+]
 odd_text = st.one_of(
     st.text(max_size=40),
     st.text(st.characters(blacklist_categories=()), max_size=10),  # surrogates included
     st.lists(st.sampled_from(NASTY) | st.text(max_size=3), max_size=6).map("".join),
 )
 numbers = st.one_of(
-    st.integers(), st.integers(min_value=-(10**40), max_value=10**40),
+    st.integers(),
+    st.integers(min_value=-(10**40), max_value=10**40),
     st.sampled_from([10**19, 2**63, 2**64, 10**20, -(10**21), 10**300, 2**31, -(2**31) - 1]),
-    st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([math.nan, math.inf, -math.inf, -0.0, 1e308]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([math.nan, math.inf, -math.inf, -0.0, 1e308]),
 )
 scalars = st.one_of(st.none(), st.booleans(), numbers, odd_text)
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(odd_text, inner, max_size=4), max_leaves=12)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(odd_text, inner, max_size=4),
+    max_leaves=12,
+)
 offsets = st.integers(min_value=-1439, max_value=1439).map(lambda m: timezone(timedelta(minutes=m)))
 any_time = st.one_of(
     st.builds(lambda d, tz: d.replace(tzinfo=tz).isoformat(), st.datetimes(), offsets),
-    st.sampled_from(["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-12:00", "2024-06-20T08:00:00",
-                     "2024-06-20", "2024-02-30T00:00:00Z", "1999-12-31T23:59:59+00:00", "20240620T080000+0700",
-                     "2024-W25-4T08:00:00+07:00", "2024-06-20 08:00:00+07:00"]),
+    st.sampled_from(
+        [
+            "0001-01-01T00:00:00+01:00",
+            "9999-12-31T23:59:59-12:00",
+            "2024-06-20T08:00:00",
+            "2024-06-20",
+            "2024-02-30T00:00:00Z",
+            "1999-12-31T23:59:59+00:00",
+            "20240620T080000+0700",
+            "2024-W25-4T08:00:00+07:00",
+            "2024-06-20 08:00:00+07:00",
+        ]
+    ),
 )  # not "+07" nor "+07:00:30": the aggregator's lean path reads those offsets as Python does (same instant)
-any_date = st.one_of(st.dates().map(lambda d: d.isoformat()),
-                     st.sampled_from(["9999-12-31", "0001-01-01", "2024-6-1", "20240601", "2024-W01-1"]))
+any_date = st.one_of(
+    st.dates().map(lambda d: d.isoformat()),
+    st.sampled_from(["9999-12-31", "0001-01-01", "2024-6-1", "20240601", "2024-W01-1"]),
+)
 
 
 def _valid_documents() -> list[dict]:
@@ -126,28 +185,48 @@ hostile_bodies = st.one_of(
     st.binary(max_size=200),
     st.integers(min_value=1, max_value=3000).map(lambda n: b"[" * n + b"]" * n),
     st.integers(min_value=1, max_value=3000).map(lambda n: b'{"a":' * n + b"1" + b"}" * n),
-    st.builds(lambda d, enc: json.dumps(d).encode(enc), mutated(), st.sampled_from(["utf-16", "utf-32", "utf-16-le"])),
+    st.builds(
+        lambda d, enc: json.dumps(d).encode(enc),
+        mutated(),
+        st.sampled_from(["utf-16", "utf-32", "utf-16-le"]),
+    ),
     st.builds(lambda d: b"\xef\xbb\xbf" + json.dumps(d).encode(), mutated()),
     st.integers(min_value=15, max_value=6000).map(lambda n: b'{"data": {"value": ' + b"9" * n + b"}}"),
 )
 # mostly JSON documents near a valid event (those reach the deeper checks), the rest hostile bytes
 bodies = st.integers(min_value=0, max_value=9).flatmap(
-    lambda i: st.builds(_encode, documents, st.booleans()) if i < 6 else hostile_bodies)
-header_bytes = st.one_of(st.none(), st.binary(max_size=30), odd_text.map(lambda t: t.encode("utf-8", "surrogatepass")))
+    lambda i: st.builds(_encode, documents, st.booleans()) if i < 6 else hostile_bodies
+)
+header_bytes = st.one_of(
+    st.none(), st.binary(max_size=30), odd_text.map(lambda t: t.encode("utf-8", "surrogatepass"))
+)
 
 
 def _record(value: bytes | None, headers: list, offset: int = 7) -> ConsumerRecord:
-    return ConsumerRecord(topic="progress.events.v1", partition=0, offset=offset, timestamp=0, timestamp_type=0,
-                          key=b"CA-TINH", value=value, checksum=None, serialized_key_size=7,
-                          serialized_value_size=len(value or b""), headers=headers)
+    return ConsumerRecord(
+        topic="progress.events.v1",
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=b"CA-TINH",
+        value=value,
+        checksum=None,
+        serialized_key_size=7,
+        serialized_value_size=len(value or b""),
+        headers=headers,
+    )
 
 
 @st.composite
 def records(draw) -> ConsumerRecord:
     """A binary-mode record: intake's exact layout with parts replaced, or any headers at all."""
     doc = draw(st.sampled_from(_valid_documents()))
-    valid = to_kafka((status_event_adapter if doc["source"].startswith("/services") else agency_event_adapter)
-                     .validate_python(doc))
+    valid = to_kafka(
+        (
+            status_event_adapter if doc["source"].startswith("/services") else agency_event_adapter
+        ).validate_python(doc)
+    )
     headers = list(valid.headers)
     value = valid.value
     for _ in range(draw(st.integers(min_value=0, max_value=2))):
@@ -165,15 +244,21 @@ def records(draw) -> ConsumerRecord:
     elif choice == "shuffle":
         headers = draw(st.permutations(headers))
     elif choice == "extra":
-        headers.append((draw(st.sampled_from(["ce_id", "ce_warnings", "ce_x", "content-type"]) | odd_text),
-                        draw(header_bytes)))
+        headers.append(
+            (
+                draw(st.sampled_from(["ce_id", "ce_warnings", "ce_x", "content-type"]) | odd_text),
+                draw(header_bytes),
+            )
+        )
     elif choice == "anything":
-        headers = draw(st.lists(st.tuples(st.sampled_from([h[0] for h in headers]) | odd_text, header_bytes),
-                                max_size=8))
+        headers = draw(
+            st.lists(st.tuples(st.sampled_from([h[0] for h in headers]) | odd_text, header_bytes), max_size=8)
+        )
     return _record(value, headers)
 
 
 # -- what every answer must satisfy --------------------------------------------------------------
+
 
 def _well_formed_problem(problem: Problem) -> None:
     assert 400 <= problem.status < 500, problem  # never 5xx: nothing here is the server's fault
@@ -191,6 +276,7 @@ def _contract_holds(event: BaseModel) -> None:
 
 
 # -- intake ---------------------------------------------------------------------------------------
+
 
 def _intake_answers(body: bytes) -> None:
     fast_batch = fast_parse(body, batch=True)
@@ -212,8 +298,11 @@ def _intake_answers(body: bytes) -> None:
     assert fast == event, "the fast and the slow path disagree"
     _contract_holds(event)
     plan = intake_plan()
-    for verdict in (plan_rules.check_sender(event.source, plan), plan_rules.authorize(event, "CA-TINH", plan),
-                    plan_rules.check_content(event, plan, NOW, timedelta(minutes=5))):
+    for verdict in (
+        plan_rules.check_sender(event.source, plan),
+        plan_rules.authorize(event, "CA-TINH", plan),
+        plan_rules.check_content(event, plan, NOW, timedelta(minutes=5)),
+    ):
         if isinstance(verdict, Problem):
             _well_formed_problem(verdict)
 
@@ -224,8 +313,14 @@ def _intake_answers(body: bytes) -> None:
 @example(b'{"specversion": "1.0", "id": ' + b"9" * 5000 + b"}")
 @example(json.dumps({**examples()["indicator.reported"], "type": {}}).encode())
 @example(json.dumps({**examples()["indicator.reported"], "type": []}).encode())
-@example(json.dumps({**examples()["activity.recorded"], "data": {
-    **examples()["activity.recorded"]["data"], "date": "9999-12-31"}}).encode())
+@example(
+    json.dumps(
+        {
+            **examples()["activity.recorded"],
+            "data": {**examples()["activity.recorded"]["data"], "date": "9999-12-31"},
+        }
+    ).encode()
+)
 @example(json.dumps({**examples()["indicator.reported"], "id": "a\u0000b"}).encode())
 @example(json.dumps({**examples()["indicator.reported"], "time": "0001-01-01T00:00:00+01:00"}).encode())
 @example(json.dumps([{**examples()["indicator.reported"], "id": "\ud800"}]).encode("utf-8", "surrogatepass"))
@@ -250,18 +345,41 @@ def test_intake_raw_topic_decode_never_fails_inside(record):
 
 # -- aggregator -------------------------------------------------------------------------------------
 
+
 @PROPERTY
 @given(records())
-@example(_record(b'{"indicator":"drug_cases_detected","period":"2024-06","value":1,"unit_code":null,"note":null}',
-                 [("content-type", b"application/json"), ("ce_specversion", b"1.0"), ("ce_id", b"x"),
-                  ("ce_source", b"/agencies/CA-TINH"), ("ce_time", b"0001-01-01T00:00:00+01:00"),
-                  ("ce_type", b"vn.gov.pcmt.indicator.reported.v1")]))
-@example(_record(b'{"indicator":"drug_cases_detected","period":"2024-06","value":1,"unit_code":null,"note":null}',
-                 [("content-type", b"application/json"), ("ce_specversion", b"1.0"), ("ce_id", b"x"),
-                  ("ce_source", b"/agencies/CA-TINH"), ("ce_time", b"20240620T080000+0700"),
-                  ("ce_type", b"vn.gov.pcmt.indicator.reported.v1")]))
-@example(_record(b"[" * 5000 + b"]" * 5000, [("ce_specversion", b"1.0"), ("ce_id", b"x"), ("ce_type", b"t"),
-                                              ("ce_source", b"/agencies/CA-TINH")]))
+@example(
+    _record(
+        b'{"indicator":"drug_cases_detected","period":"2024-06","value":1,"unit_code":null,"note":null}',
+        [
+            ("content-type", b"application/json"),
+            ("ce_specversion", b"1.0"),
+            ("ce_id", b"x"),
+            ("ce_source", b"/agencies/CA-TINH"),
+            ("ce_time", b"0001-01-01T00:00:00+01:00"),
+            ("ce_type", b"vn.gov.pcmt.indicator.reported.v1"),
+        ],
+    )
+)
+@example(
+    _record(
+        b'{"indicator":"drug_cases_detected","period":"2024-06","value":1,"unit_code":null,"note":null}',
+        [
+            ("content-type", b"application/json"),
+            ("ce_specversion", b"1.0"),
+            ("ce_id", b"x"),
+            ("ce_source", b"/agencies/CA-TINH"),
+            ("ce_time", b"20240620T080000+0700"),
+            ("ce_type", b"vn.gov.pcmt.indicator.reported.v1"),
+        ],
+    )
+)
+@example(
+    _record(
+        b"[" * 5000 + b"]" * 5000,
+        [("ce_specversion", b"1.0"), ("ce_id", b"x"), ("ce_type", b"t"), ("ce_source", b"/agencies/CA-TINH")],
+    )
+)
 @example(_record(None, []))
 def test_the_aggregator_turns_every_record_into_a_fact_or_a_dead_letter(record):
     item = aggregator_decode(record, aggregator_plan())
@@ -279,6 +397,7 @@ def test_the_aggregator_turns_every_record_into_a_fact_or_a_dead_letter(record):
 
 
 # -- notifier ---------------------------------------------------------------------------------------
+
 
 @PROPERTY
 @given(records())

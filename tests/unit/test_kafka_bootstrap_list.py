@@ -7,9 +7,15 @@ from shared.kafka import make_broker
 
 
 def test_make_broker_splits_a_comma_separated_bootstrap_list():
-    broker = make_broker("127.0.0.1:9092, 127.0.0.1:9093,127.0.0.1:9094", registry=CollectorRegistry(), app_name="t")
+    broker = make_broker(
+        "127.0.0.1:9092, 127.0.0.1:9093,127.0.0.1:9094", registry=CollectorRegistry(), app_name="t"
+    )
     (config,) = [c for c in broker.config.configs if hasattr(c, "builder")]
-    assert config.builder.keywords["bootstrap_servers"] == ["127.0.0.1:9092", "127.0.0.1:9093", "127.0.0.1:9094"]
+    assert config.builder.keywords["bootstrap_servers"] == [
+        "127.0.0.1:9092",
+        "127.0.0.1:9093",
+        "127.0.0.1:9094",
+    ]
 
 
 def test_make_broker_keeps_a_single_server():

@@ -33,8 +33,12 @@ def test_a_subscriber_commits_only_after_its_handler(options):
 
 def test_subscriber_options_read_like_make_consumer():
     options = subscriber_options(AckPolicy.NACK_ON_ERROR, max_poll_records=7)
-    assert options == {"ack_policy": AckPolicy.NACK_ON_ERROR, "auto_offset_reset": "earliest",
-                       "isolation_level": "read_committed", "max_poll_records": 7}
+    assert options == {
+        "ack_policy": AckPolicy.NACK_ON_ERROR,
+        "auto_offset_reset": "earliest",
+        "isolation_level": "read_committed",
+        "max_poll_records": 7,
+    }
 
 
 def record(offset: int, headers) -> ConsumerRecord:
@@ -49,7 +53,9 @@ async def test_binary_and_null_header_values_still_reach_the_handler_as_they_wer
     assert await raw_records(message) is odd
 
     batch = (record(1, [("a", b"ok")]), odd)
-    message = await tolerant_parser(batch, AioKafkaBatchParser(msg_class=KafkaMessage, regex=None).parse_batch)
+    message = await tolerant_parser(
+        batch, AioKafkaBatchParser(msg_class=KafkaMessage, regex=None).parse_batch
+    )
     assert message.raw_message is batch and len(message.body) == 2
 
 

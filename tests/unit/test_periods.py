@@ -37,7 +37,9 @@ def test_parse_is_lenient_on_case_and_int_years() -> None:
 @pytest.mark.parametrize("bad", ["", "24", "2024-13", "2024-00", "2024-6", "2024-Q5", "2024-Q0", "2024-H3",
                                  "2024-06-01", "June 2024", "2024-W1", " 2024-"])  # fmt: skip
 def test_parse_rejects_with_the_accepted_forms(bad: str) -> None:
-    with pytest.raises(ValueError, match=r"expected YYYY, YYYY-H1\.\.H2, YYYY-Q1\.\.Q4 or YYYY-MM \(e\.g\. 2024,"):
+    with pytest.raises(
+        ValueError, match=r"expected YYYY, YYYY-H1\.\.H2, YYYY-Q1\.\.Q4 or YYYY-MM \(e\.g\. 2024,"
+    ):
         P(bad)
 
 

@@ -10,18 +10,17 @@ from types import SimpleNamespace
 
 import pytest
 
-from shared.events.codec import to_kafka
-from shared.events.models import agency_event_adapter
-from shared.plan import load_plan
-from shared.plan.index import PlanIndex, Rejected
-from shared.settings import DEFAULT_PLAN
-
 from services.aggregator.adapters.decoding import decode
 from services.aggregator.adapters.projector import Delivered, Poison
 from services.aggregator.domain.facts import fact_from_event
 from services.aggregator.domain.history import fold
 from services.intake.domain.plan_rules import authorize, check_content
 from services.intake.entrypoints.examples import examples
+from shared.events.codec import to_kafka
+from shared.events.models import agency_event_adapter
+from shared.plan import load_plan
+from shared.plan.index import PlanIndex, Rejected
+from shared.settings import DEFAULT_PLAN
 
 PLAN = load_plan(DEFAULT_PLAN)
 INDEX = PLAN.index
@@ -42,36 +41,77 @@ def intake_verdict(e):
 
 def aggregator_verdict(e):
     r = to_kafka(e, e.agency)
-    record = SimpleNamespace(topic="events", partition=0, offset=1, key=r.key, value=r.value, headers=list(r.headers))
+    record = SimpleNamespace(
+        topic="events", partition=0, offset=1, key=r.key, value=r.value, headers=list(r.headers)
+    )
     return decode(record, INDEX)
 
 
 # (case, event, intake's reason or None when accepted)
 CASES = [
     ("a figure of the agency's", event("indicator.reported"), None),
-    ("an indicator the plan does not assign to the agency", event(
-        "indicator.reported", "HQ", {"indicator": "drug_users_managed", "unit_code": None}), "indicator-not-assigned"),
-    ("an unknown indicator", event("indicator.reported", data={"indicator": "drug_cases"}), "unknown-indicator"),
-    ("another agency's unit", event("indicator.reported", "CA-DAKRONG", {"unit_code": "HH-KHE-SANH"}),
-     "foreign-unit"),
+    (
+        "an indicator the plan does not assign to the agency",
+        event("indicator.reported", "HQ", {"indicator": "drug_users_managed", "unit_code": None}),
+        "indicator-not-assigned",
+    ),
+    (
+        "an unknown indicator",
+        event("indicator.reported", data={"indicator": "drug_cases"}),
+        "unknown-indicator",
+    ),
+    (
+        "another agency's unit",
+        event("indicator.reported", "CA-DAKRONG", {"unit_code": "HH-KHE-SANH"}),
+        "foreign-unit",
+    ),
     ("an unknown unit", event("indicator.reported", data={"unit_code": "NOWHERE"}), "unknown-unit"),
-    ("a period of another year", event("indicator.reported", data={"period": "2023-12"}), "outside-plan-year"),
+    (
+        "a period of another year",
+        event("indicator.reported", data={"period": "2023-12"}),
+        "outside-plan-year",
+    ),
     ("a value above the cap", event("indicator.reported", data={"value": 1001}), "value-above-cap"),
-    ("an unknown activity type", event("activity.recorded", data={"activity": "concert"}), "unknown-activity"),
-    ("an activity of 20 Dec 2023: the 2024 reporting year", event("activity.recorded", data={"date": "2023-12-20"}),
-     None),
-    ("an activity of 15 Dec 2023: the first day of 2024", event("activity.recorded", data={"date": "2023-12-15"}),
-     None),
-    ("an activity of 14 Dec 2024: the last day of 2024", event("activity.recorded", data={"date": "2024-12-14"}),
-     None),
-    ("an activity of 14 Dec 2023: the 2023 reporting year", event("activity.recorded", data={"date": "2023-12-14"}),
-     "outside-plan-year"),
-    ("an activity of 15 Dec 2024: the 2025 reporting year", event("activity.recorded", data={"date": "2024-12-15"}),
-     "outside-plan-year"),
-    ("an activity of 20 Dec 2024: the 2025 reporting year", event("activity.recorded", data={"date": "2024-12-20"}),
-     "outside-plan-year"),
-    ("an activity in another agency's unit", event("activity.recorded", "CA-DAKRONG", {"unit_code": "HH-KHE-SANH"}),
-     "foreign-unit"),
+    (
+        "an unknown activity type",
+        event("activity.recorded", data={"activity": "concert"}),
+        "unknown-activity",
+    ),
+    (
+        "an activity of 20 Dec 2023: the 2024 reporting year",
+        event("activity.recorded", data={"date": "2023-12-20"}),
+        None,
+    ),
+    (
+        "an activity of 15 Dec 2023: the first day of 2024",
+        event("activity.recorded", data={"date": "2023-12-15"}),
+        None,
+    ),
+    (
+        "an activity of 14 Dec 2024: the last day of 2024",
+        event("activity.recorded", data={"date": "2024-12-14"}),
+        None,
+    ),
+    (
+        "an activity of 14 Dec 2023: the 2023 reporting year",
+        event("activity.recorded", data={"date": "2023-12-14"}),
+        "outside-plan-year",
+    ),
+    (
+        "an activity of 15 Dec 2024: the 2025 reporting year",
+        event("activity.recorded", data={"date": "2024-12-15"}),
+        "outside-plan-year",
+    ),
+    (
+        "an activity of 20 Dec 2024: the 2025 reporting year",
+        event("activity.recorded", data={"date": "2024-12-20"}),
+        "outside-plan-year",
+    ),
+    (
+        "an activity in another agency's unit",
+        event("activity.recorded", "CA-DAKRONG", {"unit_code": "HH-KHE-SANH"}),
+        "foreign-unit",
+    ),
     ("an assessment of another year", event("commune.assessed", data={"year": 2023}), "outside-plan-year"),
     ("a report for another year", event("report.submitted", data={"period": "2025"}), "outside-plan-year"),
     ("a report of the year", event("report.submitted"), None),
@@ -79,7 +119,9 @@ CASES = [
 
 
 @pytest.mark.parametrize("case, e, reason", CASES, ids=[c[0] for c in CASES])
-def test_what_intake_accepts_the_aggregator_counts_and_what_it_refuses_the_aggregator_refuses(case, e, reason):
+def test_what_intake_accepts_the_aggregator_counts_and_what_it_refuses_the_aggregator_refuses(
+    case, e, reason
+):
     problem, item = intake_verdict(e), aggregator_verdict(e)
     if reason is None:
         assert problem is None, problem
@@ -91,8 +133,12 @@ def test_what_intake_accepts_the_aggregator_counts_and_what_it_refuses_the_aggre
 
 
 def test_an_activity_of_20_december_2023_counts_into_the_year_its_first_quarter_and_january():
-    e = event("activity.recorded", "UBND-KHE-SANH", {"date": "2023-12-20", "unit_code": None},
-              time="2023-12-20T10:00:00+07:00")
+    e = event(
+        "activity.recorded",
+        "UBND-KHE-SANH",
+        {"date": "2023-12-20", "unit_code": None},
+        time="2023-12-20T10:00:00+07:00",
+    )
     ledger = fold([fact_from_event(e, 1, INDEX)], INDEX)["UBND-KHE-SANH"]
     for period in ("2024", "2024-H1", "2024-Q1", "2024-01"):
         assert ledger.actual("propaganda_sessions", period, INDEX) == 1, period
@@ -107,9 +153,16 @@ def test_an_activity_of_20_december_2024_is_refused_as_the_next_reporting_year()
     assert "no plan for 2025 is loaded yet" in problem.detail
 
 
-@pytest.mark.parametrize("day, allowed", [
-    ("2023-12-14", False), ("2023-12-15", True), ("2024-06-30", True), ("2024-12-14", True), ("2024-12-15", False),
-])
+@pytest.mark.parametrize(
+    "day, allowed",
+    [
+        ("2023-12-14", False),
+        ("2023-12-15", True),
+        ("2024-06-30", True),
+        ("2024-12-14", True),
+        ("2024-12-15", False),
+    ],
+)
 def test_the_reporting_year_is_the_union_of_the_monthly_windows(day, allowed):
     assert (INDEX.first_day.isoformat(), INDEX.last_day.isoformat()) == ("2023-12-15", "2024-12-14")
     if allowed:
@@ -123,10 +176,13 @@ def test_the_reporting_year_is_the_union_of_the_monthly_windows(day, allowed):
 
 def test_the_index_is_built_once_per_plan_and_answers_what_the_plan_says():
     assert PLAN.index is INDEX and INDEX.index is INDEX and isinstance(INDEX, PlanIndex)
-    assert INDEX.report_limit("CA-TINH", "drug_cases_detected", "2024", None) == \
-        PLAN.indicator("drug_cases_detected").max_value
-    assert INDEX.deadline("CA-TINH", PLAN.reporting_periods("CA-TINH")[0]) == \
-        PLAN.deadline("CA-TINH", PLAN.reporting_periods("CA-TINH")[0])
+    assert (
+        INDEX.report_limit("CA-TINH", "drug_cases_detected", "2024", None)
+        == PLAN.indicator("drug_cases_detected").max_value
+    )
+    assert INDEX.deadline("CA-TINH", PLAN.reporting_periods("CA-TINH")[0]) == PLAN.deadline(
+        "CA-TINH", PLAN.reporting_periods("CA-TINH")[0]
+    )
     assert INDEX.agency_codes == {a.code for a in PLAN.agencies}
     assert INDEX.title == PLAN.title  # anything not precomputed is the plan's
 
@@ -145,25 +201,44 @@ def test_times_in_utc_are_the_events_own():
 
 # -- one kind of event per figure (the plan's `from_activities`) --------------------------------
 
+
 def session(agency: str, **data):
     return event("activity.recorded", agency, {"unit_code": None, **data})
 
 
 def figure(agency: str, indicator: str):
-    return event("indicator.reported", agency, {"indicator": indicator, "unit_code": None, "period": "2024-06",
-                                                "value": 3})
+    return event(
+        "indicator.reported",
+        agency,
+        {"indicator": indicator, "unit_code": None, "period": "2024-06", "value": 3},
+    )
 
 
 FIGURE_SOURCE_CASES = [
     ("the Border Guard records its sessions", session("BDBP"), None),
-    ("the Border Guard reporting a session figure too", figure("BDBP", "propaganda_sessions"), "wrong-figure-source"),
-    ("the Border Guard reporting participants too", figure("BDBP", "propaganda_participants"), "wrong-figure-source"),
+    (
+        "the Border Guard reporting a session figure too",
+        figure("BDBP", "propaganda_sessions"),
+        "wrong-figure-source",
+    ),
+    (
+        "the Border Guard reporting participants too",
+        figure("BDBP", "propaganda_participants"),
+        "wrong-figure-source",
+    ),
     ("the Border Guard reports its drug cases", figure("BDBP", "drug_cases_detected"), None),
-    ("a commune committee reports its monthly session figure", figure("UBND-KHE-SANH", "propaganda_sessions"), None),
+    (
+        "a commune committee reports its monthly session figure",
+        figure("UBND-KHE-SANH", "propaganda_sessions"),
+        None,
+    ),
     ("a commune committee recording the same session too", session("UBND-KHE-SANH"), "wrong-figure-source"),
     ("the education department records sessions", session("SGDDT"), None),
-    ("the education department recording an inspection it reports", session("SGDDT", activity="inspection"),
-     "wrong-figure-source"),
+    (
+        "the education department recording an inspection it reports",
+        session("SGDDT", activity="inspection"),
+        "wrong-figure-source",
+    ),
     ("an activity counting into nothing the agency reports", session("CA-TINH"), None),
 ]
 
@@ -186,14 +261,27 @@ def test_where_each_figure_comes_from():
     assert INDEX.figure_source("STTTT", "propaganda_participants") is None  # not on its rule
 
 
-@pytest.mark.parametrize("edit, field, words", [
-    (("indicators: [propaganda_sessions], from_activities: [propaganda_sessions]}",
-      "indicators: [propaganda_sessions], from_activities: [propaganda_participants]}"),
-     "reporting[9].from_activities[0]", "propaganda_participants is not one of the rule's indicators"),
-    (("indicators: [drug_cases_detected, drug_seizures_heroin_g]}",
-      "indicators: [drug_cases_detected, drug_seizures_heroin_g], from_activities: [drug_cases_detected]}"),
-     "reporting[5].from_activities[0]", "no activity type counts into drug_cases_detected, so no activity could make its figure"),
-])
+@pytest.mark.parametrize(
+    "edit, field, words",
+    [
+        (
+            (
+                "indicators: [propaganda_sessions], from_activities: [propaganda_sessions]}",
+                "indicators: [propaganda_sessions], from_activities: [propaganda_participants]}",
+            ),
+            "reporting[9].from_activities[0]",
+            "propaganda_participants is not one of the rule's indicators",
+        ),
+        (
+            (
+                "indicators: [drug_cases_detected, drug_seizures_heroin_g]}",
+                "indicators: [drug_cases_detected, drug_seizures_heroin_g], from_activities: [drug_cases_detected]}",
+            ),
+            "reporting[5].from_activities[0]",
+            "no activity type counts into drug_cases_detected, so no activity could make its figure",
+        ),
+    ],
+)
 def test_the_loader_refuses_a_figure_no_activity_could_make(tmp_path, edit, field, words):
     from shared.plan import PlanError
 

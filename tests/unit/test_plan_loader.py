@@ -13,8 +13,10 @@ from shared.plan.cli import app
 
 BROKEN = Path(__file__).parent / "broken_plans"
 SHIPPED = Path(__file__).resolve().parents[2] / "plans" / "quang-tri-2024.yaml"
-MINIMAL = (BROKEN / "missing_field.yaml").read_text(encoding="utf-8").replace(
-    "    baseline_value: 10\n", "    baseline_value: 10\n    factor: 1.05\n"
+MINIMAL = (
+    (BROKEN / "missing_field.yaml")
+    .read_text(encoding="utf-8")
+    .replace("    baseline_value: 10\n", "    baseline_value: 10\n    factor: 1.05\n")
 )
 
 
@@ -76,7 +78,10 @@ def test_shipped_plan_loads() -> None:
 
 def test_a_block_collection_error_points_at_its_key(tmp_path: Path) -> None:
     path = tmp_path / "plan.yaml"
-    path.write_text(MINIMAL.replace("targets:\n", "thresholds:\n  on_track: 0.5\n  at_risk: 0.6\ntargets:\n"), encoding="utf-8")
+    path.write_text(
+        MINIMAL.replace("targets:\n", "thresholds:\n  on_track: 0.5\n  at_risk: 0.6\ntargets:\n"),
+        encoding="utf-8",
+    )
     [issue] = _problems(path).errors
     assert (issue.path, issue.field) == (f"{path}:26:12", "thresholds.at_risk")
 
@@ -99,10 +104,17 @@ def test_anchors_and_merge_keys_are_followed(tmp_path: Path) -> None:
     path.write_text(MINIMAL.replace("targets:\n", "targets:\n" + quarterly), encoding="utf-8")
     [issue] = _problems(path).errors
     assert (issue.path, issue.field) == (f"{path}:27:13", "targets[1].period")  # the entry's own key
-    path.write_text(MINIMAL.replace("targets:\n", "targets:\n" + quarterly.replace("Q9", "Q2")), encoding="utf-8")
+    path.write_text(
+        MINIMAL.replace("targets:\n", "targets:\n" + quarterly.replace("Q9", "Q2")), encoding="utf-8"
+    )
     assert [t.period for t in load_plan(path).targets] == ["2024-Q1", "2024-Q2", "2024"]
     # an error in a merged key is reported where the anchor defines it
-    path.write_text(MINIMAL.replace("targets:\n", "targets:\n" + quarterly.replace("Q9", "Q2").replace("value: 1", "value: x")), encoding="utf-8")
+    path.write_text(
+        MINIMAL.replace(
+            "targets:\n", "targets:\n" + quarterly.replace("Q9", "Q2").replace("value: 1", "value: x")
+        ),
+        encoding="utf-8",
+    )
     assert [(i.path, i.field) for i in _problems(path).errors] == [
         (f"{path}:25:71", "targets[0].value"),
         (f"{path}:25:71", "targets[1].value"),
@@ -139,12 +151,17 @@ def test_cli_check() -> None:
     assert default.exit_code == 0 and "29/KH-BCĐ" in default.output
     bad = runner.invoke(app, ["check", str(BROKEN / "several_problems.yaml")])
     assert bad.exit_code == 1
-    assert "several_problems.yaml:21:93: indicators[0].aggregation" in bad.output and "3 problem(s)" in bad.output
+    assert (
+        "several_problems.yaml:21:93: indicators[0].aggregation" in bad.output
+        and "3 problem(s)" in bad.output
+    )
 
 
 def test_an_impossible_date_is_a_located_error_not_a_crash(tmp_path: Path) -> None:
     path = tmp_path / "plan.yaml"
-    path.write_text(MINIMAL.replace("kind: district, parent: P}", "kind: district, parent: P, valid_to: 2025-02-30}"))
+    path.write_text(
+        MINIMAL.replace("kind: district, parent: P}", "kind: district, parent: P, valid_to: 2025-02-30}")
+    )
     [issue] = _problems(path).errors
     assert (issue.path, issue.field) == (f"{path}:8:68", "units[1].valid_to")
     assert "day value is outside expected range" in issue.message
@@ -169,7 +186,8 @@ def test_an_impossible_date_is_a_located_error_not_a_crash(tmp_path: Path) -> No
     ],
 )  # fmt: skip
 def test_pace_floor_and_kind_problems_name_file_line_and_field(
-        tmp_path: Path, old: str, new: str, where: str, field: str, message: str) -> None:
+    tmp_path: Path, old: str, new: str, where: str, field: str, message: str
+) -> None:
     path = tmp_path / "plan.yaml"
     assert old in MINIMAL
     path.write_text(MINIMAL.replace(old, new, 1), encoding="utf-8")
@@ -177,15 +195,25 @@ def test_pace_floor_and_kind_problems_name_file_line_and_field(
     assert (issue.path, issue.field, issue.message) == (f"{path}:{where}", field, message)
 
 
-def test_a_floor_makes_a_zero_baseline_a_real_target_and_pace_defaults_by_indicator_kind(tmp_path: Path) -> None:
+def test_a_floor_makes_a_zero_baseline_a_real_target_and_pace_defaults_by_indicator_kind(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "plan.yaml"
-    path.write_text(MINIMAL.replace("    baseline_value: 10\n", "    baseline_value: 0\n    floor: 3\n"), encoding="utf-8")
+    path.write_text(
+        MINIMAL.replace("    baseline_value: 10\n", "    baseline_value: 0\n    floor: 3\n"), encoding="utf-8"
+    )
     plan = load_plan(path)
     [target] = plan.targets
     assert (target.target_value(), target.pace, target.pace_for(plan.indicator("cases"))) == (3, None, "step")
-    with_floor_elsewhere = MINIMAL.replace("    baseline_value: 10\n", "    baseline_value: 10\n    floor: 3\n")
-    path.write_text(with_floor_elsewhere.replace("kind: baseline_relative", "kind: absolute\n    value: 2")
-                    .replace("    baseline_year: 2023\n", ""), encoding="utf-8")
+    with_floor_elsewhere = MINIMAL.replace(
+        "    baseline_value: 10\n", "    baseline_value: 10\n    floor: 3\n"
+    )
+    path.write_text(
+        with_floor_elsewhere.replace("kind: baseline_relative", "kind: absolute\n    value: 2").replace(
+            "    baseline_year: 2023\n", ""
+        ),
+        encoding="utf-8",
+    )
     messages = {(i.field, i.message) for i in _problems(path).errors}
     assert ("targets[0].floor", "not used by absolute targets") in messages
 

@@ -40,7 +40,10 @@ def test_shipped_plan_is_faithful_to_the_brief(plan: Plan) -> None:
 
 def test_lookups(plan: Plan) -> None:
     assert plan.agency("CA-TINH").name_en == "Quang Tri Provincial Police"
-    assert plan.agency("SYT").display_name() == "Sở Y tế" and plan.agency("SYT").display_name("en") == "Department of Health"
+    assert (
+        plan.agency("SYT").display_name() == "Sở Y tế"
+        and plan.agency("SYT").display_name("en") == "Department of Health"
+    )
     assert plan.indicator("propaganda_sessions").unit_label("en") == "sessions"
     assert plan.unit("HUONG-HOA").kind == "district"
     counts = plan.activity_type("propaganda_session").counts_into
@@ -56,7 +59,12 @@ def test_lookups(plan: Plan) -> None:
 def test_unit_hierarchy(plan: Plan) -> None:
     assert plan.unit_ancestors("HH-KHE-SANH") == ["HUONG-HOA", "QT"]
     assert plan.unit_ancestors("QT") == []
-    assert plan.unit_descendants("HUONG-HOA") == {"HH-KHE-SANH", "HH-LAO-BAO", "HH-TAN-THANH", "HH-HUONG-PHUNG"}
+    assert plan.unit_descendants("HUONG-HOA") == {
+        "HH-KHE-SANH",
+        "HH-LAO-BAO",
+        "HH-TAN-THANH",
+        "HH-HUONG-PHUNG",
+    }
     assert len(plan.unit_descendants("QT")) == len(plan.units) - 1
     assert plan.unit_descendants("DK-A-NGO") == set()
     assert plan.is_own_unit("CA-HUONG-HOA", "HUONG-HOA")
@@ -74,7 +82,9 @@ def test_target_values(plan: Plan) -> None:
     cases = plan.target("CA-TINH", "drug_cases_detected", Period.parse("2024"))
     assert cases is not None and cases.target_value() == pytest.approx(182 * 1.05)
     dossiers = plan.target("CA-TINH", "compulsory_rehab_dossiers", "2024")
-    assert dossiers is not None and dossiers.kind == "ratio" and dossiers.denominator == "non_voluntary_addicts"
+    assert (
+        dossiers is not None and dossiers.kind == "ratio" and dossiers.denominator == "non_voluntary_addicts"
+    )
     assert dossiers.target_value() is None  # unknown until the denominator's actual is known
     assert dossiers.target_value(denominator_actual=37) == 37
     action = plan.target("TINH-DOAN", "action_month_activities", "2024")
@@ -99,10 +109,18 @@ def test_targets_for_and_indicators_for(plan: Plan) -> None:
     assert len(plan.targets_for(agency="UBND-KHE-SANH")) == 12
     q2 = {t.agency for t in plan.targets_for(period="2024-Q2")}
     assert q2 == {"UBND-DONG-HA", "UBND-HUONG-HOA", "UBND-DAKRONG"}
-    assert plan.targets_for(agency="UBND-DAKRONG", period=Period.parse("2024-Q3"))[0].indicator == "propaganda_sessions"
+    assert (
+        plan.targets_for(agency="UBND-DAKRONG", period=Period.parse("2024-Q3"))[0].indicator
+        == "propaganda_sessions"
+    )
     assert len(plan.targets_for()) == len(plan.targets)
     police = plan.indicators_for("CA-TINH")
-    assert {"drug_cases_detected", "compulsory_rehab_dossiers", "non_voluntary_addicts", "communes_3_good"} <= police
+    assert {
+        "drug_cases_detected",
+        "compulsory_rehab_dossiers",
+        "non_voluntary_addicts",
+        "communes_3_good",
+    } <= police
     assert plan.indicators_for("BCD138") == set()
 
 
@@ -163,14 +181,38 @@ MINIMAL: dict[str, Any] = {
         {"code": "ROOT", "name_vi": "Sở", "name_en": "Dept", "unit": "P"},
     ],
     "indicators": [
-        {"code": "cases", "name_vi": "Vụ", "name_en": "Cases", "unit_vi": "vụ", "unit_en": "cases",
-         "aggregation": "sum", "max_value": 100},
-        {"code": "addicts", "name_vi": "Người", "name_en": "Addicts", "unit_vi": "người", "unit_en": "persons",
-         "aggregation": "sum", "max_value": 100},
-    ],  # fmt: skip
+        {
+            "code": "cases",
+            "name_vi": "Vụ",
+            "name_en": "Cases",
+            "unit_vi": "vụ",
+            "unit_en": "cases",
+            "aggregation": "sum",
+            "max_value": 100,
+        },
+        {
+            "code": "addicts",
+            "name_vi": "Người",
+            "name_en": "Addicts",
+            "unit_vi": "người",
+            "unit_en": "persons",
+            "aggregation": "sum",
+            "max_value": 100,
+        },
+    ],
     "reporting": [
-        {"agency": "POL", "frequency": "monthly", "indicators": ["cases", "addicts"], "submission_days_after_cutoff": 1},
-        {"agency": "ROOT", "frequency": "quarterly", "indicators": ["cases"], "submission_days_after_cutoff": 5},
+        {
+            "agency": "POL",
+            "frequency": "monthly",
+            "indicators": ["cases", "addicts"],
+            "submission_days_after_cutoff": 1,
+        },
+        {
+            "agency": "ROOT",
+            "frequency": "quarterly",
+            "indicators": ["cases"],
+            "submission_days_after_cutoff": 5,
+        },
     ],
     "targets": [
         {"agency": "POL", "indicator": "cases", "period": 2024, "kind": "absolute", "value": 10},
@@ -235,7 +277,9 @@ def test_target_problems_are_located(target: dict[str, Any], loc: tuple[Any, ...
 def test_plan_level_problems_are_located() -> None:
     data = _plan()
     data["agencies"][1]["is_steering_committee"] = True
-    assert _errors(data) == [(("agencies", 1, "is_steering_committee"), "a second steering committee; SC is already one")]
+    assert _errors(data) == [
+        (("agencies", 1, "is_steering_committee"), "a second steering committee; SC is already one")
+    ]
 
     data = _plan()
     data["agencies"][0]["is_steering_committee"] = False
@@ -243,7 +287,10 @@ def test_plan_level_problems_are_located() -> None:
 
     data = _plan()
     data["agencies"][0]["parent"] = "POL"
-    assert [loc for loc, msg in _errors(data) if "loops back" in msg] == [("agencies", 0, "parent"), ("agencies", 1, "parent")]
+    assert [loc for loc, msg in _errors(data) if "loops back" in msg] == [
+        ("agencies", 0, "parent"),
+        ("agencies", 1, "parent"),
+    ]
 
     data = _plan()
     data["units"][0]["parent"] = "D"

@@ -8,7 +8,7 @@
 
 import argparse
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 from cloudevents.core.bindings import http, kafka
@@ -29,10 +29,15 @@ parser.add_argument("--time", default=None, help="RFC 3339 with a UTC offset; de
 args = parser.parse_args()
 
 event = CloudEvent(
-    {"id": args.id, "source": f"/agencies/{args.agency}", "type": "vn.gov.pcmt.indicator.reported.v1",
-     "time": datetime.fromisoformat(args.time) if args.time else datetime.now(timezone.utc),
-     "datacontenttype": "application/json"},
-    {"indicator": args.indicator, "period": args.period, "value": args.value})
+    {
+        "id": args.id,
+        "source": f"/agencies/{args.agency}",
+        "type": "vn.gov.pcmt.indicator.reported.v1",
+        "time": datetime.fromisoformat(args.time) if args.time else datetime.now(UTC),
+        "datacontenttype": "application/json",
+    },
+    {"indicator": args.indicator, "period": args.period, "value": args.value},
+)
 
 
 async def to_kafka() -> None:
@@ -42,8 +47,9 @@ async def to_kafka() -> None:
     producer = AIOKafkaProducer(bootstrap_servers=args.kafka, acks="all", enable_idempotence=True)
     await producer.start()
     try:
-        await producer.send_and_wait(args.topic, message.value, key=args.agency.encode(),
-                                     headers=list(message.headers.items()))
+        await producer.send_and_wait(
+            args.topic, message.value, key=args.agency.encode(), headers=list(message.headers.items())
+        )
     finally:
         await producer.stop()
     print(f"sent {args.id} to {args.topic}")
@@ -53,7 +59,10 @@ if args.kafka:
     asyncio.run(to_kafka())
 else:
     message = (http.to_structured_event if args.structured else http.to_binary_event)(event)
-    response = httpx.post(f"{args.intake}/v1/events", content=message.body,
-                          headers={**message.headers, "authorization": f"Bearer {args.token}"})
+    response = httpx.post(
+        f"{args.intake}/v1/events",
+        content=message.body,
+        headers={**message.headers, "authorization": f"Bearer {args.token}"},
+    )
     print(response.status_code, response.text)  # 202 accepted, 200 duplicate, else a problem+json
     raise SystemExit(0 if response.status_code in (200, 202) else 1)

@@ -32,7 +32,9 @@ def encode_timestamptz(value: Any) -> bytes:
     if value == _MIN:
         return _INT64.pack(_NEGATIVE_INFINITY)
     if not isinstance(value, date):
-        raise TypeError(f"expected a datetime.date or datetime.datetime instance, got {type(value).__name__!r}")
+        raise TypeError(
+            f"expected a datetime.date or datetime.datetime instance, got {type(value).__name__!r}"
+        )
     if not isinstance(value, datetime):
         value = datetime(value.year, value.month, value.day)
     if value.tzinfo is None:
@@ -51,9 +53,17 @@ def decode_timestamptz(data: bytes) -> datetime:
 
 def with_lean_codecs(engine: AsyncEngine) -> AsyncEngine:
     """Every connection the engine opens from now on uses the codec above."""
+
     @event.listens_for(engine.sync_engine, "connect")
     def _connected(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.run_async(lambda raw: raw.set_type_codec(
-            "timestamptz", schema="pg_catalog", encoder=encode_timestamptz, decoder=decode_timestamptz,
-            format="binary"))
+        dbapi_connection.run_async(
+            lambda raw: raw.set_type_codec(
+                "timestamptz",
+                schema="pg_catalog",
+                encoder=encode_timestamptz,
+                decoder=decode_timestamptz,
+                format="binary",
+            )
+        )
+
     return engine

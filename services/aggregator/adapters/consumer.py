@@ -21,14 +21,20 @@ from typing import Any
 from aiokafka import ConsumerRebalanceListener
 from aiokafka.partitioner import murmur2
 
-from shared.consumers import (POISON_ATTEMPTS, STALL_SECONDS, ConsumerHealth, Failed, RecordGuard, is_outage,
-                              supervise)
-from shared.kafka import make_consumer
-
 from services.aggregator.adapters.decoding import decode, poison
 from services.aggregator.adapters.metrics import AggregatorMetrics, observe_ages
 from services.aggregator.adapters.projector import Outcome, Projector
 from services.aggregator.adapters.turns import in_turns
+from shared.consumers import (
+    POISON_ATTEMPTS,
+    STALL_SECONDS,
+    ConsumerHealth,
+    Failed,
+    RecordGuard,
+    is_outage,
+    supervise,
+)
+from shared.kafka import make_consumer
 
 log = logging.getLogger(__name__)
 _timestamp = attrgetter("timestamp")
@@ -45,7 +51,9 @@ def partition_of(agency: str, partitions: int) -> int:
 
 
 class _Listener(ConsumerRebalanceListener):
-    def __init__(self, on_revoked: Callable[[set[int]], None], on_assigned: Callable[[set[int]], None]) -> None:
+    def __init__(
+        self, on_revoked: Callable[[set[int]], None], on_assigned: Callable[[set[int]], None]
+    ) -> None:
         self.revoked = False
         self._on_revoked, self._on_assigned = on_revoked, on_assigned
 
@@ -59,15 +67,29 @@ class _Listener(ConsumerRebalanceListener):
 
 
 class EventConsumer:
-    def __init__(self, settings: Any, projector: Projector, clock: Any, metrics: AggregatorMetrics,
-                 on_batch: Callable[[int], None] | None = None, health: ConsumerHealth | None = None) -> None:
+    def __init__(
+        self,
+        settings: Any,
+        projector: Projector,
+        clock: Any,
+        metrics: AggregatorMetrics,
+        on_batch: Callable[[int], None] | None = None,
+        health: ConsumerHealth | None = None,
+    ) -> None:
         self.settings, self.projector, self.clock, self.metrics = settings, projector, clock, metrics
         self.plan = projector.plan
         self._on_batch = on_batch  # crash-test hook
-        self.health = health or ConsumerHealth(metrics.registry, "aggregator", "aggregator-events",
-                                               stall_seconds=getattr(settings, "stall_seconds", STALL_SECONDS))
-        self.guard = RecordGuard(self.health, attempts=getattr(settings, "poison_attempts", POISON_ATTEMPTS),
-                                 reachable=self._database_ok)
+        self.health = health or ConsumerHealth(
+            metrics.registry,
+            "aggregator",
+            "aggregator-events",
+            stall_seconds=getattr(settings, "stall_seconds", STALL_SECONDS),
+        )
+        self.guard = RecordGuard(
+            self.health,
+            attempts=getattr(settings, "poison_attempts", POISON_ATTEMPTS),
+            reachable=self._database_ok,
+        )
         self._listener = _Listener(self._drop_lag, self._keep_positions)
         self.batches = 0
         self.force_check = asyncio.Event()
@@ -81,8 +103,12 @@ class EventConsumer:
 
     async def _run(self, stop: asyncio.Event) -> None:
         s = self.settings
-        consumer = make_consumer(s.kafka_bootstrap_servers, group_id=s.group_id,
-                                 max_poll_records=s.batch_size, max_partition_fetch_bytes=4 * 1024 * 1024)
+        consumer = make_consumer(
+            s.kafka_bootstrap_servers,
+            group_id=s.group_id,
+            max_poll_records=s.batch_size,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
         consumer.subscribe([s.events_topic], listener=self._listener)
         try:
             await consumer.start()
@@ -146,10 +172,10 @@ class EventConsumer:
                 records += rs
                 if rs:
                     self.health.seen(tp.topic, tp.partition, rs[-1].offset + 1)
-            async for chunk in in_turns(records[len(items):], _DECODED_PER_YIELD):
+            async for chunk in in_turns(records[len(items) :], _DECODED_PER_YIELD):
                 try:
                     items += [decode(r, plan) for r in chunk]
-                except Exception:  # noqa: BLE001 - decode should not raise; if it does, per record
+                except Exception:
                     items += [_decode_one(r, plan) for r in chunk]
             if len(records) >= s.batch_size or not applying.is_set():
                 return batch, records, items
@@ -186,11 +212,12 @@ class EventConsumer:
         partition. An outage (the database away) is raised: never a reason to dead-letter."""
         total = Outcome()
         for record, item in zip(records, items):
-            outcome = await self.guard.attempt(record, lambda: self.projector.apply([item], self.clock.now()))
+            outcome = await self.guard.attempt(record, lambda: self.projector.apply([item], self.clock.now()))  # noqa: B023 (awaited here)
             if type(outcome) is Failed:
                 outcome = await self.projector.apply(
                     [poison(record, outcome.detail, reason=outcome.reason, attempts=outcome.attempts)],
-                    self.clock.now())
+                    self.clock.now(),
+                )
             for name in ("applied", "duplicates", "dead_letters", "status_events"):
                 setattr(total, name, getattr(total, name) + getattr(outcome, name))
             for reason, n in outcome.reasons.items():
@@ -276,7 +303,7 @@ class EventConsumer:
 def _decode_one(record, plan):
     try:
         return decode(record, plan)
-    except Exception as exc:  # noqa: BLE001 - whatever a record holds, it becomes a dead letter
+    except Exception as exc:
         log.exception("cannot decode %s/%d@%d", record.topic, record.partition, record.offset)
         return poison(record, f"{type(exc).__name__}: {exc}", reason="undecodable")
 
@@ -293,5 +320,5 @@ def crash_hook(fault: str | None) -> Callable[[int], None] | None:
     def hook(batch: int) -> None:
         if batch >= int(n or 1):
             os.kill(os.getpid(), signal.SIGKILL)
-    return hook
 
+    return hook

@@ -16,13 +16,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shared.deadletter import clean_text
-from shared.events.codec import DecodeError, KafkaRecord, decode_agency_event
-from shared.events.models import EXTENSION_NAME, agency_code_of
-
 from services.aggregator.adapters.projector import Delivered, Poison
 from services.aggregator.adapters.repository import decode_json
 from services.aggregator.domain.facts import Rejected, fact_from_data, fact_from_event
+from shared.deadletter import clean_text
+from shared.events.codec import DecodeError, KafkaRecord, decode_agency_event
+from shared.events.models import EXTENSION_NAME, agency_code_of
 
 _JSON = b"application/json"
 
@@ -33,14 +32,14 @@ def decode(record: Any, plan: Any) -> Delivered | Poison:
         return _lean(record, plan)
     except Rejected as exc:
         return poison(record, f"Rejected: {exc}")
-    except Exception:  # noqa: BLE001 - not the common shape: the shared codec decides, and words the error
+    except Exception:
         pass
     try:
         fact = fact_from_event(decode_agency_event(record.value, record.headers), record.offset, plan)
         return Delivered(fact, record.partition, record.offset, json.dumps(fact.data).encode())
     except (DecodeError, ValidationError, Rejected) as exc:
         return poison(record, f"{type(exc).__name__}: {exc}")
-    except Exception as exc:  # noqa: BLE001 - a record the contract took but the fold cannot: still one record's
+    except Exception as exc:
         return poison(record, f"{type(exc).__name__} on a valid-looking event: {exc}")
 
 
@@ -57,7 +56,7 @@ def _lean(record: Any, plan: Any) -> Delivered:
     except ValueError:  # more, fewer or other headers: by name
         named = dict(headers)
         if len(named) != len(headers):
-            raise ValueError("a header appears twice")  # the shared codec says which
+            raise ValueError("a header appears twice") from None  # the shared codec says which
         _check_other_attributes(named)
         content_type, version = named.get("content-type", _JSON), named["ce_specversion"]
         id, source, time, type_ = named["ce_id"], named["ce_source"], named["ce_time"], named["ce_type"]
@@ -68,8 +67,15 @@ def _lean(record: Any, plan: Any) -> Delivered:
     # what msgspec refuses (NaN, integers beyond 64 bits, nesting deeper than it recurses) and what
     # `fact_from_data` finds outside the contract take the shared codec
     data = decode_json(record.value)
-    fact = fact_from_data(source.decode(), id.decode(), type_.decode(), datetime.fromisoformat(time.decode()),
-                          data, record.offset, plan)
+    fact = fact_from_data(
+        source.decode(),
+        id.decode(),
+        type_.decode(),
+        datetime.fromisoformat(time.decode()),
+        data,
+        record.offset,
+        plan,
+    )
     return Delivered(fact, record.partition, record.offset, record.value)
 
 
@@ -86,11 +92,23 @@ def poison(record: Any, detail: str, *, reason: str | None = None, attempts: int
     """The dead letter-to-be of `record`, keyed in the inbox by its position. `reason` is a
     `shared.deadletter` code (a detail "Rejected: ..." reads as `rejected`, else `undecodable`)."""
     if reason is None:
-        reason, detail = ("rejected", detail[len("Rejected: "):]) if detail.startswith("Rejected: ") \
+        reason, detail = (
+            ("rejected", detail[len("Rejected: ") :])
+            if detail.startswith("Rejected: ")
             else ("undecodable", detail)
+        )
     headers = list(record.headers or ())
     source = next((v for n, v in headers if n == "ce_source"), None) or b""
     source = source.decode("utf-8", "replace") if isinstance(source, bytes) else str(source)
-    return Poison(f"kafka:{record.topic}/{record.partition}", str(record.offset), agency_code_of(source),
-                  reason, record.partition, record.offset,
-                  KafkaRecord(record.key, record.value or b"", headers), clean_text(detail), attempts, record.topic)
+    return Poison(
+        f"kafka:{record.topic}/{record.partition}",
+        str(record.offset),
+        agency_code_of(source),
+        reason,
+        record.partition,
+        record.offset,
+        KafkaRecord(record.key, record.value or b"", headers),
+        clean_text(detail),
+        attempts,
+        record.topic,
+    )

@@ -10,55 +10,105 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 class AggregatorMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.applied = Counter("aggregator_events_applied_total", "Events folded into the projections",
-                               ["type"], registry=registry)
-        self.duplicates = Counter("aggregator_duplicates_skipped_total",
-                                  "Events skipped because their (source, id) was already recorded",
-                                  registry=registry)
-        self.dead_letters = Counter("aggregator_dlq_writes_total", "Poison events sent to the dead-letter topic",
-                                    registry=registry)
-        self.status_events = Counter("aggregator_status_events_total", "Status changes put in the outbox",
-                                     registry=registry)
-        self.batch_size = Histogram("aggregator_batch_size", "Records per applied batch", registry=registry,
-                                    buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000))
-        self.batch_seconds = Histogram("aggregator_batch_duration_seconds", "Time to apply and commit a batch",
-                                       registry=registry,
-                                       buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
-        self.end_to_end = Histogram("aggregator_end_to_end_seconds",
-                                    "Kafka append time of an event to its projection commit",
-                                    registry=registry, buckets=(.01, .025, .05, .075, .1, .15, .2, .3, .4, .5, .75,
-                                                                1, 1.5, 2, 3, 5, 10, 30))
-        self.lag = Gauge("aggregator_consumer_lag", "Records not yet consumed, per partition",
-                         ["partition"], registry=registry)
-        self.freshness = Gauge("aggregator_projection_freshness_seconds",
-                               "Age of the newest applied event when its batch committed", registry=registry)
-        self.last_commit = Gauge("aggregator_projection_last_commit_timestamp_seconds",
-                                 "Wall time of the last projection commit", registry=registry)
-        self.commit_failures = Counter("aggregator_offset_commit_failures_total",
-                                       "Kafka offset commits that failed (e.g. during a rebalance)",
-                                       registry=registry)
-        self.db_failures = Counter("aggregator_batch_failures_total",
-                                   "Batches rolled back and retried (e.g. database unavailable)", registry=registry)
-        self.relayed = Counter("aggregator_outbox_relayed_total", "Outbox rows published to Kafka",
-                               ["topic"], registry=registry)
-        self.outbox_backlog = Gauge("aggregator_outbox_backlog", "Outbox rows waiting to be relayed",
-                                    registry=registry)
-        self.outbox_oldest = Gauge("aggregator_outbox_oldest_seconds",
-                                   "Age of the oldest outbox row waiting to be relayed (0 when empty)",
-                                   registry=registry)
-        self.kpis = Gauge("aggregator_kpis", "Agencies per status per indicator (current periods)",
-                          ["indicator", "status"], registry=registry)
-        self.progress = Gauge("aggregator_kpi_progress_ratio",
-                              "actual / target per agency and indicator, current periods only",
-                              ["agency", "indicator"], registry=registry)
-        self.expected = Gauge("aggregator_kpi_expected_ratio",
-                              "expected / target (the pace) per agency and indicator, current periods only",
-                              ["agency", "indicator"], registry=registry)
-        self.kpi_status = Gauge("aggregator_kpi_status",
-                                "1 for an agency's KPI status (current periods), 0 for the other statuses",
-                                ["agency", "indicator", "status"], registry=registry)
-        self.reports = Gauge("aggregator_reports", "Reports per status (all periods)", ["status"],
-                             registry=registry)
+        self.applied = Counter(
+            "aggregator_events_applied_total",
+            "Events folded into the projections",
+            ["type"],
+            registry=registry,
+        )
+        self.duplicates = Counter(
+            "aggregator_duplicates_skipped_total",
+            "Events skipped because their (source, id) was already recorded",
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            "aggregator_dlq_writes_total", "Poison events sent to the dead-letter topic", registry=registry
+        )
+        self.status_events = Counter(
+            "aggregator_status_events_total", "Status changes put in the outbox", registry=registry
+        )
+        self.batch_size = Histogram(
+            "aggregator_batch_size",
+            "Records per applied batch",
+            registry=registry,
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
+        )
+        self.batch_seconds = Histogram(
+            "aggregator_batch_duration_seconds",
+            "Time to apply and commit a batch",
+            registry=registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.end_to_end = Histogram(
+            "aggregator_end_to_end_seconds",
+            "Kafka append time of an event to its projection commit",
+            registry=registry,
+            buckets=(0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30),
+        )
+        self.lag = Gauge(
+            "aggregator_consumer_lag",
+            "Records not yet consumed, per partition",
+            ["partition"],
+            registry=registry,
+        )
+        self.freshness = Gauge(
+            "aggregator_projection_freshness_seconds",
+            "Age of the newest applied event when its batch committed",
+            registry=registry,
+        )
+        self.last_commit = Gauge(
+            "aggregator_projection_last_commit_timestamp_seconds",
+            "Wall time of the last projection commit",
+            registry=registry,
+        )
+        self.commit_failures = Counter(
+            "aggregator_offset_commit_failures_total",
+            "Kafka offset commits that failed (e.g. during a rebalance)",
+            registry=registry,
+        )
+        self.db_failures = Counter(
+            "aggregator_batch_failures_total",
+            "Batches rolled back and retried (e.g. database unavailable)",
+            registry=registry,
+        )
+        self.relayed = Counter(
+            "aggregator_outbox_relayed_total", "Outbox rows published to Kafka", ["topic"], registry=registry
+        )
+        self.outbox_backlog = Gauge(
+            "aggregator_outbox_backlog", "Outbox rows waiting to be relayed", registry=registry
+        )
+        self.outbox_oldest = Gauge(
+            "aggregator_outbox_oldest_seconds",
+            "Age of the oldest outbox row waiting to be relayed (0 when empty)",
+            registry=registry,
+        )
+        self.kpis = Gauge(
+            "aggregator_kpis",
+            "Agencies per status per indicator (current periods)",
+            ["indicator", "status"],
+            registry=registry,
+        )
+        self.progress = Gauge(
+            "aggregator_kpi_progress_ratio",
+            "actual / target per agency and indicator, current periods only",
+            ["agency", "indicator"],
+            registry=registry,
+        )
+        self.expected = Gauge(
+            "aggregator_kpi_expected_ratio",
+            "expected / target (the pace) per agency and indicator, current periods only",
+            ["agency", "indicator"],
+            registry=registry,
+        )
+        self.kpi_status = Gauge(
+            "aggregator_kpi_status",
+            "1 for an agency's KPI status (current periods), 0 for the other statuses",
+            ["agency", "indicator", "status"],
+            registry=registry,
+        )
+        self.reports = Gauge(
+            "aggregator_reports", "Reports per status (all periods)", ["status"], registry=registry
+        )
 
 
 def observe_ages(histogram: Histogram, stamps_ms: list[int], now: float) -> None:

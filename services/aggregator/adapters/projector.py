@@ -22,19 +22,19 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.deadletter import dead_letter
-from shared.events.codec import KafkaRecord, to_kafka
-
 from services.aggregator.adapters import repository as repo
 from services.aggregator.adapters.turns import in_turns
 from services.aggregator.domain.changes import kpi_changes, report_changes
 from services.aggregator.domain.facts import SUBMITTED, Fact
 from services.aggregator.domain.kpi import Kpi, Report, evaluate_agency
 from services.aggregator.domain.ledger import ADDS_UP, AgencyLedger
+from shared.deadletter import dead_letter
+from shared.events.codec import KafkaRecord, to_kafka
 
 
 class Delivered(msgspec.Struct, frozen=True, gc=False):
     """A record that decoded into a fact (made per event: a C struct, like `Fact`)."""
+
     fact: Fact
     partition: int
     offset: int
@@ -45,6 +45,7 @@ class Delivered(msgspec.Struct, frozen=True, gc=False):
 class Poison:
     """A record that cannot be applied; it goes to the dead-letter topic with the reason (a
     `shared.deadletter` code) and the detail."""
+
     source: str
     id: str
     agency: str | None
@@ -86,8 +87,9 @@ class Projector:
         for agency in agencies or ():
             self._cache.pop(agency, None)
 
-    async def apply(self, items: list[Delivered | Poison], now: datetime,
-                    reevaluate: Iterable[str] = ()) -> Outcome:
+    async def apply(
+        self, items: list[Delivered | Poison], now: datetime, reevaluate: Iterable[str] = ()
+    ) -> Outcome:
         try:
             async with self.engine.begin() as conn:
                 return await self._apply(conn, items, now, set(reevaluate))
@@ -99,8 +101,10 @@ class Projector:
         # The first statement through SQLAlchemy opens the transaction the raw COPY must join;
         # a batch stuck on a lock or a slow disk is cancelled rather than holding its partition.
         # `aggregator.now`: the clock's moment, which the inbox's `recorded_at` takes (0005).
-        await conn.exec_driver_sql(f"SELECT set_config('statement_timeout', '60s', true), "
-                                   f"set_config('aggregator.now', '{now.isoformat()}', true)")
+        await conn.exec_driver_sql(
+            f"SELECT set_config('statement_timeout', '60s', true), "
+            f"set_config('aggregator.now', '{now.isoformat()}', true)"
+        )
         outcome = Outcome()
         delivered: dict[tuple[str, str], Delivered] = {}
         poisons: dict[tuple[str, str], Poison] = {}
@@ -133,19 +137,23 @@ class Projector:
             # again from the inbox (which holds this batch's new facts too)
             moved = {delivered[k].fact.agency for k in repeats.moved}
             # an agency with a repeated activity gets its sums back and its new activities again
-            recount = {i.fact.agency for k, i in delivered.items()
-                       if k not in repeats.new and i.fact.kind in ADDS_UP} - moved
+            recount = {
+                i.fact.agency for k, i in delivered.items() if k not in repeats.new and i.fact.kind in ADDS_UP
+            } - moved
             for agency in recount:
                 self._cache[agency].ledger.restore(undo[agency])
-            await self._fold([i for i in fresh if i.fact.kind in ADDS_UP and i.fact.agency in recount],
-                             touched, everything)
+            await self._fold(
+                [i for i in fresh if i.fact.kind in ADDS_UP and i.fact.agency in recount], touched, everything
+            )
             if moved:
                 self.forget(moved)
                 await self._refresh(conn, {a: versions[a] for a in moved})
                 everything |= moved
             changes = self._evaluate(touched, everything, now)
         repeats = await repo.record(conn, [repo.poison_row(p) for p in poisons.values()], repo.POISON_COLUMNS)
-        dead = list(poisons.values()) if repeats is None else [p for k, p in poisons.items() if k in repeats.new]
+        dead = (
+            list(poisons.values()) if repeats is None else [p for k, p in poisons.items() if k in repeats.new]
+        )
         outcome.applied, outcome.dead_letters = len(fresh), len(dead)
         for p in dead:
             outcome.reasons[p.reason] = outcome.reasons.get(p.reason, 0) + 1
@@ -169,8 +177,13 @@ class Projector:
             self._cache[agency].version = version
         return outcome
 
-    async def _fold(self, delivered: list[Delivered], touched: dict[str, set[str]], everything: set[str],
-                    undo: dict[str, dict] | None = None) -> None:
+    async def _fold(
+        self,
+        delivered: list[Delivered],
+        touched: dict[str, set[str]],
+        everything: set[str],
+        undo: dict[str, dict] | None = None,
+    ) -> None:
         """Fold facts into their agencies' cached ledgers, noting which indicators they touch (and
         in `undo`, per agency, the sums the facts that add up change, as they were before)."""
         cache, plan = self._cache, self.plan
@@ -196,13 +209,20 @@ class Projector:
         changes = []
         for agency, indicators in touched.items():
             cached = self._cache[agency]
-            kpis, reports = evaluate_agency(cached.ledger, self.plan, now,
-                                            None if agency in everything else indicators)
+            kpis, reports = evaluate_agency(
+                cached.ledger, self.plan, now, None if agency in everything else indicators
+            )
             kpis = [k for k in kpis if cached.kpis.get(k.key) != k]
             reports = [r for r in reports if cached.reports.get(r.key) != r]
-            changes.append((cached, kpis, reports,
-                            kpi_changes(cached.kpis, kpis, now)
-                            + report_changes({k: v.status for k, v in cached.reports.items()}, reports, now)))
+            changes.append(
+                (
+                    cached,
+                    kpis,
+                    reports,
+                    kpi_changes(cached.kpis, kpis, now)
+                    + report_changes({k: v.status for k, v in cached.reports.items()}, reports, now),
+                )
+            )
         return changes
 
     async def _refresh(self, conn: AsyncConnection, versions: dict[str, int]) -> None:
@@ -226,13 +246,22 @@ class Projector:
 @dataclass(frozen=True, slots=True)
 class _Status:
     """A status loaded from the table: compares unequal to any fresh evaluation, so it is re-saved."""
+
     status: Any
 
 
 def _dead_letter(p: Poison, now: datetime) -> KafkaRecord:
-    return dead_letter(p.record.key or (p.agency.encode() if p.agency else None), p.record.value,
-                       p.record.headers, origin=(p.topic, p.partition, p.offset), service="aggregator",
-                       reason=p.reason, detail=p.detail, attempts=p.attempts, now=now)
+    return dead_letter(
+        p.record.key or (p.agency.encode() if p.agency else None),
+        p.record.value,
+        p.record.headers,
+        origin=(p.topic, p.partition, p.offset),
+        service="aggregator",
+        reason=p.reason,
+        detail=p.detail,
+        attempts=p.attempts,
+        now=now,
+    )
 
 
 def status_record(event: Any) -> KafkaRecord:

@@ -19,20 +19,34 @@ from services.aggregator.domain.rollup import province_wide, rolled
 
 def _kpi_dict(k: Any, evaluated_at: datetime | None) -> dict:
     progress = None if not k.target else k.actual / k.target
-    return {"agency": k.agency, "indicator": k.indicator, "period": k.period, "actual": k.actual,
-            "target": k.target, "expected": k.expected, "forecast": k.forecast,
-            "status": str(k.status), "progress": progress,
-            "due": k.due.isoformat() if k.due else None,
-            "evaluated_at": evaluated_at.isoformat() if evaluated_at else None}
+    return {
+        "agency": k.agency,
+        "indicator": k.indicator,
+        "period": k.period,
+        "actual": k.actual,
+        "target": k.target,
+        "expected": k.expected,
+        "forecast": k.forecast,
+        "status": str(k.status),
+        "progress": progress,
+        "due": k.due.isoformat() if k.due else None,
+        "evaluated_at": evaluated_at.isoformat() if evaluated_at else None,
+    }
 
 
 class Queries:
     def __init__(self, engine: AsyncEngine, plan: Any) -> None:
         self.engine, self.plan = engine, plan
 
-    async def kpis(self, *, period: str | None = None, agency: str | None = None,
-                   indicator: str | None = None, status: str | None = None,
-                   as_of: datetime | None = None) -> list[dict]:
+    async def kpis(
+        self,
+        *,
+        period: str | None = None,
+        agency: str | None = None,
+        indicator: str | None = None,
+        status: str | None = None,
+        as_of: datetime | None = None,
+    ) -> list[dict]:
         if as_of is not None:
             rows = await self._kpis_as_of(agency, as_of)
         else:
@@ -41,8 +55,15 @@ class Queries:
                 query = query.where(kpis.c.agency == agency)
             async with self.engine.connect() as conn:
                 rows = [_kpi_dict(r, r.evaluated_at) for r in (await conn.execute(query)).all()]
-        return [r for r in rows if (period in (None, r["period"]) and indicator in (None, r["indicator"])
-                                    and status in (None, r["status"]))]
+        return [
+            r
+            for r in rows
+            if (
+                period in (None, r["period"])
+                and indicator in (None, r["indicator"])
+                and status in (None, r["status"])
+            )
+        ]
 
     async def _kpis_as_of(self, agency: str | None, as_of: datetime) -> list[dict]:
         async with self.engine.connect() as conn:
@@ -60,25 +81,49 @@ class Queries:
                 facts = await repo.load_facts(conn, [agency], known_by=as_of)
             ledger = fold(facts, self.plan).get(agency, AgencyLedger(agency))
             items = evaluate_agency(ledger, self.plan, as_of, indicators=set())[1]
-            return [{"period": r.period, "status": str(r.status), "deadline": r.deadline.isoformat(),
-                     "submitted_at": r.submitted_at.isoformat() if r.submitted_at else None} for r in items]
+            return [
+                {
+                    "period": r.period,
+                    "status": str(r.status),
+                    "deadline": r.deadline.isoformat(),
+                    "submitted_at": r.submitted_at.isoformat() if r.submitted_at else None,
+                }
+                for r in items
+            ]
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(reports).where(reports.c.agency == agency)
-                                       .order_by(reports.c.deadline))).all()
-        return [{"period": r.period, "status": r.status, "deadline": r.deadline.isoformat(),
-                 "submitted_at": r.submitted_at.isoformat() if r.submitted_at else None} for r in rows]
+            rows = (
+                await conn.execute(
+                    select(reports).where(reports.c.agency == agency).order_by(reports.c.deadline)
+                )
+            ).all()
+        return [
+            {
+                "period": r.period,
+                "status": r.status,
+                "deadline": r.deadline.isoformat(),
+                "submitted_at": r.submitted_at.isoformat() if r.submitted_at else None,
+            }
+            for r in rows
+        ]
 
     async def figures(self, agency: str, period: str, as_of: datetime | None = None) -> list[dict]:
         """The agency's figure for every indicator it reports, targets or not."""
         async with self.engine.connect() as conn:
             facts = await repo.load_facts(conn, [agency], known_by=as_of)
         ledger = fold(facts, self.plan).get(agency, AgencyLedger(agency))
-        return [{"indicator": code, "period": period, "actual": ledger.actual(code, period, self.plan),
-                 "has_target": self.plan.target(agency, code, period) is not None}
-                for code in sorted(self.plan.indicators_for(agency))]
+        return [
+            {
+                "indicator": code,
+                "period": period,
+                "actual": ledger.actual(code, period, self.plan),
+                "has_target": self.plan.target(agency, code, period) is not None,
+            }
+            for code in sorted(self.plan.indicators_for(agency))
+        ]
 
-    async def history(self, agency: str, indicator: str, period: str,
-                      as_of: datetime | None = None) -> list[dict]:
+    async def history(
+        self, agency: str, indicator: str, period: str, as_of: datetime | None = None
+    ) -> list[dict]:
         """The events behind a figure that were recorded by `as_of` (all, without it), each with
         the moment it was recorded: a late, back-dated report shows its own `time` and a later
         `recorded_at`."""
@@ -96,18 +141,31 @@ class Queries:
             facts = await repo.load_facts(conn, agencies, known_by=as_of)
         return fold(facts, self.plan)
 
-    async def rollups(self, *, period: str, agency: str | None = None, indicator: str | None = None,
-                      as_of: datetime | None = None) -> list[dict]:
+    async def rollups(
+        self,
+        *,
+        period: str,
+        agency: str | None = None,
+        indicator: str | None = None,
+        as_of: datetime | None = None,
+    ) -> list[dict]:
         """Every roll-up the plan declares (of an agency, an indicator): its rolled figure for the
         period with the parts it is made of."""
-        wanted = [(r.agency, code) for r in self.plan.rollups for code in r.indicators
-                  if agency in (None, r.agency) and indicator in (None, code)]
+        wanted = [
+            (r.agency, code)
+            for r in self.plan.rollups
+            for code in r.indicators
+            if agency in (None, r.agency) and indicator in (None, code)
+        ]
         ledgers = await self._ledgers(None, as_of)
-        return sorted((rolled(ledgers, self.plan, a, code, period) for a, code in wanted),
-                      key=lambda r: (r["agency"], r["indicator"]))
+        return sorted(
+            (rolled(ledgers, self.plan, a, code, period) for a, code in wanted),
+            key=lambda r: (r["agency"], r["indicator"]),
+        )
 
-    async def province(self, *, period: str, indicator: str | None = None,
-                       as_of: datetime | None = None) -> list[dict]:
+    async def province(
+        self, *, period: str, indicator: str | None = None, as_of: datetime | None = None
+    ) -> list[dict]:
         """The province-wide figure of every indicator (or one): each agency counted once."""
         ledgers = await self._ledgers(None, as_of)
         codes = [i.code for i in self.plan.indicators if indicator in (None, i.code)]

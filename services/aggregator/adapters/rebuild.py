@@ -28,14 +28,13 @@ from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.aggregator.adapters import repository as repo
-from shared.deadletter import PROCESSING_FAILED, UNDECODABLE, clean_text
-
 from services.aggregator.adapters.decoding import decode, poison
 from services.aggregator.adapters.projector import Delivered
 from services.aggregator.adapters.tables import PROJECTION_TABLES, SCHEMA, kpis, metadata, reports
 from services.aggregator.domain.kpi import evaluate_agency
 from services.aggregator.domain.ledger import AgencyLedger
 from services.aggregator.domain.planview import view
+from shared.deadletter import PROCESSING_FAILED, UNDECODABLE, clean_text
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
@@ -57,18 +56,30 @@ class RebuildResult:
 
 
 def _shadow(table: Table) -> Table:
-    return table.to_metadata(metadata, name=f"{table.name}_rebuild") if f"{SCHEMA}.{table.name}_rebuild" \
-        not in metadata.tables else metadata.tables[f"{SCHEMA}.{table.name}_rebuild"]
+    return (
+        table.to_metadata(metadata, name=f"{table.name}_rebuild")
+        if f"{SCHEMA}.{table.name}_rebuild" not in metadata.tables
+        else metadata.tables[f"{SCHEMA}.{table.name}_rebuild"]
+    )
 
 
-async def rebuild(engine: AsyncEngine, bootstrap: str, topic: str, plan: Any, now: datetime,
-                  progress: Progress | None = None, swap: bool = True) -> RebuildResult:
+async def rebuild(
+    engine: AsyncEngine,
+    bootstrap: str,
+    topic: str,
+    plan: Any,
+    now: datetime,
+    progress: Progress | None = None,
+    swap: bool = True,
+) -> RebuildResult:
     started = time.perf_counter()
     plan = view(plan)
     async with engine.begin() as conn:
         for name in PROJECTION_TABLES:
             await conn.execute(text(f"DROP TABLE IF EXISTS {SCHEMA}.{name}_rebuild"))
-            await conn.execute(text(f"CREATE TABLE {SCHEMA}.{name}_rebuild (LIKE {SCHEMA}.{name} INCLUDING ALL)"))
+            await conn.execute(
+                text(f"CREATE TABLE {SCHEMA}.{name}_rebuild (LIKE {SCHEMA}.{name} INCLUDING ALL)")
+            )
     ledgers: dict[str, AgencyLedger] = {}
     skipped: list[str] = []
     events = await _replay(engine, bootstrap, topic, plan, ledgers, progress, skipped)
@@ -82,8 +93,12 @@ async def rebuild(engine: AsyncEngine, bootstrap: str, topic: str, plan: Any, no
 
 
 async def _replay(engine, bootstrap, topic, plan, ledgers, progress, skipped: list[str]) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                max_partition_fetch_bytes=8 * 1024 * 1024, isolation_level="read_committed")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        isolation_level="read_committed",
+    )
     await consumer.start()
     copying: asyncio.Task | None = None
     collecting = gc.isenabled()
@@ -114,7 +129,7 @@ async def _replay(engine, bootstrap, topic, plan, ledgers, progress, skipped: li
                         await asyncio.sleep(0)  # the fetcher and the COPY progress while this decodes
                     try:
                         item = decode(record, plan)
-                    except Exception as exc:  # noqa: BLE001 - as the live consumer: a dead letter
+                    except Exception as exc:
                         item = poison(record, f"{type(exc).__name__}: {exc}", reason=UNDECODABLE)
                     if type(item) is Delivered:
                         fact = item.fact
@@ -126,10 +141,11 @@ async def _replay(engine, bootstrap, topic, plan, ledgers, progress, skipped: li
                             ledger = ledgers[fact.agency] = AgencyLedger(fact.agency)
                         try:
                             ledger.apply(fact, plan)
-                        except Exception as exc:  # noqa: BLE001 - the live consumer dead-letters it too
+                        except Exception as exc:
                             dirty.add(fact.agency)
-                            item = poison(record, clean_text(f"{type(exc).__name__}: {exc}"),
-                                          reason=PROCESSING_FAILED)
+                            item = poison(
+                                record, clean_text(f"{type(exc).__name__}: {exc}"), reason=PROCESSING_FAILED
+                            )
                         else:
                             seen.add(key)
                             delivered.append(item)
@@ -156,9 +172,17 @@ async def _replay(engine, bootstrap, topic, plan, ledgers, progress, skipped: li
             origin = f"{topic}/{item.partition}/{item.offset}"
             skipped.append(origin)
             log.warning("rebuild skips poison record %s: %s", origin, exc)
-            poisons.append((f"kafka:{origin.rsplit('/', 1)[0]}", str(item.offset), item.fact.agency, item.offset,
-                            item.partition, item.offset,
-                            clean_text(f"{PROCESSING_FAILED}: {type(exc).__name__}: {exc}", 1000)))
+            poisons.append(
+                (
+                    f"kafka:{origin.rsplit('/', 1)[0]}",
+                    str(item.offset),
+                    item.fact.agency,
+                    item.offset,
+                    item.partition,
+                    item.offset,
+                    clean_text(f"{PROCESSING_FAILED}: {type(exc).__name__}: {exc}", 1000),
+                )
+            )
         await _copy(engine, poisons, repo.POISON_COLUMNS)
         if dirty:
             async with engine.connect() as conn:
@@ -209,8 +233,9 @@ async def _copy(engine: AsyncEngine, rows: list[tuple], columns=repo.FACT_COLUMN
         return
     async with engine.connect() as conn:
         raw = await conn.get_raw_connection()
-        await raw.driver_connection.copy_records_to_table("recorded_events_rebuild", records=rows,
-                                                          columns=columns, schema_name=SCHEMA)
+        await raw.driver_connection.copy_records_to_table(
+            "recorded_events_rebuild", records=rows, columns=columns, schema_name=SCHEMA
+        )
 
 
 async def _save_projection(conn, plan, now, ledgers) -> None:
@@ -222,11 +247,14 @@ async def _save_projection(conn, plan, now, ledgers) -> None:
         report_items += r
     await repo.save_kpis(conn, kpi_items, now, table=_shadow(kpis))
     await repo.save_reports(conn, report_items, now, table=_shadow(reports))
-    await conn.execute(text(
-        f"INSERT INTO {SCHEMA}.agency_versions_rebuild (agency, version) "
-        f"SELECT agency, nextval('{SCHEMA}.version_seq') FROM (SELECT DISTINCT agency FROM "
-        f"{SCHEMA}.recorded_events_rebuild WHERE agency IS NOT NULL UNION SELECT agency FROM "
-        f"{SCHEMA}.agency_versions) a"))
+    await conn.execute(
+        text(
+            f"INSERT INTO {SCHEMA}.agency_versions_rebuild (agency, version) "
+            f"SELECT agency, nextval('{SCHEMA}.version_seq') FROM (SELECT DISTINCT agency FROM "
+            f"{SCHEMA}.recorded_events_rebuild WHERE agency IS NOT NULL UNION SELECT agency FROM "
+            f"{SCHEMA}.agency_versions) a"
+        )
+    )
 
 
 async def _swap(engine: AsyncEngine) -> None:
@@ -235,17 +263,23 @@ async def _swap(engine: AsyncEngine) -> None:
     # (only events the live inbox never had take the rebuild's moment). Before the lock: it is
     # the long statement.
     async with engine.begin() as conn:
-        await conn.execute(text(
-            f"UPDATE {SCHEMA}.recorded_events_rebuild r SET recorded_at = l.recorded_at "
-            f"FROM {SCHEMA}.recorded_events l WHERE r.source = l.source AND r.id = l.id "
-            f"AND r.recorded_at IS DISTINCT FROM l.recorded_at"))
+        await conn.execute(
+            text(
+                f"UPDATE {SCHEMA}.recorded_events_rebuild r SET recorded_at = l.recorded_at "
+                f"FROM {SCHEMA}.recorded_events l WHERE r.source = l.source AND r.id = l.id "
+                f"AND r.recorded_at IS DISTINCT FROM l.recorded_at"
+            )
+        )
     async with engine.begin() as conn:
         live = ", ".join(f"{SCHEMA}.{n}" for n in PROJECTION_TABLES)
         await conn.execute(text(f"LOCK TABLE {live} IN ACCESS EXCLUSIVE MODE"))
         # what the live replicas applied since the replay's snapshot
-        await conn.execute(text(
-            f"INSERT INTO {SCHEMA}.recorded_events_rebuild SELECT * FROM {SCHEMA}.recorded_events "
-            f"ON CONFLICT DO NOTHING"))
+        await conn.execute(
+            text(
+                f"INSERT INTO {SCHEMA}.recorded_events_rebuild SELECT * FROM {SCHEMA}.recorded_events "
+                f"ON CONFLICT DO NOTHING"
+            )
+        )
         for name in PROJECTION_TABLES:
             await conn.execute(text(f"ALTER TABLE {SCHEMA}.{name} RENAME TO {name}_old"))
             await conn.execute(text(f"ALTER TABLE {SCHEMA}.{name}_rebuild RENAME TO {name}"))

@@ -24,18 +24,23 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.kafka import raw_headers, start_when_ready
-
 from services.aggregator.adapters.metrics import AggregatorMetrics
 from services.aggregator.adapters.repository import decode_headers
 from services.aggregator.adapters.tables import outbox
+from shared.kafka import raw_headers, start_when_ready
 
 log = logging.getLogger(__name__)
 
 
 class OutboxRelay:
-    def __init__(self, engine: AsyncEngine, broker: KafkaBroker, metrics: AggregatorMetrics,
-                 batch_size: int = 500, interval: float = 0.2) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        broker: KafkaBroker,
+        metrics: AggregatorMetrics,
+        batch_size: int = 500,
+        interval: float = 0.2,
+    ) -> None:
         self.engine, self.broker, self.metrics = engine, broker, metrics
         self.batch_size, self.interval = batch_size, interval
         self.wake = asyncio.Event()
@@ -58,10 +63,18 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         async with self.engine.begin() as conn:
-            if not (await conn.execute(text("SELECT pg_try_advisory_xact_lock(hashtext('aggregator.outbox'))"))).scalar():
+            if not (
+                await conn.execute(text("SELECT pg_try_advisory_xact_lock(hashtext('aggregator.outbox'))"))
+            ).scalar():
                 return 0
-            rows = (await conn.execute(select(outbox).order_by(outbox.c.seq).limit(self.batch_size)
-                                       .with_for_update(skip_locked=True))).all()
+            rows = (
+                await conn.execute(
+                    select(outbox)
+                    .order_by(outbox.c.seq)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
             if not rows:
                 self.metrics.outbox_backlog.set(0)
                 return 0
@@ -76,5 +89,11 @@ class OutboxRelay:
 
     async def _publish(self, row) -> asyncio.Future:
         headers = raw_headers(decode_headers(row.headers))
-        return await self.broker.publish(row.value, row.topic, key=row.key, headers=headers,
-                                         correlation_id=headers.get("ce_id"), no_confirm=True)
+        return await self.broker.publish(
+            row.value,
+            row.topic,
+            key=row.key,
+            headers=headers,
+            correlation_id=headers.get("ce_id"),
+            no_confirm=True,
+        )

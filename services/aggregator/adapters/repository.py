@@ -13,16 +13,20 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.deadletter import clean_text
-from shared.events.codec import KafkaRecord
-from shared.events.models import KpiStatus, ReportStatus, agency_source
-
 from services.aggregator.adapters.tables import (
-    SCHEMA, agency_versions, kpis, outbox, reports, version_seq,
+    SCHEMA,
+    agency_versions,
+    kpis,
+    outbox,
+    reports,
+    version_seq,
 )
 from services.aggregator.adapters.turns import in_turns
 from services.aggregator.domain.facts import Fact
 from services.aggregator.domain.kpi import Kpi, Report
+from shared.deadletter import clean_text
+from shared.events.codec import KafkaRecord
+from shared.events.models import KpiStatus, ReportStatus, agency_source
 
 
 async def lock_agencies(conn: AsyncConnection, agencies: Iterable[str]) -> dict[str, int]:
@@ -30,11 +34,15 @@ async def lock_agencies(conn: AsyncConnection, agencies: Iterable[str]) -> dict[
     names = sorted(set(agencies))
     if not names:
         return {}
-    await conn.execute(insert(agency_versions).on_conflict_do_nothing(),
-                       [{"agency": a, "version": 0} for a in names])
-    rows = await conn.execute(select(agency_versions.c.agency, agency_versions.c.version)
-                              .where(agency_versions.c.agency.in_(names))
-                              .order_by(agency_versions.c.agency).with_for_update())
+    await conn.execute(
+        insert(agency_versions).on_conflict_do_nothing(), [{"agency": a, "version": 0} for a in names]
+    )
+    rows = await conn.execute(
+        select(agency_versions.c.agency, agency_versions.c.version)
+        .where(agency_versions.c.agency.in_(names))
+        .order_by(agency_versions.c.agency)
+        .with_for_update()
+    )
     return dict(rows.all())
 
 
@@ -42,9 +50,12 @@ async def bump_versions(conn: AsyncConnection, agencies: Iterable[str]) -> dict[
     names = sorted(set(agencies))
     if not names:
         return {}
-    rows = await conn.execute(agency_versions.update().where(agency_versions.c.agency.in_(names))
-                              .values(version=version_seq.next_value())
-                              .returning(agency_versions.c.agency, agency_versions.c.version))
+    rows = await conn.execute(
+        agency_versions.update()
+        .where(agency_versions.c.agency.in_(names))
+        .values(version=version_seq.next_value())
+        .returning(agency_versions.c.agency, agency_versions.c.version)
+    )
     return dict(rows.all())
 
 
@@ -56,12 +67,14 @@ POISON_COLUMNS = ("source", "id", "agency", "arrival", "partition", "offset", "r
 class Repeats(NamedTuple):
     """What the inbox held already of a batch: the keys that were new, and the repeats it
     recorded at another position (a resend, rather than a redelivery of the same record)."""
+
     new: set[tuple[str, str]]
     moved: set[tuple[str, str]]
 
 
-async def record(conn: AsyncConnection, rows: Sequence[tuple],
-                 columns: Sequence[str] = FACT_COLUMNS) -> Repeats | None:
+async def record(
+    conn: AsyncConnection, rows: Sequence[tuple], columns: Sequence[str] = FACT_COLUMNS
+) -> Repeats | None:
     """Insert into the inbox; None when every key was new.
 
     The common case, no key recorded before, is one COPY straight into the table. A repeat
@@ -78,27 +91,43 @@ async def record(conn: AsyncConnection, rows: Sequence[tuple],
         return None
     except UniqueViolationError:
         await raw.execute("ROLLBACK TO SAVEPOINT inbox")
-    await raw.execute("CREATE TEMP TABLE IF NOT EXISTS inbox_batch "
-                      "(LIKE aggregator.recorded_events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+    await raw.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS inbox_batch "
+        "(LIKE aggregator.recorded_events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
     await raw.copy_records_to_table("inbox_batch", columns=columns, records=rows)
-    new = await raw.fetch("INSERT INTO aggregator.recorded_events SELECT * FROM inbox_batch "
-                          "ON CONFLICT DO NOTHING RETURNING source, id")
-    moved = await raw.fetch("SELECT source, id FROM inbox_batch b JOIN aggregator.recorded_events r "
-                            "USING (source, id) WHERE r.arrival <> b.arrival")
+    new = await raw.fetch(
+        "INSERT INTO aggregator.recorded_events SELECT * FROM inbox_batch "
+        "ON CONFLICT DO NOTHING RETURNING source, id"
+    )
+    moved = await raw.fetch(
+        "SELECT source, id FROM inbox_batch b JOIN aggregator.recorded_events r "
+        "USING (source, id) WHERE r.arrival <> b.arrival"
+    )
     return Repeats(set(map(tuple, new)), set(map(tuple, moved)))
 
 
 def fact_rows(items: Iterable[Any]) -> list[tuple]:
     """The inbox rows (`FACT_COLUMNS`) of `Delivered` records."""
-    return [(f.source, f.id, f.agency, f.kind, f.time, f.arrival, i.partition, i.offset, i.data_json)
-            for i in items for f in (i.fact,)]
+    return [
+        (f.source, f.id, f.agency, f.kind, f.time, f.arrival, i.partition, i.offset, i.data_json)
+        for i in items
+        for f in (i.fact,)
+    ]
 
 
 def poison_row(p: Any) -> tuple:
     """An inbox row (`POISON_COLUMNS`) of a `Poison` record: keyed by its position, with the reason
     (made safe for a text column: nothing the record held may keep its dead letter from being stored)."""
-    return (p.source, p.id, p.agency, p.offset, p.partition, p.offset,
-            clean_text(f"{p.reason}: {p.detail}" if p.detail else p.reason, 1000))
+    return (
+        p.source,
+        p.id,
+        p.agency,
+        p.offset,
+        p.partition,
+        p.offset,
+        clean_text(f"{p.reason}: {p.detail}" if p.detail else p.reason, 1000),
+    )
 
 
 # Loaded facts made or folded between two yields to the event loop (~20 ms): a replica loading a
@@ -108,13 +137,16 @@ YIELD_EVERY = 10_000
 # JSON into plain dicts, lists and numbers, as json.loads gives, in about a third of its time
 decode_json = msgspec.json.Decoder().decode
 
-_FACTS = ("SELECT source, id, agency, kind, time, arrival, data FROM aggregator.{table} "
-          "WHERE rejected IS NULL")
+_FACTS = "SELECT source, id, agency, kind, time, arrival, data FROM aggregator.{table} WHERE rejected IS NULL"
 
 
-async def load_facts(conn: AsyncConnection, agencies: Iterable[str] | None = None,
-                     until: datetime | None = None, table: str = "recorded_events",
-                     known_by: datetime | None = None) -> list[Fact]:
+async def load_facts(
+    conn: AsyncConnection,
+    agencies: Iterable[str] | None = None,
+    until: datetime | None = None,
+    table: str = "recorded_events",
+    known_by: datetime | None = None,
+) -> list[Fact]:
     """Accepted facts (of some agencies; with event time <= `until`; recorded by the moment
     `known_by`, i.e. what the system knew then).
 
@@ -133,59 +165,108 @@ async def load_facts(conn: AsyncConnection, agencies: Iterable[str] | None = Non
     raw = (await conn.get_raw_connection()).driver_connection
     facts: list[Fact] = []
     async for rows in in_turns(await raw.fetch(sql, *args), YIELD_EVERY):  # a million take seconds
-        facts += [Fact(source, id, agency, kind, time, arrival, decode_json(data))
-                  for source, id, agency, kind, time, arrival, data in rows]
+        facts += [
+            Fact(source, id, agency, kind, time, arrival, decode_json(data))
+            for source, id, agency, kind, time, arrival, data in rows
+        ]
     return facts
 
 
 async def recorded_times(conn: AsyncConnection, agency: str) -> dict[str, datetime]:
     """When each of an agency's accepted events was recorded (by the aggregator's clock)."""
     raw = (await conn.get_raw_connection()).driver_connection
-    rows = await raw.fetch("SELECT id, recorded_at FROM aggregator.recorded_events "
-                           "WHERE source = $1 AND rejected IS NULL", agency_source(agency))
+    rows = await raw.fetch(
+        "SELECT id, recorded_at FROM aggregator.recorded_events WHERE source = $1 AND rejected IS NULL",
+        agency_source(agency),
+    )
     return {r["id"]: r["recorded_at"] for r in rows}
 
 
 async def load_statuses(conn: AsyncConnection, agencies: Iterable[str]):
     names = sorted(set(agencies))
-    k = await conn.execute(select(kpis.c.agency, kpis.c.indicator, kpis.c.period, kpis.c.status)
-                           .where(kpis.c.agency.in_(names)))
-    r = await conn.execute(select(reports.c.agency, reports.c.period, reports.c.status)
-                           .where(reports.c.agency.in_(names)))
-    return ({(a, i, p): KpiStatus(s) for a, i, p, s in k.all()},
-            {(a, p): ReportStatus(s) for a, p, s in r.all()})
+    k = await conn.execute(
+        select(kpis.c.agency, kpis.c.indicator, kpis.c.period, kpis.c.status).where(kpis.c.agency.in_(names))
+    )
+    r = await conn.execute(
+        select(reports.c.agency, reports.c.period, reports.c.status).where(reports.c.agency.in_(names))
+    )
+    return (
+        {(a, i, p): KpiStatus(s) for a, i, p, s in k.all()},
+        {(a, p): ReportStatus(s) for a, p, s in r.all()},
+    )
 
 
 async def save_kpis(conn: AsyncConnection, items: Sequence[Kpi], now: datetime, table=kpis) -> None:
     if not items:
         return
-    rows = [{"agency": k.agency, "indicator": k.indicator, "period": k.period, "actual": k.actual,
-             "target": k.target, "expected": k.expected, "forecast": k.forecast,
-             "status": k.status.value, "due": k.due, "evaluated_at": now} for k in items]
+    rows = [
+        {
+            "agency": k.agency,
+            "indicator": k.indicator,
+            "period": k.period,
+            "actual": k.actual,
+            "target": k.target,
+            "expected": k.expected,
+            "forecast": k.forecast,
+            "status": k.status.value,
+            "due": k.due,
+            "evaluated_at": now,
+        }
+        for k in items
+    ]
     stmt = insert(table)
-    await conn.execute(stmt.on_conflict_do_update(
-        index_elements=["agency", "indicator", "period"],
-        set_={c: stmt.excluded[c] for c in ("actual", "target", "expected", "forecast", "status",
-                                            "due", "evaluated_at")}), rows)
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["agency", "indicator", "period"],
+            set_={
+                c: stmt.excluded[c]
+                for c in ("actual", "target", "expected", "forecast", "status", "due", "evaluated_at")
+            },
+        ),
+        rows,
+    )
 
 
 async def save_reports(conn: AsyncConnection, items: Sequence[Report], now: datetime, table=reports) -> None:
     if not items:
         return
-    rows = [{"agency": r.agency, "period": r.period, "status": r.status.value, "deadline": r.deadline,
-             "submitted_at": r.submitted_at, "evaluated_at": now} for r in items]
+    rows = [
+        {
+            "agency": r.agency,
+            "period": r.period,
+            "status": r.status.value,
+            "deadline": r.deadline,
+            "submitted_at": r.submitted_at,
+            "evaluated_at": now,
+        }
+        for r in items
+    ]
     stmt = insert(table)
-    await conn.execute(stmt.on_conflict_do_update(
-        index_elements=["agency", "period"],
-        set_={c: stmt.excluded[c] for c in ("status", "deadline", "submitted_at", "evaluated_at")}), rows)
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["agency", "period"],
+            set_={c: stmt.excluded[c] for c in ("status", "deadline", "submitted_at", "evaluated_at")},
+        ),
+        rows,
+    )
 
 
 async def enqueue(conn: AsyncConnection, topic: str, records: Sequence[KafkaRecord], now: datetime) -> None:
     if not records:
         return
-    await conn.execute(outbox.insert(), [
-        {"topic": topic, "key": r.key, "value": r.value, "created_at": now, "headers": encode_headers(r.headers)}
-        for r in records])
+    await conn.execute(
+        outbox.insert(),
+        [
+            {
+                "topic": topic,
+                "key": r.key,
+                "value": r.value,
+                "created_at": now,
+                "headers": encode_headers(r.headers),
+            }
+            for r in records
+        ],
+    )
 
 
 # Headers are kept as msgpack in bytea (migration 0004): any bytes a record's header held (NUL,
@@ -196,8 +277,9 @@ _unpack_headers = msgspec.msgpack.Decoder(list[tuple[str, bytes]]).decode
 
 def encode_headers(headers: Iterable[tuple[str, bytes | None]]) -> bytes:
     """`[(name, bytes)]` as stored in `outbox.headers`; a name is made encodable (Kafka's are UTF-8)."""
-    return _pack_headers([(name.encode("utf-8", "replace").decode("utf-8"), bytes(value or b""))
-                          for name, value in headers])
+    return _pack_headers(
+        [(name.encode("utf-8", "replace").decode("utf-8"), bytes(value or b"")) for name, value in headers]
+    )
 
 
 def decode_headers(headers: Any) -> list[tuple[str, bytes]]:
@@ -212,13 +294,17 @@ def decode_headers(headers: Any) -> list[tuple[str, bytes]]:
 async def checksum(conn: AsyncConnection, suffix: str = "") -> str:
     """md5 over the projection's content (facts, KPI figures, report statuses), order-free."""
     parts = []
-    for table, columns in (("recorded_events", "source, id, agency, kind, time, data, rejected"),
-                           ("kpis", "agency, indicator, period, actual, target, expected, forecast, status"),
-                           ("reports", "agency, period, status, deadline, submitted_at")):
-        row = await conn.execute(text(
-            f"SELECT count(*), coalesce(md5(string_agg(md5(t::text), '' ORDER BY md5(t::text))), '') "
-            f"FROM (SELECT {columns} FROM aggregator.{table}{suffix}) t"))
+    for table, columns in (
+        ("recorded_events", "source, id, agency, kind, time, data, rejected"),
+        ("kpis", "agency, indicator, period, actual, target, expected, forecast, status"),
+        ("reports", "agency, period, status, deadline, submitted_at"),
+    ):
+        row = await conn.execute(
+            text(
+                f"SELECT count(*), coalesce(md5(string_agg(md5(t::text), '' ORDER BY md5(t::text))), '') "
+                f"FROM (SELECT {columns} FROM aggregator.{table}{suffix}) t"
+            )
+        )
         count, digest = row.one()
         parts.append(f"{table}:{count}:{digest}")
     return "|".join(parts)
-

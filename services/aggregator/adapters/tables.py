@@ -10,8 +10,18 @@ ledger of that agency is stale (after a rebalance or a rebuild).
 from __future__ import annotations
 
 from sqlalchemy import (
-    TIMESTAMP, BigInteger, Column, Float, Identity, Integer, LargeBinary, MetaData, Sequence, Table,
-    Text, text,
+    TIMESTAMP,
+    BigInteger,
+    Column,
+    Float,
+    Identity,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Sequence,
+    Table,
+    Text,
+    text,
 )
 
 SCHEMA = "aggregator"
@@ -21,7 +31,8 @@ TZ = TIMESTAMP(timezone=True)
 version_seq = Sequence("version_seq", metadata=metadata)
 
 recorded_events = Table(
-    "recorded_events", metadata,
+    "recorded_events",
+    metadata,
     Column("source", Text, primary_key=True),
     Column("id", Text, primary_key=True),
     Column("agency", Text),
@@ -33,18 +44,26 @@ recorded_events = Table(
     Column("data", LargeBinary),  # UTF-8 JSON as the agency sent it; in SQL: convert_from(data, 'UTF8')::json
     Column("rejected", Text),  # the reason it went to the dead-letter topic
     # the aggregator's clock when the batch recorded it (migration 0005): what `?as_of=` reads
-    Column("recorded_at", TZ, nullable=False, server_default=text(
-        "coalesce(nullif(current_setting('aggregator.now', true), '')::timestamptz, now())")),
+    Column(
+        "recorded_at",
+        TZ,
+        nullable=False,
+        server_default=text(
+            "coalesce(nullif(current_setting('aggregator.now', true), '')::timestamptz, now())"
+        ),
+    ),
 )
 
 agency_versions = Table(
-    "agency_versions", metadata,
+    "agency_versions",
+    metadata,
     Column("agency", Text, primary_key=True),
     Column("version", BigInteger, nullable=False),
 )
 
 kpis = Table(
-    "kpis", metadata,
+    "kpis",
+    metadata,
     Column("agency", Text, primary_key=True),
     Column("indicator", Text, primary_key=True),
     Column("period", Text, primary_key=True),
@@ -58,7 +77,8 @@ kpis = Table(
 )
 
 reports = Table(
-    "reports", metadata,
+    "reports",
+    metadata,
     Column("agency", Text, primary_key=True),
     Column("period", Text, primary_key=True),
     Column("status", Text, nullable=False),
@@ -68,12 +88,15 @@ reports = Table(
 )
 
 outbox = Table(
-    "outbox", metadata,
+    "outbox",
+    metadata,
     Column("seq", BigInteger, Identity(), primary_key=True),
     Column("topic", Text, nullable=False),
     Column("key", LargeBinary),
     Column("value", LargeBinary, nullable=False),
-    Column("headers", LargeBinary, nullable=False),  # msgpack [[name, bytes], ...] (repository.encode_headers)
+    Column(
+        "headers", LargeBinary, nullable=False
+    ),  # msgpack [[name, bytes], ...] (repository.encode_headers)
     Column("created_at", TZ, nullable=False),
 )
 

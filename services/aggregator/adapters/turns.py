@@ -14,4 +14,4 @@ async def in_turns(items: Sequence[T], size: int) -> AsyncIterator[Sequence[T]]:
     flight, Kafka's heartbeats, the API and the probes go on between two chunks."""
     for start in range(0, len(items), size):
         await asyncio.sleep(0)
-        yield items[start:start + size]
+        yield items[start : start + size]

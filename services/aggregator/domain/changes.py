@@ -18,13 +18,16 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from services.aggregator.domain.kpi import Kpi, Report
 from shared.events.models import (
-    KpiStatus, KpiStatusChanged, KpiStatusChangedEvent, ReportStatus, ReportStatusChanged,
+    KpiStatus,
+    KpiStatusChanged,
+    KpiStatusChangedEvent,
+    ReportStatus,
+    ReportStatusChanged,
     ReportStatusChangedEvent,
 )
 from shared.events.types import EventType
-
-from services.aggregator.domain.kpi import Kpi, Report
 
 SOURCE = "/services/aggregator"
 _NAMESPACE = uuid.UUID("6f1c3a52-8a0e-4b47-9d8b-3c0f3f7b2a11")
@@ -34,42 +37,77 @@ def _figures(kpi: Kpi) -> tuple:
     return (kpi.actual, kpi.target, kpi.expected, kpi.forecast)
 
 
-def kpi_changes(previous: Mapping[tuple, Kpi | KpiStatus | Any], kpis: Iterable[Kpi],
-                as_of: datetime) -> list[KpiStatusChangedEvent]:
+def kpi_changes(
+    previous: Mapping[tuple, Kpi | KpiStatus | Any], kpis: Iterable[Kpi], as_of: datetime
+) -> list[KpiStatusChangedEvent]:
     """`previous`: per key the last KPI (or only its status, which then says nothing of figures)."""
     events = []
     for kpi in kpis:
         last = previous.get(kpi.key)
         before = getattr(last, "status", last)
-        if before == kpi.status and (kpi.status == KpiStatus.ACHIEVED or not isinstance(last, Kpi)
-                                     or _figures(last) == _figures(kpi)):
+        if before == kpi.status and (
+            kpi.status == KpiStatus.ACHIEVED or not isinstance(last, Kpi) or _figures(last) == _figures(kpi)
+        ):
             continue
         data = KpiStatusChanged(
-            agency=kpi.agency, indicator=kpi.indicator, period=kpi.period, status=kpi.status,
-            previous_status=before, actual=kpi.actual, target=kpi.target, expected=kpi.expected,
-            forecast=kpi.forecast, as_of=as_of, deadline=kpi.due)
+            agency=kpi.agency,
+            indicator=kpi.indicator,
+            period=kpi.period,
+            status=kpi.status,
+            previous_status=before,
+            actual=kpi.actual,
+            target=kpi.target,
+            expected=kpi.expected,
+            forecast=kpi.forecast,
+            as_of=as_of,
+            deadline=kpi.due,
+        )
         name = f"kpi|{kpi.agency}|{kpi.indicator}|{kpi.period}|{before}|{kpi.status}|{as_of.isoformat()}"
-        if before == kpi.status:  # a figures update: two at one moment (a frozen clock) differ by their figures
+        if (
+            before == kpi.status
+        ):  # a figures update: two at one moment (a frozen clock) differ by their figures
             name += f"|{kpi.actual}|{kpi.target}|{kpi.expected}|{kpi.forecast}"
-        events.append(KpiStatusChangedEvent(
-            specversion="1.0", id=str(uuid.uuid5(_NAMESPACE, name)), source=SOURCE, time=as_of,
-            type=EventType.KPI_STATUS_CHANGED, subject=f"{kpi.agency}/{kpi.indicator}/{kpi.period}",
-            data=data))
+        events.append(
+            KpiStatusChangedEvent(
+                specversion="1.0",
+                id=str(uuid.uuid5(_NAMESPACE, name)),
+                source=SOURCE,
+                time=as_of,
+                type=EventType.KPI_STATUS_CHANGED,
+                subject=f"{kpi.agency}/{kpi.indicator}/{kpi.period}",
+                data=data,
+            )
+        )
     return events
 
 
-def report_changes(previous: Mapping[tuple, ReportStatus | None], reports: Iterable[Report],
-                   as_of: datetime) -> list[ReportStatusChangedEvent]:
+def report_changes(
+    previous: Mapping[tuple, ReportStatus | None], reports: Iterable[Report], as_of: datetime
+) -> list[ReportStatusChangedEvent]:
     events = []
     for report in reports:
         before = previous.get(report.key)
         if report.status == ReportStatus.PENDING or before == report.status:
             continue
         data = ReportStatusChanged(
-            agency=report.agency, period=report.period, status=report.status, previous_status=before,
-            deadline=report.deadline, submitted_at=report.submitted_at, as_of=as_of)
+            agency=report.agency,
+            period=report.period,
+            status=report.status,
+            previous_status=before,
+            deadline=report.deadline,
+            submitted_at=report.submitted_at,
+            as_of=as_of,
+        )
         name = f"report|{report.agency}|{report.period}|{before}|{report.status}|{as_of.isoformat()}"
-        events.append(ReportStatusChangedEvent(
-            specversion="1.0", id=str(uuid.uuid5(_NAMESPACE, name)), source=SOURCE, time=as_of,
-            type=EventType.REPORT_STATUS_CHANGED, subject=f"{report.agency}/{report.period}", data=data))
+        events.append(
+            ReportStatusChangedEvent(
+                specversion="1.0",
+                id=str(uuid.uuid5(_NAMESPACE, name)),
+                source=SOURCE,
+                time=as_of,
+                type=EventType.REPORT_STATUS_CHANGED,
+                subject=f"{report.agency}/{report.period}",
+                data=data,
+            )
+        )
     return events

@@ -18,15 +18,27 @@ from shared.events.models import CONTROL_IN_TEXT, MAX_VALUE, MAX_YEAR, MIN_YEAR,
 from shared.events.types import EventType
 from shared.plan.index import PlanIndex, Rejected
 
-REPORTED, CORRECTED, ACTIVITY, ASSESSED, SUBMITTED = "reported", "corrected", "activity", "assessed", "submitted"
+REPORTED, CORRECTED, ACTIVITY, ASSESSED, SUBMITTED = (
+    "reported",
+    "corrected",
+    "activity",
+    "assessed",
+    "submitted",
+)
 
 
-__all__ = ["Fact", "Rejected", "fact_from_data", "fact_from_event"]  # Rejected: the plan's, `shared.plan.index`
+__all__ = [
+    "Fact",
+    "Rejected",
+    "fact_from_data",
+    "fact_from_event",
+]  # Rejected: the plan's, `shared.plan.index`
 
 
 class Fact(msgspec.Struct, frozen=True, gc=False):
     """Immutable; made in C, ~3x cheaper than a named tuple (a million per rebuild) and, holding no
     cycles, kept out of the cyclic collector's way."""
+
     source: str
     id: str
     agency: str
@@ -46,20 +58,30 @@ class Fact(msgspec.Struct, frozen=True, gc=False):
 
 
 KIND_OF_TYPE = {
-    EventType.INDICATOR_REPORTED: REPORTED, EventType.INDICATOR_CORRECTED: CORRECTED,
-    EventType.ACTIVITY_RECORDED: ACTIVITY, EventType.COMMUNE_ASSESSED: ASSESSED,
+    EventType.INDICATOR_REPORTED: REPORTED,
+    EventType.INDICATOR_CORRECTED: CORRECTED,
+    EventType.ACTIVITY_RECORDED: ACTIVITY,
+    EventType.COMMUNE_ASSESSED: ASSESSED,
     EventType.REPORT_SUBMITTED: SUBMITTED,
 }
 
 
 def fact_from_event(event: Any, arrival: int, plan: PlanIndex) -> Fact:
     """A validated agency event (the shared contract's model) → a fact; raises `Rejected`."""
-    return fact_from_data(event.source, event.id, event.type, event.time,
-                          event.data.model_dump(mode="json", exclude_none=True), arrival, plan)
+    return fact_from_data(
+        event.source,
+        event.id,
+        event.type,
+        event.time,
+        event.data.model_dump(mode="json", exclude_none=True),
+        arrival,
+        plan,
+    )
 
 
-def fact_from_data(source: str, id: str, type_: str, time: datetime, data: Any, arrival: int,
-                   plan: PlanIndex) -> Fact:
+def fact_from_data(
+    source: str, id: str, type_: str, time: datetime, data: Any, arrival: int, plan: PlanIndex
+) -> Fact:
     """An event's attributes and JSON data → a fact, checked against the plan by the rules intake
     applies (`shared.plan.index`, which raises `Rejected`; a `Plan` is read through its index) and for
     the shape the fold relies on and the contract's bounds (KeyError, TypeError or ValueError: not
@@ -98,8 +120,14 @@ def _check_id(id: str) -> None:
 def _text(value: Any, limit: int = 2000) -> None:
     """Free text as the contract takes it (callers skip a null): a string without control characters
     (a printable one has none: checked in C first)."""
-    if type(value) is not str or len(value) > limit or not value.isprintable() and CONTROL_IN_TEXT.search(value):
-        raise ValueError(f"{value!r:.60} is not text of at most {limit} characters without control characters")
+    if (
+        type(value) is not str
+        or len(value) > limit
+        or (not value.isprintable() and CONTROL_IN_TEXT.search(value))
+    ):
+        raise ValueError(
+            f"{value!r:.60} is not text of at most {limit} characters without control characters"
+        )
 
 
 def _reported(plan: PlanIndex, agency: str, data: dict) -> None:
@@ -122,8 +150,13 @@ def _corrected(plan: PlanIndex, agency: str, data: dict) -> None:
 def _activity(plan: PlanIndex, agency: str, data: dict) -> None:
     plan.check_activity(agency, data["activity"], data.get("unit_code"))  # remembered
     day = data["date"]
-    if type(day) is not str or len(day) != 10 or day[4] != "-" or day[7] != "-" \
-            or not MIN_YEAR <= date.fromisoformat(day).year <= MAX_YEAR:  # YYYY-MM-DD, not 2024-W25-4
+    if (
+        type(day) is not str
+        or len(day) != 10
+        or day[4] != "-"
+        or day[7] != "-"
+        or not MIN_YEAR <= date.fromisoformat(day).year <= MAX_YEAR
+    ):  # YYYY-MM-DD, not 2024-W25-4
         raise ValueError(f"date {day!r} is not YYYY-MM-DD in the years {MIN_YEAR}-{MAX_YEAR}")
     plan.check_activity_day(day)
     participants = data.get("participants", 0)
@@ -145,7 +178,7 @@ def _assessed(plan: PlanIndex, agency: str, data: dict) -> None:
     if type(data["year"]) is not int or type(data["unit_code"]) is not str:
         raise TypeError("year must be an integer, unit_code a code")
     plan.check_assessment(agency, data["unit_code"], data["year"])
-    if not _CRITERIA <= data.keys():
+    if not data.keys() >= _CRITERIA:
         raise KeyError(f"an assessment needs {sorted(_CRITERIA)}")
     if any(type(data[c]) is not bool for c in _CRITERIA):
         raise TypeError(f"{sorted(_CRITERIA)} must be true or false")
@@ -161,8 +194,13 @@ def _submitted(plan: PlanIndex, agency: str, data: dict) -> None:
         _text(note)
 
 
-_CHECKS = {REPORTED: _reported, CORRECTED: _corrected, ACTIVITY: _activity, ASSESSED: _assessed,
-           SUBMITTED: _submitted}
+_CHECKS = {
+    REPORTED: _reported,
+    CORRECTED: _corrected,
+    ACTIVITY: _activity,
+    ASSESSED: _assessed,
+    SUBMITTED: _submitted,
+}
 
 
 _agency_of = lru_cache(maxsize=1024)(agency_code_of)
@@ -171,7 +209,9 @@ _CRITERIA = {"good_movement", "good_management", "good_fight"}
 _FIELDS = {
     REPORTED: frozenset({"indicator", "period", "value", "unit_code", "note"}),
     CORRECTED: frozenset({"corrects", "value", "reason"}),
-    ACTIVITY: frozenset({"activity", "date", "participants", "target_groups", "channel", "unit_code", "note"}),
+    ACTIVITY: frozenset(
+        {"activity", "date", "participants", "target_groups", "channel", "unit_code", "note"}
+    ),
     ASSESSED: frozenset({"unit_code", "year", *_CRITERIA, "note"}),
     SUBMITTED: frozenset({"period", "note"}),
 }

@@ -6,10 +6,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from shared.plan.periods import Period
-
 from services.aggregator.domain.facts import ACTIVITY, ASSESSED, CORRECTED, REPORTED, Fact
 from services.aggregator.domain.ledger import AgencyLedger
+from shared.plan.periods import Period
 
 
 def fold(facts: Iterable[Fact], plan: Any, until: datetime | None = None) -> dict[str, AgencyLedger]:
@@ -35,8 +34,13 @@ def history(facts: Iterable[Fact], plan: Any, agency: str, indicator: str, perio
     ledger = fold(facts, plan).get(agency, AgencyLedger(agency))
     wanted = Period.parse(period)
     winners = {f.id for f in ledger.winners()}
-    reported = {f.id: f for f in facts if f.kind == REPORTED and f.data["indicator"] == indicator
-                and wanted.covers(Period.parse(f.data["period"]))}
+    reported = {
+        f.id: f
+        for f in facts
+        if f.kind == REPORTED
+        and f.data["indicator"] == indicator
+        and wanted.covers(Period.parse(f.data["period"]))
+    }
     entries: list[tuple] = []
     for f in facts:
         entry = {"source": f.source, "id": f.id, "type": f.kind, "time": f.time.isoformat(), "data": f.data}
@@ -55,14 +59,23 @@ def history(facts: Iterable[Fact], plan: Any, agency: str, indicator: str, perio
             entry["corrects"] = f.data["corrects"]  # the link it names: the report or an earlier correction
             entry["report"] = root
         elif f.kind == ACTIVITY and wanted.contains(f.day, plan.cutoff_day):
-            measures = [c.measure for c in plan.activity_type(f.data["activity"]).counts_into
-                        if c.indicator == indicator]
+            measures = [
+                c.measure
+                for c in plan.activity_type(f.data["activity"]).counts_into
+                if c.indicator == indicator
+            ]
             if not measures:
                 continue
             entry["role"] = "counted"
-            entry["value"] = sum(1.0 if m == "count" else float(f.data.get("participants", 0)) for m in measures)
-        elif (f.kind == ASSESSED and indicator == plan.commune_assessment_indicator
-              and wanted.kind == "year" and f.data["year"] == wanted.year):
+            entry["value"] = sum(
+                1.0 if m == "count" else float(f.data.get("participants", 0)) for m in measures
+            )
+        elif (
+            f.kind == ASSESSED
+            and indicator == plan.commune_assessment_indicator
+            and wanted.kind == "year"
+            and f.data["year"] == wanted.year
+        ):
             latest = ledger.assessed.get((f.data["unit_code"], f.data["year"]))
             entry["role"] = "assessment" if latest and latest.id == f.id else "superseded_assessment"
         else:

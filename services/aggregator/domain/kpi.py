@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from services.aggregator.domain.ledger import AgencyLedger
 from shared.clock import VIETNAM
 from shared.events.models import KpiStatus, ReportStatus
-
-from services.aggregator.domain.ledger import AgencyLedger
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +90,9 @@ def evaluate(ledger: AgencyLedger, target: Any, plan: Any, as_of: datetime, day:
             forecast = None  # its figure comes at the end (a yearly assessment): nothing to go by yet
     else:
         # judged at the end (`at_end`) or not, the forecast extrapolates the days gone by
-        pace = fraction if target.pace != "at_end" else target.as_period.elapsed_fraction(day, plan.cutoff_day)
+        pace = (
+            fraction if target.pace != "at_end" else target.as_period.elapsed_fraction(day, plan.cutoff_day)
+        )
         forecast = actual / pace if pace > 0 else None
     status = _status(indicator, plan.thresholds, actual, goal, expected, forecast, day >= end)
     return Kpi(ledger.agency, target.indicator, target.period, actual, goal, expected, forecast, status, due)
@@ -102,9 +103,12 @@ def data_cutoff(ledger: AgencyLedger, plan: Any, as_of: datetime) -> date:
     periods = plan.reporting_periods(ledger.agency)
     if not periods:
         return local_day(as_of)  # no reporting rule: figures are judged as they stand
-    judged = [p for p in periods
-              if plan.deadline(ledger.agency, p) <= as_of
-              or (str(p) in ledger.submitted and ledger.submitted[str(p)] <= as_of)]
+    judged = [
+        p
+        for p in periods
+        if plan.deadline(ledger.agency, p) <= as_of
+        or (str(p) in ledger.submitted and ledger.submitted[str(p)] <= as_of)
+    ]
     if not judged:  # nothing due yet this year: the day before its first window
         return periods[0].window(plan.cutoff_day)[0] - timedelta(days=1)
     return min(max(p.window(plan.cutoff_day)[1] for p in judged), local_day(as_of))
@@ -159,8 +163,9 @@ def report_status(submitted_at: datetime | None, deadline: datetime, now: dateti
     return ReportStatus.SUBMITTED if submitted_at <= deadline else ReportStatus.LATE
 
 
-def evaluate_agency(ledger: AgencyLedger, plan: Any, now: datetime,
-                    indicators: set[str] | None = None) -> tuple[list[Kpi], list[Report]]:
+def evaluate_agency(
+    ledger: AgencyLedger, plan: Any, now: datetime, indicators: set[str] | None = None
+) -> tuple[list[Kpi], list[Report]]:
     """Every KPI of the agency's targets (only those of `indicators` if given) and its reports."""
     kpis = []
     day = None  # the same for every target of the agency
@@ -173,6 +178,9 @@ def evaluate_agency(ledger: AgencyLedger, plan: Any, now: datetime,
         for period in plan.reporting_periods(ledger.agency):
             deadline = plan.deadline(ledger.agency, period)
             submitted = ledger.submitted.get(str(period))
-            reports.append(Report(ledger.agency, str(period), report_status(submitted, deadline, now),
-                                  deadline, submitted))
+            reports.append(
+                Report(
+                    ledger.agency, str(period), report_status(submitted, deadline, now), deadline, submitted
+                )
+            )
     return kpis, reports

@@ -20,10 +20,9 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
+from services.aggregator.domain.facts import ACTIVITY, ASSESSED, CORRECTED, REPORTED, SUBMITTED, Fact
 from shared.clock import VIETNAM
 from shared.plan.periods import Period
-
-from services.aggregator.domain.facts import ACTIVITY, ASSESSED, CORRECTED, REPORTED, SUBMITTED, Fact
 
 _CHILDREN = {"year": "half", "half": "quarter", "quarter": "month"}
 # Kinds whose fold adds up: applying one of these facts twice counts it twice. Applying any
@@ -66,7 +65,11 @@ class AgencyLedger:
             unit = d.get("unit_code")
             current = units.get(unit)
             # `order` spelled out: the commonest comparison, two property calls fewer
-            if current is None or (fact.time, fact.arrival, fact.id) > (current.time, current.arrival, current.id):
+            if current is None or (fact.time, fact.arrival, fact.id) > (
+                current.time,
+                current.arrival,
+                current.id,
+            ):
                 units[unit] = fact
             return key[:1]
         if fact.kind == CORRECTED:
@@ -169,16 +172,19 @@ class AgencyLedger:
             if end <= due:
                 sums.append(self.counted.get((indicator, str(month))))
             elif start <= due:  # the month the milestone falls in: its days up to `due`
-                sums += [self.counted.get((indicator, (start + timedelta(days=i)).isoformat()))
-                         for i in range((due - start).days + 1)]
+                sums += [
+                    self.counted.get((indicator, (start + timedelta(days=i)).isoformat()))
+                    for i in range((due - start).days + 1)
+                ]
         known = [v for v in sums if v is not None]
         extra = sum(known) if known else None
         if reported is None and extra is None:
             return None
         return (reported or 0.0) + (extra or 0.0)
 
-    def _reported_until(self, indicator: str, period: Period, plan: Any, due: date,
-                        until: datetime) -> float | None:
+    def _reported_until(
+        self, indicator: str, period: Period, plan: Any, due: date, until: datetime
+    ) -> float | None:
         start, end = period.window(plan.cutoff_day)
         if end <= due:
             return self._reported(indicator, period, plan)
@@ -187,8 +193,10 @@ class AgencyLedger:
         here = self._across_units(indicator, _name(period), plan, until)
         if here is not None or period.kind not in _CHILDREN:
             return here
-        parts = [self._reported_until(indicator, p, plan, due, until)
-                 for p in _sub_periods(period, _CHILDREN[period.kind])]
+        parts = [
+            self._reported_until(indicator, p, plan, due, until)
+            for p in _sub_periods(period, _CHILDREN[period.kind])
+        ]
         known = [v for v in parts if v is not None]
         if not known:
             return None
@@ -217,7 +225,9 @@ class AgencyLedger:
         """Every reported fact that currently stands for its (indicator, period, unit)."""
         return (f for units in self.reported.values() for f in units.values())
 
-    def _across_units(self, indicator: str, period: str, plan: Any, until: datetime | None = None) -> float | None:
+    def _across_units(
+        self, indicator: str, period: str, plan: Any, until: datetime | None = None
+    ) -> float | None:
         units = self.reported.get((indicator, period))
         if until is not None and units:  # only figures stated by then (a milestone's due date)
             units = {u: f for u, f in units.items() if f.time <= until}

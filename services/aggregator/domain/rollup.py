@@ -33,8 +33,14 @@ def rolled(ledgers: Mapping[str, AgencyLedger], plan: Any, agency: str, indicato
     own = ledger.actual(indicator, period, plan) if ledger is not None else None
     parts = [rolled(ledgers, plan, m, indicator, period) for m in members(plan, agency, indicator)]
     known = [v for v in (own, *(p["actual"] for p in parts)) if v is not None]
-    return {"agency": agency, "indicator": indicator, "period": period,
-            "actual": sum(known) if known else None, "own": own, "parts": parts}
+    return {
+        "agency": agency,
+        "indicator": indicator,
+        "period": period,
+        "actual": sum(known) if known else None,
+        "own": own,
+        "parts": parts,
+    }
 
 
 def province_wide(ledgers: Mapping[str, AgencyLedger], plan: Any, indicator: str, period: str) -> dict:
@@ -46,5 +52,9 @@ def province_wide(ledgers: Mapping[str, AgencyLedger], plan: Any, indicator: str
     roots = sorted(a for a in involved if a not in into)
     by_root = [rolled(ledgers, plan, a, indicator, period) for a in roots]
     known = [r["actual"] for r in by_root if r["actual"] is not None]
-    return {"indicator": indicator, "period": period, "actual": sum(known) if known else None,
-            "agencies": by_root}
+    return {
+        "indicator": indicator,
+        "period": period,
+        "actual": sum(known) if known else None,
+        "agencies": by_root,
+    }

@@ -11,25 +11,37 @@ from typing import Annotated, Any
 from fastapi import FastAPI, HTTPException, Path, Query
 from sqlalchemy import text
 
-from shared.events.models import KpiStatus
-from shared.http_params import (
-    DATE_OR_MOMENT, ERRORS, Code, Period as PeriodText, answer_invalid_requests_safely, bounded_moment,
-    require_known,
-)
-from shared.api_docs import serve_api_docs
-from shared.observability import mount_health_and_metrics
-from shared.plan.periods import Period
-
 from services.aggregator.adapters.queries import Queries
 from services.aggregator.bootstrap import Aggregator, bootstrap
 from services.aggregator.domain.kpi import end_of_day
 from services.aggregator.entrypoints import gauges
+from shared.api_docs import serve_api_docs
+from shared.events.models import KpiStatus
+from shared.http_params import (
+    DATE_OR_MOMENT,
+    ERRORS,
+    Code,
+    answer_invalid_requests_safely,
+    bounded_moment,
+    require_known,
+)
+from shared.http_params import (
+    Period as PeriodText,
+)
+from shared.observability import mount_health_and_metrics
+from shared.plan.periods import Period
 
 log = logging.getLogger(__name__)
-AsOf = Annotated[str | None, Query(description="A date (end of that day, Vietnam time) or an RFC 3339 "
-                                               "moment: what the system knew then (the events "
-                                               "recorded by that moment), judged at that moment",
-                                   pattern=DATE_OR_MOMENT, examples=["2024-06-14"])]
+AsOf = Annotated[
+    str | None,
+    Query(
+        description="A date (end of that day, Vietnam time) or an RFC 3339 "
+        "moment: what the system knew then (the events "
+        "recorded by that moment), judged at that moment",
+        pattern=DATE_OR_MOMENT,
+        examples=["2024-06-14"],
+    ),
+]
 PeriodQuery = Annotated[PeriodText | None, Query()]
 
 
@@ -39,7 +51,9 @@ def parse_as_of(value: str | None) -> datetime | None:
     try:
         moment = end_of_day(date.fromisoformat(value)) if len(value) == 10 else datetime.fromisoformat(value)
     except ValueError:
-        raise HTTPException(422, f"as_of {value!r} is not a date (2024-06-14) nor an RFC 3339 moment") from None
+        raise HTTPException(
+            422, f"as_of {value!r} is not a date (2024-06-14) nor an RFC 3339 moment"
+        ) from None
     if moment.tzinfo is None:
         raise HTTPException(422, "as_of needs a UTC offset, e.g. 2024-06-14T17:00:00+07:00")
     try:
@@ -58,8 +72,9 @@ def _period(value: str | None) -> str | None:
         raise HTTPException(422, message if "period" in message else f"period {value!r}: {message}") from None
 
 
-def create_app(aggregator: Aggregator | None = None, *, settings: Any = None,
-               run_background: bool = True) -> FastAPI:
+def create_app(
+    aggregator: Aggregator | None = None, *, settings: Any = None, run_background: bool = True
+) -> FastAPI:
     agg = aggregator or bootstrap(settings)
     queries = Queries(agg.engine, agg.plan)
     agencies = {a.code for a in agg.plan.agencies}
@@ -85,9 +100,13 @@ def create_app(aggregator: Aggregator | None = None, *, settings: Any = None,
                     await asyncio.wait_for(task, 10)
             await agg.engine.dispose()
 
-    app = FastAPI(title="Tiendo aggregator", version="1.0.0", lifespan=lifespan,
-                  description="KPI projections of the drug-prevention plan: figures, pace, forecast, "
-                              "status, report timeliness, audit trail and time travel.")
+    app = FastAPI(
+        title="Tiendo aggregator",
+        version="1.0.0",
+        lifespan=lifespan,
+        description="KPI projections of the drug-prevention plan: figures, pace, forecast, "
+        "status, report timeliness, audit trail and time travel.",
+    )
     app.state.aggregator = agg
     answer_invalid_requests_safely(app)
     serve_api_docs(app)
@@ -103,21 +122,40 @@ def create_app(aggregator: Aggregator | None = None, *, settings: Any = None,
 
     mount_health_and_metrics(app, agg.registry, {"database": database, "tasks": tasks_alive})
 
-    @app.get("/v1/kpis", tags=["kpis"], responses=ERRORS,
-             summary="The KPI projection (now, or as of a past moment)")
-    async def list_kpis(period: PeriodQuery = None, agency: Annotated[Code | None, Query()] = None,
-                        indicator: Annotated[Code | None, Query()] = None,
-                        status: KpiStatus | None = None, as_of: AsOf = None) -> dict:
+    @app.get(
+        "/v1/kpis",
+        tags=["kpis"],
+        responses=ERRORS,
+        summary="The KPI projection (now, or as of a past moment)",
+    )
+    async def list_kpis(
+        period: PeriodQuery = None,
+        agency: Annotated[Code | None, Query()] = None,
+        indicator: Annotated[Code | None, Query()] = None,
+        status: KpiStatus | None = None,
+        as_of: AsOf = None,
+    ) -> dict:
         require_known(agency, agencies, "agency")
         require_known(indicator, indicators, "indicator")
-        items = await queries.kpis(period=_period(period), agency=agency, indicator=indicator,
-                                   status=status.value if status else None, as_of=parse_as_of(as_of))
+        items = await queries.kpis(
+            period=_period(period),
+            agency=agency,
+            indicator=indicator,
+            status=status.value if status else None,
+            as_of=parse_as_of(as_of),
+        )
         return {"as_of": as_of, "items": items}
 
-    @app.get("/v1/agencies/{code}/scorecard", tags=["kpis"], responses=ERRORS,
-             summary="One agency: its KPIs with status and forecast, the figure of every indicator "
-                     "it reports, and its reports' timeliness")
-    async def scorecard(code: Annotated[Code, Path()], period: PeriodQuery = None, as_of: AsOf = None) -> dict:
+    @app.get(
+        "/v1/agencies/{code}/scorecard",
+        tags=["kpis"],
+        responses=ERRORS,
+        summary="One agency: its KPIs with status and forecast, the figure of every indicator "
+        "it reports, and its reports' timeliness",
+    )
+    async def scorecard(
+        code: Annotated[Code, Path()], period: PeriodQuery = None, as_of: AsOf = None
+    ) -> dict:
         require_known(code, agencies, "agency", 404)
         agency = agg.plan.agency(code)
         moment = parse_as_of(as_of)
@@ -126,41 +164,76 @@ def create_app(aggregator: Aggregator | None = None, *, settings: Any = None,
         if period:
             reports = [r for r in reports if r["period"] == _period(period)]
         figures = await queries.figures(code, _period(period) or str(agg.plan.year), moment)
-        return {"agency": code, "name_vi": agency.name_vi, "name_en": agency.name_en, "as_of": as_of,
-                "kpis": items, "figures": figures, "reports": reports}
+        return {
+            "agency": code,
+            "name_vi": agency.name_vi,
+            "name_en": agency.name_en,
+            "as_of": as_of,
+            "kpis": items,
+            "figures": figures,
+            "reports": reports,
+        }
 
-    @app.get("/v1/kpis/{agency}/{indicator}/{period}/history", tags=["kpis"], responses=ERRORS,
-             summary="The audit trail: events behind the figure, superseded values, correction reasons "
-                     "(those recorded by `as_of`, with the KPI as it stood then)")
-    async def kpi_history(agency: Annotated[Code, Path()], indicator: Annotated[Code, Path()],
-                          period: Annotated[PeriodText, Path()], as_of: AsOf = None) -> dict:
+    @app.get(
+        "/v1/kpis/{agency}/{indicator}/{period}/history",
+        tags=["kpis"],
+        responses=ERRORS,
+        summary="The audit trail: events behind the figure, superseded values, correction reasons "
+        "(those recorded by `as_of`, with the KPI as it stood then)",
+    )
+    async def kpi_history(
+        agency: Annotated[Code, Path()],
+        indicator: Annotated[Code, Path()],
+        period: Annotated[PeriodText, Path()],
+        as_of: AsOf = None,
+    ) -> dict:
         require_known(agency, agencies, "agency", 404)
         require_known(indicator, indicators, "indicator", 404)
         period = _period(period)
         moment = parse_as_of(as_of)
         items = await queries.history(agency, indicator, period, moment)
         current = await queries.kpis(agency=agency, indicator=indicator, period=period, as_of=moment)
-        return {"agency": agency, "indicator": indicator, "period": period, "as_of": as_of,
-                "kpi": current[0] if current else None, "events": items}
+        return {
+            "agency": agency,
+            "indicator": indicator,
+            "period": period,
+            "as_of": as_of,
+            "kpi": current[0] if current else None,
+            "events": items,
+        }
 
-    @app.get("/v1/rollups", tags=["figures"], responses=ERRORS,
-             summary="Area-wide figures the plan declares (`rollups:`): an agency's own figure plus "
-                     "those of the agencies rolled up into it (district police into the provincial "
-                     "police), each agency counted once")
-    async def list_rollups(period: PeriodQuery = None, agency: Annotated[Code | None, Query()] = None,
-                           indicator: Annotated[Code | None, Query()] = None, as_of: AsOf = None) -> dict:
+    @app.get(
+        "/v1/rollups",
+        tags=["figures"],
+        responses=ERRORS,
+        summary="Area-wide figures the plan declares (`rollups:`): an agency's own figure plus "
+        "those of the agencies rolled up into it (district police into the provincial "
+        "police), each agency counted once",
+    )
+    async def list_rollups(
+        period: PeriodQuery = None,
+        agency: Annotated[Code | None, Query()] = None,
+        indicator: Annotated[Code | None, Query()] = None,
+        as_of: AsOf = None,
+    ) -> dict:
         require_known(agency, agencies, "agency")
         require_known(indicator, indicators, "indicator")
         period = _period(period) or str(agg.plan.year)
-        items = await queries.rollups(period=period, agency=agency, indicator=indicator,
-                                      as_of=parse_as_of(as_of))
+        items = await queries.rollups(
+            period=period, agency=agency, indicator=indicator, as_of=parse_as_of(as_of)
+        )
         return {"period": period, "as_of": as_of, "items": items}
 
-    @app.get("/v1/province", tags=["figures"], responses=ERRORS,
-             summary="The province-wide figure of each indicator: every agency's own figure once, "
-                     "through the roll-up it belongs to, with the agencies it is made of")
-    async def province(period: PeriodQuery = None, indicator: Annotated[Code | None, Query()] = None,
-                       as_of: AsOf = None) -> dict:
+    @app.get(
+        "/v1/province",
+        tags=["figures"],
+        responses=ERRORS,
+        summary="The province-wide figure of each indicator: every agency's own figure once, "
+        "through the roll-up it belongs to, with the agencies it is made of",
+    )
+    async def province(
+        period: PeriodQuery = None, indicator: Annotated[Code | None, Query()] = None, as_of: AsOf = None
+    ) -> dict:
         require_known(indicator, indicators, "indicator")
         period = _period(period) or str(agg.plan.year)
         items = await queries.province(period=period, indicator=indicator, as_of=parse_as_of(as_of))

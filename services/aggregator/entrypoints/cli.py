@@ -26,14 +26,12 @@ def rebuild(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from shared.db import make_engine, upgrade_async
-    from shared.plan import load_plan
-
     from services.aggregator.adapters.codecs import with_lean_codecs
     from services.aggregator.adapters.rebuild import rebuild as run_rebuild
     from services.aggregator.settings import AggregatorSettings
-
+    from shared.db import make_engine, upgrade_async
     from shared.local_stack import stack_environment
+    from shared.plan import load_plan
 
     settings = AggregatorSettings(**stack_environment())  # the environment first, then the local stack
     console = Console()
@@ -42,27 +40,46 @@ def rebuild(
         await upgrade_async("aggregator", settings.database_url)
         engine = with_lean_codecs(make_engine(settings.database_url))
         try:
-            with Progress(TextColumn("replaying {task.description}"), BarColumn(), MofNCompleteColumn(),
-                          TimeRemainingColumn(), console=console) as bar:
+            with Progress(
+                TextColumn("replaying {task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=console,
+            ) as bar:
                 task = bar.add_task(settings.events_topic, total=None)
-                return await run_rebuild(engine, settings.kafka_bootstrap_servers, settings.events_topic,
-                                         load_plan(settings.plan_file), settings.clock().now(),
-                                         progress=lambda done, total: bar.update(task, completed=done, total=total),
-                                         swap=swap)
+                return await run_rebuild(
+                    engine,
+                    settings.kafka_bootstrap_servers,
+                    settings.events_topic,
+                    load_plan(settings.plan_file),
+                    settings.clock().now(),
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                    swap=swap,
+                )
         finally:
             await engine.dispose()
 
     result = asyncio.run(go())
-    console.print(f"{result.events} records in {result.seconds:.1f} s "
-                  f"({result.events / max(result.seconds, 1e-9):,.0f}/s)")
+    console.print(
+        f"{result.events} records in {result.seconds:.1f} s "
+        f"({result.events / max(result.seconds, 1e-9):,.0f}/s)"
+    )
     console.print(f"rebuilt checksum {result.rebuilt_checksum}")
     console.print(f"live checksum    {result.live_checksum}")
-    console.print("[green]equal to the live projection[/green]" if result.equal
-                  else "[yellow]differs from the live projection (events since, or a changed plan/clock)[/yellow]")
+    console.print(
+        "[green]equal to the live projection[/green]"
+        if result.equal
+        else "[yellow]differs from the live projection (events since, or a changed plan/clock)[/yellow]"
+    )
     console.print("swapped in" if result.swapped else "not swapped (--no-swap)")
     if result.poison:
-        shown = ", ".join(result.poison[:20]) + (f" and {len(result.poison) - 20} more" if len(result.poison) > 20 else "")
-        console.print(f"[yellow]{len(result.poison)} poison record(s) skipped (recorded as dead letters, "
-                      f"as the live consumer does): {shown}[/yellow]")
+        shown = ", ".join(result.poison[:20]) + (
+            f" and {len(result.poison) - 20} more" if len(result.poison) > 20 else ""
+        )
+        console.print(
+            f"[yellow]{len(result.poison)} poison record(s) skipped (recorded as dead letters, "
+            f"as the live consumer does): {shown}[/yellow]"
+        )
     else:
         console.print("no poison records")

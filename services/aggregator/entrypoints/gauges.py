@@ -9,11 +9,10 @@ from collections import Counter, defaultdict
 
 from sqlalchemy import func, select
 
-from shared.events.models import KpiStatus
-from shared.plan.periods import Period
-
 from services.aggregator.adapters.tables import kpis, outbox, reports
 from services.aggregator.domain.kpi import local_day
+from shared.events.models import KpiStatus
+from shared.plan.periods import Period
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +21,19 @@ async def refresh(agg) -> None:
     now = agg.clock.now()
     today = local_day(now)
     async with agg.engine.connect() as conn:
-        kpi_rows = (await conn.execute(select(kpis.c.agency, kpis.c.indicator, kpis.c.period, kpis.c.status,
-                                              kpis.c.actual, kpis.c.target, kpis.c.expected))).all()
+        kpi_rows = (
+            await conn.execute(
+                select(
+                    kpis.c.agency,
+                    kpis.c.indicator,
+                    kpis.c.period,
+                    kpis.c.status,
+                    kpis.c.actual,
+                    kpis.c.target,
+                    kpis.c.expected,
+                )
+            )
+        ).all()
         report_rows = (await conn.execute(select(reports.c.status))).all()
         oldest = (await conn.execute(select(func.min(outbox.c.created_at)))).scalar()
     current = [r for r in kpi_rows if Period.parse(r.period).contains(today, agg.plan.cutoff_day)]

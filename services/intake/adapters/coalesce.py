@@ -19,8 +19,15 @@ Result = TypeVar("Result")
 
 
 class Coalescer(Generic[Item, Result]):
-    def __init__(self, flush: Callable[[list[Item]], Awaitable[Sequence[Result]]], *, size: Callable[[Item], int],
-                 max_size: int, concurrency: int = 1, name: str = "coalescer") -> None:
+    def __init__(
+        self,
+        flush: Callable[[list[Item]], Awaitable[Sequence[Result]]],
+        *,
+        size: Callable[[Item], int],
+        max_size: int,
+        concurrency: int = 1,
+        name: str = "coalescer",
+    ) -> None:
         """`flush(items)` returns one result per item, in order. `size` of an item (rows it adds)
         bounds a flush at `max_size` (one item over it still goes out, alone)."""
         self._flush, self._size, self._max = flush, size, max_size
@@ -59,7 +66,7 @@ class Coalescer(Generic[Item, Result]):
                     continue
                 try:
                     results = await self._flush([item for item, _ in taken])
-                except Exception as exc:  # noqa: BLE001 - each caller of this flush gets it, nobody else
+                except Exception as exc:
                     for _, done in taken:
                         if not done.done():
                             done.set_exception(exc)

@@ -13,14 +13,31 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 
 class IntakeMetrics:
     def __init__(self, registry: CollectorRegistry, agencies: set[str]) -> None:
         self._agencies = agencies
-        self.events = Counter("intake_events_total", "Events by outcome (accepted, duplicate, rejected)",
-                              ["path", "agency", "outcome", "reason"], registry=registry)
-        self.request_seconds = Histogram("intake_request_seconds", "HTTP request latency",
-                                         ["route", "status"], buckets=_LATENCY_BUCKETS, registry=registry)
-        self.publish_seconds = Histogram("intake_kafka_publish_seconds", "Time until Kafka acknowledged a write",
-                                         buckets=_LATENCY_BUCKETS, registry=registry)
-        self.dlq_writes = Counter("intake_dlq_writes_total", "Raw-topic records sent to the dead-letter topic",
-                                  ["reason"], registry=registry)
+        self.events = Counter(
+            "intake_events_total",
+            "Events by outcome (accepted, duplicate, rejected)",
+            ["path", "agency", "outcome", "reason"],
+            registry=registry,
+        )
+        self.request_seconds = Histogram(
+            "intake_request_seconds",
+            "HTTP request latency",
+            ["route", "status"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.publish_seconds = Histogram(
+            "intake_kafka_publish_seconds",
+            "Time until Kafka acknowledged a write",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.dlq_writes = Counter(
+            "intake_dlq_writes_total",
+            "Raw-topic records sent to the dead-letter topic",
+            ["reason"],
+            registry=registry,
+        )
 
     def agency_label(self, agency: str | None) -> str:
         return agency if agency in self._agencies else "unknown"

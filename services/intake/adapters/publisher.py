@@ -35,13 +35,19 @@ PRODUCER_OVERRIDES = {"max_batch_size": 1024 * 1024}
 
 
 class EventPublisher:
-    def __init__(self, bootstrap: str, *, timeout_s: float = 5.0,
-                 observe: Callable[[float], None] = lambda seconds: None) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        timeout_s: float = 5.0,
+        observe: Callable[[float], None] = lambda seconds: None,
+    ) -> None:
         self._bootstrap = bootstrap
         self._timeout = timeout_s
         self._observe = observe
         self._producer: AIOKafkaProducer | None = None
         self._starting: asyncio.Task | None = None
+        self._stopping: asyncio.Task | None = None
         self._lanes: dict[tuple[str, int], _Lane] = {}
 
     async def start(self) -> None:
@@ -54,7 +60,7 @@ class EventPublisher:
             producer = make_producer(self._bootstrap, **PRODUCER_OVERRIDES)
             try:
                 await producer.start()
-            except Exception as exc:  # noqa: BLE001 - any failure means "try again"
+            except Exception as exc:
                 await producer.stop()
                 log.warning("Kafka producer cannot connect (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
@@ -100,7 +106,9 @@ class EventPublisher:
             [(partition, group)] = by_partition.items()
             await self._lane(producer, topic, partition).add(group)
             return
-        await asyncio.gather(*(self._lane(producer, topic, p).add(group) for p, group in by_partition.items()))
+        await asyncio.gather(
+            *(self._lane(producer, topic, p).add(group) for p, group in by_partition.items())
+        )
 
     def _lane(self, producer: AIOKafkaProducer, topic: str, partition: int) -> _Lane:
         lane = self._lanes.get((topic, partition))
@@ -111,7 +119,7 @@ class EventPublisher:
     async def _replace(self, broken: AIOKafkaProducer) -> None:
         if self._producer is broken:
             self._producer = None
-            asyncio.create_task(broken.stop())
+            self._stopping = asyncio.create_task(broken.stop())  # kept: a task nobody holds may be collected
             self._starting = asyncio.create_task(self._connect(), name="intake-producer-reconnect")
 
     async def ready(self) -> str | None:
@@ -121,7 +129,7 @@ class EventPublisher:
             return "producer not connected"
         try:
             metadata = await asyncio.wait_for(producer.client.fetch_all_metadata(), 2.0)
-        except (asyncio.TimeoutError, KafkaError) as exc:
+        except (TimeoutError, KafkaError) as exc:
             return f"Kafka unreachable: {type(exc).__name__}"
         return None if metadata.brokers() else "Kafka has no brokers"
 
@@ -149,18 +157,24 @@ class _Lane:
         while self._waiting:
             taken, self._waiting = self._waiting, []
             try:
-                deliveries = await write_batches(self.producer, self.topic, self.partition,
-                                                 [r for records, _ in taken for r in records])
-            except Exception as exc:  # noqa: BLE001 - handed to every request of the batch
+                deliveries = await write_batches(
+                    self.producer, self.topic, self.partition, [r for records, _ in taken for r in records]
+                )
+            except Exception as exc:
                 _settle(taken, exc)
                 continue
-            asyncio.gather(*deliveries).add_done_callback(lambda acked, taken=taken: _settle(taken, _error(acked)))
+            asyncio.gather(*deliveries).add_done_callback(
+                lambda acked, taken=taken: _settle(taken, _error(acked))
+            )
 
 
 def _error(acked: asyncio.Future) -> BaseException | None:
     error = asyncio.CancelledError() if acked.cancelled() else acked.exception()
-    return KafkaUnavailable("the producer dropped the write (stopping)") if isinstance(
-        error, asyncio.CancelledError) else error
+    return (
+        KafkaUnavailable("the producer dropped the write (stopping)")
+        if isinstance(error, asyncio.CancelledError)
+        else error
+    )
 
 
 def _settle(taken: list[tuple[Sequence[KafkaRecord], asyncio.Future]], error: BaseException | None) -> None:
@@ -174,8 +188,9 @@ def _settle(taken: list[tuple[Sequence[KafkaRecord], asyncio.Future]], error: Ba
 
 
 # Not FastStream's publish_batch: 0.7 gives a batch one header set; binary CloudEvents need per-record ce_* headers.
-async def write_batches(producer: AIOKafkaProducer, topic: str, partition: int,
-                        records: Sequence[KafkaRecord]) -> list[asyncio.Future]:
+async def write_batches(
+    producer: AIOKafkaProducer, topic: str, partition: int, records: Sequence[KafkaRecord]
+) -> list[asyncio.Future]:
     """Producer batches instead of one `send()` per record (which cost more CPU than validating
     the event), same idempotence; returns their delivery futures."""
     deliveries = []

@@ -23,14 +23,14 @@ from faststream.kafka import KafkaBroker
 from faststream.middlewares import AckPolicy
 from prometheus_client import CollectorRegistry
 
-from shared.consumers import ConsumerHealth, Failed, RecordGuard, is_outage, supervise
-from shared.deadletter import dead_letter as make_dead_letter, origin_of
-from shared.events.codec import DecodeError, KafkaRecord, from_kafka
-from shared.kafka import serve, subscriber_options
-
 from services.intake.adapters.publisher import KafkaUnavailable
 from services.intake.domain.problems import Problem
 from services.intake.service_layer import Intake, Outcome, RegistryUnavailable
+from shared.consumers import ConsumerHealth, Failed, RecordGuard, is_outage, supervise
+from shared.deadletter import dead_letter as make_dead_letter
+from shared.deadletter import origin_of
+from shared.events.codec import DecodeError, KafkaRecord, from_kafka
+from shared.kafka import serve, subscriber_options
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +41,16 @@ def decode(record: ConsumerRecord, max_bytes: int | None = None):
     if max_bytes is not None:
         size = len(record.value or b"") + sum(len(n) + len(v or b"") for n, v in record.headers or ())
         if size > max_bytes:
-            return Problem("too-large", f"the record is {size} bytes with its headers; an event may be at most "
-                                        f"{max_bytes} bytes ({max_bytes // 1024} KiB)")
+            return Problem(
+                "too-large",
+                f"the record is {size} bytes with its headers; an event may be at most "
+                f"{max_bytes} bytes ({max_bytes // 1024} KiB)",
+            )
     try:
         return from_kafka(record.value, record.headers or ())
     except DecodeError as exc:
         return Problem("not-a-cloudevent", str(exc))
-    except Exception as exc:  # noqa: BLE001 - poison must reach the DLQ, not stall the partition
+    except Exception as exc:
         return Problem("internal-error", f"cannot decode the record: {type(exc).__name__}")
 
 
@@ -55,9 +58,17 @@ def dead_letter(record: ConsumerRecord, outcome: Outcome, *, attempts: int = 1) 
     """The dead letter of a rejected raw record (`shared.deadletter`'s one format)."""
     problem = outcome.problem
     assert problem is not None
-    return make_dead_letter(record.key, record.value, record.headers, origin=origin_of(record), service="intake",
-                            reason=problem.reason, detail=problem.detail, attempts=attempts,
-                            errors=[e.as_dict() for e in problem.errors] or None)
+    return make_dead_letter(
+        record.key,
+        record.value,
+        record.headers,
+        origin=origin_of(record),
+        service="intake",
+        reason=problem.reason,
+        detail=problem.detail,
+        attempts=attempts,
+        errors=[e.as_dict() for e in problem.errors] or None,
+    )
 
 
 def _outage(exc: BaseException) -> bool:
@@ -71,8 +82,14 @@ def _outage(exc: BaseException) -> bool:
     return is_outage(exc)
 
 
-_LOST = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-         asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
+_LOST = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+)
 
 
 class RawForwarder:
@@ -83,21 +100,40 @@ class RawForwarder:
     A batch that fails for another reason than an outage is handled one record at a time under
     `shared.consumers.RecordGuard`: a record that keeps failing is dead-lettered, the rest flow on."""
 
-    def __init__(self, broker: KafkaBroker, intake: Intake, *, raw_topic: str, dlq_topic: str, group_id: str,
-                 max_records: int = 500, health: ConsumerHealth | None = None, attempts: int = 3,
-                 reachable: Callable[[], Awaitable[bool]] | None = None, max_event_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        broker: KafkaBroker,
+        intake: Intake,
+        *,
+        raw_topic: str,
+        dlq_topic: str,
+        group_id: str,
+        max_records: int = 500,
+        health: ConsumerHealth | None = None,
+        attempts: int = 3,
+        reachable: Callable[[], Awaitable[bool]] | None = None,
+        max_event_bytes: int | None = None,
+    ) -> None:
         self.broker, self._intake, self._dlq, self._max_bytes = broker, intake, dlq_topic, max_event_bytes
         self._task: asyncio.Task | None = None
         self.health = health or ConsumerHealth(CollectorRegistry(), "intake", "intake-raw")
         self.guard = RecordGuard(self.health, attempts=attempts, outage=_outage, reachable=reachable)
-        broker.subscriber(raw_topic, group_id=group_id, batch=True, max_records=max_records, batch_timeout_ms=500,
-                          **subscriber_options(AckPolicy.NACK_ON_ERROR))(self.on_batch)
+        broker.subscriber(
+            raw_topic,
+            group_id=group_id,
+            batch=True,
+            max_records=max_records,
+            batch_timeout_ms=500,
+            **subscriber_options(AckPolicy.NACK_ON_ERROR),
+        )(self.on_batch)
 
     async def start(self) -> None:
         """In the background: intake serves HTTP (and says "not ready") while Kafka is away."""
         running = lambda: self.health.set_state("running")  # noqa: E731
-        self._task = asyncio.create_task(supervise(lambda: serve(self.broker, on_started=running), self.health),
-                                         name="intake-raw-forwarder")
+        self._task = asyncio.create_task(
+            supervise(lambda: serve(self.broker, on_started=running), self.health),
+            name="intake-raw-forwarder",
+        )
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -113,7 +149,7 @@ class RawForwarder:
             self.health.seen(topic, partition, end)
         try:
             await self.handle(records)
-        except Exception as exc:  # noqa: BLE001 - an outage is re-raised; anything else is one record's
+        except Exception as exc:
             if await self.guard.is_outage(exc):
                 raise  # FastStream nacks: the batch is read again after the broker's back-off
             log.exception("raw batch of %d failed; handling its records one by one", len(records))
@@ -123,7 +159,7 @@ class RawForwarder:
 
     async def _one_by_one(self, records: Sequence[ConsumerRecord]) -> None:
         for record in records:
-            result = await self.guard.attempt(record, lambda: self.handle([record]))
+            result = await self.guard.attempt(record, lambda: self.handle([record]))  # noqa: B023 (awaited here)
             if isinstance(result, Failed):  # the poison record itself
                 problem = Problem("internal-error", f"intake failed on this record: {result.detail}")
                 letter = dead_letter(record, Outcome("rejected", None, problem), attempts=result.attempts)
@@ -132,7 +168,9 @@ class RawForwarder:
 
     async def handle(self, records: Sequence[ConsumerRecord]) -> list[Outcome]:
         """Forward or dead-letter every record; returns only once Kafka acknowledged them all."""
-        outcomes = await self._intake.submit([decode(r, self._max_bytes) for r in records], agency=None, path="kafka")
+        outcomes = await self._intake.submit(
+            [decode(r, self._max_bytes) for r in records], agency=None, path="kafka"
+        )
         dead = [(r, o) for r, o in zip(records, outcomes) if o.status == "rejected"]
         if dead:
             await self._intake.publisher.publish(self._dlq, [dead_letter(r, o) for r, o in dead])

@@ -9,13 +9,22 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
+from services.intake.domain.plan_rules import Plausibility
 from shared.events.codec import BinaryDocument, KafkaRecord, to_kafka
 
-from services.intake.domain.plan_rules import Plausibility
-
 WARNINGS_EXTENSION = "warnings"  # CloudEvents extension: comma-separated plausibility codes
-_DIGEST_PREFIXES = {name: b"\0" + name.encode() + b"=" for name in (  # the headers every record has
-    "content-type", "ce_specversion", "ce_id", "ce_source", "ce_time", "ce_type", "ce_subject")}
+_DIGEST_PREFIXES = {
+    name: b"\0" + name.encode() + b"="
+    for name in (  # the headers every record has
+        "content-type",
+        "ce_specversion",
+        "ce_id",
+        "ce_source",
+        "ce_time",
+        "ce_type",
+        "ce_subject",
+    )
+}
 
 
 def to_record(event: Any) -> KafkaRecord:

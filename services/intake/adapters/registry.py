@@ -40,14 +40,18 @@ MAX_COALESCED = 5_000  # ids looked up, or rows recorded, in one statement
 # One primary-key probe per id (LIMIT 1 keeps the planner from flattening the LATERAL into a
 # join): `event_id = ANY(...)` or a plain join let it read every row of the source when
 # statistics were stale (150 ms at 10k rows, growing).
-_LOOKUP = ("SELECT w.r->>0, e.event_id, e.type, e.indicator, e.digest "
-           "FROM json_array_elements($1::json) AS w(r) CROSS JOIN LATERAL ("
-           " SELECT event_id, type, indicator, digest FROM intake.accepted_events"
-           " WHERE source = w.r->>0 AND event_id = w.r->>1 LIMIT 1) AS e")
+_LOOKUP = (
+    "SELECT w.r->>0, e.event_id, e.type, e.indicator, e.digest "
+    "FROM json_array_elements($1::json) AS w(r) CROSS JOIN LATERAL ("
+    " SELECT event_id, type, indicator, digest FROM intake.accepted_events"
+    " WHERE source = w.r->>0 AND event_id = w.r->>1 LIMIT 1) AS e"
+)
 # Only for a batch COPY refused: another request recorded one of its events meanwhile.
-_INSERT_NEW = ("INSERT INTO intake.accepted_events (source, event_id, type, indicator, digest) "
-               "SELECT r->>0, r->>1, r->>2, r->>3, r->>4 FROM json_array_elements($1::json) AS r "
-               "ON CONFLICT DO NOTHING")
+_INSERT_NEW = (
+    "INSERT INTO intake.accepted_events (source, event_id, type, indicator, digest) "
+    "SELECT r->>0, r->>1, r->>2, r->>3, r->>4 FROM json_array_elements($1::json) AS r "
+    "ON CONFLICT DO NOTHING"
+)
 
 
 class Accepted(NamedTuple):  # a row as COPY takes it
@@ -66,10 +70,15 @@ class EventRegistry:
         self._opening = asyncio.Lock()
         # Two of each out at a time: a big batch's statement does not hold up every other request.
         self._lookups: Coalescer[tuple[str, list[str]], dict[str, KnownEvent]] = Coalescer(
-            self._lookup_many, size=lambda item: len(item[1]), max_size=MAX_COALESCED, concurrency=2,
-            name="registry-lookup")
+            self._lookup_many,
+            size=lambda item: len(item[1]),
+            max_size=MAX_COALESCED,
+            concurrency=2,
+            name="registry-lookup",
+        )
         self._records: Coalescer[Sequence[Accepted], None] = Coalescer(
-            self._record_many, size=len, max_size=MAX_COALESCED, concurrency=2, name="registry-record")
+            self._record_many, size=len, max_size=MAX_COALESCED, concurrency=2, name="registry-record"
+        )
 
     async def lookup(self, source: str, ids: Iterable[str]) -> dict[str, KnownEvent]:
         """Known events of one source only: another agency's ids are never visible."""
@@ -85,7 +94,9 @@ class EventRegistry:
         for r in rows:
             found.setdefault(r[0], {})[r[1]] = KnownEvent(r[2], r[3], r[4])
         # Each caller sees its own source's rows, and only the ids it asked for.
-        return [{i: k for i in ids if (k := found.get(source, {}).get(i)) is not None} for source, ids in wanted]
+        return [
+            {i: k for i in ids if (k := found.get(source, {}).get(i)) is not None} for source, ids in wanted
+        ]
 
     async def record(self, accepted: Sequence[Accepted]) -> None:
         if accepted:
@@ -96,8 +107,9 @@ class EventRegistry:
 
         async def write(conn: asyncpg.Connection) -> None:
             try:
-                await conn.copy_records_to_table("accepted_events", schema_name="intake", columns=Accepted._fields,
-                                                 records=rows)
+                await conn.copy_records_to_table(
+                    "accepted_events", schema_name="intake", columns=Accepted._fields, records=rows
+                )
             except asyncpg.UniqueViolationError:  # recorded meanwhile, or twice among these rows
                 await conn.execute(_INSERT_NEW, json.dumps(rows))
 
@@ -117,15 +129,18 @@ class EventRegistry:
             async with pool.acquire(timeout=self._timeout) as conn:
                 return await statement(conn)
         except _LOST:
-            await pool.expire_connections()  # after a restart every pooled connection is dead, not just this one
+            await (
+                pool.expire_connections()
+            )  # after a restart every pooled connection is dead, not just this one
         async with pool.acquire(timeout=self._timeout) as conn:
             return await statement(conn)
 
     async def _open(self) -> asyncpg.Pool:
         async with self._opening:
             if self._pool is None:
-                self._pool = await asyncpg.create_pool(self._dsn, min_size=0, max_size=self._max,
-                                                       timeout=self._timeout, reset=_nothing_to_reset)
+                self._pool = await asyncpg.create_pool(
+                    self._dsn, min_size=0, max_size=self._max, timeout=self._timeout, reset=_nothing_to_reset
+                )
             return self._pool
 
 

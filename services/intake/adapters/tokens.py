@@ -46,6 +46,7 @@ class TokenInfo:
 @dataclass(frozen=True)
 class Denied:
     """Not authenticated: `retry_after` seconds when the client must wait (429), else None (401)."""
+
     retry_after: float | None = None
 
 
@@ -58,8 +59,14 @@ class _Verified:
 
 
 class TokenRepository:
-    def __init__(self, engine: AsyncEngine, *, cache_ttl_s: float = 30.0, max_cached: int = 10_000,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        cache_ttl_s: float = 30.0,
+        max_cached: int = 10_000,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._engine = engine
         self._ttl = cache_ttl_s
         self._max = max_cached
@@ -73,21 +80,33 @@ class TokenRepository:
         token_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
         digest = await asyncio.to_thread(_hasher.hash, secret)
         async with self._engine.begin() as conn:
-            await conn.execute(text("INSERT INTO intake.api_tokens (token_id, agency, secret_hash, created_at) "
-                                    "VALUES (:id, :agency, :hash, :now)"),
-                               {"id": token_id, "agency": agency, "hash": digest, "now": now})
+            await conn.execute(
+                text(
+                    "INSERT INTO intake.api_tokens (token_id, agency, secret_hash, created_at) "
+                    "VALUES (:id, :agency, :hash, :now)"
+                ),
+                {"id": token_id, "agency": agency, "hash": digest, "now": now},
+            )
         return f"tdo_{token_id}_{secret}"
 
     async def list(self, agency: str) -> list[TokenInfo]:
         async with self._engine.connect() as conn:
-            rows = await conn.execute(text("SELECT token_id, agency, created_at, revoked_at FROM intake.api_tokens "
-                                           "WHERE agency = :agency ORDER BY created_at, token_id"), {"agency": agency})
+            rows = await conn.execute(
+                text(
+                    "SELECT token_id, agency, created_at, revoked_at FROM intake.api_tokens "
+                    "WHERE agency = :agency ORDER BY created_at, token_id"
+                ),
+                {"agency": agency},
+            )
             return [TokenInfo(*row) for row in rows]
 
     async def revoke(self, agency: str, now: datetime, token_id: str | None = None) -> list[str]:
         """Revoke one token of `agency` (or all of them); returns the ids revoked."""
-        query = ("UPDATE intake.api_tokens SET revoked_at = :now WHERE agency = :agency AND revoked_at IS NULL"
-                 + (" AND token_id = :id" if token_id else "") + " RETURNING token_id")
+        query = (
+            "UPDATE intake.api_tokens SET revoked_at = :now WHERE agency = :agency AND revoked_at IS NULL"
+            + (" AND token_id = :id" if token_id else "")
+            + " RETURNING token_id"
+        )
         async with self._engine.begin() as conn:
             rows = await conn.execute(text(query), {"now": now, "agency": agency, "id": token_id})
             return [r[0] for r in rows]
@@ -128,8 +147,15 @@ class TokenRepository:
 
     async def _row(self, token_id: str):
         async with self._engine.connect() as conn:
-            return (await conn.execute(text("SELECT agency, secret_hash FROM intake.api_tokens "
-                                            "WHERE token_id = :id AND revoked_at IS NULL"), {"id": token_id})).first()
+            return (
+                await conn.execute(
+                    text(
+                        "SELECT agency, secret_hash FROM intake.api_tokens "
+                        "WHERE token_id = :id AND revoked_at IS NULL"
+                    ),
+                    {"id": token_id},
+                )
+            ).first()
 
     async def _secret_matches(self, secret_hash: str, secret: str) -> bool:
         async with self._hashing:

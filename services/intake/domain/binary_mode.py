@@ -12,9 +12,15 @@ import dataclasses
 import re
 from collections.abc import Iterable
 
-from shared.events.codec import HTTP_PREFIX, STRUCTURED, BinaryDocument, DecodeError, binary_document, from_headers
-
 from services.intake.domain.problems import FieldError, Problem
+from shared.events.codec import (
+    HTTP_PREFIX,
+    STRUCTURED,
+    BinaryDocument,
+    DecodeError,
+    binary_document,
+    from_headers,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,14 +42,17 @@ def parse_binary(body: bytes, headers: list[tuple[str, bytes]]) -> BinaryDocumen
     Only `ce-specversion` must be present to be read as binary mode; a missing `ce-id` is then
     a field problem like a missing `id` in a structured event."""
     try:
-        attributes = from_headers(headers, prefix=HTTP_PREFIX, where="HTTP header", percent_encoded=True,
-                                  required=("specversion",))
+        attributes = from_headers(
+            headers, prefix=HTTP_PREFIX, where="HTTP header", percent_encoded=True, required=("specversion",)
+        )
     except DecodeError as exc:
         detail = str(exc)
         if detail.startswith("missing HTTP header ce-specversion"):
-            detail = ("binary content mode (Content-Type: application/json) carries the attributes in ce-* "
-                      "headers (ce-specversion: 1.0, ce-id, ce-source, ce-type, ce-time) and the data as the "
-                      "body; there is no ce-specversion header")
+            detail = (
+                "binary content mode (Content-Type: application/json) carries the attributes in ce-* "
+                "headers (ce-specversion: 1.0, ce-id, ce-source, ce-type, ce-time) and the data as the "
+                "body; there is no ce-specversion header"
+            )
             if b'"specversion"' in body:
                 detail += f". This body looks like a whole CloudEvent: send it with Content-Type {STRUCTURED}"
         return Problem("not-a-cloudevent", detail)

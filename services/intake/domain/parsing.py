@@ -6,11 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from services.intake.domain.problems import FieldError, Problem, from_validation_error, json_kind, pointer
 from shared.events.codec import DecodeError, loads
 from shared.events.models import AGENCY_EVENT_TYPES, AgencyEvent, agency_event_adapter
 from shared.events.types import PREFIX
-
-from services.intake.domain.problems import FieldError, Problem, from_validation_error, json_kind, pointer
 
 _KNOWN = {str(t) for t in AGENCY_EVENT_TYPES}
 _KNOWN_BASES = {t.rsplit(".", 1)[0]: t for t in _KNOWN}
@@ -41,7 +40,9 @@ def parse_event(document: Any) -> Any | Problem:
     if isinstance(document, BaseModel):  # validated on the fast path already
         return document
     if not isinstance(document, dict):
-        return Problem("not-a-cloudevent", f"expected a JSON object (one CloudEvent); got {json_kind(document)}")
+        return Problem(
+            "not-a-cloudevent", f"expected a JSON object (one CloudEvent); got {json_kind(document)}"
+        )
     problem = check_type(document.get("type"))
     if problem:
         return problem
@@ -55,16 +56,25 @@ def check_type(event_type: Any) -> Problem | None:
     """Unknown types and versions get their own message: the fix differs (upgrade vs typo)."""
     where = (FieldError(pointer("type"), "is not a supported event type"),)
     if event_type is None:
-        return Problem("invalid-event", "the CloudEvents attribute `type` is missing",
-                       (FieldError(pointer("type"), "is required"),))
+        return Problem(
+            "invalid-event",
+            "the CloudEvents attribute `type` is missing",
+            (FieldError(pointer("type"), "is required"),),
+        )
     if not isinstance(event_type, str):  # first: an object or an array is not even hashable
         return Problem("unknown-event-type", f"`type` must be a string; got {json_kind(event_type)}", where)
     if event_type in _KNOWN:
         return None
     base = event_type.rsplit(".", 1)[0]
     if base in _KNOWN_BASES:
-        return Problem("unknown-event-type", f"version {event_type.rsplit('.', 1)[-1]!r} of {base} is not "
-                       f"supported; send {_KNOWN_BASES[base]}", where)
+        return Problem(
+            "unknown-event-type",
+            f"version {event_type.rsplit('.', 1)[-1]!r} of {base} is not "
+            f"supported; send {_KNOWN_BASES[base]}",
+            where,
+        )
     known = ", ".join(sorted(_KNOWN))
     hint = "" if event_type.startswith(PREFIX) else f" (every type starts with {PREFIX!r})"
-    return Problem("unknown-event-type", f"unknown event type {event_type!r}{hint}; known types: {known}", where)
+    return Problem(
+        "unknown-event-type", f"unknown event type {event_type!r}{hint}; known types: {known}", where
+    )

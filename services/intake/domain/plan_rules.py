@@ -11,13 +11,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
+from services.intake.domain.problems import FieldError, Problem, pointer
 from shared.events.models import (
-    ActivityRecordedEvent, CommuneAssessedEvent, IndicatorCorrectedEvent, IndicatorReportedEvent,
-    ReportSubmittedEvent, agency_code_of, agency_source,
+    ActivityRecordedEvent,
+    CommuneAssessedEvent,
+    IndicatorCorrectedEvent,
+    IndicatorReportedEvent,
+    ReportSubmittedEvent,
+    agency_code_of,
+    agency_source,
 )
 from shared.plan.index import PlanIndex, Rejected
-
-from services.intake.domain.problems import FieldError, Problem, pointer
 
 
 @dataclass(frozen=True)
@@ -39,8 +43,12 @@ def _problem(refusal: Rejected) -> Problem:
 def authorize(event, agency: str, plan: PlanIndex) -> Problem | None:
     """The token's agency may write this event: its own source, units and indicators only."""
     if event.source != agency_source(agency):
-        return Problem("source-mismatch", f"this token belongs to agency {agency}, so `source` must be "
-                       f"{agency_source(agency)!r}; got {event.source!r}", _field(("source",), "is not your agency"))
+        return Problem(
+            "source-mismatch",
+            f"this token belongs to agency {agency}, so `source` must be "
+            f"{agency_source(agency)!r}; got {event.source!r}",
+            _field(("source",), "is not your agency"),
+        )
     try:
         plan.check_unit_owned(agency, getattr(event.data, "unit_code", None))
         where = ("data", "indicator") if isinstance(event, IndicatorReportedEvent) else ("type",)
@@ -64,8 +72,11 @@ def check_sender(source: str, plan: PlanIndex) -> Problem | None:
     """Kafka path: no token, the source itself must name an agency of the plan."""
     agency = agency_code_of(source)
     if agency not in plan.agency_codes:
-        return Problem("source-mismatch", f"source {source!r} is not an agency of the plan",
-                       _field(("source",), "is not an agency of the plan"))
+        return Problem(
+            "source-mismatch",
+            f"source {source!r} is not an agency of the plan",
+            _field(("source",), "is not an agency of the plan"),
+        )
     return None
 
 
@@ -73,13 +84,20 @@ def check_content(event, plan: PlanIndex, now: datetime, max_skew: timedelta) ->
     """The plan's rules on the event's content (`shared.plan.index`, the aggregator's too);
     plausibility warnings if it passes."""
     if event.time > now + max_skew:
-        return Problem("time-in-future", f"`time` {event.time.isoformat()} is more than "
-                       f"{int(max_skew.total_seconds())} s ahead of the server's clock ({now.isoformat()}); "
-                       "send the time the event happened, with its UTC offset", _field(("time",), "lies in the future"))
+        return Problem(
+            "time-in-future",
+            f"`time` {event.time.isoformat()} is more than "
+            f"{int(max_skew.total_seconds())} s ahead of the server's clock ({now.isoformat()}); "
+            "send the time the event happened, with its UTC offset",
+            _field(("time",), "lies in the future"),
+        )
     if event.time < plan.earliest:
-        return Problem("outside-plan-year", f"`time` {event.time.isoformat()} lies before the plan year {plan.year} "
-                       f"(events may be dated from {plan.earliest.isoformat()} on); send the time the event happened",
-                       _field(("time",), f"must not be before {plan.earliest.isoformat()}"))
+        return Problem(
+            "outside-plan-year",
+            f"`time` {event.time.isoformat()} lies before the plan year {plan.year} "
+            f"(events may be dated from {plan.earliest.isoformat()} on); send the time the event happened",
+            _field(("time",), f"must not be before {plan.earliest.isoformat()}"),
+        )
     data, agency = event.data, event.agency
     try:
         if isinstance(event, IndicatorReportedEvent):
@@ -100,7 +118,9 @@ def check_content(event, plan: PlanIndex, now: datetime, max_skew: timedelta) ->
     return []
 
 
-def _check_indicator_value(event: IndicatorReportedEvent, plan: PlanIndex, limit: float) -> Problem | list[Plausibility]:
+def _check_indicator_value(
+    event: IndicatorReportedEvent, plan: PlanIndex, limit: float
+) -> Problem | list[Plausibility]:
     data, agency = event.data, event.agency
     indicator = plan.indicator(data.indicator)
     problem = cap_problem(data.value, data.indicator, plan)
@@ -112,8 +132,13 @@ def _check_indicator_value(event: IndicatorReportedEvent, plan: PlanIndex, limit
         limit = indicator.per_population_max * population
         if data.value > limit:
             per = indicator.per_population_max
-            warnings.append(Plausibility("above-population", f"value {data.value:g} is above {limit:g} "
-                                         f"({per:g} per inhabitant of a population of {population})"))
+            warnings.append(
+                Plausibility(
+                    "above-population",
+                    f"value {data.value:g} is above {limit:g} "
+                    f"({per:g} per inhabitant of a population of {population})",
+                )
+            )
     return warnings
 
 
@@ -123,15 +148,24 @@ def cap_problem(value: float, indicator: str, plan: PlanIndex) -> Problem | None
     return None
 
 
-def _check_activity(event: ActivityRecordedEvent, plan: PlanIndex, now: datetime) -> Problem | list[Plausibility]:
+def _check_activity(
+    event: ActivityRecordedEvent, plan: PlanIndex, now: datetime
+) -> Problem | list[Plausibility]:
     data = event.data
     if data.date > (now.astimezone(plan.tz).date() + timedelta(days=1)):
-        return Problem("time-in-future", f"activity date {data.date} lies in the future",
-                       _field(("data", "date"), "lies in the future"))
+        return Problem(
+            "time-in-future",
+            f"activity date {data.date} lies in the future",
+            _field(("data", "date"), "lies in the future"),
+        )
     population = plan.population(event.agency, data.unit_code)
     if population and data.participants > population:
-        return [Plausibility("participants-above-population",
-                         f"{data.participants} participants is more than the unit's population ({population})")]
+        return [
+            Plausibility(
+                "participants-above-population",
+                f"{data.participants} participants is more than the unit's population ({population})",
+            )
+        ]
     return []
 
 
@@ -147,16 +181,24 @@ class KnownEvent(NamedTuple):  # a tuple: one is made per event, a frozen datacl
     digest: str
 
 
-def check_correction(event: IndicatorCorrectedEvent, target: KnownEvent | None, plan: PlanIndex) -> Problem | None:
+def check_correction(
+    event: IndicatorCorrectedEvent, target: KnownEvent | None, plan: PlanIndex
+) -> Problem | None:
     """A correction names an earlier event of the *same* agency (lookups are by own source only,
     so another agency's event is indistinguishable from a missing one: nothing leaks)."""
     corrects = event.data.corrects
     if target is None:
-        return Problem("correction-target-unknown", f"`data.corrects` names {corrects!r}, but {event.agency} has "
-                       "no accepted event with that id; a correction can only replace your own agency's events",
-                       _field(("data", "corrects"), "names no event of your agency"))
+        return Problem(
+            "correction-target-unknown",
+            f"`data.corrects` names {corrects!r}, but {event.agency} has "
+            "no accepted event with that id; a correction can only replace your own agency's events",
+            _field(("data", "corrects"), "names no event of your agency"),
+        )
     if target.indicator is None:
-        return Problem("correction-target-unknown", f"event {corrects!r} is a {_short(target.type)} event; "
-                       "only reported indicator values can be corrected",
-                       _field(("data", "corrects"), "does not name an indicator value"))
+        return Problem(
+            "correction-target-unknown",
+            f"event {corrects!r} is a {_short(target.type)} event; "
+            "only reported indicator values can be corrected",
+            _field(("data", "corrects"), "does not name an indicator value"),
+        )
     return cap_problem(event.data.value, target.indicator, plan)

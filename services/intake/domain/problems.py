@@ -48,7 +48,7 @@ class FieldError:
 
     @property
     def path(self) -> str:  # the same place as a JSONPath, for readers who prefer it
-        parts = [p for p in self.pointer.split("/")[1:]]
+        parts = self.pointer.split("/")[1:]
         return "$" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in parts)
 
     def as_dict(self) -> dict[str, str]:
@@ -76,8 +76,13 @@ class Problem:
         return REASONS[self.reason][1]
 
     def as_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"type": PROBLEM_BASE + self.reason, "title": self.title,
-                                "status": self.status, "detail": self.detail, "reason": self.reason}
+        body: dict[str, Any] = {
+            "type": PROBLEM_BASE + self.reason,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "reason": self.reason,
+        }
         if self.errors:
             body["errors"] = [e.as_dict() for e in self.errors]
         return {**body, **self.extra}
@@ -103,8 +108,9 @@ _EXPECTED = {"float_type": "a number", "int_type": "an integer", "bool_type": "t
 
 def json_kind(value: Any) -> str:
     """What a JSON value is, in words (for "expected X; got Y")."""
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
-            type(None): "null"}.get(type(value), "a number")
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
+    )
 
 
 def _message(error: dict[str, Any], field_name: str) -> str:
@@ -112,8 +118,10 @@ def _message(error: dict[str, Any], field_name: str) -> str:
     if kind in _EXPECTED:  # strict: a boolean or a quoted number is refused, never converted
         return f"must be {_EXPECTED[kind]}; got {json_kind(error['input'])}"
     if kind == "string_pattern_mismatch":
-        return _PATTERN_HINTS.get(field_name, f"has the wrong format (expected {error['ctx']['pattern']})") \
+        return (
+            _PATTERN_HINTS.get(field_name, f"has the wrong format (expected {error['ctx']['pattern']})")
             + f"; got {error['input']!r}"
+        )
     if kind == "literal_error":
         return f"must be {error['ctx']['expected']}; got {error['input']!r}"
     if kind == "value_error":

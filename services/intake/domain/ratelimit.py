@@ -86,10 +86,13 @@ class AuthGuard:
         self.per_address, self.per_token = per_address, per_token
 
     @classmethod
-    def of(cls, *, address_burst: float, address_per_min: float, token_burst: float,
-           token_per_min: float) -> AuthGuard:
-        return cls(per_address=FailureLimiter(address_per_min / 60, address_burst),
-                   per_token=FailureLimiter(token_per_min / 60, token_burst))
+    def of(
+        cls, *, address_burst: float, address_per_min: float, token_burst: float, token_per_min: float
+    ) -> AuthGuard:
+        return cls(
+            per_address=FailureLimiter(address_per_min / 60, address_burst),
+            per_token=FailureLimiter(token_per_min / 60, token_burst),
+        )
 
     def attempt_from(self, address: str, now: float) -> float:
         return self.per_address.take(address, now)

@@ -3,38 +3,43 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
 
+from services.intake.adapters.tokens import TokenRepository
 from shared.db import make_engine, upgrade_async
 from shared.local_stack import NOT_FOUND, recorded
 from shared.plan import load_plan
 from shared.settings import DEFAULT_PLAN
-
-from services.intake.adapters.tokens import TokenRepository
 
 app = typer.Typer(help="Agencies that send events: their API tokens.", no_args_is_help=True)
 token_app = typer.Typer(help="Per-agency API tokens (only their hashes are stored).", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 
 DB = typer.Option(None, "--database-url", envvar="DATABASE_URL", help="postgresql+asyncpg://...")
-PLAN = typer.Option(DEFAULT_PLAN, "--plan", envvar="TIENDO_PLAN_FILE", help="the plan file naming the agencies")
+PLAN = typer.Option(
+    DEFAULT_PLAN, "--plan", envvar="TIENDO_PLAN_FILE", help="the plan file naming the agencies"
+)
 
 
 def _check_agency(agency: str, plan_file: Path) -> None:
     plan = load_plan(plan_file)
     codes = sorted(a.code for a in plan.agencies)
     if agency not in codes:
-        raise typer.BadParameter(f"{agency!r} is not an agency of {plan_file.name}; one of: {', '.join(codes)}",
-                                 param_hint="AGENCY")
+        raise typer.BadParameter(
+            f"{agency!r} is not an agency of {plan_file.name}; one of: {', '.join(codes)}",
+            param_hint="AGENCY",
+        )
 
 
 async def _with_tokens(database_url: str | None, action):
     database_url = database_url or recorded("database_url")
     if not database_url:
-        raise typer.BadParameter(f"set DATABASE_URL, pass --database-url or {NOT_FOUND}", param_hint="--database-url")
+        raise typer.BadParameter(
+            f"set DATABASE_URL, pass --database-url or {NOT_FOUND}", param_hint="--database-url"
+        )
     await upgrade_async("intake", database_url)  # idempotent: the first token may precede the service
     engine = make_engine(database_url)
     try:
@@ -44,22 +49,30 @@ async def _with_tokens(database_url: str | None, action):
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)  # audit time of an operator action: real time, not the plan clock
+    return datetime.now(UTC)  # audit time of an operator action: real time, not the plan clock
 
 
 @token_app.command("create")
-def create(agency: str = typer.Argument(..., help="agency code, e.g. CA-TINH"),
-           database_url: str = DB, plan: Path = PLAN) -> None:
+def create(
+    agency: str = typer.Argument(..., help="agency code, e.g. CA-TINH"),
+    database_url: str = DB,
+    plan: Path = PLAN,
+) -> None:
     """Issue a token; it is printed once and cannot be shown again."""
     _check_agency(agency, plan)
     token = asyncio.run(_with_tokens(database_url, lambda repo: repo.create(agency, _now())))
     typer.echo(token)
-    typer.echo(f"# API token for {agency}: store it now, it is not shown again. "
-               "Send it as `Authorization: Bearer <token>`.", err=True)
+    typer.echo(
+        f"# API token for {agency}: store it now, it is not shown again. "
+        "Send it as `Authorization: Bearer <token>`.",
+        err=True,
+    )
 
 
 @token_app.command("list")
-def list_(agency: str = typer.Argument(..., help="agency code"), database_url: str = DB, plan: Path = PLAN) -> None:
+def list_(
+    agency: str = typer.Argument(..., help="agency code"), database_url: str = DB, plan: Path = PLAN
+) -> None:
     """Token ids of an agency, with their creation and revocation times (never the secrets)."""
     _check_agency(agency, plan)
     tokens = asyncio.run(_with_tokens(database_url, lambda repo: repo.list(agency)))
@@ -71,9 +84,12 @@ def list_(agency: str = typer.Argument(..., help="agency code"), database_url: s
 
 
 @token_app.command("revoke")
-def revoke(agency: str = typer.Argument(..., help="agency code"),
-           token_id: str = typer.Argument(None, help="the token id (from `list`); omit to revoke all"),
-           database_url: str = DB, plan: Path = PLAN) -> None:
+def revoke(
+    agency: str = typer.Argument(..., help="agency code"),
+    token_id: str = typer.Argument(None, help="the token id (from `list`); omit to revoke all"),
+    database_url: str = DB,
+    plan: Path = PLAN,
+) -> None:
     """Revoke one token, or every active token of the agency (effective within the token cache TTL)."""
     _check_agency(agency, plan)
     revoked = asyncio.run(_with_tokens(database_url, lambda repo: repo.revoke(agency, _now(), token_id)))

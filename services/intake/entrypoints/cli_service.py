@@ -16,7 +16,9 @@ def serve() -> None:
 
 
 @app.command("openapi")
-def openapi(path: str = typer.Argument(None, help="where to write (default docs/openapi-intake.json)")) -> None:
+def openapi(
+    path: str = typer.Argument(None, help="where to write (default docs/openapi-intake.json)"),
+) -> None:
     """Write the OpenAPI document."""
     from pathlib import Path
 

@@ -22,10 +22,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic_core import to_json
 from starlette.requests import ClientDisconnect
 
-from shared.api_docs import serve_api_docs
-from shared.events.codec import BATCH, CONTENT_TYPE, STRUCTURED
-from shared.observability import mount_health_and_metrics
-
 from services.intake.adapters.publisher import KafkaUnavailable
 from services.intake.adapters.tokens import Denied
 from services.intake.bootstrap import Container
@@ -33,8 +29,12 @@ from services.intake.domain.binary_mode import attribute_headers, name_headers, 
 from services.intake.domain.parsing import fast_parse, parse_json
 from services.intake.domain.problems import PROBLEM_JSON, Problem
 from services.intake.domain.ratelimit import AuthGuard
-from services.intake.entrypoints import asyncapi_docs, openapi_docs as docs
+from services.intake.entrypoints import asyncapi_docs
+from services.intake.entrypoints import openapi_docs as docs
 from services.intake.service_layer import RegistryUnavailable
+from shared.api_docs import serve_api_docs
+from shared.events.codec import BATCH, CONTENT_TYPE, STRUCTURED
+from shared.observability import mount_health_and_metrics
 
 log = logging.getLogger(__name__)
 ROUTES = {"/v1/events", "/v1/events/batch", "/healthz", "/readyz", "/metrics", "/asyncapi.yaml", "/asyncapi"}
@@ -56,8 +56,12 @@ class _Rejected(Exception):
 
 def create_app(container: Container) -> FastAPI:
     settings = container.settings
-    guard = AuthGuard.of(address_burst=settings.auth_address_burst, address_per_min=settings.auth_address_per_min,
-                         token_burst=settings.auth_token_burst, token_per_min=settings.auth_token_per_min)
+    guard = AuthGuard.of(
+        address_burst=settings.auth_address_burst,
+        address_per_min=settings.auth_address_per_min,
+        token_burst=settings.auth_token_burst,
+        token_per_min=settings.auth_token_per_min,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -84,35 +88,66 @@ def create_app(container: Container) -> FastAPI:
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error", exc_info=exc)
-        return problem_response(Problem("internal-error", "intake failed unexpectedly; nothing was accepted. "
-                                        "Send the request again later; if it persists, tell the operators"))
+        return problem_response(
+            Problem(
+                "internal-error",
+                "intake failed unexpectedly; nothing was accepted. "
+                "Send the request again later; if it persists, tell the operators",
+            )
+        )
 
     async def authenticate(request: Request) -> str:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise _Rejected(Problem("unauthenticated", "send your agency's API token as `Authorization: Bearer "
-                                    "tdo_...`; the operators issue one with `tiendo agency token create AGENCY`"))
+            raise _Rejected(
+                Problem(
+                    "unauthenticated",
+                    "send your agency's API token as `Authorization: Bearer "
+                    "tdo_...`; the operators issue one with `tiendo agency token create AGENCY`",
+                )
+            )
         # The socket's peer, or the client a trusted reverse proxy names (uvicorn's forwarded-allow-ips).
         client = request.client.host if request.client else ""
         agency = await container.tokens.authenticate(token.strip(), client, guard)
         if isinstance(agency, Denied) and agency.retry_after is not None:
             wait = max(1, math.ceil(agency.retry_after))
-            raise _Rejected(Problem("rate-limited", f"too many failed authentications from this address or for "
-                                    f"this token; retry in {wait} s", retry_after=wait))
+            raise _Rejected(
+                Problem(
+                    "rate-limited",
+                    f"too many failed authentications from this address or for this token; retry in {wait} s",
+                    retry_after=wait,
+                )
+            )
         if isinstance(agency, Denied) or agency not in container.plan.agency_codes:
-            raise _Rejected(Problem("unauthenticated", "the API token is not valid: unknown, mistyped or revoked; "
-                                    "ask the operators for a new one"))
+            raise _Rejected(
+                Problem(
+                    "unauthenticated",
+                    "the API token is not valid: unknown, mistyped or revoked; "
+                    "ask the operators for a new one",
+                )
+            )
         return agency
 
     def expect_content_type(request: Request, *wanted: str) -> str:
         got = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if got not in wanted:
             hint = f" (for a JSON array of events use {BATCH} and /v1/events/batch)" if got == BATCH else ""
-            takes = wanted[0] if len(wanted) == 1 else (f"{STRUCTURED} (structured mode) or {CONTENT_TYPE} (binary "
-                                                         "mode: the attributes in ce-* headers, the data as the body)")
-            raise _Rejected(Problem("unsupported-media-type", f"Content-Type is {got or 'missing'!r}; this endpoint "
-                                    f"takes {takes}{hint}", extra={"accepted": list(wanted)}))
+            takes = (
+                wanted[0]
+                if len(wanted) == 1
+                else (
+                    f"{STRUCTURED} (structured mode) or {CONTENT_TYPE} (binary "
+                    "mode: the attributes in ce-* headers, the data as the body)"
+                )
+            )
+            raise _Rejected(
+                Problem(
+                    "unsupported-media-type",
+                    f"Content-Type is {got or 'missing'!r}; this endpoint takes {takes}{hint}",
+                    extra={"accepted": list(wanted)},
+                )
+            )
         return got
 
     async def read_body(request: Request, limit: int, what: str) -> bytes:
@@ -130,20 +165,36 @@ def create_app(container: Container) -> FastAPI:
     def take_rate(agency: str, cost: int) -> None:
         wait = container.limiter.take(agency, cost, container.monotonic())
         if wait > 0:
-            raise _Rejected(Problem("rate-limited", f"{agency} may send {settings.rate_per_s:g} events/s (bursts of "
-                                    f"{settings.rate_burst}); retry in {math.ceil(wait)} s",
-                                    retry_after=max(1, math.ceil(wait))))
+            raise _Rejected(
+                Problem(
+                    "rate-limited",
+                    f"{agency} may send {settings.rate_per_s:g} events/s (bursts of "
+                    f"{settings.rate_burst}); retry in {math.ceil(wait)} s",
+                    retry_after=max(1, math.ceil(wait)),
+                )
+            )
 
     async def submit(documents: list[Any], agency: str):
         try:
             return await container.intake.submit(documents, agency=agency, path="http")
         except KafkaUnavailable as exc:
-            raise _Rejected(Problem("kafka-unavailable", f"the event store did not confirm the write ({exc}); "
-                                    "nothing was accepted, send the same event(s) again later: re-sent events are "
-                                    "recognised as duplicates", retry_after=settings.retry_after_s)) from None
+            raise _Rejected(
+                Problem(
+                    "kafka-unavailable",
+                    f"the event store did not confirm the write ({exc}); "
+                    "nothing was accepted, send the same event(s) again later: re-sent events are "
+                    "recognised as duplicates",
+                    retry_after=settings.retry_after_s,
+                )
+            ) from None
         except RegistryUnavailable:
-            raise _Rejected(Problem("registry-unavailable", "duplicate checking is unavailable; nothing was "
-                                    "accepted, send again later", retry_after=settings.retry_after_s)) from None
+            raise _Rejected(
+                Problem(
+                    "registry-unavailable",
+                    "duplicate checking is unavailable; nothing was accepted, send again later",
+                    retry_after=settings.retry_after_s,
+                )
+            ) from None
 
     @app.post("/v1/events", tags=["events"], summary="Send one event", **docs.single_event())
     async def post_event(request: Request) -> Response:
@@ -154,8 +205,13 @@ def create_app(container: Container) -> FastAPI:
             attributes = attribute_headers(request.headers.raw)
             size = len(body) + sum(len(n) + len(v) for n, v in attributes)
             if size > settings.max_event_bytes:  # extensions are bounded by the event's size only
-                raise _Rejected(Problem("too-large", f"the data and ce-* headers are {size} bytes; an event may "
-                                        f"be at most {settings.max_event_bytes} bytes"))
+                raise _Rejected(
+                    Problem(
+                        "too-large",
+                        f"the data and ce-* headers are {size} bytes; an event may "
+                        f"be at most {settings.max_event_bytes} bytes",
+                    )
+                )
         take_rate(agency, 1)
         if binary:
             document = parse_binary(body, attributes)
@@ -180,11 +236,21 @@ def create_app(container: Container) -> FastAPI:
         if isinstance(documents, Problem):
             raise _Rejected(documents)
         if not isinstance(documents, list):
-            raise _Rejected(Problem("not-a-cloudevent", "a batch is a JSON array of CloudEvents; got a single "
-                                    "value (send one event to /v1/events with application/cloudevents+json)"))
+            raise _Rejected(
+                Problem(
+                    "not-a-cloudevent",
+                    "a batch is a JSON array of CloudEvents; got a single "
+                    "value (send one event to /v1/events with application/cloudevents+json)",
+                )
+            )
         if len(documents) > settings.max_batch_events:
-            raise _Rejected(Problem("too-large", f"the batch holds {len(documents)} events; at most "
-                                    f"{settings.max_batch_events} per batch, split it"))
+            raise _Rejected(
+                Problem(
+                    "too-large",
+                    f"the batch holds {len(documents)} events; at most "
+                    f"{settings.max_batch_events} per batch, split it",
+                )
+            )
         take_rate(agency, max(1, len(documents)))
         if fast is None and len(body) > settings.max_event_bytes:  # only then can one event exceed the limit
             documents = [_limit_event(d, settings.max_event_bytes) for d in documents]
@@ -206,15 +272,19 @@ def create_app(container: Container) -> FastAPI:
     async def asyncapi_page() -> HTMLResponse:
         return HTMLResponse(rendered.get("html") or rendered.setdefault("html", asyncapi_docs.render_html()))
 
-    mount_health_and_metrics(app, container.registry, {"kafka": container.publisher.ready,
-                                                       "postgres": container.database_ready})
+    mount_health_and_metrics(
+        app, container.registry, {"kafka": container.publisher.ready, "postgres": container.database_ready}
+    )
     app.openapi = lambda: docs.openapi(app)  # type: ignore[method-assign]
     return app
 
 
 def _too_large(size: int, limit: int, what: str, at_least: bool = False) -> Problem:
-    return Problem("too-large", f"the body is {'over ' if at_least else ''}{size} bytes; {what} may be at most "
-                   f"{limit} bytes ({limit // 1024} KiB)")
+    return Problem(
+        "too-large",
+        f"the body is {'over ' if at_least else ''}{size} bytes; {what} may be at most "
+        f"{limit} bytes ({limit // 1024} KiB)",
+    )
 
 
 def _extensions_fit(event: Any, budget: int) -> bool:

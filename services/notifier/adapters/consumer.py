@@ -29,16 +29,27 @@ Handler = Callable[[object], Awaitable[bool]]
 
 
 class StatusConsumer:
-    def __init__(self, broker: KafkaBroker, topic: str, group_id: str, handle: Handler,
-                 on_poison: Callable[[], None] = lambda: None, *, dlq_topic: str = DLQ.name,
-                 health: ConsumerHealth | None = None, attempts: int = 3,
-                 reachable: Callable[[], Awaitable[bool]] | None = None, bootstrap: str | None = None) -> None:
+    def __init__(
+        self,
+        broker: KafkaBroker,
+        topic: str,
+        group_id: str,
+        handle: Handler,
+        on_poison: Callable[[], None] = lambda: None,
+        *,
+        dlq_topic: str = DLQ.name,
+        health: ConsumerHealth | None = None,
+        attempts: int = 3,
+        reachable: Callable[[], Awaitable[bool]] | None = None,
+        bootstrap: str | None = None,
+    ) -> None:
         self.broker, self.handle, self.on_poison, self.dlq_topic = broker, handle, on_poison, dlq_topic
         self._bootstrap = bootstrap
         self.health = health or ConsumerHealth(CollectorRegistry(), "notifier", "notifier-status")
         self.guard = RecordGuard(self.health, attempts=attempts, reachable=reachable)
-        broker.subscriber(topic, group_id=group_id, max_poll_records=200,
-                          **subscriber_options(AckPolicy.NACK_ON_ERROR))(self.on_record)
+        broker.subscriber(
+            topic, group_id=group_id, max_poll_records=200, **subscriber_options(AckPolicy.NACK_ON_ERROR)
+        )(self.on_record)
 
     async def start(self) -> None:
         await self._ensure_dlq()
@@ -50,20 +61,24 @@ class StatusConsumer:
 
     async def run(self) -> None:
         """Serve until cancelled; a run that dies is logged and started again with back-off."""
+
         async def once() -> None:
             await self._ensure_dlq()
             await serve(self.broker, on_started=lambda: self.health.set_state("running"))
+
         await supervise(once, self.health)
 
     async def _ensure_dlq(self) -> None:
         if self._bootstrap:
-            await ensure_topics(self._bootstrap, [TopicSpec(self.dlq_topic, DLQ.partitions, DLQ.retention_ms)])
+            await ensure_topics(
+                self._bootstrap, [TopicSpec(self.dlq_topic, DLQ.partitions, DLQ.retention_ms)]
+            )
 
     async def on_record(self, record: ConsumerRecord) -> None:
         self.health.seen(record.topic, record.partition, record.offset + 1)
         try:
             event = decode_status_event(record.value, record.headers or [])
-        except Exception as exc:  # noqa: BLE001 - whatever the bytes hold, the record is dead-lettered
+        except Exception as exc:
             log.error("dead-lettering undecodable record %s: %s", origin_of(record), exc)
             await self._dead_letter(record, UNDECODABLE, f"{type(exc).__name__}: {exc}", 1)
             self.on_poison()
@@ -75,5 +90,7 @@ class StatusConsumer:
 
     async def _dead_letter(self, record: ConsumerRecord, reason: str, detail: str, attempts: int) -> None:
         letter = self.guard.letter(record, reason, detail, attempts=attempts)
-        await self.broker.publish(letter.value, self.dlq_topic, key=letter.key, headers=raw_headers(letter.headers))
+        await self.broker.publish(
+            letter.value, self.dlq_topic, key=letter.key, headers=raw_headers(letter.headers)
+        )
         self.health.dead_lettered(reason)

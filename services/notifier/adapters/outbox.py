@@ -30,59 +30,115 @@ class Claimed:
     enqueued_wall: datetime
 
 
-async def enqueue(conn: AsyncConnection, *, key: str, message_id: str, recipient: str, sender: str,
-                  subject: str, message: bytes, created_at: datetime, wall_now: datetime) -> bool:
+async def enqueue(
+    conn: AsyncConnection,
+    *,
+    key: str,
+    message_id: str,
+    recipient: str,
+    sender: str,
+    subject: str,
+    message: bytes,
+    created_at: datetime,
+    wall_now: datetime,
+) -> bool:
     """False if a notification with this idempotency key exists already."""
-    result = await conn.execute(insert(outbox).values(
-        idempotency_key=key, message_id=message_id, recipient=recipient, sender=sender, subject=subject,
-        message=message, status=QUEUED, created_at=created_at, enqueued_wall=wall_now,
-        next_attempt_at=wall_now, attempts=0,
-    ).on_conflict_do_nothing(index_elements=[outbox.c.idempotency_key]).returning(outbox.c.id))
+    result = await conn.execute(
+        insert(outbox)
+        .values(
+            idempotency_key=key,
+            message_id=message_id,
+            recipient=recipient,
+            sender=sender,
+            subject=subject,
+            message=message,
+            status=QUEUED,
+            created_at=created_at,
+            enqueued_wall=wall_now,
+            next_attempt_at=wall_now,
+            attempts=0,
+        )
+        .on_conflict_do_nothing(index_elements=[outbox.c.idempotency_key])
+        .returning(outbox.c.id)
+    )
     return result.first() is not None
 
 
-async def claim(conn: AsyncConnection, worker: str, wall_now: datetime, lease: timedelta, limit: int = 20) -> list[Claimed]:
+async def claim(
+    conn: AsyncConnection, worker: str, wall_now: datetime, lease: timedelta, limit: int = 20
+) -> list[Claimed]:
     due = ((outbox.c.status == QUEUED) & (outbox.c.next_attempt_at <= wall_now)) | (
-        (outbox.c.status == SENDING) & (outbox.c.claimed_at < wall_now - lease))
+        (outbox.c.status == SENDING) & (outbox.c.claimed_at < wall_now - lease)
+    )
     ids = select(outbox.c.id).where(due).order_by(outbox.c.id).limit(limit).with_for_update(skip_locked=True)
     rows = await conn.execute(
-        update(outbox).where(outbox.c.id.in_(ids.scalar_subquery()))
+        update(outbox)
+        .where(outbox.c.id.in_(ids.scalar_subquery()))
         .values(status=SENDING, claimed_at=wall_now, claimed_by=worker, attempts=outbox.c.attempts + 1)
-        .returning(outbox.c.id, outbox.c.recipient, outbox.c.sender, outbox.c.message, outbox.c.attempts,
-                   outbox.c.enqueued_wall))
-    return sorted((Claimed(r.id, r.recipient, r.sender, r.message, r.attempts, r.enqueued_wall) for r in rows),
-                  key=lambda c: c.id)
+        .returning(
+            outbox.c.id,
+            outbox.c.recipient,
+            outbox.c.sender,
+            outbox.c.message,
+            outbox.c.attempts,
+            outbox.c.enqueued_wall,
+        )
+    )
+    return sorted(
+        (Claimed(r.id, r.recipient, r.sender, r.message, r.attempts, r.enqueued_wall) for r in rows),
+        key=lambda c: c.id,
+    )
 
 
 async def mark_sent(conn: AsyncConnection, item_id: int, wall_now: datetime) -> None:
-    await conn.execute(update(outbox).where(outbox.c.id == item_id)
-                       .values(status=SENT, sent_at=wall_now, last_error=None))
+    await conn.execute(
+        update(outbox).where(outbox.c.id == item_id).values(status=SENT, sent_at=wall_now, last_error=None)
+    )
 
 
-async def mark_retry(conn: AsyncConnection, item_id: int, worker: str, error: str, next_attempt_at: datetime) -> None:
+async def mark_retry(
+    conn: AsyncConnection, item_id: int, worker: str, error: str, next_attempt_at: datetime
+) -> None:
     """Back to the queue, unless another sender has taken the claim over meanwhile."""
-    await conn.execute(update(outbox).where(outbox.c.id == item_id, outbox.c.status == SENDING,
-                                            outbox.c.claimed_by == worker)
-                       .values(status=QUEUED, next_attempt_at=next_attempt_at, last_error=error[:2000],
-                               claimed_at=None, claimed_by=None))
+    await conn.execute(
+        update(outbox)
+        .where(outbox.c.id == item_id, outbox.c.status == SENDING, outbox.c.claimed_by == worker)
+        .values(
+            status=QUEUED,
+            next_attempt_at=next_attempt_at,
+            last_error=error[:2000],
+            claimed_at=None,
+            claimed_by=None,
+        )
+    )
 
 
 async def release(conn: AsyncConnection, item_ids: list[int], worker: str, next_attempt_at: datetime) -> None:
     """Give back claims not attempted (the server is down: trying the rest now is pointless)."""
     if item_ids:
-        await conn.execute(update(outbox).where(outbox.c.id.in_(item_ids), outbox.c.status == SENDING,
-                                                outbox.c.claimed_by == worker)
-                           .values(status=QUEUED, next_attempt_at=next_attempt_at, attempts=outbox.c.attempts - 1,
-                                   claimed_at=None, claimed_by=None))
+        await conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(item_ids), outbox.c.status == SENDING, outbox.c.claimed_by == worker)
+            .values(
+                status=QUEUED,
+                next_attempt_at=next_attempt_at,
+                attempts=outbox.c.attempts - 1,
+                claimed_at=None,
+                claimed_by=None,
+            )
+        )
 
 
 async def mark_failed(conn: AsyncConnection, item_id: int, error: str) -> None:
-    await conn.execute(update(outbox).where(outbox.c.id == item_id).values(status=FAILED, last_error=error[:2000]))
+    await conn.execute(
+        update(outbox).where(outbox.c.id == item_id).values(status=FAILED, last_error=error[:2000])
+    )
 
 
 async def stats(conn: AsyncConnection) -> dict:
-    rows = await conn.execute(select(outbox.c.status, func.count(), func.min(outbox.c.enqueued_wall))
-                              .group_by(outbox.c.status))
+    rows = await conn.execute(
+        select(outbox.c.status, func.count(), func.min(outbox.c.enqueued_wall)).group_by(outbox.c.status)
+    )
     counts, oldest = {}, None
     for status, count, first in rows:
         counts[status] = count
@@ -92,7 +148,18 @@ async def stats(conn: AsyncConnection) -> dict:
 
 
 async def list_outbox(conn: AsyncConnection, limit: int = 100) -> list[dict]:
-    rows = await conn.execute(select(outbox.c.id, outbox.c.recipient, outbox.c.subject, outbox.c.status,
-                                     outbox.c.attempts, outbox.c.created_at, outbox.c.sent_at, outbox.c.last_error)
-                              .order_by(outbox.c.id.desc()).limit(limit))
+    rows = await conn.execute(
+        select(
+            outbox.c.id,
+            outbox.c.recipient,
+            outbox.c.subject,
+            outbox.c.status,
+            outbox.c.attempts,
+            outbox.c.created_at,
+            outbox.c.sent_at,
+            outbox.c.last_error,
+        )
+        .order_by(outbox.c.id.desc())
+        .limit(limit)
+    )
     return [dict(r._mapping) for r in rows]

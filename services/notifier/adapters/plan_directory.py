@@ -4,25 +4,37 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shared.plan import Plan, load_plan
-
 from services.notifier.domain.directory import Agency, Directory, Indicator, Leader
+from shared.plan import Plan, load_plan
 
 
 def directory_from_plan(plan: Plan) -> Directory:
     agencies = {
         a.code: Agency(
-            code=a.code, name_vi=a.name_vi, name_en=a.name_en, parent=a.parent,
+            code=a.code,
+            name_vi=a.name_vi,
+            name_en=a.name_en,
+            parent=a.parent,
             leaders=tuple(Leader(lead.name, lead.email, lead.title, lead.language) for lead in a.leaders),
             chain=tuple(c.code for c in plan.escalation_chain(a.code)),
         )
         for a in plan.agencies
     }
-    indicators = {i.code: Indicator(i.code, i.name_vi, i.name_en, i.unit_vi, i.unit_en, i.kind)
-                  for i in plan.indicators}
-    return Directory(agencies=agencies, indicators=indicators, cutoff_day=plan.cutoff_day, timezone=plan.timezone,
-                     plan_year=plan.year, plan_code=plan.code, plan_title=plan.title,
-                     denominators={(t.agency, t.indicator, t.period): t.denominator for t in plan.targets if t.denominator})
+    indicators = {
+        i.code: Indicator(i.code, i.name_vi, i.name_en, i.unit_vi, i.unit_en, i.kind) for i in plan.indicators
+    }
+    return Directory(
+        agencies=agencies,
+        indicators=indicators,
+        cutoff_day=plan.cutoff_day,
+        timezone=plan.timezone,
+        plan_year=plan.year,
+        plan_code=plan.code,
+        plan_title=plan.title,
+        denominators={
+            (t.agency, t.indicator, t.period): t.denominator for t in plan.targets if t.denominator
+        },
+    )
 
 
 def load_directory(path: Path) -> Directory:

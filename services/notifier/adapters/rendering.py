@@ -29,10 +29,20 @@ from services.notifier.domain.directory import Directory
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
-_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
-                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-_text_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=False, undefined=StrictUndefined,
-                        trim_blocks=True, lstrip_blocks=True)
+_env = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(["html", "j2"]),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_text_env = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=False,
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 
 
 class InvalidAddress(ValueError):
@@ -47,7 +57,9 @@ class _Subject(str):
 
     def fold(self, *, policy) -> str:
         charset = None if self.isascii() else "utf-8"
-        encoded = Header(str(self), charset, header_name=self.name, maxlinelen=76).encode(linesep=policy.linesep)
+        encoded = Header(str(self), charset, header_name=self.name, maxlinelen=76).encode(
+            linesep=policy.linesep
+        )
         return f"{self.name}: {encoded}{policy.linesep}"
 
 
@@ -64,7 +76,7 @@ def address(name: str, email: str) -> Address:
 
 
 def parse_sender(text: str) -> Address:
-    """"Tiendo <tiendo@example>" or a bare address."""
+    """ "Tiendo <tiendo@example>" or a bare address."""
     match = re.match(r"^\s*(?P<name>[^<]*?)\s*<(?P<addr>[^>]+)>\s*$", text)
     return address(match["name"], match["addr"]) if match else address("", text.strip())
 
@@ -92,8 +104,11 @@ def subject(digest: Digest, directory: Directory) -> str:
         parts.append(head + (f" (+{t['other'].format(n=rest)})" if rest else ""))
     else:
         parts.append(t["resolved_subject"].format(n=len(digest.resolved)))
-    parts.append(directory.agency(next(iter(agencies))).name(lang) if len(agencies) == 1
-                 else t["agencies"].format(n=len(agencies)))
+    parts.append(
+        directory.agency(next(iter(agencies))).name(lang)
+        if len(agencies) == 1
+        else t["agencies"].format(n=len(agencies))
+    )
     periods = {a.period for a in scope}
     if len(periods) == 1:
         parts.append(directory.period_label(next(iter(periods)), lang))
@@ -120,17 +135,27 @@ def _view(alert: Alert, digest: Digest, ctx: RenderContext, now: datetime) -> di
         days = max((now - alert.opened_at).days, 0)
         escalated = t["escalated"].format(agency=d.agency(alert.agency).name(lang), days=days)
     return {
-        "agency": d.agency(alert.agency).name(lang), "indicator": indicator.name(lang),
-        "period": d.period_label(alert.period, lang), "title": texts.KIND_TITLE[lang][alert.kind],
-        "severity": alert.severity.value, "severity_label": t["severity"][alert.severity.value],
+        "agency": d.agency(alert.agency).name(lang),
+        "indicator": indicator.name(lang),
+        "period": d.period_label(alert.period, lang),
+        "title": texts.KIND_TITLE[lang][alert.kind],
+        "severity": alert.severity.value,
+        "severity_label": t["severity"][alert.severity.value],
         "is_report": alert.indicator is None,
-        **{name: texts.number(f.get(name), lang, whole) for name in ("actual", "target", "expected", "forecast")},
-        "unit": unit, "deadline": _local(f.get("deadline"), ctx.timezone) if f.get("deadline") else None,
+        **{
+            name: texts.number(f.get(name), lang, whole)
+            for name in ("actual", "target", "expected", "forecast")
+        },
+        "unit": unit,
+        "deadline": _local(f.get("deadline"), ctx.timezone) if f.get("deadline") else None,
         "submitted_at": _local(f.get("submitted_at"), ctx.timezone) if f.get("submitted_at") else None,
         "todo": texts.what_to_do(lang, alert.kind, _missing(alert, d, lang)),
-        "acked": t["acked"].format(who=alert.acked_by, when=_local(alert.acked_at, ctx.timezone)) if alert.acked_at else None,
+        "acked": t["acked"].format(who=alert.acked_by, when=_local(alert.acked_at, ctx.timezone))
+        if alert.acked_at
+        else None,
         "ack_link": ctx.ack_link(alert) if alert.firing and not alert.acked_at else None,
-        "escalated": escalated, "is_new": False,
+        "escalated": escalated,
+        "is_new": False,
     }
 
 
@@ -147,9 +172,15 @@ def _groups(digest: Digest, ctx: RenderContext) -> dict[str, list[dict]]:
     for name, alerts in (("firing", [*digest.new, *digest.still_open]), ("resolved", digest.resolved)):
         for s in sections(alerts, ctx.directory):
             group = name if name == "resolved" else ("new" if s.head.id in new_ids else "still_open")
-            out[group].append({"head": _view(s.head, digest, ctx, now),
-                               "children": [{**_view(c, digest, ctx, now), "is_new": c.id in new_ids and group != "new"}
-                                            for c in s.children]})
+            out[group].append(
+                {
+                    "head": _view(s.head, digest, ctx, now),
+                    "children": [
+                        {**_view(c, digest, ctx, now), "is_new": c.id in new_ids and group != "new"}
+                        for c in s.children
+                    ],
+                }
+            )
     return out
 
 
@@ -157,16 +188,33 @@ def render(digest: Digest, ctx: RenderContext, domain: str = "tiendo.local") -> 
     lang = digest.recipient.language
     t = texts.T[lang]
     now = digest.created_at
-    silences = [t["silence_line"].format(
-        scope=" / ".join(p for p in (s.agency and ctx.directory.agency(s.agency).name(lang), s.indicator and
-                                     ctx.directory.indicator(s.indicator).name(lang),
-                                     s.period and ctx.directory.period_label(s.period, lang)) if p),
-        until=_local(s.ends_at, ctx.timezone), reason=s.reason, by=s.created_by) for s in digest.silences]
+    silences = [
+        t["silence_line"].format(
+            scope=" / ".join(
+                p
+                for p in (
+                    s.agency and ctx.directory.agency(s.agency).name(lang),
+                    s.indicator and ctx.directory.indicator(s.indicator).name(lang),
+                    s.period and ctx.directory.period_label(s.period, lang),
+                )
+                if p
+            ),
+            until=_local(s.ends_at, ctx.timezone),
+            reason=s.reason,
+            by=s.created_by,
+        )
+        for s in digest.silences
+    ]
     model = {
-        "t": t, "lang": lang, "subject": subject(digest, ctx.directory),
+        "t": t,
+        "lang": lang,
+        "subject": subject(digest, ctx.directory),
         "greeting": t["greeting"].format(name=digest.recipient.name),
-        "intro": texts.intro(lang, ctx.directory.plan_year, ctx.directory.plan_code, ctx.directory.plan_title),
-        **_groups(digest, ctx), "silences": silences,
+        "intro": texts.intro(
+            lang, ctx.directory.plan_year, ctx.directory.plan_code, ctx.directory.plan_title
+        ),
+        **_groups(digest, ctx),
+        "silences": silences,
         "inhibited": t["inhibited"].format(n=len(digest.inhibited)) if digest.inhibited else None,
     }
     message = EmailMessage(policy=SMTP)
@@ -176,9 +224,15 @@ def render(digest: Digest, ctx: RenderContext, domain: str = "tiendo.local") -> 
     message["Date"] = format_datetime(now)
     message["Message-ID"] = f"<{digest.message_token}@{domain}>"
     message["Auto-Submitted"] = "auto-generated"  # no vacation auto-replies back to us
-    message.set_content(_text_env.get_template("digest.txt.j2").render(**model), charset="utf-8", cte="quoted-printable")
-    message.add_alternative(_env.get_template("digest.html.j2").render(**model), subtype="html", charset="utf-8",
-                            cte="quoted-printable")
+    message.set_content(
+        _text_env.get_template("digest.txt.j2").render(**model), charset="utf-8", cte="quoted-printable"
+    )
+    message.add_alternative(
+        _env.get_template("digest.html.j2").render(**model),
+        subtype="html",
+        charset="utf-8",
+        cte="quoted-printable",
+    )
     message["Content-Language"] = lang  # after set_content, which drops Content-* headers
     # Deterministic, and "=_" can never occur in quoted-printable parts.
     message.set_boundary(f"=_tiendo_{digest.message_token}")

@@ -9,38 +9,70 @@ from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.events import KpiStatus
-
-from services.notifier.adapters.tables import (alerts, inbox, kpi_status, recipients, silences,
-                                               used_ack_tokens)
+from services.notifier.adapters.tables import alerts, inbox, kpi_status, recipients, silences, used_ack_tokens
 from services.notifier.domain.alerts import FIRING, Alert, AlertKind
 from services.notifier.domain.digest import RecipientState
 from services.notifier.domain.silences import Silence
+from shared.events import KpiStatus
 
 
-async def record_in_inbox(conn: AsyncConnection, source: str, event_id: str, type_: str, now: datetime) -> bool:
+async def record_in_inbox(
+    conn: AsyncConnection, source: str, event_id: str, type_: str, now: datetime
+) -> bool:
     """False if this (source, id) was already applied: the event is a duplicate."""
-    result = await conn.execute(insert(inbox).values(source=source, id=event_id, type=type_, received_at=now)
-                                .on_conflict_do_nothing().returning(inbox.c.id))
+    result = await conn.execute(
+        insert(inbox)
+        .values(source=source, id=event_id, type=type_, received_at=now)
+        .on_conflict_do_nothing()
+        .returning(inbox.c.id)
+    )
     return result.first() is not None
 
 
 async def kpi_status_of(conn: AsyncConnection, agency: str, indicator: str, period: str) -> KpiStatus | None:
-    row = (await conn.execute(select(kpi_status.c.status).where(
-        kpi_status.c.agency == agency, kpi_status.c.indicator == indicator, kpi_status.c.period == period))).first()
+    row = (
+        await conn.execute(
+            select(kpi_status.c.status).where(
+                kpi_status.c.agency == agency,
+                kpi_status.c.indicator == indicator,
+                kpi_status.c.period == period,
+            )
+        )
+    ).first()
     return KpiStatus(row.status) if row else None
 
 
-async def remember_kpi_status(conn: AsyncConnection, agency: str, indicator: str, period: str,
-                              status: KpiStatus, as_of: datetime, facts: dict) -> None:
-    stmt = insert(kpi_status).values(agency=agency, indicator=indicator, period=period, status=status.value,
-                                     as_of=as_of, since=as_of, facts=facts)
+async def remember_kpi_status(
+    conn: AsyncConnection,
+    agency: str,
+    indicator: str,
+    period: str,
+    status: KpiStatus,
+    as_of: datetime,
+    facts: dict,
+) -> None:
+    stmt = insert(kpi_status).values(
+        agency=agency,
+        indicator=indicator,
+        period=period,
+        status=status.value,
+        as_of=as_of,
+        since=as_of,
+        facts=facts,
+    )
     unchanged = kpi_status.c.status == stmt.excluded.status
-    await conn.execute(stmt.on_conflict_do_update(
-        index_elements=[kpi_status.c.agency, kpi_status.c.indicator, kpi_status.c.period],
-        set_={"status": stmt.excluded.status, "as_of": stmt.excluded.as_of, "facts": stmt.excluded.facts,
-              "since": case((unchanged, kpi_status.c.since), else_=stmt.excluded.since)},
-        where=kpi_status.c.as_of <= stmt.excluded.as_of))
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[kpi_status.c.agency, kpi_status.c.indicator, kpi_status.c.period],
+            set_={
+                "status": stmt.excluded.status,
+                "as_of": stmt.excluded.as_of,
+                "facts": stmt.excluded.facts,
+                "since": case((unchanged, kpi_status.c.since), else_=stmt.excluded.since),
+            },
+            where=kpi_status.c.as_of <= stmt.excluded.as_of,
+        )
+    )
 
 
 async def at_risk_kpis(conn: AsyncConnection) -> list:
@@ -50,13 +82,26 @@ async def at_risk_kpis(conn: AsyncConnection) -> list:
 
 
 def _alert(row) -> Alert:
-    return Alert(kind=AlertKind(row.kind), agency=row.agency, indicator=row.indicator, period=row.period,
-                 state=row.state, opened_at=row.opened_at, as_of=row.as_of, facts=dict(row.facts),
-                 resolved_at=row.resolved_at, acked_at=row.acked_at, acked_by=row.acked_by, id=row.id)
+    return Alert(
+        kind=AlertKind(row.kind),
+        agency=row.agency,
+        indicator=row.indicator,
+        period=row.period,
+        state=row.state,
+        opened_at=row.opened_at,
+        as_of=row.as_of,
+        facts=dict(row.facts),
+        resolved_at=row.resolved_at,
+        acked_at=row.acked_at,
+        acked_by=row.acked_by,
+        id=row.id,
+    )
 
 
 async def alert_by_fingerprint(conn: AsyncConnection, fingerprint: str) -> Alert | None:
-    row = (await conn.execute(select(alerts).where(alerts.c.fingerprint == fingerprint).with_for_update())).first()
+    row = (
+        await conn.execute(select(alerts).where(alerts.c.fingerprint == fingerprint).with_for_update())
+    ).first()
     return _alert(row) if row else None
 
 
@@ -67,17 +112,30 @@ async def alert_by_id(conn: AsyncConnection, alert_id: int, lock: bool = False) 
 
 
 async def save_alert(conn: AsyncConnection, alert: Alert) -> Alert:
-    values = dict(fingerprint=alert.fingerprint, kind=alert.kind.value, severity=alert.severity.value,
-                  agency=alert.agency, indicator=alert.indicator, period=alert.period, state=alert.state,
-                  opened_at=alert.opened_at, as_of=alert.as_of, resolved_at=alert.resolved_at,
-                  acked_at=alert.acked_at, acked_by=alert.acked_by, facts=alert.facts)
+    values = dict(
+        fingerprint=alert.fingerprint,
+        kind=alert.kind.value,
+        severity=alert.severity.value,
+        agency=alert.agency,
+        indicator=alert.indicator,
+        period=alert.period,
+        state=alert.state,
+        opened_at=alert.opened_at,
+        as_of=alert.as_of,
+        resolved_at=alert.resolved_at,
+        acked_at=alert.acked_at,
+        acked_by=alert.acked_by,
+        facts=alert.facts,
+    )
     stmt = insert(alerts).values(**values)
     stmt = stmt.on_conflict_do_update(index_elements=[alerts.c.fingerprint], set_=values)
     row = (await conn.execute(stmt.returning(alerts))).one()
     return _alert(row)
 
 
-async def alerts_for(conn: AsyncConnection, agencies: Iterable[str] | None, also_ids: Iterable[int] = ()) -> list[Alert]:
+async def alerts_for(
+    conn: AsyncConnection, agencies: Iterable[str] | None, also_ids: Iterable[int] = ()
+) -> list[Alert]:
     """Firing alerts of these agencies (None = all), plus the listed alerts whatever their state."""
     firing = alerts.c.state == FIRING
     scope = firing if agencies is None else and_(firing, alerts.c.agency.in_(list(agencies)))
@@ -87,8 +145,9 @@ async def alerts_for(conn: AsyncConnection, agencies: Iterable[str] | None, also
     return [_alert(r) for r in rows]
 
 
-async def list_alerts(conn: AsyncConnection, state: str | None = None, agency: str | None = None,
-                      limit: int = 500) -> list[Alert]:
+async def list_alerts(
+    conn: AsyncConnection, state: str | None = None, agency: str | None = None, limit: int = 500
+) -> list[Alert]:
     query = select(alerts).order_by(alerts.c.id.desc()).limit(limit)
     if state:
         query = query.where(alerts.c.state == state)
@@ -98,20 +157,41 @@ async def list_alerts(conn: AsyncConnection, state: str | None = None, agency: s
 
 
 async def set_acknowledged(conn: AsyncConnection, alert: Alert) -> None:
-    await conn.execute(update(alerts).where(alerts.c.id == alert.id)
-                       .values(acked_at=alert.acked_at, acked_by=alert.acked_by))
+    await conn.execute(
+        update(alerts).where(alerts.c.id == alert.id).values(acked_at=alert.acked_at, acked_by=alert.acked_by)
+    )
 
 
 def _silence(row) -> Silence:
-    return Silence(agency=row.agency, indicator=row.indicator, period=row.period, starts_at=row.starts_at,
-                   ends_at=row.ends_at, reason=row.reason, created_by=row.created_by, id=row.id)
+    return Silence(
+        agency=row.agency,
+        indicator=row.indicator,
+        period=row.period,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        reason=row.reason,
+        created_by=row.created_by,
+        id=row.id,
+    )
 
 
 async def add_silence(conn: AsyncConnection, silence: Silence, now: datetime) -> Silence:
-    row = (await conn.execute(insert(silences).values(
-        agency=silence.agency, indicator=silence.indicator, period=silence.period, starts_at=silence.starts_at,
-        ends_at=silence.ends_at, reason=silence.reason, created_by=silence.created_by, created_at=now,
-    ).returning(silences))).one()
+    row = (
+        await conn.execute(
+            insert(silences)
+            .values(
+                agency=silence.agency,
+                indicator=silence.indicator,
+                period=silence.period,
+                starts_at=silence.starts_at,
+                ends_at=silence.ends_at,
+                reason=silence.reason,
+                created_by=silence.created_by,
+                created_at=now,
+            )
+            .returning(silences)
+        )
+    ).one()
     return _silence(row)
 
 
@@ -124,8 +204,9 @@ async def list_silences(conn: AsyncConnection, now: datetime | None = None) -> l
 
 
 async def expire_silence(conn: AsyncConnection, silence_id: int, now: datetime) -> bool:
-    result = await conn.execute(update(silences).where(silences.c.id == silence_id, silences.c.ends_at > now)
-                                .values(ends_at=now))
+    result = await conn.execute(
+        update(silences).where(silences.c.id == silence_id, silences.c.ends_at > now).values(ends_at=now)
+    )
     return result.rowcount > 0
 
 
@@ -133,24 +214,38 @@ async def lock_recipient(conn: AsyncConnection, email: str) -> RecipientState:
     """The leader's grouping state, row-locked: one planner at a time per leader."""
     await conn.execute(insert(recipients).values(email=email, delivered={}).on_conflict_do_nothing())
     row = (await conn.execute(select(recipients).where(recipients.c.email == email).with_for_update())).one()
-    return RecipientState(row.email, row.first_pending_at, row.last_sent_at,
-                          {int(k): v for k, v in row.delivered.items()})
+    return RecipientState(
+        row.email, row.first_pending_at, row.last_sent_at, {int(k): v for k, v in row.delivered.items()}
+    )
 
 
 async def save_recipient(conn: AsyncConnection, state: RecipientState) -> None:
-    await conn.execute(update(recipients).where(recipients.c.email == state.email).values(
-        first_pending_at=state.first_pending_at, last_sent_at=state.last_sent_at,
-        delivered={str(k): v for k, v in state.delivered.items()}))
+    await conn.execute(
+        update(recipients)
+        .where(recipients.c.email == state.email)
+        .values(
+            first_pending_at=state.first_pending_at,
+            last_sent_at=state.last_sent_at,
+            delivered={str(k): v for k, v in state.delivered.items()},
+        )
+    )
 
 
 async def recipients_with_deliveries(conn: AsyncConnection) -> list[str]:
-    rows = await conn.execute(select(recipients.c.email).where(
-        or_(recipients.c.delivered != {}, recipients.c.first_pending_at.is_not(None))))
+    rows = await conn.execute(
+        select(recipients.c.email).where(
+            or_(recipients.c.delivered != {}, recipients.c.first_pending_at.is_not(None))
+        )
+    )
     return [r.email for r in rows]
 
 
 async def use_ack_nonce(conn: AsyncConnection, nonce: str, alert_id: int, now: datetime) -> bool:
     """False if the link was used before (single use)."""
-    result = await conn.execute(insert(used_ack_tokens).values(nonce=nonce, alert_id=alert_id, used_at=now)
-                                .on_conflict_do_nothing().returning(used_ack_tokens.c.nonce))
+    result = await conn.execute(
+        insert(used_ack_tokens)
+        .values(nonce=nonce, alert_id=alert_id, used_at=now)
+        .on_conflict_do_nothing()
+        .returning(used_ack_tokens.c.nonce)
+    )
     return result.first() is not None

@@ -39,9 +39,17 @@ class SmtpTransport:
     async def send(self, sender: str, recipient: str, message: bytes) -> None:
         try:
             await aiosmtplib.send(
-                message, sender=sender, recipients=[recipient], hostname=self.host, port=self.port,
-                use_tls=self.tls == "ssl", start_tls=self.tls == "starttls", tls_context=self._tls_context(),
-                username=self.username, password=self.password, timeout=self.timeout,
+                message,
+                sender=sender,
+                recipients=[recipient],
+                hostname=self.host,
+                port=self.port,
+                use_tls=self.tls == "ssl",
+                start_tls=self.tls == "starttls",
+                tls_context=self._tls_context(),
+                username=self.username,
+                password=self.password,
+                timeout=self.timeout,
             )
         except aiosmtplib.SMTPAuthenticationError as exc:
             # Our configuration, not the message: keep it queued until the credentials are fixed.

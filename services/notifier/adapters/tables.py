@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, Column, DateTime, Integer, LargeBinary, MetaData,
-                        String, Table, Text, UniqueConstraint)
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 SCHEMA = "notifier"
@@ -12,7 +22,8 @@ TS = DateTime(timezone=True)
 
 # Status events already applied, keyed as the contract says: (source, id).
 inbox = Table(
-    "inbox", metadata,
+    "inbox",
+    metadata,
     Column("source", String(200), primary_key=True),
     Column("id", String(128), primary_key=True),
     Column("type", String(200), nullable=False),
@@ -21,7 +32,8 @@ inbox = Table(
 
 # Latest KPI status per agency × indicator × period ("at risk two periods running").
 kpi_status = Table(
-    "kpi_status", metadata,
+    "kpi_status",
+    metadata,
     Column("agency", String(64), primary_key=True),
     Column("indicator", String(64), primary_key=True),
     Column("period", String(16), primary_key=True),
@@ -32,7 +44,8 @@ kpi_status = Table(
 )
 
 alerts = Table(
-    "alerts", metadata,
+    "alerts",
+    metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=True),
     Column("fingerprint", String(300), nullable=False, unique=True),
     Column("kind", String(32), nullable=False),
@@ -50,7 +63,8 @@ alerts = Table(
 )
 
 silences = Table(
-    "silences", metadata,
+    "silences",
+    metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=True),
     Column("agency", String(64)),
     Column("indicator", String(64)),
@@ -64,7 +78,8 @@ silences = Table(
 
 # Per leader: the grouping clock and which alert state each was last mailed in.
 recipients = Table(
-    "recipients", metadata,
+    "recipients",
+    metadata,
     Column("email", String(320), primary_key=True),
     Column("first_pending_at", TS),
     Column("last_sent_at", TS),
@@ -72,7 +87,8 @@ recipients = Table(
 )
 
 outbox = Table(
-    "outbox", metadata,
+    "outbox",
+    metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=True),
     Column("idempotency_key", String(400), nullable=False),
     Column("message_id", String(200), nullable=False),
@@ -93,7 +109,8 @@ outbox = Table(
 )
 
 used_ack_tokens = Table(
-    "used_ack_tokens", metadata,
+    "used_ack_tokens",
+    metadata,
     Column("nonce", String(64), primary_key=True),
     Column("alert_id", BigInteger, nullable=False),
     Column("used_at", TS, nullable=False),

@@ -10,7 +10,7 @@ import base64
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 class InvalidToken(ValueError):
@@ -47,8 +47,9 @@ def nonce_for(secret: bytes, *parts: str) -> str:
 
 
 def issue(secret: bytes, claim: AckClaim) -> str:
-    payload = "\n".join([str(claim.alert_id), claim.recipient, str(int(claim.expires_at.timestamp())),
-                         claim.nonce]).encode()
+    payload = "\n".join(
+        [str(claim.alert_id), claim.recipient, str(int(claim.expires_at.timestamp())), claim.nonce]
+    ).encode()
     return f"{_b64(payload)}.{_sign(secret, payload)}"
 
 
@@ -64,8 +65,7 @@ def verify(secret: bytes, token: str, now: datetime) -> AckClaim:
         raise InvalidToken("signature")
     try:
         alert_id, recipient, expires, nonce = payload.decode().split("\n")
-        claim = AckClaim(int(alert_id), recipient,
-                         datetime.fromtimestamp(int(expires), tz=timezone.utc), nonce)
+        claim = AckClaim(int(alert_id), recipient, datetime.fromtimestamp(int(expires), tz=UTC), nonce)
     except ValueError as exc:
         raise InvalidToken("malformed") from exc
     if now >= claim.expires_at:

@@ -8,13 +8,20 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from services.notifier.domain.alerts import FIRING, REPEATS, RESOLVED, Alert, Severity, inhibited, is_superseded
+from services.notifier.domain.alerts import (
+    FIRING,
+    REPEATS,
+    RESOLVED,
+    Alert,
+    Severity,
+    inhibited,
+    is_superseded,
+)
 from services.notifier.domain.directory import Directory, Leader
 from services.notifier.domain.periods import contains
 from services.notifier.domain.policy import DigestPolicy
 from services.notifier.domain.routing import reached_at, recipients
 from services.notifier.domain.silences import Silence, silenced_by
-
 
 _ONE_SECOND, _HALF_DAY = timedelta(seconds=1), timedelta(hours=12)
 
@@ -69,8 +76,15 @@ class Digest:
         return [*self.new, *self.still_open, *self.resolved]
 
 
-def select(email: str, alerts: list[Alert], state: RecipientState, directory: Directory,
-           silences: list[Silence], policy: DigestPolicy, now: datetime) -> Selection:
+def select(
+    email: str,
+    alerts: list[Alert],
+    state: RecipientState,
+    directory: Directory,
+    silences: list[Silence],
+    policy: DigestPolicy,
+    now: datetime,
+) -> Selection:
     firing = [a for a in alerts if a.firing]
     visible, muted, held, used, since, forget = [], [], [], {}, {}, set()
     for alert in alerts:
@@ -98,17 +112,20 @@ def select(email: str, alerts: list[Alert], state: RecipientState, directory: Di
     return Selection(visible, muted, list(used.values()), held, since, frozenset(forget))
 
 
-def plan(leader: Leader, selection: Selection, state: RecipientState, policy: DigestPolicy,
-         now: datetime) -> tuple[Digest | None, RecipientState]:
+def plan(
+    leader: Leader, selection: Selection, state: RecipientState, policy: DigestPolicy, now: datetime
+) -> tuple[Digest | None, RecipientState]:
     """The digest due now for this leader (if any) and the state to remember."""
     if selection.forget & state.delivered.keys():
-        state = replace(state, delivered={k: v for k, v in state.delivered.items() if k not in selection.forget})
+        state = replace(
+            state, delivered={k: v for k, v in state.delivered.items() if k not in selection.forget}
+        )
     new = [a for a in selection.visible if a.firing and state.delivered.get(a.id) != FIRING]
     still_open = [a for a in selection.visible if a.firing and state.delivered.get(a.id) == FIRING]
     resolved = [a for a in selection.visible if not a.firing]
     if new or resolved:
         # From when the changes happened, not when a tick noticed: a replay computes the same due time.
-        pending_since = min(min((selection.since.get(a.id, now) for a in [*new, *resolved])), now)
+        pending_since = min(min(selection.since.get(a.id, now) for a in [*new, *resolved]), now)
         state = replace(state, first_pending_at=pending_since)
         critical = any(a.severity is Severity.CRITICAL for a in new)
         earliest = pending_since + policy.group_wait
@@ -128,8 +145,9 @@ def plan(leader: Leader, selection: Selection, state: RecipientState, policy: Di
         return None, replace(state, first_pending_at=None)
     if now < due or policy.quiet(now):
         return None, state
-    digest = Digest(leader, due, reason, new, still_open, resolved, selection.silences,
-                    selection.inhibited, now)
+    digest = Digest(
+        leader, due, reason, new, still_open, resolved, selection.silences, selection.inhibited, now
+    )
     delivered = {k: v for k, v in state.delivered.items() if v == FIRING}
     delivered.update({a.id: a.state for a in [*new, *still_open]})
     for alert in resolved:
@@ -150,8 +168,12 @@ def sections(alerts: list[Alert], directory: Directory) -> list[Section]:
     def parent_of(alert: Alert) -> Alert | None:
         for anc in directory.ancestors(alert.agency):
             for other in alerts:
-                if (other.agency == anc and other.indicator == alert.indicator and other.kind is alert.kind
-                        and contains(other.period, alert.period)):
+                if (
+                    other.agency == anc
+                    and other.indicator == alert.indicator
+                    and other.kind is alert.kind
+                    and contains(other.period, alert.period)
+                ):
                     return other
         return None
 

@@ -83,8 +83,11 @@ class Directory:
 
     def led_by(self, email: str) -> set[str]:
         """The agencies whose leader this address is."""
-        return {a.code for a in self.agencies.values()
-                if any(lead.email.lower() == email.lower() for lead in a.leaders)}
+        return {
+            a.code
+            for a in self.agencies.values()
+            if any(lead.email.lower() == email.lower() for lead in a.leaders)
+        }
 
     def ancestors(self, code: str) -> list[str]:
         seen, out, current = {code}, [], self.agency(code).parent

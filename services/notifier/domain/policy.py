@@ -51,7 +51,9 @@ class DigestPolicy:
         if self.digest_time is None:
             return at_or_after
         local = at_or_after.astimezone(ZoneInfo(self.timezone))
-        slot = local.replace(hour=self.digest_time.hour, minute=self.digest_time.minute, second=0, microsecond=0)
+        slot = local.replace(
+            hour=self.digest_time.hour, minute=self.digest_time.minute, second=0, microsecond=0
+        )
         return slot if slot >= local else slot + timedelta(days=1)
 
     def escalation_delay(self, step: int, steps: int) -> timedelta:

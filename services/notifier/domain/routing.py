@@ -37,7 +37,11 @@ def reached_at(alert: Alert, email: str, directory: Directory, policy: DigestPol
     agency = directory.agency(alert.agency)
     for step, code in enumerate((agency.code, *agency.chain)):
         if any(lead.email.lower() == email.lower() for lead in directory.agency(code).leaders):
-            return alert.opened_at if step == 0 else alert.opened_at + policy.escalation_delay(step - 1, len(agency.chain))
+            return (
+                alert.opened_at
+                if step == 0
+                else alert.opened_at + policy.escalation_delay(step - 1, len(agency.chain))
+            )
     return alert.opened_at
 
 
@@ -47,7 +51,9 @@ def reachable_agencies(email: str, directory: Directory) -> set[str]:
     return {a.code for a in directory.agencies.values() if a.code in own or own & set(a.chain)}
 
 
-def next_escalation(alert: Alert, directory: Directory, policy: DigestPolicy, now: datetime) -> datetime | None:
+def next_escalation(
+    alert: Alert, directory: Directory, policy: DigestPolicy, now: datetime
+) -> datetime | None:
     """When the alert will climb next (for the API and the digest), None if it will not."""
     if not alert.firing or alert.acked_at or alert.kind not in ESCALATES:
         return None

@@ -38,9 +38,11 @@ class Silence:
         return self.starts_at <= now < self.ends_at
 
     def matches(self, alert: Alert) -> bool:
-        return ((self.agency is None or self.agency == alert.agency)
-                and (self.indicator is None or self.indicator == alert.indicator)
-                and (self.period is None or periods.contains(self.period, alert.period)))
+        return (
+            (self.agency is None or self.agency == alert.agency)
+            and (self.indicator is None or self.indicator == alert.indicator)
+            and (self.period is None or periods.contains(self.period, alert.period))
+        )
 
 
 def silenced_by(alert: Alert, silences: list[Silence], now: datetime) -> list[Silence]:

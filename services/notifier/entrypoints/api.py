@@ -13,32 +13,50 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field
 
-from shared.http_params import ERRORS, Code, Moment, Period, RowId, require_known, text
-
-from services.notifier.adapters import outbox, repository as repo
+from services.notifier.adapters import outbox
+from services.notifier.adapters import repository as repo
 from services.notifier.adapters.rendering import TEMPLATES
 from services.notifier.adapters.texts import KIND_TITLE
 from services.notifier.domain.alerts import Alert
 from services.notifier.domain.silences import InvalidSilence, Silence
 from services.notifier.service_layer import operations
+from shared.http_params import ERRORS, Code, Moment, Period, RowId, require_known, text
 
 router = APIRouter()
 Token = Annotated[str, Path(max_length=1000)]
 #: a duration's ceiling (a year); a longer silence is given by its ends_at
 MAX_SILENCE_HOURS = 24 * 366
-LINK_ERRORS = {400: {"description": "An invalid or expired link (a page saying so)", "content": {"text/html": {}}}}
+LINK_ERRORS = {
+    400: {"description": "An invalid or expired link (a page saying so)", "content": {"text/html": {}}}
+}
 Person = text(320)
 Reason = text(2000)
 _pages = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["j2", "html"]))
 PAGE = {
-    "vi": {"confirm": "Xác nhận đã nhận cảnh báo", "confirm_msg": "Bấm nút dưới đây để xác nhận đã nhận và đang xử lý. Cảnh báo sẽ không được chuyển lên cấp trên nữa.",
-           "button": "Đã nhận / đang xử lý", "ok": "Đã ghi nhận", "ok_msg": "Cảm ơn đồng chí. Cảnh báo đã được xác nhận; việc chuyển lên cấp trên đã dừng.",
-           "used": "Liên kết đã được sử dụng", "used_msg": "Liên kết xác nhận chỉ dùng được một lần.",
-           "bad": "Liên kết không hợp lệ", "expired": "Liên kết đã hết hạn", "bad_msg": "Vui lòng dùng liên kết trong thư mới nhất hoặc liên hệ bộ phận thường trực."},
-    "en": {"confirm": "Acknowledge the alert", "confirm_msg": "Press the button to acknowledge: received, working on it. The alert will no longer be escalated.",
-           "button": "Received / working on it", "ok": "Acknowledged", "ok_msg": "Thank you. The alert is acknowledged; escalation has stopped.",
-           "used": "Link already used", "used_msg": "An acknowledgement link works only once.",
-           "bad": "Invalid link", "expired": "Link expired", "bad_msg": "Please use the link in the latest email or contact the secretariat."},
+    "vi": {
+        "confirm": "Xác nhận đã nhận cảnh báo",
+        "confirm_msg": "Bấm nút dưới đây để xác nhận đã nhận và đang xử lý. Cảnh báo sẽ không được chuyển lên cấp trên nữa.",
+        "button": "Đã nhận / đang xử lý",
+        "ok": "Đã ghi nhận",
+        "ok_msg": "Cảm ơn đồng chí. Cảnh báo đã được xác nhận; việc chuyển lên cấp trên đã dừng.",
+        "used": "Liên kết đã được sử dụng",
+        "used_msg": "Liên kết xác nhận chỉ dùng được một lần.",
+        "bad": "Liên kết không hợp lệ",
+        "expired": "Liên kết đã hết hạn",
+        "bad_msg": "Vui lòng dùng liên kết trong thư mới nhất hoặc liên hệ bộ phận thường trực.",
+    },
+    "en": {
+        "confirm": "Acknowledge the alert",
+        "confirm_msg": "Press the button to acknowledge: received, working on it. The alert will no longer be escalated.",
+        "button": "Received / working on it",
+        "ok": "Acknowledged",
+        "ok_msg": "Thank you. The alert is acknowledged; escalation has stopped.",
+        "used": "Link already used",
+        "used_msg": "An acknowledgement link works only once.",
+        "bad": "Invalid link",
+        "expired": "Link expired",
+        "bad_msg": "Please use the link in the latest email or contact the secretariat.",
+    },
 }
 
 
@@ -46,10 +64,18 @@ def _c(request: Request):
     return request.app.state.container
 
 
-def _page(lang: str, heading: str, message: str, alert: str | None = None, form: bool = False,
-          button: str = "", status: int = 200) -> HTMLResponse:
-    html = _pages.get_template("ack.html.j2").render(lang=lang, heading=heading, message=message, alert=alert,
-                                                     form=form, button=button)
+def _page(
+    lang: str,
+    heading: str,
+    message: str,
+    alert: str | None = None,
+    form: bool = False,
+    button: str = "",
+    status: int = 200,
+) -> HTMLResponse:
+    html = _pages.get_template("ack.html.j2").render(
+        lang=lang, heading=heading, message=message, alert=alert, form=form, button=button
+    )
     return HTMLResponse(html, status_code=status)
 
 
@@ -77,11 +103,20 @@ async def ack_form(token: Token, request: Request) -> HTMLResponse:
         return _page(lang, p["expired" if reason == "expired" else "bad"], p["bad_msg"], status=400)
     async with c.engine.connect() as conn:
         alert = await repo.alert_by_id(conn, claim.alert_id)
-    return _page(lang, p["confirm"], p["confirm_msg"], _describe(c, alert, lang), form=True, button=p["button"])
+    return _page(
+        lang, p["confirm"], p["confirm_msg"], _describe(c, alert, lang), form=True, button=p["button"]
+    )
 
 
-@router.post("/ack/{token}", response_class=HTMLResponse, tags=["acknowledgement"],
-             responses={**LINK_ERRORS, 409: {"description": "The link was used already", "content": {"text/html": {}}}})
+@router.post(
+    "/ack/{token}",
+    response_class=HTMLResponse,
+    tags=["acknowledgement"],
+    responses={
+        **LINK_ERRORS,
+        409: {"description": "The link was used already", "content": {"text/html": {}}},
+    },
+)
 async def ack_submit(token: Token, request: Request) -> HTMLResponse:
     c = _c(request)
     now = c.clock.now()
@@ -97,15 +132,28 @@ async def ack_submit(token: Token, request: Request) -> HTMLResponse:
 
 
 def alert_json(alert: Alert) -> dict:
-    return {"id": alert.id, "kind": alert.kind.value, "severity": alert.severity.value, "agency": alert.agency,
-            "indicator": alert.indicator, "period": alert.period, "state": alert.state,
-            "opened_at": alert.opened_at, "resolved_at": alert.resolved_at, "acked_at": alert.acked_at,
-            "acked_by": alert.acked_by, "facts": alert.facts}
+    return {
+        "id": alert.id,
+        "kind": alert.kind.value,
+        "severity": alert.severity.value,
+        "agency": alert.agency,
+        "indicator": alert.indicator,
+        "period": alert.period,
+        "state": alert.state,
+        "opened_at": alert.opened_at,
+        "resolved_at": alert.resolved_at,
+        "acked_at": alert.acked_at,
+        "acked_by": alert.acked_by,
+        "facts": alert.facts,
+    }
 
 
 @router.get("/alerts", tags=["alerts"], responses=ERRORS)
-async def list_alerts(request: Request, state: Literal["firing", "resolved"] | None = None,
-                      agency: Annotated[Code | None, Query()] = None) -> list[dict]:
+async def list_alerts(
+    request: Request,
+    state: Literal["firing", "resolved"] | None = None,
+    agency: Annotated[Code | None, Query()] = None,
+) -> list[dict]:
     require_known(agency, _c(request).directory.agencies, "agency")
     async with _c(request).engine.connect() as conn:
         return [alert_json(a) for a in await repo.list_alerts(conn, state, agency)]
@@ -130,15 +178,28 @@ class SilenceBody(BaseModel):
     period: Period | None = None
     starts_at: Moment | None = None
     ends_at: Moment | None = None
-    hours: float | None = Field(default=None, gt=0, le=MAX_SILENCE_HOURS, allow_inf_nan=False,
-                                description="duration, if ends_at is not given")
+    hours: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_SILENCE_HOURS,
+        allow_inf_nan=False,
+        description="duration, if ends_at is not given",
+    )
     reason: Reason
     created_by: Person
 
 
 def silence_json(s: Silence) -> dict:
-    return {"id": s.id, "agency": s.agency, "indicator": s.indicator, "period": s.period,
-            "starts_at": s.starts_at, "ends_at": s.ends_at, "reason": s.reason, "created_by": s.created_by}
+    return {
+        "id": s.id,
+        "agency": s.agency,
+        "indicator": s.indicator,
+        "period": s.period,
+        "starts_at": s.starts_at,
+        "ends_at": s.ends_at,
+        "reason": s.reason,
+        "created_by": s.created_by,
+    }
 
 
 @router.post("/silences", status_code=201, tags=["silences"], responses=ERRORS)
@@ -147,10 +208,20 @@ async def post_silence(body: SilenceBody, request: Request) -> dict:
     require_known(body.agency, c.directory.agencies, "agency")
     require_known(body.indicator, c.directory.indicators, "indicator")
     try:
-        return silence_json(await operations.silence(
-            c.engine, agency=body.agency, indicator=body.indicator, period=body.period, reason=body.reason,
-            created_by=body.created_by, now=c.clock.now(), starts_at=body.starts_at, ends_at=body.ends_at,
-            hours=body.hours))
+        return silence_json(
+            await operations.silence(
+                c.engine,
+                agency=body.agency,
+                indicator=body.indicator,
+                period=body.period,
+                reason=body.reason,
+                created_by=body.created_by,
+                now=c.clock.now(),
+                starts_at=body.starts_at,
+                ends_at=body.ends_at,
+                hours=body.hours,
+            )
+        )
     except (InvalidSilence, ValueError) as exc:
         raise HTTPException(422, str(exc)) from exc
 

@@ -8,12 +8,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from services.notifier.bootstrap import Container
+from services.notifier.entrypoints import api, loops
 from shared.api_docs import serve_api_docs
 from shared.http_params import answer_invalid_requests_safely
 from shared.observability import mount_health_and_metrics
-
-from services.notifier.bootstrap import Container
-from services.notifier.entrypoints import api, loops
 
 
 def create_app(container: Container, *, run_loops: bool = True) -> FastAPI:

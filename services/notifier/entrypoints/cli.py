@@ -20,12 +20,13 @@ def run() -> None:
 
 
 @app.command("render-samples")
-def render_samples(out: Path = typer.Option(REPO_ROOT / "docs" / "samples", help="output folder"),
-                   plan: Path = typer.Option(DEFAULT_PLAN, help="plan file")) -> None:
+def render_samples(
+    out: Path = typer.Option(REPO_ROOT / "docs" / "samples", help="output folder"),
+    plan: Path = typer.Option(DEFAULT_PLAN, help="plan file"),
+) -> None:
     """Render the sample digests (.eml and an HTML preview) from the plan with fixed data."""
     from services.notifier.adapters.plan_directory import load_directory
     from services.notifier.samples import write_samples
-
     from shared.plan import load_plan
 
     for path in write_samples(load_directory(plan), out, plan=load_plan(plan)):

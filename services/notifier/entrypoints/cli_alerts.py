@@ -36,8 +36,12 @@ def _dump(rows: list[dict]) -> None:
 
 
 @app.command("list")
-def list_(database_url: str = DB, state: str = typer.Option(None, help="firing | resolved"),
-          agency: str = typer.Option(None), as_json: bool = typer.Option(False, "--json")) -> None:
+def list_(
+    database_url: str = DB,
+    state: str = typer.Option(None, help="firing | resolved"),
+    agency: str = typer.Option(None),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Alerts, newest first."""
     from services.notifier.adapters import repository as repo
     from services.notifier.entrypoints.api import alert_json
@@ -51,8 +55,10 @@ def list_(database_url: str = DB, state: str = typer.Option(None, help="firing |
         return _dump(rows)
     for r in rows:
         acked = f"acked by {r['acked_by']}" if r["acked_by"] else "not acked"
-        typer.echo(f"{r['id']:>6}  {r['state']:<8} {r['severity']:<8} {r['kind']:<22} {r['agency']:<16} "
-                   f"{r['indicator'] or '-':<26} {r['period']:<8} {acked}")
+        typer.echo(
+            f"{r['id']:>6}  {r['state']:<8} {r['severity']:<8} {r['kind']:<22} {r['agency']:<16} "
+            f"{r['indicator'] or '-':<26} {r['period']:<8} {acked}"
+        )
 
 
 @app.command()
@@ -72,16 +78,30 @@ def ack(alert_id: int, by: str = typer.Option(..., help="who acknowledges"), dat
 
 
 @app.command()
-def silence(reason: str = typer.Option(...), by: str = typer.Option(..., help="who silences"),
-            agency: str = typer.Option(None), indicator: str = typer.Option(None), period: str = typer.Option(None),
-            hours: float = typer.Option(24.0, help="duration"), database_url: str = DB) -> None:
+def silence(
+    reason: str = typer.Option(...),
+    by: str = typer.Option(..., help="who silences"),
+    agency: str = typer.Option(None),
+    indicator: str = typer.Option(None),
+    period: str = typer.Option(None),
+    hours: float = typer.Option(24.0, help="duration"),
+    database_url: str = DB,
+) -> None:
     """Silence alerts by agency/indicator/period for a while, with a reason (shown in digest footers)."""
     from services.notifier.domain.silences import InvalidSilence
     from services.notifier.service_layer import operations
 
     async def work(engine):
-        return await operations.silence(engine, agency=agency, indicator=indicator, period=period, reason=reason,
-                                        created_by=by, now=_now(), hours=hours)
+        return await operations.silence(
+            engine,
+            agency=agency,
+            indicator=indicator,
+            period=period,
+            reason=reason,
+            created_by=by,
+            now=_now(),
+            hours=hours,
+        )
 
     try:
         created = asyncio.run(_with_engine(database_url, work))

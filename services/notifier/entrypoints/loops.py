@@ -28,6 +28,7 @@ async def _forever(name: str, step: Callable[[], Awaitable[int | None]], pause: 
 async def scheduler(container: Container) -> None:
     async def step() -> None:
         await container.notifier.tick(container.clock.now())
+
     await _forever("scheduler", step, container.settings.tick_seconds)
 
 
@@ -36,6 +37,7 @@ async def sender(container: Container) -> None:
         sent = await container.sender.run_once()
         await container.sender.observe()
         return sent
+
     await _forever("sender", step, min(container.settings.tick_seconds, 0.5))
 
 
@@ -44,6 +46,8 @@ async def consumer(container: Container) -> None:
 
 
 def start_all(container: Container) -> list[asyncio.Task]:
-    return [asyncio.create_task(consumer(container), name="notifier-consumer"),
-            asyncio.create_task(scheduler(container), name="notifier-scheduler"),
-            asyncio.create_task(sender(container), name="notifier-sender")]
+    return [
+        asyncio.create_task(consumer(container), name="notifier-consumer"),
+        asyncio.create_task(scheduler(container), name="notifier-scheduler"),
+        asyncio.create_task(sender(container), name="notifier-sender"),
+    ]

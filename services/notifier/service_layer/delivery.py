@@ -15,12 +15,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.clock import Clock, SystemClock
-from shared.db import transient
-
 from services.notifier.adapters import outbox
 from services.notifier.adapters.metrics import NotifierMetrics
 from services.notifier.adapters.smtp import PermanentSmtpError, SmtpTransport, TransientSmtpError
+from shared.clock import Clock, SystemClock
+from shared.db import transient
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +31,20 @@ def backoff(attempt: int, base: float, cap: float, rng: random.Random) -> float:
 
 
 class Sender:
-    def __init__(self, engine: AsyncEngine, transport: SmtpTransport, metrics: NotifierMetrics, *,
-                 worker: str, lease: timedelta, retry_base: float = 2.0, retry_cap: float = 600.0,
-                 wall: Clock | None = None, checkpoint: Callable[[str, int], None] | None = None,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        transport: SmtpTransport,
+        metrics: NotifierMetrics,
+        *,
+        worker: str,
+        lease: timedelta,
+        retry_base: float = 2.0,
+        retry_cap: float = 600.0,
+        wall: Clock | None = None,
+        checkpoint: Callable[[str, int], None] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         self.engine, self.transport, self.metrics = engine, transport, metrics
         self.worker, self.lease, self.retry_base, self.retry_cap = worker, lease, retry_base, retry_cap
         self.wall = wall or SystemClock()
@@ -54,12 +63,19 @@ class Sender:
                 await self.transport.send(item.sender, item.recipient, item.message)
             except TransientSmtpError as exc:
                 delay = backoff(item.attempts, self.retry_base, self.retry_cap, self.rng)
-                log.warning("email %s to %s: %s; retry %d in %.1fs", item.id, item.recipient, exc, item.attempts, delay)
+                log.warning(
+                    "email %s to %s: %s; retry %d in %.1fs",
+                    item.id,
+                    item.recipient,
+                    exc,
+                    item.attempts,
+                    delay,
+                )
                 self.metrics.retried.inc()
                 retry_at = self.wall.now() + timedelta(seconds=delay)
                 async with self.engine.begin() as conn:
                     await outbox.mark_retry(conn, item.id, self.worker, str(exc), retry_at)
-                    await outbox.release(conn, [i.id for i in claimed[position + 1:]], self.worker, retry_at)
+                    await outbox.release(conn, [i.id for i in claimed[position + 1 :]], self.worker, retry_at)
                 break
             except PermanentSmtpError as exc:
                 log.error("email %s to %s refused for good: %s", item.id, item.recipient, exc)

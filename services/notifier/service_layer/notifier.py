@@ -13,19 +13,20 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.clock import Clock, SystemClock
-from shared.events.models import KpiStatusChangedEvent, ReportStatusChangedEvent
-
-from services.notifier.adapters import outbox, repository as repo
+from services.notifier.adapters import outbox
+from services.notifier.adapters import repository as repo
 from services.notifier.adapters.metrics import NotifierMetrics
 from services.notifier.adapters.rendering import InvalidAddress, RenderContext, parse_sender, render
-from services.notifier.domain import ack, alerts as alert_rules, periods
+from services.notifier.domain import ack, periods
+from services.notifier.domain import alerts as alert_rules
 from services.notifier.domain.alerts import Alert
 from services.notifier.domain.digest import plan, select
 from services.notifier.domain.directory import Directory, Leader
 from services.notifier.domain.policy import DigestPolicy
 from services.notifier.domain.routing import reachable_agencies
 from services.notifier.service_layer import operations
+from shared.clock import Clock, SystemClock
+from shared.events.models import KpiStatusChangedEvent, ReportStatusChangedEvent
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +39,26 @@ class AckLinks:
 
     def link_for(self, key: str, recipient: str, now: datetime) -> Callable[[Alert], str]:
         def link(alert: Alert) -> str:
-            claim = ack.AckClaim(alert.id, recipient, now + self.ttl, ack.nonce_for(self.secret, key, str(alert.id)))
+            claim = ack.AckClaim(
+                alert.id, recipient, now + self.ttl, ack.nonce_for(self.secret, key, str(alert.id))
+            )
             return f"{self.public_url.rstrip('/')}/ack/{ack.issue(self.secret, claim)}"
+
         return link
 
 
 class Notifier:
-    def __init__(self, engine: AsyncEngine, directory: Directory, policy: DigestPolicy, links: AckLinks,
-                 sender: str, metrics: NotifierMetrics, timezone: str = "Asia/Ho_Chi_Minh",
-                 wall: Clock | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        directory: Directory,
+        policy: DigestPolicy,
+        links: AckLinks,
+        sender: str,
+        metrics: NotifierMetrics,
+        timezone: str = "Asia/Ho_Chi_Minh",
+        wall: Clock | None = None,
+    ) -> None:
         self.engine, self.directory, self.policy, self.links = engine, directory, policy, links
         self.sender, self.metrics, self.timezone = sender, metrics, timezone
         self.wall = wall or SystemClock()
@@ -68,10 +80,13 @@ class Notifier:
     async def _apply(self, conn: AsyncConnection, event, now: datetime) -> list[Alert]:
         data = event.data
         if isinstance(event, KpiStatusChangedEvent):
-            before = await repo.kpi_status_of(conn, data.agency, data.indicator, periods.previous(data.period))
+            before = await repo.kpi_status_of(
+                conn, data.agency, data.indicator, periods.previous(data.period)
+            )
             signals = alert_rules.kpi_signals(data, before)
-            await repo.remember_kpi_status(conn, data.agency, data.indicator, data.period, data.status, data.as_of,
-                                           signals[0].facts)
+            await repo.remember_kpi_status(
+                conn, data.agency, data.indicator, data.period, data.status, data.as_of, signals[0].facts
+            )
         else:
             signals = alert_rules.report_signals(data)
         return await self._signal(conn, signals, now)
@@ -119,21 +134,34 @@ class Notifier:
         state = await repo.lock_recipient(conn, email)
         scope = reachable_agencies(email, self.directory)
         alerts = await repo.alerts_for(conn, scope, also_ids=state.delivered.keys())
-        selection = select(email, alerts, state, self.directory, await repo.list_silences(conn, now), self.policy, now)
+        selection = select(
+            email, alerts, state, self.directory, await repo.list_silences(conn, now), self.policy, now
+        )
         digest, new_state = plan(leader, selection, state, self.policy, now)
         queued = 0
         if digest is not None:
             try:
-                ctx = RenderContext(self.directory, self.sender, self.timezone,
-                                    self.links.link_for(digest.idempotency_key, email, now))
+                ctx = RenderContext(
+                    self.directory,
+                    self.sender,
+                    self.timezone,
+                    self.links.link_for(digest.idempotency_key, email, now),
+                )
                 message = render(digest, ctx, domain=self.sender_address.domain)
             except InvalidAddress as exc:
                 log.error("not mailing %r: %s", leader.email, exc)
                 return 0
-            if await outbox.enqueue(conn, key=digest.idempotency_key, message_id=message["Message-ID"],
-                                    recipient=leader.email, sender=self.sender_address.addr_spec,
-                                    subject=str(message["Subject"]), message=message.as_bytes(),
-                                    created_at=now, wall_now=self.wall.now()):
+            if await outbox.enqueue(
+                conn,
+                key=digest.idempotency_key,
+                message_id=message["Message-ID"],
+                recipient=leader.email,
+                sender=self.sender_address.addr_spec,
+                subject=str(message["Subject"]),
+                message=message.as_bytes(),
+                created_at=now,
+                wall_now=self.wall.now(),
+            ):
                 queued = 1
                 self.metrics.queued.inc()
         if new_state != state:
@@ -144,9 +172,11 @@ class Notifier:
         """At risk since an earlier reporting window: the second period running has begun."""
         d = self.directory
         async with self.engine.begin() as conn:
-            due = [alert_rules.persistent_risk_signal(r.agency, r.indicator, r.period, dict(r.facts), now)
-                   for r in await repo.at_risk_kpis(conn)
-                   if alert_rules.risk_persisted(r.since, now, d.cutoff_day, d.timezone)]
+            due = [
+                alert_rules.persistent_risk_signal(r.agency, r.indicator, r.period, dict(r.facts), now)
+                for r in await repo.at_risk_kpis(conn)
+                if alert_rules.risk_persisted(r.since, now, d.cutoff_day, d.timezone)
+            ]
             pending = []
             for signal in due:
                 current = await repo.alert_by_fingerprint(conn, signal.fingerprint)
@@ -158,7 +188,9 @@ class Notifier:
     def _observe(self, firing: list[Alert]) -> None:
         self.metrics.alerts_open.clear()
         for alert in firing:
-            self.metrics.alerts_open.labels(alert.state, alert.severity.value, str(alert.acked_at is not None).lower()).inc()
+            self.metrics.alerts_open.labels(
+                alert.state, alert.severity.value, str(alert.acked_at is not None).lower()
+            ).inc()
 
     # -- acknowledgement and silences ------------------------------------------------------
     async def acknowledge(self, alert_id: int, by: str, now: datetime) -> Alert | None:

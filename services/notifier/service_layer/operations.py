@@ -6,12 +6,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.http_params import bounded_moment
-
 from services.notifier.adapters import repository as repo
 from services.notifier.domain import alerts as alert_rules
 from services.notifier.domain.alerts import Alert
 from services.notifier.domain.silences import InvalidSilence, Silence
+from shared.http_params import bounded_moment
 
 
 async def acknowledge(conn: AsyncConnection, alert_id: int, by: str, now: datetime) -> Alert | None:
@@ -25,9 +24,19 @@ async def acknowledge(conn: AsyncConnection, alert_id: int, by: str, now: dateti
     return after
 
 
-async def silence(engine: AsyncEngine, *, agency: str | None, indicator: str | None, period: str | None,
-                  reason: str, created_by: str, now: datetime, starts_at: datetime | None = None,
-                  ends_at: datetime | None = None, hours: float | None = None) -> Silence:
+async def silence(
+    engine: AsyncEngine,
+    *,
+    agency: str | None,
+    indicator: str | None,
+    period: str | None,
+    reason: str,
+    created_by: str,
+    now: datetime,
+    starts_at: datetime | None = None,
+    ends_at: datetime | None = None,
+    hours: float | None = None,
+) -> Silence:
     starts = starts_at or now
     try:
         ends = ends_at or (starts + timedelta(hours=hours) if hours else None)

@@ -6,7 +6,15 @@ import pytest
 
 from services.aggregator.domain import ledger as ledger_module
 from tests.aggregator.helpers import (
-    caught_up, consume_all, count, create_topics, produce, reported, running, settings_for, unique_topics,
+    caught_up,
+    consume_all,
+    count,
+    create_topics,
+    produce,
+    reported,
+    running,
+    settings_for,
+    unique_topics,
     wait_until,
 )
 
@@ -20,6 +28,7 @@ async def test_a_record_that_trips_a_bug_goes_to_the_dlq_alone(kafka_bootstrap, 
         if fact.id == "trips-a-bug":
             raise ZeroDivisionError("simulated bug")
         return original(self, fact, plan, undo)
+
     monkeypatch.setattr(ledger_module.AgencyLedger, "apply", buggy)
 
     topics = unique_topics("bug")
@@ -28,10 +37,14 @@ async def test_a_record_that_trips_a_bug_goes_to_the_dlq_alone(kafka_bootstrap, 
     events.insert(2, reported("CA-TINH", "drug_cases_detected", "2024", 99, id="trips-a-bug"))
     async with running(settings_for(kafka_bootstrap, module_db, topics)) as agg:
         await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], events)
-        await wait_until(lambda: caught_up(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"],
-                                           topics["AGGREGATOR_GROUP_ID"]), timeout=60, every=0.3)
-        dead = await consume_all(kafka_bootstrap, topics["TIENDO_DLQ_TOPIC"], decode=False,
-                                 until=lambda rs: len(rs) >= 1)
+        await wait_until(
+            lambda: caught_up(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], topics["AGGREGATOR_GROUP_ID"]),
+            timeout=60,
+            every=0.3,
+        )
+        dead = await consume_all(
+            kafka_bootstrap, topics["TIENDO_DLQ_TOPIC"], decode=False, until=lambda rs: len(rs) >= 1
+        )
         assert [dict(r.headers)["ce_id"] for r in dead] == [b"trips-a-bug"]
         letter = dict(dead[0].headers)
         assert letter["dlq_reason"] == b"processing-failed" and letter["dlq_attempts"] == b"3"

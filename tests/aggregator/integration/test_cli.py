@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from services.aggregator.entrypoints.cli import app
 from services.aggregator.sample import sample_events
-from tests.aggregator.helpers import PLAN, NOW, create_topics, fresh_database, produce, unique_topics
+from tests.aggregator.helpers import NOW, PLAN, create_topics, fresh_database, produce, unique_topics
 
 pytestmark = pytest.mark.infra
 
@@ -21,9 +21,15 @@ def test_rebuild_command_replays_the_topic_and_swaps_the_projection_in(kafka_boo
     async def prepare():
         await create_topics(kafka_bootstrap, topics)
         await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], sample_events(PLAN, 120, seed=41))
+
     asyncio.run(prepare())
-    env = {"DATABASE_URL": db, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, **topics,
-           "TIENDO_NOW": NOW.isoformat(), "TIENDO_CLOCK_SPEED": "0"}
+    env = {
+        "DATABASE_URL": db,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        **topics,
+        "TIENDO_NOW": NOW.isoformat(),
+        "TIENDO_CLOCK_SPEED": "0",
+    }
     runner = CliRunner()
     dry = runner.invoke(app, ["rebuild", "--no-swap"], env=env)
     assert dry.exit_code == 0, dry.output

@@ -13,11 +13,20 @@ import sys
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from shared.infra.ports import free_port
 from services.aggregator.sample import sample_events
+from shared.infra.ports import free_port
 from tests.aggregator.helpers import (
-    NOW, PLAN, caught_up, count, create_topics, fresh_database, live_kpis, produce, recomputed_kpis,
-    unique_topics, wait_until,
+    NOW,
+    PLAN,
+    caught_up,
+    count,
+    create_topics,
+    fresh_database,
+    live_kpis,
+    produce,
+    recomputed_kpis,
+    unique_topics,
+    wait_until,
 )
 
 pytestmark = pytest.mark.infra
@@ -25,8 +34,12 @@ RECORDED = "SELECT count(*) FROM aggregator.recorded_events"
 
 
 def start(env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "services.aggregator"], env={**os.environ, **env},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.aggregator"],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 async def exited(proc: subprocess.Popen, timeout: float = 120) -> int:
@@ -40,14 +53,26 @@ async def test_kill_9_after_db_commit_and_mid_stream(kafka_bootstrap, database_u
     await create_topics(kafka_bootstrap, topics)
     events = sample_events(PLAN, 1200, seed=21)
     await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], events)
-    env = {"DATABASE_URL": db, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, **topics,
-           "TIENDO_NOW": NOW.isoformat(), "TIENDO_CLOCK_SPEED": "0", "AGGREGATOR_BATCH_SIZE": "50",
-           "AGGREGATOR_POLL_TIMEOUT_MS": "50", "TIENDO_LOG_LEVEL": "WARNING"}
+    env = {
+        "DATABASE_URL": db,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        **topics,
+        "TIENDO_NOW": NOW.isoformat(),
+        "TIENDO_CLOCK_SPEED": "0",
+        "AGGREGATOR_BATCH_SIZE": "50",
+        "AGGREGATOR_POLL_TIMEOUT_MS": "50",
+        "TIENDO_LOG_LEVEL": "WARNING",
+    }
     engine = create_async_engine(db)
-    group_done = lambda: caught_up(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], topics["AGGREGATOR_GROUP_ID"])  # noqa: E731
+
+    def group_done():
+        return caught_up(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], topics["AGGREGATOR_GROUP_ID"])
+
     try:
         # 1. SIGKILL right after the 3rd batch's DB commit, before its Kafka offset commit
-        proc = start({**env, "AGGREGATOR_HTTP_PORT": str(free_port()), "AGGREGATOR_FAULT": "after_db_commit:3"})
+        proc = start(
+            {**env, "AGGREGATOR_HTTP_PORT": str(free_port()), "AGGREGATOR_FAULT": "after_db_commit:3"}
+        )
         assert await exited(proc) == -signal.SIGKILL, proc.stderr.read().decode()[-3000:]
         recorded = await count(engine, RECORDED)
         assert 0 < recorded < len(events)

@@ -7,24 +7,38 @@ import asyncio
 
 import pytest
 
-from shared.infra import PostgresServer
-
 from services.aggregator.sample import sample_events
+from shared.infra import PostgresServer
 from tests.aggregator.helpers import (
-    NOW, PLAN, caught_up, count, create_topics, fresh_database, live_kpis, produce, recomputed_kpis,
-    running, settings_for, unique_topics, wait_until,
+    NOW,
+    PLAN,
+    caught_up,
+    count,
+    create_topics,
+    fresh_database,
+    live_kpis,
+    produce,
+    recomputed_kpis,
+    running,
+    settings_for,
+    unique_topics,
+    wait_until,
 )
 
 pytestmark = pytest.mark.infra
 
 
 async def _settled(agg, bootstrap, topics, n_unique):
-    await wait_until(lambda: caught_up(bootstrap, topics["TIENDO_EVENTS_TOPIC"], topics["AGGREGATOR_GROUP_ID"]),
-                     timeout=60, every=0.3)
+    await wait_until(
+        lambda: caught_up(bootstrap, topics["TIENDO_EVENTS_TOPIC"], topics["AGGREGATOR_GROUP_ID"]),
+        timeout=60,
+        every=0.3,
+    )
 
     async def all_there():
         kpis = await live_kpis(agg.engine)
         return len(kpis) == len(PLAN.targets) and kpis
+
     await wait_until(all_there, timeout=30)
     assert await count(agg.engine, "SELECT count(*) FROM aggregator.recorded_events") == n_unique
 
@@ -59,7 +73,9 @@ def own_postgres(tmp_path):
         yield server
 
 
-async def test_postgres_restart_under_load_loses_nothing_and_counts_nothing_twice(kafka_bootstrap, own_postgres):
+async def test_postgres_restart_under_load_loses_nothing_and_counts_nothing_twice(
+    kafka_bootstrap, own_postgres
+):
     postgres_server = own_postgres
     db = await fresh_database(own_postgres.url)
     topics = unique_topics("pgr")
@@ -68,12 +84,16 @@ async def test_postgres_restart_under_load_loses_nothing_and_counts_nothing_twic
     settings = settings_for(kafka_bootstrap, db, topics, AGGREGATOR_BATCH_SIZE=50)
     async with running(settings) as agg:
         await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], events[:500])
-        await wait_until(lambda: count(agg.engine, "SELECT count(*) FROM aggregator.recorded_events"), timeout=30)
+        await wait_until(
+            lambda: count(agg.engine, "SELECT count(*) FROM aggregator.recorded_events"), timeout=30
+        )
         producing = asyncio.create_task(produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], events[500:]))
         await asyncio.to_thread(postgres_server.restart)
         await producing
         await _settled(agg, kafka_bootstrap, topics, 1500)
-        assert agg.metrics.db_failures._value.get() >= 1, "the restart never hit a batch: the test proved nothing"
+        assert agg.metrics.db_failures._value.get() >= 1, (
+            "the restart never hit a batch: the test proved nothing"
+        )
         assert await live_kpis(agg.engine) == recomputed_kpis(events, NOW)
 
 
@@ -86,7 +106,9 @@ async def test_two_replicas_through_rebalances(kafka_bootstrap, database_url):
     events_topic = topics["TIENDO_EVENTS_TOPIC"]
     async with running(settings) as first:
         await produce(kafka_bootstrap, events_topic, events[:800])
-        await wait_until(lambda: count(first.engine, "SELECT count(*) FROM aggregator.recorded_events"), timeout=30)
+        await wait_until(
+            lambda: count(first.engine, "SELECT count(*) FROM aggregator.recorded_events"), timeout=30
+        )
         async with running(settings_for(kafka_bootstrap, db, topics, AGGREGATOR_BATCH_SIZE=40)) as second:
             # a second replica joins (rebalance) while the first is mid-stream
             await produce(kafka_bootstrap, events_topic, events[800:1600])

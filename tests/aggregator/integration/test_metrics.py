@@ -9,15 +9,23 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from shared.events.models import KpiStatus
-from shared.plan.periods import Period
-
 from services.aggregator.adapters.consumer import partition_of
 from services.aggregator.adapters.tables import kpis
 from services.aggregator.domain.kpi import local_day
 from services.aggregator.entrypoints import gauges
+from shared.events.models import KpiStatus
+from shared.plan.periods import Period
 from tests.aggregator.helpers import (
-    NOW, PLAN, count, create_topics, produce, reported, running, settings_for, unique_topics, wait_until,
+    NOW,
+    PLAN,
+    count,
+    create_topics,
+    produce,
+    reported,
+    running,
+    settings_for,
+    unique_topics,
+    wait_until,
 )
 
 pytestmark = pytest.mark.infra
@@ -25,7 +33,9 @@ STATUSES = {s.value for s in KpiStatus}
 
 
 def samples(agg, name: str) -> dict[tuple[str, ...], float]:
-    return {tuple(s.labels.values()): s.value for m in agg.registry.collect() for s in m.samples if s.name == name}
+    return {
+        tuple(s.labels.values()): s.value for m in agg.registry.collect() for s in m.samples if s.name == name
+    }
 
 
 def lag_partitions(agg) -> set[str]:
@@ -46,16 +56,25 @@ async def test_kpi_status_and_pace_per_agency_and_the_oldest_outbox_row(kafka_bo
         await gauges.refresh(agg)
         assert samples(agg, "aggregator_outbox_oldest_seconds") == {(): 0.0}
         # A tiny figure for every current KPI: most fall behind their pace.
-        await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"],
-                      [reported(t.agency, t.indicator, str(t.period), 0.001) for t in targets])
+        await produce(
+            kafka_bootstrap,
+            topics["TIENDO_EVENTS_TOPIC"],
+            [reported(t.agency, t.indicator, str(t.period), 0.001) for t in targets],
+        )
 
         async def evaluated():
-            return await count(agg.engine, "SELECT count(*) FROM aggregator.kpis WHERE actual > 0") >= len(targets)
+            return await count(agg.engine, "SELECT count(*) FROM aggregator.kpis WHERE actual > 0") >= len(
+                targets
+            )
+
         await wait_until(evaluated, timeout=60)
         async with agg.engine.connect() as conn:
             rows = (await conn.execute(select(kpis))).all()
-        current = {(r.agency, r.indicator): r for r in rows
-                   if Period.parse(r.period).contains(local_day(NOW), PLAN.cutoff_day)}
+        current = {
+            (r.agency, r.indicator): r
+            for r in rows
+            if Period.parse(r.period).contains(local_day(NOW), PLAN.cutoff_day)
+        }
         assert len(current) == len(targets)  # one current period per KPI in this plan
 
         agg.clock.advance(timedelta(minutes=3))
@@ -77,8 +96,10 @@ async def test_kpi_status_and_pace_per_agency_and_the_oldest_outbox_row(kafka_bo
         # Once relayed, the outbox is empty again: 0.
         relay = asyncio.create_task(agg.relay.run(stop := asyncio.Event()))
         try:
+
             async def drained():
                 return await count(agg.engine, "SELECT count(*) FROM aggregator.outbox") == 0
+
             await wait_until(drained, timeout=30)
         finally:
             stop.set()
@@ -97,17 +118,22 @@ async def test_a_replica_drops_the_lag_of_the_partitions_it_loses_in_a_rebalance
     assert {partition_of(a, 3) for a in first_target} == {0, 1, 2}
 
     async def send(value: float) -> None:
-        await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"],
-                      [reported(t.agency, t.indicator, str(t.period), value) for t in first_target.values()])
+        await produce(
+            kafka_bootstrap,
+            topics["TIENDO_EVENTS_TOPIC"],
+            [reported(t.agency, t.indicator, str(t.period), value) for t in first_target.values()],
+        )
 
     async with running(settings, relay=False) as one:
         await send(1)
         await wait_until(lambda: _async(lag_partitions(one) == {"0", "1", "2"}), timeout=60)
         async with running(settings, relay=False) as two:
+
             async def split():
                 await send(2)  # records on every partition: each owner sets its lag
                 mine, theirs = lag_partitions(one), lag_partitions(two)
                 return mine and theirs and not mine & theirs and mine | theirs == {"0", "1", "2"}
+
             await wait_until(split, timeout=90, every=1)
 
 

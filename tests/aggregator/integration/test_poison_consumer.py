@@ -4,21 +4,29 @@ partition shows on /readyz and in the metrics, and a rebuild skips poison and re
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 import pytest
 from prometheus_client import generate_latest
 
-from shared.deadletter import read_dead_letter
-from shared.events.codec import to_kafka
-
 from services.aggregator.adapters import consumer as consumer_module
 from services.aggregator.adapters.rebuild import rebuild
 from services.aggregator.domain import ledger as ledger_module
+from shared.deadletter import read_dead_letter
+from shared.events.codec import to_kafka
 from tests.aggregator.helpers import (
-    NOW, PLAN, caught_up, consume_all, count, create_topics, fresh_database, produce, reported, running,
-    settings_for, unique_topics, wait_until,
+    NOW,
+    PLAN,
+    caught_up,
+    consume_all,
+    count,
+    create_topics,
+    fresh_database,
+    produce,
+    reported,
+    running,
+    settings_for,
+    unique_topics,
+    wait_until,
 )
 
 pytestmark = pytest.mark.infra
@@ -31,7 +39,9 @@ def _raw(event, **changes) -> tuple:
     return record.key, record.value, [(n, changes.get(n, v)) for n, v in record.headers]
 
 
-async def test_a_nul_in_ce_id_is_dead_lettered_once_and_the_record_behind_it_counted(kafka_bootstrap, module_db):
+async def test_a_nul_in_ce_id_is_dead_lettered_once_and_the_record_behind_it_counted(
+    kafka_bootstrap, module_db
+):
     topics = unique_topics("nul")
     await create_topics(kafka_bootstrap, topics, partitions=1)
     before = reported("CA-TINH", "drug_cases_detected", "2024", 1, id="before-nul")
@@ -41,25 +51,40 @@ async def test_a_nul_in_ce_id_is_dead_lettered_once_and_the_record_behind_it_cou
         await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], [before])
         await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], [], raw=[bad])
         await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], [after])
-        await wait_until(lambda: caught_up(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"],
-                                           topics["AGGREGATOR_GROUP_ID"]), timeout=40, every=0.3)
-        dead = await consume_all(kafka_bootstrap, topics["TIENDO_DLQ_TOPIC"], decode=False,
-                                 until=lambda rs: len(rs) >= 1, timeout=10)
+        await wait_until(
+            lambda: caught_up(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], topics["AGGREGATOR_GROUP_ID"]),
+            timeout=40,
+            every=0.3,
+        )
+        dead = await consume_all(
+            kafka_bootstrap,
+            topics["TIENDO_DLQ_TOPIC"],
+            decode=False,
+            until=lambda rs: len(rs) >= 1,
+            timeout=10,
+        )
         assert len(dead) == 1
         letter = read_dead_letter(dead[0].headers)
         assert dict(letter.headers)["ce_id"] == b"nul\x00id\xff"  # the original bytes, relayed as they were
         assert dead[0].value == bad[1] and dead[0].key == b"CA-TINH"
-        assert letter.service == "aggregator" and letter.reason in {"processing-failed", "rejected", "invalid-event",
-                                                                     "undecodable"}
+        assert letter.service == "aggregator" and letter.reason in {
+            "processing-failed",
+            "rejected",
+            "invalid-event",
+            "undecodable",
+        }
         assert (letter.topic, letter.partition, letter.offset) == (topics["TIENDO_EVENTS_TOPIC"], 0, 1)
         assert await count(agg.engine, APPLIED) == 2
         assert agg.metrics.db_failures._value.get() == 0  # no batch rolled back over and over
-        assert 'tiendo_dlq_writes_total{reason="%s",service="aggregator"} 1.0' % letter.reason \
+        assert (
+            'tiendo_dlq_writes_total{reason="%s",service="aggregator"} 1.0' % letter.reason
             in generate_latest(agg.registry).decode()
+        )
 
 
-async def test_a_crashing_consumer_is_restarted_and_readyz_says_so_meanwhile(kafka_bootstrap, module_db,
-                                                                             monkeypatch):
+async def test_a_crashing_consumer_is_restarted_and_readyz_says_so_meanwhile(
+    kafka_bootstrap, module_db, monkeypatch
+):
     from services.aggregator.bootstrap import bootstrap
     from services.aggregator.entrypoints.app import create_app
     from shared.clock import ManualClock
@@ -71,6 +96,7 @@ async def test_a_crashing_consumer_is_restarted_and_readyz_says_so_meanwhile(kaf
             crashes.append(1)
             raise OverflowError("date value out of range")
         return await real(self, consumer, applying)
+
     monkeypatch.setattr(consumer_module.EventConsumer, "_fetch", crashing)
 
     topics = unique_topics("crashy")
@@ -78,25 +104,38 @@ async def test_a_crashing_consumer_is_restarted_and_readyz_says_so_meanwhile(kaf
     settings = settings_for(kafka_bootstrap, module_db, topics, AGGREGATOR_RUN_RELAY=False)
     agg = bootstrap(settings, clock=ManualClock(NOW), plan=PLAN)
     app = create_app(agg)
-    await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"],
-                  [reported("CA-TINH", "drug_cases_detected", "2024", 3, id="after-crash")])
+    await produce(
+        kafka_bootstrap,
+        topics["TIENDO_EVENTS_TOPIC"],
+        [reported("CA-TINH", "drug_cases_detected", "2024", 3, id="after-crash")],
+    )
     seen = []
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as api:
+
             async def ready():
                 response = await api.get("/readyz")
                 seen.append((response.status_code, response.json()["problems"]))
                 return response.status_code == 200 and len(crashes) == 2
+
             await wait_until(ready, timeout=30, every=0.2)
-            await wait_until(lambda: caught_up(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"],
-                                               topics["AGGREGATOR_GROUP_ID"]), timeout=30, every=0.3)
+            await wait_until(
+                lambda: caught_up(
+                    kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], topics["AGGREGATOR_GROUP_ID"]
+                ),
+                timeout=30,
+                every=0.3,
+            )
             metrics = (await api.get("/metrics/")).text
     down = [problems for status, problems in seen if status == 503]
     assert down and "restarting" in down[0]["consumer:aggregator-events"], seen
     assert "OverflowError" in down[0]["consumer:aggregator-events"]
     assert 'tiendo_consumer_restarts_total{consumer="aggregator-events"} 2.0' in metrics
     assert 'tiendo_consumer_up{consumer="aggregator-events"} 1.0' in metrics
-    assert await count(agg.engine, "SELECT count(*) FROM aggregator.recorded_events WHERE id = 'after-crash'") == 1
+    assert (
+        await count(agg.engine, "SELECT count(*) FROM aggregator.recorded_events WHERE id = 'after-crash'")
+        == 1
+    )
 
 
 async def test_a_stalled_partition_shows_on_readyz_and_in_the_metrics(kafka_bootstrap, module_db):
@@ -110,23 +149,33 @@ async def test_a_stalled_partition_shows_on_readyz_and_in_the_metrics(kafka_boot
 
         async def database_away(items, now, reevaluate=()):
             raise ConnectionError("database away")  # an outage: retried, never dead-lettered
+
         agg.projector.apply = database_away
-        await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"],
-                      [reported("CA-TINH", "drug_cases_detected", "2024", 4, id="waits")])
+        await produce(
+            kafka_bootstrap,
+            topics["TIENDO_EVENTS_TOPIC"],
+            [reported("CA-TINH", "drug_cases_detected", "2024", 4, id="waits")],
+        )
         check = _REGISTERED[agg.registry]["consumer:aggregator-events"]
 
         async def stalled():
             return await check()
+
         problem = await wait_until(stalled, timeout=20, every=0.2)
         assert "stalled" in problem and f"{topics['TIENDO_EVENTS_TOPIC']}/0" in problem
-        assert 'tiendo_consumer_stalled_partitions{consumer="aggregator-events"} 1.0' \
+        assert (
+            'tiendo_consumer_stalled_partitions{consumer="aggregator-events"} 1.0'
             in generate_latest(agg.registry).decode()
+        )
         agg.projector.apply = real
 
         async def healthy():
             return await check() is None
+
         await wait_until(healthy, timeout=20, every=0.2)
-        assert await count(agg.engine, "SELECT count(*) FROM aggregator.recorded_events WHERE id = 'waits'") == 1
+        assert (
+            await count(agg.engine, "SELECT count(*) FROM aggregator.recorded_events WHERE id = 'waits'") == 1
+        )
 
 
 async def test_rebuild_skips_poison_and_reports_where_it_was(kafka_bootstrap, database_url, monkeypatch):
@@ -136,23 +185,31 @@ async def test_rebuild_skips_poison_and_reports_where_it_was(kafka_bootstrap, da
         if fact.id == "trips-a-bug":
             raise ZeroDivisionError("simulated bug")
         return original(self, fact, plan, undo)
+
     monkeypatch.setattr(ledger_module.AgencyLedger, "apply", buggy)
 
     db = await fresh_database(database_url)
     topics = unique_topics("rebp")
     await create_topics(kafka_bootstrap, topics, partitions=1)
     good = [reported("CA-TINH", "drug_cases_detected", "2024", v, id=f"ok-{v}") for v in range(1, 4)]
-    year_one = _raw(reported("CA-TINH", "drug_cases_detected", "2024", 5), ce_time=b"0001-01-01T00:00:00+01:00")
+    year_one = _raw(
+        reported("CA-TINH", "drug_cases_detected", "2024", 5), ce_time=b"0001-01-01T00:00:00+01:00"
+    )
     nul = _raw(reported("CA-TINH", "drug_cases_detected", "2024", 6), ce_id=b"nul\x00")
     bug = reported("CA-TINH", "drug_cases_detected", "2024", 99, id="trips-a-bug")
     async with running(settings_for(kafka_bootstrap, db, topics)) as agg:
         await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], good[:1])
         await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], [bug], raw=[year_one, nul])
         await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], good[1:])
-        await wait_until(lambda: caught_up(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"],
-                                           topics["AGGREGATOR_GROUP_ID"]), timeout=60, every=0.3)
+        await wait_until(
+            lambda: caught_up(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], topics["AGGREGATOR_GROUP_ID"]),
+            timeout=60,
+            every=0.3,
+        )
         assert await count(agg.engine, APPLIED) == 3
-        result = await rebuild(agg.engine, kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], PLAN, NOW, swap=False)
+        result = await rebuild(
+            agg.engine, kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], PLAN, NOW, swap=False
+        )
     events = topics["TIENDO_EVENTS_TOPIC"]
     assert result.events == 6 and sorted(result.poison) == [f"{events}/0/1", f"{events}/0/2", f"{events}/0/3"]
     # the same facts and the same dead letters as the live consumer recorded (its KPIs are only those touched)
@@ -171,14 +228,24 @@ async def test_a_table_gone_missing_is_waited_out_never_a_reason_to_dead_letter(
         async with agg.engine.begin() as conn:
             await conn.execute(text("ALTER TABLE aggregator.recorded_events RENAME TO recorded_events_away"))
         try:
-            await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"],
-                          [reported("CA-TINH", "drug_cases_detected", "2024", 4, id="table-away")])
-            await wait_until(lambda: _true_if(agg.metrics.db_failures._value.get() >= 3), timeout=30, every=0.2)
+            await produce(
+                kafka_bootstrap,
+                topics["TIENDO_EVENTS_TOPIC"],
+                [reported("CA-TINH", "drug_cases_detected", "2024", 4, id="table-away")],
+            )
+            await wait_until(
+                lambda: _true_if(agg.metrics.db_failures._value.get() >= 3), timeout=30, every=0.2
+            )
         finally:
             async with agg.engine.begin() as conn:
-                await conn.execute(text("ALTER TABLE aggregator.recorded_events_away RENAME TO recorded_events"))
-        await wait_until(lambda: caught_up(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"],
-                                           topics["AGGREGATOR_GROUP_ID"]), timeout=40, every=0.3)
+                await conn.execute(
+                    text("ALTER TABLE aggregator.recorded_events_away RENAME TO recorded_events")
+                )
+        await wait_until(
+            lambda: caught_up(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], topics["AGGREGATOR_GROUP_ID"]),
+            timeout=40,
+            every=0.3,
+        )
         assert await count(agg.engine, f"{APPLIED} AND id = 'table-away'") == 1
         dead = f"SELECT count(*) FROM aggregator.outbox WHERE topic = '{topics['TIENDO_DLQ_TOPIC']}'"
         assert await count(agg.engine, dead) == 0  # no dead letter queued

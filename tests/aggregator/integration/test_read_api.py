@@ -9,11 +9,20 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.clock import ManualClock
-
 from services.aggregator.entrypoints.app import create_app
+from shared.clock import ManualClock
 from tests.aggregator.helpers import (
-    NOW, PLAN, caught_up, create_topics, event, produce, reported, running, settings_for, unique_topics, wait_until,
+    NOW,
+    PLAN,
+    caught_up,
+    create_topics,
+    event,
+    produce,
+    reported,
+    running,
+    settings_for,
+    unique_topics,
+    wait_until,
 )
 
 pytestmark = pytest.mark.infra
@@ -26,41 +35,72 @@ async def api(kafka_bootstrap, module_db):
     topics = unique_topics("api")
     await create_topics(kafka_bootstrap, topics)
     events = [
-        reported("CA-TINH", "drug_cases_detected", "2024", 60, id="r1", time=datetime(2024, 5, 10, 9, tzinfo=VN)),
-        reported("CA-TINH", "drug_cases_detected", "2024", 100, id="r2", time=datetime(2024, 6, 10, 9, tzinfo=VN)),
-        event("CA-TINH", "indicator.corrected", {"corrects": "r2", "value": 95, "reason": "trùng 5 vụ"},
-              id="c1", time=datetime(2024, 6, 12, 9, tzinfo=VN)),
+        reported(
+            "CA-TINH", "drug_cases_detected", "2024", 60, id="r1", time=datetime(2024, 5, 10, 9, tzinfo=VN)
+        ),
+        reported(
+            "CA-TINH", "drug_cases_detected", "2024", 100, id="r2", time=datetime(2024, 6, 10, 9, tzinfo=VN)
+        ),
+        event(
+            "CA-TINH",
+            "indicator.corrected",
+            {"corrects": "r2", "value": 95, "reason": "trùng 5 vụ"},
+            id="c1",
+            time=datetime(2024, 6, 12, 9, tzinfo=VN),
+        ),
         event("HQ", "report.submitted", {"period": "2024-05"}, time=datetime(2024, 5, 16, 9, tzinfo=VN)),
         event("HQ", "report.submitted", {"period": "2024-06"}, time=datetime(2024, 6, 19, 9, tzinfo=VN)),
     ]
     # `as_of` reads what the aggregator had recorded by then: each event arrives an hour after its
     # time, except a late one: May's figure of the Hướng Hóa police, dated 20 May, sent on 19 June
-    late = reported("CA-HUONG-HOA", "drug_cases_detected", "2024-05", 7, id="late",
-                    time=datetime(2024, 5, 20, 9, tzinfo=VN))
-    arrivals = sorted([(e.time + timedelta(hours=1), e) for e in events]
-                      + [(datetime(2024, 6, 19, 12, tzinfo=VN), late)], key=lambda pair: pair[0])
+    late = reported(
+        "CA-HUONG-HOA",
+        "drug_cases_detected",
+        "2024-05",
+        7,
+        id="late",
+        time=datetime(2024, 5, 20, 9, tzinfo=VN),
+    )
+    arrivals = sorted(
+        [(e.time + timedelta(hours=1), e) for e in events] + [(datetime(2024, 6, 19, 12, tzinfo=VN), late)],
+        key=lambda pair: pair[0],
+    )
     clock = ManualClock(arrivals[0][0])
     async with running(settings_for(kafka_bootstrap, module_db, topics), clock=clock) as agg:
         for moment, e in arrivals:
             clock.set(moment)
             await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], [e])
-            await wait_until(lambda: caught_up(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"],
-                                               topics["AGGREGATOR_GROUP_ID"]), timeout=60, every=0.1)
+            await wait_until(
+                lambda: caught_up(
+                    kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], topics["AGGREGATOR_GROUP_ID"]
+                ),
+                timeout=60,
+                every=0.1,
+            )
         clock.set(NOW)
         agg.consumer.force_check.set()  # every KPI judged at NOW, as the tests below read them
 
         async def checked():
             return not agg.consumer.force_check.is_set()
+
         await wait_until(checked, timeout=30)
         app = create_app(agg, run_background=False)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://aggregator") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app), base_url="http://aggregator"
+        ) as client:
             yield client
 
 
 async def test_current_kpis_with_filters(api):
-    body = (await api.get("/v1/kpis", params={"agency": "CA-TINH", "indicator": "drug_cases_detected"})).json()
+    body = (
+        await api.get("/v1/kpis", params={"agency": "CA-TINH", "indicator": "drug_cases_detected"})
+    ).json()
     [kpi] = body["items"]
-    assert (kpi["actual"], kpi["period"], kpi["target"]) == (95, "2024", 192)  # 191.1, rounded up to whole cases
+    assert (kpi["actual"], kpi["period"], kpi["target"]) == (
+        95,
+        "2024",
+        192,
+    )  # 191.1, rounded up to whole cases
     assert kpi["forecast"] > kpi["actual"] and kpi["status"] == "on_track"
     lagging = (await api.get("/v1/kpis", params={"status": "lagging"})).json()["items"]
     assert lagging and {k["status"] for k in lagging} == {"lagging"}
@@ -70,11 +110,23 @@ async def test_current_kpis_with_filters(api):
 
 
 async def test_time_travel_rebuilds_the_figures_as_they_stood(api):
-    may = (await api.get("/v1/kpis", params={"agency": "CA-TINH", "indicator": "drug_cases_detected",
-                                             "as_of": "2024-05-31"})).json()["items"]
+    may = (
+        await api.get(
+            "/v1/kpis",
+            params={"agency": "CA-TINH", "indicator": "drug_cases_detected", "as_of": "2024-05-31"},
+        )
+    ).json()["items"]
     assert may[0]["actual"] == 60
-    before_fix = (await api.get("/v1/kpis", params={"agency": "CA-TINH", "indicator": "drug_cases_detected",
-                                                    "as_of": "2024-06-11T12:00:00+07:00"})).json()["items"]
+    before_fix = (
+        await api.get(
+            "/v1/kpis",
+            params={
+                "agency": "CA-TINH",
+                "indicator": "drug_cases_detected",
+                "as_of": "2024-06-11T12:00:00+07:00",
+            },
+        )
+    ).json()["items"]
     assert before_fix[0]["actual"] == 100
     card = (await api.get("/v1/agencies/HQ/scorecard", params={"as_of": "2024-06-18"})).json()
     june = next(r for r in card["reports"] if r["period"] == "2024-06")
@@ -85,23 +137,35 @@ async def test_time_travel_rebuilds_the_figures_as_they_stood(api):
 async def test_as_of_is_what_the_system_knew_then(api):
     """A late, back-dated report is not part of the past it is dated in: it shows from the moment
     it was recorded, with its own time and its recording time in the history."""
+
     def figure(items):
         return next(k for k in items if k["period"] == "2024")["actual"]
+
     params = {"agency": "CA-HUONG-HOA", "indicator": "drug_cases_detected"}
     before = (await api.get("/v1/kpis", params={**params, "as_of": "2024-06-18"})).json()["items"]
     assert figure(before) == 0  # dated 20 May, but nobody knew of it on 18 June
-    after = (await api.get("/v1/kpis", params={**params, "as_of": "2024-06-19T13:00:00+07:00"})).json()["items"]
+    after = (await api.get("/v1/kpis", params={**params, "as_of": "2024-06-19T13:00:00+07:00"})).json()[
+        "items"
+    ]
     assert figure(after) == 7
     path = "/v1/kpis/CA-HUONG-HOA/drug_cases_detected/2024/history"
     assert (await api.get(path, params={"as_of": "2024-06-18"})).json()["events"] == []
     [entry] = (await api.get(path)).json()["events"]
-    assert (entry["id"], datetime.fromisoformat(entry["time"]), datetime.fromisoformat(entry["recorded_at"])) \
-        == ("late", datetime(2024, 5, 20, 9, tzinfo=VN), datetime(2024, 6, 19, 12, tzinfo=VN))
+    assert (
+        entry["id"],
+        datetime.fromisoformat(entry["time"]),
+        datetime.fromisoformat(entry["recorded_at"]),
+    ) == ("late", datetime(2024, 5, 20, 9, tzinfo=VN), datetime(2024, 6, 19, 12, tzinfo=VN))
     # the history as it stood before the correction: judged then, without it
-    body = (await api.get("/v1/kpis/CA-TINH/drug_cases_detected/2024/history",
-                          params={"as_of": "2024-06-11T12:00:00+07:00"})).json()
-    assert [(e["id"], e["role"], e["value"]) for e in body["events"]] == [("r1", "superseded", 60),
-                                                                          ("r2", "applied", 100)]
+    body = (
+        await api.get(
+            "/v1/kpis/CA-TINH/drug_cases_detected/2024/history", params={"as_of": "2024-06-11T12:00:00+07:00"}
+        )
+    ).json()
+    assert [(e["id"], e["role"], e["value"]) for e in body["events"]] == [
+        ("r1", "superseded", 60),
+        ("r2", "applied", 100),
+    ]
     assert body["kpi"]["actual"] == 100 and body["kpi"]["evaluated_at"] == "2024-06-11T12:00:00+07:00"
     assert (await api.get(path, params={"as_of": "yesterday"})).status_code == 422
 
@@ -111,13 +175,21 @@ async def test_the_province_wide_figure_and_the_rollups_count_each_agency_once(a
     body = (await api.get("/v1/province", params={"indicator": "drug_cases_detected"})).json()
     [cases] = body["items"]
     assert (body["period"], cases["actual"]) == ("2024", 102)
-    assert [(a["agency"], a["actual"]) for a in cases["agencies"] if a["actual"] is not None] == [("CA-TINH", 102)]
-    [police] = (await api.get("/v1/rollups", params={"agency": "CA-TINH", "indicator": "drug_cases_detected"})).json()["items"]
+    assert [(a["agency"], a["actual"]) for a in cases["agencies"] if a["actual"] is not None] == [
+        ("CA-TINH", 102)
+    ]
+    [police] = (
+        await api.get("/v1/rollups", params={"agency": "CA-TINH", "indicator": "drug_cases_detected"})
+    ).json()["items"]
     assert (police["actual"], police["own"]) == (102, 95)
-    assert {p["agency"]: p["actual"] for p in police["parts"]} == {"CA-DONG-HA": None, "CA-HUONG-HOA": 7,
-                                                                   "CA-DAKRONG": None}
-    before = (await api.get("/v1/province", params={"indicator": "drug_cases_detected",
-                                                    "as_of": "2024-06-18"})).json()["items"][0]
+    assert {p["agency"]: p["actual"] for p in police["parts"]} == {
+        "CA-DONG-HA": None,
+        "CA-HUONG-HOA": 7,
+        "CA-DAKRONG": None,
+    }
+    before = (
+        await api.get("/v1/province", params={"indicator": "drug_cases_detected", "as_of": "2024-06-18"})
+    ).json()["items"][0]
     assert before["actual"] == 95  # what was known on 18 June
     everything = (await api.get("/v1/province", params={"period": "2024-Q2"})).json()["items"]
     assert len(everything) == len(PLAN.indicators)
@@ -126,16 +198,27 @@ async def test_the_province_wide_figure_and_the_rollups_count_each_agency_once(a
 
 async def test_scorecard_lists_every_indicator_and_the_reports(api):
     card = (await api.get("/v1/agencies/CA-TINH/scorecard", params={"period": "2024"})).json()
-    assert {k["indicator"] for k in card["kpis"]} == {"drug_cases_detected", "compulsory_rehab_dossiers",
-                                                      "communes_3_good"}
+    assert {k["indicator"] for k in card["kpis"]} == {
+        "drug_cases_detected",
+        "compulsory_rehab_dossiers",
+        "communes_3_good",
+    }
     assert all("forecast" in k and "status" in k for k in card["kpis"])
     figures = {f["indicator"]: f for f in card["figures"]}
     assert figures["drug_cases_detected"]["actual"] == 95 and figures["drug_cases_detected"]["has_target"]
-    assert figures["drug_users_managed"] == {"indicator": "drug_users_managed", "period": "2024",
-                                             "actual": None, "has_target": False}
+    assert figures["drug_users_managed"] == {
+        "indicator": "drug_users_managed",
+        "period": "2024",
+        "actual": None,
+        "has_target": False,
+    }
     hq = (await api.get("/v1/agencies/HQ/scorecard")).json()
     statuses = {r["period"]: r["status"] for r in hq["reports"]}
-    assert statuses["2024-05"] == "submitted" and statuses["2024-06"] == "late" and statuses["2024-04"] == "missing"
+    assert (
+        statuses["2024-05"] == "submitted"
+        and statuses["2024-06"] == "late"
+        and statuses["2024-04"] == "missing"
+    )
     assert (await api.get("/v1/agencies/NOBODY/scorecard")).status_code == 404
 
 
@@ -155,30 +238,35 @@ async def test_health_readiness_and_metrics(api):
     assert "aggregator_batch_duration_seconds_bucket" in metrics
 
 
-@pytest.mark.parametrize("path, params, name", [
-    ("/v1/kpis", {"as_of": "9999-12-31T23:59:59-12:00"}, "as_of"),  # no UTC spelling: it was a 500
-    ("/v1/agencies/CA-TINH/scorecard", {"as_of": "9999-12-31T23:59:59-12:00"}, "as_of"),
-    ("/v1/kpis", {"as_of": "0001-01-01T00:00:00+01:00"}, "as_of"),
-    ("/v1/kpis", {"as_of": "9999-12-31"}, "as_of"),
-    ("/v1/kpis", {"as_of": "1999-12-31T12:00:00+00:00"}, "as_of"),
-    ("/v1/kpis", {"as_of": "2024-06-11T12:00:00"}, "as_of"),
-    ("/v1/kpis", {"agency": "\x00"}, "agency"),
-    ("/v1/kpis", {"agency": "A" * 65}, "agency"),
-    ("/v1/kpis", {"agency": "NOBODY"}, "agency"),
-    ("/v1/kpis", {"indicator": "no_such_indicator"}, "indicator"),
-    ("/v1/kpis", {"period": "0000"}, "period"),
-    ("/v1/agencies/CA%00TINH/scorecard", {}, "code"),
-    ("/v1/agencies/CA-TINH/scorecard", {"period": "2024-13"}, "period"),
-    ("/v1/kpis/CA-TINH/drug_cases_detected/9999-99/history", {}, "period"),
-])
+@pytest.mark.parametrize(
+    "path, params, name",
+    [
+        ("/v1/kpis", {"as_of": "9999-12-31T23:59:59-12:00"}, "as_of"),  # no UTC spelling: it was a 500
+        ("/v1/agencies/CA-TINH/scorecard", {"as_of": "9999-12-31T23:59:59-12:00"}, "as_of"),
+        ("/v1/kpis", {"as_of": "0001-01-01T00:00:00+01:00"}, "as_of"),
+        ("/v1/kpis", {"as_of": "9999-12-31"}, "as_of"),
+        ("/v1/kpis", {"as_of": "1999-12-31T12:00:00+00:00"}, "as_of"),
+        ("/v1/kpis", {"as_of": "2024-06-11T12:00:00"}, "as_of"),
+        ("/v1/kpis", {"agency": "\x00"}, "agency"),
+        ("/v1/kpis", {"agency": "A" * 65}, "agency"),
+        ("/v1/kpis", {"agency": "NOBODY"}, "agency"),
+        ("/v1/kpis", {"indicator": "no_such_indicator"}, "indicator"),
+        ("/v1/kpis", {"period": "0000"}, "period"),
+        ("/v1/agencies/CA%00TINH/scorecard", {}, "code"),
+        ("/v1/agencies/CA-TINH/scorecard", {"period": "2024-13"}, "period"),
+        ("/v1/kpis/CA-TINH/drug_cases_detected/9999-99/history", {}, "period"),
+    ],
+)
 async def test_a_hostile_parameter_is_answered_422_naming_it(api, path, params, name):
     response = await api.get(path, params=params)
     assert response.status_code == 422, response.text[:300]
     assert name in json.dumps(response.json()["detail"])
 
 
-@pytest.mark.parametrize("path", ["/v1/kpis/NOBODY/drug_cases_detected/2024/history",
-                                  "/v1/kpis/CA-TINH/no_such_indicator/2024/history"])
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/kpis/NOBODY/drug_cases_detected/2024/history", "/v1/kpis/CA-TINH/no_such_indicator/2024/history"],
+)
 async def test_an_unknown_code_in_a_path_is_404(api, path):
     response = await api.get(path)
     assert response.status_code == 404 and "unknown" in response.json()["detail"]

@@ -6,20 +6,41 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
+from services.aggregator.adapters import repository as repo
 from services.aggregator.adapters.rebuild import rebuild
 from services.aggregator.sample import sample_events
 from tests.aggregator.helpers import (
-    NOW, PLAN, caught_up, consume_all, count, create_topics, event, fresh_database, live_kpis, produce,
-    recomputed_kpis, running, settings_for, unique_topics, wait_until,
+    NOW,
+    PLAN,
+    caught_up,
+    consume_all,
+    count,
+    create_topics,
+    event,
+    fresh_database,
+    live_kpis,
+    produce,
+    recomputed_kpis,
+    running,
+    settings_for,
+    unique_topics,
+    wait_until,
 )
-from services.aggregator.adapters import repository as repo
 
 pytestmark = pytest.mark.infra
 POISON = [
-    (b"CA-TINH", b"{not json", [("content-type", b"application/json"), ("ce_specversion", b"1.0"),
-                                ("ce_id", b"p1"), ("ce_source", b"/agencies/CA-TINH"),
-                                ("ce_type", b"vn.gov.pcmt.indicator.reported.v1"),
-                                ("ce_time", b"2024-06-01T00:00:00+07:00")]),
+    (
+        b"CA-TINH",
+        b"{not json",
+        [
+            ("content-type", b"application/json"),
+            ("ce_specversion", b"1.0"),
+            ("ce_id", b"p1"),
+            ("ce_source", b"/agencies/CA-TINH"),
+            ("ce_type", b"vn.gov.pcmt.indicator.reported.v1"),
+            ("ce_time", b"2024-06-01T00:00:00+07:00"),
+        ],
+    ),
     (b"HQ", b'{"indicator": "drug_cases_detected"}', [("content-type", b"application/json")]),
 ]
 
@@ -29,26 +50,41 @@ async def test_poison_to_dlq_then_rebuild_equals_live_and_swaps_in(kafka_bootstr
     topics = unique_topics("reb")
     await create_topics(kafka_bootstrap, topics)
     events = sample_events(PLAN, 600, seed=31)
-    unknown = event("CA-TINH", "indicator.reported", {"indicator": "ufo_sightings", "period": "2024", "value": 1})
+    unknown = event(
+        "CA-TINH", "indicator.reported", {"indicator": "ufo_sightings", "period": "2024", "value": 1}
+    )
     settings = settings_for(kafka_bootstrap, db, topics, AGGREGATOR_BATCH_SIZE=100)
     async with running(settings) as agg:
         await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], events[:300] + [unknown], raw=POISON)
         await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], events[300:])
-        await wait_until(lambda: caught_up(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"],
-                                           topics["AGGREGATOR_GROUP_ID"]), timeout=60, every=0.3)
-        dead = await consume_all(kafka_bootstrap, topics["TIENDO_DLQ_TOPIC"], decode=False,
-                                 until=lambda rs: len(rs) >= 3)
-        assert sorted(dict(r.headers)["dlq_reason"] for r in dead) == [b"rejected", b"undecodable", b"undecodable"]
+        await wait_until(
+            lambda: caught_up(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], topics["AGGREGATOR_GROUP_ID"]),
+            timeout=60,
+            every=0.3,
+        )
+        dead = await consume_all(
+            kafka_bootstrap, topics["TIENDO_DLQ_TOPIC"], decode=False, until=lambda rs: len(rs) >= 3
+        )
+        assert sorted(dict(r.headers)["dlq_reason"] for r in dead) == [
+            b"rejected",
+            b"undecodable",
+            b"undecodable",
+        ]
         reasons = sorted(dict(r.headers)["dlq_detail"].decode() for r in dead)
         assert len(dead) == 3 and agg.metrics.dead_letters._value.get() == 3
         assert any("ufo_sightings" in r for r in reasons)
         assert any("not valid JSON" in r for r in reasons)
         assert any("ce_specversion" in r or "missing Kafka header" in r for r in reasons)
         assert {r.value for r in dead} >= {b"{not json"}
-        assert await count(agg.engine, "SELECT count(*) FROM aggregator.recorded_events WHERE rejected IS NULL") == 600
+        assert (
+            await count(agg.engine, "SELECT count(*) FROM aggregator.recorded_events WHERE rejected IS NULL")
+            == 600
+        )
 
         await wait_until(lambda: _all_targets(agg.engine), timeout=30)
-        compared = await rebuild(agg.engine, kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], PLAN, NOW, swap=False)
+        compared = await rebuild(
+            agg.engine, kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], PLAN, NOW, swap=False
+        )
         assert compared.events == 603 and compared.equal, (compared.rebuilt_checksum, compared.live_checksum)
 
         # corrupt the live projection, rebuild and swap: the figures are right again
@@ -68,8 +104,11 @@ async def test_poison_to_dlq_then_rebuild_equals_live_and_swaps_in(kafka_bootstr
         # the running replica keeps applying after the swap, from the rebuilt facts
         more = sample_events(PLAN, 200, seed=32)
         await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], more)
-        await wait_until(lambda: caught_up(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"],
-                                           topics["AGGREGATOR_GROUP_ID"]), timeout=60, every=0.3)
+        await wait_until(
+            lambda: caught_up(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], topics["AGGREGATOR_GROUP_ID"]),
+            timeout=60,
+            every=0.3,
+        )
         agg.consumer.force_check.set()  # re-evaluate every KPI now, as the periodic check would
         await wait_until(lambda: _equals(agg.engine, recomputed_kpis(events + more, NOW)), timeout=30)
 

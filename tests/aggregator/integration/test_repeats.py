@@ -8,14 +8,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from shared.db import make_engine
-from shared.events.codec import to_kafka
-
 from services.aggregator.adapters.decoding import decode
 from services.aggregator.adapters.projector import Projector
 from services.aggregator.domain.facts import fact_from_event
 from services.aggregator.domain.history import fold
 from services.aggregator.domain.planview import view
+from shared.db import make_engine
+from shared.events.codec import to_kafka
 from tests.aggregator.helpers import NOW, PLAN, event, fresh_database, live_kpis, recomputed_kpis, reported
 
 pytestmark = pytest.mark.infra
@@ -24,8 +23,18 @@ KPI = ("CA-TINH", "drug_cases_detected", "2024")
 
 def delivered(e, offset: int):
     record = to_kafka(e)
-    return decode(SimpleNamespace(topic="events", partition=0, offset=offset, key=record.key, value=record.value,
-                                  headers=record.headers, timestamp=0), PLAN)
+    return decode(
+        SimpleNamespace(
+            topic="events",
+            partition=0,
+            offset=offset,
+            key=record.key,
+            value=record.value,
+            headers=record.headers,
+            timestamp=0,
+        ),
+        PLAN,
+    )
 
 
 async def test_a_resend_at_another_offset_breaks_a_tie_as_the_inbox_does(database_url):
@@ -35,7 +44,9 @@ async def test_a_resend_at_another_offset_breaks_a_tie_as_the_inbox_does(databas
     first = reported("CA-TINH", "drug_cases_detected", "2024-06", 5, id="tie-a", time=at)
     second = reported("CA-TINH", "drug_cases_detected", "2024-06", 70, id="tie-b", time=at)
     try:
-        await projector.apply([delivered(first, 1), delivered(second, 2)], NOW)  # same time: the later one wins
+        await projector.apply(
+            [delivered(first, 1), delivered(second, 2)], NOW
+        )  # same time: the later one wins
         # the first again, at a later offset (intake forwarded it twice): the inbox keeps it at 1
         outcome = await projector.apply([delivered(first, 3)], NOW)
         assert outcome.duplicates == 1
@@ -57,7 +68,9 @@ async def test_a_redelivered_activity_counts_once_and_its_new_neighbours_count(d
         outcome = await projector.apply([delivered(events[1], 2), delivered(events[2], 3)], NOW)
         assert (outcome.applied, outcome.duplicates) == (1, 1)
         live = projector._cache["CA-TINH"].ledger.counted  # what the next evaluations start from
-        recomputed = fold([fact_from_event(e, i, PLAN) for i, e in enumerate(events)], PLAN)["CA-TINH"].counted
+        recomputed = fold([fact_from_event(e, i, PLAN) for i, e in enumerate(events)], PLAN)[
+            "CA-TINH"
+        ].counted
         assert live == recomputed and 3 * 40.0 in live.values()  # three sessions' participants, not four
     finally:
         await engine.dispose()

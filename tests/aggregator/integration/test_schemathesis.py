@@ -8,13 +8,21 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared.clock import ManualClock
-
 from services.aggregator.adapters.codecs import with_lean_codecs
 from services.aggregator.bootstrap import bootstrap
 from services.aggregator.entrypoints.app import create_app
+from shared.clock import ManualClock
 from tests.aggregator.helpers import (
-    NOW, PLAN, caught_up, create_topics, event, produce, reported, running, settings_for, unique_topics,
+    NOW,
+    PLAN,
+    caught_up,
+    create_topics,
+    event,
+    produce,
+    reported,
+    running,
+    settings_for,
+    unique_topics,
     wait_until,
 )
 from tests.api_fuzz import BOUNDED, CHECKS, QUIET, schema_of, serving, unpooled_engine
@@ -31,16 +39,28 @@ async def projected(kafka_bootstrap, module_db):
     await create_topics(kafka_bootstrap, topics)
     settings = settings_for(kafka_bootstrap, module_db, topics)
     events = [
-        reported("CA-TINH", "drug_cases_detected", "2024", 60, id="r1", time=datetime(2024, 5, 10, 9, tzinfo=VN)),
-        reported("CA-TINH", "drug_cases_detected", "2024", 100, id="r2", time=datetime(2024, 6, 10, 9, tzinfo=VN)),
-        event("CA-TINH", "indicator.corrected", {"corrects": "r2", "value": 95, "reason": "trùng 5 vụ"},
-              id="c1", time=datetime(2024, 6, 12, 9, tzinfo=VN)),
+        reported(
+            "CA-TINH", "drug_cases_detected", "2024", 60, id="r1", time=datetime(2024, 5, 10, 9, tzinfo=VN)
+        ),
+        reported(
+            "CA-TINH", "drug_cases_detected", "2024", 100, id="r2", time=datetime(2024, 6, 10, 9, tzinfo=VN)
+        ),
+        event(
+            "CA-TINH",
+            "indicator.corrected",
+            {"corrects": "r2", "value": 95, "reason": "trùng 5 vụ"},
+            id="c1",
+            time=datetime(2024, 6, 12, 9, tzinfo=VN),
+        ),
         event("HQ", "report.submitted", {"period": "2024-05"}, time=datetime(2024, 5, 16, 9, tzinfo=VN)),
     ]
     async with running(settings):
         await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], events)
-        await wait_until(lambda: caught_up(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"],
-                                           topics["AGGREGATOR_GROUP_ID"]), timeout=60, every=0.3)
+        await wait_until(
+            lambda: caught_up(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], topics["AGGREGATOR_GROUP_ID"]),
+            timeout=60,
+            every=0.3,
+        )
     return settings
 
 

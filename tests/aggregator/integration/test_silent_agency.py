@@ -17,10 +17,14 @@ async def test_agencies_that_never_report_have_every_kpi_and_show_as_behind(kafk
     await create_topics(kafka_bootstrap, topics)
     settings = settings_for(kafka_bootstrap, module_db, topics, AGGREGATOR_DEADLINE_CHECK_SECONDS=0.2)
     async with running(settings) as agg:  # 20 June 2024, 08:00; not one event on the topic
+
         async def rows():
             async with agg.engine.connect() as conn:
-                found = {(r.agency, r.indicator, r.period): r for r in (await conn.execute(select(kpis))).all()}
+                found = {
+                    (r.agency, r.indicator, r.period): r for r in (await conn.execute(select(kpis))).all()
+                }
             return found if len(found) == len(PLAN.targets) else None
+
         found = await wait_until(rows, timeout=60, every=0.3)
     assert set(found) == {(t.agency, t.indicator, t.period) for t in PLAN.targets}
     seen = {key: (r.status, r.actual, r.target, r.expected) for key, r in found.items()}

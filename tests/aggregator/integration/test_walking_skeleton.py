@@ -5,13 +5,19 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from services.aggregator.adapters.tables import kpis
 from shared.events.codec import decode_status_event
 from shared.events.models import KpiStatus, KpiStatusChangedEvent
 from shared.events.types import EventType
-
-from services.aggregator.adapters.tables import kpis
 from tests.aggregator.helpers import (
-    consume_all, create_topics, produce, reported, running, settings_for, unique_topics, wait_until,
+    consume_all,
+    create_topics,
+    produce,
+    reported,
+    running,
+    settings_for,
+    unique_topics,
+    wait_until,
 )
 
 pytestmark = pytest.mark.infra
@@ -23,25 +29,49 @@ async def test_report_becomes_kpi_and_status_event(kafka_bootstrap, module_db):
     settings = settings_for(kafka_bootstrap, module_db, topics)
     async with running(settings) as agg:
         # 182 * 1.05 = 191.1, a target of 192 whole cases for the year; 150 by 20 June is ahead of the profiled pace
-        await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"],
-                      [reported("CA-TINH", "drug_cases_detected", "2024", 150)])
+        await produce(
+            kafka_bootstrap,
+            topics["TIENDO_EVENTS_TOPIC"],
+            [reported("CA-TINH", "drug_cases_detected", "2024", 150)],
+        )
 
         async def row():
             async with agg.engine.connect() as conn:
-                return (await conn.execute(select(kpis).where(
-                    kpis.c.agency == "CA-TINH", kpis.c.indicator == "drug_cases_detected",
-                    kpis.c.actual == 150))).first()
+                return (
+                    await conn.execute(
+                        select(kpis).where(
+                            kpis.c.agency == "CA-TINH",
+                            kpis.c.indicator == "drug_cases_detected",
+                            kpis.c.actual == 150,
+                        )
+                    )
+                ).first()
+
         kpi = await wait_until(row)
         assert kpi.actual == 150 and kpi.target == 192
         assert kpi.status == KpiStatus.ON_TRACK
 
         def has_ours(events):
-            return any(isinstance(e, KpiStatusChangedEvent) and e.data.agency == "CA-TINH"
-                       and e.data.indicator == "drug_cases_detected" and e.data.actual == 150 for e in events)
-        raw = await consume_all(kafka_bootstrap, topics["TIENDO_STATUS_TOPIC"], decode=False,
-                                until=lambda rs: has_ours([decode_status_event(r.value, r.headers) for r in rs]))
-    ours = [r for r in raw if decode_status_event(r.value, r.headers).subject == "CA-TINH/drug_cases_detected/2024"
-            and decode_status_event(r.value, r.headers).data.actual == 150]
+            return any(
+                isinstance(e, KpiStatusChangedEvent)
+                and e.data.agency == "CA-TINH"
+                and e.data.indicator == "drug_cases_detected"
+                and e.data.actual == 150
+                for e in events
+            )
+
+        raw = await consume_all(
+            kafka_bootstrap,
+            topics["TIENDO_STATUS_TOPIC"],
+            decode=False,
+            until=lambda rs: has_ours([decode_status_event(r.value, r.headers) for r in rs]),
+        )
+    ours = [
+        r
+        for r in raw
+        if decode_status_event(r.value, r.headers).subject == "CA-TINH/drug_cases_detected/2024"
+        and decode_status_event(r.value, r.headers).data.actual == 150
+    ]
     assert ours, "no kpi.status_changed for CA-TINH on the status topic"
     record = ours[-1]
     assert record.key == b"CA-TINH"

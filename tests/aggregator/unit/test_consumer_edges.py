@@ -13,8 +13,8 @@ from services.aggregator.adapters.consumer import EventConsumer, partition_of
 from services.aggregator.adapters.decoding import decode
 from services.aggregator.adapters.metrics import AggregatorMetrics
 from services.aggregator.adapters.projector import Delivered, Poison
-from tests.aggregator.helpers import PLAN, reported
 from shared.events.codec import to_kafka
+from tests.aggregator.helpers import PLAN, reported
 
 
 class FailingCommits:
@@ -37,8 +37,9 @@ async def test_a_commit_failing_in_a_rebalance_is_counted_and_does_not_block():
 
 
 def _record(value, headers, offset=9):
-    return SimpleNamespace(topic="events", partition=2, offset=offset, key=b"CA-TINH", value=value,
-                           headers=headers, timestamp=0)
+    return SimpleNamespace(
+        topic="events", partition=2, offset=offset, key=b"CA-TINH", value=value, headers=headers, timestamp=0
+    )
 
 
 def test_decode_gives_a_fact_or_a_dead_letter_keyed_by_position():
@@ -65,7 +66,11 @@ def test_the_lean_decoder_gives_the_facts_the_shared_codec_gives():
         item = decode(_record(record.value, record.headers, offset=i), PLAN)
         expected = fact_from_event(e, i, PLAN)
         assert isinstance(item, Delivered) and item.fact.order == expected.order
-        assert (item.fact.source, item.fact.agency, item.fact.kind) == (expected.source, expected.agency, expected.kind)
+        assert (item.fact.source, item.fact.agency, item.fact.kind) == (
+            expected.source,
+            expected.agency,
+            expected.kind,
+        )
         # the data as intake serialised it: explicit nulls for absent optional fields
         assert {k: v for k, v in item.fact.data.items() if v is not None} == expected.data
 
@@ -86,7 +91,9 @@ def test_a_record_the_fold_cannot_take_is_dead_lettered_with_the_contract_s_word
         item = decode(_record(value, list(headers or good.headers)), PLAN)
         assert isinstance(item, Poison) and words in item.detail, (value, item)
     # the contract is strict: a quoted number is not a number, on either path
-    quoted = decode(_record(b'{"indicator":"drug_cases_detected","period":"2024","value":"3"}', good.headers), PLAN)
+    quoted = decode(
+        _record(b'{"indicator":"drug_cases_detected","period":"2024","value":"3"}', good.headers), PLAN
+    )
     assert isinstance(quoted, Poison) and "valid number" in repr(quoted)
 
 
@@ -106,9 +113,13 @@ def test_observe_ages_exposes_what_observe_one_by_one_does():
     observe_ages(m2.end_to_end, list(reversed(stamps)), now)
 
     def histogram(registry):
-        lines = [line.rsplit(" ", 1) for line in generate_latest(registry).decode().splitlines()
-                 if line.startswith("aggregator_end_to_end_seconds") and "_created" not in line]
+        lines = [
+            line.rsplit(" ", 1)
+            for line in generate_latest(registry).decode().splitlines()
+            if line.startswith("aggregator_end_to_end_seconds") and "_created" not in line
+        ]
         return {name: float(value) for name, value in lines}
+
     h1, h2 = histogram(one), histogram(batched)
     assert h1.keys() == h2.keys() and len(h1) == 21
     assert all(h1[k] == h2[k] for k in h1 if not k.endswith("_sum")), (h1, h2)
@@ -121,7 +132,9 @@ def test_headers_in_another_order_or_with_more_decode_to_the_same_fact():
     record = to_kafka(e)
     reordered = list(reversed(record.headers))
     extended = [*record.headers, ("ce_subject", b"drug_cases_detected")]
-    facts = [decode(_record(record.value, headers), PLAN) for headers in (record.headers, reordered, extended)]
+    facts = [
+        decode(_record(record.value, headers), PLAN) for headers in (record.headers, reordered, extended)
+    ]
     assert all(isinstance(f, Delivered) for f in facts)
     assert facts[0].fact == facts[1].fact == facts[2].fact
 
@@ -133,8 +146,17 @@ def test_an_agency_the_plan_does_not_know_is_dead_lettered_whatever_the_event():
         reported("NOPE", "drug_cases_detected", "2024", 3),
         event("NOPE", "indicator.corrected", {"corrects": "x", "value": 1, "reason": "r"}),
         event("NOPE", "activity.recorded", {"activity": "propaganda_session", "date": "2024-06-01"}),
-        event("NOPE", "commune.assessed", {"unit_code": "HH-LAO-BAO", "year": 2024, "good_movement": True,
-                                           "good_management": True, "good_fight": True}),
+        event(
+            "NOPE",
+            "commune.assessed",
+            {
+                "unit_code": "HH-LAO-BAO",
+                "year": 2024,
+                "good_movement": True,
+                "good_management": True,
+                "good_fight": True,
+            },
+        ),
         event("NOPE", "report.submitted", {"period": "2024-06"}),
     ]
     for e in events:

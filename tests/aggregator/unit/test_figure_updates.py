@@ -6,10 +6,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
-from shared.events.models import KpiStatus as S
-
 from services.aggregator.domain.changes import kpi_changes
 from services.aggregator.domain.kpi import Kpi
+from shared.events.models import KpiStatus as S
 
 VN = timezone(timedelta(hours=7))
 AT = datetime(2024, 6, 20, 8, tzinfo=VN)

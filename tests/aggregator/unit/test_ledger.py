@@ -16,8 +16,15 @@ _n = iter(range(10**6))
 
 def fact(agency, kind, data, *, hours=0, id=None, arrival=None):
     n = next(_n)
-    return Fact(f"/agencies/{agency}", id or f"f{n}", agency, kind, T0 + timedelta(hours=hours),
-                n if arrival is None else arrival, data)
+    return Fact(
+        f"/agencies/{agency}",
+        id or f"f{n}",
+        agency,
+        kind,
+        T0 + timedelta(hours=hours),
+        n if arrival is None else arrival,
+        data,
+    )
 
 
 def rep(agency, indicator, period, value, **kw):
@@ -32,8 +39,10 @@ def actual(facts, agency, indicator, period):
 
 
 def test_latest_report_by_time_wins_whatever_the_arrival_order():
-    early, late = rep("CA-TINH", "drug_cases_detected", "2024", 40, hours=0), \
-        rep("CA-TINH", "drug_cases_detected", "2024", 55, hours=5)
+    early, late = (
+        rep("CA-TINH", "drug_cases_detected", "2024", 40, hours=0),
+        rep("CA-TINH", "drug_cases_detected", "2024", 55, hours=5),
+    )
     assert actual([early, late], "CA-TINH", "drug_cases_detected", "2024") == 55
     assert actual([late, early], "CA-TINH", "drug_cases_detected", "2024") == 55
 
@@ -65,8 +74,12 @@ def test_history_lists_superseded_values():
 
 def test_activities_count_into_every_period_whose_window_holds_the_date():
     # 16 June lies past the 14 June cut-off: it belongs to July, Q3, H2 and the year
-    s = fact("SGDDT", "activity", {"activity": "propaganda_session", "date": "2024-06-16", "participants": 120})
-    t = fact("SGDDT", "activity", {"activity": "propaganda_session", "date": "2024-06-10", "participants": 80})
+    s = fact(
+        "SGDDT", "activity", {"activity": "propaganda_session", "date": "2024-06-16", "participants": 120}
+    )
+    t = fact(
+        "SGDDT", "activity", {"activity": "propaganda_session", "date": "2024-06-10", "participants": 80}
+    )
     ledger = fold([s, t], PLAN)["SGDDT"]
     assert ledger.actual("propaganda_sessions", "2024", PLAN) == 2
     assert ledger.actual("propaganda_participants", "2024", PLAN) == 200
@@ -77,16 +90,29 @@ def test_activities_count_into_every_period_whose_window_holds_the_date():
 
 def test_commune_assessments_count_communes_passing_all_three_criteria_latest_wins():
     def assess(unit, ok, hours):
-        return fact("CA-TINH", "assessed", {"unit_code": unit, "year": 2024, "good_movement": True,
-                                            "good_management": True, "good_fight": ok}, hours=hours)
+        return fact(
+            "CA-TINH",
+            "assessed",
+            {
+                "unit_code": unit,
+                "year": 2024,
+                "good_movement": True,
+                "good_management": True,
+                "good_fight": ok,
+            },
+            hours=hours,
+        )
+
     facts = [assess("HH-KHE-SANH", False, 0), assess("HH-KHE-SANH", True, 2), assess("HH-LAO-BAO", False, 1)]
     assert actual(facts, "CA-TINH", "communes_3_good", "2024") == 1
     assert actual(list(reversed(facts)), "CA-TINH", "communes_3_good", "2024") == 1
 
 
 def test_units_roll_up_to_the_agency_and_a_units_own_figure_covers_those_below_it():
-    communes = [rep("UBND-HUONG-HOA", "inspections_conducted", "2024", 2, unit="HH-KHE-SANH"),
-                rep("UBND-HUONG-HOA", "inspections_conducted", "2024", 3, unit="HH-LAO-BAO")]
+    communes = [
+        rep("UBND-HUONG-HOA", "inspections_conducted", "2024", 2, unit="HH-KHE-SANH"),
+        rep("UBND-HUONG-HOA", "inspections_conducted", "2024", 3, unit="HH-LAO-BAO"),
+    ]
     assert actual(communes, "UBND-HUONG-HOA", "inspections_conducted", "2024") == 5
     district = rep("UBND-HUONG-HOA", "inspections_conducted", "2024", 7, unit="HUONG-HOA")
     assert actual(communes + [district], "UBND-HUONG-HOA", "inspections_conducted", "2024") == 7
@@ -102,15 +128,37 @@ def test_periods_roll_up_flows_add_and_stocks_take_the_latest():
     assert actual(months + [direct], "CA-DONG-HA", "drug_cases_detected", "2024") == 9
 
 
-@pytest.mark.parametrize("agency, type_, data, reason", [
-    ("NOBODY", "indicator.reported", {"indicator": "drug_cases_detected", "period": "2024", "value": 1}, "agency"),
-    ("CA-TINH", "indicator.reported", {"indicator": "nope", "period": "2024", "value": 1}, "indicator"),
-    ("CA-TINH", "indicator.reported", {"indicator": "drug_cases_detected", "period": "2024", "value": 5000}, "maximum"),
-    ("CA-TINH", "indicator.reported", {"indicator": "drug_cases_detected", "period": "2023", "value": 1}, "plan year"),
-    ("CA-TINH", "indicator.reported", {"indicator": "drug_cases_detected", "period": "2024", "value": 1,
-                                       "unit_code": "ATLANTIS"}, "unit"),
-    ("SGDDT", "activity.recorded", {"activity": "juggling", "date": "2024-03-01"}, "activity"),
-])
+@pytest.mark.parametrize(
+    "agency, type_, data, reason",
+    [
+        (
+            "NOBODY",
+            "indicator.reported",
+            {"indicator": "drug_cases_detected", "period": "2024", "value": 1},
+            "agency",
+        ),
+        ("CA-TINH", "indicator.reported", {"indicator": "nope", "period": "2024", "value": 1}, "indicator"),
+        (
+            "CA-TINH",
+            "indicator.reported",
+            {"indicator": "drug_cases_detected", "period": "2024", "value": 5000},
+            "maximum",
+        ),
+        (
+            "CA-TINH",
+            "indicator.reported",
+            {"indicator": "drug_cases_detected", "period": "2023", "value": 1},
+            "plan year",
+        ),
+        (
+            "CA-TINH",
+            "indicator.reported",
+            {"indicator": "drug_cases_detected", "period": "2024", "value": 1, "unit_code": "ATLANTIS"},
+            "unit",
+        ),
+        ("SGDDT", "activity.recorded", {"activity": "juggling", "date": "2024-03-01"}, "activity"),
+    ],
+)
 def test_events_the_plan_cannot_accept_are_rejected_with_a_reason(agency, type_, data, reason):
     with pytest.raises(Rejected, match=reason):
         fact_from_event(event(agency, type_, data), 0, PLAN)
@@ -149,13 +197,24 @@ def test_restoring_an_undo_log_puts_the_sums_back_as_they_were_absent_ones_inclu
     from services.aggregator.domain.ledger import AgencyLedger
 
     ledger = AgencyLedger("SGDDT")
-    ledger.apply(fact("SGDDT", "activity", {"activity": "propaganda_session", "date": "2024-03-05",
-                                            "participants": 30}), PLAN)
+    ledger.apply(
+        fact(
+            "SGDDT", "activity", {"activity": "propaganda_session", "date": "2024-03-05", "participants": 30}
+        ),
+        PLAN,
+    )
     before = copy.deepcopy(ledger)
     undo: dict = {}
     for day, participants in (("2024-03-20", 50), ("2024-08-02", 0), ("2024-03-21", 7)):  # known and new sums
-        ledger.apply(fact("SGDDT", "activity", {"activity": "propaganda_session", "date": day,
-                                                "participants": participants}), PLAN, undo)
+        ledger.apply(
+            fact(
+                "SGDDT",
+                "activity",
+                {"activity": "propaganda_session", "date": day, "participants": participants},
+            ),
+            PLAN,
+            undo,
+        )
     assert ledger.counted.keys() > before.counted.keys()
     ledger.restore(undo)
     assert ledger == before

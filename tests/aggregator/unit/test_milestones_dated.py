@@ -12,13 +12,12 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 
-from shared.events.models import KpiStatus as S
-
 from services.aggregator.domain.facts import Fact
 from services.aggregator.domain.history import fold
 from services.aggregator.domain.kpi import end_of_day, evaluate
 from services.aggregator.domain.ledger import AgencyLedger
 from services.aggregator.domain.planview import view
+from shared.events.models import KpiStatus as S
 from tests.aggregator.helpers import PLAN
 
 VN = timezone(timedelta(hours=7))
@@ -43,44 +42,120 @@ def ledger_of(agency, items, plan):
             _, day, count = item
             for _ in range(count):
                 n += 1
-                facts.append(Fact(f"/agencies/{agency}", f"a{n}", agency, "activity",
-                                  datetime.combine(date.fromisoformat(day), time(9), VN), n,
-                                  {"activity": "action_month_event", "date": day, "participants": 30}))
+                facts.append(
+                    Fact(
+                        f"/agencies/{agency}",
+                        f"a{n}",
+                        agency,
+                        "activity",
+                        datetime.combine(date.fromisoformat(day), time(9), VN),
+                        n,
+                        {"activity": "action_month_event", "date": day, "participants": 30},
+                    )
+                )
         else:
             _, period, value, on = item
             n += 1
-            facts.append(Fact(f"/agencies/{agency}", f"r{n}", agency, "reported",
-                              datetime.combine(date.fromisoformat(on), time(9), VN), n,
-                              {"indicator": "action_month_activities", "period": period, "value": value}))
+            facts.append(
+                Fact(
+                    f"/agencies/{agency}",
+                    f"r{n}",
+                    agency,
+                    "reported",
+                    datetime.combine(date.fromisoformat(on), time(9), VN),
+                    n,
+                    {"indicator": "action_month_activities", "period": period, "value": value},
+                )
+            )
     return fold(facts, plan).get(agency) or AgencyLedger(agency)
 
 
 # (case, agency, what it did, judged on, status, actual)
 CASES = [
-    ("July activities do not achieve a June milestone", YOUTH,
-     held(("2024-06-20", 6), ("2024-07-05", 6)), "2024-09-20", S.MISSED, 6),
-    ("an activity on the due date counts, the day after does not", YOUTH,
-     held(("2024-06-30", 11), ("2024-07-01", 1)), "2024-09-20", S.MISSED, 11),
+    (
+        "July activities do not achieve a June milestone",
+        YOUTH,
+        held(("2024-06-20", 6), ("2024-07-05", 6)),
+        "2024-09-20",
+        S.MISSED,
+        6,
+    ),
+    (
+        "an activity on the due date counts, the day after does not",
+        YOUTH,
+        held(("2024-06-30", 11), ("2024-07-01", 1)),
+        "2024-09-20",
+        S.MISSED,
+        11,
+    ),
     ("12 held by 28 June: achieved on 1 July", YOUTH, held(("2024-06-28", 12)), "2024-07-01", S.ACHIEVED, 12),
     # The youth union reports quarterly (Q3's report is due 19 September): its activities judge it.
-    ("11 by the due date: missed once its 5 days to record them are over", YOUTH,
-     held(("2024-06-25", 11)), "2024-07-05", S.MISSED, 11),
-    ("11 by the due date: still open within the 5 days", YOUTH,
-     held(("2024-06-25", 11)), "2024-07-04", S.ON_TRACK, 11),
-    ("nothing held by 20 June: behind, from the activities, not the March report", YOUTH,
-     [], "2024-06-20", S.LAGGING, 0),
-    ("a district committee (monthly, +3): July work not counted", DISTRICT,
-     held(("2024-06-10", 3), ("2024-07-02", 3)), "2024-07-10", S.MISSED, 3),
+    (
+        "11 by the due date: missed once its 5 days to record them are over",
+        YOUTH,
+        held(("2024-06-25", 11)),
+        "2024-07-05",
+        S.MISSED,
+        11,
+    ),
+    (
+        "11 by the due date: still open within the 5 days",
+        YOUTH,
+        held(("2024-06-25", 11)),
+        "2024-07-04",
+        S.ON_TRACK,
+        11,
+    ),
+    (
+        "nothing held by 20 June: behind, from the activities, not the March report",
+        YOUTH,
+        [],
+        "2024-06-20",
+        S.LAGGING,
+        0,
+    ),
+    (
+        "a district committee (monthly, +3): July work not counted",
+        DISTRICT,
+        held(("2024-06-10", 3), ("2024-07-02", 3)),
+        "2024-07-10",
+        S.MISSED,
+        3,
+    ),
     # Reported figures are dated by their period's window, or, for a period running past the
     # due date, by when they were stated.
-    ("June's monthly figure (window to 14 June) counts", DISTRICT,
-     stated("2024-06", 6, "2024-06-16"), "2024-07-10", S.ACHIEVED, 6),
-    ("July's monthly figure (15 June - 14 July) does not", DISTRICT,
-     stated("2024-07", 6, "2024-07-16"), "2024-07-20", S.MISSED, 0),
-    ("a year-to-date figure stated by the due date counts", YOUTH,
-     stated("2024", 12, "2024-06-29"), "2024-07-10", S.ACHIEVED, 12),
-    ("a year-to-date figure stated after it does not", YOUTH,
-     stated("2024", 12, "2024-07-03"), "2024-07-10", S.MISSED, 0),
+    (
+        "June's monthly figure (window to 14 June) counts",
+        DISTRICT,
+        stated("2024-06", 6, "2024-06-16"),
+        "2024-07-10",
+        S.ACHIEVED,
+        6,
+    ),
+    (
+        "July's monthly figure (15 June - 14 July) does not",
+        DISTRICT,
+        stated("2024-07", 6, "2024-07-16"),
+        "2024-07-20",
+        S.MISSED,
+        0,
+    ),
+    (
+        "a year-to-date figure stated by the due date counts",
+        YOUTH,
+        stated("2024", 12, "2024-06-29"),
+        "2024-07-10",
+        S.ACHIEVED,
+        12,
+    ),
+    (
+        "a year-to-date figure stated after it does not",
+        YOUTH,
+        stated("2024", 12, "2024-07-03"),
+        "2024-07-10",
+        S.MISSED,
+        0,
+    ),
 ]
 
 
@@ -101,6 +176,7 @@ def test_the_year_figure_of_a_milestone_indicator_still_counts_everything():
 
 def test_which_milestones_are_judged_from_activities_follows_the_plans_figure_source():
     from services.aggregator.domain.kpi import counted_from_activities
+
     # the shipped plan records Action Month activities one by one for the agencies with the milestone
     assert counted_from_activities(PLAN, YOUTH, "action_month_activities")
     assert counted_from_activities(PLAN, DISTRICT, "action_month_activities")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.aggregator.domain.facts import Fact
 from services.aggregator.domain.history import fold, history
@@ -14,10 +15,18 @@ from tests.aggregator.helpers import PLAN
 
 VN = timezone(timedelta(hours=7))
 START = datetime(2024, 1, 1, tzinfo=VN)
-AGENCIES = {"UBND-HUONG-HOA": ["HUONG-HOA", "HH-KHE-SANH", "HH-LAO-BAO", None],
-            "CA-TINH": [None, "HH-KHE-SANH"]}
-INDICATORS = ["propaganda_sessions", "inspections_conducted", "drug_cases_detected", "non_voluntary_addicts",
-              "compulsory_rehab_dossiers", "people_in_rehab"]
+AGENCIES = {
+    "UBND-HUONG-HOA": ["HUONG-HOA", "HH-KHE-SANH", "HH-LAO-BAO", None],
+    "CA-TINH": [None, "HH-KHE-SANH"],
+}
+INDICATORS = [
+    "propaganda_sessions",
+    "inspections_conducted",
+    "drug_cases_detected",
+    "non_voluntary_addicts",
+    "compulsory_rehab_dossiers",
+    "people_in_rehab",
+]
 PERIODS = ["2024", "2024-Q1", "2024-Q2", "2024-03", "2024-06", "2024-H1"]
 
 
@@ -28,12 +37,17 @@ def streams(draw):
     facts, reported_ids = [], []
     for i, minute in enumerate(minutes):
         agency = draw(st.sampled_from(sorted(AGENCIES)))
-        kind = draw(st.sampled_from(["reported", "reported", "corrected", "activity", "assessed", "submitted"]))
+        kind = draw(
+            st.sampled_from(["reported", "reported", "corrected", "activity", "assessed", "submitted"])
+        )
         if kind == "corrected" and not reported_ids:
             kind = "reported"
         if kind == "reported":
-            data = {"indicator": draw(st.sampled_from(INDICATORS)), "period": draw(st.sampled_from(PERIODS)),
-                    "value": draw(st.integers(0, 50))}
+            data = {
+                "indicator": draw(st.sampled_from(INDICATORS)),
+                "period": draw(st.sampled_from(PERIODS)),
+                "value": draw(st.integers(0, 50)),
+            }
             unit = draw(st.sampled_from(AGENCIES[agency]))
             if unit:
                 data["unit_code"] = unit
@@ -42,18 +56,27 @@ def streams(draw):
             agency = target_agency
             data = {"corrects": target_id, "value": draw(st.integers(0, 50)), "reason": f"fix {i}"}
         elif kind == "activity":
-            data = {"activity": draw(st.sampled_from(["propaganda_session", "inspection", "action_month_event"])),
-                    "date": (START + timedelta(days=draw(st.integers(0, 340)))).date().isoformat(),
-                    "participants": draw(st.integers(0, 300))}
+            data = {
+                "activity": draw(st.sampled_from(["propaganda_session", "inspection", "action_month_event"])),
+                "date": (START + timedelta(days=draw(st.integers(0, 340)))).date().isoformat(),
+                "participants": draw(st.integers(0, 300)),
+            }
         elif kind == "assessed":
-            data = {"unit_code": draw(st.sampled_from(["HH-KHE-SANH", "HH-LAO-BAO"])), "year": 2024,
-                    "good_movement": draw(st.booleans()), "good_management": True, "good_fight": draw(st.booleans())}
+            data = {
+                "unit_code": draw(st.sampled_from(["HH-KHE-SANH", "HH-LAO-BAO"])),
+                "year": 2024,
+                "good_movement": draw(st.booleans()),
+                "good_management": True,
+                "good_fight": draw(st.booleans()),
+            }
         else:
             data = {"period": draw(st.sampled_from(["2024-01", "2024-05", "2024-06"]))}
         fact_id = f"e{i}"
         if kind in ("reported", "corrected"):
             reported_ids.append((agency, fact_id))
-        facts.append(Fact(f"/agencies/{agency}", fact_id, agency, kind, START + timedelta(minutes=minute), i, data))
+        facts.append(
+            Fact(f"/agencies/{agency}", fact_id, agency, kind, START + timedelta(minutes=minute), i, data)
+        )
     return facts
 
 

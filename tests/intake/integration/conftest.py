@@ -11,17 +11,16 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from services.intake.__main__ import topic_specs
+from services.intake.bootstrap import Container, build
+from services.intake.entrypoints.http import create_app
+from services.intake.settings import IntakeSettings
 from shared.clock import ManualClock
 from shared.db import upgrade_async
 from shared.events.codec import BATCH, STRUCTURED
 from shared.http_server import ServerLimits, make_server
 from shared.infra import create_database, drop_database
 from shared.kafka import ensure_topics
-
-from services.intake.__main__ import topic_specs
-from services.intake.bootstrap import Container, build
-from services.intake.entrypoints.http import create_app
-from services.intake.settings import IntakeSettings
 
 pytestmark = pytest.mark.infra
 NOW = datetime.fromisoformat("2024-06-20T08:00:00+07:00")
@@ -48,18 +47,24 @@ async def intake_db(database_url: str) -> AsyncIterator[str]:
 
 def make_settings(database_url: str, bootstrap: str, **overrides) -> IntakeSettings:
     tag = uuid.uuid4().hex[:8]
-    values = dict(database_url=database_url, kafka_bootstrap_servers=bootstrap,
-                  TIENDO_RAW_TOPIC=f"t-{tag}.raw", TIENDO_EVENTS_TOPIC=f"t-{tag}.events",
-                  TIENDO_DLQ_TOPIC=f"t-{tag}.dlq", INTAKE_RAW_GROUP_ID=f"intake-{tag}",
-                  INTAKE_PUBLISH_TIMEOUT_S=3.0)
+    values = dict(
+        database_url=database_url,
+        kafka_bootstrap_servers=bootstrap,
+        TIENDO_RAW_TOPIC=f"t-{tag}.raw",
+        TIENDO_EVENTS_TOPIC=f"t-{tag}.events",
+        TIENDO_DLQ_TOPIC=f"t-{tag}.dlq",
+        INTAKE_RAW_GROUP_ID=f"intake-{tag}",
+        INTAKE_PUBLISH_TIMEOUT_S=3.0,
+    )
     return IntakeSettings(**{**values, **overrides})
 
 
 class Service:
     """A running intake (lifespan entered) with an HTTP client and helpers."""
 
-    def __init__(self, container: Container, client: httpx.AsyncClient, clock: ManualClock,
-                 monotonic: FakeMonotonic) -> None:
+    def __init__(
+        self, container: Container, client: httpx.AsyncClient, clock: ManualClock, monotonic: FakeMonotonic
+    ) -> None:
         self.container, self.client, self.clock, self.monotonic = container, client, clock, monotonic
         self.settings = container.settings
 
@@ -78,9 +83,13 @@ class Service:
 
     async def read(self, topic: str, n: int, timeout: float = 15.0) -> list:
         """The first `n` records of a topic (all partitions), from the beginning."""
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=self.settings.kafka_bootstrap_servers,
-                                    auto_offset_reset="earliest", enable_auto_commit=False,
-                                    group_id=f"reader-{uuid.uuid4().hex[:6]}")
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=f"reader-{uuid.uuid4().hex[:6]}",
+        )
         await consumer.start()
         records: list = []
         try:
@@ -107,15 +116,22 @@ async def start_service(database_url: str, bootstrap: str, **overrides) -> Async
 
 
 @contextlib.asynccontextmanager
-async def served_on_loopback(container: Container, settings: IntakeSettings,
-                             patience: float = 10.0) -> AsyncIterator[tuple[str, int]]:
+async def served_on_loopback(
+    container: Container, settings: IntakeSettings, patience: float = 10.0
+) -> AsyncIterator[tuple[str, int]]:
     """Intake as a real server (`shared.http_server`, its limits from `settings`) on a free
     loopback port, ready: yields (host, port); stopped on leaving."""
     import asyncio
     import time
 
-    server = make_server(create_app(container), host="127.0.0.1", port=0, limits=ServerLimits.of(settings),
-                         lifespan="on", log_level="warning")
+    server = make_server(
+        create_app(container),
+        host="127.0.0.1",
+        port=0,
+        limits=ServerLimits.of(settings),
+        lifespan="on",
+        log_level="warning",
+    )
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + patience
     while not server.started:

@@ -25,8 +25,21 @@ def node_modules(spec: str, directory: str) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         package = prefix / "node_modules" / name / "package.json"
         if not package.exists() or json.loads(package.read_text())["version"] != version:
-            result = subprocess.run([npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund",
-                                     "--no-save", "--loglevel=error", spec], capture_output=True, text=True,
-                                    timeout=300)
+            result = subprocess.run(
+                [
+                    npm,
+                    "install",
+                    "--prefix",
+                    str(prefix),
+                    "--no-audit",
+                    "--no-fund",
+                    "--no-save",
+                    "--loglevel=error",
+                    spec,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
             assert result.returncode == 0, f"npm install {spec} failed:\n{result.stderr[-2000:]}"
     return prefix / "node_modules"

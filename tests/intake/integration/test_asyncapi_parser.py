@@ -21,8 +21,13 @@ SCRIPT = Path(__file__).with_name("asyncapi_js") / "validate.js"
 
 def parse(path: Path) -> dict:
     modules = node_modules(PARSER, "npm-asyncapi-parser")
-    result = subprocess.run(["node", str(SCRIPT), str(path)], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "NODE_PATH": str(modules)})
+    result = subprocess.run(
+        ["node", str(SCRIPT), str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NODE_PATH": str(modules)},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout)
 

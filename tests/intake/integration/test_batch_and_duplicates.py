@@ -24,16 +24,25 @@ def report(i: int, **data) -> dict:
 
 async def test_one_bad_event_does_not_reject_the_good_ones(service, token):
     events = [report(1), report(2, value=-1), {"oops": True}, report(3), report(1)]
-    fast_path = await service.post_batch([report(4), report(5, value=5000)], token)  # schema-valid, plan says no
-    assert [(r["status"], r["id"]) for r in fast_path.json()["results"]] == [("accepted", "batch-4"),
-                                                                             ("rejected", "batch-5")]
+    fast_path = await service.post_batch(
+        [report(4), report(5, value=5000)], token
+    )  # schema-valid, plan says no
+    assert [(r["status"], r["id"]) for r in fast_path.json()["results"]] == [
+        ("accepted", "batch-4"),
+        ("rejected", "batch-5"),
+    ]
     response = await service.post_batch(events, token)
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["accepted"], body["duplicate"], body["rejected"]) == (2, 1, 2)
     statuses = [(r["index"], r["status"], r["id"]) for r in body["results"]]
-    assert statuses == [(0, "accepted", "batch-1"), (1, "rejected", "batch-2"), (2, "rejected", None),
-                        (3, "accepted", "batch-3"), (4, "duplicate", "batch-1")]
+    assert statuses == [
+        (0, "accepted", "batch-1"),
+        (1, "rejected", "batch-2"),
+        (2, "rejected", None),
+        (3, "accepted", "batch-3"),
+        (4, "duplicate", "batch-1"),
+    ]
     assert body["results"][1]["problem"]["errors"][0]["pointer"] == "/data/value"
     records = await service.read(service.settings.events_topic, 3)
     assert sorted(dict(r.headers)["ce_id"] for r in records) == [b"batch-1", b"batch-3", b"batch-4"]
@@ -43,7 +52,11 @@ async def test_every_documented_example_is_accepted_in_one_batch(service):
     token = await service.token("CA-TINH")
     events = list(examples().values())
     events[0] = {**events[0], "id": "example-original"}
-    events[1] = {**events[1], "id": "example-fix", "data": {**events[1]["data"], "corrects": "example-original"}}
+    events[1] = {
+        **events[1],
+        "id": "example-fix",
+        "data": {**events[1]["data"], "corrects": "example-original"},
+    }
     body = (await service.post_batch(events, token)).json()
     assert [r["status"] for r in body["results"]] == ["accepted"] * len(events), body
 
@@ -59,9 +72,13 @@ async def test_a_correction_of_a_correction_is_accepted_the_next_request_or_the_
     assert (await service.post(fix("chain-1", "chain-0", 19), token)).status_code == 202
     second = await service.post(fix("chain-2", "chain-1", 18), token)
     assert second.status_code == 202, second.text
-    body = (await service.post_batch([fix("chain-3", "chain-2", 17), fix("chain-4", "chain-3", 5000)], token)).json()
+    body = (
+        await service.post_batch([fix("chain-3", "chain-2", 17), fix("chain-4", "chain-3", 5000)], token)
+    ).json()
     assert [r["status"] for r in body["results"]] == ["accepted", "rejected"], body
-    assert body["results"][1]["problem"]["reason"] == "value-above-cap"  # the report's indicator's cap, down the chain
+    assert (
+        body["results"][1]["problem"]["reason"] == "value-above-cap"
+    )  # the report's indicator's cap, down the chain
 
 
 async def test_a_resent_event_is_a_duplicate_not_an_error_and_is_not_forwarded_again(service, token):
@@ -111,8 +128,14 @@ async def test_concurrent_batches_sharing_kafka_batches_are_each_answered_and_wr
 
 @pytest.fixture
 async def tight(intake_db, kafka_bootstrap):
-    async for s in start_service(intake_db, kafka_bootstrap, INTAKE_RATE_PER_S=2, INTAKE_RATE_BURST=5,
-                                 INTAKE_MAX_BATCH_EVENTS=5, INTAKE_RAW_CONSUMER=False):
+    async for s in start_service(
+        intake_db,
+        kafka_bootstrap,
+        INTAKE_RATE_PER_S=2,
+        INTAKE_RATE_BURST=5,
+        INTAKE_MAX_BATCH_EVENTS=5,
+        INTAKE_RAW_CONSUMER=False,
+    ):
         yield s
 
 
@@ -139,7 +162,9 @@ async def test_an_unexpected_failure_is_a_problem_document_not_a_stack_trace(ser
     assert "nothing was accepted" in response.json()["detail"] and "boom" not in response.text
 
 
-async def test_without_the_registry_nothing_is_accepted_not_even_after_kafka_acked(service, token, monkeypatch):
+async def test_without_the_registry_nothing_is_accepted_not_even_after_kafka_acked(
+    service, token, monkeypatch
+):
     registry = service.container.intake.registry
 
     async def down(*args, **kwargs):

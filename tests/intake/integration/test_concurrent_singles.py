@@ -56,8 +56,10 @@ async def test_the_same_row_recorded_by_two_callers_in_one_copy_is_one_row(servi
     dsn = service.settings.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
     conn = await asyncpg.connect(dsn)
     try:
-        count = await conn.fetchval("SELECT count(*) FROM intake.accepted_events WHERE event_id = ANY($1)",
-                                    ["conc-twice", "conc-once"])
+        count = await conn.fetchval(
+            "SELECT count(*) FROM intake.accepted_events WHERE event_id = ANY($1)",
+            ["conc-twice", "conc-once"],
+        )
     finally:
         await conn.close()
     assert count == 2

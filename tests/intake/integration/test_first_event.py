@@ -7,9 +7,9 @@ import json
 
 from typer.testing import CliRunner
 
-from shared.cli import _register, app as tiendo
-
 from services.intake.entrypoints.examples import examples
+from shared.cli import _register
+from shared.cli import app as tiendo
 
 
 async def cli(*args: str, database_url: str):

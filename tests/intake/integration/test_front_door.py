@@ -14,22 +14,26 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from shared.clock import ManualClock
-from shared.events.codec import STRUCTURED
-from shared.kafka import ensure_topics
-
 from services.intake.__main__ import topic_specs
 from services.intake.bootstrap import build
 from services.intake.entrypoints.examples import examples
-
+from shared.clock import ManualClock
+from shared.events.codec import STRUCTURED
+from shared.kafka import ensure_topics
 from tests.unit.test_http_server_limits import read_until_closed
 
 from .conftest import NOW, FakeMonotonic, make_settings, served_on_loopback
 
 pytestmark = pytest.mark.infra
-LIMITS = dict(INTAKE_AUTH_ADDRESS_BURST=5, INTAKE_AUTH_ADDRESS_PER_MIN=1, INTAKE_AUTH_TOKEN_BURST=8,
-              INTAKE_AUTH_TOKEN_PER_MIN=1, INTAKE_HTTP_HEADER_TIMEOUT_S=0.5, INTAKE_HTTP_BODY_TIMEOUT_S=0.5,
-              INTAKE_HTTP_MAX_CONNECTIONS=40)
+LIMITS = dict(
+    INTAKE_AUTH_ADDRESS_BURST=5,
+    INTAKE_AUTH_ADDRESS_PER_MIN=1,
+    INTAKE_AUTH_TOKEN_BURST=8,
+    INTAKE_AUTH_TOKEN_PER_MIN=1,
+    INTAKE_HTTP_HEADER_TIMEOUT_S=0.5,
+    INTAKE_HTTP_BODY_TIMEOUT_S=0.5,
+    INTAKE_HTTP_MAX_CONNECTIONS=40,
+)
 PATIENCE = 10.0  # every wait is bounded by this: a limit that does not bite fails, it does not hang
 
 
@@ -58,8 +62,9 @@ def event(agency: str, n: str) -> dict:
 
 
 async def post(client: httpx.AsyncClient, token: str, doc: dict) -> httpx.Response:
-    return await client.post("/v1/events", json=doc, headers={"content-type": STRUCTURED,
-                                                                 "authorization": f"Bearer {token}"})
+    return await client.post(
+        "/v1/events", json=doc, headers={"content-type": STRUCTURED, "authorization": f"Bearer {token}"}
+    )
 
 
 def counting(monkeypatch, obj, name: str) -> list:
@@ -82,7 +87,9 @@ async def test_guessing_an_agencys_secret_gets_401_then_429_and_the_agency_keeps
         argon2 = counting(monkeypatch, tokens, "_secret_matches")
 
         async def guess(client: httpx.AsyncClient, n: int) -> httpx.Response:
-            return await post(client, f"tdo_{token_id}_{secrets.token_urlsafe(32)}", event("HQ", f"guess-{n}"))
+            return await post(
+                client, f"tdo_{token_id}_{secrets.token_urlsafe(32)}", event("HQ", f"guess-{n}")
+            )
 
         # One address, 24 guesses at once: 5 (its budget) are checked and refused, the rest limited.
         async with door.client("127.0.0.2") as attacker:
@@ -97,7 +104,9 @@ async def test_guessing_an_agencys_secret_gets_401_then_429_and_the_agency_keeps
         # Many addresses on the same token id: the id's budget (8) bounds argon2 in all.
         for address in ("127.0.0.3", "127.0.0.4", "127.0.0.5"):
             async with door.client(address) as attacker:
-                answers = await asyncio.gather(*(guess(attacker, n) for n in range(12)), agency_posts(agency, legit))
+                answers = await asyncio.gather(
+                    *(guess(attacker, n) for n in range(12)), agency_posts(agency, legit)
+                )
                 *answers, legit_answers = answers
                 assert {r.status_code for r in answers} <= {401, 429}
                 # Meanwhile the agency's own token, verified before, is never limited.
@@ -124,8 +133,10 @@ async def agency_posts(agency: httpx.AsyncClient, token: str) -> list[httpx.Resp
 async def test_unknown_token_ids_never_reach_argon2_and_the_address_is_limited(door, monkeypatch):
     argon2 = counting(monkeypatch, door.container.tokens, "_secret_matches")
     async with door.client("127.0.0.6") as scanner:
-        answers = [await post(scanner, f"tdo_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}", event("HQ", "x"))
-                   for _ in range(8)]
+        answers = [
+            await post(scanner, f"tdo_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}", event("HQ", "x"))
+            for _ in range(8)
+        ]
     assert [r.status_code for r in answers] == [401] * 5 + [429] * 3
     assert argon2 == []
 
@@ -147,8 +158,10 @@ async def test_a_body_shorter_than_its_content_length_is_answered_408_after_the_
     token = await door.container.tokens.create("HQ", NOW)
     reader, writer = await asyncio.open_connection(door.host, door.port)
     started = time.monotonic()
-    writer.write(f"POST /v1/events HTTP/1.1\r\nHost: intake\r\nContent-Type: {STRUCTURED}\r\n"
-                 f"Authorization: Bearer {token}\r\nContent-Length: 5000\r\n\r\n{{\"id\": ".encode())
+    writer.write(
+        f"POST /v1/events HTTP/1.1\r\nHost: intake\r\nContent-Type: {STRUCTURED}\r\n"
+        f'Authorization: Bearer {token}\r\nContent-Length: 5000\r\n\r\n{{"id": '.encode()
+    )
     answer = await read_until_closed(reader)
     writer.close()
     assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]

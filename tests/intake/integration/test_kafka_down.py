@@ -10,11 +10,10 @@ import time
 import httpx
 import pytest
 
-from shared.infra import KafkaServer, free_port
-
 from services.intake.bootstrap import build
 from services.intake.entrypoints.examples import examples
 from services.intake.entrypoints.http import create_app
+from shared.infra import KafkaServer, free_port
 
 from .conftest import NOW, make_settings, start_service
 
@@ -42,15 +41,22 @@ async def test_broker_killed_then_restarted(own_kafka, intake_db):
         down = await service.post(event(2), token)
         assert down.status_code == 503, down.text
         assert down.headers["retry-after"] == str(service.settings.retry_after_s)
-        assert down.json()["reason"] == "kafka-unavailable" and "send the same event(s) again" in down.json()["detail"]
-        assert time.monotonic() - started < 15  # bounded by the 2 s publish timeout, not hanging (slack: busy CI)
+        assert (
+            down.json()["reason"] == "kafka-unavailable"
+            and "send the same event(s) again" in down.json()["detail"]
+        )
+        assert (
+            time.monotonic() - started < 15
+        )  # bounded by the 2 s publish timeout, not hanging (slack: busy CI)
         assert (await service.client.get("/readyz")).status_code == 503
         batch = await service.post_batch([event(3)], token)
         assert batch.status_code == 503  # no per-event "accepted" while nothing is durable
 
         await asyncio.to_thread(own_kafka.start)
         deadline = time.monotonic() + 90
-        while (resent := await service.post(event(2), token)).status_code == 503 and time.monotonic() < deadline:
+        while (
+            resent := await service.post(event(2), token)
+        ).status_code == 503 and time.monotonic() < deadline:
             await asyncio.sleep(0.5)
         assert resent.status_code in (200, 202), resent.text  # 200 if the first attempt got through after all
         while (await service.client.get("/readyz")).status_code != 200:
@@ -68,14 +74,20 @@ async def test_service_starts_without_kafka_and_says_so(intake_db):
             ready = await client.get("/readyz")
             assert ready.status_code == 503 and list(ready.json()["problems"]) == ["kafka"]
             token = await container.tokens.create("CA-TINH", NOW)
-            response = await client.post("/v1/events", json=event(9), headers={
-                "authorization": f"Bearer {token}", "content-type": "application/cloudevents+json"})
+            response = await client.post(
+                "/v1/events",
+                json=event(9),
+                headers={"authorization": f"Bearer {token}", "content-type": "application/cloudevents+json"},
+            )
             assert response.status_code == 503 and "retry-after" in response.headers
 
 
 async def test_readiness_names_an_unreachable_database(kafka_bootstrap):
-    settings = make_settings(f"postgresql+asyncpg://nobody@127.0.0.1:{free_port()}/none", kafka_bootstrap,
-                             INTAKE_RAW_CONSUMER=False)
+    settings = make_settings(
+        f"postgresql+asyncpg://nobody@127.0.0.1:{free_port()}/none",
+        kafka_bootstrap,
+        INTAKE_RAW_CONSUMER=False,
+    )
     app = create_app(build(settings))
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://i") as client:

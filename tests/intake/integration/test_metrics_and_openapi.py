@@ -37,8 +37,12 @@ async def test_outcomes_by_agency_and_reason_with_bounded_labels(service):
     found = {(s.name, tuple(sorted(s.labels.items()))): s.value for s in await samples(service)}
 
     def events(path, agency, outcome, reason=""):
-        return found[("intake_events_total", (("agency", agency), ("outcome", outcome), ("path", path),
-                                              ("reason", reason)))]
+        return found[
+            (
+                "intake_events_total",
+                (("agency", agency), ("outcome", outcome), ("path", path), ("reason", reason)),
+            )
+        ]
 
     assert events("http", "CA-TINH", "accepted") == 1
     assert events("http", "CA-TINH", "duplicate") == 1
@@ -64,6 +68,7 @@ def test_openapi_has_an_example_of_every_event_type_and_every_problem_reason():
     assert {e["value"]["type"] for e in body_examples.values()} == {e["type"] for e in examples().values()}
     described = " ".join(r["description"] for r in single["responses"].values())
     from services.intake.domain.problems import REASONS
+
     missing = [r for r in REASONS if f"`{r}`" not in described and r != "internal-error"]
     assert missing == []
     assert document["components"]["securitySchemes"]["agencyToken"]["scheme"] == "bearer"

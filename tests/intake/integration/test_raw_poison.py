@@ -7,9 +7,8 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from shared.deadletter import read_dead_letter
-
 from services.intake.adapters.publisher import KafkaUnavailable  # noqa: F401 - the outage type, for readers
+from shared.deadletter import read_dead_letter
 from tests.intake.integration.conftest import start_service
 from tests.intake.integration.test_raw_topic import _seen, _zero, binary, committed_lag, produce, until
 
@@ -51,15 +50,21 @@ async def test_a_data_error_of_one_record_is_not_an_outage(service, monkeypatch)
             tries.append(1)
             raise asyncpg.UntranslatableCharacterError("unsupported Unicode escape sequence")
         return await real(source, ids)
+
     monkeypatch.setattr(registry, "lookup", refuses)
-    batch = [binary("report.submitted", id=i) for i in ("raw-before-refused", "raw-refused", "raw-after-refused")]
+    batch = [
+        binary("report.submitted", id=i) for i in ("raw-before-refused", "raw-refused", "raw-after-refused")
+    ]
     await produce(service, [(r.key, r.value, r.headers) for r in batch])
     await until(lambda: _seen(service, b"raw-after-refused"), timeout=40)
     assert await _seen(service, b"raw-before-refused")
     dead = await service.read(service.settings.dlq_topic, 100, timeout=3)
     [letter] = [r for r in dead if dict(r.headers).get("ce_id") == b"raw-refused"]
     info = read_dead_letter(letter.headers)
-    assert (info.reason, info.attempts) == ("internal-error", 3) and "UntranslatableCharacterError" in info.detail
+    assert (info.reason, info.attempts) == (
+        "internal-error",
+        3,
+    ) and "UntranslatableCharacterError" in info.detail
     await until(lambda: _zero(committed_lag(service)))
     metrics = (await service.client.get("/metrics/")).text
     assert 'tiendo_dlq_writes_total{reason="internal-error",service="intake"}' in metrics
@@ -74,6 +79,7 @@ async def test_the_registry_away_is_waited_out_never_dead_lettered(service, monk
             tries.append(1)
             raise ConnectionRefusedError("database away")
         return await real(source, ids)
+
     monkeypatch.setattr(registry, "lookup", away)
     record = binary("report.submitted", id="raw-waits")
     await produce(service, [(record.key, record.value, record.headers)])

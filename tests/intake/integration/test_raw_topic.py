@@ -8,12 +8,11 @@ import json
 
 from aiokafka import TopicPartition
 
+from services.intake.adapters.publisher import KafkaUnavailable
+from services.intake.entrypoints.examples import examples
 from shared.events.codec import to_kafka
 from shared.events.models import agency_event_adapter
 from shared.kafka import committed_offsets, make_producer
-
-from services.intake.adapters.publisher import KafkaUnavailable
-from services.intake.entrypoints.examples import examples
 
 
 def binary(kind: str, agency: str = "CA-TINH", id: str | None = None, **data):
@@ -45,8 +44,11 @@ async def _end_offsets(service) -> dict:
     c = AIOKafkaConsumer(bootstrap_servers=service.settings.kafka_bootstrap_servers)
     await c.start()
     try:
-        parts = [TopicPartition(service.settings.raw_topic, p) for p in c.partitions_for_topic(
-            service.settings.raw_topic) or await _parts(c, service.settings.raw_topic)]
+        parts = [
+            TopicPartition(service.settings.raw_topic, p)
+            for p in c.partitions_for_topic(service.settings.raw_topic)
+            or await _parts(c, service.settings.raw_topic)
+        ]
         return await c.end_offsets(parts)
     finally:
         await c.stop()
@@ -74,19 +76,21 @@ async def test_valid_records_are_forwarded_and_invalid_ones_dead_lettered_with_r
     foreign_unit = binary("indicator.reported", "CA-DAKRONG", id="raw-foreign", unit_code="HH-LAO-BAO")
     records = [
         (good.key, good.value, good.headers),
-        (b"CA-TINH", b"\x00\x01 not json", good.headers),                         # poison bytes
-        (b"CA-TINH", b"{}", [("content-type", b"application/json")]),            # no ce_ headers
-        (negative.key, negative_value, negative.headers),                         # schema
-        (b"NOBODY", stranger.value, stranger_headers),                            # unknown agency
-        (foreign_unit.key, foreign_unit.value, foreign_unit.headers),             # authorization
-        (b"CA-TINH", None, good.headers),                                         # tombstone
+        (b"CA-TINH", b"\x00\x01 not json", good.headers),  # poison bytes
+        (b"CA-TINH", b"{}", [("content-type", b"application/json")]),  # no ce_ headers
+        (negative.key, negative_value, negative.headers),  # schema
+        (b"NOBODY", stranger.value, stranger_headers),  # unknown agency
+        (foreign_unit.key, foreign_unit.value, foreign_unit.headers),  # authorization
+        (b"CA-TINH", None, good.headers),  # tombstone
         (other.key, other.value, other.headers),
     ]
     await produce(service, records)
 
     forwarded = await service.read(service.settings.events_topic, 2)
     assert sorted((r.key, dict(r.headers)["ce_id"]) for r in forwarded) == [
-        (b"CA-TINH", b"raw-good-1"), (b"HQ", b"raw-good-2")]
+        (b"CA-TINH", b"raw-good-1"),
+        (b"HQ", b"raw-good-2"),
+    ]
     dead = await service.read(service.settings.dlq_topic, 6)
     reasons = {r.value: dict(r.headers)["dlq_reason"].decode() for r in dead}
     assert reasons == {
@@ -150,7 +154,9 @@ async def test_a_record_that_trips_a_bug_is_dead_lettered_and_the_rest_flow_on(s
         return real(event)
 
     monkeypatch.setattr(service_layer, "to_record", buggy)
-    batch = [binary("report.submitted", id=i) for i in ("raw-before-poison", "raw-poison", "raw-after-poison")]
+    batch = [
+        binary("report.submitted", id=i) for i in ("raw-before-poison", "raw-poison", "raw-after-poison")
+    ]
     await produce(service, [(r.key, r.value, r.headers) for r in batch])
     await until(lambda: _seen(service, b"raw-after-poison"))
     assert await _seen(service, b"raw-before-poison")
@@ -161,7 +167,8 @@ async def test_a_record_that_trips_a_bug_is_dead_lettered_and_the_rest_flow_on(s
 
 
 async def test_a_failed_batch_spanning_partitions_is_read_again_from_each_partitions_first_record(
-        service, monkeypatch):
+    service, monkeypatch
+):
     """FastStream 0.7 nacks a batch by seeking every partition in it back to that partition's
     earliest record of the batch: no partition is skipped past an unforwarded record."""
     publisher = service.container.publisher
@@ -178,26 +185,43 @@ async def test_a_failed_batch_spanning_partitions_is_read_again_from_each_partit
     producer = make_producer(service.settings.kafka_bootstrap_servers)
     await producer.start()
     try:
-        sent = [await producer.send(service.settings.raw_topic, r.value, key=r.key, headers=r.headers,
-                                    partition=int(i.split("-")[2]))
-                for i in ids for r in [binary("report.submitted", id=i)]]
+        sent = [
+            await producer.send(
+                service.settings.raw_topic,
+                r.value,
+                key=r.key,
+                headers=r.headers,
+                partition=int(i.split("-")[2]),
+            )
+            for i in ids
+            for r in [binary("report.submitted", id=i)]
+        ]
         await asyncio.gather(*sent)
     finally:
         await producer.stop()
     await until(lambda: _seen(service, ids[-1].encode()), timeout=30)
     await until(lambda: _zero(committed_lag(service)))
     assert len(failures) == 2 and max(failures) > 3  # a failed batch held several partitions' records
-    forwarded = [dict(r.headers)["ce_id"].decode() for r in
-                 await service.read(service.settings.events_topic, 1000, timeout=3)]
-    assert sorted(i for i in forwarded if i.startswith("raw-spread-")) == sorted(ids)  # each once, none skipped
+    forwarded = [
+        dict(r.headers)["ce_id"].decode()
+        for r in await service.read(service.settings.events_topic, 1000, timeout=3)
+    ]
+    assert sorted(i for i in forwarded if i.startswith("raw-spread-")) == sorted(
+        ids
+    )  # each once, none skipped
 
 
 async def test_records_with_binary_or_null_header_values_are_handled_not_lost(service):
     """FastStream decodes header values as UTF-8 for itself; `shared.kafka.tolerant_parser` keeps
     such records flowing to the handler, which forwards or dead-letters them as usual."""
     good = binary("report.submitted", id="raw-binary-header")
-    await produce(service, [(good.key, good.value, [*good.headers, ("trace", b"\xff\xfe"), ("empty", None)]),
-                            (b"CA-TINH", b"\xff", [("ce_id", b"\xc3\x28"), ("nothing", None)])])
+    await produce(
+        service,
+        [
+            (good.key, good.value, [*good.headers, ("trace", b"\xff\xfe"), ("empty", None)]),
+            (b"CA-TINH", b"\xff", [("ce_id", b"\xc3\x28"), ("nothing", None)]),
+        ],
+    )
     await until(lambda: _seen(service, b"raw-binary-header"))
     dead = await service.read(service.settings.dlq_topic, 100, timeout=3)
     [letter] = [r for r in dead if r.value == b"\xff"]

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from shared.clock import ManualClock
-from shared.kafka import ensure_topics
-
 from services.intake.__main__ import topic_specs
 from services.intake.bootstrap import build
 from services.intake.entrypoints.http import create_app
+from shared.clock import ManualClock
+from shared.kafka import ensure_topics
 from tests.api_fuzz import BOUNDED, CHECKS, QUIET, schema_of, serving
 from tests.intake.integration.conftest import NOW, FakeMonotonic, make_settings
 

@@ -20,12 +20,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from services.intake.__main__ import topic_specs
+from services.intake.bootstrap import build
 from shared.clock import ManualClock
 from shared.infra._process import cache_dir
 from shared.kafka import ensure_topics
-
-from services.intake.__main__ import topic_specs
-from services.intake.bootstrap import build
 
 from .conftest import NOW, FakeMonotonic, Service, make_settings, served_on_loopback
 from .npm_cache import node_modules
@@ -61,8 +60,14 @@ async def token(intake: Running) -> str:
 
 
 def attributes(event_id: str) -> dict:
-    return {"specversion": "1.0", "id": event_id, "source": "/agencies/CA-TINH",
-            "type": "vn.gov.pcmt.indicator.reported.v1", "time": TIME, "datacontenttype": "application/json"}
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": "/agencies/CA-TINH",
+        "type": "vn.gov.pcmt.indicator.reported.v1",
+        "time": TIME,
+        "datacontenttype": "application/json",
+    }
 
 
 def data(value: int) -> dict:
@@ -84,13 +89,16 @@ async def canonical(intake: Running, ids: set[str]) -> dict[str, object]:
 
 async def post(intake: Running, token: str, headers: dict[str, str], body: bytes) -> httpx.Response:
     async with httpx.AsyncClient(base_url=intake.url, timeout=PATIENCE) as client:
-        return await client.post("/v1/events", content=body, headers={**headers, "authorization": f"Bearer {token}"})
+        return await client.post(
+            "/v1/events", content=body, headers={**headers, "authorization": f"Bearer {token}"}
+        )
 
 
 async def test_python_sdk_structured_binary_and_kafka(intake, token):
     from datetime import datetime
 
-    from cloudevents.core.bindings import http as ce_http, kafka as ce_kafka
+    from cloudevents.core.bindings import http as ce_http
+    from cloudevents.core.bindings import kafka as ce_kafka
     from cloudevents.core.v1.event import CloudEvent
 
     def event(event_id: str, value: int) -> CloudEvent:
@@ -137,15 +145,24 @@ async def test_python_sdk_legacy_api(intake, token):
 async def test_javascript_sdk_structured_binary_and_kafka(intake, token):
     modules = node_modules(JS_SDK, "npm-cloudevents")
     process = await asyncio.create_subprocess_exec(
-        "node", str(JS_DIR / "send.js"), intake.url, token, TIME, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env={**os.environ, "NODE_PATH": str(modules)})
+        "node",
+        str(JS_DIR / "send.js"),
+        intake.url,
+        token,
+        TIME,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "NODE_PATH": str(modules)},
+    )
     out, err = await asyncio.wait_for(process.communicate(), PATIENCE * 3)
     assert process.returncode == 0, err.decode()
     report = json.loads(out)
     assert [r["status"] for r in report["http"]] == [202, 202], report
     kafka = report["kafka"]
     value = kafka["value"].encode()
-    await produce(intake, [(kafka["key"].encode(), value, [(k, v.encode()) for k, v in kafka["headers"].items()])])
+    await produce(
+        intake, [(kafka["key"].encode(), value, [(k, v.encode()) for k, v in kafka["headers"].items()])]
+    )
     found = await canonical(intake, {"js-structured", "js-binary-11", "js-kafka"})
     assert found["js-binary-11"].value == report["binary_body"].encode()
     assert found["js-kafka"].value == value
@@ -170,9 +187,20 @@ def java_classpath() -> str:
         classpath = work / "classpath.txt"
         if not classpath.exists() or (work / "pom.xml").read_text() != pom:
             (work / "pom.xml").write_text(pom)
-            result = subprocess.run([mvn, "-q", "-B", f"-Dmaven.repo.local={work / 'repository'}",
-                                     "dependency:build-classpath", f"-Dmdep.outputFile={classpath}"],
-                                    cwd=work, capture_output=True, text=True, timeout=600)
+            result = subprocess.run(
+                [
+                    mvn,
+                    "-q",
+                    "-B",
+                    f"-Dmaven.repo.local={work / 'repository'}",
+                    "dependency:build-classpath",
+                    f"-Dmdep.outputFile={classpath}",
+                ],
+                cwd=work,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
             assert result.returncode == 0, f"mvn could not fetch the Java SDK:\n{result.stdout[-3000:]}"
     return classpath.read_text().strip()
 
@@ -180,9 +208,18 @@ def java_classpath() -> str:
 async def test_java_sdk_structured_binary_and_kafka(intake, token):
     classpath = java_classpath()
     process = await asyncio.create_subprocess_exec(
-        "java", "-cp", classpath, str(JAVA_DIR / "Send.java"), intake.url, token, TIME,
-        intake.settings.kafka_bootstrap_servers, intake.settings.raw_topic,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        "java",
+        "-cp",
+        classpath,
+        str(JAVA_DIR / "Send.java"),
+        intake.url,
+        token,
+        TIME,
+        intake.settings.kafka_bootstrap_servers,
+        intake.settings.raw_topic,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(process.communicate(), PATIENCE * 6)
     assert process.returncode == 0, err.decode()[-3000:]
     assert json.loads(out)["http"] == [202, 202], err.decode()[-3000:]
@@ -198,13 +235,40 @@ async def test_the_python_example_client(intake, token):
     import sys
 
     script = str(EXAMPLES / "python" / "send.py")
-    runs = [["--intake", intake.url, "--token", token, "--id", "example-binary", "--value", "30"],
-            ["--intake", intake.url, "--token", token, "--id", "example-structured", "--value", "31", "--structured"],
-            ["--kafka", intake.settings.kafka_bootstrap_servers, "--topic", intake.settings.raw_topic,
-             "--id", "example-kafka", "--value", "32"]]
+    runs = [
+        ["--intake", intake.url, "--token", token, "--id", "example-binary", "--value", "30"],
+        [
+            "--intake",
+            intake.url,
+            "--token",
+            token,
+            "--id",
+            "example-structured",
+            "--value",
+            "31",
+            "--structured",
+        ],
+        [
+            "--kafka",
+            intake.settings.kafka_bootstrap_servers,
+            "--topic",
+            intake.settings.raw_topic,
+            "--id",
+            "example-kafka",
+            "--value",
+            "32",
+        ],
+    ]
     for run in runs:
-        process = await asyncio.create_subprocess_exec(sys.executable, script, *run, "--time", TIME,
-                                                       stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            script,
+            *run,
+            "--time",
+            TIME,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         out, err = await asyncio.wait_for(process.communicate(), PATIENCE * 2)
         assert process.returncode == 0, (out + err).decode()[-3000:]
     found = await canonical(intake, {"example-binary", "example-structured", "example-kafka"})

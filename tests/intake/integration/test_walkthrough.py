@@ -81,8 +81,9 @@ def check_http(answer: str, shown: str, command: str) -> None:
 
 
 async def run(command: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
-    process = await asyncio.create_subprocess_exec("bash", "-c", command, cwd=cwd, env=env,
-                                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = await asyncio.create_subprocess_exec(
+        "bash", "-c", command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, f"{command}\n{out.decode()}\n{err.decode()}"
     return subprocess.CompletedProcess(command, process.returncode, out.decode(), err.decode())
@@ -103,7 +104,9 @@ async def test_the_walkthrough_runs_as_written(intake, tmp_path):  # noqa: F811
             name = command.split()[1].split("=", 1)[0]
             if name == "PATH":
                 continue  # the repository's environment is already first on it
-            assert name in given or name == "TOKEN", f"the walkthrough exports {name}: tell this test its value"
+            assert name in given or name == "TOKEN", (
+                f"the walkthrough exports {name}: tell this test its value"
+            )
             if name != "TOKEN":
                 env[name] = given[name]
             continue

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import unicodedata
 
-from shared.events.codec import from_kafka, to_kafka
-from shared.events.models import agency_event_adapter
-
 from services.intake.adapters.records import as_sent, digest, to_record
 from services.intake.entrypoints.examples import examples
+from shared.events.codec import from_kafka, to_kafka
+from shared.events.models import agency_event_adapter
 
 
 def received(kind: str, value: bytes):

@@ -122,13 +122,14 @@ async def test_closing_cancels_the_waiting_callers():
 
 
 class FakeEngine:
-    class url:  # noqa: N801 - what EventRegistry reads of an engine
+    class url:
         @staticmethod
         def set(**_):
             class Rendered:
                 @staticmethod
                 def render_as_string(hide_password: bool) -> str:
                     return "postgresql://nowhere/none"
+
             return Rendered
 
 
@@ -139,13 +140,18 @@ async def test_the_shared_lookup_shows_each_caller_its_own_source_and_ids_only_d
     async def run(statement):
         statements.append(statement)
         # What PostgreSQL would answer for the pairs asked: (source, id, type, indicator, digest).
-        return [("/agencies/A", "1", "t", "i", "da1"), ("/agencies/B", "1", "t", "i", "db1"),
-                ("/agencies/A", "2", "t", None, "da2")]
+        return [
+            ("/agencies/A", "1", "t", "i", "da1"),
+            ("/agencies/B", "1", "t", "i", "db1"),
+            ("/agencies/A", "2", "t", None, "da2"),
+        ]
 
     registry._run = run
-    a, b, again = await asyncio.gather(registry.lookup("/agencies/A", ["1", "3"]),
-                                       registry.lookup("/agencies/B", ["1", "2"]),
-                                       registry.lookup("/agencies/A", ["2", "1", "1"]))
+    a, b, again = await asyncio.gather(
+        registry.lookup("/agencies/A", ["1", "3"]),
+        registry.lookup("/agencies/B", ["1", "2"]),
+        registry.lookup("/agencies/A", ["2", "1", "1"]),
+    )
     assert len(statements) == 1  # one query for all three callers
     assert a == {"1": KnownEvent("t", "i", "da1")}  # not its id 2: it did not ask for it
     assert b == {"1": KnownEvent("t", "i", "db1")}  # B's own row for id 1, never A's; A's id 2 invisible

@@ -5,13 +5,12 @@ from functools import cache
 
 import pytest
 
+from services.intake.domain.plan_rules import KnownEvent, authorize, check_content, check_correction
+from services.intake.entrypoints.examples import examples
 from shared.events.models import agency_event_adapter
 from shared.plan import load_plan
 from shared.plan.index import PlanIndex
 from shared.settings import DEFAULT_PLAN
-
-from services.intake.domain.plan_rules import KnownEvent, authorize, check_content, check_correction
-from services.intake.entrypoints.examples import examples
 
 NOW = datetime.fromisoformat("2024-06-20T08:00:00+07:00")
 SKEW = timedelta(minutes=5)
@@ -35,16 +34,36 @@ def test_every_example_passes_for_its_agency(kind):
     assert check_content(e, plan(), NOW, SKEW) == []
 
 
-@pytest.mark.parametrize("agency, e, reason, pointer", [
-    ("HQ", event("report.submitted"), "source-mismatch", "/source"),
-    ("CA-DAKRONG", event("indicator.reported", "CA-DAKRONG", {"unit_code": "HH-KHE-SANH"}), "foreign-unit",
-     "/data/unit_code"),
-    ("CA-DAKRONG", event("indicator.reported", "CA-DAKRONG", {"unit_code": "QT"}), "foreign-unit", "/data/unit_code"),
-    ("HQ", event("indicator.reported", "HQ", {"indicator": "drug_users_managed", "unit_code": None}),
-     "indicator-not-assigned", "/data/indicator"),
-    ("UBND-KHE-SANH", event("commune.assessed", "UBND-KHE-SANH", {"unit_code": "HH-KHE-SANH"}),
-     "indicator-not-assigned", "/type"),
-])
+@pytest.mark.parametrize(
+    "agency, e, reason, pointer",
+    [
+        ("HQ", event("report.submitted"), "source-mismatch", "/source"),
+        (
+            "CA-DAKRONG",
+            event("indicator.reported", "CA-DAKRONG", {"unit_code": "HH-KHE-SANH"}),
+            "foreign-unit",
+            "/data/unit_code",
+        ),
+        (
+            "CA-DAKRONG",
+            event("indicator.reported", "CA-DAKRONG", {"unit_code": "QT"}),
+            "foreign-unit",
+            "/data/unit_code",
+        ),
+        (
+            "HQ",
+            event("indicator.reported", "HQ", {"indicator": "drug_users_managed", "unit_code": None}),
+            "indicator-not-assigned",
+            "/data/indicator",
+        ),
+        (
+            "UBND-KHE-SANH",
+            event("commune.assessed", "UBND-KHE-SANH", {"unit_code": "HH-KHE-SANH"}),
+            "indicator-not-assigned",
+            "/type",
+        ),
+    ],
+)
 def test_authorization(agency, e, reason, pointer):
     problem = authorize(e, agency, plan())
     assert problem.reason == reason and problem.status == 403
@@ -57,23 +76,33 @@ def test_own_subordinate_units_are_allowed():
 
 
 def test_the_forbidden_indicator_message_names_only_the_agencys_own_indicators():
-    problem = authorize(event("indicator.reported", "HQ", {"indicator": "drug_users_managed", "unit_code": None}),
-                        "HQ", plan())
+    problem = authorize(
+        event("indicator.reported", "HQ", {"indicator": "drug_users_managed", "unit_code": None}),
+        "HQ",
+        plan(),
+    )
     assert problem.detail.endswith("yours are: drug_cases_detected, drug_seizures_heroin_g")
 
 
-@pytest.mark.parametrize("e, reason, pointer", [
-    (event("indicator.reported", data={"indicator": "drug_cases"}), "unknown-indicator", "/data/indicator"),
-    (event("indicator.reported", data={"period": "2023-12"}), "outside-plan-year", "/data/period"),
-    (event("report.submitted", data={"period": "2025"}), "outside-plan-year", "/data/period"),
-    (event("indicator.reported", data={"value": 1001}), "value-above-cap", "/data/value"),
-    (event("indicator.reported", data={"unit_code": "NOWHERE"}), "unknown-unit", "/data/unit_code"),
-    (event("activity.recorded", data={"activity": "concert"}), "unknown-activity", "/data/activity"),
-    (event("activity.recorded", data={"date": "2023-11-30"}), "outside-plan-year", "/data/date"),
-    (event("activity.recorded", data={"date": "2024-06-22"}), "time-in-future", "/data/date"),
-    (event("commune.assessed", data={"year": 2023}), "outside-plan-year", "/data/year"),
-    (event("report.submitted", time="2024-06-20T08:05:01+07:00"), "time-in-future", "/time"),
-])
+@pytest.mark.parametrize(
+    "e, reason, pointer",
+    [
+        (
+            event("indicator.reported", data={"indicator": "drug_cases"}),
+            "unknown-indicator",
+            "/data/indicator",
+        ),
+        (event("indicator.reported", data={"period": "2023-12"}), "outside-plan-year", "/data/period"),
+        (event("report.submitted", data={"period": "2025"}), "outside-plan-year", "/data/period"),
+        (event("indicator.reported", data={"value": 1001}), "value-above-cap", "/data/value"),
+        (event("indicator.reported", data={"unit_code": "NOWHERE"}), "unknown-unit", "/data/unit_code"),
+        (event("activity.recorded", data={"activity": "concert"}), "unknown-activity", "/data/activity"),
+        (event("activity.recorded", data={"date": "2023-11-30"}), "outside-plan-year", "/data/date"),
+        (event("activity.recorded", data={"date": "2024-06-22"}), "time-in-future", "/data/date"),
+        (event("commune.assessed", data={"year": 2023}), "outside-plan-year", "/data/year"),
+        (event("report.submitted", time="2024-06-20T08:05:01+07:00"), "time-in-future", "/time"),
+    ],
+)
 def test_plan_rules_reject(e, reason, pointer):
     problem = check_content(e, plan(), NOW, SKEW)
     assert problem.reason == reason and problem.status == 422, problem
@@ -91,8 +120,11 @@ def test_activity_dated_after_the_december_cutoff_belongs_to_the_plan_year():
 
 def test_implausible_values_are_warnings_not_rejections():
     # Tà Rụt has 4,500 inhabitants; 2 % of them is the plausible ceiling for users under management.
-    e = event("indicator.reported", "CA-DAKRONG", {"indicator": "drug_users_managed", "value": 95,
-                                                   "unit_code": "DK-TA-RUT"})
+    e = event(
+        "indicator.reported",
+        "CA-DAKRONG",
+        {"indicator": "drug_users_managed", "value": 95, "unit_code": "DK-TA-RUT"},
+    )
     [warning] = check_content(e, plan(), NOW, SKEW)
     assert warning.code == "above-population" and "4500" in warning.detail
     crowd = event("activity.recorded", data={"participants": 14001})

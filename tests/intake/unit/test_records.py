@@ -5,18 +5,20 @@ import json
 
 import pytest
 
-from shared.events.codec import KafkaRecord, decode_agency_event, to_kafka
-from shared.events.models import agency_event_adapter
-
 from services.intake.adapters.records import digest, to_record, with_warnings
 from services.intake.domain.plan_rules import Plausibility
 from services.intake.entrypoints.examples import examples
+from shared.events.codec import KafkaRecord, decode_agency_event, to_kafka
+from shared.events.models import agency_event_adapter
+
 
 def as_before(event, drop=()) -> KafkaRecord:
     """The encoder as it was written before 2026-11-29, through `model_dump`: the reference."""
     attributes = event.model_dump(mode="json", exclude_none=True, exclude={"data", *drop})
     headers = [("content-type", attributes.pop("datacontenttype", "application/json").encode())]
-    headers += [("ce_" + n, v.encode() if type(v) is str else json.dumps(v).encode()) for n, v in attributes.items()]
+    headers += [
+        ("ce_" + n, v.encode() if type(v) is str else json.dumps(v).encode()) for n, v in attributes.items()
+    ]
     return KafkaRecord(event.agency.encode(), event.data.__pydantic_serializer__.to_json(event.data), headers)
 
 
@@ -41,8 +43,9 @@ def test_every_example_round_trips_through_the_forwarded_record(kind, variant):
 
 def test_unicode_and_floats_survive():
     doc = examples()["indicator.reported"]
-    event = agency_event_adapter.validate_python({**doc, "data": {**doc["data"], "value": 1e11 + 0.5,
-                                                                  "note": "Đông Hà — \"quý\" \\ \n"}})
+    event = agency_event_adapter.validate_python(
+        {**doc, "data": {**doc["data"], "value": 1e11 + 0.5, "note": 'Đông Hà — "quý" \\ \n'}}
+    )
     record = to_record(event)
     assert record == to_kafka(event) == as_before(event)
     assert decode_agency_event(record.value, record.headers) == event

@@ -11,13 +11,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, text
 
+from services.notifier.adapters.tables import alerts, inbox, outbox
+from services.notifier.bootstrap import bootstrap
 from shared.clock import ManualClock
 from shared.events.codec import KafkaRecord, to_kafka
 from shared.infra._process import REPO_ROOT
 from shared.kafka import make_producer
-
-from services.notifier.adapters.tables import alerts, inbox, outbox
-from services.notifier.bootstrap import bootstrap
 from tests.notifier.conftest import eventually
 from tests.notifier.helpers import SECRET, T0, Inbox, kpi_event, settings
 
@@ -26,11 +25,17 @@ pytestmark = pytest.mark.infra
 
 @pytest.fixture
 async def container(notifier_db, kafka_bootstrap, smtp_server):
-    c = bootstrap(settings(notifier_db, kafka_bootstrap, smtp_server.port, send_lease=timedelta(seconds=1)),
-                  clock=ManualClock(T0))
+    c = bootstrap(
+        settings(notifier_db, kafka_bootstrap, smtp_server.port, send_lease=timedelta(seconds=1)),
+        clock=ManualClock(T0),
+    )
     async with c.engine.begin() as conn:  # each test starts from an empty schema
-        await conn.execute(text("TRUNCATE notifier.inbox, notifier.alerts, notifier.outbox, notifier.recipients, "
-                                "notifier.kpi_status, notifier.silences, notifier.used_ack_tokens"))
+        await conn.execute(
+            text(
+                "TRUNCATE notifier.inbox, notifier.alerts, notifier.outbox, notifier.recipients, "
+                "notifier.kpi_status, notifier.silences, notifier.used_ack_tokens"
+            )
+        )
     yield c
     smtp_server.set_rejecting(False)
     await c.engine.dispose()
@@ -106,7 +111,9 @@ async def test_smtp_down_then_back_delivers_exactly_once(container, smtp_server)
     assert [m["Message-ID"] for m in mail.messages()] == [row.message_id]
 
 
-async def test_the_same_status_event_twice_makes_one_alert_and_one_email(container, kafka_bootstrap, status_topic):
+async def test_the_same_status_event_twice_makes_one_alert_and_one_email(
+    container, kafka_bootstrap, status_topic
+):
     event = kpi_event()
     same_fact_new_id = kpi_event()  # a replaying aggregator: same fact, another event id
     await produce(kafka_bootstrap, status_topic, [to_kafka(e) for e in (event, event, same_fact_new_id)])
@@ -119,17 +126,29 @@ async def test_the_same_status_event_twice_makes_one_alert_and_one_email(contain
 
 
 def _crash(stage: str, notifier_db: str, smtp_port: int) -> int:
-    env = {**os.environ, "DATABASE_URL": notifier_db, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
-           "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "NOTIFIER_ACK_SECRET": SECRET,
-           "NOTIFIER_SEND_LEASE": "1"}
-    proc = subprocess.run([sys.executable, "-m", "tests.notifier.integration.crashing_sender", stage],
-                          cwd=REPO_ROOT, env=env, timeout=60, capture_output=True)
+    env = {
+        **os.environ,
+        "DATABASE_URL": notifier_db,
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp_port),
+        "NOTIFIER_ACK_SECRET": SECRET,
+        "NOTIFIER_SEND_LEASE": "1",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.notifier.integration.crashing_sender", stage],
+        cwd=REPO_ROOT,
+        env=env,
+        timeout=60,
+        capture_output=True,
+    )
     return proc.returncode
 
 
 @pytest.mark.parametrize("stage, copies", [("claimed", 1), ("sent", 2)])
 async def test_kill_9_of_the_sender_loses_nothing_and_duplicates_at_most_once(
-        container, smtp_server, notifier_db, stage, copies):
+    container, smtp_server, notifier_db, stage, copies
+):
     mail = Inbox(smtp_server)
     row = await queue_one(container)
     assert await asyncio.to_thread(_crash, stage, notifier_db, smtp_server.port) == -9
@@ -163,9 +182,19 @@ async def _all_sent(c) -> bool:
     return all(r.status == "sent" for r in await outbox_rows(c))
 
 
-async def test_an_undecodable_record_is_skipped_and_the_next_one_applied(container, kafka_bootstrap, status_topic):
-    poison = KafkaRecord(b"CA-TINH", b"{not json", [("ce_specversion", b"1.0"), ("ce_id", b"x"), ("ce_source", b"/s"),
-                                                     ("ce_type", b"vn.gov.pcmt.kpi.status_changed.v1")])
+async def test_an_undecodable_record_is_skipped_and_the_next_one_applied(
+    container, kafka_bootstrap, status_topic
+):
+    poison = KafkaRecord(
+        b"CA-TINH",
+        b"{not json",
+        [
+            ("ce_specversion", b"1.0"),
+            ("ce_id", b"x"),
+            ("ce_source", b"/s"),
+            ("ce_type", b"vn.gov.pcmt.kpi.status_changed.v1"),
+        ],
+    )
     await produce(kafka_bootstrap, status_topic, [poison, to_kafka(kpi_event())])
     await consume(container, status_topic, until=lambda: consumed(container, "applied", "undecodable") >= 2)
     async with container.engine.connect() as conn:
@@ -173,8 +202,9 @@ async def test_an_undecodable_record_is_skipped_and_the_next_one_applied(contain
     assert container.metrics.status_events.labels("undecodable")._value.get() == 1
 
 
-async def test_a_failing_transaction_rewinds_the_consumer_so_nothing_is_skipped(container, kafka_bootstrap,
-                                                                                 status_topic):
+async def test_a_failing_transaction_rewinds_the_consumer_so_nothing_is_skipped(
+    container, kafka_bootstrap, status_topic
+):
     await produce(kafka_bootstrap, status_topic, [to_kafka(kpi_event(agency=a)) for a in ("CA-TINH", "BDBP")])
     real, calls = container.notifier.handle, []
 
@@ -204,7 +234,9 @@ class _AwayAfterSending:
         return self.engine.begin()
 
 
-async def test_the_database_away_right_after_sending_neither_loses_nor_resends_the_email(container, smtp_server):
+async def test_the_database_away_right_after_sending_neither_loses_nor_resends_the_email(
+    container, smtp_server
+):
     mail = Inbox(smtp_server)
     row = await queue_one(container)
     flaky = _AwayAfterSending(container.engine, failures=3)

@@ -11,11 +11,10 @@ import httpx
 import pytest
 from sqlalchemy import select, text
 
-from shared.clock import ManualClock
-
 from services.notifier.adapters.tables import outbox
 from services.notifier.bootstrap import bootstrap
 from services.notifier.entrypoints.app import create_app
+from shared.clock import ManualClock
 from tests.notifier.helpers import T0, VN, Inbox, kpi_event, report_event, settings
 
 pytestmark = pytest.mark.infra
@@ -28,14 +27,30 @@ COMMITTEE = {"truongban.bcd138@quangtri.example", "thuongtruc.bcd138@quangtri.ex
 @pytest.fixture
 async def world(notifier_db, kafka_bootstrap, smtp_server):
     clock = ManualClock(T0)
-    c = bootstrap(settings(notifier_db, kafka_bootstrap, smtp_server.port, group_interval=timedelta(hours=1),
-                           critical_interval=timedelta(hours=1), repeat_interval=30 * D,
-                           escalation_delays=[3 * D, 7 * D], quiet_hours="21:00-07:00"), clock=clock)
+    c = bootstrap(
+        settings(
+            notifier_db,
+            kafka_bootstrap,
+            smtp_server.port,
+            group_interval=timedelta(hours=1),
+            critical_interval=timedelta(hours=1),
+            repeat_interval=30 * D,
+            escalation_delays=[3 * D, 7 * D],
+            quiet_hours="21:00-07:00",
+        ),
+        clock=clock,
+    )
     async with c.engine.begin() as conn:
-        await conn.execute(text("TRUNCATE notifier.inbox, notifier.alerts, notifier.outbox, notifier.recipients, "
-                                "notifier.kpi_status, notifier.silences, notifier.used_ack_tokens"))
+        await conn.execute(
+            text(
+                "TRUNCATE notifier.inbox, notifier.alerts, notifier.outbox, notifier.recipients, "
+                "notifier.kpi_status, notifier.silences, notifier.used_ack_tokens"
+            )
+        )
     app = create_app(c, run_loops=False)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://notifier.test") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://notifier.test"
+    ) as http:
         yield c, clock, http
     await c.engine.dispose()
 
@@ -68,7 +83,7 @@ async def test_escalation_climbs_unless_acknowledged_through_the_signed_link(wor
     assert "Chuyển lên vì Công an huyện Hướng Hóa chưa xác nhận sau 3 ngày" in body
 
     form = await http.get(link)
-    assert form.status_code == 200 and "<form method=\"post\">" in form.text and "Hướng Hóa" in form.text
+    assert form.status_code == 200 and '<form method="post">' in form.text and "Hướng Hóa" in form.text
     done = await http.post(link)
     assert done.status_code == 200 and "Đã ghi nhận" in done.text
     assert (await http.post(link)).status_code == 409  # single use
@@ -90,11 +105,20 @@ async def test_escalation_climbs_unless_acknowledged_through_the_signed_link(wor
 async def test_api_acknowledgement_and_a_silence_shown_in_the_footer(world, smtp_server):
     c, clock, http = world
     mail = Inbox(smtp_server)
-    created = await http.post("/silences", json={"agency": "CA-TINH", "indicator": "drug_cases_detected",
-                                                 "hours": 48, "reason": "Đang đối soát số liệu với Bộ Công an",
-                                                 "created_by": "thuong-truc"})
+    created = await http.post(
+        "/silences",
+        json={
+            "agency": "CA-TINH",
+            "indicator": "drug_cases_detected",
+            "hours": 48,
+            "reason": "Đang đối soát số liệu với Bộ Công an",
+            "created_by": "thuong-truc",
+        },
+    )
     assert created.status_code == 201
-    assert (await http.post("/silences", json={"reason": "x", "hours": 1, "created_by": "o"})).status_code == 422
+    assert (
+        await http.post("/silences", json={"reason": "x", "hours": 1, "created_by": "o"})
+    ).status_code == 422
     await c.notifier.handle(kpi_event(agency="CA-TINH", indicator="drug_cases_detected"), clock.now())
     assert await recipients_queued(c) == []  # silenced: nothing to send
     await c.notifier.handle(kpi_event(agency="CA-TINH", indicator="propaganda_sessions"), clock.now())
@@ -143,15 +167,17 @@ async def test_nothing_at_night_the_digest_goes_at_seven(world, smtp_server):
 async def test_resolved_notice_inhibition_and_a_risk_that_persists(world, smtp_server):
     from shared.events import KpiStatus
 
-    c, clock, http = world
+    c, clock, _http = world
     mail = Inbox(smtp_server)
     # The report is missing: the figures derived from it are held back, the footer says so.
     await c.notifier.handle(report_event(agency="CA-TINH", period="2024-06"), clock.now())
     await c.notifier.handle(kpi_event(agency="CA-TINH", period="2024"), clock.now())
     # Another agency at risk since the 10th of June.
     june10 = datetime(2024, 6, 10, 9, 0, tzinfo=VN)
-    await c.notifier.handle(kpi_event(agency="BDBP", period="2024", status=KpiStatus.AT_RISK, forecast=500,
-                                      as_of=june10), clock.now())
+    await c.notifier.handle(
+        kpi_event(agency="BDBP", period="2024", status=KpiStatus.AT_RISK, forecast=500, as_of=june10),
+        clock.now(),
+    )
     await deliver(c)
     [first] = mail.messages(to=PROVINCE)
     body = first.get_body(("plain",)).get_content()
@@ -163,8 +189,11 @@ async def test_resolved_notice_inhibition_and_a_risk_that_persists(world, smtp_s
 
     clock.advance(timedelta(hours=2))  # the report arrives (late): the missing alert resolves
     from shared.events import ReportStatus
-    await c.notifier.handle(report_event(agency="CA-TINH", period="2024-06", status=ReportStatus.LATE,
-                                         as_of=clock.now()), clock.now())
+
+    await c.notifier.handle(
+        report_event(agency="CA-TINH", period="2024-06", status=ReportStatus.LATE, as_of=clock.now()),
+        clock.now(),
+    )
     await c.notifier.tick(clock.now())
     await deliver(c)
     second = mail.messages(to=PROVINCE)[-1].get_body(("plain",)).get_content()
@@ -178,18 +207,41 @@ async def test_resolved_notice_inhibition_and_a_risk_that_persists(world, smtp_s
     assert str(risk["Subject"]).startswith("[Tiendo] 1 chỉ tiêu có nguy cơ chậm 2 kỳ liên tiếp — Bộ Chỉ huy")
 
 
-async def test_group_wait_then_a_reminder_after_the_repeat_interval(notifier_db, kafka_bootstrap, smtp_server):
+async def test_group_wait_then_a_reminder_after_the_repeat_interval(
+    notifier_db, kafka_bootstrap, smtp_server
+):
     clock = ManualClock(T0)
-    c = bootstrap(settings(notifier_db, kafka_bootstrap, smtp_server.port, group_wait=timedelta(minutes=10),
-                           repeat_interval=D), clock=clock)
+    c = bootstrap(
+        settings(
+            notifier_db,
+            kafka_bootstrap,
+            smtp_server.port,
+            group_wait=timedelta(minutes=10),
+            repeat_interval=D,
+        ),
+        clock=clock,
+    )
     async with c.engine.begin() as conn:
-        await conn.execute(text("TRUNCATE notifier.inbox, notifier.alerts, notifier.outbox, notifier.recipients, "
-                                "notifier.kpi_status, notifier.silences, notifier.used_ack_tokens"))
+        await conn.execute(
+            text(
+                "TRUNCATE notifier.inbox, notifier.alerts, notifier.outbox, notifier.recipients, "
+                "notifier.kpi_status, notifier.silences, notifier.used_ack_tokens"
+            )
+        )
     mail = Inbox(smtp_server)
     await c.notifier.handle(kpi_event(agency="SYT", indicator="propaganda_sessions"), clock.now())
-    await c.notifier.handle(kpi_event(agency="SYT", indicator="propaganda_participants"), clock.now()
-                            + timedelta(minutes=4))
-    for minutes, expected in [(5, 0), (9, 0), (10, 1), (60, 1), (24 * 60 + 9, 1), (24 * 60 + 10, 2), (24 * 60 + 30, 2)]:
+    await c.notifier.handle(
+        kpi_event(agency="SYT", indicator="propaganda_participants"), clock.now() + timedelta(minutes=4)
+    )
+    for minutes, expected in [
+        (5, 0),
+        (9, 0),
+        (10, 1),
+        (60, 1),
+        (24 * 60 + 9, 1),
+        (24 * 60 + 10, 2),
+        (24 * 60 + 30, 2),
+    ]:
         await c.notifier.tick(T0 + timedelta(minutes=minutes))
         await deliver(c)
         assert len(mail.messages(to="giamdoc.syt@quangtri.example")) == expected, minutes

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.clock import ManualClock
-
 from services.notifier.bootstrap import bootstrap
 from services.notifier.entrypoints.app import create_app
+from shared.clock import ManualClock
 from tests.api_fuzz import BOUNDED, CHECKS, QUIET, schema_of, serving, unpooled_engine
 from tests.notifier.helpers import T0, kpi_event, settings
 
@@ -26,8 +25,11 @@ async def seeded_db(notifier_db, kafka_bootstrap, smtp_server) -> str:
 
 @pytest.fixture(scope="module")
 def notifier_app(seeded_db, kafka_bootstrap, smtp_server):
-    c = bootstrap(settings(seeded_db, kafka_bootstrap, smtp_server.port), clock=ManualClock(T0),
-                  engine=unpooled_engine(seeded_db))
+    c = bootstrap(
+        settings(seeded_db, kafka_bootstrap, smtp_server.port),
+        clock=ManualClock(T0),
+        engine=unpooled_engine(seeded_db),
+    )
     with serving(deferred, create_app(c, run_loops=False)) as app:
         yield app
 

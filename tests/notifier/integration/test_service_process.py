@@ -16,7 +16,6 @@ from shared.events.codec import to_kafka
 from shared.infra._process import REPO_ROOT
 from shared.infra.ports import free_port
 from shared.kafka import make_producer
-
 from tests.notifier.conftest import eventually
 from tests.notifier.helpers import SECRET, T0, Inbox, kpi_event, report_event
 
@@ -25,8 +24,14 @@ pytestmark = pytest.mark.infra
 
 def tiendo_process(*args: str, env: dict) -> subprocess.CompletedProcess:
     """The real `tiendo` command (slow to start: it imports every area)."""
-    return subprocess.run([sys.executable, "-c", "from shared.cli import main; main()", *args], cwd=REPO_ROOT,
-                          env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", "from shared.cli import main; main()", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def tiendo(*args: str, env: dict):
@@ -36,56 +41,97 @@ def tiendo(*args: str, env: dict):
     from services.notifier.entrypoints.cli_alerts import app
 
     assert args[0] == "alerts"
-    result = CliRunner().invoke(app, list(args[1:]), env={"DATABASE_URL": env["DATABASE_URL"],
-                                                          "TIENDO_NOW": env["TIENDO_NOW"]})
+    result = CliRunner().invoke(
+        app, list(args[1:]), env={"DATABASE_URL": env["DATABASE_URL"], "TIENDO_NOW": env["TIENDO_NOW"]}
+    )
     result.returncode = result.exit_code
     return result
 
 
 async def test_the_service_process_end_to_end(notifier_db, kafka_bootstrap, smtp_server, status_topic):
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": notifier_db, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-           "TIENDO_NOW": T0.isoformat(), "TIENDO_CLOCK_SPEED": "0", "NOTIFIER_HTTP_PORT": str(port),
-           "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_server.port), "NOTIFIER_ACK_SECRET": SECRET,
-           "TIENDO_STATUS_TOPIC": status_topic, "NOTIFIER_GROUP_WAIT": "0", "NOTIFIER_QUIET_HOURS": "off",
-           "NOTIFIER_TICK_SECONDS": "0.2", "NOTIFIER_CONSUMER_GROUP": f"g-{status_topic}"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": notifier_db,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "TIENDO_NOW": T0.isoformat(),
+        "TIENDO_CLOCK_SPEED": "0",
+        "NOTIFIER_HTTP_PORT": str(port),
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp_server.port),
+        "NOTIFIER_ACK_SECRET": SECRET,
+        "TIENDO_STATUS_TOPIC": status_topic,
+        "NOTIFIER_GROUP_WAIT": "0",
+        "NOTIFIER_QUIET_HOURS": "off",
+        "NOTIFIER_TICK_SECONDS": "0.2",
+        "NOTIFIER_CONSUMER_GROUP": f"g-{status_topic}",
+    }
     mail = Inbox(smtp_server)
-    proc = subprocess.Popen([sys.executable, "-m", "services.notifier"], cwd=REPO_ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.notifier"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+
             async def ready():
                 try:
                     return (await http.get("/readyz")).status_code == 200
                 except httpx.TransportError:
                     return False
+
             await eventually(ready, timeout=60, interval=0.3)
             producer = make_producer(kafka_bootstrap)
             await producer.start()
-            for event in (kpi_event(agency="SYT", indicator="propaganda_sessions"),
-                          report_event(agency="HQ", period="2024-06")):
+            for event in (
+                kpi_event(agency="SYT", indicator="propaganda_sessions"),
+                report_event(agency="HQ", period="2024-06"),
+            ):
                 record = to_kafka(event)
-                await producer.send_and_wait(status_topic, record.value, key=record.key, headers=record.headers)
+                await producer.send_and_wait(
+                    status_topic, record.value, key=record.key, headers=record.headers
+                )
             await producer.stop()
             await eventually(lambda: len(mail.messages()) >= 2, timeout=60)
             subjects = sorted(str(m["Subject"]) for m in mail.messages())
-            assert subjects == ["[Tiendo] 1 báo cáo chưa nộp — Cục Hải quan tỉnh Quảng Trị — Tháng 6/2024",
-                                "[Tiendo] 1 chỉ tiêu chậm tiến độ — Sở Y tế — Tháng 6/2024"]
+            assert subjects == [
+                "[Tiendo] 1 báo cáo chưa nộp — Cục Hải quan tỉnh Quảng Trị — Tháng 6/2024",
+                "[Tiendo] 1 chỉ tiêu chậm tiến độ — Sở Y tế — Tháng 6/2024",
+            ]
             metrics = (await http.get("/metrics/")).text
             assert "notifier_emails_sent_total 2.0" in metrics
             # The status topic is consumed by FastStream, whose own metrics share the service's /metrics.
-            assert (f'faststream_received_processed_messages_total{{app_name="notifier",broker="kafka",'
-                    f'handler="{status_topic}",status="acked"}} 2.0') in metrics
+            assert (
+                f'faststream_received_processed_messages_total{{app_name="notifier",broker="kafka",'
+                f'handler="{status_topic}",status="acked"}} 2.0'
+            ) in metrics
 
         listed = await asyncio.to_thread(tiendo_process, "alerts", "list", "--state", "firing", env=env)
         assert listed.returncode == 0, listed.stderr
         lines = [line.split() for line in listed.stdout.splitlines()]
         by_agency = {parts[4]: parts[0] for parts in lines}
         assert set(by_agency) == {"SYT", "HQ"}
-        acked = await asyncio.to_thread(tiendo, "alerts", "ack", by_agency["SYT"], "--by", "giam-doc", env=env)
+        acked = await asyncio.to_thread(
+            tiendo, "alerts", "ack", by_agency["SYT"], "--by", "giam-doc", env=env
+        )
         assert acked.returncode == 0 and "acknowledged by giam-doc" in acked.stdout
-        muted = await asyncio.to_thread(tiendo, "alerts", "silence", "--agency", "HQ", "--hours", "12",
-                                        "--reason", "Đang bảo trì hệ thống báo cáo", "--by", "truc-ban", env=env)
+        muted = await asyncio.to_thread(
+            tiendo,
+            "alerts",
+            "silence",
+            "--agency",
+            "HQ",
+            "--hours",
+            "12",
+            "--reason",
+            "Đang bảo trì hệ thống báo cáo",
+            "--by",
+            "truc-ban",
+            env=env,
+        )
         assert muted.returncode == 0, muted.stderr
         refused = await asyncio.to_thread(tiendo, "alerts", "silence", "--reason", "x", "--by", "y", env=env)
         assert refused.returncode == 2 and "refused" in refused.stderr

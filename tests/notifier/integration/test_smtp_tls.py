@@ -11,9 +11,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from shared.infra.ports import free_port
-
 from services.notifier.adapters.smtp import SmtpTransport, TransientSmtpError
+from shared.infra.ports import free_port
 
 pytestmark = pytest.mark.infra
 
@@ -24,9 +23,28 @@ def certificate(tmp_path_factory):
         pytest.skip("the openssl command is needed to make a test certificate")
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return str(cert), str(key)
 
 
@@ -57,8 +75,15 @@ def starttls_server(certificate):
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(*certificate)
     handler = Keep()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), tls_context=context, require_starttls=True,
-                            authenticator=authenticate, auth_require_tls=True)
+    controller = Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=free_port(),
+        tls_context=context,
+        require_starttls=True,
+        authenticator=authenticate,
+        auth_require_tls=True,
+    )
     controller.start()
     yield controller, handler
     controller.stop()
@@ -66,12 +91,17 @@ def starttls_server(certificate):
 
 async def test_starttls_with_auth_and_a_private_ca(starttls_server, certificate):
     controller, handler = starttls_server
-    transport = SmtpTransport("127.0.0.1", controller.port, "starttls", "tiendo", "mat-khau", ca_file=certificate[0])
+    transport = SmtpTransport(
+        "127.0.0.1", controller.port, "starttls", "tiendo", "mat-khau", ca_file=certificate[0]
+    )
     await transport.send("tiendo@t.example", "lanh-dao@t.example", message())
     assert len(handler.received) == 1 and b"Subject: =?utf-8?" in handler.received[0]
-    with pytest.raises(TransientSmtpError):  # an unknown certificate: refused, retried later, never sent in clear
+    with pytest.raises(
+        TransientSmtpError
+    ):  # an unknown certificate: refused, retried later, never sent in clear
         await SmtpTransport("127.0.0.1", controller.port, "starttls", "tiendo", "mat-khau").send(
-            "tiendo@t.example", "lanh-dao@t.example", message())
+            "tiendo@t.example", "lanh-dao@t.example", message()
+        )
     assert len(handler.received) == 1
 
 
@@ -83,7 +113,8 @@ async def test_implicit_tls(certificate):
     controller.start()
     try:
         await SmtpTransport("127.0.0.1", controller.port, "ssl", ca_file=certificate[0]).send(
-            "tiendo@t.example", "lanh-dao@t.example", message())
+            "tiendo@t.example", "lanh-dao@t.example", message()
+        )
     finally:
         controller.stop()
     assert len(handler.received) == 1

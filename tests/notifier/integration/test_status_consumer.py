@@ -10,12 +10,11 @@ import pytest
 from aiokafka import TopicPartition
 from sqlalchemy import func, select
 
+from services.notifier.adapters.tables import inbox
+from services.notifier.bootstrap import bootstrap
 from shared.clock import ManualClock
 from shared.events.codec import to_kafka
 from shared.kafka import committed_offsets, make_producer
-
-from services.notifier.adapters.tables import inbox
-from services.notifier.bootstrap import bootstrap
 from tests.notifier.conftest import eventually
 from tests.notifier.helpers import T0, kpi_event, settings
 
@@ -27,16 +26,26 @@ async def committed(c) -> int | None:
     return offsets.get(TopicPartition(c.settings.status_topic, 0))
 
 
-async def test_offsets_follow_the_database_and_a_failing_handler_backs_off(notifier_db, kafka_bootstrap,
-                                                                           smtp_server, status_topic):
-    c = bootstrap(settings(notifier_db, kafka_bootstrap, smtp_server.port, status_topic), clock=ManualClock(T0))
+async def test_offsets_follow_the_database_and_a_failing_handler_backs_off(
+    notifier_db, kafka_bootstrap, smtp_server, status_topic
+):
+    c = bootstrap(
+        settings(notifier_db, kafka_bootstrap, smtp_server.port, status_topic), clock=ManualClock(T0)
+    )
     first, second = to_kafka(kpi_event(agency="CA-TINH")), to_kafka(kpi_event(agency="BDBP"))
     producer = make_producer(kafka_bootstrap)
     await producer.start()
-    await producer.send_and_wait(status_topic, b"\x00garbage", key=b"CA-TINH", partition=0,
-                                 headers=[("ce_id", b"\xff\xfe not utf-8"), ("ce_type", None)])
+    await producer.send_and_wait(
+        status_topic,
+        b"\x00garbage",
+        key=b"CA-TINH",
+        partition=0,
+        headers=[("ce_id", b"\xff\xfe not utf-8"), ("ce_type", None)],
+    )
     for record in (first, second):
-        await producer.send_and_wait(status_topic, record.value, key=record.key, headers=record.headers, partition=0)
+        await producer.send_and_wait(
+            status_topic, record.value, key=record.key, headers=record.headers, partition=0
+        )
     await producer.stop()
 
     real, attempts, healthy = c.notifier.handle, [], asyncio.Event()

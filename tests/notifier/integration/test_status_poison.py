@@ -11,13 +11,12 @@ import uuid
 import pytest
 from prometheus_client import generate_latest
 
+from services.notifier.bootstrap import bootstrap
 from shared.clock import ManualClock
 from shared.deadletter import read_dead_letter
 from shared.events.codec import to_kafka
 from shared.kafka import DAY_MS, TopicSpec, ensure_topics, make_consumer, make_producer
 from shared.observability import _REGISTERED
-
-from services.notifier.bootstrap import bootstrap
 from tests.notifier.conftest import eventually
 from tests.notifier.helpers import T0, kpi_event, settings
 
@@ -56,15 +55,28 @@ async def dlq_topic(kafka_bootstrap):
 
 
 async def test_a_nan_status_event_is_dead_lettered_and_the_event_behind_it_handled(
-        notifier_db, kafka_bootstrap, smtp_server, status_topic, dlq_topic):
-    c = bootstrap(settings(notifier_db, kafka_bootstrap, smtp_server.port, status_topic, dlq_topic=dlq_topic,
-                           poison_attempts=3), clock=ManualClock(T0))
+    notifier_db, kafka_bootstrap, smtp_server, status_topic, dlq_topic
+):
+    c = bootstrap(
+        settings(
+            notifier_db,
+            kafka_bootstrap,
+            smtp_server.port,
+            status_topic,
+            dlq_topic=dlq_topic,
+            poison_attempts=3,
+        ),
+        clock=ManualClock(T0),
+    )
     nan = to_kafka(kpi_event(agency="CA-TINH"))
     nan_value = nan.value.replace(b'"actual":41.0', b'"actual":NaN')
     assert nan_value != nan.value
     behind = to_kafka(kpi_event(agency="BDBP"))
-    await _send(kafka_bootstrap, status_topic, [(nan.key, nan_value, nan.headers),
-                                                (behind.key, behind.value, behind.headers)])
+    await _send(
+        kafka_bootstrap,
+        status_topic,
+        [(nan.key, nan_value, nan.headers), (behind.key, behind.value, behind.headers)],
+    )
     applied = []
     real = c.notifier.handle
 
@@ -72,6 +84,7 @@ async def test_a_nan_status_event_is_dead_lettered_and_the_event_behind_it_handl
         result = await real(event, now)
         applied.append(event.data.agency)
         return result
+
     c.notifier.handle = handle
     task = asyncio.create_task(c.consumer().run())
     try:
@@ -84,8 +97,10 @@ async def test_a_nan_status_event_is_dead_lettered_and_the_event_behind_it_handl
         assert (info.reason, info.attempts) in {("undecodable", 1), ("processing-failed", 3)}, info
         assert "CA-TINH" not in applied
         assert await _REGISTERED[c.registry]["consumer:notifier-status"]() is None
-        assert 'tiendo_dlq_writes_total{reason="%s",service="notifier"} 1.0' % info.reason \
+        assert (
+            'tiendo_dlq_writes_total{reason="%s",service="notifier"} 1.0' % info.reason
             in generate_latest(c.registry).decode()
+        )
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -93,9 +108,20 @@ async def test_a_nan_status_event_is_dead_lettered_and_the_event_behind_it_handl
 
 
 async def test_a_handler_that_keeps_failing_is_dead_lettered_after_n_attempts_an_outage_never(
-        notifier_db, kafka_bootstrap, smtp_server, status_topic, dlq_topic):
-    c = bootstrap(settings(notifier_db, kafka_bootstrap, smtp_server.port, status_topic, dlq_topic=dlq_topic,
-                           poison_attempts=4, stall_seconds=1.5), clock=ManualClock(T0))
+    notifier_db, kafka_bootstrap, smtp_server, status_topic, dlq_topic
+):
+    c = bootstrap(
+        settings(
+            notifier_db,
+            kafka_bootstrap,
+            smtp_server.port,
+            status_topic,
+            dlq_topic=dlq_topic,
+            poison_attempts=4,
+            stall_seconds=1.5,
+        ),
+        clock=ManualClock(T0),
+    )
     buggy, away, behind = (to_kafka(kpi_event(agency=a)) for a in ("CA-TINH", "HQ", "BDBP"))
     await _send(kafka_bootstrap, status_topic, [(r.key, r.value, r.headers) for r in (buggy, away, behind)])
     tries: dict[str, int] = {}
@@ -110,6 +136,7 @@ async def test_a_handler_that_keeps_failing_is_dead_lettered_after_n_attempts_an
         if agency == "HQ" and not database_back.is_set():
             raise ConnectionError("database away")
         return await real(event, now)
+
     c.notifier.handle = handle
     task = asyncio.create_task(c.consumer().run())
     check = _REGISTERED[c.registry]["consumer:notifier-status"]
@@ -135,13 +162,24 @@ async def _none(check) -> bool:
 
 
 async def test_a_table_gone_missing_is_an_outage_never_a_reason_to_dead_letter(
-        notifier_db, kafka_bootstrap, smtp_server, status_topic, dlq_topic):
+    notifier_db, kafka_bootstrap, smtp_server, status_topic, dlq_topic
+):
     """The database answers but fails every record alike (SQLSTATE 42P01, the inbox renamed away):
     the record is retried until the table is back, never dead-lettered."""
     from sqlalchemy import text
 
-    c = bootstrap(settings(notifier_db, kafka_bootstrap, smtp_server.port, status_topic, dlq_topic=dlq_topic,
-                           poison_attempts=2, stall_seconds=1.0), clock=ManualClock(T0))
+    c = bootstrap(
+        settings(
+            notifier_db,
+            kafka_bootstrap,
+            smtp_server.port,
+            status_topic,
+            dlq_topic=dlq_topic,
+            poison_attempts=2,
+            stall_seconds=1.0,
+        ),
+        clock=ManualClock(T0),
+    )
     event = to_kafka(kpi_event(agency="CA-TINH"))
     async with c.engine.begin() as conn:
         await conn.execute(text("ALTER TABLE notifier.inbox RENAME TO inbox_away"))
@@ -158,6 +196,7 @@ async def test_a_table_gone_missing_is_an_outage_never_a_reason_to_dead_letter(
         async def applied() -> bool:
             async with c.engine.connect() as conn:
                 return bool(await conn.scalar(text("SELECT count(*) FROM notifier.inbox")))
+
         await eventually(applied, timeout=30)
         assert await _letters(kafka_bootstrap, dlq_topic, 1, timeout=3) == []
     finally:

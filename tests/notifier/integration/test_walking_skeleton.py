@@ -5,21 +5,23 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from services.notifier.adapters.tables import alerts, outbox
+from services.notifier.bootstrap import bootstrap
 from shared.clock import ManualClock
 from shared.events.codec import to_kafka
 from shared.kafka import make_producer
-
-from services.notifier.adapters.tables import alerts, outbox
-from services.notifier.bootstrap import bootstrap
 from tests.notifier.conftest import eventually
 from tests.notifier.helpers import T0, Inbox, kpi_event, settings
 
 pytestmark = pytest.mark.infra
 
 
-async def test_lagging_kpi_reaches_the_leader_in_vietnamese(notifier_db, kafka_bootstrap, smtp_server, status_topic):
-    container = bootstrap(settings(notifier_db, kafka_bootstrap, smtp_server.port, status_topic),
-                          clock=ManualClock(T0))
+async def test_lagging_kpi_reaches_the_leader_in_vietnamese(
+    notifier_db, kafka_bootstrap, smtp_server, status_topic
+):
+    container = bootstrap(
+        settings(notifier_db, kafka_bootstrap, smtp_server.port, status_topic), clock=ManualClock(T0)
+    )
     inbox = Inbox(smtp_server)
     producer = make_producer(kafka_bootstrap)
     await producer.start()

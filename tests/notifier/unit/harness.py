@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from shared.events import KpiStatus
-
-from services.notifier.domain import alerts as rules, periods
+from services.notifier.domain import alerts as rules
+from services.notifier.domain import periods
 from services.notifier.domain.digest import Digest, RecipientState, plan, select
 from services.notifier.domain.directory import Directory
 from services.notifier.domain.policy import DigestPolicy
 from services.notifier.domain.silences import Silence
+from shared.events import KpiStatus
 
 
 class Memory:
@@ -50,8 +50,9 @@ class Memory:
                 if any(d.recipient.email == email for d in out):
                     continue
                 state = self.states.get(email, RecipientState(email))
-                selection = select(email, list(self.alerts.values()), state, self.directory, self.silences,
-                                   self.policy, now)
+                selection = select(
+                    email, list(self.alerts.values()), state, self.directory, self.silences, self.policy, now
+                )
                 digest, self.states[email] = plan(leader, selection, state, self.policy, now)
                 if digest:
                     out.append(digest)

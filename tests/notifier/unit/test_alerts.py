@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from shared.events import KpiStatus, ReportStatus
-
 from services.notifier.domain import alerts as rules
 from services.notifier.domain.alerts import AlertKind, apply, inhibited, kpi_signals, report_signals
+from shared.events import KpiStatus, ReportStatus
 from tests.notifier.helpers import T0, kpi_event, report_event
 
 
@@ -36,12 +35,17 @@ def test_lagging_opens_one_alert_and_the_same_fact_twice_changes_nothing():
 def test_recovery_resolves_and_a_relapse_reopens_with_a_fresh_clock():
     opened = fold(kpi_signals(kpi_event(status=KpiStatus.LAGGING).data, None))
     later = T0 + timedelta(days=1)
-    healed = fold(kpi_signals(kpi_event(status=KpiStatus.ON_TRACK, forecast=200, as_of=later).data, None),
-                  opened, now=later)
+    healed = fold(
+        kpi_signals(kpi_event(status=KpiStatus.ON_TRACK, forecast=200, as_of=later).data, None),
+        opened,
+        now=later,
+    )
     [alert] = healed.values()
     assert alert.state == rules.RESOLVED and alert.resolved_at == later
     relapse = T0 + timedelta(days=2)
-    again = fold(kpi_signals(kpi_event(status=KpiStatus.LAGGING, as_of=relapse).data, None), healed, now=relapse)
+    again = fold(
+        kpi_signals(kpi_event(status=KpiStatus.LAGGING, as_of=relapse).data, None), healed, now=relapse
+    )
     [alert] = again.values()
     assert alert.firing and alert.opened_at == relapse and alert.acked_at is None
 
@@ -72,7 +76,9 @@ def test_report_missing_then_late_swaps_the_alert():
     missing = fold(report_signals(report_event(status=ReportStatus.MISSING).data))
     assert firing_kinds(missing) == ["report_missing"]
     late_at = T0 + timedelta(days=1)
-    late = fold(report_signals(report_event(status=ReportStatus.LATE, as_of=late_at).data), missing, now=late_at)
+    late = fold(
+        report_signals(report_event(status=ReportStatus.LATE, as_of=late_at).data), missing, now=late_at
+    )
     assert firing_kinds(late) == ["report_late"]
 
 
@@ -97,6 +103,7 @@ def test_first_acknowledgement_counts_and_resolved_alerts_cannot_be_acknowledged
 
 def test_at_risk_persisting_into_the_next_reporting_window_counts_as_two_periods():
     from datetime import datetime
+
     from tests.notifier.helpers import VN
 
     def at(month, day):

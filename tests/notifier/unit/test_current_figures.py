@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from shared.events import KpiStatus
-
 from services.notifier.adapters.rendering import RenderContext, render
 from services.notifier.domain import alerts as rules
 from services.notifier.domain.alerts import AlertKind
 from services.notifier.domain.policy import DigestPolicy
+from shared.events import KpiStatus
 from tests.notifier.helpers import T0, kpi_event, small_directory
 from tests.notifier.unit.harness import Memory
 
@@ -24,12 +23,26 @@ LAGGING, AT_RISK = KpiStatus.LAGGING, KpiStatus.AT_RISK
 
 
 def text(digest) -> str:
-    return render(digest, RenderContext(small_directory(), "Tiendo <t@tiendo.local>")).get_body(("plain",)).get_content()
+    return (
+        render(digest, RenderContext(small_directory(), "Tiendo <t@tiendo.local>"))
+        .get_body(("plain",))
+        .get_content()
+    )
 
 
 def police(status, previous, actual, forecast, at, **kw):
-    return kpi_event(agency="CA-HUONG-HOA", period="2024", status=status, previous=previous, actual=actual,
-                     target=50, expected=25, forecast=forecast, as_of=at, **kw)
+    return kpi_event(
+        agency="CA-HUONG-HOA",
+        period="2024",
+        status=status,
+        previous=previous,
+        actual=actual,
+        target=50,
+        expected=25,
+        forecast=forecast,
+        as_of=at,
+        **kw,
+    )
 
 
 def test_the_next_digest_shows_the_figures_as_they_stand_not_those_of_the_first_change():
@@ -57,8 +70,9 @@ def test_a_figures_update_neither_opens_nor_closes_at_risk_two_periods_running()
     m = Memory(small_directory(), POLICY)
     m.event(police(AT_RISK, None, 20, 45, T0), T0)
     # the notifier's own finding, a reporting window later
-    signal = rules.persistent_risk_signal("CA-HUONG-HOA", "drug_cases_detected", "2024",
-                                          {"actual": 20, "status": "at_risk"}, T0 + 30 * 24 * H)
+    signal = rules.persistent_risk_signal(
+        "CA-HUONG-HOA", "drug_cases_detected", "2024", {"actual": 20, "status": "at_risk"}, T0 + 30 * 24 * H
+    )
     m.alerts[signal.fingerprint] = rules.apply(None, signal, T0 + 30 * 24 * H)
     m.event(police(AT_RISK, AT_RISK, 22, 46, T0 + 31 * 24 * H), T0 + 31 * 24 * H)
     alert = m.alerts[signal.fingerprint]

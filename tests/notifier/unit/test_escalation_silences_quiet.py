@@ -13,8 +13,13 @@ from tests.notifier.helpers import T0, VN, kpi_event, report_event, small_direct
 from tests.notifier.unit.harness import Memory, to
 
 D = timedelta(days=1)
-POLICY = DigestPolicy(group_wait=timedelta(0), group_interval=timedelta(hours=1), critical_interval=timedelta(hours=1),
-                      repeat_interval=timedelta(days=30), escalation_delays=(3 * D, 7 * D))
+POLICY = DigestPolicy(
+    group_wait=timedelta(0),
+    group_interval=timedelta(hours=1),
+    critical_interval=timedelta(hours=1),
+    repeat_interval=timedelta(days=30),
+    escalation_delays=(3 * D, 7 * D),
+)
 
 
 def test_an_unacknowledged_alert_climbs_to_the_parent_then_the_committee():
@@ -43,7 +48,9 @@ def test_acknowledgement_stops_the_climb_where_it_is():
 
 def test_a_silence_mutes_matching_alerts_for_its_window_and_shows_in_the_footer():
     m = Memory(small_directory(), POLICY)
-    m.silences.append(Silence("CA-TINH", "drug_cases_detected", None, T0, T0 + 2 * D, "Đang đối soát số liệu", "op"))
+    m.silences.append(
+        Silence("CA-TINH", "drug_cases_detected", None, T0, T0 + 2 * D, "Đang đối soát số liệu", "op")
+    )
     m.event(kpi_event(agency="CA-TINH", indicator="drug_cases_detected"), T0)
     m.event(kpi_event(agency="CA-TINH", indicator="propaganda_sessions"), T0)
     [digest] = m.tick(T0)
@@ -61,8 +68,11 @@ def test_a_silence_needs_a_scope_a_window_and_a_reason():
 
 
 def test_nothing_goes_out_at_night_and_it_all_goes_out_in_the_morning():
-    quiet = DigestPolicy(group_wait=timedelta(0), escalation_delays=(3 * D, 7 * D),
-                         quiet_hours=QuietHours(time(21), time(7), "Asia/Ho_Chi_Minh"))
+    quiet = DigestPolicy(
+        group_wait=timedelta(0),
+        escalation_delays=(3 * D, 7 * D),
+        quiet_hours=QuietHours(time(21), time(7), "Asia/Ho_Chi_Minh"),
+    )
     m = Memory(small_directory(), quiet)
     evening = datetime(2024, 6, 20, 22, 15, tzinfo=VN)
     m.event(kpi_event(agency="CA-TINH"), evening)
@@ -79,14 +89,21 @@ def test_commune_alerts_fold_under_their_district_alert_on_the_same_indicator():
     m.event(kpi_event(agency="UBND-LAO-BAO", indicator="propaganda_sessions"), T0)
     m.event(kpi_event(agency="UBND-LAO-BAO", indicator="drug_cases_detected"), T0)
     alerts = sorted(m.alerts.values(), key=lambda a: a.id)
-    got = [(s.head.agency, s.head.indicator, [c.agency for c in s.children]) for s in sections(alerts, small_directory())]
-    assert got == [("UBND-HUONG-HOA", "propaganda_sessions", ["UBND-LAO-BAO"]),
-                   ("UBND-LAO-BAO", "drug_cases_detected", [])]
+    got = [
+        (s.head.agency, s.head.indicator, [c.agency for c in s.children])
+        for s in sections(alerts, small_directory())
+    ]
+    assert got == [
+        ("UBND-HUONG-HOA", "propaganda_sessions", ["UBND-LAO-BAO"]),
+        ("UBND-LAO-BAO", "drug_cases_detected", []),
+    ]
 
 
 def test_the_committee_is_the_last_and_longest_step():
     assert POLICY.escalation_delay(0, 2) == 3 * D and POLICY.escalation_delay(1, 2) == 7 * D
-    assert POLICY.escalation_delay(0, 1) == 7 * D  # a provincial department escalates straight to the committee
+    assert (
+        POLICY.escalation_delay(0, 1) == 7 * D
+    )  # a provincial department escalates straight to the committee
 
 
 def test_a_late_report_is_told_once_never_escalated_nor_repeated():
@@ -110,7 +127,11 @@ def test_a_new_commune_alert_joins_its_districts_open_section_marked_new():
     m.event(kpi_event(agency="UBND-HUONG-HOA", indicator="propaganda_sessions"), T0)
     m.tick(T0)
     m.event(kpi_event(agency="UBND-LAO-BAO", indicator="propaganda_sessions"), T0 + D)
-    [digest] = [x for x in m.tick(T0 + 4 * D) if x.recipient.email == "ubhh@qt.example"]  # escalated after 3 days
-    assert [a.agency for a in digest.new] == ["UBND-LAO-BAO"] and [a.agency for a in digest.still_open] == ["UBND-HUONG-HOA"]
+    [digest] = [
+        x for x in m.tick(T0 + 4 * D) if x.recipient.email == "ubhh@qt.example"
+    ]  # escalated after 3 days
+    assert [a.agency for a in digest.new] == ["UBND-LAO-BAO"] and [a.agency for a in digest.still_open] == [
+        "UBND-HUONG-HOA"
+    ]
     text = render(digest, RenderContext(d, "t@t.example")).get_body(("plain",)).get_content()
     assert "New alerts" not in text and "    * [NEW] [Critical] Lagging" in text

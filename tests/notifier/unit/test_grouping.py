@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from shared.events import KpiStatus, ReportStatus
-
 from services.notifier.domain.policy import DigestPolicy
+from shared.events import KpiStatus, ReportStatus
 from tests.notifier.helpers import T0, kpi_event, report_event, small_directory
 from tests.notifier.unit.harness import Memory, to
 
 H = timedelta(hours=1)
-POLICY = DigestPolicy(group_wait=timedelta(minutes=30), group_interval=24 * H, critical_interval=2 * H,
-                      repeat_interval=24 * H, escalation_delays=(timedelta(days=3), timedelta(days=7)))
+POLICY = DigestPolicy(
+    group_wait=timedelta(minutes=30),
+    group_interval=24 * H,
+    critical_interval=2 * H,
+    repeat_interval=24 * H,
+    escalation_delays=(timedelta(days=3), timedelta(days=7)),
+)
 
 
 def test_group_wait_collects_a_burst_into_one_email():
@@ -31,8 +35,14 @@ def test_a_new_warning_waits_for_the_group_interval_a_new_critical_only_for_the_
     m.event(kpi_event(indicator="drug_cases_detected"), T0)
     assert len(m.tick(T0 + H)) == 1
     # A warning (at risk twice) one hour later: held until a day after the first email.
-    m.event(kpi_event(indicator="propaganda_sessions", period="2024-05", status=KpiStatus.AT_RISK, forecast=999), T0 + H)
-    m.event(kpi_event(indicator="propaganda_sessions", period="2024-06", status=KpiStatus.AT_RISK, forecast=999), T0 + H)
+    m.event(
+        kpi_event(indicator="propaganda_sessions", period="2024-05", status=KpiStatus.AT_RISK, forecast=999),
+        T0 + H,
+    )
+    m.event(
+        kpi_event(indicator="propaganda_sessions", period="2024-06", status=KpiStatus.AT_RISK, forecast=999),
+        T0 + H,
+    )
     assert m.tick(T0 + 20 * H) == []
     [update] = m.tick(T0 + 25 * H)
     assert [a.kind.value for a in update.new] == ["at_risk_repeated"] and update.reason == "update"
@@ -72,7 +82,9 @@ def test_the_idempotency_key_is_the_due_moment_not_the_tick():
     [first] = a.tick(T0 + timedelta(minutes=31))
     [second] = b.tick(T0 + timedelta(minutes=47))  # a replay after a crash ticks at another time
     assert first.idempotency_key == second.idempotency_key
-    assert first.idempotency_key.startswith(f"cat@qt.example|digest|{(T0 + timedelta(minutes=30)).isoformat()}|")
+    assert first.idempotency_key.startswith(
+        f"cat@qt.example|digest|{(T0 + timedelta(minutes=30)).isoformat()}|"
+    )
 
 
 def test_with_a_morning_digest_non_critical_news_waits_for_the_morning_critical_does_not():
@@ -81,8 +93,12 @@ def test_with_a_morning_digest_non_critical_news_waits_for_the_morning_critical_
     from shared.events import KpiStatus as S
     from tests.notifier.helpers import VN
 
-    policy = DigestPolicy(group_wait=timedelta(minutes=30), critical_interval=2 * H, repeat_interval=24 * H,
-                          digest_time=time(7, 30))
+    policy = DigestPolicy(
+        group_wait=timedelta(minutes=30),
+        critical_interval=2 * H,
+        repeat_interval=24 * H,
+        digest_time=time(7, 30),
+    )
     m = Memory(small_directory(), policy)
     afternoon = datetime(2024, 6, 20, 14, 0, tzinfo=VN)
     m.event(kpi_event(period="2024-05", status=S.AT_RISK, forecast=999), afternoon)

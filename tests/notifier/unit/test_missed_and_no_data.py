@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from shared.events import KpiStatus
-
 from services.notifier.adapters.rendering import RenderContext, render
 from services.notifier.domain.alerts import SEVERITY, AlertKind, Severity, kpi_signals
 from services.notifier.domain.policy import DigestPolicy
 from services.notifier.domain.routing import escalation_level, recipients
+from shared.events import KpiStatus
 from tests.notifier.helpers import T0, kpi_event, small_directory
 from tests.notifier.unit.harness import Memory
 
@@ -29,15 +28,28 @@ def body(digest, directory) -> str:
 
 def test_missed_is_critical_escalates_and_is_no_forecast_hint():
     m = Memory(small_directory(), POLICY)
-    m.event(kpi_event(agency="CA-HUONG-HOA", status=KpiStatus.MISSED, previous=KpiStatus.ON_TRACK,
-                      actual=3, target=50, expected=50, forecast=3), T0)
+    m.event(
+        kpi_event(
+            agency="CA-HUONG-HOA",
+            status=KpiStatus.MISSED,
+            previous=KpiStatus.ON_TRACK,
+            actual=3,
+            target=50,
+            expected=50,
+            forecast=3,
+        ),
+        T0,
+    )
     assert firing(m) == ["missed"]  # not forecast_below_target on top of it
     [alert] = m.alerts.values()
     assert SEVERITY[alert.kind] is Severity.CRITICAL
     d = small_directory()
     assert escalation_level(alert, 2, POLICY, T0 + 3 * DAY) == 1  # like lagging: the parent after 3 days
     assert {r.email for r in recipients(alert, d, POLICY, T0 + 7 * DAY)} == {
-        "cahh@qt.example", "cat@qt.example", "bcd@qt.example"}
+        "cahh@qt.example",
+        "cat@qt.example",
+        "bcd@qt.example",
+    }
 
 
 def test_lagging_then_missed_carries_the_escalation_on_and_is_not_announced_as_resolved():
@@ -46,7 +58,10 @@ def test_lagging_then_missed_carries_the_escalation_on_and_is_not_announced_as_r
     m.event(kpi_event(agency="CA-HUONG-HOA", status=KpiStatus.LAGGING), T0)
     assert [dg.recipient.email for dg in m.tick(T0 + H)] == ["cahh@qt.example"]
     later = T0 + 4 * DAY  # escalated to the provincial police meanwhile
-    m.event(kpi_event(agency="CA-HUONG-HOA", status=KpiStatus.MISSED, previous=KpiStatus.LAGGING, as_of=later), later)
+    m.event(
+        kpi_event(agency="CA-HUONG-HOA", status=KpiStatus.MISSED, previous=KpiStatus.LAGGING, as_of=later),
+        later,
+    )
     assert firing(m) == ["missed"]
     missed = next(a for a in m.alerts.values() if a.kind is AlertKind.MISSED)
     assert missed.opened_at == T0  # the climb goes on from when the KPI fell behind
@@ -63,13 +78,26 @@ def test_lagging_then_missed_carries_the_escalation_on_and_is_not_announced_as_r
 
 def test_no_data_names_the_missing_figure_and_stays_with_the_agency():
     d = small_directory()
-    d.indicators["non_voluntary_addicts"] = replace(d.indicators["drug_cases_detected"], code="non_voluntary_addicts",
-                                                    name_vi="Số người nghiện không tự nguyện đăng ký cai nghiện",
-                                                    name_en="Addicts not registered voluntarily")
+    d.indicators["non_voluntary_addicts"] = replace(
+        d.indicators["drug_cases_detected"],
+        code="non_voluntary_addicts",
+        name_vi="Số người nghiện không tự nguyện đăng ký cai nghiện",
+        name_en="Addicts not registered voluntarily",
+    )
     d.denominators[("CA-HUONG-HOA", "drug_cases_detected", "2024")] = "non_voluntary_addicts"
     m = Memory(d, POLICY)
-    m.event(kpi_event(agency="CA-HUONG-HOA", period="2024", status=KpiStatus.NO_DATA, actual=5, target=None,
-                      expected=None, forecast=None), T0)
+    m.event(
+        kpi_event(
+            agency="CA-HUONG-HOA",
+            period="2024",
+            status=KpiStatus.NO_DATA,
+            actual=5,
+            target=None,
+            expected=None,
+            forecast=None,
+        ),
+        T0,
+    )
     assert firing(m) == ["no_data"]
     [alert] = m.alerts.values()
     assert SEVERITY[alert.kind] is Severity.WARNING and escalation_level(alert, 2, POLICY, T0 + 30 * DAY) == 0
@@ -77,7 +105,9 @@ def test_no_data_names_the_missing_figure_and_stays_with_the_agency():
     assert digest.recipient.email == "cahh@qt.example"
     text = body(digest, d)
     assert "Chưa có số liệu" in text
-    assert "Chưa có số liệu “Số người nghiện không tự nguyện đăng ký cai nghiện” nên chưa xác định được" in text
+    assert (
+        "Chưa có số liệu “Số người nghiện không tự nguyện đăng ký cai nghiện” nên chưa xác định được" in text
+    )
     english = replace(digest, recipient=replace(digest.recipient, language="en"))
     assert "“Addicts not registered voluntarily” has not been reported" in body(english, d)
 

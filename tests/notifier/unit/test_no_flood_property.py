@@ -5,30 +5,54 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import time, timedelta
 
-from hypothesis import HealthCheck, given, settings, strategies as st
-
-from shared.clock import VIETNAM
-from shared.events import KpiStatus, ReportStatus
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from services.notifier.domain.alerts import FIRING, Severity
 from services.notifier.domain.policy import DigestPolicy, QuietHours
+from shared.clock import VIETNAM
+from shared.events import KpiStatus, ReportStatus
 from tests.notifier.helpers import T0, kpi_event, report_event, small_directory
 from tests.notifier.unit.harness import Memory
 
 H = timedelta(hours=1)
-POLICY = DigestPolicy(group_wait=timedelta(minutes=30), group_interval=24 * H, critical_interval=2 * H,
-                      repeat_interval=24 * H, escalation_delays=(3 * 24 * H, 7 * 24 * H),
-                      quiet_hours=QuietHours(time(21), time(7)))
+POLICY = DigestPolicy(
+    group_wait=timedelta(minutes=30),
+    group_interval=24 * H,
+    critical_interval=2 * H,
+    repeat_interval=24 * H,
+    escalation_delays=(3 * 24 * H, 7 * 24 * H),
+    quiet_hours=QuietHours(time(21), time(7)),
+)
 AGENCIES = ["CA-TINH", "CA-HUONG-HOA", "UBND-HUONG-HOA", "UBND-LAO-BAO", "BCD138"]
 
-kpi = st.builds(lambda agency, ind, status, period, minute: (minute, kpi_event(
-    agency=agency, indicator=ind, status=status, period=period, forecast=100, as_of=T0 + timedelta(minutes=minute))),
-    st.sampled_from(AGENCIES), st.sampled_from(["drug_cases_detected", "propaganda_sessions"]),
-    st.sampled_from(list(KpiStatus)), st.sampled_from(["2024-05", "2024-06"]), st.integers(0, 10 * 24 * 60))
-report = st.builds(lambda agency, status, minute: (minute, report_event(
-    agency=agency, status=status, as_of=T0 + timedelta(minutes=minute))),
-    st.sampled_from(AGENCIES), st.sampled_from([ReportStatus.MISSING, ReportStatus.LATE, ReportStatus.SUBMITTED]),
-    st.integers(0, 10 * 24 * 60))
+kpi = st.builds(
+    lambda agency, ind, status, period, minute: (
+        minute,
+        kpi_event(
+            agency=agency,
+            indicator=ind,
+            status=status,
+            period=period,
+            forecast=100,
+            as_of=T0 + timedelta(minutes=minute),
+        ),
+    ),
+    st.sampled_from(AGENCIES),
+    st.sampled_from(["drug_cases_detected", "propaganda_sessions"]),
+    st.sampled_from(list(KpiStatus)),
+    st.sampled_from(["2024-05", "2024-06"]),
+    st.integers(0, 10 * 24 * 60),
+)
+report = st.builds(
+    lambda agency, status, minute: (
+        minute,
+        report_event(agency=agency, status=status, as_of=T0 + timedelta(minutes=minute)),
+    ),
+    st.sampled_from(AGENCIES),
+    st.sampled_from([ReportStatus.MISSING, ReportStatus.LATE, ReportStatus.SUBMITTED]),
+    st.integers(0, 10 * 24 * 60),
+)
 
 
 MORNING = replace(POLICY, digest_time=time(7, 30))
@@ -59,7 +83,8 @@ def test_never_a_flood_never_lost(events, policy):
                 assert local.date() > previous.created_at.astimezone(VIETNAM).date()
             else:
                 floor = {"repeat": policy.repeat_interval, "first": policy.group_wait}.get(
-                    digest.reason, policy.critical_interval if critical else policy.group_interval)
+                    digest.reason, policy.critical_interval if critical else policy.group_interval
+                )
                 assert gap >= floor, (digest.reason, gap)
         last[digest.recipient.email] = digest
     # Days later every alert still firing and not held back reached its agency's leaders.

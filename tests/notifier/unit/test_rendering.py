@@ -9,11 +9,10 @@ from email.parser import BytesParser
 
 import pytest
 
-from shared.events import ReportStatus
-
 from services.notifier.adapters.rendering import InvalidAddress, RenderContext, address, render, subject
 from services.notifier.domain.directory import Leader
 from services.notifier.domain.policy import DigestPolicy
+from shared.events import ReportStatus
 from tests.notifier.helpers import T0, kpi_event, report_event, small_directory
 from tests.notifier.unit.harness import Memory
 
@@ -36,18 +35,28 @@ def parse(raw: bytes):
 
 
 def ctx(directory):
-    return RenderContext(directory, "Tiendo <tiendo@tiendo.local>", ack_link=lambda a: f"https://t.example/ack/{a.id}")
+    return RenderContext(
+        directory, "Tiendo <tiendo@tiendo.local>", ack_link=lambda a: f"https://t.example/ack/{a.id}"
+    )
 
 
 def test_vietnamese_subject_and_body_survive_the_wire_with_diacritics():
     d = small_directory()
-    digest = digest_for(d, [kpi_event(indicator="drug_cases_detected"), kpi_event(indicator="propaganda_sessions"),
-                            kpi_event(indicator="propaganda_sessions", period="2024-05")])
+    digest = digest_for(
+        d,
+        [
+            kpi_event(indicator="drug_cases_detected"),
+            kpi_event(indicator="propaganda_sessions"),
+            kpi_event(indicator="propaganda_sessions", period="2024-05"),
+        ],
+    )
     raw = wire(render(digest, ctx(d)))
     assert all(b < 128 for b in raw)  # 7-bit on the wire: encoded words and quoted-printable
     assert b"=?utf-8?" in raw and b"Content-Transfer-Encoding: quoted-printable" in raw
     message = parse(raw)
-    assert message["Subject"] == "[Tiendo] 3 chỉ tiêu chậm tiến độ — Công an tỉnh Quảng Trị"  # two periods: no period
+    assert (
+        message["Subject"] == "[Tiendo] 3 chỉ tiêu chậm tiến độ — Công an tỉnh Quảng Trị"
+    )  # two periods: no period
     assert message.get_content_type() == "multipart/alternative"
     text, html = message.get_body(("plain",)).get_content(), message.get_body(("html",)).get_content()
     assert "Số buổi tuyên truyền phòng, chống ma túy" in text and "Tháng 5/2024" in text
@@ -58,39 +67,62 @@ def test_vietnamese_subject_and_body_survive_the_wire_with_diacritics():
 
 def test_english_for_a_leader_who_prefers_it():
     d = small_directory()
-    digest = digest_for(d, [kpi_event(agency="UBND-HUONG-HOA", indicator="propaganda_sessions")], "ubhh@qt.example")
+    digest = digest_for(
+        d, [kpi_event(agency="UBND-HUONG-HOA", indicator="propaganda_sessions")], "ubhh@qt.example"
+    )
     message = parse(wire(render(digest, ctx(d))))
     assert message["Subject"] == "[Tiendo] 1 indicator(s) lagging — Huong Hoa PC — June 2024"
     assert "Dear Lãnh đạo UBHH," in message.get_body(("plain",)).get_content()
 
 
-@pytest.mark.parametrize(("year", "vi", "en"), [
-    (2025, "Kế hoạch phòng, chống ma túy năm 2025 như sau.", "progress on the 2025 drug prevention"),
-    (None, "Kế hoạch phòng, chống ma túy như sau.", "progress on the drug prevention"),
-])
+@pytest.mark.parametrize(
+    ("year", "vi", "en"),
+    [
+        (2025, "Kế hoạch phòng, chống ma túy năm 2025 như sau.", "progress on the 2025 drug prevention"),
+        (None, "Kế hoạch phòng, chống ma túy như sau.", "progress on the drug prevention"),
+    ],
+)
 def test_the_opening_line_names_the_plans_own_year(year, vi, en):
     d = replace(small_directory(), plan_year=year)
     vi_text = parse(wire(render(digest_for(d, [kpi_event()]), ctx(d)))).get_body(("plain",)).get_content()
-    en_digest = digest_for(d, [kpi_event(agency="UBND-HUONG-HOA", indicator="propaganda_sessions")], "ubhh@qt.example")
+    en_digest = digest_for(
+        d, [kpi_event(agency="UBND-HUONG-HOA", indicator="propaganda_sessions")], "ubhh@qt.example"
+    )
     en_text = parse(wire(render(en_digest, ctx(d)))).get_body(("plain",)).get_content()
     assert vi in vi_text and en in en_text and "2024 drug" not in en_text
 
 
 def test_the_subject_leads_with_the_most_severe_kind():
     d = small_directory()
-    digest = digest_for(d, [report_event(agency="BCD138", status=ReportStatus.LATE),
-                            report_event(agency="BCD138", period="2024-05")], "bcd@qt.example")
-    assert subject(digest, d) == "[Tiendo] 1 báo cáo chưa nộp (+1 cảnh báo khác) — Ban Chỉ đạo 138 tỉnh Quảng Trị"
+    digest = digest_for(
+        d,
+        [
+            report_event(agency="BCD138", status=ReportStatus.LATE),
+            report_event(agency="BCD138", period="2024-05"),
+        ],
+        "bcd@qt.example",
+    )
+    assert (
+        subject(digest, d)
+        == "[Tiendo] 1 báo cáo chưa nộp (+1 cảnh báo khác) — Ban Chỉ đạo 138 tỉnh Quảng Trị"
+    )
 
 
-@pytest.mark.parametrize("evil", [
-    "Công an\r\nBcc: spy@evil.example", "Công an\nSubject: forged", "Công an\rX-Evil: 1",
-    "Công an\u2028Bcc: spy@evil.example", "Công an\x00\x1b[31m",
-])
+@pytest.mark.parametrize(
+    "evil",
+    [
+        "Công an\r\nBcc: spy@evil.example",
+        "Công an\nSubject: forged",
+        "Công an\rX-Evil: 1",
+        "Công an\u2028Bcc: spy@evil.example",
+        "Công an\x00\x1b[31m",
+    ],
+)
 def test_agency_supplied_text_cannot_inject_headers(evil):
     d = small_directory()
-    d.agencies["CA-TINH"] = replace(d.agencies["CA-TINH"], name_vi=evil,
-                                    leaders=(Leader(f"Ông {evil}", "cat@qt.example"),))
+    d.agencies["CA-TINH"] = replace(
+        d.agencies["CA-TINH"], name_vi=evil, leaders=(Leader(f"Ông {evil}", "cat@qt.example"),)
+    )
     digest = digest_for(d, [kpi_event(agency="CA-TINH")])
     raw = wire(render(digest, ctx(d)))
     message = parse(raw)
@@ -101,7 +133,9 @@ def test_agency_supplied_text_cannot_inject_headers(evil):
     assert b"\nBcc:" not in header_block and b"\nX-Evil" not in header_block
 
 
-@pytest.mark.parametrize("bad", ["a@b.example\r\nBcc: x@y.example", "a@b.example, x@y.example", "<a@b>", "no-at"])
+@pytest.mark.parametrize(
+    "bad", ["a@b.example\r\nBcc: x@y.example", "a@b.example, x@y.example", "<a@b>", "no-at"]
+)
 def test_a_malformed_leader_address_is_refused(bad):
     with pytest.raises(InvalidAddress):
         address("Ai đó", bad)
@@ -118,9 +152,15 @@ def test_footer_lists_silences_and_held_back_alerts():
     d = small_directory()
     m = Memory(d, POLICY)
     from services.notifier.domain.silences import Silence
-    m.silences.append(Silence("CA-TINH", "propaganda_sessions", None, T0, T0 + timedelta(days=2), "Đối soát", "trực ban"))
-    for e in [kpi_event(indicator="propaganda_sessions"), report_event(agency="CA-TINH", period="2024-05"),
-              kpi_event(period="2024-05")]:
+
+    m.silences.append(
+        Silence("CA-TINH", "propaganda_sessions", None, T0, T0 + timedelta(days=2), "Đối soát", "trực ban")
+    )
+    for e in [
+        kpi_event(indicator="propaganda_sessions"),
+        report_event(agency="CA-TINH", period="2024-05"),
+        kpi_event(period="2024-05"),
+    ]:
         m.event(e, T0)
     [digest] = [x for x in m.tick(T0) if x.recipient.email == "cat@qt.example"]
     text = parse(wire(render(digest, ctx(d)))).get_body(("plain",)).get_content()
@@ -128,8 +168,13 @@ def test_footer_lists_silences_and_held_back_alerts():
     assert "1 cảnh báo khác được tạm hoãn" in text
 
 
-@pytest.mark.parametrize("name", ["Ủy ban Mặt trận Tổ quốc Việt Nam tỉnh Quảng Trị",
-                                  "Ủy ban nhân dân thị trấn Krông Klang, huyện Đakrông, tỉnh Quảng Trị (mới)"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Ủy ban Mặt trận Tổ quốc Việt Nam tỉnh Quảng Trị",
+        "Ủy ban nhân dân thị trấn Krông Klang, huyện Đakrông, tỉnh Quảng Trị (mới)",
+    ],
+)
 def test_long_subjects_keep_every_space_when_folded(name):
     d = small_directory()
     d.agencies["CA-TINH"] = replace(d.agencies["CA-TINH"], name_vi=name)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -13,15 +13,21 @@ BASE = {"DATABASE_URL": "postgresql+asyncpg://u@h/d", "KAFKA_BOOTSTRAP_SERVERS":
 
 
 def test_environment_strings_for_intervals_delays_and_quiet_hours(monkeypatch):
-    for k, v in {**BASE, "NOTIFIER_ACK_SECRET": "x" * 32, "NOTIFIER_GROUP_WAIT": "5", "NOTIFIER_REPEAT_INTERVAL": "PT1H",
-                 "NOTIFIER_ESCALATION_DELAYS": "60,P7D", "NOTIFIER_QUIET_HOURS": "22:00-06:30"}.items():
+    for k, v in {
+        **BASE,
+        "NOTIFIER_ACK_SECRET": "x" * 32,
+        "NOTIFIER_GROUP_WAIT": "5",
+        "NOTIFIER_REPEAT_INTERVAL": "PT1H",
+        "NOTIFIER_ESCALATION_DELAYS": "60,P7D",
+        "NOTIFIER_QUIET_HOURS": "22:00-06:30",
+    }.items():
         monkeypatch.setenv(k, v)
     s = NotifierSettings()
     assert (s.group_wait, s.repeat_interval) == (timedelta(seconds=5), timedelta(hours=1))
     assert s.escalation_delays == [timedelta(minutes=1), timedelta(days=7)]
     policy = s.policy()
     assert (policy.quiet_hours.start, policy.quiet_hours.end) == (time(22), time(6, 30))
-    assert policy.quiet(datetime(2024, 6, 20, 16, 0, tzinfo=timezone.utc))  # 23:00 in Hà Nội
+    assert policy.quiet(datetime(2024, 6, 20, 16, 0, tzinfo=UTC))  # 23:00 in Hà Nội
     assert s.http_port == 8083 and s.smtp_tls == "none"
 
 

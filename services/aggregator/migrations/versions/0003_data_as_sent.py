@@ -19,10 +19,14 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute("ALTER TABLE aggregator.recorded_events ALTER COLUMN data TYPE bytea "
-               "USING convert_to(data::text, 'UTF8')")
+    op.execute(
+        "ALTER TABLE aggregator.recorded_events ALTER COLUMN data TYPE bytea "
+        "USING convert_to(data::text, 'UTF8')"
+    )
 
 
 def downgrade() -> None:
-    op.execute("ALTER TABLE aggregator.recorded_events ALTER COLUMN data TYPE json "
-               "USING convert_from(data, 'UTF8')::json")
+    op.execute(
+        "ALTER TABLE aggregator.recorded_events ALTER COLUMN data TYPE json "
+        "USING convert_from(data, 'UTF8')::json"
+    )

@@ -29,10 +29,14 @@ def upgrade() -> None:
         if isinstance(headers, str):
             headers = json.loads(headers)
         packed = msgspec.msgpack.encode([(name, value.encode("latin-1")) for name, value in headers])
-        conn.execute(sa.text("UPDATE aggregator.outbox SET headers_packed = :h WHERE seq = :s"),
-                     {"h": packed, "s": seq})
+        conn.execute(
+            sa.text("UPDATE aggregator.outbox SET headers_packed = :h WHERE seq = :s"),
+            {"h": packed, "s": seq},
+        )
     op.drop_column("outbox", "headers", schema="aggregator")
-    op.alter_column("outbox", "headers_packed", new_column_name="headers", nullable=False, schema="aggregator")
+    op.alter_column(
+        "outbox", "headers_packed", new_column_name="headers", nullable=False, schema="aggregator"
+    )
 
 
 def downgrade() -> None:
@@ -40,9 +44,13 @@ def downgrade() -> None:
     conn = op.get_bind()
     decode = msgspec.msgpack.Decoder(list[tuple[str, bytes]]).decode
     for seq, headers in conn.execute(sa.text("SELECT seq, headers FROM aggregator.outbox")).all():
-        rows = [[name.replace("\x00", "?"), value.decode("latin-1").replace("\x00", "?")]
-                for name, value in decode(bytes(headers))]
-        conn.execute(sa.text("UPDATE aggregator.outbox SET headers_json = CAST(:h AS jsonb) WHERE seq = :s"),
-                     {"h": json.dumps(rows), "s": seq})
+        rows = [
+            [name.replace("\x00", "?"), value.decode("latin-1").replace("\x00", "?")]
+            for name, value in decode(bytes(headers))
+        ]
+        conn.execute(
+            sa.text("UPDATE aggregator.outbox SET headers_json = CAST(:h AS jsonb) WHERE seq = :s"),
+            {"h": json.dumps(rows), "s": seq},
+        )
     op.drop_column("outbox", "headers", schema="aggregator")
     op.alter_column("outbox", "headers_json", new_column_name="headers", nullable=False, schema="aggregator")
