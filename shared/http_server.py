@@ -8,7 +8,9 @@ held its connection and its task for ever. `GuardedHttpTools` adds, per connecti
   the request head, and a cap on the head's size: 408 / 431, then closed;
 - a body deadline, from the end of the head to the end of the body: 408 if nothing was answered
   yet, then closed (the application sees a disconnect);
-- a connection cap: a connection over it is answered 503 and closed at once, never held.
+- a connection cap: a connection over it is answered 503 and closed at once, never held;
+- an `Upgrade` offer (Java's HttpClient offers `h2c` by default) is ignored, as RFC 9110 allows:
+  uvicorn stops parsing at an upgrade it cannot make, and the request's body was lost.
 
 Behind a reverse proxy its own limits come first (docs/operations.md); these are the last line.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import re
 from asyncio import TimerHandle
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +30,9 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 log = logging.getLogger(__name__)
+
+# The header renamed to one of the same length: the parser then never enters its upgrade state.
+_UPGRADE_HEADER = re.compile(rb"\r\nupgrade:", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,10 @@ class GuardedHttpTools(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._phase != "body":
             self._head_bytes += len(data)
+            end = data.find(b"\r\n\r\n")  # only the head is rewritten, never a body's bytes
+            head = data if end < 0 else data[: end + 2]
+            if _UPGRADE_HEADER.search(head):
+                data = _UPGRADE_HEADER.sub(b"\r\nx-upgra:", head) + data[len(head) :]
         super().data_received(data)
         # Deadlines are armed only for a request still incomplete once the bytes so far are
         # parsed: one that arrived whole (the usual case) costs no timer.

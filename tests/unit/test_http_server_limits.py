@@ -165,3 +165,21 @@ async def test_connections_over_the_cap_are_refused_at_once_not_held(server):
     await asyncio.sleep(0.1)  # the held ones are gone: the server takes requests again
     async with httpx.AsyncClient(base_url=f"http://{server[0]}:{server[1]}") as client:
         assert (await client.get("/")).status_code == 200
+
+
+async def test_an_h2c_upgrade_offer_is_ignored_and_the_body_still_read(server):
+    # What Java's HttpClient sends by default: without the fix the parser stopped at the upgrade
+    # and the body never reached the application.
+    reader, writer = await asyncio.open_connection(*server)
+    body = b'{"a": "\\r\\nupgrade: kept"}'
+    writer.write(
+        b"POST / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+        b"HTTP2-Settings: AAEAAEAAAAIAAAABAAMAAABkAAQBAAAAAAUAAEAA\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), PATIENCE)
+    assert head.startswith(b"HTTP/1.1 200"), head
+    answer = str(len(body)).encode()
+    assert await asyncio.wait_for(reader.readexactly(len(answer)), PATIENCE) == answer
+    writer.close()

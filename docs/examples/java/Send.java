@@ -36,9 +36,7 @@ public class Send {
         var writer = HttpMessageFactory.createWriter(request::header,
             body -> request.POST(HttpRequest.BodyPublishers.ofByteArray(body)));
         if (structured) writer.writeStructured(event, JsonFormat.CONTENT_TYPE); else writer.writeBinary(event);
-        // HTTP/1.1: the client's default first tries an h2c upgrade, and uvicorn, not speaking h2c,
-        // then reads the request without its body
-        HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+        HttpClient client = HttpClient.newHttpClient(); // its default h2c upgrade offer is ignored by intake
         HttpResponse<String> response = client.send(request.build(), HttpResponse.BodyHandlers.ofString());
         if (response.statusCode() != 202) System.err.println(response.body());
         return response.statusCode();
