@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 PROJECT_PREFIXES = ("tiendo-", "bench-")
+PRIVATE_PREFIX = "tiendo-test-"
 
 
 def project_entries(root: Path) -> set[str]:
@@ -34,7 +35,8 @@ def leftovers(private: Path, system_root: Path, before: set[str]) -> list[str]:
     """What a session left: everything in its private directory, and new project entries in the
     system's temporary directory (the private directory itself excepted)."""
     found = sorted(str(p) for p in private.rglob("*")) if private.exists() else []
-    new = project_entries(system_root) - before - {private.name}
+    # Other sessions' private directories are theirs (sessions may run side by side).
+    new = {n for n in project_entries(system_root) - before if not n.startswith(PRIVATE_PREFIX)}
     return found + sorted(str(system_root / name) for name in new)
 
 
@@ -42,7 +44,7 @@ class LeftoverCheck:
     def __init__(self) -> None:
         self.system_root = Path(tempfile.gettempdir())
         self.before = project_entries(self.system_root)
-        self.private = self.system_root / f"tiendo-test-{os.getpid()}"
+        self.private = self.system_root / f"{PRIVATE_PREFIX}{os.getpid()}"
         self.private.mkdir(mode=0o755, exist_ok=True)
         self.private.chmod(0o755)
         self.saved = os.environ.get("TMPDIR"), tempfile.tempdir

@@ -14,6 +14,7 @@ def test_an_empty_private_directory_and_no_new_project_entries_is_clean(tmp_path
     (tmp_path / "someone-elses").mkdir()
     before = project_entries(tmp_path)
     (tmp_path / "not-ours-later").mkdir()
+    (tmp_path / "tiendo-test-2").mkdir()  # another session's, running beside this one
     assert leftovers(private, tmp_path, before) == []
 
 
