@@ -26,11 +26,12 @@ from rich.table import Table
 
 from services.intake.adapters.tokens import issue_tokens
 from shared.labels import kpi_status_label, period_label, report_status_label
+from shared.local_stack import STATE_DIR
 from shared.plan.loader import load_plan
 from shared.plan.periods import Period
 from shared.settings import DEFAULT_PLAN
 from shared.simulation import Behaviour, Simulation
-from shared.stack import STATE_DIR, StackPaths, down, up
+from shared.stack import StackPaths, down, up
 from shared.stack_cli import print_urls
 
 NOW = "2024-06-20T08:00:00+07:00"

@@ -8,7 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from shared.stack import STATE_DIR, StackPaths, down, status, up
+from shared.local_stack import STATE_DIR
+from shared.stack import StackPaths, down, status, up
 
 app = typer.Typer(
     help="The local stack: Kafka, PostgreSQL, SMTP and the three services.", no_args_is_help=True
