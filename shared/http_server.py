@@ -13,11 +13,16 @@ held its connection and its task for ever. `GuardedHttpTools` adds, per connecti
   uvicorn stops parsing at an upgrade it cannot make, and the request's body was lost.
 
 Behind a reverse proxy its own limits come first (docs/operations.md); these are the last line.
+
+Access logs never carry a credential: `RedactCredentials` (installed on uvicorn's access logger by
+`run` and `make_server`) replaces the token of a path `/ack/<token>` and the value of a query
+parameter such as `token=` with `[redacted]` before the line is written.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import logging
 import re
@@ -27,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 log = logging.getLogger(__name__)
@@ -170,6 +176,38 @@ class GuardedHttpTools(HttpToolsProtocol):
         self.transport.close()
 
 
+REDACTED = "[redacted]"
+# A path segment that is a credential (the notifier's signed acknowledgement links), and query
+# parameters that carry one: a log reader must not be able to replay them.
+_CREDENTIAL_PATH = re.compile(r"(/ack/)[^/?#\s]+")
+_CREDENTIAL_QUERY = re.compile(r"([?&](?:token|access_token|ack|signature|code)=)[^&#\s]*", re.IGNORECASE)
+
+
+def redact_credentials(target: str) -> str:
+    """A request target (path and query) with every credential replaced by `[redacted]`."""
+    return _CREDENTIAL_QUERY.sub(rf"\g<1>{REDACTED}", _CREDENTIAL_PATH.sub(rf"\g<1>{REDACTED}", target))
+
+
+class RedactCredentials(logging.Filter):
+    """On uvicorn's access logger: its records' arguments are (client, method, target, version,
+    status); the target is redacted, the rest kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], redact_credentials(args[2]), *args[3:])
+        return True
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging configuration with `RedactCredentials` on its access logger (a dict, so
+    worker processes configure it the same way)."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["redact_credentials"] = {"()": RedactCredentials}
+    config["loggers"]["uvicorn.access"]["filters"] = ["redact_credentials"]
+    return config
+
+
 def protocol(limits: ServerLimits) -> Callable[..., GuardedHttpTools]:
     """uvicorn's `http=` (picklable, so it reaches worker processes)."""
     return functools.partial(GuardedHttpTools, limits=limits)
@@ -177,10 +215,12 @@ def protocol(limits: ServerLimits) -> Callable[..., GuardedHttpTools]:
 
 def run(app: Any, *, host: str, port: int, limits: ServerLimits, **options: Any) -> None:
     """`uvicorn.run` with the guarded protocol (options: uvicorn's, e.g. workers, factory, loop)."""
+    options.setdefault("log_config", log_config())
     uvicorn.run(app, host=host, port=port, http=protocol(limits), **options)  # type: ignore[arg-type]
 
 
 def make_server(app: Any, *, host: str, port: int, limits: ServerLimits, **options: Any) -> uvicorn.Server:
     """A `uvicorn.Server` with the guarded protocol, for `await server.serve()` in a running loop."""
+    options.setdefault("log_config", log_config())
     config = uvicorn.Config(app, host=host, port=port, http=protocol(limits), **options)  # type: ignore[arg-type]
     return uvicorn.Server(config)
