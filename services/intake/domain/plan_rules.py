@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
+from services.intake.domain.personal_data import personal_data_problem
 from services.intake.domain.problems import FieldError, Problem, pointer
 from shared.events.models import (
     ActivityRecordedEvent,
@@ -83,6 +84,8 @@ def check_sender(source: str, plan: PlanIndex) -> Problem | None:
 def check_content(event, plan: PlanIndex, now: datetime, max_skew: timedelta) -> Problem | list[Plausibility]:
     """The plan's rules on the event's content (`shared.plan.index`, the aggregator's too);
     plausibility warnings if it passes."""
+    if problem := personal_data_problem(event):  # free text must not carry a person's identifiers
+        return problem
     if event.time > now + max_skew:
         return Problem(
             "time-in-future",

@@ -34,6 +34,7 @@ REASONS: dict[str, tuple[int, str]] = {
     "time-in-future": (422, "Event time lies in the future"),
     "correction-target-unknown": (422, "The corrected event is unknown"),
     "wrong-figure-source": (422, "The plan takes this figure from the other kind of event"),
+    "personal-data": (422, "The text carries a personal identifier"),
     "rate-limited": (429, "Too many events"),
     "kafka-unavailable": (503, "Events cannot be stored durably right now"),
     "registry-unavailable": (503, "The accepted-event registry is unreachable right now"),
