@@ -11,11 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.notifier.adapters.consumer import StatusConsumer
 from services.notifier.adapters.metrics import NotifierMetrics
+from services.notifier.adapters.outbox import SqlOutbox
 from services.notifier.adapters.plan_directory import load_directory
+from services.notifier.adapters.rendering import DigestComposer
 from services.notifier.adapters.smtp import SmtpTransport
+from services.notifier.adapters.unit_of_work import SqlUnitOfWork
 from services.notifier.domain.directory import Directory
 from services.notifier.service_layer.delivery import Sender
 from services.notifier.service_layer.notifier import AckLinks, Notifier
+from services.notifier.service_layer.ports import DeliveryQueue, MailTransport, UnitOfWork
 from services.notifier.settings import NotifierSettings
 from shared.clock import Clock
 from shared.consumers import ConsumerHealth, engine_answers
@@ -68,7 +72,7 @@ class Container:
         return self._health
 
 
-def transport(settings: NotifierSettings) -> SmtpTransport:
+def smtp_transport(settings: NotifierSettings) -> SmtpTransport:
     return SmtpTransport(
         settings.smtp_host,
         settings.smtp_port,
@@ -87,6 +91,9 @@ def bootstrap(
     clock: Clock | None = None,
     directory: Directory | None = None,
     engine: AsyncEngine | None = None,
+    uow: UnitOfWork | None = None,
+    outbox: DeliveryQueue | None = None,
+    transport: MailTransport | None = None,
     checkpoint=None,
 ) -> Container:
     settings = settings or NotifierSettings()  # type: ignore[call-arg]
@@ -96,12 +103,11 @@ def bootstrap(
     registry = new_registry()
     metrics = NotifierMetrics(registry)
     links = AckLinks(settings.ack_secret.get_secret_value().encode(), settings.public_url, settings.ack_ttl)
-    notifier = Notifier(
-        engine, directory, settings.policy(), links, settings.smtp_from, metrics, settings.timezone
-    )
+    composer = DigestComposer(directory, settings.smtp_from, settings.timezone)
+    notifier = Notifier(uow or SqlUnitOfWork(engine), directory, settings.policy(), links, composer, metrics)
     sender = Sender(
-        engine,
-        transport(settings),
+        outbox or SqlOutbox(engine),
+        transport or smtp_transport(settings),
         metrics,
         worker=f"{socket.gethostname()}:{os.getpid()}",
         lease=settings.send_lease,

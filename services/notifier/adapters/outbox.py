@@ -4,30 +4,24 @@ A claim is a lease: a sender that dies after claiming (kill -9) leaves a row in 
 that another sender takes over once the lease has run out, so nothing is lost. If it died
 after the SMTP server accepted the message, the takeover sends it again: that is the only
 duplicate possible, and only one per crash.
+
+Functions on a connection (the API lists with them), `SqlOutboxWriter` (the `OutboxWriter` port
+in the planner's transaction) and `SqlOutbox` (the sender's `DeliveryQueue`, a transaction a call).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.notifier.adapters.tables import outbox
+from services.notifier.service_layer.ports import FAILED, QUEUED, SENDING, SENT, Claimed, OutboxStats
 
-QUEUED, SENDING, SENT, FAILED = "queued", "sending", "sent", "failed"
-
-
-@dataclass(frozen=True)
-class Claimed:
-    id: int
-    recipient: str
-    sender: str
-    message: bytes
-    attempts: int
-    enqueued_wall: datetime
+__all__ = ["FAILED", "QUEUED", "SENDING", "SENT", "Claimed", "SqlOutbox", "SqlOutboxWriter"]
 
 
 async def enqueue(
@@ -135,7 +129,7 @@ async def mark_failed(conn: AsyncConnection, item_id: int, error: str) -> None:
     )
 
 
-async def stats(conn: AsyncConnection) -> dict:
+async def stats(conn: AsyncConnection) -> OutboxStats:
     rows = await conn.execute(
         select(outbox.c.status, func.count(), func.min(outbox.c.enqueued_wall)).group_by(outbox.c.status)
     )
@@ -144,7 +138,7 @@ async def stats(conn: AsyncConnection) -> dict:
         counts[status] = count
         if status in (QUEUED, SENDING) and first is not None:
             oldest = first if oldest is None else min(oldest, first)
-    return {"counts": counts, "oldest_unsent": oldest}
+    return OutboxStats(counts, oldest)
 
 
 async def list_outbox(conn: AsyncConnection, limit: int = 100) -> list[dict]:
@@ -163,3 +157,43 @@ async def list_outbox(conn: AsyncConnection, limit: int = 100) -> list[dict]:
         .limit(limit)
     )
     return [dict(r._mapping) for r in rows]
+
+
+class SqlOutboxWriter:
+    """The `OutboxWriter` port in the planner's transaction."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def enqueue(self, **email: Any) -> bool:
+        return await enqueue(self.conn, **email)
+
+
+class SqlOutbox:
+    """The sender's `DeliveryQueue`: each call one transaction on `engine`."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def claim(self, worker: str, wall_now: datetime, lease: timedelta, limit: int) -> list[Claimed]:
+        async with self.engine.begin() as conn:
+            return await claim(conn, worker, wall_now, lease, limit)
+
+    async def mark_sent(self, item_id: int, wall_now: datetime) -> None:
+        async with self.engine.begin() as conn:
+            await mark_sent(conn, item_id, wall_now)
+
+    async def retry_later(
+        self, item_id: int, worker: str, error: str, next_attempt_at: datetime, untried: list[int]
+    ) -> None:
+        async with self.engine.begin() as conn:
+            await mark_retry(conn, item_id, worker, error, next_attempt_at)
+            await release(conn, untried, worker, next_attempt_at)
+
+    async def mark_failed(self, item_id: int, error: str) -> None:
+        async with self.engine.begin() as conn:
+            await mark_failed(conn, item_id, error)
+
+    async def stats(self) -> OutboxStats:
+        async with self.engine.connect() as conn:
+            return await stats(conn)

@@ -25,6 +25,7 @@ from services.notifier.adapters import texts
 from services.notifier.domain.alerts import SEVERITY, Alert, AlertKind, Severity
 from services.notifier.domain.digest import Digest, sections
 from services.notifier.domain.directory import Directory
+from services.notifier.service_layer.ports import InvalidAddress
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
@@ -43,10 +44,6 @@ _text_env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-
-
-class InvalidAddress(ValueError):
-    pass
 
 
 class _Subject(str):
@@ -237,3 +234,23 @@ def render(digest: Digest, ctx: RenderContext, domain: str = "tiendo.local") -> 
     # Deterministic, and "=_" can never occur in quoted-printable parts.
     message.set_boundary(f"=_tiendo_{digest.message_token}")
     return message
+
+
+@dataclass(frozen=True)
+class DigestComposer:
+    """The `Composer` port: digests rendered from these templates, from one sender, in one zone."""
+
+    directory: Directory
+    sender: str  # "Tiendo <tiendo@example>"; an invalid one fails here, at start-up
+    timezone: str = "Asia/Ho_Chi_Minh"
+
+    def __post_init__(self) -> None:
+        parse_sender(self.sender)
+
+    @property
+    def from_address(self) -> str:
+        return parse_sender(self.sender).addr_spec
+
+    def compose(self, digest: Digest, ack_link: Callable[[Alert], str]) -> EmailMessage:
+        ctx = RenderContext(self.directory, self.sender, self.timezone, ack_link)
+        return render(digest, ctx, domain=parse_sender(self.sender).domain)

@@ -1,4 +1,8 @@
-"""Alerts, silences, leaders' grouping state, the inbox and used ack tokens in PostgreSQL."""
+"""Alerts, silences, leaders' grouping state, the inbox and used ack tokens in PostgreSQL.
+
+Functions on a connection (the API and CLI read with them) and `SqlAlertStore`, the service
+layer's `AlertStore` port on one transaction's connection.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from services.notifier.adapters.tables import alerts, inbox, kpi_status, recipie
 from services.notifier.domain.alerts import FIRING, Alert, AlertKind
 from services.notifier.domain.digest import RecipientState
 from services.notifier.domain.silences import Silence
+from services.notifier.service_layer.ports import AtRiskKpi
 from shared.events import KpiStatus
 
 
@@ -75,10 +80,10 @@ async def remember_kpi_status(
     )
 
 
-async def at_risk_kpis(conn: AsyncConnection) -> list:
-    """KPIs whose latest status is at risk: (agency, indicator, period, since, facts)."""
+async def at_risk_kpis(conn: AsyncConnection) -> list[AtRiskKpi]:
+    """KPIs whose latest status is at risk."""
     rows = await conn.execute(select(kpi_status).where(kpi_status.c.status == KpiStatus.AT_RISK.value))
-    return rows.all()
+    return [AtRiskKpi(r.agency, r.indicator, r.period, r.since, dict(r.facts)) for r in rows]
 
 
 def _alert(row) -> Alert:
@@ -249,3 +254,60 @@ async def use_ack_nonce(conn: AsyncConnection, nonce: str, alert_id: int, now: d
         .returning(used_ack_tokens.c.nonce)
     )
     return result.first() is not None
+
+
+class SqlAlertStore:
+    """The `AlertStore` port on one transaction's connection."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def record_in_inbox(self, source: str, event_id: str, type_: str, now: datetime) -> bool:
+        return await record_in_inbox(self.conn, source, event_id, type_, now)
+
+    async def kpi_status_of(self, agency: str, indicator: str, period: str) -> KpiStatus | None:
+        return await kpi_status_of(self.conn, agency, indicator, period)
+
+    async def remember_kpi_status(
+        self, agency: str, indicator: str, period: str, status: KpiStatus, as_of: datetime, facts: dict
+    ) -> None:
+        await remember_kpi_status(self.conn, agency, indicator, period, status, as_of, facts)
+
+    async def at_risk_kpis(self) -> list[AtRiskKpi]:
+        return await at_risk_kpis(self.conn)
+
+    async def alert_by_fingerprint(self, fingerprint: str) -> Alert | None:
+        return await alert_by_fingerprint(self.conn, fingerprint)
+
+    async def alert_by_id(self, alert_id: int, lock: bool = False) -> Alert | None:
+        return await alert_by_id(self.conn, alert_id, lock)
+
+    async def save_alert(self, alert: Alert) -> Alert:
+        return await save_alert(self.conn, alert)
+
+    async def alerts_for(self, agencies: Iterable[str] | None, also_ids: Iterable[int] = ()) -> list[Alert]:
+        return await alerts_for(self.conn, agencies, also_ids)
+
+    async def set_acknowledged(self, alert: Alert) -> None:
+        await set_acknowledged(self.conn, alert)
+
+    async def add_silence(self, silence: Silence, now: datetime) -> Silence:
+        return await add_silence(self.conn, silence, now)
+
+    async def list_silences(self, now: datetime | None = None) -> list[Silence]:
+        return await list_silences(self.conn, now)
+
+    async def expire_silence(self, silence_id: int, now: datetime) -> bool:
+        return await expire_silence(self.conn, silence_id, now)
+
+    async def lock_recipient(self, email: str) -> RecipientState:
+        return await lock_recipient(self.conn, email)
+
+    async def save_recipient(self, state: RecipientState) -> None:
+        await save_recipient(self.conn, state)
+
+    async def recipients_with_deliveries(self) -> list[str]:
+        return await recipients_with_deliveries(self.conn)
+
+    async def use_ack_nonce(self, nonce: str, alert_id: int, now: datetime) -> bool:
+        return await use_ack_nonce(self.conn, nonce, alert_id, now)

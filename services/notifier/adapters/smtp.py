@@ -7,17 +7,13 @@ from dataclasses import dataclass
 
 import aiosmtplib
 
-
-class TransientSmtpError(Exception):
-    """Try again later: the server is down, busy or said 4xx."""
-
-
-class PermanentSmtpError(Exception):
-    """The server said 5xx for this message or recipient: retrying will not help."""
+from services.notifier.service_layer.ports import PermanentSmtpError, TransientSmtpError
 
 
 @dataclass(frozen=True)
 class SmtpTransport:
+    """The `MailTransport` port on an SMTP relay."""
+
     host: str
     port: int
     tls: str = "none"  # none | starttls | ssl

@@ -64,11 +64,12 @@ def list_(
 @app.command()
 def ack(alert_id: int, by: str = typer.Option(..., help="who acknowledges"), database_url: str = DB) -> None:
     """Acknowledge an alert: stops its escalation (the alert stays on record)."""
+    from services.notifier.adapters.repository import SqlAlertStore
     from services.notifier.service_layer import operations
 
     async def work(engine):
         async with engine.begin() as conn:
-            return await operations.acknowledge(conn, alert_id, by, _now())
+            return await operations.acknowledge(SqlAlertStore(conn), alert_id, by, _now())
 
     alert = asyncio.run(_with_engine(database_url, work))
     if alert is None:

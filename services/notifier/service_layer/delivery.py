@@ -13,12 +13,19 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from services.notifier.adapters import outbox
 from services.notifier.adapters.metrics import NotifierMetrics
-from services.notifier.adapters.smtp import PermanentSmtpError, SmtpTransport, TransientSmtpError
-from shared.clock import Clock, SystemClock
+from services.notifier.service_layer.ports import (
+    FAILED,
+    QUEUED,
+    SENDING,
+    SENT,
+    Clock,
+    DeliveryQueue,
+    MailTransport,
+    PermanentSmtpError,
+    TransientSmtpError,
+)
+from shared.clock import SystemClock
 from shared.db import transient
 
 log = logging.getLogger(__name__)
@@ -33,8 +40,8 @@ def backoff(attempt: int, base: float, cap: float, rng: random.Random) -> float:
 class Sender:
     def __init__(
         self,
-        engine: AsyncEngine,
-        transport: SmtpTransport,
+        outbox: DeliveryQueue,
+        transport: MailTransport,
         metrics: NotifierMetrics,
         *,
         worker: str,
@@ -45,7 +52,7 @@ class Sender:
         checkpoint: Callable[[str, int], None] | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        self.engine, self.transport, self.metrics = engine, transport, metrics
+        self.outbox, self.transport, self.metrics = outbox, transport, metrics
         self.worker, self.lease, self.retry_base, self.retry_cap = worker, lease, retry_base, retry_cap
         self.wall = wall or SystemClock()
         self.checkpoint = checkpoint or (lambda stage, item_id: None)
@@ -53,8 +60,7 @@ class Sender:
 
     async def run_once(self, limit: int = 20) -> int:
         """Send what is due; returns how many were accepted by the SMTP server."""
-        async with self.engine.begin() as conn:
-            claimed = await outbox.claim(conn, self.worker, self.wall.now(), self.lease, limit)
+        claimed = await self.outbox.claim(self.worker, self.wall.now(), self.lease, limit)
         sent = 0
         for position, item in enumerate(claimed):
             self.checkpoint("claimed", item.id)
@@ -73,15 +79,13 @@ class Sender:
                 )
                 self.metrics.retried.inc()
                 retry_at = self.wall.now() + timedelta(seconds=delay)
-                async with self.engine.begin() as conn:
-                    await outbox.mark_retry(conn, item.id, self.worker, str(exc), retry_at)
-                    await outbox.release(conn, [i.id for i in claimed[position + 1 :]], self.worker, retry_at)
+                untried = [i.id for i in claimed[position + 1 :]]
+                await self.outbox.retry_later(item.id, self.worker, str(exc), retry_at, untried)
                 break
             except PermanentSmtpError as exc:
                 log.error("email %s to %s refused for good: %s", item.id, item.recipient, exc)
                 self.metrics.failed.inc()
-                async with self.engine.begin() as conn:
-                    await outbox.mark_failed(conn, item.id, str(exc))
+                await self.outbox.mark_failed(item.id, str(exc))
                 continue
             self.checkpoint("sent", item.id)
             self.metrics.send_seconds.observe(time.monotonic() - started)
@@ -98,8 +102,7 @@ class Sender:
         delay = 0.2
         while True:
             try:
-                async with self.engine.begin() as conn:
-                    await outbox.mark_sent(conn, item_id, now)
+                await self.outbox.mark_sent(item_id, now)
                 return
             except Exception as exc:
                 if not transient(exc):
@@ -109,9 +112,8 @@ class Sender:
                 delay = min(delay * 2, 5.0)
 
     async def observe(self) -> None:
-        async with self.engine.connect() as conn:
-            stats = await outbox.stats(conn)
-        for status in (outbox.QUEUED, outbox.SENDING, outbox.SENT, outbox.FAILED):
-            self.metrics.pending.labels(status).set(stats["counts"].get(status, 0))
-        oldest: datetime | None = stats["oldest_unsent"]
+        stats = await self.outbox.stats()
+        for status in (QUEUED, SENDING, SENT, FAILED):
+            self.metrics.pending.labels(status).set(stats.counts.get(status, 0))
+        oldest = stats.oldest_unsent
         self.metrics.oldest_unsent.set((self.wall.now() - oldest).total_seconds() if oldest else 0)

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.notifier.adapters import repository as repo
 from services.notifier.domain import alerts as alert_rules
 from services.notifier.domain.alerts import Alert
 from services.notifier.domain.silences import InvalidSilence, Silence
+from services.notifier.service_layer.ports import AlertStore
 from shared.http_params import bounded_moment
 
 
-async def acknowledge(conn: AsyncConnection, alert_id: int, by: str, now: datetime) -> Alert | None:
+async def acknowledge(store: AlertStore, alert_id: int, by: str, now: datetime) -> Alert | None:
     """None if there is no such alert; the first acknowledgement stands."""
-    alert = await repo.alert_by_id(conn, alert_id, lock=True)
+    alert = await store.alert_by_id(alert_id, lock=True)
     if alert is None:
         return None
     after = alert_rules.acknowledge(alert, by, now)
     if after != alert:
-        await repo.set_acknowledged(conn, after)
+        await store.set_acknowledged(after)
     return after
 
 

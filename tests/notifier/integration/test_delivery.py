@@ -240,7 +240,7 @@ async def test_the_database_away_right_after_sending_neither_loses_nor_resends_t
     mail = Inbox(smtp_server)
     row = await queue_one(container)
     flaky = _AwayAfterSending(container.engine, failures=3)
-    container.sender.engine = flaky
+    container.sender.outbox.engine = flaky  # the sender's outbox (SqlOutbox) on the flaky engine
     container.sender.checkpoint = lambda stage, item_id: setattr(flaky, "away", stage == "sent")
     assert await container.sender.run_once() == 1  # recorded once the database answered again
     assert flaky.failures == 0

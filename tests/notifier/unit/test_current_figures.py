@@ -15,7 +15,7 @@ from services.notifier.domain.alerts import AlertKind
 from services.notifier.domain.policy import DigestPolicy
 from shared.events import KpiStatus
 from tests.notifier.helpers import T0, kpi_event, small_directory
-from tests.notifier.unit.harness import Memory
+from tests.notifier.unit.on_fakes import NotifierOnFakes
 
 POLICY = DigestPolicy(group_wait=timedelta(0), repeat_interval=timedelta(hours=24))
 H = timedelta(hours=1)
@@ -46,7 +46,7 @@ def police(status, previous, actual, forecast, at, **kw):
 
 
 def test_the_next_digest_shows_the_figures_as_they_stand_not_those_of_the_first_change():
-    m = Memory(small_directory(), POLICY)
+    m = NotifierOnFakes(small_directory(), POLICY)
     m.event(police(LAGGING, None, 0, 0, T0), T0)
     [first] = m.tick(T0 + H)
     assert "Thực hiện: 0 vụ" in text(first)
@@ -58,7 +58,7 @@ def test_the_next_digest_shows_the_figures_as_they_stand_not_those_of_the_first_
 
 
 def test_an_older_figures_update_arriving_late_does_not_undo_a_newer_one():
-    m = Memory(small_directory(), POLICY)
+    m = NotifierOnFakes(small_directory(), POLICY)
     m.event(police(LAGGING, None, 0, 0, T0), T0)
     m.event(police(LAGGING, LAGGING, 12, 24, T0 + 2 * H), T0 + 2 * H)
     m.event(police(LAGGING, LAGGING, 5, 10, T0 + H), T0 + 3 * H)
@@ -67,16 +67,16 @@ def test_an_older_figures_update_arriving_late_does_not_undo_a_newer_one():
 
 
 def test_a_figures_update_neither_opens_nor_closes_at_risk_two_periods_running():
-    m = Memory(small_directory(), POLICY)
+    m = NotifierOnFakes(small_directory(), POLICY)
     m.event(police(AT_RISK, None, 20, 45, T0), T0)
     # the notifier's own finding, a reporting window later
     signal = rules.persistent_risk_signal(
         "CA-HUONG-HOA", "drug_cases_detected", "2024", {"actual": 20, "status": "at_risk"}, T0 + 30 * 24 * H
     )
-    m.alerts[signal.fingerprint] = rules.apply(None, signal, T0 + 30 * 24 * H)
+    m.add_alert(rules.apply(None, signal, T0 + 30 * 24 * H))
     m.event(police(AT_RISK, AT_RISK, 22, 46, T0 + 31 * 24 * H), T0 + 31 * 24 * H)
     alert = m.alerts[signal.fingerprint]
     assert alert.firing and alert.facts["actual"] == 22  # refreshed, not resolved
-    fresh = Memory(small_directory(), POLICY)
+    fresh = NotifierOnFakes(small_directory(), POLICY)
     fresh.event(police(AT_RISK, AT_RISK, 22, 46, T0), T0)  # an update alone opens no such alert
     assert not any(a.kind is AlertKind.AT_RISK_REPEATED for a in fresh.alerts.values())

@@ -10,7 +10,7 @@ from services.notifier.domain.digest import sections
 from services.notifier.domain.policy import DigestPolicy, QuietHours
 from services.notifier.domain.silences import InvalidSilence, Silence
 from tests.notifier.helpers import T0, VN, kpi_event, report_event, small_directory
-from tests.notifier.unit.harness import Memory, to
+from tests.notifier.unit.on_fakes import NotifierOnFakes, to
 
 D = timedelta(days=1)
 POLICY = DigestPolicy(
@@ -23,7 +23,7 @@ POLICY = DigestPolicy(
 
 
 def test_an_unacknowledged_alert_climbs_to_the_parent_then_the_committee():
-    m = Memory(small_directory(), POLICY)
+    m = NotifierOnFakes(small_directory(), POLICY)
     m.event(kpi_event(agency="CA-HUONG-HOA"), T0)
     assert to(m.tick(T0)) == ["cahh"]
     assert m.tick(T0 + 3 * D - timedelta(minutes=1)) == []
@@ -33,13 +33,13 @@ def test_an_unacknowledged_alert_climbs_to_the_parent_then_the_committee():
 
 
 def test_acknowledgement_stops_the_climb_where_it_is():
-    m = Memory(small_directory(), POLICY)
+    m = NotifierOnFakes(small_directory(), POLICY)
     m.event(kpi_event(agency="CA-HUONG-HOA"), T0)
     m.tick(T0)
     m.tick(T0 + 3 * D)  # parent told
     m.ack("CA-HUONG-HOA", "cahh@qt.example", T0 + 4 * D)
     assert m.tick(T0 + 8 * D) == []  # the committee is never bothered
-    m2 = Memory(small_directory(), POLICY)
+    m2 = NotifierOnFakes(small_directory(), POLICY)
     m2.event(kpi_event(agency="CA-HUONG-HOA"), T0)
     m2.tick(T0)
     m2.ack("CA-HUONG-HOA", "cahh@qt.example", T0 + D)
@@ -47,8 +47,8 @@ def test_acknowledgement_stops_the_climb_where_it_is():
 
 
 def test_a_silence_mutes_matching_alerts_for_its_window_and_shows_in_the_footer():
-    m = Memory(small_directory(), POLICY)
-    m.silences.append(
+    m = NotifierOnFakes(small_directory(), POLICY)
+    m.add_silence(
         Silence("CA-TINH", "drug_cases_detected", None, T0, T0 + 2 * D, "Đang đối soát số liệu", "op")
     )
     m.event(kpi_event(agency="CA-TINH", indicator="drug_cases_detected"), T0)
@@ -73,7 +73,7 @@ def test_nothing_goes_out_at_night_and_it_all_goes_out_in_the_morning():
         escalation_delays=(3 * D, 7 * D),
         quiet_hours=QuietHours(time(21), time(7), "Asia/Ho_Chi_Minh"),
     )
-    m = Memory(small_directory(), quiet)
+    m = NotifierOnFakes(small_directory(), quiet)
     evening = datetime(2024, 6, 20, 22, 15, tzinfo=VN)
     m.event(kpi_event(agency="CA-TINH"), evening)
     m.event(report_event(agency="BCD138"), evening + timedelta(hours=3))
@@ -84,7 +84,7 @@ def test_nothing_goes_out_at_night_and_it_all_goes_out_in_the_morning():
 
 
 def test_commune_alerts_fold_under_their_district_alert_on_the_same_indicator():
-    m = Memory(small_directory(), POLICY)
+    m = NotifierOnFakes(small_directory(), POLICY)
     m.event(kpi_event(agency="UBND-HUONG-HOA", indicator="propaganda_sessions"), T0)
     m.event(kpi_event(agency="UBND-LAO-BAO", indicator="propaganda_sessions"), T0)
     m.event(kpi_event(agency="UBND-LAO-BAO", indicator="drug_cases_detected"), T0)
@@ -110,7 +110,7 @@ def test_a_late_report_is_told_once_never_escalated_nor_repeated():
     from shared.events import ReportStatus
 
     policy = DigestPolicy(group_wait=timedelta(0), repeat_interval=D, escalation_delays=(3 * D, 7 * D))
-    m = Memory(small_directory(), policy)
+    m = NotifierOnFakes(small_directory(), policy)
     m.event(report_event(agency="CA-HUONG-HOA", status=ReportStatus.LATE), T0)
     assert to(m.tick(T0)) == ["cahh"]
     assert m.tick(T0 + 8 * D) == []
@@ -123,7 +123,7 @@ def test_a_new_commune_alert_joins_its_districts_open_section_marked_new():
     from services.notifier.adapters.rendering import RenderContext, render
 
     d = small_directory()
-    m = Memory(d, POLICY)
+    m = NotifierOnFakes(d, POLICY)
     m.event(kpi_event(agency="UBND-HUONG-HOA", indicator="propaganda_sessions"), T0)
     m.tick(T0)
     m.event(kpi_event(agency="UBND-LAO-BAO", indicator="propaganda_sessions"), T0 + D)

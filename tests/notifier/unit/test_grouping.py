@@ -7,7 +7,7 @@ from datetime import timedelta
 from services.notifier.domain.policy import DigestPolicy
 from shared.events import KpiStatus, ReportStatus
 from tests.notifier.helpers import T0, kpi_event, report_event, small_directory
-from tests.notifier.unit.harness import Memory, to
+from tests.notifier.unit.on_fakes import NotifierOnFakes, to
 
 H = timedelta(hours=1)
 POLICY = DigestPolicy(
@@ -20,7 +20,7 @@ POLICY = DigestPolicy(
 
 
 def test_group_wait_collects_a_burst_into_one_email():
-    m = Memory(small_directory(), POLICY)
+    m = NotifierOnFakes(small_directory(), POLICY)
     m.event(kpi_event(indicator="drug_cases_detected"), T0)
     assert m.tick(T0) == []
     m.event(kpi_event(indicator="propaganda_sessions"), T0 + timedelta(minutes=20))
@@ -31,7 +31,7 @@ def test_group_wait_collects_a_burst_into_one_email():
 
 
 def test_a_new_warning_waits_for_the_group_interval_a_new_critical_only_for_the_critical_interval():
-    m = Memory(small_directory(), POLICY)
+    m = NotifierOnFakes(small_directory(), POLICY)
     m.event(kpi_event(indicator="drug_cases_detected"), T0)
     assert len(m.tick(T0 + H)) == 1
     # A warning (at risk twice) one hour later: held until a day after the first email.
@@ -54,7 +54,7 @@ def test_a_new_warning_waits_for_the_group_interval_a_new_critical_only_for_the_
 
 
 def test_repeat_interval_reminds_of_open_alerts_unless_acknowledged():
-    m = Memory(small_directory(), POLICY)
+    m = NotifierOnFakes(small_directory(), POLICY)
     m.event(kpi_event(), T0)
     assert len(m.tick(T0 + H)) == 1
     assert m.tick(T0 + 24 * H) == []
@@ -65,7 +65,7 @@ def test_repeat_interval_reminds_of_open_alerts_unless_acknowledged():
 
 
 def test_resolved_goes_to_whoever_was_told_it_fired_in_the_next_digest():
-    m = Memory(small_directory(), POLICY)
+    m = NotifierOnFakes(small_directory(), POLICY)
     m.event(kpi_event(), T0)
     m.tick(T0 + H)
     m.event(kpi_event(status=KpiStatus.ON_TRACK, forecast=500, as_of=T0 + 2 * H), T0 + 2 * H)
@@ -76,7 +76,7 @@ def test_resolved_goes_to_whoever_was_told_it_fired_in_the_next_digest():
 
 
 def test_the_idempotency_key_is_the_due_moment_not_the_tick():
-    a, b = Memory(small_directory(), POLICY), Memory(small_directory(), POLICY)
+    a, b = NotifierOnFakes(small_directory(), POLICY), NotifierOnFakes(small_directory(), POLICY)
     for m in (a, b):
         m.event(kpi_event(), T0)
     [first] = a.tick(T0 + timedelta(minutes=31))
@@ -99,7 +99,7 @@ def test_with_a_morning_digest_non_critical_news_waits_for_the_morning_critical_
         repeat_interval=24 * H,
         digest_time=time(7, 30),
     )
-    m = Memory(small_directory(), policy)
+    m = NotifierOnFakes(small_directory(), policy)
     afternoon = datetime(2024, 6, 20, 14, 0, tzinfo=VN)
     m.event(kpi_event(period="2024-05", status=S.AT_RISK, forecast=999), afternoon)
     m.event(kpi_event(period="2024-06", status=S.AT_RISK, forecast=999), afternoon)  # a warning
@@ -114,7 +114,7 @@ def test_with_a_morning_digest_non_critical_news_waits_for_the_morning_critical_
 
 def test_two_digests_due_at_the_same_moment_never_share_a_key():
     policy = DigestPolicy(group_wait=timedelta(0), critical_interval=timedelta(0))
-    m = Memory(small_directory(), policy)
+    m = NotifierOnFakes(small_directory(), policy)
     m.event(kpi_event(indicator="drug_cases_detected"), T0)
     [first] = m.tick(T0)
     m.event(kpi_event(indicator="propaganda_sessions"), T0)

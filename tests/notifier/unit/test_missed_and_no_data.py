@@ -11,13 +11,13 @@ from services.notifier.domain.policy import DigestPolicy
 from services.notifier.domain.routing import escalation_level, recipients
 from shared.events import KpiStatus
 from tests.notifier.helpers import T0, kpi_event, small_directory
-from tests.notifier.unit.harness import Memory
+from tests.notifier.unit.on_fakes import NotifierOnFakes
 
 POLICY = DigestPolicy(group_wait=timedelta(0))
 H, DAY = timedelta(hours=1), timedelta(days=1)
 
 
-def firing(m: Memory) -> list[str]:
+def firing(m: NotifierOnFakes) -> list[str]:
     return sorted(a.kind.value for a in m.alerts.values() if a.firing)
 
 
@@ -27,7 +27,7 @@ def body(digest, directory) -> str:
 
 
 def test_missed_is_critical_escalates_and_is_no_forecast_hint():
-    m = Memory(small_directory(), POLICY)
+    m = NotifierOnFakes(small_directory(), POLICY)
     m.event(
         kpi_event(
             agency="CA-HUONG-HOA",
@@ -54,7 +54,7 @@ def test_missed_is_critical_escalates_and_is_no_forecast_hint():
 
 def test_lagging_then_missed_carries_the_escalation_on_and_is_not_announced_as_resolved():
     d = small_directory()
-    m = Memory(d, POLICY)
+    m = NotifierOnFakes(d, POLICY)
     m.event(kpi_event(agency="CA-HUONG-HOA", status=KpiStatus.LAGGING), T0)
     assert [dg.recipient.email for dg in m.tick(T0 + H)] == ["cahh@qt.example"]
     later = T0 + 4 * DAY  # escalated to the provincial police meanwhile
@@ -85,7 +85,7 @@ def test_no_data_names_the_missing_figure_and_stays_with_the_agency():
         name_en="Addicts not registered voluntarily",
     )
     d.denominators[("CA-HUONG-HOA", "drug_cases_detected", "2024")] = "non_voluntary_addicts"
-    m = Memory(d, POLICY)
+    m = NotifierOnFakes(d, POLICY)
     m.event(
         kpi_event(
             agency="CA-HUONG-HOA",

@@ -13,7 +13,7 @@ from services.notifier.domain.policy import DigestPolicy, QuietHours
 from shared.clock import VIETNAM
 from shared.events import KpiStatus, ReportStatus
 from tests.notifier.helpers import T0, kpi_event, report_event, small_directory
-from tests.notifier.unit.harness import Memory
+from tests.notifier.unit.on_fakes import NotifierOnFakes
 
 H = timedelta(hours=1)
 POLICY = DigestPolicy(
@@ -61,7 +61,7 @@ MORNING = replace(POLICY, digest_time=time(7, 30))
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(kpi, report), min_size=1, max_size=25), st.sampled_from([POLICY, MORNING]))
 def test_never_a_flood_never_lost(events, policy):
-    m = Memory(small_directory(), policy)
+    m = NotifierOnFakes(small_directory(), policy)
     events = sorted(events, key=lambda e: e[0])
     now, step, end = T0, timedelta(minutes=30), T0 + timedelta(days=12)
     while now <= end:

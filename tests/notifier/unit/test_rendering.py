@@ -14,16 +14,17 @@ from services.notifier.domain.directory import Leader
 from services.notifier.domain.policy import DigestPolicy
 from shared.events import ReportStatus
 from tests.notifier.helpers import T0, kpi_event, report_event, small_directory
-from tests.notifier.unit.harness import Memory
+from tests.notifier.unit.on_fakes import NotifierOnFakes
 
-POLICY = DigestPolicy(group_wait=timedelta(0))
+# The service plans as each event lands: a group wait gathers the events of one test into one digest.
+POLICY = DigestPolicy(group_wait=timedelta(minutes=1))
 
 
 def digest_for(directory, events, email="cat@qt.example"):
-    m = Memory(directory, POLICY)
+    m = NotifierOnFakes(directory, POLICY)
     for event in events:
         m.event(event, T0)
-    return next(d for d in m.tick(T0) if d.recipient.email == email)
+    return next(d for d in m.tick(T0 + POLICY.group_wait) if d.recipient.email == email)
 
 
 def wire(message) -> bytes:
@@ -150,10 +151,10 @@ def test_html_escapes_agency_text():
 
 def test_footer_lists_silences_and_held_back_alerts():
     d = small_directory()
-    m = Memory(d, POLICY)
+    m = NotifierOnFakes(d, POLICY)
     from services.notifier.domain.silences import Silence
 
-    m.silences.append(
+    m.add_silence(
         Silence("CA-TINH", "propaganda_sessions", None, T0, T0 + timedelta(days=2), "Đối soát", "trực ban")
     )
     for e in [
@@ -162,7 +163,7 @@ def test_footer_lists_silences_and_held_back_alerts():
         kpi_event(period="2024-05"),
     ]:
         m.event(e, T0)
-    [digest] = [x for x in m.tick(T0) if x.recipient.email == "cat@qt.example"]
+    [digest] = [x for x in m.tick(T0 + POLICY.group_wait) if x.recipient.email == "cat@qt.example"]
     text = parse(wire(render(digest, ctx(d)))).get_body(("plain",)).get_content()
     assert "Đang tạm ẩn" in text and "lý do: Đối soát (bởi trực ban)" in text
     assert "1 cảnh báo khác được tạm hoãn" in text

@@ -1,0 +1,165 @@
+"""The `UnitOfWork` and `AlertStore` contract: the same tests on the fake and on PostgreSQL."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from services.notifier.domain.alerts import FIRING, RESOLVED, Alert, AlertKind
+from services.notifier.domain.digest import RecipientState
+from services.notifier.domain.silences import Silence
+from services.notifier.service_layer.ports import UnitOfWork
+from shared.events import KpiStatus
+from tests.notifier.helpers import T0
+
+H = timedelta(hours=1)
+
+
+def alert(agency: str = "CA-TINH", kind: AlertKind = AlertKind.LAGGING, **changes) -> Alert:
+    base = Alert(
+        kind, agency, "drug_cases_detected", "2024-06", FIRING, T0, T0, {"actual": 41, "target": 191.5}
+    )
+    return replace(base, **changes)
+
+
+async def test_an_event_is_in_the_inbox_once(uow: UnitOfWork):
+    async with uow.begin() as tx:
+        assert await tx.alerts.record_in_inbox("/services/aggregator", "e-1", "kpi", T0)
+        assert not await tx.alerts.record_in_inbox("/services/aggregator", "e-1", "kpi", T0)
+        assert await tx.alerts.record_in_inbox("/elsewhere", "e-1", "kpi", T0)  # the pair is the key
+    async with uow.begin() as tx:
+        assert not await tx.alerts.record_in_inbox("/services/aggregator", "e-1", "kpi", T0 + H)
+
+
+async def test_a_transaction_that_raises_leaves_nothing_behind(uow: UnitOfWork):
+    with pytest.raises(RuntimeError):
+        async with uow.begin() as tx:
+            await tx.alerts.record_in_inbox("/s", "e-1", "kpi", T0)
+            await tx.alerts.save_alert(alert())
+            await tx.outbox.enqueue(
+                key="k",
+                message_id="<m@t>",
+                recipient="cat@qt.example",
+                sender="t@t.example",
+                subject="s",
+                message=b"x",
+                created_at=T0,
+                wall_now=T0,
+            )
+            raise RuntimeError("the planner failed half-way")
+    async with uow.begin() as tx:
+        assert await tx.alerts.record_in_inbox("/s", "e-1", "kpi", T0)
+        assert await tx.alerts.alert_by_fingerprint(alert().fingerprint) is None
+        assert await tx.outbox.enqueue(
+            key="k",
+            message_id="<m@t>",
+            recipient="cat@qt.example",
+            sender="t@t.example",
+            subject="s",
+            message=b"x",
+            created_at=T0,
+            wall_now=T0,
+        )
+
+
+async def test_an_alert_is_saved_by_fingerprint_and_keeps_its_id(uow: UnitOfWork):
+    async with uow.begin() as tx:
+        first = await tx.alerts.save_alert(alert())
+        other = await tx.alerts.save_alert(alert(agency="BDBP"))
+    assert first.id is not None and other.id is not None and first.id != other.id
+    assert first == alert(id=first.id)
+    resolved = replace(first, state=RESOLVED, resolved_at=T0 + H, facts={"actual": 191})
+    async with uow.begin() as tx:
+        again = await tx.alerts.save_alert(replace(resolved, id=None))  # as `apply` may hand it over
+        assert again == resolved
+        assert await tx.alerts.alert_by_fingerprint(first.fingerprint) == resolved
+        assert await tx.alerts.alert_by_id(first.id) == resolved
+        assert await tx.alerts.alert_by_id(first.id, lock=True) == resolved
+        assert await tx.alerts.alert_by_id(first.id + other.id + 100) is None
+
+
+async def test_alerts_for_is_the_firing_ones_in_scope_plus_those_asked_for_by_id(uow: UnitOfWork):
+    async with uow.begin() as tx:
+        tinh = await tx.alerts.save_alert(alert("CA-TINH"))
+        bdbp = await tx.alerts.save_alert(alert("BDBP"))
+        gone = await tx.alerts.save_alert(alert("HQ", state=RESOLVED, resolved_at=T0))
+        report = await tx.alerts.save_alert(alert("CA-TINH", AlertKind.REPORT_MISSING, indicator=None))
+    async with uow.begin() as tx:
+        assert [a.id for a in await tx.alerts.alerts_for(None)] == [tinh.id, bdbp.id, report.id]
+        assert [a.id for a in await tx.alerts.alerts_for(["CA-TINH"])] == [tinh.id, report.id]
+        assert [a.id for a in await tx.alerts.alerts_for([])] == []
+        scoped = await tx.alerts.alerts_for(["BDBP"], also_ids=[gone.id, report.id])
+        assert [a.id for a in scoped] == [bdbp.id, gone.id, report.id]
+
+
+async def test_acknowledging_changes_only_who_and_when(uow: UnitOfWork):
+    async with uow.begin() as tx:
+        saved = await tx.alerts.save_alert(alert())
+    async with uow.begin() as tx:
+        # Only acked_at/acked_by are written: a state given along is not.
+        await tx.alerts.set_acknowledged(replace(saved, acked_at=T0 + H, acked_by="cat", state=RESOLVED))
+    async with uow.begin() as tx:
+        assert await tx.alerts.alert_by_id(saved.id) == replace(saved, acked_at=T0 + H, acked_by="cat")
+
+
+async def test_the_newest_kpi_status_wins_and_since_moves_only_when_the_status_does(uow: UnitOfWork):
+    key = ("CA-TINH", "drug_cases_detected", "2024-06")
+    async with uow.begin() as tx:
+        assert await tx.alerts.kpi_status_of(*key) is None
+        await tx.alerts.remember_kpi_status(*key, KpiStatus.AT_RISK, T0, {"actual": 1})
+        await tx.alerts.remember_kpi_status(*key, KpiStatus.AT_RISK, T0 + 2 * H, {"actual": 2})
+        await tx.alerts.remember_kpi_status(*key, KpiStatus.LAGGING, T0 + H, {"actual": 9})  # older: ignored
+        await tx.alerts.remember_kpi_status(
+            "BDBP", "drug_cases_detected", "2024-06", KpiStatus.ON_TRACK, T0, {}
+        )
+    async with uow.begin() as tx:
+        assert await tx.alerts.kpi_status_of(*key) is KpiStatus.AT_RISK
+        [risk] = await tx.alerts.at_risk_kpis()
+        assert (risk.agency, risk.indicator, risk.period) == key
+        assert risk.since == T0 and risk.facts == {"actual": 2}  # at risk since the first report of it
+        await tx.alerts.remember_kpi_status(*key, KpiStatus.LAGGING, T0 + 3 * H, {})
+        await tx.alerts.remember_kpi_status(*key, KpiStatus.AT_RISK, T0 + 4 * H, {"actual": 3})
+        [risk] = await tx.alerts.at_risk_kpis()
+        assert risk.since == T0 + 4 * H  # at risk again: counted from now
+
+
+async def test_silences_get_ids_are_listed_while_on_and_can_be_lifted_once(uow: UnitOfWork):
+    on = Silence("CA-TINH", None, None, T0, T0 + 2 * H, "đối soát", "op")
+    over = Silence(None, "drug_cases_detected", None, T0 - 3 * H, T0 - H, "cũ", "op")
+    async with uow.begin() as tx:
+        first, second = await tx.alerts.add_silence(on, T0), await tx.alerts.add_silence(over, T0)
+    assert first == replace(on, id=first.id) and second.id is not None and first.id < second.id
+    async with uow.begin() as tx:
+        assert await tx.alerts.list_silences() == [first, second]
+        assert await tx.alerts.list_silences(T0) == [first]
+        assert not await tx.alerts.expire_silence(second.id, T0)  # already over
+        assert await tx.alerts.expire_silence(first.id, T0 + H)
+        assert not await tx.alerts.expire_silence(first.id, T0 + H)
+        assert await tx.alerts.list_silences(T0 + H) == []
+        assert [s.ends_at for s in await tx.alerts.list_silences()] == [T0 + H, T0 - H]
+
+
+async def test_a_leaders_grouping_state_starts_empty_and_keeps_what_was_delivered(uow: UnitOfWork):
+    async with uow.begin() as tx:
+        assert await tx.alerts.lock_recipient("cat@qt.example") == RecipientState("cat@qt.example")
+        assert await tx.alerts.recipients_with_deliveries() == []
+        await tx.alerts.save_recipient(
+            RecipientState("cat@qt.example", T0, T0 + H, {7: FIRING, 12: RESOLVED})
+        )
+        await tx.alerts.lock_recipient("bcd@qt.example")
+        await tx.alerts.lock_recipient("cahh@qt.example")
+        await tx.alerts.save_recipient(RecipientState("cahh@qt.example", first_pending_at=T0))
+    async with uow.begin() as tx:
+        state = await tx.alerts.lock_recipient("cat@qt.example")
+        assert state == RecipientState("cat@qt.example", T0, T0 + H, {7: FIRING, 12: RESOLVED})
+        assert sorted(await tx.alerts.recipients_with_deliveries()) == ["cahh@qt.example", "cat@qt.example"]
+
+
+async def test_an_ack_link_is_used_once(uow: UnitOfWork):
+    async with uow.begin() as tx:
+        saved = await tx.alerts.save_alert(alert())
+        assert await tx.alerts.use_ack_nonce("n-1", saved.id, T0)
+        assert not await tx.alerts.use_ack_nonce("n-1", saved.id, T0 + H)
+        assert await tx.alerts.use_ack_nonce("n-2", saved.id, T0)
