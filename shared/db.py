@@ -3,16 +3,29 @@
 Each service owns a PostgreSQL schema of its own name with its own Alembic tree in
 `services/<service>/migrations/` (its version table lives in that schema), so services evolve
 their tables independently and talk to each other only through Kafka.
+
+Connections (`make_engine`, and the migrations' engine) take from the environment what a DSN
+should not hold:
+
+- `DATABASE_PASSWORD_FILE` (a secret file, e.g. compose's `/run/secrets/...`) or
+  `DATABASE_PASSWORD`: the password, when the URL has none (a URL's own password wins);
+- `DATABASE_SSLMODE`: `disable` (default), `prefer`, `require` (encrypted, server not verified),
+  `verify-ca` (its certificate signed by the CA) or `verify-full` (and its name the host's);
+- `DATABASE_SSLROOTCERT`: the CA certificate file for the `verify-*` modes (else the system's).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import ssl
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from asyncpg.exceptions import CannotConnectNowError, PostgresConnectionError
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -20,7 +33,40 @@ SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
 SERVICES = ("intake", "aggregator", "notifier")
 
 
+SSL_MODES = ("disable", "prefer", "require", "verify-ca", "verify-full")
+
+
+def tls_context(mode: str, root_cert: str | None = None) -> ssl.SSLContext | str | bool:
+    """asyncpg's `ssl` argument for a libpq-style `sslmode` (False: no TLS)."""
+    if mode not in SSL_MODES:
+        raise ValueError(f"DATABASE_SSLMODE {mode!r}: one of {', '.join(SSL_MODES)}")
+    if mode == "disable":
+        return False
+    if mode in ("prefer", "require"):  # asyncpg's own, as libpq: the certificate is not checked
+        return mode
+    context = ssl.create_default_context(cafile=root_cert or None)
+    context.check_hostname = mode == "verify-full"
+    return context
+
+
+def connect_args(url: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """The asyncpg arguments the environment adds to `url`: password (file) and TLS."""
+    env = dict(os.environ) if env is None else env
+    found: dict[str, Any] = {}
+    if make_url(url).password is None:
+        if env.get("DATABASE_PASSWORD_FILE"):
+            found["password"] = Path(env["DATABASE_PASSWORD_FILE"]).read_text(encoding="utf-8").strip()
+        elif env.get("DATABASE_PASSWORD"):
+            found["password"] = env["DATABASE_PASSWORD"]
+    mode = env.get("DATABASE_SSLMODE") or "disable"
+    context = tls_context(mode, env.get("DATABASE_SSLROOTCERT"))
+    if context is not False:
+        found["ssl"] = context
+    return found
+
+
 def make_engine(url: str, **options) -> AsyncEngine:
+    options.setdefault("connect_args", connect_args(url))
     options.setdefault("pool_size", 5)
     options.setdefault("max_overflow", 5)
     options.setdefault("pool_pre_ping", True)  # survive a PostgreSQL restart

@@ -24,11 +24,17 @@ def run(target_metadata: MetaData | None) -> None:
 
 
 async def _online(url: str, schema: str, target_metadata: MetaData | None) -> None:
-    engine = create_async_engine(url, poolclass=pool.NullPool)
+    from shared.db import connect_args  # password file and TLS, as the services' engines
+
+    engine = create_async_engine(url, poolclass=pool.NullPool, connect_args=connect_args(url))
     async with engine.connect() as connection:
         # Two services may start at once; the advisory lock serialises their migrations.
         await connection.execute(text("SELECT pg_advisory_lock(hashtext(:s))"), {"s": schema})
-        await connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        # A service's role owns its schema but may not create schemas: provisioning made it
+        # (shared.infra.postgres.provision_database); CREATE SCHEMA only where it is missing.
+        exists = await connection.scalar(text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema})
+        if not exists:
+            await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
         await connection.commit()
         await connection.run_sync(_do_run, schema, target_metadata)
         await connection.execute(text("SELECT pg_advisory_unlock(hashtext(:s))"), {"s": schema})

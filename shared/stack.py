@@ -21,9 +21,9 @@ from pathlib import Path
 
 import httpx
 
-from shared.db import upgrade_all
-from shared.infra import KafkaCluster, PostgresServer
-from shared.infra._process import REPO_ROOT, pid_alive
+from shared.db import SERVICES, upgrade
+from shared.infra import KafkaCluster, PostgresServer, provision_database, service_database_url
+from shared.infra._process import REPO_ROOT, InfraError, pid_alive
 from shared.infra.ports import free_port, port_is_open, wait_for_port
 from shared.kafka import DLQ, EVENTS, RAW, STATUS, TopicSpec, ensure_topics
 
@@ -173,6 +173,7 @@ def _start(
 
     def record() -> None:
         paths.state.write_text(json.dumps(state, indent=2, ensure_ascii=False))
+        paths.state.chmod(0o600)  # it holds the superuser's URL, for the CLI
 
     if kafka_bootstrap is None:
         progress(
@@ -191,13 +192,14 @@ def _start(
                 "signal": "TERM",
             }
         record()
+    postgres: PostgresServer | None = None
     if database_url is None:
         progress("starting PostgreSQL ...")
         postgres = PostgresServer(paths.root / "postgres")
         database_url = postgres.start()
         components["postgres"] = {
             "pid": postgres.pid,
-            "url": database_url,
+            "url": _without_password(database_url),
             "log": str(postgres.log_path),
             "signal": "INT",
         }
@@ -206,7 +208,7 @@ def _start(
     env = {**(extra_env or {})}
     progress("creating topics and applying migrations ...")
     asyncio.run(ensure_topics(kafka_bootstrap, _topics(env)))
-    upgrade_all(database_url)
+    service_db = _migrate_as_roles(database_url, postgres, progress)
 
     smtp_port = _port(2525, stable_ports)
     smtp = _spawn(
@@ -248,7 +250,8 @@ def _start(
     }
     for name, port in ports.items():
         progress(f"starting the {name} service ...")
-        proc = _spawn([sys.executable, "-m", f"services.{name}"], paths.logs / f"{name}.log", env)
+        service_env = {**env, **service_db.get(name, {})}  # each service its own PostgreSQL role
+        proc = _spawn([sys.executable, "-m", f"services.{name}"], paths.logs / f"{name}.log", service_env)
         url = f"http://127.0.0.1:{port}"
         components[name] = {
             "pid": proc.pid,
@@ -275,6 +278,42 @@ def _topics(env: dict[str, str]) -> list[TopicSpec]:
     return [
         TopicSpec(env.get(var, spec.name), spec.partitions, spec.retention_ms) for spec, var in names.items()
     ]
+
+
+def _without_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(password=None).render_as_string(hide_password=False)
+
+
+def _migrate_as_roles(
+    database_url: str, postgres: PostgresServer | None, progress: Progress
+) -> dict[str, dict[str, str]]:
+    """Each service's migrations, run by its own role (it owns its schema); returns the database
+    environment each service is started with: that role, its password in a file of mode 600 (the
+    cluster started here) or in its URL (a cluster this process provisioned). A database whose
+    roles are unknown here (an external one) is migrated, and served, with the URL given."""
+    if postgres is not None:
+        for name in SERVICES:
+            upgrade(name, postgres.service_url(name))
+        return {
+            name: {
+                "DATABASE_URL": _without_password(postgres.service_url(name)),
+                "DATABASE_PASSWORD_FILE": str(postgres.password_file(name)),
+            }
+            for name in SERVICES
+        }
+    try:
+        urls = {name: service_database_url(database_url, name) for name in SERVICES}
+    except InfraError:
+        progress("no service roles known for this database: the services use the given URL")
+        for name in SERVICES:
+            upgrade(name, database_url)
+        return {}
+    asyncio.run(provision_database(database_url))
+    for name, url in urls.items():
+        upgrade(name, url)
+    return {name: {"DATABASE_URL": url} for name, url in urls.items()}
 
 
 def _ack_secret(paths: StackPaths) -> str:
@@ -332,9 +371,12 @@ def _postgres_answers(url: str, timeout: float = 2.0) -> bool:
     import asyncpg
 
     async def ask() -> bool:
-        connection = await asyncpg.connect(
-            url.replace("postgresql+asyncpg://", "postgresql://", 1), timeout=timeout
-        )
+        try:
+            connection = await asyncpg.connect(
+                url.replace("postgresql+asyncpg://", "postgresql://", 1), timeout=timeout
+            )
+        except asyncpg.InvalidAuthorizationSpecificationError:
+            return True  # it asked for the password (recorded without one): it answers
         try:
             return await connection.fetchval("SELECT 1", timeout=timeout) == 1
         finally:

@@ -66,7 +66,36 @@ def postgres_server(_postgres: tuple[str, PostgresServer | None]) -> PostgresSer
 
 @pytest.fixture(scope="session")
 def database_url(_postgres: tuple[str, PostgresServer | None]) -> str:
+    """The superuser's URL: for provisioning and tests' own checks; services get `service_url`."""
     return _postgres[0]
+
+
+@pytest.fixture(scope="session")
+def service_passwords(_postgres: tuple[str, PostgresServer | None]) -> dict[str, str]:
+    """Each service role's password: the session cluster's (files in its workdir); on an external
+    cluster (DATABASE_URL, a superuser's) the roles are provisioned with passwords of this session."""
+    import asyncio
+    import secrets
+
+    from shared.infra import SERVICE_ROLES, provision_database, provision_roles, remember_passwords
+
+    url, server = _postgres
+    if server is not None:
+        return server.service_passwords
+    passwords = {role: secrets.token_urlsafe(24) for role in SERVICE_ROLES}
+    asyncio.run(provision_roles(url, passwords))
+    asyncio.run(provision_database(url))
+    remember_passwords(url, passwords)  # for shared.infra.service_database_url
+    return passwords
+
+
+@pytest.fixture(scope="session")
+def service_url(service_passwords: dict[str, str]):
+    """`service_url(database_url, "aggregator")`: that database as the service's own role
+    (no superuser; rights on its own schema only), as services run in the tests and the demo."""
+    from shared.infra import service_database_url
+
+    return service_database_url
 
 
 @pytest.fixture(scope="session")

@@ -11,16 +11,23 @@ from shared.infra.kafka import (
 )
 from shared.infra.ports import free_port, port_is_open, wait_for_port
 from shared.infra.postgres import (
+    SERVICE_ROLES,
     PostgresServer,
     create_database,
     drop_database,
     find_pg_bin,
     postgres_from_env_or_start,
+    provision_database,
+    provision_roles,
+    remember_passwords,
+    service_database_url,
+    with_role,
 )
 from shared.infra.smtp import MailboxSmtpServer
 
 __all__ = [
     "KAFKA_VERSION",
+    "SERVICE_ROLES",
     "InfraError",
     "KafkaCluster",
     "KafkaServer",
@@ -34,6 +41,11 @@ __all__ = [
     "kafka_from_env_or_start",
     "port_is_open",
     "postgres_from_env_or_start",
+    "provision_database",
+    "provision_roles",
+    "remember_passwords",
     "replication_for",
+    "service_database_url",
     "wait_for_port",
+    "with_role",
 ]

@@ -1,12 +1,24 @@
-"""A real throwaway PostgreSQL cluster (initdb + pg_ctl), no Docker engine needed."""
+"""A real throwaway PostgreSQL cluster (initdb + pg_ctl), no Docker engine needed.
+
+Least privilege, as in production: every connection authenticates with a password
+(`scram-sha-256` for local and TCP connections alike, in a pg_hba.conf written at every start).
+The superuser `postgres` only provisions; each service (`intake`, `aggregator`, `notifier`) has a
+login role of its name that is no superuser, cannot create roles or databases, and owns the
+schema of its name in each database (`provision_database`), so it runs its own migrations and
+reaches nothing else. Passwords are generated once per cluster and kept in files of mode 600 in
+`workdir/secrets/` (`password_file(role)`); none is written in code.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import glob
 import hashlib
 import os
 import pwd
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -14,7 +26,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import psutil
@@ -26,6 +40,14 @@ from shared.infra.ports import free_port
 HOST = "127.0.0.1"
 DATABASE = "tiendo"
 OS_USER = "postgres"
+ADMIN = "postgres"  # the superuser: provisioning only
+SERVICE_ROLES = ("intake", "aggregator", "notifier")  # each owns the schema of its name
+_HBA = (
+    "# Written by shared/infra/postgres.py at every start: passwords for everyone, everywhere.\n"
+    "local all all scram-sha-256\n"
+    f"host all all {HOST}/32 scram-sha-256\n"
+    "host all all ::1/128 scram-sha-256\n"
+)
 _TOOLS = ("initdb", "pg_ctl", "postgres", "pg_isready", "createdb")
 
 
@@ -111,10 +133,41 @@ class PostgresServer:
         return self.base / "postgres.log"
 
     @property
-    def url(self) -> str:
+    def secrets_dir(self) -> Path:
+        return self.workdir / "secrets"
+
+    def password_file(self, role: str) -> Path:
+        """The file holding `role`'s password (mode 600), made on first use."""
+        path = self.secrets_dir / role
+        if not path.exists():
+            self.secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(24))
+        return path
+
+    def password(self, role: str) -> str:
+        return self.password_file(role).read_text().strip()
+
+    def role_url(self, role: str, database: str = DATABASE) -> str:
         if self.port is None:
             raise InfraError("PostgreSQL was never started")
-        return f"postgresql+asyncpg://postgres@{HOST}:{self.port}/{DATABASE}"
+        return f"postgresql+asyncpg://{role}:{self.password(role)}@{HOST}:{self.port}/{database}"
+
+    @property
+    def url(self) -> str:
+        """The superuser's URL (password included): for provisioning and tests' own checks."""
+        return self.role_url(ADMIN)
+
+    def service_url(self, service: str, database: str = DATABASE) -> str:
+        """The URL service `service` connects with: its own role, its password."""
+        if service not in SERVICE_ROLES:
+            raise ValueError(f"unknown service {service!r}; one of {', '.join(SERVICE_ROLES)}")
+        return self.role_url(service, database)
+
+    @property
+    def service_passwords(self) -> dict[str, str]:
+        return {role: self.password(role) for role in SERVICE_ROLES}
 
     def _pidfile(self) -> list[str]:
         try:
@@ -179,18 +232,32 @@ class PostgresServer:
             return self.url
         if self.port is None:  # restarts keep the port so clients reconnect
             self.port = free_port(HOST)
+        legacy = False  # a cluster made before passwords (trust): secured below, once
         if not (self.data_dir / "PG_VERSION").exists():
             shutil.rmtree(self.data_dir, ignore_errors=True)  # a half-done initdb
-            self._run(
-                "initdb",
-                "-D",
-                str(self.data_dir),
-                "--username=postgres",
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--locale=C",
-                "--no-sync",
-            )
+            # initdb reads the superuser's password from a file the server's OS user can read.
+            pwfile = self.base / f".initdb-pw-{uuid.uuid4().hex[:8]}"
+            pwfile.write_text(self.password(ADMIN))
+            try:
+                if _is_root():
+                    shutil.chown(pwfile, OS_USER, OS_USER)
+                self._run(
+                    "initdb",
+                    "-D",
+                    str(self.data_dir),
+                    f"--username={ADMIN}",
+                    "--auth=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                )
+            finally:
+                pwfile.unlink(missing_ok=True)
+        else:
+            legacy = "trust" in _hba_methods(self.data_dir / "pg_hba.conf")
+        if not legacy:
+            self._write_hba()
         sock = self.base / "sock"
         sock.mkdir(exist_ok=True)
         if _is_root():
@@ -217,27 +284,30 @@ class PostgresServer:
             timeout=timeout + 10,
         )
         self._await_ready(timeout)
-        created = self._run(
-            "createdb",
-            "-h",
-            HOST,
-            "-p",
-            str(self.port),
-            "-U",
-            "postgres",
-            DATABASE,
-            as_server=False,
-            check=False,
-        )
-        if created.returncode != 0 and "already exists" not in created.stderr:
-            raise InfraError(f"createdb {DATABASE} failed: {created.stderr}")
+        if legacy:  # still trust: give the superuser its password, then require passwords
+            no_password = f"postgresql+asyncpg://{ADMIN}@{HOST}:{self.port}/postgres"
+            _run_async(_admin(no_password, _set_password(ADMIN, self.password(ADMIN))))
+            self._write_hba()
+            self._run("pg_ctl", "reload", "-D", str(self.data_dir))
+        _run_async(_ensure_database(self.role_url(ADMIN, "postgres"), DATABASE))
+        _run_async(provision_roles(self.url, self.service_passwords))
+        remember_passwords(self.url, self.service_passwords)
+        _run_async(provision_database(self.url))
         return self.url
+
+    def _write_hba(self) -> None:
+        hba = self.data_dir / "pg_hba.conf"
+        if hba.exists() and hba.read_text() == _HBA:
+            return
+        hba.write_text(_HBA)
+        if _is_root():
+            shutil.chown(hba, OS_USER, OS_USER)
 
     def _await_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
             ready = self._run(
-                "pg_isready",
+                "pg_isready",  # needs no password: it only asks whether connections are taken
                 "-q",
                 "-h",
                 HOST,
@@ -313,6 +383,95 @@ class PostgresServer:
         self.remove()
 
 
+def _hba_methods(hba: Path) -> set[str]:
+    try:
+        lines = hba.read_text().splitlines()
+    except OSError:
+        return set()
+    return {line.split()[-1] for line in lines if line.strip() and not line.lstrip().startswith("#")}
+
+
+def _run_async(coro: Any) -> Any:
+    """Run a coroutine to completion from synchronous code, even inside a running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _set_password(role: str, password: str) -> str:
+    # Statements take no parameters: a literal, quoted; scram-sha-256 hashes it server side.
+    return f"ALTER ROLE {_quote(role)} WITH PASSWORD {_literal(password)}"
+
+
+async def _ensure_database(admin_url: str, name: str) -> None:
+    url = make_url(admin_url)
+    conn = await asyncpg.connect(
+        user=url.username, password=url.password, host=url.host, port=url.port, database=url.database
+    )
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f"CREATE DATABASE {_quote(name)}")
+    finally:
+        await conn.close()
+
+
+async def provision_roles(admin_url: str, passwords: Mapping[str, str]) -> None:
+    """Each service's login role on the cluster (roles are cluster-wide): no superuser, no role or
+    database creation, no replication, its password (re)set from `passwords`."""
+    statements = []
+    for role, password in passwords.items():
+        statements.append(
+            "DO $$ BEGIN "
+            f"IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {_literal(role)}) THEN "
+            f"CREATE ROLE {_quote(role)} LOGIN; END IF; END $$"
+        )
+        statements.append(
+            f"ALTER ROLE {_quote(role)} WITH LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB "
+            "NOREPLICATION NOBYPASSRLS NOINHERIT"
+        )
+        statements.append(_set_password(role, password))
+    for statement in statements:
+        await _admin(admin_url, statement)
+
+
+async def provision_database(admin_url: str, services: Sequence[str] = SERVICE_ROLES) -> None:
+    """In the database of `admin_url`: each service's schema, owned by its role (with whatever a
+    superuser created in it before: migrations run as the role from now on); the roles may connect
+    and use temporary tables; nobody but the owner creates in `public`. Idempotent."""
+    database = make_url(admin_url).database
+    statements = [
+        f"REVOKE ALL ON DATABASE {_quote(database)} FROM PUBLIC",
+        "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+    ]
+    for role in services:
+        statements += [
+            f"GRANT CONNECT, TEMPORARY ON DATABASE {_quote(database)} TO {_quote(role)}",
+            f"CREATE SCHEMA IF NOT EXISTS {_quote(role)} AUTHORIZATION {_quote(role)}",
+            f"ALTER SCHEMA {_quote(role)} OWNER TO {_quote(role)}",
+            f"REVOKE ALL ON SCHEMA {_quote(role)} FROM PUBLIC",
+            # Tables, sequences and views a superuser made here (a database migrated before roles).
+            "DO $$ DECLARE r record; BEGIN FOR r IN SELECT c.relname FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            f"WHERE n.nspname = {_literal(role)} AND c.relkind IN ('r', 'p', 'S', 'v', 'm') "
+            f"AND c.relowner <> {_literal(role)}::regrole LOOP "
+            f"EXECUTE format('ALTER TABLE %I.%I OWNER TO %I', {_literal(role)}, r.relname, {_literal(role)}); "
+            "END LOOP; END $$",
+        ]
+    for statement in statements:
+        await _admin(admin_url, statement)
+
+
 _RELOCATED = "tiendo-pg-"
 _OWNER = "workdir"  # in a relocated directory: the workdir it serves
 
@@ -344,10 +503,53 @@ def postgres_from_env_or_start(workdir: Path) -> tuple[str, PostgresServer | Non
 
 
 async def create_database(server_url: str, prefix: str = "t") -> str:
-    """A new empty database on the same cluster; returns its URL. Cheap: tests use one each."""
+    """A new empty database on the same cluster, each service's schema provisioned in it (when
+    the service roles exist); returns its (superuser's) URL. Cheap: tests use one each."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     await _admin(server_url, f'CREATE DATABASE "{name}"')
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    await provision_database(url, await _existing_roles(server_url, SERVICE_ROLES))
+    return url
+
+
+async def _existing_roles(server_url: str, roles: Sequence[str]) -> list[str]:
+    url = make_url(server_url)
+    conn = await asyncpg.connect(
+        user=url.username, password=url.password, host=url.host, port=url.port, database=url.database
+    )
+    try:
+        found = {
+            r["rolname"]
+            for r in await conn.fetch("SELECT rolname FROM pg_roles WHERE rolname = ANY($1)", list(roles))
+        }
+    finally:
+        await conn.close()
+    return [r for r in roles if r in found]
+
+
+def with_role(database_url: str, role: str, password: str) -> str:
+    """The same database as `database_url`, as `role`."""
+    return make_url(database_url).set(username=role, password=password).render_as_string(hide_password=False)
+
+
+# The service roles' passwords of the clusters this process started or provisioned, by address.
+_KNOWN_PASSWORDS: dict[tuple[str | None, int | None], dict[str, str]] = {}
+
+
+def remember_passwords(database_url: str, passwords: Mapping[str, str]) -> None:
+    url = make_url(database_url)
+    _KNOWN_PASSWORDS[(url.host, url.port)] = dict(passwords)
+
+
+def service_database_url(database_url: str, service: str) -> str:
+    """`database_url`'s database as service `service`'s own role, on a cluster this process
+    started (`PostgresServer`) or provisioned (`remember_passwords`)."""
+    url = make_url(database_url)
+    try:
+        password = _KNOWN_PASSWORDS[(url.host, url.port)][service]
+    except KeyError:
+        raise InfraError(f"no password known for role {service!r} on {url.host}:{url.port}") from None
+    return with_role(database_url, service, password)
 
 
 async def drop_database(server_url: str, database_url: str) -> None:

@@ -13,7 +13,7 @@ from shared.clock import ManualClock
 from shared.db import upgrade_async
 from shared.events.codec import decode_status_event, to_kafka
 from shared.events.models import agency_event_adapter
-from shared.infra import create_database
+from shared.infra import create_database, service_database_url
 from shared.kafka import TopicSpec, committed_offsets, ensure_topics, make_consumer, make_producer
 from shared.plan import load_plan
 from shared.settings import DEFAULT_PLAN
@@ -44,8 +44,9 @@ def reported(agency: str, indicator: str, period: str, value: float, **kw):
 
 
 async def fresh_database(server_url: str) -> str:
-    """A new empty database on the given cluster, migrated to head."""
-    url = await create_database(server_url, "agg")
+    """A new empty database on the given cluster, as the aggregator's own role (no superuser,
+    its schema only), migrated to head by that role."""
+    url = service_database_url(await create_database(server_url, "agg"), "aggregator")
     await upgrade_async("aggregator", url)
     return url
 

@@ -9,16 +9,18 @@ from collections.abc import AsyncIterator
 import pytest
 
 from shared.db import upgrade_async
-from shared.infra import create_database, drop_database
+from shared.infra import create_database, drop_database, service_database_url
 from shared.kafka import DAY_MS, TopicSpec, ensure_topics
 
 
 @pytest.fixture(scope="module")
 async def notifier_db(database_url: str) -> AsyncIterator[str]:
-    """A database of its own for this module, migrated to head."""
+    """A database of its own for this module, as the notifier's own role (no superuser, its
+    schema only), migrated to head by that role."""
     url = await create_database(database_url, "notifier")
-    await upgrade_async("notifier", url)
-    yield url
+    as_notifier = service_database_url(url, "notifier")
+    await upgrade_async("notifier", as_notifier)
+    yield as_notifier
     await drop_database(database_url, url)
 
 

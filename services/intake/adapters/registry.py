@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.intake.adapters.coalesce import Coalescer
 from services.intake.domain.plan_rules import KnownEvent
+from shared.db import connect_args
 
 # What "the registry cannot answer" looks like (SQLAlchemy kept for callers and tests).
 UNAVAILABLE = (SQLAlchemyError, OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
@@ -139,7 +140,12 @@ class EventRegistry:
         async with self._opening:
             if self._pool is None:
                 self._pool = await asyncpg.create_pool(
-                    self._dsn, min_size=0, max_size=self._max, timeout=self._timeout, reset=_nothing_to_reset
+                    self._dsn,
+                    min_size=0,
+                    max_size=self._max,
+                    timeout=self._timeout,
+                    reset=_nothing_to_reset,
+                    **connect_args(self._dsn),  # password file and TLS, as every engine
                 )
             return self._pool
 

@@ -19,7 +19,7 @@ from shared.clock import ManualClock
 from shared.db import upgrade_async
 from shared.events.codec import BATCH, STRUCTURED
 from shared.http_server import ServerLimits, make_server
-from shared.infra import create_database, drop_database
+from shared.infra import create_database, drop_database, service_database_url
 from shared.kafka import ensure_topics
 
 pytestmark = pytest.mark.infra
@@ -40,8 +40,9 @@ class FakeMonotonic:
 async def intake_db(database_url: str) -> AsyncIterator[str]:
     """A database of its own for each test module, migrated to head."""
     url = await create_database(database_url, "intake")
-    await upgrade_async("intake", url)
-    yield url
+    as_intake = service_database_url(url, "intake")  # intake's own role, as in production
+    await upgrade_async("intake", as_intake)
+    yield as_intake
     await drop_database(database_url, url)
 
 

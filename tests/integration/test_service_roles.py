@@ -1,0 +1,107 @@
+"""PostgreSQL least privilege, on the session's real cluster: each service connects as its own
+role, which owns its schema (it ran its own migrations) and reaches nothing else; no role is a
+superuser or may create roles; every connection needs its password (no trust)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from shared.db import SERVICES, upgrade_async
+from shared.infra import create_database, drop_database, service_database_url
+
+pytestmark = pytest.mark.infra
+
+
+def _dsn(url: str, **changes) -> str:
+    return make_url(url).set(drivername="postgresql", **changes).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="module")
+async def db(database_url: str, service_passwords: dict[str, str]) -> AsyncIterator[str]:
+    """A database with every service's migrations applied, each by its own role."""
+    url = await create_database(database_url, "roles")
+    for service in SERVICES:
+        await upgrade_async(service, service_database_url(url, service))
+    yield url
+    await drop_database(database_url, url)
+
+
+async def _tables(admin_url: str, schema: str) -> list[tuple[str, str]]:
+    conn = await asyncpg.connect(_dsn(admin_url))
+    try:
+        rows = await conn.fetch("SELECT tablename, tableowner FROM pg_tables WHERE schemaname = $1", schema)
+    finally:
+        await conn.close()
+    return [(r["tablename"], r["tableowner"]) for r in rows]
+
+
+async def test_each_service_owns_its_schema_and_everything_in_it(db: str) -> None:
+    for service in SERVICES:
+        tables = await _tables(db, service)
+        assert len(tables) >= 2  # its tables and its alembic_version
+        assert {owner for _, owner in tables} == {service}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_a_service_role_is_no_superuser_and_reads_no_other_schema(db: str, service: str) -> None:
+    conn = await asyncpg.connect(_dsn(service_database_url(db, service)))
+    try:
+        assert await conn.fetchval("SELECT current_user") == service
+        flags = await conn.fetchrow(
+            "SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls FROM pg_roles WHERE rolname = current_user"
+        )
+        assert tuple(flags) == (False, False, False, False)
+        own = await _tables(db, service)
+        for table, _ in own:  # its own tables: readable
+            await conn.fetch(f'SELECT * FROM "{service}"."{table}" LIMIT 1')
+        for other in set(SERVICES) - {service}:
+            for table, _ in await _tables(db, other):
+                with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                    await conn.fetch(f'SELECT * FROM "{other}"."{table}" LIMIT 1')
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(f'CREATE TABLE "{other}".planted (x int)')
+        for refused in (
+            "CREATE ROLE intruder LOGIN SUPERUSER",
+            "CREATE ROLE intruder",
+            "CREATE SCHEMA intruder",
+            "CREATE TABLE public.planted (x int)",
+            f"ALTER ROLE {service} SUPERUSER",
+            "CREATE DATABASE intruder",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(refused)
+    finally:
+        await conn.close()
+
+
+async def test_the_aggregator_cannot_read_the_notifier_or_intake_by_name(db: str) -> None:
+    """The issue's proof, spelled out: leaders' addresses and agency tokens stay out of reach."""
+    conn = await asyncpg.connect(_dsn(service_database_url(db, "aggregator")))
+    try:
+        for statement in ("SELECT * FROM notifier.outbox", "SELECT * FROM intake.api_tokens"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.fetch(statement)
+    finally:
+        await conn.close()
+
+
+async def test_a_wrong_or_missing_password_is_refused(db: str) -> None:
+    for url in (
+        _dsn(service_database_url(db, "aggregator"), password="not-the-password"),
+        _dsn(db, password="not-the-password"),  # the superuser too: no trust, locally neither
+    ):
+        with pytest.raises(asyncpg.InvalidPasswordError):
+            await asyncpg.connect(url)
+    no_password = make_url(_dsn(db))
+    with pytest.raises((asyncpg.InvalidPasswordError, asyncpg.ClientCannotConnectError)):
+        await asyncpg.connect(
+            user=no_password.username,
+            host=no_password.host,
+            port=no_password.port,
+            database=no_password.database,
+            password="",
+        )
