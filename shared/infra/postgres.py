@@ -391,6 +391,13 @@ def _hba_methods(hba: Path) -> set[str]:
     return {line.split()[-1] for line in lines if line.strip() and not line.lstrip().startswith("#")}
 
 
+def _tls(url: Any) -> Any:
+    """TLS as the services' connections take it (DATABASE_SSLMODE, DATABASE_SSLROOTCERT)."""
+    from shared.db import connect_args
+
+    return connect_args(url.render_as_string(hide_password=False)).get("ssl")
+
+
 def _run_async(coro: Any) -> Any:
     """Run a coroutine to completion from synchronous code, even inside a running event loop."""
     try:
@@ -417,7 +424,12 @@ def _set_password(role: str, password: str) -> str:
 async def _ensure_database(admin_url: str, name: str) -> None:
     url = make_url(admin_url)
     conn = await asyncpg.connect(
-        user=url.username, password=url.password, host=url.host, port=url.port, database=url.database
+        user=url.username,
+        password=url.password,
+        host=url.host,
+        port=url.port,
+        database=url.database,
+        ssl=_tls(url),
     )
     try:
         if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
@@ -515,7 +527,12 @@ async def create_database(server_url: str, prefix: str = "t") -> str:
 async def _existing_roles(server_url: str, roles: Sequence[str]) -> list[str]:
     url = make_url(server_url)
     conn = await asyncpg.connect(
-        user=url.username, password=url.password, host=url.host, port=url.port, database=url.database
+        user=url.username,
+        password=url.password,
+        host=url.host,
+        port=url.port,
+        database=url.database,
+        ssl=_tls(url),
     )
     try:
         found = {
@@ -561,7 +578,12 @@ async def _admin(server_url: str, statement: str) -> None:
     # CREATE/DROP DATABASE cannot run in a transaction: a plain asyncpg connection, autocommit.
     url = make_url(server_url)
     conn = await asyncpg.connect(
-        user=url.username, password=url.password, host=url.host, port=url.port, database=url.database
+        user=url.username,
+        password=url.password,
+        host=url.host,
+        port=url.port,
+        database=url.database,
+        ssl=_tls(url),
     )
     try:
         await conn.execute(statement)

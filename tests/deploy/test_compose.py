@@ -23,14 +23,26 @@ COMPOSE = DEPLOY / "docker-compose.yml"
 ENV_EXAMPLE = DEPLOY / ".env.example"
 DOCKERFILE = DEPLOY / "Dockerfile"
 ONE_SHOT = {"kafka-init", "migrate"}
-SECRETS = {"POSTGRES_PASSWORD", "NOTIFIER_ACK_SECRET", "GRAFANA_ADMIN_PASSWORD"}
+SECRETS = {"NOTIFIER_ACK_SECRET"}  # still a variable; every password and key is a secret file
+SECRET_FILES = {
+    "postgres_password",
+    "intake_db_password",
+    "aggregator_db_password",
+    "notifier_db_password",
+    "grafana_admin_password",
+    "postgres_tls_ca",
+    "postgres_tls_cert",
+    "postgres_tls_key",
+}
+# What shared/db.py reads beside the settings: the password's file and TLS.
+DATABASE_ENV = {"DATABASE_PASSWORD_FILE", "DATABASE_SSLMODE", "DATABASE_SSLROOTCERT"}
 # `command` of the Tiendo image → the settings class that service reads its environment with.
 SETTINGS = {
     ("intake", "serve"): IntakeSettings,
     ("aggregator", "run"): AggregatorSettings,
     ("notifier", "run"): NotifierSettings,
-    ("db", "upgrade"): None,
-}  # db upgrade reads DATABASE_URL only
+    ("db", "provision"): None,
+}  # db provision reads the superuser's DATABASE_URL and the roles' password files
 EXPECTED = {
     "kafka",
     "kafka-init",
@@ -75,8 +87,6 @@ def env_example() -> dict[str, str]:
 
 FILLED = {
     **env_example(),
-    "POSTGRES_PASSWORD": "s3cret-pg-password",
-    "GRAFANA_ADMIN_PASSWORD": "s3cret-grafana",
     "NOTIFIER_ACK_SECRET": "0123456789abcdef0123456789abcdef",
 }
 
@@ -134,7 +144,14 @@ def test_no_secret_has_a_default_or_a_literal_value():
             assert m["op"] == ":?", f"${{{m['name']}}} must be required, not defaulted"
     for name, service in raw["services"].items():
         for key, value in (service.get("environment") or {}).items():
-            if secretish.search(key):
+            if secretish.search(key) and key.endswith("FILE"):
+                assert str(value).startswith("/run/secrets/"), (
+                    f"{name}: {key} must name a secret, got {value!r}"
+                )
+                assert str(value).removeprefix("/run/secrets/") in service.get("secrets", []), (
+                    f"{name}: {key} names a secret the service is not given"
+                )
+            elif secretish.search(key):
                 assert isinstance(value, str) and value.startswith("${") and ":?" in value, (
                     f"{name}: {key} must come from a required variable, got {value!r}"
                 )
@@ -237,11 +254,12 @@ def test_every_tiendo_service_reads_every_variable_it_is_given(compose, monkeypa
     services = _tiendo_services(compose)
     assert set(services) == {"migrate", "intake", "aggregator", "notifier"}
     for name, (cls, env) in services.items():
-        if cls is None:  # `tiendo db upgrade`
-            assert set(env) == {"DATABASE_URL"}, f"{name}: only DATABASE_URL is read, got {sorted(env)}"
-            assert env["DATABASE_URL"] == services["intake"][1]["DATABASE_URL"]
+        if cls is None:  # `tiendo db provision`: the superuser, and each role's password file
+            roles = {f"{s.upper()}_DATABASE_PASSWORD_FILE" for s in ("intake", "aggregator", "notifier")}
+            assert set(env) == {"DATABASE_URL", *DATABASE_ENV, *roles}, f"{name}: got {sorted(env)}"
+            assert env["DATABASE_URL"] == "postgresql+asyncpg://tiendo@postgres:5432/tiendo"
             continue
-        unknown = set(env) - _env_names(cls)
+        unknown = set(env) - _env_names(cls) - DATABASE_ENV
         assert not unknown, f"{name}: {sorted(unknown)} are not settings of {cls.__name__}"
         # The service's own settings class accepts the environment as compose gives it.
         for key in _env_names(cls):
@@ -252,8 +270,12 @@ def test_every_tiendo_service_reads_every_variable_it_is_given(compose, monkeypa
             settings = cls()
         except ValidationError as exc:
             pytest.fail(f"{name}: {cls.__name__} rejects compose's environment: {exc}")
-        assert settings.database_url.startswith(
-            "postgresql+asyncpg://tiendo:s3cret-pg-password@postgres:5432/"
+        # Its own role, no password in the URL (the secret file), TLS verified.
+        assert settings.database_url == f"postgresql+asyncpg://{name}@postgres:5432/tiendo"
+        assert env["DATABASE_PASSWORD_FILE"] == f"/run/secrets/{name}_db_password"
+        assert (env["DATABASE_SSLMODE"], env["DATABASE_SSLROOTCERT"]) == (
+            "verify-full",
+            "/run/secrets/postgres_tls_ca",
         )
         if name != "migrate":
             assert settings.kafka_bootstrap_servers == "kafka:9092"
@@ -338,3 +360,46 @@ def test_grafana_is_provisioned_with_the_dashboards_compose_mounts(compose):
     assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
     home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert home.startswith(path) and (DEPLOY / "grafana" / "dashboards" / home.rsplit("/", 1)[1]).exists()
+
+
+def test_passwords_and_keys_are_compose_secrets_from_git_ignored_files(compose):
+    declared = compose["secrets"]
+    assert set(declared) == SECRET_FILES
+    for name, spec in declared.items():
+        assert spec["file"].startswith("./secrets/"), f"{name}: a file in deploy/secrets/"
+    ignore = (DEPLOY / "secrets" / ".gitignore").read_text().split()
+    assert ignore[ignore.index("*") :][:1] == ["*"] and "!README.md" in ignore
+    readme = (DEPLOY / "secrets" / "README.md").read_text()
+    for spec in declared.values():
+        assert spec["file"].removeprefix("./secrets/") in readme, f"{spec['file']}: how to make it"
+    services = compose["services"]
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+    assert "POSTGRES_PASSWORD" not in services["postgres"]["environment"]
+    assert services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD__FILE"] == (
+        "/run/secrets/grafana_admin_password"
+    )
+    for name in ("intake", "aggregator", "notifier"):  # each only its own password
+        assert set(services[name]["secrets"]) == {"postgres_tls_ca", f"{name}_db_password"}, name
+    text = COMPOSE.read_text()
+    assert "POSTGRES_PASSWORD}" not in text and "GRAFANA_ADMIN_PASSWORD}" not in text
+
+
+def test_postgres_takes_tls_only_and_passwords_everywhere(compose):
+    postgres = compose["services"]["postgres"]
+    options = dict(
+        postgres["command"][i + 1].split("=", 1) for i, part in enumerate(postgres["command"]) if part == "-c"
+    )
+    assert options["ssl"] == "on"
+    assert options["ssl_cert_file"] == "/run/secrets/postgres_tls_cert"
+    assert options["hba_file"] == "/etc/tiendo/pg_hba.conf"
+    assert "./postgres/pg_hba.conf:/etc/tiendo/pg_hba.conf:ro" in postgres["volumes"]
+    assert "/run/secrets/postgres_tls_key" in " ".join(postgres["entrypoint"])
+    rules = [
+        line.split()
+        for line in (DEPLOY / "postgres" / "pg_hba.conf").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert rules, "pg_hba.conf has rules"
+    for rule in rules:
+        assert rule[0] in ("local", "hostssl"), f"no plain TCP: {rule}"
+        assert rule[-1] == "scram-sha-256", f"passwords only: {rule}"

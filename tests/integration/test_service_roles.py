@@ -105,3 +105,30 @@ async def test_a_wrong_or_missing_password_is_refused(db: str) -> None:
             database=no_password.database,
             password="",
         )
+
+
+def test_db_provision_makes_the_roles_schemas_and_migrates_as_each_role(
+    fresh_database_url: str, service_passwords: dict[str, str], tmp_path, monkeypatch
+) -> None:
+    """Compose's one-shot `tiendo db provision`: the superuser's URL without its password (a
+    file), each role's password from a file; afterwards each schema and table is its role's."""
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from shared import cli
+
+    cli._register()  # as `tiendo` does at start
+    app = cli.app
+    url = make_url(fresh_database_url)
+    (tmp_path / "admin").write_text(url.password or "")
+    monkeypatch.setenv("DATABASE_URL", url.set(password=None).render_as_string(hide_password=False))
+    monkeypatch.setenv("DATABASE_PASSWORD_FILE", str(tmp_path / "admin"))
+    for service in SERVICES:
+        (tmp_path / service).write_text(service_passwords[service] + "\n")
+        monkeypatch.setenv(f"{service.upper()}_DATABASE_PASSWORD_FILE", str(tmp_path / service))
+    result = CliRunner().invoke(app, ["db", "provision"])
+    assert result.exit_code == 0, result.output
+    for service in SERVICES:
+        tables = asyncio.run(_tables(fresh_database_url, service))
+        assert tables and {owner for _, owner in tables} == {service}
