@@ -118,11 +118,44 @@ class PostgresServer:
     /tmp/pytest-of-root), the cluster lives in a /tmp dir linked as `workdir/cluster`.
     """
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, tls: bool = False) -> None:
+        """`tls`: the server also takes TLS, with a certificate for 127.0.0.1 signed by a CA of
+        its own (`ca_file`), as clients verify it with DATABASE_SSLMODE=verify-full."""
         self.workdir = Path(workdir).resolve()
         self.base = self.workdir
         self.port: int | None = None
+        self.tls = tls
         self._bin: Path | None = None
+
+    @property
+    def ca_file(self) -> Path:
+        return self.base / "tls" / "ca.crt"
+
+    def _make_certificates(self) -> tuple[Path, Path]:
+        tls = self.base / "tls"
+        cert, key = tls / "server.crt", tls / "server.key"
+        if cert.exists() and key.exists():
+            return cert, key
+        tls.mkdir(exist_ok=True)
+
+        def openssl(*args: str) -> None:
+            result = subprocess.run(["openssl", *args], cwd=tls, capture_output=True, text=True)
+            if result.returncode != 0:
+                raise InfraError(f"openssl {args[0]} failed: {result.stderr[-2000:]}")
+
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=Tiendo test CA",
+                "-keyout", "ca.key", "-out", "ca.crt")  # fmt: skip
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={HOST}", "-keyout", "server.key",
+                "-out", "server.csr")  # fmt: skip
+        (tls / "san.ext").write_text(f"subjectAltName=IP:{HOST}\n")
+        openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                "-days", "30", "-extfile", "san.ext", "-out", "server.crt")  # fmt: skip
+        (tls / "ca.key").unlink()  # nothing more is signed
+        key.chmod(0o600)  # PostgreSQL refuses a key others may read
+        if _is_root():
+            for path in (tls, cert, key):
+                shutil.chown(path, OS_USER, OS_USER)
+        return cert, key
 
     @property
     def data_dir(self) -> Path:
@@ -269,6 +302,9 @@ class PostgresServer:
             " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
             " -c max_connections=200"
         )
+        if self.tls:
+            cert, key = self._make_certificates()
+            opts += f" -c ssl=on -c ssl_cert_file='{cert}' -c ssl_key_file='{key}'"
         self._run(
             "pg_ctl",
             "start",

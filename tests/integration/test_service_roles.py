@@ -4,6 +4,7 @@ superuser or may create roles; every connection needs its password (no trust).""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -132,3 +133,42 @@ def test_db_provision_makes_the_roles_schemas_and_migrates_as_each_role(
     for service in SERVICES:
         tables = asyncio.run(_tables(fresh_database_url, service))
         assert tables and {owner for _, owner in tables} == {service}
+
+
+async def test_tls_when_the_server_offers_it_verified_against_its_ca(tmp_path, monkeypatch) -> None:
+    """DATABASE_SSLMODE / DATABASE_SSLROOTCERT (shared.db) on a real cluster with TLS on: the
+    service's connection is encrypted and the server's certificate verified; a certificate that
+    the given CA did not sign is refused."""
+    import ssl
+
+    from sqlalchemy import text
+
+    from shared.db import make_engine
+    from shared.infra import PostgresServer
+
+    server = PostgresServer(tmp_path / "pg-tls", tls=True)
+    try:
+        await asyncio.to_thread(server.start)
+        url = service_database_url(server.url, "aggregator")
+        monkeypatch.setenv("DATABASE_SSLMODE", "verify-full")
+        monkeypatch.setenv("DATABASE_SSLROOTCERT", str(server.ca_file))
+        engine = make_engine(url)
+        try:
+            async with engine.connect() as conn:
+                encrypted = await conn.scalar(
+                    text("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                )
+                assert encrypted is True
+                assert await conn.scalar(text("SELECT current_user")) == "aggregator"
+        finally:
+            await engine.dispose()
+        monkeypatch.delenv("DATABASE_SSLROOTCERT")  # the system's CAs: they did not sign it
+        engine = make_engine(url)
+        try:
+            with pytest.raises(ssl.SSLCertVerificationError):
+                async with engine.connect():
+                    pass
+        finally:
+            await engine.dispose()
+    finally:
+        await asyncio.to_thread(server.remove)
