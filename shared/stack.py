@@ -281,9 +281,12 @@ def _topics(env: dict[str, str]) -> list[TopicSpec]:
 
 
 def _without_password(url: str) -> str:
-    from sqlalchemy.engine import make_url
+    from sqlalchemy.engine import URL, make_url
 
-    return make_url(url).set(password=None).render_as_string(hide_password=False)
+    u = make_url(url)  # URL.set(password=None) would keep it: None there means "unchanged"
+    return URL.create(
+        u.drivername, username=u.username, host=u.host, port=u.port, database=u.database, query=u.query
+    ).render_as_string(hide_password=False)
 
 
 def _migrate_as_roles(

@@ -123,7 +123,10 @@ def test_db_provision_makes_the_roles_schemas_and_migrates_as_each_role(
     app = cli.app
     url = make_url(fresh_database_url)
     (tmp_path / "admin").write_text(url.password or "")
-    monkeypatch.setenv("DATABASE_URL", url.set(password=None).render_as_string(hide_password=False))
+    from shared.stack import _without_password
+
+    assert make_url(_without_password(fresh_database_url)).password is None
+    monkeypatch.setenv("DATABASE_URL", _without_password(fresh_database_url))
     monkeypatch.setenv("DATABASE_PASSWORD_FILE", str(tmp_path / "admin"))
     for service in SERVICES:
         (tmp_path / service).write_text(service_passwords[service] + "\n")
@@ -172,3 +175,66 @@ async def test_tls_when_the_server_offers_it_verified_against_its_ca(tmp_path, m
             await engine.dispose()
     finally:
         await asyncio.to_thread(server.remove)
+
+
+def test_the_local_stack_gives_each_service_its_role_and_a_password_file(tmp_path) -> None:
+    """`tiendo stack up` with its own cluster: each service's DATABASE_URL names its role and no
+    password; DATABASE_PASSWORD_FILE (mode 600) holds it. A process with only that environment
+    connects as the role (shared.db's engine and the migrations alike)."""
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    from shared.infra import PostgresServer
+    from shared.infra._process import REPO_ROOT
+    from shared.stack import _migrate_as_roles
+
+    server = PostgresServer(tmp_path / "pg-stack")
+    try:
+        server.start()
+        envs = _migrate_as_roles(server.url, server, lambda message: None)
+        assert set(envs) == set(SERVICES)
+        for service, env in envs.items():
+            assert make_url(env["DATABASE_URL"]).username == service
+            assert make_url(env["DATABASE_URL"]).password is None
+            assert stat.S_IMODE(os.stat(env["DATABASE_PASSWORD_FILE"]).st_mode) == 0o600
+        probe = (
+            "import asyncio, os\n"
+            "from sqlalchemy import text\n"
+            "from shared.db import make_engine, upgrade\n"
+            "upgrade('notifier', os.environ['DATABASE_URL'])\n"
+            "async def main():\n"
+            "    engine = make_engine(os.environ['DATABASE_URL'])\n"
+            "    async with engine.connect() as conn:\n"
+            "        print(await conn.scalar(text('SELECT current_user')))\n"
+            "    await engine.dispose()\n"
+            "asyncio.run(main())\n"
+        )
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_")}
+        result = subprocess.run(
+            [sys.executable, "-c", probe],
+            env={**clean, **envs["notifier"]},
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert result.stdout.strip().splitlines()[-1] == "notifier"
+        wrong = {
+            **clean,
+            **envs["notifier"],
+            "DATABASE_PASSWORD_FILE": envs["aggregator"]["DATABASE_PASSWORD_FILE"],
+        }
+        refused = subprocess.run(
+            [sys.executable, "-c", probe],
+            env=wrong,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert refused.returncode != 0 and "password authentication failed" in refused.stderr
+    finally:
+        server.remove()
