@@ -65,27 +65,36 @@ def test_every_alert_has_a_runbook_entry_and_a_severity():
 
 
 def test_dashboards_query_the_provisioned_datasource():
+    """Every panel and variable queries the dashboard's data-source variable (Grafana's linter
+    rule), whose default is the provisioned Prometheus."""
     provisioned = yaml.safe_load(
         (promql.DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text()
-    )["datasources"][0]["uid"]
+    )["datasources"][0]
     uids = set()
     assert len(promql.DASHBOARDS) >= 2
     for path in promql.DASHBOARDS:
         dashboard = json.loads(path.read_text())
         assert dashboard["uid"] not in uids
         uids.add(dashboard["uid"])
+        variables = dashboard.get("templating", {}).get("list", [])
+        sources = [v for v in variables if v["type"] == "datasource"]
+        assert [(v["name"], v["query"], v["current"]["value"]) for v in sources] == [
+            ("datasource", provisioned["type"], provisioned["uid"])
+        ], path.name
+        templated = {"type": provisioned["type"], "uid": "${datasource}"}
         panels = promql._panels(dashboard["panels"])
         ids = [p["id"] for p in panels]
         assert len(ids) == len(set(ids)), f"{path.name}: duplicate panel ids"
         for panel in panels:
             if panel["type"] == "row":
                 continue
-            assert panel["datasource"]["uid"] == provisioned, f"{path.name} / {panel['title']}"
+            assert panel["datasource"] == templated, f"{path.name} / {panel['title']}"
             assert panel["targets"], f"{path.name} / {panel['title']} has no query"
             for target in panel["targets"]:
-                assert target["expr"].strip() and target["datasource"]["uid"] == provisioned
-        for variable in dashboard.get("templating", {}).get("list", []):
-            assert variable["datasource"]["uid"] == provisioned
+                assert target["expr"].strip() and target["datasource"] == templated
+        for variable in variables:
+            if variable["type"] != "datasource":
+                assert variable["datasource"] == templated, f"{path.name} / ${variable['name']}"
 
 
 def test_selectors_are_found_where_promql_puts_them():

@@ -1,0 +1,65 @@
+"""The provisioned Grafana dashboards follow the rules of Grafana's dashboard linter that apply to
+them (github.com/grafana/dashboard-linter: its module does not build from this machine's Go proxy,
+so these rules are checked here): provisioned dashboards are not editable, every panel says what it
+shows and in which unit, and statuses are shown in Vietnamese, with the words of shared/labels.py."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from shared.labels import KPI_STATUS, REPORT_STATUS
+
+from . import promql
+
+STATUS_WORDS = {name: words["vi"] for name, words in {**KPI_STATUS, **REPORT_STATUS}.items()}
+DASHBOARDS = {path.name: json.loads(path.read_text()) for path in promql.DASHBOARDS}
+
+
+def panels(dashboard: dict) -> list[dict]:
+    return [p for p in promql._panels(dashboard["panels"]) if p["type"] != "row"]
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_a_provisioned_dashboard_is_not_editable(name):
+    assert DASHBOARDS[name]["editable"] is False
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_every_panel_has_a_description_and_a_unit(name):
+    lacking = [
+        (p["title"], what)
+        for p in panels(DASHBOARDS[name])
+        for what, ok in (
+            ("description", bool(p.get("description", "").strip())),
+            ("unit", bool(p.get("fieldConfig", {}).get("defaults", {}).get("unit"))),
+        )
+        if not ok
+    ]
+    assert lacking == []
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_a_panel_that_shows_statuses_names_each_in_vietnamese(name):
+    for panel in panels(DASHBOARDS[name]):
+        exprs = " ".join(t["expr"] for t in panel["targets"])
+        if not re.search(r"by \([^)]*\bstatus\b", exprs) or not re.search(r"aggregator_(kpi|reports)", exprs):
+            continue  # not a KPI or report status (FastStream's and the outbox's are operators' words)
+        renamed = {
+            t["options"]["regex"]: t["options"]["renamePattern"]
+            for t in panel.get("transformations", [])
+            if t["id"] == "renameByRegex"
+        }
+        assert renamed == {f"^{s}$": words for s, words in STATUS_WORDS.items()}, panel["title"]
+        mapped = [
+            prop["value"][0]["options"]
+            for override in panel["fieldConfig"]["overrides"]
+            if override["matcher"] == {"id": "byName", "options": "status"}
+            for prop in override["properties"]
+            if prop["id"] == "mappings"
+        ]
+        assert [{s: m["text"] for s, m in found.items()} for found in mapped] == [STATUS_WORDS], panel[
+            "title"
+        ]
