@@ -98,7 +98,7 @@ def build(
         publisher,
         metrics,
         events_topic=settings.events_topic,
-        now=clock.now,
+        clock=clock,
         max_skew=timedelta(seconds=settings.max_clock_skew_s),
     )
     forwarder = None

@@ -17,15 +17,12 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
+from services.intake.service_layer.ports import KafkaUnavailable
 from shared.events.codec import KafkaRecord
 from shared.kafka import make_producer
 
 log = logging.getLogger(__name__)
 _PARTITIONER = DefaultPartitioner()  # what AIOKafkaProducer.send() uses for keyed records
-
-
-class KafkaUnavailable(Exception):
-    """Kafka did not acknowledge in time; nothing may be reported as accepted."""
 
 
 # One agency's events share a partition (keyed by agency), and an idempotent producer keeps few
@@ -35,6 +32,8 @@ PRODUCER_OVERRIDES = {"max_batch_size": 1024 * 1024}
 
 
 class EventPublisher:
+    """`service_layer.ports.EventPublisher` on Kafka (aiokafka, see `write_batches`)."""
+
     def __init__(
         self,
         bootstrap: str,

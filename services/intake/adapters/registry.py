@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import NamedTuple, TypeVar
+from typing import TypeVar
 
 import asyncpg
 from sqlalchemy.exc import SQLAlchemyError
@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.intake.adapters.coalesce import Coalescer
 from services.intake.domain.plan_rules import KnownEvent
+from services.intake.service_layer.ports import Accepted
 from shared.db import connect_args
 
 # What "the registry cannot answer" looks like (SQLAlchemy kept for callers and tests).
@@ -55,15 +56,11 @@ _INSERT_NEW = (
 )
 
 
-class Accepted(NamedTuple):  # a row as COPY takes it
-    source: str
-    event_id: str
-    type: str
-    indicator: str | None
-    digest: str
-
-
 class EventRegistry:
+    """`service_layer.ports.EventRegistry` on PostgreSQL (`intake.accepted_events`)."""
+
+    unavailable = UNAVAILABLE
+
     def __init__(self, engine: AsyncEngine, *, max_connections: int = 5, timeout_s: float = 5.0) -> None:
         self._dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._max, self._timeout = max_connections, timeout_s

@@ -22,7 +22,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic_core import to_json
 from starlette.requests import ClientDisconnect
 
-from services.intake.adapters.publisher import KafkaUnavailable
 from services.intake.adapters.tokens import Denied
 from services.intake.bootstrap import Container
 from services.intake.domain.binary_mode import attribute_headers, name_headers, parse_binary
@@ -31,7 +30,7 @@ from services.intake.domain.problems import PROBLEM_JSON, Problem
 from services.intake.domain.ratelimit import AuthGuard
 from services.intake.entrypoints import asyncapi_docs
 from services.intake.entrypoints import openapi_docs as docs
-from services.intake.service_layer import RegistryUnavailable
+from services.intake.service_layer.ports import KafkaUnavailable, RegistryUnavailable
 from shared.api_docs import serve_api_docs
 from shared.events.codec import BATCH, CONTENT_TYPE, STRUCTURED
 from shared.observability import mount_health_and_metrics

@@ -7,8 +7,8 @@ import asyncio
 
 import asyncpg
 
-from services.intake.adapters.registry import Accepted
 from services.intake.entrypoints.examples import examples
+from services.intake.service_layer.ports import Accepted
 
 
 def report(id: str, value: int = 3) -> dict:

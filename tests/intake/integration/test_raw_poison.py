@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from services.intake.adapters.publisher import KafkaUnavailable  # noqa: F401 - the outage type, for readers
+from services.intake.service_layer.ports import KafkaUnavailable  # noqa: F401 - the outage type, for readers
 from shared.deadletter import read_dead_letter
 from tests.intake.integration.conftest import start_service
 from tests.intake.integration.test_raw_topic import _seen, _zero, binary, committed_lag, produce, until

@@ -8,8 +8,8 @@ import json
 
 from aiokafka import TopicPartition
 
-from services.intake.adapters.publisher import KafkaUnavailable
 from services.intake.entrypoints.examples import examples
+from services.intake.service_layer.ports import KafkaUnavailable
 from shared.events.codec import to_kafka
 from shared.events.models import agency_event_adapter
 from shared.kafka import committed_offsets, make_producer
@@ -144,7 +144,7 @@ async def test_a_record_forwarded_twice_is_forwarded_once(service):
 
 
 async def test_a_record_that_trips_a_bug_is_dead_lettered_and_the_rest_flow_on(service, monkeypatch):
-    from services.intake import service_layer
+    from services.intake.service_layer import intake as service_layer
 
     real = service_layer.to_record
 

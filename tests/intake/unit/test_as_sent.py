@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import unicodedata
 
-from services.intake.adapters.records import as_sent, digest, to_record
+from services.intake.domain.records import as_sent, digest, to_record
 from services.intake.entrypoints.examples import examples
 from shared.events.codec import from_kafka, to_kafka
 from shared.events.models import agency_event_adapter

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from services.intake.adapters.records import digest, to_record, with_warnings
 from services.intake.domain.plan_rules import Plausibility
+from services.intake.domain.records import digest, to_record, with_warnings
 from services.intake.entrypoints.examples import examples
 from shared.events.codec import KafkaRecord, decode_agency_event, to_kafka
 from shared.events.models import agency_event_adapter

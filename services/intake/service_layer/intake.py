@@ -2,6 +2,8 @@
 
 Check each event (schema → authorization → plan rules), answer re-sends as duplicates, write
 the rest to the canonical topic and wait for Kafka's acknowledgement, then remember them.
+What it needs from outside are the ports in `ports.py`; `tests/intake/unit/test_submit.py` runs
+it on their in-memory fakes.
 """
 
 from __future__ import annotations
@@ -9,31 +11,32 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel
 
-from services.intake.adapters.metrics import IntakeMetrics
-from services.intake.adapters.publisher import EventPublisher
-from services.intake.adapters.records import as_sent, digest, to_record, with_warnings
-from services.intake.adapters.registry import UNAVAILABLE, Accepted, EventRegistry
 from services.intake.domain import plan_rules
 from services.intake.domain.parsing import parse_event
 from services.intake.domain.plan_rules import KnownEvent, Plausibility
 from services.intake.domain.problems import Problem
+from services.intake.domain.records import as_sent, digest, to_record, with_warnings
+from services.intake.service_layer.ports import (
+    Accepted,
+    Clock,
+    EventPublisher,
+    EventRegistry,
+    IntakeCounters,
+    RegistryUnavailable,
+)
 from shared.events.codec import KafkaRecord
 from shared.events.models import IndicatorCorrectedEvent, IndicatorReportedEvent
 from shared.plan.index import PlanIndex
 
 log = logging.getLogger(__name__)
 REGISTRY_ATTEMPTS = 3  # 0.25 s + 0.5 s of patience for the registry after Kafka took an event
-
-
-class RegistryUnavailable(Exception):
-    """PostgreSQL did not answer the duplicate/correction lookup."""
 
 
 class Outcome(NamedTuple):  # one per event: a tuple is made twice as fast as a frozen dataclass
@@ -69,14 +72,16 @@ class Intake:
         plan: PlanIndex,
         registry: EventRegistry,
         publisher: EventPublisher,
-        metrics: IntakeMetrics,
+        metrics: IntakeCounters,
         *,
         events_topic: str,
-        now: Callable[[], datetime],
+        clock: Clock,
         max_skew: timedelta,
+        retry_delay_s: float = 0.25,
     ) -> None:
         self.plan, self.registry, self.publisher, self.metrics = plan, registry, publisher, metrics
-        self.events_topic, self.now, self.max_skew = events_topic, now, max_skew
+        self.events_topic, self.clock, self.max_skew = events_topic, clock, max_skew
+        self.retry_delay_s = retry_delay_s  # the first wait before recording again; doubles each try
 
     def check(self, document: Any, agency: str | None, now: datetime) -> Problem | Candidate:
         """Everything that needs no I/O. `agency` None: the Kafka path, where the source speaks."""
@@ -107,7 +112,7 @@ class Intake:
 
     async def submit(self, documents: Sequence[Any], *, agency: str | None, path: str) -> list[Outcome]:
         """One outcome per document (a document may already be a Problem, e.g. too large)."""
-        now = self.now()  # one reading per request: the clock costs more than most checks
+        now = self.clock.now()  # one reading per request: the clock costs more than most checks
         outcomes: list[Outcome | None] = [None] * len(documents)
         candidates: list[Candidate] = []
         for i, document in enumerate(documents):
@@ -180,7 +185,7 @@ class Intake:
         try:
             for source, ids in by_source.items():
                 known.update({(source, i): k for i, k in (await self.registry.lookup(source, ids)).items()})
-        except UNAVAILABLE as exc:
+        except self.registry.unavailable as exc:
             raise RegistryUnavailable(str(exc)) from exc
         return known
 
@@ -197,7 +202,7 @@ class Intake:
             try:
                 await self.registry.record(rows)
                 return
-            except UNAVAILABLE as exc:
+            except self.registry.unavailable as exc:
                 log.warning(
                     "could not record %d accepted events in the registry (try %d): %s",
                     len(rows),
@@ -206,7 +211,7 @@ class Intake:
                 )
                 if attempt + 1 == REGISTRY_ATTEMPTS:
                     raise RegistryUnavailable(str(exc)) from exc
-                await asyncio.sleep(0.25 * 2**attempt)
+                await asyncio.sleep(self.retry_delay_s * 2**attempt)
 
     def _count(
         self, outcomes: list[Outcome], documents: Sequence[Any], agency: str | None, path: str
