@@ -37,6 +37,7 @@ from bench.common import CommitWatcher, RssSampler, Sender, percentile, pg_dsn
 from services.intake.adapters.tokens import issue_tokens
 from shared.infra import create_database, kafka_from_env_or_start, postgres_from_env_or_start
 from shared.infra._process import REPO_ROOT
+from shared.kafka import client_security
 from shared.plan.loader import load_plan
 from shared.settings import DEFAULT_PLAN
 from shared.stack import StackPaths, down, up
@@ -156,6 +157,7 @@ async def _status_times(
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
+        **client_security(),
         group_id=f"bench-e2e-{uuid.uuid4().hex[:6]}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,

@@ -21,6 +21,8 @@ from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from shared.kafka import client_security
+
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 TOPIC = os.environ.get("PEER_TOPIC", "bench.peer")
 producer: AIOKafkaProducer | None = None
@@ -29,7 +31,9 @@ producer: AIOKafkaProducer | None = None
 @asynccontextmanager
 async def lifespan(_: FastAPI):
     global producer
-    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=BOOTSTRAP, **client_security(), acks="all", enable_idempotence=True
+    )
     await producer.start()
     try:
         yield

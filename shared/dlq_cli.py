@@ -25,7 +25,7 @@ import typer
 from shared.deadletter import DeadLetterInfo, read_dead_letter
 from shared.events.codec import CONTENT_TYPE
 from shared.events.models import agency_code_of
-from shared.kafka import DLQ, RAW
+from shared.kafka import DLQ, RAW, client_security
 
 app = typer.Typer(
     help="Dead letters: list them, show one, replay one (corrected) to the raw topic.", no_args_is_help=True
@@ -160,6 +160,7 @@ async def _consumer(bootstrap: str, timeout: float):
     # No group: nothing is committed, no service's offsets move.
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
+        **client_security(),
         group_id=None,
         enable_auto_commit=False,
         isolation_level="read_committed",

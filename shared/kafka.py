@@ -3,6 +3,10 @@
 Every producer is idempotent with `acks=all` (a 202 from intake means the write is durable);
 every consumer commits explicitly (never Kafka's auto-commit); topics are created explicitly
 with their partition count and retention, never by auto-creation.
+
+Every client authenticates with SASL/SCRAM-SHA-512 when credentials are configured
+(`kafka_credentials()`: `KAFKA_SASL_USERNAME` and `KAFKA_SASL_PASSWORD` or
+`KAFKA_SASL_PASSWORD_FILE`); each service runs as its own principal (docs/security.md, Kafka).
 """
 
 from __future__ import annotations
@@ -10,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+import os
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -22,11 +28,66 @@ from faststream.exceptions import IgnoredException
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.middlewares import AckPolicy, BaseMiddleware
+from faststream.security import SASLScram512
 from prometheus_client import CollectorRegistry
 
 log = logging.getLogger(__name__)
 
 DAY_MS = 24 * 3600 * 1000
+SCRAM = "SCRAM-SHA-512"
+
+
+@dataclass(frozen=True)
+class KafkaCredentials:
+    """One principal's SASL/SCRAM credentials (`User:<username>` to the broker's ACLs)."""
+
+    username: str
+    password: str = field(repr=False)
+    # Loopback and compose's private network; TLS (SASL_SSL) is the same settings plus a CA.
+    protocol: str = "SASL_PLAINTEXT"
+
+    def client_options(self) -> dict[str, Any]:
+        """aiokafka's keyword arguments for these credentials."""
+        return {
+            "security_protocol": self.protocol,
+            "sasl_mechanism": SCRAM,
+            "sasl_plain_username": self.username,
+            "sasl_plain_password": self.password,
+        }
+
+    def env(self) -> dict[str, str]:
+        """The environment that makes a child process's clients use these credentials."""
+        return {
+            "KAFKA_SASL_USERNAME": self.username,
+            "KAFKA_SASL_PASSWORD": self.password,
+            "KAFKA_SECURITY_PROTOCOL": self.protocol,
+        }
+
+
+def kafka_credentials(env: Mapping[str, str] | None = None) -> KafkaCredentials | None:
+    """The process's Kafka credentials from the environment (a password file wins, compose's
+    `secrets:`), None when none are configured (a broker without SASL)."""
+    env = os.environ if env is None else env
+    username = env.get("KAFKA_SASL_USERNAME", "").strip()
+    if not username:
+        return None
+    password_file = env.get("KAFKA_SASL_PASSWORD_FILE", "").strip()
+    password = Path(password_file).read_text().strip() if password_file else env.get("KAFKA_SASL_PASSWORD")
+    if not password:
+        raise ValueError("KAFKA_SASL_USERNAME is set without KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE")
+    return KafkaCredentials(username, password, env.get("KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT"))
+
+
+def client_security(credentials: KafkaCredentials | None = None) -> dict[str, Any]:
+    """aiokafka's security keyword arguments: the given credentials, else the environment's."""
+    credentials = credentials or kafka_credentials()
+    return credentials.client_options() if credentials else {}
+
+
+def make_admin(
+    bootstrap: str, *, credentials: KafkaCredentials | None = None, **overrides: Any
+) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_security(credentials), **overrides)
 
 
 @dataclass(frozen=True)
@@ -49,7 +110,11 @@ ALL_TOPICS = (RAW, EVENTS, DLQ, STATUS)
 
 
 async def ensure_topics(
-    bootstrap: str, specs: Iterable[TopicSpec] = ALL_TOPICS, replication: int | None = None
+    bootstrap: str,
+    specs: Iterable[TopicSpec] = ALL_TOPICS,
+    replication: int | None = None,
+    *,
+    credentials: KafkaCredentials | None = None,
 ) -> list[str]:
     """Create the missing topics; returns the names created. Safe to run concurrently.
 
@@ -57,7 +122,7 @@ async def ensure_topics(
     local broker, 3 on the local 3-node cluster); from 3 replicas on, a topic takes
     `min.insync.replicas=2`, so an `acks=all` write is on two brokers before it is acknowledged.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30_000)
+    admin = make_admin(bootstrap, credentials=credentials, request_timeout_ms=30_000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -115,7 +180,7 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
 
 async def committed_offsets(bootstrap: str, group: str) -> dict[TopicPartition, int]:
     """The offsets `group` has committed, by partition (what it will read next)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = make_admin(bootstrap)
     await admin.start()
     try:
         return {tp: meta.offset for tp, meta in (await admin.list_consumer_group_offsets(group)).items()}
@@ -123,15 +188,26 @@ async def committed_offsets(bootstrap: str, group: str) -> dict[TopicPartition, 
         await admin.close()
 
 
-def make_producer(bootstrap: str, **overrides: Any) -> AIOKafkaProducer:
-    return AIOKafkaProducer(bootstrap_servers=bootstrap, **{**PRODUCER_DEFAULTS, **overrides})
+def make_producer(
+    bootstrap: str, *, credentials: KafkaCredentials | None = None, **overrides: Any
+) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap, **{**client_security(credentials), **PRODUCER_DEFAULTS, **overrides}
+    )
 
 
 CONSUMER_DEFAULTS: dict[str, Any] = {"auto_offset_reset": "earliest", "isolation_level": "read_committed"}
 
 
-def make_consumer(bootstrap: str, *topics: str, group_id: str, **overrides: Any) -> AIOKafkaConsumer:
+def make_consumer(
+    bootstrap: str,
+    *topics: str,
+    group_id: str | None,
+    credentials: KafkaCredentials | None = None,
+    **overrides: Any,
+) -> AIOKafkaConsumer:
     options: dict[str, Any] = {
+        **client_security(credentials),
         "group_id": group_id,
         "enable_auto_commit": False,
         **CONSUMER_DEFAULTS,
@@ -153,6 +229,7 @@ def make_broker(
     registry: CollectorRegistry,
     app_name: str,
     error_backoff_s: float = 1.0,
+    credentials: KafkaCredentials | None = None,
     **overrides: Any,
 ) -> KafkaBroker:
     """A FastStream broker: the project's producer settings, FastStream's Prometheus metrics on the
@@ -179,6 +256,11 @@ def make_broker(
         **PRODUCER_DEFAULTS,
         **overrides,
     }
+    credentials = credentials or kafka_credentials()
+    if credentials is not None:
+        options["security"] = SASLScram512(
+            credentials.username, credentials.password, use_ssl=credentials.protocol == "SASL_SSL"
+        )
     # FastStream takes a string as one server: "a:9092,b:9092" (a cluster's list) must be split.
     return KafkaBroker([s.strip() for s in bootstrap.split(",") if s.strip()], **options)
 

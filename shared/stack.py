@@ -25,7 +25,17 @@ from shared.db import SERVICES, upgrade
 from shared.infra import KafkaCluster, PostgresServer, provision_database, service_database_url
 from shared.infra._process import REPO_ROOT, InfraError, pid_alive
 from shared.infra.ports import free_port, port_is_open, wait_for_port
-from shared.kafka import DLQ, EVENTS, RAW, STATUS, TopicSpec, ensure_topics
+from shared.kafka import (
+    DLQ,
+    EVENTS,
+    RAW,
+    STATUS,
+    KafkaCredentials,
+    TopicSpec,
+    ensure_topics,
+    kafka_credentials,
+)
+from shared.kafka_access import TopicNames, grant_services
 
 SERVICE_PORTS = {"intake": 8081, "aggregator": 8082, "notifier": 8083}
 Progress = Callable[[str], None]
@@ -175,6 +185,8 @@ def _start(
         paths.state.write_text(json.dumps(state, indent=2, ensure_ascii=False))
         paths.state.chmod(0o600)  # it holds the superuser's URL, for the CLI
 
+    # The admin principal of the broker started here, else the environment's (an external broker).
+    kafka_admin: KafkaCredentials | None = kafka_credentials()
     if kafka_bootstrap is None:
         progress(
             "starting Kafka (KRaft, official jars) ..."
@@ -184,6 +196,8 @@ def _start(
         # A cluster's data is its own: one broker's log cannot become a node of three.
         kafka = KafkaCluster(paths.root / ("kafka" if brokers == 1 else f"kafka-{brokers}-nodes"), brokers)
         kafka_bootstrap = kafka.start()
+        kafka_admin = kafka.admin
+        state["kafka_admin_secret"] = str(kafka.workdir / "admin.secret")
         for node in kafka.nodes:
             components["kafka" if brokers == 1 else f"kafka-{node.node_id}"] = {
                 "pid": node.pid,
@@ -207,7 +221,8 @@ def _start(
     state["kafka_bootstrap"], state["database_url"] = kafka_bootstrap, database_url
     env = {**(extra_env or {})}
     progress("creating topics and applying migrations ...")
-    asyncio.run(ensure_topics(kafka_bootstrap, _topics(env)))
+    asyncio.run(ensure_topics(kafka_bootstrap, _topics(env), credentials=kafka_admin))
+    service_kafka = _grant_kafka(paths, kafka_bootstrap, kafka_admin, env)
     service_db = _migrate_as_roles(database_url, postgres, progress)
 
     smtp_port = _port(2525, stable_ports)
@@ -250,7 +265,8 @@ def _start(
     }
     for name, port in ports.items():
         progress(f"starting the {name} service ...")
-        service_env = {**env, **service_db.get(name, {})}  # each service its own PostgreSQL role
+        # Each service its own Kafka principal and its own PostgreSQL role.
+        service_env = {**env, **service_kafka.get(name, {}), **service_db.get(name, {})}
         proc = _spawn([sys.executable, "-m", f"services.{name}"], paths.logs / f"{name}.log", service_env)
         url = f"http://127.0.0.1:{port}"
         components[name] = {
@@ -278,6 +294,50 @@ def _topics(env: dict[str, str]) -> list[TopicSpec]:
     return [
         TopicSpec(env.get(var, spec.name), spec.partitions, spec.retention_ms) for spec, var in names.items()
     ]
+
+
+# The consumer groups the services take by default (their settings), prefixes of their ACLs.
+_GROUPS = {
+    "intake": ("INTAKE_RAW_GROUP_ID", "tiendo-intake-raw"),
+    "aggregator": ("AGGREGATOR_GROUP_ID", "tiendo-aggregator"),
+    "notifier": ("NOTIFIER_CONSUMER_GROUP", "tiendo-notifier"),
+}
+
+
+def _grant_kafka(
+    paths: StackPaths, bootstrap: str, admin: KafkaCredentials | None, env: dict[str, str]
+) -> dict[str, dict[str, str]]:
+    """Each service's Kafka principal with its least privilege on this stack's topics and groups:
+    the environment that makes the service use it (password in a file of mode 600). Nothing
+    when the broker takes no credentials (an external one without SASL)."""
+    if admin is None:
+        return {}
+    groups = {name: env.get(var, default) for name, (var, default) in _GROUPS.items()}
+    topics = TopicNames.from_specs(_topics(env))
+    issued = asyncio.run(grant_services(bootstrap, admin, topics, groups))
+    secrets_dir = paths.root / "kafka-secrets"
+    secrets_dir.mkdir(mode=0o700, exist_ok=True)
+    service_env: dict[str, dict[str, str]] = {}
+    for name, credentials in issued.items():
+        secret = secrets_dir / name
+        secret.touch(0o600)
+        secret.write_text(credentials.password)
+        service_env[name] = {
+            "KAFKA_SASL_USERNAME": credentials.username,
+            "KAFKA_SASL_PASSWORD": "",
+            "KAFKA_SASL_PASSWORD_FILE": str(secret),
+            "KAFKA_SECURITY_PROTOCOL": credentials.protocol,
+            "TIENDO_KAFKA_ADMIN_PASSWORD": "",  # a test session's, never a service's
+        }
+    return service_env
+
+
+def service_kafka_env(paths: StackPaths, name: str) -> dict[str, str]:
+    """The Kafka credentials' environment `up` gave service `name` (to restart it the same way)."""
+    secret = paths.root / "kafka-secrets" / name
+    if not secret.exists():
+        return {}
+    return {"KAFKA_SASL_USERNAME": name, "KAFKA_SASL_PASSWORD": "", "KAFKA_SASL_PASSWORD_FILE": str(secret)}
 
 
 def _without_password(url: str) -> str:

@@ -6,6 +6,7 @@ are removed). `KAFKA_BOOTSTRAP_SERVERS` / `DATABASE_URL` point the tests at exte
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import time
 from collections.abc import Iterator
@@ -21,6 +22,14 @@ from shared.infra import (
     postgres_from_env_or_start,
 )
 from shared.infra._process import REPO_ROOT
+from shared.kafka import KafkaCredentials
+
+# Every broker this session starts (its own, and those tests start to kill) shares one admin
+# secret, and the tests' clients and in-process services are that admin; a service process
+# started through shared.stack runs as its own least-privileged principal.
+if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+    os.environ.setdefault("TIENDO_KAFKA_ADMIN_PASSWORD", secrets.token_hex(24))
+    os.environ.update(KafkaCredentials("admin", os.environ["TIENDO_KAFKA_ADMIN_PASSWORD"]).env())
 
 
 @pytest.fixture(scope="session")
@@ -41,8 +50,17 @@ def _kafka(infra_dir: Path) -> Iterator[tuple[str, KafkaServer | None]]:
 
 @pytest.fixture(scope="session")
 def kafka_server(_kafka: tuple[str, KafkaServer | None]) -> KafkaServer | None:
-    """The session's broker; None when KAFKA_BOOTSTRAP_SERVERS names an external one."""
+    """The session's broker; None when KAFKA_BOOTSTRAP_SERVERS names an external one (whose
+    credentials, if any, come from KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD)."""
     return _kafka[1]
+
+
+@pytest.fixture(scope="session")
+def kafka_admin(_kafka: tuple[str, KafkaServer | None]):
+    """The super user's credentials (None for an external broker without SASL)."""
+    from shared.kafka import kafka_credentials
+
+    return _kafka[1].admin if _kafka[1] is not None else kafka_credentials()
 
 
 @pytest.fixture(scope="session")

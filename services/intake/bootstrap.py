@@ -104,7 +104,11 @@ def build(
     forwarder = None
     if settings.raw_consumer_enabled:
         broker = make_broker(
-            settings.kafka_bootstrap_servers, registry=registry, app_name="intake", consumer_only=True
+            settings.kafka_bootstrap_servers,
+            registry=registry,
+            app_name="intake",
+            consumer_only=True,
+            metadata_max_age_ms=10_000,  # an agency's new raw topic is read within seconds
         )  # forwards through `publisher`
         health = ConsumerHealth(registry, "intake", "intake-raw", stall_seconds=settings.stall_seconds)
         forwarder = RawForwarder(

@@ -40,6 +40,9 @@ INT32 = 2**31
 CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
+AGGREGATOR_SOURCE = "/services/aggregator"  # the one source of status events
+
+
 def agency_source(agency_code: str) -> str:
     return f"/agencies/{agency_code}"
 

@@ -6,6 +6,14 @@ a combined broker+controller; a cluster of N is N such processes forming a stati
 voters, each with its own ports and data dir (`KafkaCluster`; the single broker is the 1-node
 case). Replication follows the cluster's size: 3 nodes give replication factor 3 and
 `min.insync.replicas=2` for Kafka's internal topics and as the topics' default.
+
+Access control is always on, as in production (docs/security.md, "Kafka"): clients authenticate
+with SASL/SCRAM-SHA-512, the KRaft `StandardAuthorizer` denies what no ACL allows, and the one
+super user is the admin principal, whose SCRAM credential is written at `kafka-storage format`
+(the bootstrap credential; every other principal is created through the admin API,
+`shared.kafka_access`). The controller listener authenticates the nodes to each other with
+SASL/PLAIN as that same admin. The admin password is generated once per data dir
+(`admin.secret`, mode 600), or taken from `TIENDO_KAFKA_ADMIN_PASSWORD` for a new one.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import fcntl
 import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -25,16 +34,16 @@ import time
 import uuid
 from pathlib import Path
 
-from aiokafka.admin import AIOKafkaAdminClient
-
 from shared.infra._process import REPO_ROOT, ChildServer, InfraError, cache_dir, tail
 from shared.infra.ports import free_port, wait_for_port
+from shared.kafka import SCRAM, KafkaCredentials, make_admin
 
 KAFKA_VERSION = "4.1.1"
 POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
 LOG4J2 = REPO_ROOT / "deploy" / "kafka" / "log4j2.properties"
 INSTALL_HINT = "install a JRE 17+ and Maven, e.g. `apt-get install openjdk-17-jre-headless maven`"
 HOST = "127.0.0.1"
+ADMIN = "admin"
 _PROBE_THREAD = "kafka-readiness-probe"
 
 
@@ -111,10 +120,24 @@ def _cluster_id() -> str:
             return cid
 
 
-async def _ready(bootstrap: str, node_id: int) -> bool:
+def admin_secret(workdir: Path) -> str:
+    """The admin principal's password for the node(s) in `workdir`, made once (mode 600)."""
+    path = Path(workdir) / "admin.secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(0o600)
+        # A test session's brokers share one (its clients reach any of them as the admin).
+        password = os.environ.get("TIENDO_KAFKA_ADMIN_PASSWORD") or secrets.token_hex(24)
+        if not password.isalnum():
+            raise InfraError("TIENDO_KAFKA_ADMIN_PASSWORD: letters and digits only (it goes into JAAS)")
+        path.write_text(password + "\n")
+    return path.read_text().strip()
+
+
+async def _ready(bootstrap: str, node_id: int, admin_credentials: KafkaCredentials) -> bool:
     """The broker answers metadata, lists itself among the live brokers, and every partition it
     knows has a leader."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    admin = make_admin(bootstrap, credentials=admin_credentials, request_timeout_ms=3000)
     try:
         await admin.start()
         if node_id not in {b["node_id"] for b in (await admin.describe_cluster())["brokers"]}:
@@ -133,8 +156,8 @@ def _in_thread(probe):
         return pool.submit(lambda: asyncio.run(probe())).result()
 
 
-def _probe(bootstrap: str, node_id: int) -> bool:
-    return _in_thread(lambda: _ready(bootstrap, node_id))
+def _probe(bootstrap: str, node_id: int, admin_credentials: KafkaCredentials) -> bool:
+    return _in_thread(lambda: _ready(bootstrap, node_id, admin_credentials))
 
 
 def replication_for(nodes: int) -> tuple[int, int]:
@@ -156,8 +179,10 @@ class KafkaServer(ChildServer):
         node_id: int = 1,
         quorum: list[KafkaServer] | None = None,
         cluster_id: str | None = None,
+        admin_password: str | None = None,
     ) -> None:
         self.workdir = Path(workdir).resolve()
+        self.admin_password = admin_password or admin_secret(self.workdir)
         self.node_id = node_id
         self.quorum = quorum if quorum is not None else [self]
         self.cluster_id = cluster_id
@@ -175,6 +200,11 @@ class KafkaServer(ChildServer):
     @property
     def data_dir(self) -> Path:
         return self.workdir / "data"
+
+    @property
+    def admin(self) -> KafkaCredentials:
+        """The super user's credentials (creates the other principals, `shared.kafka_access`)."""
+        return KafkaCredentials(ADMIN, self.admin_password)
 
     @property
     def log_path(self) -> Path:
@@ -202,15 +232,34 @@ class KafkaServer(ChildServer):
     def _write_config(self) -> Path:
         replication, min_isr = replication_for(len(self.quorum))
         voters = ",".join(f"{n.node_id}@{HOST}:{n.controller_port}" for n in self.quorum)
+        password = self.admin_password
         props = {
             "process.roles": "broker,controller",
             "node.id": str(self.node_id),
             "controller.quorum.voters": voters,
-            "listeners": f"PLAINTEXT://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{HOST}:{self.port}",
+            "listeners": f"SASL_PLAINTEXT://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}",
+            "advertised.listeners": f"SASL_PLAINTEXT://{HOST}:{self.port}",
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "SASL_PLAINTEXT",
+            "listener.security.protocol.map": "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+            # Clients and brokers: SCRAM, whose credentials live in the cluster's metadata. The
+            # controllers cannot read that metadata before they have a quorum, so they
+            # authenticate each other with PLAIN as the same admin principal.
+            "sasl.enabled.mechanisms": SCRAM,
+            "sasl.mechanism.inter.broker.protocol": SCRAM,
+            f"listener.name.sasl_plaintext.{SCRAM.lower()}.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required "
+                f'username="{ADMIN}" password="{password}";'
+            ),
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config": (
+                "org.apache.kafka.common.security.plain.PlainLoginModule required "
+                f'username="{ADMIN}" password="{password}" user_{ADMIN}="{password}";'
+            ),
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found": "false",
+            "super.users": f"User:{ADMIN}",
             "log.dirs": str(self.data_dir),
             "auto.create.topics.enable": "false",
             "num.partitions": "1",
@@ -253,8 +302,19 @@ class KafkaServer(ChildServer):
         if not (self.data_dir / "meta.properties").exists():
             # Static quorum (controller.quorum.voters), hence no --standalone.
             self.cluster_id = self.cluster_id or _cluster_id()
+            # The admin's SCRAM credential is bootstrapped with the metadata (KRaft has no
+            # ZooKeeper to write it to before the first start).
+            scram = f"{SCRAM}=[name={ADMIN},password={self.admin_password}]"
             fmt = self._java_cmd(
-                home, "kafka.tools.StorageTool", "format", "-t", self.cluster_id, "-c", str(config)
+                home,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                self.cluster_id,
+                "-c",
+                str(config),
+                "--add-scram",
+                scram,
             )
             result = subprocess.run(fmt, capture_output=True, text=True, cwd=self.workdir)
             if result.returncode != 0:
@@ -285,7 +345,7 @@ class KafkaServer(ChildServer):
                 wait_for_port(HOST, self.port or 0, timeout=min(1.0, deadline - time.monotonic()))
             except TimeoutError:
                 continue
-            if _probe(self.bootstrap, self.node_id):
+            if _probe(self.bootstrap, self.node_id, self.admin):
                 return
             time.sleep(0.2)
         self.kill()
@@ -321,17 +381,28 @@ class KafkaCluster:
             raise ValueError("a cluster needs at least one node")
         self.workdir = Path(workdir).resolve()
         self.cluster_id = _cluster_id()
+        self.admin_password = admin_secret(self.workdir)
         self.nodes: list[KafkaServer] = []
         for node_id in range(1, nodes + 1):
             home = self.workdir if nodes == 1 else self.workdir / f"node-{node_id}"
             self.nodes.append(
-                KafkaServer(home, node_id=node_id, quorum=self.nodes, cluster_id=self.cluster_id)
+                KafkaServer(
+                    home,
+                    node_id=node_id,
+                    quorum=self.nodes,
+                    cluster_id=self.cluster_id,
+                    admin_password=self.admin_password,
+                )
             )
         self.replication, self.min_insync = replication_for(nodes)
 
     @property
     def bootstrap(self) -> str:
         return ",".join(n.bootstrap for n in self.nodes)
+
+    @property
+    def admin(self) -> KafkaCredentials:
+        return KafkaCredentials(ADMIN, self.admin_password)
 
     def node(self, node_id: int) -> KafkaServer:
         return self.nodes[node_id - 1]
@@ -392,7 +463,7 @@ class KafkaCluster:
         running = ",".join(n.bootstrap for n in self.nodes if n.is_running())
 
         async def go() -> dict:
-            admin = AIOKafkaAdminClient(bootstrap_servers=running, request_timeout_ms=5000)
+            admin = make_admin(running, credentials=self.admin, request_timeout_ms=5000)
             await admin.start()
             try:
                 return (await admin.describe_topics([topic]))[0]

@@ -14,7 +14,14 @@ from shared.db import upgrade_async
 from shared.events.codec import decode_status_event, to_kafka
 from shared.events.models import agency_event_adapter
 from shared.infra import create_database, service_database_url
-from shared.kafka import TopicSpec, committed_offsets, ensure_topics, make_consumer, make_producer
+from shared.kafka import (
+    TopicSpec,
+    client_security,
+    committed_offsets,
+    ensure_topics,
+    make_consumer,
+    make_producer,
+)
 from shared.plan import load_plan
 from shared.settings import DEFAULT_PLAN
 
@@ -158,7 +165,7 @@ async def caught_up(bootstrap: str, topic: str, group: str) -> bool:
     """The group committed offsets up to the end of every partition of the topic."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, **client_security())
     await probe.start()
     try:
         partitions = [

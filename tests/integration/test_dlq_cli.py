@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from shared.deadletter import dead_letter
 from shared.dlq_cli import REPLAY_HEADER, app
-from shared.kafka import DAY_MS, TopicSpec, ensure_topics, make_producer
+from shared.kafka import DAY_MS, TopicSpec, client_security, ensure_topics, make_producer
 
 pytestmark = pytest.mark.infra
 
@@ -141,7 +141,9 @@ def _read_raw(kafka_bootstrap, topic):
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     async def go():
-        consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=kafka_bootstrap, **client_security(), enable_auto_commit=False
+        )
         await consumer.start()
         try:
             tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [0, 1])]
@@ -224,7 +226,7 @@ def test_list_commits_no_offsets_for_any_group(kafka_bootstrap, topics):
     from aiokafka.admin import AIOKafkaAdminClient
 
     async def groups():
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap, **client_security())
         await admin.start()
         try:
             return {g[0] for g in await admin.list_consumer_groups()}

@@ -24,6 +24,7 @@ from sqlalchemy.pool import NullPool
 
 from shared.infra import KafkaServer, MailboxSmtpServer, PostgresServer, port_is_open
 from shared.infra._process import REPO_ROOT, pid_alive
+from shared.kafka import client_security
 
 pytestmark = pytest.mark.infra
 
@@ -47,7 +48,7 @@ def own_postgres(tmp_path_factory: pytest.TempPathFactory):
 
 async def _create_topic(bootstrap: str, partitions: int = 3) -> str:
     topic = f"infra-test-{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_security())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
@@ -66,7 +67,10 @@ async def _create_topic(bootstrap: str, partitions: int = 3) -> str:
 
 async def _consume_all(bootstrap: str, topic: str, expected: int, timeout: float = 20) -> list[bytes]:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+        bootstrap_servers=bootstrap,
+        **client_security(),
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
     )
     await consumer.start()
     values: list[bytes] = []
@@ -83,7 +87,9 @@ async def _consume_all(bootstrap: str, topic: str, expected: int, timeout: float
 
 async def test_kafka_explicit_topic_produce_acks_all_and_consume(kafka_bootstrap: str) -> None:
     topic = await _create_topic(kafka_bootstrap, partitions=3)
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka_bootstrap, **client_security(), acks="all", enable_idempotence=True
+    )
     await producer.start()
     try:
         meta = await producer.send_and_wait(topic, b"hello", key=b"QT-CA", partition=2)
@@ -94,7 +100,7 @@ async def test_kafka_explicit_topic_produce_acks_all_and_consume(kafka_bootstrap
 
 
 async def test_kafka_topics_are_never_auto_created(kafka_bootstrap: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap, **client_security())
     await admin.start()
     try:
         (described,) = await admin.describe_topics(["never-created"])
@@ -107,7 +113,9 @@ async def test_kafka_topics_are_never_auto_created(kafka_bootstrap: str) -> None
 async def test_kafka_kill_and_restart_keeps_data_and_clients_reconnect(own_kafka: KafkaServer) -> None:
     kafka_server, kafka_bootstrap = own_kafka, own_kafka.bootstrap
     topic = await _create_topic(kafka_bootstrap)
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka_bootstrap, **client_security(), acks="all", enable_idempotence=True
+    )
     await producer.start()
     try:
         for i in range(10):

@@ -27,7 +27,8 @@ from bench.common import pg_dsn
 from services.intake.adapters.tokens import issue_tokens
 from shared.infra._process import REPO_ROOT, pid_alive
 from shared.infra.ports import wait_for_port
-from shared.stack import StackPaths, down, up
+from shared.kafka import client_security
+from shared.stack import StackPaths, down, service_kafka_env, up
 
 NOW = "2024-06-20T08:00:00+07:00"
 
@@ -129,6 +130,7 @@ class Pipeline:
             **{f"{n.upper()}_HTTP_PORT": p for n, p in ports.items()},
             "TIENDO_NOW": now,
             **self.env,
+            **service_kafka_env(self.paths, name),  # its own Kafka principal, as `up` gave it
         }
 
     def kill(self, name: str) -> None:
@@ -253,7 +255,7 @@ class Pipeline:
         from aiokafka.admin import AIOKafkaAdminClient
 
         async def go() -> int:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka_bootstrap)
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka_bootstrap, **client_security())
             await admin.start()
             try:
                 described = await admin.describe_topics([self.topics["dlq"]])
@@ -264,6 +266,7 @@ class Pipeline:
             ]
             consumer = AIOKafkaConsumer(
                 bootstrap_servers=self.kafka_bootstrap,
+                **client_security(),
                 enable_auto_commit=False,
                 isolation_level="read_committed",
             )

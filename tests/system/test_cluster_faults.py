@@ -31,6 +31,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from shared.infra import KafkaCluster, free_port
 from shared.infra._process import REPO_ROOT, pid_alive
+from shared.kafka import client_security
 from tests.system import conftest as verdicts
 from tests.system.driving import MIXED, PLAN, Load, converge
 from tests.system.oracle import EventLog, Workload
@@ -67,7 +68,9 @@ def healthy(cluster):
 
 def _partition_sizes(bootstrap: str, topic: str, partitions: list[int]) -> dict[int, int]:
     async def go() -> dict[int, int]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, **client_security(), enable_auto_commit=False
+        )
         await consumer.start()
         try:
             ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
@@ -121,7 +124,7 @@ def test_topics_are_replicated_three_times_with_two_in_sync(healthy, fresh_datab
     pipe = make_pipeline(healthy.bootstrap, fresh_database_url)
 
     async def describe():
-        admin = AIOKafkaAdminClient(bootstrap_servers=healthy.bootstrap)
+        admin = AIOKafkaAdminClient(bootstrap_servers=healthy.bootstrap, **client_security())
         await admin.start()
         try:
             topics = await admin.describe_topics(list(pipe.topics.values()))

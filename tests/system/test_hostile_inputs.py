@@ -36,6 +36,7 @@ from shared.deadletter import read_dead_letter
 from shared.events.codec import BATCH, STRUCTURED, to_kafka
 from shared.events.models import agency_event_adapter, status_event_adapter
 from shared.events.types import EventType
+from shared.kafka import client_security
 from tests.system import conftest as verdicts
 from tests.system.driving import PLAN, Load, converge
 from tests.system.oracle import REPORTED, EventLog, Workload, expected_lagging
@@ -448,7 +449,10 @@ def read_topic(pipe: Pipeline, topic: str) -> list[Any]:
 
     async def go():
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=pipe.kafka_bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+            bootstrap_servers=pipe.kafka_bootstrap,
+            **client_security(),
+            enable_auto_commit=False,
+            isolation_level="read_committed",
         )
         await consumer.start()
         try:

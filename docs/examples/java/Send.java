@@ -3,6 +3,8 @@
 // serializer in binary mode for the raw topic.
 // Fetch the jars with `mvn dependency:build-classpath -Dmdep.outputFile=cp.txt` (pom.xml here), then
 // usage: java -cp "$(cat cp.txt)" Send.java <intake url> <token> <time> <bootstrap servers> <raw topic>
+// Kafka: your agency's own topic (progress.raw.v1.<AGENCY>) with the SCRAM credentials of
+// `tiendo agency kafka-credentials create`, from KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD.
 import io.cloudevents.CloudEvent;
 import io.cloudevents.core.builder.CloudEventBuilder;
 import io.cloudevents.core.message.Encoding;
@@ -51,6 +53,13 @@ public class Send {
         props.put("key.serializer", StringSerializer.class.getName());
         props.put("value.serializer", CloudEventSerializer.class.getName());
         props.put(CloudEventSerializer.ENCODING_CONFIG, Encoding.BINARY.name());
+        String user = System.getenv("KAFKA_SASL_USERNAME");
+        if (user != null && !user.isEmpty()) { // the broker refuses clients without credentials
+            props.put("security.protocol", "SASL_PLAINTEXT"); // SASL_SSL with a CA outside loopback
+            props.put("sasl.mechanism", "SCRAM-SHA-512");
+            props.put("sasl.jaas.config", "org.apache.kafka.common.security.scram.ScramLoginModule required"
+                + " username=\"" + user + "\" password=\"" + System.getenv("KAFKA_SASL_PASSWORD") + "\";");
+        }
         try (KafkaProducer<String, CloudEvent> producer = new KafkaProducer<>(props)) {
             producer.send(new ProducerRecord<>(args[4], "CA-TINH", event("java-kafka", 22))).get();
         }

@@ -3,11 +3,16 @@
 
     pip install cloudevents httpx aiokafka
     python send.py --intake http://localhost:8081 --token "$TOKEN" --id ca-tinh-2024-06-cases --value 17
-    python send.py --kafka localhost:9092 --id ca-tinh-2024-06-cases --value 17
+    KAFKA_SASL_USERNAME=agency-CA-TINH KAFKA_SASL_PASSWORD=... \
+    python send.py --kafka localhost:9092 --topic progress.raw.v1.CA-TINH --id ca-tinh-2024-06-cases --value 17
+
+On Kafka your agency writes only its own topic, `progress.raw.v1.<AGENCY>`, with the SCRAM
+credentials `tiendo agency kafka-credentials create AGENCY` issued (docs/events.md).
 """
 
 import argparse
 import asyncio
+import os
 from datetime import UTC, datetime
 
 import httpx
@@ -44,7 +49,18 @@ async def to_kafka() -> None:
     from aiokafka import AIOKafkaProducer
 
     message = kafka.to_binary_event(event)  # data as the value, attributes as ce_ headers
-    producer = AIOKafkaProducer(bootstrap_servers=args.kafka, acks="all", enable_idempotence=True)
+    username = os.environ.get("KAFKA_SASL_USERNAME")
+    security = (
+        {
+            "security_protocol": "SASL_PLAINTEXT",  # SASL_SSL with a CA outside loopback
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_plain_username": username,
+            "sasl_plain_password": os.environ["KAFKA_SASL_PASSWORD"],
+        }
+        if username
+        else {}
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=args.kafka, acks="all", enable_idempotence=True, **security)
     await producer.start()
     try:
         await producer.send_and_wait(

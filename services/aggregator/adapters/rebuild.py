@@ -35,6 +35,7 @@ from services.aggregator.domain.kpi import evaluate_agency
 from services.aggregator.domain.ledger import AgencyLedger
 from services.aggregator.domain.planview import view
 from shared.deadletter import PROCESSING_FAILED, UNDECODABLE, clean_text
+from shared.kafka import client_security
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
@@ -95,6 +96,7 @@ async def rebuild(
 async def _replay(engine, bootstrap, topic, plan, ledgers, progress, skipped: list[str]) -> int:
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
+        **client_security(),
         enable_auto_commit=False,
         max_partition_fetch_bytes=8 * 1024 * 1024,
         isolation_level="read_committed",

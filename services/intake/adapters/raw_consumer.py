@@ -8,6 +8,11 @@ that did happen comes back as a duplicate. A record that cannot be checked at al
 goes to the dead-letter topic like any invalid one, so a partition never gets stuck: a record
 that keeps failing is dead-lettered after a few attempts (`shared.consumers`), while Kafka or
 PostgreSQL being away is waited out and never dead-letters anything.
+
+Intake reads the shared raw topic (operators' replays: the source speaks) and every agency's own
+raw topic `<raw>.<AGENCY>` (one pattern subscription), which only that agency's Kafka principal may
+write (`shared.kafka_access`): a record there is bound to that agency as an HTTP request is to its
+token's, so one claiming another agency's `ce_source` is dead-lettered as `source-mismatch`.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
@@ -30,6 +36,7 @@ from shared.consumers import ConsumerHealth, Failed, RecordGuard, is_outage, sup
 from shared.deadletter import dead_letter as make_dead_letter
 from shared.deadletter import origin_of
 from shared.events.codec import DecodeError, KafkaRecord, from_kafka
+from shared.events.models import agency_source
 from shared.kafka import serve, subscriber_options
 
 log = logging.getLogger(__name__)
@@ -52,6 +59,25 @@ def decode(record: ConsumerRecord, max_bytes: int | None = None):
         return Problem("not-a-cloudevent", str(exc))
     except Exception as exc:
         return Problem("internal-error", f"cannot decode the record: {type(exc).__name__}")
+
+
+def raw_topics_pattern(raw_topic: str) -> str:
+    """The shared raw topic and every agency's own (`shared.kafka_access.agency_topic`)."""
+    return f"^{re.escape(raw_topic)}(\\.[A-Z0-9][A-Z0-9-]{{0,63}})?$"
+
+
+def bind_to_agency(document, agency: str, topic: str):
+    """A record read from `agency`'s own topic must speak for that agency (its credentials wrote it)."""
+    if isinstance(document, Problem) or not isinstance(document, dict):
+        return document
+    source, expected = document.get("source"), agency_source(agency)
+    if source != expected:
+        return Problem(
+            "source-mismatch",
+            f"this record was written to {topic}, the Kafka topic of agency {agency} (only its "
+            f"credentials may write there), so `ce_source` must be {expected!r}; got {source!r}",
+        )
+    return document
 
 
 def dead_letter(record: ConsumerRecord, outcome: Outcome, *, attempts: int = 1) -> KafkaRecord:
@@ -115,11 +141,12 @@ class RawForwarder:
         max_event_bytes: int | None = None,
     ) -> None:
         self.broker, self._intake, self._dlq, self._max_bytes = broker, intake, dlq_topic, max_event_bytes
+        self._raw_topic = raw_topic
         self._task: asyncio.Task | None = None
         self.health = health or ConsumerHealth(CollectorRegistry(), "intake", "intake-raw")
         self.guard = RecordGuard(self.health, attempts=attempts, outage=_outage, reachable=reachable)
         broker.subscriber(
-            raw_topic,
+            pattern=raw_topics_pattern(raw_topic),
             group_id=group_id,
             batch=True,
             max_records=max_records,
@@ -168,15 +195,27 @@ class RawForwarder:
 
     async def handle(self, records: Sequence[ConsumerRecord]) -> list[Outcome]:
         """Forward or dead-letter every record; returns only once Kafka acknowledged them all."""
-        outcomes = await self._intake.submit(
-            [decode(r, self._max_bytes) for r in records], agency=None, path="kafka"
-        )
+        outcomes: list[Outcome] = [None] * len(records)  # type: ignore[list-item]
+        by_agency: dict[str | None, list[int]] = {}
+        for i, r in enumerate(records):
+            by_agency.setdefault(self.agency_of(r.topic), []).append(i)
+        for agency, indexes in by_agency.items():
+            documents = [decode(records[i], self._max_bytes) for i in indexes]
+            if agency is not None:
+                documents = [bind_to_agency(d, agency, records[i].topic) for d, i in zip(documents, indexes)]
+            submitted = await self._intake.submit(documents, agency=agency, path="kafka")
+            for i, outcome in zip(indexes, submitted):
+                outcomes[i] = outcome
         dead = [(r, o) for r, o in zip(records, outcomes) if o.status == "rejected"]
         if dead:
             await self._intake.publisher.publish(self._dlq, [dead_letter(r, o) for r, o in dead])
             for _, o in dead:
                 self._dead_lettered(o.problem.reason if o.problem else "internal-error")
         return outcomes
+
+    def agency_of(self, topic: str) -> str | None:
+        """The agency whose own topic `topic` is; None for the shared raw topic."""
+        return None if topic == self._raw_topic else topic[len(self._raw_topic) + 1 :]
 
     def _dead_lettered(self, reason: str) -> None:
         self._intake.metrics.dlq(reason)

@@ -1,4 +1,5 @@
-"""`tiendo agency token create|list|revoke AGENCY`: the operators' side of API tokens."""
+"""`tiendo agency token create|list|revoke AGENCY`: the operators' side of API tokens (and
+`tiendo agency kafka-credentials create AGENCY`, `kafka_cli`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import typer
 
 from services.intake.adapters.tokens import TokenRepository
+from services.intake.entrypoints.kafka_cli import app as kafka_credentials_app
 from shared.db import make_engine, upgrade_async
 from shared.local_stack import NOT_FOUND, recorded
 from shared.plan import load_plan
@@ -17,6 +19,7 @@ from shared.settings import DEFAULT_PLAN
 app = typer.Typer(help="Agencies that send events: their API tokens.", no_args_is_help=True)
 token_app = typer.Typer(help="Per-agency API tokens (only their hashes are stored).", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+app.add_typer(kafka_credentials_app, name="kafka-credentials")
 
 DB = typer.Option(None, "--database-url", envvar="DATABASE_URL", help="postgresql+asyncpg://...")
 PLAN = typer.Option(

@@ -7,6 +7,10 @@ raised (database or Kafka away), after the broker's back-off (`shared.kafka.make
 nothing is skipped and nothing spins. Each record runs under `shared.consumers.RecordGuard`: one
 that cannot be decoded is dead-lettered at once, one whose handling keeps failing for another
 reason than an outage is dead-lettered after the attempts, so no record stalls its partition.
+
+Only the aggregator's principal may write the status topic (docs/security.md, "Kafka"); still, a
+status event whose `source` is not the aggregator's is refused (dead-lettered as `wrong-source`),
+so a record that reached the topic another way (a compromised admin path) alerts nobody.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from prometheus_client import CollectorRegistry
 from shared.consumers import ConsumerHealth, Failed, RecordGuard, supervise
 from shared.deadletter import UNDECODABLE, origin_of
 from shared.events.codec import decode_status_event
+from shared.events.models import AGGREGATOR_SOURCE
 from shared.kafka import DLQ, TopicSpec, ensure_topics, raw_headers, serve, subscriber_options
 
 log = logging.getLogger(__name__)
+WRONG_SOURCE = "wrong-source"
 Handler = Callable[[object], Awaitable[bool]]
 
 
@@ -83,6 +89,12 @@ class StatusConsumer:
             await self._dead_letter(record, UNDECODABLE, f"{type(exc).__name__}: {exc}", 1)
             self.on_poison()
         else:
+            if event.source != AGGREGATOR_SOURCE:
+                log.error("dead-lettering status event %s from %r", origin_of(record), event.source)
+                detail = f"status events come from {AGGREGATOR_SOURCE}; this one says {event.source!r}"
+                await self._dead_letter(record, WRONG_SOURCE, detail, 1)
+                self.health.done(record.topic, record.partition, record.offset + 1)
+                return
             result = await self.guard.attempt(record, lambda: self.handle(event))  # an outage raises
             if isinstance(result, Failed):
                 await self._dead_letter(record, result.reason, result.detail, result.attempts)

@@ -20,7 +20,7 @@ from shared.db import upgrade_async
 from shared.events.codec import BATCH, STRUCTURED
 from shared.http_server import ServerLimits, make_server
 from shared.infra import create_database, drop_database, service_database_url
-from shared.kafka import ensure_topics
+from shared.kafka import client_security, ensure_topics
 
 pytestmark = pytest.mark.infra
 NOW = datetime.fromisoformat("2024-06-20T08:00:00+07:00")
@@ -87,6 +87,7 @@ class Service:
         consumer = AIOKafkaConsumer(
             topic,
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            **client_security(),
             auto_offset_reset="earliest",
             enable_auto_commit=False,
             group_id=f"reader-{uuid.uuid4().hex[:6]}",

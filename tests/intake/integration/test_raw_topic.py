@@ -12,7 +12,7 @@ from services.intake.entrypoints.examples import examples
 from services.intake.service_layer.ports import KafkaUnavailable
 from shared.events.codec import to_kafka
 from shared.events.models import agency_event_adapter
-from shared.kafka import committed_offsets, make_producer
+from shared.kafka import client_security, committed_offsets, make_producer
 
 
 def binary(kind: str, agency: str = "CA-TINH", id: str | None = None, **data):
@@ -41,7 +41,7 @@ async def committed_lag(service) -> int:
 async def _end_offsets(service) -> dict:
     from aiokafka import AIOKafkaConsumer
 
-    c = AIOKafkaConsumer(bootstrap_servers=service.settings.kafka_bootstrap_servers)
+    c = AIOKafkaConsumer(bootstrap_servers=service.settings.kafka_bootstrap_servers, **client_security())
     await c.start()
     try:
         parts = [

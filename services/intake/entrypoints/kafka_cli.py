@@ -1,0 +1,65 @@
+"""`tiendo agency kafka-credentials create AGENCY`: an agency system's Kafka principal, its own raw
+topic and the one ACL that lets it write there (docs/security.md, "Kafka")."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import typer
+
+from shared.kafka import RAW, KafkaCredentials, TopicSpec, kafka_credentials
+from shared.kafka_access import agency_topic, grant_agency
+from shared.local_stack import NOT_FOUND, recorded
+from shared.settings import DEFAULT_PLAN
+
+app = typer.Typer(
+    help="Agency systems' SCRAM credentials for Kafka (each writes only its own raw topic).",
+    no_args_is_help=True,
+)
+
+
+def _admin() -> KafkaCredentials:
+    """The admin principal: the environment's, else the running local stack's."""
+    credentials = kafka_credentials()
+    if credentials is not None:
+        return credentials
+    secret = recorded("kafka_admin_secret")
+    if secret and Path(secret).exists():
+        return KafkaCredentials("admin", Path(secret).read_text().strip())
+    raise typer.BadParameter(
+        f"set KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD(_FILE) of the admin principal or {NOT_FOUND}",
+        param_hint="credentials",
+    )
+
+
+@app.command("create")
+def create(
+    agency: str = typer.Argument(..., help="agency code, e.g. CA-TINH"),
+    bootstrap: str = typer.Option(None, "--bootstrap", envvar="KAFKA_BOOTSTRAP_SERVERS", help="host:port"),
+    raw_topic: str = typer.Option(RAW.name, "--raw-topic", envvar="TIENDO_RAW_TOPIC"),
+    plan: Path = typer.Option(DEFAULT_PLAN, "--plan", envvar="TIENDO_PLAN_FILE"),
+) -> None:
+    """Issue (or replace) the agency's Kafka password; it is printed once and cannot be shown again."""
+    from services.intake.entrypoints.cli import _check_agency
+
+    _check_agency(agency, plan)
+    bootstrap = bootstrap or recorded("kafka_bootstrap")
+    if not bootstrap:
+        raise typer.BadParameter(
+            f"set KAFKA_BOOTSTRAP_SERVERS, pass --bootstrap or {NOT_FOUND}", param_hint="--bootstrap"
+        )
+    raw = TopicSpec(raw_topic, RAW.partitions, RAW.retention_ms)
+    credentials = asyncio.run(grant_agency(bootstrap, _admin(), agency, raw))
+    typer.echo(f"bootstrap.servers={bootstrap}")
+    typer.echo(f"topic={agency_topic(raw_topic, agency)}")
+    typer.echo(f"security.protocol={credentials.protocol}")
+    typer.echo("sasl.mechanism=SCRAM-SHA-512")
+    typer.echo(f"username={credentials.username}")
+    typer.echo(f"password={credentials.password}")
+    typer.echo(
+        f"# Kafka credentials for {agency}: store the password now, it is not shown again (a new "
+        f"`create` replaces it). They may write {agency_topic(raw_topic, agency)} and nothing else; "
+        f"each record's ce_source must be /agencies/{agency}.",
+        err=True,
+    )
