@@ -12,7 +12,7 @@ help:
 	@echo "make test-system - only the whole-pipeline fault suite (tests/system)"
 	@echo "make test-cluster - the fault suite on a local 3-node Kafka cluster (a few minutes)"
 	@echo "make test-fast   - only the pure unit tests (seconds)"
-	@echo "make lint   - ruff (lint and format check); make test runs it first"
+	@echo "make lint   - ruff (lint, format check), mypy, import-linter; make test runs it first"
 	@echo "make bench  - benchmarks (writes docs/benchmarks.md)"
 	@echo "make up | status | down - the local stack in the background"
 
@@ -31,9 +31,11 @@ demo: $(STAMP)
 	@$(BIN)/python -m shared.demo
 
 lint: $(STAMP)
-	@echo "==> lint: ruff check, ruff format --check"
+	@echo "==> lint: ruff check, ruff format --check, mypy, import contracts"
 	@$(BIN)/ruff check --quiet .
 	@$(BIN)/ruff format --check --quiet .
+	@$(BIN)/mypy
+	@$(BIN)/lint-imports
 
 test: $(STAMP) lint
 	@$(BIN)/python -m pytest

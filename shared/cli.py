@@ -116,8 +116,9 @@ def main() -> None:
             # a usage error or bad parameter (typer's own click): its message, on one line
             ctx = getattr(exc, "ctx", None)
             where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
-            typer.echo(f"tiendo: {' '.join(exc.format_message().split())}{where}", err=True)
-            sys.exit(exc.exit_code)
+            message, exit_code = exc.format_message(), exc.exit_code  # type: ignore[attr-defined]
+            typer.echo(f"tiendo: {' '.join(message.split())}{where}", err=True)
+            sys.exit(exit_code)
         line = explain(exc) or explain(exc.__cause__ or exc.__context__ or exc)
         if line is None or os.environ.get("TIENDO_DEBUG"):
             raise

@@ -13,7 +13,7 @@ app = typer.Typer(help="Database schema (Alembic migrations, one tree per servic
 @app.command("upgrade")
 def upgrade_command(
     service: str = typer.Argument("all", help="intake, aggregator, notifier or all"),
-    database_url: str = typer.Option(None, envvar="DATABASE_URL", help="postgresql+asyncpg://..."),
+    database_url: str | None = typer.Option(None, envvar="DATABASE_URL", help="postgresql+asyncpg://..."),
 ) -> None:
     """Apply migrations up to head."""
     database_url = database_url or recorded("database_url")

@@ -13,6 +13,7 @@ def run(target_metadata: MetaData | None) -> None:
     config = context.config
     schema = config.attributes["schema"]
     url = config.get_main_option("sqlalchemy.url")
+    assert url is not None, "alembic config without sqlalchemy.url"
     if context.is_offline_mode():
         context.configure(
             url=url, target_metadata=target_metadata, version_table_schema=schema, literal_binds=True

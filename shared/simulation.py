@@ -139,7 +139,7 @@ class Simulation:
                 done[indicator] = done.get(indicator, 0) + (n if measure == "count" else people)
             due = {i: v for i, v in due.items() if i not in into}
 
-    def _reported(self, agency: str, indicator: str, period: str, value: float, at: datetime) -> dict:
+    def _reported(self, agency: str, indicator: str | None, period: str, value: float, at: datetime) -> dict:
         return self._event(
             agency,
             f"{period}-{indicator}-{at:%Y%m%d}",

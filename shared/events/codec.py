@@ -62,7 +62,7 @@ def to_kafka(event: BaseModel, key: str | None = None, *, drop: Collection[str] 
 _ATTRIBUTES: dict[type, tuple[tuple[str, str], ...]] = {}  # event class → (attribute, header name)
 
 
-def _attributes(cls: type) -> tuple[tuple[str, str], ...]:
+def _attributes(cls: type[BaseModel]) -> tuple[tuple[str, str], ...]:
     """The context attributes in declaration order; extensions follow them."""
     names = tuple((n, _HEADER_PREFIX + n) for n in cls.model_fields if n not in ("data", "datacontenttype"))
     return _ATTRIBUTES.setdefault(cls, names)

@@ -69,9 +69,10 @@ def rollup_problems(
                     )
                 elif r.members.count(member) > 1 and r.members.index(member) != j:
                     problems.append((where, f"{member} is listed twice"))
-    loops = set()
+    loops: set[tuple[str, str]] = set()
     for (member, code), into in parent_of.items():  # a loop would count its agencies again and again
-        seen, cur = {member}, into
+        seen: set[str] = {member}
+        cur: str | None = into
         while cur is not None:
             if cur in seen:
                 loops.add((code, cur))
@@ -83,7 +84,8 @@ def rollup_problems(
 
 
 def _within(unit: str, area: str, units: dict[str, Any]) -> bool:
-    seen, cur = set(), unit
+    seen: set[str] = set()
+    cur: str | None = unit
     while cur is not None and cur not in seen:
         if cur == area:
             return True

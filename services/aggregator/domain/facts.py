@@ -57,7 +57,7 @@ class Fact(msgspec.Struct, frozen=True, gc=False):
         return date.fromisoformat(self.data["date"])
 
 
-KIND_OF_TYPE = {
+KIND_OF_TYPE: dict[str, str] = {
     EventType.INDICATOR_REPORTED: REPORTED,
     EventType.INDICATOR_CORRECTED: CORRECTED,
     EventType.ACTIVITY_RECORDED: ACTIVITY,

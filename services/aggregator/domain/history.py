@@ -43,7 +43,13 @@ def history(facts: Iterable[Fact], plan: Any, agency: str, indicator: str, perio
     }
     entries: list[tuple] = []
     for f in facts:
-        entry = {"source": f.source, "id": f.id, "type": f.kind, "time": f.time.isoformat(), "data": f.data}
+        entry: dict[str, Any] = {
+            "source": f.source,
+            "id": f.id,
+            "type": f.kind,
+            "time": f.time.isoformat(),
+            "data": f.data,
+        }
         if f.id in reported:
             correction = ledger.corrections.get(f.id)
             entry["role"] = "applied" if f.id in winners else "superseded"
@@ -52,7 +58,7 @@ def history(facts: Iterable[Fact], plan: Any, agency: str, indicator: str, perio
                 entry["corrected_by"] = correction.id
                 entry["corrections"] = [c.id for c in ledger.chain(f.id)]  # every link, oldest first
         elif f.kind == CORRECTED and (root := ledger.root_of(f.id)) in reported:
-            latest = ledger.corrections.get(root)
+            latest: Any = ledger.corrections.get(root)
             entry["role"] = "correction" if latest and latest.id == f.id else "superseded_correction"
             entry["value"] = f.data["value"]
             entry["reason"] = f.data["reason"]

@@ -85,7 +85,7 @@ def evaluate(ledger: AgencyLedger, target: Any, plan: Any, as_of: datetime, day:
     fraction = target.expected_fraction(day, plan.cutoff_day)
     expected = target.expected(goal, fraction, indicator)
     if target.kind == "milestone" or indicator.aggregation == "latest":
-        forecast = actual  # a stock or a one-off does not extrapolate
+        forecast: float | None = actual  # a stock or a one-off does not extrapolate
         if target.pace == "at_end" and day < end:
             forecast = None  # its figure comes at the end (a yearly assessment): nothing to go by yet
     else:

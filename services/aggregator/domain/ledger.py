@@ -22,9 +22,9 @@ from typing import Any
 
 from services.aggregator.domain.facts import ACTIVITY, ASSESSED, CORRECTED, REPORTED, SUBMITTED, Fact
 from shared.clock import VIETNAM
-from shared.plan.periods import Period
+from shared.plan.periods import Period, PeriodKind
 
-_CHILDREN = {"year": "half", "half": "quarter", "quarter": "month"}
+_CHILDREN: dict[str, PeriodKind] = {"year": "half", "half": "quarter", "quarter": "month"}
 # Kinds whose fold adds up: applying one of these facts twice counts it twice. Applying any
 # other fact again (the same record: same time, arrival and id) changes nothing.
 ADDS_UP = frozenset({ACTIVITY})
@@ -239,7 +239,7 @@ class AgencyLedger:
         if plan.indicator(indicator).aggregation != "sum":
             return None
         # a unit's own figure already covers its descendants: count only the topmost ones
-        top = [u for u in units if not any(a in units for a in _ancestors(plan, u))]
+        top = [u for u in units if u is not None and not any(a in units for a in _ancestors(plan, u))]
         return sum(self.value_of(units[u]) for u in sorted(top))
 
 
@@ -254,7 +254,7 @@ def _passed(fact: Fact) -> bool:
 
 
 @lru_cache(maxsize=1024)  # a plan year has 19 periods; evaluations ask again every batch
-def _sub_periods(period: Period, kind: str) -> tuple[Period, ...]:
+def _sub_periods(period: Period, kind: PeriodKind) -> tuple[Period, ...]:
     months = tuple(period.months())
     if kind == "month":
         return months

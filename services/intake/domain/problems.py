@@ -6,6 +6,7 @@ specific `detail`; validation problems list each offending field by JSON Pointer
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,7 +115,7 @@ def json_kind(value: Any) -> str:
     )
 
 
-def _message(error: dict[str, Any], field_name: str) -> str:
+def _message(error: Mapping[str, Any], field_name: str) -> str:
     kind = error["type"]
     if kind in _EXPECTED:  # strict: a boolean or a quoted number is refused, never converted
         return f"must be {_EXPECTED[kind]}; got {json_kind(error['input'])}"

@@ -129,7 +129,9 @@ def kpi_signals(event: KpiStatusChanged, previous_period_status: KpiStatus | Non
         "deadline": event.deadline.isoformat() if event.deadline else None,
     }
     lagging = event.status is KpiStatus.LAGGING
-    at_risk_twice = event.status is KpiStatus.AT_RISK and previous_period_status is KpiStatus.AT_RISK
+    at_risk_twice: bool | None = (
+        event.status is KpiStatus.AT_RISK and previous_period_status is KpiStatus.AT_RISK
+    )
     # a forecast is an early hint: pointless once the KPI is lagging, over, or cannot be judged
     forecast_short = (
         event.status in (KpiStatus.ON_TRACK, KpiStatus.AT_RISK)

@@ -33,7 +33,7 @@ class RecipientState:
     email: str
     first_pending_at: datetime | None = None  # first change not yet mailed
     last_sent_at: datetime | None = None
-    delivered: dict[int, str] = field(default_factory=dict)  # alert id → state last mailed
+    delivered: dict[int | None, str] = field(default_factory=dict)  # alert id → state last mailed
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,10 @@ class Selection:
     silenced: list[Alert]
     silences: list[Silence]
     inhibited: list[Alert]
-    since: dict[int, datetime] = field(default_factory=dict)  # alert id → when it changed for this leader
-    forget: frozenset[int] = frozenset()  # mailed as firing, since superseded: not news, not resolved
+    since: dict[int | None, datetime] = field(
+        default_factory=dict
+    )  # alert id → when it changed for this leader
+    forget: frozenset[int | None] = frozenset()  # mailed as firing, since superseded: not news, not resolved
 
 
 @dataclass(frozen=True)
