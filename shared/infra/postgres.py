@@ -457,9 +457,10 @@ def _set_password(role: str, password: str) -> str:
     return f"ALTER ROLE {_quote(role)} WITH PASSWORD {_literal(password)}"
 
 
-async def _ensure_database(admin_url: str, name: str) -> None:
-    url = make_url(admin_url)
-    conn = await asyncpg.connect(
+async def _connect(url_text: str) -> asyncpg.Connection:
+    """A plain asyncpg connection (autocommit) to the database a URL names, with its TLS settings."""
+    url = make_url(url_text)
+    return await asyncpg.connect(
         user=url.username,
         password=url.password,
         host=url.host,
@@ -467,6 +468,10 @@ async def _ensure_database(admin_url: str, name: str) -> None:
         database=url.database,
         ssl=_tls(url),
     )
+
+
+async def _ensure_database(admin_url: str, name: str) -> None:
+    conn = await _connect(admin_url)
     try:
         if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
             await conn.execute(f"CREATE DATABASE {_quote(name)}")
@@ -561,15 +566,7 @@ async def create_database(server_url: str, prefix: str = "t") -> str:
 
 
 async def _existing_roles(server_url: str, roles: Sequence[str]) -> list[str]:
-    url = make_url(server_url)
-    conn = await asyncpg.connect(
-        user=url.username,
-        password=url.password,
-        host=url.host,
-        port=url.port,
-        database=url.database,
-        ssl=_tls(url),
-    )
+    conn = await _connect(server_url)
     try:
         found = {
             r["rolname"]
@@ -612,15 +609,7 @@ async def drop_database(server_url: str, database_url: str) -> None:
 
 async def _admin(server_url: str, statement: str) -> None:
     # CREATE/DROP DATABASE cannot run in a transaction: a plain asyncpg connection, autocommit.
-    url = make_url(server_url)
-    conn = await asyncpg.connect(
-        user=url.username,
-        password=url.password,
-        host=url.host,
-        port=url.port,
-        database=url.database,
-        ssl=_tls(url),
-    )
+    conn = await _connect(server_url)
     try:
         await conn.execute(statement)
     finally:
