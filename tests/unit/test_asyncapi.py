@@ -34,16 +34,26 @@ def resolved(schema: dict) -> dict:
 
 def test_four_topics_and_every_agency_event_type_on_the_raw_and_canonical_topics():
     assert {c["address"] for c in DOC["channels"].values()} == {
+        "progress.raw.v1.{agency}",
         "progress.raw.v1",
         "progress.events.v1",
         "progress.dlq.v1",
         "kpi.status.v1",
     }
-    names = {
-        DOC["components"]["messages"][r["$ref"].rsplit("/", 1)[1]]["name"]
-        for r in DOC["channels"]["raw"]["messages"].values()
-    }
-    assert names == {e["type"] for e in examples().values()}
+    for raw in ("agencyRaw", "raw"):
+        names = {
+            DOC["components"]["messages"][r["$ref"].rsplit("/", 1)[1]]["name"]
+            for r in DOC["channels"][raw]["messages"].values()
+        }
+        assert names == {e["type"] for e in examples().values()}
+
+
+def test_the_broker_is_described_as_needing_scram_credentials():
+    scheme = DOC["components"]["securitySchemes"]["scram"]
+    assert scheme["type"] == "scramSha512"
+    for server in DOC["servers"].values():
+        assert server["security"] == [{"$ref": "#/components/securitySchemes/scram"}]
+    assert DOC["channels"]["agencyRaw"]["parameters"]["agency"]["description"]
 
 
 @pytest.mark.parametrize("name", [n for n, m in DOC["components"]["messages"].items() if m.get("examples")])

@@ -20,6 +20,7 @@ from shared.deadletter import MAX_DETAIL, MAX_ERRORS
 from shared.events.codec import CONTENT_TYPE
 from shared.events.models import AGENCY_EVENT_TYPES, STATUS_EVENT_TYPES
 from shared.kafka import DLQ, EVENTS, RAW, STATUS
+from shared.kafka_access import agency_topic
 
 DOC_PATH = Path(__file__).resolve().parents[3] / "docs" / "asyncapi.yaml"
 KAFKA_BINDING = "0.5.0"
@@ -193,14 +194,20 @@ def document() -> dict[str, Any]:
     agency = [m for m in messages if m in {_short(str(t)) for t in AGENCY_EVENT_TYPES}]
     status = [m for m in messages if m in {_short(str(t)) for t in STATUS_EVENT_TYPES}]
 
-    def channel(spec, description: str, names: list[str]) -> dict[str, Any]:
+    def channel(spec, description: str, names: list[str], address: str | None = None) -> dict[str, Any]:
+        parameters = (
+            {"parameters": {"agency": {"description": "the agency's code in the plan, e.g. CA-HUONG-HOA"}}}
+            if address and "{agency}" in address
+            else {}
+        )
         return {
-            "address": spec.name,
+            "address": address or spec.name,
             "description": description,
+            **parameters,
             "messages": {n: {"$ref": f"#/components/messages/{n}"} for n in names},
             "bindings": {
                 "kafka": {
-                    "topic": spec.name,
+                    "topic": address or spec.name,
                     "partitions": spec.partitions,
                     "topicConfiguration": {"retention.ms": spec.retention_ms},
                     "bindingVersion": KAFKA_BINDING,
@@ -234,14 +241,28 @@ def document() -> dict[str, Any]:
             "local": {
                 "host": "localhost:9092",
                 "protocol": "kafka",
-                "description": "the local stack's broker (KAFKA_BOOTSTRAP_SERVERS elsewhere)",
+                "description": (
+                    "the local stack's broker (KAFKA_BOOTSTRAP_SERVERS elsewhere); SASL_PLAINTEXT on loopback, "
+                    "SASL_SSL (the same credentials plus the broker's CA) between machines"
+                ),
+                "security": [{"$ref": "#/components/securitySchemes/scram"}],
             }
         },
         "channels": {
+            "agencyRaw": channel(
+                RAW,
+                "An agency system's own raw topic, keyed by agency code: only that agency's principal may "
+                "write it (a broker ACL), and intake binds each record to that agency: a ce_source naming "
+                "another agency is dead-lettered (source-mismatch). Credentials: `tiendo agency "
+                "kafka-credentials create AGENCY`.",
+                agency,
+                address=agency_topic(RAW.name, "{agency}"),
+            ),
             "raw": channel(
                 RAW,
-                "Agency systems' events, keyed by agency code; access to the topic is the "
-                "authentication, and ce_source must name an agency of the plan.",
+                "The shared raw topic: intake reads it, but with access control on no agency principal "
+                "may write it (each writes its own topic above); kept for integrations granted it "
+                "explicitly. ce_source must name an agency of the plan.",
                 agency,
             ),
             "events": channel(
@@ -259,6 +280,12 @@ def document() -> dict[str, Any]:
             ),
         },
         "operations": {
+            "sendAgencyRaw": operation(
+                "send", "agencyRaw", agency, "an agency system produces its events to its own topic"
+            ),
+            "receiveAgencyRaw": operation(
+                "receive", "agencyRaw", agency, "intake reads every agency's topic (by prefix)"
+            ),
             "receiveRaw": operation("receive", "raw", agency, "intake reads what agencies produce"),
             "sendEvents": operation("send", "events", agency, "intake forwards valid events"),
             "sendDeadLetters": operation(
@@ -270,7 +297,20 @@ def document() -> dict[str, Any]:
             "sendStatus": operation("send", "status", status, "the aggregator announces status changes"),
             "receiveStatus": operation("receive", "status", status, "the notifier alerts on them"),
         },
-        "components": {"messages": messages, "schemas": _data_schemas()},
+        "components": {
+            "messages": messages,
+            "schemas": _data_schemas(),
+            "securitySchemes": {
+                "scram": {
+                    "type": "scramSha512",
+                    "description": (
+                        "SASL/SCRAM-SHA-512; the broker's StandardAuthorizer refuses what no ACL grants "
+                        "(docs/security.md, Kafka): an agency writes only its own raw topic, only intake "
+                        "the canonical topic, only the aggregator the status topic."
+                    ),
+                }
+            },
+        },
     }
 
 

@@ -36,7 +36,13 @@ def test_the_asyncapi_document_is_valid():
     report = parse(asyncapi_docs.DOC_PATH)
     problems = [d for d in report["diagnostics"] if d["severity"] <= 1]  # 0 error, 1 warning
     assert report["parsed"] and problems == [], problems
-    assert report["channels"] == ["progress.raw.v1", "progress.events.v1", "progress.dlq.v1", "kpi.status.v1"]
+    assert report["channels"] == [
+        "progress.raw.v1.{agency}",
+        "progress.raw.v1",
+        "progress.events.v1",
+        "progress.dlq.v1",
+        "kpi.status.v1",
+    ]
     assert "dead-letter" in report["messages"]
 
 
