@@ -1,15 +1,20 @@
-"""`tiendo plan check [FILE]`: validate a plan file and summarise it."""
+"""`tiendo plan check [FILE]`: validate a plan file and summarise it; `tiendo plan show`: the
+targets it makes, rule by rule."""
 
 from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Literal
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
+from shared.plan.entries import Target
 from shared.plan.loader import PlanError, load_plan
+from shared.plan.model import Plan
 from shared.plan.periods import MONTHS_PER
 
 DEFAULT_PLAN = Path(__file__).resolve().parents[2] / "plans" / "quang-tri-2024.yaml"
@@ -30,21 +35,24 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-@app.command()
-def check(
-    file: Path = typer.Argument(
-        DEFAULT_PLAN, envvar="TIENDO_PLAN_FILE", help="plan YAML (default: the shipped plan)"
-    ),
-) -> None:
-    """Validate FILE; print a summary when valid, else every problem with its line (exit 1)."""
-    console = Console(highlight=False)
+_FILE = typer.Argument(DEFAULT_PLAN, envvar="TIENDO_PLAN_FILE", help="plan YAML (default: the shipped plan)")
+
+
+def _load(console: Console, file: Path) -> Plan:
     try:
-        plan = load_plan(_shown(file))
+        return load_plan(_shown(file))
     except PlanError as err:
         for issue in err.errors:
             console.print(f"[red]{escape(str(issue))}[/red]", soft_wrap=True)  # "[3]" is not markup
         console.print(f"[bold red]{len(err.errors)} problem(s) in {_shown(file)}[/bold red]")
         raise typer.Exit(code=1) from None
+
+
+@app.command()
+def check(file: Path = _FILE) -> None:
+    """Validate FILE; print a summary when valid, else every problem with its line (exit 1)."""
+    console = Console(highlight=False)
+    plan = _load(console, file)
     kinds = Counter(u.kind for u in plan.units)
     target_kinds = Counter(t.kind for t in plan.targets)
     # coarse to fine: the year, its halves, quarters, then months
@@ -59,9 +67,95 @@ def check(
         f" reporting rules: {len(plan.reporting)}",
         f"indicators: {len(plan.indicators)}, activity types: {len(plan.activity_types)}",
         f"targets: {len(plan.targets)} ({', '.join(f'{n} {k}' for k, n in target_kinds.items())}),"
-        f" {sum(t.sample for t in plan.targets)} with sample figures",
+        f" {sum(t.sample for t in plan.targets)} with sample figures,"
+        f" {sum(t.rule is not None for t in plan.targets)} made by {len(plan.target_rules)} target rule(s)",
         f"periods: {', '.join(map(str, periods))}",
     ]
     console.print(f"[green]✓ {_shown(file)} is valid[/green]")
     for line in lines:
         console.print(f"[green]  {escape(line)}[/green]", soft_wrap=True)
+
+
+_HEADERS = {
+    "vi": ("Quy tắc", "Cơ quan", "Chỉ tiêu", "Kỳ", "Mức phải đạt", "Ghi chú"),
+    "en": ("Rule", "Agency", "Indicator", "Period", "Target", "Notes"),
+}
+_WORDS = {
+    "vi": {"row": "dòng riêng", "own": "số liệu riêng", "replaced": "thay bằng targets[{row}]", "yes": "số liệu mẫu",
+           "by": "trước {day}", "of": "", "targets": "{n} chỉ tiêu"},
+    "en": {"row": "own row", "own": "own figures", "replaced": "replaced by targets[{row}]", "yes": "sample",
+           "by": "by {day}", "of": "of ", "targets": "{n} target(s)"},
+}  # fmt: skip
+
+
+@app.command()
+def show(
+    file: Path = _FILE,
+    agency: str | None = typer.Option(None, "--agency", help="only this agency's targets"),
+    rule: str | None = typer.Option(None, "--rule", help="only what this target rule makes"),
+    lang: str = typer.Option("vi", "--lang", help="vi or en"),
+) -> None:
+    """Print the plan's targets as the services see them: what each target rule expands to, its
+    per-agency figures, and the explicit rows (with --rule: also the rule's targets they replace)."""
+    console = Console(highlight=False)
+    if not console.is_terminal:  # piped or captured: one target a line reads better than wrapped cells
+        console = Console(highlight=False, width=max(console.width, 180))
+    plan = _load(console, file)
+    if lang not in _HEADERS:
+        raise typer.BadParameter("vi or en", param_hint="--lang")
+    words = _WORDS[lang]
+    language: Literal["vi", "en"] = "vi" if lang == "vi" else "en"
+    codes = {a.code for a in plan.agencies}
+    if agency is not None and agency not in codes:
+        raise typer.BadParameter(f"unknown agency {agency!r}", param_hint="--agency")
+    chosen = None if rule is None else plan.target_rule(rule)
+    if rule is not None and chosen is None:
+        known = ", ".join(r.id for r in plan.target_rules) or "none"
+        raise typer.BadParameter(f"unknown target rule {rule!r} (the plan's: {known})", param_hint="--rule")
+    rows = [t for t in plan.targets if agency in (None, t.agency) and rule in (None, t.rule)]
+    replaced = (
+        [] if rule is None else [(t, r) for t, r in plan.replaced_by_rows(rule) if agency in (None, t.agency)]
+    )
+    title = f"{plan.code} — {words['targets'].format(n=len(rows))}"
+    if chosen is not None:
+        title += f" — {chosen.id}: {chosen.note or ''}".rstrip(": ")
+    table = Table(*_HEADERS[lang], title=title)
+    for t in rows:
+        table.add_row(*_row(plan, t, words, language), _source(plan, t, words))
+    for t, row in replaced:
+        cells = [f"[dim]{escape(c)}[/dim]" for c in _row(plan, t, words, language)]
+        table.add_row(*cells, f"[dim]{escape(words['replaced'].format(row=row))}[/dim]")
+    console.print(table)
+
+
+def _row(plan: Plan, t: Target, words: dict[str, str], lang: Literal["vi", "en"]) -> list[str]:
+    """Rule, agency, indicator, period, the figure to reach, in the leader's words."""
+    indicator = plan.indicator(t.indicator)
+    unit = indicator.unit_label(lang)
+    if t.kind == "baseline_relative":
+        goal = indicator.whole(t.target_value() or 0)
+        figure = f"≥ {t.factor:.0%} × {t.baseline_value:g} ({t.baseline_year}) = {goal:g} {unit}"
+    elif t.kind == "ratio":
+        denominator = plan.indicator(t.denominator or "").display_name(lang)
+        figure = f"≥ {t.factor:.0%} {words['of']}{denominator.lower()}"
+    else:
+        figure = f"≥ {t.value:g} {unit}"
+        if t.due is not None:
+            figure += " " + words["by"].format(day=f"{t.due:%d/%m/%Y}")
+    rule = t.rule or f"— ({words['row']})"
+    return [
+        rule,
+        plan.agency(t.agency).display_name(lang),
+        indicator.display_name(lang),
+        t.as_period.label(lang),
+        figure,
+    ]
+
+
+def _source(plan: Plan, t: Target, words: dict[str, str]) -> str:
+    """Whether the figure is a sample, and whether the agency has figures of its own in the rule."""
+    sample = words["yes"] if t.sample else ""
+    rule = plan.target_rule(t.rule) if t.rule else None
+    if rule is not None and ({t.agency, plan.agency(t.agency).unit} & set(rule.per_agency)):
+        sample = ", ".join(x for x in (sample, words["own"]) if x)
+    return sample

@@ -5,6 +5,7 @@ to each other correctly.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Iterable
 from datetime import date
@@ -58,6 +59,12 @@ def fail_with(problems: list[tuple[Loc, str]], title: str, missing: Iterable[Loc
         raise ValidationError.from_exception_data(title, details)
 
 
+def unknown_ref(what: str, code: str, table: Iterable[str]) -> str:
+    """`unknown agency 'POLICE' (did you mean 'POL'?)`: the text of every dangling reference."""
+    hint = difflib.get_close_matches(code, list(table), n=1)
+    return f"unknown {what} {code!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+
+
 def known_zone(name: str) -> str:
     try:
         ZoneInfo(name)
@@ -103,8 +110,13 @@ class Leader(Frozen):
     language: Lang = "vi"
 
 
+class AgencyKind(_Named):
+    """What sort of agency it is (commune_committee, district_police ...): what target rules select."""
+
+
 class Agency(_Named):
     unit: str
+    kind: str | None = None  # one of the plan's agency_kinds; an agency without one is in no rule
     parent: str | None = None  # the agency alerts escalate to
     leaders: list[Leader] = []
     is_steering_committee: bool = False
@@ -157,6 +169,7 @@ class Target(Frozen):
     pace: Pace | None = None  # None: the indicator's default (`Indicator.default_pace`)
     profile: list[float] | None = None  # 12 monthly weights of the baseline year, Jan..Dec
     sample: bool = False  # the figure is an illustrative sample, not taken from the plan text
+    rule: str | None = None  # the target rule that made it (shared/plan/rules.py); None: a row of its own
 
     @field_validator("period", mode="before")
     @classmethod

@@ -7,7 +7,7 @@ offending entry (`targets[3].agency`) so that the loader can point at the YAML l
 
 from __future__ import annotations
 
-import difflib
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
@@ -18,6 +18,7 @@ from shared.plan.entries import (
     UNIT_DEPTH,
     ActivityType,
     Agency,
+    AgencyKind,
     Frozen,
     Indicator,
     Loc,
@@ -27,9 +28,11 @@ from shared.plan.entries import (
     Unit,
     fail_with,
     known_zone,
+    unknown_ref,
 )
 from shared.plan.periods import Period, check_cutoff_day, periods_of_year
 from shared.plan.rollups import Rollup, rollup_problems
+from shared.plan.rules import TargetRule, expand_rules
 
 if TYPE_CHECKING:
     from shared.plan.index import PlanIndex
@@ -43,10 +46,13 @@ class Plan(Frozen):
     cutoff_day: Annotated[int, AfterValidator(check_cutoff_day)] = 14
     sample_data_note: str
     units: list[Unit] = Field(min_length=1)
+    agency_kinds: list[AgencyKind] = []
     agencies: list[Agency] = Field(min_length=1)
     indicators: list[Indicator] = Field(min_length=1)
     activity_types: list[ActivityType] = []
+    # once validated: the rules' targets (rule by rule), then the explicit rows (docs/plan.md)
     targets: list[Target] = []
+    target_rules: list[TargetRule] = []  # targets for every agency of a kind (shared/plan/rules.py)
     reporting: list[ReportingRule] = []
     thresholds: Thresholds = Thresholds()
     commune_assessment_indicator: str | None = None
@@ -63,6 +69,7 @@ class Plan(Frozen):
     _committee: Agency | None = PrivateAttr(default=None)
     _reported: dict[str, set[str]] = PrivateAttr(default_factory=dict)
     _plan_index: Any = PrivateAttr(default=None)
+    _replaced: dict[str, list[tuple[Target, int]]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _cross_check(self) -> Plan:
@@ -74,6 +81,8 @@ class Plan(Frozen):
         )
         self._units, self._agencies, self._indicators = units, agencies, indicators
         self._activity_types = self._index("activity_types", self.activity_types, problems)
+        kinds = self._index("agency_kinds", self.agency_kinds, problems)
+        located = self._expand_targets(units, indicators, kinds, problems)
         target_refs = (
             ("agency", agencies, "agency"),
             ("indicator", indicators, "indicator"),
@@ -89,15 +98,14 @@ class Plan(Frozen):
               for i, r in enumerate(self.reporting)),
             *((("reporting", i, "indicators", j), code, indicators, "indicator")
               for i, r in enumerate(self.reporting) for j, code in enumerate(r.indicators)),
-            *((("targets", i, f), getattr(t, f), table, what)
-              for i, t in enumerate(self.targets) for f, table, what in target_refs),
+            *((("agencies", i, "kind"), a.kind, kinds, "agency kind") for i, a in enumerate(self.agencies)),
+            *((where(f), getattr(t, f), table, what)  # a rule's references are checked with it
+              for t, where in located if t.rule is None for f, table, what in target_refs),
             (("commune_assessment_indicator",), self.commune_assessment_indicator, indicators, "indicator"),
         ]  # fmt: skip
         for loc, code, table, what in refs:
             if code is not None and code not in table:
-                hint = difflib.get_close_matches(code, list(table), n=1)
-                guess = f" (did you mean {hint[0]!r}?)" if hint else ""
-                problems.append((loc, f"unknown {what} {code!r}{guess}"))
+                problems.append((loc, unknown_ref(what, code, table)))
 
         for i, u in enumerate(self.units):
             parent = units.get(u.parent or "")
@@ -143,10 +151,12 @@ class Plan(Frozen):
                             f"no activity type counts into {code}, so no activity could make its figure",
                         )
                     )
-        for i, t in enumerate(self.targets):
-            self._check_target(i, t, problems)
+        by_rules: list[tuple[Loc, str]] = []  # one rule's agencies and periods share a mistake
+        for t, where in located:
+            self._check_target(where, t, by_rules if t.rule else problems)
+        problems += _grouped(by_rules)
         problems += rollup_problems(self.rollups, agencies, indicators, units)
-        fail_with(problems, "Plan")
+        fail_with(list(dict.fromkeys(problems)), "Plan")  # a rule's agencies share its mistakes
         self._committee = self.agencies[committees[0]]
         for r in self.reporting:
             self._reported.setdefault(r.agency, set()).update(r.indicators)
@@ -161,35 +171,73 @@ class Plan(Frozen):
             self._ancestors[u.code] = chain
         return self
 
-    def _check_target(self, i: int, t: Target, problems: list[tuple[Loc, str]]) -> None:
-        loc, period = ("targets", i), t.as_period
+    def _expand_targets(
+        self,
+        units: dict[str, Unit],
+        indicators: dict[str, Indicator],
+        kinds: dict[str, AgencyKind],
+        problems: list[tuple[Loc, str]],
+    ) -> list[tuple[Target, Callable[[str], Loc]]]:
+        """Replace `targets` by the rules' targets then the explicit rows (an explicit row wins
+        over a rule's target for its agency × indicator × period); each with where its fields are."""
+        explicit = {(t.agency, t.indicator, t.period): i for i, t in enumerate(self.targets)}
+        for i, t in enumerate(self.targets):
+            if t.rule is not None:
+                message = "only a target rule's targets name a rule; a row of its own replaces the rule's"
+                problems.append((("targets", i, "rule"), message))
+        expansions, rule_problems = expand_rules(
+            self.target_rules, self.agencies, units, indicators, kinds, self.year
+        )
+        problems += rule_problems
+        located: list[tuple[Target, Callable[[str], Loc]]] = []
+        kept: set[int] = set()
+        for e in expansions:
+            t = e.target
+            row = explicit.get((t.agency, t.indicator, t.period))
+            if row is None:
+                located.append((t, e.loc))
+                kept.add(e.rule_index)
+            else:
+                self._replaced.setdefault(t.rule or "", []).append((t, row))
+        made = {e.rule_index for e in expansions}
+        for i in sorted(made - kept):
+            message = "every target the rule makes is replaced by a row of `targets`: the rule does nothing"
+            problems.append((("target_rules", i), message))
+        located += [(t, _row_loc(i)) for i, t in enumerate(self.targets)]
+        object.__setattr__(
+            self, "targets", [t for t, _ in located]
+        )  # still validating: not yet frozen for use
+        return located
+
+    def _check_target(self, where: Callable[[str], Loc], t: Target, problems: list[tuple[Loc, str]]) -> None:
+        period = t.as_period
         if period.year != self.year:
-            problems.append(((*loc, "period"), f"{t.period} is outside the plan year {self.year}"))
+            problems.append((where("period"), f"{t.period} is outside the plan year {self.year}"))
         if t.baseline_year is not None and t.baseline_year >= self.year:
-            problems.append(((*loc, "baseline_year"), f"must be before the plan year {self.year}"))
+            problems.append((where("baseline_year"), f"must be before the plan year {self.year}"))
         if t.due is not None and not period.contains(t.due, self.cutoff_day):
             start, end = period.window(self.cutoff_day)
-            problems.append(((*loc, "due"), f"{t.due} is outside the window of {t.period} ({start}..{end})"))
+            problems.append((where("due"), f"{t.due} is outside the window of {t.period} ({start}..{end})"))
         if t.denominator == t.indicator:
-            problems.append(((*loc, "denominator"), "a ratio cannot be its own denominator"))
+            problems.append((where("denominator"), "a ratio cannot be its own denominator"))
         key = (t.agency, t.indicator, t.period)
         if key in self._targets:
-            problems.append((loc, f"a second target for {t.agency} / {t.indicator} / {t.period}"))
+            problems.append((where("")[:-1], f"a second target for {t.agency} / {t.indicator} / {t.period}"))
         self._targets.setdefault(key, t)
         # A target nobody reports on could never be assessed, nor its report be found missing.
         rule = self._rules.get(t.agency)
         if rule is None:
             if t.agency in self._agencies:
-                problems.append(((*loc, "agency"), f"{t.agency} has a target but no reporting rule"))
+                problems.append((where("agency"), f"{t.agency} has a target but no reporting rule"))
             return
         for field in ("indicator", "denominator"):
             code = getattr(t, field)
             if code in self._indicators and code not in rule.indicators:
-                problems.append(((*loc, field), f"{code} is not in {t.agency}'s reporting rule"))
+                problems.append((where(field), f"{code} is not in {t.agency}'s reporting rule"))
         reported = periods_of_year(self.year, rule.period_kind)
         if period.year == self.year and not any(period.covers(p) for p in reported):
             message = f"{t.period} is finer than {t.agency}'s {rule.frequency} reporting"
-            problems.append(((*loc, "period"), message))
+            problems.append((where("period"), message))
 
     @staticmethod
     def _index(section: str, items: list[Any], problems: list[tuple[Loc, str]]) -> dict[str, Any]:
@@ -239,6 +287,13 @@ class Plan(Frozen):
         wanted = None if period is None else str(Period.parse(str(period)))
         return [t for t in self.targets if agency in (None, t.agency) and wanted in (None, t.period)]
 
+    def target_rule(self, rule_id: str) -> TargetRule | None:
+        return next((r for r in self.target_rules if r.id == rule_id), None)
+
+    def replaced_by_rows(self, rule_id: str) -> list[tuple[Target, int]]:
+        """The targets the rule would make that explicit rows replace: (its target, the row's index)."""
+        return list(self._replaced.get(rule_id, ()))
+
     def target(self, agency: str, indicator: str, period: str | Period) -> Target | None:
         return self._targets.get((agency, indicator, str(Period.parse(str(period)))))
 
@@ -280,3 +335,21 @@ class Plan(Frozen):
         if cur.code != committee.code:  # a root agency still answers to the committee
             chain.append(committee)
         return chain if agency_code != committee.code else []
+
+
+def _row_loc(i: int) -> Callable[[str], Loc]:
+    return lambda field: ("targets", i, field)
+
+
+def _grouped(problems: list[tuple[Loc, str]]) -> list[tuple[Loc, str]]:
+    """A rule's targets' problems, one per place in the rule: twelve months finer than a quarterly
+    reporting rule are one mistake, reported with how many targets it touches."""
+    seen: dict[Loc, list[str]] = {}
+    for loc, message in problems:
+        messages = seen.setdefault(loc, [])
+        if message not in messages:
+            messages.append(message)
+    return [
+        (loc, m[0] + (f" (and {len(m) - 1} more of the rule's targets)" if len(m) > 1 else ""))
+        for loc, m in seen.items()
+    ]

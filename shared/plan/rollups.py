@@ -50,7 +50,9 @@ def rollup_problems(
             if member == r.agency:
                 problems.append((where, f"{member} cannot roll up into itself"))
                 continue
-            if r.agency in agencies and not _within(agencies[member].unit, agencies[r.agency].unit, units):
+            if r.agency in agencies and not unit_within(
+                agencies[member].unit, agencies[r.agency].unit, units
+            ):
                 problems.append(
                     (
                         where,
@@ -83,7 +85,7 @@ def rollup_problems(
     return problems
 
 
-def _within(unit: str, area: str, units: dict[str, Any]) -> bool:
+def unit_within(unit: str, area: str, units: dict[str, Any]) -> bool:
     seen: set[str] = set()
     cur: str | None = unit
     while cur is not None and cur not in seen:
