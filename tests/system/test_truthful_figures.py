@@ -430,15 +430,16 @@ def test_an_agency_that_never_reports_shows_as_behind(told):
 def test_a_zero_baseline_needs_a_floor(tmp_path):
     """The loader (no stack needed): 0 × 105 % would be a target achieved with nothing done."""
     text = open(DEFAULT_PLAN, encoding="utf-8").read()
-    assert text.count("baseline_value: 34, factor: 1.05") == 1
+    # CA-DONG-HA's 2023 figure, under the police-cases-105 target rule (issue 20)
+    assert text.count("CA-DONG-HA: {baseline_value: 34}") == 1
     zero = tmp_path / "zero.yaml"
-    zero.write_text(text.replace("baseline_value: 34, factor: 1.05", "baseline_value: 0, factor: 1.05"))
+    zero.write_text(text.replace("CA-DONG-HA: {baseline_value: 34}", "CA-DONG-HA: {baseline_value: 0}"))
     with pytest.raises(PlanError) as refused:
         load_plan(zero)
     assert any("floor" in issue.message for issue in refused.value.errors), refused.value.errors
     floored = tmp_path / "floored.yaml"
     floored.write_text(
-        text.replace("baseline_value: 34, factor: 1.05", "baseline_value: 0, factor: 1.05, floor: 5")
+        text.replace("CA-DONG-HA: {baseline_value: 34}", "CA-DONG-HA: {baseline_value: 0, floor: 5}")
     )
     target = load_plan(floored).target("CA-DONG-HA", "drug_cases_detected", "2024")
     assert target.target_value() == 5
