@@ -202,6 +202,7 @@ async def test_scorecard_lists_every_indicator_and_the_reports(api):
         "drug_cases_detected",
         "compulsory_rehab_dossiers",
         "communes_3_good",
+        "programme_tasks_implemented",  # task 1 of the plan (issue 20)
     }
     assert all("forecast" in k and "status" in k for k in card["kpis"])
     figures = {f["indicator"]: f for f in card["figures"]}
