@@ -391,3 +391,15 @@ def test_cli_check_names_a_rules_line(tmp_path: Path) -> None:
         f"{_where(path, 'applies_to: customs', 'customs')}: target_rules[1].applies_to: the rule makes no target"
         in bad.output
     )
+
+
+def test_the_shipped_plan_covers_task_1_and_makes_26_june_a_milestone_of_its_own() -> None:
+    plan = load_plan(SHIPPED)
+    programme = plan.target("CA-TINH", "programme_tasks_implemented", "2024")
+    assert programme is not None and programme.sample
+    for agency in ("TINH-DOAN", "SVHTTDL"):
+        day = plan.target(agency, "national_day_activities", "2024")
+        month = plan.target(agency, "action_month_activities", "2024")
+        assert day is not None and month is not None
+        assert (day.kind, str(day.due), str(month.due)) == ("milestone", "2024-06-26", "2024-06-30")
+        assert plan.index.figure_source(agency, "national_day_activities") == "activities"  # dated events
