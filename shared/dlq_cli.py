@@ -26,6 +26,7 @@ from shared.deadletter import DeadLetterInfo, read_dead_letter
 from shared.events.codec import CONTENT_TYPE
 from shared.events.models import agency_code_of
 from shared.kafka import DLQ, RAW, client_security
+from shared.local_stack import NOT_FOUND, kafka_admin, recorded
 
 app = typer.Typer(
     help="Dead letters: list them, show one, replay one (corrected) to the raw topic.", no_args_is_help=True
@@ -38,7 +39,13 @@ _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _DURATION = re.compile(r"(\d+)([smhd])")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
-Bootstrap = typer.Option(None, "--bootstrap", envvar="KAFKA_BOOTSTRAP_SERVERS", help="host:port[,host:port]")
+Bootstrap = typer.Option(
+    None,
+    "--bootstrap",
+    envvar="KAFKA_BOOTSTRAP_SERVERS",
+    help="host:port[,host:port]; default: the running local stack's broker",
+    callback=lambda given: given or recorded("kafka_bootstrap"),
+)
 Topic = typer.Option(DLQ.name, "--topic", envvar="TIENDO_DLQ_TOPIC", help="the dead-letter topic")
 Timeout = typer.Option(15.0, "--timeout", min=0.1, help="seconds to wait for Kafka before giving up")
 
@@ -137,7 +144,7 @@ def _run(coroutine_fn: Callable[[], Any], bootstrap: str | None) -> Any:
     """Run one command's coroutine; every failure becomes a one-line message and exit code 1."""
     try:
         if not bootstrap:
-            raise Refused("set KAFKA_BOOTSTRAP_SERVERS or pass --bootstrap")
+            raise Refused(f"set KAFKA_BOOTSTRAP_SERVERS, pass --bootstrap or {NOT_FOUND}")
         with _quiet_kafka_logs():
             return asyncio.run(coroutine_fn())
     except Refused as exc:
@@ -160,7 +167,7 @@ async def _consumer(bootstrap: str, timeout: float):
     # No group: nothing is committed, no service's offsets move.
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
-        **client_security(),
+        **client_security(kafka_admin()),  # dead letters of every service: the admin principal reads them
         group_id=None,
         enable_auto_commit=False,
         isolation_level="read_committed",
@@ -599,7 +606,7 @@ def replay_command(
             )
         if not yes and not typer.confirm("send it?", default=False):
             raise Refused("not sent")
-        producer = make_producer(bootstrap, request_timeout_ms=int(timeout * 1000))
+        producer = make_producer(bootstrap, credentials=kafka_admin(), request_timeout_ms=int(timeout * 1000))
         try:
             await asyncio.wait_for(producer.start(), timeout)
             meta = await asyncio.wait_for(

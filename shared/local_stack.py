@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from shared.infra._process import REPO_ROOT
+from shared.kafka import KafkaCredentials, kafka_credentials
 
 STATE_DIR = Path(os.environ.get("TIENDO_STATE_DIR", REPO_ROOT / ".tiendo"))
 NOT_FOUND = "start the local stack (`tiendo stack up`)"
@@ -27,3 +28,14 @@ def stack_environment() -> dict[str, str]:
     """DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS from the local stack, for those the environment lacks."""
     found = {"DATABASE_URL": recorded("database_url"), "KAFKA_BOOTSTRAP_SERVERS": recorded("kafka_bootstrap")}
     return {name: value for name, value in found.items() if value and not os.environ.get(name)}
+
+
+def kafka_admin() -> KafkaCredentials | None:
+    """The broker's admin principal: the environment's (KAFKA_SASL_*), else the local stack's."""
+    credentials = kafka_credentials()
+    if credentials is not None:
+        return credentials
+    secret = recorded("kafka_admin_secret")
+    if secret and Path(secret).is_file():
+        return KafkaCredentials("admin", Path(secret).read_text().strip())
+    return None

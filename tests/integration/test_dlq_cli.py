@@ -222,6 +222,31 @@ def test_list_shows_every_letter_with_its_reason_and_filters(kafka_bootstrap, to
     assert len(recent.output.splitlines()) == 4  # produced moments ago (record time)
 
 
+def test_without_options_or_environment_it_uses_the_running_local_stack(
+    kafka_bootstrap, kafka_admin, topics, tmp_path, monkeypatch
+):
+    import shared.local_stack
+
+    for name in (
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "KAFKA_SASL_USERNAME",
+        "KAFKA_SASL_PASSWORD",
+        "KAFKA_SASL_PASSWORD_FILE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(shared.local_stack, "STATE_DIR", tmp_path)
+    assert "start the local stack" in _refused(CliRunner().invoke(app, ["list", "--topic", topics["dlq"]]))
+    state = {"kafka_bootstrap": kafka_bootstrap}
+    if kafka_admin is not None:
+        secret = tmp_path / "admin.secret"
+        secret.write_text(kafka_admin.password)
+        state["kafka_admin_secret"] = str(secret)
+    (tmp_path / "stack.json").write_text(json.dumps(state))
+    result = CliRunner().invoke(app, ["list", "--topic", topics["dlq"]])
+    assert result.exit_code == 0, result.output
+    assert "evt-negative" in result.output
+
+
 def test_list_commits_no_offsets_for_any_group(kafka_bootstrap, topics):
     from aiokafka.admin import AIOKafkaAdminClient
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import typer
 
-from shared.kafka import RAW, KafkaCredentials, TopicSpec, kafka_credentials
+from shared.kafka import RAW, KafkaCredentials, TopicSpec
 from shared.kafka_access import agency_topic, grant_agency
-from shared.local_stack import NOT_FOUND, recorded
+from shared.local_stack import NOT_FOUND, kafka_admin, recorded
 from shared.settings import DEFAULT_PLAN
 
 app = typer.Typer(
@@ -20,17 +20,13 @@ app = typer.Typer(
 
 
 def _admin() -> KafkaCredentials:
-    """The admin principal: the environment's, else the running local stack's."""
-    credentials = kafka_credentials()
-    if credentials is not None:
-        return credentials
-    secret = recorded("kafka_admin_secret")
-    if secret and Path(secret).exists():
-        return KafkaCredentials("admin", Path(secret).read_text().strip())
-    raise typer.BadParameter(
-        f"set KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD(_FILE) of the admin principal or {NOT_FOUND}",
-        param_hint="credentials",
-    )
+    credentials = kafka_admin()
+    if credentials is None:
+        raise typer.BadParameter(
+            f"set KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD(_FILE) of the admin principal or {NOT_FOUND}",
+            param_hint="credentials",
+        )
+    return credentials
 
 
 @app.command("create")
