@@ -14,6 +14,7 @@ from services.aggregator.adapters.tables import kpis, reports
 from services.aggregator.domain.history import fold, history
 from services.aggregator.domain.kpi import evaluate, evaluate_agency
 from services.aggregator.domain.ledger import AgencyLedger
+from services.aggregator.domain.progress import Checkpoint, year_progress
 from services.aggregator.domain.rollup import province_wide, rolled
 
 
@@ -105,6 +106,50 @@ class Queries:
             }
             for r in rows
         ]
+
+    async def all_reports(self, as_of: datetime | None = None) -> list[dict]:
+        """Every agency's reports (the board's late and missing ones), as `reports` words them."""
+        if as_of is None:
+            async with self.engine.connect() as conn:
+                rows = (
+                    await conn.execute(select(reports).order_by(reports.c.deadline, reports.c.agency))
+                ).all()
+            return [
+                {
+                    "agency": r.agency,
+                    "period": r.period,
+                    "status": r.status,
+                    "deadline": r.deadline.isoformat(),
+                    "submitted_at": r.submitted_at.isoformat() if r.submitted_at else None,
+                }
+                for r in rows
+            ]
+        ledgers = await self._ledgers(None, as_of)
+        out = []
+        for agency in self.plan.agencies:
+            if self.plan.reporting_rule(agency.code) is None:
+                continue
+            ledger = ledgers.get(agency.code, AgencyLedger(agency.code))
+            for r in evaluate_agency(ledger, self.plan, as_of, indicators=set())[1]:
+                out.append(
+                    {
+                        "agency": r.agency,
+                        "period": r.period,
+                        "status": str(r.status),
+                        "deadline": r.deadline.isoformat(),
+                        "submitted_at": r.submitted_at.isoformat() if r.submitted_at else None,
+                    }
+                )
+        return sorted(out, key=lambda r: (r["deadline"], r["agency"]))
+
+    async def year_progress(
+        self, until: datetime, as_of: datetime | None = None
+    ) -> dict[str, list[Checkpoint]]:
+        """Each indicator's progress over the plan year up to `until`, from the facts recorded by
+        `as_of` (all, without it): the board's charts."""
+        async with self.engine.connect() as conn:
+            facts = await repo.load_facts(conn, None, known_by=as_of)
+        return year_progress(facts, self.plan, until)
 
     async def figures(self, agency: str, period: str, as_of: datetime | None = None) -> list[dict]:
         """The agency's figure for every indicator it reports, targets or not."""

@@ -15,6 +15,7 @@ from services.aggregator.adapters.queries import Queries
 from services.aggregator.bootstrap import Aggregator, bootstrap
 from services.aggregator.domain.kpi import end_of_day
 from services.aggregator.entrypoints import gauges
+from services.aggregator.entrypoints.pages import pages_router
 from shared.api_docs import serve_api_docs
 from shared.events.models import KpiStatus
 from shared.http_params import (
@@ -121,6 +122,7 @@ def create_app(
         return f"stopped: {', '.join(dead)}" if dead else None
 
     mount_health_and_metrics(app, agg.registry, {"database": database, "tasks": tasks_alive})
+    app.include_router(pages_router(queries, agg.plan, agg.clock))  # the people's pages (issue 19)
 
     @app.get(
         "/v1/kpis",

@@ -1,0 +1,148 @@
+"""The people's pages' words, Vietnamese first (administrative register), English available.
+
+One catalogue for every page (board, agency page, later the alerts page and the reporting form).
+Statuses and periods are not here: they come from shared.labels, as in the emails and the APIs.
+The language is chosen by `?lang=en|vi` (remembered in a cookie) or that cookie; Vietnamese otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from shared.labels import Lang
+
+LANG_COOKIE = "tiendo_lang"
+DEFAULT_LANG: Lang = "vi"
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "app.name": {"vi": "Tiendo — Theo dõi tiến độ thực hiện kế hoạch", "en": "Tiendo — plan progress"},
+    "nav.board": {"vi": "Bảng tổng hợp", "en": "Board"},
+    "nav.language": {"vi": "Ngôn ngữ", "en": "Language"},
+    "board.title": {"vi": "Bảng tổng hợp tiến độ thực hiện chỉ tiêu", "en": "Progress of the plan's targets"},
+    "board.current": {"vi": "Các kỳ đang thực hiện", "en": "Periods in progress"},
+    "board.period": {"vi": "Kỳ báo cáo", "en": "Reporting period"},
+    "board.as_of": {"vi": "Số liệu tính đến ngày", "en": "Figures as of"},
+    "board.as_of_now": {"vi": "Số liệu mới nhất", "en": "Latest figures"},
+    "board.show": {"vi": "Xem", "en": "Show"},
+    "board.by_status": {"vi": "Cơ quan theo tình trạng", "en": "Agencies by status"},
+    "board.behind": {"vi": "Cơ quan chậm tiến độ", "en": "Agencies behind"},
+    "board.none_behind": {"vi": "Không có cơ quan nào chậm tiến độ.", "en": "No agency is behind."},
+    "board.reports": {"vi": "Báo cáo nộp muộn hoặc chưa nộp", "en": "Reports late or missing"},
+    "board.no_late_reports": {
+        "vi": "Không có báo cáo nộp muộn hoặc quá hạn.",
+        "en": "No report is late or missing.",
+    },
+    "board.no_kpis": {"vi": "Không có chỉ tiêu nào trong kỳ này.", "en": "No target in this period."},
+    "board.chart": {"vi": "Tiến độ trong năm", "en": "Progress over the year"},
+    "col.agency": {"vi": "Cơ quan, đơn vị", "en": "Agency"},
+    "col.indicator": {"vi": "Chỉ tiêu", "en": "Indicator"},
+    "col.period": {"vi": "Kỳ", "en": "Period"},
+    "col.actual": {"vi": "Thực hiện", "en": "Actual"},
+    "col.target": {"vi": "Chỉ tiêu giao", "en": "Target"},
+    "col.expected": {"vi": "Theo tiến độ", "en": "Expected by now"},
+    "col.forecast": {"vi": "Dự báo cả kỳ", "en": "Forecast"},
+    "col.status": {"vi": "Tình trạng", "en": "Status"},
+    "col.deadline": {"vi": "Hạn nộp", "en": "Deadline"},
+    "col.submitted": {"vi": "Ngày nộp", "en": "Submitted"},
+    "col.history": {"vi": "Diễn biến số liệu", "en": "History"},
+    "col.time": {"vi": "Thời điểm", "en": "Time"},
+    "col.recorded": {"vi": "Ghi nhận lúc", "en": "Recorded"},
+    "col.event": {"vi": "Sự kiện", "en": "Event"},
+    "col.value": {"vi": "Giá trị", "en": "Value"},
+    "col.role": {"vi": "Trạng thái", "en": "Role"},
+    "col.reason": {"vi": "Lý do điều chỉnh", "en": "Correction reason"},
+    "agency.kpis": {"vi": "Các chỉ tiêu của cơ quan", "en": "The agency's targets"},
+    "agency.reports": {"vi": "Tình hình nộp báo cáo", "en": "Reports' timeliness"},
+    "agency.no_reports": {"vi": "Cơ quan không có lịch nộp báo cáo.", "en": "No reporting schedule."},
+    "agency.parent": {"vi": "Cơ quan cấp trên", "en": "Reports to"},
+    "figure.title": {"vi": "Diễn biến số liệu", "en": "History of the figure"},
+    "figure.current": {"vi": "Số liệu hiện tại", "en": "Current figure"},
+    "figure.no_events": {"vi": "Chưa có sự kiện nào cho số liệu này.", "en": "No event behind this figure."},
+    "figure.back": {"vi": "Quay lại trang cơ quan", "en": "Back to the agency"},
+    "role.applied": {"vi": "Đang áp dụng", "en": "Applied"},
+    "role.superseded": {"vi": "Đã được thay thế", "en": "Superseded"},
+    "role.correction": {"vi": "Điều chỉnh (đang áp dụng)", "en": "Correction (applied)"},
+    "role.superseded_correction": {"vi": "Điều chỉnh (đã được thay thế)", "en": "Correction (superseded)"},
+    "role.counted": {"vi": "Hoạt động được tính", "en": "Counted activity"},
+    "role.assessment": {"vi": "Kết quả đánh giá (đang áp dụng)", "en": "Assessment (applied)"},
+    "role.superseded_assessment": {
+        "vi": "Kết quả đánh giá (đã được thay thế)",
+        "en": "Assessment (superseded)",
+    },
+    "event.reported": {"vi": "Báo cáo số liệu", "en": "Figure reported"},
+    "event.corrected": {"vi": "Điều chỉnh số liệu", "en": "Figure corrected"},
+    "event.activity": {"vi": "Ghi nhận hoạt động", "en": "Activity recorded"},
+    "event.assessed": {"vi": "Đánh giá", "en": "Assessment"},
+    "sample.note": {"vi": "Số liệu mẫu", "en": "Sample figures"},
+    "chart.actual": {"vi": "Thực hiện (lũy kế)", "en": "Actual (cumulative)"},
+    "chart.expected": {"vi": "Theo tiến độ", "en": "Expected by pace"},
+    "chart.target": {"vi": "Chỉ tiêu năm", "en": "Year's target"},
+    "chart.description": {
+        "vi": "Thực hiện lũy kế {actual} so với {expected} theo tiến độ; chỉ tiêu {target}.",
+        "en": "Cumulative actual {actual} against {expected} expected by pace; target {target}.",
+    },
+    "error.not_found": {"vi": "Không tìm thấy trang", "en": "Page not found"},
+    "error.unknown_agency": {
+        "vi": "Không có cơ quan, đơn vị mang mã “{code}” trong kế hoạch.",
+        "en": "The plan has no agency with the code “{code}”.",
+    },
+    "error.unknown_figure": {
+        "vi": "Không có số liệu này trong kế hoạch.",
+        "en": "The plan has no such figure.",
+    },
+    "error.forbidden": {
+        "vi": "Tài khoản của đồng chí không được xem số liệu của cơ quan này.",
+        "en": "Your account may not see this agency's figures.",
+    },
+    "error.bad_period": {"vi": "Kỳ báo cáo “{value}” không hợp lệ.", "en": "“{value}” is not a period."},
+    "error.bad_as_of": {
+        "vi": "Ngày “{value}” không hợp lệ (định dạng 2024-06-14).",
+        "en": "“{value}” is not a date (2024-06-14).",
+    },
+    "error.home": {"vi": "Về bảng tổng hợp", "en": "Back to the board"},
+    "empty": {"vi": "—", "en": "—"},
+}
+
+
+def choose_lang(query: str | None, cookie: str | None) -> Lang:
+    """`?lang=` wins over the cookie; anything else is Vietnamese."""
+    for value in (query, cookie):
+        if value in ("vi", "en"):
+            return value  # type: ignore[return-value]
+    return DEFAULT_LANG
+
+
+def translator(lang: Lang, messages: Mapping[str, Mapping[str, str]] = MESSAGES) -> Callable[..., str]:
+    """`t("board.title")`, `t("error.unknown_agency", code="X")`; an unknown key is an error
+    (a page must never show a key to a person)."""
+
+    def t(key: str, **values: Any) -> str:
+        text = messages[key][lang]
+        return text.format(**values) if values else text
+
+    return t
+
+
+def number(value: float | None, lang: Lang = "vi") -> str:
+    """A figure as Vietnamese write it (1.234,5) or English (1,234.5); whole numbers lose '.0'."""
+    if value is None:
+        return "—"
+    text = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+    return text.replace(",", "\x00").replace(".", ",").replace("\x00", ".") if lang == "vi" else text
+
+
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def moment_text(value: str | datetime | None, lang: Lang = "vi", *, with_time: bool = True) -> str:
+    """A moment in Vietnam time as people write it: 14/06/2024 09:00 (vi), 2024-06-14 09:00 (en)."""
+    if value is None:
+        return "—"
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(VIETNAM)
+    pattern = ("%d/%m/%Y" if lang == "vi" else "%Y-%m-%d") + (" %H:%M" if with_time else "")
+    return moment.strftime(pattern)

@@ -1,0 +1,165 @@
+"""The people's pages in a real browser: the real aggregator app served by uvicorn on a loopback
+port, its projection made by the real projector from the demo's reporting on the session's
+PostgreSQL, and Debian's Chromium driven by Playwright (never a browser of Playwright's own)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import uvicorn
+
+from services.aggregator.adapters.decoding import decode
+from services.aggregator.bootstrap import bootstrap
+from services.aggregator.entrypoints.app import create_app
+from shared.clock import ManualClock
+from shared.demo import BEHAVIOURS
+from shared.events.codec import to_kafka
+from shared.events.models import agency_event_adapter
+from shared.simulation import Simulation
+from tests.aggregator.helpers import NOW, PLAN, fresh_database, settings_for, unique_topics
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LAGGARD = "CA-HUONG-HOA"  # shared.demo: pace 0.5 on drug-crime detections
+CORRECTION_REASON = "Trùng 2 vụ đã báo cáo ở kỳ trước"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def demo_events() -> list:
+    """The demo's first half of 2024 (shared.demo BEHAVIOURS), plus the laggard correcting its
+    latest drug-crime figure, with a reason."""
+    events = [agency_event_adapter.validate_python(e) for e in Simulation(PLAN, BEHAVIOURS).events(NOW)]
+    latest = max(
+        (
+            e
+            for e in events
+            if e.source.endswith(LAGGARD)
+            and e.type.endswith("indicator.reported.v1")
+            and e.data.indicator == "drug_cases_detected"
+        ),
+        key=lambda e: e.time,
+    )
+    correction = agency_event_adapter.validate_python(
+        {
+            "specversion": "1.0",
+            "id": "web-test-correction",
+            "source": latest.source,
+            "type": "vn.gov.pcmt.indicator.corrected.v1",
+            "time": (latest.time + timedelta(hours=3)).isoformat(),
+            "data": {
+                "corrects": latest.id,
+                "value": max(latest.data.value - 2, 0),
+                "reason": CORRECTION_REASON,
+            },
+        }
+    )
+    return [*events, correction]
+
+
+def _delivered(event, offset: int):
+    record = to_kafka(event)
+    return decode(
+        SimpleNamespace(
+            topic="events",
+            partition=0,
+            offset=offset,
+            key=record.key,
+            value=record.value,
+            headers=record.headers,
+            timestamp=0,
+        ),
+        PLAN,
+    )
+
+
+@pytest.fixture(scope="package")
+async def demo_data() -> dict:
+    events = demo_events()
+    return {"events": events, "correction": next(e for e in events if e.id == "web-test-correction")}
+
+
+@pytest.fixture(scope="package")
+async def board_url(database_url: str, demo_data: dict) -> AsyncIterator[str]:
+    """The aggregator's app on a loopback port, its projection as the demo's stream makes it: each
+    event recorded an hour after its time (so `as_of` sees what was known then), judged at NOW."""
+    url = await fresh_database(database_url)
+    clock = ManualClock(NOW)
+    # No Kafka: the pages read the projection only; the projector is driven directly.
+    agg = bootstrap(settings_for("127.0.0.1:9", url, unique_topics("web")), clock=clock, plan=PLAN)
+    by_arrival: dict[datetime, list] = {}
+    for event in demo_data["events"]:
+        by_arrival.setdefault(event.time + timedelta(hours=1), []).append(event)
+    offset = 0
+    for moment in sorted(by_arrival):
+        batch = []
+        for event in by_arrival[moment]:
+            offset += 1
+            batch.append(_delivered(event, offset))
+        await agg.projector.apply(batch, min(moment, NOW))
+    await agg.projector.apply([], NOW, reevaluate={a.code for a in PLAN.agencies})
+    app = create_app(agg, run_background=False)
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        await asyncio.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
+
+
+@pytest.fixture(scope="package")
+async def browser():
+    from playwright.async_api import async_playwright
+
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: the browser tests drive Debian's Chromium "
+            "(apt-get install chromium); Playwright's own browser download is never used",
+            pytrace=False,
+        )
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest.fixture
+async def page(browser):
+    context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN")
+    page = await context.new_page()
+    try:
+        yield page
+    finally:
+        await context.close()
