@@ -94,6 +94,8 @@ class ErrorBody(BaseModel):
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "The body is not JSON"},
+    401: {"model": ErrorBody, "description": "No valid credentials (a bearer token, docs/security.md)"},
+    403: {"model": ErrorBody, "description": "The principal's role or scope does not allow it"},
     404: {"model": ErrorBody, "description": "No such resource (an unknown id or code)"},
     422: {"model": ErrorBody, "description": "A parameter or field is malformed, out of range or unknown"},
 }

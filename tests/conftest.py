@@ -32,6 +32,15 @@ if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
     os.environ.update(KafkaCredentials("admin", os.environ["TIENDO_KAFKA_ADMIN_PASSWORD"]).env())
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _test_signing_key() -> Iterator[None]:
+    """shared.auth.testing's key lives in a temporary directory: gone when the session ends."""
+    yield
+    from shared.auth.testing import discard_keys
+
+    discard_keys()
+
+
 @pytest.fixture(scope="session")
 def infra_dir() -> Path:
     path = REPO_ROOT / ".tiendo" / "test-infra" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"

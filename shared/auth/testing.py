@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import shutil
 import tempfile
 from pathlib import Path
 
+from shared.auth.dependencies import AuthSettings
 from shared.auth.principal import Principal, Role
 from shared.auth.tokens import TokenIssuer, generate_signing_key, load_signing_key
 
@@ -38,3 +40,16 @@ def issue_for(role: Role | str, agency: str | None = None, name: str | None = No
 
 def bearer(role: Role | str, agency: str | None = None, name: str | None = None) -> dict[str, str]:
     return {"Authorization": f"Bearer {issue_for(role, agency, name)}"}
+
+
+def auth_settings() -> AuthSettings:
+    """A service's AuthSettings accepting `issue_for` tokens (for an app built in process)."""
+    return AuthSettings(jwks_file=jwks_file())
+
+
+def discard_keys() -> None:
+    """Remove the signing key's directory (a test session leaves nothing behind); a later call
+    of `issue_for` makes a new key."""
+    if _keys.cache_info().currsize:
+        shutil.rmtree(_keys()[0].parent, ignore_errors=True)
+        _keys.cache_clear()

@@ -24,6 +24,8 @@ from sqlalchemy import (
     text,
 )
 
+from shared.audit import audit_table
+
 SCHEMA = "aggregator"
 metadata = MetaData(schema=SCHEMA)
 TZ = TIMESTAMP(timezone=True)
@@ -102,3 +104,6 @@ outbox = Table(
 
 # Rebuilt from the topic by `tiendo aggregator rebuild`, then swapped in (the outbox is not).
 PROJECTION_TABLES = ("recorded_events", "agency_versions", "kpis", "reports")
+
+# Who read which agency's figures (issue 17, shared.audit).
+audit_log = audit_table(metadata)

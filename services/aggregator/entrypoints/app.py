@@ -12,11 +12,15 @@ from fastapi import FastAPI, HTTPException, Path, Query
 from sqlalchemy import text
 
 from services.aggregator.adapters.queries import Queries
+from services.aggregator.adapters.tables import audit_log
 from services.aggregator.bootstrap import Aggregator, bootstrap
 from services.aggregator.domain.kpi import end_of_day
 from services.aggregator.entrypoints import gauges
+from services.aggregator.entrypoints.access import ProvinceReader, Reader
 from services.aggregator.entrypoints.pages import pages_router
 from shared.api_docs import serve_api_docs
+from shared.audit import AuditLog, audit_router
+from shared.auth import AuthSettings, install_auth
 from shared.events.models import KpiStatus
 from shared.http_params import (
     DATE_OR_MOMENT,
@@ -74,7 +78,11 @@ def _period(value: str | None) -> str | None:
 
 
 def create_app(
-    aggregator: Aggregator | None = None, *, settings: Any = None, run_background: bool = True
+    aggregator: Aggregator | None = None,
+    *,
+    settings: Any = None,
+    run_background: bool = True,
+    auth: AuthSettings | None = None,
 ) -> FastAPI:
     agg = aggregator or bootstrap(settings)
     queries = Queries(agg.engine, agg.plan)
@@ -109,6 +117,8 @@ def create_app(
         "status, report timeliness, audit trail and time travel.",
     )
     app.state.aggregator = agg
+    app.state.audit = AuditLog(agg.engine, audit_log)
+    install_auth(app, auth)  # every /v1 route needs a principal (access.py, docs/security.md)
     answer_invalid_requests_safely(app)
     serve_api_docs(app)
 
@@ -131,6 +141,7 @@ def create_app(
         summary="The KPI projection (now, or as of a past moment)",
     )
     async def list_kpis(
+        scope: Reader,
         period: PeriodQuery = None,
         agency: Annotated[Code | None, Query()] = None,
         indicator: Annotated[Code | None, Query()] = None,
@@ -146,7 +157,7 @@ def create_app(
             status=status.value if status else None,
             as_of=parse_as_of(as_of),
         )
-        return {"as_of": as_of, "items": items}
+        return {"as_of": as_of, "items": scope.items(items)}
 
     @app.get(
         "/v1/agencies/{code}/scorecard",
@@ -156,7 +167,7 @@ def create_app(
         "it reports, and its reports' timeliness",
     )
     async def scorecard(
-        code: Annotated[Code, Path()], period: PeriodQuery = None, as_of: AsOf = None
+        scope: Reader, code: Annotated[Code, Path()], period: PeriodQuery = None, as_of: AsOf = None
     ) -> dict:
         require_known(code, agencies, "agency", 404)
         agency = agg.plan.agency(code)
@@ -184,6 +195,7 @@ def create_app(
         "(those recorded by `as_of`, with the KPI as it stood then)",
     )
     async def kpi_history(
+        scope: Reader,
         agency: Annotated[Code, Path()],
         indicator: Annotated[Code, Path()],
         period: Annotated[PeriodText, Path()],
@@ -201,7 +213,7 @@ def create_app(
             "period": period,
             "as_of": as_of,
             "kpi": current[0] if current else None,
-            "events": items,
+            "events": scope.without_notes(agency, items),
         }
 
     @app.get(
@@ -213,6 +225,7 @@ def create_app(
         "police), each agency counted once",
     )
     async def list_rollups(
+        scope: Reader,
         period: PeriodQuery = None,
         agency: Annotated[Code | None, Query()] = None,
         indicator: Annotated[Code | None, Query()] = None,
@@ -224,7 +237,7 @@ def create_app(
         items = await queries.rollups(
             period=period, agency=agency, indicator=indicator, as_of=parse_as_of(as_of)
         )
-        return {"period": period, "as_of": as_of, "items": items}
+        return {"period": period, "as_of": as_of, "items": scope.items(items)}
 
     @app.get(
         "/v1/province",
@@ -234,11 +247,15 @@ def create_app(
         "through the roll-up it belongs to, with the agencies it is made of",
     )
     async def province(
-        period: PeriodQuery = None, indicator: Annotated[Code | None, Query()] = None, as_of: AsOf = None
+        scope: ProvinceReader,
+        period: PeriodQuery = None,
+        indicator: Annotated[Code | None, Query()] = None,
+        as_of: AsOf = None,
     ) -> dict:
         require_known(indicator, indicators, "indicator")
         period = _period(period) or str(agg.plan.year)
         items = await queries.province(period=period, indicator=indicator, as_of=parse_as_of(as_of))
         return {"period": period, "as_of": as_of, "items": items}
 
+    app.include_router(audit_router(app.state.audit, agencies))
     return app

@@ -155,7 +155,10 @@ class MemoryAlertStore:
         for fingerprint, stored in self.state.alerts.items():
             if stored.id == alert.id:
                 self.state.alerts[fingerprint] = replace(
-                    stored, acked_at=alert.acked_at, acked_by=alert.acked_by
+                    stored,
+                    acked_at=alert.acked_at,
+                    acked_by=alert.acked_by,
+                    acked_by_subject=alert.acked_by_subject,
                 )
 
     async def add_silence(self, silence: Silence, now: datetime) -> Silence:

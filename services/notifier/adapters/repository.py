@@ -100,6 +100,7 @@ def _alert(row) -> Alert:
         acked_at=row.acked_at,
         acked_by=row.acked_by,
         id=row.id,
+        acked_by_subject=row.acked_by_subject,
     )
 
 
@@ -130,6 +131,7 @@ async def save_alert(conn: AsyncConnection, alert: Alert) -> Alert:
         resolved_at=alert.resolved_at,
         acked_at=alert.acked_at,
         acked_by=alert.acked_by,
+        acked_by_subject=alert.acked_by_subject,
         facts=alert.facts,
     )
     stmt = insert(alerts).values(**values)
@@ -163,7 +165,9 @@ async def list_alerts(
 
 async def set_acknowledged(conn: AsyncConnection, alert: Alert) -> None:
     await conn.execute(
-        update(alerts).where(alerts.c.id == alert.id).values(acked_at=alert.acked_at, acked_by=alert.acked_by)
+        update(alerts)
+        .where(alerts.c.id == alert.id)
+        .values(acked_at=alert.acked_at, acked_by=alert.acked_by, acked_by_subject=alert.acked_by_subject)
     )
 
 
@@ -176,6 +180,7 @@ def _silence(row) -> Silence:
         ends_at=row.ends_at,
         reason=row.reason,
         created_by=row.created_by,
+        created_by_subject=row.created_by_subject,
         id=row.id,
     )
 
@@ -192,6 +197,7 @@ async def add_silence(conn: AsyncConnection, silence: Silence, now: datetime) ->
                 ends_at=silence.ends_at,
                 reason=silence.reason,
                 created_by=silence.created_by,
+                created_by_subject=silence.created_by_subject,
                 created_at=now,
             )
             .returning(silences)

@@ -16,6 +16,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from shared.audit import audit_table
+
 SCHEMA = "notifier"
 metadata = MetaData(schema=SCHEMA)
 TS = DateTime(timezone=True)
@@ -59,6 +61,7 @@ alerts = Table(
     Column("resolved_at", TS),
     Column("acked_at", TS),
     Column("acked_by", String(320)),
+    Column("acked_by_subject", String(320)),
     Column("facts", JSONB, nullable=False),
 )
 
@@ -74,7 +77,11 @@ silences = Table(
     Column("reason", Text, nullable=False),
     Column("created_by", String(320), nullable=False),
     Column("created_at", TS, nullable=False),
+    Column("created_by_subject", String(320)),
 )
+
+# Who acknowledged, silenced or lifted what (issue 17, shared.audit).
+audit_log = audit_table(metadata)
 
 # Per leader: the grouping clock and which alert state each was last mailed in.
 recipients = Table(

@@ -102,8 +102,9 @@ class Alert:
     facts: dict[str, Any] = field(default_factory=dict)
     resolved_at: datetime | None = None
     acked_at: datetime | None = None
-    acked_by: str | None = None
+    acked_by: str | None = None  # the authenticated person's name (or the link's recipient)
     id: int | None = None
+    acked_by_subject: str | None = None  # their subject (account id, `sub`, or mailto:recipient)
 
     @property
     def fingerprint(self) -> str:
@@ -264,11 +265,11 @@ def apply(
     return replace(alert, as_of=signal.as_of)
 
 
-def acknowledge(alert: Alert, by: str, now: datetime) -> Alert:
+def acknowledge(alert: Alert, by: str, now: datetime, subject: str | None = None) -> Alert:
     """The first acknowledgement counts; it stops escalation, the alert stays on record."""
     if alert.acked_at is not None or not alert.firing:
         return alert
-    return replace(alert, acked_at=now, acked_by=by)
+    return replace(alert, acked_at=now, acked_by=by, acked_by_subject=subject)
 
 
 def inhibited(alert: Alert, firing: list[Alert]) -> bool:

@@ -21,8 +21,9 @@ class Silence:
     starts_at: datetime
     ends_at: datetime
     reason: str
-    created_by: str
+    created_by: str  # the authenticated person's name
     id: int | None = None
+    created_by_subject: str | None = None  # their subject (None on silences set before issue 17)
 
     def __post_init__(self) -> None:
         if not (self.agency or self.indicator or self.period):

@@ -2,6 +2,7 @@
 
 The link's GET only shows a confirmation button: mail scanners that prefetch links must not
 acknowledge on the leader's behalf (nor burn the single-use token). The POST acknowledges.
+Who may call the rest: `access.py` (docs/security.md).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.notifier.adapters import outbox
 from services.notifier.adapters import repository as repo
@@ -19,7 +20,9 @@ from services.notifier.adapters.rendering import TEMPLATES
 from services.notifier.adapters.texts import KIND_TITLE
 from services.notifier.domain.alerts import Alert
 from services.notifier.domain.silences import InvalidSilence, Silence
+from services.notifier.entrypoints.access import Acknowledger, AlertReader, Operator, link_principal
 from services.notifier.service_layer import operations
+from shared.audit import AuditEntry
 from shared.http_params import ERRORS, Code, Moment, Period, RowId, require_known, text
 
 router = APIRouter()
@@ -29,7 +32,6 @@ MAX_SILENCE_HOURS = 24 * 366
 LINK_ERRORS = {
     400: {"description": "An invalid or expired link (a page saying so)", "content": {"text/html": {}}}
 }
-Person = text(320)
 Reason = text(2000)
 _pages = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["j2", "html"]))
 PAGE = {
@@ -124,7 +126,17 @@ async def ack_submit(token: Token, request: Request) -> HTMLResponse:
     lang = _lang(c, claim.recipient if claim else None)
     p = PAGE[lang]
     outcome, alert = await c.notifier.acknowledge_with_token(token, now)
-    if outcome == "ok":
+    if outcome == "ok" and alert is not None and claim is not None:
+        principal = link_principal(c.directory, claim.recipient, alert.agency)
+        await request.app.state.audit.record(
+            AuditEntry.of(
+                request,
+                principal,
+                "acknowledge",
+                agency=alert.agency,
+                detail={"alert": alert.id, "via": "link"},
+            )
+        )
         return _page(lang, p["ok"], p["ok_msg"], _describe(c, alert, lang))
     if outcome == "used":
         return _page(lang, p["used"], p["used_msg"], _describe(c, alert, lang), status=409)
@@ -144,6 +156,7 @@ def alert_json(alert: Alert) -> dict:
         "resolved_at": alert.resolved_at,
         "acked_at": alert.acked_at,
         "acked_by": alert.acked_by,
+        "acked_by_subject": alert.acked_by_subject,
         "facts": alert.facts,
     }
 
@@ -151,28 +164,44 @@ def alert_json(alert: Alert) -> dict:
 @router.get("/alerts", tags=["alerts"], responses=ERRORS)
 async def list_alerts(
     request: Request,
+    scope: AlertReader,
     state: Literal["firing", "resolved"] | None = None,
     agency: Annotated[Code | None, Query()] = None,
 ) -> list[dict]:
     require_known(agency, _c(request).directory.agencies, "agency")
     async with _c(request).engine.connect() as conn:
-        return [alert_json(a) for a in await repo.list_alerts(conn, state, agency)]
+        return [alert_json(a) for a in scope.alerts(await repo.list_alerts(conn, state, agency))]
 
 
 class AckBody(BaseModel):
-    by: Person
+    """Nothing to say: who acknowledges is the authenticated principal, never a typed name."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 @router.post("/alerts/{alert_id}/ack", tags=["alerts"], responses=ERRORS)
-async def ack_alert(alert_id: Annotated[RowId, Path()], body: AckBody, request: Request) -> dict:
+async def ack_alert(
+    alert_id: Annotated[RowId, Path()], request: Request, scope: Acknowledger, body: AckBody | None = None
+) -> dict:
     c = _c(request)
-    alert = await c.notifier.acknowledge(alert_id, body.by, c.clock.now())
+    async with c.engine.connect() as conn:
+        found = await repo.alert_by_id(conn, alert_id)
+    if found is None:
+        raise HTTPException(404, f"no alert {alert_id}")
+    await scope.check_acknowledge(request, found)
+    alert = await c.notifier.acknowledge(
+        alert_id, scope.person, c.clock.now(), subject=scope.principal.subject
+    )
     if alert is None:
         raise HTTPException(404, f"no alert {alert_id}")
+    await scope.record(request, "acknowledge", alert.agency, alert=alert.id)
     return alert_json(alert)
 
 
 class SilenceBody(BaseModel):
+    """Who silences is the authenticated principal: a `created_by` in the body is refused."""
+
+    model_config = ConfigDict(extra="forbid")
     agency: Code | None = None
     indicator: Code | None = None
     period: Period | None = None
@@ -186,7 +215,6 @@ class SilenceBody(BaseModel):
         description="duration, if ends_at is not given",
     )
     reason: Reason
-    created_by: Person
 
 
 def silence_json(s: Silence) -> dict:
@@ -199,23 +227,25 @@ def silence_json(s: Silence) -> dict:
         "ends_at": s.ends_at,
         "reason": s.reason,
         "created_by": s.created_by,
+        "created_by_subject": s.created_by_subject,
     }
 
 
 @router.post("/silences", status_code=201, tags=["silences"], responses=ERRORS)
-async def post_silence(body: SilenceBody, request: Request) -> dict:
+async def post_silence(body: SilenceBody, request: Request, scope: Operator) -> dict:
     c = _c(request)
     require_known(body.agency, c.directory.agencies, "agency")
     require_known(body.indicator, c.directory.indicators, "indicator")
     try:
-        return silence_json(
+        created = silence_json(
             await operations.silence(
                 c.engine,
                 agency=body.agency,
                 indicator=body.indicator,
                 period=body.period,
                 reason=body.reason,
-                created_by=body.created_by,
+                created_by=scope.person,
+                created_by_subject=scope.principal.subject,
                 now=c.clock.now(),
                 starts_at=body.starts_at,
                 ends_at=body.ends_at,
@@ -224,24 +254,29 @@ async def post_silence(body: SilenceBody, request: Request) -> dict:
         )
     except (InvalidSilence, ValueError) as exc:
         raise HTTPException(422, str(exc)) from exc
+    await scope.record(request, "silence", body.agency, silence=created["id"])
+    return created
 
 
-@router.get("/silences", tags=["silences"])
-async def get_silences(request: Request, active: bool = True) -> list[dict]:
+@router.get("/silences", tags=["silences"], responses=ERRORS)
+async def get_silences(request: Request, scope: Operator, active: bool = True) -> list[dict]:
     c = _c(request)
     async with c.engine.connect() as conn:
         return [silence_json(s) for s in await repo.list_silences(conn, c.clock.now() if active else None)]
 
 
 @router.delete("/silences/{silence_id}", tags=["silences"], responses=ERRORS)
-async def delete_silence(silence_id: Annotated[RowId, Path()], request: Request) -> dict:
+async def delete_silence(silence_id: Annotated[RowId, Path()], request: Request, scope: Operator) -> dict:
     c = _c(request)
     if not await operations.lift_silence(c.engine, silence_id, c.clock.now()):
         raise HTTPException(404, f"no active silence {silence_id}")
+    await scope.record(request, "lift_silence", None, silence=silence_id)
     return {"id": silence_id, "expired": True}
 
 
 @router.get("/outbox", tags=["operations"], responses=ERRORS)
-async def get_outbox(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict]:
+async def get_outbox(
+    request: Request, scope: Operator, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[dict]:
     async with _c(request).engine.connect() as conn:
         return await outbox.list_outbox(conn, limit)

@@ -8,14 +8,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from services.notifier.adapters.tables import audit_log
 from services.notifier.bootstrap import Container
 from services.notifier.entrypoints import api, loops
 from shared.api_docs import serve_api_docs
+from shared.audit import AuditLog, audit_router
+from shared.auth import AuthSettings, install_auth
 from shared.http_params import answer_invalid_requests_safely
 from shared.observability import mount_health_and_metrics
 
 
-def create_app(container: Container, *, run_loops: bool = True) -> FastAPI:
+def create_app(container: Container, *, run_loops: bool = True, auth: AuthSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         tasks = loops.start_all(container) if run_loops else []
@@ -29,7 +32,10 @@ def create_app(container: Container, *, run_loops: bool = True) -> FastAPI:
 
     app = FastAPI(title="Tiendo notifier", lifespan=lifespan)
     app.state.container = container
+    app.state.audit = AuditLog(container.engine, audit_log)
+    install_auth(app, auth)  # the operator API needs a principal (access.py, docs/security.md)
     app.include_router(api.router)
+    app.include_router(audit_router(app.state.audit, set(container.directory.agencies)))
     answer_invalid_requests_safely(app)
     serve_api_docs(app)
 

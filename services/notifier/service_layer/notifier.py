@@ -188,9 +188,11 @@ class Notifier:
             ).inc()
 
     # -- acknowledgement and silences ------------------------------------------------------
-    async def acknowledge(self, alert_id: int, by: str, now: datetime) -> Alert | None:
+    async def acknowledge(
+        self, alert_id: int, by: str, now: datetime, subject: str | None = None
+    ) -> Alert | None:
         async with self.uow.begin() as tx:
-            return await operations.acknowledge(tx.alerts, alert_id, by, now)
+            return await operations.acknowledge(tx.alerts, alert_id, by, now, subject)
 
     async def acknowledge_with_token(self, token: str, now: datetime) -> tuple[str, Alert | None]:
         """("ok" | "used" | "unknown" | an InvalidToken reason, the alert)."""
@@ -201,7 +203,9 @@ class Notifier:
         async with self.uow.begin() as tx:
             if not await tx.alerts.use_ack_nonce(claim.nonce, claim.alert_id, now):
                 return "used", await tx.alerts.alert_by_id(claim.alert_id)
-            alert = await operations.acknowledge(tx.alerts, claim.alert_id, claim.recipient, now)
+            alert = await operations.acknowledge(
+                tx.alerts, claim.alert_id, claim.recipient, now, f"mailto:{claim.recipient}"
+            )
             return ("ok" if alert else "unknown"), alert
 
     def peek_token(self, token: str, now: datetime) -> tuple[str, ack.AckClaim | None]:

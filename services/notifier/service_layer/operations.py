@@ -14,12 +14,14 @@ from services.notifier.service_layer.ports import AlertStore
 from shared.http_params import bounded_moment
 
 
-async def acknowledge(store: AlertStore, alert_id: int, by: str, now: datetime) -> Alert | None:
+async def acknowledge(
+    store: AlertStore, alert_id: int, by: str, now: datetime, subject: str | None = None
+) -> Alert | None:
     """None if there is no such alert; the first acknowledgement stands."""
     alert = await store.alert_by_id(alert_id, lock=True)
     if alert is None:
         return None
-    after = alert_rules.acknowledge(alert, by, now)
+    after = alert_rules.acknowledge(alert, by, now, subject)
     if after != alert:
         await store.set_acknowledged(after)
     return after
@@ -34,6 +36,7 @@ async def silence(
     reason: str,
     created_by: str,
     now: datetime,
+    created_by_subject: str | None = None,
     starts_at: datetime | None = None,
     ends_at: datetime | None = None,
     hours: float | None = None,
@@ -50,7 +53,16 @@ async def silence(
             bounded_moment(moment)  # the CLI's path as well as the API's
         except ValueError as exc:
             raise InvalidSilence(f"{name} {exc}") from None
-    created = Silence(agency or None, indicator or None, period or None, starts, ends, reason, created_by)
+    created = Silence(
+        agency or None,
+        indicator or None,
+        period or None,
+        starts,
+        ends,
+        reason,
+        created_by,
+        created_by_subject=created_by_subject,
+    )
     async with engine.begin() as conn:
         return await repo.add_silence(conn, created, now)
 

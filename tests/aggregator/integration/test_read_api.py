@@ -10,6 +10,8 @@ import httpx
 import pytest
 
 from services.aggregator.entrypoints.app import create_app
+from shared.auth import Role
+from shared.auth.testing import auth_settings, bearer
 from shared.clock import ManualClock
 from tests.aggregator.helpers import (
     NOW,
@@ -84,9 +86,9 @@ async def api(kafka_bootstrap, module_db):
             return not agg.consumer.force_check.is_set()
 
         await wait_until(checked, timeout=30)
-        app = create_app(agg, run_background=False)
+        app = create_app(agg, run_background=False, auth=auth_settings())
         async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app), base_url="http://aggregator"
+            transport=httpx.ASGITransport(app), base_url="http://aggregator", headers=bearer(Role.COMMITTEE)
         ) as client:
             yield client
 

@@ -11,6 +11,8 @@ import pytest
 from services.aggregator.adapters.codecs import with_lean_codecs
 from services.aggregator.bootstrap import bootstrap
 from services.aggregator.entrypoints.app import create_app
+from shared.auth import Role
+from shared.auth.testing import auth_settings, bearer
 from shared.clock import ManualClock
 from tests.aggregator.helpers import (
     NOW,
@@ -68,11 +70,11 @@ async def projected(kafka_bootstrap, module_db):
 def aggregator_app(projected, module_db):
     agg = bootstrap(projected, clock=ManualClock(NOW), plan=PLAN)
     agg = dataclasses.replace(agg, engine=with_lean_codecs(unpooled_engine(module_db)))
-    with serving(deferred, create_app(agg, run_background=False)) as app:
+    with serving(deferred, create_app(agg, run_background=False, auth=auth_settings())) as app:
         yield app
 
 
 @schema.parametrize()
 @BOUNDED
 def test_the_aggregator_api_answers_every_generated_request_without_a_server_error(case, aggregator_app):
-    case.call_and_validate(checks=CHECKS)
+    case.call_and_validate(checks=CHECKS, headers=bearer(Role.COMMITTEE))

@@ -14,6 +14,8 @@ from sqlalchemy import select, text
 from services.notifier.adapters.tables import outbox
 from services.notifier.bootstrap import bootstrap
 from services.notifier.entrypoints.app import create_app
+from shared.auth import Role
+from shared.auth.testing import auth_settings, bearer
 from shared.clock import ManualClock
 from tests.notifier.helpers import T0, VN, Inbox, kpi_event, report_event, settings
 
@@ -47,9 +49,11 @@ async def world(notifier_db, kafka_bootstrap, smtp_server):
                 "notifier.kpi_status, notifier.silences, notifier.used_ack_tokens"
             )
         )
-    app = create_app(c, run_loops=False)
+    app = create_app(c, run_loops=False, auth=auth_settings())
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://notifier.test"
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://notifier.test",
+        headers=bearer(Role.COMMITTEE),
     ) as http:
         yield c, clock, http
     await c.engine.dispose()
@@ -112,13 +116,15 @@ async def test_api_acknowledgement_and_a_silence_shown_in_the_footer(world, smtp
             "indicator": "drug_cases_detected",
             "hours": 48,
             "reason": "Đang đối soát số liệu với Bộ Công an",
-            "created_by": "thuong-truc",
         },
+        headers=bearer(Role.OPERATOR, name="Trực ban Nguyễn Thị Hoa"),
     )
     assert created.status_code == 201
     assert (
-        await http.post("/silences", json={"reason": "x", "hours": 1, "created_by": "o"})
-    ).status_code == 422
+        await http.post("/silences", json={"reason": "x", "hours": 1})
+    ).status_code == 422  # no agency, indicator nor period
+    typed = {"agency": "CA-TINH", "reason": "x", "hours": 1, "created_by": "Lê Văn An"}
+    assert (await http.post("/silences", json=typed)).status_code == 422  # a typed name is refused
     await c.notifier.handle(kpi_event(agency="CA-TINH", indicator="drug_cases_detected"), clock.now())
     assert await recipients_queued(c) == []  # silenced: nothing to send
     await c.notifier.handle(kpi_event(agency="CA-TINH", indicator="propaganda_sessions"), clock.now())
@@ -126,12 +132,19 @@ async def test_api_acknowledgement_and_a_silence_shown_in_the_footer(world, smtp
     [message] = mail.messages(to=PROVINCE)
     body = message.get_body(("plain",)).get_content()
     assert "Chậm tiến độ: Số buổi tuyên truyền" in body and "Chậm tiến độ: Số vụ phạm tội" not in body
-    assert "lý do: Đang đối soát số liệu với Bộ Công an (bởi thuong-truc)" in body
+    assert "lý do: Đang đối soát số liệu với Bộ Công an (bởi Trực ban Nguyễn Thị Hoa)" in body
 
     [alert] = [a for a in (await http.get("/alerts")).json() if a["indicator"] == "propaganda_sessions"]
-    acked = await http.post(f"/alerts/{alert['id']}/ack", json={"by": "operator"})
-    assert acked.status_code == 200 and acked.json()["acked_by"] == "operator"
-    assert (await http.post("/alerts/999999/ack", json={"by": "x"})).status_code == 404
+    forged = await http.post(f"/alerts/{alert['id']}/ack", json={"by": "Lê Văn An (Trưởng Ban)"})
+    assert forged.status_code == 422  # the person is the token's, never a typed name
+    leader = bearer(Role.LEADER, "CA-TINH", name="Lãnh đạo Công an tỉnh")
+    acked = await http.post(f"/alerts/{alert['id']}/ack", headers=leader)
+    assert acked.status_code == 200
+    assert (acked.json()["acked_by"], acked.json()["acked_by_subject"]) == (
+        "Lãnh đạo Công an tỉnh",
+        "test-leader-CA-TINH",
+    )
+    assert (await http.post("/alerts/999999/ack")).status_code == 404
     silence_id = created.json()["id"]
     assert (await http.delete(f"/silences/{silence_id}")).status_code == 200
     assert (await http.get("/silences")).json() == []

@@ -6,6 +6,8 @@ import pytest
 
 from services.notifier.bootstrap import bootstrap
 from services.notifier.entrypoints.app import create_app
+from shared.auth import Role
+from shared.auth.testing import auth_settings, bearer
 from shared.clock import ManualClock
 from tests.api_fuzz import BOUNDED, CHECKS, QUIET, schema_of, serving, unpooled_engine
 from tests.notifier.helpers import T0, kpi_event, settings
@@ -30,11 +32,11 @@ def notifier_app(seeded_db, kafka_bootstrap, smtp_server):
         clock=ManualClock(T0),
         engine=unpooled_engine(seeded_db),
     )
-    with serving(deferred, create_app(c, run_loops=False)) as app:
+    with serving(deferred, create_app(c, run_loops=False, auth=auth_settings())) as app:
         yield app
 
 
 @schema.parametrize()
 @BOUNDED
 def test_the_notifier_api_answers_every_generated_request_without_a_server_error(case, notifier_app):
-    case.call_and_validate(checks=CHECKS)
+    case.call_and_validate(checks=CHECKS, headers=bearer(Role.COMMITTEE))
