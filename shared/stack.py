@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from shared.auth.tokens import generate_signing_key
 from shared.db import SERVICES, upgrade
 from shared.infra import KafkaCluster, PostgresServer, provision_database, service_database_url
 from shared.infra._process import REPO_ROOT, InfraError, pid_alive
@@ -251,6 +252,8 @@ def _start(
     wait_for_port("127.0.0.1", smtp_port, timeout=20)
 
     ports = {name: _port(port, stable_ports) for name, port in SERVICE_PORTS.items()}
+    auth = _auth_env(paths, f"http://127.0.0.1:{ports['intake']}", ports, env)
+    state["auth"] = auth.get("intake", {})
     env = {
         "DATABASE_URL": database_url,
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
@@ -266,7 +269,7 @@ def _start(
     for name, port in ports.items():
         progress(f"starting the {name} service ...")
         # Each service its own Kafka principal and its own PostgreSQL role.
-        service_env = {**env, **service_kafka.get(name, {}), **service_db.get(name, {})}
+        service_env = {**auth[name], **env, **service_kafka.get(name, {}), **service_db.get(name, {})}
         proc = _spawn([sys.executable, "-m", f"services.{name}"], paths.logs / f"{name}.log", service_env)
         url = f"http://127.0.0.1:{port}"
         components[name] = {
@@ -330,6 +333,47 @@ def _grant_kafka(
             "TIENDO_KAFKA_ADMIN_PASSWORD": "",  # a test session's, never a service's
         }
     return service_env
+
+
+def auth_keys(paths: StackPaths) -> tuple[Path, Path]:
+    """The stack's signing key and its JWKS (made once, kept across `down`/`up` so sessions survive)."""
+    directory = paths.root / "auth"
+    private, public = directory / "signing-key.jwk", directory / "jwks.json"
+    if not (private.is_file() and public.is_file()):
+        generate_signing_key(directory)
+    directory.chmod(0o700)
+    return private, public
+
+
+def _auth_env(
+    paths: StackPaths, intake_url: str, ports: dict[str, int], extra_env: dict[str, str]
+) -> dict[str, dict[str, str]]:
+    """Each service's AUTH_* environment: everyone verifies with the stack's JWKS, intake signs
+    with its private key and lets the login page send people back to the other services' pages.
+    A caller giving AUTH_JWKS_FILE (tests: shared.auth.testing) brings its own keys, and then its
+    own AUTH_SIGNING_KEY_FILE for intake if it wants intake to sign."""
+    common = {"AUTH_LOGIN_URL": f"{intake_url}/login"}
+    if "AUTH_JWKS_FILE" not in extra_env:
+        private, public = auth_keys(paths)
+        common["AUTH_JWKS_FILE"] = str(public)
+    env = {name: dict(common) for name in SERVICE_PORTS}
+    if "AUTH_JWKS_FILE" not in extra_env:
+        env["intake"]["AUTH_SIGNING_KEY_FILE"] = str(private)
+    env["intake"]["INTAKE_LOGIN_NEXT_ORIGINS"] = ",".join(
+        f"http://{host}:{port}" for port in ports.values() for host in ("127.0.0.1", "localhost")
+    )
+    return env
+
+
+def service_auth_env(paths: StackPaths, name: str) -> dict[str, str]:
+    """The AUTH_* environment `up` gave service `name` (to restart it the same way)."""
+    if not paths.state.exists():
+        return {}
+    state = json.loads(paths.state.read_text())
+    recorded = dict(state.get("auth", {}))
+    if name != "intake":
+        recorded = {k: v for k, v in recorded.items() if k in ("AUTH_JWKS_FILE", "AUTH_LOGIN_URL")}
+    return recorded
 
 
 def service_kafka_env(paths: StackPaths, name: str) -> dict[str, str]:
