@@ -25,12 +25,19 @@ import httpx
 
 from bench.common import pg_dsn
 from services.intake.adapters.tokens import issue_tokens
+from shared.auth import Role
+from shared.auth.testing import bearer, jwks_file
 from shared.infra._process import REPO_ROOT, pid_alive
 from shared.infra.ports import wait_for_port
 from shared.kafka import client_security
 from shared.stack import StackPaths, down, service_kafka_env, up
 
 NOW = "2024-06-20T08:00:00+07:00"
+
+
+def api_get(url: str, **kwargs: Any) -> httpx.Response:
+    """GET on the read API or the notifier's API as the committee (a fresh token each call)."""
+    return httpx.get(url, headers={**bearer(Role.COMMITTEE), **kwargs.pop("headers", {})}, **kwargs)
 
 
 def wait_until(what: str, probe, timeout: float = 60, interval: float = 0.5):
@@ -78,6 +85,7 @@ class Pipeline:
             "INTAKE_RETRY_AFTER_S": "1",
             "INTAKE_RATE_PER_S": "5000",
             "INTAKE_RATE_BURST": "20000",
+            "AUTH_JWKS_FILE": str(jwks_file()),  # the services accept shared.auth.testing's tokens
             **(env or {}),
         }
         self.state: dict = {}
@@ -220,12 +228,12 @@ class Pipeline:
 
     # ---------------------------------------------------------------- observations
     def kpis(self) -> list[dict]:
-        response = httpx.get(self.url("aggregator") + "/v1/kpis", timeout=15)
+        response = api_get(self.url("aggregator") + "/v1/kpis", timeout=15)
         response.raise_for_status()
         return response.json()["items"]
 
     def firing_alerts(self) -> list[dict]:
-        response = httpx.get(self.url("notifier") + "/alerts", params={"state": "firing"}, timeout=15)
+        response = api_get(self.url("notifier") + "/alerts", params={"state": "firing"}, timeout=15)
         response.raise_for_status()
         return response.json()
 

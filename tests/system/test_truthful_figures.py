@@ -25,7 +25,7 @@ from shared.infra import create_database, drop_database
 from shared.infra._process import pid_alive
 from shared.plan import PlanError, load_plan
 from shared.settings import DEFAULT_PLAN
-from tests.system.pipeline import Pipeline, wait_until
+from tests.system.pipeline import Pipeline, api_get, wait_until
 
 pytestmark = pytest.mark.infra
 PHASES = {
@@ -348,7 +348,7 @@ def kpi(pipe: Pipeline, as_of: str | None, agency: str, indicator: str, period: 
         "period": period,
         **({"as_of": as_of} if as_of else {}),
     }
-    r = httpx.get(pipe.url("aggregator") + "/v1/kpis", params=params, timeout=15)
+    r = api_get(pipe.url("aggregator") + "/v1/kpis", params=params, timeout=15)
     assert r.status_code == 200, r.text
     items = r.json()["items"]
     assert len(items) == 1, f"{agency} {indicator} {period} as of {as_of}: {items}"
@@ -378,12 +378,12 @@ def test_the_refusal_of_20_december_2024_says_which_reporting_year_it_belongs_to
 def test_the_20_december_2023_activity_is_in_january_q1_and_h1(told):
     pipe, _ = told
     for period in ("2024-01", "2024-Q1", "2024-H1", "2024"):
-        r = httpx.get(
+        r = api_get(
             pipe.url("aggregator") + "/v1/agencies/STTTT/scorecard", params={"period": period}, timeout=15
         )
         figures = {f["indicator"]: f["actual"] for f in r.json()["figures"]}
         assert figures["propaganda_sessions"] == 1, (period, figures)
-    r = httpx.get(
+    r = api_get(
         pipe.url("aggregator") + "/v1/agencies/STTTT/scorecard", params={"period": "2024-02"}, timeout=15
     )
     assert {f["indicator"]: f["actual"] for f in r.json()["figures"]}["propaganda_sessions"] in (
@@ -394,7 +394,7 @@ def test_the_20_december_2023_activity_is_in_january_q1_and_h1(told):
 
 def test_every_link_of_a_correction_chain_is_in_the_history(told):
     pipe, _ = told
-    r = httpx.get(pipe.url("aggregator") + "/v1/kpis/CA-DONG-HA/drug_cases_detected/2024/history", timeout=15)
+    r = api_get(pipe.url("aggregator") + "/v1/kpis/CA-DONG-HA/drug_cases_detected/2024/history", timeout=15)
     entries = {e["id"]: e for e in r.json()["events"]}
     assert {A, B, C} <= set(entries), r.text
     assert entries[A]["corrected_by"] == C and entries[A]["corrections"] == [B, C]
@@ -405,9 +405,9 @@ def test_every_link_of_a_correction_chain_is_in_the_history(told):
 def test_a_late_back_dated_report_shows_its_own_time_and_when_it_was_recorded(told):
     pipe, _ = told
     url = pipe.url("aggregator") + "/v1/kpis/CA-DAKRONG/drug_cases_detected/2024/history"
-    before = httpx.get(url, params={"as_of": "2024-06-19"}, timeout=15).json()
+    before = api_get(url, params={"as_of": "2024-06-19"}, timeout=15).json()
     assert "tf-late-may" not in {e["id"] for e in before["events"]} and before["kpi"]["actual"] == 3
-    entry = {e["id"]: e for e in httpx.get(url, timeout=15).json()["events"]}["tf-late-may"]
+    entry = {e["id"]: e for e in api_get(url, timeout=15).json()["events"]}["tf-late-may"]
     assert datetime.fromisoformat(entry["time"]).date().isoformat() == "2024-05-20"
     recorded = datetime.fromisoformat(entry["recorded_at"]).astimezone(
         datetime.fromisoformat(PHASES["20 June"]).tzinfo
@@ -421,7 +421,7 @@ def test_an_agency_that_never_reports_shows_as_behind(told):
         seen = kpi(pipe, as_of, "SYT", "inspections_conducted", "2024")
         assert seen["actual"] == 0 and seen["status"] in ("at_risk", "lagging"), seen
     # the current projection has its rows too (the deadline check evaluates every agency)
-    r = httpx.get(
+    r = api_get(
         pipe.url("aggregator") + "/v1/agencies/SYT/scorecard", params={"as_of": "2024-07-10"}, timeout=15
     )
     assert {x["period"]: x["status"] for x in r.json()["reports"]}["2024-Q2"] == "missing"

@@ -17,6 +17,8 @@ import httpx
 import pytest
 
 from services.intake.adapters.tokens import issue_tokens
+from shared.auth import Role
+from shared.auth.testing import bearer, jwks_file
 from shared.plan.loader import load_plan
 from shared.settings import DEFAULT_PLAN
 from shared.stack import StackPaths, down, up
@@ -50,6 +52,7 @@ def stack(tmp_path, kafka_bootstrap, fresh_database_url):
         "NOTIFIER_GROUP_INTERVAL": "PT2S",
         "NOTIFIER_CRITICAL_INTERVAL": "PT2S",
         "AGGREGATOR_DEADLINE_CHECK_SECONDS": "1",
+        "AUTH_JWKS_FILE": str(jwks_file()),  # the services accept shared.auth.testing's tokens
     }
     state = up(
         paths,
@@ -117,6 +120,7 @@ def test_one_lagging_report_reaches_the_leader_by_email(stack):
         items = httpx.get(
             f"{aggregator}/v1/kpis",
             params={"agency": agency, "indicator": "drug_cases_detected", "period": "2024"},
+            headers=bearer(Role.LEADER, agency),  # the agency's own leader reads its figures
             timeout=10,
         ).json()["items"]
         return items if items and items[0]["actual"] == 5 else None
@@ -148,7 +152,10 @@ def test_one_lagging_report_reaches_the_leader_by_email(stack):
 
     def current():
         alerts = httpx.get(
-            f"{notifier}/alerts", params={"agency": agency, "state": "firing"}, timeout=10
+            f"{notifier}/alerts",
+            params={"agency": agency, "state": "firing"},
+            headers=bearer(Role.LEADER, agency),
+            timeout=10,
         ).json()
         lagging = [a for a in alerts if a["kind"] == "lagging" and a["indicator"] == "drug_cases_detected"]
         return lagging if lagging and lagging[0]["facts"]["actual"] == kpi["actual"] == 5 else None

@@ -1,56 +1,78 @@
-"""`tiendo alerts list|ack|silence|silences|unsilence`: operators' commands against the database."""
+"""`tiendo alerts list|ack|silence|silences|unsilence`: the notifier's operator API from a terminal.
+
+The commands call the running notifier's API with a bearer token, so the same rules apply as to
+any other client (entrypoints/access.py, docs/security.md) and every acknowledgement and silence
+is recorded with the token's person and in the audit log. The token: `--token` or TIENDO_TOKEN;
+the notifier: `--url`, NOTIFIER_URL, else the running local stack's.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-from datetime import datetime
+from typing import Any
 
+import httpx
 import typer
 
 app = typer.Typer(help="Leaders' alerts: list, acknowledge, silence.", no_args_is_help=True)
-DB = typer.Option(..., envvar="DATABASE_URL", help="postgresql+asyncpg://... (env DATABASE_URL)")
+URL = typer.Option(None, "--url", envvar="NOTIFIER_URL", help="the notifier (default: the local stack's)")
+TOKEN = typer.Option(None, "--token", envvar="TIENDO_TOKEN", help="a bearer token (env TIENDO_TOKEN)")
 
 
-def _now() -> datetime:
-    """The configured clock (TIENDO_NOW pins it, as for the services)."""
-    from shared.clock import clock_from_config
+def _notifier_url(url: str | None) -> str:
+    if url:
+        return url.rstrip("/")
+    from shared.local_stack import STATE_DIR
 
-    pinned = os.environ.get("TIENDO_NOW")
-    return clock_from_config(datetime.fromisoformat(pinned) if pinned else None).now()
-
-
-async def _with_engine(database_url: str, work):
-    from shared.db import make_engine
-
-    engine = make_engine(database_url)
     try:
-        return await work(engine)
-    finally:
-        await engine.dispose()
+        state = json.loads((STATE_DIR / "stack.json").read_text(encoding="utf-8"))
+        return str(state["components"]["notifier"]["url"]).rstrip("/")
+    except (OSError, ValueError, KeyError, TypeError):
+        typer.echo("no notifier: give --url or NOTIFIER_URL, or start the local stack", err=True)
+        raise typer.Exit(2) from None
 
 
-def _dump(rows: list[dict]) -> None:
+def _call(method: str, path: str, url: str | None, token: str | None, **kwargs: Any) -> Any:
+    if not token:
+        typer.echo("no credentials: give --token or TIENDO_TOKEN (a bearer token of yours)", err=True)
+        raise typer.Exit(2)
+    try:
+        response = httpx.request(
+            method,
+            _notifier_url(url) + path,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+            **kwargs,
+        )
+    except httpx.HTTPError as exc:
+        typer.echo(f"the notifier did not answer: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if response.status_code >= 400:
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        word = "refused" if response.status_code in (401, 403, 422) else "failed"
+        typer.echo(f"{word} ({response.status_code}): {json.dumps(detail, ensure_ascii=False)}", err=True)
+        raise typer.Exit(2 if word == "refused" else 1)
+    return response.json()
+
+
+def _dump(rows: Any) -> None:
     typer.echo(json.dumps(rows, ensure_ascii=False, default=str, indent=2))
 
 
 @app.command("list")
 def list_(
-    database_url: str = DB,
     state: str = typer.Option(None, help="firing | resolved"),
     agency: str = typer.Option(None),
     as_json: bool = typer.Option(False, "--json"),
+    url: str = URL,
+    token: str = TOKEN,
 ) -> None:
-    """Alerts, newest first."""
-    from services.notifier.adapters import repository as repo
-    from services.notifier.entrypoints.api import alert_json
-
-    async def work(engine):
-        async with engine.connect() as conn:
-            return [alert_json(a) for a in await repo.list_alerts(conn, state, agency)]
-
-    rows = asyncio.run(_with_engine(database_url, work))
+    """Alerts you may see, newest first."""
+    params = {k: v for k, v in {"state": state, "agency": agency}.items() if v}
+    rows = _call("GET", "/alerts", url, token, params=params)
     if as_json:
         return _dump(rows)
     for r in rows:
@@ -62,75 +84,37 @@ def list_(
 
 
 @app.command()
-def ack(alert_id: int, by: str = typer.Option(..., help="who acknowledges"), database_url: str = DB) -> None:
-    """Acknowledge an alert: stops its escalation (the alert stays on record)."""
-    from services.notifier.adapters.repository import SqlAlertStore
-    from services.notifier.service_layer import operations
-
-    async def work(engine):
-        async with engine.begin() as conn:
-            return await operations.acknowledge(SqlAlertStore(conn), alert_id, by, _now())
-
-    alert = asyncio.run(_with_engine(database_url, work))
-    if alert is None:
-        typer.echo(f"no alert {alert_id}", err=True)
-        raise typer.Exit(1)
-    typer.echo(f"alert {alert_id} acknowledged by {alert.acked_by} at {alert.acked_at.isoformat()}")
+def ack(alert_id: int, url: str = URL, token: str = TOKEN) -> None:
+    """Acknowledge an alert as yourself: stops its escalation (the alert stays on record)."""
+    alert = _call("POST", f"/alerts/{alert_id}/ack", url, token)
+    typer.echo(f"alert {alert_id} acknowledged by {alert['acked_by']} at {alert['acked_at']}")
 
 
 @app.command()
 def silence(
     reason: str = typer.Option(...),
-    by: str = typer.Option(..., help="who silences"),
     agency: str = typer.Option(None),
     indicator: str = typer.Option(None),
     period: str = typer.Option(None),
     hours: float = typer.Option(24.0, help="duration"),
-    database_url: str = DB,
+    url: str = URL,
+    token: str = TOKEN,
 ) -> None:
-    """Silence alerts by agency/indicator/period for a while, with a reason (shown in digest footers)."""
-    from services.notifier.domain.silences import InvalidSilence
-    from services.notifier.service_layer import operations
-
-    async def work(engine):
-        return await operations.silence(
-            engine,
-            agency=agency,
-            indicator=indicator,
-            period=period,
-            reason=reason,
-            created_by=by,
-            now=_now(),
-            hours=hours,
-        )
-
-    try:
-        created = asyncio.run(_with_engine(database_url, work))
-    except (InvalidSilence, ValueError) as exc:
-        typer.echo(f"refused: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    typer.echo(f"silence {created.id} until {created.ends_at.isoformat()}")
+    """Silence alerts by agency/indicator/period for a while, with a reason (shown in digest footers,
+    with your name)."""
+    body = {"agency": agency, "indicator": indicator, "period": period, "hours": hours, "reason": reason}
+    created = _call("POST", "/silences", url, token, json={k: v for k, v in body.items() if v is not None})
+    typer.echo(f"silence {created['id']} until {created['ends_at']}")
 
 
 @app.command()
-def silences(database_url: str = DB) -> None:
+def silences(url: str = URL, token: str = TOKEN) -> None:
     """Silences not yet over."""
-    from services.notifier.adapters import repository as repo
-    from services.notifier.entrypoints.api import silence_json
-
-    async def work(engine):
-        async with engine.connect() as conn:
-            return [silence_json(s) for s in await repo.list_silences(conn, _now())]
-
-    _dump(asyncio.run(_with_engine(database_url, work)))
+    _dump(_call("GET", "/silences", url, token))
 
 
 @app.command()
-def unsilence(silence_id: int, database_url: str = DB) -> None:
+def unsilence(silence_id: int, url: str = URL, token: str = TOKEN) -> None:
     """End a silence now."""
-    from services.notifier.service_layer import operations
-
-    if not asyncio.run(_with_engine(database_url, lambda e: operations.lift_silence(e, silence_id, _now()))):
-        typer.echo(f"no active silence {silence_id}", err=True)
-        raise typer.Exit(1)
+    _call("DELETE", f"/silences/{silence_id}", url, token)
     typer.echo(f"silence {silence_id} ended")

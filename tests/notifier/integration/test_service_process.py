@@ -1,5 +1,5 @@
 """`python -m services.notifier` as the local stack starts it: migrations, consumer, scheduler and
-sender loops, HTTP; then the `tiendo alerts` commands against the same database."""
+sender loops, HTTP; then the `tiendo alerts` commands against its API, each with a token."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import sys
 import httpx
 import pytest
 
+from shared.auth import Role
+from shared.auth.testing import issue_for, jwks_file
 from shared.events.codec import to_kafka
 from shared.infra._process import REPO_ROOT
 from shared.infra.ports import free_port
@@ -42,7 +44,7 @@ def tiendo(*args: str, env: dict):
 
     assert args[0] == "alerts"
     result = CliRunner().invoke(
-        app, list(args[1:]), env={"DATABASE_URL": env["DATABASE_URL"], "TIENDO_NOW": env["TIENDO_NOW"]}
+        app, list(args[1:]), env={"NOTIFIER_URL": env["NOTIFIER_URL"], "TIENDO_TOKEN": env["TIENDO_TOKEN"]}
     )
     result.returncode = result.exit_code
     return result
@@ -65,6 +67,7 @@ async def test_the_service_process_end_to_end(notifier_db, kafka_bootstrap, smtp
         "NOTIFIER_QUIET_HOURS": "off",
         "NOTIFIER_TICK_SECONDS": "0.2",
         "NOTIFIER_CONSUMER_GROUP": f"g-{status_topic}",
+        "AUTH_JWKS_FILE": str(jwks_file()),
     }
     mail = Inbox(smtp_server)
     proc = subprocess.Popen(
@@ -109,15 +112,21 @@ async def test_the_service_process_end_to_end(notifier_db, kafka_bootstrap, smtp
                 f'handler="{status_topic}",status="acked"}} 2.0'
             ) in metrics
 
-        listed = await asyncio.to_thread(tiendo_process, "alerts", "list", "--state", "firing", env=env)
+        cli = {**env, "NOTIFIER_URL": f"http://127.0.0.1:{port}", "TIENDO_TOKEN": issue_for(Role.COMMITTEE)}
+        anonymous = await asyncio.to_thread(tiendo, "alerts", "list", env={**cli, "TIENDO_TOKEN": ""})
+        assert anonymous.returncode == 2 and "--token" in anonymous.stderr
+        listed = await asyncio.to_thread(tiendo_process, "alerts", "list", "--state", "firing", env=cli)
         assert listed.returncode == 0, listed.stderr
         lines = [line.split() for line in listed.stdout.splitlines()]
         by_agency = {parts[4]: parts[0] for parts in lines}
         assert set(by_agency) == {"SYT", "HQ"}
-        acked = await asyncio.to_thread(
-            tiendo, "alerts", "ack", by_agency["SYT"], "--by", "giam-doc", env=env
-        )
-        assert acked.returncode == 0 and "acknowledged by giam-doc" in acked.stdout
+        other = {**cli, "TIENDO_TOKEN": issue_for(Role.LEADER, "HQ", "Cục trưởng Hải quan")}
+        refused = await asyncio.to_thread(tiendo, "alerts", "ack", by_agency["SYT"], env=other)
+        assert refused.returncode == 2 and "refused (403)" in refused.stderr
+        leader = {**cli, "TIENDO_TOKEN": issue_for(Role.LEADER, "SYT", "Giám đốc Sở Y tế")}
+        acked = await asyncio.to_thread(tiendo, "alerts", "ack", by_agency["SYT"], env=leader)
+        assert acked.returncode == 0 and "acknowledged by Giám đốc Sở Y tế" in acked.stdout, acked.output
+        operator = {**cli, "TIENDO_TOKEN": issue_for(Role.OPERATOR, name="Trực ban")}
         muted = await asyncio.to_thread(
             tiendo,
             "alerts",
@@ -128,15 +137,13 @@ async def test_the_service_process_end_to_end(notifier_db, kafka_bootstrap, smtp
             "12",
             "--reason",
             "Đang bảo trì hệ thống báo cáo",
-            "--by",
-            "truc-ban",
-            env=env,
+            env=operator,
         )
         assert muted.returncode == 0, muted.stderr
-        refused = await asyncio.to_thread(tiendo, "alerts", "silence", "--reason", "x", "--by", "y", env=env)
+        refused = await asyncio.to_thread(tiendo, "alerts", "silence", "--reason", "x", env=operator)
         assert refused.returncode == 2 and "refused" in refused.stderr
-        shown = await asyncio.to_thread(tiendo, "alerts", "silences", env=env)
-        assert "Đang bảo trì hệ thống báo cáo" in shown.stdout
+        shown = await asyncio.to_thread(tiendo, "alerts", "silences", env=operator)
+        assert "Đang bảo trì hệ thống báo cáo" in shown.stdout and '"created_by": "Trực ban"' in shown.stdout
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
