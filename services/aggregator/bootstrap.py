@@ -11,9 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.aggregator.adapters.codecs import with_lean_codecs
 from services.aggregator.adapters.consumer import EventConsumer, crash_hook
 from services.aggregator.adapters.metrics import AggregatorMetrics
-from services.aggregator.adapters.projector import Projector
 from services.aggregator.adapters.relay import OutboxRelay
+from services.aggregator.adapters.unit_of_work import SqlUnitOfWork
 from services.aggregator.domain.planview import view
+from services.aggregator.service_layer.projector import Projector
 from services.aggregator.settings import AggregatorSettings
 from shared.db import make_engine
 from shared.kafka import make_broker
@@ -47,7 +48,7 @@ def bootstrap(
     engine = with_lean_codecs(make_engine(settings.database_url))
     registry = registry or new_registry()
     metrics = AggregatorMetrics(registry)
-    projector = Projector(engine, plan, settings.status_topic, settings.dlq_topic)
+    projector = Projector(SqlUnitOfWork(engine), plan, settings.status_topic, settings.dlq_topic)
     consumer = EventConsumer(settings, projector, clock, metrics, on_batch=crash_hook(settings.fault))
     broker = make_broker(settings.kafka_bootstrap_servers, registry=registry, app_name="aggregator")
     relay = OutboxRelay(engine, broker, metrics, settings.relay_batch_size, settings.relay_interval_seconds)

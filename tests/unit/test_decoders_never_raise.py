@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
 
 from services.aggregator.adapters.decoding import decode as aggregator_decode
-from services.aggregator.adapters.projector import Delivered, Poison
+from services.aggregator.service_layer.ports import Delivered, Poison
 from services.intake.adapters.raw_consumer import decode as raw_decode
 from services.intake.domain import plan_rules
 from services.intake.domain.parsing import fast_parse, parse_event, parse_json

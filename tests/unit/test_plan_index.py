@@ -11,9 +11,9 @@ from types import SimpleNamespace
 import pytest
 
 from services.aggregator.adapters.decoding import decode
-from services.aggregator.adapters.projector import Delivered, Poison
 from services.aggregator.domain.facts import fact_from_event
 from services.aggregator.domain.history import fold
+from services.aggregator.service_layer.ports import Delivered, Poison
 from services.intake.domain.plan_rules import authorize, check_content
 from services.intake.entrypoints.examples import examples
 from shared.events.codec import to_kafka

@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from services.aggregator.adapters.projector import Delivered, Poison
 from services.aggregator.adapters.repository import decode_json
 from services.aggregator.domain.facts import Rejected, fact_from_data, fact_from_event
+from services.aggregator.service_layer.ports import Delivered, Poison
 from shared.deadletter import clean_text
 from shared.events.codec import DecodeError, KafkaRecord, decode_agency_event
 from shared.events.models import EXTENSION_NAME, agency_code_of

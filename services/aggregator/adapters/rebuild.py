@@ -29,11 +29,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.aggregator.adapters import repository as repo
 from services.aggregator.adapters.decoding import decode, poison
-from services.aggregator.adapters.projector import Delivered
 from services.aggregator.adapters.tables import PROJECTION_TABLES, SCHEMA, kpis, metadata, reports
 from services.aggregator.domain.kpi import evaluate_agency
 from services.aggregator.domain.ledger import AgencyLedger
 from services.aggregator.domain.planview import view
+from services.aggregator.service_layer.ports import Delivered
 from shared.deadletter import PROCESSING_FAILED, UNDECODABLE, clean_text
 from shared.kafka import client_security
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import msgspec
 from asyncpg.exceptions import UniqueViolationError
@@ -21,9 +21,10 @@ from services.aggregator.adapters.tables import (
     reports,
     version_seq,
 )
-from services.aggregator.adapters.turns import in_turns
 from services.aggregator.domain.facts import Fact
 from services.aggregator.domain.kpi import Kpi, Report
+from services.aggregator.service_layer.ports import Recorded
+from services.aggregator.service_layer.turns import FACTS_PER_TURN, in_turns
 from shared.deadletter import clean_text
 from shared.events.codec import KafkaRecord
 from shared.events.models import KpiStatus, ReportStatus, agency_source
@@ -64,17 +65,9 @@ FACT_COLUMNS = ("source", "id", "agency", "kind", "time", "arrival", "partition"
 POISON_COLUMNS = ("source", "id", "agency", "arrival", "partition", "offset", "rejected")
 
 
-class Repeats(NamedTuple):
-    """What the inbox held already of a batch: the keys that were new, and the repeats it
-    recorded at another position (a resend, rather than a redelivery of the same record)."""
-
-    new: set[tuple[str, str]]
-    moved: set[tuple[str, str]]
-
-
 async def record(
     conn: AsyncConnection, rows: Sequence[tuple], columns: Sequence[str] = FACT_COLUMNS
-) -> Repeats | None:
+) -> Recorded | None:
     """Insert into the inbox; None when every key was new.
 
     The common case, no key recorded before, is one COPY straight into the table. A repeat
@@ -104,7 +97,7 @@ async def record(
         "SELECT source, id FROM inbox_batch b JOIN aggregator.recorded_events r "
         "USING (source, id) WHERE r.arrival <> b.arrival"
     )
-    return Repeats(set(map(tuple, new)), set(map(tuple, moved)))
+    return Recorded(set(map(tuple, new)), set(map(tuple, moved)))
 
 
 def fact_rows(items: Iterable[Any]) -> list[tuple]:
@@ -129,10 +122,6 @@ def poison_row(p: Any) -> tuple:
         clean_text(f"{p.reason}: {p.detail}" if p.detail else p.reason, 1000),
     )
 
-
-# Loaded facts made or folded between two yields to the event loop (~20 ms): a replica loading a
-# million blocks it for seconds otherwise, long enough for Kafka to count it as dead and rebalance.
-YIELD_EVERY = 10_000
 
 # JSON into plain dicts, lists and numbers, as json.loads gives, in about a third of its time
 decode_json = msgspec.json.Decoder().decode
@@ -164,7 +153,7 @@ async def load_facts(
         sql += f" AND recorded_at <= ${len(args)}"
     raw = (await conn.get_raw_connection()).driver_connection
     facts: list[Fact] = []
-    async for rows in in_turns(await raw.fetch(sql, *args), YIELD_EVERY):  # a million take seconds
+    async for rows in in_turns(await raw.fetch(sql, *args), FACTS_PER_TURN):  # a million take seconds
         facts += [
             Fact(source, id, agency, kind, time, arrival, decode_json(data))
             for source, id, agency, kind, time, arrival, data in rows

@@ -17,11 +17,13 @@ from hypothesis import strategies as st
 from sqlalchemy import select, text
 
 from services.aggregator.adapters.decoding import decode
-from services.aggregator.adapters.projector import Delivered, Projector
 from services.aggregator.adapters.tables import kpis, reports
+from services.aggregator.adapters.unit_of_work import SqlUnitOfWork
 from services.aggregator.domain.history import fold
 from services.aggregator.domain.kpi import evaluate_agency
 from services.aggregator.domain.planview import view
+from services.aggregator.service_layer.ports import Delivered
+from services.aggregator.service_layer.projector import Projector
 from shared.db import make_engine
 from shared.events.codec import to_kafka
 from tests.aggregator.helpers import NOW, PLAN, event, fresh_database
@@ -177,10 +179,10 @@ async def run(url: str, batches: list[list], restart_at: int | None, distinct: l
                     "aggregator.kpis, aggregator.reports, aggregator.outbox"
                 )
             )
-        projector = Projector(engine, view(PLAN), "status", "dlq")
+        projector = Projector(SqlUnitOfWork(engine), view(PLAN), "status", "dlq")
         for i, batch in enumerate(batches):
             if i == restart_at:  # a restarted replica: ledgers reloaded from the inbox
-                projector = Projector(engine, view(PLAN), "status", "dlq")
+                projector = Projector(SqlUnitOfWork(engine), view(PLAN), "status", "dlq")
             await projector.apply(batch, NOW)
         expected_kpis, expected_reports = expected_projection(distinct)
         live_kpis, live_reports = await live_projection(engine)
@@ -190,7 +192,9 @@ async def run(url: str, batches: list[list], restart_at: int | None, distinct: l
         assert live_reports == expected_reports
         # ... and once every agency is evaluated (as the deadline check does), every KPI is
         agencies = {d.fact.agency for d in distinct}
-        await Projector(engine, view(PLAN), "status", "dlq").apply([], NOW, reevaluate=agencies)
+        await Projector(SqlUnitOfWork(engine), view(PLAN), "status", "dlq").apply(
+            [], NOW, reevaluate=agencies
+        )
         await projector.apply([], NOW, reevaluate=agencies)
         assert await live_projection(engine) == (expected_kpis, expected_reports)
         async with engine.connect() as conn:

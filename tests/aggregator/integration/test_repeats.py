@@ -9,10 +9,11 @@ from types import SimpleNamespace
 import pytest
 
 from services.aggregator.adapters.decoding import decode
-from services.aggregator.adapters.projector import Projector
+from services.aggregator.adapters.unit_of_work import SqlUnitOfWork
 from services.aggregator.domain.facts import fact_from_event
 from services.aggregator.domain.history import fold
 from services.aggregator.domain.planview import view
+from services.aggregator.service_layer.projector import Projector
 from shared.db import make_engine
 from shared.events.codec import to_kafka
 from tests.aggregator.helpers import NOW, PLAN, event, fresh_database, live_kpis, recomputed_kpis, reported
@@ -39,7 +40,7 @@ def delivered(e, offset: int):
 
 async def test_a_resend_at_another_offset_breaks_a_tie_as_the_inbox_does(database_url):
     engine = make_engine(await fresh_database(database_url))
-    projector = Projector(engine, view(PLAN), "status", "dlq")
+    projector = Projector(SqlUnitOfWork(engine), view(PLAN), "status", "dlq")
     at = NOW - timedelta(days=1)
     first = reported("CA-TINH", "drug_cases_detected", "2024-06", 5, id="tie-a", time=at)
     second = reported("CA-TINH", "drug_cases_detected", "2024-06", 70, id="tie-b", time=at)
@@ -59,7 +60,7 @@ async def test_a_resend_at_another_offset_breaks_a_tie_as_the_inbox_does(databas
 
 async def test_a_redelivered_activity_counts_once_and_its_new_neighbours_count(database_url):
     engine = make_engine(await fresh_database(database_url))
-    projector = Projector(engine, view(PLAN), "status", "dlq")
+    projector = Projector(SqlUnitOfWork(engine), view(PLAN), "status", "dlq")
     data = {"activity": "propaganda_session", "date": "2024-06-10", "participants": 40}
     events = [event("CA-TINH", "activity.recorded", data, id=f"act-{i}") for i in range(3)]
     try:

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from services.aggregator.adapters.consumer import EventConsumer, partition_of
 from services.aggregator.adapters.decoding import decode
 from services.aggregator.adapters.metrics import AggregatorMetrics
-from services.aggregator.adapters.projector import Delivered, Poison
+from services.aggregator.service_layer.ports import Delivered, Poison
 from shared.events.codec import to_kafka
 from tests.aggregator.helpers import PLAN, reported
 

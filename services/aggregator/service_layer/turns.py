@@ -8,6 +8,10 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+# Loaded facts made or folded between two turns: a replica loading a million of them must still
+# answer Kafka's heartbeats, or the group counts it as dead and rebalances.
+FACTS_PER_TURN = 10_000
+
 
 async def in_turns(items: Sequence[T], size: int) -> AsyncIterator[Sequence[T]]:
     """`items` in chunks of `size`, yielding to the event loop before each: the transaction in

@@ -1,0 +1,1 @@
+"""The aggregator's use case (`Projector.apply`) on the ports it owns (`ports`)."""

@@ -1,0 +1,86 @@
+"""The `Inbox` contract: the same tests on the fake and on PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, timedelta
+
+from services.aggregator.service_layer.ports import Recorded, UnitOfWork
+from tests.aggregator.contract.conftest import Seen, delivered, poisoned
+from tests.aggregator.helpers import NOW, event, reported
+
+H = timedelta(hours=1)
+
+
+async def test_a_batch_of_new_facts_is_recorded_whole_and_the_verdict_is_none(uow: UnitOfWork, seen: Seen):
+    facts = [delivered(reported("CA-TINH", "drug_cases_detected", "2024-06", v), v) for v in (1, 2, 3)]
+    async with uow.begin(NOW) as tx:
+        assert await tx.inbox.record_facts(facts) is None
+        assert await tx.inbox.record_facts([]) is None
+    assert set(await seen.recorded_at("CA-TINH")) == {d.fact.id for d in facts}
+
+
+async def test_a_redelivery_is_a_repeat_and_a_resend_at_another_position_is_told(uow: UnitOfWork):
+    a, b, c = (reported("CA-TINH", "drug_cases_detected", "2024-06", v) for v in (5, 6, 7))
+    async with uow.begin(NOW) as tx:
+        await tx.inbox.record_facts([delivered(a, 1), delivered(b, 2)])
+    async with uow.begin(NOW) as tx:
+        verdict = await tx.inbox.record_facts([delivered(a, 1), delivered(b, 9), delivered(c, 3)])
+    # a: the same record again; b: sent again, so at another offset; c: new
+    assert verdict == Recorded({("/agencies/CA-TINH", c.id)}, {("/agencies/CA-TINH", b.id)})
+    async with uow.begin(NOW) as tx:
+        [kept] = [f for f in await tx.inbox.load_facts(["CA-TINH"]) if f.id == b.id]
+    assert kept.arrival == 2  # the first row of a key is the one kept
+
+
+async def test_the_same_id_from_another_agency_is_another_event(uow: UnitOfWork):
+    first = reported("CA-TINH", "drug_cases_detected", "2024-06", 5, id="same")
+    other = reported("CA-HUONG-HOA", "drug_cases_detected", "2024-06", 5, id="same")
+    async with uow.begin(NOW) as tx:
+        await tx.inbox.record_facts([delivered(first, 1)])
+        assert await tx.inbox.record_facts([delivered(other, 2)]) is None
+
+
+async def test_facts_come_back_as_recorded_for_the_agencies_asked_only(uow: UnitOfWork):
+    at = NOW - 3 * H  # given at +07:00: recorded and read back in UTC
+    tinh = [
+        delivered(reported("CA-TINH", "drug_cases_detected", "2024-06", 4, time=at), 1),
+        delivered(
+            event(
+                "CA-TINH",
+                "activity.recorded",
+                {"activity": "propaganda_session", "date": "2024-06-10", "participants": 40},
+                time=at,
+            ),
+            2,
+        ),
+        delivered(event("CA-TINH", "report.submitted", {"period": "2024-05"}, time=at), 3),
+    ]
+    elsewhere = delivered(reported("UBND-HUONG-HOA", "propaganda_sessions", "2024-06", 2), 4)
+    async with uow.begin(NOW) as tx:
+        await tx.inbox.record_facts([*tinh, elsewhere])
+        await tx.inbox.record_poisons([poisoned(5)])
+    async with uow.begin(NOW) as tx:
+        loaded = sorted(await tx.inbox.load_facts(["CA-TINH"]), key=lambda f: f.arrival)
+        assert await tx.inbox.load_facts([]) == []
+        assert [f.id for f in await tx.inbox.load_facts(["UBND-HUONG-HOA", "NOPE"])] == [elsewhere.fact.id]
+    assert loaded == [d.fact for d in tinh]
+    assert all(f.time.utcoffset() == timedelta(0) and f.time == at.astimezone(UTC) for f in loaded)
+
+
+async def test_a_poison_record_is_recorded_once_by_its_position(uow: UnitOfWork):
+    async with uow.begin(NOW) as tx:
+        assert await tx.inbox.record_poisons([poisoned(7)]) is None
+        assert await tx.inbox.record_poisons([]) is None
+    async with uow.begin(NOW) as tx:
+        verdict = await tx.inbox.record_poisons([poisoned(7), poisoned(8)])
+    assert verdict == Recorded({("kafka:events/1", "8")}, set())
+
+
+async def test_events_are_recorded_at_the_transactions_moment(uow: UnitOfWork, seen: Seen):
+    first = reported("CA-TINH", "drug_cases_detected", "2024-06", 1)
+    later = reported("CA-TINH", "drug_cases_detected", "2024-06", 2)
+    async with uow.begin(NOW) as tx:
+        await tx.inbox.record_facts([delivered(first, 1)])
+    async with uow.begin(NOW + H) as tx:
+        await tx.inbox.record_facts([delivered(later, 2), delivered(first, 1)])
+    assert await seen.recorded_at("CA-TINH") == {first.id: NOW, later.id: NOW + H}
