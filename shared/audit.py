@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.auth import CurrentPrincipal, Principal, Role, require
-from shared.http_params import ERRORS, Code, Moment, RowId, require_known, text
+from shared.http_params import ERRORS, CleanText, Code, Moment, RowId, require_known
 
 #: the page size's ceiling, as the other list endpoints bound theirs
 MAX_PAGE = 1000
@@ -142,7 +142,10 @@ def audit_router(log: AuditLog, agencies: set[str]) -> APIRouter:
         request: Request,
         principal: CurrentPrincipal,
         agency: Annotated[Code | None, Query()] = None,
-        subject: Annotated[text(320) | None, Query(alias="principal", description="a subject")] = None,
+        subject: Annotated[
+            CleanText | None,
+            Query(alias="principal", min_length=1, max_length=320, description="a subject"),
+        ] = None,
         since: Annotated[Moment | None, Query(alias="from")] = None,
         until: Annotated[Moment | None, Query(alias="to")] = None,
         before: Annotated[RowId | None, Query(description="the page after this id")] = None,

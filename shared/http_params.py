@@ -75,6 +75,10 @@ def _clean_text(value: str) -> str:
 Moment = Annotated[AwareDatetime, AfterValidator(bounded_moment)]
 
 
+#: free text with no NUL or control character (a statically typed form of text(), lengths given apart)
+CleanText = Annotated[str, AfterValidator(_clean_text)]
+
+
 def text(max_length: int) -> Any:
     """Free text of 1..max_length characters, none of them NUL, a control character or a surrogate."""
     return Annotated[str, Field(min_length=1, max_length=max_length), AfterValidator(_clean_text)]
