@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.intake.adapters.accounts import AccountRepository
 from services.intake.adapters.metrics import IntakeMetrics
 from services.intake.adapters.publisher import EventPublisher
 from services.intake.adapters.raw_consumer import RawForwarder
@@ -20,6 +21,8 @@ from services.intake.adapters.tokens import TokenRepository
 from services.intake.domain.ratelimit import RateLimiter
 from services.intake.service_layer import Intake
 from services.intake.settings import IntakeSettings
+from shared.auth import AuthSettings, TokenIssuer
+from shared.auth.tokens import ClaimNames, load_signing_key
 from shared.clock import Clock
 from shared.consumers import ConsumerHealth, engine_answers
 from shared.db import make_engine
@@ -45,6 +48,9 @@ class Container:
     metrics: IntakeMetrics
     registry: CollectorRegistry
     forwarder: RawForwarder | None = None
+    accounts: AccountRepository | None = None
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    issuer: TokenIssuer | None = None  # None without AUTH_SIGNING_KEY_FILE: token and login answer 503
     _started: bool = field(default=False, repr=False)
 
     async def database_ready(self) -> str | None:
@@ -80,9 +86,14 @@ class Container:
 
 
 def build(
-    settings: IntakeSettings, *, clock: Clock | None = None, monotonic: Callable[[], float] = time.monotonic
+    settings: IntakeSettings,
+    *,
+    clock: Clock | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+    auth: AuthSettings | None = None,
 ) -> Container:
     clock = clock or settings.clock()
+    auth = auth or AuthSettings()
     plan = load_plan(settings.plan_file).index
     engine = make_engine(settings.database_url)
     registry = new_registry()
@@ -136,4 +147,20 @@ def build(
         metrics=metrics,
         registry=registry,
         forwarder=forwarder,
+        accounts=AccountRepository(engine),
+        auth=auth,
+        issuer=_issuer(settings, auth),
+    )
+
+
+def _issuer(settings: IntakeSettings, auth: AuthSettings) -> TokenIssuer | None:
+    """The local issuer; a key file that is set but unreadable stops the start (ValueError)."""
+    if settings.auth_signing_key_file is None:
+        return None
+    return TokenIssuer(
+        load_signing_key(settings.auth_signing_key_file),
+        issuer=auth.issuer,
+        audience=auth.audience,
+        lifetime_seconds=settings.access_token_lifetime_s,
+        claims=ClaimNames(role=auth.role_claim, agency=auth.agency_claim, name=auth.name_claim),
     )

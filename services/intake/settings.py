@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, model_validator
 
 from shared.settings import TiendoSettings
@@ -41,6 +43,17 @@ class IntakeSettings(TiendoSettings):
     raw_consumer_enabled: bool = Field(default=True, alias="INTAKE_RAW_CONSUMER")
     raw_group_id: str = Field(default="tiendo-intake-raw", alias="INTAKE_RAW_GROUP_ID")
     raw_max_records: int = Field(default=500, gt=0, alias="INTAKE_RAW_MAX_RECORDS")
+    # The local issuer (issue 17): intake signs people's and agency systems' JWTs with this private
+    # key (`tiendo auth keys create DIR`); without it the token and login endpoints answer 503.
+    # Issuer, audience and the verifying JWKS are the shared AUTH_* settings (shared.auth).
+    auth_signing_key_file: Path | None = Field(default=None, alias="AUTH_SIGNING_KEY_FILE")
+    access_token_lifetime_s: int = Field(default=3600, ge=60, alias="INTAKE_ACCESS_TOKEN_LIFETIME_S")
+    session_lifetime_s: int = Field(default=8 * 3600, ge=60, alias="INTAKE_SESSION_LIFETIME_S")
+    # Where the login page may send a person back to besides intake's own relative paths: origins
+    # (scheme://host:port), comma-separated, e.g. the aggregator's pages. Anything else: no redirect.
+    login_next_origins: str = Field(default="", alias="INTAKE_LOGIN_NEXT_ORIGINS")
+    # After logging in without a (valid) `next`: e.g. the aggregator's board.
+    login_home: str = Field(default="/login", alias="INTAKE_LOGIN_HOME")
 
     @model_validator(mode="after")
     def _batch_fits_bucket(self) -> IntakeSettings:

@@ -158,3 +158,9 @@ def require(*roles: Role) -> Any:
         return principal
 
     return Depends(check)
+
+
+async def check_csrf(request: Request) -> None:
+    """403 unless the request came from a Tiendo page (double submit), for a route that changes
+    something without, or before, a session: logging in (login CSRF) and logging out."""
+    await _check_csrf(request)

@@ -30,13 +30,26 @@ from services.intake.domain.problems import PROBLEM_JSON, Problem
 from services.intake.domain.ratelimit import AuthGuard
 from services.intake.entrypoints import asyncapi_docs
 from services.intake.entrypoints import openapi_docs as docs
+from services.intake.entrypoints.login import install_login
 from services.intake.service_layer.ports import KafkaUnavailable, RegistryUnavailable
 from shared.api_docs import serve_api_docs
 from shared.events.codec import BATCH, CONTENT_TYPE, STRUCTURED
 from shared.observability import mount_health_and_metrics
 
 log = logging.getLogger(__name__)
-ROUTES = {"/v1/events", "/v1/events/batch", "/healthz", "/readyz", "/metrics", "/asyncapi.yaml", "/asyncapi"}
+ROUTES = {
+    "/v1/events",
+    "/v1/events/batch",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/asyncapi.yaml",
+    "/asyncapi",
+    "/v1/auth/token",
+    "/.well-known/jwks.json",
+    "/login",
+    "/logout",
+}
 
 
 def problem_response(problem: Problem) -> JSONResponse:
@@ -258,6 +271,8 @@ def create_app(container: Container) -> FastAPI:
         # Serialised in pydantic's core: json.dumps of 500 results cost more than their Kafka write.
         body = {**counts, "results": [{"index": i, **o.as_dict()} for i, o in enumerate(outcomes)]}
         return Response(to_json(body), media_type="application/json")
+
+    install_login(app, container, guard)  # the token endpoint, the issuer's keys, the login page
 
     rendered: dict[str, str] = {}  # the AsyncAPI document and its page, made on first request
 

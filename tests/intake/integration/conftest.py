@@ -15,6 +15,7 @@ from services.intake.__main__ import topic_specs
 from services.intake.bootstrap import Container, build
 from services.intake.entrypoints.http import create_app
 from services.intake.settings import IntakeSettings
+from shared.auth import AuthSettings
 from shared.clock import ManualClock
 from shared.db import upgrade_async
 from shared.events.codec import BATCH, STRUCTURED
@@ -104,11 +105,13 @@ class Service:
         return records
 
 
-async def start_service(database_url: str, bootstrap: str, **overrides) -> AsyncIterator[Service]:
+async def start_service(
+    database_url: str, bootstrap: str, auth: AuthSettings | None = None, **overrides
+) -> AsyncIterator[Service]:
     settings = make_settings(database_url, bootstrap, **overrides)
     await ensure_topics(bootstrap, topic_specs(settings))
     clock, monotonic = ManualClock(NOW), FakeMonotonic()
-    container = build(settings, clock=clock, monotonic=monotonic)
+    container = build(settings, clock=clock, monotonic=monotonic, auth=auth)
     app = create_app(container)
     async with app.router.lifespan_context(app):
         await _until_ready(container)
