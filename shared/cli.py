@@ -49,7 +49,10 @@ def _register() -> None:
         ("shared.dlq_cli", "dlq"),
         ("services.intake.entrypoints.cli", "agency"),
         ("services.intake.entrypoints.cli_service", "intake"),
+        ("services.intake.entrypoints.user_cli", "user"),
+        ("services.intake.entrypoints.auth_cli", "auth"),
         ("services.aggregator.entrypoints.cli", "aggregator"),
+        ("services.aggregator.entrypoints.report_cli", "report"),
         ("services.notifier.entrypoints.cli", "notifier"),
         ("services.notifier.entrypoints.cli_alerts", "alerts"),
     ]:

@@ -18,6 +18,7 @@ from services.aggregator.domain.kpi import end_of_day
 from services.aggregator.entrypoints import gauges
 from services.aggregator.entrypoints.access import ProvinceReader, Reader
 from services.aggregator.entrypoints.pages import pages_router
+from services.aggregator.entrypoints.report_export import periodic_report_router
 from shared.api_docs import serve_api_docs
 from shared.audit import AuditLog, audit_router
 from shared.auth import AuthSettings, install_auth
@@ -132,6 +133,7 @@ def create_app(
         return f"stopped: {', '.join(dead)}" if dead else None
 
     mount_health_and_metrics(app, agg.registry, {"database": database, "tasks": tasks_alive})
+    app.include_router(periodic_report_router(queries, agg.plan, agg.clock))  # .xlsx/PDF (issue 19)
     app.include_router(pages_router(queries, agg.plan, agg.clock))  # the people's pages (issue 19)
 
     @app.get(
