@@ -2,7 +2,9 @@
 
 The commands call the running notifier's API with a bearer token, so the same rules apply as to
 any other client (entrypoints/access.py, docs/security.md) and every acknowledgement and silence
-is recorded with the token's person and in the audit log. The token: `--token` or TIENDO_TOKEN;
+is recorded with the token's person and in the audit log. The token: `--token` or TIENDO_TOKEN,
+else, against the running local stack, one minted with the stack's own signing key for the
+committee in the name of the local user (whoever can read .tiendo/auth is the stack's owner);
 the notifier: `--url`, NOTIFIER_URL, else the running local stack's.
 """
 
@@ -32,7 +34,26 @@ def _notifier_url(url: str | None) -> str:
         raise typer.Exit(2) from None
 
 
+def _local_stack_token() -> str | None:
+    """A committee token signed with the running local stack's key, if there is one."""
+    import getpass
+
+    from shared.auth import Principal, Role, TokenIssuer
+    from shared.auth.tokens import load_signing_key
+    from shared.local_stack import STATE_DIR
+    from shared.stack import StackPaths
+
+    paths = StackPaths(STATE_DIR)
+    key = paths.root / "auth" / "signing-key.jwk"  # shared.stack.auth_keys, not made here
+    if not (paths.state.is_file() and key.is_file()):
+        return None
+    user = getpass.getuser()
+    principal = Principal(f"local:{user}", f"{user} (local stack)", Role.COMMITTEE)
+    return TokenIssuer(load_signing_key(key), lifetime_seconds=300).issue(principal)
+
+
 def _call(method: str, path: str, url: str | None, token: str | None, **kwargs: Any) -> Any:
+    token = token or (_local_stack_token() if not url else None)
     if not token:
         typer.echo("no credentials: give --token or TIENDO_TOKEN (a bearer token of yours)", err=True)
         raise typer.Exit(2)

@@ -279,3 +279,39 @@ async def test_an_unknown_code_in_a_path_is_404(api, path):
 async def test_the_committed_openapi_document_is_current(api):
     live = (await api.get("/openapi.json")).json()
     assert json.loads(OPENAPI.read_text()) == live, "regenerate docs/openapi-aggregator.json"
+
+
+async def test_scope_notes_and_the_audit_log(api):
+    """A leader reads their agency and those below it, an operator never a note or a reason, and
+    every read is in the audit log the committee queries."""
+    district = bearer(Role.LEADER, "CA-HUONG-HOA", name="Lãnh đạo Công an huyện Hướng Hóa")
+    own = (await api.get("/v1/kpis", headers=district)).json()["items"]
+    assert own and {k["agency"] for k in own} == {"CA-HUONG-HOA"}
+    police = (await api.get("/v1/kpis", headers=bearer(Role.LEADER, "CA-TINH"))).json()["items"]
+    assert {"CA-TINH", "CA-HUONG-HOA"} <= {k["agency"] for k in police}
+    assert not {k["agency"] for k in police} & {"HQ", "BCD138", "SYT"}
+    assert (await api.get("/v1/agencies/CA-TINH/scorecard", headers=district)).status_code == 403
+
+    path = "/v1/kpis/CA-TINH/drug_cases_detected/2024/history"
+    operator = (await api.get(path, headers=bearer(Role.OPERATOR))).json()["events"]
+    committee = (await api.get(path)).json()["events"]
+    assert committee[2]["reason"] == committee[2]["data"]["reason"] == "trùng 5 vụ"
+    assert [(e["id"], e["value"]) for e in operator] == [(e["id"], e["value"]) for e in committee]
+    assert "reason" not in operator[2] and "reason" not in operator[2]["data"]
+
+    audit = (
+        await api.get("/v1/audit", params={"principal": "test-leader-CA-HUONG-HOA", "agency": "CA-TINH"})
+    ).json()["items"]
+    [denied] = audit
+    assert (denied["outcome"], denied["role"], denied["name"], denied["endpoint"]) == (
+        "denied",
+        "leader",
+        "Lãnh đạo Công an huyện Hướng Hóa",
+        "/v1/agencies/CA-TINH/scorecard",
+    )
+    reads = (await api.get("/v1/audit", params={"principal": "test-operator-all", "limit": 1})).json()
+    [read] = reads["items"]
+    assert (read["endpoint"], read["agency"], read["outcome"]) == (path, "CA-TINH", "allowed")
+    assert reads["next_before"] == read["id"]
+    assert (await api.get("/v1/audit", params={"limit": 1001})).status_code == 422
+    assert (await api.get("/v1/audit", headers=district)).status_code == 403
