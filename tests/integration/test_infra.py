@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import email.policy
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import uuid
 from email.message import EmailMessage
+from email.parser import BytesParser
 from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
 
@@ -220,7 +223,7 @@ def _message(subject: str) -> EmailMessage:
 
 
 async def test_smtp_stores_exactly_the_bytes_received(smtp_server: MailboxSmtpServer) -> None:
-    before = len(smtp_server.paths())
+    before = set(smtp_server.paths())  # earlier tests may have cleared some: compare sets, not counts
     raw = _message("Cảnh báo tiến độ").as_bytes(policy=SMTP_POLICY)  # CRLF, as on the wire
     await aiosmtplib.send(
         raw,
@@ -229,12 +232,13 @@ async def test_smtp_stores_exactly_the_bytes_received(smtp_server: MailboxSmtpSe
         hostname=smtp_server.host,
         port=smtp_server.port,
     )
-    messages = smtp_server.wait_for(before + 1)
-    path = smtp_server.paths()[-1]
-    assert path.name.endswith(f"-{before + 1:06d}.eml")
+    smtp_server.wait_for(len(before) + 1)
+    [path] = [p for p in smtp_server.paths() if p not in before]
+    assert re.fullmatch(r"\d{8}T\d{12}Z-\d{6}\.eml", path.name), path.name
     assert path.read_bytes() == raw
-    assert messages[-1]["Subject"] == "Cảnh báo tiến độ"
-    assert ".a line starting with a dot" in messages[-1].get_content()
+    message = BytesParser(policy=email.policy.default).parsebytes(path.read_bytes())
+    assert message["Subject"] == "Cảnh báo tiến độ"
+    assert ".a line starting with a dot" in message.get_content()
 
 
 async def test_smtp_reject_flag_answers_451_until_removed(smtp_server: MailboxSmtpServer) -> None:

@@ -93,7 +93,7 @@ CASES = [
         422,
         "unknown-activity",
         "/data/activity",
-        "known: action_month_event, inspection, propaganda_session",
+        "known: action_month_event, inspection, national_day_event, propaganda_session",
     ),
     (
         "period malformed",
