@@ -18,7 +18,6 @@ import pytest
 from starlette.routing import Mount
 
 from services.aggregator.bootstrap import bootstrap as aggregator_bootstrap
-from services.aggregator.entrypoints import pages
 from services.aggregator.entrypoints.app import create_app as aggregator_app
 from services.notifier.adapters import repository as repo
 from services.notifier.bootstrap import bootstrap as notifier_bootstrap
@@ -156,8 +155,6 @@ async def _answers(rule: Rule, app: Any) -> dict[str, int]:
 
 @pytest.mark.parametrize("rule", RULES, ids=str)
 async def test_every_endpoint_answers_each_principal_as_documented(rule: Rule, aggregator, notifier):
-    if rule.service == "aggregator" and _is_page(rule.route) and pages.page_viewer is pages.everyone:
-        pytest.xfail("the people's pages do not use shared.auth's page_principal yet")
     got = await _answers(rule, aggregator if rule.service == "aggregator" else notifier)
     wrong = {
         column: (rule.expected[column], status)
@@ -165,10 +162,6 @@ async def test_every_endpoint_answers_each_principal_as_documented(rule: Rule, a
         if status != rule.expected[column]
     }
     assert not wrong, f"{rule}: (documented, answered) {wrong}"
-
-
-def _is_page(route: str) -> bool:
-    return route == "/board" or route.startswith("/agencies/")
 
 
 def _routes(app: Any) -> set[tuple[str, str]]:

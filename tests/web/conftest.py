@@ -1,13 +1,19 @@
 """The people's pages in a real browser: the real aggregator app served by uvicorn on a loopback
 port, its projection made by the real projector from the demo's reporting on the session's
-PostgreSQL, and Debian's Chromium driven by Playwright (never a browser of Playwright's own)."""
+PostgreSQL, and Debian's Chromium driven by Playwright (never a browser of Playwright's own).
+
+People log in for real: intake's app is served too (its /login, over the session's PostgreSQL and
+Kafka), signing sessions with a key made for the package; the aggregator verifies them with its
+public JWKS and sends a visitor without a session to intake's /login. The cookies are the
+host's (127.0.0.1), whatever the port, so one login serves both, as on a local stack."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,12 +23,20 @@ import uvicorn
 from services.aggregator.adapters.decoding import decode
 from services.aggregator.bootstrap import bootstrap
 from services.aggregator.entrypoints.app import create_app
+from services.intake.__main__ import topic_specs
+from services.intake.bootstrap import build as build_intake
+from shared.auth import AuthSettings, Role
+from shared.auth.tokens import generate_signing_key
 from shared.clock import ManualClock
+from shared.db import upgrade_async
 from shared.demo import BEHAVIOURS
 from shared.events.codec import to_kafka
 from shared.events.models import agency_event_adapter
+from shared.infra import create_database, drop_database, service_database_url
+from shared.kafka import ensure_topics
 from shared.simulation import Simulation
 from tests.aggregator.helpers import NOW, PLAN, fresh_database, settings_for, unique_topics
+from tests.intake.integration.conftest import make_settings, served_on_loopback
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -37,6 +51,21 @@ CHROMIUM_FLAGS = [
 ]
 LAGGARD = "CA-HUONG-HOA"  # shared.demo: pace 0.5 on drug-crime detections
 CORRECTION_REASON = "Trùng 2 vụ đã báo cáo ở kỳ trước"
+PASSWORD = "Mat-khau-kiem-thu-2024"
+LOGIN_LABEL, PASSWORD_LABEL, LOGIN_BUTTON = "Tên đăng nhập", "Mật khẩu", "Đăng nhập"
+
+
+@dataclass(frozen=True)
+class Account:
+    login: str
+    name: str
+    role: Role
+    agency: str | None = None
+
+
+SECRETARY = Account("thu.ky.bcd", "Nguyễn Thị Thu (Thư ký Ban Chỉ đạo)", Role.COMMITTEE)
+LEADER = Account("lanh.dao.huonghoa", "Trần Văn Hùng (Trưởng Công an huyện)", Role.LEADER, LAGGARD)
+OPERATOR = Account("truc.van.hanh", "Phạm Minh Trực (Trực vận hành)", Role.OPERATOR)
 
 
 def _free_port() -> int:
@@ -99,9 +128,56 @@ async def demo_data() -> dict:
 
 
 @pytest.fixture(scope="package")
-async def board_url(database_url: str, demo_data: dict) -> AsyncIterator[str]:
+def issuer_keys(tmp_path_factory) -> tuple[Path, Path]:
+    """The package's signing key (intake signs with it) and its JWKS (the aggregator verifies)."""
+    return generate_signing_key(tmp_path_factory.mktemp("issuer"))
+
+
+@pytest.fixture(scope="package")
+def board_port() -> int:
+    return _free_port()
+
+
+@pytest.fixture(scope="package")
+async def intake_url(
+    database_url: str, kafka_bootstrap: str, issuer_keys: tuple[Path, Path], board_port: int
+) -> AsyncIterator[str]:
+    """Intake's app on a loopback port with the people's accounts; its login page may send them
+    back to the aggregator's pages (INTAKE_LOGIN_NEXT_ORIGINS)."""
+    private, public = issuer_keys
+    created = await create_database(database_url, "intake")
+    url = service_database_url(created, "intake")
+    await upgrade_async("intake", url)
+    board = f"http://127.0.0.1:{board_port}"
+    settings = make_settings(
+        url,
+        kafka_bootstrap,
+        AUTH_SIGNING_KEY_FILE=private,
+        INTAKE_RAW_CONSUMER=False,
+        INTAKE_LOGIN_NEXT_ORIGINS=board,
+        INTAKE_LOGIN_HOME=f"{board}/board",
+    )
+    await ensure_topics(kafka_bootstrap, topic_specs(settings))
+    container = build_intake(settings, clock=ManualClock(NOW), auth=AuthSettings(jwks_file=public))
+    assert container.accounts is not None
+    for account in (SECRETARY, LEADER, OPERATOR):
+        await container.accounts.create(
+            account.login, account.name, account.role, account.agency, PASSWORD, datetime.now(UTC)
+        )
+    try:
+        async with served_on_loopback(container, settings) as (host, port):
+            yield f"http://{host}:{port}"
+    finally:
+        await drop_database(database_url, created)
+
+
+@pytest.fixture(scope="package")
+async def board_url(
+    database_url: str, demo_data: dict, issuer_keys: tuple[Path, Path], board_port: int, intake_url: str
+) -> AsyncIterator[str]:
     """The aggregator's app on a loopback port, its projection as the demo's stream makes it: each
-    event recorded an hour after its time (so `as_of` sees what was known then), judged at NOW."""
+    event recorded an hour after its time (so `as_of` sees what was known then), judged at NOW;
+    sessions from intake's login."""
     url = await fresh_database(database_url)
     clock = ManualClock(NOW)
     # No Kafka: the pages read the projection only; the projector is driven directly.
@@ -117,8 +193,9 @@ async def board_url(database_url: str, demo_data: dict) -> AsyncIterator[str]:
             batch.append(_delivered(event, offset))
         await agg.projector.apply(batch, min(moment, NOW))
     await agg.projector.apply([], NOW, reevaluate={a.code for a in PLAN.agencies})
-    app = create_app(agg, run_background=False)
-    port = _free_port()
+    auth = AuthSettings(jwks_file=issuer_keys[1], login_url=f"{intake_url}/login")
+    app = create_app(agg, run_background=False, auth=auth)
+    port = board_port
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
@@ -163,3 +240,16 @@ async def page(browser):
         yield page
     finally:
         await context.close()
+
+
+async def logged_in(page, board_url: str, account: Account = SECRETARY, lands_on: str = "/board"):
+    """Log in as a person does: open the board, be sent to the login page, fill in the login and
+    the password by their labels, submit, and land on `lands_on` (a leader: their agency's page)."""
+    await page.goto(f"{board_url}/board")
+    await page.wait_for_url("**/login?next=*")
+    await page.get_by_label(LOGIN_LABEL).fill(account.login)
+    await page.get_by_label(PASSWORD_LABEL).fill(PASSWORD)
+    await page.get_by_role("button", name=LOGIN_BUTTON).click()
+    await page.wait_for_url(f"{board_url}{lands_on}")
+    return page
+

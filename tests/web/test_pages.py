@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import os
 import shutil
+from io import BytesIO
 from pathlib import Path
 
+import pypdf
 import pytest
 
 from shared.labels import KPI_STATUS, REPORT_STATUS
-from tests.web.conftest import CORRECTION_REASON, LAGGARD
+from tests.aggregator.helpers import PLAN
+from tests.aggregator.integration.test_periodic_report_export import kpi_table
+from tests.web.conftest import CORRECTION_REASON, LAGGARD, logged_in
 
 pytestmark = [pytest.mark.infra, pytest.mark.web]
 LAGGARD_NAME = "Công an huyện Hướng Hóa"
@@ -38,6 +42,7 @@ CONTRAST_JS = """
 
 
 async def test_the_board_shows_the_laggards_by_name(page, board_url):
+    await logged_in(page, board_url)
     response = await page.goto(f"{board_url}/board")
     assert response.status == 200
     section = page.locator("#indicator-drug_cases_detected")
@@ -55,7 +60,7 @@ async def test_the_board_shows_the_laggards_by_name(page, board_url):
 
 
 async def test_a_period_and_cut_off_are_chosen_in_the_form(page, board_url):
-    await page.goto(f"{board_url}/board")
+    await logged_in(page, board_url)
     await page.select_option("select[name=period]", "2024-H1")
     await page.fill("input[name=as_of]", "2024-06-14")
     await page.click("form.filters button")
@@ -66,8 +71,36 @@ async def test_a_period_and_cut_off_are_chosen_in_the_form(page, board_url):
     assert await page.locator("select[name=period]").input_value() == "2024-H1"
 
 
+async def test_the_periodic_report_is_downloaded_from_the_board_for_the_shown_period_and_cut_off(
+    page, board_url
+):
+    await logged_in(page, board_url)
+    await page.goto(f"{board_url}/board?period=2024-H1&as_of=2024-06-14")
+    files = {}
+    for kind, label in (("xlsx", "Tải báo cáo (Excel)"), ("pdf", "Tải báo cáo (PDF)")):
+        async with page.expect_download() as started:
+            await page.get_by_role("link", name=label).click()
+        download = await started.value
+        assert download.suggested_filename == f"bao-cao-2024-H1-den-2024-06-14.{kind}"
+        files[kind] = Path(await download.path()).read_bytes()
+    # the read API, with the same session (the page's cookie is the API's credential too)
+    answer = await page.request.get(
+        f"{board_url}/v1/kpis", params={"agency": LAGGARD, "period": "2024", "as_of": "2024-06-14"}
+    )
+    assert answer.status == 200
+    [api] = [k for k in (await answer.json())["items"] if k["indicator"] == "drug_cases_detected"]
+    table = kpi_table(files["xlsx"])
+    laggard = table[(LAGGARD_NAME, PLAN.indicator("drug_cases_detected").name_vi, "Năm 2024")]
+    assert laggard[:2] == (api["actual"], api["target"]) and laggard[0] > 0
+    assert {MISSING_NAME, LATE_NAME} <= {agency for agency, _, _ in table}
+    reader = pypdf.PdfReader(BytesIO(files["pdf"]))
+    text = " ".join(" ".join(p.extract_text() for p in reader.pages).split())
+    for words in (LAGGARD_NAME, MISSING_NAME, "6 tháng đầu năm 2024", "Quảng Trị, ngày 14 tháng 6 năm 2024"):
+        assert words in text, words
+
+
 async def test_from_the_board_to_an_agency_and_a_figure_s_history(page, board_url, demo_data):
-    await page.goto(f"{board_url}/board")
+    await logged_in(page, board_url)
     await page.locator("#indicator-drug_cases_detected table.behind a", has_text=LAGGARD_NAME).click()
     await page.wait_for_url(f"**/agencies/{LAGGARD}")
     assert await page.locator("h1").inner_text() == LAGGARD_NAME
@@ -87,6 +120,7 @@ async def test_from_the_board_to_an_agency_and_a_figure_s_history(page, board_ur
 
 
 async def test_an_unknown_agency_is_a_404_page_in_vietnamese(page, board_url):
+    await logged_in(page, board_url)
     response = await page.goto(f"{board_url}/agencies/KHONG-CO")
     assert response.status == 404
     assert await page.get_attribute("html", "lang") == "vi"
@@ -95,7 +129,7 @@ async def test_an_unknown_agency_is_a_404_page_in_vietnamese(page, board_url):
 
 
 async def test_lang_attribute_and_english_on_request(page, board_url):
-    await page.goto(f"{board_url}/board")
+    await logged_in(page, board_url)
     assert await page.get_attribute("html", "lang") == "vi"
     assert "Bảng tổng hợp tiến độ" in await page.locator("h1").inner_text()
     await page.click("nav.lang a[hreflang=en]")
@@ -108,6 +142,7 @@ async def test_lang_attribute_and_english_on_request(page, board_url):
 
 
 async def test_every_status_is_written_beside_its_colour(page, board_url):
+    await logged_in(page, board_url)
     labels = {v["vi"] for v in KPI_STATUS.values()} | {v["vi"] for v in REPORT_STATUS.values()}
     for path in ("/board", f"/agencies/{LAGGARD}"):
         await page.goto(board_url + path)
@@ -120,7 +155,7 @@ async def test_every_status_is_written_beside_its_colour(page, board_url):
 
 
 async def test_every_status_colour_has_a_contrast_of_at_least_4_5(page, board_url):
-    await page.goto(f"{board_url}/board")
+    await logged_in(page, board_url)
     statuses = sorted(KPI_STATUS) + sorted(REPORT_STATUS)
     await page.evaluate(  # one badge of each status, styled by the page's own stylesheet
         """(statuses) => { for (const s of statuses) { const e = document.createElement('span');
@@ -138,6 +173,7 @@ async def test_no_sideways_scrolling_on_a_phone(browser, board_url, width):
     context = await browser.new_context(viewport={"width": width, "height": 800}, is_mobile=True)
     page = await context.new_page()
     try:
+        await logged_in(page, board_url)
         for path in (
             "/board",
             f"/agencies/{LAGGARD}",
@@ -159,6 +195,7 @@ async def test_screenshots_at_phone_and_desktop_width(browser, board_url, tmp_pa
         context = await browser.new_context(viewport={"width": width, "height": 900}, device_scale_factor=1)
         page = await context.new_page()
         try:
+            await logged_in(page, board_url)
             for name, path in (("board", "/board"), ("agency", f"/agencies/{LAGGARD}")):
                 await page.goto(board_url + path)
                 target = tmp_path / f"{name}-{width}.png"

@@ -7,12 +7,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote, urlencode, urljoin
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.aggregator.adapters.queries import Queries
 from services.aggregator.domain.kpi import end_of_day, local_day
+from services.aggregator.entrypoints.access import ReadScope
+from shared.audit import ALLOWED, DENIED, AuditEntry
+from shared.auth import CSRF_COOKIE, AuthSettings, Principal
+from shared.auth import page_principal as page_viewer
 from shared.http_params import bounded_moment
 from shared.plan.periods import Period, periods_containing, periods_of_year
 from shared.web import (
@@ -34,23 +39,10 @@ OVERDUE = ("late", "missing")
 _env = page_environment([TEMPLATES])
 
 
-class Everyone:
-    """Until access control is wired in, whoever reaches the pages sees every agency."""
-
-    def may_read_agency(self, agency: str, plan: Any) -> bool:
-        return True
-
-
-async def everyone() -> Everyone:
-    return Everyone()
-
-
-# ACCESS CONTROL (issue 17), the one place: who is looking at the pages. Every page route depends on
-# it (router-level) and filters what it shows with `viewer.may_read_agency(code, plan)`. Once the
-# aggregator's app calls `shared.auth.install_auth`, this becomes
-#     from shared.auth import page_principal as page_viewer
-page_viewer = everyone
-Viewer = Annotated[Any, Depends(page_viewer)]
+# ACCESS CONTROL (issue 17): who is looking at the pages is shared.auth's page principal (a
+# visitor without a session is sent to the login page); what they may see is the read API's rule
+# (access.py's ReadScope), never a rule of the pages' own.
+Viewer = Annotated[Principal, Depends(page_viewer)]
 
 
 def pages_router(queries: Queries, plan: Any, clock: Any) -> APIRouter:
@@ -68,12 +60,43 @@ def pages_router(queries: Queries, plan: Any, clock: Any) -> APIRouter:
     def indicator_name(code: str, lang: str) -> str:
         return indicators[code].display_name(lang) if code in indicators else code
 
-    def not_found(request: Request, message: str) -> HTMLResponse:
-        return render_page(_env, request, "not_found.html.j2", status_code=404, message=message)
+    def show(
+        request: Request, viewer: Principal, template: str, *, status_code: int = 200, **context: Any
+    ) -> HTMLResponse:
+        """A page with the visitor's name and a logout button (intake's /logout, beside its /login)."""
+        settings: AuthSettings = request.app.state.auth_settings
+        account = {
+            "name": viewer.name,
+            "logout_url": urljoin(settings.login_url, "logout"),
+            "csrf": request.cookies.get(CSRF_COOKIE, ""),
+        }
+        return render_page(_env, request, template, status_code=status_code, account=account, **context)
 
-    def forbidden(request: Request) -> HTMLResponse:
+    def not_found(request: Request, viewer: Principal, message: str) -> HTMLResponse:
         t = translator(request_lang(request))
-        return render_page(_env, request, "not_found.html.j2", status_code=403, message=t("error.forbidden"))
+        return show(
+            request, viewer, "error.html.j2", status_code=404, heading=t("error.not_found"), message=message
+        )
+
+    async def may_read(request: Request, scope: ReadScope, agency: str) -> bool:
+        """The read API's rule for an agency's page, recorded in the audit log as the API's reads are."""
+        allowed = scope.may_read(agency)
+        entry = AuditEntry.of(
+            request, scope.principal, "read", agency=agency, outcome=ALLOWED if allowed else DENIED
+        )
+        await request.app.state.audit.record(entry)
+        return allowed
+
+    def forbidden(request: Request, viewer: Principal) -> HTMLResponse:
+        t = translator(request_lang(request))
+        return show(
+            request,
+            viewer,
+            "error.html.j2",
+            status_code=403,
+            heading=t("error.forbidden_title"),
+            message=t("error.forbidden"),
+        )
 
     def cut_off(request: Request, errors: list[str]) -> datetime | None:
         """`as_of` from the form: a date (the end of that day, Vietnam time) or an RFC 3339 moment."""
@@ -108,7 +131,13 @@ def pages_router(queries: Queries, plan: Any, clock: Any) -> APIRouter:
         ]
 
     @pages.get("/board", response_class=HTMLResponse)
-    async def board(request: Request, viewer: Viewer) -> HTMLResponse:
+    async def board(request: Request, viewer: Viewer) -> Response:
+        scope = ReadScope(viewer, plan)
+        if not scope.whole_province:
+            # every agency's figures, as /v1/province: a leader is sent to their own agency's page
+            lang_choice = request.query_params.get("lang")
+            query = f"?{urlencode({'lang': lang_choice})}" if lang_choice in ("vi", "en") else ""
+            return RedirectResponse(f"/agencies/{quote(viewer.agency or '', safe='')}{query}", 303)
         lang = request_lang(request)
         t = translator(lang)
         errors: list[str] = []
@@ -120,18 +149,12 @@ def pages_router(queries: Queries, plan: Any, clock: Any) -> APIRouter:
         else:  # the periods in progress on that day (its month, quarter, half and year)
             shown = [str(p) for p in periods_containing(local_day(judged_at), year.year, plan.cutoff_day)]
             shown = shown or [str(year)]  # after the year: the year as it ended
-        kpis = [
-            k
-            for k in await queries.kpis(as_of=moment)
-            if k["period"] in shown and viewer.may_read_agency(k["agency"], plan)
-        ]
+        kpis = [k for k in await queries.kpis(as_of=moment) if k["period"] in shown]
         covering = [Period.parse(p) for p in shown]
         overdue = [
             dict(r, name=agency_name(r["agency"], lang))
             for r in await queries.all_reports(moment)
-            if r["status"] in OVERDUE
-            and viewer.may_read_agency(r["agency"], plan)
-            and any(p.covers(Period.parse(r["period"])) for p in covering)
+            if r["status"] in OVERDUE and any(p.covers(Period.parse(r["period"])) for p in covering)
         ]
         progress = await queries.year_progress(judged_at, moment)
         sections = []
@@ -147,7 +170,7 @@ def pages_router(queries: Queries, plan: Any, clock: Any) -> APIRouter:
                 key=lambda k: (BEHIND.index(k["status"]), k["progress"] or 0.0),
             )
             chart = None
-            if progress.get(code) and _sees_all(viewer, plan, code):
+            if progress.get(code):
                 chart = _chart(
                     code, indicator_name(code, lang), progress[code], year.window(plan.cutoff_day), lang
                 )
@@ -162,14 +185,16 @@ def pages_router(queries: Queries, plan: Any, clock: Any) -> APIRouter:
                     "several_periods": len({k["period"] for k in mine}) > 1,
                 }
             )
-        return render_page(
-            _env,
+        as_of = request.query_params.get("as_of", "") if moment else ""
+        return show(
             request,
+            viewer,
             "board.html.j2",
             errors=errors,
             chosen=period,
-            as_of=request.query_params.get("as_of", "") if moment else "",
+            as_of=as_of,
             shown=shown,
+            downloads=[(p, _report_links(p, as_of, lang)) for p in shown],
             choices=period_choices(),
             judged_at=judged_at,
             sections=sections,
@@ -183,9 +208,9 @@ def pages_router(queries: Queries, plan: Any, clock: Any) -> APIRouter:
         lang = request_lang(request)
         t = translator(lang)
         if code not in agencies:
-            return not_found(request, t("error.unknown_agency", code=code))
-        if not viewer.may_read_agency(code, plan):
-            return forbidden(request)
+            return not_found(request, viewer, t("error.unknown_agency", code=code))
+        if not await may_read(request, ReadScope(viewer, plan), code):
+            return forbidden(request, viewer)
         errors: list[str] = []
         moment = cut_off(request, errors)
         agency = agencies[code]
@@ -203,9 +228,9 @@ def pages_router(queries: Queries, plan: Any, clock: Any) -> APIRouter:
             if not f["has_target"]
         ]
         parent = agency.parent
-        return render_page(
-            _env,
+        return show(
             request,
+            viewer,
             "agency.html.j2",
             errors=errors,
             code=code,
@@ -225,15 +250,15 @@ def pages_router(queries: Queries, plan: Any, clock: Any) -> APIRouter:
         lang = request_lang(request)
         t = translator(lang)
         if code not in agencies:
-            return not_found(request, t("error.unknown_agency", code=code))
+            return not_found(request, viewer, t("error.unknown_agency", code=code))
         try:
             period = str(Period.parse(period))
         except ValueError:
-            return not_found(request, t("error.unknown_figure"))
+            return not_found(request, viewer, t("error.unknown_figure"))
         if indicator not in indicators:
-            return not_found(request, t("error.unknown_figure"))
-        if not viewer.may_read_agency(code, plan):
-            return forbidden(request)
+            return not_found(request, viewer, t("error.unknown_figure"))
+        if not await may_read(request, ReadScope(viewer, plan), code):
+            return forbidden(request, viewer)
         errors: list[str] = []
         moment = cut_off(request, errors)
         events = await queries.history(code, indicator, period, moment)
@@ -241,9 +266,9 @@ def pages_router(queries: Queries, plan: Any, clock: Any) -> APIRouter:
         figure = next(
             (f for f in await queries.figures(code, period, moment) if f["indicator"] == indicator), None
         )
-        return render_page(
-            _env,
+        return show(
             request,
+            viewer,
             "figure.html.j2",
             errors=errors,
             code=code,
@@ -261,9 +286,10 @@ def pages_router(queries: Queries, plan: Any, clock: Any) -> APIRouter:
     return router
 
 
-def _sees_all(viewer: Any, plan: Any, indicator: str) -> bool:
-    """A chart adds up every agency's figures: shown only to those who may read them all."""
-    return all(viewer.may_read_agency(t.agency, plan) for t in plan.targets_for() if t.indicator == indicator)
+def _report_links(period: str, as_of: str, lang: str) -> dict[str, str]:
+    """The periodic report's downloads (GET /v1/reports/periodic, which takes the page's session)."""
+    query = {"period": period, **({"as_of": as_of} if as_of else {}), "lang": lang}
+    return {f: f"/v1/reports/periodic?{urlencode({**query, 'format': f})}" for f in ("xlsx", "pdf")}
 
 
 def _period_rank(period: str) -> tuple[int, int]:
