@@ -3,7 +3,9 @@
 Brings the stack up with the clock pinned to 20 June 2024 (the morning after the June cut-off),
 issues agency tokens, replays the first half of 2024's reporting through intake's HTTP API —
 most agencies on time, one lagging, one late, one missing its report, plus a duplicate and a
-malformed event — then prints the KPI statuses and the leaders' emails. Ctrl-C stops everything.
+malformed event — then prints the KPI statuses and the leaders' emails, and ends with the
+board's address and two logins made for this run (the committee's secretariat and the laggard's
+leader; passwords generated and printed once). The pages work until Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import email
 import email.policy
 import math
 import os
+import secrets
 import signal
 import sys
 import time
@@ -21,10 +24,13 @@ from datetime import datetime
 
 import httpx
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
+from services.intake.adapters.accounts import create_accounts
 from services.intake.adapters.tokens import issue_tokens
+from shared.auth import Role
 from shared.labels import kpi_status_label, period_label, report_status_label
 from shared.local_stack import STATE_DIR
 from shared.plan.loader import load_plan
@@ -35,8 +41,9 @@ from shared.stack import StackPaths, down, up
 from shared.stack_cli import print_urls
 
 NOW = "2024-06-20T08:00:00+07:00"
+LAGGARD = "CA-HUONG-HOA"
 BEHAVIOURS = {
-    "CA-HUONG-HOA": Behaviour(pace=0.5),  # lagging on drug-crime detections
+    LAGGARD: Behaviour(pace=0.5),  # lagging on drug-crime detections
     "UBND-DAKRONG": Behaviour(pace=0.4, skips_latest_report=True),  # June report never comes
     "CA-DAKRONG": Behaviour(late_days=2),  # June report two days past the deadline
 }
@@ -63,6 +70,11 @@ STATUS_COLOURS = {
     "pending": "dim",
 }
 STATUS_ORDER = ["missed", "lagging", "at_risk", "no_data", "on_track", "achieved"]
+# The people who log in to the pages during the demo: (login, name, role, agency).
+PEOPLE = [
+    ("bcd138.thuky", "Thư ký Ban Chỉ đạo 138 (tài khoản thử)", Role.COMMITTEE, None),
+    ("cahuonghoa.lanhdao", "Lãnh đạo Công an huyện Hướng Hóa (tài khoản thử)", Role.LEADER, LAGGARD),
+]
 # Wide enough for the tables when the output is a file or a pipe.
 console = Console(width=None if sys.stdout.isatty() else 140)
 
@@ -91,17 +103,25 @@ def main() -> int:
                 datetime.fromisoformat(NOW),
             )
         )
+        passwords = _create_people(state["database_url"])
+        reader = _bearer(intake, *passwords[0])  # the demo reads the API as the committee's secretariat
         events = Simulation(plan, BEHAVIOURS).events(datetime.fromisoformat(NOW))
         _replay(intake, tokens, events)
         _show_mistakes(intake, tokens, events)
         _await_projection(
-            aggregator, {t.agency for t in plan.targets} & {e["source"].rsplit("/", 1)[1] for e in events}
+            aggregator,
+            {t.agency for t in plan.targets} & {e["source"].rsplit("/", 1)[1] for e in events},
+            reader,
         )
-        _print_kpis(aggregator, plan)
-        _print_reports(aggregator, plan)
+        _print_kpis(aggregator, plan, reader)
+        _print_reports(aggregator, plan, reader)
         _print_emails(paths, expected=2)
+        _print_board(aggregator, plan, passwords)
         if sys.stdin.isatty() and not os.environ.get("CI"):
-            console.print("\n[bold]The stack keeps running[/] (URLs above). Press Ctrl-C to stop everything.")
+            console.print(
+                "\n[bold]The stack keeps running[/] (URLs above, the board with the logins just above). "
+                "Press Ctrl-C to stop everything."
+            )
             while True:
                 time.sleep(3600)
     except KeyboardInterrupt:
@@ -110,6 +130,43 @@ def main() -> int:
         console.print("\nstopping the stack ...")
         down(paths, console.log)
     return 130 if interrupted and not sys.stdin.isatty() else 0
+
+
+def _create_people(database_url: str) -> list[tuple[str, str]]:
+    """The demo's accounts (`tiendo user create` makes others): (login, password) for each of PEOPLE."""
+    passwords = [(login, secrets.token_urlsafe(12)) for login, *_ in PEOPLE]
+    accounts = [
+        (login, name, role, agency, password)
+        for (login, name, role, agency), (_, password) in zip(PEOPLE, passwords)
+    ]
+    asyncio.run(create_accounts(database_url, accounts, datetime.fromisoformat(NOW)))
+    return passwords
+
+
+def _bearer(intake: str, login: str, password: str) -> dict[str, str]:
+    """A person's bearer token from intake's token endpoint (OAuth 2.0 password grant)."""
+    response = httpx.post(
+        f"{intake}/v1/auth/token",
+        data={"grant_type": "password", "username": login, "password": password},
+        timeout=30,
+    )
+    response.raise_for_status()
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def _print_board(aggregator: str, plan, passwords: list[tuple[str, str]]) -> None:
+    """Last, so it stays on screen: where the pages are and who may log in (plain lines, never cut)."""
+    console.print(
+        f"\n[bold]The board:[/] {aggregator}/board  (log in with one of these; a leader lands on their agency's page)",
+        soft_wrap=True,
+    )
+    for (login, password), (_, name, role, agency) in zip(passwords, PEOPLE):
+        sees = f"{plan.agency(agency).name_vi} and the agencies below it" if agency else "every agency"
+        console.print(
+            f"  login [bold]{login}[/]  password [bold]{escape(password)}[/]  — {name}: {role}, {sees}",
+            soft_wrap=True,
+        )
+    console.print("  (the passwords are shown only now; `tiendo user create` makes other accounts)")
 
 
 def _replay(intake: str, tokens: dict[str, str], events: list[dict]) -> None:
@@ -154,12 +211,14 @@ def _show_mistakes(intake: str, tokens: dict[str, str], events: list[dict]) -> N
         )
 
 
-def _await_projection(aggregator: str, expected_agencies: set[str], timeout: float = 90) -> None:
+def _await_projection(
+    aggregator: str, expected_agencies: set[str], reader: dict[str, str], timeout: float = 90
+) -> None:
     """Until every agency with a target shows up and the projection stops changing."""
     with console.status("waiting for the aggregator to project every agency ..."):
         deadline, last = time.monotonic() + timeout, None
         while time.monotonic() < deadline:
-            items = httpx.get(f"{aggregator}/v1/kpis", timeout=10).json()["items"]
+            items = httpx.get(f"{aggregator}/v1/kpis", headers=reader, timeout=10).json()["items"]
             snapshot = sorted((i["agency"], i["indicator"], i["period"], i["actual"]) for i in items)
             if {i["agency"] for i in items} >= expected_agencies and snapshot == last:
                 return
@@ -168,12 +227,12 @@ def _await_projection(aggregator: str, expected_agencies: set[str], timeout: flo
     console.print("[yellow]the projection was still changing after 90 s; showing it as it stands[/]")
 
 
-def _print_kpis(aggregator: str, plan) -> None:
+def _print_kpis(aggregator: str, plan, reader: dict[str, str]) -> None:
     """A status summary, then the KPIs a leader should look at: missed, lagging, at risk, without data."""
     now = datetime.fromisoformat(NOW)
     items = [
         k
-        for k in httpx.get(f"{aggregator}/v1/kpis", timeout=10).json()["items"]
+        for k in httpx.get(f"{aggregator}/v1/kpis", headers=reader, timeout=10).json()["items"]
         if Period.parse(k["period"]).window(plan.cutoff_day)[0] <= now.date()
     ]  # begun periods only
     counts = Counter(k["status"] for k in items)
@@ -204,12 +263,12 @@ def _print_kpis(aggregator: str, plan) -> None:
     console.print(table)
 
 
-def _print_reports(aggregator: str, plan) -> None:
+def _print_reports(aggregator: str, plan, reader: dict[str, str]) -> None:
     table = Table(title="Periodic reports that are late or missing")
     for column in ("agency", "period", "deadline", "submitted at", "status"):
         table.add_column(column, no_wrap=True)
     for agency in sorted(a.code for a in plan.agencies if plan.reporting_rule(a.code)):
-        card = httpx.get(f"{aggregator}/v1/agencies/{agency}/scorecard", timeout=10).json()
+        card = httpx.get(f"{aggregator}/v1/agencies/{agency}/scorecard", headers=reader, timeout=10).json()
         for report in card.get("reports", []):
             if report["status"] in ("late", "missing"):
                 table.add_row(
