@@ -252,4 +252,3 @@ async def logged_in(page, board_url: str, account: Account = SECRETARY, lands_on
     await page.get_by_role("button", name=LOGIN_BUTTON).click()
     await page.wait_for_url(f"{board_url}{lands_on}")
     return page
-
