@@ -142,6 +142,11 @@ async def test_the_service_process_end_to_end(notifier_db, kafka_bootstrap, smtp
         assert muted.returncode == 0, muted.stderr
         refused = await asyncio.to_thread(tiendo, "alerts", "silence", "--reason", "x", env=operator)
         assert refused.returncode == 2 and "refused" in refused.stderr
+        unknown = await asyncio.to_thread(
+            tiendo, "alerts", "silence", "--agency", "NOPE", "--hours", "1", "--reason", "x", env=operator
+        )
+        assert unknown.returncode == 2 and "unknown agency 'NOPE'" in unknown.stderr, unknown.stderr
+        assert len(unknown.stderr.strip().splitlines()) == 1  # one line, no traceback
         shown = await asyncio.to_thread(tiendo, "alerts", "silences", env=operator)
         assert "Đang bảo trì hệ thống báo cáo" in shown.stdout and '"created_by": "Trực ban"' in shown.stdout
     finally:
