@@ -2,8 +2,9 @@
 built by the Python SDK (PyPI `cloudevents`), the JavaScript SDK (npm `cloudevents`, on the
 machine's Node.js) and the Java SDK (`io.cloudevents` from Maven Central, on the JDK Kafka runs on)
 are sent structured and binary over HTTP, and as binary-mode records to the raw topic through the
-SDKs' Kafka conversion; each reaches the canonical topic, its data as sent. The npm and Maven
-packages are fetched by the tests into .cache/ (once)."""
+SDKs' Kafka conversion; each reaches the canonical topic, its data as sent, and the aggregator
+consuming that topic shows its figure in the read API (the figure's history, as a committee
+member reads it). The npm and Maven packages are fetched by the tests into .cache/ (once)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,16 @@ from pathlib import Path
 import httpx
 import pytest
 
+from services.aggregator.bootstrap import bootstrap as aggregator
+from services.aggregator.entrypoints.app import create_app as aggregator_app
 from services.intake.__main__ import topic_specs
 from services.intake.bootstrap import build
+from shared.auth import Role
+from shared.auth.testing import auth_settings, bearer
 from shared.clock import ManualClock
 from shared.infra._process import cache_dir
 from shared.kafka import ensure_topics
+from tests.aggregator.helpers import create_topics, fresh_database, settings_for, unique_topics
 
 from .conftest import NOW, FakeMonotonic, Service, make_settings, served_on_loopback
 from .npm_cache import node_modules
@@ -57,6 +63,39 @@ async def intake(intake_db: str, kafka_bootstrap: str) -> AsyncIterator[Running]
 @pytest.fixture(scope="module")
 async def token(intake: Running) -> str:
     return await intake.token("CA-TINH")
+
+
+@pytest.fixture(scope="module")
+async def read_api(intake: Running, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The aggregator consuming intake's canonical topic, its read API answering a committee member."""
+    bootstrap_servers = intake.settings.kafka_bootstrap_servers
+    topics = {**unique_topics("sdk"), "TIENDO_EVENTS_TOPIC": intake.settings.events_topic}
+    await create_topics(bootstrap_servers, topics)
+    settings = settings_for(bootstrap_servers, await fresh_database(database_url), topics)
+    app = aggregator_app(aggregator(settings, clock=ManualClock(NOW)), auth=auth_settings())
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://aggregator",
+            headers=bearer(Role.COMMITTEE),
+        ) as client:
+            yield client
+
+
+async def in_read_api(read_api: httpx.AsyncClient, values: dict[str, int]) -> None:
+    """Wait until the figure's history in the read API holds each of these events with its value."""
+    path = "/v1/kpis/CA-TINH/drug_cases_detected/2024-06/history"
+    shown: dict[str, object] = {}
+    deadline = time.monotonic() + PATIENCE
+    while time.monotonic() < deadline:
+        response = await read_api.get(path)
+        assert response.status_code in (200, 404), response.text  # 404 until the first event is folded
+        if response.status_code == 200:
+            shown = {e["id"]: e["value"] for e in response.json()["events"]}
+            if all(shown.get(event_id) == value for event_id, value in values.items()):
+                return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"not in the read API as sent: {values}; the history shows {shown}")
 
 
 def attributes(event_id: str) -> dict:
@@ -94,7 +133,7 @@ async def post(intake: Running, token: str, headers: dict[str, str], body: bytes
         )
 
 
-async def test_python_sdk_structured_binary_and_kafka(intake, token):
+async def test_python_sdk_structured_binary_and_kafka(intake, token, read_api):
     from datetime import datetime
 
     from cloudevents.core.bindings import http as ce_http
@@ -121,9 +160,10 @@ async def test_python_sdk_structured_binary_and_kafka(intake, token):
     for event_id, body in sent.items():
         assert found[event_id].value == body  # the SDK's bytes, not re-encoded
     assert json.loads(found["py-structured"].value)["value"] == 5
+    await in_read_api(read_api, {"py-structured": 5, "py-binary đợt 6": 6, "py-kafka": 7})
 
 
-async def test_python_sdk_legacy_api(intake, token):
+async def test_python_sdk_legacy_api(intake, token, read_api):
     """`cloudevents.v1` (the SDK's 1.x API, still shipped): its `to_binary` is the call issue 18
     found answered 415."""
     import warnings
@@ -140,9 +180,10 @@ async def test_python_sdk_legacy_api(intake, token):
     await produce(intake, [(b"CA-TINH", record.value, list(record.headers.items()))])
     found = await canonical(intake, {"py-legacy-binary", "py-legacy-kafka"})
     assert found["py-legacy-binary"].value == body and found["py-legacy-kafka"].value == record.value
+    await in_read_api(read_api, {"py-legacy-binary": 8, "py-legacy-kafka": 9})
 
 
-async def test_javascript_sdk_structured_binary_and_kafka(intake, token):
+async def test_javascript_sdk_structured_binary_and_kafka(intake, token, read_api):
     modules = node_modules(JS_SDK, "npm-cloudevents")
     process = await asyncio.create_subprocess_exec(
         "node",
@@ -167,6 +208,10 @@ async def test_javascript_sdk_structured_binary_and_kafka(intake, token):
     assert found["js-binary-11"].value == report["binary_body"].encode()
     assert found["js-kafka"].value == value
     assert json.loads(found["js-structured"].value)["value"] == 10
+    binary, kafka_value = json.loads(found["js-binary-11"].value), json.loads(value)
+    await in_read_api(
+        read_api, {"js-structured": 10, "js-binary-11": binary["value"], "js-kafka": kafka_value["value"]}
+    )
 
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "docs" / "examples"
@@ -205,7 +250,7 @@ def java_classpath() -> str:
     return classpath.read_text().strip()
 
 
-async def test_java_sdk_structured_binary_and_kafka(intake, token):
+async def test_java_sdk_structured_binary_and_kafka(intake, token, read_api):
     classpath = java_classpath()
     process = await asyncio.create_subprocess_exec(
         "java",
@@ -227,9 +272,10 @@ async def test_java_sdk_structured_binary_and_kafka(intake, token):
     expected = b'{"indicator": "drug_cases_detected", "period": "2024-06", "value": %d}'
     assert found["java-binary"].value == expected % 21 and found["java-kafka"].value == expected % 22
     assert json.loads(found["java-structured"].value)["value"] == 20
+    await in_read_api(read_api, {"java-structured": 20, "java-binary": 21, "java-kafka": 22})
 
 
-async def test_the_python_example_client(intake, token):
+async def test_the_python_example_client(intake, token, read_api):
     """docs/examples/python/send.py, run as an agency would: binary and structured over HTTP, then
     to the raw topic."""
     import sys
@@ -274,3 +320,4 @@ async def test_the_python_example_client(intake, token):
     found = await canonical(intake, {"example-binary", "example-structured", "example-kafka"})
     assert found["example-kafka"].value == found["example-binary"].value.replace(b"30", b"32")
     assert json.loads(found["example-structured"].value)["value"] == 31
+    await in_read_api(read_api, {"example-binary": 30, "example-structured": 31, "example-kafka": 32})
