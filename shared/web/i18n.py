@@ -82,6 +82,136 @@ MESSAGES: dict[str, dict[str, str]] = {
     "event.activity": {"vi": "Ghi nhận hoạt động", "en": "Activity recorded"},
     "event.assessed": {"vi": "Đánh giá", "en": "Assessment"},
     "sample.note": {"vi": "Số liệu mẫu", "en": "Sample figures"},
+    # -- the alerts page (the notifier's /pages/alerts) -----------------------------------------
+    "alerts.title": {"vi": "Cảnh báo đang mở", "en": "Open alerts"},
+    "alerts.scope_all": {
+        "vi": "Cảnh báo của tất cả cơ quan, đơn vị trong tỉnh.",
+        "en": "The alerts of every agency of the province.",
+    },
+    "alerts.scope_agency": {
+        "vi": "Cảnh báo của {agency} và các cơ quan, đơn vị cấp dưới.",
+        "en": "The alerts of {agency} and the agencies below it.",
+    },
+    "alerts.none": {"vi": "Không có cảnh báo nào đang mở.", "en": "No alert is open."},
+    "alerts.periodic_report": {"vi": "Báo cáo định kỳ", "en": "Periodic report"},
+    "alerts.not_escalated": {"vi": "Chưa chuyển lên cấp trên", "en": "Not escalated"},
+    "alerts.escalated": {
+        "vi": "Đã chuyển lên {level} cấp: {agencies}",
+        "en": "Escalated {level} level(s): {agencies}",
+    },
+    "alerts.acked_by": {"vi": "Đã xác nhận: {name}, lúc {when}", "en": "Acknowledged by {name} at {when}"},
+    "alerts.not_acked": {"vi": "Chưa xác nhận", "en": "Not acknowledged"},
+    "alerts.ack_button": {"vi": "Xác nhận đã nhận, đang xử lý", "en": "Acknowledge: received, working on it"},
+    "alerts.back": {"vi": "Về danh sách cảnh báo", "en": "Back to the alerts"},
+    "alerts.forbidden.title": {"vi": "Không có quyền truy cập", "en": "Access denied"},
+    "alerts.forbidden": {
+        "vi": "Tài khoản của đồng chí không được xem cảnh báo.",
+        "en": "Your account may not see alerts.",
+    },
+    "alerts.ack_refused.title": {"vi": "Không được xác nhận cảnh báo", "en": "Acknowledgement refused"},
+    "alerts.ack_refused": {
+        "vi": (
+            "Tài khoản của đồng chí không được xác nhận cảnh báo này. Chỉ Ban Chỉ đạo và lãnh đạo "
+            "cơ quan, đơn vị có cảnh báo hoặc cơ quan cấp trên được xác nhận cảnh báo."
+        ),
+        "en": (
+            "Your account may not acknowledge this alert: only the committee and a leader of the "
+            "alert's agency or of an agency above it may."
+        ),
+    },
+    "alerts.unknown.title": {"vi": "Không tìm thấy cảnh báo", "en": "Alert not found"},
+    "alerts.unknown": {"vi": "Không có cảnh báo số {id}.", "en": "There is no alert {id}."},
+    "error.csrf.title": {"vi": "Yêu cầu bị từ chối", "en": "Request refused"},
+    "error.csrf": {
+        "vi": (
+            "Yêu cầu không được gửi từ trang của hệ thống Tiendo hoặc phiên làm việc đã thay đổi. "
+            "Vui lòng tải lại trang và thực hiện lại."
+        ),
+        "en": "The request did not come from a Tiendo page, or your session changed. Reload the page and try again.",
+    },
+    "done.acknowledged": {
+        "vi": "Đã ghi nhận: cảnh báo số {id} đã được xác nhận; việc chuyển lên cấp trên đã dừng.",
+        "en": "Done: alert {id} is acknowledged; its escalation has stopped.",
+    },
+    "done.silenced": {
+        "vi": "Đã tạo lệnh tạm dừng cảnh báo số {id}.",
+        "en": "Silence {id} is in force.",
+    },
+    "done.lifted": {"vi": "Đã hủy lệnh tạm dừng cảnh báo số {id}.", "en": "Silence {id} is lifted."},
+    "col.alert": {"vi": "Cảnh báo", "en": "Alert"},
+    "col.since": {"vi": "Từ lúc", "en": "Since"},
+    "col.escalation": {"vi": "Chuyển cấp trên", "en": "Escalation"},
+    "col.acknowledged": {"vi": "Xác nhận", "en": "Acknowledgement"},
+    "col.from": {"vi": "Từ", "en": "From"},
+    "col.until": {"vi": "Đến", "en": "Until"},
+    "col.by": {"vi": "Người thực hiện", "en": "By"},
+    "silence.title": {"vi": "Tạm dừng cảnh báo", "en": "Silences"},
+    "silence.intro": {
+        "vi": (
+            "Trong thời gian tạm dừng, các cảnh báo thuộc phạm vi tạm dừng không được gửi thư; "
+            "lý do được ghi trong thư gửi lãnh đạo."
+        ),
+        "en": "While a silence lasts, the alerts it covers are not emailed; its reason is printed in the leaders' emails.",
+    },
+    "silence.none": {"vi": "Không có lệnh tạm dừng nào đang có hiệu lực.", "en": "No silence is in force."},
+    "silence.create_title": {"vi": "Tạo lệnh tạm dừng cảnh báo", "en": "New silence"},
+    "silence.all_agencies": {"vi": "Tất cả cơ quan, đơn vị", "en": "Every agency"},
+    "silence.all_indicators": {"vi": "Tất cả chỉ tiêu", "en": "Every indicator"},
+    "silence.all_periods": {"vi": "Tất cả các kỳ", "en": "Every period"},
+    "silence.period": {
+        "vi": "Kỳ (để trống: tất cả các kỳ; ví dụ 2024, 2024-H1, 2024-Q2, 2024-06)",
+        "en": "Period (empty: every period; e.g. 2024, 2024-H1, 2024-Q2, 2024-06)",
+    },
+    "silence.hours": {"vi": "Thời gian tạm dừng (số giờ)", "en": "Duration (hours)"},
+    "silence.reason": {
+        "vi": "Lý do (được ghi trong thư gửi lãnh đạo)",
+        "en": "Reason (printed in the leaders' emails)",
+    },
+    "silence.reason_col": {"vi": "Lý do", "en": "Reason"},
+    "silence.create": {"vi": "Tạm dừng cảnh báo", "en": "Silence"},
+    "silence.lift": {"vi": "Hủy tạm dừng", "en": "Lift"},
+    "silence.refused.title": {"vi": "Không có quyền thực hiện", "en": "Not allowed"},
+    "silence.refused": {
+        "vi": "Chỉ Ban Chỉ đạo và cán bộ trực vận hành được tạm dừng cảnh báo hoặc hủy tạm dừng.",
+        "en": "Only the committee and the operators may silence alerts or lift a silence.",
+    },
+    "silence.gone.title": {"vi": "Lệnh tạm dừng không còn hiệu lực", "en": "No such silence"},
+    "silence.gone": {
+        "vi": "Lệnh tạm dừng số {id} không tồn tại hoặc đã hết hiệu lực.",
+        "en": "Silence {id} does not exist or is no longer in force.",
+    },
+    "silence.error.fix": {
+        "vi": "Chưa tạo được lệnh tạm dừng: vui lòng sửa các ô được đánh dấu.",
+        "en": "The silence was not made: please correct the marked fields.",
+    },
+    "silence.error.agency": {
+        "vi": "Cơ quan, đơn vị không có trong kế hoạch.",
+        "en": "This agency is not in the plan.",
+    },
+    "silence.error.indicator": {
+        "vi": "Chỉ tiêu không có trong kế hoạch.",
+        "en": "This indicator is not in the plan.",
+    },
+    "silence.error.period": {
+        "vi": "Kỳ không hợp lệ: ghi theo dạng 2024, 2024-H1, 2024-Q2 hoặc 2024-06.",
+        "en": "Not a period: write 2024, 2024-H1, 2024-Q2 or 2024-06.",
+    },
+    "silence.error.hours": {
+        "vi": "Số giờ phải là một số lớn hơn 0 và không quá 8.784 (366 ngày).",
+        "en": "The hours must be a number above 0 and at most 8,784 (366 days).",
+    },
+    "silence.error.scope": {
+        "vi": "Vui lòng chọn cơ quan, đơn vị, chỉ tiêu hoặc ghi kỳ: không tạm dừng toàn bộ cảnh báo.",
+        "en": "Choose an agency, an indicator or a period: a silence never covers every alert.",
+    },
+    "silence.error.hours_missing": {
+        "vi": "Vui lòng nhập thời gian tạm dừng (số giờ).",
+        "en": "Please give the duration in hours.",
+    },
+    "silence.error.reason": {
+        "vi": "Vui lòng ghi lý do (tối đa 2.000 ký tự, không chứa ký tự điều khiển).",
+        "en": "Please give a reason (at most 2,000 characters, no control characters).",
+    },
     "chart.actual": {"vi": "Thực hiện (lũy kế)", "en": "Actual (cumulative)"},
     "chart.expected": {"vi": "Theo tiến độ", "en": "Expected by pace"},
     "chart.target": {"vi": "Chỉ tiêu năm", "en": "Year's target"},

@@ -22,6 +22,7 @@ from shared.auth import CurrentPrincipal, Principal, Role, require
 OPERATIONS = require(Role.COMMITTEE, Role.OPERATOR)
 ALERT_READERS = (Role.COMMITTEE, Role.OPERATOR, Role.LEADER)
 ACKNOWLEDGERS = (Role.COMMITTEE, Role.LEADER)
+SILENCERS = (Role.COMMITTEE, Role.OPERATOR)
 
 
 class _Hierarchy:
@@ -45,10 +46,12 @@ class AlertScope:
     def alerts(self, alerts: list[Alert]) -> list[Alert]:
         return [a for a in alerts if self.may_read(a.agency)]
 
+    def may_acknowledge(self, alert: Alert) -> bool:
+        return self.principal.role in ACKNOWLEDGERS and self.may_read(alert.agency)
+
     async def check_acknowledge(self, request: Request, alert: Alert) -> None:
         """403 (recorded) unless the principal may acknowledge this alert."""
-        allowed = self.principal.role in ACKNOWLEDGERS and self.may_read(alert.agency)
-        if not allowed:
+        if not self.may_acknowledge(alert):
             await self.record(request, "acknowledge", alert.agency, DENIED, alert=alert.id)
             raise HTTPException(403, f"acknowledging an alert of {alert.agency} is not yours to do")
 
@@ -64,25 +67,29 @@ class AlertScope:
         return printable(self.principal.name)
 
 
+def scope_of(request: Request, principal: Principal, roles: tuple[Role, ...]) -> AlertScope:
+    """The principal's scope, 403 unless their role is one of `roles` and the agency the request
+    names (if any) is in their scope: the API's dependencies and the alerts page both ask here."""
+    c = request.app.state.container
+    scope = AlertScope(principal, c.directory, request.app.state.audit)
+    if principal.role not in roles:
+        raise HTTPException(403, f"this needs the role {', '.join(sorted(roles))}; you are {principal.role}")
+    agency = request.query_params.get("agency")
+    if agency is not None and agency in c.directory.agencies and not scope.may_read(agency):
+        raise HTTPException(403, f"agency {agency} is outside your scope")
+    return scope
+
+
 def _scope(roles: tuple[Role, ...]) -> Any:
     async def alert_scope(request: Request, principal: CurrentPrincipal) -> AlertScope:
-        c = request.app.state.container
-        scope = AlertScope(principal, c.directory, request.app.state.audit)
-        if principal.role not in roles:
-            raise HTTPException(
-                403, f"this needs the role {', '.join(sorted(roles))}; you are {principal.role}"
-            )
-        agency = request.query_params.get("agency")
-        if agency in c.directory.agencies and not scope.may_read(agency):
-            raise HTTPException(403, f"agency {agency} is outside your scope")
-        return scope
+        return scope_of(request, principal, roles)
 
     return alert_scope
 
 
 AlertReader = Annotated[AlertScope, Depends(_scope(ALERT_READERS))]
 Acknowledger = Annotated[AlertScope, Depends(_scope(ACKNOWLEDGERS))]
-Operator = Annotated[AlertScope, Depends(_scope((Role.COMMITTEE, Role.OPERATOR)))]
+Operator = Annotated[AlertScope, Depends(_scope(SILENCERS))]
 
 
 def link_principal(directory: Directory, recipient: str, agency: str) -> Principal:

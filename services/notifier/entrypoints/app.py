@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from services.notifier.adapters.tables import audit_log
 from services.notifier.bootstrap import Container
-from services.notifier.entrypoints import api, loops
+from services.notifier.entrypoints import api, loops, pages
 from shared.api_docs import serve_api_docs
 from shared.audit import AuditLog, audit_router
 from shared.auth import AuthSettings, install_auth
@@ -35,6 +35,7 @@ def create_app(container: Container, *, run_loops: bool = True, auth: AuthSettin
     app.state.audit = AuditLog(container.engine, audit_log)
     install_auth(app, auth)  # the operator API needs a principal (access.py, docs/security.md)
     app.include_router(api.router)
+    pages.install(app)  # the alerts page (issue 19): the API's rules and use cases, in HTML
     app.include_router(audit_router(app.state.audit, set(container.directory.agencies)))
     answer_invalid_requests_safely(app)
     serve_api_docs(app)
