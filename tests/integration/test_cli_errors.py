@@ -118,3 +118,13 @@ def test_no_database_anywhere_names_the_three_ways(tmp_path):
     assert (
         "DATABASE_URL" in result.stderr and "--database-url" in result.stderr and "stack up" in result.stderr
     )
+
+
+def test_stack_up_while_a_stack_runs_is_one_line_and_starts_nothing(tmp_path):
+    running = {"components": {"postgres": {"pid": os.getpid()}}}  # a live process: this test's
+    (tmp_path / "stack.json").write_text(json.dumps(running))
+    result = tiendo("stack", "up", TIENDO_STATE_DIR=str(tmp_path))
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode != 0 and len(lines) == 1, result.stderr
+    assert "a stack is already running" in lines[0] and "tiendo stack down" in lines[0], lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stack.json"]
