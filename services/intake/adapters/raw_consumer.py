@@ -30,6 +30,7 @@ from faststream.middlewares import AckPolicy
 from prometheus_client import CollectorRegistry
 
 from services.intake.adapters.publisher import KafkaUnavailable
+from services.intake.domain.personal_data import mask_identifiers
 from services.intake.domain.problems import Problem
 from services.intake.service_layer import Intake, Outcome, RegistryUnavailable
 from shared.consumers import ConsumerHealth, Failed, RecordGuard, is_outage, supervise
@@ -84,10 +85,17 @@ def dead_letter(record: ConsumerRecord, outcome: Outcome, *, attempts: int = 1) 
     """The dead letter of a rejected raw record (`shared.deadletter`'s one format)."""
     problem = outcome.problem
     assert problem is not None
+    value, headers = record.value, record.headers
+    if problem.reason == "personal-data":  # the identifiers stay with the agency, not in the DLQ
+        value = mask_identifiers((value or b"").decode("utf-8", "replace")).encode()
+        headers = [
+            (n, mask_identifiers(v.decode("utf-8", "replace")).encode() if n == "ce_subject" else v)
+            for n, v in headers or ()
+        ]
     return make_dead_letter(
         record.key,
-        record.value,
-        record.headers,
+        value,
+        headers,
         origin=origin_of(record),
         service="intake",
         reason=problem.reason,

@@ -78,6 +78,19 @@ def find_identifiers(text: str) -> list[Identifier]:
     return sorted(found, key=lambda i: (i.start, i.kind))
 
 
+MASK = "X"
+
+
+def mask_identifiers(text: str) -> str:
+    """`text` with every character of every personal identifier replaced by MASK (lengths kept,
+    so JSON around it stays valid and the error's character positions still point at it): what a
+    dead letter keeps of a refused record, since the DLQ is read by operators, not the police."""
+    chars = list(text)
+    for found in find_identifiers(text):
+        chars[found.start : found.end] = MASK * (found.end - found.start)
+    return "".join(chars)
+
+
 def _free_texts(event: Any) -> Iterator[tuple[tuple[str | int, ...], str]]:
     subject = getattr(event, "subject", None)
     if isinstance(subject, str):

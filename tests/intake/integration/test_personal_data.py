@@ -62,3 +62,6 @@ async def test_the_raw_topic_dead_letters_a_correction_reason_with_a_citizen_id(
     ]
     assert [dict(r.headers)["dlq_reason"] for r in dead] == [b"personal-data"]
     assert json.loads(dict(dead[0].headers)["dlq_errors"])[0]["pointer"] == "/data/reason"
+    # the identifier does not travel on to the DLQ's readers; the rest of the record does
+    assert b"045203001234" not in dead[0].value
+    assert json.loads(dead[0].value)["reason"] == "CCCD XXXXXXXXXXXX"

@@ -148,3 +148,15 @@ def test_every_free_text_field_of_the_contract_is_checked() -> None:
     ]
     strings = set().union(*(_string_fields(m) for m in inputs))
     assert strings - codes == set(FREE_TEXT_FIELDS)
+
+
+def test_mask_identifiers_hides_each_identifier_and_keeps_the_rest_and_the_lengths() -> None:
+    from services.intake.domain.personal_data import mask_identifiers
+
+    text = '{"note": "Đối tượng CCCD 045203001234, SĐT 0912 345 678, xe 74A-123.45; 1.500.000 đồng"}'
+    masked = mask_identifiers(text)
+    assert len(masked) == len(text)
+    assert "045203001234" not in masked and "0912 345 678" not in masked and "74A-123.45" not in masked
+    assert masked == (
+        '{"note": "Đối tượng CCCD XXXXXXXXXXXX, SĐT XXXXXXXXXXXX, xe XXXXXXXXXX; 1.500.000 đồng"}'
+    )
