@@ -186,6 +186,23 @@ async def test_a_silence_with_a_wrong_field_is_shown_next_to_the_field(browser, 
     await context.close()
 
 
+async def test_a_silence_of_every_alert_is_refused_beside_the_agency(browser, notifier_site):
+    """The use case refuses a silence naming no agency, indicator or period; the page says so."""
+    context = await signed_in(browser, notifier_site, OPERATOR)
+    page = await context.new_page()
+    await page.goto(f"{notifier_site.url}{PAGE}")
+    before = await _silences_stored(notifier_site)
+    form = page.locator("form.silence")
+    await form.get_by_label("Thời gian tạm dừng (số giờ)").fill("24")
+    await form.get_by_label("Lý do").fill(SILENCE_REASON)
+    async with page.expect_response("**/pages/silences") as answer:
+        await form.get_by_role("button", name="Tạm dừng cảnh báo").click()
+    assert (await answer.value).status == 422
+    assert "Vui lòng chọn cơ quan, đơn vị" in await page.locator("#silence-agency-error").inner_text()
+    assert await _silences_stored(notifier_site) == before
+    await context.close()
+
+
 async def test_the_page_in_english_with_lang_en(browser, notifier_site):
     context = await signed_in(browser, notifier_site, OPERATOR)
     page = await context.new_page()
