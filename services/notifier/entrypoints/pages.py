@@ -50,7 +50,7 @@ SILENCE_FIELDS = ("agency", "indicator", "period", "hours", "reason")
 DONE = {"acknowledged": "done.acknowledged", "silenced": "done.silenced", "lifted": "done.lifted"}
 
 router = APIRouter(include_in_schema=False)
-router.include_router(stylesheet_router())  # public: the login page's look too
+router.include_router(stylesheet_router())  # public, as on the aggregator: a refusal page needs it too
 
 
 class PageRefusal(Exception):
