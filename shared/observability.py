@@ -22,6 +22,14 @@ def register_check(registry: CollectorRegistry, name: str, check: ReadinessCheck
     _REGISTERED.setdefault(registry, {})[name] = check
 
 
+def forget_checks(registry: CollectorRegistry, prefix: str) -> None:
+    """Stop asking the checks whose names start with `prefix` (e.g. the consumers' health in an app
+    that serves the API only and never runs them: they would turn /readyz red after a minute)."""
+    checks = _REGISTERED.get(registry, {})
+    for name in [n for n in checks if n.startswith(prefix)]:
+        del checks[name]
+
+
 def new_registry() -> CollectorRegistry:
     """A registry per service instance, with process metrics (RSS, CPU) included."""
     from prometheus_client import ProcessCollector

@@ -34,7 +34,7 @@ from shared.http_params import (
 from shared.http_params import (
     Period as PeriodText,
 )
-from shared.observability import mount_health_and_metrics
+from shared.observability import forget_checks, mount_health_and_metrics
 from shared.plan.periods import Period
 
 log = logging.getLogger(__name__)
@@ -133,6 +133,8 @@ def create_app(
         return f"stopped: {', '.join(dead)}" if dead else None
 
     mount_health_and_metrics(app, agg.registry, {"database": database, "tasks": tasks_alive})
+    if not run_background:  # this app serves reads only: the consumers it never runs are not its readiness
+        forget_checks(agg.registry, "consumer:")
     app.include_router(periodic_report_router(queries, agg.plan, agg.clock))  # .xlsx/PDF (issue 19)
     app.include_router(pages_router(queries, agg.plan, agg.clock))  # the people's pages (issue 19)
 
