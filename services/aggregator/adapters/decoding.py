@@ -11,7 +11,7 @@ valid form), so a dead letter says why.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -26,8 +26,30 @@ from shared.events.models import EXTENSION_NAME, agency_code_of
 _JSON = b"application/json"
 
 
+#: how far an event's time may lie ahead of its record's Kafka timestamp: intake allows 300 s of
+#: clock skew against its own clock, so anything beyond this was not written by intake as it checks
+MAX_AHEAD_OF_RECORD = timedelta(minutes=10)
+
+
 def decode(record: Any, plan: Any) -> Delivered | Poison:
-    """A fact, or a dead letter with the reason; never raises, whatever the record holds."""
+    """A fact, or a dead letter with the reason; never raises, whatever the record holds.
+
+    An event dated after its own record was written is refused too, even on the canonical topic
+    (issue 17: a forged `ce_time` of 2099 would otherwise win over every later true report)."""
+    item = _decode(record, plan)
+    stamp = getattr(record, "timestamp", None)
+    if type(item) is Delivered and isinstance(stamp, int) and stamp > 0:
+        written = datetime.fromtimestamp(stamp / 1000, UTC)
+        if item.fact.time > written + MAX_AHEAD_OF_RECORD:
+            return poison(
+                record,
+                f"Rejected: time {item.fact.time.isoformat()} lies after the record was written "
+                f"({written.isoformat()}, its Kafka timestamp): an event cannot be dated in its future",
+            )
+    return item
+
+
+def _decode(record: Any, plan: Any) -> Delivered | Poison:
     try:
         return _lean(record, plan)
     except Rejected as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from types import SimpleNamespace
 
 from aiokafka import TopicPartition
@@ -163,3 +164,27 @@ def test_an_agency_the_plan_does_not_know_is_dead_lettered_whatever_the_event():
         record = to_kafka(e)
         item = decode(_record(record.value, record.headers), PLAN)
         assert isinstance(item, Poison) and "unknown agency 'NOPE'" in item.detail, (e.type, item)
+
+
+def test_an_event_dated_after_its_record_was_written_is_dead_lettered_even_on_the_canonical_topic():
+    """Issue 17: a forged ce_time of 2099 would win over every later true report."""
+    from datetime import datetime, timedelta, timezone
+
+    written = datetime(2024, 6, 20, 8, tzinfo=timezone(timedelta(hours=7)))
+    stamp = int(written.timestamp() * 1000)
+
+    def at(time: datetime, timestamp: int = stamp):
+        record = to_kafka(reported("CA-TINH", "drug_cases_detected", "2024", 3, time=time))
+        return decode(
+            SimpleNamespace(**{**vars(_record(record.value, record.headers)), "timestamp": timestamp}), PLAN
+        )
+
+    forged = at(datetime(2099, 1, 1, tzinfo=timezone(timedelta(hours=7))))
+    assert isinstance(forged, Poison) and forged.reason == "rejected", forged
+    assert "2098-12-31T17:00:00+00:00" in forged.detail and "after the record was written" in forged.detail
+    assert isinstance(at(written + timedelta(minutes=11)), Poison)
+    assert isinstance(at(written + timedelta(minutes=9)), Delivered)  # clock skew within intake's allowance
+    assert isinstance(at(written - timedelta(days=3)), Delivered)
+    assert isinstance(
+        at(datetime(2099, 1, 1, tzinfo=UTC), timestamp=0), Delivered
+    )  # no timestamp: not judged
