@@ -10,9 +10,6 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
-from zoneinfo import ZoneInfo
-
-VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 class Clock(Protocol):

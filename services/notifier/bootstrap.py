@@ -103,8 +103,9 @@ def bootstrap(
     registry = new_registry()
     metrics = NotifierMetrics(registry)
     links = AckLinks(settings.ack_secret.get_secret_value().encode(), settings.public_url, settings.ack_ttl)
-    composer = DigestComposer(directory, settings.smtp_from, settings.timezone)
-    notifier = Notifier(uow or SqlUnitOfWork(engine), directory, settings.policy(), links, composer, metrics)
+    composer = DigestComposer(directory, settings.smtp_from)
+    policy = settings.policy(directory.timezone)  # quiet hours and digest times in the plan's zone
+    notifier = Notifier(uow or SqlUnitOfWork(engine), directory, policy, links, composer, metrics)
     sender = Sender(
         outbox or SqlOutbox(engine),
         transport or smtp_transport(settings),

@@ -47,7 +47,6 @@ class NotifierSettings(TiendoSettings):
     # Non-critical news and reminders go out in one morning digest ("off": by group_interval).
     # Unset, it is 07:30 unless a group interval is configured: then that interval rules.
     digest_time: str | None = Field(default=None, alias="NOTIFIER_DIGEST_TIME")
-    timezone: str = Field(default="Asia/Ho_Chi_Minh", alias="NOTIFIER_TIMEZONE")
     # Real seconds between scheduler ticks and sender polls.
     tick_seconds: float = Field(default=1.0, gt=0, alias="NOTIFIER_TICK_SECONDS")
     send_lease: timedelta = Field(default=timedelta(seconds=60), alias="NOTIFIER_SEND_LEASE")
@@ -95,16 +94,17 @@ class NotifierSettings(TiendoSettings):
             return self.digest_time
         return "off" if "group_interval" in self.model_fields_set else "07:30"
 
-    def policy(self) -> DigestPolicy:
+    def policy(self, timezone: str) -> DigestPolicy:
+        """The policy in `timezone`, the plan's (Plan.timezone): there is no zone setting of its own."""
         return DigestPolicy(
             group_wait=self.group_wait,
             group_interval=self.group_interval,
             critical_interval=self.critical_interval,
             repeat_interval=self.repeat_interval,
             escalation_delays=tuple(self.escalation_delays),
-            quiet_hours=parse_quiet_hours(self.quiet_hours, self.timezone),
+            quiet_hours=parse_quiet_hours(self.quiet_hours, timezone),
             digest_time=parse_time_of_day(self.effective_digest_time),
-            timezone=self.timezone,
+            timezone=timezone,
         )
 
 

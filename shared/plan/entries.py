@@ -225,14 +225,14 @@ class Target(Frozen):
             return self.factor * denominator_actual  # type: ignore[operator]
         return self.value
 
-    def expected_fraction(self, as_of: date, cutoff_day: int = 14) -> float:
+    def expected_fraction(self, as_of: date, cutoff_day: int) -> float:
         """Share of the target expected by the end of `as_of` (a milestone is due at `due`)."""
         if self.pace == "at_end":  # judged only once the span is over
             return 1.0 if as_of >= self.span(cutoff_day)[1] else 0.0
         profile = self.profile if self.pace == "profile" else None
         return self.as_period.elapsed_fraction(as_of, cutoff_day, profile, until=self.due)
 
-    def span(self, cutoff_day: int = 14) -> tuple[date, date]:
+    def span(self, cutoff_day: int) -> tuple[date, date]:
         """The days the work is spread over: the period's window, up to `due` for a milestone."""
         start, end = self.as_period.window(cutoff_day)
         return start, self.due or end

@@ -8,7 +8,7 @@ offending entry (`targets[3].agency`) so that the loader can point at the YAML l
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -37,13 +37,18 @@ from shared.plan.rules import TargetRule, expand_rules
 if TYPE_CHECKING:
     from shared.plan.index import PlanIndex
 
+# A plan that names neither: the province's zone, and monthly windows from the 15th to the 14th
+# (Decree 09/2019/NĐ-CP). Only the model reads these; everything else asks the plan.
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+DEFAULT_CUTOFF_DAY = 14
+
 
 class Plan(Frozen):
     code: str
     title: str
     year: int = Field(ge=2000, le=2100)
-    timezone: Annotated[str, AfterValidator(known_zone)] = "Asia/Ho_Chi_Minh"
-    cutoff_day: Annotated[int, AfterValidator(check_cutoff_day)] = 14
+    timezone: Annotated[str, AfterValidator(known_zone)] = DEFAULT_TIMEZONE
+    cutoff_day: Annotated[int, AfterValidator(check_cutoff_day)] = DEFAULT_CUTOFF_DAY
     sample_data_note: str
     units: list[Unit] = Field(min_length=1)
     agency_kinds: list[AgencyKind] = []
@@ -262,6 +267,10 @@ class Plan(Frozen):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def local_day(self, moment: datetime) -> date:
+        """The calendar day a moment falls on in the plan's zone."""
+        return moment.astimezone(self.tz).date()
 
     def agency(self, code: str) -> Agency:
         return self._agencies[code]

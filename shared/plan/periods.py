@@ -3,7 +3,8 @@
 A report "for June" does not cover 1–30 June: it covers the data from the 15th of May to the
 14th of June, so that figures can be compiled and sent up a few days after the cut-off. The
 quarter, the half-year and the year are unions of consecutive monthly windows; the year 2024
-therefore starts on 15 Dec 2023. The cut-off day is a plan setting (14 by default).
+therefore starts on 15 Dec 2023. The cut-off day is a plan setting (`Plan.cutoff_day`): every
+function here takes it from the caller, so the plan stays its one source.
 """
 
 from __future__ import annotations
@@ -51,8 +52,9 @@ class Period:
             raise ValueError(f"unknown period kind {self.kind!r}; use year, half, quarter or month")
         if not 1 <= self.index <= _COUNT_PER_YEAR[self.kind]:
             raise ValueError(f"a {self.kind} index must be 1..{_COUNT_PER_YEAR[self.kind]}, got {self.index}")
-        if not 1 <= self.year <= 9998:
-            raise ValueError(f"year out of range: {self.year}")
+        # Four digits, and the year before exists too: a January window starts in December.
+        if not 1000 <= self.year <= 9998:
+            raise ValueError(f"year out of range: {self.year} (expected 1000..9998)")
 
     # -- text ---------------------------------------------------------------------------------
 
@@ -74,7 +76,7 @@ class Period:
     def __str__(self) -> str:
         suffix = {"year": "", "half": f"-H{self.index}", "quarter": f"-Q{self.index}",
                   "month": f"-{self.index:02d}"}[self.kind]  # fmt: skip
-        return f"{self.year}{suffix}"
+        return f"{self.year:04d}{suffix}"
 
     def label(self, lang: Literal["vi", "en"] = "vi") -> str:
         """The name leaders read: 'Quý II/2024' / 'Q2 2024'."""
@@ -100,7 +102,7 @@ class Period:
         return other.year == self.year and all(m in self.months() for m in other.months())
 
     @classmethod
-    def containing(cls, d: date, kind: PeriodKind = "month", cutoff_day: int = 14) -> Period:
+    def containing(cls, d: date, kind: PeriodKind, cutoff_day: int) -> Period:
         """The period of `kind` whose window holds `d` (16 Dec 2023 is in January 2024)."""
         check_cutoff_day(cutoff_day)
         year, month = d.year, d.month
@@ -111,7 +113,7 @@ class Period:
 
     # -- windows ------------------------------------------------------------------------------
 
-    def window(self, cutoff_day: int = 14) -> tuple[date, date]:
+    def window(self, cutoff_day: int) -> tuple[date, date]:
         """Inclusive data window: (cutoff+1) of the month before the first month .. cutoff of the
         last month."""
         check_cutoff_day(cutoff_day)
@@ -120,14 +122,14 @@ class Period:
         before_year, before_month = (self.year - 1, 12) if first == 1 else (self.year, first - 1)
         return date(before_year, before_month, cutoff_day + 1), date(self.year, last, cutoff_day)
 
-    def contains(self, d: date, cutoff_day: int = 14) -> bool:
+    def contains(self, d: date, cutoff_day: int) -> bool:
         start, end = self.window(cutoff_day)
         return start <= d <= end
 
     def elapsed_fraction(
         self,
         as_of: date,
-        cutoff_day: int = 14,
+        cutoff_day: int,
         profile: Sequence[float] | None = None,
         until: date | None = None,
     ) -> float:
@@ -140,7 +142,7 @@ class Period:
         return pace_fraction(start, until or end, as_of, cutoff_day, profile)
 
 
-def periods_containing(d: date, year: int, cutoff_day: int = 14) -> list[Period]:
+def periods_containing(d: date, year: int, cutoff_day: int) -> list[Period]:
     """The month, quarter, half and year of plan `year` whose windows hold `d` (empty if none)."""
     month = Period.containing(d, "month", cutoff_day)
     if month.year != year:
@@ -156,7 +158,7 @@ def pace_fraction(
     start: date,
     end: date,
     as_of: date,
-    cutoff_day: int = 14,
+    cutoff_day: int,
     profile: Sequence[float] | None = None,
 ) -> float:
     """Fraction of the inclusive span start..end done at the end of day `as_of`.

@@ -13,6 +13,9 @@ from shared.events.types import EventType
 VN = timezone(timedelta(hours=7))
 T0 = datetime(2024, 6, 20, 9, 0, tzinfo=VN)  # a Thursday morning in Quảng Trị
 SECRET = "test-ack-secret-0123456789abcdef"
+# what the plan gives the notifier (Plan.timezone, Plan.cutoff_day): the sample plan's values
+PLAN_ZONE = "Asia/Ho_Chi_Minh"
+PLAN_CUTOFF_DAY = 14
 
 
 def kpi_event(
@@ -124,7 +127,12 @@ def small_directory() -> Directory:
             "sessions",
         ),
     ]
-    return Directory({a.code: a for a in agencies}, {i.code: i for i in indicators})
+    return Directory(
+        {a.code: a for a in agencies},
+        {i.code: i for i in indicators},
+        cutoff_day=PLAN_CUTOFF_DAY,
+        timezone=PLAN_ZONE,
+    )
 
 
 def settings(database_url: str, kafka_bootstrap: str, smtp_port: int, topic: str = "unused", **overrides):

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from shared.plan.periods import Period, pace_fraction, periods_containing, periods_of_year
 
 P = Period.parse
+CUTOFF = 14  # the sample plan's cut-off day (a plan setting; these functions take it)
 
 
 @pytest.mark.parametrize(
@@ -65,7 +66,7 @@ def test_constructor_rejects_impossible_periods(kind: str, index: int) -> None:
     ],
 )
 def test_windows_follow_the_decree(text: str, start: date, end: date) -> None:
-    assert P(text).window() == (start, end)
+    assert P(text).window(CUTOFF) == (start, end)
 
 
 def test_cutoff_day_is_configurable_and_bounded() -> None:
@@ -78,8 +79,8 @@ def test_cutoff_day_is_configurable_and_bounded() -> None:
 
 def test_contains_is_inclusive_at_both_ends() -> None:
     june = P("2024-06")
-    assert june.contains(date(2024, 5, 15)) and june.contains(date(2024, 6, 14))
-    assert not june.contains(date(2024, 5, 14)) and not june.contains(date(2024, 6, 15))
+    assert june.contains(date(2024, 5, 15), CUTOFF) and june.contains(date(2024, 6, 14), CUTOFF)
+    assert not june.contains(date(2024, 5, 14), CUTOFF) and not june.contains(date(2024, 6, 15), CUTOFF)
 
 
 @pytest.mark.parametrize(
@@ -95,12 +96,12 @@ def test_contains_is_inclusive_at_both_ends() -> None:
     ],
 )
 def test_periods_containing(d: date, year: int, expected: list[str]) -> None:
-    assert [str(p) for p in periods_containing(d, year)] == expected
+    assert [str(p) for p in periods_containing(d, year, CUTOFF)] == expected
 
 
 def test_containing_by_kind() -> None:
-    assert Period.containing(date(2024, 3, 15), "quarter") == P("2024-Q2")
-    assert Period.containing(date(2024, 3, 14), "quarter") == P("2024-Q1")
+    assert Period.containing(date(2024, 3, 15), "quarter", CUTOFF) == P("2024-Q2")
+    assert Period.containing(date(2024, 3, 14), "quarter", CUTOFF) == P("2024-Q1")
     assert Period.containing(date(2024, 3, 31), "month", cutoff_day=20) == P("2024-04")
 
 
@@ -133,43 +134,47 @@ def test_structure_helpers() -> None:
 
 def test_linear_elapsed_fraction_counts_as_of_as_done() -> None:
     june = P("2024-06")  # 15 May .. 14 Jun: 31 days
-    assert june.elapsed_fraction(date(2024, 5, 14)) == 0.0
-    assert june.elapsed_fraction(date(2024, 5, 15)) == pytest.approx(1 / 31)
-    assert june.elapsed_fraction(date(2024, 5, 30)) == pytest.approx(16 / 31)
-    assert june.elapsed_fraction(date(2024, 6, 14)) == 1.0
-    assert june.elapsed_fraction(date(2025, 1, 1)) == 1.0
+    assert june.elapsed_fraction(date(2024, 5, 14), CUTOFF) == 0.0
+    assert june.elapsed_fraction(date(2024, 5, 15), CUTOFF) == pytest.approx(1 / 31)
+    assert june.elapsed_fraction(date(2024, 5, 30), CUTOFF) == pytest.approx(16 / 31)
+    assert june.elapsed_fraction(date(2024, 6, 14), CUTOFF) == 1.0
+    assert june.elapsed_fraction(date(2025, 1, 1), CUTOFF) == 1.0
     year = P("2024")  # 15 Dec 2023 .. 14 Dec 2024: 366 days (leap year)
-    assert year.elapsed_fraction(date(2024, 6, 14)) == pytest.approx(183 / 366)
+    assert year.elapsed_fraction(date(2024, 6, 14), CUTOFF) == pytest.approx(183 / 366)
 
 
 def test_profile_pace_follows_the_monthly_weights() -> None:
     june_only = [0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]
     q2 = P("2024-Q2")
-    assert q2.elapsed_fraction(date(2024, 5, 14), profile=june_only) == 0.0  # April, May: no weight
-    assert q2.elapsed_fraction(date(2024, 5, 30), profile=june_only) == pytest.approx(16 / 31)
-    assert q2.elapsed_fraction(date(2024, 6, 14), profile=june_only) == 1.0
+    assert q2.elapsed_fraction(date(2024, 5, 14), CUTOFF, profile=june_only) == 0.0  # April, May: no weight
+    assert q2.elapsed_fraction(date(2024, 5, 30), CUTOFF, profile=june_only) == pytest.approx(16 / 31)
+    assert q2.elapsed_fraction(date(2024, 6, 14), CUTOFF, profile=june_only) == 1.0
     flat = [1] * 12
-    assert q2.elapsed_fraction(date(2024, 4, 14), profile=flat) == pytest.approx(1 / 3)
+    assert q2.elapsed_fraction(date(2024, 4, 14), CUTOFF, profile=flat) == pytest.approx(1 / 3)
     # a profile with no weight in the span falls back to linear instead of dividing by zero
     jan_only = [1] + [0] * 11
-    assert q2.elapsed_fraction(date(2024, 4, 14), profile=jan_only) == q2.elapsed_fraction(date(2024, 4, 14))
+    assert q2.elapsed_fraction(date(2024, 4, 14), CUTOFF, profile=jan_only) == q2.elapsed_fraction(
+        date(2024, 4, 14), CUTOFF
+    )
 
 
 def test_until_ends_the_span_early_like_a_milestone() -> None:
     year, due = P("2024"), date(2024, 6, 30)
-    assert year.elapsed_fraction(due, until=due) == 1.0
-    assert year.elapsed_fraction(date(2024, 3, 1), until=due) == pytest.approx(78 / 199)
+    assert year.elapsed_fraction(due, CUTOFF, until=due) == 1.0
+    assert year.elapsed_fraction(date(2024, 3, 1), CUTOFF, until=due) == pytest.approx(78 / 199)
     # May window weight 1, June window weight 4, July window (15 Jun .. 14 Jul) weight 4 cut at 30 June
     shape = [0, 0, 0, 0, 1, 4, 4, 0, 0, 0, 0, 0]
     total = 1 + 4 + 4 * 16 / 30
-    assert year.elapsed_fraction(date(2024, 6, 14), profile=shape, until=due) == pytest.approx(5 / total)
+    assert year.elapsed_fraction(date(2024, 6, 14), CUTOFF, profile=shape, until=due) == pytest.approx(
+        5 / total
+    )
 
 
 def test_pace_fraction_rejects_bad_input() -> None:
     with pytest.raises(ValueError, match="empty span"):
-        pace_fraction(date(2024, 2, 1), date(2024, 1, 1), date(2024, 1, 15))
+        pace_fraction(date(2024, 2, 1), date(2024, 1, 1), date(2024, 1, 15), CUTOFF)
     with pytest.raises(ValueError, match="12 monthly weights"):
-        pace_fraction(date(2024, 1, 1), date(2024, 2, 1), date(2024, 1, 15), profile=[1, 2])
+        pace_fraction(date(2024, 1, 1), date(2024, 2, 1), date(2024, 1, 15), CUTOFF, profile=[1, 2])
 
 
 periods = st.one_of(
@@ -199,3 +204,10 @@ def test_windows_of_a_kind_tile_the_year(year: int, cutoff: int) -> None:
         windows = [p.window(cutoff) for p in periods_of_year(year, kind)]
         assert windows[0][0] == start and windows[-1][1] == end
         assert all(a[1] + timedelta(days=1) == b[0] for a, b in zip(windows, windows[1:]))
+
+
+@pytest.mark.parametrize("text", ["0001", "0999", "9999"])
+def test_a_year_outside_four_digits_with_a_year_before_is_refused(text: str) -> None:
+    # '0001' once parsed to year 1, printed as '1' and failed to parse again (a 500 in the API).
+    with pytest.raises(ValueError, match="year out of range"):
+        Period.parse(text)

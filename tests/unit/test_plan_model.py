@@ -98,11 +98,15 @@ def test_target_values(plan: Plan) -> None:
 def test_expected_fraction_of_targets(plan: Plan) -> None:
     action = plan.target("TINH-DOAN", "action_month_activities", "2024")
     assert action is not None
-    assert action.expected_fraction(date(2024, 4, 14)) == 0.0
-    assert action.expected_fraction(date(2024, 6, 14)) == pytest.approx(5 / (1 + 4 + 4 * 16 / 30))
-    assert action.expected_fraction(date(2024, 6, 30)) == 1.0
+    assert action.expected_fraction(date(2024, 4, 14), plan.cutoff_day) == 0.0
+    assert action.expected_fraction(date(2024, 6, 14), plan.cutoff_day) == pytest.approx(
+        5 / (1 + 4 + 4 * 16 / 30)
+    )
+    assert action.expected_fraction(date(2024, 6, 30), plan.cutoff_day) == 1.0
     linear = plan.target("CA-HUONG-HOA", "drug_cases_detected", "2024")
-    assert linear is not None and linear.expected_fraction(date(2024, 6, 14)) == pytest.approx(183 / 366)
+    assert linear is not None and linear.expected_fraction(
+        date(2024, 6, 14), plan.cutoff_day
+    ) == pytest.approx(183 / 366)
 
 
 def test_targets_for_and_indicators_for(plan: Plan) -> None:

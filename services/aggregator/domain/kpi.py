@@ -12,11 +12,10 @@ activities is judged as they arrive (`activity_day`), not at the next quarterly 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from services.aggregator.domain.ledger import AgencyLedger
-from shared.clock import VIETNAM
 from shared.events.models import KpiStatus, ReportStatus
 
 
@@ -55,12 +54,8 @@ class Report:
         return (self.agency, self.period)
 
 
-def local_day(moment: datetime) -> date:
-    return moment.astimezone(VIETNAM).date()
-
-
-def end_of_day(day: date) -> datetime:
-    return datetime.combine(day, time(23, 59, 59), VIETNAM)
+def end_of_day(day: date, zone: tzinfo) -> datetime:
+    return datetime.combine(day, time(23, 59, 59), zone)
 
 
 def evaluate(ledger: AgencyLedger, target: Any, plan: Any, as_of: datetime, day: date | None = None) -> Kpi:
@@ -76,7 +71,7 @@ def evaluate(ledger: AgencyLedger, target: Any, plan: Any, as_of: datetime, day:
         actual = ledger.actual(target.indicator, target.period, plan) or 0.0
     denominator = ledger.actual(target.denominator, target.period, plan) if target.denominator else None
     goal = target.target_value(denominator)
-    due = end_of_day(target.due) if target.due else None
+    due = end_of_day(target.due, plan.tz) if target.due else None
     start, end = target.span(plan.cutoff_day)
     if goal is None:  # a ratio whose denominator nobody reported: no target to judge against
         status = KpiStatus.NO_DATA if day >= start else KpiStatus.ON_TRACK  # once figures are due
@@ -102,7 +97,7 @@ def data_cutoff(ledger: AgencyLedger, plan: Any, as_of: datetime) -> date:
     """The day an agency's figures are judged at (see the module docstring)."""
     periods = plan.reporting_periods(ledger.agency)
     if not periods:
-        return local_day(as_of)  # no reporting rule: figures are judged as they stand
+        return plan.local_day(as_of)  # no reporting rule: figures are judged as they stand
     judged = [
         p
         for p in periods
@@ -111,7 +106,7 @@ def data_cutoff(ledger: AgencyLedger, plan: Any, as_of: datetime) -> date:
     ]
     if not judged:  # nothing due yet this year: the day before its first window
         return periods[0].window(plan.cutoff_day)[0] - timedelta(days=1)
-    return min(max(p.window(plan.cutoff_day)[1] for p in judged), local_day(as_of))
+    return min(max(p.window(plan.cutoff_day)[1] for p in judged), plan.local_day(as_of))
 
 
 def counted_from_activities(plan: Any, agency: str, indicator: str) -> bool:
@@ -129,7 +124,7 @@ def activity_day(plan: Any, agency: str, as_of: datetime) -> date:
     delay (the days it is given to send what it did), not its report's cut-off."""
     rule = plan.reporting_rule(agency)
     grace = rule.submission_days_after_cutoff if rule is not None else 0
-    return local_day(as_of) - timedelta(days=grace)
+    return plan.local_day(as_of) - timedelta(days=grace)
 
 
 def _status(indicator, thresholds, actual, goal, expected, forecast, over: bool) -> KpiStatus:

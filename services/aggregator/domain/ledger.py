@@ -21,7 +21,6 @@ from functools import lru_cache
 from typing import Any
 
 from services.aggregator.domain.facts import ACTIVITY, ASSESSED, CORRECTED, REPORTED, SUBMITTED, Fact
-from shared.clock import VIETNAM
 from shared.plan.periods import Period, PeriodKind
 
 _CHILDREN: dict[str, PeriodKind] = {"year": "half", "half": "quarter", "quarter": "month"}
@@ -164,7 +163,7 @@ class AgencyLedger:
         """A milestone's figure: only the work dated on or before `due` (docs/aggregator.md).
         Activities by their date; a reported figure by its period's window, or, for a period
         that runs past `due`, by the time it was stated (a cumulative figure stated by then)."""
-        until = datetime.combine(due, time(23, 59, 59), VIETNAM)
+        until = datetime.combine(due, time(23, 59, 59), plan.tz)
         reported = self._reported_until(indicator, Period.parse(period), plan, due, until)
         sums = []
         for month in Period.parse(period).months():

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from shared.clock import VIETNAM
 from shared.labels import Lang, kpi_status_label, period_label, report_status_label
 from shared.plan.periods import Period
 
@@ -173,7 +172,7 @@ class PeriodicReport:
         return out
 
     def filename(self, fmt: str) -> str:
-        return f"bao-cao-{self.period}-den-{self.as_of.astimezone(VIETNAM).date().isoformat()}.{fmt}"
+        return f"bao-cao-{self.period}-den-{self.as_of.date().isoformat()}.{fmt}"
 
 
 def _overlaps(a: Period, b: Period) -> bool:
@@ -258,8 +257,8 @@ def build_periodic_report(
                     agency_name=agency.display_name(lang),
                     period=r["period"],
                     period_label=period_label(r["period"], lang),
-                    deadline=datetime.fromisoformat(r["deadline"]).astimezone(VIETNAM).date(),
-                    submitted=datetime.fromisoformat(submitted).astimezone(VIETNAM).date()
+                    deadline=datetime.fromisoformat(r["deadline"]).astimezone(plan.tz).date(),
+                    submitted=datetime.fromisoformat(submitted).astimezone(plan.tz).date()
                     if submitted
                     else None,
                     status=r["status"],
@@ -269,14 +268,14 @@ def build_periodic_report(
     overdue.sort(key=lambda r: (r.deadline, agency_order.get(r.agency, 0), r.period))
 
     committee = plan.steering_committee()
-    day = as_of.astimezone(VIETNAM).date()
+    day = plan.local_day(as_of)
     place = _place(plan)
     counts = {s: sum(r.status == s for r in rows) for s in STATUS_ORDER}
     parts = ", ".join(f"{kpi_status_label(s, lang).lower()}: {n}" for s, n in counts.items() if n)
     return PeriodicReport(
         lang=lang,
         period=str(period),
-        as_of=as_of,
+        as_of=as_of.astimezone(plan.tz),  # the filename's day is the plan's
         issuer=committee.display_name(lang).upper(),
         place=place,
         place_and_date=f"{place}, ngày {day.day} tháng {day.month} năm {day.year}"

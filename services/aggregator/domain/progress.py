@@ -41,7 +41,7 @@ def year_progress(
     targets = [t for t in plan.targets_for() if t.period == year]
     series: dict[str, list[Checkpoint]] = {t.indicator: [] for t in targets}
     for day in checkpoint_days(int(year), plan.cutoff_day, until.date()):
-        moment = min(end_of_day(day + timedelta(days=submission_days)), until)
+        moment = min(end_of_day(day + timedelta(days=submission_days), plan.tz), until)
         ledgers = fold(facts, plan, until=moment)
         sums: dict[str, list[float]] = {code: [0.0, 0.0, 0.0] for code in series}
         for target in targets:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Path, Query
@@ -51,11 +51,14 @@ AsOf = Annotated[
 PeriodQuery = Annotated[PeriodText | None, Query()]
 
 
-def parse_as_of(value: str | None) -> datetime | None:
+def parse_as_of(value: str | None, zone: tzinfo) -> datetime | None:
+    """A date is the end of that day in `zone` (the plan's); a moment needs its UTC offset."""
     if value is None:
         return None
     try:
-        moment = end_of_day(date.fromisoformat(value)) if len(value) == 10 else datetime.fromisoformat(value)
+        moment = (
+            end_of_day(date.fromisoformat(value), zone) if len(value) == 10 else datetime.fromisoformat(value)
+        )
     except ValueError:
         raise HTTPException(
             422, f"as_of {value!r} is not a date (2024-06-14) nor an RFC 3339 moment"
@@ -159,7 +162,7 @@ def create_app(
             agency=agency,
             indicator=indicator,
             status=status.value if status else None,
-            as_of=parse_as_of(as_of),
+            as_of=parse_as_of(as_of, agg.plan.tz),
         )
         return {"as_of": as_of, "items": scope.items(items)}
 
@@ -175,7 +178,7 @@ def create_app(
     ) -> dict:
         require_known(code, agencies, "agency", 404)
         agency = agg.plan.agency(code)
-        moment = parse_as_of(as_of)
+        moment = parse_as_of(as_of, agg.plan.tz)
         items = await queries.kpis(agency=code, period=_period(period), as_of=moment)
         reports = await queries.reports(code, moment)
         if period:
@@ -208,7 +211,7 @@ def create_app(
         require_known(agency, agencies, "agency", 404)
         require_known(indicator, indicators, "indicator", 404)
         period = _period(period)
-        moment = parse_as_of(as_of)
+        moment = parse_as_of(as_of, agg.plan.tz)
         items = await queries.history(agency, indicator, period, moment)
         current = await queries.kpis(agency=agency, indicator=indicator, period=period, as_of=moment)
         return {
@@ -239,7 +242,7 @@ def create_app(
         require_known(indicator, indicators, "indicator")
         period = _period(period) or str(agg.plan.year)
         items = await queries.rollups(
-            period=period, agency=agency, indicator=indicator, as_of=parse_as_of(as_of)
+            period=period, agency=agency, indicator=indicator, as_of=parse_as_of(as_of, agg.plan.tz)
         )
         return {"period": period, "as_of": as_of, "items": scope.items(items)}
 
@@ -258,7 +261,9 @@ def create_app(
     ) -> dict:
         require_known(indicator, indicators, "indicator")
         period = _period(period) or str(agg.plan.year)
-        items = await queries.province(period=period, indicator=indicator, as_of=parse_as_of(as_of))
+        items = await queries.province(
+            period=period, indicator=indicator, as_of=parse_as_of(as_of, agg.plan.tz)
+        )
         return {"period": period, "as_of": as_of, "items": items}
 
     app.include_router(audit_router(app.state.audit, agencies))

@@ -10,7 +10,6 @@ from collections import Counter, defaultdict
 from sqlalchemy import func, select
 
 from services.aggregator.adapters.tables import kpis, outbox, reports
-from services.aggregator.domain.kpi import local_day
 from shared.events.models import KpiStatus
 from shared.plan.periods import Period
 
@@ -19,7 +18,7 @@ log = logging.getLogger(__name__)
 
 async def refresh(agg) -> None:
     now = agg.clock.now()
-    today = local_day(now)
+    today = agg.plan.local_day(now)
     async with agg.engine.connect() as conn:
         kpi_rows = (
             await conn.execute(

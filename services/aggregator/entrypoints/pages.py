@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.aggregator.adapters.queries import Queries
-from services.aggregator.domain.kpi import end_of_day, local_day
+from services.aggregator.domain.kpi import end_of_day
 from services.aggregator.entrypoints.access import ReadScope
 from shared.audit import ALLOWED, DENIED, AuditEntry
 from shared.auth import CSRF_COOKIE, AuthSettings, Principal
@@ -105,7 +105,9 @@ def pages_router(queries: Queries, plan: Any, clock: Any) -> APIRouter:
             return None
         try:
             moment = (
-                end_of_day(date.fromisoformat(value)) if len(value) == 10 else datetime.fromisoformat(value)
+                end_of_day(date.fromisoformat(value), plan.tz)
+                if len(value) == 10
+                else datetime.fromisoformat(value)
             )
             return bounded_moment(moment)
         except ValueError:
@@ -147,7 +149,9 @@ def pages_router(queries: Queries, plan: Any, clock: Any) -> APIRouter:
         if period is not None:
             shown = [period]
         else:  # the periods in progress on that day (its month, quarter, half and year)
-            shown = [str(p) for p in periods_containing(local_day(judged_at), year.year, plan.cutoff_day)]
+            shown = [
+                str(p) for p in periods_containing(plan.local_day(judged_at), year.year, plan.cutoff_day)
+            ]
             shown = shown or [str(year)]  # after the year: the year as it ended
         kpis = [k for k in await queries.kpis(as_of=moment) if k["period"] in shown]
         covering = [Period.parse(p) for p in shown]

@@ -74,7 +74,7 @@ def export(
         raise typer.BadParameter(
             f"set DATABASE_URL, pass --database-url or {NOT_FOUND}", param_hint="--database-url"
         )
-    moment = end_of_day(as_of.date()) if as_of else datetime.now(UTC)
+    moment = end_of_day(as_of.date(), plan.tz) if as_of else datetime.now(UTC)
     console = Console(stderr=True)
 
     async def read():

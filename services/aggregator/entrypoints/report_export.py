@@ -57,7 +57,7 @@ def periodic_report_router(queries: Queries, plan: Any, clock: Any) -> APIRouter
             wanted = report_period(period, plan)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
-        moment = parse_as_of(as_of) or clock.now()
+        moment = parse_as_of(as_of, plan.tz) or clock.now()
         report = await load_periodic_report(queries, plan, wanted, moment, lang)
         body = await run_in_threadpool(render, report, format)
         return Response(

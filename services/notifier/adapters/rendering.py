@@ -26,6 +26,7 @@ from services.notifier.domain.alerts import SEVERITY, Alert, AlertKind, Severity
 from services.notifier.domain.digest import Digest, sections
 from services.notifier.domain.directory import Directory
 from services.notifier.service_layer.ports import InvalidAddress
+from shared.labels import period_label
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
@@ -82,7 +83,6 @@ def parse_sender(text: str) -> Address:
 class RenderContext:
     directory: Directory
     sender: str
-    timezone: str = "Asia/Ho_Chi_Minh"
     ack_link: Callable[[Alert], str | None] = lambda alert: None
 
 
@@ -108,7 +108,7 @@ def subject(digest: Digest, directory: Directory) -> str:
     )
     periods = {a.period for a in scope}
     if len(periods) == 1:
-        parts.append(directory.period_label(next(iter(periods)), lang))
+        parts.append(period_label(next(iter(periods)), lang))
     prefix = "[Tiendo] " + (f"{t['repeat']}: " if digest.reason == "repeat" else "")
     return header_text(prefix + " — ".join(parts))
 
@@ -134,7 +134,7 @@ def _view(alert: Alert, digest: Digest, ctx: RenderContext, now: datetime) -> di
     return {
         "agency": d.agency(alert.agency).name(lang),
         "indicator": indicator.name(lang),
-        "period": d.period_label(alert.period, lang),
+        "period": period_label(alert.period, lang),
         "title": texts.KIND_TITLE[lang][alert.kind],
         "severity": alert.severity.value,
         "severity_label": t["severity"][alert.severity.value],
@@ -144,10 +144,12 @@ def _view(alert: Alert, digest: Digest, ctx: RenderContext, now: datetime) -> di
             for name in ("actual", "target", "expected", "forecast")
         },
         "unit": unit,
-        "deadline": _local(f.get("deadline"), ctx.timezone) if f.get("deadline") else None,
-        "submitted_at": _local(f.get("submitted_at"), ctx.timezone) if f.get("submitted_at") else None,
+        "deadline": _local(f.get("deadline"), ctx.directory.timezone) if f.get("deadline") else None,
+        "submitted_at": _local(f.get("submitted_at"), ctx.directory.timezone)
+        if f.get("submitted_at")
+        else None,
         "todo": texts.what_to_do(lang, alert.kind, _missing(alert, d, lang)),
-        "acked": t["acked"].format(who=alert.acked_by, when=_local(alert.acked_at, ctx.timezone))
+        "acked": t["acked"].format(who=alert.acked_by, when=_local(alert.acked_at, ctx.directory.timezone))
         if alert.acked_at
         else None,
         "ack_link": ctx.ack_link(alert) if alert.firing and not alert.acked_at else None,
@@ -192,11 +194,11 @@ def render(digest: Digest, ctx: RenderContext, domain: str = "tiendo.local") -> 
                 for p in (
                     s.agency and ctx.directory.agency(s.agency).name(lang),
                     s.indicator and ctx.directory.indicator(s.indicator).name(lang),
-                    s.period and ctx.directory.period_label(s.period, lang),
+                    s.period and period_label(s.period, lang),
                 )
                 if p
             ),
-            until=_local(s.ends_at, ctx.timezone),
+            until=_local(s.ends_at, ctx.directory.timezone),
             reason=s.reason,
             by=s.created_by,
         )
@@ -238,11 +240,11 @@ def render(digest: Digest, ctx: RenderContext, domain: str = "tiendo.local") -> 
 
 @dataclass(frozen=True)
 class DigestComposer:
-    """The `Composer` port: digests rendered from these templates, from one sender, in one zone."""
+    """The `Composer` port: digests rendered from these templates, from one sender, in the plan's
+    zone (the directory's)."""
 
     directory: Directory
     sender: str  # "Tiendo <tiendo@example>"; an invalid one fails here, at start-up
-    timezone: str = "Asia/Ho_Chi_Minh"
 
     def __post_init__(self) -> None:
         parse_sender(self.sender)
@@ -252,5 +254,5 @@ class DigestComposer:
         return parse_sender(self.sender).addr_spec
 
     def compose(self, digest: Digest, ack_link: Callable[[Alert], str]) -> EmailMessage:
-        ctx = RenderContext(self.directory, self.sender, self.timezone, ack_link)
+        ctx = RenderContext(self.directory, self.sender, ack_link)
         return render(digest, ctx, domain=parse_sender(self.sender).domain)

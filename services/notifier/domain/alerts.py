@@ -189,9 +189,7 @@ def reporting_month(when: datetime, cutoff_day: int, timezone: str) -> int:
     return local.year * 12 + local.month + (1 if local.day > cutoff_day else 0)
 
 
-def risk_persisted(
-    at_risk_since: datetime, now: datetime, cutoff_day: int = 14, timezone: str = "Asia/Ho_Chi_Minh"
-) -> bool:
+def risk_persisted(at_risk_since: datetime, now: datetime, cutoff_day: int, timezone: str) -> bool:
     """Still at risk in the reporting window after the one it became at risk in: two periods running.
 
     The aggregator only says when a status changes, so a yearly target that stays at risk sends

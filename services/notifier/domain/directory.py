@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from services.notifier.domain import periods
-
 
 @dataclass(frozen=True)
 class Leader:
@@ -52,8 +50,9 @@ class Indicator:
 class Directory:
     agencies: dict[str, Agency] = field(default_factory=dict)
     indicators: dict[str, Indicator] = field(default_factory=dict)
-    cutoff_day: int = 14  # monthly reporting windows run from the 15th to the 14th
-    timezone: str = "Asia/Ho_Chi_Minh"
+    # the plan's (Plan.cutoff_day, Plan.timezone): the notifier judges and renders in them
+    cutoff_day: int = field(kw_only=True)
+    timezone: str = field(kw_only=True)
     plan_year: int | None = None  # named in every email's opening line
     plan_code: str | None = None  # e.g. "29/KH-BCĐ", named there too
     plan_title: str | None = None
@@ -96,7 +95,3 @@ class Directory:
             seen.add(current)
             current = self.agency(current).parent
         return out
-
-    @staticmethod
-    def period_label(period: str, language: str) -> str:
-        return periods.label(period, language)

@@ -2,12 +2,11 @@
 
 Parsing and containment are the plan's `Period`; what is added here is the step back to the
 previous period. The wording leaders read ("Quý II/2024") is `shared.labels.period_label`, the
-one labelling function of the demo, the APIs and the emails.
+one labelling function of the demo, the APIs and the emails: the notifier calls it directly.
 """
 
 from __future__ import annotations
 
-from shared.labels import period_label
 from shared.plan.periods import Period
 
 
@@ -34,7 +33,3 @@ def _format(year: int, kind: str, n: int) -> str:
 def contains(outer: str, inner: str) -> bool:
     """True if every month of `inner` lies within `outer` (2024 contains 2024-06)."""
     return Period.parse(outer).covers(Period.parse(inner))
-
-
-def label(period: str, language: str = "vi") -> str:
-    return period_label(period, "en" if language == "en" else "vi")

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 
 @dataclass(frozen=True)
 class QuietHours:
-    """Nothing is sent between start and end local time (may wrap past midnight)."""
+    """Nothing is sent between start and end local time (may wrap past midnight), in the plan's zone."""
 
     start: time
     end: time
-    timezone: str = "Asia/Ho_Chi_Minh"
+    timezone: str
 
     def contains(self, now: datetime) -> bool:
         local = now.astimezone(ZoneInfo(self.timezone)).time()
@@ -44,7 +44,8 @@ class DigestPolicy:
     quiet_hours: QuietHours | None = None
     # If set, non-critical news and reminders wait for this local time: one morning digest a day.
     digest_time: time | None = None
-    timezone: str = "Asia/Ho_Chi_Minh"
+    # the plan's zone (Plan.timezone): digest times are local to the leaders who read them
+    timezone: str = field(kw_only=True)
 
     def digest_slot(self, at_or_after: datetime) -> datetime:
         """The first digest time at or after the moment (the moment itself if there is none)."""

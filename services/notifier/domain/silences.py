@@ -7,6 +7,7 @@ from datetime import datetime
 
 from services.notifier.domain import periods
 from services.notifier.domain.alerts import Alert
+from shared.plan.periods import Period
 
 
 class InvalidSilence(ValueError):
@@ -33,7 +34,7 @@ class Silence:
         if not self.reason.strip():
             raise InvalidSilence("a silence needs a reason")
         if self.period:
-            periods.label(self.period)  # raises on a malformed period
+            Period.parse(self.period)  # raises on a malformed period
 
     def active(self, now: datetime) -> bool:
         return self.starts_at <= now < self.ends_at

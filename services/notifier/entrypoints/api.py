@@ -24,6 +24,7 @@ from services.notifier.entrypoints.access import Acknowledger, AlertReader, Oper
 from services.notifier.service_layer import operations
 from shared.audit import AuditEntry
 from shared.http_params import ERRORS, Code, Moment, Period, RowId, require_known, text
+from shared.labels import period_label
 
 router = APIRouter()
 Token = Annotated[str, Path(max_length=1000)]
@@ -87,7 +88,7 @@ def _describe(container, alert: Alert | None, lang: str) -> str | None:
     d = container.directory
     what = KIND_TITLE[lang][alert.kind]
     indicator = f"{d.indicator(alert.indicator).name(lang)} — " if alert.indicator else ""
-    return f"{what}: {indicator}{d.agency(alert.agency).name(lang)} — {d.period_label(alert.period, lang)}"
+    return f"{what}: {indicator}{d.agency(alert.agency).name(lang)} — {period_label(alert.period, lang)}"
 
 
 def _lang(container, email: str | None) -> str:

@@ -11,7 +11,6 @@ from sqlalchemy import select
 
 from services.aggregator.adapters.consumer import partition_of
 from services.aggregator.adapters.tables import kpis
-from services.aggregator.domain.kpi import local_day
 from services.aggregator.entrypoints import gauges
 from shared.events.models import KpiStatus
 from shared.plan.periods import Period
@@ -43,7 +42,7 @@ def lag_partitions(agg) -> set[str]:
 
 
 def current_targets():
-    today = local_day(NOW)
+    today = PLAN.local_day(NOW)
     return [t for t in PLAN.targets if Period.parse(str(t.period)).contains(today, PLAN.cutoff_day)]
 
 
@@ -73,7 +72,7 @@ async def test_kpi_status_and_pace_per_agency_and_the_oldest_outbox_row(kafka_bo
         current = {
             (r.agency, r.indicator): r
             for r in rows
-            if Period.parse(r.period).contains(local_day(NOW), PLAN.cutoff_day)
+            if Period.parse(r.period).contains(PLAN.local_day(NOW), PLAN.cutoff_day)
         }
         assert len(current) == len(targets)  # one current period per KPI in this plan
 

@@ -34,7 +34,7 @@ def ledger_with(agency, indicator, period, value, extra=()):
 
 
 def at(day: str) -> datetime:
-    return end_of_day(date.fromisoformat(day))
+    return end_of_day(date.fromisoformat(day), PLAN.tz)
 
 
 def test_baseline_relative_target_pace_and_forecast():
@@ -47,7 +47,9 @@ def test_baseline_relative_target_pace_and_forecast():
         at("2024-06-18"),
     )
     assert kpi.target == 192  # 191.1 cases, rounded up: a count's target is whole
-    fraction = PLAN.target("CA-TINH", "drug_cases_detected", "2024").expected_fraction(date(2024, 6, 14))
+    fraction = PLAN.target("CA-TINH", "drug_cases_detected", "2024").expected_fraction(
+        date(2024, 6, 14), PLAN.cutoff_day
+    )
     assert kpi.expected == math.floor(192 * fraction)  # whole cases expected by now
     assert kpi.forecast == pytest.approx(100 / fraction)
     assert kpi.status == KpiStatus.ON_TRACK
@@ -60,7 +62,7 @@ def test_baseline_relative_target_pace_and_forecast():
 def test_status_bands_come_from_the_plans_thresholds(actual, status):
     target = PLAN.target("CA-TINH", "drug_cases_detected", "2024")
     moment = at("2024-06-18")  # judged at the June report's cut-off, 14 June
-    expected = math.floor(192 * target.expected_fraction(date(2024, 6, 14)))
+    expected = math.floor(192 * target.expected_fraction(date(2024, 6, 14), PLAN.cutoff_day))
     scaled = actual / 100 * expected if actual < 200 else 200
     kpi = evaluate(ledger_with("CA-TINH", "drug_cases_detected", "2024", scaled), target, PLAN, moment)
     assert kpi.status == status
@@ -83,7 +85,7 @@ def test_a_milestone_not_reached_by_its_due_date_is_missed_and_reached_is_achiev
     assert evaluate(short, target, PLAN, at("2024-09-20")).status == KpiStatus.MISSED
     done = ledger_with("TINH-DOAN", "action_month_activities", "2024", 12)
     assert evaluate(done, target, PLAN, at("2024-07-01")).status == KpiStatus.ACHIEVED
-    assert evaluate(short, target, PLAN, at("2024-07-01")).due == end_of_day(date(2024, 6, 30))
+    assert evaluate(short, target, PLAN, at("2024-07-01")).due == end_of_day(date(2024, 6, 30), PLAN.tz)
 
 
 def test_a_ratio_target_applies_to_its_denominators_actual():
@@ -127,6 +129,7 @@ def test_a_ceiling_is_lagging_once_exceeded_and_achieved_if_held_to_the_end():
     plan = SimpleNamespace(
         indicator=lambda code: indicator,
         cutoff_day=14,
+        local_day=PLAN.local_day,
         thresholds=PLAN.thresholds,
         reporting_periods=lambda agency: [],
     )  # no rule: judged as figures stand
@@ -156,7 +159,7 @@ def test_a_period_that_has_barely_begun_expects_nothing_yet():
 def test_figures_are_judged_at_the_cut_off_of_the_latest_report_due_or_in():
     target = PLAN.target("CA-TINH", "drug_cases_detected", "2024")
     ledger = ledger_with("CA-TINH", "drug_cases_detected", "2024", 50)
-    fraction = lambda day: target.expected_fraction(date.fromisoformat(day))  # noqa: E731
+    fraction = lambda day: target.expected_fraction(date.fromisoformat(day), PLAN.cutoff_day)  # noqa: E731
     # 16 June: the June report (cut-off 14 June) is not due until 17 June: judged at 14 May.
     assert evaluate(ledger, target, PLAN, at("2024-06-16")).expected == math.floor(
         192 * fraction("2024-05-14")

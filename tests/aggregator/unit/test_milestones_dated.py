@@ -163,7 +163,7 @@ CASES = [
 @pytest.mark.parametrize("case, agency, items, day, status, actual", CASES, ids=[c[0] for c in CASES])
 def test_a_milestone_counts_what_was_done_by_its_due_date(case, agency, items, day, status, actual, plan):
     target = PLAN.target(agency, "action_month_activities", "2024")
-    kpi = evaluate(ledger_of(agency, items, plan), target, plan, end_of_day(date.fromisoformat(day)))
+    kpi = evaluate(ledger_of(agency, items, plan), target, plan, end_of_day(date.fromisoformat(day), plan.tz))
     assert (kpi.status, kpi.actual) == (status, actual)
 
 

@@ -8,10 +8,11 @@ from datetime import datetime
 import pytest
 
 from services.aggregator.domain.periodic_report import build_periodic_report, report_period
-from shared.clock import VIETNAM
 from shared.labels import kpi_status_label, report_status_label
 from shared.plan.periods import Period
 from tests.aggregator.helpers import PLAN
+
+VIETNAM = PLAN.tz
 
 AS_OF = datetime(2024, 6, 14, 23, 59, 59, tzinfo=VIETNAM)
 H1 = Period.parse("2024-H1")

@@ -14,9 +14,10 @@ from openpyxl import load_workbook
 
 from services.aggregator.adapters.periodic_reports import render
 from services.aggregator.domain.periodic_report import build_periodic_report
-from shared.clock import VIETNAM
 from shared.plan.periods import Period
 from tests.aggregator.helpers import PLAN
+
+VIETNAM = PLAN.tz
 
 AS_OF = datetime(2024, 6, 14, 23, 59, 59, tzinfo=VIETNAM)
 KPIS = [

@@ -297,7 +297,7 @@ CASES = [
 )
 def test_what_a_leader_sees(case, goal, figures, day, status, target_value, expected):
     ledger = reported(goal.agency, *figures)
-    kpi = evaluate(ledger, goal, PLAN, end_of_day(date.fromisoformat(day)))
+    kpi = evaluate(ledger, goal, PLAN, end_of_day(date.fromisoformat(day), PLAN.tz))
     assert (kpi.status, kpi.target) == (status, target_value)
     assert kpi.expected == (None if expected is None else pytest.approx(expected))
 
@@ -306,9 +306,12 @@ def test_a_stock_judged_at_the_end_has_no_forecast_before_it():
     """Communes are assessed once a year: on 20 June "forecast 0 of 40" would be an early warning
     about nothing (the demo mailed one to the provincial police); at the year's end it is the figure."""
     goal = PLAN.target(*COMMUNES)
-    june = evaluate(reported(goal.agency), goal, PLAN, end_of_day(date(2024, 6, 20)))
+    june = evaluate(reported(goal.agency), goal, PLAN, end_of_day(date(2024, 6, 20), PLAN.tz))
     assert (june.status, june.forecast) == (S.ON_TRACK, None)
     december = evaluate(
-        reported(goal.agency, ("communes_3_good", "2024", 35)), goal, PLAN, end_of_day(date(2024, 12, 20))
+        reported(goal.agency, ("communes_3_good", "2024", 35)),
+        goal,
+        PLAN,
+        end_of_day(date(2024, 12, 20), PLAN.tz),
     )
     assert (december.status, december.forecast) == (S.MISSED, 35)

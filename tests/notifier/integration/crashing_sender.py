@@ -16,6 +16,7 @@ import sys
 
 from services.notifier.bootstrap import bootstrap
 from services.notifier.domain.directory import Directory
+from tests.notifier.helpers import PLAN_CUTOFF_DAY, PLAN_ZONE
 
 
 def main(stage: str) -> None:
@@ -24,7 +25,9 @@ def main(stage: str) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
     async def run() -> None:
-        container = bootstrap(directory=Directory(), checkpoint=checkpoint)
+        container = bootstrap(
+            directory=Directory(cutoff_day=PLAN_CUTOFF_DAY, timezone=PLAN_ZONE), checkpoint=checkpoint
+        )
         for _ in range(100):
             await container.sender.run_once()
             await asyncio.sleep(0.1)

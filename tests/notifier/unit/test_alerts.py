@@ -8,7 +8,7 @@ from datetime import timedelta
 from services.notifier.domain import alerts as rules
 from services.notifier.domain.alerts import AlertKind, apply, inhibited, kpi_signals, report_signals
 from shared.events import KpiStatus, ReportStatus
-from tests.notifier.helpers import T0, kpi_event, report_event
+from tests.notifier.helpers import PLAN_CUTOFF_DAY, PLAN_ZONE, T0, kpi_event, report_event
 
 
 def fold(signals, existing=None, now=T0):
@@ -109,7 +109,10 @@ def test_at_risk_persisting_into_the_next_reporting_window_counts_as_two_periods
     def at(month, day):
         return datetime(2024, month, day, 9, 0, tzinfo=VN)
 
-    assert rules.risk_persisted(at(6, 10), at(6, 15))  # the window closes on the 14th
-    assert not rules.risk_persisted(at(6, 15), at(7, 14))  # still the same window
-    assert rules.risk_persisted(at(6, 15), at(7, 15))
-    assert not rules.risk_persisted(at(6, 1), at(6, 14))
+    def persisted(since, now):  # in the plan's windows and zone
+        return rules.risk_persisted(since, now, PLAN_CUTOFF_DAY, PLAN_ZONE)
+
+    assert persisted(at(6, 10), at(6, 15))  # the window closes on the 14th
+    assert not persisted(at(6, 15), at(7, 14))  # still the same window
+    assert persisted(at(6, 15), at(7, 15))
+    assert not persisted(at(6, 1), at(6, 14))

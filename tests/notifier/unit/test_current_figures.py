@@ -14,10 +14,10 @@ from services.notifier.domain import alerts as rules
 from services.notifier.domain.alerts import AlertKind
 from services.notifier.domain.policy import DigestPolicy
 from shared.events import KpiStatus
-from tests.notifier.helpers import T0, kpi_event, small_directory
+from tests.notifier.helpers import PLAN_ZONE, T0, kpi_event, small_directory
 from tests.notifier.unit.on_fakes import NotifierOnFakes
 
-POLICY = DigestPolicy(group_wait=timedelta(0), repeat_interval=timedelta(hours=24))
+POLICY = DigestPolicy(timezone=PLAN_ZONE, group_wait=timedelta(0), repeat_interval=timedelta(hours=24))
 H = timedelta(hours=1)
 LAGGING, AT_RISK = KpiStatus.LAGGING, KpiStatus.AT_RISK
 

@@ -9,11 +9,12 @@ import pytest
 from services.notifier.domain.digest import sections
 from services.notifier.domain.policy import DigestPolicy, QuietHours
 from services.notifier.domain.silences import InvalidSilence, Silence
-from tests.notifier.helpers import T0, VN, kpi_event, report_event, small_directory
+from tests.notifier.helpers import PLAN_ZONE, T0, VN, kpi_event, report_event, small_directory
 from tests.notifier.unit.on_fakes import NotifierOnFakes, to
 
 D = timedelta(days=1)
 POLICY = DigestPolicy(
+    timezone=PLAN_ZONE,
     group_wait=timedelta(0),
     group_interval=timedelta(hours=1),
     critical_interval=timedelta(hours=1),
@@ -69,9 +70,10 @@ def test_a_silence_needs_a_scope_a_window_and_a_reason():
 
 def test_nothing_goes_out_at_night_and_it_all_goes_out_in_the_morning():
     quiet = DigestPolicy(
+        timezone=PLAN_ZONE,
         group_wait=timedelta(0),
         escalation_delays=(3 * D, 7 * D),
-        quiet_hours=QuietHours(time(21), time(7), "Asia/Ho_Chi_Minh"),
+        quiet_hours=QuietHours(time(21), time(7), PLAN_ZONE),
     )
     m = NotifierOnFakes(small_directory(), quiet)
     evening = datetime(2024, 6, 20, 22, 15, tzinfo=VN)
@@ -109,7 +111,9 @@ def test_the_committee_is_the_last_and_longest_step():
 def test_a_late_report_is_told_once_never_escalated_nor_repeated():
     from shared.events import ReportStatus
 
-    policy = DigestPolicy(group_wait=timedelta(0), repeat_interval=D, escalation_delays=(3 * D, 7 * D))
+    policy = DigestPolicy(
+        timezone=PLAN_ZONE, group_wait=timedelta(0), repeat_interval=D, escalation_delays=(3 * D, 7 * D)
+    )
     m = NotifierOnFakes(small_directory(), policy)
     m.event(report_event(agency="CA-HUONG-HOA", status=ReportStatus.LATE), T0)
     assert to(m.tick(T0)) == ["cahh"]

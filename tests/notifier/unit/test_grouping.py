@@ -6,11 +6,12 @@ from datetime import timedelta
 
 from services.notifier.domain.policy import DigestPolicy
 from shared.events import KpiStatus, ReportStatus
-from tests.notifier.helpers import T0, kpi_event, report_event, small_directory
+from tests.notifier.helpers import PLAN_ZONE, T0, kpi_event, report_event, small_directory
 from tests.notifier.unit.on_fakes import NotifierOnFakes, to
 
 H = timedelta(hours=1)
 POLICY = DigestPolicy(
+    timezone=PLAN_ZONE,
     group_wait=timedelta(minutes=30),
     group_interval=24 * H,
     critical_interval=2 * H,
@@ -94,6 +95,7 @@ def test_with_a_morning_digest_non_critical_news_waits_for_the_morning_critical_
     from tests.notifier.helpers import VN
 
     policy = DigestPolicy(
+        timezone=PLAN_ZONE,
         group_wait=timedelta(minutes=30),
         critical_interval=2 * H,
         repeat_interval=24 * H,
@@ -113,7 +115,7 @@ def test_with_a_morning_digest_non_critical_news_waits_for_the_morning_critical_
 
 
 def test_two_digests_due_at_the_same_moment_never_share_a_key():
-    policy = DigestPolicy(group_wait=timedelta(0), critical_interval=timedelta(0))
+    policy = DigestPolicy(timezone=PLAN_ZONE, group_wait=timedelta(0), critical_interval=timedelta(0))
     m = NotifierOnFakes(small_directory(), policy)
     m.event(kpi_event(indicator="drug_cases_detected"), T0)
     [first] = m.tick(T0)

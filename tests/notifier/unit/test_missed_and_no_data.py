@@ -10,10 +10,10 @@ from services.notifier.domain.alerts import SEVERITY, AlertKind, Severity, kpi_s
 from services.notifier.domain.policy import DigestPolicy
 from services.notifier.domain.routing import escalation_level, recipients
 from shared.events import KpiStatus
-from tests.notifier.helpers import T0, kpi_event, small_directory
+from tests.notifier.helpers import PLAN_ZONE, T0, kpi_event, small_directory
 from tests.notifier.unit.on_fakes import NotifierOnFakes
 
-POLICY = DigestPolicy(group_wait=timedelta(0))
+POLICY = DigestPolicy(timezone=PLAN_ZONE, group_wait=timedelta(0))
 H, DAY = timedelta(hours=1), timedelta(days=1)
 
 

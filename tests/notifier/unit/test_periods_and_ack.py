@@ -31,15 +31,13 @@ def test_previous_period(period, before):
 def test_containment_and_labels():
     assert periods.contains("2024", "2024-06") and periods.contains("2024-Q2", "2024-06")
     assert not periods.contains("2024-Q3", "2024-06") and not periods.contains("2024-06", "2024")
-    assert periods.label("2024-06") == "Tháng 6/2024" and periods.label("2024-06", "en") == "June 2024"
-    # the administrative style, the one labelling function (shared.labels) everyone uses
-    assert periods.label("2024-Q2") == "Quý II/2024" and periods.label("2024-H1") == "6 tháng đầu năm 2024"
-    assert periods.label("2024") == "Năm 2024" and periods.label("2024", "en") == "Year 2024"
+    assert period_label("2024-06") == "Tháng 6/2024" and period_label("2024-06", "en") == "June 2024"
+    # the administrative style, the one labelling function (shared.labels) everyone uses, the
+    # notifier included
+    assert period_label("2024-Q2") == "Quý II/2024" and period_label("2024-H1") == "6 tháng đầu năm 2024"
+    assert period_label("2024") == "Năm 2024" and period_label("2024", "en") == "Year 2024"
     assert (
-        periods.label("2024-Q4")
-        == period_label("2024-Q4")
-        == Period.parse("2024-Q4").label()
-        == "Quý IV/2024"
+        period_label("2024-Q4") == period_label("2024-Q4") == Period.parse("2024-Q4").label() == "Quý IV/2024"
     )
 
 

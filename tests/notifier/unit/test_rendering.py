@@ -13,11 +13,11 @@ from services.notifier.adapters.rendering import InvalidAddress, RenderContext, 
 from services.notifier.domain.directory import Leader
 from services.notifier.domain.policy import DigestPolicy
 from shared.events import ReportStatus
-from tests.notifier.helpers import T0, kpi_event, report_event, small_directory
+from tests.notifier.helpers import PLAN_ZONE, T0, kpi_event, report_event, small_directory
 from tests.notifier.unit.on_fakes import NotifierOnFakes
 
 # The service plans as each event lands: a group wait gathers the events of one test into one digest.
-POLICY = DigestPolicy(group_wait=timedelta(minutes=1))
+POLICY = DigestPolicy(timezone=PLAN_ZONE, group_wait=timedelta(minutes=1))
 
 
 def digest_for(directory, events, email="cat@qt.example"):

@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.notifier.settings import NotifierSettings
+from tests.notifier.helpers import PLAN_ZONE
 
 BASE = {"DATABASE_URL": "postgresql+asyncpg://u@h/d", "KAFKA_BOOTSTRAP_SERVERS": "h:9092"}
 
@@ -25,7 +26,7 @@ def test_environment_strings_for_intervals_delays_and_quiet_hours(monkeypatch):
     s = NotifierSettings()
     assert (s.group_wait, s.repeat_interval) == (timedelta(seconds=5), timedelta(hours=1))
     assert s.escalation_delays == [timedelta(minutes=1), timedelta(days=7)]
-    policy = s.policy()
+    policy = s.policy(PLAN_ZONE)
     assert (policy.quiet_hours.start, policy.quiet_hours.end) == (time(22), time(6, 30))
     assert policy.quiet(datetime(2024, 6, 20, 16, 0, tzinfo=UTC))  # 23:00 in Hà Nội
     assert s.http_port == 8083 and s.smtp_tls == "none"
@@ -42,7 +43,7 @@ def test_the_ack_secret_has_no_default(monkeypatch):
 def test_quiet_hours_off_and_malformed(monkeypatch):
     for k, v in {**BASE, "NOTIFIER_ACK_SECRET": "x" * 32, "NOTIFIER_QUIET_HOURS": "off"}.items():
         monkeypatch.setenv(k, v)
-    assert NotifierSettings().policy().quiet_hours is None
+    assert NotifierSettings().policy(PLAN_ZONE).quiet_hours is None
     monkeypatch.setenv("NOTIFIER_QUIET_HOURS", "late evening")
     with pytest.raises(ValidationError):
         NotifierSettings()
@@ -51,8 +52,18 @@ def test_quiet_hours_off_and_malformed(monkeypatch):
 def test_a_morning_digest_by_default_unless_a_group_interval_is_configured(monkeypatch):
     for k, v in {**BASE, "NOTIFIER_ACK_SECRET": "x" * 32}.items():
         monkeypatch.setenv(k, v)
-    assert NotifierSettings().policy().digest_time == time(7, 30)
+    assert NotifierSettings().policy(PLAN_ZONE).digest_time == time(7, 30)
     monkeypatch.setenv("NOTIFIER_GROUP_INTERVAL", "PT2M")  # e.g. the demo's fast rhythm
-    assert NotifierSettings().policy().digest_time is None
+    assert NotifierSettings().policy(PLAN_ZONE).digest_time is None
     monkeypatch.setenv("NOTIFIER_DIGEST_TIME", "08:00")
-    assert NotifierSettings().policy().digest_time == time(8, 0)
+    assert NotifierSettings().policy(PLAN_ZONE).digest_time == time(8, 0)
+
+
+def test_quiet_hours_are_read_in_the_plans_zone_not_a_setting_of_its_own(monkeypatch):
+    for k, v in {**BASE, "NOTIFIER_ACK_SECRET": "x" * 32, "NOTIFIER_TIMEZONE": "UTC"}.items():
+        monkeypatch.setenv(k, v)
+    at = datetime(2024, 6, 20, 16, 0, tzinfo=UTC)  # 23:00 in Hà Nội, 01:00 in Tokyo, 16:00 in UTC
+    assert NotifierSettings().policy(PLAN_ZONE).quiet(at)  # the old NOTIFIER_TIMEZONE is ignored
+    policy = NotifierSettings().policy("Asia/Tokyo")
+    assert policy.quiet(at) and policy.timezone == policy.quiet_hours.timezone == "Asia/Tokyo"
+    assert not NotifierSettings().policy("Europe/London").quiet(at)  # 17:00 there

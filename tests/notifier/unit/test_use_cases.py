@@ -28,10 +28,15 @@ from services.notifier.service_layer.ports import (
 )
 from shared.clock import ManualClock
 from shared.events import KpiStatus
-from tests.notifier.helpers import SECRET, T0, kpi_event, small_directory
+from tests.notifier.helpers import PLAN_ZONE, SECRET, T0, kpi_event, small_directory
 
 H, DAY = timedelta(hours=1), timedelta(days=1)
-POLICY = DigestPolicy(group_wait=timedelta(0), repeat_interval=30 * DAY, escalation_delays=(3 * DAY, 7 * DAY))
+POLICY = DigestPolicy(
+    timezone=PLAN_ZONE,
+    group_wait=timedelta(0),
+    repeat_interval=30 * DAY,
+    escalation_delays=(3 * DAY, 7 * DAY),
+)
 LINKS = AckLinks(SECRET.encode(), "http://notifier.test", timedelta(days=7))
 
 
