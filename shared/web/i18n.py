@@ -240,6 +240,207 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "error.home": {"vi": "Về bảng tổng hợp", "en": "Back to the board"},
     "empty": {"vi": "—", "en": "—"},
+    # -- the reporting form (intake's /report) ------------------------------------------------
+    "form.title": {"vi": "Báo cáo kết quả thực hiện", "en": "Progress report"},
+    "form.for": {"vi": "Đơn vị báo cáo", "en": "Reporting agency"},
+    "form.window": {"vi": "Số liệu từ ngày {start} đến ngày {end}", "en": "Figures from {start} to {end}"},
+    "form.deadline": {"vi": "Hạn nộp báo cáo: {when}", "en": "Deadline: {when}"},
+    "form.period": {"vi": "Kỳ báo cáo", "en": "Reporting period"},
+    "form.change_period": {"vi": "Chọn kỳ", "en": "Choose"},
+    "form.indicators": {"vi": "Số liệu các chỉ tiêu", "en": "Figures"},
+    "form.no_indicators": {
+        "vi": "Kế hoạch không giao chỉ tiêu nào cho đơn vị báo cáo bằng số liệu trong kỳ này.",
+        "en": "The plan asks no figure of your agency in this period.",
+    },
+    "form.target": {
+        "vi": "Chỉ tiêu giao ({period}): {value} {unit}",
+        "en": "Target ({period}): {value} {unit}",
+    },
+    "form.no_target": {"vi": "Kế hoạch không giao chỉ tiêu định lượng.", "en": "No quantified target."},
+    "form.last_sent": {
+        "vi": "Lần gửi gần nhất từ trình duyệt này:",
+        "en": "Last sent from this browser:",
+    },
+    "form.last_note": {
+        "vi": (
+            "Máy chủ tiếp nhận không lưu số liệu đã báo cáo; “lần gửi gần nhất” là số liệu "
+            "trình duyệt này đã gửi. Số liệu tổng hợp xem trên Bảng tổng hợp."
+        ),
+        "en": (
+            "Intake keeps no reported figures; “last sent” is what this browser sent. "
+            "The figures themselves are on the board."
+        ),
+    },
+    "form.activities": {"vi": "Các hoạt động đã tổ chức", "en": "Activities held"},
+    "form.activities_hint": {
+        "vi": "Mỗi dòng một hoạt động: loại hoạt động, ngày tổ chức, số người tham dự.",
+        "en": "One activity per line: its type, the day it was held, the number of participants.",
+    },
+    "form.no_activities": {
+        "vi": "Đơn vị không ghi nhận hoạt động riêng lẻ: các hoạt động được tính trong số liệu báo cáo ở trên.",
+        "en": "Your agency records no single activities: they are counted in the figures above.",
+    },
+    "form.note": {
+        "vi": "Ghi chú (không ghi họ tên, số định danh, số điện thoại)",
+        "en": "Note (no names, ID or phone numbers)",
+    },
+    "form.send": {"vi": "Gửi", "en": "Send"},
+    "form.new_report": {"vi": "Lập báo cáo mới", "en": "New report"},
+    "form.noscript": {
+        "vi": "Biểu mẫu cần JavaScript để lập và gửi báo cáo. Vui lòng bật JavaScript trong trình duyệt.",
+        "en": "The form needs JavaScript to make and send the report. Please enable it.",
+    },
+    "form.not_leader": {
+        "vi": (
+            "Biểu mẫu báo cáo dành cho lãnh đạo, cán bộ của cơ quan, đơn vị báo cáo. "
+            "Tài khoản của đồng chí không gắn với cơ quan, đơn vị nào nên không lập báo cáo được."
+        ),
+        "en": "The reporting form is for an agency's leader. Your account belongs to no agency, so it cannot report.",
+    },
+    "form.no_rule": {
+        "vi": "Kế hoạch không quy định lịch báo cáo cho cơ quan, đơn vị của đồng chí.",
+        "en": "The plan sets no reporting schedule for your agency.",
+    },
+    "form.js.type": {"vi": "Loại hoạt động", "en": "Activity type"},
+    "form.js.choose": {"vi": "— Chọn loại hoạt động —", "en": "— Choose a type —"},
+    "form.js.date": {"vi": "Ngày tổ chức", "en": "Date"},
+    "form.js.participants": {"vi": "Số người tham dự", "en": "Participants"},
+    "form.js.remove": {"vi": "Xóa dòng", "en": "Remove"},
+    "form.js.add": {"vi": "Thêm hoạt động", "en": "Add an activity"},
+    "form.js.line": {"vi": "Hoạt động {n}", "en": "Activity {n}"},
+    "form.js.sending": {"vi": "Đang gửi báo cáo…", "en": "Sending the report…"},
+    "form.js.received": {"vi": "Đã nhận", "en": "Received"},
+    "form.js.sent_at": {
+        "vi": "Đã nhận: báo cáo đã được gửi lúc {time}.",
+        "en": "Received: the report was sent at {time}.",
+    },
+    "form.js.queued": {
+        "vi": "Chưa có kết nối mạng: báo cáo đã được lưu và sẽ tự động gửi khi có mạng",
+        "en": "No network connection: the report has been saved and will be sent automatically when the connection is back",
+    },
+    "form.js.queued_sent": {
+        "vi": "Đã nhận: báo cáo lưu khi chưa có kết nối mạng đã được gửi lúc {time}.",
+        "en": "Received: the report saved while offline was sent at {time}.",
+    },
+    "form.js.fix": {
+        "vi": "Báo cáo chưa được gửi: vui lòng sửa các ô được đánh dấu. Các số liệu đã nhập vẫn được giữ nguyên.",
+        "en": "The report was not sent: please correct the marked fields. What you entered is kept.",
+    },
+    "form.js.empty": {
+        "vi": "Vui lòng nhập ít nhất một số liệu hoặc một hoạt động.",
+        "en": "Please enter at least one figure or activity.",
+    },
+    "form.js.draft_restored": {
+        "vi": "Đã khôi phục bản nháp chưa gửi.",
+        "en": "Your unsent draft was restored.",
+    },
+    # one text per problem reason of intake's answers (services/intake/domain/problems.py)
+    "problem.malformed-json": {
+        "vi": "Dữ liệu gửi đi bị lỗi định dạng. Vui lòng tải lại trang và gửi lại.",
+        "en": "The data sent was malformed. Reload the page and send again.",
+    },
+    "problem.not-a-cloudevent": {
+        "vi": "Dữ liệu gửi đi không đúng định dạng báo cáo. Vui lòng tải lại trang.",
+        "en": "The data sent is not a report. Reload the page.",
+    },
+    "problem.unauthenticated": {
+        "vi": "Phiên đăng nhập đã hết hạn hoặc không hợp lệ. Vui lòng đăng nhập lại; báo cáo vẫn được giữ trên máy.",
+        "en": "Your session has expired or is not valid. Log in again; the report is kept on this device.",
+    },
+    "problem.source-mismatch": {
+        "vi": "Đồng chí chỉ được báo cáo cho cơ quan, đơn vị của mình.",
+        "en": "You may only report for your own agency.",
+    },
+    "problem.foreign-unit": {
+        "vi": "Địa bàn này không thuộc phạm vi quản lý của đơn vị.",
+        "en": "This area is not one of your agency's.",
+    },
+    "problem.indicator-not-assigned": {
+        "vi": "Kế hoạch không giao chỉ tiêu này cho đơn vị.",
+        "en": "The plan does not assign this indicator to your agency.",
+    },
+    "problem.too-large": {
+        "vi": "Báo cáo quá dài. Vui lòng rút gọn ghi chú hoặc bớt số dòng hoạt động.",
+        "en": "The report is too long. Shorten the note or the activities.",
+    },
+    "problem.unsupported-media-type": {
+        "vi": "Trình duyệt gửi sai định dạng. Vui lòng tải lại trang.",
+        "en": "The browser sent the wrong format. Reload the page.",
+    },
+    "problem.unknown-event-type": {
+        "vi": "Loại báo cáo không được hỗ trợ. Vui lòng tải lại trang.",
+        "en": "This kind of report is not supported. Reload the page.",
+    },
+    "problem.invalid-event": {"vi": "Giá trị không hợp lệ.", "en": "This value is not valid."},
+    "problem.invalid-event.value": {
+        "vi": "Số liệu phải là một số không âm (ví dụ: 12 hoặc 2,5).",
+        "en": "The figure must be a number, not negative (e.g. 12 or 2.5).",
+    },
+    "problem.invalid-event.participants": {
+        "vi": "Số người tham dự phải là một số nguyên không âm.",
+        "en": "Participants must be a whole number, not negative.",
+    },
+    "problem.invalid-event.date": {
+        "vi": "Vui lòng chọn ngày tổ chức hoạt động.",
+        "en": "Please choose the day the activity was held.",
+    },
+    "problem.invalid-event.activity": {
+        "vi": "Vui lòng chọn loại hoạt động.",
+        "en": "Please choose the type of activity.",
+    },
+    "problem.invalid-event.note": {
+        "vi": "Ghi chú không hợp lệ (tối đa 2.000 ký tự, không chứa ký tự điều khiển).",
+        "en": "The note is not valid (at most 2,000 characters, no control characters).",
+    },
+    "problem.unknown-indicator": {
+        "vi": "Chỉ tiêu không có trong kế hoạch.",
+        "en": "This indicator is not in the plan.",
+    },
+    "problem.unknown-activity": {
+        "vi": "Vui lòng chọn loại hoạt động có trong kế hoạch.",
+        "en": "Please choose an activity type of the plan.",
+    },
+    "problem.unknown-unit": {"vi": "Địa bàn không có trong kế hoạch.", "en": "This area is not in the plan."},
+    "problem.outside-plan-year": {
+        "vi": "Ngày hoặc kỳ báo cáo nằm ngoài năm kế hoạch.",
+        "en": "The date or period lies outside the plan's year.",
+    },
+    "problem.value-above-cap": {
+        "vi": "Số liệu vượt quá mức tối đa kế hoạch cho phép; vui lòng kiểm tra lại số liệu và đơn vị tính.",
+        "en": "The figure is above the plan's maximum; check the figure and its unit.",
+    },
+    "problem.time-in-future": {
+        "vi": "Ngày không được sau ngày hôm nay.",
+        "en": "The date must not be after today.",
+    },
+    "problem.correction-target-unknown": {
+        "vi": "Không tìm thấy số liệu cần điều chỉnh.",
+        "en": "The figure to correct was not found.",
+    },
+    "problem.wrong-figure-source": {
+        "vi": "Số liệu này được tính từ các hoạt động của đơn vị, không báo cáo trực tiếp.",
+        "en": "This figure is counted from your activities, not reported.",
+    },
+    "problem.personal-data": {
+        "vi": "Không được ghi thông tin cá nhân (số định danh, số điện thoại, biển số xe). Vui lòng xóa thông tin đó.",
+        "en": "Personal identifiers (ID numbers, phone numbers, licence plates) are not allowed. Please remove them.",
+    },
+    "problem.rate-limited": {
+        "vi": "Hệ thống đang nhận quá nhiều báo cáo. Vui lòng gửi lại sau ít phút.",
+        "en": "Too many reports right now. Please send again in a few minutes.",
+    },
+    "problem.kafka-unavailable": {
+        "vi": "Hệ thống tạm thời chưa lưu được báo cáo. Vui lòng gửi lại sau ít phút; báo cáo vẫn được giữ trên máy.",
+        "en": "The report cannot be stored right now. Send again in a few minutes; it is kept on this device.",
+    },
+    "problem.registry-unavailable": {
+        "vi": "Hệ thống tạm thời chưa kiểm tra được báo cáo. Vui lòng gửi lại sau ít phút; báo cáo vẫn được giữ trên máy.",
+        "en": "The report cannot be checked right now. Send again in a few minutes; it is kept on this device.",
+    },
+    "problem.internal-error": {
+        "vi": "Hệ thống gặp lỗi; báo cáo chưa được tiếp nhận. Vui lòng gửi lại sau hoặc báo bộ phận quản trị.",
+        "en": "Intake failed; the report was not accepted. Send again later or tell the operators.",
+    },
 }
 
 

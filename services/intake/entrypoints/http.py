@@ -1,7 +1,7 @@
 """The HTTP door: thin FastAPI routes over the intake use case.
 
 Order of checks, cheapest and least revealing first: token (401, or 429 after repeated failures:
-adapters/tokens.py) → content type (415) → size (413) → rate (429) → JSON (400) → each event
+adapters/tokens.py; or, for the reporting form, a leader's CSRF-checked session: form.py) → content type (415) → size (413) → rate (429) → JSON (400) → each event
 (schema 422, authorization 403, plan rules 422). One event comes in structured content mode
 (`application/cloudevents+json`) or binary mode (`application/json`, attributes in `ce-*`
 headers: domain/binary_mode.py), batches structured. Slow clients are cut by shared/http_server.py.
@@ -17,7 +17,7 @@ import time
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic_core import to_json
 from starlette.requests import ClientDisconnect
@@ -26,13 +26,16 @@ from services.intake.adapters.tokens import Denied
 from services.intake.bootstrap import Container
 from services.intake.domain.binary_mode import attribute_headers, name_headers, parse_binary
 from services.intake.domain.parsing import fast_parse, parse_json
-from services.intake.domain.problems import PROBLEM_JSON, Problem
+from services.intake.domain.problems import PROBLEM_JSON, FieldError, Problem
 from services.intake.domain.ratelimit import AuthGuard
 from services.intake.entrypoints import asyncapi_docs
 from services.intake.entrypoints import openapi_docs as docs
+from services.intake.entrypoints.form import FORM_ROUTES, install_form
 from services.intake.entrypoints.login import install_login
 from services.intake.service_layer.ports import KafkaUnavailable, RegistryUnavailable
 from shared.api_docs import serve_api_docs
+from shared.auth import SESSION_COOKIE, Role
+from shared.auth import authenticate as authenticate_session
 from shared.events.codec import BATCH, CONTENT_TYPE, STRUCTURED
 from shared.observability import mount_health_and_metrics
 
@@ -49,6 +52,7 @@ ROUTES = {
     "/.well-known/jwks.json",
     "/login",
     "/logout",
+    *FORM_ROUTES,
 }
 
 
@@ -109,6 +113,8 @@ def create_app(container: Container) -> FastAPI:
         )
 
     async def authenticate(request: Request) -> str:
+        if "authorization" not in request.headers and SESSION_COOKIE in request.cookies:
+            return await session_agency(request)
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -139,6 +145,33 @@ def create_app(container: Container) -> FastAPI:
                     "ask the operators for a new one",
                 )
             )
+        return agency
+
+    async def session_agency(request: Request) -> str:
+        """The reporting form's credential (entrypoints/form.py): a leader's session, verified and
+        CSRF-checked by shared.auth like every page's, answering for that leader's agency; from
+        here on the same checks as an agency token (its source, units and indicators only)."""
+        try:
+            principal = await authenticate_session(request)
+        except HTTPException as error:
+            why = "the session is not valid (expired or forged): log in again"
+            if error.status_code == 403:  # shared.auth's CSRF refusal
+                why = "the request did not come from a Tiendo page (X-CSRF-Token must be the tiendo_csrf cookie)"
+            raise _Rejected(Problem("unauthenticated", why)) from None
+        agency = principal.agency if principal is not None else None
+        if (
+            principal is None
+            or principal.role is not Role.LEADER
+            or agency not in container.plan.agency_codes
+        ):
+            raise _Rejected(
+                Problem(
+                    "source-mismatch",
+                    "only a leader of an agency of the plan reports from a session, for that agency",
+                    (FieldError("/source", "is not your agency"),),
+                )
+            )
+        assert agency is not None  # a plan's agency codes are strings
         return agency
 
     def expect_content_type(request: Request, *wanted: str) -> str:
@@ -273,6 +306,7 @@ def create_app(container: Container) -> FastAPI:
         return Response(to_json(body), media_type="application/json")
 
     install_login(app, container, guard)  # the token endpoint, the issuer's keys, the login page
+    install_form(app, container)  # the reporting form for people (GET /report and its assets)
 
     rendered: dict[str, str] = {}  # the AsyncAPI document and its page, made on first request
 

@@ -1,0 +1,263 @@
+"""The reporting form (issue 19, page 4): for a leader of an agency without an IT system, served by
+intake itself, so that what the form sends goes through the one door every agency uses.
+
+- `GET /report`: the indicators the plan has the leader's agency report in the period being
+  reported (targets, units), activities one per line (the plan's activity types the agency may
+  record), a note. Anonymous → the login page (303); a session of any other role → 403: only a
+  leader reports, and only for their own agency.
+- The browser makes the CloudEvents (ids from `crypto.randomUUID`, made once per draft) and posts
+  each to `POST /v1/events` with the session cookie and `X-CSRF-Token` (http.py accepts a leader's
+  session as the credential of the leader's agency). Before sending any, it asks
+  `POST /report/check` for the same checks `POST /v1/events` makes (`Intake.check`: schema,
+  authorization, the plan's rules), so a report with one wrong field sends nothing.
+- `/report/sw.js`, `/report/form.js`, `/report/form.css`: the page's own script, service worker
+  (it keeps the page and its assets for when the connection is down) and styles: no CDN, no
+  build chain. The draft and the queue of a report waiting for the network live in the
+  browser's localStorage (form.js).
+
+Intake keeps no figures (only the ids of accepted events), so "the last value" a field shows is
+the last one this browser sent, from its own storage; the figures themselves are the aggregator's.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+
+from services.intake.bootstrap import Container
+from services.intake.domain.parsing import parse_json
+from services.intake.domain.problems import PROBLEM_JSON, REASONS, Problem
+from shared.auth import PagePrincipal, Principal, Role, current_principal
+from shared.events.models import agency_source
+from shared.labels import period_label
+from shared.plan.index import PlanIndex, Rejected
+from shared.plan.periods import Period
+from shared.web import page_environment, render_page, request_lang, translator
+from shared.web.i18n import MESSAGES, moment_text, number
+
+INTAKE_DIR = Path(__file__).resolve().parents[1]
+STATIC = INTAKE_DIR / "static" / "report"
+FORM_ROUTES = ("/report", "/report/check", "/report/sw.js", "/report/form.js", "/report/form.css")
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    # Only the page's own script and styles: the configuration is JSON, never executed.
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Frame-Options": "DENY",
+}
+_ASSETS = {"sw.js": "text/javascript", "form.js": "text/javascript", "form.css": "text/css"}
+_env = page_environment([INTAKE_DIR / "templates"])
+
+
+def reporting_period(plan: PlanIndex, agency: str, today: date) -> Period | None:
+    """The period the agency is reporting now: the last one whose window closed, until its
+    deadline passes; then the one in progress. Kept inside the plan year (before it, the first
+    period; after it, the last). None for an agency with no reporting rule."""
+    periods = list(plan.reporting_periods(agency))
+    if not periods:
+        return None
+    kind = periods[0].kind
+    current = Period.containing(today, kind, plan.cutoff_day)
+    if current.year < plan.year:
+        return periods[0]
+    if current.year > plan.year:
+        return periods[-1]
+    at = periods.index(current)
+    if at > 0 and today <= plan.deadline(agency, periods[at - 1]).date():
+        return periods[at - 1]
+    return current
+
+
+def _target_of(plan: PlanIndex, agency: str, indicator: str, period: Period) -> Any | None:
+    """The plan's target for the indicator over a period covering this one (the period's own
+    first, then the longer ones), if the plan sets one."""
+    mine = [t for t in plan.targets_for(agency) if t.indicator == indicator]
+    covering = [t for t in mine if Period.parse(t.period).covers(period)]
+    return min(covering, key=lambda t: len(Period.parse(t.period).months()), default=None)
+
+
+def activity_types_for(plan: PlanIndex, agency: str) -> list[Any]:
+    """The activity types the agency may record: those that count into none of the figures it
+    reports (intake refuses the others: they would count the same work twice)."""
+    allowed = []
+    for activity in plan.activity_types:
+        try:
+            plan.check_figure_source(agency, activity=activity.code)
+        except Rejected:
+            continue
+        allowed.append(activity)
+    return allowed
+
+
+def form_model(plan: PlanIndex, agency: str, period: Period, lang: Any) -> dict[str, Any]:
+    """What the page and its script need: the indicators, their targets and units, the
+    activity types, the period's window and deadline."""
+    indicators = []
+    for code in sorted(plan.indicators_of(agency), key=_rule_order(plan, agency)):
+        if plan.figure_source(agency, code) != "reported":
+            continue  # counted from the agency's activities: entered as activities below
+        indicator = plan.indicator(code)
+        target = _target_of(plan, agency, code, period)
+        goal = target.target_value() if target is not None else None
+        indicators.append(
+            {
+                "code": code,
+                "name": indicator.display_name(lang),
+                "unit": indicator.unit_label(lang),
+                "kind": indicator.kind,
+                "target": None
+                if target is None
+                else {
+                    "period": target.period,
+                    "period_label": period_label(target.period, lang),
+                    "value": goal,
+                    "text": None if goal is None else number(goal, lang),
+                },
+            }
+        )
+    start, end = period.window(plan.cutoff_day)
+    return {
+        "indicators": indicators,
+        "activities": [
+            {"code": a.code, "name": a.display_name(lang)} for a in activity_types_for(plan, agency)
+        ],
+        "window": (start, end),
+        "deadline": plan.deadline(agency, period),
+    }
+
+
+def _rule_order(plan: PlanIndex, agency: str) -> Any:
+    rule = plan.reporting_rule(agency)
+    order = {code: i for i, code in enumerate(rule.indicators if rule else ())}
+    return lambda code: (order.get(code, len(order)), code)
+
+
+def _script_messages(lang: Any) -> dict[str, str]:
+    """The texts the script shows, in the page's language: its own and one per problem reason."""
+    return {key: texts[lang] for key, texts in MESSAGES.items() if key.startswith(("form.js.", "problem."))}
+
+
+def install_form(app: FastAPI, container: Container) -> None:
+    plan, settings = container.plan, container.settings
+
+    def forbidden(request: Request, who: Principal) -> Response:
+        t = translator(request_lang(request))
+        response = render_page(
+            _env, request, "report_forbidden.html.j2", status_code=403, message=t("form.not_leader"), who=who
+        )
+        response.headers.update(PAGE_HEADERS)
+        return response
+
+    @app.get("/report", include_in_schema=False)
+    async def report_form(request: Request, who: PagePrincipal) -> Response:
+        agency, lang = who.agency, request_lang(request)
+        if who.role is not Role.LEADER or agency is None or agency not in plan.agency_codes:
+            return forbidden(request, who)
+        now = container.clock.now()
+        today = now.astimezone(plan.tz).date()
+        periods = [str(p) for p in plan.reporting_periods(agency)]
+        current = reporting_period(plan, agency, today)
+        if current is None:
+            t = translator(lang)
+            response = render_page(
+                _env, request, "report_forbidden.html.j2", status_code=404, message=t("form.no_rule"), who=who
+            )
+            response.headers.update(PAGE_HEADERS)
+            return response
+        chosen = request.query_params.get("period")
+        period = Period.parse(chosen) if chosen in periods else current
+        model = form_model(plan, agency, period, lang)
+        start, end = model["window"]
+        activity_day = min(max(today, start), end)  # an activity defaults to a day of the period
+        config = {
+            "agency": agency,
+            "source": agency_source(agency),
+            "period": str(period),
+            "lang": lang,
+            "server_now": now.isoformat(timespec="milliseconds"),
+            "render_id": secrets.token_hex(8),  # tells a fresh page from the service worker's copy
+            "activity_day": activity_day.isoformat(),
+            "indicators": [{"code": i["code"], "kind": i["kind"]} for i in model["indicators"]],
+            "activities": model["activities"],
+            "period_labels": {p: period_label(p, lang) for p in periods},
+            "messages": _script_messages(lang),
+        }
+        response = render_page(
+            _env,
+            request,
+            "report.html.j2",
+            who=who,
+            agency_name=plan.agency(agency).display_name(lang),
+            period_code=str(period),
+            periods=periods,
+            model=model,
+            window_text=(
+                moment_text(start.isoformat(), lang, with_time=False),
+                moment_text(end.isoformat(), lang, with_time=False),
+            ),
+            deadline_text=moment_text(model["deadline"], lang),
+            config=config,
+        )
+        response.headers.update(PAGE_HEADERS)
+        return response
+
+    @app.post("/report/check", include_in_schema=False)
+    async def check_report(request: Request) -> Response:
+        """The checks `POST /v1/events` makes on each event, with nothing sent: `{"results":
+        [{"index", "id", "problem"|null}]}`, a problem as `POST /v1/events` would answer it."""
+        try:
+            who = await current_principal(request)  # the session, CSRF-checked (a POST)
+        except HTTPException as error:
+            reason = "unauthenticated"
+            body = Problem(reason, str(error.detail)).as_dict()
+            return JSONResponse(body, 401, media_type=PROBLEM_JSON)
+        if who.role is not Role.LEADER or who.agency not in plan.agency_codes:
+            body = Problem(
+                "source-mismatch", "only a leader of an agency of the plan reports from a session"
+            ).as_dict()
+            return JSONResponse(body, REASONS["source-mismatch"][0], media_type=PROBLEM_JSON)
+        declared = request.headers.get("content-length", "")
+        if not declared.isdigit() or int(declared) > settings.max_batch_bytes:
+            problem = Problem("too-large", f"a report may be at most {settings.max_batch_bytes} bytes")
+            return JSONResponse(problem.as_dict(), problem.status, media_type=PROBLEM_JSON)
+        documents = parse_json(await request.body())
+        if isinstance(documents, Problem) or not isinstance(documents, list):
+            problem = (
+                documents
+                if isinstance(documents, Problem)
+                else Problem("not-a-cloudevent", "a report is a JSON array of CloudEvents")
+            )
+            return JSONResponse(problem.as_dict(), problem.status, media_type=PROBLEM_JSON)
+        if len(documents) > settings.max_batch_events:
+            problem = Problem("too-large", f"a report holds at most {settings.max_batch_events} events")
+            return JSONResponse(problem.as_dict(), problem.status, media_type=PROBLEM_JSON)
+        now: datetime = container.clock.now()
+        results = []
+        for index, document in enumerate(documents):
+            try:
+                checked: Any = container.intake.check(document, who.agency, now)
+            except Exception:  # as POST /v1/events answers an event it cannot check
+                checked = Problem("internal-error", "the event could not be checked")
+            answer = checked.as_dict() if isinstance(checked, Problem) else None
+            ident = document.get("id") if isinstance(document, dict) else None
+            results.append({"index": index, "id": ident, "problem": answer})
+        return JSONResponse({"results": results}, headers={"Cache-Control": "no-store"})
+
+    def asset(name: str) -> Any:
+        async def serve() -> FileResponse:
+            headers = {"Cache-Control": "no-cache"}  # revalidated: a new release reaches the phones
+            if name == "sw.js":
+                headers["Service-Worker-Allowed"] = "/report"  # its scope covers /report itself
+            return FileResponse(STATIC / name, media_type=_ASSETS[name], headers=headers)
+
+        return serve
+
+    for name in _ASSETS:
+        app.add_api_route(f"/report/{name}", asset(name), methods=["GET"], include_in_schema=False)
