@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -216,7 +216,9 @@ async def list_silences(conn: AsyncConnection, now: datetime | None = None) -> l
 
 async def expire_silence(conn: AsyncConnection, silence_id: int, now: datetime) -> bool:
     result = await conn.execute(
-        update(silences).where(silences.c.id == silence_id, silences.c.ends_at > now).values(ends_at=now)
+        update(silences)
+        .where(silences.c.id == silence_id, silences.c.ends_at > now)
+        .values(starts_at=func.least(silences.c.starts_at, now), ends_at=now)
     )
     return result.rowcount > 0
 

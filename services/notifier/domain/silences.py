@@ -29,8 +29,10 @@ class Silence:
     def __post_init__(self) -> None:
         if not (self.agency or self.indicator or self.period):
             raise InvalidSilence("a silence needs at least an agency, an indicator or a period")
-        if self.ends_at <= self.starts_at:
-            raise InvalidSilence("a silence must end after it starts")
+        # A lifted silence that had not begun ends as it starts (never active); a new one must
+        # last (service_layer.operations.create_silence).
+        if self.ends_at < self.starts_at:
+            raise InvalidSilence("a silence cannot end before it starts")
         if not self.reason.strip():
             raise InvalidSilence("a silence needs a reason")
         if self.period:

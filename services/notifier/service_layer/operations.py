@@ -53,6 +53,8 @@ async def silence(
             bounded_moment(moment)  # the CLI's path as well as the API's
         except ValueError as exc:
             raise InvalidSilence(f"{name} {exc}") from None
+    if ends <= starts:
+        raise InvalidSilence("a silence must end after it starts")
     created = Silence(
         agency or None,
         indicator or None,

@@ -141,6 +141,18 @@ async def test_silences_get_ids_are_listed_while_on_and_can_be_lifted_once(uow: 
         assert [s.ends_at for s in await tx.alerts.list_silences()] == [T0 + H, T0 - H]
 
 
+async def test_a_silence_lifted_before_it_starts_is_read_back_as_never_active(uow: UnitOfWork):
+    # It once stored ends_at <= starts_at, which no Silence accepts: listing silences answered 500.
+    later = Silence("CA-TINH", None, None, T0 + 2 * H, T0 + 5 * H, "đợt sau", "op")
+    async with uow.begin() as tx:
+        planned = await tx.alerts.add_silence(later, T0)
+        assert await tx.alerts.expire_silence(planned.id, T0)
+    async with uow.begin() as tx:
+        [lifted] = await tx.alerts.list_silences()
+        assert (lifted.starts_at, lifted.ends_at) == (T0, T0) and not lifted.active(T0)
+        assert await tx.alerts.list_silences(T0) == []
+
+
 async def test_a_leaders_grouping_state_starts_empty_and_keeps_what_was_delivered(uow: UnitOfWork):
     async with uow.begin() as tx:
         assert await tx.alerts.lock_recipient("cat@qt.example") == RecipientState("cat@qt.example")

@@ -156,6 +156,22 @@ async def test_the_cli_path_refuses_an_unbounded_silence_before_the_database(hou
         )
 
 
+async def test_a_new_silence_must_last():
+    # The domain keeps ends == starts for a silence lifted before it began; a new one must last.
+    with pytest.raises(InvalidSilence, match="must end after it starts"):
+        await operations.silence(
+            None,  # type: ignore[arg-type]
+            agency="CA-TINH",
+            indicator=None,
+            period=None,
+            reason="r",
+            created_by="o",
+            now=T0,
+            starts_at=T0,
+            ends_at=T0,
+        )
+
+
 async def test_the_committed_openapi_document_is_current(api):
     _, client = api
     live = (await client.get("/openapi.json")).json()

@@ -62,7 +62,7 @@ def test_a_silence_mutes_matching_alerts_for_its_window_and_shows_in_the_footer(
 
 
 def test_a_silence_needs_a_scope_a_window_and_a_reason():
-    for bad in [dict(agency=None, indicator=None, period=None), dict(reason=" "), dict(ends=T0)]:
+    for bad in [dict(agency=None, indicator=None, period=None), dict(reason=" "), dict(ends=T0 - D)]:
         args = dict(agency="X", indicator=None, period=None, reason="r", ends=T0 + D) | bad
         with pytest.raises(InvalidSilence):
             Silence(args["agency"], args["indicator"], args["period"], T0, args["ends"], args["reason"], "op")
