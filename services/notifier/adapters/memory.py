@@ -173,9 +173,7 @@ class MemoryAlertStore:
         silence = self.state.silences.get(silence_id)
         if silence is None or silence.ends_at <= now:
             return False
-        self.state.silences[silence_id] = replace(
-            silence, starts_at=min(silence.starts_at, now), ends_at=now
-        )
+        self.state.silences[silence_id] = replace(silence, starts_at=min(silence.starts_at, now), ends_at=now)
         return True
 
     async def lock_recipient(self, email: str) -> RecipientState:
