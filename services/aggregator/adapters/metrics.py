@@ -6,10 +6,13 @@ from bisect import bisect_left
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from shared.observability import add_build_info
+
 
 class AggregatorMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        self.build_info = add_build_info(registry, "aggregator")
         self.applied = Counter(
             "aggregator_events_applied_total",
             "Events folded into the projections",

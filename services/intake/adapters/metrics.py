@@ -6,6 +6,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from services.intake.domain.problems import REASONS
+from shared.observability import add_build_info
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -13,6 +14,7 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 
 class IntakeMetrics:
     def __init__(self, registry: CollectorRegistry, agencies: set[str]) -> None:
         self._agencies = agencies
+        self.build_info = add_build_info(registry, "intake")
         self.events = Counter(
             "intake_events_total",
             "Events by outcome (accepted, duplicate, rejected)",

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from shared.observability import add_build_info
+
 
 class NotifierMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
+        self.build_info = add_build_info(registry, "notifier")
         self.status_events = Counter(
             "notifier_status_events_total", "Status events consumed", ["outcome"], registry=registry
         )
