@@ -1,12 +1,14 @@
 """The Prometheus config, alert rules and Grafana dashboards, checked by Prometheus' own tool
 (`promtool` from Debian's package, installed when missing) and for what operators rely on:
-each alert fires and stays quiet as intended (`promtool test rules`), has a runbook entry, and
+each alert fires and stays quiet as intended (`promtool test rules`), has an absolute runbook URL
+to a heading of the doc, and
 every dashboard query goes to the provisioned datasource."""
 
 from __future__ import annotations
 
 import json
 import re
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -15,6 +17,8 @@ from shared.infra.prometheus import promtool
 from tests.deploy import promql
 
 OPERATIONS = promql.REPO_ROOT / "docs" / "operations.md"
+# The repository on GitHub, where an alert's runbook_url opens the committed doc.
+RUNBOOK_BASE = "/tiendo/tiendo/blob/main/"
 ALERT_TESTS = sorted((promql.REPO_ROOT / "tests" / "deploy" / "prometheus").glob("*_test.yml"))
 
 
@@ -49,19 +53,35 @@ def test_every_alert_fires_and_stays_quiet_as_its_unit_tests_say():
     assert alerts - quiet == set(), f"alerts never shown quiet: {sorted(alerts - quiet)}"
 
 
-def test_every_alert_has_a_runbook_entry_and_a_severity():
-    text = OPERATIONS.read_text()
-    headings = {
+def headings(doc) -> set[str]:
+    """The anchors GitHub makes of a Markdown file's headings (lower case, spaces to hyphens,
+    other punctuation dropped)."""
+    return {
         re.sub(r"[^a-z0-9-]", "", h.strip().lower().replace(" ", "-"))
-        for h in re.findall(r"^#+ (.+)$", text, re.M)
+        for h in re.findall(r"^#+ (.+)$", doc.read_text(), re.M)
     }
+
+
+def test_every_alert_has_an_absolute_runbook_url_to_a_heading_and_a_severity():
+    """An alert is read in Prometheus, Grafana or an Alertmanager email, far from this tree: its
+    runbook_url must open the doc on its own, at a heading that exists in the committed file."""
     for rule in promql.rules():
         if "alert" not in rule:
             continue
         name = rule["alert"]
         assert rule["labels"]["severity"] in {"critical", "warning", "info"}
-        assert rule["annotations"]["runbook_url"] == f"docs/operations.md#{name.lower()}"
-        assert name.lower() in headings, f"docs/operations.md has no runbook heading for {name}"
+        url = urlsplit(rule["annotations"]["runbook_url"])
+        assert (url.scheme, url.netloc) == ("https", "github.com"), f"{name}: {url.geturl()} is not absolute"
+        assert url.path.startswith(RUNBOOK_BASE), f"{name}: {url.geturl()}"
+        doc = promql.REPO_ROOT / url.path.removeprefix(RUNBOOK_BASE)
+        assert doc.is_file(), f"{name}: {url.geturl()} names no file of this repository"
+        assert url.fragment == name.lower(), f"{name}: the anchor is the alert's name in lower case"
+        assert url.fragment in headings(doc), f"{doc.name} has no runbook heading for {name}"
+
+
+def test_a_runbook_anchor_must_be_a_heading():
+    assert "tiendoservicedown" in headings(OPERATIONS)
+    assert "tiendoservicedow" not in headings(OPERATIONS)  # a prefix of a heading is not one
 
 
 def test_dashboards_query_the_provisioned_datasource():
