@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import time, timedelta
-from typing import Annotated, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from services.notifier.domain.policy import DigestPolicy, QuietHours
@@ -30,8 +31,10 @@ class NotifierSettings(TiendoSettings):
     smtp_validate_certs: bool = Field(default=True, alias="SMTP_VALIDATE_CERTS")
     smtp_from: str = Field(default="Tiendo <tiendo@tiendo.local>", alias="SMTP_FROM")
     smtp_timeout: float = Field(default=15.0, alias="SMTP_TIMEOUT_SECONDS")
-    # No default: a guessable secret would let anyone acknowledge alerts.
+    # No default: a guessable secret would let anyone acknowledge alerts. Either the value or a
+    # file holding it (compose's `secrets:`, so it is in no environment listing); never both.
     ack_secret: SecretStr = Field(alias="NOTIFIER_ACK_SECRET", min_length=16)
+    ack_secret_file: Path | None = Field(default=None, alias="NOTIFIER_ACK_SECRET_FILE")
     ack_ttl: timedelta = Field(default=timedelta(days=14), alias="NOTIFIER_ACK_TTL")
     public_url: str = Field(default="http://127.0.0.1:8083", alias="NOTIFIER_PUBLIC_URL")
     consumer_group: str = Field(default="tiendo-notifier", alias="NOTIFIER_CONSUMER_GROUP")
@@ -52,6 +55,28 @@ class NotifierSettings(TiendoSettings):
     send_lease: timedelta = Field(default=timedelta(seconds=60), alias="NOTIFIER_SEND_LEASE")
     retry_base: float = Field(default=2.0, gt=0, alias="NOTIFIER_RETRY_BASE_SECONDS")
     retry_cap: float = Field(default=600.0, gt=0, alias="NOTIFIER_RETRY_CAP_SECONDS")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ack_secret_from_file(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        value = data.get("NOTIFIER_ACK_SECRET", data.get("ack_secret"))
+        path = data.get("NOTIFIER_ACK_SECRET_FILE", data.get("ack_secret_file"))
+        if value and path:
+            raise ValueError("set NOTIFIER_ACK_SECRET or NOTIFIER_ACK_SECRET_FILE, not both")
+        if not value and not path:
+            raise ValueError(
+                "NOTIFIER_ACK_SECRET (or NOTIFIER_ACK_SECRET_FILE, a file holding it) is required"
+            )
+        if path:
+            try:
+                secret = Path(path).read_text().strip()
+            except OSError as exc:
+                raise ValueError(f"NOTIFIER_ACK_SECRET_FILE {path}: {exc.strerror}") from exc
+            data = {k: v for k, v in data.items() if k != "ack_secret"}
+            data["NOTIFIER_ACK_SECRET"] = secret
+        return data
 
     @field_validator(
         "group_wait",

@@ -67,3 +67,42 @@ def test_quiet_hours_are_read_in_the_plans_zone_not_a_setting_of_its_own(monkeyp
     policy = NotifierSettings().policy("Asia/Tokyo")
     assert policy.quiet(at) and policy.timezone == policy.quiet_hours.timezone == "Asia/Tokyo"
     assert not NotifierSettings().policy("Europe/London").quiet(at)  # 17:00 there
+
+
+def test_the_ack_secret_from_a_file_stripped(monkeypatch, tmp_path):
+    for k, v in BASE.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("NOTIFIER_ACK_SECRET", raising=False)
+    secret = tmp_path / "notifier_ack_secret"
+    secret.write_text("  " + "a1" * 32 + "\n")
+    monkeypatch.setenv("NOTIFIER_ACK_SECRET_FILE", str(secret))
+    assert NotifierSettings().ack_secret.get_secret_value() == "a1" * 32
+
+
+def test_the_ack_secret_file_is_checked_like_the_value(monkeypatch, tmp_path):
+    for k, v in BASE.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("NOTIFIER_ACK_SECRET", raising=False)
+    short = tmp_path / "short"
+    short.write_text("tooshort\n")
+    monkeypatch.setenv("NOTIFIER_ACK_SECRET_FILE", str(short))
+    with pytest.raises(ValidationError, match="at least 16"):
+        NotifierSettings()
+    monkeypatch.setenv("NOTIFIER_ACK_SECRET_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ValidationError, match=r"NOTIFIER_ACK_SECRET_FILE .*missing"):
+        NotifierSettings()
+
+
+def test_the_ack_secret_both_or_neither_is_refused(monkeypatch, tmp_path):
+    for k, v in BASE.items():
+        monkeypatch.setenv(k, v)
+    secret = tmp_path / "notifier_ack_secret"
+    secret.write_text("b" * 64)
+    monkeypatch.setenv("NOTIFIER_ACK_SECRET", "x" * 32)
+    monkeypatch.setenv("NOTIFIER_ACK_SECRET_FILE", str(secret))
+    with pytest.raises(ValidationError, match="not both"):
+        NotifierSettings()
+    monkeypatch.delenv("NOTIFIER_ACK_SECRET")
+    monkeypatch.delenv("NOTIFIER_ACK_SECRET_FILE")
+    with pytest.raises(ValidationError, match="NOTIFIER_ACK_SECRET_FILE, a file holding it"):
+        NotifierSettings()
