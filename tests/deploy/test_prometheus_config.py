@@ -119,12 +119,12 @@ def test_dashboards_query_the_provisioned_datasource():
 
 def test_selectors_are_found_where_promql_puts_them():
     expr = (
-        'sum by (indicator, status) (max by (indicator, status) (aggregator_kpis{status=~"a|b"}))'
+        'sum by (indicator, status) (max by (indicator, status) (aggregator_current_kpis{status=~"a|b"}))'
         " / on () group_left sum(rate(x_total[5m])) and on() time() - max(y) > 3"
         ' or histogram_quantile(0.9, sum by (le) (rate(h_bucket{le!="1"}[1m]))) unless {__name__="z"}'
     )
     assert promql.selectors(expr) == [
-        'aggregator_kpis{status=~"a|b"}',
+        'aggregator_current_kpis{status=~"a|b"}',
         "x_total",
         "y",
         'h_bucket{le!="1"}',

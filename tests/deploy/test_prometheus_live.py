@@ -355,14 +355,14 @@ def test_every_panel_and_rule_expression_returns_data_from_the_running_services(
         "sum(notifier_emails_sent_total) >= 1",
         'max(aggregator_reports{status="missing"}) >= 1',
         'max(aggregator_reports{status="late"}) >= 1',
-        'sum(max by (indicator, status) (aggregator_kpis{status="lagging"})) >= 1',
+        'sum(max by (indicator, status) (aggregator_current_kpis{status="lagging"})) >= 1',
         # FastStream: the notifier's and intake's subscribers, the aggregator's relay, a refused event.
         'sum(faststream_received_messages_total{app_name="notifier"}) >= 1',
         'sum(faststream_received_messages_total{app_name="intake"}) >= 1',
         'sum(faststream_published_messages_total{app_name="aggregator", status="success"}) >= 1',
         'sum(faststream_received_processed_messages_exceptions_total{app_name="notifier"}) >= 1',
         # Both replicas consume: each owns some partitions of the events topic.
-        "count(count by (instance) (aggregator_consumer_lag)) == 2",
+        "count(count by (instance) (aggregator_consumer_lag_records)) == 2",
     ]
 
     def missing():

@@ -31,8 +31,8 @@ class AggregatorMetrics:
             "aggregator_status_events_total", "Status changes put in the outbox", registry=registry
         )
         self.batch_size = Histogram(
-            "aggregator_batch_size",
-            "Records per applied batch",
+            "aggregator_batch_events",
+            "Events per applied batch",
             registry=registry,
             buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
         )
@@ -49,7 +49,7 @@ class AggregatorMetrics:
             buckets=(0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30),
         )
         self.lag = Gauge(
-            "aggregator_consumer_lag",
+            "aggregator_consumer_lag_records",
             "Records not yet consumed, per partition",
             ["partition"],
             registry=registry,
@@ -78,7 +78,7 @@ class AggregatorMetrics:
             "aggregator_outbox_relayed_total", "Outbox rows published to Kafka", ["topic"], registry=registry
         )
         self.outbox_backlog = Gauge(
-            "aggregator_outbox_backlog", "Outbox rows waiting to be relayed", registry=registry
+            "aggregator_outbox_backlog_messages", "Outbox rows waiting to be relayed", registry=registry
         )
         self.outbox_oldest = Gauge(
             "aggregator_outbox_oldest_seconds",
@@ -86,8 +86,8 @@ class AggregatorMetrics:
             registry=registry,
         )
         self.kpis = Gauge(
-            "aggregator_kpis",
-            "Agencies per status per indicator (current periods)",
+            "aggregator_current_kpis",
+            "KPIs (agency, indicator, period) per indicator and status, current periods only",
             ["indicator", "status"],
             registry=registry,
         )

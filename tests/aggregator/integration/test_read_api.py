@@ -238,7 +238,7 @@ async def test_health_readiness_and_metrics(api):
     assert (await api.get("/readyz")).status_code == 200
     metrics = (await api.get("/metrics/")).text
     assert 'aggregator_events_applied_total{type="all"} 6.0' in metrics
-    assert "aggregator_consumer_lag{partition=" in metrics
+    assert "aggregator_consumer_lag_records{partition=" in metrics
     assert "aggregator_batch_duration_seconds_bucket" in metrics
 
 
