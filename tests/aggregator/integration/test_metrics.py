@@ -38,7 +38,7 @@ def samples(agg, name: str) -> dict[tuple[str, ...], float]:
 
 
 def lag_partitions(agg) -> set[str]:
-    return {labels[0] for labels in samples(agg, "aggregator_consumer_lag")}
+    return {labels[0] for labels in samples(agg, "aggregator_consumer_lag_records")}
 
 
 def current_targets():
