@@ -109,6 +109,20 @@ class AggregatorMetrics:
             ["agency", "indicator", "status"],
             registry=registry,
         )
+        # The plan-year view: year-period KPIs of every plan year, so a year's outcome stays on the
+        # dashboard after it ends (the gauges above follow the current periods only).
+        self.year_kpis = Gauge(
+            "aggregator_year_kpis",
+            "Year-period KPIs per plan year, indicator and status (every year)",
+            ["year", "indicator", "status"],
+            registry=registry,
+        )
+        self.year_progress = Gauge(
+            "aggregator_year_kpi_progress_ratio",
+            "actual / target of each year-period KPI, per plan year, agency and indicator",
+            ["year", "agency", "indicator"],
+            registry=registry,
+        )
         self.reports = Gauge(
             "aggregator_reports", "Reports per status (all periods)", ["status"], registry=registry
         )

@@ -56,6 +56,15 @@ async def refresh(agg) -> None:
             agg.metrics.kpi_status.labels(agency, indicator, status.value).set(int(status.value in held))
     # created_at is stamped with the services' clock, so the age is measured with it too.
     agg.metrics.outbox_oldest.set(max(0.0, (now - oldest).total_seconds()) if oldest else 0)
+    parsed = [(Period.parse(r.period), r) for r in kpi_rows]
+    years = [(str(period.year), r) for period, r in parsed if period.kind == "year"]
+    agg.metrics.year_kpis.clear()
+    agg.metrics.year_progress.clear()
+    for (year, indicator, status), n in Counter((y, r.indicator, r.status) for y, r in years).items():
+        agg.metrics.year_kpis.labels(year, indicator, status).set(n)
+    for year, r in years:
+        if r.target:
+            agg.metrics.year_progress.labels(year, r.agency, r.indicator).set(r.actual / r.target)
     agg.metrics.reports.clear()
     for status, n in Counter(r.status for r in report_rows).items():
         agg.metrics.reports.labels(status).set(n)

@@ -1,5 +1,6 @@
-"""The gauges the dashboards and alerts read: per-KPI status and pace (current periods), the age
-of the oldest outbox row, and consumer lag only from the replica that owns the partition."""
+"""The gauges the dashboards and alerts read: per-KPI status and pace (current periods), the
+plan-year view (year-period KPIs, still there once the year is over), the age of the oldest
+outbox row, and consumer lag only from the replica that owns the partition."""
 
 from __future__ import annotations
 
@@ -105,6 +106,19 @@ async def test_kpi_status_and_pace_per_agency_and_the_oldest_outbox_row(kafka_bo
             await asyncio.wait_for(relay, 30)
         await gauges.refresh(agg)
         assert samples(agg, "aggregator_outbox_oldest_seconds") == {(): 0.0}
+
+        # Once the plan year is over no period is current, and the year view still holds the year.
+        agg.clock.advance(timedelta(days=400))
+        async with agg.engine.connect() as conn:
+            year_rows = [r for r in (await conn.execute(select(kpis))).all() if r.period.isdigit()]
+        await gauges.refresh(agg)
+        assert samples(agg, "aggregator_current_kpis") == {} and year_rows
+        assert samples(agg, "aggregator_year_kpi_progress_ratio") == pytest.approx(
+            {(r.period, r.agency, r.indicator): r.actual / r.target for r in year_rows if r.target}
+        )
+        per_status = samples(agg, "aggregator_year_kpis")
+        assert {year for year, _, _ in per_status} == {r.period for r in year_rows}
+        assert sum(per_status.values()) == len(year_rows)
 
 
 async def test_a_replica_drops_the_lag_of_the_partitions_it_loses_in_a_rebalance(kafka_bootstrap, module_db):
