@@ -9,15 +9,18 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from aiokafka import AIOKafkaConsumer
 from playwright.async_api import expect
 
+from services.aggregator.bootstrap import bootstrap as aggregator_bootstrap
+from services.aggregator.entrypoints.app import create_app as aggregator_app
 from services.intake.__main__ import topic_specs
 from services.intake.bootstrap import build
 from services.intake.domain.problems import REASONS
@@ -31,6 +34,7 @@ from shared.http_server import ServerLimits, make_server
 from shared.infra import create_database, drop_database, service_database_url
 from shared.kafka import client_security, ensure_topics
 from shared.web.i18n import MESSAGES
+from tests.aggregator.helpers import create_topics, fresh_database, settings_for, unique_topics
 
 pytestmark = [pytest.mark.infra, pytest.mark.web]
 NOW = datetime.fromisoformat("2024-06-20T08:00:00+07:00")  # the July report (15 Jun - 14 Jul) is open
@@ -38,6 +42,7 @@ AGENCY, AGENCY_NAME = "UBND-KHE-SANH", "Ủy ban nhân dân thị trấn Khe San
 OTHER = "UBND-LAO-BAO"
 CSRF = "csrf-" + uuid.uuid4().hex
 RECEIVED = "Đã nhận"
+LEADER_LOGIN, PASSWORD = "chutich.khesanh", "Mat-khau-kiem-thu-2024"
 QUEUED = "Chưa có kết nối mạng: báo cáo đã được lưu và sẽ tự động gửi khi có mạng"
 
 
@@ -47,6 +52,7 @@ class Intake:
     events_topic: str
     bootstrap: str
     key: Path
+    jwks: Path
 
     def session(self, role: Role = Role.LEADER, agency: str | None = AGENCY) -> str:
         principal = Principal(f"test-{role}-{agency}", "Nguyễn Thị Lan", role, agency)
@@ -99,6 +105,10 @@ async def intake(database_url: str, kafka_bootstrap: str, tmp_path_factory) -> A
     )
     await ensure_topics(kafka_bootstrap, topic_specs(settings))
     container = build(settings, clock=ShiftedClock(NOW), auth=AuthSettings(jwks_file=jwks))
+    assert container.accounts is not None
+    await container.accounts.create(
+        LEADER_LOGIN, "Hồ Văn Pả (Chủ tịch UBND thị trấn)", Role.LEADER, AGENCY, PASSWORD, datetime.now(UTC)
+    )
     server = make_server(
         create_app(container),
         host="127.0.0.1",
@@ -115,7 +125,7 @@ async def intake(database_url: str, kafka_bootstrap: str, tmp_path_factory) -> A
     assert server.started, "intake did not start"
     host, port = server.servers[0].sockets[0].getsockname()[:2]
     try:
-        yield Intake(f"http://{host}:{port}", settings.events_topic, kafka_bootstrap, key)
+        yield Intake(f"http://{host}:{port}", settings.events_topic, kafka_bootstrap, key, jwks)
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 30)
@@ -350,5 +360,64 @@ async def test_no_sideways_scroll_on_a_phone(browser, intake):
             "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
         )
         assert widths[0] <= widths[1], widths
+    finally:
+        await context.close()
+
+
+@pytest.fixture(scope="module")
+async def board(intake: Intake, database_url: str) -> AsyncIterator[str]:
+    """The aggregator consuming intake's canonical topic, its pages served on loopback; the
+    leader's session from intake's login is the host's cookie, so it serves both."""
+    topics = {**unique_topics("form-board"), "TIENDO_EVENTS_TOPIC": intake.events_topic}
+    await create_topics(intake.bootstrap, topics)
+    settings = settings_for(intake.bootstrap, await fresh_database(database_url), topics)
+    app = aggregator_app(
+        aggregator_bootstrap(settings, clock=ShiftedClock(NOW)),
+        auth=AuthSettings(jwks_file=intake.jwks, login_url=f"{intake.url}/login"),
+    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    for _ in range(400):
+        if server.started:
+            break
+        await asyncio.sleep(0.05)
+    assert server.started, "the aggregator did not start"
+    host, port = server.servers[0].sockets[0].getsockname()[:2]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
+
+
+async def test_a_leader_logs_in_reports_and_sees_the_figure_on_their_agency_s_page(browser, intake, board):
+    context = await browser.new_context(viewport={"width": 390, "height": 844}, locale="vi-VN")
+    try:
+        page = await context.new_page()
+        await page.goto(f"{intake.url}/report")  # no session: the login page, then back here
+        await page.wait_for_url("**/login?next=*")
+        await page.get_by_label("Tên đăng nhập").fill(LEADER_LOGIN)
+        await page.get_by_label("Mật khẩu").fill(PASSWORD)
+        await page.get_by_role("button", name="Đăng nhập").click()
+        await page.wait_for_url(f"{intake.url}/report")
+        await page.fill("#value-propaganda_sessions", "4")
+        await page.fill("#value-propaganda_participants", "310")
+        await page.click("#send")
+        await expect(page.locator("#form-status")).to_contain_text(RECEIVED)
+
+        figure = f"{board}/agencies/{AGENCY}/figures/propaganda_sessions/2024-07"
+        loop = asyncio.get_running_loop()
+        deadline, shown = loop.time() + 30, ""
+        while loop.time() < deadline:
+            response = await page.goto(figure)
+            assert response is not None and response.status == 200
+            shown = await page.locator(".current").inner_text()
+            if shown == "4":
+                break
+            await asyncio.sleep(0.5)
+        assert shown == "4", f"the figure page shows {shown!r}"
+        assert "Số buổi tuyên truyền" in await page.locator("h1").inner_text()
+        await page.goto(f"{board}/agencies/{AGENCY}")
+        assert AGENCY_NAME in await page.locator("h1").inner_text()
     finally:
         await context.close()

@@ -131,6 +131,12 @@ def install_login(app: FastAPI, container: Container, guard: AuthGuard) -> None:
     settings = container.settings
     install_auth(app, container.auth)  # GET /login recognises a valid session
     allowed = _origins(settings.login_next_origins)
+
+    def next_of(request: Request, target: str | None) -> str | None:
+        # This site's own pages (the reporting form) send absolute URLs of its own origin.
+        own = str(request.base_url).rstrip("/").lower()
+        return safe_next(target, allowed | {own})
+
     app.include_router(stylesheet_router())
 
     def client_of(request: Request) -> str:
@@ -292,9 +298,7 @@ def install_login(app: FastAPI, container: Container, guard: AuthGuard) -> None:
         except HTTPException:
             who = None  # an expired or foreign session: log in again
         done = say("login.logged_out") if request.query_params.get("logged_out") and not who else None
-        return page(
-            request, error=done, who=who, next_url=safe_next(request.query_params.get("next"), allowed)
-        )
+        return page(request, error=done, who=who, next_url=next_of(request, request.query_params.get("next")))
 
     @app.post("/login", include_in_schema=False)
     async def login(request: Request) -> Response:
@@ -305,7 +309,7 @@ def install_login(app: FastAPI, container: Container, guard: AuthGuard) -> None:
         if form is None:
             return page(request, status=400, error=say("login.bad_request"))
         login_name = str(form.get("login") or "")[:64]
-        next_url = safe_next(str(form.get("next") or ""), allowed)
+        next_url = next_of(request, str(form.get("next") or ""))
         try:
             await check_csrf(request)
         except HTTPException:
