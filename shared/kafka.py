@@ -107,6 +107,21 @@ EVENTS = TopicSpec("progress.events.v1", partitions=6, retention_ms=400 * DAY_MS
 DLQ = TopicSpec("progress.dlq.v1", partitions=3, retention_ms=90 * DAY_MS)
 STATUS = TopicSpec("kpi.status.v1", partitions=6, retention_ms=90 * DAY_MS)
 ALL_TOPICS = (RAW, EVENTS, DLQ, STATUS)
+# The variable that renames each topic for every service (tests run under unique names).
+TOPIC_VARIABLES = {
+    RAW: "TIENDO_RAW_TOPIC",
+    EVENTS: "TIENDO_EVENTS_TOPIC",
+    DLQ: "TIENDO_DLQ_TOPIC",
+    STATUS: "TIENDO_STATUS_TOPIC",
+}
+
+
+def topic_specs(env: Mapping[str, str]) -> list[TopicSpec]:
+    """The four topics under the names the services are told (raw, events, dlq, status)."""
+    return [
+        TopicSpec(env.get(var) or spec.name, spec.partitions, spec.retention_ms)
+        for spec, var in TOPIC_VARIABLES.items()
+    ]
 
 
 async def ensure_topics(

@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -36,9 +37,15 @@ from aiokafka.protocol.types import (
     TaggedFields,
 )
 
-from shared.kafka import KafkaCredentials, TopicSpec, make_admin
+from shared.kafka import KafkaCredentials, TopicSpec, make_admin, topic_specs
 
 SERVICES = ("intake", "aggregator", "notifier")
+# The consumer group each service takes by default (its settings' variable), its ACLs' prefix.
+SERVICE_GROUPS = {
+    "intake": ("INTAKE_RAW_GROUP_ID", "tiendo-intake-raw"),
+    "aggregator": ("AGGREGATOR_GROUP_ID", "tiendo-aggregator"),
+    "notifier": ("NOTIFIER_CONSUMER_GROUP", "tiendo-notifier"),
+}
 SCRAM_ITERATIONS = 8192  # Kafka accepts 4096..16384
 _SCRAM_SHA_512 = 2  # ScramMechanism in the protocol
 
@@ -73,6 +80,15 @@ class TopicNames:
     def from_specs(cls, specs: list[TopicSpec]) -> TopicNames:
         raw, events, dlq, status = (s.name for s in specs)
         return cls(raw, events, dlq, status)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> TopicNames:
+        return cls.from_specs(topic_specs(env))
+
+
+def service_groups(env: Mapping[str, str]) -> dict[str, str]:
+    """Each service's consumer group as the environment sets it, else the service's default."""
+    return {service: env.get(var) or default for service, (var, default) in SERVICE_GROUPS.items()}
 
 
 def agency_topic(raw_topic: str, agency: str) -> str:

@@ -26,17 +26,8 @@ from shared.db import SERVICES, upgrade
 from shared.infra import KafkaCluster, PostgresServer, provision_database, service_database_url
 from shared.infra._process import REPO_ROOT, InfraError, pid_alive
 from shared.infra.ports import free_port, port_is_open, wait_for_port
-from shared.kafka import (
-    DLQ,
-    EVENTS,
-    RAW,
-    STATUS,
-    KafkaCredentials,
-    TopicSpec,
-    ensure_topics,
-    kafka_credentials,
-)
-from shared.kafka_access import TopicNames, grant_services
+from shared.kafka import KafkaCredentials, ensure_topics, kafka_credentials, topic_specs
+from shared.kafka_access import TopicNames, grant_services, service_groups
 
 SERVICE_PORTS = {"intake": 8081, "aggregator": 8082, "notifier": 8083}
 Progress = Callable[[str], None]
@@ -222,7 +213,7 @@ def _start(
     state["kafka_bootstrap"], state["database_url"] = kafka_bootstrap, database_url
     env = {**(extra_env or {})}
     progress("creating topics and applying migrations ...")
-    asyncio.run(ensure_topics(kafka_bootstrap, _topics(env), credentials=kafka_admin))
+    asyncio.run(ensure_topics(kafka_bootstrap, topic_specs(env), credentials=kafka_admin))
     service_kafka = _grant_kafka(paths, kafka_bootstrap, kafka_admin, env)
     service_db = _migrate_as_roles(database_url, postgres, progress)
 
@@ -286,27 +277,6 @@ def _start(
     return state
 
 
-def _topics(env: dict[str, str]) -> list[TopicSpec]:
-    """The topic specs under the names the services will be told (tests use unique names)."""
-    names = {
-        RAW: "TIENDO_RAW_TOPIC",
-        EVENTS: "TIENDO_EVENTS_TOPIC",
-        DLQ: "TIENDO_DLQ_TOPIC",
-        STATUS: "TIENDO_STATUS_TOPIC",
-    }
-    return [
-        TopicSpec(env.get(var, spec.name), spec.partitions, spec.retention_ms) for spec, var in names.items()
-    ]
-
-
-# The consumer groups the services take by default (their settings), prefixes of their ACLs.
-_GROUPS = {
-    "intake": ("INTAKE_RAW_GROUP_ID", "tiendo-intake-raw"),
-    "aggregator": ("AGGREGATOR_GROUP_ID", "tiendo-aggregator"),
-    "notifier": ("NOTIFIER_CONSUMER_GROUP", "tiendo-notifier"),
-}
-
-
 def _grant_kafka(
     paths: StackPaths, bootstrap: str, admin: KafkaCredentials | None, env: dict[str, str]
 ) -> dict[str, dict[str, str]]:
@@ -315,9 +285,7 @@ def _grant_kafka(
     when the broker takes no credentials (an external one without SASL)."""
     if admin is None:
         return {}
-    groups = {name: env.get(var, default) for name, (var, default) in _GROUPS.items()}
-    topics = TopicNames.from_specs(_topics(env))
-    issued = asyncio.run(grant_services(bootstrap, admin, topics, groups))
+    issued = asyncio.run(grant_services(bootstrap, admin, TopicNames.from_env(env), service_groups(env)))
     secrets_dir = paths.root / "kafka-secrets"
     secrets_dir.mkdir(mode=0o700, exist_ok=True)
     service_env: dict[str, dict[str, str]] = {}

@@ -22,10 +22,14 @@ DEPLOY = REPO_ROOT / "deploy"
 COMPOSE = DEPLOY / "docker-compose.yml"
 ENV_EXAMPLE = DEPLOY / ".env.example"
 DOCKERFILE = DEPLOY / "Dockerfile"
-ONE_SHOT = {"kafka-init", "migrate"}
-SECRETS = {"NOTIFIER_ACK_SECRET"}  # still a variable; every password and key is a secret file
-SECRET_FILES = {
+ONE_SHOT = {"kafka-init", "kafka-access", "migrate"}
+SECRET_FILES = {  # every password and key; no secret is a variable
     "postgres_password",
+    "kafka_admin_password",
+    "intake_kafka_password",
+    "aggregator_kafka_password",
+    "notifier_kafka_password",
+    "notifier_ack_secret",
     "intake_db_password",
     "aggregator_db_password",
     "notifier_db_password",
@@ -36,16 +40,20 @@ SECRET_FILES = {
 }
 # What shared/db.py reads beside the settings: the password's file and TLS.
 DATABASE_ENV = {"DATABASE_PASSWORD_FILE", "DATABASE_SSLMODE", "DATABASE_SSLROOTCERT"}
+# What shared/kafka.py reads beside the settings: the service's principal.
+KAFKA_ENV = {"KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD_FILE", "KAFKA_SECURITY_PROTOCOL"}
 # `command` of the Tiendo image → the settings class that service reads its environment with.
 SETTINGS = {
     ("intake", "serve"): IntakeSettings,
     ("aggregator", "run"): AggregatorSettings,
     ("notifier", "run"): NotifierSettings,
     ("db", "provision"): None,
-}  # db provision reads the superuser's DATABASE_URL and the roles' password files
+    ("agency", "kafka-credentials", "grant-services"): None,
+}  # db provision and grant-services read the admin's credentials and the services' password files
 EXPECTED = {
     "kafka",
     "kafka-init",
+    "kafka-access",
     "postgres",
     "migrate",
     "intake",
@@ -85,10 +93,7 @@ def env_example() -> dict[str, str]:
     return values
 
 
-FILLED = {
-    **env_example(),
-    "NOTIFIER_ACK_SECRET": "0123456789abcdef0123456789abcdef",
-}
+FILLED = env_example()
 
 
 def interpolated(node, env: dict[str, str]):
@@ -123,17 +128,12 @@ def test_compose_file_matches_the_compose_specification_schema(compose):
     assert list(validator.iter_errors(broken)), "the schema must catch a misspelt key"
 
 
-def test_compose_refuses_to_start_without_each_secret_and_the_example_has_none():
-    example = env_example()
-    for name in SECRETS:
-        assert example.get(name) == "", f".env.example must leave {name} empty"
-        assert re.search(r"\$\{" + name + r":\?", COMPOSE.read_text()), (
-            f"{name} must be required (${{{name}:?...}})"
-        )
-        with pytest.raises(LookupError, match=name):
-            interpolate(COMPOSE.read_text(), {**FILLED, name: ""})
-    with pytest.raises(LookupError):  # the example as shipped: secrets empty
-        interpolate(COMPOSE.read_text(), example)
+def test_compose_reads_no_secret_from_a_variable_and_starts_from_the_example():
+    """Every secret is a file (compose refuses to start while one is missing): none is a variable
+    of .env, so the example as shipped interpolates without one."""
+    secretish = re.compile(r"PASSWORD|SECRET|TOKEN|API_KEY|PRIVATE")
+    assert not [name for name in env_example() if secretish.search(name)]
+    interpolate(COMPOSE.read_text(), env_example())
 
 
 def test_no_secret_has_a_default_or_a_literal_value():
@@ -173,11 +173,55 @@ def test_every_part_of_the_system_is_there(compose):
     assert compose["services"]["aggregator"]["deploy"]["replicas"] == 2
     assert compose["services"]["aggregator"]["deploy"]["replicas"] <= EVENTS.partitions
     assert compose["services"]["kafka"]["image"].startswith("apache/kafka:")
-    assert "KAFKA_PROCESS_ROLES" in compose["services"]["kafka"]["environment"]  # KRaft, no ZooKeeper
-    assert compose["services"]["kafka"]["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
     assert {"kafka-2", "kafka-3"} <= set(compose["services"])
     for broker in ("kafka-2", "kafka-3"):
         assert compose["services"][broker]["profiles"] == ["kafka-cluster"]
+
+
+def test_kafka_takes_sasl_scram_clients_only_and_denies_what_no_acl_allows(compose):
+    """deploy/kafka/start.sh writes the brokers' configuration (tests/deploy/test_kafka_start.py
+    runs it); compose must use it on every broker and give every client a principal."""
+    script = (DEPLOY / "kafka" / "start.sh").read_text()
+    for line in (
+        "process.roles=broker,controller",  # KRaft, no ZooKeeper
+        "auto.create.topics.enable=false",
+        "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms=SCRAM-SHA-512",
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "allow.everyone.if.no.acl.found=false",
+        "super.users=User:admin",
+    ):
+        assert line in script.splitlines(), line
+    assert "PLAINTEXT://" not in script.replace("SASL_PLAINTEXT://", "")
+    services = compose["services"]
+    for broker in ("kafka", "kafka-2", "kafka-3"):
+        service = services[broker]
+        assert service["entrypoint"] == ["/bin/bash", "/opt/tiendo/start.sh"], broker
+        assert "./kafka:/opt/tiendo:ro" in service["volumes"], broker
+        assert service["secrets"] == ["kafka_admin_password"], broker
+        assert service["environment"]["KAFKA_ADVERTISED_HOST"] == broker
+        assert "--command-config /tmp/tiendo-kafka/admin.properties" in service["healthcheck"]["test"][1]
+    topics = (DEPLOY / "kafka" / "create-topics.sh").read_text()
+    calls = [line for line in topics.splitlines() if '"$TOPICS"' in line]
+    assert calls and all('"${ADMIN[@]}"' in line for line in calls), "kafka-init runs as the admin"
+    access = services["kafka-access"]
+    assert access["command"] == ["agency", "kafka-credentials", "grant-services"]
+    assert access["environment"]["KAFKA_SASL_USERNAME"] == "admin"
+    for name in ("intake", "aggregator", "notifier"):
+        env = services[name]["environment"]
+        assert env["KAFKA_SASL_USERNAME"] == name
+        assert env["KAFKA_SASL_PASSWORD_FILE"] == f"/run/secrets/{name}_kafka_password"
+        assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
+        assert access["environment"][f"{name.upper()}_KAFKA_PASSWORD_FILE"] == env["KAFKA_SASL_PASSWORD_FILE"]
+    assert (
+        access["environment"]["AGGREGATOR_GROUP_ID"]
+        == services["aggregator"]["environment"]["AGGREGATOR_GROUP_ID"]
+    )
+    for script_name in ("start.sh", "create-topics.sh", "admin-client.sh"):
+        result = subprocess.run(
+            ["bash", "-n", str(DEPLOY / "kafka" / script_name)], capture_output=True, text=True
+        )
+        assert result.returncode == 0, f"{script_name}: {result.stderr}"
 
 
 def test_images_are_pinned(compose):
@@ -217,7 +261,14 @@ def test_dependencies_wait_for_health_or_completion(compose):
             expected = "service_completed_successfully" if target in ONE_SHOT else "service_healthy"
             assert spec == {"condition": expected}, f"{name} → {target}: {spec}"
     for name in ("intake", "aggregator", "notifier"):
-        assert set(services[name]["depends_on"]) >= {"kafka", "kafka-init", "postgres", "migrate"}
+        assert set(services[name]["depends_on"]) >= {
+            "kafka",
+            "kafka-init",
+            "kafka-access",
+            "postgres",
+            "migrate",
+        }
+    assert set(services["kafka-access"]["depends_on"]) == {"kafka", "kafka-init"}
     assert set(services["migrate"]["depends_on"]) == {"postgres"}
     assert "mailpit" in services["notifier"]["depends_on"]
 
@@ -250,22 +301,31 @@ def _env_names(cls: type) -> set[str]:
     return {(f.alias or name).upper() for name, f in cls.model_fields.items()}
 
 
-def test_every_tiendo_service_reads_every_variable_it_is_given(compose, monkeypatch):
+def test_every_tiendo_service_reads_every_variable_it_is_given(compose, monkeypatch, tmp_path):
     services = _tiendo_services(compose)
-    assert set(services) == {"migrate", "intake", "aggregator", "notifier"}
+    assert set(services) == {"migrate", "kafka-access", "intake", "aggregator", "notifier"}
     for name, (cls, env) in services.items():
+        if name == "kafka-access":  # the admin principal, and each service's password file
+            passwords = {f"{s.upper()}_KAFKA_PASSWORD_FILE" for s in ("intake", "aggregator", "notifier")}
+            admin = {"KAFKA_BOOTSTRAP_SERVERS", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD_FILE"}
+            assert set(env) == {*admin, *passwords, "AGGREGATOR_GROUP_ID"}, f"{name}: got {sorted(env)}"
+            continue
         if cls is None:  # `tiendo db provision`: the superuser, and each role's password file
             roles = {f"{s.upper()}_DATABASE_PASSWORD_FILE" for s in ("intake", "aggregator", "notifier")}
             assert set(env) == {"DATABASE_URL", *DATABASE_ENV, *roles}, f"{name}: got {sorted(env)}"
             assert env["DATABASE_URL"] == "postgresql+asyncpg://tiendo@postgres:5432/tiendo"
             continue
-        unknown = set(env) - _env_names(cls) - DATABASE_ENV
+        unknown = set(env) - _env_names(cls) - DATABASE_ENV - KAFKA_ENV
         assert not unknown, f"{name}: {sorted(unknown)} are not settings of {cls.__name__}"
         # The service's own settings class accepts the environment as compose gives it.
         for key in _env_names(cls):
             monkeypatch.delenv(key, raising=False)
         for key, value in env.items():
             monkeypatch.setenv(key, value)
+        if "NOTIFIER_ACK_SECRET_FILE" in env:  # the secret's file exists in the container only
+            secret = tmp_path / "notifier_ack_secret"
+            secret.write_text("0123456789abcdef0123456789abcdef\n")
+            monkeypatch.setenv("NOTIFIER_ACK_SECRET_FILE", str(secret))
         try:
             settings = cls()
         except ValidationError as exc:
@@ -378,8 +438,11 @@ def test_passwords_and_keys_are_compose_secrets_from_git_ignored_files(compose):
     assert services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD__FILE"] == (
         "/run/secrets/grafana_admin_password"
     )
-    for name in ("intake", "aggregator", "notifier"):  # each only its own password
-        assert set(services[name]["secrets"]) == {"postgres_tls_ca", f"{name}_db_password"}, name
+    for name in ("intake", "aggregator", "notifier"):  # each only its own passwords
+        own = {"postgres_tls_ca", f"{name}_db_password", f"{name}_kafka_password"}
+        if name == "notifier":
+            own.add("notifier_ack_secret")
+        assert set(services[name]["secrets"]) == own, name
     text = COMPOSE.read_text()
     assert "POSTGRES_PASSWORD}" not in text and "GRAFANA_ADMIN_PASSWORD}" not in text
 

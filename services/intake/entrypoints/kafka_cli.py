@@ -1,15 +1,26 @@
 """`tiendo agency kafka-credentials create AGENCY`: an agency system's Kafka principal, its own raw
-topic and the one ACL that lets it write there (docs/security.md, "Kafka")."""
+topic and the one ACL that lets it write there; `... grant-services`: each Tiendo service's
+principal, with the password an installation made for it, and its least privilege
+(docs/security.md, "Kafka")."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import typer
 
 from shared.kafka import RAW, KafkaCredentials, TopicSpec
-from shared.kafka_access import agency_topic, grant_agency
+from shared.kafka_access import (
+    SERVICES,
+    TopicNames,
+    agency_topic,
+    grant,
+    grant_agency,
+    service_acls,
+    service_groups,
+)
 from shared.local_stack import NOT_FOUND, kafka_admin, recorded
 from shared.settings import DEFAULT_PLAN
 
@@ -59,3 +70,54 @@ def create(
         f"each record's ce_source must be /agencies/{agency}.",
         err=True,
     )
+
+
+def _service_passwords(env: dict[str, str]) -> dict[str, str]:
+    """Each service's password from `<SERVICE>_KAFKA_PASSWORD_FILE` (compose's `secrets:`)."""
+    passwords = {}
+    for service in SERVICES:
+        variable = f"{service.upper()}_KAFKA_PASSWORD_FILE"
+        path = env.get(variable, "").strip()
+        if not path:
+            raise typer.BadParameter(
+                f"set {variable} (a file holding {service}'s password)", param_hint=variable
+            )
+        try:
+            password = Path(path).read_text().strip()
+        except OSError as error:
+            raise typer.BadParameter(f"{path}: {error.strerror}", param_hint=variable) from None
+        if len(password) < 16:
+            raise typer.BadParameter(
+                f"{path}: {service}'s password needs 16+ characters", param_hint=variable
+            )
+        passwords[service] = password
+    if len(set(passwords.values())) != len(passwords):
+        raise typer.BadParameter(
+            "each service needs a password of its own", param_hint="*_KAFKA_PASSWORD_FILE"
+        )
+    return passwords
+
+
+@app.command("grant-services")
+def grant_services(
+    bootstrap: str = typer.Option(None, "--bootstrap", envvar="KAFKA_BOOTSTRAP_SERVERS", help="host:port"),
+) -> None:
+    """Create (or replace) each service's SCRAM user and add its ACLs; idempotent, run at every start.
+
+    Passwords: INTAKE_/AGGREGATOR_/NOTIFIER_KAFKA_PASSWORD_FILE; topics and consumer groups: the
+    services' own variables (TIENDO_*_TOPIC, INTAKE_RAW_GROUP_ID, AGGREGATOR_GROUP_ID,
+    NOTIFIER_CONSUMER_GROUP) with the services' defaults."""
+    env = dict(os.environ)
+    bootstrap = bootstrap or recorded("kafka_bootstrap")
+    if not bootstrap:
+        raise typer.BadParameter(
+            f"set KAFKA_BOOTSTRAP_SERVERS, pass --bootstrap or {NOT_FOUND}", param_hint="--bootstrap"
+        )
+    passwords = _service_passwords(env)
+    topics, groups = TopicNames.from_env(env), service_groups(env)
+    acls = [acl for s in SERVICES for acl in service_acls(s, topics, groups[s])]
+    asyncio.run(grant(bootstrap, _admin(), passwords, acls))
+    for service in SERVICES:
+        typer.echo(
+            f"{service}: SCRAM-SHA-512 user {service}, consumer groups {groups[service]}*, least privilege"
+        )
