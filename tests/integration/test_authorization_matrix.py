@@ -1,6 +1,11 @@
-"""docs/security.md's table, called: every listed endpoint of the real aggregator and notifier apps
-(the session's PostgreSQL) as anonymous, each role, another agency's leader and another agency's
-system, each answer as documented; and every route of both apps is in the table."""
+"""docs/security.md's table, called: every listed endpoint of the real intake, aggregator and
+notifier apps (the session's PostgreSQL; intake's Kafka, the session's) as anonymous, each role,
+another agency's leader and another agency's system, each answer as documented; and every route
+of the three apps is in the table.
+
+On intake, people are their session (the login's cookie, and on a POST its CSRF cookie and
+header) and an agency system is its API token (`tdo_...`, issued by `tiendo agency token
+create`); on the aggregator and the notifier both are bearer tokens."""
 
 from __future__ import annotations
 
@@ -12,6 +17,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import json
+import uuid
+
 import fastapi.routing
 import httpx
 import pytest
@@ -19,17 +27,21 @@ from starlette.routing import Mount
 
 from services.aggregator.bootstrap import bootstrap as aggregator_bootstrap
 from services.aggregator.entrypoints.app import create_app as aggregator_app
+from services.intake.entrypoints.examples import examples
 from services.notifier.adapters import repository as repo
 from services.notifier.bootstrap import bootstrap as notifier_bootstrap
 from services.notifier.domain import ack
 from services.notifier.entrypoints.app import create_app as notifier_app
 from services.notifier.service_layer import operations
 from shared.auth import Role
-from shared.auth.testing import auth_settings, bearer
+from shared.auth.dependencies import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
+from shared.auth.testing import auth_settings, bearer, issue_for, signing_key_file
 from shared.clock import ManualClock
 from shared.db import upgrade_async
+from shared.events.codec import BATCH, STRUCTURED
 from shared.infra import create_database, drop_database, service_database_url
 from tests.aggregator.helpers import NOW, PLAN, fresh_database, settings_for, unique_topics
+from tests.intake.integration.conftest import start_service
 from tests.notifier.helpers import T0, kpi_event
 from tests.notifier.helpers import settings as notifier_settings
 
@@ -80,7 +92,7 @@ RULES = documented_rules(SECURITY.read_text(encoding="utf-8"))
 
 
 def test_the_table_is_read():
-    assert len(RULES) >= 30 and {r.service for r in RULES} == {"aggregator", "notifier"}
+    assert len(RULES) >= 30 and {r.service for r in RULES} == {"intake", "aggregator", "notifier"}
     assert len({(r.service, r.method, r.path) for r in RULES}) == len(RULES), "a row is listed twice"
 
 
@@ -93,6 +105,24 @@ async def aggregator(database_url: str) -> AsyncIterator[Any]:
     app = aggregator_app(agg, run_background=False, auth=auth_settings())
     async with app.router.lifespan_context(app):
         yield app
+
+
+@pytest.fixture(scope="module")
+async def intake(database_url: str, kafka_bootstrap: str) -> AsyncIterator[Any]:
+    created = await create_database(database_url, "intake")
+    url = service_database_url(created, "intake")
+    await upgrade_async("intake", url)
+    service_ = start_service(
+        url,
+        kafka_bootstrap,
+        auth=auth_settings(),
+        AUTH_SIGNING_KEY_FILE=str(signing_key_file()),
+        INTAKE_RAW_CONSUMER=False,
+    )
+    async for service in service_:
+        service.agency_tokens = {OWN: await service.token(OWN), OTHER: await service.token(OTHER)}
+        yield service
+    await drop_database(database_url, created)
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +166,47 @@ async def _notifier_values(app: Any) -> dict[str, str]:
 BODIES = {("notifier", "POST", "/silences"): {"agency": OWN, "reason": "Kiểm thử phân quyền", "hours": 1}}
 
 
+def _report() -> dict[str, Any]:
+    """A valid report of the agency the rows name, under an id never sent before."""
+    doc = examples(OWN)["indicator.reported"]
+    data = {k: v for k, v in doc["data"].items() if k != "unit_code"}
+    return {**doc, "id": f"matrix-{uuid.uuid4().hex[:12]}", "data": data}
+
+
+def _intake_request(rule: Rule, column: str) -> dict[str, Any]:
+    """One call to intake as `column`: people by their session, agency systems by their token."""
+    who, headers, cookies = COLUMNS[column], {}, {}
+    if column.startswith("agency_system"):
+        headers["authorization"] = "Bearer " + (OWN if column.endswith("(own)") else OTHER)
+    elif who is not None:
+        csrf = secrets.token_urlsafe(16)
+        cookies = {SESSION_COOKIE: issue_for(*who), CSRF_COOKIE: csrf}
+        headers[CSRF_HEADER] = csrf
+    body: bytes | None = None
+    if rule.route == "/v1/events":
+        body, headers["content-type"] = json.dumps(_report()).encode(), STRUCTURED
+    elif rule.route in ("/v1/events/batch", "/report/check"):
+        kind = BATCH if rule.route == "/v1/events/batch" else "application/json"
+        body, headers["content-type"] = json.dumps([_report()]).encode(), kind
+    return {"headers": headers, "cookies": cookies, "content": body}
+
+
+async def _intake_answers(rule: Rule, service: Any) -> dict[str, int]:
+    got = {}
+    for column in COLUMNS:
+        call = _intake_request(rule, column)
+        if call["headers"].get("authorization", "").startswith("Bearer "):
+            agency = call["headers"]["authorization"].removeprefix("Bearer ")
+            call["headers"]["authorization"] = "Bearer " + service.agency_tokens[agency]
+        service.client.cookies.clear()
+        for name, value in call.pop("cookies").items():
+            service.client.cookies.set(name, value)
+        response = await service.client.request(rule.method, rule.path, **call)
+        service.client.cookies.clear()
+        got[column] = response.status_code
+    return got
+
+
 async def _answers(rule: Rule, app: Any) -> dict[str, int]:
     got = {}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc") as client:
@@ -154,8 +225,11 @@ async def _answers(rule: Rule, app: Any) -> dict[str, int]:
 
 
 @pytest.mark.parametrize("rule", RULES, ids=str)
-async def test_every_endpoint_answers_each_principal_as_documented(rule: Rule, aggregator, notifier):
-    got = await _answers(rule, aggregator if rule.service == "aggregator" else notifier)
+async def test_every_endpoint_answers_each_principal_as_documented(rule: Rule, intake, aggregator, notifier):
+    if rule.service == "intake":
+        got = await _intake_answers(rule, intake)
+    else:
+        got = await _answers(rule, aggregator if rule.service == "aggregator" else notifier)
     wrong = {
         column: (rule.expected[column], status)
         for column, status in got.items()
@@ -176,9 +250,9 @@ def _routes(app: Any) -> set[tuple[str, str]]:
     return found
 
 
-@pytest.mark.parametrize("service", ["aggregator", "notifier"])
-async def test_every_route_of_the_app_is_in_the_table(service, aggregator, notifier):
-    app = aggregator if service == "aggregator" else notifier
+@pytest.mark.parametrize("service", ["intake", "aggregator", "notifier"])
+async def test_every_route_of_the_app_is_in_the_table(service, intake, aggregator, notifier):
+    app = {"intake": intake.app, "aggregator": aggregator, "notifier": notifier}[service]
     listed = {(r.method, r.route) for r in RULES if r.service == service}
     missing = [
         f"{method} {path}"

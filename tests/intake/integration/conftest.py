@@ -6,6 +6,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -65,9 +66,15 @@ class Service:
     """A running intake (lifespan entered) with an HTTP client and helpers."""
 
     def __init__(
-        self, container: Container, client: httpx.AsyncClient, clock: ManualClock, monotonic: FakeMonotonic
+        self,
+        container: Container,
+        client: httpx.AsyncClient,
+        clock: ManualClock,
+        monotonic: FakeMonotonic,
+        app: Any = None,
     ) -> None:
         self.container, self.client, self.clock, self.monotonic = container, client, clock, monotonic
+        self.app = app
         self.settings = container.settings
 
     async def token(self, agency: str) -> str:
@@ -117,7 +124,7 @@ async def start_service(
         await _until_ready(container)
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # as a server would
         async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
-            yield Service(container, client, clock, monotonic)
+            yield Service(container, client, clock, monotonic, app)
 
 
 @contextlib.asynccontextmanager
