@@ -9,16 +9,15 @@ create`); on the aggregator and the notifier both are bearer tokens."""
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-
-import json
-import uuid
 
 import fastapi.routing
 import httpx
