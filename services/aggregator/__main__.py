@@ -12,9 +12,15 @@ from shared.kafka import DLQ, EVENTS, STATUS, TopicSpec, ensure_topics
 from shared.observability import configure_logging
 
 
-async def serve(settings: AggregatorSettings) -> None:
+async def serve(settings: AggregatorSettings, *, background: bool = True) -> None:
+    """`background=False`: the read API and the people's pages only (`tiendo aggregator web`), no
+    consumer, relay or KPI gauges — a replica people may reach, whose /metrics names no agency;
+    the worker replicas (`tiendo aggregator run`) apply the migrations and create the topics."""
     from services.aggregator.entrypoints.app import create_app
 
+    if not background:
+        await _serve(create_app(settings=settings, run_background=False), settings)
+        return
     await upgrade_async("aggregator", settings.database_url)
     # explicit creation (never auto-created); safe when intake does the same concurrently
     await ensure_topics(
@@ -25,8 +31,12 @@ async def serve(settings: AggregatorSettings) -> None:
             TopicSpec(settings.dlq_topic, DLQ.partitions, DLQ.retention_ms),
         ],
     )
+    await _serve(create_app(settings=settings), settings)
+
+
+async def _serve(app, settings: AggregatorSettings) -> None:
     server = http_server.make_server(
-        create_app(settings=settings),
+        app,
         host=settings.http_host,
         port=settings.http_port,
         limits=http_server.ServerLimits.of(settings),
@@ -36,13 +46,13 @@ async def serve(settings: AggregatorSettings) -> None:
     await server.serve()
 
 
-def main() -> None:
+def main(background: bool = True) -> None:
     # The ledgers are many long-lived small objects, and a batch makes ~10 containers per event
     # that reference counting frees: collections far apart cost ~12 % less CPU, same memory.
     gc.set_threshold(200_000, 50, 1000)
     settings = AggregatorSettings()
     configure_logging(settings.log_level)
-    asyncio.run(serve(settings))
+    asyncio.run(serve(settings, background=background))
 
 
 if __name__ == "__main__":

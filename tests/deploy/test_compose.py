@@ -30,6 +30,8 @@ SECRET_FILES = {  # every password and key; no secret is a variable
     "aggregator_kafka_password",
     "notifier_kafka_password",
     "notifier_ack_secret",
+    "auth_signing_key",
+    "auth_jwks",
     "intake_db_password",
     "aggregator_db_password",
     "notifier_db_password",
@@ -42,10 +44,13 @@ SECRET_FILES = {  # every password and key; no secret is a variable
 DATABASE_ENV = {"DATABASE_PASSWORD_FILE", "DATABASE_SSLMODE", "DATABASE_SSLROOTCERT"}
 # What shared/kafka.py reads beside the settings: the service's principal.
 KAFKA_ENV = {"KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD_FILE", "KAFKA_SECURITY_PROTOCOL"}
+# What shared.auth's AuthSettings reads: the login's public keys and page.
+AUTH_ENV = {"AUTH_JWKS_FILE", "AUTH_LOGIN_URL"}
 # `command` of the Tiendo image → the settings class that service reads its environment with.
 SETTINGS = {
     ("intake", "serve"): IntakeSettings,
     ("aggregator", "run"): AggregatorSettings,
+    ("aggregator", "web"): AggregatorSettings,
     ("notifier", "run"): NotifierSettings,
     ("db", "provision"): None,
     ("agency", "kafka-credentials", "grant-services"): None,
@@ -58,6 +63,7 @@ EXPECTED = {
     "migrate",
     "intake",
     "aggregator",
+    "aggregator-web",
     "notifier",
     "prometheus",
     "grafana",
@@ -303,7 +309,7 @@ def _env_names(cls: type) -> set[str]:
 
 def test_every_tiendo_service_reads_every_variable_it_is_given(compose, monkeypatch, tmp_path):
     services = _tiendo_services(compose)
-    assert set(services) == {"migrate", "kafka-access", "intake", "aggregator", "notifier"}
+    assert set(services) == {"migrate", "kafka-access", "intake", "aggregator", "aggregator-web", "notifier"}
     for name, (cls, env) in services.items():
         if name == "kafka-access":  # the admin principal, and each service's password file
             passwords = {f"{s.upper()}_KAFKA_PASSWORD_FILE" for s in ("intake", "aggregator", "notifier")}
@@ -315,7 +321,7 @@ def test_every_tiendo_service_reads_every_variable_it_is_given(compose, monkeypa
             assert set(env) == {"DATABASE_URL", *DATABASE_ENV, *roles}, f"{name}: got {sorted(env)}"
             assert env["DATABASE_URL"] == "postgresql+asyncpg://tiendo@postgres:5432/tiendo"
             continue
-        unknown = set(env) - _env_names(cls) - DATABASE_ENV - KAFKA_ENV
+        unknown = set(env) - _env_names(cls) - DATABASE_ENV - KAFKA_ENV - AUTH_ENV
         assert not unknown, f"{name}: {sorted(unknown)} are not settings of {cls.__name__}"
         # The service's own settings class accepts the environment as compose gives it.
         for key in _env_names(cls):
@@ -331,8 +337,11 @@ def test_every_tiendo_service_reads_every_variable_it_is_given(compose, monkeypa
         except ValidationError as exc:
             pytest.fail(f"{name}: {cls.__name__} rejects compose's environment: {exc}")
         # Its own role, no password in the URL (the secret file), TLS verified.
-        assert settings.database_url == f"postgresql+asyncpg://{name}@postgres:5432/tiendo"
-        assert env["DATABASE_PASSWORD_FILE"] == f"/run/secrets/{name}_db_password"
+        role = name.removesuffix("-web")
+        assert settings.database_url == f"postgresql+asyncpg://{role}@postgres:5432/tiendo"
+        assert env["DATABASE_PASSWORD_FILE"] == f"/run/secrets/{role}_db_password"
+        assert env["AUTH_JWKS_FILE"] == "/run/secrets/auth_jwks"
+        assert env["AUTH_LOGIN_URL"] == "http://localhost:8081/login"
         assert (env["DATABASE_SSLMODE"], env["DATABASE_SSLROOTCERT"]) == (
             "verify-full",
             "/run/secrets/postgres_tls_ca",
@@ -439,9 +448,11 @@ def test_passwords_and_keys_are_compose_secrets_from_git_ignored_files(compose):
         "/run/secrets/grafana_admin_password"
     )
     for name in ("intake", "aggregator", "notifier"):  # each only its own passwords
-        own = {"postgres_tls_ca", f"{name}_db_password", f"{name}_kafka_password"}
+        own = {"postgres_tls_ca", f"{name}_db_password", f"{name}_kafka_password", "auth_jwks"}
         if name == "notifier":
             own.add("notifier_ack_secret")
+        if name == "intake":
+            own.add("auth_signing_key")  # only intake signs
         assert set(services[name]["secrets"]) == own, name
     text = COMPOSE.read_text()
     assert "POSTGRES_PASSWORD}" not in text and "GRAFANA_ADMIN_PASSWORD}" not in text
@@ -466,3 +477,22 @@ def test_postgres_takes_tls_only_and_passwords_everywhere(compose):
     for rule in rules:
         assert rule[0] in ("local", "hostssl"), f"no plain TCP: {rule}"
         assert rule[-1] == "scram-sha-256", f"passwords only: {rule}"
+
+
+def test_people_reach_the_board_the_form_and_the_alerts_and_the_login_returns_them(compose):
+    """The pages are served by intake (login, form), the aggregator's web replica (board) and the
+    notifier (alerts): each published, each verifying the login's keys, and the login sends
+    people back to the other two (its next-URL allow-list)."""
+    services = compose["services"]
+    web = services["aggregator-web"]
+    assert web["command"] == ["aggregator", "web"] and "replicas" not in web.get("deploy", {})
+    assert web["ports"] == ["8082:8082"]
+    assert set(web["secrets"]) == {"postgres_tls_ca", "aggregator_db_password", "auth_jwks"}  # no Kafka
+    assert "KAFKA_SASL_USERNAME" not in web["environment"]
+    assert "ports" not in services["aggregator"], "the workers' /metrics names agencies: not published"
+    intake = services["intake"]["environment"]
+    assert intake["AUTH_SIGNING_KEY_FILE"] == "/run/secrets/auth_signing_key"
+    origins = set(intake["INTAKE_LOGIN_NEXT_ORIGINS"].split(","))
+    assert origins == {"http://localhost:8082", "http://localhost:8083"}
+    for name, port in (("intake", "8081"), ("aggregator-web", "8082"), ("notifier", "8083")):
+        assert services[name]["ports"] == [f"{port}:{port}"], name

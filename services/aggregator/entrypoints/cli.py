@@ -1,4 +1,4 @@
-"""`tiendo aggregator run | rebuild`."""
+"""`tiendo aggregator run | web | rebuild`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,15 @@ def run() -> None:
     from services.aggregator.__main__ import main
 
     main()
+
+
+@app.command()
+def web() -> None:
+    """Serve the read API and the people's pages only: no consumer, relay or KPI gauges (the
+    replica people reach; `run` replicas keep the projections)."""
+    from services.aggregator.__main__ import main
+
+    main(background=False)
 
 
 @app.command()
