@@ -63,3 +63,15 @@ def test_a_panel_that_shows_statuses_names_each_in_vietnamese(name):
         assert [{s: m["text"] for s, m in found.items()} for found in mapped] == [STATUS_WORDS], panel[
             "title"
         ]
+
+
+def test_plan_progress_links_to_the_committee_s_board():
+    """Operators and the secretariat go from Grafana to the board people read (issue 19)."""
+    dashboard = DASHBOARDS["plan-progress.json"]
+    [link] = dashboard["links"]
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert link["url"] == "${board_url}" and link["title"].startswith("Bảng tổng hợp")
+    board = variables["board_url"]
+    assert board["type"] == "constant" and board["query"].endswith("/board")
+    compose = (promql.DASHBOARDS[0].parents[2] / "docker-compose.yml").read_text()
+    assert "${AGGREGATOR_WEB_PORT:-8082}:8082" in compose and board["query"] == "http://localhost:8082/board"
