@@ -4,10 +4,6 @@ an operator's silences, the CSRF refusal, Vietnamese and English, and a phone's 
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
 import httpx
 import pytest
 from sqlalchemy import func, select
@@ -23,11 +19,11 @@ from tests.web.notifier_fixtures import (
     SIBLING,
     signed_in,
 )
+from tests.web.screens import WIDTHS, check_and_keep
 
 pytestmark = [pytest.mark.infra, pytest.mark.web]
 notifier_site = notifier_fixtures.notifier_site  # the served notifier (a module fixture)
 PAGE = "/pages/alerts"
-SCREENS = Path(__file__).resolve().parents[2] / "docs" / "screens"
 OWN_NAME, SIBLING_NAME = "Công an huyện Hướng Hóa", "Công an huyện Đakrông"
 PROVINCE_POLICE = "Công an tỉnh Quảng Trị"
 INDICATOR_NAME = "Số vụ phạm tội về ma túy được phát hiện, bắt giữ"
@@ -249,9 +245,9 @@ async def test_an_agency_system_is_refused_the_page(browser, notifier_site):
 
 
 async def test_screenshots_at_phone_and_desktop_width(browser, notifier_site, tmp_path):
-    """Always taken; copied to docs/screens/ when TIENDO_SCREENSHOTS=1 (then commit them)."""
+    """Always taken; kept in docs/screens/ when TIENDO_SCREENSHOTS=1 (tests/web/screens.py)."""
     shots = []
-    for width in (390, 1280):
+    for width in WIDTHS:
         context = await signed_in(browser, notifier_site, OPERATOR, width=width)
         page = await context.new_page()
         try:
@@ -261,11 +257,4 @@ async def test_screenshots_at_phone_and_desktop_width(browser, notifier_site, tm
             shots.append(target)
         finally:
             await context.close()
-    for shot in shots:
-        head = shot.read_bytes()[:24]
-        assert head[:8] == b"\x89PNG\r\n\x1a\n"
-        assert int.from_bytes(head[16:20], "big") == int(shot.stem.rsplit("-", 1)[1])  # the page's width
-    if os.environ.get("TIENDO_SCREENSHOTS") == "1":
-        SCREENS.mkdir(parents=True, exist_ok=True)
-        for shot in shots:
-            shutil.copyfile(shot, SCREENS / shot.name)
+    check_and_keep(shots)

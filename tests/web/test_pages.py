@@ -4,8 +4,6 @@ with the accessibility basics measured in the browser."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from io import BytesIO
 from pathlib import Path
 
@@ -16,12 +14,12 @@ from shared.labels import KPI_STATUS, REPORT_STATUS
 from tests.aggregator.helpers import PLAN
 from tests.aggregator.integration.test_periodic_report_export import kpi_table
 from tests.web.conftest import CORRECTION_REASON, LAGGARD, logged_in
+from tests.web.screens import WIDTHS, check_and_keep
 
 pytestmark = [pytest.mark.infra, pytest.mark.web]
 LAGGARD_NAME = "Công an huyện Hướng Hóa"
 MISSING_NAME = "Ủy ban nhân dân huyện Đakrông"  # shared.demo: its June report never comes
 LATE_NAME = "Công an huyện Đakrông"  # shared.demo: June report two days late
-SCREENS = Path(__file__).resolve().parents[2] / "docs" / "screens"
 
 # WCAG 2.x relative luminance and contrast ratio of two computed CSS colours, in the page itself.
 CONTRAST_JS = """
@@ -189,9 +187,9 @@ async def test_no_sideways_scrolling_on_a_phone(browser, board_url, width):
 
 
 async def test_screenshots_at_phone_and_desktop_width(browser, board_url, tmp_path):
-    """Always taken; copied to docs/screens/ when TIENDO_SCREENSHOTS=1 (then commit them)."""
+    """Always taken; kept in docs/screens/ when TIENDO_SCREENSHOTS=1 (tests/web/screens.py)."""
     shots = []
-    for width in (390, 1280):
+    for width in WIDTHS:
         context = await browser.new_context(viewport={"width": width, "height": 900}, device_scale_factor=1)
         page = await context.new_page()
         try:
@@ -203,11 +201,4 @@ async def test_screenshots_at_phone_and_desktop_width(browser, board_url, tmp_pa
                 shots.append(target)
         finally:
             await context.close()
-    for shot in shots:
-        head = shot.read_bytes()[:24]
-        assert head[:8] == b"\x89PNG\r\n\x1a\n"
-        assert int.from_bytes(head[16:20], "big") == int(shot.stem.rsplit("-", 1)[1])  # the page's width
-    if os.environ.get("TIENDO_SCREENSHOTS") == "1":
-        SCREENS.mkdir(parents=True, exist_ok=True)
-        for shot in shots:
-            shutil.copyfile(shot, SCREENS / shot.name)
+    check_and_keep(shots)

@@ -35,6 +35,7 @@ from shared.infra import create_database, drop_database, service_database_url
 from shared.kafka import client_security, ensure_topics
 from shared.web.i18n import MESSAGES
 from tests.aggregator.helpers import create_topics, fresh_database, settings_for, unique_topics
+from tests.web.screens import WIDTHS, check_and_keep
 
 pytestmark = [pytest.mark.infra, pytest.mark.web]
 NOW = datetime.fromisoformat("2024-06-20T08:00:00+07:00")  # the July report (15 Jun - 14 Jul) is open
@@ -344,6 +345,25 @@ async def test_another_agency_s_source_is_refused(form, intake):
         client.cookies.set("tiendo_session", intake.session(Role.COMMITTEE, None))
         committee = await client.get("/report")
         assert committee.status_code == 403 and "không gắn với cơ quan" in committee.text
+
+
+async def test_screenshots_at_phone_and_desktop_width(browser, intake, tmp_path):
+    """Always taken; kept in docs/screens/ when TIENDO_SCREENSHOTS=1 (tests/web/screens.py)."""
+    shots = []
+    for width in WIDTHS:
+        context = await _context(browser, intake, width=width)
+        try:
+            page = await context.new_page()
+            await page.goto(f"{intake.url}/report")
+            await page.fill("#value-propaganda_sessions", "-1")  # an error shown beside its field
+            await page.click("#send")
+            await page.locator("#error-propaganda_sessions").wait_for(state="visible")
+            target = tmp_path / f"form-{width}.png"
+            await page.screenshot(path=str(target), full_page=True)
+            shots.append(target)
+        finally:
+            await context.close()
+    check_and_keep(shots)
 
 
 async def test_no_sideways_scroll_on_a_phone(browser, intake):
