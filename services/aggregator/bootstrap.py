@@ -48,6 +48,10 @@ def bootstrap(
     engine = with_lean_codecs(make_engine(settings.database_url))
     registry = registry or new_registry()
     metrics = AggregatorMetrics(registry)
+    metrics.name_plan(
+        ((a.code, a.display_name("vi")) for a in plan.agencies),
+        ((i.code, i.display_name("vi")) for i in plan.indicators),
+    )
     projector = Projector(SqlUnitOfWork(engine), plan, settings.status_topic, settings.dlq_topic)
     consumer = EventConsumer(settings, projector, clock, metrics, on_batch=crash_hook(settings.fault))
     broker = make_broker(settings.kafka_bootstrap_servers, registry=registry, app_name="aggregator")

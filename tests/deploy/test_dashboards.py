@@ -75,3 +75,30 @@ def test_plan_progress_links_to_the_committee_s_board():
     assert board["type"] == "constant" and board["query"].endswith("/board")
     compose = (promql.DASHBOARDS[0].parents[2] / "docker-compose.yml").read_text()
     assert "${AGGREGATOR_WEB_PORT:-8082}:8082" in compose and board["query"] == "http://localhost:8082/board"
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_panels_show_agencies_and_indicators_by_name_not_code(name):
+    """A panel whose series are keyed by agency or indicator joins the plan's names
+    (aggregator_agency_info, aggregator_indicator_info): legends and tables show "Công an huyện
+    Hướng Hóa", not CA-HUONG-HOA."""
+    for panel in panels(DASHBOARDS[name]):
+        for target in panel["targets"]:
+            legend, expr = target.get("legendFormat", ""), target["expr"]
+            outer = re.match(r"^\(*\s*\w+ by \(([^)]*)\)", expr)
+            keyed = {label.strip() for label in outer[1].split(",")} if outer else set()
+            for label, info in (
+                ("agency", "aggregator_agency_info"),
+                ("indicator", "aggregator_indicator_info"),
+            ):
+                assert "{{" + label + "}}" not in legend, (panel["title"], legend)
+                if label in keyed or "{{" + label + "_name}}" in legend:
+                    join = f"group_left ({label}_name) max by ({label}, {label}_name) ({info})"
+                    assert join in expr, (panel["title"], expr)
+                if label in keyed and panel["type"] == "table":
+                    hidden = [
+                        t["options"].get("excludeByName", {})
+                        for t in panel.get("transformations", [])
+                        if t["id"] == "organize"
+                    ]
+                    assert any(h.get(label) for h in hidden), (panel["title"], f"{label} codes shown")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -126,6 +127,27 @@ class AggregatorMetrics:
         self.reports = Gauge(
             "aggregator_reports", "Reports per status (all periods)", ["status"], registry=registry
         )
+        # Names for the dashboards (joined on the code: `* on (agency) group_left (agency_name)`),
+        # so panels show "Công an huyện Hướng Hóa", not CA-HUONG-HOA; 1 per entry of the plan.
+        self.agency_info = Gauge(
+            "aggregator_agency_info",
+            "1 per agency of the plan, with its Vietnamese name",
+            ["agency", "agency_name"],
+            registry=registry,
+        )
+        self.indicator_info = Gauge(
+            "aggregator_indicator_info",
+            "1 per indicator of the plan, with its Vietnamese name",
+            ["indicator", "indicator_name"],
+            registry=registry,
+        )
+
+    def name_plan(self, agencies: Iterable[tuple[str, str]], indicators: Iterable[tuple[str, str]]) -> None:
+        """The plan's (code, name) pairs of agencies and indicators."""
+        for code, name in agencies:
+            self.agency_info.labels(code, name).set(1)
+        for code, name in indicators:
+            self.indicator_info.labels(code, name).set(1)
 
 
 def observe_ages(histogram: Histogram, stamps_ms: list[int], now: float) -> None:
