@@ -30,7 +30,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from services.aggregator.adapters.consumer import partition_of  # noqa: E402
+from services.aggregator.entrypoints.consumer import partition_of  # noqa: E402
 from services.aggregator.sample import sample_documents  # noqa: E402
 from shared.db import make_engine, upgrade_async  # noqa: E402
 from shared.events.codec import KafkaRecord, to_kafka  # noqa: E402

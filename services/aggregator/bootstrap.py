@@ -9,11 +9,11 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.aggregator.adapters.codecs import with_lean_codecs
-from services.aggregator.adapters.consumer import EventConsumer, crash_hook
 from services.aggregator.adapters.metrics import AggregatorMetrics
 from services.aggregator.adapters.relay import OutboxRelay
 from services.aggregator.adapters.unit_of_work import SqlUnitOfWork
 from services.aggregator.domain.planview import view
+from services.aggregator.entrypoints.consumer import EventConsumer, crash_hook
 from services.aggregator.service_layer.projector import Projector
 from services.aggregator.settings import AggregatorSettings
 from shared.db import make_engine

@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.intake.adapters.accounts import AccountRepository
 from services.intake.adapters.metrics import IntakeMetrics
 from services.intake.adapters.publisher import EventPublisher
-from services.intake.adapters.raw_consumer import RawForwarder
 from services.intake.adapters.registry import EventRegistry
 from services.intake.adapters.tokens import TokenRepository
 from services.intake.domain.ratelimit import RateLimiter
+from services.intake.entrypoints.raw_consumer import RawForwarder
 from services.intake.service_layer import Intake
 from services.intake.settings import IntakeSettings
 from shared.auth import AuthSettings, TokenIssuer

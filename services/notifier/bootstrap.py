@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.notifier.adapters.consumer import StatusConsumer
 from services.notifier.adapters.metrics import NotifierMetrics
 from services.notifier.adapters.outbox import SqlOutbox
 from services.notifier.adapters.plan_directory import load_directory
@@ -17,6 +16,7 @@ from services.notifier.adapters.rendering import DigestComposer
 from services.notifier.adapters.smtp import SmtpTransport
 from services.notifier.adapters.unit_of_work import SqlUnitOfWork
 from services.notifier.domain.directory import Directory
+from services.notifier.entrypoints.consumer import StatusConsumer
 from services.notifier.service_layer.delivery import Sender
 from services.notifier.service_layer.notifier import AckLinks, Notifier
 from services.notifier.service_layer.ports import DeliveryQueue, MailTransport, UnitOfWork

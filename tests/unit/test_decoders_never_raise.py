@@ -27,11 +27,11 @@ from pydantic_core import to_json
 
 from services.aggregator.adapters.decoding import decode as aggregator_decode
 from services.aggregator.service_layer.ports import Delivered, Poison
-from services.intake.adapters.raw_consumer import decode as raw_decode
 from services.intake.domain import plan_rules
 from services.intake.domain.parsing import fast_parse, parse_event, parse_json
 from services.intake.domain.problems import Problem
 from services.intake.entrypoints.examples import examples
+from services.intake.entrypoints.raw_consumer import decode as raw_decode
 from shared.events.codec import DecodeError, decode_agency_event, decode_status_event, to_kafka
 from shared.events.models import MAX_YEAR, MIN_YEAR, agency_event_adapter, status_event_adapter
 from shared.plan import load_plan

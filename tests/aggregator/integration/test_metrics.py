@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from services.aggregator.adapters.consumer import partition_of
 from services.aggregator.adapters.tables import kpis
 from services.aggregator.entrypoints import gauges
+from services.aggregator.entrypoints.consumer import partition_of
 from shared.events.models import KpiStatus
 from shared.plan.periods import Period
 from tests.aggregator.helpers import (

@@ -8,9 +8,9 @@ import httpx
 import pytest
 from prometheus_client import generate_latest
 
-from services.aggregator.adapters import consumer as consumer_module
 from services.aggregator.adapters.rebuild import rebuild
 from services.aggregator.domain import ledger as ledger_module
+from services.aggregator.entrypoints import consumer as consumer_module
 from shared.deadletter import read_dead_letter
 from shared.events.codec import to_kafka
 from tests.aggregator.helpers import (

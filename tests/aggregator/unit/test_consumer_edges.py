@@ -10,9 +10,9 @@ from aiokafka.errors import CommitFailedError
 from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import CollectorRegistry
 
-from services.aggregator.adapters.consumer import EventConsumer, partition_of
 from services.aggregator.adapters.decoding import decode
 from services.aggregator.adapters.metrics import AggregatorMetrics
+from services.aggregator.entrypoints.consumer import EventConsumer, partition_of
 from services.aggregator.service_layer.ports import Delivered, Poison
 from shared.events.codec import to_kafka
 from tests.aggregator.helpers import PLAN, reported
