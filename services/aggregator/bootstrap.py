@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -13,6 +15,7 @@ from services.aggregator.adapters.metrics import AggregatorMetrics
 from services.aggregator.adapters.relay import OutboxRelay
 from services.aggregator.adapters.unit_of_work import SqlUnitOfWork
 from services.aggregator.domain.planview import view
+from services.aggregator.entrypoints import gauges
 from services.aggregator.entrypoints.consumer import EventConsumer, crash_hook
 from services.aggregator.service_layer.projector import Projector
 from services.aggregator.settings import AggregatorSettings
@@ -33,6 +36,28 @@ class Aggregator:
     projector: Projector
     consumer: EventConsumer
     relay: OutboxRelay
+    tasks: list[asyncio.Task] = field(default_factory=list)  # what runs beside the requests
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+
+    async def start(self, *, background: bool = True) -> None:
+        """With `background`: the consumer and the relay (unless their settings turn them off)
+        and the KPI gauges' refresh; without it the aggregator serves reads only."""
+        if not background or self.tasks:
+            return
+        self._stopping.clear()
+        if self.settings.run_consumer:
+            self.tasks.append(asyncio.create_task(self.consumer.run(self._stopping), name="consumer"))
+        if self.settings.run_relay:
+            self.tasks.append(asyncio.create_task(self.relay.run(self._stopping), name="relay"))
+        self.tasks.append(asyncio.create_task(gauges.refresh_forever(self, self._stopping), name="gauges"))
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        for task in self.tasks:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(task, 10)
+        self.tasks.clear()
+        await self.engine.dispose()
 
 
 def bootstrap(

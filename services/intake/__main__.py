@@ -6,7 +6,7 @@ import asyncio
 import gc
 import logging
 
-from services.intake.bootstrap import build
+from services.intake.bootstrap import bootstrap
 from services.intake.entrypoints.http import create_app
 from services.intake.settings import IntakeSettings
 from shared import http_server
@@ -37,7 +37,7 @@ def app_factory():
     """One app per worker process: each has its own producer, token cache and rate buckets."""
     settings = IntakeSettings()
     configure_logging(settings.log_level)
-    app = create_app(build(settings))
+    app = create_app(bootstrap(settings))
     # The modules and objects loaded so far live as long as the process: keep them out of the
     # cyclic collector's way. A batch allocates tens of thousands of objects that live until
     # its answer, and each collection they trigger walked the whole heap: about a third of

@@ -66,12 +66,14 @@ class Container:
             return f"PostgreSQL unreachable: {type(exc).__name__}"
         return None
 
-    async def start(self) -> None:
+    async def start(self, *, background: bool = True) -> None:
+        """The producer (requests need it) and, with `background`, the raw-topic forwarder; both
+        tolerate Kafka being down."""
         if self._started:
             return
         self._started = True
         await self.publisher.start()
-        if self.forwarder is not None:
+        if background and self.forwarder is not None:
             await self.forwarder.start()
 
     async def stop(self) -> None:
@@ -85,7 +87,7 @@ class Container:
         await self.engine.dispose()
 
 
-def build(
+def bootstrap(
     settings: IntakeSettings,
     *,
     clock: Clock | None = None,

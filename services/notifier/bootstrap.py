@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from dataclasses import dataclass, field
@@ -39,6 +40,21 @@ class Container:
     notifier: Notifier
     sender: Sender
     _health: ConsumerHealth | None = field(default=None, repr=False)
+    tasks: list[asyncio.Task] = field(default_factory=list)  # what runs beside the requests
+
+    async def start(self, *, background: bool = True) -> None:
+        """With `background`: the status consumer, the scheduler and the sender loops."""
+        from services.notifier.entrypoints import loops  # they take this container
+
+        if background and not self.tasks:
+            self.tasks = loops.start_all(self)
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks = []
+        await self.engine.dispose()
 
     def consumer(self) -> StatusConsumer:
         """The status-topic subscriber on a FastStream broker of its own (consumer only)."""

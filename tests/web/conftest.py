@@ -24,7 +24,7 @@ from services.aggregator.adapters.decoding import decode
 from services.aggregator.bootstrap import bootstrap
 from services.aggregator.entrypoints.app import create_app
 from services.intake.__main__ import topic_specs
-from services.intake.bootstrap import build as build_intake
+from services.intake.bootstrap import bootstrap as intake_bootstrap
 from shared.auth import AuthSettings, Role
 from shared.auth.tokens import generate_signing_key
 from shared.clock import ManualClock
@@ -158,7 +158,7 @@ async def intake_url(
         INTAKE_LOGIN_HOME=f"{board}/board",
     )
     await ensure_topics(kafka_bootstrap, topic_specs(settings))
-    container = build_intake(settings, clock=ManualClock(NOW), auth=AuthSettings(jwks_file=public))
+    container = intake_bootstrap(settings, clock=ManualClock(NOW), auth=AuthSettings(jwks_file=public))
     assert container.accounts is not None
     for account in (SECRETARY, LEADER, OPERATOR):
         await container.accounts.create(

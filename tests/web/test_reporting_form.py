@@ -22,7 +22,7 @@ from playwright.async_api import expect
 from services.aggregator.bootstrap import bootstrap as aggregator_bootstrap
 from services.aggregator.entrypoints.app import create_app as aggregator_app
 from services.intake.__main__ import topic_specs
-from services.intake.bootstrap import build
+from services.intake.bootstrap import bootstrap as intake_bootstrap
 from services.intake.domain.problems import REASONS
 from services.intake.entrypoints.http import create_app
 from services.intake.settings import IntakeSettings
@@ -105,7 +105,7 @@ async def intake(database_url: str, kafka_bootstrap: str, tmp_path_factory) -> A
         AUTH_SIGNING_KEY_FILE=str(key),
     )
     await ensure_topics(kafka_bootstrap, topic_specs(settings))
-    container = build(settings, clock=ShiftedClock(NOW), auth=AuthSettings(jwks_file=jwks))
+    container = intake_bootstrap(settings, clock=ShiftedClock(NOW), auth=AuthSettings(jwks_file=jwks))
     assert container.accounts is not None
     await container.accounts.create(
         LEADER_LOGIN, "Hồ Văn Pả (Chủ tịch UBND thị trấn)", Role.LEADER, AGENCY, PASSWORD, datetime.now(UTC)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import date, datetime, tzinfo
 from typing import Annotated, Any
@@ -15,7 +13,6 @@ from services.aggregator.adapters.queries import Queries
 from services.aggregator.adapters.tables import audit_log
 from services.aggregator.bootstrap import Aggregator, bootstrap
 from services.aggregator.domain.kpi import end_of_day
-from services.aggregator.entrypoints import gauges
 from services.aggregator.entrypoints.access import ProvinceReader, Reader
 from services.aggregator.entrypoints.pages import pages_router
 from services.aggregator.entrypoints.report_export import periodic_report_router
@@ -34,6 +31,7 @@ from shared.http_params import (
 from shared.http_params import (
     Period as PeriodText,
 )
+from shared.lifespan import container_lifespan
 from shared.observability import forget_checks, mount_health_and_metrics
 from shared.plan.periods import Period
 
@@ -92,31 +90,10 @@ def create_app(
     queries = Queries(agg.engine, agg.plan)
     agencies = {a.code for a in agg.plan.agencies}
     indicators = {i.code for i in agg.plan.indicators}
-    stop = asyncio.Event()
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI):
-        tasks = []
-        if run_background and agg.settings.run_consumer:
-            tasks.append(asyncio.create_task(agg.consumer.run(stop), name="consumer"))
-        if run_background and agg.settings.run_relay:
-            tasks.append(asyncio.create_task(agg.relay.run(stop), name="relay"))
-        if run_background:
-            tasks.append(asyncio.create_task(gauges.refresh_forever(agg, stop), name="gauges"))
-        app.state.tasks = tasks
-        try:
-            yield
-        finally:
-            stop.set()
-            for task in tasks:
-                with contextlib.suppress(Exception, asyncio.CancelledError):
-                    await asyncio.wait_for(task, 10)
-            await agg.engine.dispose()
-
     app = FastAPI(
         title="Tiendo aggregator",
         version="1.0.0",
-        lifespan=lifespan,
+        lifespan=container_lifespan(agg, background=run_background),
         description="KPI projections of the drug-prevention plan: figures, pace, forecast, "
         "status, report timeliness, audit trail and time travel.",
     )
@@ -132,7 +109,7 @@ def create_app(
         return None
 
     async def tasks_alive() -> str | None:
-        dead = [t.get_name() for t in getattr(app.state, "tasks", []) if t.done()]
+        dead = [t.get_name() for t in agg.tasks if t.done()]
         return f"stopped: {', '.join(dead)}" if dead else None
 
     mount_health_and_metrics(app, agg.registry, {"database": database, "tasks": tasks_alive})

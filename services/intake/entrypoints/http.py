@@ -14,7 +14,6 @@ import json
 import logging
 import math
 import time
-from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -37,6 +36,7 @@ from shared.api_docs import serve_api_docs
 from shared.auth import SESSION_COOKIE, Role
 from shared.auth import authenticate as authenticate_session
 from shared.events.codec import BATCH, CONTENT_TYPE, STRUCTURED
+from shared.lifespan import container_lifespan
 from shared.observability import mount_health_and_metrics
 
 log = logging.getLogger(__name__)
@@ -79,15 +79,12 @@ def create_app(container: Container) -> FastAPI:
         token_per_min=settings.auth_token_per_min,
     )
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI):
-        await container.start()  # producer and raw-topic forwarder; both tolerate Kafka being down
-        try:
-            yield
-        finally:
-            await container.stop()
-
-    app = FastAPI(title="Tiendo intake API", version="1.0.0", lifespan=lifespan, description=docs.DESCRIPTION)
+    app = FastAPI(
+        title="Tiendo intake API",
+        version="1.0.0",
+        lifespan=container_lifespan(container),
+        description=docs.DESCRIPTION,
+    )
     app.add_middleware(_LatencyMiddleware, histogram=container.metrics.request_seconds)
     serve_api_docs(app)
 

@@ -265,14 +265,14 @@ def render(app: FastAPI) -> str:
 
 def _app_for_docs() -> FastAPI:
     """An app built without infrastructure (nothing is connected until its lifespan runs)."""
-    from services.intake.bootstrap import build
+    from services.intake.bootstrap import bootstrap
     from services.intake.entrypoints.http import create_app
     from services.intake.settings import IntakeSettings
 
     settings = IntakeSettings(
         DATABASE_URL="postgresql+asyncpg://docs@localhost/docs", KAFKA_BOOTSTRAP_SERVERS="localhost:9092"
     )
-    return create_app(build(settings))
+    return create_app(bootstrap(settings))
 
 
 if __name__ == "__main__":

@@ -2,35 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI
 from sqlalchemy import text
 
 from services.notifier.adapters.tables import audit_log
 from services.notifier.bootstrap import Container
-from services.notifier.entrypoints import api, loops, pages
+from services.notifier.entrypoints import api, pages
 from shared.api_docs import serve_api_docs
 from shared.audit import AuditLog, audit_router
 from shared.auth import AuthSettings, install_auth
 from shared.http_params import answer_invalid_requests_safely
+from shared.lifespan import container_lifespan
 from shared.observability import mount_health_and_metrics
 
 
 def create_app(container: Container, *, run_loops: bool = True, auth: AuthSettings | None = None) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        tasks = loops.start_all(container) if run_loops else []
-        try:
-            yield
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await container.engine.dispose()
-
-    app = FastAPI(title="Tiendo notifier", lifespan=lifespan)
+    app = FastAPI(title="Tiendo notifier", lifespan=container_lifespan(container, background=run_loops))
     app.state.container = container
     app.state.audit = AuditLog(container.engine, audit_log)
     install_auth(app, auth)  # the operator API needs a principal (access.py, docs/security.md)

@@ -13,7 +13,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from services.intake.__main__ import topic_specs
-from services.intake.bootstrap import Container, build
+from services.intake.bootstrap import Container
+from services.intake.bootstrap import bootstrap as intake_bootstrap
 from services.intake.entrypoints.http import create_app
 from services.intake.settings import IntakeSettings
 from shared.auth import AuthSettings
@@ -118,7 +119,7 @@ async def start_service(
     settings = make_settings(database_url, bootstrap, **overrides)
     await ensure_topics(bootstrap, topic_specs(settings))
     clock, monotonic = ManualClock(NOW), FakeMonotonic()
-    container = build(settings, clock=clock, monotonic=monotonic, auth=auth)
+    container = intake_bootstrap(settings, clock=clock, monotonic=monotonic, auth=auth)
     app = create_app(container)
     async with app.router.lifespan_context(app):
         await _until_ready(container)

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from services.intake.__main__ import topic_specs
-from services.intake.bootstrap import build
+from services.intake.bootstrap import bootstrap as intake_bootstrap
 from services.intake.entrypoints.examples import examples
 from shared.clock import ManualClock
 from shared.events.codec import STRUCTURED
@@ -52,7 +52,7 @@ async def door(intake_db: str, kafka_bootstrap: str) -> AsyncIterator[Door]:
     settings = make_settings(intake_db, kafka_bootstrap, **LIMITS)
     await ensure_topics(kafka_bootstrap, topic_specs(settings))
     monotonic = FakeMonotonic()  # frozen: no budget refills unless a test moves it
-    container = build(settings, clock=ManualClock(NOW), monotonic=monotonic)
+    container = intake_bootstrap(settings, clock=ManualClock(NOW), monotonic=monotonic)
     async with served_on_loopback(container, settings, PATIENCE) as (host, port):
         yield Door(container, monotonic, host, port)
 

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from services.intake.bootstrap import build
+from services.intake.bootstrap import bootstrap as intake_bootstrap
 from services.intake.entrypoints.examples import examples
 from services.intake.entrypoints.http import create_app
 from shared.infra import KafkaServer, free_port
@@ -66,7 +66,7 @@ async def test_broker_killed_then_restarted(own_kafka, intake_db):
 
 async def test_service_starts_without_kafka_and_says_so(intake_db):
     settings = make_settings(intake_db, f"127.0.0.1:{free_port()}")
-    container = build(settings)
+    container = intake_bootstrap(settings)
     app = create_app(container)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://i") as client:
@@ -88,7 +88,7 @@ async def test_readiness_names_an_unreachable_database(kafka_bootstrap):
         kafka_bootstrap,
         INTAKE_RAW_CONSUMER=False,
     )
-    app = create_app(build(settings))
+    app = create_app(intake_bootstrap(settings))
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://i") as client:
             ready = await client.get("/readyz")

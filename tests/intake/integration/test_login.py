@@ -12,7 +12,7 @@ from http.cookies import SimpleCookie
 import httpx
 import pytest
 
-from services.intake.bootstrap import build
+from services.intake.bootstrap import bootstrap as intake_bootstrap
 from services.intake.entrypoints.http import create_app
 from services.intake.entrypoints.login import safe_next
 from shared.auth import CSRF_COOKIE, SESSION_COOKIE, AuthSettings, Principal, Role
@@ -213,7 +213,7 @@ async def test_guessing_passwords_is_rate_limited_before_argon2(service):
 @pytest.fixture(scope="module")
 def keyless(intake_db, kafka_bootstrap):
     """Intake with no AUTH_SIGNING_KEY_FILE (no lifespan: these routes touch nothing else)."""
-    app = create_app(build(make_settings(intake_db, kafka_bootstrap, INTAKE_RAW_CONSUMER=False)))
+    app = create_app(intake_bootstrap(make_settings(intake_db, kafka_bootstrap, INTAKE_RAW_CONSUMER=False)))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from services.intake.__main__ import topic_specs
-from services.intake.bootstrap import build
+from services.intake.bootstrap import bootstrap as intake_bootstrap
 from services.intake.entrypoints.http import create_app
 from shared.clock import ManualClock
 from shared.kafka import ensure_topics
@@ -28,7 +28,7 @@ async def fuzz_settings(intake_db, kafka_bootstrap):
 async def token(fuzz_settings) -> str:
     """Made by a container of its own: the one under fuzz must first touch its engine in
     schemathesis' loop (tests/api_fuzz.py)."""
-    c = build(fuzz_settings, clock=ManualClock(NOW))
+    c = intake_bootstrap(fuzz_settings, clock=ManualClock(NOW))
     try:
         return await c.tokens.create("CA-TINH", NOW)
     finally:
@@ -37,7 +37,7 @@ async def token(fuzz_settings) -> str:
 
 @pytest.fixture(scope="module")
 def intake_app(fuzz_settings, token):
-    container = build(fuzz_settings, clock=ManualClock(NOW), monotonic=FakeMonotonic())
+    container = intake_bootstrap(fuzz_settings, clock=ManualClock(NOW), monotonic=FakeMonotonic())
     with serving(deferred, create_app(container)) as app:
         yield app
 

@@ -24,7 +24,7 @@ import pytest
 from services.aggregator.bootstrap import bootstrap as aggregator
 from services.aggregator.entrypoints.app import create_app as aggregator_app
 from services.intake.__main__ import topic_specs
-from services.intake.bootstrap import build
+from services.intake.bootstrap import bootstrap as intake_bootstrap
 from shared.auth import Role
 from shared.auth.testing import auth_settings, bearer
 from shared.clock import ManualClock
@@ -53,7 +53,7 @@ class Running(Service):
 async def intake(intake_db: str, kafka_bootstrap: str) -> AsyncIterator[Running]:
     settings = make_settings(intake_db, kafka_bootstrap)
     await ensure_topics(kafka_bootstrap, topic_specs(settings))
-    container = build(settings, clock=ManualClock(NOW), monotonic=FakeMonotonic())
+    container = intake_bootstrap(settings, clock=ManualClock(NOW), monotonic=FakeMonotonic())
     async with served_on_loopback(container, settings, PATIENCE) as (host, port):
         running = Running(container, None, None, None)  # type: ignore[arg-type]
         running.url = f"http://{host}:{port}"
