@@ -253,6 +253,7 @@ def _start(
         "SMTP_PORT": str(smtp_port),
         "NOTIFIER_ACK_SECRET": _ack_secret(paths),
         "NOTIFIER_PUBLIC_URL": f"http://127.0.0.1:{ports['notifier']}",
+        "NOTIFIER_PAGES_URL": f"http://127.0.0.1:{ports['aggregator']}",
         **{f"{name.upper()}_HTTP_PORT": str(port) for name, port in ports.items()},
         **({"TIENDO_NOW": now} if now else {}),
         **env,

@@ -119,7 +119,7 @@ def bootstrap(
     registry = new_registry()
     metrics = NotifierMetrics(registry)
     links = AckLinks(settings.ack_secret.get_secret_value().encode(), settings.public_url, settings.ack_ttl)
-    composer = DigestComposer(directory, settings.smtp_from)
+    composer = DigestComposer(directory, settings.smtp_from, settings.pages_url)
     policy = settings.policy(directory.timezone)  # quiet hours and digest times in the plan's zone
     notifier = Notifier(uow or SqlUnitOfWork(engine), directory, policy, links, composer, metrics)
     sender = Sender(

@@ -37,6 +37,9 @@ class NotifierSettings(TiendoSettings):
     ack_secret_file: Path | None = Field(default=None, alias="NOTIFIER_ACK_SECRET_FILE")
     ack_ttl: timedelta = Field(default=timedelta(days=14), alias="NOTIFIER_ACK_TTL")
     public_url: str = Field(default="http://127.0.0.1:8083", alias="NOTIFIER_PUBLIC_URL")
+    # Where people open the aggregator's pages (the board's address without /board): each alert
+    # in an email links to its figure's page there. None: the emails carry no such link.
+    pages_url: str | None = Field(default=None, alias="NOTIFIER_PAGES_URL")
     consumer_group: str = Field(default="tiendo-notifier", alias="NOTIFIER_CONSUMER_GROUP")
     # Grouping (Alertmanager semantics, defaults suited to email; the demo sets short ones).
     group_wait: timedelta = Field(default=timedelta(minutes=30), alias="NOTIFIER_GROUP_WAIT")

@@ -1,16 +1,30 @@
 """One login for the people's pages, in Debian's Chromium: the board sends a visitor without a
 session to intake's login page, a wrong password is told in Vietnamese, a district leader sees
-their own agency and is refused a sibling's, and the page's logout button ends the session."""
+their own agency and is refused a sibling's, the page's logout button ends the session, and a
+leader follows the link in their email to their figure's page."""
 
 from __future__ import annotations
 
+import asyncio
+import email.policy
+from dataclasses import replace
+from datetime import timedelta
+from email.parser import BytesParser
+
 import pytest
 
+from services.notifier.adapters.plan_directory import load_directory
+from services.notifier.adapters.rendering import RenderContext, render
+from services.notifier.domain.policy import DigestPolicy
+from shared.settings import DEFAULT_PLAN
+from tests.notifier.helpers import T0, kpi_event
+from tests.notifier.unit.on_fakes import NotifierOnFakes
 from tests.web.conftest import (
     LAGGARD,
     LEADER,
     LOGIN_BUTTON,
     LOGIN_LABEL,
+    PASSWORD,
     PASSWORD_LABEL,
     SECRETARY,
     logged_in,
@@ -73,3 +87,34 @@ async def test_the_logout_button_ends_the_session(page, board_url, intake_url):
     assert "tiendo_session" not in {c["name"] for c in await page.context.cookies()}
     await page.goto(f"{board_url}/agencies/{LAGGARD}")
     assert page.url.startswith(f"{intake_url}/login?next=")
+
+
+async def test_a_leader_goes_from_the_email_to_their_figure_s_page(page, board_url, intake_url):
+    """The digest a leader receives (rendered by the notifier with NOTIFIER_PAGES_URL = the board's
+    address) links each alert to its figure's page: opened without a session it asks for the login,
+    then shows that figure."""
+
+    def leader_s_email() -> bytes:  # the use case on fakes runs its own event loop
+        directory = load_directory(DEFAULT_PLAN)
+        policy = DigestPolicy(timezone=directory.timezone, group_wait=timedelta(minutes=1))
+        notifier = NotifierOnFakes(directory, policy)
+        notifier.event(kpi_event(agency=LAGGARD, indicator="drug_cases_detected", period="2024"), T0)
+        [digest, *_] = [
+            d for d in notifier.tick(T0 + policy.group_wait) if LAGGARD in directory.led_by(d.recipient.email)
+        ]
+        context = replace(RenderContext(directory, "Tiendo <tiendo@tiendo.local>"), pages_url=board_url)
+        return render(digest, context).as_bytes()
+
+    raw = await asyncio.to_thread(leader_s_email)
+    text = BytesParser(policy=email.policy.default).parsebytes(raw).get_body(("plain",)).get_content()
+    [link] = [
+        line.split(": ", 1)[1] for line in text.splitlines() if "Xem số liệu và lịch sử báo cáo" in line
+    ]
+    assert link == f"{board_url}/agencies/{LAGGARD}/figures/drug_cases_detected/2024"
+    await page.goto(link)
+    await page.wait_for_url(f"{intake_url}/login?next=*")
+    await page.get_by_label(LOGIN_LABEL).fill(LEADER.login)
+    await page.get_by_label(PASSWORD_LABEL).fill(PASSWORD)
+    await page.get_by_role("button", name=LOGIN_BUTTON).click()
+    await page.wait_for_url(link)
+    assert LAGGARD_NAME in await page.locator("main").inner_text()

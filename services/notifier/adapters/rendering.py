@@ -17,6 +17,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 from pathlib import Path
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -84,6 +85,17 @@ class RenderContext:
     directory: Directory
     sender: str
     ack_link: Callable[[Alert], str | None] = lambda alert: None
+    pages_url: str | None = None  # the aggregator's pages for people (NOTIFIER_PAGES_URL)
+
+    def figure_link(self, alert: Alert, lang: str) -> str | None:
+        """The page of the alert's figure (a report alert: its agency's page), in the reader's
+        language; the page itself asks for a login and answers within the reader's scope."""
+        if not self.pages_url:
+            return None
+        path = f"/agencies/{quote(alert.agency)}"
+        if alert.indicator is not None:
+            path += f"/figures/{quote(alert.indicator)}/{quote(alert.period)}"
+        return self.pages_url.rstrip("/") + path + ("?lang=en" if lang == "en" else "")
 
 
 def subject(digest: Digest, directory: Directory) -> str:
@@ -153,6 +165,7 @@ def _view(alert: Alert, digest: Digest, ctx: RenderContext, now: datetime) -> di
         if alert.acked_at
         else None,
         "ack_link": ctx.ack_link(alert) if alert.firing and not alert.acked_at else None,
+        "figure_link": ctx.figure_link(alert, lang),
         "escalated": escalated,
         "is_new": False,
     }
@@ -245,6 +258,7 @@ class DigestComposer:
 
     directory: Directory
     sender: str  # "Tiendo <tiendo@example>"; an invalid one fails here, at start-up
+    pages_url: str | None = None
 
     def __post_init__(self) -> None:
         parse_sender(self.sender)
@@ -254,5 +268,5 @@ class DigestComposer:
         return parse_sender(self.sender).addr_spec
 
     def compose(self, digest: Digest, ack_link: Callable[[Alert], str]) -> EmailMessage:
-        ctx = RenderContext(self.directory, self.sender, ack_link)
+        ctx = RenderContext(self.directory, self.sender, ack_link, self.pages_url)
         return render(digest, ctx, domain=parse_sender(self.sender).domain)

@@ -184,3 +184,28 @@ def test_long_subjects_keep_every_space_when_folded(name):
     header = raw.split(b"\r\n\r\n", 1)[0]
     assert max(len(line) for line in header.split(b"\r\n")) <= 78
     assert parse(raw)["Subject"] == f"[Tiendo] 1 chỉ tiêu chậm tiến độ — {name} — 6 tháng cuối năm 2024"
+
+
+def test_each_alert_links_to_its_figure_s_page_in_the_reader_s_language():
+    """From the email to the page of the agency's figure (the aggregator's, behind the login)."""
+    d = small_directory()
+    with_pages = replace(ctx(d), pages_url="https://tiendo.example/")
+    digest = digest_for(d, [kpi_event(indicator="propaganda_sessions", period="2024-05")])
+    message = parse(wire(render(digest, with_pages)))
+    link = "https://tiendo.example/agencies/CA-TINH/figures/propaganda_sessions/2024-05"
+    text, html = message.get_body(("plain",)).get_content(), message.get_body(("html",)).get_content()
+    assert f"Xem số liệu và lịch sử báo cáo: {link}" in text
+    assert f'<a href="{link}"' in html and "Xem số liệu và lịch sử báo cáo</a>" in html
+    english = digest_for(
+        d, [kpi_event(agency="UBND-HUONG-HOA", indicator="propaganda_sessions")], "ubhh@qt.example"
+    )
+    text = parse(wire(render(english, with_pages))).get_body(("plain",)).get_content()
+    assert (
+        "See the figures and their history: https://tiendo.example/agencies/UBND-HUONG-HOA/figures/" in text
+    )
+    assert "?lang=en" in text
+    report = digest_for(d, [report_event()])
+    text = parse(wire(render(report, with_pages))).get_body(("plain",)).get_content()
+    assert "Xem số liệu và lịch sử báo cáo: https://tiendo.example/agencies/CA-TINH\r\n" in text  # its agency
+    without = parse(wire(render(digest, ctx(d)))).get_body(("plain",)).get_content()
+    assert "Xem số liệu" not in without  # no pages configured: no link
