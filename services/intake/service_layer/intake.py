@@ -66,6 +66,12 @@ class Candidate:
     digest: str = ""
 
 
+def _encoded(c: Candidate) -> KafkaRecord:
+    if c.record is None:  # every candidate is encoded before it is checked
+        raise RuntimeError(f"event {c.event.id!r} reached publishing unencoded")
+    return c.record
+
+
 class Intake:
     def __init__(
         self,
@@ -165,7 +171,7 @@ class Intake:
             to_publish.append(c)
         if to_publish:
             await self.publisher.publish(
-                self.events_topic, [with_warnings(c.record, c.warnings) for c in to_publish]
+                self.events_topic, [with_warnings(_encoded(c), c.warnings) for c in to_publish]
             )
             await self._remember(to_publish, seen)
         for c in to_publish:

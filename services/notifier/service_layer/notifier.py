@@ -43,6 +43,8 @@ class AckLinks:
 
     def link_for(self, key: str, recipient: str, now: datetime) -> Callable[[Alert], str]:
         def link(alert: Alert) -> str:
+            if alert.id is None:  # only a stored alert is mailed
+                raise ValueError("an alert gets an acknowledgement link once it is stored")
             claim = ack.AckClaim(
                 alert.id, recipient, now + self.ttl, ack.nonce_for(self.secret, key, str(alert.id))
             )
@@ -135,7 +137,8 @@ class Notifier:
         email = leader.email.lower()
         state = await tx.alerts.lock_recipient(email)
         scope = reachable_agencies(email, self.directory)
-        alerts = await tx.alerts.alerts_for(scope, also_ids=state.delivered.keys())
+        mailed = [i for i in state.delivered if i is not None]  # stored alerts, hence with ids
+        alerts = await tx.alerts.alerts_for(scope, also_ids=mailed)
         silences = await tx.alerts.list_silences(now)
         selection = select(email, alerts, state, self.directory, silences, self.policy, now)
         digest, new_state = plan(leader, selection, state, self.policy, now)
