@@ -23,12 +23,14 @@ from shared.db import make_engine
 from shared.kafka import make_broker
 from shared.observability import new_registry
 from shared.plan import load_plan
+from shared.plan.index import PlanIndex
+from shared.plan.model import Plan
 
 
 @dataclass
 class Aggregator:
     settings: AggregatorSettings
-    plan: Any
+    plan: PlanIndex
     clock: Any
     engine: AsyncEngine
     registry: CollectorRegistry
@@ -64,7 +66,7 @@ def bootstrap(
     settings: AggregatorSettings | None = None,
     *,
     clock: Any = None,
-    plan: Any = None,
+    plan: Plan | None = None,
     registry: CollectorRegistry | None = None,
 ) -> Aggregator:
     settings = settings or AggregatorSettings()

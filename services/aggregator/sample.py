@@ -10,9 +10,9 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 from shared.events.models import agency_event_adapter
+from shared.plan.model import Plan
 
 VN = timezone(timedelta(hours=7))
 START = datetime(2024, 1, 1, 8, tzinfo=VN)
@@ -24,7 +24,7 @@ ACTIVITY_OF = {
 }
 
 
-def sample_documents(plan: Any, n: int, seed: int = 7) -> Iterator[dict]:
+def sample_documents(plan: Plan, n: int, seed: int = 7) -> Iterator[dict]:
     """`n` structured CloudEvents (dicts), valid against the plan."""
     rnd = random.Random(seed)
     rules = list(plan.reporting)
@@ -79,5 +79,5 @@ def sample_documents(plan: Any, n: int, seed: int = 7) -> Iterator[dict]:
         }
 
 
-def sample_events(plan: Any, n: int, seed: int = 7) -> list:
+def sample_events(plan: Plan, n: int, seed: int = 7) -> list:
     return [agency_event_adapter.validate_python(d) for d in sample_documents(plan, n, seed)]

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.plan.periods import Period
+
+if TYPE_CHECKING:  # the model builds its index: a runtime import would be circular
+    from shared.plan.model import Plan
 
 #: how long before the plan year's first data window an event's `time` may lie (docs/events.md)
 PAST_TOLERANCE = timedelta(days=31)
@@ -37,7 +40,7 @@ def _day_text(d: date) -> str:
 
 
 class PlanIndex:
-    def __init__(self, plan: Any) -> None:
+    def __init__(self, plan: Plan) -> None:
         self.plan = plan
         self.year, self.cutoff_day, self.tz = plan.year, plan.cutoff_day, plan.tz
         self.thresholds = plan.thresholds
@@ -336,6 +339,6 @@ def _period_in(text: str, year: int) -> Period:
     return period
 
 
-def plan_index(plan: Any) -> PlanIndex:
+def plan_index(plan: Plan) -> PlanIndex:
     """The index of a plan (or the index itself)."""
     return plan.index

@@ -5,18 +5,19 @@ One path for the HTTP route and the `tiendo report export` command."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from services.aggregator.adapters.queries import Queries
 from services.aggregator.domain.periodic_report import PeriodicReport, build_periodic_report
 from shared.labels import Lang
+from shared.plan.index import PlanIndex
 from shared.plan.periods import Period
 
 Format = Literal["xlsx", "pdf"]
 
 
 async def load_periodic_report(
-    queries: Queries, plan: Any, period: Period, as_of: datetime, lang: Lang = "vi"
+    queries: Queries, plan: PlanIndex, period: Period, as_of: datetime, lang: Lang = "vi"
 ) -> PeriodicReport:
     """What the system knew at `as_of` (the events recorded by then), judged then: the same
     figures as `GET /v1/kpis?as_of=...`."""

@@ -16,6 +16,7 @@ from services.aggregator.domain.kpi import evaluate, evaluate_agency
 from services.aggregator.domain.ledger import AgencyLedger
 from services.aggregator.domain.progress import Checkpoint, year_progress
 from services.aggregator.domain.rollup import province_wide, rolled
+from shared.plan.index import PlanIndex
 
 
 def _kpi_dict(k: Any, evaluated_at: datetime | None) -> dict:
@@ -36,7 +37,7 @@ def _kpi_dict(k: Any, evaluated_at: datetime | None) -> dict:
 
 
 class Queries:
-    def __init__(self, engine: AsyncEngine, plan: Any) -> None:
+    def __init__(self, engine: AsyncEngine, plan: PlanIndex) -> None:
         self.engine, self.plan = engine, plan
 
     async def kpis(

@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -36,6 +35,7 @@ from services.aggregator.domain.planview import view
 from services.aggregator.service_layer.ports import Delivered
 from shared.deadletter import PROCESSING_FAILED, UNDECODABLE, clean_text
 from shared.kafka import client_security
+from shared.plan.model import Plan
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
@@ -68,7 +68,7 @@ async def rebuild(
     engine: AsyncEngine,
     bootstrap: str,
     topic: str,
-    plan: Any,
+    plan: Plan,
     now: datetime,
     progress: Progress | None = None,
     swap: bool = True,

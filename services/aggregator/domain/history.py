@@ -8,10 +8,11 @@ from typing import Any
 
 from services.aggregator.domain.facts import ACTIVITY, ASSESSED, CORRECTED, REPORTED, Fact
 from services.aggregator.domain.ledger import AgencyLedger
+from shared.plan.index import PlanIndex
 from shared.plan.periods import Period
 
 
-def fold(facts: Iterable[Fact], plan: Any, until: datetime | None = None) -> dict[str, AgencyLedger]:
+def fold(facts: Iterable[Fact], plan: PlanIndex, until: datetime | None = None) -> dict[str, AgencyLedger]:
     """Every agency's ledger from its facts (those with time <= `until` if given); a repeated
     (source, id) is dropped, as the inbox does."""
     ledgers: dict[str, AgencyLedger] = {}
@@ -25,7 +26,7 @@ def fold(facts: Iterable[Fact], plan: Any, until: datetime | None = None) -> dic
     return ledgers
 
 
-def history(facts: Iterable[Fact], plan: Any, agency: str, indicator: str, period: str) -> list[dict]:
+def history(facts: Iterable[Fact], plan: PlanIndex, agency: str, indicator: str, period: str) -> list[dict]:
     """The events behind one figure: applied and superseded reports, every link of their chains
     of corrections with its reason (the latest one applied), counted activities and
     assessments; oldest first."""

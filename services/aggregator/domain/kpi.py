@@ -17,6 +17,7 @@ from typing import Any
 
 from services.aggregator.domain.ledger import AgencyLedger
 from shared.events.models import KpiStatus, ReportStatus
+from shared.plan.index import PlanIndex
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +59,9 @@ def end_of_day(day: date, zone: tzinfo) -> datetime:
     return datetime.combine(day, time(23, 59, 59), zone)
 
 
-def evaluate(ledger: AgencyLedger, target: Any, plan: Any, as_of: datetime, day: date | None = None) -> Kpi:
+def evaluate(
+    ledger: AgencyLedger, target: Any, plan: PlanIndex, as_of: datetime, day: date | None = None
+) -> Kpi:
     """One KPI as of a moment (pure: the moment is an argument); `day` is the agency's data
     cut-off at that moment, if the caller has it already."""
     indicator = plan.indicator(target.indicator)
@@ -93,7 +96,7 @@ def evaluate(ledger: AgencyLedger, target: Any, plan: Any, as_of: datetime, day:
     return Kpi(ledger.agency, target.indicator, target.period, actual, goal, expected, forecast, status, due)
 
 
-def data_cutoff(ledger: AgencyLedger, plan: Any, as_of: datetime) -> date:
+def data_cutoff(ledger: AgencyLedger, plan: PlanIndex, as_of: datetime) -> date:
     """The day an agency's figures are judged at (see the module docstring)."""
     periods = plan.reporting_periods(ledger.agency)
     if not periods:
@@ -109,7 +112,7 @@ def data_cutoff(ledger: AgencyLedger, plan: Any, as_of: datetime) -> date:
     return min(max(p.window(plan.cutoff_day)[1] for p in judged), plan.local_day(as_of))
 
 
-def counted_from_activities(plan: Any, agency: str, indicator: str) -> bool:
+def counted_from_activities(plan: PlanIndex, agency: str, indicator: str) -> bool:
     """The agency's figure of the indicator comes from recorded activities: as its reporting rule
     says (`from_activities`), or, off its rule, if some activity type counts into it."""
     source = plan.index.figure_source(agency, indicator) if hasattr(plan, "index") else None
@@ -118,7 +121,7 @@ def counted_from_activities(plan: Any, agency: str, indicator: str) -> bool:
     return any(c.indicator == indicator for a in plan.activity_types for c in a.counts_into)
 
 
-def activity_day(plan: Any, agency: str, as_of: datetime) -> date:
+def activity_day(plan: PlanIndex, agency: str, as_of: datetime) -> date:
     """The day a milestone fed by activities is judged at: activities are recorded as they are
     held, not with a periodic report, so the day of `as_of` less the agency's submission
     delay (the days it is given to send what it did), not its report's cut-off."""
@@ -159,7 +162,7 @@ def report_status(submitted_at: datetime | None, deadline: datetime, now: dateti
 
 
 def evaluate_agency(
-    ledger: AgencyLedger, plan: Any, now: datetime, indicators: set[str] | None = None
+    ledger: AgencyLedger, plan: PlanIndex, now: datetime, indicators: set[str] | None = None
 ) -> tuple[list[Kpi], list[Report]]:
     """Every KPI of the agency's targets (only those of `indicators` if given) and its reports."""
     kpis = []

@@ -18,9 +18,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any
 
 from services.aggregator.domain.facts import ACTIVITY, ASSESSED, CORRECTED, REPORTED, SUBMITTED, Fact
+from shared.plan.index import PlanIndex
 from shared.plan.periods import Period, PeriodKind
 
 _CHILDREN: dict[str, PeriodKind] = {"year": "half", "half": "quarter", "quarter": "month"}
@@ -51,7 +51,7 @@ class AgencyLedger:
     assessed: dict[tuple[str, int], Fact] = field(default_factory=dict)  # (commune, year) -> latest
     submitted: dict[str, datetime] = field(default_factory=dict)  # period -> first submission
 
-    def apply(self, fact: Fact, plan: Any, undo: dict | None = None) -> Iterable[str]:
+    def apply(self, fact: Fact, plan: PlanIndex, undo: dict | None = None) -> Iterable[str]:
         """Fold one new fact in; returns the indicators whose figures may have changed. With
         `undo`, the sums a fact that adds up changes are noted there first (their values before
         the first change), for `restore`."""
@@ -146,7 +146,7 @@ class AgencyLedger:
         correction = self.corrections.get(fact.id)
         return correction.value if correction else fact.data["value"]
 
-    def actual(self, indicator: str, period: str, plan: Any) -> float | None:
+    def actual(self, indicator: str, period: str, plan: PlanIndex) -> float | None:
         """The agency's figure for an indicator and period; None when nothing is known."""
         reported = self._reported(indicator, Period.parse(period), plan)
         extra = self._counted(indicator, period)
@@ -159,7 +159,7 @@ class AgencyLedger:
             return None
         return (reported or 0.0) + (extra or 0.0)
 
-    def actual_until(self, indicator: str, period: str, plan: Any, due: date) -> float | None:
+    def actual_until(self, indicator: str, period: str, plan: PlanIndex, due: date) -> float | None:
         """A milestone's figure: only the work dated on or before `due` (docs/aggregator.md).
         Activities by their date; a reported figure by its period's window, or, for a period
         that runs past `due`, by the time it was stated (a cumulative figure stated by then)."""
@@ -182,7 +182,7 @@ class AgencyLedger:
         return (reported or 0.0) + (extra or 0.0)
 
     def _reported_until(
-        self, indicator: str, period: Period, plan: Any, due: date, until: datetime
+        self, indicator: str, period: Period, plan: PlanIndex, due: date, until: datetime
     ) -> float | None:
         start, end = period.window(plan.cutoff_day)
         if end <= due:
@@ -207,7 +207,7 @@ class AgencyLedger:
         sums = [counted[key] for month in _months_of(period) if (key := (indicator, month)) in counted]
         return sum(sums) if sums else None
 
-    def _reported(self, indicator: str, period: Period, plan: Any) -> float | None:
+    def _reported(self, indicator: str, period: Period, plan: PlanIndex) -> float | None:
         here = self._across_units(indicator, _name(period), plan)
         if here is not None or period.kind not in _CHILDREN:
             return here
@@ -225,7 +225,7 @@ class AgencyLedger:
         return (f for units in self.reported.values() for f in units.values())
 
     def _across_units(
-        self, indicator: str, period: str, plan: Any, until: datetime | None = None
+        self, indicator: str, period: str, plan: PlanIndex, until: datetime | None = None
     ) -> float | None:
         units = self.reported.get((indicator, period))
         if until is not None and units:  # only figures stated by then (a milestone's due date)
@@ -265,5 +265,5 @@ def _sub_periods(period: Period, kind: PeriodKind) -> tuple[Period, ...]:
 _name = lru_cache(maxsize=1024)(str)  # a period's text, e.g. `2024-Q3`
 
 
-def _ancestors(plan: Any, unit: str) -> list[str]:
+def _ancestors(plan: PlanIndex, unit: str) -> list[str]:
     return [u if isinstance(u, str) else u.code for u in plan.unit_ancestors(unit)]

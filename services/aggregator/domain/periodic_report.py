@@ -17,6 +17,7 @@ from datetime import date, datetime
 from typing import Any
 
 from shared.labels import Lang, kpi_status_label, period_label, report_status_label
+from shared.plan.index import PlanIndex
 from shared.plan.periods import Period
 
 OVERDUE = ("late", "missing")
@@ -96,7 +97,7 @@ def words(lang: Lang) -> dict[str, str]:
     return {key: text[lang] for key, text in WORDS.items()}
 
 
-def report_period(text: str, plan: Any) -> Period:
+def report_period(text: str, plan: PlanIndex) -> Period:
     """The period a report covers: ValueError unless it is one of the plan year's periods."""
     period = Period.parse(text)
     if period.year != plan.year:
@@ -188,7 +189,7 @@ def _day_text(day: date, lang: Lang) -> str:
     )
 
 
-def _place(plan: Any) -> str:
+def _place(plan: PlanIndex) -> str:
     name = plan.unit(plan.steering_committee().unit).name
     for prefix in ("Tỉnh ", "Thành phố ", "Huyện ", "Thị xã "):
         if name.startswith(prefix):
@@ -197,7 +198,7 @@ def _place(plan: Any) -> str:
 
 
 def build_periodic_report(
-    plan: Any,
+    plan: PlanIndex,
     period: Period,
     as_of: datetime,
     kpis: Iterable[Mapping[str, Any]],

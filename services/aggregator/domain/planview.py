@@ -3,10 +3,9 @@ as intake's, and the lookups in plain dicts that the fold and the evaluation ask
 
 from __future__ import annotations
 
-from typing import Any
-
 from shared.plan.index import PlanIndex
+from shared.plan.model import Plan
 
 
-def view(plan: Any) -> PlanIndex:
+def view(plan: Plan) -> PlanIndex:
     return plan.index

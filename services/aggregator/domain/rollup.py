@@ -10,22 +10,24 @@ figures of the agencies that roll up into nobody.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from services.aggregator.domain.ledger import AgencyLedger
+from shared.plan.index import PlanIndex
 
 
-def members(plan: Any, agency: str, indicator: str) -> list[str]:
+def members(plan: PlanIndex, agency: str, indicator: str) -> list[str]:
     """The agencies whose figures roll up into `agency`'s for `indicator` (directly)."""
     return [m for r in plan.rollups if r.agency == agency and indicator in r.indicators for m in r.members]
 
 
-def rolled_into(plan: Any, indicator: str) -> dict[str, str]:
+def rolled_into(plan: PlanIndex, indicator: str) -> dict[str, str]:
     """member -> the agency it rolls up into, for one indicator."""
     return {m: r.agency for r in plan.rollups if indicator in r.indicators for m in r.members}
 
 
-def rolled(ledgers: Mapping[str, AgencyLedger], plan: Any, agency: str, indicator: str, period: str) -> dict:
+def rolled(
+    ledgers: Mapping[str, AgencyLedger], plan: PlanIndex, agency: str, indicator: str, period: str
+) -> dict:
     """`{agency, indicator, period, actual, own, parts}`: `own` is the agency's own figure (None
     when it has none), `parts` the rolled figures of its members, `actual` their sum with `own`
     (None when nobody has a figure)."""
@@ -43,7 +45,7 @@ def rolled(ledgers: Mapping[str, AgencyLedger], plan: Any, agency: str, indicato
     }
 
 
-def province_wide(ledgers: Mapping[str, AgencyLedger], plan: Any, indicator: str, period: str) -> dict:
+def province_wide(ledgers: Mapping[str, AgencyLedger], plan: PlanIndex, indicator: str, period: str) -> dict:
     """The indicator's figure for the whole province: every agency that reports it or rolls it up,
     counted once, through the roll-up it belongs to."""
     into = rolled_into(plan, indicator)

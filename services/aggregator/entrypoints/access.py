@@ -16,6 +16,7 @@ from fastapi import Depends, HTTPException, Request
 
 from shared.audit import ALLOWED, DENIED, AuditEntry, AuditLog
 from shared.auth import CurrentPrincipal, Principal
+from shared.plan.index import PlanIndex
 
 #: the free text of the events (docs/events.md): a report's, an activity's, an assessment's or a
 #: submission's `note` and a correction's `reason` may name people and places
@@ -23,7 +24,7 @@ FREE_TEXT = frozenset({"note", "reason"})
 
 
 class ReadScope:
-    def __init__(self, principal: Principal, plan: Any) -> None:
+    def __init__(self, principal: Principal, plan: PlanIndex) -> None:
         self.principal, self.plan = principal, plan
 
     def may_read(self, agency: str) -> bool:

@@ -19,6 +19,7 @@ from shared.audit import ALLOWED, DENIED, AuditEntry
 from shared.auth import CSRF_COOKIE, AuthSettings, Principal
 from shared.auth import page_principal as page_viewer
 from shared.http_params import bounded_moment
+from shared.plan.index import PlanIndex
 from shared.plan.periods import Period, periods_containing, periods_of_year
 from shared.web import (
     ProgressPoint,
@@ -45,7 +46,7 @@ _env = page_environment([TEMPLATES])
 Viewer = Annotated[Principal, Depends(page_viewer)]
 
 
-def pages_router(queries: Queries, plan: Any, clock: Any) -> APIRouter:
+def pages_router(queries: Queries, plan: PlanIndex, clock: Any) -> APIRouter:
     """The stylesheet (public: a login page needs it too) and the pages, behind `page_viewer`."""
     router = APIRouter(include_in_schema=False)
     router.include_router(stylesheet_router())

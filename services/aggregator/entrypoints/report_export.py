@@ -15,6 +15,7 @@ from services.aggregator.domain.periodic_report import FORMATS, report_period
 from services.aggregator.entrypoints.access import ProvinceReader
 from shared.http_params import DATE_OR_MOMENT, ERRORS
 from shared.http_params import Period as PeriodText
+from shared.plan.index import PlanIndex
 
 FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
@@ -25,7 +26,7 @@ FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def periodic_report_router(queries: Queries, plan: Any, clock: Any) -> APIRouter:
+def periodic_report_router(queries: Queries, plan: PlanIndex, clock: Any) -> APIRouter:
     # app.py includes this router; its as_of parser is read once app.py has finished loading
     from services.aggregator.entrypoints.app import parse_as_of
 

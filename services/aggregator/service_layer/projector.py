@@ -34,6 +34,7 @@ from services.aggregator.service_layer.ports import (
 from services.aggregator.service_layer.turns import FACTS_PER_TURN, in_turns
 from shared.deadletter import dead_letter
 from shared.events.codec import KafkaRecord, to_kafka
+from shared.plan.index import PlanIndex
 
 # Facts folded between two turns while the inbox records the batch: small, so its COPY gets
 # its rows without waiting for the fold.
@@ -113,7 +114,7 @@ SumsBefore = dict[str, dict]  # per agency, the sums a batch's activities change
 
 
 class Projector:
-    def __init__(self, uow: UnitOfWork, plan: Any, status_topic: str, dlq_topic: str) -> None:
+    def __init__(self, uow: UnitOfWork, plan: PlanIndex, status_topic: str, dlq_topic: str) -> None:
         self.uow, self.plan = uow, plan
         self.status_topic, self.dlq_topic = status_topic, dlq_topic
         self._cache: dict[str, _CachedAgency] = {}
