@@ -48,7 +48,7 @@ async def _serve(app, settings: AggregatorSettings) -> None:
 
 def main(background: bool = True) -> None:
     # The ledgers are many long-lived small objects, and a batch makes ~10 containers per event
-    # that reference counting frees: collections far apart cost ~12 % less CPU, same memory.
+    # that reference counting frees: collections far apart (docs/benchmarks-aggregator.md, "gc").
     gc.set_threshold(200_000, 50, 1000)
     settings = AggregatorSettings()
     configure_logging(settings.log_level)
