@@ -99,7 +99,7 @@ def bootstrap(
     plan = load_plan(settings.plan_file).index
     engine = make_engine(settings.database_url)
     registry = new_registry()
-    metrics = IntakeMetrics(registry, set(plan.agency_codes))
+    metrics = IntakeMetrics(registry)
     publisher = EventPublisher(
         settings.kafka_bootstrap_servers,
         timeout_s=settings.publish_timeout_s,

@@ -17,7 +17,7 @@ from shared.observability import new_registry
 MAKERS = {
     "aggregator": AggregatorMetrics,
     "notifier": NotifierMetrics,
-    "intake": lambda registry: IntakeMetrics(registry, {"CA-TINH"}),
+    "intake": IntakeMetrics,
 }
 
 

@@ -1,5 +1,7 @@
-"""Intake's Prometheus metrics. Every label set is bounded: agencies are the plan's (else
-"unknown"), reasons the closed list in `domain.problems.REASONS`, routes the app's own."""
+"""Intake's Prometheus metrics. Every label set is bounded — reasons the closed list in
+`domain.problems.REASONS`, routes the app's own — and none names an agency: intake's port is the
+one agencies reach, and who reports how much is data about drug crime (docs/security.md,
+"Metrics"); per-agency figures are read through the aggregator's API, under its rules."""
 
 from __future__ import annotations
 
@@ -12,13 +14,12 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 
 
 
 class IntakeMetrics:
-    def __init__(self, registry: CollectorRegistry, agencies: set[str]) -> None:
-        self._agencies = agencies
+    def __init__(self, registry: CollectorRegistry) -> None:
         self.build_info = add_build_info(registry, "intake")
         self.events = Counter(
             "intake_events_total",
             "Events by outcome (accepted, duplicate, rejected)",
-            ["path", "agency", "outcome", "reason"],
+            ["path", "outcome", "reason"],
             registry=registry,
         )
         self.request_seconds = Histogram(
@@ -41,12 +42,10 @@ class IntakeMetrics:
             registry=registry,
         )
 
-    def agency_label(self, agency: str | None) -> str:
-        return agency if agency in self._agencies else "unknown"
-
     def count(self, path: str, agency: str | None, outcome: str, reason: str = "", n: int = 1) -> None:
+        """`agency` is the port's (IntakeCounters): counted, never exported as a label."""
         reason = reason if reason in REASONS or reason == "" else "internal-error"
-        self.events.labels(path, self.agency_label(agency), outcome, reason).inc(n)
+        self.events.labels(path, outcome, reason).inc(n)
 
     def dlq(self, reason: str) -> None:
         self.dlq_writes.labels(reason if reason in REASONS else "internal-error").inc()

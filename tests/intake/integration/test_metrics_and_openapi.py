@@ -17,7 +17,7 @@ async def samples(service) -> list:
     return [s for family in text_string_to_metric_families(text) for s in family.samples]
 
 
-async def test_outcomes_by_agency_and_reason_with_bounded_labels(service):
+async def test_outcomes_by_path_and_reason_with_bounded_labels_and_no_agency(service):
     token = await service.token("CA-TINH")
     ok = examples()["report.submitted"]
     await service.post(ok, token)
@@ -36,20 +36,15 @@ async def test_outcomes_by_agency_and_reason_with_bounded_labels(service):
     await until(all_dead_lettered)
     found = {(s.name, tuple(sorted(s.labels.items()))): s.value for s in await samples(service)}
 
-    def events(path, agency, outcome, reason=""):
-        return found[
-            (
-                "intake_events_total",
-                (("agency", agency), ("outcome", outcome), ("path", path), ("reason", reason)),
-            )
-        ]
+    def events(path, outcome, reason=""):
+        return found[("intake_events_total", (("outcome", outcome), ("path", path), ("reason", reason)))]
 
-    assert events("http", "CA-TINH", "accepted") == 1
-    assert events("http", "CA-TINH", "duplicate") == 1
-    assert events("http", "CA-TINH", "rejected", "outside-plan-year") == 1
-    assert events("kafka", "unknown", "rejected", "source-mismatch") == 30
-    agencies = {dict(labels)["agency"] for name, labels in found if name == "intake_events_total"}
-    assert agencies <= {"CA-TINH", "unknown"}
+    assert events("http", "accepted") == 1
+    assert events("http", "duplicate") == 1
+    assert events("http", "rejected", "outside-plan-year") == 1
+    assert events("kafka", "rejected", "source-mismatch") == 30
+    exposed = (await service.client.get("/metrics/")).text
+    assert "agency=" not in exposed and "CA-TINH" not in exposed  # the public port names no agency
     routes = {dict(labels).get("route") for name, labels in found if name == "intake_request_seconds_count"}
     assert routes == {"/v1/events", "/metrics", "other"}
     assert found[("intake_kafka_publish_seconds_count", ())] >= 2  # the accepted event and the DLQ batch(es)
