@@ -254,6 +254,7 @@ def _start(
         "NOTIFIER_ACK_SECRET": _ack_secret(paths),
         "NOTIFIER_PUBLIC_URL": f"http://127.0.0.1:{ports['notifier']}",
         "NOTIFIER_PAGES_URL": f"http://127.0.0.1:{ports['aggregator']}",
+        "INTAKE_FIGURES_URL": f"http://127.0.0.1:{ports['aggregator']}",
         **{f"{name.upper()}_HTTP_PORT": str(port) for name, port in ports.items()},
         **({"TIENDO_NOW": now} if now else {}),
         **env,

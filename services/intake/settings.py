@@ -52,6 +52,9 @@ class IntakeSettings(TiendoSettings):
     # Where the login page may send a person back to besides intake's own relative paths: origins
     # (scheme://host:port), comma-separated, e.g. the aggregator's pages. Anything else: no redirect.
     login_next_origins: str = Field(default="", alias="INTAKE_LOGIN_NEXT_ORIGINS")
+    # The aggregator's read API (e.g. http://aggregator-web:8082): the reporting form shows each
+    # target's figure on record there, read with the leader's own session. Unset: not shown.
+    figures_url: str | None = Field(default=None, alias="INTAKE_FIGURES_URL")
     # After logging in without a (valid) `next`: e.g. the aggregator's board.
     login_home: str = Field(default="/login", alias="INTAKE_LOGIN_HOME")
 

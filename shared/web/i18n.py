@@ -257,6 +257,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Target ({period}): {value} {unit}",
     },
     "form.no_target": {"vi": "Kế hoạch không giao chỉ tiêu định lượng.", "en": "No quantified target."},
+    "form.on_record": {
+        "vi": "Số liệu đã ghi nhận ({period}):",
+        "en": "Figure on record ({period}):",
+    },
     "form.last_sent": {
         "vi": "Lần gửi gần nhất từ trình duyệt này:",
         "en": "Last sent from this browser:",

@@ -54,6 +54,7 @@ class Intake:
     bootstrap: str
     key: Path
     jwks: Path
+    container: Any = None
 
     def session(self, role: Role = Role.LEADER, agency: str | None = AGENCY) -> str:
         principal = Principal(f"test-{role}-{agency}", "Nguyễn Thị Lan", role, agency)
@@ -126,7 +127,7 @@ async def intake(database_url: str, kafka_bootstrap: str, tmp_path_factory) -> A
     assert server.started, "intake did not start"
     host, port = server.servers[0].sockets[0].getsockname()[:2]
     try:
-        yield Intake(f"http://{host}:{port}", settings.events_topic, kafka_bootstrap, key, jwks)
+        yield Intake(f"http://{host}:{port}", settings.events_topic, kafka_bootstrap, key, jwks, container)
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 30)
@@ -439,5 +440,16 @@ async def test_a_leader_logs_in_reports_and_sees_the_figure_on_their_agency_s_pa
         assert "Số buổi tuyên truyền" in await page.locator("h1").inner_text()
         await page.goto(f"{board}/agencies/{AGENCY}")
         assert AGENCY_NAME in await page.locator("h1").inner_text()
+        # Back on the form, the target's figure on record, read from the aggregator's API with
+        # the leader's session (INTAKE_FIGURES_URL; the month's target is 1 session).
+        intake.container.settings.figures_url = board
+        await page.goto(f"{intake.url}/report")
+        record = page.locator("#record-propaganda_sessions")
+        assert (await record.inner_text()).startswith("4 ")
+        assert (
+            "Số liệu đã ghi nhận (Tháng 7/2024):"
+            in await page.locator("#hint-propaganda_sessions").inner_text()
+        )
     finally:
+        intake.container.settings.figures_url = None
         await context.close()

@@ -21,11 +21,13 @@ the last one this browser sent, from its own storage; the figures themselves are
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
@@ -33,6 +35,7 @@ from services.intake.bootstrap import Container
 from services.intake.domain.parsing import parse_json
 from services.intake.domain.problems import PROBLEM_JSON, REASONS, Problem
 from shared.auth import PagePrincipal, Principal, Role, current_principal
+from shared.auth.dependencies import SESSION_COOKIE
 from shared.events.models import agency_source
 from shared.labels import period_label
 from shared.plan.index import PlanIndex, Rejected
@@ -53,6 +56,7 @@ PAGE_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 _ASSETS = {"sw.js": "text/javascript", "form.js": "text/javascript", "form.css": "text/css"}
+log = logging.getLogger("tiendo.intake.form")
 _env = page_environment([INTAKE_DIR / "templates"])
 
 
@@ -155,6 +159,30 @@ def install_form(app: FastAPI, container: Container) -> None:
         response.headers.update(PAGE_HEADERS)
         return response
 
+    async def figures_on_record(request: Request, agency: str, lang: Any) -> dict[str, str]:
+        """`indicator@period` → the KPI's actual on record, from the aggregator's read API with the
+        leader's own session (so its scope rule and audit log apply); {} when it does not answer."""
+        base, token = settings.figures_url, request.cookies.get(SESSION_COOKIE)
+        if not base or not token:
+            return {}
+        try:
+            async with httpx.AsyncClient(timeout=2.0) as client:
+                answer = await client.get(
+                    f"{base.rstrip('/')}/v1/kpis",
+                    params={"agency": agency},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+            answer.raise_for_status()
+            items = answer.json()["items"]
+            return {
+                f"{k['indicator']}@{k['period']}": number(k["actual"], lang)
+                for k in items
+                if k.get("agency") == agency and k.get("actual") is not None
+            }
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as error:
+            log.warning("the figures on record could not be read from %s: %s", base, error)
+            return {}
+
     @app.get("/report", include_in_schema=False)
     async def report_form(request: Request, who: PagePrincipal) -> Response:
         agency, lang = who.agency, request_lang(request)
@@ -204,6 +232,7 @@ def install_form(app: FastAPI, container: Container) -> None:
             ),
             deadline_text=moment_text(model["deadline"], lang),
             config=config,
+            figures=await figures_on_record(request, agency, lang),
         )
         response.headers.update(PAGE_HEADERS)
         return response
