@@ -487,13 +487,18 @@ class KafkaCluster:
 
 
 def kafka_from_env_or_start(workdir: Path) -> tuple[str, KafkaServer | None]:
-    """`KAFKA_BOOTSTRAP_SERVERS` if set (server None), else a broker started in `workdir`."""
+    """`KAFKA_BOOTSTRAP_SERVERS` if set (server None), else a broker started in `workdir`. A broker
+    started here takes SASL clients only: unless the environment names a principal already, this
+    process and the ones it starts use the broker's admin (benchmarks, like the test session)."""
     external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if external:
         return external, None
     server = KafkaServer(workdir)
     try:
-        return server.start(), server
+        bootstrap = server.start()
     except BaseException:
         server.kill()  # never leave a half-started server behind
         raise
+    if not os.environ.get("KAFKA_SASL_USERNAME"):
+        os.environ.update(server.admin.env())
+    return bootstrap, server
