@@ -15,12 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.aggregator.adapters.decoding import decode, poison
+from services.aggregator.adapters.decoding import poison
 from services.aggregator.adapters.memory import MemoryUnitOfWork
 from services.aggregator.domain.planview import view
 from services.aggregator.service_layer.ports import Delivered
 from services.aggregator.service_layer.projector import Projector
-from shared.events.codec import to_kafka
 from tests.aggregator.helpers import NOW, PLAN, event
 from tests.aggregator.streams import deliveries, expected_projection, record, streams
 
@@ -28,11 +27,7 @@ REPORT = {"indicator": "drug_cases_detected", "period": "2024-06", "value": 7}
 
 
 def delivered(e, offset: int = 1):
-    r = to_kafka(e)
-    rec = SimpleNamespace(
-        topic="events", partition=0, offset=offset, key=r.key, value=r.value, headers=r.headers, timestamp=0
-    )
-    return decode(rec, PLAN)
+    return record(e, offset)
 
 
 def projector(uow: MemoryUnitOfWork) -> Projector:
