@@ -250,10 +250,17 @@ async def grant(
 
 
 async def grant_services(
-    bootstrap: str, admin: KafkaCredentials, topics: TopicNames, groups: dict[str, str]
+    bootstrap: str,
+    admin: KafkaCredentials,
+    topics: TopicNames,
+    groups: dict[str, str],
+    passwords: dict[str, str] | None = None,
 ) -> dict[str, KafkaCredentials]:
-    """Every service's principal with its least privilege; returns each service's credentials."""
-    issued = {s: KafkaCredentials(s, service_password(admin.password, s), admin.protocol) for s in SERVICES}
+    """Every service's principal with its least privilege; returns each service's credentials.
+    `passwords` (service -> password) are an installation's own (compose's secrets); without
+    them each is derived from the admin's (`service_password`, the local stack)."""
+    passwords = passwords or {s: service_password(admin.password, s) for s in SERVICES}
+    issued = {s: KafkaCredentials(s, passwords[s], admin.protocol) for s in SERVICES}
     acls = [acl for s in SERVICES for acl in service_acls(s, topics, groups[s])]
     await grant(bootstrap, admin, {s: c.password for s, c in issued.items()}, acls)
     return issued

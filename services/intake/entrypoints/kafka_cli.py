@@ -16,9 +16,8 @@ from shared.kafka_access import (
     SERVICES,
     TopicNames,
     agency_topic,
-    grant,
     grant_agency,
-    service_acls,
+    grant_services,
     service_groups,
 )
 from shared.local_stack import NOT_FOUND, kafka_admin, recorded
@@ -99,7 +98,7 @@ def _service_passwords(env: dict[str, str]) -> dict[str, str]:
 
 
 @app.command("grant-services")
-def grant_services(
+def grant_services_command(
     bootstrap: str = typer.Option(None, "--bootstrap", envvar="KAFKA_BOOTSTRAP_SERVERS", help="host:port"),
 ) -> None:
     """Create (or replace) each service's SCRAM user and add its ACLs; idempotent, run at every start.
@@ -113,10 +112,8 @@ def grant_services(
         raise typer.BadParameter(
             f"set KAFKA_BOOTSTRAP_SERVERS, pass --bootstrap or {NOT_FOUND}", param_hint="--bootstrap"
         )
-    passwords = _service_passwords(env)
-    topics, groups = TopicNames.from_env(env), service_groups(env)
-    acls = [acl for s in SERVICES for acl in service_acls(s, topics, groups[s])]
-    asyncio.run(grant(bootstrap, _admin(), passwords, acls))
+    passwords, groups = _service_passwords(env), service_groups(env)
+    asyncio.run(grant_services(bootstrap, _admin(), TopicNames.from_env(env), groups, passwords))
     for service in SERVICES:
         typer.echo(
             f"{service}: SCRAM-SHA-512 user {service}, consumer groups {groups[service]}*, least privilege"
