@@ -15,12 +15,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import uvicorn
 
-from services.aggregator.adapters.decoding import decode
 from services.aggregator.bootstrap import bootstrap
 from services.aggregator.entrypoints.app import create_app
 from services.intake.__main__ import topic_specs
@@ -30,12 +28,12 @@ from shared.auth.tokens import generate_signing_key
 from shared.clock import ManualClock
 from shared.db import upgrade_async
 from shared.demo import BEHAVIOURS
-from shared.events.codec import to_kafka
 from shared.events.models import agency_event_adapter
 from shared.infra import create_database, drop_database, service_database_url
 from shared.kafka import ensure_topics
 from shared.simulation import Simulation
 from tests.aggregator.helpers import NOW, PLAN, fresh_database, settings_for, unique_topics
+from tests.aggregator.streams import record
 from tests.intake.integration.conftest import make_settings, served_on_loopback
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -103,22 +101,6 @@ def demo_events() -> list:
         }
     )
     return [*events, correction]
-
-
-def _delivered(event, offset: int):
-    record = to_kafka(event)
-    return decode(
-        SimpleNamespace(
-            topic="events",
-            partition=0,
-            offset=offset,
-            key=record.key,
-            value=record.value,
-            headers=record.headers,
-            timestamp=0,
-        ),
-        PLAN,
-    )
 
 
 @pytest.fixture(scope="package")
@@ -190,7 +172,7 @@ async def board_url(
         batch = []
         for event in by_arrival[moment]:
             offset += 1
-            batch.append(_delivered(event, offset))
+            batch.append(record(event, offset))
         await agg.projector.apply(batch, min(moment, NOW))
     await agg.projector.apply([], NOW, reevaluate={a.code for a in PLAN.agencies})
     auth = AuthSettings(jwks_file=issuer_keys[1], login_url=f"{intake_url}/login")

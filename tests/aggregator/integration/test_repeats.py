@@ -4,38 +4,20 @@ fold of the inbox gives (PostgreSQL only: the projector is driven directly)."""
 from __future__ import annotations
 
 from datetime import timedelta
-from types import SimpleNamespace
 
 import pytest
 
-from services.aggregator.adapters.decoding import decode
 from services.aggregator.adapters.unit_of_work import SqlUnitOfWork
 from services.aggregator.domain.facts import fact_from_event
 from services.aggregator.domain.history import fold
 from services.aggregator.domain.planview import view
 from services.aggregator.service_layer.projector import Projector
 from shared.db import make_engine
-from shared.events.codec import to_kafka
 from tests.aggregator.helpers import NOW, PLAN, event, fresh_database, live_kpis, recomputed_kpis, reported
+from tests.aggregator.streams import record
 
 pytestmark = pytest.mark.infra
 KPI = ("CA-TINH", "drug_cases_detected", "2024")
-
-
-def delivered(e, offset: int):
-    record = to_kafka(e)
-    return decode(
-        SimpleNamespace(
-            topic="events",
-            partition=0,
-            offset=offset,
-            key=record.key,
-            value=record.value,
-            headers=record.headers,
-            timestamp=0,
-        ),
-        PLAN,
-    )
 
 
 async def test_a_resend_at_another_offset_breaks_a_tie_as_the_inbox_does(database_url):
@@ -45,11 +27,9 @@ async def test_a_resend_at_another_offset_breaks_a_tie_as_the_inbox_does(databas
     first = reported("CA-TINH", "drug_cases_detected", "2024-06", 5, id="tie-a", time=at)
     second = reported("CA-TINH", "drug_cases_detected", "2024-06", 70, id="tie-b", time=at)
     try:
-        await projector.apply(
-            [delivered(first, 1), delivered(second, 2)], NOW
-        )  # same time: the later one wins
+        await projector.apply([record(first, 1), record(second, 2)], NOW)  # same time: the later one wins
         # the first again, at a later offset (intake forwarded it twice): the inbox keeps it at 1
-        outcome = await projector.apply([delivered(first, 3)], NOW)
+        outcome = await projector.apply([record(first, 3)], NOW)
         assert outcome.duplicates == 1
         live = await live_kpis(engine)
         assert live[KPI] == recomputed_kpis([first, second], NOW)[KPI]
@@ -64,9 +44,9 @@ async def test_a_redelivered_activity_counts_once_and_its_new_neighbours_count(d
     data = {"activity": "propaganda_session", "date": "2024-06-10", "participants": 40}
     events = [event("CA-TINH", "activity.recorded", data, id=f"act-{i}") for i in range(3)]
     try:
-        await projector.apply([delivered(events[0], 1), delivered(events[1], 2)], NOW)
+        await projector.apply([record(events[0], 1), record(events[1], 2)], NOW)
         # the second again (same record, redelivered) in a batch with a new one
-        outcome = await projector.apply([delivered(events[1], 2), delivered(events[2], 3)], NOW)
+        outcome = await projector.apply([record(events[1], 2), record(events[2], 3)], NOW)
         assert (outcome.applied, outcome.duplicates) == (1, 1)
         live = projector._cache["CA-TINH"].ledger.counted  # what the next evaluations start from
         recomputed = fold([fact_from_event(e, i, PLAN) for i, e in enumerate(events)], PLAN)[
