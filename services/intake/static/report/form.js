@@ -446,10 +446,12 @@
       .register("/report/sw.js", { scope: "/report" })
       .then(() => navigator.serviceWorker.ready)
       .then(async () => {
-        if (navigator.serviceWorker.controller) return; // the worker keeps the page from now on
-        // The first visit came before the worker: keep this page for a reload without a connection.
+        // The first visit came before the worker (which may already have claimed the page without
+        // seeing its navigation): keep this page for a reload without a connection.
+        const cache = await caches.open(CACHE);
+        if (await cache.match(location.href)) return;
         const response = await fetch(location.href, { credentials: "same-origin" });
-        if (response.ok && !response.redirected) await (await caches.open(CACHE)).put(location.href, response);
+        if (response.ok && !response.redirected) await cache.put(location.href, response);
       })
       .catch(() => {
         // no service worker (e.g. plain http on a LAN address): the form works, only not offline after a reload
