@@ -128,6 +128,7 @@ class ConsumerHealth:
         self.state = "starting"  # starting | running | restarting | stopped
         self.last_error: str | None = None
         self._since = monotonic()  # when `state` last changed
+        self._outage_since: float | None = None  # work rolled back for an outage, none done since
         self._partitions: dict[tuple[str, int], _Partition] = {}
         families = _families(registry)
         self._restarts = families["restarts"].labels(name)
@@ -143,6 +144,13 @@ class ConsumerHealth:
             self.state, self._since = state, self._now()
         if error is not None:
             self.last_error = clean_text(error, 300)
+
+    def outage(self, error: BaseException) -> None:
+        """Work was rolled back because a dependency is away or refuses every record (e.g. a full
+        disk, while `SELECT 1` still answers): not ready until a record is done again."""
+        if self._outage_since is None:
+            self._outage_since = self._now()
+        self.last_error = clean_text(f"{type(error).__name__}: {error}", 300)
 
     def restarted(self, error: BaseException) -> None:
         self._restarts.inc()
@@ -162,6 +170,7 @@ class ConsumerHealth:
 
     def done(self, topic: str, partition: int, next_offset: int) -> None:
         """Records up to `next_offset` (exclusive) are committed (handled or dead-lettered)."""
+        self._outage_since = None
         p = self._partitions.setdefault((topic, partition), _Partition(next_offset, next_offset, self._now()))
         if next_offset > p.done:
             p.done, p.since = next_offset, self._now()
@@ -176,6 +185,7 @@ class ConsumerHealth:
         """Partitions this consumer no longer owns (a rebalance); all of them when None."""
         if partitions is None:
             self._partitions.clear()
+            self._outage_since = None
         for key in partitions or ():
             self._partitions.pop(key, None)
 
@@ -203,13 +213,20 @@ class ConsumerHealth:
             return f"consumer not connected for {down_for:.0f}s" + (
                 f" (last error: {self.last_error})" if self.last_error else ""
             )
+        problems = []
+        if self._outage_since is not None:
+            rolled_back = self._now() - self._outage_since
+            problems.append(f"work rolled back for {rolled_back:.0f}s, retrying: {self.last_error}")
         stalled = self.stalled()
         if stalled:
-            return "stalled: " + ", ".join(
-                f"{t}/{p} ({n} waiting, no progress for {s:.0f}s)"
-                for (t, p), (n, s) in sorted(stalled.items())
+            problems.append(
+                "stalled: "
+                + ", ".join(
+                    f"{t}/{p} ({n} waiting, no progress for {s:.0f}s)"
+                    for (t, p), (n, s) in sorted(stalled.items())
+                )
             )
-        return None
+        return "; ".join(problems) or None
 
 
 # -- supervision -----------------------------------------------------------------------------
@@ -316,6 +333,7 @@ class RecordGuard:
                 raise
             except Exception as exc:
                 if await self.is_outage(exc):
+                    self.health.outage(exc)
                     raise
                 self.health.failed_attempt()
                 log.warning(

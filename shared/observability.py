@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import platform
 from collections.abc import Awaitable, Callable
@@ -12,6 +13,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Gauge, make_asgi_app
 
 ReadinessCheck = Callable[[], Awaitable[str | None]]  # None = ready, else the reason it is not
+CHECK_TIMEOUT_S = 1.0  # below a probe's usual timeout, so /readyz answers 503 rather than nothing
 
 # Checks added by components wired on a service's registry (its consumers' health), so the
 # entrypoint that mounts /readyz need not know them.
@@ -72,16 +74,19 @@ def mount_health_and_metrics(
     async def healthz() -> dict:
         return {"status": "ok"}
 
+    async def ask(check: ReadinessCheck) -> str | None:
+        try:
+            return await asyncio.wait_for(check(), CHECK_TIMEOUT_S)
+        except TimeoutError:  # a partitioned dependency hangs rather than refuses
+            return f"no answer within {CHECK_TIMEOUT_S:g} s"
+        except Exception as exc:  # a readiness probe reports, it never raises
+            return f"{type(exc).__name__}: {exc}"
+
     @app.get("/readyz", tags=["operations"], summary="Every dependency is reachable")
     async def readyz() -> JSONResponse:
-        problems = {}
-        for name, check in {**checks, **_REGISTERED.get(registry, {})}.items():
-            try:
-                reason = await check()
-            except Exception as exc:  # a readiness probe reports, it never raises
-                reason = f"{type(exc).__name__}: {exc}"
-            if reason:
-                problems[name] = reason
+        named = {**checks, **_REGISTERED.get(registry, {})}
+        reasons = await asyncio.gather(*(ask(check) for check in named.values()))
+        problems = {name: reason for name, reason in zip(named, reasons) if reason}
         status = 503 if problems else 200
         return JSONResponse({"status": "unavailable" if problems else "ready", "problems": problems}, status)
 

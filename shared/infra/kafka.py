@@ -32,9 +32,11 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 from shared.infra._process import REPO_ROOT, ChildServer, InfraError, cache_dir, tail
+from shared.infra.faults import Link, NetworkNamespace
 from shared.infra.ports import free_port, wait_for_port
 from shared.kafka import SCRAM, KafkaCredentials, make_admin
 
@@ -180,8 +182,17 @@ class KafkaServer(ChildServer):
         quorum: list[KafkaServer] | None = None,
         cluster_id: str | None = None,
         admin_password: str | None = None,
+        namespace: NetworkNamespace | None = None,
+        links: Sequence[Link] = (),
     ) -> None:
+        """`namespace`, `links` (fault tests): the node runs inside that network namespace, its
+        client listener on the first link and one more listener per further link, so a
+        partition of one link cuts only the clients that bootstrapped through it."""
         self.workdir = Path(workdir).resolve()
+        self.namespace = namespace
+        self.links = list(links)
+        self.host = self.links[0].address if self.links else HOST
+        self.link_ports: list[int] = []
         self.admin_password = admin_password or admin_secret(self.workdir)
         self.node_id = node_id
         self.quorum = quorum if quorum is not None else [self]
@@ -195,7 +206,12 @@ class KafkaServer(ChildServer):
     def bootstrap(self) -> str:
         if self.port is None:
             raise InfraError("Kafka was never started")
-        return f"{HOST}:{self.port}"
+        return f"{self.host}:{self.port}"
+
+    def bootstrap_via(self, link: Link) -> str:
+        """The bootstrap address of the listener on `link` (one of `links`)."""
+        index = self.links.index(link)
+        return self.bootstrap if index == 0 else f"{link.address}:{self.link_ports[index - 1]}"
 
     @property
     def data_dir(self) -> Path:
@@ -221,6 +237,7 @@ class KafkaServer(ChildServer):
         """Pick the node's ports once; restarts keep them so clients and peers reconnect."""
         if self.port is None:
             self.port, self.controller_port = free_port(HOST), free_port(HOST)
+            self.link_ports = [free_port(HOST) for _ in self.links[1:]]
 
     def quorum_state(self) -> dict:
         """This node's view of the KRaft quorum (`leaderId`, `leaderEpoch`), {} if none yet."""
@@ -233,24 +250,40 @@ class KafkaServer(ChildServer):
         replication, min_isr = replication_for(len(self.quorum))
         voters = ",".join(f"{n.node_id}@{HOST}:{n.controller_port}" for n in self.quorum)
         password = self.admin_password
+        names = [f"LINK{i}" for i in range(1, len(self.links))]
+        clients = [
+            f"{name}://{link.address}:{port}"
+            for name, link, port in zip(names, self.links[1:], self.link_ports)
+        ]
         props = {
             "process.roles": "broker,controller",
             "node.id": str(self.node_id),
             "controller.quorum.voters": voters,
-            "listeners": f"SASL_PLAINTEXT://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}",
-            "advertised.listeners": f"SASL_PLAINTEXT://{HOST}:{self.port}",
+            "listeners": ",".join(
+                [
+                    f"SASL_PLAINTEXT://{self.host}:{self.port}",
+                    *clients,
+                    f"CONTROLLER://{HOST}:{self.controller_port}",
+                ]
+            ),
+            "advertised.listeners": ",".join([f"SASL_PLAINTEXT://{self.host}:{self.port}", *clients]),
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "SASL_PLAINTEXT",
-            "listener.security.protocol.map": "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+            "listener.security.protocol.map": ",".join(
+                f"{name}:SASL_PLAINTEXT" for name in ["SASL_PLAINTEXT", *names, "CONTROLLER"]
+            ),
             # Clients and brokers: SCRAM, whose credentials live in the cluster's metadata. The
             # controllers cannot read that metadata before they have a quorum, so they
             # authenticate each other with PLAIN as the same admin principal.
             "sasl.enabled.mechanisms": SCRAM,
             "sasl.mechanism.inter.broker.protocol": SCRAM,
-            f"listener.name.sasl_plaintext.{SCRAM.lower()}.sasl.jaas.config": (
-                "org.apache.kafka.common.security.scram.ScramLoginModule required "
-                f'username="{ADMIN}" password="{password}";'
-            ),
+            **{
+                f"listener.name.{name.lower()}.{SCRAM.lower()}.sasl.jaas.config": (
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required "
+                    f'username="{ADMIN}" password="{password}";'
+                )
+                for name in ["SASL_PLAINTEXT", *names]
+            },
             "sasl.mechanism.controller.protocol": "PLAIN",
             "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
             "listener.name.controller.plain.sasl.jaas.config": (
@@ -323,6 +356,8 @@ class KafkaServer(ChildServer):
         cmd = self._java_cmd(home, "kafka.Kafka", str(config))
         heap = ["-Xmx512m", "-Xms256m"] if len(self.quorum) == 1 else ["-Xmx384m", "-Xms128m"]
         cmd[1:1] = [*heap, "-XX:+UseG1GC"]
+        if self.namespace is not None:
+            cmd[:0] = self.namespace.exec_prefix
         # Own session: a Ctrl-C in the terminal must not kill the broker behind our back.
         self._proc = subprocess.Popen(
             cmd, cwd=self.workdir, stdout=self._output, stderr=subprocess.STDOUT, start_new_session=True
@@ -342,7 +377,7 @@ class KafkaServer(ChildServer):
                 self.kill()  # reaps it and closes the log handle
                 raise InfraError(f"Kafka exited during start-up\n{self._logs()}")
             try:
-                wait_for_port(HOST, self.port or 0, timeout=min(1.0, deadline - time.monotonic()))
+                wait_for_port(self.host, self.port or 0, timeout=min(1.0, deadline - time.monotonic()))
             except TimeoutError:
                 continue
             if _probe(self.bootstrap, self.node_id, self.admin):

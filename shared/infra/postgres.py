@@ -35,6 +35,7 @@ import psutil
 from sqlalchemy.engine import make_url
 
 from shared.infra._process import InfraError, pid_alive, tail
+from shared.infra.faults import Link, NetworkNamespace
 from shared.infra.ports import free_port
 
 HOST = "127.0.0.1"
@@ -118,10 +119,23 @@ class PostgresServer:
     /tmp/pytest-of-root), the cluster lives in a /tmp dir linked as `workdir/cluster`.
     """
 
-    def __init__(self, workdir: Path, *, tls: bool = False) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        tls: bool = False,
+        namespace: NetworkNamespace | None = None,
+        links: Sequence[Link] = (),
+    ) -> None:
         """`tls`: the server also takes TLS, with a certificate for 127.0.0.1 signed by a CA of
-        its own (`ca_file`), as clients verify it with DATABASE_SSLMODE=verify-full."""
+        its own (`ca_file`), as clients verify it with DATABASE_SSLMODE=verify-full.
+        `namespace`, `links` (fault tests): the server runs inside that network namespace and
+        listens on every link's inner address; `url` is the first link's."""
         self.workdir = Path(workdir).resolve()
+        self.namespace = namespace
+        self._links = list(links)
+        self.addresses = [link.address for link in links] or [HOST]
+        self.host = self.addresses[0]
         self.base = self.workdir
         self.port: int | None = None
         self.tls = tls
@@ -185,7 +199,7 @@ class PostgresServer:
     def role_url(self, role: str, database: str = DATABASE) -> str:
         if self.port is None:
             raise InfraError("PostgreSQL was never started")
-        return f"postgresql+asyncpg://{role}:{self.password(role)}@{HOST}:{self.port}/{database}"
+        return f"postgresql+asyncpg://{role}:{self.password(role)}@{self.host}:{self.port}/{database}"
 
     @property
     def url(self) -> str:
@@ -222,12 +236,19 @@ class PostgresServer:
         return self.pid is not None
 
     def _run(
-        self, *cmd: str, as_server: bool = True, check: bool = True, timeout: float = 120
+        self,
+        *cmd: str,
+        as_server: bool = True,
+        check: bool = True,
+        timeout: float = 120,
+        namespace: NetworkNamespace | None = None,
     ) -> subprocess.CompletedProcess[str]:
         assert self._bin is not None
         argv = [str(self._bin / cmd[0]), *cmd[1:]]
         if as_server and _is_root():
             argv = ["runuser", "-u", OS_USER, "--", *argv]
+        if namespace is not None:
+            argv = [*namespace.exec_prefix, *argv]
         # cwd: the postgres user may not be allowed into the caller's cwd (e.g. /root).
         result = subprocess.run(argv, cwd=self.base, capture_output=True, text=True, timeout=timeout)
         if check and result.returncode != 0:
@@ -298,7 +319,8 @@ class PostgresServer:
         # Unix socket paths are limited to 107 bytes; we only need TCP anyway.
         sock_opt = str(sock) if len(str(sock)) < 90 else ""
         opts = (
-            f"-p {self.port} -c listen_addresses={HOST} -c unix_socket_directories='{sock_opt}'"
+            f"-p {self.port} -c listen_addresses='{','.join(self.addresses)}'"
+            f" -c unix_socket_directories='{sock_opt}'"
             " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
             " -c max_connections=200"
         )
@@ -318,10 +340,11 @@ class PostgresServer:
             "-o",
             opts,
             timeout=timeout + 10,
+            namespace=self.namespace,
         )
         self._await_ready(timeout)
         if legacy:  # still trust: give the superuser its password, then require passwords
-            no_password = f"postgresql+asyncpg://{ADMIN}@{HOST}:{self.port}/postgres"
+            no_password = f"postgresql+asyncpg://{ADMIN}@{self.host}:{self.port}/postgres"
             _run_async(_admin(no_password, _set_password(ADMIN, self.password(ADMIN))))
             self._write_hba()
             self._run("pg_ctl", "reload", "-D", str(self.data_dir))
@@ -333,9 +356,10 @@ class PostgresServer:
 
     def _write_hba(self) -> None:
         hba = self.data_dir / "pg_hba.conf"
-        if hba.exists() and hba.read_text() == _HBA:
+        text = _HBA + "".join(f"host all all {link.host_address}/32 scram-sha-256\n" for link in self._links)
+        if hba.exists() and hba.read_text() == text:
             return
-        hba.write_text(_HBA)
+        hba.write_text(text)
         if _is_root():
             shutil.chown(hba, OS_USER, OS_USER)
 
@@ -346,7 +370,7 @@ class PostgresServer:
                 "pg_isready",  # needs no password: it only asks whether connections are taken
                 "-q",
                 "-h",
-                HOST,
+                self.host,
                 "-p",
                 str(self.port),
                 "-U",
@@ -357,7 +381,7 @@ class PostgresServer:
             if ready.returncode == 0:
                 return
             if time.monotonic() > deadline:
-                raise InfraError(f"PostgreSQL not ready on {HOST}:{self.port}\n{tail(self.log_path)}")
+                raise InfraError(f"PostgreSQL not ready on {self.host}:{self.port}\n{tail(self.log_path)}")
             time.sleep(0.1)
 
     def _wait_gone(self, pids: list[int], timeout: float = 10) -> None:

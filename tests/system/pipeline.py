@@ -89,6 +89,7 @@ class Pipeline:
             **(env or {}),
         }
         self.state: dict = {}
+        self.overrides: dict[str, dict[str, str]] = {}  # a service's own settings on restarts
         self.tokens: dict[str, str] = {}
         self.started = 0.0
         self.kills: Counter = Counter()
@@ -139,10 +140,21 @@ class Pipeline:
             "TIENDO_NOW": now,
             **self.env,
             **service_kafka_env(self.paths, name),  # its own Kafka principal, as `up` gave it
+            **self.overrides.get(name, {}),
         }
+
+    def restart_with(self, name: str, **settings: str) -> None:
+        """Restart a service with some settings of its own (e.g. another route to a server)."""
+        self.overrides.setdefault(name, {}).update(settings)
+        self._end(name)  # a reconfiguration, not a fault: not counted in `kills`
+        self.start(name)
 
     def kill(self, name: str) -> None:
         """SIGKILL a service (or the SMTP server) and wait until it is gone."""
+        self._end(name)
+        self.kills[name] += 1
+
+    def _end(self, name: str) -> None:
         pid = self.pid(name)
         try:
             os.kill(pid, signal.SIGKILL)
@@ -155,7 +167,6 @@ class Pipeline:
             except ChildProcessError:
                 pass
             time.sleep(0.05)
-        self.kills[name] += 1
 
     def start(self, name: str, wait_ready: bool = True) -> None:
         """Start a killed service again on the same port, same settings."""

@@ -28,3 +28,41 @@ async def test_forgotten_checks_no_longer_decide_readiness():
         after = await client.get("/readyz")
     assert before.status_code == 503 and "consumer:aggregator-events" in before.json()["problems"]
     assert after.status_code == 200, after.text
+
+
+async def test_a_check_that_hangs_is_a_problem_answered_within_the_check_timeout():
+    """A partitioned dependency hangs rather than refuses: /readyz still answers, 503, at once."""
+    import asyncio
+    import time
+
+    from shared.observability import CHECK_TIMEOUT_S
+
+    async def hangs() -> None:
+        await asyncio.sleep(3600)
+
+    app = FastAPI()
+    mount_health_and_metrics(app, new_registry(), {"database": hangs, "relay": _up})
+    started = time.monotonic()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as client:
+        answer = await client.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json()["problems"] == {"database": f"no answer within {CHECK_TIMEOUT_S:g} s"}
+    assert time.monotonic() - started < CHECK_TIMEOUT_S + 1
+
+
+async def test_work_rolled_back_for_an_outage_is_not_ready_until_a_record_is_done():
+    """A full disk: `SELECT 1` answers, every write fails. The consumer says so at once."""
+    from shared.consumers import ConsumerHealth
+
+    clock = [100.0]
+    health = ConsumerHealth(new_registry(), "aggregator", "events", monotonic=lambda: clock[0])
+    health.set_state("running")
+    health.seen("events", 0, 10)
+    assert await health.check() is None
+    health.outage(OSError("could not extend file: No space left on device"))
+    clock[0] += 4
+    assert await health.check() == (
+        "work rolled back for 4s, retrying: OSError: could not extend file: No space left on device"
+    )
+    health.done("events", 0, 10)
+    assert await health.check() is None

@@ -193,6 +193,7 @@ class EventConsumer:
                 outcome = await self._isolate(records, items)
         except Exception as exc:  # e.g. the database is away: roll back, retry (the caller rewinds)
             self.metrics.db_failures.inc()
+            self.health.outage(exc)
             log.warning("batch of %d rolled back (%s); retrying", len(records), exc)
             await asyncio.sleep(0.5)
             return False

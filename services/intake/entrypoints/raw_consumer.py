@@ -186,6 +186,7 @@ class RawForwarder:
             await self.handle(records)
         except Exception as exc:
             if await self.guard.is_outage(exc):
+                self.health.outage(exc)
                 raise  # FastStream nacks: the batch is read again after the broker's back-off
             log.exception("raw batch of %d failed; handling its records one by one", len(records))
             await self._one_by_one(records)
