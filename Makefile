@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint test-fast test-system test-cluster bench up down status schemas openapi clean help
+.PHONY: demo test lint test-fast test-system test-cluster bench soak up down status schemas openapi clean help
 
 help:
 	@echo "make demo   - whole pipeline on local embedded infrastructure, with results"
@@ -14,6 +14,7 @@ help:
 	@echo "make test-fast   - only the pure unit tests (seconds)"
 	@echo "make lint   - ruff (lint, format check), mypy, import-linter; make test runs it first"
 	@echo "make bench  - benchmarks (writes docs/benchmarks.md)"
+	@echo "make soak   - the pipeline for 30 minutes at half its sustainable rate (writes docs/soak.md; MINUTES=60)"
 	@echo "make up | status | down - the local stack in the background"
 
 $(STAMP): pyproject.toml
@@ -51,6 +52,11 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	@$(BIN)/python -m bench.run_all
+
+MINUTES ?= 30
+soak: $(STAMP)
+	@$(BIN)/python -m pip install --quiet -e ".[test,soak]"
+	@$(BIN)/python -m bench.soak --minutes $(MINUTES)
 
 up: $(STAMP)
 	@$(BIN)/tiendo stack up

@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
+import shutil
 import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -287,10 +290,33 @@ async def _measure(
         )
 
 
-def run(seconds: float = 60, saturate: float = 30, progress=print) -> Result:
+@dataclass
+class Stack:
+    """The three services on Kafka and PostgreSQL, as `stack` below started them."""
+
+    state: dict
+    tokens: dict[str, str]
+    work: Workload
+    topics: dict[str, str]
+    pids: dict[str, int]
+    groups: dict[str, str]
+
+    @property
+    def intake(self) -> str:
+        return self.state["components"]["intake"]["url"]
+
+    @property
+    def database_url(self) -> str:
+        return self.state["database_url"]
+
+
+@contextlib.contextmanager
+def stack(prefix: str, progress=print) -> Iterator[Stack]:
+    """Kafka and PostgreSQL (from the environment, else started), the three services on unique
+    topics and groups, the agencies' tokens; everything stopped and removed afterwards."""
     work_dir = Path(
         tempfile.mkdtemp(
-            prefix="bench-e2e-", dir=REPO_ROOT / ".tiendo" if (REPO_ROOT / ".tiendo").exists() else None
+            prefix=prefix, dir=REPO_ROOT / ".tiendo" if (REPO_ROOT / ".tiendo").exists() else None
         )
     )
     bootstrap, kafka = kafka_from_env_or_start(work_dir / "kafka")
@@ -303,21 +329,23 @@ def run(seconds: float = 60, saturate: float = 30, progress=print) -> Result:
         "TIENDO_DLQ_TOPIC": f"e2e-dlq-{tag}",
         "TIENDO_STATUS_TOPIC": f"e2e-status-{tag}",
     }
-    env = {
-        **topics,
+    groups = {
         "AGGREGATOR_GROUP_ID": f"e2e-agg-{tag}",
         "NOTIFIER_CONSUMER_GROUP": f"e2e-notifier-{tag}",
         "INTAKE_RAW_GROUP_ID": f"e2e-raw-{tag}",
+    }
+    env = {
+        **topics,
+        **groups,
         "INTAKE_RATE_PER_S": "100000",
         "INTAKE_RATE_BURST": "100000",
         "TIENDO_LOG_LEVEL": "WARNING",
         "AGGREGATOR_DEADLINE_CHECK_SECONDS": "30",
         **NOTIFIER_ENV,
     }
-    result = Result()
     try:
         database_url = asyncio.run(create_database(server_url, "e2e"))
-        progress("end-to-end: starting intake, aggregator and notifier ...")
+        progress("starting intake, aggregator and notifier ...")
         state = up(
             paths,
             lambda _: None,
@@ -327,33 +355,44 @@ def run(seconds: float = 60, saturate: float = 30, progress=print) -> Result:
             database_url=database_url,
             stable_ports=False,
         )
-        pids = {name: state["components"][name]["pid"] for name in ("intake", "aggregator", "notifier")}
         try:
             tokens = asyncio.run(issue_tokens(database_url, BACKGROUND + PROBES, datetime.fromisoformat(NOW)))
+            pids = {name: state["components"][name]["pid"] for name in ("intake", "aggregator", "notifier")}
             work = Workload(PLAN, seed=11, tag=f"e2e{tag}")
-            with RssSampler(pids) as rss:
-                progress(f"end-to-end: saturating for {saturate:g} s ...")
-                result.sustainable = asyncio.run(
-                    _saturate(state["components"]["intake"]["url"], tokens, work, database_url, saturate)
-                )
-                result.offered = max(1.0, result.sustainable / 2)
-                progress(
-                    f"end-to-end: sustainable {result.sustainable:,.0f} events/s; open loop at "
-                    f"{result.offered:,.0f}/s for {seconds:g} s ..."
-                )
-                asyncio.run(
-                    _measure(
-                        state, tokens, work, result.offered, seconds, topics["TIENDO_STATUS_TOPIC"], result
-                    )
-                )
-            result.rss = dict(rss.peak)
+            yield Stack(state, tokens, work, topics, pids, groups)
         finally:
             down(paths, lambda _: None, grace=20)
     finally:
         if kafka:
             kafka.stop()
         if pg:
-            pg.stop()
+            pg.remove()  # a relocated cluster's files too
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def run(seconds: float = 60, saturate: float = 30, progress=print) -> Result:
+    result = Result()
+    with stack("bench-e2e-", lambda line: progress(f"end-to-end: {line}")) as s:
+        with RssSampler(s.pids) as rss:
+            progress(f"end-to-end: saturating for {saturate:g} s ...")
+            result.sustainable = asyncio.run(_saturate(s.intake, s.tokens, s.work, s.database_url, saturate))
+            result.offered = max(1.0, result.sustainable / 2)
+            progress(
+                f"end-to-end: sustainable {result.sustainable:,.0f} events/s; open loop at "
+                f"{result.offered:,.0f}/s for {seconds:g} s ..."
+            )
+            asyncio.run(
+                _measure(
+                    s.state,
+                    s.tokens,
+                    s.work,
+                    result.offered,
+                    seconds,
+                    s.topics["TIENDO_STATUS_TOPIC"],
+                    result,
+                )
+            )
+        result.rss = dict(rss.peak)
     return result
 
 

@@ -225,6 +225,22 @@ class CommitWatcher:
         self._stop = True
 
 
+def rss_mb(pid: int) -> float:
+    """The RSS of process `pid` and its children, in MB (0 when it is gone)."""
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total / 2**20
+
+
 class RssSampler:
     """Peak RSS (MB) per named process, children included, sampled every `interval` s."""
 
@@ -234,24 +250,10 @@ class RssSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="rss-sampler")
 
-    def _rss(self, pid: int) -> float:
-        try:
-            proc = psutil.Process(pid)
-            procs = [proc, *proc.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return 0.0
-        total = 0
-        for p in procs:
-            try:
-                total += p.memory_info().rss
-            except psutil.NoSuchProcess:
-                pass
-        return total / 2**20
-
     def _run(self) -> None:
         while not self._stop.is_set():
             for name, pid in self.pids.items():
-                self.peak[name] = max(self.peak[name], self._rss(pid))
+                self.peak[name] = max(self.peak[name], rss_mb(pid))
             self._stop.wait(self.interval)
 
     def __enter__(self) -> RssSampler:

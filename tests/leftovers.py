@@ -4,8 +4,9 @@ Loaded by pytest (`-p tests.leftovers` in pyproject.toml). At the start of the s
 temporary file of the session's own processes goes to a private directory
 (`$TMPDIR/tiendo-test-<pid>`, world-traversable because PostgreSQL, run as its own user, may be
 relocated there); when the session ends, after every fixture is torn down, that directory must
-be empty and no new `tiendo-*` / `bench-*` entry may be left in the system's temporary directory
-(some programs, such as a JVM, write to /tmp whatever TMPDIR says). Anything found fails the
+be empty, no new `tiendo-*` / `bench-*` entry may be left in the system's temporary directory
+(some programs, such as a JVM, write to /tmp whatever TMPDIR says), and no network namespace the
+session made (`shared.infra.faults`) may be left. Anything found fails the
 session and is named. pytest's own `tmp_path` directories are pytest's to prune
 (`tmp_path_retention_policy`).
 """
@@ -18,6 +19,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
+from shared.infra.faults import namespaces_of
 
 PROJECT_PREFIXES = ("tiendo-", "bench-")
 PRIVATE_PREFIX = "tiendo-test-"
@@ -62,6 +65,7 @@ class LeftoverCheck:
     def finish(self) -> list[str]:
         self.restore()
         found = leftovers(self.private, self.system_root, self.before)
+        found += [f"network namespace {name}" for name in namespaces_of(os.getpid())]
         shutil.rmtree(self.private, ignore_errors=True)  # named below, then removed: no pile-up
         return found
 

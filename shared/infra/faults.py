@@ -173,6 +173,14 @@ class SmallDisk:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
+def namespaces_of(pid: int) -> list[str]:
+    """The network namespaces process `pid` made and has not removed."""
+    if shutil.which("ip") is None:
+        return []
+    names = [line.split()[0] for line in _ip("netns", "list", check=False).stdout.splitlines() if line.split()]
+    return [name for name in names if name.startswith(f"{_PREFIX}-{pid}-")]
+
+
 def sweep_orphans() -> list[str]:
     """Remove namespaces and tmpfs mounts left by a process of this module that is gone."""
     swept = []
