@@ -60,7 +60,9 @@ async def _lag(bootstrap: str, groups: dict[str, tuple[str, str]]) -> dict[str, 
         lag: dict[str, int] = {}
         await consumer.topics()  # the cluster's metadata, for partitions_for_topic
         for name, (group, topic) in groups.items():
-            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+            partitions = [
+                TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
+            ]
             ends = await consumer.end_offsets(partitions)
             committed = await committed_offsets(bootstrap, group)
             lag[name] = sum(max(0, ends[tp] - committed.get(tp, 0)) for tp in partitions)

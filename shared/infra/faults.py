@@ -173,25 +173,26 @@ class SmallDisk:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def namespaces_of(pid: int) -> list[str]:
-    """The network namespaces process `pid` made and has not removed."""
+def _namespaces() -> list[str]:
     if shutil.which("ip") is None:
         return []
-    names = [line.split()[0] for line in _ip("netns", "list", check=False).stdout.splitlines() if line.split()]
-    return [name for name in names if name.startswith(f"{_PREFIX}-{pid}-")]
+    lines = _ip("netns", "list", check=False).stdout.splitlines()
+    return [line.split()[0] for line in lines if line.strip()]
+
+
+def namespaces_of(pid: int) -> list[str]:
+    """The network namespaces process `pid` made and has not removed."""
+    return [name for name in _namespaces() if name.startswith(f"{_PREFIX}-{pid}-")]
 
 
 def sweep_orphans() -> list[str]:
     """Remove namespaces and tmpfs mounts left by a process of this module that is gone."""
     swept = []
-    if shutil.which("ip") is not None:
-        listed = _ip("netns", "list", check=False).stdout
-        for line in listed.splitlines():
-            name = line.split()[0] if line.split() else ""
-            match = _NETNS.match(name)
-            if match and not pid_alive(int(match.group(1))):
-                _ip("netns", "del", name, check=False)
-                swept.append(name)
+    for name in _namespaces():
+        match = _NETNS.match(name)
+        if match and not pid_alive(int(match.group(1))):
+            _ip("netns", "del", name, check=False)
+            swept.append(name)
     try:
         mounts = Path("/proc/mounts").read_text().splitlines()
     except OSError:
