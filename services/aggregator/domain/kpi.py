@@ -115,7 +115,7 @@ def data_cutoff(ledger: AgencyLedger, plan: PlanIndex, as_of: datetime) -> date:
 def counted_from_activities(plan: PlanIndex, agency: str, indicator: str) -> bool:
     """The agency's figure of the indicator comes from recorded activities: as its reporting rule
     says (`from_activities`), or, off its rule, if some activity type counts into it."""
-    source = plan.index.figure_source(agency, indicator) if hasattr(plan, "index") else None
+    source = plan.index.figure_source(agency, indicator)
     if source is not None:
         return source == "activities"
     return any(c.indicator == indicator for a in plan.activity_types for c in a.counts_into)
