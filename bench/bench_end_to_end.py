@@ -311,9 +311,10 @@ class Stack:
 
 
 @contextlib.contextmanager
-def stack(prefix: str, progress=print) -> Iterator[Stack]:
+def stack(prefix: str, progress=print, extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
     """Kafka and PostgreSQL (from the environment, else started), the three services on unique
-    topics and groups, the agencies' tokens; everything stopped and removed afterwards."""
+    topics and groups (`extra_env` over this benchmark's settings), the agencies' tokens;
+    everything stopped and removed afterwards."""
     work_dir = Path(
         tempfile.mkdtemp(
             prefix=prefix, dir=REPO_ROOT / ".tiendo" if (REPO_ROOT / ".tiendo").exists() else None
@@ -342,6 +343,7 @@ def stack(prefix: str, progress=print) -> Iterator[Stack]:
         "TIENDO_LOG_LEVEL": "WARNING",
         "AGGREGATOR_DEADLINE_CHECK_SECONDS": "30",
         **NOTIFIER_ENV,
+        **(extra_env or {}),
     }
     try:
         database_url = asyncio.run(create_database(server_url, "e2e"))

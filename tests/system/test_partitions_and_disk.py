@@ -3,8 +3,8 @@
 Partitions are made with network namespaces of the suite's own (`shared.infra.faults`): the
 server runs inside a namespace joined to this one by two veth pairs, one the route of the
 service under test, one everybody else's; taking the first pair down cuts that service alone,
-silently (packets dropped, no reset), for a bounded time. The full disk is a tmpfs of a few
-megabytes holding PostgreSQL's data, filled with a ballast file and freed again.
+silently (packets dropped, no reset), for a bounded time. The full disk is a tmpfs of
+160 MB holding PostgreSQL's data, filled with a ballast file and freed again.
 
 Each scenario converges to the same independent oracle as the rest of tests/system, prints a
 one-line verdict and what the services showed during the fault. Needs root (namespaces,
@@ -19,6 +19,7 @@ import shutil
 import signal
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -106,6 +107,42 @@ def namespace():
     ns.remove()
 
 
+@dataclass
+class Fault:
+    log: EventLog
+    watch: Watch
+    began: float  # when the fault was complete
+    ended: float  # when it was undone
+
+    def during(self, settle: float) -> list[tuple[float, int, int]]:
+        """The samples taken while the fault held, but for its first `settle` seconds (what was
+        in flight may still land then)."""
+        return self.watch.between(self.began + settle, self.ended)
+
+    def back(self) -> str:
+        """'0.6' seconds from the end of the fault to the first ready answer, or 'never'."""
+        seconds = self.watch.first_ready_after(self.ended)
+        return "never" if seconds is None else f"{seconds:.1f}"
+
+
+def _under_load(pipe, watched: str, seed: int, begin, end, log: EventLog | None = None) -> Fault:
+    """Agencies post (60 events each, 4/s); 4 s in `begin()` makes the fault, which holds for
+    CUT_SECONDS, then `end()` undoes it; returns once every agency had its final answers."""
+    pipe.issue_tokens(MIXED)
+    log = log or EventLog()
+    with Watch(pipe, watched) as watch:
+        load = Load(pipe, log, Workload(PLAN, seed=seed).stream(MIXED, 60), rate=4).start()
+        time.sleep(4)
+        begin()
+        began = time.monotonic()
+        time.sleep(CUT_SECONDS)
+        ended = time.monotonic()
+        end()
+        load.join()
+        time.sleep(1)
+    return Fault(log, watch, began, ended)
+
+
 @needs_namespaces
 def test_partition_between_the_aggregator_and_postgresql(kafka_bootstrap, namespace, make_pipeline, tmp_path):
     """4a. The aggregator's route to PostgreSQL is cut for 10 s under load, then healed: intake
@@ -120,34 +157,22 @@ def test_partition_between_the_aggregator_and_postgresql(kafka_bootstrap, namesp
         pipe = make_pipeline(kafka_bootstrap, database_url)
         own_route = make_url(service_database_url(database_url, "aggregator")).set(host=aggregators.address)
         pipe.restart_with("aggregator", DATABASE_URL=own_route.render_as_string(hide_password=False))
-        pipe.issue_tokens(MIXED)
-        log = EventLog()
-        with Watch(pipe, "aggregator") as watch:
-            load = Load(pipe, log, Workload(PLAN, seed=41).stream(MIXED, 60), rate=4).start()
-            time.sleep(4)
-            cut = time.monotonic()
-            namespace.cut(aggregators)
-            time.sleep(CUT_SECONDS)
-            healed = time.monotonic()
-            namespace.heal(aggregators)
-            load.join()
-            time.sleep(1)
-        during = watch.between(cut + 3, healed)  # the first seconds: what was in flight may land
-        accepted_during = [s for s in log.sent if s.status in ("accepted", "duplicate")]
+        fault = _under_load(
+            pipe, "aggregator", 41, lambda: namespace.cut(aggregators), lambda: namespace.heal(aggregators)
+        )
+        during = fault.during(settle=3)
         assert during, "no sample of the aggregator during the partition"
         assert all(code != 200 for _, code, _ in during), f"/readyz said ready while cut off: {during}"
         recorded = {applied for _, _, applied in during}
         assert len(recorded) == 1, f"the aggregator recorded events while cut off from PostgreSQL: {during}"
+        assert fault.log.codes(503) == 0, "intake refused events though its own route to PostgreSQL held"
         assert pipe.alive("aggregator"), "the aggregator died of the partition"
         assert pipe.dlq_count() == 0, "a good event was dead-lettered during the partition"
-        verdict = converge("pg-partitioned-from-aggregator", pipe, log, started=started)
-        back = watch.first_ready_after(healed)
+        verdict = converge("pg-partitioned-from-aggregator", pipe, fault.log, started=started)
         _note(
-            f"[pg-partitioned-from-aggregator] route cut {CUT_SECONDS}s: /readyz {_codes(during)} "
-            f"while cut, nothing recorded meanwhile, intake accepted "
-            f"{len(accepted_during)} in total; ready again {back:.1f}s after the heal; {_outcome(verdict)}"
-            if back is not None
-            else f"[pg-partitioned-from-aggregator] ready again: not seen in samples; {verdict}"
+            f"[pg-partitioned-from-aggregator] route cut {CUT_SECONDS}s: /readyz {_codes(during)} while "
+            f"cut, nothing recorded meanwhile, intake 503=0; ready again {fault.back()}s after the heal; "
+            f"{_outcome(verdict)}"
         )
     finally:
         postgres.remove()
@@ -165,27 +190,18 @@ def test_partition_between_intake_and_the_brokers(fresh_database_url, namespace,
     try:
         pipe = make_pipeline(kafka.bootstrap, fresh_database_url)
         pipe.restart_with("intake", KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap_via(intakes))
-        pipe.issue_tokens(MIXED)
-        log = EventLog()
-        with Watch(pipe, "intake") as watch:
-            load = Load(pipe, log, Workload(PLAN, seed=42).stream(MIXED, 60), rate=4).start()
-            time.sleep(4)
-            cut = time.monotonic()
-            namespace.cut(intakes)
-            time.sleep(CUT_SECONDS)
-            healed = time.monotonic()
-            namespace.heal(intakes)
-            load.join()
-        refused = log.codes(503)
+        fault = _under_load(
+            pipe, "intake", 42, lambda: namespace.cut(intakes), lambda: namespace.heal(intakes)
+        )
+        refused = fault.log.codes(503)
         assert refused > 0, "intake answered no 503 while cut off from the brokers: the fault did not bite"
         assert pipe.alive("intake")
-        during = watch.between(cut + 5, healed)
-        verdict = converge("intake-partitioned-from-kafka", pipe, log, started=started)
-        back = watch.first_ready_after(healed)
+        during = fault.during(settle=5)
+        verdict = converge("intake-partitioned-from-kafka", pipe, fault.log, started=started)
         _note(
             f"[intake-partitioned-from-kafka] route cut {CUT_SECONDS}s: 503={refused} (Retry-After, "
             f"retried by the agencies), /readyz {_codes(during)} while cut, "
-            f"ready again {back if back is None else round(back, 1)}s after the heal; {_outcome(verdict)}"
+            f"ready again {fault.back()}s after the heal; {_outcome(verdict)}"
         )
     finally:
         kafka.kill()
@@ -204,25 +220,23 @@ def test_postgresql_disk_full_under_load(kafka_bootstrap, make_pipeline):
         postgres.start()
         database_url = asyncio.run(create_database(postgres.url, "diskfull"))
         pipe = make_pipeline(kafka_bootstrap, database_url)
-        pipe.issue_tokens(MIXED)
-        log = EventLog()
-        with Watch(pipe, "aggregator") as watch:
-            load = Load(pipe, log, Workload(PLAN, seed=43).stream(MIXED, 60), rate=4).start()
-            time.sleep(2)
+        filled: dict[str, int] = {}
+
+        def fill() -> None:
             # A backlog on Kafka the aggregator must apply on the full disk: it is frozen while
             # intake accepts more, then thawed once the disk is full.
             os.kill(pipe.pid("aggregator"), signal.SIGSTOP)
             time.sleep(3)
-            full = time.monotonic()
-            ballast = disk.fill()
-            backlog = len(log.accepted()) - len(pipe.applied())
+            filled["ballast"] = disk.fill()
+            filled["backlog"] = len(fault_log.accepted()) - len(pipe.applied())
             os.kill(pipe.pid("aggregator"), signal.SIGCONT)
-            time.sleep(CUT_SECONDS)
-            freed = time.monotonic()
-            disk.release()
-            load.join()
-        during = watch.between(full + 3, freed)
-        assert backlog > 0, "no backlog for the aggregator to apply on the full disk: the fault did not bite"
+
+        fault_log = EventLog()
+        fault = _under_load(pipe, "aggregator", 43, fill, disk.release, log=fault_log)
+        during = fault.during(settle=3)
+        assert filled["backlog"] > 0, (
+            "no backlog for the aggregator to apply on the full disk: the fault did not bite"
+        )
         aggregator_log = Path(pipe.state["components"]["aggregator"]["log"]).read_text(errors="replace")
         assert "No space left on device" in aggregator_log or "53100" in aggregator_log, (
             "the aggregator never met the full disk"
@@ -232,13 +246,11 @@ def test_postgresql_disk_full_under_load(kafka_bootstrap, make_pipeline):
         )
         assert pipe.alive("aggregator") and pipe.alive("intake")
         assert pipe.dlq_count() == 0, "a good event was dead-lettered while the disk was full"
-        verdict = converge("pg-disk-full", pipe, log, started=started)
-        back = watch.first_ready_after(freed)
+        verdict = converge("pg-disk-full", pipe, fault.log, started=started)
         _note(
-            f"[pg-disk-full] {ballast // 2**20} MiB of ballast left the disk full for {CUT_SECONDS}s, "
-            f"{backlog} events waiting for the aggregator: "
-            f"503={log.codes(503)}, aggregator /readyz {_codes(during)}, "
-            f"ready again {back if back is None else round(back, 1)}s after space returned; {_outcome(verdict)}"
+            f"[pg-disk-full] {filled['ballast'] // 2**20} MiB of ballast left the disk full for {CUT_SECONDS}s, "
+            f"{filled['backlog']} events waiting for the aggregator: 503={fault.log.codes(503)}, aggregator "
+            f"/readyz {_codes(during)}, ready again {fault.back()}s after space returned; {_outcome(verdict)}"
         )
     finally:
         postgres.remove()
