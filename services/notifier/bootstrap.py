@@ -28,6 +28,8 @@ from shared.db import make_engine
 from shared.kafka import make_broker
 from shared.observability import new_registry
 
+SENDER_GRACE_S = 8.0  # a graceful stop waits so long for the email in hand
+
 
 @dataclass
 class Container:
@@ -47,11 +49,23 @@ class Container:
         from services.notifier.entrypoints import loops  # they take this container
 
         if background and not self.tasks:
+            self.sender.stopping.clear()
             self.tasks = loops.start_all(self)
 
     async def stop(self) -> None:
+        """The consumer and the scheduler at once; the sender once the email in hand is sent and
+        recorded (within SENDER_GRACE_S, inside compose's 10 s stop grace)."""
+        from services.notifier.entrypoints.loops import SENDER
+
+        self.sender.stopping.set()
+        sending = [t for t in self.tasks if t.get_name() == SENDER]
         for task in self.tasks:
-            task.cancel()
+            if task not in sending:
+                task.cancel()
+        if sending:
+            _, late = await asyncio.wait(sending, timeout=SENDER_GRACE_S)
+            for task in late:
+                task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.tasks = []
         await self.engine.dispose()

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
 from services.notifier.bootstrap import Container
 
 log = logging.getLogger(__name__)
+SENDER = "notifier-sender"  # the task a graceful stop lets finish the email in hand
 
 
-async def _forever(name: str, step: Callable[[], Awaitable[int | None]], pause: float) -> None:
-    """Run `step` again and again; an error (database or SMTP down) is logged, never fatal."""
-    while True:
+async def _forever(
+    name: str, step: Callable[[], Awaitable[int | None]], pause: float, stop: asyncio.Event | None = None
+) -> None:
+    """Run `step` again and again (until `stop` is set); an error (database or SMTP down) is
+    logged, never fatal."""
+    stop = stop or asyncio.Event()
+    while not stop.is_set():
         try:
             busy = await step()
         except asyncio.CancelledError:
@@ -22,7 +28,8 @@ async def _forever(name: str, step: Callable[[], Awaitable[int | None]], pause: 
             log.exception("%s loop failed; retrying", name)
             busy = 0
         if not busy:
-            await asyncio.sleep(pause)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), pause)
 
 
 async def scheduler(container: Container) -> None:
@@ -38,7 +45,7 @@ async def sender(container: Container) -> None:
         await container.sender.observe()
         return sent
 
-    await _forever("sender", step, min(container.settings.tick_seconds, 0.5))
+    await _forever("sender", step, min(container.settings.tick_seconds, 0.5), container.sender.stopping)
 
 
 async def consumer(container: Container) -> None:
@@ -49,5 +56,5 @@ def start_all(container: Container) -> list[asyncio.Task]:
     return [
         asyncio.create_task(consumer(container), name="notifier-consumer"),
         asyncio.create_task(scheduler(container), name="notifier-scheduler"),
-        asyncio.create_task(sender(container), name="notifier-sender"),
+        asyncio.create_task(sender(container), name=SENDER),
     ]

@@ -57,12 +57,17 @@ class Sender:
         self.wall = wall or SystemClock()
         self.checkpoint = checkpoint or (lambda stage, item_id: None)
         self.rng = rng or random.Random()
+        # Set on a graceful stop: the email in hand is sent and recorded, no further one started
+        # (cancelled between SMTP's acceptance and the record, it would go out twice).
+        self.stopping = asyncio.Event()
 
     async def run_once(self, limit: int = 20) -> int:
         """Send what is due; returns how many were accepted by the SMTP server."""
         claimed = await self.outbox.claim(self.worker, self.wall.now(), self.lease, limit)
         sent = 0
         for position, item in enumerate(claimed):
+            if self.stopping.is_set():
+                break  # the rest stay claimed until their lease ends: later, never twice
             self.checkpoint("claimed", item.id)
             started = time.monotonic()
             try:

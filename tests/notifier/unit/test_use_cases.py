@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import timedelta
 from email import message_from_bytes
@@ -21,6 +22,7 @@ from services.notifier.service_layer.notifier import AckLinks, Notifier
 from services.notifier.service_layer.ports import (
     FAILED,
     QUEUED,
+    SENDING,
     SENT,
     InvalidAddress,
     PermanentSmtpError,
@@ -201,3 +203,27 @@ async def test_a_permanent_refusal_fails_that_email_and_the_next_ones_go_out():
     assert await s.run_once() == 2
     assert [r.status for r in uow.outbox.rows] == [FAILED, SENT, SENT]
     assert uow.outbox.rows[0].last_error == "550 no such user" and s.metrics.failed._value.get() == 1
+
+
+async def test_a_graceful_stop_finishes_the_email_in_hand_and_starts_no_other():
+    """Stopped while SMTP holds an email (the rolling restart of issue 22 sent one twice when the
+    sender was cancelled there): that email is recorded sent, the next ones stay for later."""
+    uow, wall = MemoryUnitOfWork(), ManualClock(T0)
+    await queued(uow)
+    in_smtp, accept = asyncio.Event(), asyncio.Event()
+
+    class SlowTransport(MemoryTransport):
+        async def send(self, sender: str, recipient: str, message: bytes) -> None:
+            in_smtp.set()
+            await accept.wait()
+            await super().send(sender, recipient, message)
+
+    transport = SlowTransport()
+    s = sender(uow, transport, wall)
+    run = asyncio.create_task(s.run_once())
+    await in_smtp.wait()
+    s.stopping.set()  # what Container.stop does first
+    accept.set()
+    assert await run == 1
+    assert [r.status for r in uow.outbox.rows] == [SENT, SENDING, SENDING]
+    assert len(transport.sent) == 1
