@@ -328,3 +328,28 @@ class KeepAliveClient:
                 await writer.wait_closed()
             except OSError:
                 pass
+
+
+async def group_lag(bootstrap: str, group: str, topic: str) -> int:
+    """Records on `topic` that consumer group `group` has not committed yet."""
+    from aiokafka import TopicPartition
+
+    from shared.kafka import committed_offsets, make_admin, make_consumer
+
+    admin = make_admin(bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    partitions = [TopicPartition(topic, p["partition"]) for t in described for p in t["partitions"]]
+    if not partitions:
+        raise RuntimeError(f"topic {topic} has no partitions (does it exist?)")
+    consumer = make_consumer(bootstrap, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    committed = await committed_offsets(bootstrap, group)
+    return sum(max(0, ends[tp] - committed.get(tp, 0)) for tp in partitions)

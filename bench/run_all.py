@@ -4,7 +4,8 @@
     .venv/bin/python -m bench.run_all --quick    # small sizes: proves the harness, not the figures
 
 Runs `bench/bench_intake.py` and `bench/bench_aggregator.py` (when present) with their own CLIs
-as subprocesses, then the end-to-end benchmark (`bench.bench_end_to_end`), one after the other
+as subprocesses, then the end-to-end benchmark (`bench.bench_end_to_end`) and the notifier's
+burst (`bench.bench_notifier`), one after the other
 so they do not compete for the cores. The report merges the intake and aggregator sections
 their authors keep in `docs/benchmarks-intake.md` / `docs/benchmarks-aggregator.md` (when
 present) with this run's console output of each, the end-to-end figures, the goals beside
@@ -36,6 +37,7 @@ GOALS = """## Goals
 | rebuild of 1 M events | ≤ 60 s | aggregator section |
 | end-to-end p99, accepted → projection committed | ≤ 1 s at half the sustainable rate (open loop, corrected for coordinated omission) | end-to-end section |
 | aggregator peak RSS | ≤ 300 MB | aggregator and end-to-end sections |
+| notifier burst | 10,000 status changes → one digest per leader, the last queued ≤ 30 s after the first write; notifier RSS ≤ 200 MB | notifier section |
 """
 
 SIZES = {
@@ -113,10 +115,10 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="small sizes (minutes, not the report's figures)"
     )
-    parser.add_argument("--only", choices=["intake", "aggregator", "end-to-end"], action="append")
+    parser.add_argument("--only", choices=["intake", "aggregator", "end-to-end", "notifier"], action="append")
     parser.add_argument("--out", type=Path, default=DOCS / "benchmarks.md")
     args = parser.parse_args()
-    wanted = args.only or ["intake", "aggregator", "end-to-end"]
+    wanted = args.only or ["intake", "aggregator", "end-to-end", "notifier"]
     started_at = time.time()
     host = machine()
     sections, outputs = [], []
@@ -134,6 +136,14 @@ def main() -> None:
             sections.append(bench_end_to_end.markdown(bench_end_to_end.run(seconds, saturate)))
         except Exception as exc:
             sections.append(f"## End to end\n\nFailed: `{type(exc).__name__}: {exc}`")
+    if "notifier" in wanted:
+        from bench import bench_notifier
+
+        print("==> bench.bench_notifier", flush=True)
+        try:
+            sections.append(bench_notifier.markdown(bench_notifier.run(1_000 if args.quick else 10_000)))
+        except Exception as exc:
+            sections.append(f"## Notifier\n\nFailed: `{type(exc).__name__}: {exc}`")
     header = [
         "# Benchmarks",
         "",

@@ -28,11 +28,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aiokafka import TopicPartition
-
 from bench.bench_end_to_end import BACKGROUND, Stack, _next, _saturate, stack
-from bench.common import CommitWatcher, Sender, machine, open_loop, percentile, rss_mb
-from shared.kafka import committed_offsets, make_consumer
+from bench.common import CommitWatcher, Sender, group_lag, machine, open_loop, percentile, rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 WARM_UP_MINUTES = 3
@@ -54,21 +51,7 @@ class Minute:
 
 async def _lag(bootstrap: str, groups: dict[str, tuple[str, str]]) -> dict[str, int]:
     """Records not yet committed by each consumer group on its topic: name → (group, topic)."""
-    consumer = make_consumer(bootstrap, group_id=None, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        lag: dict[str, int] = {}
-        await consumer.topics()  # the cluster's metadata, for partitions_for_topic
-        for name, (group, topic) in groups.items():
-            partitions = [
-                TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
-            ]
-            ends = await consumer.end_offsets(partitions)
-            committed = await committed_offsets(bootstrap, group)
-            lag[name] = sum(max(0, ends[tp] - committed.get(tp, 0)) for tp in partitions)
-        return lag
-    finally:
-        await consumer.stop()
+    return {name: await group_lag(bootstrap, group, topic) for name, (group, topic) in groups.items()}
 
 
 async def _minute(s: Stack, sender: Sender, rate: float, number: int) -> Minute:
