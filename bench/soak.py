@@ -184,7 +184,9 @@ def markdown(
         f"events/s** ({measured}), through the three services as separate processes on real Kafka "
         "and PostgreSQL. Sampled at the end of every minute: each service's RSS, the p50/p99 of "
         "scheduled → projection committed for that minute's events (corrected for coordinated "
-        "omission), and the records not yet committed by the aggregator's and the notifier's groups.",
+        "omission), and, once that minute's events were all in the projections, the records not yet "
+        "committed by the aggregator's group (Kafka offsets behind its transactions) and by the "
+        "notifier's (status events not yet handled).",
         "",
         f"![RSS, latency and lag by minute]({png})",
         "",
