@@ -29,9 +29,8 @@ from bench.bench_end_to_end import NOW, PLAN, stack
 from bench.common import RssSampler, group_lag, pg_dsn
 from services.aggregator.service_layer.projector import status_record
 from shared.events import KpiStatus
-from shared.events.models import KpiStatusChangedEvent
-from shared.events.types import EventType
 from shared.kafka import make_producer
+from tests.notifier.helpers import kpi_event
 
 GOAL_SECONDS, GOAL_RSS_MB = 30.0, 200.0
 
@@ -59,25 +58,19 @@ def burst(n: int) -> tuple[list, int]:
         round_ = i // len(keys)
         lagging = (flips - 1 - round_) % 2 == 0  # the last round of every key says lagging
         as_of = start + timedelta(milliseconds=i)
-        event = KpiStatusChangedEvent(
-            specversion="1.0",
-            id=f"burst-{i}",
-            source="/services/aggregator",
-            time=as_of,
-            type=EventType.KPI_STATUS_CHANGED,
-            data={
-                "agency": agency,
-                "indicator": indicator,
-                "period": period,
-                "status": KpiStatus.LAGGING if lagging else KpiStatus.AT_RISK,
-                "previous_status": KpiStatus.AT_RISK if lagging else KpiStatus.LAGGING,
-                "actual": float(flip % 7),
-                "target": 100.0,
-                "expected": 50.0,
-                "forecast": 40.0,
-                "as_of": as_of,
-                "deadline": None,
-            },
+        event = kpi_event(
+            agency,
+            indicator,
+            period,
+            status=KpiStatus.LAGGING if lagging else KpiStatus.AT_RISK,
+            previous=KpiStatus.AT_RISK if lagging else KpiStatus.LAGGING,
+            actual=float(flip % 7),
+            target=100.0,
+            expected=50.0,
+            forecast=40.0,
+            as_of=as_of,
+            event_id=f"burst-{i}",
+            deadline=None,
         )
         records.append(status_record(event))
     return records, len(keys)

@@ -30,6 +30,7 @@ def kpi_event(
     forecast=150.0,
     as_of=T0,
     event_id=None,
+    deadline=datetime(2024, 6, 20, 17, 0, tzinfo=VN),
 ) -> KpiStatusChangedEvent:
     return KpiStatusChangedEvent(
         specversion="1.0",
@@ -48,7 +49,7 @@ def kpi_event(
             "expected": expected,
             "forecast": forecast,
             "as_of": as_of,
-            "deadline": datetime(2024, 6, 20, 17, 0, tzinfo=VN),
+            "deadline": deadline,
         },
     )
 
