@@ -73,8 +73,11 @@ class Container:
     def consumer(self) -> StatusConsumer:
         """The status-topic subscriber on a FastStream broker of its own (consumer only)."""
 
-        async def handle(event) -> bool:
-            return await self.notifier.handle(event, self.clock.now())
+        async def handle(events) -> int:
+            return await self.notifier.handle_many(events, self.clock.now())
+
+        async def dead_letter_once(position, publish) -> bool:
+            return await self.notifier.dead_letter_once(position, self.clock.now(), publish)
 
         broker = make_broker(
             self.settings.kafka_bootstrap_servers, registry=self.registry, app_name="notifier"
@@ -90,6 +93,7 @@ class Container:
             attempts=self.settings.poison_attempts,
             reachable=lambda: engine_answers(self.engine),
             bootstrap=self.settings.kafka_bootstrap_servers,
+            dead_letter_once=dead_letter_once,
         )
 
     @property

@@ -1,12 +1,18 @@
-"""The status topic as a FastStream subscriber; offsets are committed only after the database
+"""The status topic as a FastStream batch subscriber; offsets are committed only after the database
 transaction.
 
-`AckPolicy.NACK_ON_ERROR`: FastStream commits a record's offset once `on_record` returned (the
-notifier's transaction committed, or the record was dead-lettered) and seeks back to it when it
-raised (database or Kafka away), after the broker's back-off (`shared.kafka.make_broker`), so
-nothing is skipped and nothing spins. Each record runs under `shared.consumers.RecordGuard`: one
-that cannot be decoded is dead-lettered at once, one whose handling keeps failing for another
-reason than an outage is dead-lettered after the attempts, so no record stalls its partition.
+`AckPolicy.NACK_ON_ERROR`: FastStream commits a batch's offsets once `on_batch` returned (the
+notifier's transaction committed, poison records dead-lettered) and, when it raised (database or
+Kafka away), seeks every partition of the batch back to its earliest record after the broker's
+back-off (`shared.kafka.make_broker`), so nothing is skipped and nothing spins.
+
+A batch is one transaction of `Notifier.handle_many`: a burst of status changes (a deadline
+passing for every agency) re-plans each leader's digest once per batch, not once per event. A
+batch that fails for another reason than an outage is handled one record at a time under
+`shared.consumers.RecordGuard`: a record that keeps failing is dead-lettered after the attempts,
+one that cannot be decoded at once, and the rest flow on. A record is dead-lettered once: its
+position is recorded with the letter (`Notifier.dead_letter_once`), so a batch read again after
+an outage does not letter it twice.
 
 Only the aggregator's principal may write the status topic (docs/security.md, "Kafka"); still, a
 status event whose `source` is not the aggregator's is refused (dead-lettered as `wrong-source`),
@@ -16,7 +22,8 @@ so a record that reached the topic another way (a compromised admin path) alerts
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
@@ -31,7 +38,14 @@ from shared.kafka import DLQ, TopicSpec, ensure_topics, raw_headers, serve, subs
 
 log = logging.getLogger(__name__)
 WRONG_SOURCE = "wrong-source"
-Handler = Callable[[object], Awaitable[bool]]
+Handler = Callable[[Sequence[object]], Awaitable[int]]  # events → how many were applied
+DeadLetterOnce = Callable[[str, Callable[[], Awaitable[None]]], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class _Refused:
+    reason: str
+    detail: str
 
 
 class StatusConsumer:
@@ -48,14 +62,23 @@ class StatusConsumer:
         attempts: int = 3,
         reachable: Callable[[], Awaitable[bool]] | None = None,
         bootstrap: str | None = None,
+        dead_letter_once: DeadLetterOnce | None = None,
+        max_records: int = 500,
     ) -> None:
         self.broker, self.handle, self.on_poison, self.dlq_topic = broker, handle, on_poison, dlq_topic
         self._bootstrap = bootstrap
+        self._once = dead_letter_once or _always
+        self._lettered: set[str] = set()  # positions of this batch already dead-lettered
         self.health = health or ConsumerHealth(CollectorRegistry(), "notifier", "notifier-status")
         self.guard = RecordGuard(self.health, attempts=attempts, reachable=reachable)
         broker.subscriber(
-            topic, group_id=group_id, max_poll_records=200, **subscriber_options(AckPolicy.NACK_ON_ERROR)
-        )(self.on_record)
+            topic,
+            group_id=group_id,
+            batch=True,
+            max_records=max_records,
+            batch_timeout_ms=200,
+            **subscriber_options(AckPolicy.NACK_ON_ERROR),
+        )(self.on_batch)
 
     async def start(self) -> None:
         await self._ensure_dlq()
@@ -80,29 +103,77 @@ class StatusConsumer:
                 self._bootstrap, [TopicSpec(self.dlq_topic, DLQ.partitions, DLQ.retention_ms)]
             )
 
-    async def on_record(self, record: ConsumerRecord) -> None:
-        self.health.seen(record.topic, record.partition, record.offset + 1)
+    async def on_batch(self, records: tuple[ConsumerRecord, ...]) -> None:
+        ends: dict[tuple[str, int], int] = {}
+        for r in records:
+            ends[(r.topic, r.partition)] = max(ends.get((r.topic, r.partition), 0), r.offset + 1)
+        for (topic, partition), end in ends.items():
+            self.health.seen(topic, partition, end)
+        # a batch read again after an outage skips what its first reading dead-lettered
+        read = [(r, self._read(r)) for r in records if origin_of(r) not in self._lettered]
+        events = [e for _, e in read if not isinstance(e, _Refused)]
+        try:
+            await self.handle(events)
+        except Exception as exc:
+            if await self.guard.is_outage(exc):
+                self.health.outage(exc)
+                raise  # FastStream nacks: the batch is read again after the broker's back-off
+            log.exception("status batch of %d failed; handling its records one by one", len(events))
+            await self._one_by_one(read)
+        else:
+            for record, refused in read:
+                if isinstance(refused, _Refused):
+                    await self._refuse(record, refused)
+        self._lettered.clear()
+        for (topic, partition), end in ends.items():
+            self.health.done(topic, partition, end)
+
+    def _read(self, record: ConsumerRecord) -> object:
+        """The status event of `record`, or why it is refused."""
         try:
             event = decode_status_event(record.value, record.headers or [])
         except Exception as exc:
-            log.error("dead-lettering undecodable record %s: %s", origin_of(record), exc)
-            await self._dead_letter(record, UNDECODABLE, f"{type(exc).__name__}: {exc}", 1)
-            self.on_poison()
-        else:
-            if event.source != AGGREGATOR_SOURCE:
-                log.error("dead-lettering status event %s from %r", origin_of(record), event.source)
-                detail = f"status events come from {AGGREGATOR_SOURCE}; this one says {event.source!r}"
-                await self._dead_letter(record, WRONG_SOURCE, detail, 1)
-                self.health.done(record.topic, record.partition, record.offset + 1)
-                return
-            result = await self.guard.attempt(record, lambda: self.handle(event))  # an outage raises
+            return _Refused(UNDECODABLE, f"{type(exc).__name__}: {exc}")
+        if event.source != AGGREGATOR_SOURCE:
+            return _Refused(
+                WRONG_SOURCE, f"status events come from {AGGREGATOR_SOURCE}; this one says {event.source!r}"
+            )
+        return event
+
+    async def _one_by_one(self, read: list[tuple[ConsumerRecord, object]]) -> None:
+        for record, event in read:
+            if isinstance(event, _Refused):
+                await self._refuse(record, event)
+                continue
+            result = await self.guard.attempt(record, lambda: self.handle([event]))  # noqa: B023 (awaited here); an outage raises
             if isinstance(result, Failed):
                 await self._dead_letter(record, result.reason, result.detail, result.attempts)
-        self.health.done(record.topic, record.partition, record.offset + 1)
 
-    async def _dead_letter(self, record: ConsumerRecord, reason: str, detail: str, attempts: int) -> None:
-        letter = self.guard.letter(record, reason, detail, attempts=attempts)
-        await self.broker.publish(
-            letter.value, self.dlq_topic, key=letter.key, headers=raw_headers(letter.headers)
+    async def _refuse(self, record: ConsumerRecord, refused: _Refused) -> None:
+        log.error(
+            "dead-lettering status record %s (%s): %s", origin_of(record), refused.reason, refused.detail
         )
-        self.health.dead_lettered(reason)
+        if (
+            await self._dead_letter(record, refused.reason, refused.detail, 1)
+            and refused.reason == UNDECODABLE
+        ):
+            self.on_poison()
+
+    async def _dead_letter(self, record: ConsumerRecord, reason: str, detail: str, attempts: int) -> bool:
+        letter = self.guard.letter(record, reason, detail, attempts=attempts)
+
+        async def publish() -> None:
+            await self.broker.publish(
+                letter.value, self.dlq_topic, key=letter.key, headers=raw_headers(letter.headers)
+            )
+
+        lettered = await self._once(origin_of(record), publish)
+        self._lettered.add(origin_of(record))
+        if lettered:
+            self.health.dead_lettered(reason)
+        return lettered
+
+
+async def _always(position: str, publish: Callable[[], Awaitable[None]]) -> bool:
+    await publish()
+    return True

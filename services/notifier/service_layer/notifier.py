@@ -8,7 +8,7 @@ together; the consumer commits its Kafka offset only afterwards.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -33,6 +33,7 @@ from shared.clock import SystemClock
 from shared.events.models import KpiStatusChangedEvent, ReportStatusChangedEvent
 
 log = logging.getLogger(__name__)
+DEAD_LETTERED = "dead-lettered"  # the inbox's source for the positions of records dead-lettered
 
 
 @dataclass
@@ -71,14 +72,37 @@ class Notifier:
     # -- status events -------------------------------------------------------------------
     async def handle(self, event: KpiStatusChangedEvent | ReportStatusChangedEvent, now: datetime) -> bool:
         """Apply one status event; False if it was a duplicate (already in the inbox)."""
+        return await self.handle_many([event], now) == 1
+
+    async def handle_many(
+        self, events: Sequence[KpiStatusChangedEvent | ReportStatusChangedEvent], now: datetime
+    ) -> int:
+        """Apply status events in order, in one transaction, and plan once for every leader they
+        concern (a burst re-plans each digest once, not once per event); the number applied
+        (duplicates already in the inbox are not)."""
+        applied, changed = 0, []
         async with self.uow.begin() as tx:
-            if not await tx.alerts.record_in_inbox(event.source, event.id, event.type, now):
-                self.metrics.status_events.labels("duplicate").inc()
-                return False
-            changed = await self._apply(tx.alerts, event, now)
+            for event in events:
+                if not await tx.alerts.record_in_inbox(event.source, event.id, event.type, now):
+                    self.metrics.status_events.labels("duplicate").inc()
+                    continue
+                changed += await self._apply(tx.alerts, event, now)
+                applied += 1
             for leader in self._audience(changed):
                 await self._plan_for(tx, leader, now)
-        self.metrics.status_events.labels("applied").inc()
+        self.metrics.status_events.labels("applied").inc(applied)
+        return applied
+
+    async def dead_letter_once(
+        self, position: str, now: datetime, publish: Callable[[], Awaitable[None]]
+    ) -> bool:
+        """Dead-letter the record at `position` (`shared.deadletter.origin_of`) unless it already was:
+        a batch read again after an outage must not letter its poison records twice. The position
+        is recorded in the inbox in the transaction the letter is published in."""
+        async with self.uow.begin() as tx:
+            if not await tx.alerts.record_in_inbox(DEAD_LETTERED, position, DEAD_LETTERED, now):
+                return False
+            await publish()
         return True
 
     async def _apply(

@@ -78,14 +78,14 @@ async def test_a_nan_status_event_is_dead_lettered_and_the_event_behind_it_handl
         [(nan.key, nan_value, nan.headers), (behind.key, behind.value, behind.headers)],
     )
     applied = []
-    real = c.notifier.handle
+    real = c.notifier.handle_many
 
-    async def handle(event, now):
-        result = await real(event, now)
-        applied.append(event.data.agency)
+    async def handle(events, now):
+        result = await real(events, now)
+        applied.extend(e.data.agency for e in events)
         return result
 
-    c.notifier.handle = handle
+    c.notifier.handle_many = handle
     task = asyncio.create_task(c.consumer().run())
     try:
         await eventually(lambda: "BDBP" in applied, timeout=40)
@@ -126,18 +126,19 @@ async def test_a_handler_that_keeps_failing_is_dead_lettered_after_n_attempts_an
     await _send(kafka_bootstrap, status_topic, [(r.key, r.value, r.headers) for r in (buggy, away, behind)])
     tries: dict[str, int] = {}
     database_back = asyncio.Event()
-    real = c.notifier.handle
+    real = c.notifier.handle_many
 
-    async def handle(event, now):
-        agency = event.data.agency
-        tries[agency] = tries.get(agency, 0) + 1
-        if agency == "CA-TINH":
-            raise ValueError("a bug this event trips")
-        if agency == "HQ" and not database_back.is_set():
-            raise ConnectionError("database away")
-        return await real(event, now)
+    async def handle(events, now):
+        for event in events:
+            agency = event.data.agency
+            tries[agency] = tries.get(agency, 0) + 1
+            if agency == "CA-TINH":
+                raise ValueError("a bug this event trips")
+            if agency == "HQ" and not database_back.is_set():
+                raise ConnectionError("database away")
+        return await real(events, now)
 
-    c.notifier.handle = handle
+    c.notifier.handle_many = handle
     task = asyncio.create_task(c.consumer().run())
     check = _REGISTERED[c.registry]["consumer:notifier-status"]
     try:
@@ -145,10 +146,12 @@ async def test_a_handler_that_keeps_failing_is_dead_lettered_after_n_attempts_an
         assert "work rolled back" in problem and "database away" in problem
         problem = await eventually(lambda: _stalled(check), timeout=30)  # and its partition stalls
         assert f"{status_topic}/0" in problem
-        assert tries["CA-TINH"] == 4 and tries["HQ"] >= 2 and "BDBP" not in tries
+        # HQ's outage is read again, never dead-lettered; CA-TINH's bug: once in its batch, then
+        # the 4 attempts alone, and never again once dead-lettered, though its batch is re-read
+        await eventually(lambda: tries.get("HQ", 0) >= 3, timeout=30)
+        assert tries["CA-TINH"] == 1 + 4 and "BDBP" not in tries
         database_back.set()
         await eventually(lambda: "BDBP" in tries, timeout=30)
-        await eventually(lambda: asyncio.sleep(0, True) if True else None)
         letters = await _letters(kafka_bootstrap, dlq_topic, 2, timeout=5)
         assert [dict(r.headers)["dlq_attempts"] for r in letters] == [b"4"]  # HQ's was never dead-lettered
         assert read_dead_letter(letters[0].headers).detail == "ValueError: a bug this event trips"
