@@ -1,5 +1,6 @@
-"""`tiendo plan check [FILE]`: validate a plan file and summarise it; `tiendo plan show`: the
-targets it makes, rule by rule."""
+"""`tiendo plan check [FILE|FOLDER]`: validate a plan file, or every plan of a folder and how
+their years fit together, and summarise each; `tiendo plan show`: the targets it makes, rule by
+rule."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from shared.plan.book import load_plans
 from shared.plan.entries import Target
 from shared.plan.loader import PlanError, load_plan
 from shared.plan.model import Plan
@@ -35,7 +37,9 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-_FILE = typer.Argument(DEFAULT_PLAN, envvar="TIENDO_PLAN_FILE", help="plan YAML (default: the shipped plan)")
+_FILE = typer.Argument(
+    DEFAULT_PLAN, envvar="TIENDO_PLAN_FILE", help="plan YAML, or a folder of them (default: the shipped plan)"
+)
 
 
 def _load(console: Console, file: Path) -> Plan:
@@ -50,9 +54,29 @@ def _load(console: Console, file: Path) -> Plan:
 
 @app.command()
 def check(file: Path = _FILE) -> None:
-    """Validate FILE; print a summary when valid, else every problem with its line (exit 1)."""
+    """Validate FILE, or every plan of a FOLDER (one per reporting year, windows apart); print a
+    summary of each when valid, else every problem with its line (exit 1)."""
     console = Console(highlight=False)
-    plan = _load(console, file)
+    try:
+        book = load_plans(_shown(file))
+    except PlanError as err:
+        for issue in err.errors:
+            console.print(f"[red]{escape(str(issue))}[/red]", soft_wrap=True)  # "[3]" is not markup
+        console.print(f"[bold red]{len(err.errors)} problem(s) in {_shown(file)}[/bold red]")
+        raise typer.Exit(code=1) from None
+    for f in book.files:
+        console.print(f"[green]✓ {escape(f.path)} is valid[/green]", soft_wrap=True)
+        for line in _summary(f.plan):
+            console.print(f"[green]  {escape(line)}[/green]", soft_wrap=True)
+    if file.is_dir():
+        windows = ", ".join(f"{f.plan.year}: {f.window[0]}..{f.window[1]}" for f in book.files)
+        console.print(
+            f"[green]✓ {len(book)} plan(s), one per reporting year ({escape(windows)})[/green]",
+            soft_wrap=True,
+        )
+
+
+def _summary(plan: Plan) -> list[str]:
     kinds = Counter(u.kind for u in plan.units)
     target_kinds = Counter(t.kind for t in plan.targets)
     # coarse to fine: the year, its halves, quarters, then months
@@ -60,7 +84,7 @@ def check(file: Path = _FILE) -> None:
         {t.as_period for t in plan.targets}, key=lambda p: (-MONTHS_PER[p.kind], p.year, p.index)
     )
     committee = plan.steering_committee()
-    lines = [
+    return [
         f"{plan.code} — {plan.title} ({plan.year}, cut-off day {plan.cutoff_day}, {plan.timezone})",
         f"units: {len(plan.units)} ({', '.join(f'{n} {k}' for k, n in kinds.items())})",
         f"agencies: {len(plan.agencies)} (steering committee {committee.code}),"
@@ -71,9 +95,6 @@ def check(file: Path = _FILE) -> None:
         f" {sum(t.rule is not None for t in plan.targets)} made by {len(plan.target_rules)} target rule(s)",
         f"periods: {', '.join(map(str, periods))}",
     ]
-    console.print(f"[green]✓ {_shown(file)} is valid[/green]")
-    for line in lines:
-        console.print(f"[green]  {escape(line)}[/green]", soft_wrap=True)
 
 
 _HEADERS = {

@@ -1,0 +1,142 @@
+"""Every plan loaded: one plan per reporting year, and the one that holds a day or a period.
+
+`plans/` holds one file per plan year. Each plan's reporting year is Decree 09/2019's window (15
+Dec of the year before .. 14 Dec, by the plan's cut-off day), so a day belongs to at most one
+plan: two plans for one year, or windows that overlap because cut-off days differ, are errors
+located at the `year:` line of each file involved. A day or period no plan holds is refused with
+the plans that are loaded, so the sender knows whether a plan is missing or the date is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from os import PathLike
+from pathlib import Path
+
+from shared.plan.index import Rejected
+from shared.plan.loader import PlanError, PlanIssue, load_plan
+from shared.plan.model import Plan
+from shared.plan.periods import Period
+
+_YEAR_LINE = re.compile(r"^year\s*:", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class PlanFile:
+    path: str
+    plan: Plan
+
+    @property
+    def window(self) -> tuple[date, date]:
+        return Period(self.plan.year, "year", 1).window(self.plan.cutoff_day)
+
+    def year_issue(self, message: str) -> PlanIssue:
+        text = Path(self.path).read_text(encoding="utf-8")
+        found = _YEAR_LINE.search(text)
+        line = text.count("\n", 0, found.start()) + 1 if found else 1
+        return PlanIssue(f"{self.path}:{line}:1", "year", message)
+
+
+class PlanBook:
+    """The loaded plans by year; `for_day` and `for_period` route to the one that holds them."""
+
+    def __init__(self, files: Sequence[PlanFile]) -> None:
+        problems = _conflicts(files)
+        if problems:
+            raise PlanError(problems)
+        self.files = sorted(files, key=lambda f: f.plan.year)
+        self._by_year = {f.plan.year: f.plan for f in self.files}
+
+    def __iter__(self) -> Iterator[Plan]:
+        return iter(self._by_year.values())
+
+    def __len__(self) -> int:
+        return len(self._by_year)
+
+    @property
+    def years(self) -> list[int]:
+        return list(self._by_year)
+
+    def loaded(self) -> str:
+        """The plans loaded, for error messages: '2024 (29/KH-BCĐ)'."""
+        return ", ".join(f"{f.plan.year} ({f.plan.code})" for f in self.files) or "none"
+
+    def for_year(self, year: int) -> Plan:
+        plan = self._by_year.get(year)
+        if plan is None:
+            raise Rejected(
+                "outside-plan-year",
+                f"no plan is loaded for the reporting year {year}; plans loaded: {self.loaded()}",
+            )
+        return plan
+
+    def for_period(self, period: str | Period) -> Plan:
+        return self.for_year(Period.parse(period).year if isinstance(period, str) else period.year)
+
+    def for_day(self, day: date) -> Plan:
+        for f in self.files:
+            first, last = f.window
+            if first <= day <= last:
+                return f.plan
+        raise Rejected(
+            "outside-plan-year",
+            f"{day.isoformat()} lies in no loaded plan's reporting year; plans loaded: "
+            + ", ".join(f"{f.plan.year} ({f.window[0]}..{f.window[1]})" for f in self.files),
+        )
+
+
+def _conflicts(files: Sequence[PlanFile]) -> list[PlanIssue]:
+    problems: list[PlanIssue] = []
+    ordered = sorted(files, key=lambda f: (f.window[0], f.path))
+    for i, a in enumerate(ordered):
+        for b in ordered[i + 1 :]:
+            if a.plan.year == b.plan.year:
+                problems += [
+                    x.year_issue(f"{other.path} is also the plan for {a.plan.year}: one plan per year")
+                    for x, other in ((a, b), (b, a))
+                ]
+            elif b.window[0] <= a.window[1]:
+                problems += [
+                    x.year_issue(
+                        f"its reporting year {x.window[0]}..{x.window[1]} overlaps {other.path}'s "
+                        f"({other.window[0]}..{other.window[1]}): the cut-off days differ"
+                    )
+                    for x, other in ((a, b), (b, a))
+                ]
+    zones = {f.plan.timezone for f in files}
+    if len(zones) > 1:
+        problems += [
+            PlanIssue(
+                f.path, "timezone", f"{f.plan.timezone}: the plans disagree ({', '.join(sorted(zones))})"
+            )
+            for f in files
+        ]
+    return problems
+
+
+def plan_files(path: str | PathLike[str]) -> list[Path]:
+    """A plan file, or every `*.yaml` of a folder, in name order."""
+    p = Path(path)
+    if p.is_dir():
+        found = sorted([*p.glob("*.yaml"), *p.glob("*.yml")])
+        if not found:
+            raise PlanError([PlanIssue(str(p), "", "the folder holds no plan (*.yaml)")])
+        return found
+    return [p]
+
+
+def load_plans(path: str | PathLike[str]) -> PlanBook:
+    """Load a plan file or a folder of them; every file's problems are reported together."""
+    files: list[PlanFile] = []
+    problems: list[PlanIssue] = []
+    for file in plan_files(path):
+        try:
+            files.append(PlanFile(str(file), load_plan(file)))
+        except PlanError as err:
+            problems += err.errors
+    if problems:
+        raise PlanError(problems)
+    return PlanBook(files)
