@@ -14,6 +14,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from shared.plan.book import load_plans
+from shared.plan.diff import Change, shown
+from shared.plan.diff import diff as plan_diff
 from shared.plan.entries import Target
 from shared.plan.loader import PlanError, load_plan
 from shared.plan.model import Plan
@@ -147,6 +149,57 @@ def show(
         cells = [f"[dim]{escape(c)}[/dim]" for c in _row(plan, t, words, language)]
         table.add_row(*cells, f"[dim]{escape(words['replaced'].format(row=row))}[/dim]")
     console.print(table)
+
+
+_DIFF_WORDS = {
+    "vi": {"added": "thêm", "removed": "bỏ", "changed": "sửa", "none": "Không có thay đổi nào.",
+           "total": "{n} thay đổi", "figure": "mức phải đạt", "rule": "quy tắc"},
+    "en": {"added": "added", "removed": "removed", "changed": "changed", "none": "No changes.",
+           "total": "{n} change(s)", "figure": "target", "rule": "rule"},
+}  # fmt: skip
+
+
+@app.command()
+def diff(
+    old: Path = typer.Argument(..., help="the plan as it stands"),
+    new: Path = typer.Argument(..., help="the amended plan"),
+    lang: str = typer.Option("vi", "--lang", help="vi or en"),
+) -> None:
+    """Show what NEW changes from OLD: targets as the services see them (rules expanded), then
+    units, agencies, indicators, reporting rules and the plan's settings, field by field."""
+    console = Console(highlight=False)
+    if lang not in _DIFF_WORDS:
+        raise typer.BadParameter("vi or en", param_hint="--lang")
+    words = _DIFF_WORDS[lang]
+    before, after = _load(console, old), _load(console, new)
+    changes = plan_diff(before, after)
+    for change in changes:
+        colour = {"added": "green", "removed": "red", "changed": "yellow"}[change.kind]
+        lines = [f"{words[change.kind]}: {change.section} {change.name}"]
+        if change.section == "targets":
+            lines = _target_lines(change, before, after, lang, lines[0])
+        lines += [f"    {name}: {shown(was)} → {shown(now)}" for name, was, now in change.fields]
+        console.print(f"[{colour}]{escape(lines[0])}[/{colour}]", soft_wrap=True)
+        for line in lines[1:]:
+            console.print(escape(line), soft_wrap=True)
+    console.print(words["total"].format(n=len(changes)) if changes else words["none"])
+
+
+def _target_lines(change: Change, before: Plan, after: Plan, lang: str, head: str) -> list[str]:
+    """A target's change in the leader's words: its agency, indicator and period by name, the rule
+    that makes it, and for a changed one the figure to reach before and after."""
+    words = _DIFF_WORDS[lang]
+    language: Literal["vi", "en"] = "vi" if lang == "vi" else "en"
+    shown_in = before if change.kind == "removed" else after
+    target = shown_in.target(*change.key)
+    if target is None:
+        return [head]
+    names = ", ".join(_row(shown_in, target, _WORDS[lang], language)[1:4])
+    head += f" — {names}" + (f" ({words['rule']} {target.rule})" if target.rule else "")
+    if change.kind != "changed":
+        return [head]
+    figures = [_row(p, t, _WORDS[lang], language)[4] for p in (before, after) if (t := p.target(*change.key))]
+    return [head, f"    {words['figure']}: {' → '.join(figures)}"]
 
 
 def _row(plan: Plan, t: Target, words: dict[str, str], lang: Literal["vi", "en"]) -> list[str]:
