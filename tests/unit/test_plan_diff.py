@@ -83,3 +83,18 @@ def test_cli_words_the_figure_to_reach_in_both_languages(tmp_path: Path) -> None
 def test_cli_refuses_a_broken_plan_with_its_located_problems() -> None:
     bad = CliRunner().invoke(app, ["diff", str(SHIPPED), str(BROKEN / "several_problems.yaml")])
     assert bad.exit_code == 1 and "several_problems.yaml:21:93: indicators[0].aggregation" in bad.output
+
+
+def test_a_target_written_out_as_a_row_with_the_rule_s_figure_is_no_change(tmp_path: Path) -> None:
+    row = (
+        "targets:\n  - {agency: CA-TINH, indicator: drug_cases_detected, period: 2024, kind: baseline_relative,"
+        " baseline_year: 2023, baseline_value: 182, factor: 1.05, pace: profile,"
+        " profile: [12, 13, 14, 15, 16, 19, 17, 16, 15, 15, 15, 15], sample: true}\n"
+    )
+    old, new = load_plan(SHIPPED), load_plan(_amended(tmp_path, ("\ntargets:\n", "\n" + row)))
+    assert new.target("CA-TINH", "drug_cases_detected", "2024").rule is None  # the row replaced it
+    assert diff(old, new) == []
+    higher = load_plan(_amended(tmp_path, ("\ntargets:\n", "\n" + row.replace("182", "190"))))
+    [change] = diff(old, higher)
+    assert change.key == ("CA-TINH", "drug_cases_detected", "2024")
+    assert change.fields == (("baseline_value", 182.0, 190.0),)
