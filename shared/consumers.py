@@ -168,6 +168,20 @@ class ConsumerHealth:
             p.since = self._now()
         p.pending = max(p.pending, next_offset)
 
+    def seen_batch(self, records: Iterable[Any]) -> dict[tuple[str, int], int]:
+        """`seen` for a fetched batch of records; the next offset of each of its partitions."""
+        ends: dict[tuple[str, int], int] = {}
+        for r in records:
+            ends[(r.topic, r.partition)] = max(ends.get((r.topic, r.partition), 0), r.offset + 1)
+        for (topic, partition), end in ends.items():
+            self.seen(topic, partition, end)
+        return ends
+
+    def done_batch(self, ends: dict[tuple[str, int], int]) -> None:
+        """`done` for every partition of a batch `seen_batch` returned."""
+        for (topic, partition), end in ends.items():
+            self.done(topic, partition, end)
+
     def done(self, topic: str, partition: int, next_offset: int) -> None:
         """Records up to `next_offset` (exclusive) are committed (handled or dead-lettered)."""
         self._outage_since = None

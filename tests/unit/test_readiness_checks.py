@@ -66,3 +66,19 @@ async def test_work_rolled_back_for_an_outage_is_not_ready_until_a_record_is_don
     )
     health.done("events", 0, 10)
     assert await health.check() is None
+
+
+async def test_a_batch_is_seen_up_to_its_last_record_per_partition_and_done_as_a_whole():
+    from types import SimpleNamespace
+
+    from shared.consumers import ConsumerHealth
+
+    clock = [100.0]
+    health = ConsumerHealth(new_registry(), "notifier", "status", monotonic=lambda: clock[0], stall_seconds=5)
+    health.set_state("running")
+    records = [SimpleNamespace(topic="s", partition=p, offset=o) for p, o in ((0, 3), (1, 7), (0, 5), (0, 4))]
+    assert health.seen_batch(records) == {("s", 0): 6, ("s", 1): 8}
+    clock[0] += 6
+    assert sorted(health.stalled()) == [("s", 0), ("s", 1)]
+    health.done_batch({("s", 0): 6, ("s", 1): 8})
+    assert health.stalled() == {}

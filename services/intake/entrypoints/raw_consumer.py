@@ -177,11 +177,7 @@ class RawForwarder:
                 await self._task
 
     async def on_batch(self, records: tuple[ConsumerRecord, ...]) -> None:
-        ends: dict[tuple[str, int], int] = {}
-        for r in records:
-            ends[(r.topic, r.partition)] = max(ends.get((r.topic, r.partition), 0), r.offset + 1)
-        for (topic, partition), end in ends.items():
-            self.health.seen(topic, partition, end)
+        ends = self.health.seen_batch(records)
         try:
             await self.handle(records)
         except Exception as exc:
@@ -190,8 +186,7 @@ class RawForwarder:
                 raise  # FastStream nacks: the batch is read again after the broker's back-off
             log.exception("raw batch of %d failed; handling its records one by one", len(records))
             await self._one_by_one(records)
-        for (topic, partition), end in ends.items():
-            self.health.done(topic, partition, end)
+        self.health.done_batch(ends)
 
     async def _one_by_one(self, records: Sequence[ConsumerRecord]) -> None:
         for record in records:

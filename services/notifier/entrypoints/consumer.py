@@ -104,11 +104,7 @@ class StatusConsumer:
             )
 
     async def on_batch(self, records: tuple[ConsumerRecord, ...]) -> None:
-        ends: dict[tuple[str, int], int] = {}
-        for r in records:
-            ends[(r.topic, r.partition)] = max(ends.get((r.topic, r.partition), 0), r.offset + 1)
-        for (topic, partition), end in ends.items():
-            self.health.seen(topic, partition, end)
+        ends = self.health.seen_batch(records)
         # a batch read again after an outage skips what its first reading dead-lettered
         read = [(r, self._read(r)) for r in records if origin_of(r) not in self._lettered]
         events = [e for _, e in read if not isinstance(e, _Refused)]
@@ -125,8 +121,7 @@ class StatusConsumer:
                 if isinstance(refused, _Refused):
                     await self._refuse(record, refused)
         self._lettered.clear()
-        for (topic, partition), end in ends.items():
-            self.health.done(topic, partition, end)
+        self.health.done_batch(ends)
 
     def _read(self, record: ConsumerRecord) -> object:
         """The status event of `record`, or why it is refused."""
