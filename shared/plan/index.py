@@ -201,7 +201,7 @@ class PlanIndex:
             )
 
     def check_period(self, text: str) -> Period:
-        return _period_in(text, self.year)
+        return _period_in(text, self.year, self.plan.code)
 
     def report_limit(self, agency: str, indicator: str, period: str, unit: str | None) -> float:
         """An `indicator.reported` of this combination is allowed; its value's cap."""
@@ -323,7 +323,7 @@ class PlanIndex:
 
 
 @lru_cache(maxsize=4096)  # a plan year has 19 periods; agencies send the same few all the time
-def _period_in(text: str, year: int) -> Period:
+def _period_in(text: str, year: int, code: str) -> Period:
     """A period of the plan year. One not written as the contract writes it (`2024-06`, not
     `2024-6`) is not the contract's event at all: ValueError, not a rule of the plan."""
     period = Period.parse(text)
@@ -332,7 +332,8 @@ def _period_in(text: str, year: int) -> Period:
     if period.year != year:
         raise Rejected(
             "outside-plan-year",
-            f"period {text} is outside the plan year {year}",
+            f"period {text} is outside the plan year {year}; plans loaded: {year} ({code})"
+            + (f"; no plan for {period.year} is loaded yet" if period.year > year else ""),
             ("data", "period"),
             f"must lie in {year}",
         )

@@ -153,6 +153,18 @@ def test_an_activity_of_20_december_2024_is_refused_as_the_next_reporting_year()
     assert "no plan for 2025 is loaded yet" in problem.detail
 
 
+def test_a_figure_for_a_year_with_no_plan_names_the_plans_loaded():
+    later = intake_verdict(event("indicator.reported", data={"period": "2025-03"}))
+    assert later.status == 422 and later.errors[0].pointer == "/data/period"
+    assert later.detail == (
+        "period 2025-03 is outside the plan year 2024; plans loaded: 2024 (29/KH-BCĐ); no plan for 2025 is loaded yet"
+    )
+    earlier = intake_verdict(event("indicator.reported", data={"period": "2023-12"}))
+    assert earlier.detail == "period 2023-12 is outside the plan year 2024; plans loaded: 2024 (29/KH-BCĐ)"
+    poison = aggregator_verdict(event("indicator.reported", data={"period": "2025-03"}))
+    assert poison.reason == "rejected" and poison.detail == later.detail  # the same words
+
+
 @pytest.mark.parametrize(
     "day, allowed",
     [
