@@ -90,11 +90,17 @@ def _ms(values: list[float], p: float) -> str:
 
 
 async def _saturate(
-    intake: str, tokens: dict[str, str], work: Workload, database_url: str, seconds: float, clients: int = 32
+    intake: str,
+    tokens: dict[str, str],
+    work: Workload,
+    database_url: str,
+    seconds: float,
+    clients: int = 32,
+    keep_alive: bool = True,
 ) -> float:
     import asyncpg
 
-    sender = Sender(intake, tokens, give_up_after=30)
+    sender = Sender(intake, tokens, give_up_after=30, keep_alive=keep_alive)
     for agency in BACKGROUND:  # warm intake's token cache (one argon2 check per token)
         await sender.one(agency, _next(work, agency))
     for agency in PROBES:  # reports on time: a missing report would inhibit the probes' figure alerts
@@ -187,11 +193,12 @@ async def _measure(
     seconds: float,
     status_topic: str,
     result: Result,
+    keep_alive: bool = True,
 ) -> None:
     import asyncpg
 
     intake = state["components"]["intake"]["url"]
-    sender = Sender(intake, tokens, give_up_after=60)
+    sender = Sender(intake, tokens, give_up_after=60, keep_alive=keep_alive)
     watcher = CommitWatcher(state["database_url"])
     watch = asyncio.create_task(watcher.run())
     statuses: list[tuple[float, dict]] = []
@@ -372,12 +379,15 @@ def stack(prefix: str, progress=print, extra_env: dict[str, str] | None = None) 
         shutil.rmtree(work_dir, ignore_errors=True)
 
 
-def run(seconds: float = 60, saturate: float = 30, progress=print) -> Result:
+def run(seconds: float = 60, saturate: float = 30, progress=print, keep_alive: bool = True) -> Result:
+    """`keep_alive=False`: the load generator posts with httpx, as before 7 Dec 2026 (for comparison)."""
     result = Result()
     with stack("bench-e2e-", lambda line: progress(f"end-to-end: {line}")) as s:
         with RssSampler(s.pids) as rss:
             progress(f"end-to-end: saturating for {saturate:g} s ...")
-            result.sustainable = asyncio.run(_saturate(s.intake, s.tokens, s.work, s.database_url, saturate))
+            result.sustainable = asyncio.run(
+                _saturate(s.intake, s.tokens, s.work, s.database_url, saturate, keep_alive=keep_alive)
+            )
             result.offered = max(1.0, result.sustainable / 2)
             progress(
                 f"end-to-end: sustainable {result.sustainable:,.0f} events/s; open loop at "
@@ -392,6 +402,7 @@ def run(seconds: float = 60, saturate: float = 30, progress=print) -> Result:
                     seconds,
                     s.topics["TIENDO_STATUS_TOPIC"],
                     result,
+                    keep_alive=keep_alive,
                 )
             )
         result.rss = dict(rss.peak)
@@ -442,8 +453,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=60, help="open-loop phase length")
     parser.add_argument("--saturate", type=float, default=30, help="sustainable-rate phase length")
+    parser.add_argument(
+        "--client",
+        choices=("keepalive", "httpx"),
+        default="keepalive",
+        help="the load generator's HTTP client (httpx: as before, to compare)",
+    )
     args = parser.parse_args()
-    print(markdown(run(args.seconds, args.saturate)))
+    print(markdown(run(args.seconds, args.saturate, keep_alive=args.client == "keepalive")))
 
 
 if __name__ == "__main__":
