@@ -6,6 +6,7 @@ import asyncio
 import random
 from datetime import timedelta
 from email import message_from_bytes
+from email import policy as email_policy
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -88,6 +89,47 @@ async def test_a_duplicate_event_changes_nothing():
     before = uow.state.snapshot()
     assert not await n.handle(event, T0 + H)
     assert uow.state == before and counted(n.metrics, "duplicate") == 1
+
+
+async def test_a_batch_is_one_commit_and_one_digest_per_leader_with_all_its_alerts():
+    uow = MemoryUnitOfWork()
+    n = notifier(uow)
+    seen = kpi_event(agency="UBND-LAO-BAO")
+    assert await n.handle(seen, T0)
+    may, june = kpi_event(agency="CA-HUONG-HOA", period="2024-05"), kpi_event(agency="CA-HUONG-HOA")
+    batch = [may, june, may, kpi_event(agency="CA-TINH"), seen]  # `may` twice, `seen` applied before
+    assert await n.handle_many(batch, T0 + H) == 3
+    assert (
+        uow.commits == 2 and counted(n.metrics, "applied") == 1 + 3 and counted(n.metrics, "duplicate") == 2
+    )
+    rows = {
+        row.recipient: message_from_bytes(row.message, policy=email_policy.default)
+        for row in uow.outbox.rows[1:]
+    }
+    assert sorted(rows) == ["cahh@qt.example", "cat@qt.example"]  # one digest each, planned once
+    cahh = rows["cahh@qt.example"].get_body(("plain",)).get_content()
+    assert "Tháng 5/2024" in cahh and "Tháng 6/2024" in cahh, cahh  # both alerts in the one digest
+
+
+async def test_a_position_is_dead_lettered_once_in_the_transaction_that_publishes_it():
+    uow = MemoryUnitOfWork()
+    n, published = notifier(uow), []
+
+    async def publish() -> None:
+        published.append("letter")
+
+    assert await n.dead_letter_once("status/0/7", T0, publish)
+    assert not await n.dead_letter_once("status/0/7", T0 + H, publish)  # the batch read again
+    assert await n.dead_letter_once("status/1/7", T0, publish)
+    assert published == ["letter", "letter"]
+
+    async def kafka_away() -> None:
+        raise ConnectionError("broker away")
+
+    with pytest.raises(ConnectionError):
+        await n.dead_letter_once("status/0/8", T0, kafka_away)
+    assert await n.dead_letter_once("status/0/8", T0 + H, publish)  # not recorded: lettered on retry
+    assert published == ["letter"] * 3
 
 
 async def test_a_failure_while_planning_rolls_the_event_back_so_a_redelivery_applies_it():
