@@ -74,7 +74,7 @@ class Sender:
         self.give_up_after, self.retry_pause = give_up_after, retry_pause
         self.client = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=64))
         # keep_alive: bare keep-alive connections (`KeepAlivePool`) for a load generator that must
-        # not be the bottleneck (httpx's pool costs ~1 ms of CPU a request at 32 clients here)
+        # not be the bottleneck (httpx's pool was, docs/benchmarks.md "End to end")
         self.pool = KeepAlivePool(self.url, timeout) if keep_alive else None
 
     async def close(self) -> None:
