@@ -5,8 +5,9 @@ rule."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import typer
 from rich.console import Console
@@ -22,6 +23,8 @@ from shared.plan.model import Plan
 from shared.plan.periods import MONTHS_PER
 
 DEFAULT_PLAN = Path(__file__).resolve().parents[2] / "plans" / "quang-tri-2024.yaml"
+
+T = TypeVar("T")
 
 app = typer.Typer(help="The plan file: check it before services read it.", no_args_is_help=True)
 
@@ -44,9 +47,10 @@ _FILE = typer.Argument(
 )
 
 
-def _load(console: Console, file: Path) -> Plan:
+def _load(console: Console, file: Path, load: Callable[[str], T]) -> T:
+    """`load(file)`, or every problem it finds printed with its line, and exit 1."""
     try:
-        return load_plan(_shown(file))
+        return load(_shown(file))
     except PlanError as err:
         for issue in err.errors:
             console.print(f"[red]{escape(str(issue))}[/red]", soft_wrap=True)  # "[3]" is not markup
@@ -59,13 +63,7 @@ def check(file: Path = _FILE) -> None:
     """Validate FILE, or every plan of a FOLDER (one per reporting year, windows apart); print a
     summary of each when valid, else every problem with its line (exit 1)."""
     console = Console(highlight=False)
-    try:
-        book = load_plans(_shown(file))
-    except PlanError as err:
-        for issue in err.errors:
-            console.print(f"[red]{escape(str(issue))}[/red]", soft_wrap=True)  # "[3]" is not markup
-        console.print(f"[bold red]{len(err.errors)} problem(s) in {_shown(file)}[/bold red]")
-        raise typer.Exit(code=1) from None
+    book = _load(console, file, load_plans)
     for f in book.files:
         console.print(f"[green]✓ {escape(f.path)} is valid[/green]", soft_wrap=True)
         for line in _summary(f.plan):
@@ -123,7 +121,7 @@ def show(
     console = Console(highlight=False)
     if not console.is_terminal:  # piped or captured: one target a line reads better than wrapped cells
         console = Console(highlight=False, width=max(console.width, 180))
-    plan = _load(console, file)
+    plan = _load(console, file, load_plan)
     if lang not in _HEADERS:
         raise typer.BadParameter("vi or en", param_hint="--lang")
     words = _WORDS[lang]
@@ -171,7 +169,7 @@ def diff(
     if lang not in _DIFF_WORDS:
         raise typer.BadParameter("vi or en", param_hint="--lang")
     words = _DIFF_WORDS[lang]
-    before, after = _load(console, old), _load(console, new)
+    before, after = _load(console, old, load_plan), _load(console, new, load_plan)
     changes = plan_diff(before, after)
     for change in changes:
         colour = {"added": "green", "removed": "red", "changed": "yellow"}[change.kind]

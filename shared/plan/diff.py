@@ -39,11 +39,6 @@ class Change:
     def name(self) -> str:
         return " × ".join(self.key)
 
-    def __str__(self) -> str:
-        sign = {"added": "+", "removed": "-", "changed": "~"}[self.kind]
-        text = f"{sign} {self.section} {self.name}"
-        return text + "".join(f"\n    {f}: {shown(old)} → {shown(new)}" for f, old, new in self.fields)
-
 
 def shown(value: Any) -> str:
     """A field's value as a diff line shows it (— for none)."""
