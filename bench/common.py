@@ -72,13 +72,18 @@ class Sender:
     ) -> None:
         self.url, self.tokens = intake_url.rstrip("/"), tokens
         self.give_up_after, self.retry_pause = give_up_after, retry_pause
-        self.client = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=64))
+        self.client = (
+            None
+            if keep_alive
+            else httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=64))
+        )
         # keep_alive: bare keep-alive connections (`KeepAlivePool`) for a load generator that must
         # not be the bottleneck (httpx's pool was, docs/benchmarks.md "End to end")
         self.pool = KeepAlivePool(self.url, timeout) if keep_alive else None
 
     async def close(self) -> None:
-        await self.client.aclose()
+        if self.client is not None:
+            await self.client.aclose()
         if self.pool is not None:
             await self.pool.close()
 
@@ -93,6 +98,7 @@ class Sender:
                 return code, json.loads(raw) if raw else None
             except ValueError:
                 return code, None
+        assert self.client is not None
         if isinstance(body, (str, bytes)):
             response = await self.client.post(self.url + path, content=body, headers=headers)
         else:
