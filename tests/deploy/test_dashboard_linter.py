@@ -1,5 +1,5 @@
 """Grafana's own dashboard linter (github.com/grafana/dashboard-linter, vendored in
-tests/deploy/dashboard_linter/, see VENDORED.md), built with the machine's Go from that source,
+tests/deploy/third_party/dashboard_linter/, see VENDORED.md), built with the machine's Go from that source,
 passes every provisioned dashboard in --strict mode: warnings fail too."""
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ import pytest
 from shared.infra._process import cache_dir
 from tests.deploy import promql
 
-SOURCE = Path(__file__).parent / "dashboard_linter"
+SOURCE = Path(__file__).parent / "third_party" / "dashboard_linter"
 
 
 @pytest.fixture(scope="module")
 def linter() -> Path:
     go = shutil.which("go")
-    assert go, "Go is needed to build Grafana's dashboard linter (tests/deploy/dashboard_linter)"
+    assert go, "Go is needed to build Grafana's dashboard linter (tests/deploy/third_party/dashboard_linter)"
     files = sorted(p for p in SOURCE.rglob("*") if p.is_file())
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()[:16]
     binary = cache_dir() / f"dashboard-linter-{digest}"

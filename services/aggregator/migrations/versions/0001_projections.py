@@ -1,16 +1,9 @@
-"""Inbox/fact store, agency versions, KPI and report projections, outbox.
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-29
-"""
+"""Inbox/fact store, agency versions, KPI and report projections, outbox."""
 
 from alembic import op
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

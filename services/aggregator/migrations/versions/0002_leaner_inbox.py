@@ -6,18 +6,12 @@ rebuild: encoding a timestamp costs the client about as much as the rest of the 
 second index about a third of the server's work and building jsonb another quarter (nothing
 queries inside the data; `json` still checks it is JSON). An agency's facts are found through
 the primary key instead: a fact's source is `/agencies/{agency}`.
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-29
 """
 
 from alembic import op
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

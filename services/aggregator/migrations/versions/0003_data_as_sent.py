@@ -4,18 +4,12 @@ Every event's data goes into the inbox's COPY. As `json`, the client turned the 
 into text and back to bytes, and PostgreSQL parsed each row's JSON again, though the aggregator
 had just decoded it (nothing queries inside it; `load_facts` decodes it with msgspec). Read it
 in SQL with `convert_from(data, 'UTF8')::json`.
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-29
 """
 
 from alembic import op
 
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -4,10 +4,6 @@ A dead letter carries the original record's headers, and those may hold any byte
 `ce_id` was refused by `jsonb` (no `\\u0000` in PostgreSQL text), so the batch that tried to
 dead-letter it rolled back again and again. msgpack keeps each value's bytes as they are.
 Downgrading turns them back into latin-1 text in `jsonb`; a NUL (unstorable there) becomes "?".
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-12-01
 """
 
 import json
@@ -18,8 +14,6 @@ from alembic import op
 
 revision = "0004"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

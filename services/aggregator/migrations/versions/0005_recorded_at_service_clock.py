@@ -4,18 +4,12 @@ knew then" from it, and a simulated or replayed clock must agree with the events
 
 The batch transaction sets `aggregator.now` (`set_config(..., true)`, local to it); anything
 else inserting (a manual fix, a rebuild) falls back to `now()`.
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-12-03
 """
 
 from alembic import op
 
 revision = "0005"
 down_revision = "0004"
-branch_labels = None
-depends_on = None
 
 DEFAULT = "coalesce(nullif(current_setting('aggregator.now', true), '')::timestamptz, now())"
 

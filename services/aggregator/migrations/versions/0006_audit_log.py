@@ -1,16 +1,9 @@
-"""The audit log (issue 17): who read which agency's figures, history or scorecard, and when.
-
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-12-03
-"""
+"""The audit log (issue 17): who read which agency's figures, history or scorecard, and when."""
 
 from alembic import op
 
 revision = "0006"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,17 +1,10 @@
-"""API tokens (hashes only) and the accepted-event registry.
-
-Revision ID: 0001
-Revises:
-Create Date: 2024-06-20
-"""
+"""API tokens (hashes only) and the accepted-event registry."""
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 SCHEMA = "intake"
 

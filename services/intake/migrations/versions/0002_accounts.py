@@ -1,17 +1,10 @@
-"""People's local accounts (issue 17): the embedded identity store, argon2id password hashes only.
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-12-03
-"""
+"""People's local accounts (issue 17): the embedded identity store, argon2id password hashes only."""
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 SCHEMA = "intake"
 

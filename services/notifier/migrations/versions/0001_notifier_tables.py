@@ -1,9 +1,4 @@
-"""Notifier tables: inbox, KPI status memory, alerts, silences, recipients, outbox, used ack tokens.
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-29
-"""
+"""Notifier tables: inbox, KPI status memory, alerts, silences, recipients, outbox, used ack tokens."""
 
 import sqlalchemy as sa
 from alembic import op
@@ -11,8 +6,6 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 S = "notifier"
 TS = sa.DateTime(timezone=True)

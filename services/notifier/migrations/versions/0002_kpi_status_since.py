@@ -1,9 +1,4 @@
-"""KPI status memory: since when the status holds, and the figures that came with it.
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-29
-"""
+"""KPI status memory: since when the status holds, and the figures that came with it."""
 
 import sqlalchemy as sa
 from alembic import op
@@ -11,8 +6,6 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

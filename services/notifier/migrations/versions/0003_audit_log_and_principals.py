@@ -1,18 +1,12 @@
 """The audit log (issue 17): who acknowledged, silenced or lifted what, and when; and the
 authenticated subject beside the name on each acknowledgement and silence (the name was typed
 by the client before: the rows of before keep it, with no subject).
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-12-03
 """
 
 from alembic import op
 
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
