@@ -182,6 +182,15 @@ async def caught_up(bootstrap: str, topic: str, group: str) -> bool:
     return all(end == 0 or committed.get(tp, -1) >= end for tp, end in ends.items())
 
 
+async def until_caught_up(bootstrap: str, topics: dict, timeout: float = 60, every: float = 0.3) -> None:
+    """Wait until the aggregator's group has committed to the end of the events topic."""
+    await wait_until(
+        lambda: caught_up(bootstrap, topics["TIENDO_EVENTS_TOPIC"], topics["AGGREGATOR_GROUP_ID"]),
+        timeout=timeout,
+        every=every,
+    )
+
+
 async def _partitions(probe, topic):
     await probe._client.force_metadata_update()
     return probe.partitions_for_topic(topic) or set()

@@ -5,18 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.aggregator.domain import ledger as ledger_module
-from tests.aggregator.helpers import (
-    caught_up,
-    consume_all,
-    count,
-    create_topics,
-    produce,
-    reported,
-    running,
-    settings_for,
-    unique_topics,
-    wait_until,
-)
+from tests.aggregator import helpers
 
 pytestmark = pytest.mark.infra
 
@@ -31,18 +20,16 @@ async def test_a_record_that_trips_a_bug_goes_to_the_dlq_alone(kafka_bootstrap, 
 
     monkeypatch.setattr(ledger_module.AgencyLedger, "apply", buggy)
 
-    topics = unique_topics("bug")
-    await create_topics(kafka_bootstrap, topics, partitions=1)
-    events = [reported("CA-TINH", "drug_cases_detected", "2024", v, id=f"ok-{v}") for v in range(1, 6)]
-    events.insert(2, reported("CA-TINH", "drug_cases_detected", "2024", 99, id="trips-a-bug"))
-    async with running(settings_for(kafka_bootstrap, module_db, topics)) as agg:
-        await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], events)
-        await wait_until(
-            lambda: caught_up(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], topics["AGGREGATOR_GROUP_ID"]),
-            timeout=60,
-            every=0.3,
-        )
-        dead = await consume_all(
+    topics = helpers.unique_topics("bug")
+    await helpers.create_topics(kafka_bootstrap, topics, partitions=1)
+    events = [
+        helpers.reported("CA-TINH", "drug_cases_detected", "2024", v, id=f"ok-{v}") for v in range(1, 6)
+    ]
+    events.insert(2, helpers.reported("CA-TINH", "drug_cases_detected", "2024", 99, id="trips-a-bug"))
+    async with helpers.running(helpers.settings_for(kafka_bootstrap, module_db, topics)) as agg:
+        await helpers.produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], events)
+        await helpers.until_caught_up(kafka_bootstrap, topics)
+        dead = await helpers.consume_all(
             kafka_bootstrap, topics["TIENDO_DLQ_TOPIC"], decode=False, until=lambda rs: len(rs) >= 1
         )
         assert [dict(r.headers)["ce_id"] for r in dead] == [b"trips-a-bug"]
@@ -50,4 +37,4 @@ async def test_a_record_that_trips_a_bug_goes_to_the_dlq_alone(kafka_bootstrap, 
         assert letter["dlq_reason"] == b"processing-failed" and letter["dlq_attempts"] == b"3"
         assert b"ZeroDivisionError: simulated bug" in letter["dlq_detail"]
         applied = "SELECT count(*) FROM aggregator.recorded_events WHERE rejected IS NULL"
-        assert await count(agg.engine, applied) == 5
+        assert await helpers.count(agg.engine, applied) == 5

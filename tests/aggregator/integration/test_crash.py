@@ -15,19 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.aggregator.sample import sample_events
 from shared.infra.ports import free_port
-from tests.aggregator.helpers import (
-    NOW,
-    PLAN,
-    caught_up,
-    count,
-    create_topics,
-    fresh_database,
-    live_kpis,
-    produce,
-    recomputed_kpis,
-    unique_topics,
-    wait_until,
-)
+from tests.aggregator import helpers
 
 pytestmark = pytest.mark.infra
 RECORDED = "SELECT count(*) FROM aggregator.recorded_events"
@@ -43,21 +31,21 @@ def start(env: dict[str, str]) -> subprocess.Popen:
 
 
 async def exited(proc: subprocess.Popen, timeout: float = 120) -> int:
-    await wait_until(lambda: asyncio.sleep(0, proc.poll() is not None), timeout=timeout, every=0.1)
+    await helpers.wait_until(lambda: asyncio.sleep(0, proc.poll() is not None), timeout=timeout, every=0.1)
     return proc.returncode
 
 
 async def test_kill_9_after_db_commit_and_mid_stream(kafka_bootstrap, database_url):
-    db = await fresh_database(database_url)
-    topics = unique_topics("crash")
-    await create_topics(kafka_bootstrap, topics)
-    events = sample_events(PLAN, 1200, seed=21)
-    await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], events)
+    db = await helpers.fresh_database(database_url)
+    topics = helpers.unique_topics("crash")
+    await helpers.create_topics(kafka_bootstrap, topics)
+    events = sample_events(helpers.PLAN, 1200, seed=21)
+    await helpers.produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], events)
     env = {
         "DATABASE_URL": db,
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         **topics,
-        "TIENDO_NOW": NOW.isoformat(),
+        "TIENDO_NOW": helpers.NOW.isoformat(),
         "TIENDO_CLOCK_SPEED": "0",
         "AGGREGATOR_BATCH_SIZE": "50",
         "AGGREGATOR_POLL_TIMEOUT_MS": "50",
@@ -66,7 +54,9 @@ async def test_kill_9_after_db_commit_and_mid_stream(kafka_bootstrap, database_u
     engine = create_async_engine(db)
 
     def group_done():
-        return caught_up(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], topics["AGGREGATOR_GROUP_ID"])
+        return helpers.caught_up(
+            kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], topics["AGGREGATOR_GROUP_ID"]
+        )
 
     try:
         # 1. SIGKILL right after the 3rd batch's DB commit, before its Kafka offset commit
@@ -74,24 +64,24 @@ async def test_kill_9_after_db_commit_and_mid_stream(kafka_bootstrap, database_u
             {**env, "AGGREGATOR_HTTP_PORT": str(free_port()), "AGGREGATOR_FAULT": "after_db_commit:3"}
         )
         assert await exited(proc) == -signal.SIGKILL, proc.stderr.read().decode()[-3000:]
-        recorded = await count(engine, RECORDED)
+        recorded = await helpers.count(engine, RECORDED)
         assert 0 < recorded < len(events)
         assert not await group_done()
 
         # 2. SIGKILL at an arbitrary moment while batches are flowing
         proc = start({**env, "AGGREGATOR_HTTP_PORT": str(free_port())})
-        await wait_until(lambda: _more_than(engine, recorded + 200), timeout=120, every=0.02)
+        await helpers.wait_until(lambda: _more_than(engine, recorded + 200), timeout=120, every=0.02)
         proc.send_signal(signal.SIGKILL)
         assert await exited(proc) == -signal.SIGKILL
-        assert await count(engine, RECORDED) < len(events), "everything was done before the kill"
+        assert await helpers.count(engine, RECORDED) < len(events), "everything was done before the kill"
 
         # 3. a clean restart finishes the topic: the figures are those of a recomputation
         proc = start({**env, "AGGREGATOR_HTTP_PORT": str(free_port())})
         try:
-            await wait_until(group_done, timeout=180, every=0.3)
-            assert await count(engine, RECORDED) == len(events)
-            await wait_until(lambda: _all_targets(engine), timeout=30)
-            assert await live_kpis(engine) == recomputed_kpis(events, NOW)
+            await helpers.wait_until(group_done, timeout=180, every=0.3)
+            assert await helpers.count(engine, RECORDED) == len(events)
+            await helpers.wait_until(lambda: _all_targets(engine), timeout=30)
+            assert await helpers.live_kpis(engine) == helpers.recomputed_kpis(events, helpers.NOW)
         finally:
             proc.terminate()
             await exited(proc, 30)
@@ -100,8 +90,8 @@ async def test_kill_9_after_db_commit_and_mid_stream(kafka_bootstrap, database_u
 
 
 async def _more_than(engine, n: int) -> bool:
-    return await count(engine, RECORDED) > n
+    return await helpers.count(engine, RECORDED) > n
 
 
 async def _all_targets(engine) -> bool:
-    return len(await live_kpis(engine)) == len(PLAN.targets)
+    return len(await helpers.live_kpis(engine)) == len(helpers.PLAN.targets)

@@ -11,25 +11,18 @@ from sqlalchemy import select
 from services.aggregator.adapters.tables import reports
 from shared.clock import ManualClock
 from shared.events.models import ReportStatus, ReportStatusChangedEvent
-from tests.aggregator.helpers import (
-    consume_all,
-    create_topics,
-    running,
-    settings_for,
-    unique_topics,
-    wait_until,
-)
+from tests.aggregator import helpers
 
 pytestmark = pytest.mark.infra
 VN = timezone(timedelta(hours=7))
 
 
 async def test_a_passed_deadline_makes_the_report_missing_and_says_so(kafka_bootstrap, module_db):
-    topics = unique_topics("dl")
-    await create_topics(kafka_bootstrap, topics)
+    topics = helpers.unique_topics("dl")
+    await helpers.create_topics(kafka_bootstrap, topics)
     clock = ManualClock(datetime(2024, 6, 17, 12, 0, tzinfo=VN))  # HQ's June deadline: 17 June, end of day
-    settings = settings_for(kafka_bootstrap, module_db, topics, AGGREGATOR_DEADLINE_CHECK_SECONDS=0.2)
-    async with running(settings, clock=clock) as agg:
+    settings = helpers.settings_for(kafka_bootstrap, module_db, topics, AGGREGATOR_DEADLINE_CHECK_SECONDS=0.2)
+    async with helpers.running(settings, clock=clock) as agg:
 
         async def june(expected: str):
             async with agg.engine.connect() as conn:
@@ -42,9 +35,9 @@ async def test_a_passed_deadline_makes_the_report_missing_and_says_so(kafka_boot
                 ).first()
             return row is not None and row.status == expected
 
-        await wait_until(lambda: june("pending"), timeout=30)
+        await helpers.wait_until(lambda: june("pending"), timeout=30)
         clock.set(datetime(2024, 6, 18, 0, 5, tzinfo=VN))
-        await wait_until(lambda: june("missing"), timeout=30)
+        await helpers.wait_until(lambda: june("missing"), timeout=30)
 
         def missing(events):
             return [
@@ -56,7 +49,7 @@ async def test_a_passed_deadline_makes_the_report_missing_and_says_so(kafka_boot
             ]
 
         events = missing(
-            await consume_all(
+            await helpers.consume_all(
                 kafka_bootstrap, topics["TIENDO_STATUS_TOPIC"], until=lambda es: bool(missing(es))
             )
         )
@@ -72,18 +65,20 @@ async def test_a_submission_re_judges_every_kpi_of_its_agency_at_once(kafka_boot
     from services.aggregator.adapters.rebuild import rebuild
     from tests.aggregator.helpers import PLAN, caught_up, event, produce, reported
 
-    topics = unique_topics("cut")
-    await create_topics(kafka_bootstrap, topics)
+    topics = helpers.unique_topics("cut")
+    await helpers.create_topics(kafka_bootstrap, topics)
     now = datetime(2024, 6, 16, 12, 0, tzinfo=VN)  # CA-TINH's June report (cut-off 14 June) is due 17 June
-    settings = settings_for(kafka_bootstrap, module_db, topics, AGGREGATOR_DEADLINE_CHECK_SECONDS=3600)
+    settings = helpers.settings_for(
+        kafka_bootstrap, module_db, topics, AGGREGATOR_DEADLINE_CHECK_SECONDS=3600
+    )
     topic, group = topics["TIENDO_EVENTS_TOPIC"], topics["AGGREGATOR_GROUP_ID"]
-    async with running(settings, clock=ManualClock(now)) as agg:
+    async with helpers.running(settings, clock=ManualClock(now)) as agg:
         await produce(
             kafka_bootstrap,
             topic,
             [reported("CA-TINH", "drug_cases_detected", "2024", 50, time=datetime(2024, 6, 10, tzinfo=VN))],
         )
-        await wait_until(lambda: caught_up(kafka_bootstrap, topic, group), timeout=60, every=0.3)
+        await helpers.wait_until(lambda: caught_up(kafka_bootstrap, topic, group), timeout=60, every=0.3)
         await produce(
             kafka_bootstrap,
             topic,
@@ -96,6 +91,6 @@ async def test_a_submission_re_judges_every_kpi_of_its_agency_at_once(kafka_boot
                 )
             ],
         )
-        await wait_until(lambda: caught_up(kafka_bootstrap, topic, group), timeout=60, every=0.3)
+        await helpers.wait_until(lambda: caught_up(kafka_bootstrap, topic, group), timeout=60, every=0.3)
         compared = await rebuild(agg.engine, kafka_bootstrap, topic, PLAN, now, swap=False)
     assert compared.events == 2 and compared.equal, (compared.rebuilt_checksum, compared.live_checksum)

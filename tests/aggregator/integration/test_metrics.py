@@ -15,18 +15,7 @@ from services.aggregator.entrypoints import gauges
 from services.aggregator.entrypoints.consumer import partition_of
 from shared.events.models import KpiStatus
 from shared.plan.periods import Period
-from tests.aggregator.helpers import (
-    NOW,
-    PLAN,
-    count,
-    create_topics,
-    produce,
-    reported,
-    running,
-    settings_for,
-    unique_topics,
-    wait_until,
-)
+from tests.aggregator import helpers
 
 pytestmark = pytest.mark.infra
 STATUSES = {s.value for s in KpiStatus}
@@ -43,37 +32,43 @@ def lag_partitions(agg) -> set[str]:
 
 
 def current_targets():
-    today = PLAN.local_day(NOW)
-    return [t for t in PLAN.targets if Period.parse(str(t.period)).contains(today, PLAN.cutoff_day)]
+    today = helpers.PLAN.local_day(helpers.NOW)
+    return [
+        t
+        for t in helpers.PLAN.targets
+        if Period.parse(str(t.period)).contains(today, helpers.PLAN.cutoff_day)
+    ]
 
 
 async def test_kpi_status_and_pace_per_agency_and_the_oldest_outbox_row(kafka_bootstrap, module_db):
-    topics = unique_topics("gauges")
-    await create_topics(kafka_bootstrap, topics)
-    settings = settings_for(kafka_bootstrap, module_db, topics)
+    topics = helpers.unique_topics("gauges")
+    await helpers.create_topics(kafka_bootstrap, topics)
+    settings = helpers.settings_for(kafka_bootstrap, module_db, topics)
     targets = current_targets()
-    async with running(settings, relay=False) as agg:  # no relay: the status events stay in the outbox
+    async with helpers.running(
+        settings, relay=False
+    ) as agg:  # no relay: the status events stay in the outbox
         await gauges.refresh(agg)
         assert samples(agg, "aggregator_outbox_oldest_seconds") == {(): 0.0}
         # A tiny figure for every current KPI: most fall behind their pace.
-        await produce(
+        await helpers.produce(
             kafka_bootstrap,
             topics["TIENDO_EVENTS_TOPIC"],
-            [reported(t.agency, t.indicator, str(t.period), 0.001) for t in targets],
+            [helpers.reported(t.agency, t.indicator, str(t.period), 0.001) for t in targets],
         )
 
         async def evaluated():
-            return await count(agg.engine, "SELECT count(*) FROM aggregator.kpis WHERE actual > 0") >= len(
-                targets
-            )
+            return await helpers.count(
+                agg.engine, "SELECT count(*) FROM aggregator.kpis WHERE actual > 0"
+            ) >= len(targets)
 
-        await wait_until(evaluated, timeout=60)
+        await helpers.wait_until(evaluated, timeout=60)
         async with agg.engine.connect() as conn:
             rows = (await conn.execute(select(kpis))).all()
         current = {
             (r.agency, r.indicator): r
             for r in rows
-            if Period.parse(r.period).contains(PLAN.local_day(NOW), PLAN.cutoff_day)
+            if Period.parse(r.period).contains(helpers.PLAN.local_day(helpers.NOW), helpers.PLAN.cutoff_day)
         }
         assert len(current) == len(targets)  # one current period per KPI in this plan
 
@@ -98,9 +93,9 @@ async def test_kpi_status_and_pace_per_agency_and_the_oldest_outbox_row(kafka_bo
         try:
 
             async def drained():
-                return await count(agg.engine, "SELECT count(*) FROM aggregator.outbox") == 0
+                return await helpers.count(agg.engine, "SELECT count(*) FROM aggregator.outbox") == 0
 
-            await wait_until(drained, timeout=30)
+            await helpers.wait_until(drained, timeout=30)
         finally:
             stop.set()
             await asyncio.wait_for(relay, 30)
@@ -122,32 +117,32 @@ async def test_kpi_status_and_pace_per_agency_and_the_oldest_outbox_row(kafka_bo
 
 
 async def test_a_replica_drops_the_lag_of_the_partitions_it_loses_in_a_rebalance(kafka_bootstrap, module_db):
-    topics = unique_topics("lag")
-    await create_topics(kafka_bootstrap, topics, partitions=3)
-    settings = settings_for(kafka_bootstrap, module_db, topics)
+    topics = helpers.unique_topics("lag")
+    await helpers.create_topics(kafka_bootstrap, topics, partitions=3)
+    settings = helpers.settings_for(kafka_bootstrap, module_db, topics)
     first_target = {}
-    for t in PLAN.targets:
+    for t in helpers.PLAN.targets:
         first_target.setdefault(t.agency, t)
     assert {partition_of(a, 3) for a in first_target} == {0, 1, 2}
 
     async def send(value: float) -> None:
-        await produce(
+        await helpers.produce(
             kafka_bootstrap,
             topics["TIENDO_EVENTS_TOPIC"],
-            [reported(t.agency, t.indicator, str(t.period), value) for t in first_target.values()],
+            [helpers.reported(t.agency, t.indicator, str(t.period), value) for t in first_target.values()],
         )
 
-    async with running(settings, relay=False) as one:
+    async with helpers.running(settings, relay=False) as one:
         await send(1)
-        await wait_until(lambda: _async(lag_partitions(one) == {"0", "1", "2"}), timeout=60)
-        async with running(settings, relay=False) as two:
+        await helpers.wait_until(lambda: _async(lag_partitions(one) == {"0", "1", "2"}), timeout=60)
+        async with helpers.running(settings, relay=False) as two:
 
             async def split():
                 await send(2)  # records on every partition: each owner sets its lag
                 mine, theirs = lag_partitions(one), lag_partitions(two)
                 return mine and theirs and not mine & theirs and mine | theirs == {"0", "1", "2"}
 
-            await wait_until(split, timeout=90, every=1)
+            await helpers.wait_until(split, timeout=90, every=1)
 
 
 async def _async(value):

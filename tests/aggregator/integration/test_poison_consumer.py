@@ -13,21 +13,7 @@ from services.aggregator.domain import ledger as ledger_module
 from services.aggregator.entrypoints import consumer as consumer_module
 from shared.deadletter import read_dead_letter
 from shared.events.codec import to_kafka
-from tests.aggregator.helpers import (
-    NOW,
-    PLAN,
-    caught_up,
-    consume_all,
-    count,
-    create_topics,
-    fresh_database,
-    produce,
-    reported,
-    running,
-    settings_for,
-    unique_topics,
-    wait_until,
-)
+from tests.aggregator import helpers
 
 pytestmark = pytest.mark.infra
 APPLIED = "SELECT count(*) FROM aggregator.recorded_events WHERE rejected IS NULL"
@@ -42,21 +28,17 @@ def _raw(event, **changes) -> tuple:
 async def test_a_nul_in_ce_id_is_dead_lettered_once_and_the_record_behind_it_counted(
     kafka_bootstrap, module_db
 ):
-    topics = unique_topics("nul")
-    await create_topics(kafka_bootstrap, topics, partitions=1)
-    before = reported("CA-TINH", "drug_cases_detected", "2024", 1, id="before-nul")
-    after = reported("CA-TINH", "drug_cases_detected", "2024", 2, id="after-nul")
-    bad = _raw(reported("CA-TINH", "drug_cases_detected", "2024", 7), ce_id=b"nul\x00id\xff")
-    async with running(settings_for(kafka_bootstrap, module_db, topics)) as agg:
-        await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], [before])
-        await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], [], raw=[bad])
-        await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], [after])
-        await wait_until(
-            lambda: caught_up(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], topics["AGGREGATOR_GROUP_ID"]),
-            timeout=40,
-            every=0.3,
-        )
-        dead = await consume_all(
+    topics = helpers.unique_topics("nul")
+    await helpers.create_topics(kafka_bootstrap, topics, partitions=1)
+    before = helpers.reported("CA-TINH", "drug_cases_detected", "2024", 1, id="before-nul")
+    after = helpers.reported("CA-TINH", "drug_cases_detected", "2024", 2, id="after-nul")
+    bad = _raw(helpers.reported("CA-TINH", "drug_cases_detected", "2024", 7), ce_id=b"nul\x00id\xff")
+    async with helpers.running(helpers.settings_for(kafka_bootstrap, module_db, topics)) as agg:
+        await helpers.produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], [before])
+        await helpers.produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], [], raw=[bad])
+        await helpers.produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], [after])
+        await helpers.until_caught_up(kafka_bootstrap, topics, timeout=40)
+        dead = await helpers.consume_all(
             kafka_bootstrap,
             topics["TIENDO_DLQ_TOPIC"],
             decode=False,
@@ -74,7 +56,7 @@ async def test_a_nul_in_ce_id_is_dead_lettered_once_and_the_record_behind_it_cou
             "undecodable",
         }
         assert (letter.topic, letter.partition, letter.offset) == (topics["TIENDO_EVENTS_TOPIC"], 0, 1)
-        assert await count(agg.engine, APPLIED) == 2
+        assert await helpers.count(agg.engine, APPLIED) == 2
         assert agg.metrics.db_failures._value.get() == 0  # no batch rolled back over and over
         assert (
             'tiendo_dlq_writes_total{reason="%s",service="aggregator"} 1.0' % letter.reason
@@ -99,15 +81,15 @@ async def test_a_crashing_consumer_is_restarted_and_readyz_says_so_meanwhile(
 
     monkeypatch.setattr(consumer_module.EventConsumer, "_fetch", crashing)
 
-    topics = unique_topics("crashy")
-    await create_topics(kafka_bootstrap, topics, partitions=1)
-    settings = settings_for(kafka_bootstrap, module_db, topics, AGGREGATOR_RUN_RELAY=False)
-    agg = bootstrap(settings, clock=ManualClock(NOW), plan=PLAN)
+    topics = helpers.unique_topics("crashy")
+    await helpers.create_topics(kafka_bootstrap, topics, partitions=1)
+    settings = helpers.settings_for(kafka_bootstrap, module_db, topics, AGGREGATOR_RUN_RELAY=False)
+    agg = bootstrap(settings, clock=ManualClock(helpers.NOW), plan=helpers.PLAN)
     app = create_app(agg)
-    await produce(
+    await helpers.produce(
         kafka_bootstrap,
         topics["TIENDO_EVENTS_TOPIC"],
-        [reported("CA-TINH", "drug_cases_detected", "2024", 3, id="after-crash")],
+        [helpers.reported("CA-TINH", "drug_cases_detected", "2024", 3, id="after-crash")],
     )
     seen = []
     async with app.router.lifespan_context(app):
@@ -118,14 +100,8 @@ async def test_a_crashing_consumer_is_restarted_and_readyz_says_so_meanwhile(
                 seen.append((response.status_code, response.json()["problems"]))
                 return response.status_code == 200 and len(crashes) == 2
 
-            await wait_until(ready, timeout=30, every=0.2)
-            await wait_until(
-                lambda: caught_up(
-                    kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], topics["AGGREGATOR_GROUP_ID"]
-                ),
-                timeout=30,
-                every=0.3,
-            )
+            await helpers.wait_until(ready, timeout=30, every=0.2)
+            await helpers.until_caught_up(kafka_bootstrap, topics, timeout=30)
             metrics = (await api.get("/metrics/")).text
     down = [problems for status, problems in seen if status == 503]
     assert down and "restarting" in down[0]["consumer:aggregator-events"], seen
@@ -133,7 +109,9 @@ async def test_a_crashing_consumer_is_restarted_and_readyz_says_so_meanwhile(
     assert 'tiendo_consumer_restarts_total{consumer="aggregator-events"} 2.0' in metrics
     assert 'tiendo_consumer_up{consumer="aggregator-events"} 1.0' in metrics
     assert (
-        await count(agg.engine, "SELECT count(*) FROM aggregator.recorded_events WHERE id = 'after-crash'")
+        await helpers.count(
+            agg.engine, "SELECT count(*) FROM aggregator.recorded_events WHERE id = 'after-crash'"
+        )
         == 1
     )
 
@@ -141,20 +119,20 @@ async def test_a_crashing_consumer_is_restarted_and_readyz_says_so_meanwhile(
 async def test_a_stalled_partition_shows_on_readyz_and_in_the_metrics(kafka_bootstrap, module_db):
     from shared.observability import _REGISTERED
 
-    topics = unique_topics("stall")
-    await create_topics(kafka_bootstrap, topics, partitions=1)
-    settings = settings_for(kafka_bootstrap, module_db, topics, TIENDO_STALL_SECONDS=2)
-    async with running(settings, relay=False) as agg:
+    topics = helpers.unique_topics("stall")
+    await helpers.create_topics(kafka_bootstrap, topics, partitions=1)
+    settings = helpers.settings_for(kafka_bootstrap, module_db, topics, TIENDO_STALL_SECONDS=2)
+    async with helpers.running(settings, relay=False) as agg:
         real = agg.projector.apply
 
         async def database_away(items, now, reevaluate=()):
             raise ConnectionError("database away")  # an outage: retried, never dead-lettered
 
         agg.projector.apply = database_away
-        await produce(
+        await helpers.produce(
             kafka_bootstrap,
             topics["TIENDO_EVENTS_TOPIC"],
-            [reported("CA-TINH", "drug_cases_detected", "2024", 4, id="waits")],
+            [helpers.reported("CA-TINH", "drug_cases_detected", "2024", 4, id="waits")],
         )
         check = _REGISTERED[agg.registry]["consumer:aggregator-events"]
 
@@ -162,7 +140,7 @@ async def test_a_stalled_partition_shows_on_readyz_and_in_the_metrics(kafka_boot
             problem = await check()
             return problem if problem and "stalled" in problem else None
 
-        problem = await wait_until(stalled, timeout=20, every=0.2)
+        problem = await helpers.wait_until(stalled, timeout=20, every=0.2)
         assert f"{topics['TIENDO_EVENTS_TOPIC']}/0" in problem and "database away" in problem
         assert (
             'tiendo_consumer_stalled_partitions{consumer="aggregator-events"} 1.0'
@@ -173,9 +151,12 @@ async def test_a_stalled_partition_shows_on_readyz_and_in_the_metrics(kafka_boot
         async def healthy():
             return await check() is None
 
-        await wait_until(healthy, timeout=20, every=0.2)
+        await helpers.wait_until(healthy, timeout=20, every=0.2)
         assert (
-            await count(agg.engine, "SELECT count(*) FROM aggregator.recorded_events WHERE id = 'waits'") == 1
+            await helpers.count(
+                agg.engine, "SELECT count(*) FROM aggregator.recorded_events WHERE id = 'waits'"
+            )
+            == 1
         )
 
 
@@ -189,27 +170,23 @@ async def test_rebuild_skips_poison_and_reports_where_it_was(kafka_bootstrap, da
 
     monkeypatch.setattr(ledger_module.AgencyLedger, "apply", buggy)
 
-    db = await fresh_database(database_url)
-    topics = unique_topics("rebp")
-    await create_topics(kafka_bootstrap, topics, partitions=1)
-    good = [reported("CA-TINH", "drug_cases_detected", "2024", v, id=f"ok-{v}") for v in range(1, 4)]
+    db = await helpers.fresh_database(database_url)
+    topics = helpers.unique_topics("rebp")
+    await helpers.create_topics(kafka_bootstrap, topics, partitions=1)
+    good = [helpers.reported("CA-TINH", "drug_cases_detected", "2024", v, id=f"ok-{v}") for v in range(1, 4)]
     year_one = _raw(
-        reported("CA-TINH", "drug_cases_detected", "2024", 5), ce_time=b"0001-01-01T00:00:00+01:00"
+        helpers.reported("CA-TINH", "drug_cases_detected", "2024", 5), ce_time=b"0001-01-01T00:00:00+01:00"
     )
-    nul = _raw(reported("CA-TINH", "drug_cases_detected", "2024", 6), ce_id=b"nul\x00")
-    bug = reported("CA-TINH", "drug_cases_detected", "2024", 99, id="trips-a-bug")
-    async with running(settings_for(kafka_bootstrap, db, topics)) as agg:
-        await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], good[:1])
-        await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], [bug], raw=[year_one, nul])
-        await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], good[1:])
-        await wait_until(
-            lambda: caught_up(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], topics["AGGREGATOR_GROUP_ID"]),
-            timeout=60,
-            every=0.3,
-        )
-        assert await count(agg.engine, APPLIED) == 3
+    nul = _raw(helpers.reported("CA-TINH", "drug_cases_detected", "2024", 6), ce_id=b"nul\x00")
+    bug = helpers.reported("CA-TINH", "drug_cases_detected", "2024", 99, id="trips-a-bug")
+    async with helpers.running(helpers.settings_for(kafka_bootstrap, db, topics)) as agg:
+        await helpers.produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], good[:1])
+        await helpers.produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], [bug], raw=[year_one, nul])
+        await helpers.produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], good[1:])
+        await helpers.until_caught_up(kafka_bootstrap, topics)
+        assert await helpers.count(agg.engine, APPLIED) == 3
         result = await rebuild(
-            agg.engine, kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], PLAN, NOW, swap=False
+            agg.engine, kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], helpers.PLAN, helpers.NOW, swap=False
         )
     events = topics["TIENDO_EVENTS_TOPIC"]
     assert result.events == 6 and sorted(result.poison) == [f"{events}/0/1", f"{events}/0/2", f"{events}/0/3"]
@@ -223,18 +200,18 @@ async def test_a_table_gone_missing_is_waited_out_never_a_reason_to_dead_letter(
     dead-lettered for it."""
     from sqlalchemy import text
 
-    topics = unique_topics("gone")
-    await create_topics(kafka_bootstrap, topics, partitions=1)
-    async with running(settings_for(kafka_bootstrap, module_db, topics), relay=False) as agg:
+    topics = helpers.unique_topics("gone")
+    await helpers.create_topics(kafka_bootstrap, topics, partitions=1)
+    async with helpers.running(helpers.settings_for(kafka_bootstrap, module_db, topics), relay=False) as agg:
         async with agg.engine.begin() as conn:
             await conn.execute(text("ALTER TABLE aggregator.recorded_events RENAME TO recorded_events_away"))
         try:
-            await produce(
+            await helpers.produce(
                 kafka_bootstrap,
                 topics["TIENDO_EVENTS_TOPIC"],
-                [reported("CA-TINH", "drug_cases_detected", "2024", 4, id="table-away")],
+                [helpers.reported("CA-TINH", "drug_cases_detected", "2024", 4, id="table-away")],
             )
-            await wait_until(
+            await helpers.wait_until(
                 lambda: _true_if(agg.metrics.db_failures._value.get() >= 3), timeout=30, every=0.2
             )
         finally:
@@ -242,14 +219,10 @@ async def test_a_table_gone_missing_is_waited_out_never_a_reason_to_dead_letter(
                 await conn.execute(
                     text("ALTER TABLE aggregator.recorded_events_away RENAME TO recorded_events")
                 )
-        await wait_until(
-            lambda: caught_up(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], topics["AGGREGATOR_GROUP_ID"]),
-            timeout=40,
-            every=0.3,
-        )
-        assert await count(agg.engine, f"{APPLIED} AND id = 'table-away'") == 1
+        await helpers.until_caught_up(kafka_bootstrap, topics, timeout=40)
+        assert await helpers.count(agg.engine, f"{APPLIED} AND id = 'table-away'") == 1
         dead = f"SELECT count(*) FROM aggregator.outbox WHERE topic = '{topics['TIENDO_DLQ_TOPIC']}'"
-        assert await count(agg.engine, dead) == 0  # no dead letter queued
+        assert await helpers.count(agg.engine, dead) == 0  # no dead letter queued
         assert "tiendo_dlq_writes_total{" not in generate_latest(agg.registry).decode()
 
 

@@ -13,19 +13,7 @@ from services.aggregator.entrypoints.app import create_app
 from shared.auth import Role
 from shared.auth.testing import auth_settings, bearer
 from shared.clock import ManualClock
-from tests.aggregator.helpers import (
-    NOW,
-    PLAN,
-    caught_up,
-    create_topics,
-    event,
-    produce,
-    reported,
-    running,
-    settings_for,
-    unique_topics,
-    wait_until,
-)
+from tests.aggregator import helpers
 
 pytestmark = pytest.mark.infra
 VN = timezone(timedelta(hours=7))
@@ -34,28 +22,32 @@ OPENAPI = Path(__file__).resolve().parents[3] / "docs" / "openapi-aggregator.jso
 
 @pytest.fixture(scope="module")
 async def api(kafka_bootstrap, module_db):
-    topics = unique_topics("api")
-    await create_topics(kafka_bootstrap, topics)
+    topics = helpers.unique_topics("api")
+    await helpers.create_topics(kafka_bootstrap, topics)
     events = [
-        reported(
+        helpers.reported(
             "CA-TINH", "drug_cases_detected", "2024", 60, id="r1", time=datetime(2024, 5, 10, 9, tzinfo=VN)
         ),
-        reported(
+        helpers.reported(
             "CA-TINH", "drug_cases_detected", "2024", 100, id="r2", time=datetime(2024, 6, 10, 9, tzinfo=VN)
         ),
-        event(
+        helpers.event(
             "CA-TINH",
             "indicator.corrected",
             {"corrects": "r2", "value": 95, "reason": "trùng 5 vụ"},
             id="c1",
             time=datetime(2024, 6, 12, 9, tzinfo=VN),
         ),
-        event("HQ", "report.submitted", {"period": "2024-05"}, time=datetime(2024, 5, 16, 9, tzinfo=VN)),
-        event("HQ", "report.submitted", {"period": "2024-06"}, time=datetime(2024, 6, 19, 9, tzinfo=VN)),
+        helpers.event(
+            "HQ", "report.submitted", {"period": "2024-05"}, time=datetime(2024, 5, 16, 9, tzinfo=VN)
+        ),
+        helpers.event(
+            "HQ", "report.submitted", {"period": "2024-06"}, time=datetime(2024, 6, 19, 9, tzinfo=VN)
+        ),
     ]
     # `as_of` reads what the aggregator had recorded by then: each event arrives an hour after its
     # time, except a late one: May's figure of the Hướng Hóa police, dated 20 May, sent on 19 June
-    late = reported(
+    late = helpers.reported(
         "CA-HUONG-HOA",
         "drug_cases_detected",
         "2024-05",
@@ -68,24 +60,18 @@ async def api(kafka_bootstrap, module_db):
         key=lambda pair: pair[0],
     )
     clock = ManualClock(arrivals[0][0])
-    async with running(settings_for(kafka_bootstrap, module_db, topics), clock=clock) as agg:
+    async with helpers.running(helpers.settings_for(kafka_bootstrap, module_db, topics), clock=clock) as agg:
         for moment, e in arrivals:
             clock.set(moment)
-            await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], [e])
-            await wait_until(
-                lambda: caught_up(
-                    kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], topics["AGGREGATOR_GROUP_ID"]
-                ),
-                timeout=60,
-                every=0.1,
-            )
-        clock.set(NOW)
+            await helpers.produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], [e])
+            await helpers.until_caught_up(kafka_bootstrap, topics, every=0.1)
+        clock.set(helpers.NOW)
         agg.consumer.force_check.set()  # every KPI judged at NOW, as the tests below read them
 
         async def checked():
             return not agg.consumer.force_check.is_set()
 
-        await wait_until(checked, timeout=30)
+        await helpers.wait_until(checked, timeout=30)
         app = create_app(agg, run_background=False, auth=auth_settings())
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app), base_url="http://aggregator", headers=bearer(Role.COMMITTEE)
@@ -184,7 +170,9 @@ async def test_the_province_wide_figure_and_the_rollups_count_each_agency_once(a
         await api.get("/v1/rollups", params={"agency": "CA-TINH", "indicator": "drug_cases_detected"})
     ).json()["items"]
     assert (police["actual"], police["own"]) == (102, 95)
-    district_police = [a.code for a in PLAN.agencies if a.kind == "district_police"]  # all 10 (issue 20)
+    district_police = [
+        a.code for a in helpers.PLAN.agencies if a.kind == "district_police"
+    ]  # all 10 (issue 20)
     assert {p["agency"]: p["actual"] for p in police["parts"]} == {
         **dict.fromkeys(district_police),
         "CA-HUONG-HOA": 7,
@@ -195,7 +183,7 @@ async def test_the_province_wide_figure_and_the_rollups_count_each_agency_once(a
     ).json()["items"][0]
     assert before["actual"] == 95  # what was known on 18 June
     everything = (await api.get("/v1/province", params={"period": "2024-Q2"})).json()["items"]
-    assert len(everything) == len(PLAN.indicators)
+    assert len(everything) == len(helpers.PLAN.indicators)
     assert (await api.get("/v1/rollups", params={"agency": "NOBODY"})).status_code == 422
 
 

@@ -9,23 +9,7 @@ from sqlalchemy import text
 from services.aggregator.adapters import repository as repo
 from services.aggregator.adapters.rebuild import rebuild
 from services.aggregator.sample import sample_events
-from tests.aggregator.helpers import (
-    NOW,
-    PLAN,
-    caught_up,
-    consume_all,
-    count,
-    create_topics,
-    event,
-    fresh_database,
-    live_kpis,
-    produce,
-    recomputed_kpis,
-    running,
-    settings_for,
-    unique_topics,
-    wait_until,
-)
+from tests.aggregator import helpers
 
 pytestmark = pytest.mark.infra
 POISON = [
@@ -46,23 +30,21 @@ POISON = [
 
 
 async def test_poison_to_dlq_then_rebuild_equals_live_and_swaps_in(kafka_bootstrap, database_url):
-    db = await fresh_database(database_url)
-    topics = unique_topics("reb")
-    await create_topics(kafka_bootstrap, topics)
-    events = sample_events(PLAN, 600, seed=31)
-    unknown = event(
+    db = await helpers.fresh_database(database_url)
+    topics = helpers.unique_topics("reb")
+    await helpers.create_topics(kafka_bootstrap, topics)
+    events = sample_events(helpers.PLAN, 600, seed=31)
+    unknown = helpers.event(
         "CA-TINH", "indicator.reported", {"indicator": "ufo_sightings", "period": "2024", "value": 1}
     )
-    settings = settings_for(kafka_bootstrap, db, topics, AGGREGATOR_BATCH_SIZE=100)
-    async with running(settings) as agg:
-        await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], events[:300] + [unknown], raw=POISON)
-        await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], events[300:])
-        await wait_until(
-            lambda: caught_up(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], topics["AGGREGATOR_GROUP_ID"]),
-            timeout=60,
-            every=0.3,
+    settings = helpers.settings_for(kafka_bootstrap, db, topics, AGGREGATOR_BATCH_SIZE=100)
+    async with helpers.running(settings) as agg:
+        await helpers.produce(
+            kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], events[:300] + [unknown], raw=POISON
         )
-        dead = await consume_all(
+        await helpers.produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], events[300:])
+        await helpers.until_caught_up(kafka_bootstrap, topics)
+        dead = await helpers.consume_all(
             kafka_bootstrap, topics["TIENDO_DLQ_TOPIC"], decode=False, until=lambda rs: len(rs) >= 3
         )
         assert sorted(dict(r.headers)["dlq_reason"] for r in dead) == [
@@ -77,13 +59,15 @@ async def test_poison_to_dlq_then_rebuild_equals_live_and_swaps_in(kafka_bootstr
         assert any("ce_specversion" in r or "missing Kafka header" in r for r in reasons)
         assert {r.value for r in dead} >= {b"{not json"}
         assert (
-            await count(agg.engine, "SELECT count(*) FROM aggregator.recorded_events WHERE rejected IS NULL")
+            await helpers.count(
+                agg.engine, "SELECT count(*) FROM aggregator.recorded_events WHERE rejected IS NULL"
+            )
             == 600
         )
 
-        await wait_until(lambda: _all_targets(agg.engine), timeout=30)
+        await helpers.wait_until(lambda: _all_targets(agg.engine), timeout=30)
         compared = await rebuild(
-            agg.engine, kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], PLAN, NOW, swap=False
+            agg.engine, kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], helpers.PLAN, helpers.NOW, swap=False
         )
         assert compared.events == 603 and compared.equal, (compared.rebuilt_checksum, compared.live_checksum)
 
@@ -93,29 +77,29 @@ async def test_poison_to_dlq_then_rebuild_equals_live_and_swaps_in(kafka_bootstr
         recorded = "SELECT source, id, recorded_at FROM aggregator.recorded_events ORDER BY source, id"
         async with agg.engine.connect() as conn:
             before = (await conn.execute(text(recorded))).all()
-        swapped = await rebuild(agg.engine, kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], PLAN, NOW)
+        swapped = await rebuild(
+            agg.engine, kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], helpers.PLAN, helpers.NOW
+        )
         assert not swapped.equal and swapped.swapped
         async with agg.engine.connect() as conn:  # what the system knew when: as_of still answers
             assert (await conn.execute(text(recorded))).all() == before
-        assert await live_kpis(agg.engine) == recomputed_kpis(events, NOW)
+        assert await helpers.live_kpis(agg.engine) == helpers.recomputed_kpis(events, helpers.NOW)
         async with agg.engine.connect() as conn:
             assert await repo.checksum(conn) == compared.live_checksum
 
         # the running replica keeps applying after the swap, from the rebuilt facts
-        more = sample_events(PLAN, 200, seed=32)
-        await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], more)
-        await wait_until(
-            lambda: caught_up(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], topics["AGGREGATOR_GROUP_ID"]),
-            timeout=60,
-            every=0.3,
-        )
+        more = sample_events(helpers.PLAN, 200, seed=32)
+        await helpers.produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], more)
+        await helpers.until_caught_up(kafka_bootstrap, topics)
         agg.consumer.force_check.set()  # re-evaluate every KPI now, as the periodic check would
-        await wait_until(lambda: _equals(agg.engine, recomputed_kpis(events + more, NOW)), timeout=30)
+        await helpers.wait_until(
+            lambda: _equals(agg.engine, helpers.recomputed_kpis(events + more, helpers.NOW)), timeout=30
+        )
 
 
 async def _all_targets(engine) -> bool:
-    return len(await live_kpis(engine)) == len(PLAN.targets)
+    return len(await helpers.live_kpis(engine)) == len(helpers.PLAN.targets)
 
 
 async def _equals(engine, expected) -> bool:
-    return await live_kpis(engine) == expected
+    return await helpers.live_kpis(engine) == expected

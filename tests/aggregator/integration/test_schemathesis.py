@@ -14,19 +14,7 @@ from services.aggregator.entrypoints.app import create_app
 from shared.auth import Role
 from shared.auth.testing import auth_settings, bearer
 from shared.clock import ManualClock
-from tests.aggregator.helpers import (
-    NOW,
-    PLAN,
-    caught_up,
-    create_topics,
-    event,
-    produce,
-    reported,
-    running,
-    settings_for,
-    unique_topics,
-    wait_until,
-)
+from tests.aggregator import helpers
 from tests.api_fuzz import BOUNDED, CHECKS, QUIET, schema_of, serving, unpooled_engine
 
 pytestmark = [pytest.mark.infra, QUIET]
@@ -37,38 +25,36 @@ schema, deferred = schema_of("aggregator")
 @pytest.fixture(scope="module")
 async def projected(kafka_bootstrap, module_db):
     """Figures, a correction and reports folded into the module's database by a real consumer."""
-    topics = unique_topics("fuzz")
-    await create_topics(kafka_bootstrap, topics)
-    settings = settings_for(kafka_bootstrap, module_db, topics)
+    topics = helpers.unique_topics("fuzz")
+    await helpers.create_topics(kafka_bootstrap, topics)
+    settings = helpers.settings_for(kafka_bootstrap, module_db, topics)
     events = [
-        reported(
+        helpers.reported(
             "CA-TINH", "drug_cases_detected", "2024", 60, id="r1", time=datetime(2024, 5, 10, 9, tzinfo=VN)
         ),
-        reported(
+        helpers.reported(
             "CA-TINH", "drug_cases_detected", "2024", 100, id="r2", time=datetime(2024, 6, 10, 9, tzinfo=VN)
         ),
-        event(
+        helpers.event(
             "CA-TINH",
             "indicator.corrected",
             {"corrects": "r2", "value": 95, "reason": "trùng 5 vụ"},
             id="c1",
             time=datetime(2024, 6, 12, 9, tzinfo=VN),
         ),
-        event("HQ", "report.submitted", {"period": "2024-05"}, time=datetime(2024, 5, 16, 9, tzinfo=VN)),
+        helpers.event(
+            "HQ", "report.submitted", {"period": "2024-05"}, time=datetime(2024, 5, 16, 9, tzinfo=VN)
+        ),
     ]
-    async with running(settings):
-        await produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], events)
-        await wait_until(
-            lambda: caught_up(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], topics["AGGREGATOR_GROUP_ID"]),
-            timeout=60,
-            every=0.3,
-        )
+    async with helpers.running(settings):
+        await helpers.produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], events)
+        await helpers.until_caught_up(kafka_bootstrap, topics)
     return settings
 
 
 @pytest.fixture(scope="module")
 def aggregator_app(projected, module_db):
-    agg = bootstrap(projected, clock=ManualClock(NOW), plan=PLAN)
+    agg = bootstrap(projected, clock=ManualClock(helpers.NOW), plan=helpers.PLAN)
     agg = dataclasses.replace(agg, engine=with_lean_codecs(unpooled_engine(module_db)))
     with serving(deferred, create_app(agg, run_background=False, auth=auth_settings())) as app:
         yield app

@@ -9,30 +9,21 @@ from services.aggregator.adapters.tables import kpis
 from shared.events.codec import decode_status_event
 from shared.events.models import KpiStatus, KpiStatusChangedEvent
 from shared.events.types import EventType
-from tests.aggregator.helpers import (
-    consume_all,
-    create_topics,
-    produce,
-    reported,
-    running,
-    settings_for,
-    unique_topics,
-    wait_until,
-)
+from tests.aggregator import helpers
 
 pytestmark = pytest.mark.infra
 
 
 async def test_report_becomes_kpi_and_status_event(kafka_bootstrap, module_db):
-    topics = unique_topics("skel")
-    await create_topics(kafka_bootstrap, topics)
-    settings = settings_for(kafka_bootstrap, module_db, topics)
-    async with running(settings) as agg:
+    topics = helpers.unique_topics("skel")
+    await helpers.create_topics(kafka_bootstrap, topics)
+    settings = helpers.settings_for(kafka_bootstrap, module_db, topics)
+    async with helpers.running(settings) as agg:
         # 182 * 1.05 = 191.1, a target of 192 whole cases for the year; 150 by 20 June is ahead of the profiled pace
-        await produce(
+        await helpers.produce(
             kafka_bootstrap,
             topics["TIENDO_EVENTS_TOPIC"],
-            [reported("CA-TINH", "drug_cases_detected", "2024", 150)],
+            [helpers.reported("CA-TINH", "drug_cases_detected", "2024", 150)],
         )
 
         async def row():
@@ -47,7 +38,7 @@ async def test_report_becomes_kpi_and_status_event(kafka_bootstrap, module_db):
                     )
                 ).first()
 
-        kpi = await wait_until(row)
+        kpi = await helpers.wait_until(row)
         assert kpi.actual == 150 and kpi.target == 192
         assert kpi.status == KpiStatus.ON_TRACK
 
@@ -60,7 +51,7 @@ async def test_report_becomes_kpi_and_status_event(kafka_bootstrap, module_db):
                 for e in events
             )
 
-        raw = await consume_all(
+        raw = await helpers.consume_all(
             kafka_bootstrap,
             topics["TIENDO_STATUS_TOPIC"],
             decode=False,
