@@ -63,7 +63,6 @@ async def test_a_submission_re_judges_every_kpi_of_its_agency_at_once(kafka_boot
     """A report in before its deadline moves the agency's data cut-off, hence the pace of KPIs no
     event touched: the live projection must equal a rebuild without waiting for the periodic check."""
     from services.aggregator.adapters.rebuild import rebuild
-    from tests.aggregator.helpers import PLAN, caught_up, event, produce, reported
 
     topics = helpers.unique_topics("cut")
     await helpers.create_topics(kafka_bootstrap, topics)
@@ -71,19 +70,23 @@ async def test_a_submission_re_judges_every_kpi_of_its_agency_at_once(kafka_boot
     settings = helpers.settings_for(
         kafka_bootstrap, module_db, topics, AGGREGATOR_DEADLINE_CHECK_SECONDS=3600
     )
-    topic, group = topics["TIENDO_EVENTS_TOPIC"], topics["AGGREGATOR_GROUP_ID"]
+    topic = topics["TIENDO_EVENTS_TOPIC"]
     async with helpers.running(settings, clock=ManualClock(now)) as agg:
-        await produce(
-            kafka_bootstrap,
-            topic,
-            [reported("CA-TINH", "drug_cases_detected", "2024", 50, time=datetime(2024, 6, 10, tzinfo=VN))],
-        )
-        await helpers.wait_until(lambda: caught_up(kafka_bootstrap, topic, group), timeout=60, every=0.3)
-        await produce(
+        await helpers.produce(
             kafka_bootstrap,
             topic,
             [
-                event(
+                helpers.reported(
+                    "CA-TINH", "drug_cases_detected", "2024", 50, time=datetime(2024, 6, 10, tzinfo=VN)
+                )
+            ],
+        )
+        await helpers.until_caught_up(kafka_bootstrap, topics)
+        await helpers.produce(
+            kafka_bootstrap,
+            topic,
+            [
+                helpers.event(
                     "CA-TINH",
                     "report.submitted",
                     {"period": "2024-06"},
@@ -91,6 +94,6 @@ async def test_a_submission_re_judges_every_kpi_of_its_agency_at_once(kafka_boot
                 )
             ],
         )
-        await helpers.wait_until(lambda: caught_up(kafka_bootstrap, topic, group), timeout=60, every=0.3)
-        compared = await rebuild(agg.engine, kafka_bootstrap, topic, PLAN, now, swap=False)
+        await helpers.until_caught_up(kafka_bootstrap, topics)
+        compared = await rebuild(agg.engine, kafka_bootstrap, topic, helpers.PLAN, now, swap=False)
     assert compared.events == 2 and compared.equal, (compared.rebuilt_checksum, compared.live_checksum)
