@@ -146,9 +146,8 @@ async def test_a_handler_that_keeps_failing_is_dead_lettered_after_n_attempts_an
         # CA-TINH's attempts are over and HQ's record is reached; the rollback is then added to it.
         problem = await eventually(lambda: _reported(check, "work rolled back"), timeout=30)
         assert "work rolled back" in problem and "database away" in problem
-        problem = await eventually(
-            lambda: _reported(check, "stalled"), timeout=30
-        )  # and its partition stalls
+        # and its partition stalls
+        problem = await eventually(lambda: _reported(check, "stalled"), timeout=30)
         assert f"{status_topic}/0" in problem
         # HQ's outage is read again, never dead-lettered; CA-TINH's bug: once in its batch, then
         # the 4 attempts alone, and never again once dead-lettered, though its batch is re-read
@@ -201,9 +200,8 @@ async def test_a_table_gone_missing_is_an_outage_never_a_reason_to_dead_letter(
     task = asyncio.create_task(c.consumer().run())
     check = _REGISTERED[c.registry]["consumer:notifier-status"]
     try:
-        problem = await eventually(
-            lambda: _reported(check, "stalled"), timeout=30
-        )  # the record waits: it stalls
+        # the record waits: it stalls
+        problem = await eventually(lambda: _reported(check, "stalled"), timeout=30)
         assert "inbox" in problem  # the outage's cause, beside the stall
         await asyncio.sleep(3)  # well past two attempts' worth of retries
         async with c.engine.begin() as conn:
