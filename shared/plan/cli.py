@@ -7,13 +7,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from shared.labels import Lang
+from shared.messages import words as catalogue_words
 from shared.plan.book import load_plans
 from shared.plan.diff import Change, shown
 from shared.plan.diff import diff as plan_diff
@@ -97,16 +99,13 @@ def _summary(plan: Plan) -> list[str]:
     ]
 
 
-_HEADERS = {
-    "vi": ("Quy tắc", "Cơ quan", "Chỉ tiêu", "Kỳ", "Mức phải đạt", "Ghi chú"),
-    "en": ("Rule", "Agency", "Indicator", "Period", "Target", "Notes"),
-}
-_WORDS = {
-    "vi": {"row": "dòng riêng", "own": "số liệu riêng", "replaced": "thay bằng targets[{row}]", "yes": "số liệu mẫu",
-           "by": "trước {day}", "of": "", "targets": "{n} chỉ tiêu"},
-    "en": {"row": "own row", "own": "own figures", "replaced": "replaced by targets[{row}]", "yes": "sample",
-           "by": "by {day}", "of": "of ", "targets": "{n} target(s)"},
-}  # fmt: skip
+_COLUMNS = ("rule", "agency", "indicator", "period", "target", "notes")
+
+
+def _language(lang: str) -> Lang:
+    if lang not in ("vi", "en"):
+        raise typer.BadParameter("vi or en", param_hint="--lang")
+    return "vi" if lang == "vi" else "en"
 
 
 @app.command()
@@ -122,10 +121,8 @@ def show(
     if not console.is_terminal:  # piped or captured: one target a line reads better than wrapped cells
         console = Console(highlight=False, width=max(console.width, 180))
     plan = _load(console, file, load_plan)
-    if lang not in _HEADERS:
-        raise typer.BadParameter("vi or en", param_hint="--lang")
-    words = _WORDS[lang]
-    language: Literal["vi", "en"] = "vi" if lang == "vi" else "en"
+    language = _language(lang)
+    words = catalogue_words("plan_cli", language)
     codes = {a.code for a in plan.agencies}
     if agency is not None and agency not in codes:
         raise typer.BadParameter(f"unknown agency {agency!r}", param_hint="--agency")
@@ -137,24 +134,16 @@ def show(
     replaced = (
         [] if rule is None else [(t, r) for t, r in plan.replaced_by_rows(rule) if agency in (None, t.agency)]
     )
-    title = f"{plan.code} — {words['targets'].format(n=len(rows))}"
+    title = f"{plan.code} — {words['show.title'].format(n=len(rows))}"
     if chosen is not None:
         title += f" — {chosen.id}: {chosen.note or ''}".rstrip(": ")
-    table = Table(*_HEADERS[lang], title=title)
+    table = Table(*(words[f"show.col.{c}"] for c in _COLUMNS), title=title)
     for t in rows:
         table.add_row(*_row(plan, t, words, language), _source(plan, t, words))
     for t, row in replaced:
         cells = [f"[dim]{escape(c)}[/dim]" for c in _row(plan, t, words, language)]
-        table.add_row(*cells, f"[dim]{escape(words['replaced'].format(row=row))}[/dim]")
+        table.add_row(*cells, f"[dim]{escape(words['show.replaced'].format(row=row))}[/dim]")
     console.print(table)
-
-
-_DIFF_WORDS = {
-    "vi": {"added": "thêm", "removed": "bỏ", "changed": "sửa", "none": "Không có thay đổi nào.",
-           "total": "{n} thay đổi", "figure": "mức phải đạt", "rule": "quy tắc"},
-    "en": {"added": "added", "removed": "removed", "changed": "changed", "none": "No changes.",
-           "total": "{n} change(s)", "figure": "target", "rule": "rule"},
-}  # fmt: skip
 
 
 @app.command()
@@ -166,41 +155,40 @@ def diff(
     """Show what NEW changes from OLD: targets as the services see them (rules expanded), then
     units, agencies, indicators, reporting rules and the plan's settings, field by field."""
     console = Console(highlight=False)
-    if lang not in _DIFF_WORDS:
-        raise typer.BadParameter("vi or en", param_hint="--lang")
-    words = _DIFF_WORDS[lang]
+    language = _language(lang)
+    words = catalogue_words("plan_cli", language)
     before, after = _load(console, old, load_plan), _load(console, new, load_plan)
     changes = plan_diff(before, after)
     for change in changes:
         colour = {"added": "green", "removed": "red", "changed": "yellow"}[change.kind]
-        lines = [f"{words[change.kind]}: {change.section} {change.name}"]
+        lines = [f"{words['diff.' + change.kind]}: {change.section} {change.name}"]
         if change.section == "targets":
-            lines = _target_lines(change, before, after, lang, lines[0])
+            lines = _target_lines(change, before, after, words, language, lines[0])
         lines += [f"    {name}: {shown(was)} → {shown(now)}" for name, was, now in change.fields]
         console.print(f"[{colour}]{escape(lines[0])}[/{colour}]", soft_wrap=True)
         for line in lines[1:]:
             console.print(escape(line), soft_wrap=True)
-    console.print(words["total"].format(n=len(changes)) if changes else words["none"])
+    console.print(words["diff.total"].format(n=len(changes)) if changes else words["diff.none"])
 
 
-def _target_lines(change: Change, before: Plan, after: Plan, lang: str, head: str) -> list[str]:
+def _target_lines(
+    change: Change, before: Plan, after: Plan, words: dict[str, str], language: Lang, head: str
+) -> list[str]:
     """A target's change in the leader's words: its agency, indicator and period by name, the rule
     that makes it, and for a changed one the figure to reach before and after."""
-    words = _DIFF_WORDS[lang]
-    language: Literal["vi", "en"] = "vi" if lang == "vi" else "en"
     shown_in = before if change.kind == "removed" else after
     target = shown_in.target(*change.key)
     if target is None:
         return [head]
-    names = ", ".join(_row(shown_in, target, _WORDS[lang], language)[1:4])
-    head += f" — {names}" + (f" ({words['rule']} {target.rule})" if target.rule else "")
+    names = ", ".join(_row(shown_in, target, words, language)[1:4])
+    head += f" — {names}" + (f" ({words['diff.rule']} {target.rule})" if target.rule else "")
     if change.kind != "changed":
         return [head]
-    figures = [_row(p, t, _WORDS[lang], language)[4] for p in (before, after) if (t := p.target(*change.key))]
-    return [head, f"    {words['figure']}: {' → '.join(figures)}"]
+    figures = [_row(p, t, words, language)[4] for p in (before, after) if (t := p.target(*change.key))]
+    return [head, f"    {words['diff.figure']}: {' → '.join(figures)}"]
 
 
-def _row(plan: Plan, t: Target, words: dict[str, str], lang: Literal["vi", "en"]) -> list[str]:
+def _row(plan: Plan, t: Target, words: dict[str, str], lang: Lang) -> list[str]:
     """Rule, agency, indicator, period, the figure to reach, in the leader's words."""
     indicator = plan.indicator(t.indicator)
     unit = indicator.unit_label(lang)
@@ -209,12 +197,12 @@ def _row(plan: Plan, t: Target, words: dict[str, str], lang: Literal["vi", "en"]
         figure = f"≥ {t.factor:.0%} × {t.baseline_value:g} ({t.baseline_year}) = {goal:g} {unit}"
     elif t.kind == "ratio":
         denominator = plan.indicator(t.denominator or "").display_name(lang)
-        figure = f"≥ {t.factor:.0%} {words['of']}{denominator.lower()}"
+        figure = words["show.ratio"].format(factor=f"{t.factor:.0%}", denominator=denominator.lower())
     else:
         figure = f"≥ {t.value:g} {unit}"
         if t.due is not None:
-            figure += " " + words["by"].format(day=f"{t.due:%d/%m/%Y}")
-    rule = t.rule or f"— ({words['row']})"
+            figure += " " + words["show.due"].format(day=f"{t.due:%d/%m/%Y}")
+    rule = t.rule or f"— ({words['show.own_row']})"
     return [
         rule,
         plan.agency(t.agency).display_name(lang),
@@ -226,8 +214,8 @@ def _row(plan: Plan, t: Target, words: dict[str, str], lang: Literal["vi", "en"]
 
 def _source(plan: Plan, t: Target, words: dict[str, str]) -> str:
     """Whether the figure is a sample, and whether the agency has figures of its own in the rule."""
-    sample = words["yes"] if t.sample else ""
+    sample = words["show.sample"] if t.sample else ""
     rule = plan.target_rule(t.rule) if t.rule else None
     if rule is not None and ({t.agency, plan.agency(t.agency).unit} & set(rule.per_agency)):
-        sample = ", ".join(x for x in (sample, words["own"]) if x)
+        sample = ", ".join(x for x in (sample, words["show.own_figures"]) if x)
     return sample

@@ -5,8 +5,8 @@ missing; and the plan's sample-data note where targets are samples.
 
 Pure: built from what the read model gives (`Queries.kpis`, `Queries.reports`, as the JSON read API
 words them) and the plan; the renderers (`adapters/report_xlsx.py`, `adapters/report_pdf.py`) only
-lay it out. Every word the report shows is here, Vietnamese first (the administrative register of
-Decree 30/2020/NĐ-CP), English with `lang="en"`.
+lay it out. Every word the report shows is in shared/messages/periodic_report.toml, Vietnamese
+first (the administrative register of Decree 30/2020/NĐ-CP), English with `lang="en"`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from datetime import date, datetime
 from typing import Any
 
 from shared.labels import Lang, kpi_status_label, period_label, report_status_label
+from shared.messages import words
 from shared.plan.index import PlanIndex
 from shared.plan.periods import Period
 
@@ -27,74 +28,9 @@ FORMATS = {
     "pdf": "application/pdf",
 }
 
-WORDS: dict[str, dict[Lang, str]] = {
-    "motto.1": {"vi": "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "en": "SOCIALIST REPUBLIC OF VIET NAM"},
-    "motto.2": {"vi": "Độc lập - Tự do - Hạnh phúc", "en": "Independence - Freedom - Happiness"},
-    "number": {"vi": "Số:       /BC-BCĐ", "en": "No.:       /BC-BCĐ"},
-    "title": {"vi": "BÁO CÁO", "en": "REPORT"},
-    "subtitle": {
-        "vi": "Kết quả thực hiện Kế hoạch số {code} - {title}",
-        "en": "Progress of Plan No. {code} - {title}",
-    },
-    "period_line": {
-        "vi": "{period} (số liệu tính đến hết ngày {day})",
-        "en": "{period} (figures as of the end of {day})",
-    },
-    "section.kpis": {
-        "vi": "I. KẾT QUẢ THỰC HIỆN CÁC CHỈ TIÊU",
-        "en": "I. PROGRESS AGAINST THE TARGETS",
-    },
-    "section.reports": {
-        "vi": "II. TÌNH HÌNH GỬI BÁO CÁO",
-        "en": "II. REPORTS' TIMELINESS",
-    },
-    "summary": {"vi": "Tổng số {n} chỉ tiêu: {parts}.", "en": "{n} targets in all: {parts}."},
-    "no_kpis": {"vi": "Không có chỉ tiêu nào trong kỳ báo cáo.", "en": "No target in this period."},
-    "no_overdue": {
-        "vi": "Không có báo cáo nộp muộn hoặc chưa nộp.",
-        "en": "No report is late or missing.",
-    },
-    "overdue_intro": {
-        "vi": "Các báo cáo nộp muộn hoặc chưa nộp trong kỳ:",
-        "en": "Reports of the period submitted late or missing:",
-    },
-    "col.no": {"vi": "STT", "en": "No."},
-    "col.agency": {"vi": "Cơ quan, đơn vị", "en": "Agency"},
-    "col.indicator": {"vi": "Nội dung chỉ tiêu", "en": "Indicator"},
-    "col.unit": {"vi": "Đơn vị tính", "en": "Unit"},
-    "col.period": {"vi": "Kỳ chỉ tiêu", "en": "Target period"},
-    "col.actual": {"vi": "Kết quả thực hiện", "en": "Actual"},
-    "col.target": {"vi": "Chỉ tiêu giao", "en": "Target"},
-    "col.percent": {"vi": "Tỷ lệ (%)", "en": "Percent"},
-    "col.status": {"vi": "Đánh giá", "en": "Status"},
-    "col.note": {"vi": "Ghi chú", "en": "Note"},
-    "col.report_period": {"vi": "Kỳ báo cáo", "en": "Reporting period"},
-    "col.deadline": {"vi": "Hạn nộp", "en": "Deadline"},
-    "col.submitted": {"vi": "Ngày nộp", "en": "Submitted"},
-    "sample_mark": {"vi": "Chỉ tiêu mẫu (*)", "en": "Sample target (*)"},
-    "sample_heading": {"vi": "(*) Ghi chú về số liệu mẫu:", "en": "(*) About the sample figures:"},
-    "not_submitted": {"vi": "Chưa nộp", "en": "Not submitted"},
-    "signature.on_behalf": {"vi": "TM. BAN CHỈ ĐẠO", "en": "ON BEHALF OF THE STEERING COMMITTEE"},
-    "signature.role": {"vi": "TRƯỞNG BAN", "en": "HEAD"},
-    "recipients": {"vi": "Nơi nhận:", "en": "Recipients:"},
-    "recipients.list": {
-        "vi": "- Như trên;\n- Lưu: VT, BCĐ.",
-        "en": "- As above;\n- Archived: records office.",
-    },
-    "sheet.kpis": {"vi": "Chỉ tiêu", "en": "Targets"},
-    "sheet.reports": {"vi": "Báo cáo chậm, chưa nộp", "en": "Late or missing"},
-    "generated": {
-        "vi": "Số liệu do hệ thống Tiendo tổng hợp từ các sự kiện được ghi nhận đến thời điểm trên.",
-        "en": "Figures compiled by Tiendo from the events recorded by that moment.",
-    },
-}
 
 _MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August",
               "September", "October", "November", "December")  # fmt: skip
-
-
-def words(lang: Lang) -> dict[str, str]:
-    return {key: text[lang] for key, text in WORDS.items()}
 
 
 def report_period(text: str, plan: PlanIndex) -> Period:
@@ -208,7 +144,7 @@ def build_periodic_report(
     """The report of `period` as it stood at `as_of`: `kpis` as `Queries.kpis(as_of=...)` gives
     them (any periods: those outside this one are left out), `reports` each agency's as
     `Queries.reports(agency, as_of)` gives them."""
-    w = words(lang)
+    w = words("periodic_report", lang)
     agency_order = {a.code: i for i, a in enumerate(plan.agencies)}
     indicator_order = {i.code: n for n, i in enumerate(plan.indicators)}
     rows = []

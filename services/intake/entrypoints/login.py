@@ -36,6 +36,7 @@ from services.intake.domain.ratelimit import AuthGuard
 from shared.auth import CSRF_COOKIE, SESSION_COOKIE, Principal, Role, authenticate, install_auth
 from shared.auth.dependencies import check_csrf
 from shared.auth.tokens import load_signing_key
+from shared.messages import catalogue
 from shared.web import page_environment, render_page, request_lang, stylesheet_router, translator
 
 log = logging.getLogger(__name__)
@@ -52,41 +53,7 @@ PAGE_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 
-LOGIN_MESSAGES: dict[str, dict[str, str]] = {
-    "login.title": {"vi": "Đăng nhập", "en": "Log in"},
-    "login.login": {"vi": "Tên đăng nhập", "en": "Login"},
-    "login.password": {"vi": "Mật khẩu", "en": "Password"},
-    "login.submit": {"vi": "Đăng nhập", "en": "Log in"},
-    "login.logout": {"vi": "Đăng xuất", "en": "Log out"},
-    "login.signed_in_as": {
-        "vi": "Đồng chí đang đăng nhập với tài khoản {name}.",
-        "en": "You are logged in as {name}.",
-    },
-    "login.failed": {
-        "vi": "Tên đăng nhập hoặc mật khẩu không đúng.",
-        "en": "The login or the password is wrong.",
-    },
-    "login.too_many": {
-        "vi": "Đăng nhập không thành công quá nhiều lần. Vui lòng thử lại sau {seconds} giây.",
-        "en": "Too many failed attempts. Please try again in {seconds} seconds.",
-    },
-    "login.stale_form": {
-        "vi": "Biểu mẫu đăng nhập đã hết hiệu lực. Vui lòng nhập lại tên đăng nhập và mật khẩu.",
-        "en": "The login form had expired. Please enter your login and password again.",
-    },
-    "login.bad_request": {
-        "vi": "Yêu cầu không hợp lệ: biểu mẫu không gửi từ trang của Tiendo.",
-        "en": "Invalid request: the form did not come from a Tiendo page.",
-    },
-    "login.logged_out": {"vi": "Đồng chí đã đăng xuất.", "en": "You have logged out."},
-    "login.unavailable": {
-        "vi": (
-            "Chức năng đăng nhập chưa được cấu hình trên máy chủ này (thiếu khóa ký). "
-            "Vui lòng liên hệ bộ phận quản trị hệ thống."
-        ),
-        "en": "Logging in is not configured on this server (no signing key). Please contact the administrators.",
-    },
-}
+LOGIN_MESSAGES = catalogue("login")
 _env = page_environment([TEMPLATES])
 
 
