@@ -10,18 +10,12 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from services.notifier.domain.policy import DigestPolicy, QuietHours
-from shared.settings import TiendoSettings
+from shared.settings import ServiceSettings, service_config
 
 
-class NotifierSettings(TiendoSettings):
-    # Loopback unless told otherwise: the container (compose) or a reverse proxy's host opens it.
-    http_host: str = Field(default="127.0.0.1", alias="NOTIFIER_HTTP_HOST")
-    http_port: int = Field(default=8083, alias="NOTIFIER_HTTP_PORT")
-    # shared/http_server.py: the request head must arrive within, then the body within; at most so
-    # many connections at once (a connection over it is answered 503).
-    http_header_timeout_s: float = Field(default=10.0, gt=0, alias="NOTIFIER_HTTP_HEADER_TIMEOUT_S")
-    http_body_timeout_s: float = Field(default=30.0, gt=0, alias="NOTIFIER_HTTP_BODY_TIMEOUT_S")
-    http_max_connections: int = Field(default=1000, ge=1, alias="NOTIFIER_HTTP_MAX_CONNECTIONS")
+class NotifierSettings(ServiceSettings):
+    model_config = service_config("NOTIFIER")
+    http_port: int = 8083
     smtp_host: str = Field(default="127.0.0.1", alias="SMTP_HOST")
     smtp_port: int = Field(default=25, alias="SMTP_PORT")
     smtp_username: str | None = Field(default=None, alias="SMTP_USERNAME")

@@ -25,6 +25,7 @@ from services.notifier.service_layer.ports import (
     AtRiskKpi,
     Claimed,
     OutboxStats,
+    OutgoingEmail,
 )
 from shared.events import KpiStatus
 
@@ -40,13 +41,7 @@ class KpiRow:
 @dataclass(frozen=True)
 class OutboxRow:
     id: int
-    key: str
-    message_id: str
-    recipient: str
-    sender: str
-    subject: str
-    message: bytes
-    created_at: datetime
+    email: OutgoingEmail
     enqueued_wall: datetime
     next_attempt_at: datetime
     status: str = QUEUED
@@ -208,24 +203,11 @@ class MemoryOutbox:
     def rows(self) -> list[OutboxRow]:
         return [row for _, row in sorted(self.state.outbox.items())]
 
-    async def enqueue(
-        self,
-        *,
-        key: str,
-        message_id: str,
-        recipient: str,
-        sender: str,
-        subject: str,
-        message: bytes,
-        created_at: datetime,
-        wall_now: datetime,
-    ) -> bool:
-        if any(row.key == key for row in self.state.outbox.values()):
+    async def enqueue(self, email: OutgoingEmail, wall_now: datetime) -> bool:
+        if any(row.email.key == email.key for row in self.state.outbox.values()):
             return False
         row_id = self.state.next_id("outbox")
-        self.state.outbox[row_id] = OutboxRow(
-            row_id, key, message_id, recipient, sender, subject, message, created_at, wall_now, wall_now
-        )
+        self.state.outbox[row_id] = OutboxRow(row_id, email, wall_now, wall_now)
         return True
 
     async def claim(self, worker: str, wall_now: datetime, lease: timedelta, limit: int) -> list[Claimed]:
@@ -240,12 +222,13 @@ class MemoryOutbox:
                 row, status=SENDING, claimed_at=wall_now, claimed_by=worker, attempts=row.attempts + 1
             )
             self.state.outbox[row.id] = taken
+            email = taken.email
             claimed.append(
                 Claimed(
                     taken.id,
-                    taken.recipient,
-                    taken.sender,
-                    taken.message,
+                    email.recipient,
+                    email.sender,
+                    email.message,
                     taken.attempts,
                     taken.enqueued_wall,
                 )
@@ -261,30 +244,23 @@ class MemoryOutbox:
     async def retry_later(
         self, item_id: int, worker: str, error: str, next_attempt_at: datetime, untried: list[int]
     ) -> None:
-        def still_ours(row: OutboxRow | None) -> bool:
-            return row is not None and row.status == SENDING and row.claimed_by == worker
-
-        row = self.state.outbox.get(item_id)
-        if row is not None and still_ours(row):
-            self.state.outbox[item_id] = replace(
-                row,
-                status=QUEUED,
-                next_attempt_at=next_attempt_at,
-                last_error=error[:2000],
-                claimed_at=None,
-                claimed_by=None,
-            )
-        for other in untried:
-            row = self.state.outbox.get(other)
-            if row is not None and still_ours(row):
-                self.state.outbox[other] = replace(
+        def release(row_id: int, **changes: Any) -> None:
+            """Back in the queue, if this worker still holds the lease."""
+            row = self.state.outbox.get(row_id)
+            if row is not None and row.status == SENDING and row.claimed_by == worker:
+                self.state.outbox[row_id] = replace(
                     row,
                     status=QUEUED,
                     next_attempt_at=next_attempt_at,
-                    attempts=row.attempts - 1,
                     claimed_at=None,
                     claimed_by=None,
+                    **changes,
                 )
+
+        release(item_id, last_error=error[:2000])
+        for other in untried:  # never tried: their attempt is given back
+            if (row := self.state.outbox.get(other)) is not None:
+                release(other, attempts=row.attempts - 1)
 
     async def mark_failed(self, item_id: int, error: str) -> None:
         if item_id in self.state.outbox:

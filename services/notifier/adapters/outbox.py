@@ -12,42 +12,38 @@ in the planner's transaction) and `SqlOutbox` (the sender's `DeliveryQueue`, a t
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.notifier.adapters.tables import outbox
-from services.notifier.service_layer.ports import FAILED, QUEUED, SENDING, SENT, Claimed, OutboxStats
+from services.notifier.service_layer.ports import (
+    FAILED,
+    QUEUED,
+    SENDING,
+    SENT,
+    Claimed,
+    OutboxStats,
+    OutgoingEmail,
+)
 
 __all__ = ["FAILED", "QUEUED", "SENDING", "SENT", "Claimed", "SqlOutbox", "SqlOutboxWriter"]
 
 
-async def enqueue(
-    conn: AsyncConnection,
-    *,
-    key: str,
-    message_id: str,
-    recipient: str,
-    sender: str,
-    subject: str,
-    message: bytes,
-    created_at: datetime,
-    wall_now: datetime,
-) -> bool:
+async def enqueue(conn: AsyncConnection, email: OutgoingEmail, wall_now: datetime) -> bool:
     """False if a notification with this idempotency key exists already."""
     result = await conn.execute(
         insert(outbox)
         .values(
-            idempotency_key=key,
-            message_id=message_id,
-            recipient=recipient,
-            sender=sender,
-            subject=subject,
-            message=message,
+            idempotency_key=email.key,
+            message_id=email.message_id,
+            recipient=email.recipient,
+            sender=email.sender,
+            subject=email.subject,
+            message=email.message,
             status=QUEUED,
-            created_at=created_at,
+            created_at=email.created_at,
             enqueued_wall=wall_now,
             next_attempt_at=wall_now,
             attempts=0,
@@ -165,8 +161,8 @@ class SqlOutboxWriter:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
-    async def enqueue(self, **email: Any) -> bool:
-        return await enqueue(self.conn, **email)
+    async def enqueue(self, email: OutgoingEmail, wall_now: datetime) -> bool:
+        return await enqueue(self.conn, email, wall_now)
 
 
 class SqlOutbox:

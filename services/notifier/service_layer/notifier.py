@@ -26,6 +26,7 @@ from services.notifier.service_layer.ports import (
     Clock,
     Composer,
     InvalidAddress,
+    OutgoingEmail,
     Transaction,
     UnitOfWork,
 )
@@ -174,16 +175,16 @@ class Notifier:
             except InvalidAddress as exc:
                 log.error("not mailing %r: %s", leader.email, exc)
                 return 0
-            if await tx.outbox.enqueue(
-                key=digest.idempotency_key,
-                message_id=message["Message-ID"],
-                recipient=leader.email,
-                sender=self.composer.from_address,
-                subject=str(message["Subject"]),
-                message=message.as_bytes(),
+            outgoing = OutgoingEmail(
+                digest.idempotency_key,
+                message["Message-ID"],
+                leader.email,
+                self.composer.from_address,
+                str(message["Subject"]),
+                message.as_bytes(),
                 created_at=now,
-                wall_now=self.wall.now(),
-            ):
+            )
+            if await tx.outbox.enqueue(outgoing, self.wall.now()):
                 queued = 1
                 self.metrics.queued.inc()
         if new_state != state:

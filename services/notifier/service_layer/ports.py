@@ -51,6 +51,19 @@ class AtRiskKpi:
 
 
 @dataclass(frozen=True)
+class OutgoingEmail:
+    """A composed email as the planner puts it in the outbox; `key` makes it idempotent."""
+
+    key: str
+    message_id: str
+    recipient: str
+    sender: str
+    subject: str
+    message: bytes
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class Claimed:
     """An outbox email leased to one sender."""
 
@@ -122,18 +135,7 @@ class AlertStore(Protocol):
 
 
 class OutboxWriter(Protocol):
-    async def enqueue(
-        self,
-        *,
-        key: str,
-        message_id: str,
-        recipient: str,
-        sender: str,
-        subject: str,
-        message: bytes,
-        created_at: datetime,
-        wall_now: datetime,
-    ) -> bool:
+    async def enqueue(self, email: OutgoingEmail, wall_now: datetime) -> bool:
         """False if an email with this idempotency key exists already."""
 
 

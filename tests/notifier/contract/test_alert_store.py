@@ -10,9 +10,11 @@ import pytest
 from services.notifier.domain.alerts import FIRING, RESOLVED, Alert, AlertKind
 from services.notifier.domain.digest import RecipientState
 from services.notifier.domain.silences import Silence
-from services.notifier.service_layer.ports import UnitOfWork
+from services.notifier.service_layer.ports import OutgoingEmail, UnitOfWork
 from shared.events import KpiStatus
 from tests.notifier.helpers import T0
+
+EMAIL = OutgoingEmail("k", "<m@t>", "cat@qt.example", "t@t.example", "s", b"x", T0)
 
 H = timedelta(hours=1)
 
@@ -38,30 +40,12 @@ async def test_a_transaction_that_raises_leaves_nothing_behind(uow: UnitOfWork):
         async with uow.begin() as tx:
             await tx.alerts.record_in_inbox("/s", "e-1", "kpi", T0)
             await tx.alerts.save_alert(alert())
-            await tx.outbox.enqueue(
-                key="k",
-                message_id="<m@t>",
-                recipient="cat@qt.example",
-                sender="t@t.example",
-                subject="s",
-                message=b"x",
-                created_at=T0,
-                wall_now=T0,
-            )
+            await tx.outbox.enqueue(EMAIL, T0)
             raise RuntimeError("the planner failed half-way")
     async with uow.begin() as tx:
         assert await tx.alerts.record_in_inbox("/s", "e-1", "kpi", T0)
         assert await tx.alerts.alert_by_fingerprint(alert().fingerprint) is None
-        assert await tx.outbox.enqueue(
-            key="k",
-            message_id="<m@t>",
-            recipient="cat@qt.example",
-            sender="t@t.example",
-            subject="s",
-            message=b"x",
-            created_at=T0,
-            wall_now=T0,
-        )
+        assert await tx.outbox.enqueue(EMAIL, T0)
 
 
 async def test_an_alert_is_saved_by_fingerprint_and_keeps_its_id(uow: UnitOfWork):

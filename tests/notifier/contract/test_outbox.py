@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from services.notifier.service_layer.ports import FAILED, QUEUED, SENDING, SENT, DeliveryQueue, UnitOfWork
+from services.notifier.service_layer.ports import (
+    FAILED,
+    QUEUED,
+    SENDING,
+    SENT,
+    DeliveryQueue,
+    OutgoingEmail,
+    UnitOfWork,
+)
 from tests.notifier.helpers import T0
 
 S, LEASE = timedelta(seconds=1), timedelta(seconds=30)
@@ -13,16 +21,16 @@ S, LEASE = timedelta(seconds=1), timedelta(seconds=30)
 
 async def enqueue(uow: UnitOfWork, key: str, at=T0, recipient: str = "cat@qt.example") -> bool:
     async with uow.begin() as tx:
-        return await tx.outbox.enqueue(
-            key=key,
-            message_id=f"<{key}@tiendo.local>",
-            recipient=recipient,
-            sender="tiendo@tiendo.local",
-            subject=f"subject {key}",
-            message=f"message {key}".encode(),
-            created_at=T0,
-            wall_now=at,
+        email = OutgoingEmail(
+            key,
+            f"<{key}@tiendo.local>",
+            recipient,
+            "tiendo@tiendo.local",
+            f"subject {key}",
+            f"message {key}".encode(),
+            T0,
         )
+        return await tx.outbox.enqueue(email, at)
 
 
 async def test_an_email_is_enqueued_once_per_idempotency_key(uow: UnitOfWork, queue: DeliveryQueue):

@@ -66,7 +66,7 @@ class NotifierOnFakes:
 
     def tick(self, now: datetime) -> list[Digest]:
         self.run(self.notifier.tick(now))
-        fresh = [r.key for r in self.uow.outbox.rows if r.key not in self._reported]
+        fresh = [r.email.key for r in self.uow.outbox.rows if r.email.key not in self._reported]
         self._reported.update(fresh)
         digests = [self.composer.digests[key] for key in fresh]
         self.sent += digests

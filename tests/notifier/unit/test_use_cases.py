@@ -74,9 +74,13 @@ async def test_handle_records_the_event_opens_the_alert_and_queues_the_digest_in
     [alert] = uow.state.alerts.values()
     assert (alert.kind, alert.agency, alert.firing) == (AlertKind.LAGGING, "CA-HUONG-HOA", True)
     [row] = uow.outbox.rows
-    assert (row.recipient, row.sender, row.status) == ("cahh@qt.example", "tiendo@tiendo.local", QUEUED)
-    mail = message_from_bytes(row.message)
-    assert mail["Message-ID"] == row.message_id and mail["To"].endswith("<cahh@qt.example>")
+    assert (row.email.recipient, row.email.sender, row.status) == (
+        "cahh@qt.example",
+        "tiendo@tiendo.local",
+        QUEUED,
+    )
+    mail = message_from_bytes(row.email.message)
+    assert mail["Message-ID"] == row.email.message_id and mail["To"].endswith("<cahh@qt.example>")
     assert uow.state.recipients["cahh@qt.example"].delivered == {alert.id: "firing"}
     assert counted(n.metrics, "applied") == 1
 
@@ -103,7 +107,7 @@ async def test_a_batch_is_one_commit_and_one_digest_per_leader_with_all_its_aler
         uow.commits == 2 and counted(n.metrics, "applied") == 1 + 3 and counted(n.metrics, "duplicate") == 2
     )
     rows = {
-        row.recipient: message_from_bytes(row.message, policy=email_policy.default)
+        row.email.recipient: message_from_bytes(row.email.message, policy=email_policy.default)
         for row in uow.outbox.rows[1:]
     }
     assert sorted(rows) == ["cahh@qt.example", "cat@qt.example"]  # one digest each, planned once
@@ -154,7 +158,7 @@ async def test_tick_escalates_to_the_parent_without_a_new_event():
     await n.handle(kpi_event(agency="CA-HUONG-HOA"), T0)
     assert await n.tick(T0 + 3 * DAY - H) == 0
     assert await n.tick(T0 + 3 * DAY) == 1
-    assert [r.recipient for r in uow.outbox.rows] == ["cahh@qt.example", "cat@qt.example"]
+    assert [r.email.recipient for r in uow.outbox.rows] == ["cahh@qt.example", "cat@qt.example"]
 
 
 async def test_tick_promotes_a_kpi_still_at_risk_in_the_next_reporting_window():
