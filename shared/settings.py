@@ -1,4 +1,4 @@
-"""Settings every service shares. Each service subclasses `TiendoSettings` exactly once.
+"""Settings every service shares. Each service subclasses `ServiceSettings` exactly once.
 
 No secret has a default: `DATABASE_URL` and `KAFKA_BOOTSTRAP_SERVERS` must be given (the local
 stack and the tests provide them from the infrastructure they start).
@@ -47,3 +47,24 @@ class TiendoSettings(BaseSettings):
 
     def clock(self) -> Clock:
         return clock_from_config(self.now, self.clock_speed)
+
+
+class ServiceSettings(TiendoSettings):
+    """A service's settings: the shared ones and its HTTP server's, which it reads as
+    {SERVICE}_HTTP_HOST, {SERVICE}_HTTP_PORT and so on (`model_config = service_config("INTAKE")`)."""
+
+    # Loopback unless told otherwise: the container (compose) or a reverse proxy's host opens it.
+    http_host: str = "127.0.0.1"
+    http_port: int
+    # shared/http_server.py: the request head must arrive within, then the body within; at most so
+    # many connections at once (a connection over it is answered 503).
+    http_header_timeout_s: float = Field(default=10.0, gt=0)
+    http_body_timeout_s: float = Field(default=30.0, gt=0)
+    http_max_connections: int = Field(default=1000, ge=1)
+
+
+def service_config(service: str) -> SettingsConfigDict:
+    """The config that names a service's HTTP settings {service}_HTTP_*; other fields keep theirs."""
+    return SettingsConfigDict(
+        alias_generator=lambda name: f"{service}_{name.upper()}" if name.startswith("http_") else name
+    )

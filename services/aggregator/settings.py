@@ -1,21 +1,15 @@
-"""Settings of the aggregator (env vars; the shared ones come from `TiendoSettings`)."""
+"""Settings of the aggregator (env vars; the shared and HTTP ones come from `ServiceSettings`)."""
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from shared.settings import TiendoSettings
+from shared.settings import ServiceSettings, service_config
 
 
-class AggregatorSettings(TiendoSettings):
-    # Loopback unless told otherwise: the container (compose) or a reverse proxy's host opens it.
-    http_host: str = Field(default="127.0.0.1", alias="AGGREGATOR_HTTP_HOST")
-    http_port: int = Field(default=8082, alias="AGGREGATOR_HTTP_PORT")
-    # shared/http_server.py: the request head must arrive within, then the body within; at most so
-    # many connections at once (a connection over it is answered 503).
-    http_header_timeout_s: float = Field(default=10.0, gt=0, alias="AGGREGATOR_HTTP_HEADER_TIMEOUT_S")
-    http_body_timeout_s: float = Field(default=30.0, gt=0, alias="AGGREGATOR_HTTP_BODY_TIMEOUT_S")
-    http_max_connections: int = Field(default=1000, ge=1, alias="AGGREGATOR_HTTP_MAX_CONNECTIONS")
+class AggregatorSettings(ServiceSettings):
+    model_config = service_config("AGGREGATOR")
+    http_port: int = 8082
     group_id: str = Field(default="tiendo-aggregator", alias="AGGREGATOR_GROUP_ID")
     batch_size: int = Field(default=10_000, ge=1, alias="AGGREGATOR_BATCH_SIZE")
     poll_timeout_ms: int = Field(default=200, ge=1, alias="AGGREGATOR_POLL_TIMEOUT_MS")

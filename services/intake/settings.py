@@ -6,18 +6,12 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from shared.settings import TiendoSettings
+from shared.settings import ServiceSettings, service_config
 
 
-class IntakeSettings(TiendoSettings):
-    # Loopback unless told otherwise: the container (compose) or a reverse proxy's host opens it.
-    http_host: str = Field(default="127.0.0.1", alias="INTAKE_HTTP_HOST")
-    http_port: int = Field(default=8081, alias="INTAKE_HTTP_PORT")
-    # shared/http_server.py: the request head must arrive within, then the body within; at most so
-    # many connections at once (a connection over it is answered 503).
-    http_header_timeout_s: float = Field(default=10.0, gt=0, alias="INTAKE_HTTP_HEADER_TIMEOUT_S")
-    http_body_timeout_s: float = Field(default=30.0, gt=0, alias="INTAKE_HTTP_BODY_TIMEOUT_S")
-    http_max_connections: int = Field(default=1000, ge=1, alias="INTAKE_HTTP_MAX_CONNECTIONS")
+class IntakeSettings(ServiceSettings):
+    model_config = service_config("INTAKE")
+    http_port: int = 8081
     # Worker processes. Rate buckets and the token cache are per process: with N workers an
     # agency may reach N times INTAKE_RATE_PER_S.
     workers: int = Field(default=1, ge=1, alias="INTAKE_WORKERS")
