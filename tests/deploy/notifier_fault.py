@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import datetime
 
 import httpx
 from sqlalchemy import text
@@ -15,33 +16,14 @@ from shared.db import make_engine
 from shared.events.codec import to_kafka
 from shared.events.models import KpiStatusChangedEvent
 from shared.kafka import make_producer
+from tests.notifier.helpers import kpi_event
 
 EXCEPTIONS = 'faststream_received_processed_messages_exceptions_total{app_name="notifier"'
 
 
 def status_event(now: str) -> KpiStatusChangedEvent:
-    return KpiStatusChangedEvent.model_validate(
-        {
-            "specversion": "1.0",
-            "id": f"prom-refused-{uuid.uuid4().hex[:8]}",
-            "source": "/services/aggregator",
-            "time": now,
-            "type": "vn.gov.pcmt.kpi.status_changed.v1",
-            "data": {
-                "agency": "CA-TINH",
-                "indicator": "drug_cases_detected",
-                "period": "2024-06",
-                "status": "lagging",
-                "previous_status": "on_track",
-                "actual": 41.0,
-                "target": 191.0,
-                "expected": 80.0,
-                "forecast": 150.0,
-                "as_of": now,
-                "deadline": now,
-            },
-        }
-    )
+    moment = datetime.fromisoformat(now)
+    return kpi_event(event_id=f"prom-refused-{uuid.uuid4().hex[:8]}", as_of=moment, deadline=moment)
 
 
 async def refused_then_applied(

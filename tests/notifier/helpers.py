@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from services.notifier.domain.directory import Agency, Directory, Indicator, Leader
 from shared.events import KpiStatus, ReportStatus
@@ -52,6 +53,32 @@ def kpi_event(
             "deadline": deadline,
         },
     )
+
+
+def kpi_status_json(**data: Any) -> dict[str, Any]:
+    """A kpi.status_changed CloudEvent as JSON, the way the aggregator writes one: for the decoders'
+    tests, which start from text rather than a model; `data` changes its data fields."""
+    moment = "2024-06-20T08:00:00+07:00"
+    return {
+        "specversion": "1.0",
+        "id": "kpi-1",
+        "source": "/services/aggregator",
+        "time": moment,
+        "type": EventType.KPI_STATUS_CHANGED.value,
+        "data": {
+            "agency": "CA-TINH",
+            "indicator": "drug_cases_detected",
+            "period": "2024",
+            "status": "lagging",
+            "previous_status": None,
+            "actual": 5,
+            "target": 191.1,
+            "expected": 80,
+            "forecast": 11,
+            "as_of": moment,
+            **data,
+        },
+    }
 
 
 def report_event(

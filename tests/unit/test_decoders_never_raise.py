@@ -37,6 +37,7 @@ from shared.events.models import MAX_YEAR, MIN_YEAR, agency_event_adapter, statu
 from shared.plan import load_plan
 from shared.plan.index import PlanIndex
 from shared.settings import DEFAULT_PLAN
+from tests.notifier.helpers import kpi_status_json
 
 PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NOW = datetime.fromisoformat("2024-06-20T08:00:00+07:00")
@@ -52,27 +53,7 @@ def aggregator_plan() -> PlanIndex:
     return load_plan(DEFAULT_PLAN).index  # the one index intake reads too
 
 
-STATUS = {
-    "specversion": "1.0",
-    "id": "kpi-1",
-    "source": "/services/aggregator",
-    "time": "2024-06-20T08:00:00+07:00",
-    "type": "vn.gov.pcmt.kpi.status_changed.v1",
-    "subject": "CA-TINH/drug_cases_detected/2024",
-    "data": {
-        "agency": "CA-TINH",
-        "indicator": "drug_cases_detected",
-        "period": "2024",
-        "status": "lagging",
-        "previous_status": None,
-        "actual": 5,
-        "target": 191.1,
-        "expected": 80,
-        "forecast": 11,
-        "as_of": "2024-06-20T08:00:00+07:00",
-        "deadline": None,
-    },
-}
+STATUS = {**kpi_status_json(deadline=None), "subject": "CA-TINH/drug_cases_detected/2024"}
 REPORT_STATUS = {
     **STATUS,
     "id": "report-1",

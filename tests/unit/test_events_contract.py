@@ -15,6 +15,7 @@ from shared.events import EventType
 from shared.events.codec import DecodeError, decode_agency_event, from_kafka, to_kafka, to_structured
 from shared.events.models import agency_event_adapter
 from shared.events.schemas import SCHEMA_DIR, generated
+from tests.notifier.helpers import kpi_status_json
 
 REPORTED = {
     "specversion": "1.0",
@@ -170,27 +171,7 @@ def test_status_events_keep_required_nulls_and_take_an_explicit_key():
     from shared.events.codec import decode_status_event
     from shared.events.models import status_event_adapter
 
-    event = status_event_adapter.validate_python(
-        {
-            "specversion": "1.0",
-            "id": "kpi-1",
-            "source": "/services/aggregator",
-            "time": "2024-06-20T08:00:00+07:00",
-            "type": "vn.gov.pcmt.kpi.status_changed.v1",
-            "data": {
-                "agency": "CA-TINH",
-                "indicator": "drug_cases_detected",
-                "period": "2024",
-                "status": "lagging",
-                "previous_status": None,
-                "actual": 5,
-                "target": 191.1,
-                "expected": 80,
-                "forecast": 11,
-                "as_of": "2024-06-20T08:00:00+07:00",
-            },
-        }
-    )
+    event = status_event_adapter.validate_python(kpi_status_json())
     record = to_kafka(event, key="CA-TINH")
     assert record.key == b"CA-TINH"
     assert b'"previous_status":null' in record.value
@@ -235,35 +216,12 @@ def test_an_integer_is_a_fine_value():
     assert parsed.data.value == 7.0
 
 
-def _status(**data) -> dict:
-    return {
-        "specversion": "1.0",
-        "id": "kpi-1",
-        "source": "/services/aggregator",
-        "time": "2024-06-20T08:00:00+07:00",
-        "type": "vn.gov.pcmt.kpi.status_changed.v1",
-        "data": {
-            "agency": "CA-TINH",
-            "indicator": "drug_cases_detected",
-            "period": "2024",
-            "status": "lagging",
-            "previous_status": None,
-            "actual": 5,
-            "target": 191.1,
-            "expected": 80,
-            "forecast": 11,
-            "as_of": "2024-06-20T08:00:00+07:00",
-            **data,
-        },
-    }
-
-
 @pytest.mark.parametrize("field", ["actual", "target", "expected", "forecast"])
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, True, "5"])
 def test_status_figures_are_finite_numbers(field, bad):
     from shared.events.models import status_event_adapter
 
-    assert f"data.{field}" in _errors(_status(**{field: bad}), status_event_adapter)
+    assert f"data.{field}" in _errors(kpi_status_json(**{field: bad}), status_event_adapter)
 
 
 def test_a_nan_status_event_on_the_wire_is_a_validation_error_for_the_notifier():
@@ -277,7 +235,7 @@ def test_a_nan_status_event_on_the_wire_is_a_validation_error_for_the_notifier()
         ("ce_type", b"vn.gov.pcmt.kpi.status_changed.v1"),
         ("ce_time", b"2024-06-20T08:00:00+07:00"),
     ]
-    value = json.dumps(_status(actual=math.nan)["data"]).encode()
+    value = json.dumps(kpi_status_json(actual=math.nan)["data"]).encode()
     assert b"NaN" in value
     with pytest.raises(ValidationError, match="finite"):
         decode_status_event(value, headers)
@@ -303,7 +261,9 @@ def test_identifiers_hold_printable_characters_only(bad, where):
 def test_a_status_event_source_holds_printable_characters_only():
     from shared.events.models import status_event_adapter
 
-    assert "source" in _errors({**_status(), "source": "/services/aggregator\n"}, status_event_adapter)
+    assert "source" in _errors(
+        {**kpi_status_json(), "source": "/services/aggregator\n"}, status_event_adapter
+    )
 
 
 @pytest.mark.parametrize("bad", ["x\x00", "x\x0b", "x\x1b[31m", "x\x9b"])
@@ -351,7 +311,7 @@ def test_times_and_dates_lie_in_a_sane_range(document, field):
 def test_status_event_times_lie_in_a_sane_range_too():
     from shared.events.models import status_event_adapter
 
-    errors = _errors(_status(as_of="0001-01-01T00:00:00+01:00"), status_event_adapter)
+    errors = _errors(kpi_status_json(as_of="0001-01-01T00:00:00+01:00"), status_event_adapter)
     assert "data.as_of" in errors
 
 

@@ -16,33 +16,13 @@ from services.aggregator.bootstrap import bootstrap
 from shared.events.codec import KafkaRecord, to_kafka
 from shared.events.models import KpiStatusChangedEvent
 from tests.aggregator.helpers import NOW, PLAN, consume_all, create_topics, settings_for, unique_topics
+from tests.notifier.helpers import kpi_event
 
 pytestmark = pytest.mark.infra
 
 
 def status(i: int) -> KpiStatusChangedEvent:
-    return KpiStatusChangedEvent.model_validate(
-        {
-            "specversion": "1.0",
-            "id": f"relay-{i}",
-            "source": "/services/aggregator",
-            "time": NOW.isoformat(),
-            "type": "vn.gov.pcmt.kpi.status_changed.v1",
-            "data": {
-                "agency": "CA-TINH",
-                "indicator": "drug_cases_detected",
-                "period": "2024-06",
-                "status": "lagging",
-                "previous_status": None,
-                "actual": i,
-                "target": 191.0,
-                "expected": 80.0,
-                "forecast": 150.0,
-                "as_of": NOW.isoformat(),
-                "deadline": NOW.isoformat(),
-            },
-        }
-    )
+    return kpi_event(event_id=f"relay-{i}", previous=None, actual=i, as_of=NOW, deadline=NOW)
 
 
 async def backlog(agg) -> int:
