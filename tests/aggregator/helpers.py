@@ -50,6 +50,28 @@ def reported(agency: str, indicator: str, period: str, value: float, **kw):
     return event(agency, "indicator.reported", data, **kw)
 
 
+def corrected_figures() -> list:
+    """The read API tests' events: the provincial police's year figure reported twice (60 in May,
+    100 in June) and the June one corrected to 95, and customs' May report submitted."""
+    vn = NOW.tzinfo
+    return [
+        reported(
+            "CA-TINH", "drug_cases_detected", "2024", 60, id="r1", time=datetime(2024, 5, 10, 9, tzinfo=vn)
+        ),
+        reported(
+            "CA-TINH", "drug_cases_detected", "2024", 100, id="r2", time=datetime(2024, 6, 10, 9, tzinfo=vn)
+        ),
+        event(
+            "CA-TINH",
+            "indicator.corrected",
+            {"corrects": "r2", "value": 95, "reason": "trùng 5 vụ"},
+            id="c1",
+            time=datetime(2024, 6, 12, 9, tzinfo=vn),
+        ),
+        event("HQ", "report.submitted", {"period": "2024-05"}, time=datetime(2024, 5, 16, 9, tzinfo=vn)),
+    ]
+
+
 async def fresh_database(server_url: str) -> str:
     """A new empty database on the given cluster, as the aggregator's own role (no superuser,
     its schema only), migrated to head by that role."""

@@ -25,22 +25,7 @@ async def api(kafka_bootstrap, module_db):
     topics = helpers.unique_topics("api")
     await helpers.create_topics(kafka_bootstrap, topics)
     events = [
-        helpers.reported(
-            "CA-TINH", "drug_cases_detected", "2024", 60, id="r1", time=datetime(2024, 5, 10, 9, tzinfo=VN)
-        ),
-        helpers.reported(
-            "CA-TINH", "drug_cases_detected", "2024", 100, id="r2", time=datetime(2024, 6, 10, 9, tzinfo=VN)
-        ),
-        helpers.event(
-            "CA-TINH",
-            "indicator.corrected",
-            {"corrects": "r2", "value": 95, "reason": "trùng 5 vụ"},
-            id="c1",
-            time=datetime(2024, 6, 12, 9, tzinfo=VN),
-        ),
-        helpers.event(
-            "HQ", "report.submitted", {"period": "2024-05"}, time=datetime(2024, 5, 16, 9, tzinfo=VN)
-        ),
+        *helpers.corrected_figures(),
         helpers.event(
             "HQ", "report.submitted", {"period": "2024-06"}, time=datetime(2024, 6, 19, 9, tzinfo=VN)
         ),

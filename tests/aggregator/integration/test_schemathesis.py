@@ -4,7 +4,7 @@ projection in PostgreSQL: no 5xx, every answer declared."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 
 import pytest
 
@@ -28,24 +28,7 @@ async def projected(kafka_bootstrap, module_db):
     topics = helpers.unique_topics("fuzz")
     await helpers.create_topics(kafka_bootstrap, topics)
     settings = helpers.settings_for(kafka_bootstrap, module_db, topics)
-    events = [
-        helpers.reported(
-            "CA-TINH", "drug_cases_detected", "2024", 60, id="r1", time=datetime(2024, 5, 10, 9, tzinfo=VN)
-        ),
-        helpers.reported(
-            "CA-TINH", "drug_cases_detected", "2024", 100, id="r2", time=datetime(2024, 6, 10, 9, tzinfo=VN)
-        ),
-        helpers.event(
-            "CA-TINH",
-            "indicator.corrected",
-            {"corrects": "r2", "value": 95, "reason": "trùng 5 vụ"},
-            id="c1",
-            time=datetime(2024, 6, 12, 9, tzinfo=VN),
-        ),
-        helpers.event(
-            "HQ", "report.submitted", {"period": "2024-05"}, time=datetime(2024, 5, 16, 9, tzinfo=VN)
-        ),
-    ]
+    events = helpers.corrected_figures()
     async with helpers.running(settings):
         await helpers.produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], events)
         await helpers.until_caught_up(kafka_bootstrap, topics)
