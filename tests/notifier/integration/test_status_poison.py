@@ -54,20 +54,23 @@ async def dlq_topic(kafka_bootstrap):
     return name
 
 
+@pytest.fixture
+def notifier(notifier_db, kafka_bootstrap, smtp_server, status_topic, dlq_topic):
+    """A notifier on the test's topics with its clock at T0: `notifier(poison_attempts=3)`."""
+
+    def build(**overrides):
+        base = settings(
+            notifier_db, kafka_bootstrap, smtp_server.port, status_topic, dlq_topic=dlq_topic, **overrides
+        )
+        return bootstrap(base, clock=ManualClock(T0))
+
+    return build
+
+
 async def test_a_nan_status_event_is_dead_lettered_and_the_event_behind_it_handled(
-    notifier_db, kafka_bootstrap, smtp_server, status_topic, dlq_topic
+    notifier, kafka_bootstrap, status_topic, dlq_topic
 ):
-    c = bootstrap(
-        settings(
-            notifier_db,
-            kafka_bootstrap,
-            smtp_server.port,
-            status_topic,
-            dlq_topic=dlq_topic,
-            poison_attempts=3,
-        ),
-        clock=ManualClock(T0),
-    )
+    c = notifier(poison_attempts=3)
     nan = to_kafka(kpi_event(agency="CA-TINH"))
     nan_value = nan.value.replace(b'"actual":41.0', b'"actual":NaN')
     assert nan_value != nan.value
@@ -108,20 +111,9 @@ async def test_a_nan_status_event_is_dead_lettered_and_the_event_behind_it_handl
 
 
 async def test_a_handler_that_keeps_failing_is_dead_lettered_after_n_attempts_an_outage_never(
-    notifier_db, kafka_bootstrap, smtp_server, status_topic, dlq_topic
+    notifier, kafka_bootstrap, status_topic, dlq_topic
 ):
-    c = bootstrap(
-        settings(
-            notifier_db,
-            kafka_bootstrap,
-            smtp_server.port,
-            status_topic,
-            dlq_topic=dlq_topic,
-            poison_attempts=4,
-            stall_seconds=1.5,
-        ),
-        clock=ManualClock(T0),
-    )
+    c = notifier(poison_attempts=4, stall_seconds=1.5)
     buggy, away, behind = (to_kafka(kpi_event(agency=a)) for a in ("CA-TINH", "HQ", "BDBP"))
     await _send(kafka_bootstrap, status_topic, [(r.key, r.value, r.headers) for r in (buggy, away, behind)])
     tries: dict[str, int] = {}
@@ -175,24 +167,13 @@ async def _reported(check, words: str) -> str | None:
 
 
 async def test_a_table_gone_missing_is_an_outage_never_a_reason_to_dead_letter(
-    notifier_db, kafka_bootstrap, smtp_server, status_topic, dlq_topic
+    notifier, kafka_bootstrap, status_topic, dlq_topic
 ):
     """The database answers but fails every record alike (SQLSTATE 42P01, the inbox renamed away):
     the record is retried until the table is back, never dead-lettered."""
     from sqlalchemy import text
 
-    c = bootstrap(
-        settings(
-            notifier_db,
-            kafka_bootstrap,
-            smtp_server.port,
-            status_topic,
-            dlq_topic=dlq_topic,
-            poison_attempts=2,
-            stall_seconds=1.0,
-        ),
-        clock=ManualClock(T0),
-    )
+    c = notifier(poison_attempts=2, stall_seconds=1.0)
     event = to_kafka(kpi_event(agency="CA-TINH"))
     async with c.engine.begin() as conn:
         await conn.execute(text("ALTER TABLE notifier.inbox RENAME TO inbox_away"))
