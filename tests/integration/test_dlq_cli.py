@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from shared.deadletter import dead_letter
 from shared.dlq_cli import REPLAY_HEADER, app
 from shared.kafka import DAY_MS, TopicSpec, client_security, ensure_topics, make_producer
+from tests.topics import read_topic
 
 pytestmark = pytest.mark.infra
 
@@ -135,30 +136,6 @@ def _refused(result, *words):
     for word in words:
         assert word in errors[0], errors[0]
     return errors[0]
-
-
-def _read_raw(kafka_bootstrap, topic):
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    async def go():
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=kafka_bootstrap, **client_security(), enable_auto_commit=False
-        )
-        await consumer.start()
-        try:
-            tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [0, 1])]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            ends = await consumer.end_offsets(tps)
-            out = []
-            while any([await consumer.position(tp) < ends[tp] for tp in tps]):
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    out += records
-            return out
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(go())
 
 
 def test_list_shows_every_letter_with_its_reason_and_filters(kafka_bootstrap, topics):
@@ -299,7 +276,7 @@ def test_replay_sends_the_original_record_to_the_raw_topic(kafka_bootstrap, topi
     assert "ce_id=evt-negative" in result.output and f"sent to {topics['raw']} partition" in result.output
     sent = [
         r
-        for r in _read_raw(kafka_bootstrap, topics["raw"])
+        for r in read_topic(kafka_bootstrap, topics["raw"])
         if dict(r.headers).get(REPLAY_HEADER) == f"{topics['dlq']}/0/0".encode()
     ]
     assert len(sent) == 1
@@ -341,7 +318,7 @@ def test_replay_a_corrected_event_or_corrected_data(kafka_bootstrap, topics, tmp
     assert result.exit_code == 0, result.output
     records = {
         dict(r.headers)[REPLAY_HEADER]: r
-        for r in _read_raw(kafka_bootstrap, topics["raw"])
+        for r in read_topic(kafka_bootstrap, topics["raw"])
         if REPLAY_HEADER in dict(r.headers) and b'value":5' in r.value
     }
     binary = records[f"{topics['dlq']}/2/0".encode()]
@@ -361,10 +338,10 @@ def test_replay_a_corrected_event_or_corrected_data(kafka_bootstrap, topics, tmp
 
 
 def test_replay_asks_first(kafka_bootstrap, topics):
-    before = len(_read_raw(kafka_bootstrap, topics["raw"]))
+    before = len(read_topic(kafka_bootstrap, topics["raw"]))
     result = cli(kafka_bootstrap, topics, "replay", "0:0", "--raw-topic", topics["raw"], input="n\n")
     _refused(result, "not sent")
-    assert len(_read_raw(kafka_bootstrap, topics["raw"])) == before
+    assert len(read_topic(kafka_bootstrap, topics["raw"])) == before
 
 
 def test_a_letter_from_past_intake_is_flagged_as_a_duplicate_if_replayed_unchanged(kafka_bootstrap, topics):

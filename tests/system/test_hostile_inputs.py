@@ -38,11 +38,11 @@ from shared.deadletter import read_dead_letter
 from shared.events.codec import BATCH, STRUCTURED, to_kafka
 from shared.events.models import agency_event_adapter, status_event_adapter
 from shared.events.types import EventType
-from shared.kafka import client_security
 from tests.system import conftest as verdicts
 from tests.system.driving import PLAN, Load, converge
 from tests.system.oracle import REPORTED, EventLog, Workload, expected_lagging
 from tests.system.pipeline import NOW, Pipeline
+from tests.topics import read_topic
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(300)]
 
@@ -445,35 +445,6 @@ def write_interleaved(
     return written, valid
 
 
-def read_topic(pipe: Pipeline, topic: str) -> list[Any]:
-    """Every record of `topic`, read without a consumer group."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    async def go():
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=pipe.kafka_bootstrap,
-            **client_security(),
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-        )
-        await consumer.start()
-        try:
-            partitions = (await consumer._client.fetch_all_metadata()).partitions_for_topic(topic) or set()
-            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            ends = await consumer.end_offsets(tps)
-            out = []
-            while any([await consumer.position(tp) < ends[tp] for tp in tps]):
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    out += records
-            return out
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(go())
-
-
 # -------------------------------------------------------------------------------- the scenario
 
 
@@ -653,7 +624,7 @@ def dlq_check(pipe: Pipeline, hostile: list[Hostile], wait: float = 45) -> tuple
     deadline = time.monotonic() + wait
     while True:
         letters = {}
-        for record in read_topic(pipe, pipe.topics["dlq"]):
+        for record in read_topic(pipe.kafka_bootstrap, pipe.topics["dlq"]):
             info = read_dead_letter(record.headers)
             letters.setdefault(info.origin, []).append(info)
         missing = [h for h in hostile if h.origin not in letters]
@@ -691,7 +662,7 @@ def work_done(pipe: Pipeline, raw_valid: list[dict], dead: set[str]) -> dict[str
     stalled or dead consumer owes something; where the hostile records went is the dlq check."""
     owed: dict[str, list[str]] = {name: [] for name in ("intake", "aggregator", "notifier")}
     forwarded, handled = set(), set()
-    for r in read_topic(pipe, pipe.topics["events"]):
+    for r in read_topic(pipe.kafka_bootstrap, pipe.topics["events"]):
         named = {n: (v or b"").decode("utf-8", "replace") for n, v in r.headers}
         key = (named.get("ce_source"), named.get("ce_id"))
         forwarded.add(key)

@@ -14,7 +14,7 @@ import asyncio
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAuthorizationFailedError
 
 from services.intake.entrypoints.examples import examples
@@ -22,9 +22,10 @@ from shared.deadletter import read_dead_letter
 from shared.events.codec import to_kafka
 from shared.events.models import agency_event_adapter, status_event_adapter
 from shared.events.types import EventType
-from shared.kafka import KafkaCredentials, client_security, make_producer
+from shared.kafka import KafkaCredentials, make_producer
 from shared.kafka_access import agency_topic
 from tests.system.pipeline import Pipeline, wait_until
+from tests.topics import read_topic
 
 pytestmark = pytest.mark.infra
 AGENCY, OTHER = "CA-TINH", "CA-DONG-HA"
@@ -92,38 +93,10 @@ def write(pipe: Pipeline, credentials: KafkaCredentials, topic: str, record) -> 
     asyncio.run(_write(pipe.kafka_bootstrap, credentials, topic, record))
 
 
-def read_all(pipe: Pipeline, topic: str) -> list:
-    async def go() -> list:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=pipe.kafka_bootstrap,
-            **client_security(),  # the tests' clients are the admin (tests/conftest.py)
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-        )
-        await consumer.start()
-        try:
-            parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-            if not parts:
-                await consumer._client.force_metadata_update()
-                parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-            consumer.assign(parts)
-            await consumer.seek_to_beginning(*parts)
-            ends = await consumer.end_offsets(parts)
-            out = []
-            while [tp for tp in parts if await consumer.position(tp) < ends[tp]]:
-                for records in (await consumer.getmany(timeout_ms=1000)).values():
-                    out += records
-            return out
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(go())
-
-
 def dead_letters(pipe: Pipeline) -> dict[bytes, str]:
     """ce_id -> reason of every dead letter on the pipeline's DLQ."""
     out = {}
-    for r in read_all(pipe, pipe.topics["dlq"]):
+    for r in read_topic(pipe.kafka_bootstrap, pipe.topics["dlq"]):
         ids = [v for n, v in r.headers if n == "ce_id"]
         out[ids[0] if ids else b""] = read_dead_letter(r.headers).reason
     return out
@@ -223,7 +196,8 @@ def test_a_record_on_an_agencys_topic_claiming_another_agency_is_dead_lettered_a
     forged_id = ce_id(forged).decode()
     assert not {(s, i) for s, i in pipe.applied() if i == forged_id}
     assert all(
-        dict(r.headers).get("ce_id") != ce_id(forged) for r in read_all(pipe, pipe.topics["events"])
+        dict(r.headers).get("ce_id") != ce_id(forged)
+        for r in read_topic(pipe.kafka_bootstrap, pipe.topics["events"])
     ), "the forged record reached the canonical topic"
 
 
