@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.intake.adapters.tokens import TokenRepository
 from services.intake.entrypoints.kafka_cli import app as kafka_credentials_app
@@ -15,6 +18,9 @@ from shared.db import make_engine, upgrade_async
 from shared.local_stack import NOT_FOUND, recorded
 from shared.plan import load_plan
 from shared.settings import DEFAULT_PLAN
+
+R = TypeVar("R")
+T = TypeVar("T")
 
 app = typer.Typer(help="Agencies that send events: their API tokens.", no_args_is_help=True)
 token_app = typer.Typer(help="Per-agency API tokens (only their hashes are stored).", no_args_is_help=True)
@@ -37,16 +43,20 @@ def _check_agency(agency: str, plan_file: Path) -> None:
         )
 
 
-async def _with_tokens(database_url: str | None, action):
+async def with_repository(
+    database_url: str | None, repository: Callable[[AsyncEngine], R], action: Callable[[R], Awaitable[T]]
+) -> T:
+    """`action(repository(engine))` on intake's database (migrated first: the first token or
+    account may precede the service), the URL given or recorded by `make demo`'s stack."""
     database_url = database_url or recorded("database_url")
     if not database_url:
         raise typer.BadParameter(
             f"set DATABASE_URL, pass --database-url or {NOT_FOUND}", param_hint="--database-url"
         )
-    await upgrade_async("intake", database_url)  # idempotent: the first token may precede the service
+    await upgrade_async("intake", database_url)
     engine = make_engine(database_url)
     try:
-        return await action(TokenRepository(engine))
+        return await action(repository(engine))
     finally:
         await engine.dispose()
 
@@ -63,7 +73,9 @@ def create(
 ) -> None:
     """Issue a token; it is printed once and cannot be shown again."""
     _check_agency(agency, plan)
-    token = asyncio.run(_with_tokens(database_url, lambda repo: repo.create(agency, _now())))
+    token = asyncio.run(
+        with_repository(database_url, TokenRepository, lambda repo: repo.create(agency, _now()))
+    )
     typer.echo(token)
     typer.echo(
         f"# API token for {agency}: store it now, it is not shown again. "
@@ -78,7 +90,7 @@ def list_(
 ) -> None:
     """Token ids of an agency, with their creation and revocation times (never the secrets)."""
     _check_agency(agency, plan)
-    tokens = asyncio.run(_with_tokens(database_url, lambda repo: repo.list(agency)))
+    tokens = asyncio.run(with_repository(database_url, TokenRepository, lambda repo: repo.list(agency)))
     if not tokens:
         typer.echo(f"{agency} has no tokens")
     for t in tokens:
@@ -95,7 +107,9 @@ def revoke(
 ) -> None:
     """Revoke one token, or every active token of the agency (effective within the token cache TTL)."""
     _check_agency(agency, plan)
-    revoked = asyncio.run(_with_tokens(database_url, lambda repo: repo.revoke(agency, _now(), token_id)))
+    revoked = asyncio.run(
+        with_repository(database_url, TokenRepository, lambda repo: repo.revoke(agency, _now(), token_id))
+    )
     if not revoked:
         typer.echo(f"no active token {'with id ' + token_id + ' ' if token_id else ''}for {agency}", err=True)
         raise typer.Exit(1)

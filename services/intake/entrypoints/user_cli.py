@@ -20,9 +20,7 @@ from services.intake.adapters.accounts import (
     check_role,
     normal_login,
 )
-from services.intake.entrypoints.cli import DB, PLAN
-from shared.db import make_engine, upgrade_async
-from shared.local_stack import NOT_FOUND, recorded
+from services.intake.entrypoints.cli import DB, PLAN, with_repository
 from shared.plan import load_plan
 
 app = typer.Typer(
@@ -34,20 +32,6 @@ app = typer.Typer(
 def _fail(message: str) -> None:
     typer.echo(f"tiendo: {message}", err=True)
     raise typer.Exit(2)
-
-
-async def _with_accounts(database_url: str | None, action):
-    database_url = database_url or recorded("database_url")
-    if not database_url:
-        raise typer.BadParameter(
-            f"set DATABASE_URL, pass --database-url or {NOT_FOUND}", param_hint="--database-url"
-        )
-    await upgrade_async("intake", database_url)  # idempotent: the first account may precede the service
-    engine = make_engine(database_url)
-    try:
-        return await action(AccountRepository(engine))
-    finally:
-        await engine.dispose()
 
 
 def _password(password_file: Path | None) -> str:
@@ -90,7 +74,7 @@ def create(
         return await repo.create(login, name, chosen, agency, password, datetime.now(UTC))
 
     try:
-        account = asyncio.run(_with_accounts(database_url, make))
+        account = asyncio.run(with_repository(database_url, AccountRepository, make))
     except AccountError as error:
         _fail(str(error))
     scope = f" of {account.agency}" if account.agency else ""
@@ -100,7 +84,7 @@ def create(
 @app.command("list")
 def list_(database_url: str = DB) -> None:
     """Every account, with its role, agency and state (never a password or its hash)."""
-    accounts = asyncio.run(_with_accounts(database_url, lambda repo: repo.list()))
+    accounts = asyncio.run(with_repository(database_url, AccountRepository, lambda repo: repo.list()))
     if not accounts:
         typer.echo("no accounts; create one with `tiendo user create LOGIN --name ... --role ...`")
     for a in accounts:
@@ -111,7 +95,9 @@ def list_(database_url: str = DB) -> None:
 @app.command("disable")
 def disable(login: str = typer.Argument(..., help="the login"), database_url: str = DB) -> None:
     """Disable an account: it cannot log in any more (tokens already issued expire within their lifetime)."""
-    done = asyncio.run(_with_accounts(database_url, lambda repo: repo.disable(login, datetime.now(UTC))))
+    done = asyncio.run(
+        with_repository(database_url, AccountRepository, lambda repo: repo.disable(login, datetime.now(UTC)))
+    )
     if not done:
         _fail(f"no active account with the login {login!r} (see `tiendo user list`)")
     typer.echo(f"disabled {login.strip().lower()}")
