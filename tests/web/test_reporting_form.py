@@ -24,17 +24,16 @@ from services.aggregator.entrypoints.app import create_app as aggregator_app
 from services.intake.__main__ import topic_specs
 from services.intake.bootstrap import bootstrap as intake_bootstrap
 from services.intake.domain.problems import REASONS
-from services.intake.entrypoints.http import create_app
 from services.intake.settings import IntakeSettings
 from shared.auth import AuthSettings, Principal, Role, TokenIssuer
 from shared.auth.tokens import generate_signing_key, load_signing_key
 from shared.clock import ShiftedClock
 from shared.db import upgrade_async
-from shared.http_server import ServerLimits, make_server
 from shared.infra import create_database, drop_database, service_database_url
 from shared.kafka import client_security, ensure_topics
 from shared.web.i18n import MESSAGES
 from tests.aggregator.helpers import create_topics, fresh_database, settings_for, unique_topics
+from tests.intake.integration.conftest import served_on_loopback
 from tests.web.screens import WIDTHS, check_and_keep
 
 pytestmark = [pytest.mark.infra, pytest.mark.web]
@@ -111,26 +110,12 @@ async def intake(database_url: str, kafka_bootstrap: str, tmp_path_factory) -> A
     await container.accounts.create(
         LEADER_LOGIN, "Hồ Văn Pả (Chủ tịch UBND thị trấn)", Role.LEADER, AGENCY, PASSWORD, datetime.now(UTC)
     )
-    server = make_server(
-        create_app(container),
-        host="127.0.0.1",
-        port=0,
-        limits=ServerLimits.of(settings),
-        lifespan="on",
-        log_level="warning",
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(400):
-        if server.started and await container.publisher.ready() is None:
-            break
-        await asyncio.sleep(0.05)
-    assert server.started, "intake did not start"
-    host, port = server.servers[0].sockets[0].getsockname()[:2]
     try:
-        yield Intake(f"http://{host}:{port}", settings.events_topic, kafka_bootstrap, key, jwks, container)
+        async with served_on_loopback(container, settings, patience=30) as (host, port):
+            yield Intake(
+                f"http://{host}:{port}", settings.events_topic, kafka_bootstrap, key, jwks, container
+            )
     finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
         await drop_database(database_url, created)
 
 
