@@ -113,6 +113,21 @@ def record(e, offset: int):
     )
 
 
+async def apply_as_arrived(projector, events, now, delay: timedelta = timedelta(hours=1)) -> None:
+    """`events` through the projector's real apply path, each recorded `delay` after its time (so
+    `as_of` sees what was known then) and never after `now`; no Kafka is needed."""
+    by_arrival: dict = {}
+    for e in events:
+        by_arrival.setdefault(e.time + delay, []).append(e)
+    offset = 0
+    for moment in sorted(by_arrival):
+        batch = []
+        for e in by_arrival[moment]:
+            offset += 1
+            batch.append(record(e, offset))
+        await projector.apply(batch, min(moment, now))
+
+
 def deliveries(draw, items: list) -> list[list]:
     """The items in a random order, cut into batches; each later batch may carry again records of
     earlier ones (a redelivery after a lost offset commit) and repeat one of its own."""

@@ -33,7 +33,7 @@ from shared.infra import create_database, drop_database, service_database_url
 from shared.kafka import ensure_topics
 from shared.simulation import Simulation
 from tests.aggregator.helpers import NOW, PLAN, fresh_database, settings_for, unique_topics
-from tests.aggregator.streams import record
+from tests.aggregator.streams import apply_as_arrived
 from tests.intake.integration.conftest import make_settings, served_on_loopback
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -164,16 +164,7 @@ async def board_url(
     clock = ManualClock(NOW)
     # No Kafka: the pages read the projection only; the projector is driven directly.
     agg = bootstrap(settings_for("127.0.0.1:9", url, unique_topics("web")), clock=clock, plan=PLAN)
-    by_arrival: dict[datetime, list] = {}
-    for event in demo_data["events"]:
-        by_arrival.setdefault(event.time + timedelta(hours=1), []).append(event)
-    offset = 0
-    for moment in sorted(by_arrival):
-        batch = []
-        for event in by_arrival[moment]:
-            offset += 1
-            batch.append(record(event, offset))
-        await agg.projector.apply(batch, min(moment, NOW))
+    await apply_as_arrived(agg.projector, demo_data["events"], NOW)
     await agg.projector.apply([], NOW, reevaluate={a.code for a in PLAN.agencies})
     auth = AuthSettings(jwks_file=issuer_keys[1], login_url=f"{intake_url}/login")
     app = create_app(agg, run_background=False, auth=auth)

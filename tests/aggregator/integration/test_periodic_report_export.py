@@ -8,10 +8,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta
 from io import BytesIO
 from pathlib import Path
-from types import SimpleNamespace
 
 import httpx
 import pypdf
@@ -19,7 +17,6 @@ import pytest
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
-from services.aggregator.adapters.decoding import decode
 from services.aggregator.bootstrap import bootstrap
 from services.aggregator.entrypoints.app import create_app
 from services.aggregator.entrypoints.report_cli import app as report_cli
@@ -27,27 +24,18 @@ from shared.auth import Role
 from shared.auth.testing import auth_settings, bearer
 from shared.clock import ManualClock
 from shared.demo import BEHAVIOURS
-from shared.events.codec import to_kafka
 from shared.events.models import agency_event_adapter
 from shared.labels import kpi_status_label, period_label, report_status_label
 from shared.plan.periods import Period
 from shared.simulation import Simulation
 from tests.aggregator.helpers import NOW, PLAN, settings_for, unique_topics
+from tests.aggregator.streams import apply_as_arrived
 
 pytestmark = pytest.mark.infra
 ROOT = Path(__file__).resolve().parents[3]
 H1 = Period.parse("2024-H1")
 QUERY = {"period": "2024-H1", "as_of": "2024-06-14"}
 LAGGARD = "CA-HUONG-HOA"  # shared.demo: half the pace on drug-crime detections
-
-
-def _delivered(event, offset: int):
-    record = to_kafka(event)
-    message = SimpleNamespace(
-        topic="events", partition=0, offset=offset, key=record.key, value=record.value,
-        headers=record.headers, timestamp=0,
-    )  # fmt: skip
-    return decode(message, PLAN)
 
 
 @pytest.fixture(scope="module")
@@ -58,16 +46,7 @@ async def api(module_db):
     agg = bootstrap(
         settings_for("127.0.0.1:9", module_db, unique_topics("report")), clock=ManualClock(NOW), plan=PLAN
     )
-    by_arrival: dict[datetime, list] = {}
-    for event in events:
-        by_arrival.setdefault(event.time + timedelta(hours=1), []).append(event)
-    offset = 0
-    for moment in sorted(by_arrival):
-        batch = []
-        for event in by_arrival[moment]:
-            offset += 1
-            batch.append(_delivered(event, offset))
-        await agg.projector.apply(batch, min(moment, NOW))
+    await apply_as_arrived(agg.projector, events, NOW)
     app = create_app(agg, run_background=False, auth=auth_settings())
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app), base_url="http://aggregator", headers=bearer(Role.COMMITTEE)
