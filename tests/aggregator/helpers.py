@@ -72,6 +72,23 @@ def corrected_figures() -> list:
     ]
 
 
+BUGGY_FACT = "trips-a-bug"
+
+
+def plant_a_ledger_bug(monkeypatch) -> None:
+    """Folding the fact whose id is BUGGY_FACT raises ZeroDivisionError: a bug, not bad data."""
+    from services.aggregator.domain.ledger import AgencyLedger
+
+    original = AgencyLedger.apply
+
+    def buggy(self, fact, plan, undo=None):
+        if fact.id == BUGGY_FACT:
+            raise ZeroDivisionError("simulated bug")
+        return original(self, fact, plan, undo)
+
+    monkeypatch.setattr(AgencyLedger, "apply", buggy)
+
+
 async def fresh_database(server_url: str) -> str:
     """A new empty database on the given cluster, as the aggregator's own role (no superuser,
     its schema only), migrated to head by that role."""

@@ -4,28 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from services.aggregator.domain import ledger as ledger_module
 from tests.aggregator import helpers
 
 pytestmark = pytest.mark.infra
 
 
 async def test_a_record_that_trips_a_bug_goes_to_the_dlq_alone(kafka_bootstrap, module_db, monkeypatch):
-    original = ledger_module.AgencyLedger.apply
-
-    def buggy(self, fact, plan, undo=None):
-        if fact.id == "trips-a-bug":
-            raise ZeroDivisionError("simulated bug")
-        return original(self, fact, plan, undo)
-
-    monkeypatch.setattr(ledger_module.AgencyLedger, "apply", buggy)
+    helpers.plant_a_ledger_bug(monkeypatch)
 
     topics = helpers.unique_topics("bug")
     await helpers.create_topics(kafka_bootstrap, topics, partitions=1)
     events = [
         helpers.reported("CA-TINH", "drug_cases_detected", "2024", v, id=f"ok-{v}") for v in range(1, 6)
     ]
-    events.insert(2, helpers.reported("CA-TINH", "drug_cases_detected", "2024", 99, id="trips-a-bug"))
+    events.insert(2, helpers.reported("CA-TINH", "drug_cases_detected", "2024", 99, id=helpers.BUGGY_FACT))
     async with helpers.running(helpers.settings_for(kafka_bootstrap, module_db, topics)) as agg:
         await helpers.produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], events)
         await helpers.until_caught_up(kafka_bootstrap, topics)

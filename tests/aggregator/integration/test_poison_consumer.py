@@ -9,7 +9,6 @@ import pytest
 from prometheus_client import generate_latest
 
 from services.aggregator.adapters.rebuild import rebuild
-from services.aggregator.domain import ledger as ledger_module
 from services.aggregator.entrypoints import consumer as consumer_module
 from shared.deadletter import read_dead_letter
 from shared.events.codec import to_kafka
@@ -161,14 +160,7 @@ async def test_a_stalled_partition_shows_on_readyz_and_in_the_metrics(kafka_boot
 
 
 async def test_rebuild_skips_poison_and_reports_where_it_was(kafka_bootstrap, database_url, monkeypatch):
-    original = ledger_module.AgencyLedger.apply
-
-    def buggy(self, fact, plan, undo=None):
-        if fact.id == "trips-a-bug":
-            raise ZeroDivisionError("simulated bug")
-        return original(self, fact, plan, undo)
-
-    monkeypatch.setattr(ledger_module.AgencyLedger, "apply", buggy)
+    helpers.plant_a_ledger_bug(monkeypatch)
 
     db = await helpers.fresh_database(database_url)
     topics = helpers.unique_topics("rebp")
@@ -178,7 +170,7 @@ async def test_rebuild_skips_poison_and_reports_where_it_was(kafka_bootstrap, da
         helpers.reported("CA-TINH", "drug_cases_detected", "2024", 5), ce_time=b"0001-01-01T00:00:00+01:00"
     )
     nul = _raw(helpers.reported("CA-TINH", "drug_cases_detected", "2024", 6), ce_id=b"nul\x00")
-    bug = helpers.reported("CA-TINH", "drug_cases_detected", "2024", 99, id="trips-a-bug")
+    bug = helpers.reported("CA-TINH", "drug_cases_detected", "2024", 99, id=helpers.BUGGY_FACT)
     async with helpers.running(helpers.settings_for(kafka_bootstrap, db, topics)) as agg:
         await helpers.produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], good[:1])
         await helpers.produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], [bug], raw=[year_one, nul])
