@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from services.notifier.domain.directory import Agency, Directory, Indicator, Leader
+from services.notifier.domain.policy import DigestPolicy
 from shared.events import KpiStatus, ReportStatus
 from shared.events.models import KpiStatusChangedEvent, ReportStatusChangedEvent
 from shared.events.types import EventType
@@ -17,6 +18,18 @@ SECRET = "test-ack-secret-0123456789abcdef"
 # what the plan gives the notifier (Plan.timezone, Plan.cutoff_day): the sample plan's values
 PLAN_ZONE = "Asia/Ho_Chi_Minh"
 PLAN_CUTOFF_DAY = 14
+
+
+# A daily rhythm: a burst gathered for 30 minutes, then one email a day; critical news every 2 h
+# at most; unacknowledged alerts climb after 3 and 7 days.
+DAILY_POLICY = DigestPolicy(
+    timezone=PLAN_ZONE,
+    group_wait=timedelta(minutes=30),
+    group_interval=timedelta(hours=24),
+    critical_interval=timedelta(hours=2),
+    repeat_interval=timedelta(hours=24),
+    escalation_delays=(timedelta(days=3), timedelta(days=7)),
+)
 
 
 def kpi_event(
@@ -201,3 +214,14 @@ class Inbox:
 
         parsed = [BytesParser(policy=email.policy.default).parsebytes(p.read_bytes()) for p in self.paths()]
         return [m for m in parsed if to is None or to.lower() in str(m["To"]).lower()]
+
+
+async def empty_tables(engine) -> None:
+    """Every notifier table emptied (the schema's tables as the service declares them)."""
+    from sqlalchemy import text
+
+    from services.notifier.adapters.tables import metadata
+
+    names = ", ".join(table.fullname for table in metadata.sorted_tables)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {names}"))

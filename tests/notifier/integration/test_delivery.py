@@ -9,7 +9,7 @@ import sys
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from services.notifier.adapters.tables import alerts, inbox, outbox
 from services.notifier.bootstrap import bootstrap
@@ -18,7 +18,7 @@ from shared.events.codec import KafkaRecord, to_kafka
 from shared.infra._process import REPO_ROOT
 from shared.kafka import make_producer
 from tests.notifier.conftest import eventually
-from tests.notifier.helpers import SECRET, T0, Inbox, kpi_event, settings
+from tests.notifier.helpers import SECRET, T0, Inbox, empty_tables, kpi_event, settings
 
 pytestmark = pytest.mark.infra
 
@@ -29,13 +29,7 @@ async def container(notifier_db, kafka_bootstrap, smtp_server):
         settings(notifier_db, kafka_bootstrap, smtp_server.port, send_lease=timedelta(seconds=1)),
         clock=ManualClock(T0),
     )
-    async with c.engine.begin() as conn:  # each test starts from an empty schema
-        await conn.execute(
-            text(
-                "TRUNCATE notifier.inbox, notifier.alerts, notifier.outbox, notifier.recipients, "
-                "notifier.kpi_status, notifier.silences, notifier.used_ack_tokens"
-            )
-        )
+    await empty_tables(c.engine)  # each test starts from an empty schema
     yield c
     smtp_server.set_rejecting(False)
     await c.engine.dispose()

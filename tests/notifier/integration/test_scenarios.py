@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from services.notifier.adapters.tables import outbox
 from services.notifier.bootstrap import bootstrap
@@ -17,7 +17,7 @@ from services.notifier.entrypoints.app import create_app
 from shared.auth import Role
 from shared.auth.testing import auth_settings, bearer
 from shared.clock import ManualClock
-from tests.notifier.helpers import T0, VN, Inbox, kpi_event, report_event, settings
+from tests.notifier.helpers import T0, VN, Inbox, empty_tables, kpi_event, report_event, settings
 
 pytestmark = pytest.mark.infra
 D = timedelta(days=1)
@@ -42,13 +42,7 @@ async def world(notifier_db, kafka_bootstrap, smtp_server):
         ),
         clock=clock,
     )
-    async with c.engine.begin() as conn:
-        await conn.execute(
-            text(
-                "TRUNCATE notifier.inbox, notifier.alerts, notifier.outbox, notifier.recipients, "
-                "notifier.kpi_status, notifier.silences, notifier.used_ack_tokens"
-            )
-        )
+    await empty_tables(c.engine)
     app = create_app(c, run_loops=False, auth=auth_settings())
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
@@ -234,13 +228,7 @@ async def test_group_wait_then_a_reminder_after_the_repeat_interval(
         ),
         clock=clock,
     )
-    async with c.engine.begin() as conn:
-        await conn.execute(
-            text(
-                "TRUNCATE notifier.inbox, notifier.alerts, notifier.outbox, notifier.recipients, "
-                "notifier.kpi_status, notifier.silences, notifier.used_ack_tokens"
-            )
-        )
+    await empty_tables(c.engine)
     mail = Inbox(smtp_server)
     await c.notifier.handle(kpi_event(agency="SYT", indicator="propaganda_sessions"), clock.now())
     await c.notifier.handle(
