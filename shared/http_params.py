@@ -22,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
-from shared.events.models import CODE, CONTROL_IN_TEXT, MAX_YEAR, MIN_YEAR
+from shared.events.models import CODE, MAX_YEAR, MIN_YEAR, clean_text
 
 INT64_MAX = 2**63 - 1
 #: the moments an API accepts, the years the events contract accepts: far from datetime's limits
@@ -60,28 +60,16 @@ def bounded_moment(moment: datetime) -> datetime:
     return moment
 
 
-def _clean_text(value: str) -> str:
-    # The events' rule for free text; PostgreSQL would refuse a NUL with a 500. (A lone surrogate
-    # never gets here: pydantic refuses it as not a valid string.)
-    bad = CONTROL_IN_TEXT.search(value)
-    if bad:
-        raise ValueError(
-            f"must not contain control characters other than tab and line breaks; found "
-            f"U+{ord(bad.group()):04X} at position {bad.start()}"
-        )
-    return value
-
-
 Moment = Annotated[AwareDatetime, AfterValidator(bounded_moment)]
 
 
 #: free text with no NUL or control character (a statically typed form of text(), lengths given apart)
-CleanText = Annotated[str, AfterValidator(_clean_text)]
+CleanText = Annotated[str, AfterValidator(clean_text)]
 
 
 def text(max_length: int) -> Any:
     """Free text of 1..max_length characters, none of them NUL, a control character or a surrogate."""
-    return Annotated[str, Field(min_length=1, max_length=max_length), AfterValidator(_clean_text)]
+    return Annotated[str, Field(min_length=1, max_length=max_length), AfterValidator(clean_text)]
 
 
 def require_known(code: str | None, known: Container[str], what: str, status: int = 422) -> None:

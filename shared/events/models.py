@@ -82,7 +82,9 @@ def _event_id(value: str) -> str:
     return value
 
 
-def _text(value: str) -> str:
+def clean_text(value: str) -> str:
+    """Free text's rule (events and HTTP parameters): no control character but tab and line breaks;
+    PostgreSQL would refuse a NUL with a 500. (pydantic refuses a lone surrogate before this.)"""
     if value.isprintable():  # no control character at all (checked in C): the usual case
         return value
     bad = CONTROL_IN_TEXT.search(value)
@@ -139,7 +141,7 @@ Period = Annotated[
     ),
 ]
 EventId = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_event_id)]
-Text = Annotated[str, Field(max_length=2000), AfterValidator(_text)]
+Text = Annotated[str, Field(max_length=2000), AfterValidator(clean_text)]
 
 
 class _Data(BaseModel):
