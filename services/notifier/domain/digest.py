@@ -131,6 +131,7 @@ def plan(
         state = replace(state, first_pending_at=pending_since)
         critical = any(a.severity is Severity.CRITICAL for a in new)
         earliest = pending_since + policy.group_wait
+        morning = not critical  # non-critical news waits for the morning digest, if there is one
         if state.last_sent_at is None:
             due, reason = earliest if critical else policy.digest_slot(earliest), "first"
         elif critical:
@@ -140,12 +141,14 @@ def plan(
         else:
             due, reason = max(earliest, state.last_sent_at + policy.group_interval), "update"
     elif state.last_sent_at and any(a.acked_at is None and a.kind in REPEATS for a in still_open):
-        due, reason = state.last_sent_at + policy.repeat_interval, "repeat"
+        due, reason, morning = state.last_sent_at + policy.repeat_interval, "repeat", True
         if policy.digest_time:  # the morning digest closest to a repeat interval on
             due = policy.digest_slot(max(due - _HALF_DAY, state.last_sent_at + _ONE_SECOND))
     else:
         return None, replace(state, first_pending_at=None)
-    if now < due or policy.quiet(now):
+    # A due moment already past when the news appeared (its `since` is earlier) must still wait
+    # for the digest time: the end of the quiet hours is not a morning digest.
+    if now < due or policy.quiet(now) or (morning and policy.before_digest_time(now)):
         return None, state
     digest = Digest(
         leader, due, reason, new, still_open, resolved, selection.silences, selection.inhibited, now

@@ -64,5 +64,11 @@ class DigestPolicy:
             return max(delays[-1], delays[min(step, len(delays) - 1)])
         return delays[min(step, max(len(delays) - 2, 0))]
 
+    def before_digest_time(self, now: datetime) -> bool:
+        """Earlier in the local day than the morning digest (never, without a digest time)."""
+        return (
+            self.digest_time is not None and now.astimezone(ZoneInfo(self.timezone)).time() < self.digest_time
+        )
+
     def quiet(self, now: datetime) -> bool:
         return self.quiet_hours is not None and self.quiet_hours.contains(now)

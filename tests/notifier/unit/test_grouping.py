@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, time, timedelta
 
-from services.notifier.domain.policy import DigestPolicy
+from services.notifier.domain.alerts import Severity
+from services.notifier.domain.policy import DigestPolicy, QuietHours
 from shared.events import KpiStatus, ReportStatus
-from tests.notifier.helpers import PLAN_ZONE, T0, kpi_event, report_event, small_directory
+from tests.notifier.helpers import DAILY_POLICY, PLAN_ZONE, T0, VN, kpi_event, report_event, small_directory
 from tests.notifier.unit.on_fakes import NotifierOnFakes, to
 
 H = timedelta(hours=1)
-POLICY = DigestPolicy(
-    timezone=PLAN_ZONE,
-    group_wait=timedelta(minutes=30),
-    group_interval=24 * H,
-    critical_interval=2 * H,
-    repeat_interval=24 * H,
-    escalation_delays=(timedelta(days=3), timedelta(days=7)),
-)
+POLICY = DAILY_POLICY
 
 
 def test_group_wait_collects_a_burst_into_one_email():
@@ -89,11 +84,7 @@ def test_the_idempotency_key_is_the_due_moment_not_the_tick():
 
 
 def test_with_a_morning_digest_non_critical_news_waits_for_the_morning_critical_does_not():
-    from datetime import datetime, time
-
-    from shared.events import KpiStatus as S
-    from tests.notifier.helpers import VN
-
+    S = KpiStatus
     policy = DigestPolicy(
         timezone=PLAN_ZONE,
         group_wait=timedelta(minutes=30),
@@ -122,3 +113,41 @@ def test_two_digests_due_at_the_same_moment_never_share_a_key():
     m.event(kpi_event(indicator="propaganda_sessions"), T0)
     [second] = m.tick(T0)
     assert first.window == second.window and first.idempotency_key != second.idempotency_key
+
+
+def test_news_past_due_by_the_end_of_the_quiet_hours_still_waits_for_the_morning_digest():
+    """Found by the no-flood property: a resolution and a forecast warning arrive in the night, due
+    (from when they happened) before it; quiet hours end at 07:00, the morning digest is 07:30."""
+    policy = replace(
+        DAILY_POLICY, quiet_hours=QuietHours(time(21), time(7), PLAN_ZONE), digest_time=time(7, 30)
+    )
+    m = NotifierOnFakes(small_directory(), policy)
+    arrivals = [
+        (T0, kpi_event(period="2024-05", status=KpiStatus.ACHIEVED, forecast=100, as_of=T0)),
+        (
+            T0 + timedelta(minutes=2007),
+            kpi_event(status=KpiStatus.ON_TRACK, forecast=100, as_of=T0 + timedelta(minutes=2007)),
+        ),
+        (
+            T0 + timedelta(minutes=2488),
+            report_event(status=ReportStatus.MISSING, as_of=T0 + timedelta(minutes=2488)),
+        ),
+        (
+            T0 + timedelta(minutes=3701),
+            report_event(status=ReportStatus.SUBMITTED, as_of=T0 + timedelta(minutes=3701)),
+        ),
+    ]
+    now = T0
+    while now <= datetime(2024, 6, 23, 12, 0, tzinfo=VN):
+        while arrivals and arrivals[0][0] <= now:
+            m.event(arrivals.pop(0)[1], now)
+        m.tick(now)
+        now += timedelta(minutes=30)
+    sent = [(d.created_at, [a.severity for a in d.new]) for d in m.sent]
+    assert sent == [
+        (datetime(2024, 6, 22, 7, 0, tzinfo=VN), [Severity.CRITICAL]),  # the missing report: at the quiet end
+        (
+            datetime(2024, 6, 23, 7, 30, tzinfo=VN),
+            [Severity.INFO],
+        ),  # resolution and warning: the morning digest
+    ]

@@ -10,23 +10,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.notifier.domain.alerts import FIRING, Severity
-from services.notifier.domain.policy import DigestPolicy, QuietHours
+from services.notifier.domain.policy import QuietHours
 from shared.events import KpiStatus, ReportStatus
-from tests.notifier.helpers import PLAN_ZONE, T0, kpi_event, report_event, small_directory
+from tests.notifier.helpers import DAILY_POLICY, PLAN_ZONE, T0, kpi_event, report_event, small_directory
 from tests.notifier.unit.on_fakes import NotifierOnFakes
 
 VIETNAM = ZoneInfo(PLAN_ZONE)
 
 H = timedelta(hours=1)
-POLICY = DigestPolicy(
-    timezone=PLAN_ZONE,
-    group_wait=timedelta(minutes=30),
-    group_interval=24 * H,
-    critical_interval=2 * H,
-    repeat_interval=24 * H,
-    escalation_delays=(3 * 24 * H, 7 * 24 * H),
-    quiet_hours=QuietHours(time(21), time(7), PLAN_ZONE),
-)
+POLICY = replace(DAILY_POLICY, quiet_hours=QuietHours(time(21), time(7), PLAN_ZONE))
 AGENCIES = ["CA-TINH", "CA-HUONG-HOA", "UBND-HUONG-HOA", "UBND-LAO-BAO", "BCD138"]
 
 kpi = st.builds(
