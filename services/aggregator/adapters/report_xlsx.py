@@ -103,13 +103,7 @@ def _kpi_sheet(ws: Worksheet, report: PeriodicReport) -> None:
             (r.status_label, None),
             (report.words["sample_mark"] if r.sample else None, None),
         )
-        for column, (value, number_format) in enumerate(values, start=1):
-            cell = ws.cell(row + n, column, value)
-            cell.border = _BOX
-            cell.font = Font(name=_FONT)
-            cell.alignment = _WRAP
-            if number_format:
-                cell.number_format = number_format
+        _table_row(ws, row + n, values)
     end = row + len(report.rows) + 2
     ws.cell(end, 1, report.summary).font = Font(name=_FONT, italic=True)
     if report.sample_note:
@@ -127,6 +121,17 @@ def _kpi_sheet(ws: Worksheet, report: PeriodicReport) -> None:
     ws.sheet_properties.pageSetUpPr.fitToPage = True
 
 
+def _table_row(ws: Worksheet, row: int, values: tuple[tuple[object, str | None], ...]) -> None:
+    """One boxed row of a table: (value, number format or None) a cell."""
+    for column, (value, number_format) in enumerate(values, start=1):
+        cell = ws.cell(row, column, value)
+        cell.border = _BOX
+        cell.font = Font(name=_FONT)
+        cell.alignment = _WRAP
+        if number_format:
+            cell.number_format = number_format
+
+
 def _report_sheet(ws: Worksheet, report: PeriodicReport) -> None:
     row = _header_block(ws, report, len(REPORT_COLUMNS))
     ws.cell(row - 1, 1, report.words["section.reports"]).font = Font(name=_FONT, bold=True)
@@ -140,13 +145,7 @@ def _report_sheet(ws: Worksheet, report: PeriodicReport) -> None:
             (r.submitted or report.words["not_submitted"], DATE_FORMAT if r.submitted else None),
             (r.status_label, None),
         )
-        for column, (value, number_format) in enumerate(values, start=1):
-            cell = ws.cell(row + n, column, value)
-            cell.border = _BOX
-            cell.font = Font(name=_FONT)
-            cell.alignment = _WRAP
-            if number_format:
-                cell.number_format = number_format
+        _table_row(ws, row + n, values)
     if not report.overdue:
         ws.cell(row + 1, 1, report.words["no_overdue"]).font = Font(name=_FONT, italic=True)
 
