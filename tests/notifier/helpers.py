@@ -46,37 +46,34 @@ def kpi_event(
     event_id=None,
     deadline=datetime(2024, 6, 20, 17, 0, tzinfo=VN),
 ) -> KpiStatusChangedEvent:
-    return KpiStatusChangedEvent(
-        specversion="1.0",
-        id=event_id or str(uuid.uuid4()),
-        source="/services/aggregator",
-        time=as_of,
-        type=EventType.KPI_STATUS_CHANGED,
-        data={
-            "agency": agency,
-            "indicator": indicator,
-            "period": period,
-            "status": status,
-            "previous_status": previous,
-            "actual": actual,
-            "target": target,
-            "expected": expected,
-            "forecast": forecast,
-            "as_of": as_of,
-            "deadline": deadline,
-        },
+    return KpiStatusChangedEvent.model_validate(
+        kpi_status_json(
+            event_id=event_id or str(uuid.uuid4()),
+            time=as_of,
+            agency=agency,
+            indicator=indicator,
+            period=period,
+            status=status,
+            previous_status=previous,
+            actual=actual,
+            target=target,
+            expected=expected,
+            forecast=forecast,
+            deadline=deadline,
+        )
     )
 
 
-def kpi_status_json(**data: Any) -> dict[str, Any]:
-    """A kpi.status_changed CloudEvent as JSON, the way the aggregator writes one: for the decoders'
-    tests, which start from text rather than a model; `data` changes its data fields."""
-    moment = "2024-06-20T08:00:00+07:00"
+def kpi_status_json(
+    *, event_id: str = "kpi-1", time: Any = "2024-06-20T08:00:00+07:00", **data: Any
+) -> dict[str, Any]:
+    """A kpi.status_changed CloudEvent as JSON, the way the aggregator writes one (`as_of` is its
+    time unless `data` says otherwise): the decoders' tests start from it rather than a model."""
     return {
         "specversion": "1.0",
-        "id": "kpi-1",
+        "id": event_id,
         "source": "/services/aggregator",
-        "time": moment,
+        "time": time,
         "type": EventType.KPI_STATUS_CHANGED.value,
         "data": {
             "agency": "CA-TINH",
@@ -88,7 +85,7 @@ def kpi_status_json(**data: Any) -> dict[str, Any]:
             "target": 191.1,
             "expected": 80,
             "forecast": 11,
-            "as_of": moment,
+            "as_of": time,
             **data,
         },
     }
