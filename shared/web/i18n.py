@@ -49,15 +49,12 @@ def number(value: float | None, lang: Lang = "vi") -> str:
     return text.replace(",", "\x00").replace(".", ",").replace("\x00", ".") if lang == "vi" else text
 
 
-VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
-
-
-def moment_text(value: str | datetime | None, lang: Lang = "vi", *, with_time: bool = True) -> str:
-    """A moment in Vietnam time as people write it: 14/06/2024 09:00 (vi), 2024-06-14 09:00 (en)."""
+def moment_text(value: str | datetime | None, lang: Lang, timezone: str, *, with_time: bool = True) -> str:
+    """A moment in the plan's time zone as people write it: 14/06/2024 09:00 (vi), 2024-06-14 09:00 (en)."""
     if value is None:
         return "—"
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
     if moment.tzinfo is not None:
-        moment = moment.astimezone(VIETNAM)
+        moment = moment.astimezone(ZoneInfo(timezone))
     pattern = ("%d/%m/%Y" if lang == "vi" else "%Y-%m-%d") + (" %H:%M" if with_time else "")
     return moment.strftime(pattern)

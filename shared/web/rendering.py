@@ -45,16 +45,23 @@ def _with_lang(request: Request, lang: Lang) -> str:
 
 
 def render_page(
-    env: Environment, request: Request, template: str, *, status_code: int = 200, **context: Any
+    env: Environment,
+    request: Request,
+    template: str,
+    *,
+    timezone: str,
+    status_code: int = 200,
+    **context: Any,
 ) -> HTMLResponse:
-    """The page in the request's language; a `?lang=` choice is remembered in a cookie."""
+    """The page in the request's language, its moments in `timezone` (the plan's); a `?lang=`
+    choice is remembered in a cookie."""
     lang = request_lang(request)
     html = env.get_template(template).render(
         request=request,
         lang=lang,
         t=translator(lang),
         num=lambda value: number(value, lang),
-        when=lambda value, with_time=True: moment_text(value, lang, with_time=with_time),
+        when=lambda value, with_time=True: moment_text(value, lang, timezone, with_time=with_time),
         kpi_status=lambda status: kpi_status_label(status, lang),
         report_status=lambda status: report_status_label(status, lang),
         period=lambda value: period_label(value, lang),

@@ -71,7 +71,15 @@ def pages_router(queries: Queries, plan: PlanIndex, clock: Any) -> APIRouter:
             "logout_url": urljoin(settings.login_url, "logout"),
             "csrf": request.cookies.get(CSRF_COOKIE, ""),
         }
-        return render_page(_env, request, template, status_code=status_code, account=account, **context)
+        return render_page(
+            _env,
+            request,
+            template,
+            timezone=plan.timezone,
+            status_code=status_code,
+            account=account,
+            **context,
+        )
 
     def not_found(request: Request, viewer: Principal, message: str) -> HTMLResponse:
         t = translator(request_lang(request))

@@ -154,7 +154,13 @@ def install_form(app: FastAPI, container: Container) -> None:
     def forbidden(request: Request, who: Principal) -> Response:
         t = translator(request_lang(request))
         response = render_page(
-            _env, request, "report_forbidden.html.j2", status_code=403, message=t("form.not_leader"), who=who
+            _env,
+            request,
+            "report_forbidden.html.j2",
+            timezone=plan.timezone,
+            status_code=403,
+            message=t("form.not_leader"),
+            who=who,
         )
         response.headers.update(PAGE_HEADERS)
         return response
@@ -195,7 +201,13 @@ def install_form(app: FastAPI, container: Container) -> None:
         if current is None:
             t = translator(lang)
             response = render_page(
-                _env, request, "report_forbidden.html.j2", status_code=404, message=t("form.no_rule"), who=who
+                _env,
+                request,
+                "report_forbidden.html.j2",
+                timezone=plan.timezone,
+                status_code=404,
+                message=t("form.no_rule"),
+                who=who,
             )
             response.headers.update(PAGE_HEADERS)
             return response
@@ -221,16 +233,17 @@ def install_form(app: FastAPI, container: Container) -> None:
             _env,
             request,
             "report.html.j2",
+            timezone=plan.timezone,
             who=who,
             agency_name=plan.agency(agency).display_name(lang),
             period_code=str(period),
             periods=periods,
             model=model,
             window_text=(
-                moment_text(start.isoformat(), lang, with_time=False),
-                moment_text(end.isoformat(), lang, with_time=False),
+                moment_text(start.isoformat(), lang, plan.timezone, with_time=False),
+                moment_text(end.isoformat(), lang, plan.timezone, with_time=False),
             ),
-            deadline_text=moment_text(model["deadline"], lang),
+            deadline_text=moment_text(model["deadline"], lang, plan.timezone),
             config=config,
             figures=await figures_on_record(request, agency, lang),
         )

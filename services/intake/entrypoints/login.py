@@ -230,6 +230,7 @@ def install_login(app: FastAPI, container: Container, guard: AuthGuard) -> None:
             _env,
             request,
             "login.html.j2",
+            timezone=container.plan.timezone,
             status_code=status,
             say=translator(request_lang(request), LOGIN_MESSAGES),
             error=error,

@@ -117,7 +117,8 @@ def _show(
             "logout_url": urljoin(settings.login_url, "logout"),
             "csrf": request.cookies.get(CSRF_COOKIE, ""),
         }
-    return render_page(_env, request, template, status_code=status_code, **context)
+    timezone = request.app.state.container.directory.timezone
+    return render_page(_env, request, template, timezone=timezone, status_code=status_code, **context)
 
 
 async def _form(request: Request) -> dict[str, str]:
