@@ -174,3 +174,15 @@ async def _until_ready(container: Container, timeout: float = 20.0) -> None:
 async def service(intake_db: str, kafka_bootstrap: str) -> AsyncIterator[Service]:
     async for s in start_service(intake_db, kafka_bootstrap):
         yield s
+
+
+def counting(monkeypatch, obj, name: str) -> list:
+    """The calls of the coroutine method `obj.name` from now on, recorded as they are made."""
+    real, calls = getattr(obj, name), []
+
+    async def wrapper(*args):
+        calls.append(args)
+        return await real(*args)
+
+    monkeypatch.setattr(obj, name, wrapper)
+    return calls

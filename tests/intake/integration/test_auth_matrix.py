@@ -6,7 +6,7 @@ import pytest
 
 from services.intake.entrypoints.examples import examples
 
-from .conftest import NOW
+from .conftest import NOW, counting
 
 
 @pytest.fixture(scope="module")
@@ -114,21 +114,10 @@ async def test_a_token_is_verified_once_then_cached(service, monkeypatch):
     """Argon2 once; after the TTL only the row is read again (revocation), never the hash."""
     token = await service.token("HQ")
     tokens = service.container.tokens
-    hashes, rows = _count(monkeypatch, tokens, "_secret_matches"), _count(monkeypatch, tokens, "_row")
+    hashes, rows = counting(monkeypatch, tokens, "_secret_matches"), counting(monkeypatch, tokens, "_row")
     for i in range(5):
         assert (await service.post(ev("report.submitted", "HQ", id=f"cached-{i}"), token)).status_code == 202
     assert (len(hashes), len(rows)) == (1, 1)
     service.monotonic.t += service.settings.token_cache_ttl_s + 1
     assert (await service.post(ev("report.submitted", "HQ", id="cached-after-ttl"), token)).status_code == 202
     assert (len(hashes), len(rows)) == (1, 2)
-
-
-def _count(monkeypatch, obj, name: str) -> list:
-    real, calls = getattr(obj, name), []
-
-    async def counting(*args):
-        calls.append(args)
-        return await real(*args)
-
-    monkeypatch.setattr(obj, name, counting)
-    return calls

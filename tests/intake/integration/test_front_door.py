@@ -22,7 +22,7 @@ from shared.events.codec import STRUCTURED
 from shared.kafka import ensure_topics
 from tests.unit.test_http_server_limits import read_until_closed
 
-from .conftest import NOW, FakeMonotonic, make_settings, served_on_loopback
+from .conftest import NOW, FakeMonotonic, counting, make_settings, served_on_loopback
 
 pytestmark = pytest.mark.infra
 LIMITS = dict(
@@ -65,17 +65,6 @@ async def post(client: httpx.AsyncClient, token: str, doc: dict) -> httpx.Respon
     return await client.post(
         "/v1/events", json=doc, headers={"content-type": STRUCTURED, "authorization": f"Bearer {token}"}
     )
-
-
-def counting(monkeypatch, obj, name: str) -> list:
-    real, calls = getattr(obj, name), []
-
-    async def wrapper(*args):
-        calls.append(args)
-        return await real(*args)
-
-    monkeypatch.setattr(obj, name, wrapper)
-    return calls
 
 
 async def test_guessing_an_agencys_secret_gets_401_then_429_and_the_agency_keeps_sending(door, monkeypatch):
