@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,21 +74,38 @@ def make_engine(url: str, **options) -> AsyncEngine:
     return create_async_engine(url, **options)
 
 
+# The driver's errors for a database that is away (asyncpg raises them; SQLAlchemy wraps them in a
+# DBAPIError whose `orig` carries them as its cause) and SQLSTATEs of the same: 08 connection
+# exception, 57P01-57P03 the server shutting down, crashed or not yet accepting connections.
+_AWAY = (OSError, ConnectionError, asyncio.TimeoutError, PostgresConnectionError, CannotConnectNowError)
+_AWAY_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The error, then what it wraps (SQLAlchemy's `orig`, else the cause), each once."""
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        yield error
+        error = getattr(error, "orig", None) or error.__cause__
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    return state if isinstance(state, str) and len(state) == 5 else None
+
+
 def transient(exc: BaseException) -> bool:
-    """The database (or the network to it) is away, not a bug: the work is worth retrying."""
+    """The database (or the network to it) is away, not a bug: the work is worth retrying. Looks
+    through SQLAlchemy's wrapping: "the database system is shutting down" reaches the caller as a
+    DBAPIError, neither invalidated nor an OperationalError."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    return isinstance(
-        exc,
-        (
-            OSError,
-            ConnectionError,
-            asyncio.TimeoutError,
-            OperationalError,
-            InterfaceError,
-            PostgresConnectionError,
-            CannotConnectNowError,
-        ),
+    return any(
+        isinstance(error, (*_AWAY, OperationalError, InterfaceError))
+        or ((state := _sqlstate(error)) is not None and state.startswith(_AWAY_STATES))
+        for error in _causes(exc)
     )
 
 
@@ -100,14 +118,9 @@ _DATA_FAULTS = ("22", "23")
 def systemic(exc: BaseException) -> bool:
     """A database error that no record causes: retrying (and alerting) is right, dead-lettering
     the record at hand would throw away a good event."""
-    seen: set[int] = set()
-    error: BaseException | None = exc
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
-        if isinstance(state, str) and len(state) == 5:
+    for error in _causes(exc):
+        if (state := _sqlstate(error)) is not None:
             return not state.startswith(_DATA_FAULTS)
-        error = getattr(error, "orig", None) or error.__cause__
     return False
 
 
