@@ -62,6 +62,19 @@ def _wait(what: str, probe, timeout: float = 90, every: float = 0.5):
     raise AssertionError(f"timed out waiting for {what}; still missing: {last}")
 
 
+def _start(module: str, env: dict[str, str], log_path) -> subprocess.Popen:
+    """A service process of its own session, its output appended to `log_path`."""
+    with open(log_path, "ab") as log:  # the child holds its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", module],
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory, kafka_bootstrap, database_url):
     from shared.infra.postgres import create_database
@@ -104,15 +117,7 @@ def pipeline(tmp_path_factory, kafka_bootstrap, database_url):
             "TIENDO_NOW": NOW,
             "AGGREGATOR_HTTP_PORT": str(port),
         }
-        log = open(paths.logs / "aggregator-2.log", "ab")
-        replica = subprocess.Popen(
-            [sys.executable, "-m", "services.aggregator"],
-            env=replica_env,
-            cwd=REPO_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        replica = _start("services.aggregator", replica_env, paths.logs / "aggregator-2.log")
         replica_url = f"http://127.0.0.1:{port}"
         # An intake replica whose broker is gone (a closed port): it answers 503 kafka-unavailable,
         # what TiendoIntakeCannotStoreEvents watches.
@@ -128,15 +133,7 @@ def pipeline(tmp_path_factory, kafka_bootstrap, database_url):
             "INTAKE_PUBLISH_TIMEOUT_S": "1",
             "INTAKE_RAW_CONSUMER": "false",
         }
-        cut_log = open(paths.logs / "intake-no-kafka.log", "ab")
-        cut = subprocess.Popen(
-            [sys.executable, "-m", "services.intake"],
-            env=cut_env,
-            cwd=REPO_ROOT,
-            stdout=cut_log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        cut = _start("services.intake", cut_env, paths.logs / "intake-no-kafka.log")
         cut_url = f"http://127.0.0.1:{cut_port}"
         _wait("the second aggregator replica", lambda: _ready(replica_url))
         _wait("the intake replica without Kafka", lambda: _alive(cut_url), timeout=60)
