@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from services.aggregator.domain.kpi import Kpi, Report
 from shared.events.models import (
@@ -28,6 +28,8 @@ from shared.events.models import (
     ReportStatusChangedEvent,
 )
 from shared.events.types import EventType
+
+E = TypeVar("E", KpiStatusChangedEvent, ReportStatusChangedEvent)
 
 SOURCE = "/services/aggregator"
 _NAMESPACE = uuid.UUID("6f1c3a52-8a0e-4b47-9d8b-3c0f3f7b2a11")
@@ -63,21 +65,10 @@ def kpi_changes(
             deadline=kpi.due,
         )
         name = f"kpi|{kpi.agency}|{kpi.indicator}|{kpi.period}|{before}|{kpi.status}|{as_of.isoformat()}"
-        if (
-            before == kpi.status
-        ):  # a figures update: two at one moment (a frozen clock) differ by their figures
+        if before == kpi.status:  # a figures update: two at one moment (a frozen clock) differ by them
             name += f"|{kpi.actual}|{kpi.target}|{kpi.expected}|{kpi.forecast}"
-        events.append(
-            KpiStatusChangedEvent(
-                specversion="1.0",
-                id=str(uuid.uuid5(_NAMESPACE, name)),
-                source=SOURCE,
-                time=as_of,
-                type=EventType.KPI_STATUS_CHANGED,
-                subject=f"{kpi.agency}/{kpi.indicator}/{kpi.period}",
-                data=data,
-            )
-        )
+        subject = f"{kpi.agency}/{kpi.indicator}/{kpi.period}"
+        events.append(_event(KpiStatusChangedEvent, EventType.KPI_STATUS_CHANGED, name, subject, as_of, data))
     return events
 
 
@@ -99,15 +90,21 @@ def report_changes(
             as_of=as_of,
         )
         name = f"report|{report.agency}|{report.period}|{before}|{report.status}|{as_of.isoformat()}"
+        subject = f"{report.agency}/{report.period}"
         events.append(
-            ReportStatusChangedEvent(
-                specversion="1.0",
-                id=str(uuid.uuid5(_NAMESPACE, name)),
-                source=SOURCE,
-                time=as_of,
-                type=EventType.REPORT_STATUS_CHANGED,
-                subject=f"{report.agency}/{report.period}",
-                data=data,
-            )
+            _event(ReportStatusChangedEvent, EventType.REPORT_STATUS_CHANGED, name, subject, as_of, data)
         )
     return events
+
+
+def _event(model: type[E], type_: EventType, name: str, subject: str, as_of: datetime, data: object) -> E:
+    """One of the aggregator's status events; its id is a UUIDv5 of `name`, so a replay makes the same."""
+    return model(
+        specversion="1.0",
+        id=str(uuid.uuid5(_NAMESPACE, name)),
+        source=SOURCE,
+        time=as_of,
+        type=type_,
+        subject=subject,
+        data=data,
+    )
