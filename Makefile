@@ -38,8 +38,12 @@ lint: $(STAMP)
 	@$(BIN)/mypy
 	@$(BIN)/lint-imports
 
+# Two workers: the suite's Kafka/PostgreSQL/SMTP fixtures start once per worker. `--dist load` (per
+# test): `loadfile` would run one of each schemathesis test's operations only (they share a node id).
+TEST_WORKERS ?= 2
+
 test: $(STAMP) lint
-	@$(BIN)/python -m pytest
+	@$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist load
 
 test-system: $(STAMP)
 	@$(BIN)/python -m pytest tests/system
