@@ -151,15 +151,18 @@ def _script_messages(lang: Any) -> dict[str, str]:
 def install_form(app: FastAPI, container: Container) -> None:
     plan, settings = container.plan, container.settings
 
-    def forbidden(request: Request, who: Principal) -> Response:
+    def forbidden(
+        request: Request, who: Principal, status: int = 403, message: str = "form.not_leader"
+    ) -> Response:
+        """Why this person has no form: not an agency's leader (403), or no reporting rule (404)."""
         t = translator(request_lang(request))
         response = render_page(
             _env,
             request,
             "report_forbidden.html.j2",
             timezone=plan.timezone,
-            status_code=403,
-            message=t("form.not_leader"),
+            status_code=status,
+            message=t(message),
             who=who,
         )
         response.headers.update(PAGE_HEADERS)
@@ -199,18 +202,7 @@ def install_form(app: FastAPI, container: Container) -> None:
         periods = [str(p) for p in plan.reporting_periods(agency)]
         current = reporting_period(plan, agency, today)
         if current is None:
-            t = translator(lang)
-            response = render_page(
-                _env,
-                request,
-                "report_forbidden.html.j2",
-                timezone=plan.timezone,
-                status_code=404,
-                message=t("form.no_rule"),
-                who=who,
-            )
-            response.headers.update(PAGE_HEADERS)
-            return response
+            return forbidden(request, who, 404, "form.no_rule")
         chosen = request.query_params.get("period")
         period = Period.parse(chosen) if chosen in periods else current
         model = form_model(plan, agency, period, lang)
