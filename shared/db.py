@@ -77,7 +77,15 @@ def make_engine(url: str, **options) -> AsyncEngine:
 # The driver's errors for a database that is away (asyncpg raises them; SQLAlchemy wraps them in a
 # DBAPIError whose `orig` carries them as its cause) and SQLSTATEs of the same: 08 connection
 # exception, 57P01-57P03 the server shutting down, crashed or not yet accepting connections.
-_AWAY = (OSError, ConnectionError, asyncio.TimeoutError, PostgresConnectionError, CannotConnectNowError)
+_AWAY = (
+    OSError,
+    ConnectionError,
+    asyncio.TimeoutError,
+    OperationalError,
+    InterfaceError,
+    PostgresConnectionError,
+    CannotConnectNowError,
+)
 _AWAY_STATES = ("08", "57P01", "57P02", "57P03")
 
 
@@ -103,7 +111,7 @@ def transient(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     return any(
-        isinstance(error, (*_AWAY, OperationalError, InterfaceError))
+        isinstance(error, _AWAY)
         or ((state := _sqlstate(error)) is not None and state.startswith(_AWAY_STATES))
         for error in _causes(exc)
     )
