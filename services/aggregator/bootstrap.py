@@ -14,7 +14,6 @@ from services.aggregator.adapters.codecs import with_lean_codecs
 from services.aggregator.adapters.metrics import AggregatorMetrics
 from services.aggregator.adapters.relay import OutboxRelay
 from services.aggregator.adapters.unit_of_work import SqlUnitOfWork
-from services.aggregator.domain.planview import view
 from services.aggregator.entrypoints import gauges
 from services.aggregator.entrypoints.consumer import EventConsumer, crash_hook
 from services.aggregator.service_layer.projector import Projector
@@ -22,7 +21,7 @@ from services.aggregator.settings import AggregatorSettings
 from shared.db import make_engine
 from shared.kafka import make_broker
 from shared.observability import new_registry
-from shared.plan import load_plan
+from shared.plan.book import PlanBook, load_plans
 from shared.plan.index import PlanIndex
 from shared.plan.model import Plan
 
@@ -30,7 +29,8 @@ from shared.plan.model import Plan
 @dataclass
 class Aggregator:
     settings: AggregatorSettings
-    plan: PlanIndex
+    plan: PlanIndex  # the newest plan: what the read side shows
+    plans: PlanBook  # every plan loaded: each event is counted by its year's
     clock: Any
     engine: AsyncEngine
     registry: CollectorRegistry
@@ -70,17 +70,19 @@ def bootstrap(
     registry: CollectorRegistry | None = None,
 ) -> Aggregator:
     settings = settings or AggregatorSettings()
-    plan = view(plan or load_plan(settings.plan_file))
+    plans = PlanBook.of(plan) if plan is not None else load_plans(settings.plan_file)
     clock = clock or settings.clock()
     engine = with_lean_codecs(make_engine(settings.database_url))
     registry = registry or new_registry()
     metrics = AggregatorMetrics(registry)
-    metrics.name_plan(
-        ((a.code, a.display_name("vi")) for a in plan.agencies),
-        ((i.code, i.display_name("vi")) for i in plan.indicators),
+    metrics.name_plan(  # the newest plan's name of each code
+        {a.code: a.display_name("vi") for p in plans.indexes for a in p.agencies}.items(),
+        {i.code: i.display_name("vi") for p in plans.indexes for i in p.indicators}.items(),
     )
-    projector = Projector(SqlUnitOfWork(engine), plan, settings.status_topic, settings.dlq_topic)
+    projector = Projector(SqlUnitOfWork(engine), plans, settings.status_topic, settings.dlq_topic)
     consumer = EventConsumer(settings, projector, clock, metrics, on_batch=crash_hook(settings.fault))
     broker = make_broker(settings.kafka_bootstrap_servers, registry=registry, app_name="aggregator")
     relay = OutboxRelay(engine, broker, metrics, settings.relay_batch_size, settings.relay_interval_seconds)
-    return Aggregator(settings, plan, clock, engine, registry, metrics, projector, consumer, relay)
+    return Aggregator(
+        settings, plans.latest, plans, clock, engine, registry, metrics, projector, consumer, relay
+    )

@@ -28,7 +28,7 @@ from shared.consumers import ConsumerHealth, engine_answers
 from shared.db import make_engine
 from shared.kafka import make_broker
 from shared.observability import new_registry
-from shared.plan import load_plan
+from shared.plan.book import PlanBook, load_plans
 from shared.plan.index import PlanIndex
 
 
@@ -39,7 +39,8 @@ class Container:
     monotonic: Callable[
         [], float
     ]  # durations (rate refill, token cache): real time, even if the clock is pinned
-    plan: PlanIndex
+    plan: PlanIndex  # the newest plan: what the pages show
+    plans: PlanBook  # every plan loaded: each event is checked by its year's
     engine: AsyncEngine
     tokens: TokenRepository
     publisher: EventPublisher
@@ -96,7 +97,7 @@ def bootstrap(
 ) -> Container:
     clock = clock or settings.clock()
     auth = auth or AuthSettings()
-    plan = load_plan(settings.plan_file).index
+    plans = load_plans(settings.plan_file)
     engine = make_engine(settings.database_url)
     registry = new_registry()
     metrics = IntakeMetrics(registry)
@@ -106,7 +107,7 @@ def bootstrap(
         observe=metrics.publish_seconds.observe,
     )
     intake = Intake(
-        plan,
+        plans,
         EventRegistry(engine),
         publisher,
         metrics,
@@ -140,7 +141,8 @@ def bootstrap(
         settings=settings,
         clock=clock,
         monotonic=monotonic,
-        plan=plan,
+        plan=plans.latest,
+        plans=plans,
         engine=engine,
         tokens=TokenRepository(engine, cache_ttl_s=settings.token_cache_ttl_s, monotonic=monotonic),
         publisher=publisher,

@@ -5,6 +5,10 @@ Dec of the year before .. 14 Dec, by the plan's cut-off day), so a day belongs t
 plan: two plans for one year, or windows that overlap because cut-off days differ, are errors
 located at the `year:` line of each file involved. A day or period no plan holds is refused with
 the plans that are loaded, so the sender knows whether a plan is missing or the date is wrong.
+
+Both services check and count an event by the plan of its own year (`PlanBook.index_for`): a
+report by its period, an activity by its day, an assessment by its year. A lone `PlanIndex`
+answers the same questions with itself, so one plan needs no book (`Plans`).
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from os import PathLike
 from pathlib import Path
+from typing import Protocol
 
-from shared.plan.index import Rejected
+from shared.plan.index import PlanIndex, Rejected
 from shared.plan.loader import PlanError, PlanIssue, load_plan
 from shared.plan.model import Plan
 from shared.plan.periods import Period
@@ -34,10 +40,33 @@ class PlanFile:
         return Period(self.plan.year, "year", 1).window(self.plan.cutoff_day)
 
     def year_issue(self, message: str) -> PlanIssue:
-        text = Path(self.path).read_text(encoding="utf-8")
+        file = Path(self.path)
+        text = file.read_text(encoding="utf-8") if file.is_file() else ""
         found = _YEAR_LINE.search(text)
         line = text.count("\n", 0, found.start()) + 1 if found else 1
         return PlanIssue(f"{self.path}:{line}:1", "year", message)
+
+
+class Plans(Protocol):
+    """What a service asks of the plans it runs on: a `PlanBook`, or one `PlanIndex`."""
+
+    @property
+    def index(self) -> Plans: ...  # itself (a `Plan` model's is its `PlanIndex`)
+
+    @property
+    def indexes(self) -> tuple[PlanIndex, ...]: ...
+
+    @property
+    def latest(self) -> PlanIndex: ...
+
+    @property
+    def agency_codes(self) -> frozenset[str]: ...
+
+    def index_for(
+        self, *, period: str | None = None, day: str | None = None, year: int | None = None
+    ) -> PlanIndex: ...
+
+    def knowing_indicator(self, code: str) -> PlanIndex: ...
 
 
 class PlanBook:
@@ -47,8 +76,64 @@ class PlanBook:
         problems = _conflicts(files)
         if problems:
             raise PlanError(problems)
+        if not files:
+            raise PlanError([PlanIssue("", "", "no plan is loaded")])
         self.files = sorted(files, key=lambda f: f.plan.year)
         self._by_year = {f.plan.year: f.plan for f in self.files}
+        self.indexes = tuple(f.plan.index for f in self.files)
+        self.latest = self.indexes[-1]
+        self.agency_codes = frozenset().union(*(i.agency_codes for i in self.indexes))
+        # one plan checks everything itself, as it always did (and words what lies outside it)
+        self._only = self.indexes[0] if len(self.indexes) == 1 else None
+        # the same few periods and days come by the million
+        self._of_day = lru_cache(maxsize=1024)(self._index_of_day)
+        self._of_period = lru_cache(maxsize=256)(self._index_of_period)
+
+    @property
+    def index(self) -> PlanBook:
+        return self
+
+    @classmethod
+    def of(cls, *plans: Plan) -> PlanBook:
+        """A book of plans already loaded (tests, tools), none of them from a file."""
+        return cls([PlanFile(f"<plan {p.year}>", p) for p in plans])
+
+    def index_for(
+        self, *, period: str | None = None, day: str | None = None, year: int | None = None
+    ) -> PlanIndex:
+        """The index of the plan an event belongs to: by its period, its day (YYYY-MM-DD) or
+        the year it assesses. Raises `Rejected` (outside-plan-year, at the field) when no
+        loaded plan holds it; a period or day that is not one raises ValueError."""
+        if self._only is not None:
+            return self._only
+        if day is not None:
+            return self._of_day(day)
+        if period is not None:
+            return self._of_period(period)
+        if year is not None:
+            return self._routed(lambda: self.for_year(year), "year")
+        return self.latest
+
+    def _routed(self, find, field: str) -> PlanIndex:
+        try:
+            return find().index
+        except Rejected as refusal:
+            raise Rejected(
+                refusal.reason,
+                refusal.detail,
+                ("data", field),
+                f"must lie in a loaded plan's reporting year ({', '.join(map(str, self.years))})",
+            ) from None
+
+    def _index_of_day(self, day: str) -> PlanIndex:
+        return self._routed(lambda: self.for_day(date.fromisoformat(day)), "date")
+
+    def _index_of_period(self, period: str) -> PlanIndex:
+        return self._routed(lambda: self.for_period(period), "period")
+
+    def knowing_indicator(self, code: str) -> PlanIndex:
+        """The newest plan that has the indicator (a correction's cap), else the newest."""
+        return next((i for i in reversed(self.indexes) if i.knows_indicator(code)), self.latest)
 
     def __iter__(self) -> Iterator[Plan]:
         return iter(self._by_year.values())

@@ -82,6 +82,24 @@ class PlanIndex:
     def index(self) -> PlanIndex:
         return self
 
+    # -- one plan as the book of itself (`shared.plan.book.Plans`) --------------------------------
+
+    @property
+    def indexes(self) -> tuple[PlanIndex, ...]:
+        return (self,)
+
+    @property
+    def latest(self) -> PlanIndex:
+        return self
+
+    def index_for(
+        self, *, period: str | None = None, day: str | None = None, year: int | None = None
+    ) -> PlanIndex:
+        return self  # its own checks word whatever lies outside its year
+
+    def knowing_indicator(self, code: str) -> PlanIndex:
+        return self
+
     def __getattr__(self, name: str) -> Any:  # only reached for what is not precomputed
         if name.startswith("__"):
             raise AttributeError(name)

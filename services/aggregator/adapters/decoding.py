@@ -22,7 +22,7 @@ from services.aggregator.service_layer.ports import Delivered, Poison
 from shared.deadletter import clean_text
 from shared.events.codec import DecodeError, KafkaRecord, decode_agency_event
 from shared.events.models import EXTENSION_NAME, agency_code_of
-from shared.plan.index import PlanIndex
+from shared.plan.book import Plans
 
 _JSON = b"application/json"
 
@@ -32,7 +32,7 @@ _JSON = b"application/json"
 MAX_AHEAD_OF_RECORD = timedelta(minutes=10)
 
 
-def decode(record: Any, plan: PlanIndex) -> Delivered | Poison:
+def decode(record: Any, plan: Plans) -> Delivered | Poison:
     """A fact, or a dead letter with the reason; never raises, whatever the record holds.
 
     An event dated after its own record was written is refused too, even on the canonical topic
@@ -50,7 +50,7 @@ def decode(record: Any, plan: PlanIndex) -> Delivered | Poison:
     return item
 
 
-def _decode(record: Any, plan: PlanIndex) -> Delivered | Poison:
+def _decode(record: Any, plan: Plans) -> Delivered | Poison:
     try:
         return _lean(record, plan)
     except Rejected as exc:
@@ -70,7 +70,7 @@ def _decode(record: Any, plan: PlanIndex) -> Delivered | Poison:
 _INTAKE_HEADERS = ("content-type", "ce_specversion", "ce_id", "ce_source", "ce_time", "ce_type")
 
 
-def _lean(record: Any, plan: PlanIndex) -> Delivered:
+def _lean(record: Any, plan: Plans) -> Delivered:
     headers = record.headers
     try:  # intake's form, unpacked in place (a dict of them costs twice as much)
         (c, content_type), (v, version), (i, id), (s, source), (t, time), (y, type_) = headers

@@ -16,7 +16,8 @@ from services.aggregator.domain.kpi import evaluate, evaluate_agency
 from services.aggregator.domain.ledger import AgencyLedger
 from services.aggregator.domain.progress import Checkpoint, year_progress
 from services.aggregator.domain.rollup import province_wide, rolled
-from shared.plan.index import PlanIndex
+from shared.plan.book import Plans
+from shared.plan.index import PlanIndex, Rejected
 
 
 def _kpi_dict(k: Any, evaluated_at: datetime | None) -> dict:
@@ -37,8 +38,18 @@ def _kpi_dict(k: Any, evaluated_at: datetime | None) -> dict:
 
 
 class Queries:
-    def __init__(self, engine: AsyncEngine, plan: PlanIndex) -> None:
-        self.engine, self.plan = engine, plan
+    """The read side. Facts fold by every plan loaded; a period's figures are read by its year's
+    plan (`_plan_of`), the newest plan's where none holds it."""
+
+    def __init__(self, engine: AsyncEngine, plans: Plans) -> None:
+        self.engine, self.plans = engine, plans.index
+        self.plan: PlanIndex = self.plans.latest
+
+    def _plan_of(self, period: str) -> PlanIndex:
+        try:
+            return self.plans.index_for(period=period)
+        except (Rejected, ValueError):
+            return self.plan
 
     async def kpis(
         self,
@@ -70,19 +81,20 @@ class Queries:
     async def _kpis_as_of(self, agency: str | None, as_of: datetime) -> list[dict]:
         async with self.engine.connect() as conn:
             facts = await repo.load_facts(conn, [agency] if agency else None, known_by=as_of)
-        ledgers = fold(facts, self.plan)
+        ledgers = fold(facts, self.plans)
         out = []
-        for target in self.plan.targets_for(agency=agency):
-            ledger = ledgers.get(target.agency, AgencyLedger(target.agency))
-            out.append(_kpi_dict(evaluate(ledger, target, self.plan, as_of), as_of))
+        for plan in self.plans.indexes:
+            for target in plan.targets_for(agency=agency):
+                ledger = ledgers.get(target.agency, AgencyLedger(target.agency))
+                out.append(_kpi_dict(evaluate(ledger, target, plan, as_of), as_of))
         return sorted(out, key=lambda r: (r["agency"], r["indicator"], r["period"]))
 
     async def reports(self, agency: str, as_of: datetime | None = None) -> list[dict]:
         if as_of is not None:
             async with self.engine.connect() as conn:
                 facts = await repo.load_facts(conn, [agency], known_by=as_of)
-            ledger = fold(facts, self.plan).get(agency, AgencyLedger(agency))
-            items = evaluate_agency(ledger, self.plan, as_of, indicators=set())[1]
+            ledger = fold(facts, self.plans).get(agency, AgencyLedger(agency))
+            items = evaluate_agency(ledger, self.plans, as_of, indicators=set())[1]
             return [
                 {
                     "period": r.period,
@@ -127,11 +139,9 @@ class Queries:
             ]
         ledgers = await self._ledgers(None, as_of)
         out = []
-        for agency in self.plan.agencies:
-            if self.plan.reporting_rule(agency.code) is None:
-                continue
-            ledger = ledgers.get(agency.code, AgencyLedger(agency.code))
-            for r in evaluate_agency(ledger, self.plan, as_of, indicators=set())[1]:
+        for agency in sorted(self.plans.agency_codes):
+            ledger = ledgers.get(agency, AgencyLedger(agency))
+            for r in evaluate_agency(ledger, self.plans, as_of, indicators=set())[1]:
                 out.append(
                     {
                         "agency": r.agency,
@@ -156,15 +166,16 @@ class Queries:
         """The agency's figure for every indicator it reports, targets or not."""
         async with self.engine.connect() as conn:
             facts = await repo.load_facts(conn, [agency], known_by=as_of)
-        ledger = fold(facts, self.plan).get(agency, AgencyLedger(agency))
+        ledger = fold(facts, self.plans).get(agency, AgencyLedger(agency))
+        plan = self._plan_of(period)
         return [
             {
                 "indicator": code,
                 "period": period,
-                "actual": ledger.actual(code, period, self.plan),
-                "has_target": self.plan.target(agency, code, period) is not None,
+                "actual": ledger.actual(code, period, plan),
+                "has_target": plan.target(agency, code, period) is not None,
             }
-            for code in sorted(self.plan.indicators_for(agency))
+            for code in sorted(plan.indicators_for(agency))
         ]
 
     async def history(
@@ -176,7 +187,7 @@ class Queries:
         async with self.engine.connect() as conn:
             facts = await repo.load_facts(conn, [agency], known_by=as_of)
             recorded = await repo.recorded_times(conn, agency)
-        entries = history(facts, self.plan, agency, indicator, period)
+        entries = history(facts, self._plan_of(period), agency, indicator, period)
         for entry in entries:
             when = recorded.get(entry["id"])
             entry["recorded_at"] = when.isoformat() if when else None
@@ -185,7 +196,7 @@ class Queries:
     async def _ledgers(self, agencies: list[str] | None, as_of: datetime | None) -> dict[str, AgencyLedger]:
         async with self.engine.connect() as conn:
             facts = await repo.load_facts(conn, agencies, known_by=as_of)
-        return fold(facts, self.plan)
+        return fold(facts, self.plans)
 
     async def rollups(
         self,
@@ -197,15 +208,16 @@ class Queries:
     ) -> list[dict]:
         """Every roll-up the plan declares (of an agency, an indicator): its rolled figure for the
         period with the parts it is made of."""
+        plan = self._plan_of(period)
         wanted = [
             (r.agency, code)
-            for r in self.plan.rollups
+            for r in plan.rollups
             for code in r.indicators
             if agency in (None, r.agency) and indicator in (None, code)
         ]
         ledgers = await self._ledgers(None, as_of)
         return sorted(
-            (rolled(ledgers, self.plan, a, code, period) for a, code in wanted),
+            (rolled(ledgers, plan, a, code, period) for a, code in wanted),
             key=lambda r: (r["agency"], r["indicator"]),
         )
 
@@ -214,5 +226,6 @@ class Queries:
     ) -> list[dict]:
         """The province-wide figure of every indicator (or one): each agency counted once."""
         ledgers = await self._ledgers(None, as_of)
-        codes = [i.code for i in self.plan.indicators if indicator in (None, i.code)]
-        return [province_wide(ledgers, self.plan, code, period) for code in codes]
+        plan = self._plan_of(period)
+        codes = [i.code for i in plan.indicators if indicator in (None, i.code)]
+        return [province_wide(ledgers, plan, code, period) for code in codes]

@@ -31,10 +31,10 @@ from services.aggregator.adapters.decoding import decode, poison
 from services.aggregator.adapters.tables import PROJECTION_TABLES, SCHEMA, kpis, metadata, reports
 from services.aggregator.domain.kpi import evaluate_agency
 from services.aggregator.domain.ledger import AgencyLedger
-from services.aggregator.domain.planview import view
 from services.aggregator.service_layer.ports import Delivered
 from shared.deadletter import PROCESSING_FAILED, UNDECODABLE, clean_text
 from shared.kafka import client_security
+from shared.plan.book import Plans
 from shared.plan.model import Plan
 
 log = logging.getLogger(__name__)
@@ -68,13 +68,13 @@ async def rebuild(
     engine: AsyncEngine,
     bootstrap: str,
     topic: str,
-    plan: Plan,
+    plan: Plan | Plans,
     now: datetime,
     progress: Progress | None = None,
     swap: bool = True,
 ) -> RebuildResult:
     started = time.perf_counter()
-    plan = view(plan)
+    plan = plan.index  # a plan's index, or every plan loaded (a `PlanBook`)
     async with engine.begin() as conn:
         for name in PROJECTION_TABLES:
             await conn.execute(text(f"DROP TABLE IF EXISTS {SCHEMA}.{name}_rebuild"))
@@ -242,8 +242,8 @@ async def _copy(engine: AsyncEngine, rows: list[tuple], columns=repo.FACT_COLUMN
 
 async def _save_projection(conn, plan, now, ledgers) -> None:
     kpi_items, report_items = [], []
-    for agency in plan.agencies:
-        ledger = ledgers.get(agency.code, AgencyLedger(agency.code))
+    for agency in sorted(plan.agency_codes):
+        ledger = ledgers.get(agency, AgencyLedger(agency))
         k, r = evaluate_agency(ledger, plan, now)
         kpi_items += k
         report_items += r

@@ -16,6 +16,7 @@ import msgspec
 
 from shared.events.models import CONTROL_IN_TEXT, MAX_VALUE, MAX_YEAR, MIN_YEAR, agency_code_of
 from shared.events.types import EventType
+from shared.plan.book import Plans
 from shared.plan.index import PlanIndex, Rejected
 
 REPORTED, CORRECTED, ACTIVITY, ASSESSED, SUBMITTED = (
@@ -66,7 +67,7 @@ KIND_OF_TYPE: dict[str, str] = {
 }
 
 
-def fact_from_event(event: Any, arrival: int, plan: PlanIndex) -> Fact:
+def fact_from_event(event: Any, arrival: int, plan: Plans) -> Fact:
     """A validated agency event (the shared contract's model) → a fact; raises `Rejected`."""
     return fact_from_data(
         event.source,
@@ -80,10 +81,11 @@ def fact_from_event(event: Any, arrival: int, plan: PlanIndex) -> Fact:
 
 
 def fact_from_data(
-    source: str, id: str, type_: str, time: datetime, data: Any, arrival: int, plan: PlanIndex
+    source: str, id: str, type_: str, time: datetime, data: Any, arrival: int, plan: Plans
 ) -> Fact:
-    """An event's attributes and JSON data → a fact, checked against the plan by the rules intake
-    applies (`shared.plan.index`, which raises `Rejected`; a `Plan` is read through its index) and for
+    """An event's attributes and JSON data → a fact, checked against the plan of its year by the
+    rules intake applies (`shared.plan.index`, which raises `Rejected`; a `Plan` is read through its
+    index; a `PlanBook` routes the event to the plan of its period, day or year) and for
     the shape the fold relies on and the contract's bounds (KeyError, TypeError or ValueError: not
     an agency event as `shared.events` defines it; a caller then asks the shared codec, which is
     stricter in nothing and words the error)."""
@@ -130,7 +132,10 @@ def _text(value: Any, limit: int = 2000) -> None:
         )
 
 
-def _reported(plan: PlanIndex, agency: str, data: dict) -> None:
+def _reported(plans: Plans, agency: str, data: dict) -> None:
+    if type(data["period"]) is not str:
+        raise TypeError("period must be text")
+    plan = plans.index_for(period=data["period"])
     limit = plan.report_limit(agency, data["indicator"], data["period"], data.get("unit_code"))  # remembered
     if _number(data["value"]) > limit:
         raise plan.over_cap(data["value"], data["indicator"])
@@ -138,8 +143,9 @@ def _reported(plan: PlanIndex, agency: str, data: dict) -> None:
         _text(note)
 
 
-def _corrected(plan: PlanIndex, agency: str, data: dict) -> None:
-    plan.check_agency(agency)
+def _corrected(plans: Plans, agency: str, data: dict) -> None:
+    if agency not in plans.agency_codes:  # of any plan loaded: it corrects an event of its plan's year
+        plans.latest.check_agency(agency)
     if type(data["corrects"]) is not str or type(data["reason"]) is not str or not data["reason"]:
         raise TypeError("corrects and reason must be strings")
     _check_id(data["corrects"])
@@ -147,8 +153,7 @@ def _corrected(plan: PlanIndex, agency: str, data: dict) -> None:
     _number(data["value"])
 
 
-def _activity(plan: PlanIndex, agency: str, data: dict) -> None:
-    plan.check_activity(agency, data["activity"], data.get("unit_code"))  # remembered
+def _activity(plans: Plans, agency: str, data: dict) -> None:
     day = data["date"]
     if (
         type(day) is not str
@@ -158,6 +163,8 @@ def _activity(plan: PlanIndex, agency: str, data: dict) -> None:
         or not MIN_YEAR <= date.fromisoformat(day).year <= MAX_YEAR
     ):  # YYYY-MM-DD, not 2024-W25-4
         raise ValueError(f"date {day!r} is not YYYY-MM-DD in the years {MIN_YEAR}-{MAX_YEAR}")
+    plan = plans.index_for(day=day)
+    plan.check_activity(agency, data["activity"], data.get("unit_code"))  # remembered
     plan.check_activity_day(day)
     participants = data.get("participants", 0)
     if type(participants) is not int or not 0 <= participants <= 10_000_000:
@@ -174,10 +181,10 @@ def _activity(plan: PlanIndex, agency: str, data: dict) -> None:
         _text(note)
 
 
-def _assessed(plan: PlanIndex, agency: str, data: dict) -> None:
+def _assessed(plans: Plans, agency: str, data: dict) -> None:
     if type(data["year"]) is not int or type(data["unit_code"]) is not str:
         raise TypeError("year must be an integer, unit_code a code")
-    plan.check_assessment(agency, data["unit_code"], data["year"])
+    plans.index_for(year=data["year"]).check_assessment(agency, data["unit_code"], data["year"])
     if not data.keys() >= _CRITERIA:
         raise KeyError(f"an assessment needs {sorted(_CRITERIA)}")
     if any(type(data[c]) is not bool for c in _CRITERIA):
@@ -186,10 +193,10 @@ def _assessed(plan: PlanIndex, agency: str, data: dict) -> None:
         _text(note)
 
 
-def _submitted(plan: PlanIndex, agency: str, data: dict) -> None:
+def _submitted(plans: Plans, agency: str, data: dict) -> None:
     if type(data["period"]) is not str:
         raise TypeError("period must be text")
-    plan.check_submission(agency, data["period"])
+    plans.index_for(period=data["period"]).check_submission(agency, data["period"])
     if (note := data.get("note")) is not None:
         _text(note)
 

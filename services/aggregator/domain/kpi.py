@@ -17,6 +17,7 @@ from typing import Any
 
 from services.aggregator.domain.ledger import AgencyLedger
 from shared.events.models import KpiStatus, ReportStatus
+from shared.plan.book import Plans
 from shared.plan.index import PlanIndex
 
 
@@ -162,9 +163,23 @@ def report_status(submitted_at: datetime | None, deadline: datetime, now: dateti
 
 
 def evaluate_agency(
-    ledger: AgencyLedger, plan: PlanIndex, now: datetime, indicators: set[str] | None = None
+    ledger: AgencyLedger, plans: Plans, now: datetime, indicators: set[str] | None = None
 ) -> tuple[list[Kpi], list[Report]]:
-    """Every KPI of the agency's targets (only those of `indicators` if given) and its reports."""
+    """Every KPI of the agency's targets (only those of `indicators` if given) and its reports,
+    in every plan loaded: each year's by its own plan, from the one ledger of the agency's facts
+    (periods name their year, so the plans' KPIs never share a key)."""
+    kpis: list[Kpi] = []
+    reports: list[Report] = []
+    for plan in plans.index.indexes:
+        k, r = _evaluate_in(ledger, plan, now, indicators)
+        kpis += k
+        reports += r
+    return kpis, reports
+
+
+def _evaluate_in(
+    ledger: AgencyLedger, plan: PlanIndex, now: datetime, indicators: set[str] | None
+) -> tuple[list[Kpi], list[Report]]:
     kpis = []
     day = None  # the same for every target of the agency
     for target in plan.targets_for(agency=ledger.agency):

@@ -20,7 +20,8 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 
 from services.aggregator.domain.facts import ACTIVITY, ASSESSED, CORRECTED, REPORTED, SUBMITTED, Fact
-from shared.plan.index import PlanIndex
+from shared.plan.book import Plans
+from shared.plan.index import PlanIndex, Rejected
 from shared.plan.periods import Period, PeriodKind
 
 _CHILDREN: dict[str, PeriodKind] = {"year": "half", "half": "quarter", "quarter": "month"}
@@ -51,8 +52,9 @@ class AgencyLedger:
     assessed: dict[tuple[str, int], Fact] = field(default_factory=dict)  # (commune, year) -> latest
     submitted: dict[str, datetime] = field(default_factory=dict)  # period -> first submission
 
-    def apply(self, fact: Fact, plan: PlanIndex, undo: dict | None = None) -> Iterable[str]:
-        """Fold one new fact in; returns the indicators whose figures may have changed. With
+    def apply(self, fact: Fact, plan: Plans, undo: dict | None = None) -> Iterable[str]:
+        """Fold one new fact in (an activity and an assessment by the plan of their day and
+        year); returns the indicators whose figures may have changed. With
         `undo`, the sums a fact that adds up changes are noted there first (their values before
         the first change), for `restore`."""
         d = fact.data
@@ -85,7 +87,11 @@ class AgencyLedger:
             return {indicator for indicator, _ in self.reported}
         if fact.kind == ACTIVITY:
             # counted per reporting month only: a quarter, half or year adds its months up (`_counted`)
-            sums, indicators = plan.index.activity_sums(d["activity"], d["date"])
+            try:
+                of_day = plan.index.index_for(day=d["date"])
+            except Rejected:  # a day of no loaded plan counts into nothing, as one outside a plan's year
+                return ()
+            sums, indicators = of_day.activity_sums(d["activity"], d["date"])
             participants = float(d.get("participants", 0))
             counted = self.counted
             for key, by_participants in sums:
@@ -98,7 +104,10 @@ class AgencyLedger:
             current = self.assessed.get(key)
             if current is None or fact.order > current.order:
                 self.assessed[key] = fact
-            indicator = plan.commune_assessment_indicator
+            try:
+                indicator = plan.index.index_for(year=d["year"]).commune_assessment_indicator
+            except Rejected:
+                return ()
             return (indicator,) if indicator else ()
         if fact.kind == SUBMITTED:
             first = self.submitted.get(d["period"])

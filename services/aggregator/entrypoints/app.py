@@ -87,7 +87,7 @@ def create_app(
     auth: AuthSettings | None = None,
 ) -> FastAPI:
     agg = aggregator or bootstrap(settings)
-    queries = Queries(agg.engine, agg.plan)
+    queries = Queries(agg.engine, agg.plans)
     agencies = {a.code for a in agg.plan.agencies}
     indicators = {i.code for i in agg.plan.indicators}
     app = FastAPI(

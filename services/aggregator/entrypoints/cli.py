@@ -40,7 +40,7 @@ def rebuild(
     from services.aggregator.settings import AggregatorSettings
     from shared.db import make_engine, upgrade_async
     from shared.local_stack import stack_environment
-    from shared.plan import load_plan
+    from shared.plan.book import load_plans
 
     settings = AggregatorSettings(**stack_environment())  # the environment first, then the local stack
     console = Console()
@@ -61,7 +61,7 @@ def rebuild(
                     engine,
                     settings.kafka_bootstrap_servers,
                     settings.events_topic,
-                    load_plan(settings.plan_file),
+                    load_plans(settings.plan_file),
                     settings.clock().now(),
                     progress=lambda done, total: bar.update(task, completed=done, total=total),
                     swap=swap,

@@ -76,7 +76,7 @@ class EventConsumer:
         health: ConsumerHealth | None = None,
     ) -> None:
         self.settings, self.projector, self.clock, self.metrics = settings, projector, clock, metrics
-        self.plan = projector.plan
+        self.plans = projector.plans
         self._on_batch = on_batch  # crash-test hook
         self.health = health or ConsumerHealth(
             metrics.registry,
@@ -159,7 +159,7 @@ class EventConsumer:
     async def _fetch(self, consumer, applying: asyncio.Event) -> tuple[dict, list, list]:
         """The next batch: while one is being applied, whatever arrives (up to a batch), decoded as
         it comes; otherwise what is there, waiting up to the poll timeout for something."""
-        s, plan = self.settings, self.plan
+        s, plans = self.settings, self.plans
         batch: dict[Any, list] = {}
         records: list = []
         items: list = []
@@ -173,9 +173,9 @@ class EventConsumer:
                     self.health.seen(tp.topic, tp.partition, rs[-1].offset + 1)
             async for chunk in in_turns(records[len(items) :], _DECODED_PER_YIELD):
                 try:
-                    items += [decode(r, plan) for r in chunk]
+                    items += [decode(r, plans) for r in chunk]
                 except Exception:
-                    items += [_decode_one(r, plan) for r in chunk]
+                    items += [_decode_one(r, plans) for r in chunk]
             if len(records) >= s.batch_size or not applying.is_set():
                 return batch, records, items
 
@@ -276,7 +276,7 @@ class EventConsumer:
         mine = {tp.partition for tp in consumer.assignment() if tp.topic == topic}
         if not partitions or not mine:
             return []
-        return [a.code for a in self.plan.agencies if partition_of(a.code, len(partitions)) in mine]
+        return sorted(a for a in self.plans.agency_codes if partition_of(a, len(partitions)) in mine)
 
     def _observe(self, records, outcome, started, committed) -> None:
         m = self.metrics
@@ -295,9 +295,9 @@ class EventConsumer:
         m.status_events.inc(outcome.status_events)
 
 
-def _decode_one(record, plan):
+def _decode_one(record, plans):
     try:
-        return decode(record, plan)
+        return decode(record, plans)
     except Exception as exc:
         log.exception("cannot decode %s/%d@%d", record.topic, record.partition, record.offset)
         return poison(record, f"{type(exc).__name__}: {exc}", reason="undecodable")

@@ -61,13 +61,15 @@ def export(
     from services.aggregator.domain.periodic_report import report_period
     from shared.db import make_engine
     from shared.local_stack import NOT_FOUND, recorded
-    from shared.plan import load_plan
+    from shared.plan.book import load_plans
+    from shared.plan.index import Rejected
     from shared.settings import DEFAULT_PLAN
 
-    plan = load_plan(plan_file or DEFAULT_PLAN)
+    plans = load_plans(plan_file or DEFAULT_PLAN)
     try:
+        plan = plans.index_for(period=period)  # the plan of the period's year
         wanted = report_period(period, plan)
-    except ValueError as exc:
+    except (ValueError, Rejected) as exc:
         raise typer.BadParameter(str(exc), param_hint="--period") from None
     url = database_url or recorded("database_url")
     if not url:
@@ -80,7 +82,7 @@ def export(
     async def read():
         engine = with_lean_codecs(make_engine(url))
         try:
-            return await load_periodic_report(Queries(engine, plan), plan, wanted, moment, lang.value)
+            return await load_periodic_report(Queries(engine, plans), plan, wanted, moment, lang.value)
         finally:
             await engine.dispose()
 

@@ -34,7 +34,7 @@ from services.aggregator.service_layer.ports import (
 from services.aggregator.service_layer.turns import FACTS_PER_TURN, in_turns
 from shared.deadletter import dead_letter
 from shared.events.codec import KafkaRecord, to_kafka
-from shared.plan.index import PlanIndex
+from shared.plan.book import Plans
 
 # Facts folded between two turns while the inbox records the batch: small, so its COPY gets
 # its rows without waiting for the fold.
@@ -114,8 +114,8 @@ SumsBefore = dict[str, dict]  # per agency, the sums a batch's activities change
 
 
 class Projector:
-    def __init__(self, uow: UnitOfWork, plan: PlanIndex, status_topic: str, dlq_topic: str) -> None:
-        self.uow, self.plan = uow, plan
+    def __init__(self, uow: UnitOfWork, plans: Plans, status_topic: str, dlq_topic: str) -> None:
+        self.uow, self.plans = uow, plans
         self.status_topic, self.dlq_topic = status_topic, dlq_topic
         self._cache: dict[str, _CachedAgency] = {}
 
@@ -248,7 +248,7 @@ class Projector:
     ) -> None:
         """Fold facts into their agencies' cached ledgers, noting which indicators they touch (and
         in `sums_before`, per agency, the sums that facts adding up change, as they were)."""
-        cache, plan = self._cache, self.plan
+        cache, plans = self._cache, self.plans
         indicators_of = evaluation.indicators
         async for chunk in in_turns(facts, _FOLDED_PER_TURN):  # CPU work: the recording goes on meanwhile
             for delivered in chunk:
@@ -261,7 +261,7 @@ class Projector:
                     log = sums_before.get(fact.agency)
                     if log is None:
                         log = sums_before[fact.agency] = {}
-                indicators.update(cache[fact.agency].ledger.apply(fact, plan, log))
+                indicators.update(cache[fact.agency].ledger.apply(fact, plans, log))
                 if fact.kind == SUBMITTED:  # it may move the agency's data cut-off, hence every pace
                     evaluation.every_kpi.add(fact.agency)
 
@@ -272,7 +272,7 @@ class Projector:
         for agency, indicators in evaluation.indicators.items():
             cached = self._cache[agency]
             kpis, reports = evaluate_agency(
-                cached.ledger, self.plan, now, None if agency in evaluation.every_kpi else indicators
+                cached.ledger, self.plans, now, None if agency in evaluation.every_kpi else indicators
             )
             kpis = [k for k in kpis if cached.kpis.get(k.key) != k]
             reports = [r for r in reports if cached.reports.get(r.key) != r]
@@ -293,7 +293,7 @@ class Projector:
             self._cache[agency] = _CachedAgency(AgencyLedger(agency), versions[agency])
         async for chunk in in_turns(facts, FACTS_PER_TURN):
             for fact in chunk:
-                self._cache[fact.agency].ledger.apply(fact, self.plan)
+                self._cache[fact.agency].ledger.apply(fact, self.plans)
         for kpi_key, status in kpi_statuses.items():
             self._cache[kpi_key[0]].kpis[kpi_key] = _SavedStatus(status)
         for report_key, report_status in report_statuses.items():

@@ -22,6 +22,7 @@ from shared.events.models import (
     agency_code_of,
     agency_source,
 )
+from shared.plan.book import Plans
 from shared.plan.index import PlanIndex, Rejected
 
 
@@ -69,8 +70,28 @@ def _indicator_claimed(event, plan: PlanIndex) -> str | None:
     return None
 
 
-def check_sender(source: str, plan: PlanIndex) -> Problem | None:
-    """Kafka path: no token, the source itself must name an agency of the plan."""
+def plan_of(event, plans: Plans) -> PlanIndex | Problem:
+    """The plan of the event's own reporting year: a report's or a submission's period, an
+    activity's day, an assessment's year. A correction's is that of the day it was made (else the
+    newest plan): it names no period, and its cap is the corrected indicator's (`check_correction`)."""
+    data = event.data
+    try:
+        if isinstance(event, IndicatorReportedEvent | ReportSubmittedEvent):
+            return plans.index_for(period=data.period)
+        if isinstance(event, ActivityRecordedEvent):
+            return plans.index_for(day=data.date.isoformat())
+        if isinstance(event, CommuneAssessedEvent):
+            return plans.index_for(year=data.year)
+    except Rejected as refusal:
+        return _problem(refusal)
+    try:
+        return plans.index_for(day=event.time.astimezone(plans.latest.tz).date().isoformat())
+    except Rejected:
+        return plans.latest
+
+
+def check_sender(source: str, plan: Plans) -> Problem | None:
+    """Kafka path: no token, the source itself must name an agency of a plan loaded."""
     agency = agency_code_of(source)
     if agency not in plan.agency_codes:
         return Problem(
@@ -185,7 +206,7 @@ class KnownEvent(NamedTuple):  # a tuple: one is made per event, a frozen datacl
 
 
 def check_correction(
-    event: IndicatorCorrectedEvent, target: KnownEvent | None, plan: PlanIndex
+    event: IndicatorCorrectedEvent, target: KnownEvent | None, plans: Plans
 ) -> Problem | None:
     """A correction names an earlier event of the *same* agency (lookups are by own source only,
     so another agency's event is indistinguishable from a missing one: nothing leaks)."""
@@ -204,4 +225,4 @@ def check_correction(
             "only reported indicator values can be corrected",
             _field(("data", "corrects"), "does not name an indicator value"),
         )
-    return cap_problem(event.data.value, target.indicator, plan)
+    return cap_problem(event.data.value, target.indicator, plans.knowing_indicator(target.indicator))

@@ -16,7 +16,7 @@ from services.intake.adapters.tokens import TokenRepository
 from services.intake.entrypoints.kafka_cli import app as kafka_credentials_app
 from shared.db import make_engine, upgrade_async
 from shared.local_stack import NOT_FOUND, recorded
-from shared.plan import load_plan
+from shared.plan.book import load_plans
 from shared.settings import DEFAULT_PLAN
 
 R = TypeVar("R")
@@ -29,13 +29,15 @@ app.add_typer(kafka_credentials_app, name="kafka-credentials")
 
 DB = typer.Option(None, "--database-url", envvar="DATABASE_URL", help="postgresql+asyncpg://...")
 PLAN = typer.Option(
-    DEFAULT_PLAN, "--plan", envvar="TIENDO_PLAN_FILE", help="the plan file naming the agencies"
+    DEFAULT_PLAN,
+    "--plan",
+    envvar="TIENDO_PLAN_FILE",
+    help="the plan file, or a folder of them, naming the agencies",
 )
 
 
 def _check_agency(agency: str, plan_file: Path) -> None:
-    plan = load_plan(plan_file)
-    codes = sorted(a.code for a in plan.agencies)
+    codes = sorted(load_plans(plan_file).agency_codes)
     if agency not in codes:
         raise typer.BadParameter(
             f"{agency!r} is not an agency of {plan_file.name}; one of: {', '.join(codes)}",

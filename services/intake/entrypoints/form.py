@@ -38,6 +38,7 @@ from shared.auth import PagePrincipal, Principal, Role, current_principal
 from shared.auth.dependencies import SESSION_COOKIE
 from shared.events.models import agency_source
 from shared.labels import period_label
+from shared.plan.book import Plans
 from shared.plan.index import PlanIndex, Rejected
 from shared.plan.periods import Period
 from shared.web import page_environment, render_page, request_lang, translator
@@ -77,6 +78,23 @@ def reporting_period(plan: PlanIndex, agency: str, today: date) -> Period | None
     if at > 0 and today <= plan.deadline(agency, periods[at - 1]).date():
         return periods[at - 1]
     return current
+
+
+def plan_reported_now(plans: Plans, agency: str, today: date) -> PlanIndex:
+    """The plan whose period the agency is reporting today: that of today's reporting year, or
+    the year before's until the deadline of its last period passes (its December is reported in
+    the new year's first weeks); the newest plan when no plan holds today."""
+    try:
+        plan = plans.index_for(day=today.isoformat())
+    except Rejected:
+        return plans.latest
+    at = plans.indexes.index(plan)
+    if at > 0:
+        before = plans.indexes[at - 1]
+        periods = before.reporting_periods(agency)
+        if periods and today <= before.deadline(agency, periods[-1]).date():
+            return before
+    return plan
 
 
 def _target_of(plan: PlanIndex, agency: str, indicator: str, period: Period) -> Any | None:
@@ -149,7 +167,7 @@ def _script_messages(lang: Any) -> dict[str, str]:
 
 
 def install_form(app: FastAPI, container: Container) -> None:
-    plan, settings = container.plan, container.settings
+    plan, plans, settings = container.plan, container.plans, container.settings
 
     def forbidden(
         request: Request, who: Principal, status: int = 403, message: str = "form.not_leader"
@@ -195,17 +213,21 @@ def install_form(app: FastAPI, container: Container) -> None:
     @app.get("/report", include_in_schema=False)
     async def report_form(request: Request, who: PagePrincipal) -> Response:
         agency, lang = who.agency, request_lang(request)
-        if who.role is not Role.LEADER or agency is None or agency not in plan.agency_codes:
+        if who.role is not Role.LEADER or agency is None or agency not in plans.agency_codes:
             return forbidden(request, who)
         now = container.clock.now()
         today = now.astimezone(plan.tz).date()
-        periods = [str(p) for p in plan.reporting_periods(agency)]
-        current = reporting_period(plan, agency, today)
+        chosen = request.query_params.get("period")
+        try:  # a period asked for by name is reported by its own year's plan
+            reported = plans.index_for(period=chosen) if chosen else plan_reported_now(plans, agency, today)
+        except (Rejected, ValueError):
+            reported = plan_reported_now(plans, agency, today)
+        periods = [str(p) for p in reported.reporting_periods(agency)]
+        current = reporting_period(reported, agency, today)
         if current is None:
             return forbidden(request, who, 404, "form.no_rule")
-        chosen = request.query_params.get("period")
         period = Period.parse(chosen) if chosen in periods else current
-        model = form_model(plan, agency, period, lang)
+        model = form_model(reported, agency, period, lang)
         start, end = model["window"]
         activity_day = min(max(today, start), end)  # an activity defaults to a day of the period
         config = {
@@ -227,7 +249,7 @@ def install_form(app: FastAPI, container: Container) -> None:
             "report.html.j2",
             timezone=plan.timezone,
             who=who,
-            agency_name=plan.agency(agency).display_name(lang),
+            agency_name=reported.agency(agency).display_name(lang),
             period_code=str(period),
             periods=periods,
             model=model,
@@ -252,7 +274,7 @@ def install_form(app: FastAPI, container: Container) -> None:
             reason = "unauthenticated"
             body = Problem(reason, str(error.detail)).as_dict()
             return JSONResponse(body, 401, media_type=PROBLEM_JSON)
-        if who.role is not Role.LEADER or who.agency not in plan.agency_codes:
+        if who.role is not Role.LEADER or who.agency not in plans.agency_codes:
             body = Problem(
                 "source-mismatch", "only a leader of an agency of the plan reports from a session"
             ).as_dict()

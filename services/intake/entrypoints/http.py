@@ -134,7 +134,7 @@ def create_app(container: Container) -> FastAPI:
                     retry_after=wait,
                 )
             )
-        if isinstance(agency, Denied) or agency not in container.plan.agency_codes:
+        if isinstance(agency, Denied) or agency not in container.plans.agency_codes:
             raise _Rejected(
                 Problem(
                     "unauthenticated",
@@ -159,7 +159,7 @@ def create_app(container: Container) -> FastAPI:
         if (
             principal is None
             or principal.role is not Role.LEADER
-            or agency not in container.plan.agency_codes
+            or agency not in container.plans.agency_codes
         ):
             raise _Rejected(
                 Problem(

@@ -21,7 +21,7 @@ from services.intake.adapters.accounts import (
     normal_login,
 )
 from services.intake.entrypoints.cli import DB, PLAN, with_repository
-from shared.plan import load_plan
+from shared.plan.book import load_plans
 
 app = typer.Typer(
     help="People's accounts (committee, leaders, operators) of the local identity store.",
@@ -65,7 +65,7 @@ def create(
     """Create a person's account; the password is asked for (twice) or read from a file."""
     try:
         normal_login(login)
-        chosen = check_role(role, agency, {a.code for a in load_plan(plan).agencies})
+        chosen = check_role(role, agency, set(load_plans(plan).agency_codes))
     except AccountError as error:
         _fail(str(error))
     password = _password(password_file)

@@ -33,7 +33,7 @@ from services.intake.service_layer.ports import (
 )
 from shared.events.codec import KafkaRecord
 from shared.events.models import IndicatorCorrectedEvent, IndicatorReportedEvent
-from shared.plan.index import PlanIndex
+from shared.plan.book import Plans
 
 log = logging.getLogger(__name__)
 REGISTRY_ATTEMPTS = 3  # 0.25 s + 0.5 s of patience for the registry after Kafka took an event
@@ -75,7 +75,7 @@ def _encoded(c: Candidate) -> KafkaRecord:
 class Intake:
     def __init__(
         self,
-        plan: PlanIndex,
+        plans: Plans,
         registry: EventRegistry,
         publisher: EventPublisher,
         metrics: IntakeCounters,
@@ -85,7 +85,7 @@ class Intake:
         max_skew: timedelta,
         retry_delay_s: float = 0.25,
     ) -> None:
-        self.plan, self.registry, self.publisher, self.metrics = plan, registry, publisher, metrics
+        self.plans, self.registry, self.publisher, self.metrics = plans, registry, publisher, metrics
         self.events_topic, self.clock, self.max_skew = events_topic, clock, max_skew
         self.retry_delay_s = retry_delay_s  # the first wait before recording again; doubles each try
 
@@ -95,14 +95,17 @@ class Intake:
         if isinstance(event, Problem):
             return event
         if agency is None:
-            problem = plan_rules.check_sender(event.source, self.plan)
+            problem = plan_rules.check_sender(event.source, self.plans)
             if problem:
                 return problem
             agency = event.agency
-        problem = plan_rules.authorize(event, agency, self.plan)
+        plan = plan_rules.plan_of(event, self.plans)
+        if isinstance(plan, Problem):
+            return plan
+        problem = plan_rules.authorize(event, agency, plan)
         if problem:
             return problem
-        verdict = plan_rules.check_content(event, self.plan, now, self.max_skew)
+        verdict = plan_rules.check_content(event, plan, now, self.max_skew)
         return verdict if isinstance(verdict, Problem) else Candidate(-1, event, verdict)
 
     def _safe_check(self, document: Any, agency: str | None, now: datetime) -> Problem | Candidate:
@@ -161,7 +164,7 @@ class Intake:
                 target = known.get((event.source, event.data.corrects)) or seen.get(
                     (event.source, event.data.corrects)
                 )
-                problem = plan_rules.check_correction(event, target, self.plan)
+                problem = plan_rules.check_correction(event, target, self.plans)
                 if problem:
                     outcomes[c.index] = Outcome("rejected", event.id, problem)
                     continue

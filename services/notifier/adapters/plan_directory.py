@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.notifier.domain.directory import Agency, Directory, Indicator, Leader
-from shared.plan import Plan, load_plan
+from shared.plan import Plan
+from shared.plan.book import load_plans
 
 
 def directory_from_plan(plan: Plan) -> Directory:
@@ -38,4 +39,13 @@ def directory_from_plan(plan: Plan) -> Directory:
 
 
 def load_directory(path: Path) -> Directory:
-    return directory_from_plan(load_plan(path))
+    """A plan file's directory, or a folder's: the newest plan's, with what only older plans name
+    (an agency, an indicator, a ratio's denominator) added, so an older year's alert still finds
+    its words and its leaders."""
+    plans = list(load_plans(path))
+    directory = directory_from_plan(plans[-1])
+    for older in map(directory_from_plan, reversed(plans[:-1])):
+        directory.agencies = {**older.agencies, **directory.agencies}
+        directory.indicators = {**older.indicators, **directory.indicators}
+        directory.denominators = {**older.denominators, **directory.denominators}
+    return directory

@@ -29,7 +29,7 @@ class FailingCommits:
 
 async def test_a_commit_failing_in_a_rebalance_is_counted_and_does_not_block():
     metrics = AggregatorMetrics(CollectorRegistry())
-    consumer = EventConsumer(SimpleNamespace(), SimpleNamespace(plan=PLAN), None, metrics)
+    consumer = EventConsumer(SimpleNamespace(), SimpleNamespace(plans=PLAN.index), None, metrics)
     kafka = FailingCommits()
     batch = {TopicPartition("t", 0): [SimpleNamespace(offset=4), SimpleNamespace(offset=5)]}
     await consumer._commit(kafka, batch)  # returns: the records come again and the inbox drops them
