@@ -4,6 +4,7 @@ tried with two plans loaded (the real 2025 plan, with the two-tier reform, is is
 
 from __future__ import annotations
 
+import re
 import tempfile
 from functools import cache
 from pathlib import Path
@@ -14,20 +15,34 @@ from shared.settings import DEFAULT_PLAN
 NEXT_YEAR_CODE = "TEST-2025"
 
 
-def next_year_text() -> str:
+def next_year_text(*, recorded_baselines: bool = False) -> str:
+    """With `recorded_baselines`, the police's "≥ 105 % of last year's cases" rule takes last
+    year's figure as Tiendo recorded it (`baseline_value: recorded`) instead of typed-in numbers."""
     text = DEFAULT_PLAN.read_text(encoding="utf-8").replace("2024", "2025").replace("2023", "2024")
-    return text.replace("code: 29/KH-BCĐ", f"code: {NEXT_YEAR_CODE}", 1)
+    text = text.replace("code: 29/KH-BCĐ", f"code: {NEXT_YEAR_CODE}", 1)
+    if recorded_baselines:
+        start = text.index("  - id: police-cases-105")
+        end = text.index("\n\n", start)
+        rule = re.sub(r"\{baseline_value: \d+(, )?", "{", text[start:end])
+        rule = rule.replace(
+            "    baseline_year: 2024\n", "    baseline_year: 2024\n    baseline_value: recorded\n"
+        )
+        text = text[:start] + rule + text[end:]
+    return text
 
 
-def two_plan_folder(folder: Path) -> Path:
+def two_plan_folder(folder: Path, *, recorded_baselines: bool = False) -> Path:
     """`folder` holding the shipped 2024 plan and its test successor (TIENDO_PLAN_FILE for services)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / DEFAULT_PLAN.name).write_text(DEFAULT_PLAN.read_text(encoding="utf-8"), encoding="utf-8")
-    (folder / "test-2025.yaml").write_text(next_year_text(), encoding="utf-8")
+    text = next_year_text(recorded_baselines=recorded_baselines)
+    (folder / "test-2025.yaml").write_text(text, encoding="utf-8")
     return folder
 
 
 @cache
-def next_year_plan() -> Plan:
+def next_year_plan(*, recorded_baselines: bool = False) -> Plan:
     with tempfile.TemporaryDirectory() as folder:
-        return load_plan(two_plan_folder(Path(folder)) / "test-2025.yaml")
+        return load_plan(
+            two_plan_folder(Path(folder), recorded_baselines=recorded_baselines) / "test-2025.yaml"
+        )

@@ -53,6 +53,8 @@ class Plans(Protocol):
     @property
     def index(self) -> Plans: ...  # itself (a `Plan` model's is its `PlanIndex`)
 
+    def __hash__(self) -> int: ...  # by identity: what is derived from plans is cached by them
+
     @property
     def indexes(self) -> tuple[PlanIndex, ...]: ...
 
@@ -191,6 +193,24 @@ def _conflicts(files: Sequence[PlanFile]) -> list[PlanIssue]:
                     )
                     for x, other in ((a, b), (b, a))
                 ]
+    years = {f.plan.year for f in files}
+    for f in files:
+        unloaded: dict[tuple[str, int], list[str]] = {}  # (rule or target, year) -> agencies
+        for t in f.plan.targets:
+            if t.recorded_baseline and t.baseline_year not in years:
+                where = (
+                    f"target_rules {t.rule}" if t.rule else f"targets {t.agency} × {t.indicator} × {t.period}"
+                )
+                unloaded.setdefault((where, t.baseline_year or 0), []).append(t.agency)
+        problems += [
+            PlanIssue(
+                f.path,
+                where,
+                f"a baseline recorded in {year} (for {', '.join(agencies)}) needs the {year} plan loaded "
+                f"beside this one; plans loaded: {', '.join(map(str, sorted(years)))}",
+            )
+            for (where, year), agencies in unloaded.items()
+        ]
     zones = {f.plan.timezone for f in files}
     if len(zones) > 1:
         problems += [

@@ -192,7 +192,9 @@ def _row(plan: Plan, t: Target, words: dict[str, str], lang: Lang) -> list[str]:
     """Rule, agency, indicator, period, the figure to reach, in the leader's words."""
     indicator = plan.indicator(t.indicator)
     unit = indicator.unit_label(lang)
-    if t.kind == "baseline_relative":
+    if t.kind == "baseline_relative" and t.recorded_baseline:
+        figure = words["show.recorded"].format(factor=f"{t.factor:.0%}", year=t.baseline_year)
+    elif t.kind == "baseline_relative":
         goal = indicator.whole(t.target_value() or 0)
         figure = f"≥ {t.factor:.0%} × {t.baseline_value:g} ({t.baseline_year}) = {goal:g} {unit}"
     elif t.kind == "ratio":

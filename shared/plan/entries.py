@@ -161,7 +161,9 @@ class Target(Frozen):
     kind: Literal["absolute", "baseline_relative", "ratio", "milestone"]
     value: float | None = None
     baseline_year: int | None = None
-    baseline_value: float | None = Field(default=None, ge=0)
+    # a number, or `recorded`: the agency's own figure of `baseline_year` as Tiendo recorded it
+    # (services/aggregator/domain/baselines.py), which needs that year's plan loaded beside this one
+    baseline_value: float | Literal["recorded"] | None = None
     factor: float | None = Field(default=None, gt=0)
     denominator: str | None = None  # indicator whose actual the ratio applies to
     due: date | None = None
@@ -176,6 +178,16 @@ class Target(Frozen):
     def _canonical_period(cls, v: Any) -> Any:
         # YAML reads `period: 2024` as an int; store the canonical text either way
         return str(Period.parse(v)) if isinstance(v, (str, int)) and not isinstance(v, bool) else v
+
+    @field_validator("baseline_value", mode="before")
+    @classmethod
+    def _number_or_recorded(cls, v: Any) -> Any:
+        # one message per mistake (a union would word both of its branches)
+        if isinstance(v, str) and v != "recorded":
+            raise ValueError(f"{v!r} is neither a number nor `recorded` (the figure Tiendo recorded)")
+        if isinstance(v, int | float) and not isinstance(v, bool) and v < 0:
+            raise ValueError("Input should be greater than or equal to 0")
+        return v
 
     @field_validator("profile")
     @classmethod
@@ -200,6 +212,17 @@ class Target(Frozen):
             missing.append(("profile",))
         if self.pace != "profile" and self.profile is not None:
             problems.append((("profile",), "a profile is only read with pace: profile"))
+        if (
+            self.recorded_baseline
+            and self.baseline_year is not None
+            and self.baseline_year >= self.as_period.year
+        ):
+            problems.append(
+                (
+                    ("baseline_year",),
+                    f"a recorded baseline is a figure of an earlier year than {self.as_period.year}",
+                )
+            )
         if self.kind == "baseline_relative" and self.baseline_value == 0 and self.floor is None:
             # 0 × 1.05 is 0: the target would be achieved with nothing done
             problems.append(
@@ -215,10 +238,21 @@ class Target(Frozen):
     def as_period(self) -> Period:
         return Period.parse(self.period)
 
-    def target_value(self, denominator_actual: float | None = None) -> float | None:
-        """The figure to reach; a ratio target needs its denominator's actual (None without it)."""
+    @property
+    def recorded_baseline(self) -> bool:
+        """The baseline is the agency's figure Tiendo recorded for `baseline_year`, not a number."""
+        return self.baseline_value == "recorded"
+
+    def target_value(
+        self, denominator_actual: float | None = None, baseline: float | None = None
+    ) -> float | None:
+        """The figure to reach; a ratio target needs its denominator's actual, a recorded baseline
+        the figure of its year (None without them)."""
         if self.kind == "baseline_relative":
-            return max(self.baseline_value * self.factor, self.floor or 0.0)  # type: ignore[operator]
+            base = baseline if self.baseline_value == "recorded" else self.baseline_value
+            if base is None:
+                return None
+            return max(base * self.factor, self.floor or 0.0)  # type: ignore[operator]
         if self.kind == "ratio":
             if denominator_actual is None:
                 return None

@@ -1,60 +1,50 @@
-"""Two plan years in the running stack: intake, aggregator and notifier load a folder of plans
-(the shipped 2024 plan and a test successor for 2025), and on 20 January 2025 an agency reports
-across the 14 December boundary. Each event is checked and counted by its own year's plan; one
-for a year no plan holds is refused at its field, naming the plans loaded."""
+"""Two plan years in the running stack (issue 20): intake, aggregator and notifier load a folder of
+plans, the shipped 2024 plan and a test successor for 2025 whose police target is 105 % of the
+2024 figure Tiendo recorded (`baseline_value: recorded`, tests/plans.py).
+
+On 14 December 2024 an agency reports its 2024 figure; intake and aggregator are restarted with
+the clock on 20 January 2025, and the agency reports across the boundary. Each event is checked
+and counted by its own year's plan; the 2025 target is computed from the 2024 figure recorded by
+the cut-off, and stays when 2024 is corrected afterwards (the correction is reported instead); an
+event for a year no plan holds is refused at its field, naming the plans loaded."""
 
 from __future__ import annotations
 
-import asyncio
-import time
+import math
 import uuid
-from datetime import datetime
 
 import httpx
 import pytest
 
-from services.intake.adapters.tokens import issue_tokens
 from shared.auth import Role
-from shared.auth.testing import bearer, jwks_file
-from shared.stack import StackPaths, down, up
+from shared.auth.testing import bearer
 from tests.plans import NEXT_YEAR_CODE, two_plan_folder
+from tests.system.pipeline import Pipeline, wait_until
 
 pytestmark = pytest.mark.infra
-NOW = "2025-01-20T08:00:00+07:00"
+DECEMBER, JANUARY = "2024-12-14T10:00:00+07:00", "2025-01-20T08:00:00+07:00"
 POLICE, BORDER = "CA-HUONG-HOA", "BDBP"  # BDBP counts its propaganda sessions from activities
+CASES = "drug_cases_detected"
 
 
 @pytest.fixture
-def stack(tmp_path, kafka_bootstrap, fresh_database_url):
-    tag = uuid.uuid4().hex[:8]
-    paths = StackPaths(tmp_path / "stack")
-    env = {
-        "TIENDO_PLAN_FILE": str(two_plan_folder(tmp_path / "plans")),
-        "TIENDO_RAW_TOPIC": f"years-raw-{tag}",
-        "TIENDO_EVENTS_TOPIC": f"years-events-{tag}",
-        "TIENDO_DLQ_TOPIC": f"years-dlq-{tag}",
-        "TIENDO_STATUS_TOPIC": f"years-status-{tag}",
-        "AGGREGATOR_GROUP_ID": f"years-agg-{tag}",
-        "NOTIFIER_CONSUMER_GROUP": f"years-notifier-{tag}",
-        "AUTH_JWKS_FILE": str(jwks_file()),
-    }
-    state = up(
-        paths,
-        print,
-        now=NOW,
-        extra_env=env,
-        kafka_bootstrap=kafka_bootstrap,
-        database_url=fresh_database_url,
-        stable_ports=False,
+def pipe(tmp_path, kafka_bootstrap, fresh_database_url):
+    folder = two_plan_folder(tmp_path / "plans", recorded_baselines=True)
+    pipe = Pipeline(
+        tmp_path / "stack",
+        kafka_bootstrap,
+        fresh_database_url,
+        {"TIENDO_PLAN_FILE": str(folder), "TIENDO_NOW": DECEMBER},
     )
-    yield state
-    down(paths, print)
+    pipe.up()
+    yield pipe
+    pipe.down()
 
 
-def _event(agency: str, type_: str, data: dict, at: str = NOW) -> dict:
+def _event(agency: str, type_: str, data: dict, at: str, id: str | None = None) -> dict:
     return {
         "specversion": "1.0",
-        "id": f"years-{uuid.uuid4().hex[:8]}",
+        "id": id or f"years-{uuid.uuid4().hex[:8]}",
         "source": f"/agencies/{agency}",
         "type": f"vn.gov.pcmt.{type_}.v1",
         "time": at,
@@ -62,20 +52,24 @@ def _event(agency: str, type_: str, data: dict, at: str = NOW) -> dict:
     }
 
 
-def _kpis(aggregator: str, agency: str) -> dict[tuple[str, str], dict]:
-    items = httpx.get(
-        f"{aggregator}/v1/kpis", params={"agency": agency}, headers=bearer(Role.COMMITTEE), timeout=10
-    ).json()["items"]
-    return {(k["indicator"], k["period"]): k for k in items}
+def _get(pipe: Pipeline, path: str, **params) -> dict:
+    answer = httpx.get(
+        pipe.url("aggregator") + path, params=params, headers=bearer(Role.COMMITTEE), timeout=10
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
 
 
-def test_an_agency_reports_across_the_year_boundary_each_year_by_its_plan(stack):
-    intake, aggregator = stack["components"]["intake"]["url"], stack["components"]["aggregator"]["url"]
-    tokens = asyncio.run(issue_tokens(stack["database_url"], [POLICE, BORDER], datetime.fromisoformat(NOW)))
+def _kpis(pipe: Pipeline, agency: str) -> dict[tuple[str, str], dict]:
+    return {(k["indicator"], k["period"]): k for k in _get(pipe, "/v1/kpis", agency=agency)["items"]}
+
+
+def test_reporting_across_the_year_boundary_with_a_target_from_the_recorded_2024_figure(pipe):
+    tokens = pipe.issue_tokens([POLICE, BORDER])
 
     def send(agency: str, events: list[dict]) -> list[dict]:
         answer = httpx.post(
-            f"{intake}/v1/events/batch",
+            pipe.url("intake") + "/v1/events/batch",
             json=events,
             timeout=30,
             headers={
@@ -86,23 +80,41 @@ def test_an_agency_reports_across_the_year_boundary_each_year_by_its_plan(stack)
         assert answer.status_code == 200, answer.text
         return answer.json()["results"]
 
+    year_end = _event(
+        POLICE,
+        "indicator.reported",
+        {"indicator": CASES, "period": "2024", "value": 48},
+        DECEMBER,
+        "year-2024",
+    )
+    assert [r["status"] for r in send(POLICE, [year_end])] == ["accepted"]
+    goal = math.ceil(48 * 1.05)  # whole cases, rounded up
+    provisional = wait_until(
+        "the 2024 figure and the provisional 2025 target",
+        lambda: (
+            (k := _kpis(pipe, POLICE)).get((CASES, "2024"), {}).get("actual") == 48 and k.get((CASES, "2025"))
+        ),
+    )
+    assert provisional["target"] == goal  # the 2025 KPI: 105 % of 48 as it stands
+
+    for name in ("intake", "aggregator"):  # the clock moves on to 20 January 2025
+        pipe.env["TIENDO_NOW"] = JANUARY
+        pipe.restart_with(name)
+    fix = _event(
+        POLICE,
+        "indicator.corrected",
+        {"corrects": "year-2024", "value": 60, "reason": "bổ sung 12 vụ"},
+        JANUARY,
+    )
     police = send(
         POLICE,
         [
+            fix,
             _event(
-                POLICE,
-                "indicator.reported",
-                {"indicator": "drug_cases_detected", "period": "2024", "value": 48},
+                POLICE, "indicator.reported", {"indicator": CASES, "period": "2025-01", "value": 3}, JANUARY
             ),
             _event(
-                POLICE,
-                "indicator.reported",
-                {"indicator": "drug_cases_detected", "period": "2025-01", "value": 3},
-            ),
-            _event(
-                POLICE,
-                "indicator.reported",
-                {"indicator": "drug_cases_detected", "period": "2026-03", "value": 1},
+                POLICE, "indicator.reported", {"indicator": CASES, "period": "2026-03", "value": 1}, JANUARY
             ),
         ],
     )
@@ -112,30 +124,26 @@ def test_an_agency_reports_across_the_year_boundary_each_year_by_its_plan(stack)
     assert f"plans loaded: 2024 (29/KH-BCĐ), 2025 ({NEXT_YEAR_CODE})" in refusal["detail"]
     assert [e["pointer"] for e in refusal["errors"]] == ["/data/period"]
     # a session on 20 December 2024 belongs to the 2025 reporting year (Decree 09/2019)
-    border = send(
-        BORDER,
-        [
-            _event(
-                BORDER,
-                "activity.recorded",
-                {"activity": "propaganda_session", "date": "2024-12-20", "participants": 30},
-                "2024-12-20T09:00:00+07:00",
-            )
-        ],
-    )
-    assert [r["status"] for r in border] == ["accepted"], border
+    session = {"activity": "propaganda_session", "date": "2024-12-20", "participants": 30}
+    assert [r["status"] for r in send(BORDER, [_event(BORDER, "activity.recorded", session, JANUARY)])] == [
+        "accepted"
+    ]
 
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        police_kpis, border_kpis = _kpis(aggregator, POLICE), _kpis(aggregator, BORDER)
-        last = police_kpis.get(("drug_cases_detected", "2024"), {})
-        this = police_kpis.get(("drug_cases_detected", "2025"), {})
-        sessions = border_kpis.get(("propaganda_sessions", "2025"), {})
-        if last.get("actual") == 48 and this.get("actual") == 3 and sessions.get("actual") == 1:
-            break
-        time.sleep(0.5)
-    else:
-        raise AssertionError(f"not projected: {police_kpis} {border_kpis}")
-    assert last["status"] == "missed" and last["target"] == 50  # the 2024 year is over, 48 of 50
-    assert this["status"] != "missed"  # the 2025 year has just begun
+    def projected():
+        police_kpis, border_kpis = _kpis(pipe, POLICE), _kpis(pipe, BORDER)
+        done = (
+            police_kpis.get((CASES, "2024"), {}).get("actual") == 60
+            and police_kpis.get((CASES, "2025"), {}).get("actual") == 3
+            and border_kpis.get(("propaganda_sessions", "2025"), {}).get("actual") == 1
+        )
+        return (police_kpis, border_kpis) if done else None
+
+    police_kpis, border_kpis = wait_until("both years projected", projected, timeout=90)
+    assert police_kpis[(CASES, "2024")]["status"] == "achieved"  # 60 of 50
+    assert police_kpis[(CASES, "2025")]["target"] == goal  # frozen: the correction came after the cut-off
     assert border_kpis[("propaganda_sessions", "2024")]["actual"] == 0  # not counted into 2024
+    (baseline,) = _get(pipe, f"/v1/agencies/{POLICE}/baselines")["items"]
+    assert (baseline["indicator"], baseline["year"], baseline["frozen"]) == (CASES, 2024, True)
+    assert (baseline["value"], baseline["now"], baseline["changed_since"]) == (48, 60, True)
+    assert baseline["frozen_at"].startswith("2024-12-15T23:59:59")
+    assert [e["id"] for e in baseline["events"]] == ["year-2024"]  # recorded by the cut-off; not the fix

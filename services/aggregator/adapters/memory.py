@@ -128,12 +128,14 @@ class MemoryInbox(_Part):
         resent = {key for key, row in rows if inbox[key].arrival != row.arrival}
         return Recorded(new, resent)
 
-    async def load_facts(self, agencies: Iterable[str]) -> list[Fact]:
+    async def load_facts(self, agencies: Iterable[str], known_by: datetime | None = None) -> list[Fact]:
         sources = {agency_source(a) for a in agencies}
         return [
             row.fact
             for (source, _), row in self.state.inbox.items()
-            if row.fact is not None and source in sources
+            if row.fact is not None
+            and source in sources
+            and (known_by is None or row.recorded_at <= known_by)
         ]
 
 

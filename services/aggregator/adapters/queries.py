@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.aggregator.adapters import repository as repo
 from services.aggregator.adapters.tables import kpis, reports
+from services.aggregator.domain.baselines import baselines_of
 from services.aggregator.domain.history import fold, history
-from services.aggregator.domain.kpi import evaluate, evaluate_agency
+from services.aggregator.domain.kpi import evaluate_agency
 from services.aggregator.domain.ledger import AgencyLedger
 from services.aggregator.domain.progress import Checkpoint, year_progress
 from services.aggregator.domain.rollup import province_wide, rolled
@@ -79,15 +80,46 @@ class Queries:
         ]
 
     async def _kpis_as_of(self, agency: str | None, as_of: datetime) -> list[dict]:
+        agencies = [agency] if agency else sorted(self.plans.agency_codes)
         async with self.engine.connect() as conn:
             facts = await repo.load_facts(conn, [agency] if agency else None, known_by=as_of)
+            frozen = await repo.frozen_baselines(conn, self.plans, agencies, as_of)
         ledgers = fold(facts, self.plans)
         out = []
-        for plan in self.plans.indexes:
-            for target in plan.targets_for(agency=agency):
-                ledger = ledgers.get(target.agency, AgencyLedger(target.agency))
-                out.append(_kpi_dict(evaluate(ledger, target, plan, as_of), as_of))
+        for code in agencies:
+            ledger = ledgers.get(code, AgencyLedger(code))
+            kpis = evaluate_agency(ledger, self.plans, as_of, frozen=frozen.get(code))[0]
+            out += [_kpi_dict(k, as_of) for k in kpis]
         return sorted(out, key=lambda r: (r["agency"], r["indicator"], r["period"]))
+
+    async def baselines(self, agency: str, now: datetime) -> list[dict]:
+        """The agency's recorded baselines as of `now`: the figure each target takes, the moment it
+        froze, the year's figure as recorded now (a later correction shows here, not in the
+        target), and the events behind the frozen figure."""
+        async with self.engine.connect() as conn:
+            facts = await repo.load_facts(conn, [agency])
+            frozen = (await repo.frozen_baselines(conn, self.plans, [agency], now)).get(agency, {})
+            recorded = await repo.recorded_times(conn, agency)
+        ledger = fold(facts, self.plans).get(agency, AgencyLedger(agency))
+        out = []
+        for (indicator, year), b in sorted(baselines_of(ledger, self.plans, now, frozen).items()):
+            known = [f for f in facts if not b.frozen or recorded.get(f.id, now) <= b.frozen_at]
+            behind = history(known, self.plans.index_for(year=year), agency, indicator, str(year))
+            out.append(
+                {
+                    "indicator": indicator,
+                    "year": year,
+                    "frozen": b.frozen,
+                    "frozen_at": b.frozen_at.isoformat(),
+                    "value": b.value,
+                    "now": b.now,
+                    "changed_since": b.changed_since,
+                    "events": [
+                        {k: e[k] for k in ("id", "type", "time", "role", "value") if k in e} for e in behind
+                    ],
+                }
+            )
+        return out
 
     async def reports(self, agency: str, as_of: datetime | None = None) -> list[dict]:
         if as_of is not None:

@@ -242,9 +242,11 @@ async def _copy(engine: AsyncEngine, rows: list[tuple], columns=repo.FACT_COLUMN
 
 async def _save_projection(conn, plan, now, ledgers) -> None:
     kpi_items, report_items = [], []
-    for agency in sorted(plan.agency_codes):
+    agencies = sorted(plan.agency_codes)
+    frozen = await repo.frozen_baselines(conn, plan, agencies, now)  # from the live inbox: its record times
+    for agency in agencies:
         ledger = ledgers.get(agency, AgencyLedger(agency))
-        k, r = evaluate_agency(ledger, plan, now)
+        k, r = evaluate_agency(ledger, plan, now, frozen=frozen.get(agency))
         kpi_items += k
         report_items += r
     await repo.save_kpis(conn, kpi_items, now, table=_shadow(kpis))

@@ -21,6 +21,7 @@ from services.aggregator.adapters.tables import (
     reports,
     version_seq,
 )
+from services.aggregator.domain.baselines import BaselineKey, due_to_freeze, frozen_figures
 from services.aggregator.domain.facts import Fact
 from services.aggregator.domain.kpi import Kpi, Report
 from services.aggregator.service_layer.ports import Recorded
@@ -28,6 +29,7 @@ from services.aggregator.service_layer.turns import FACTS_PER_TURN, in_turns
 from shared.deadletter import clean_text
 from shared.events.codec import KafkaRecord
 from shared.events.models import KpiStatus, ReportStatus, agency_source
+from shared.plan.book import Plans
 
 
 async def lock_agencies(conn: AsyncConnection, agencies: Iterable[str]) -> dict[str, int]:
@@ -297,3 +299,16 @@ async def checksum(conn: AsyncConnection, suffix: str = "") -> str:
         count, digest = row.one()
         parts.append(f"{table}:{count}:{digest}")
     return "|".join(parts)
+
+
+async def frozen_baselines(
+    conn: AsyncConnection, plans: Plans, agencies: Iterable[str], now: datetime
+) -> dict[str, dict[BaselineKey, float | None]]:
+    """Per agency, its recorded baselines frozen by `now`, from the live inbox's facts recorded by
+    their moment (`domain/baselines.py`); agencies with none are left out."""
+    out: dict[str, dict[BaselineKey, float | None]] = {}
+    for agency in agencies:
+        for moment, keys in due_to_freeze(plans, agency, now).items():
+            facts = await load_facts(conn, [agency], known_by=moment)
+            out.setdefault(agency, {}).update(frozen_figures(facts, plans, agency, keys))
+    return out

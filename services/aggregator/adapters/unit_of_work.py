@@ -33,8 +33,8 @@ class SqlInbox:
     async def record_poisons(self, poisons: Sequence[Poison]) -> Recorded | None:
         return await repo.record(self.conn, [repo.poison_row(p) for p in poisons], repo.POISON_COLUMNS)
 
-    async def load_facts(self, agencies: Iterable[str]) -> list[Fact]:
-        return await repo.load_facts(self.conn, agencies)
+    async def load_facts(self, agencies: Iterable[str], known_by: datetime | None = None) -> list[Fact]:
+        return await repo.load_facts(self.conn, agencies, known_by=known_by)
 
 
 class SqlProjectionStore:

@@ -8,11 +8,12 @@ from typing import Any
 
 from services.aggregator.domain.facts import ACTIVITY, ASSESSED, CORRECTED, REPORTED, Fact
 from services.aggregator.domain.ledger import AgencyLedger
+from shared.plan.book import Plans
 from shared.plan.index import PlanIndex
 from shared.plan.periods import Period
 
 
-def fold(facts: Iterable[Fact], plan: PlanIndex, until: datetime | None = None) -> dict[str, AgencyLedger]:
+def fold(facts: Iterable[Fact], plan: Plans, until: datetime | None = None) -> dict[str, AgencyLedger]:
     """Every agency's ledger from its facts (those with time <= `until` if given); a repeated
     (source, id) is dropped, as the inbox does."""
     ledgers: dict[str, AgencyLedger] = {}

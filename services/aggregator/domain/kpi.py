@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
+from services.aggregator.domain.baselines import Baseline, BaselineKey, baselines_of, recorded_keys
 from services.aggregator.domain.ledger import AgencyLedger
 from shared.events.models import KpiStatus, ReportStatus
 from shared.plan.book import Plans
@@ -61,10 +62,16 @@ def end_of_day(day: date, zone: tzinfo) -> datetime:
 
 
 def evaluate(
-    ledger: AgencyLedger, target: Any, plan: PlanIndex, as_of: datetime, day: date | None = None
+    ledger: AgencyLedger,
+    target: Any,
+    plan: PlanIndex,
+    as_of: datetime,
+    day: date | None = None,
+    baseline: float | None = None,
 ) -> Kpi:
     """One KPI as of a moment (pure: the moment is an argument); `day` is the agency's data
-    cut-off at that moment, if the caller has it already."""
+    cut-off at that moment, if the caller has it already; `baseline` a recorded baseline's figure
+    (`domain/baselines.py`)."""
     indicator = plan.indicator(target.indicator)
     day = day or data_cutoff(ledger, plan, as_of)
     if target.kind == "milestone":  # only the work dated on or before the due date counts
@@ -74,10 +81,12 @@ def evaluate(
     else:
         actual = ledger.actual(target.indicator, target.period, plan) or 0.0
     denominator = ledger.actual(target.denominator, target.period, plan) if target.denominator else None
-    goal = target.target_value(denominator)
+    goal = target.target_value(denominator, baseline)
     due = end_of_day(target.due, plan.tz) if target.due else None
     start, end = target.span(plan.cutoff_day)
-    if goal is None:  # a ratio whose denominator nobody reported: no target to judge against
+    if (
+        goal is None
+    ):  # a ratio's denominator, or a recorded baseline, nobody reported: nothing to judge against
         status = KpiStatus.NO_DATA if day >= start else KpiStatus.ON_TRACK  # once figures are due
         return Kpi(ledger.agency, target.indicator, target.period, actual, None, None, None, status, due)
     goal = indicator.whole(goal)
@@ -163,29 +172,42 @@ def report_status(submitted_at: datetime | None, deadline: datetime, now: dateti
 
 
 def evaluate_agency(
-    ledger: AgencyLedger, plans: Plans, now: datetime, indicators: set[str] | None = None
+    ledger: AgencyLedger,
+    plans: Plans,
+    now: datetime,
+    indicators: set[str] | None = None,
+    frozen: dict[BaselineKey, float | None] | None = None,
 ) -> tuple[list[Kpi], list[Report]]:
     """Every KPI of the agency's targets (only those of `indicators` if given) and its reports,
     in every plan loaded: each year's by its own plan, from the one ledger of the agency's facts
-    (periods name their year, so the plans' KPIs never share a key)."""
+    (periods name their year, so the plans' KPIs never share a key). `frozen`: the recorded
+    baselines whose moment has passed (`domain/baselines.py`); the others stand as they are."""
     kpis: list[Kpi] = []
     reports: list[Report] = []
+    baselines = baselines_of(ledger, plans, now, frozen) if recorded_keys(plans, ledger.agency) else {}
     for plan in plans.index.indexes:
-        k, r = _evaluate_in(ledger, plan, now, indicators)
+        k, r = _evaluate_in(ledger, plan, now, indicators, baselines)
         kpis += k
         reports += r
     return kpis, reports
 
 
 def _evaluate_in(
-    ledger: AgencyLedger, plan: PlanIndex, now: datetime, indicators: set[str] | None
+    ledger: AgencyLedger,
+    plan: PlanIndex,
+    now: datetime,
+    indicators: set[str] | None,
+    baselines: dict[BaselineKey, Baseline],
 ) -> tuple[list[Kpi], list[Report]]:
     kpis = []
     day = None  # the same for every target of the agency
     for target in plan.targets_for(agency=ledger.agency):
         if indicators is None or target.indicator in indicators or target.denominator in indicators:
             day = day or data_cutoff(ledger, plan, now)
-            kpis.append(evaluate(ledger, target, plan, now, day))
+            base = (
+                baselines.get((target.indicator, target.baseline_year)) if target.recorded_baseline else None
+            )
+            kpis.append(evaluate(ledger, target, plan, now, day, base.value if base else None))
     reports = []
     if plan.reporting_rule(ledger.agency) is not None:
         for period in plan.reporting_periods(ledger.agency):

@@ -201,6 +201,19 @@ def create_app(
         }
 
     @app.get(
+        "/v1/agencies/{code}/baselines",
+        tags=["figures"],
+        responses=ERRORS,
+        summary="The agency's baselines taken from its own recorded history (`baseline_value: "
+        "recorded`): the figure each target uses, when it froze, the year's figure as recorded now "
+        "(a later correction shows here, not in the target), and the events behind it",
+    )
+    async def agency_baselines(scope: Reader, code: Annotated[Code, Path()]) -> dict:
+        require_known(code, agencies, "agency", 404)
+        items = await queries.baselines(code, agg.clock.now())
+        return {"agency": code, "items": items}
+
+    @app.get(
         "/v1/rollups",
         tags=["figures"],
         responses=ERRORS,

@@ -84,8 +84,9 @@ class Inbox(Protocol):
         """Record each poison record once, with its reason; None when every key was new."""
         ...
 
-    async def load_facts(self, agencies: Iterable[str]) -> list[Fact]:
-        """The accepted facts of these agencies, as recorded (time in UTC, data as JSON gives it)."""
+    async def load_facts(self, agencies: Iterable[str], known_by: datetime | None = None) -> list[Fact]:
+        """The accepted facts of these agencies, as recorded (time in UTC, data as JSON gives it);
+        with `known_by`, only those recorded by then (a baseline frozen at that moment)."""
         ...
 
 

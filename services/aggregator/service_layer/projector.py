@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
+from services.aggregator.domain.baselines import BaselineKey, due_to_freeze, frozen_figures
 from services.aggregator.domain.changes import kpi_changes, report_changes
 from services.aggregator.domain.facts import SUBMITTED
 from services.aggregator.domain.kpi import Kpi, Report, evaluate_agency
@@ -56,6 +57,7 @@ class _CachedAgency:
     version: int
     kpis: dict[tuple, Any] = field(default_factory=dict)  # last saved Kpi (or `_SavedStatus`) per key
     reports: dict[tuple, Any] = field(default_factory=dict)
+    frozen: dict[BaselineKey, float | None] = field(default_factory=dict)  # recorded baselines, once frozen
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +147,7 @@ class Projector:
         batch = _Batch.of(deliveries)
         versions = await tx.projections.lock_agencies(batch.agencies | reevaluate)
         await self._load_stale_ledgers(tx, versions)
+        await self._load_frozen_baselines(tx, versions, now)
         evaluation = _Evaluation.of_agencies(reevaluate)
         verdict, sums_before, changes = await self._record_and_fold(tx, batch, evaluation, now)
         new_facts = list(batch.facts.values())
@@ -211,6 +214,7 @@ class Projector:
         if resent_agencies:
             self.forget(resent_agencies)
             await self._load_stale_ledgers(tx, {a: versions[a] for a in resent_agencies})
+            await self._load_frozen_baselines(tx, resent_agencies, now)
             evaluation.every_kpi |= resent_agencies
         return new_facts, self._evaluate(evaluation, now)
 
@@ -272,7 +276,11 @@ class Projector:
         for agency, indicators in evaluation.indicators.items():
             cached = self._cache[agency]
             kpis, reports = evaluate_agency(
-                cached.ledger, self.plans, now, None if agency in evaluation.every_kpi else indicators
+                cached.ledger,
+                self.plans,
+                now,
+                None if agency in evaluation.every_kpi else indicators,
+                cached.frozen,
             )
             kpis = [k for k in kpis if cached.kpis.get(k.key) != k]
             reports = [r for r in reports if cached.reports.get(r.key) != r]
@@ -281,6 +289,15 @@ class Projector:
             )
             changes.append(_AgencyChanges(cached, kpis, reports, events))
         return changes
+
+    async def _load_frozen_baselines(self, tx: Transaction, agencies: Iterable[str], now: datetime) -> None:
+        """The recorded baselines whose moment has passed and that the cache lacks: read once from
+        the facts recorded by that moment (`domain/baselines.py`), so no later record moves them."""
+        for agency in agencies:
+            cached = self._cache[agency]
+            for moment, keys in due_to_freeze(self.plans, agency, now, cached.frozen).items():
+                facts = await tx.inbox.load_facts([agency], known_by=moment)
+                cached.frozen.update(frozen_figures(facts, self.plans, agency, keys))
 
     async def _load_stale_ledgers(self, tx: Transaction, versions: dict[str, int]) -> None:
         """(Re)load the ledgers of agencies whose cached version is not the recorded one."""

@@ -67,6 +67,19 @@ async def test_facts_come_back_as_recorded_for_the_agencies_asked_only(uow: Unit
     assert all(f.time.utcoffset() == timedelta(0) and f.time == at.astimezone(UTC) for f in loaded)
 
 
+async def test_known_by_gives_only_the_facts_recorded_by_then(uow: UnitOfWork):
+    early, late = (reported("CA-TINH", "drug_cases_detected", "2024-06", v) for v in (4, 5))
+    async with uow.begin(NOW) as tx:
+        await tx.inbox.record_facts([delivered(early, 1)])
+    async with uow.begin(NOW + 2 * H) as tx:
+        await tx.inbox.record_facts([delivered(late, 2)])
+    async with uow.begin(NOW + 3 * H) as tx:
+        assert [f.id for f in await tx.inbox.load_facts(["CA-TINH"], known_by=NOW + H)] == [early.id]
+        assert [f.id for f in await tx.inbox.load_facts(["CA-TINH"], known_by=NOW)] == [early.id]  # inclusive
+        assert len(await tx.inbox.load_facts(["CA-TINH"], known_by=NOW - H)) == 0
+        assert len(await tx.inbox.load_facts(["CA-TINH"])) == 2
+
+
 async def test_a_poison_record_is_recorded_once_by_its_position(uow: UnitOfWork):
     async with uow.begin(NOW) as tx:
         assert await tx.inbox.record_poisons([poisoned(7)]) is None
