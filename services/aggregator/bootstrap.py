@@ -66,11 +66,13 @@ def bootstrap(
     settings: AggregatorSettings | None = None,
     *,
     clock: Any = None,
-    plan: Plan | None = None,
+    plan: Plan | PlanBook | None = None,
     registry: CollectorRegistry | None = None,
 ) -> Aggregator:
     settings = settings or AggregatorSettings()
-    plans = PlanBook.of(plan) if plan is not None else load_plans(settings.plan_file)
+    plans = (
+        plan if isinstance(plan, PlanBook) else PlanBook.of(plan) if plan else load_plans(settings.plan_file)
+    )
     clock = clock or settings.clock()
     engine = with_lean_codecs(make_engine(settings.database_url))
     registry = registry or new_registry()

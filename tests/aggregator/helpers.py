@@ -183,11 +183,12 @@ async def wait_until(predicate, timeout: float = 20, every: float = 0.1):
 
 
 @contextlib.asynccontextmanager
-async def running(settings, clock: ManualClock | None = None, relay: bool = True):
-    """An aggregator (consumer + relay, no HTTP) in this event loop."""
+async def running(settings, clock: ManualClock | None = None, relay: bool = True, plan: Any = PLAN):
+    """An aggregator (consumer + relay, no HTTP) in this event loop, on the shipped plan (or
+    another, or a `PlanBook`)."""
     from services.aggregator.bootstrap import bootstrap
 
-    agg = bootstrap(settings, clock=clock or ManualClock(NOW), plan=PLAN)
+    agg = bootstrap(settings, clock=clock or ManualClock(NOW), plan=plan)
     stop = asyncio.Event()
     tasks = [asyncio.create_task(agg.consumer.run(stop))]
     if relay:

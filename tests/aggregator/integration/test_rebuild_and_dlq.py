@@ -103,3 +103,58 @@ async def _all_targets(engine) -> bool:
 
 async def _equals(engine, expected) -> bool:
     return await helpers.live_kpis(engine) == expected
+
+
+async def test_a_rebuild_keeps_a_recorded_baseline_frozen_at_its_cut_off(kafka_bootstrap, database_url):
+    """The 2025 target from the 2024 figure recorded by the cut-off (issue 20): a rebuild after a
+    later correction of 2024 reads the same frozen figure (from the record times), so it equals
+    the live projection rather than taking the corrected figure."""
+    from datetime import timedelta
+
+    from services.aggregator.domain.baselines import freeze_moment
+    from shared.clock import ManualClock
+    from shared.plan.book import PlanBook
+    from tests.plans import next_year_plan
+
+    book = PlanBook.of(helpers.PLAN, next_year_plan(recorded_baselines=True))
+    cut_off = freeze_moment(book, "CA-HUONG-HOA", 2024)
+    db = await helpers.fresh_database(database_url)
+    topics = helpers.unique_topics("base")
+    await helpers.create_topics(kafka_bootstrap, topics)
+    clock = ManualClock(cut_off - timedelta(days=1))
+    settings = helpers.settings_for(kafka_bootstrap, db, topics)
+    cases = ("CA-HUONG-HOA", "drug_cases_detected")
+    async with helpers.running(settings, clock, plan=book) as agg:
+        december = helpers.reported(*cases, "2024", 48, id="december", time=clock.now())
+        await helpers.produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], [december])
+        await helpers.until_caught_up(kafka_bootstrap, topics)
+        clock.set(cut_off + timedelta(days=30))
+        fix = helpers.event(
+            cases[0],
+            "indicator.corrected",
+            {"corrects": "december", "value": 60, "reason": "x"},
+            time=clock.now(),
+        )
+        await helpers.produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], [fix])
+        await helpers.until_caught_up(kafka_bootstrap, topics)
+
+        async def projected():
+            kpis = await helpers.live_kpis(agg.engine)
+            return kpis.get((*cases, "2024"), (None,))[0] == 60 and (*cases, "2025") in kpis
+
+        await helpers.wait_until(projected, timeout=30)
+        target = "SELECT target FROM aggregator.kpis WHERE agency = 'CA-HUONG-HOA' AND period = '2025' AND indicator = 'drug_cases_detected'"
+        async with agg.engine.connect() as conn:
+            assert (
+                await conn.execute(text(target))
+            ).scalar_one() == 51  # 105 % of the 48 recorded by then, not of 60
+        agg.consumer.force_check.set()  # every agency judged at the clock's moment, as the rebuild judges
+        await helpers.wait_until(lambda: _checked(agg), timeout=30)  # cleared once applied
+        compared = await rebuild(
+            agg.engine, kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], book, clock.now(), swap=False
+        )
+        assert compared.events == 2 and compared.equal, (compared.rebuilt_checksum, compared.live_checksum)
+
+
+async def _checked(agg) -> bool:
+    return not agg.consumer.force_check.is_set()
