@@ -1,6 +1,7 @@
-"""A second plan year for tests: the shipped 2024 plan moved on by a year (every 2024 date and
-period to 2025, its 2023 baselines to 2024). Nobody wrote this plan; it only lets the services be
-tried with two plans loaded (the real 2025 plan, with the two-tier reform, is issue 20's)."""
+"""Plans for tests made from the shipped one: a second plan year (the 2024 plan moved on by a year:
+every 2024 date and period to 2025, its 2023 baselines to 2024), and the 2024 plan with an
+amendment. Nobody wrote these plans; they let the services be tried with two plans loaded and
+with an amended plan (the real 2025 plan, with the two-tier reform, is issue 20's)."""
 
 from __future__ import annotations
 
@@ -46,3 +47,28 @@ def next_year_plan(*, recorded_baselines: bool = False) -> Plan:
         return load_plan(
             two_plan_folder(Path(folder), recorded_baselines=recorded_baselines) / "test-2025.yaml"
         )
+
+
+#: raises the police's drug-crime target from 105 % to 110 % of 2023 from 1 August 2024, and the
+#: provincial police's 2023 baseline to 190
+AMENDMENT = """
+amendments:
+  - id: QD-15-2024
+    effective: 2024-08-01
+    reason: Quyết định số 15/QĐ-BCĐ nâng chỉ tiêu phát hiện tội phạm về ma túy
+    changes:
+      - {rule: police-cases-105, factor: 1.1}
+      - {agency: CA-TINH, indicator: drug_cases_detected, period: 2024, baseline_value: 190}
+"""
+
+
+def amended_text(amendments: str = AMENDMENT) -> str:
+    return DEFAULT_PLAN.read_text(encoding="utf-8") + amendments
+
+
+@cache
+def amended_plan() -> Plan:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "amended.yaml"
+        path.write_text(amended_text(), encoding="utf-8")
+        return load_plan(path)

@@ -17,7 +17,7 @@ from rich.table import Table
 from shared.labels import Lang
 from shared.messages import words as catalogue_words
 from shared.plan.book import load_plans
-from shared.plan.diff import Change, shown
+from shared.plan.diff import Change, amended_targets, shown
 from shared.plan.diff import diff as plan_diff
 from shared.plan.entries import Target
 from shared.plan.loader import PlanError, load_plan
@@ -164,6 +164,8 @@ def diff(
         lines = [f"{words['diff.' + change.kind]}: {change.section} {change.name}"]
         if change.section == "targets":
             lines = _target_lines(change, before, after, words, language, lines[0])
+        elif change.section == "amendments" and change.kind != "removed":
+            lines = _amendment_lines(change, after, words, language, lines[0])
         lines += [f"    {name}: {shown(was)} → {shown(now)}" for name, was, now in change.fields]
         console.print(f"[{colour}]{escape(lines[0])}[/{colour}]", soft_wrap=True)
         for line in lines[1:]:
@@ -186,6 +188,24 @@ def _target_lines(
         return [head]
     figures = [_row(p, t, words, language)[4] for p in (before, after) if (t := p.target(*change.key))]
     return [head, f"    {words['diff.figure']}: {' → '.join(figures)}"]
+
+
+def _amendment_lines(
+    change: Change, after: Plan, words: dict[str, str], language: Lang, head: str
+) -> list[str]:
+    """An amendment with the day it takes effect, its reason and every target it changes."""
+    amendment = after.amendment(change.key[0])
+    if amendment is None:
+        return [head]
+    head += " — " + words["diff.effective"].format(
+        day=amendment.effective.strftime("%d/%m/%Y"), reason=amendment.reason
+    )
+    lines = [head]
+    for was, now in amended_targets(after, amendment.id):
+        names = ", ".join(_row(after, now, words, language)[1:4])
+        figures = f"{_row(after, was, words, language)[4]} → {_row(after, now, words, language)[4]}"
+        lines.append(f"    {names}: {figures}")
+    return lines
 
 
 def _row(plan: Plan, t: Target, words: dict[str, str], lang: Lang) -> list[str]:

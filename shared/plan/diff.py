@@ -6,7 +6,8 @@ services see them, after the target rules are expanded, so a rule's edited figur
 targets it changes (each naming its rule), and a target moved from a row to a rule with the same
 figure is no change at all. Everything else is compared by its code (units, agencies, indicators,
 activity types, agency kinds, target rules, roll-ups by agency, reporting rules by agency), then
-the plan's own settings; within an entry, field by field.
+the plan's own settings; within an entry, field by field. An amendment added (or changed) is
+shown with every target it changes, before and after, from the day it takes effect.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from shared.plan.entries import Target
 from shared.plan.model import Plan
 
 ChangeKind = Literal["added", "removed", "changed"]
@@ -94,4 +96,16 @@ def diff(old: Plan, new: Plan) -> list[Change]:
     changes += _compare("rollups", old.rollups, new.rollups, by_agency)
     changes += _compare("target_rules", old.target_rules, new.target_rules, lambda r: (r.id,))
     changes += _compare("targets", old.targets, new.targets, _target_key, ignore=_TARGET_SOURCE)
+    changes += _compare("amendments", old.amendments, new.amendments, lambda a: (a.id,))
     return changes
+
+
+def amended_targets(plan: Plan, amendment_id: str) -> list[tuple[Target, Target]]:
+    """What an amendment changes: (the target before it, the target it sets), in plan order."""
+    out = []
+    for t in plan.targets:
+        versions = plan.target_versions(t.agency, t.indicator, t.period)
+        out += [
+            (versions[i - 1][1], v) for i, (_, v) in enumerate(versions) if i and v.amendment == amendment_id
+        ]
+    return out

@@ -172,6 +172,7 @@ class Target(Frozen):
     profile: list[float] | None = None  # 12 monthly weights of the baseline year, Jan..Dec
     sample: bool = False  # the figure is an illustrative sample, not taken from the plan text
     rule: str | None = None  # the target rule that made it (shared/plan/rules.py); None: a row of its own
+    amendment: str | None = None  # the amendment that set it (shared/plan/amendments.py); None: the plan's
 
     @field_validator("period", mode="before")
     @classmethod

@@ -76,6 +76,7 @@ class PlanIndex:
         self.activity_sums = lru_cache(maxsize=4096)(self._activity_sums)
         # pure functions of the plan that every evaluation asks for, per agency and period
         self.deadline = lru_cache(maxsize=4096)(plan.deadline)
+        self._targets_on = lru_cache(maxsize=4096)(lambda day, agency: plan.targets_on(day, agency))
         self.reporting_periods = lru_cache(maxsize=1024)(lambda agency: tuple(plan.reporting_periods(agency)))
 
     @property
@@ -137,6 +138,12 @@ class PlanIndex:
     def population(self, agency: str, unit: str | None) -> int | None:
         home = self._agencies.get(agency)
         return self._population.get(unit or (home.unit if home else ""))
+
+    def targets_on(self, day: date, agency: str) -> list:
+        """The agency's targets in force on a day (amended ones from their amendment's day on)."""
+        if not self.plan.amendments:
+            return self._targets_by_agency.get(agency, [])
+        return self._targets_on(day, agency)
 
     def targets_for(self, agency: str | None = None, period: Any = None) -> list:
         if period is None and agency is not None:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, Field, PrivateAttr, model_validator
 
+from shared.plan.amendments import Amendment, TargetVersions, amend
 from shared.plan.entries import (
     UNIT_DEPTH,
     ActivityType,
@@ -62,6 +63,7 @@ class Plan(Frozen):
     thresholds: Thresholds = Thresholds()
     commune_assessment_indicator: str | None = None
     rollups: list[Rollup] = []  # area-wide figures made of several agencies' (shared/plan/rollups.py)
+    amendments: list[Amendment] = []  # targets changed from a date on (shared/plan/amendments.py)
 
     _units: dict[str, Unit] = PrivateAttr(default_factory=dict)
     _agencies: dict[str, Agency] = PrivateAttr(default_factory=dict)
@@ -75,6 +77,7 @@ class Plan(Frozen):
     _reported: dict[str, set[str]] = PrivateAttr(default_factory=dict)
     _plan_index: Any = PrivateAttr(default=None)
     _replaced: dict[str, list[tuple[Target, int]]] = PrivateAttr(default_factory=dict)
+    _versions: TargetVersions = PrivateAttr(default=TargetVersions({}))
 
     @model_validator(mode="after")
     def _cross_check(self) -> Plan:
@@ -161,6 +164,13 @@ class Plan(Frozen):
             self._check_target(where, t, by_rules if t.rule else problems)
         problems += _grouped(by_rules)
         problems += rollup_problems(self.rollups, agencies, indicators, units)
+        for i, t in enumerate(self.targets):
+            if t.amendment is not None:
+                problems.append((("targets", i, "amendment"), "only an amendment's targets name it"))
+        window = Period(self.year, "year", 1).window(self.cutoff_day)
+        rules = {r.id for r in self.target_rules}
+        self._versions, amendment_problems = amend(self.targets, self.amendments, rules, window)
+        problems += amendment_problems
         fail_with(list(dict.fromkeys(problems)), "Plan")  # a rule's agencies share its mistakes
         self._committee = self.agencies[committees[0]]
         for r in self.reporting:
@@ -305,6 +315,27 @@ class Plan(Frozen):
 
     def target(self, agency: str, indicator: str, period: str | Period) -> Target | None:
         return self._targets.get((agency, indicator, str(Period.parse(str(period)))))
+
+    def targets_on(self, day: date, agency: str | None = None) -> list[Target]:
+        """The targets in force on a day: the amended ones from their amendment's day on."""
+        if not self.amendments:
+            return self.targets_for(agency=agency)
+        return [
+            found
+            for t in self.targets_for(agency=agency)
+            if (found := self._versions.on((t.agency, t.indicator, t.period), day)) is not None
+        ]
+
+    def target_on(self, day: date, agency: str, indicator: str, period: str) -> Target | None:
+        """One target as in force on a day."""
+        return self._versions.on((agency, indicator, str(Period.parse(period))), day)
+
+    def amendment(self, amendment_id: str) -> Amendment | None:
+        return next((a for a in self.amendments if a.id == amendment_id), None)
+
+    def target_versions(self, agency: str, indicator: str, period: str) -> list[tuple[date | None, Target]]:
+        """A target's versions, oldest first: (the day it took effect, None for the plan's own; it)."""
+        return list(self._versions.versions.get((agency, indicator, str(Period.parse(period))), ()))
 
     def unit_ancestors(self, unit_code: str) -> list[str]:
         """Parent first, up to the top of the hierarchy."""

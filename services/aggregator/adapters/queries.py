@@ -69,7 +69,7 @@ class Queries:
                 query = query.where(kpis.c.agency == agency)
             async with self.engine.connect() as conn:
                 rows = [_kpi_dict(r, r.evaluated_at) for r in (await conn.execute(query)).all()]
-        return [
+        wanted = [
             r
             for r in rows
             if (
@@ -78,6 +78,33 @@ class Queries:
                 and status in (None, r["status"])
             )
         ]
+        for r in wanted:  # which amendment of the plan set the target it was judged against
+            r["amendment"] = self._amendment_of(r, as_of)
+        return wanted
+
+    def _amendment_of(self, kpi: dict, as_of: datetime | None) -> str | None:
+        moment = as_of or (datetime.fromisoformat(kpi["evaluated_at"]) if kpi["evaluated_at"] else None)
+        if moment is None:
+            return None
+        plan = self._plan_of(kpi["period"])
+        target = plan.target_on(plan.local_day(moment), kpi["agency"], kpi["indicator"], kpi["period"])
+        return target.amendment if target is not None else None
+
+    def target_versions(self, agency: str, indicator: str, period: str) -> list[dict]:
+        """The target's versions: the plan's own, then each amendment's from the day it took effect."""
+        plan = self._plan_of(period)
+        out = []
+        for since, target in plan.target_versions(agency, indicator, period):
+            amendment = plan.amendment(target.amendment) if target.amendment else None
+            out.append(
+                {
+                    "from": since.isoformat() if since else None,
+                    "amendment": target.amendment,
+                    "reason": amendment.reason if amendment else None,
+                    "target": target.target_value() if not target.recorded_baseline else None,
+                }
+            )
+        return out
 
     async def _kpis_as_of(self, agency: str | None, as_of: datetime) -> list[dict]:
         agencies = [agency] if agency else sorted(self.plans.agency_codes)

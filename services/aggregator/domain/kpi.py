@@ -201,7 +201,7 @@ def _evaluate_in(
 ) -> tuple[list[Kpi], list[Report]]:
     kpis = []
     day = None  # the same for every target of the agency
-    for target in plan.targets_for(agency=ledger.agency):
+    for target in plan.targets_on(plan.local_day(now), ledger.agency):  # as amended by then
         if indicators is None or target.indicator in indicators or target.denominator in indicators:
             day = day or data_cutoff(ledger, plan, now)
             base = (

@@ -197,6 +197,7 @@ def create_app(
             "period": period,
             "as_of": as_of,
             "kpi": current[0] if current else None,
+            "target_versions": queries.target_versions(agency, indicator, period),
             "events": scope.without_notes(agency, items),
         }
 

@@ -1,0 +1,108 @@
+"""Amendments (issue 20): a target changed from a date on, with its own id and reason; before that
+day the target stands as it was. Broken amendments are named at their line and field."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from shared.plan import PlanError, load_plan
+from shared.plan.cli import app
+from shared.settings import DEFAULT_PLAN
+from tests.plans import AMENDMENT, amended_text
+
+
+def _amended(tmp_path: Path, text: str = AMENDMENT) -> Path:
+    path = tmp_path / "amended.yaml"
+    path.write_text(amended_text(text), encoding="utf-8")
+    return path
+
+
+def test_a_target_is_the_amended_one_from_its_day_and_the_plans_own_before(tmp_path: Path) -> None:
+    plan = load_plan(_amended(tmp_path))
+    july, august = date(2024, 7, 31), date(2024, 8, 1)
+    key = ("CA-HUONG-HOA", "drug_cases_detected", "2024")
+    before, after = plan.target_on(july, *key), plan.target_on(august, *key)
+    assert (before.factor, before.amendment) == (1.05, None)
+    assert (after.factor, after.amendment) == (1.1, "QD-15-2024")
+    assert after.baseline_value == before.baseline_value == 47  # only the field the change sets
+    # two changes of one amendment on one target: both apply, in order
+    tinh = plan.target_on(august, "CA-TINH", "drug_cases_detected", "2024")
+    assert (tinh.factor, tinh.baseline_value) == (1.1, 190)
+    assert [(since, t.amendment) for since, t in plan.target_versions(*key)] == [
+        (None, None),
+        (august, "QD-15-2024"),
+    ]
+    # the plan's own list is not rewritten, and the index answers by day
+    assert plan.target(*key).factor == 1.05
+    on_day = {t.indicator: t.factor for t in plan.index.targets_on(august, "CA-HUONG-HOA")}
+    assert on_day["drug_cases_detected"] == 1.1
+    untouched = {t.indicator for t in plan.index.targets_on(august, "CA-HUONG-HOA")} - {"drug_cases_detected"}
+    assert all(
+        t.amendment is None for t in plan.index.targets_on(august, "CA-HUONG-HOA") if t.indicator in untouched
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        (
+            "{rule: police-cases-150, factor: 1.1}",
+            "changes[0].rule",
+            "unknown target rule 'police-cases-150'",
+        ),
+        (
+            "{agency: CA-TINH, indicator: drug_cases_detected, period: 2024-06, factor: 1.1}",
+            "changes[0]",
+            "the plan has no target CA-TINH × drug_cases_detected × 2024-06",
+        ),
+        ("{rule: police-cases-105}", "changes[0]", "a change sets no field of its target(s)"),
+        ("{rule: police-cases-105, value: 60}", "changes[0].value", "not used by baseline_relative targets"),
+        ("{rule: police-cases-105, factor: -1}", "changes[0].factor", "greater than 0"),
+        ("{agency: CA-TINH, factor: 1.1}", "changes[0].indicator", "a change names a rule, or a target"),
+    ],
+)
+def test_a_broken_change_is_named_at_its_line_and_field(
+    tmp_path: Path, change: str, field: str, message: str
+) -> None:
+    text = AMENDMENT.split("    changes:")[0] + f"    changes:\n      - {change}\n"
+    path = _amended(tmp_path, text)
+    with pytest.raises(PlanError) as err:
+        load_plan(path)
+    issues = [i for i in err.value.errors if i.field.startswith("amendments[0]")]
+    assert issues, err.value.errors
+    line = DEFAULT_PLAN.read_text(encoding="utf-8").count("\n") + text.count("\n")  # the change's line
+    assert any(
+        i.field == f"amendments[0].{field}" and message in i.message and i.path.split(":")[1] == str(line)
+        for i in issues
+    ), [(i.path, i.field, i.message) for i in issues]
+
+
+def test_an_amendment_outside_the_plan_year_or_given_twice_is_refused(tmp_path: Path) -> None:
+    late = AMENDMENT.replace("2024-08-01", "2025-01-10")
+    twice = late + AMENDMENT.split("amendments:\n")[1].replace("2024-08-01", "2024-09-01")
+    with pytest.raises(PlanError) as err:
+        load_plan(_amended(tmp_path, twice))
+    found = {(i.field, i.message) for i in err.value.errors}
+    assert (
+        "amendments[0].effective",
+        "2025-01-10 is outside the plan year (2023-12-15..2024-12-14)",
+    ) in found
+    assert ("amendments[1].id", "a second amendment 'QD-15-2024'") in found
+
+
+def test_plan_diff_shows_what_an_amendment_changes_target_by_target(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["diff", str(DEFAULT_PLAN), str(_amended(tmp_path))])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    head = next(i for i, line in enumerate(lines) if "amendments QD-15-2024" in line)
+    assert "có hiệu lực từ ngày 01/08/2024: Quyết định số 15/QĐ-BCĐ" in lines[head]
+    changed = [line for line in lines[head + 1 :] if line.startswith("    ")]
+    assert len(changed) == 13  # every target of the rule
+    hướng_hóa = next(line for line in changed if "Công an huyện Hướng Hóa" in line)
+    assert "≥ 105% × 47 (2023) = 50 vụ → ≥ 110% × 47 (2023) = 52 vụ" in hướng_hóa
+    tỉnh = next(line for line in changed if "Công an tỉnh" in line)
+    assert "→ ≥ 110% × 190 (2023) = 209 vụ" in tỉnh
