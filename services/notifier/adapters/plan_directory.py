@@ -35,6 +35,7 @@ def directory_from_plan(plan: Plan) -> Directory:
         denominators={
             (t.agency, t.indicator, t.period): t.denominator for t in plan.targets if t.denominator
         },
+        plans={plan.year: (plan.code, plan.title)},
     )
 
 
@@ -48,4 +49,5 @@ def load_directory(path: Path) -> Directory:
         directory.agencies = {**older.agencies, **directory.agencies}
         directory.indicators = {**older.indicators, **directory.indicators}
         directory.denominators = {**older.denominators, **directory.denominators}
+        directory.plans = {**older.plans, **directory.plans}
     return directory

@@ -222,9 +222,7 @@ def render(digest: Digest, ctx: RenderContext, domain: str = "tiendo.local") -> 
         "lang": lang,
         "subject": subject(digest, ctx.directory),
         "greeting": t["greeting"].format(name=digest.recipient.name),
-        "intro": texts.intro(
-            lang, ctx.directory.plan_year, ctx.directory.plan_code, ctx.directory.plan_title
-        ),
+        "intro": texts.intro(lang, ctx.directory.plans_of([a.period for a in digest.alerts])),
         **_groups(digest, ctx),
         "silences": silences,
         "inhibited": t["inhibited"].format(n=len(digest.inhibited)) if digest.inhibited else None,

@@ -137,14 +137,21 @@ def what_to_do(language: str, kind: AlertKind, missing: str | None = None) -> st
     return WHAT_TO_DO[language][kind].format(missing=missing or "—")
 
 
-def intro(language: str, year: int | None, code: str | None = None, title: str | None = None) -> str:
-    """The opening line, naming the plan (its number and title, e.g. Plan 29/KH-BCĐ) when the plan
-    gives them, else its year."""
-    if code:
+def intro(language: str, plans: list[tuple[int, str | None, str | None]]) -> str:
+    """The opening line, naming the plans of the email's alerts, (year, code, title) each: by number
+    and title (e.g. Plan 29/KH-BCĐ) when the plan gives them, else by year."""
+    named = [(year, code, title) for year, code, title in plans if code]
+    if named:
         if language == "vi":  # "Kế hoạch số 29/KH-BCĐ thực hiện công tác phòng, chống ma túy năm 2024"
-            rest = (title or "").removeprefix("Kế hoạch").strip() or f"phòng, chống ma túy năm {year}"
-            return f"Hệ thống Tiendo tổng hợp tình hình thực hiện Kế hoạch số {code} {rest} như sau."
-        return f"Tiendo's summary of progress on Plan {code}, the {year} drug prevention and control plan."
+            parts = [
+                f"Kế hoạch số {code} "
+                + ((title or "").removeprefix("Kế hoạch").strip() or f"phòng, chống ma túy năm {year}")
+                for year, code, title in named
+            ]
+            return f"Hệ thống Tiendo tổng hợp tình hình thực hiện {' và '.join(parts)} như sau."
+        parts = [f"Plan {code}, the {year} drug prevention and control plan" for year, code, _ in named]
+        return f"Tiendo's summary of progress on {' and '.join(parts)}."
+    year = plans[0][0] if plans else None
     return T[language]["intro"].format(year=f" {'năm ' if language == 'vi' else ''}{year}" if year else "")
 
 

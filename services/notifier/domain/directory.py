@@ -59,6 +59,16 @@ class Directory:
     # (agency, indicator, period) → the indicator a ratio target applies to: what a `no_data`
     # alert asks the agency to report
     denominators: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    # every plan loaded, by year: (code, title); an email names the plans of its alerts' years
+    plans: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+    def plans_of(self, periods: list[str]) -> list[tuple[int, str | None, str | None]]:
+        """(year, code, title) of the plans the periods belong to, oldest first; the newest plan's
+        when none is given (or known)."""
+        years = sorted({int(p[:4]) for p in periods if p[:4].isdigit()} & self.plans.keys())
+        if not years:
+            return [(self.plan_year or 0, self.plan_code, self.plan_title)] if self.plan_year else []
+        return [(y, *self.plans[y]) for y in years]
 
     def agency(self, code: str) -> Agency:
         # An agency the plan does not know still gets its alerts recorded, just nobody to mail.

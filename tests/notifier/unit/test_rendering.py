@@ -209,3 +209,27 @@ def test_each_alert_links_to_its_figure_s_page_in_the_reader_s_language():
     assert "Xem số liệu và lịch sử báo cáo: https://tiendo.example/agencies/CA-TINH\r\n" in text  # its agency
     without = parse(wire(render(digest, ctx(d)))).get_body(("plain",)).get_content()
     assert "Xem số liệu" not in without  # no pages configured: no link
+
+
+def test_the_opening_line_names_the_plan_of_each_alerts_year(tmp_path):
+    """Two plan years loaded (issue 20): an email about 2024 and 2025 figures names both plans; one
+    about 2024 only, the 2024 plan, not the newest."""
+    from services.notifier.adapters.plan_directory import load_directory
+    from tests.plans import NEXT_YEAR_CODE, two_plan_folder
+
+    d = load_directory(two_plan_folder(tmp_path / "plans"))
+    assert d.plan_code == NEXT_YEAR_CODE  # the newest plan's directory ...
+    leader = d.agency("CA-TINH").leaders[0].email
+    both = digest_for(
+        d,
+        [kpi_event(period="2024"), kpi_event(period="2025-01", indicator="drug_suspects_arrested")],
+        leader,
+    )
+    body = parse(wire(render(both, ctx(d)))).get_body(("plain",)).get_content()
+    assert (
+        "thực hiện Kế hoạch số 29/KH-BCĐ thực hiện công tác phòng, chống ma túy năm 2024 và "
+        f"Kế hoạch số {NEXT_YEAR_CODE} thực hiện công tác phòng, chống ma túy năm 2025 như sau" in body
+    )
+    last_year = digest_for(d, [kpi_event(period="2024")], leader)
+    body = parse(wire(render(last_year, ctx(d)))).get_body(("plain",)).get_content()
+    assert "Kế hoạch số 29/KH-BCĐ" in body and NEXT_YEAR_CODE not in body  # ... names 2024's for 2024
