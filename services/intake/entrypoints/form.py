@@ -97,10 +97,10 @@ def plan_reported_now(plans: Plans, agency: str, today: date) -> PlanIndex:
     return plan
 
 
-def _target_of(plan: PlanIndex, agency: str, indicator: str, period: Period) -> Any | None:
+def _target_of(plan: PlanIndex, agency: str, indicator: str, period: Period, today: date) -> Any | None:
     """The plan's target for the indicator over a period covering this one (the period's own
-    first, then the longer ones), if the plan sets one."""
-    mine = [t for t in plan.targets_for(agency) if t.indicator == indicator]
+    first, then the longer ones), if the plan sets one: as in force today (amendments)."""
+    mine = [t for t in plan.targets_on(today, agency) if t.indicator == indicator]
     covering = [t for t in mine if Period.parse(t.period).covers(period)]
     return min(covering, key=lambda t: len(Period.parse(t.period).months()), default=None)
 
@@ -118,16 +118,17 @@ def activity_types_for(plan: PlanIndex, agency: str) -> list[Any]:
     return allowed
 
 
-def form_model(plan: PlanIndex, agency: str, period: Period, lang: Any) -> dict[str, Any]:
-    """What the page and its script need: the indicators, their targets and units, the
-    activity types, the period's window and deadline."""
+def form_model(plan: PlanIndex, agency: str, period: Period, lang: Any, today: date) -> dict[str, Any]:
+    """What the page and its script need: the indicators, their targets (as in force today) and
+    units, the activity types, the period's window and deadline."""
     indicators = []
     for code in sorted(plan.indicators_of(agency), key=_rule_order(plan, agency)):
         if plan.figure_source(agency, code) != "reported":
             continue  # counted from the agency's activities: entered as activities below
         indicator = plan.indicator(code)
-        target = _target_of(plan, agency, code, period)
+        target = _target_of(plan, agency, code, period, today)
         goal = target.target_value() if target is not None else None
+        goal = None if goal is None else indicator.whole(goal)  # as the aggregator judges: whole cases
         indicators.append(
             {
                 "code": code,
@@ -227,7 +228,7 @@ def install_form(app: FastAPI, container: Container) -> None:
         if current is None:
             return forbidden(request, who, 404, "form.no_rule")
         period = Period.parse(chosen) if chosen in periods else current
-        model = form_model(reported, agency, period, lang)
+        model = form_model(reported, agency, period, lang, today)
         start, end = model["window"]
         activity_day = min(max(today, start), end)  # an activity defaults to a day of the period
         config = {
