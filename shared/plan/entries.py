@@ -96,6 +96,8 @@ class Unit(Frozen):
     parent: str | None = None
     valid_from: date | None = None
     valid_to: date | None = None
+    # the units that take over its territory from the day after `valid_to` (a merger: one; a split: several)
+    successors: list[str] = []
     population: int | None = Field(default=None, ge=0)
 
     def active_on(self, d: date) -> bool:

@@ -55,6 +55,7 @@ class PlanIndex:
         self._own = {a.code: frozenset({a.unit, *plan.unit_descendants(a.unit)}) for a in plan.agencies}
         self._mine = {a: frozenset(plan.indicators_for(a)) for a in self.agency_codes}
         self._population = {u.code: u.population for u in plan.units}
+        self._spans = {u.code: (u.valid_from, u.valid_to) for u in plan.units if u.valid_from or u.valid_to}
         self._targets_by_agency: dict[str, list] = {}
         for t in plan.targets:
             self._targets_by_agency.setdefault(t.agency, []).append(t)
@@ -198,6 +199,29 @@ class PlanIndex:
                 "is not one of your units",
             )
 
+    def check_unit_in_force(self, unit: str | None, first: date, last: date) -> None:
+        """A unit of the plan is in force on some day of `first`..`last` (an event's day or its
+        period's window): one abolished before, or set up after, is refused naming who took over."""
+        if unit is None or unit not in self._spans:
+            return
+        start, end = self._spans[unit]
+        if (start is None or start <= last) and (end is None or first <= end):
+            return
+        found = self._units[unit]
+        if end is not None and end < first:
+            heirs = self.plan.successors_on(unit, first)
+            names = ", ".join(f"{c} ({self._units[c].name})" for c in heirs)
+            detail = f"unit {unit} ({found.name}) ended on {end}" + (
+                f"; from {end + timedelta(days=1)} its territory belongs to {names}: report for it"
+                if heirs
+                else ""
+            )
+            field = f"ended on {end}" + (f"; use {', '.join(heirs)}" if heirs else "")
+        else:
+            detail = f"unit {unit} ({found.name}) is in force only from {start}"
+            field = f"is in force only from {start}"
+        raise Rejected("unit-not-in-force", detail, ("data", "unit_code"), field)
+
     def check_unit(self, agency: str, unit: str | None) -> None:
         if unit is None:
             return
@@ -237,7 +261,8 @@ class PlanIndex:
             pass
         self.check_agency(agency)
         self.check_unit(agency, unit)
-        self.check_period(period)
+        checked = self.check_period(period)
+        self.check_unit_in_force(unit, *checked.window(self.cutoff_day))
         found = self._indicators.get(indicator)
         if found is None:
             mine = ", ".join(sorted(self.indicators_of(agency))) or "none"
@@ -279,10 +304,14 @@ class PlanIndex:
         self.check_unit(agency, unit)
         self._activities_ok.add(key)
 
-    def check_activity_day(self, day: str) -> None:
-        """The day (YYYY-MM-DD) lies in the plan's reporting year, else it would be counted nowhere."""
+    def check_activity_day(self, day: str, unit: str | None = None) -> None:
+        """The day (YYYY-MM-DD) lies in the plan's reporting year, else it would be counted nowhere,
+        and the activity's unit is in force on it."""
         if not self._first_iso <= day <= self._last_iso:
             self._outside_year(date.fromisoformat(day))
+        if unit is not None and unit in self._spans:
+            on = date.fromisoformat(day)
+            self.check_unit_in_force(unit, on, on)
 
     def _outside_year(self, day: date) -> None:
         year = Period.containing(day, "year", self.cutoff_day).year
@@ -341,6 +370,7 @@ class PlanIndex:
                 ("data", "year"),
                 f"must be {self.year}",
             )
+        self.check_unit_in_force(unit, self.first_day, self.last_day)
 
     def check_submission(self, agency: str, period: str) -> None:
         self.check_agency(agency)

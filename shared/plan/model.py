@@ -122,6 +122,21 @@ class Plan(Frozen):
                 problems.append((("units", i, "parent"), message))
             if u.valid_from and u.valid_to and u.valid_to < u.valid_from:
                 problems.append((("units", i, "valid_to"), "ends before valid_from"))
+            if u.successors and u.valid_to is None:
+                problems.append(
+                    (("units", i, "successors"), "a unit with successors ends: give its valid_to")
+                )
+            for j, code in enumerate(u.successors):
+                successor = units.get(code)
+                if successor is None:
+                    problems.append((("units", i, "successors", j), unknown_ref("unit", code, units)))
+                elif code == u.code:
+                    problems.append((("units", i, "successors", j), "a unit cannot succeed itself"))
+                elif u.valid_to and not successor.active_on(u.valid_to + timedelta(days=1)):
+                    message = (
+                        f"{code} is not in force on {u.valid_to + timedelta(days=1)}, the day {u.code} ends"
+                    )
+                    problems.append((("units", i, "successors", j), message))
 
         committees = [i for i, a in enumerate(self.agencies) if a.is_steering_committee]
         if not committees:
@@ -336,6 +351,16 @@ class Plan(Frozen):
     def target_versions(self, agency: str, indicator: str, period: str) -> list[tuple[date | None, Target]]:
         """A target's versions, oldest first: (the day it took effect, None for the plan's own; it)."""
         return list(self._versions.versions.get((agency, indicator, str(Period.parse(period))), ()))
+
+    def successors_on(self, unit_code: str, day: date) -> list[str]:
+        """The units in force on `day` that took over the unit's territory (itself if in force)."""
+        unit = self._units[unit_code]
+        if unit.active_on(day) or not unit.successors:
+            return [unit_code] if unit.active_on(day) else []
+        found: list[str] = []
+        for code in unit.successors:
+            found += [c for c in self.successors_on(code, day) if c not in found]
+        return found
 
     def unit_ancestors(self, unit_code: str) -> list[str]:
         """Parent first, up to the top of the hierarchy."""
