@@ -16,7 +16,6 @@ from sqlalchemy import select, text
 
 from services.aggregator.adapters.tables import kpis, reports
 from services.aggregator.adapters.unit_of_work import SqlUnitOfWork
-from services.aggregator.domain.planview import view
 from services.aggregator.service_layer.ports import Delivered
 from services.aggregator.service_layer.projector import Projector
 from shared.db import make_engine
@@ -49,10 +48,10 @@ async def run(url: str, batches: list[list], restart_at: int | None, distinct: l
                     "aggregator.kpis, aggregator.reports, aggregator.outbox"
                 )
             )
-        projector = Projector(SqlUnitOfWork(engine), view(PLAN), "status", "dlq")
+        projector = Projector(SqlUnitOfWork(engine), PLAN.index, "status", "dlq")
         for i, batch in enumerate(batches):
             if i == restart_at:  # a restarted replica: ledgers reloaded from the inbox
-                projector = Projector(SqlUnitOfWork(engine), view(PLAN), "status", "dlq")
+                projector = Projector(SqlUnitOfWork(engine), PLAN.index, "status", "dlq")
             await projector.apply(batch, NOW)
         expected_kpis, expected_reports = expected_projection(distinct)
         live_kpis, live_reports = await live_projection(engine)
@@ -62,7 +61,7 @@ async def run(url: str, batches: list[list], restart_at: int | None, distinct: l
         assert live_reports == expected_reports
         # ... and once every agency is evaluated (as the deadline check does), every KPI is
         agencies = {d.fact.agency for d in distinct}
-        await Projector(SqlUnitOfWork(engine), view(PLAN), "status", "dlq").apply(
+        await Projector(SqlUnitOfWork(engine), PLAN.index, "status", "dlq").apply(
             [], NOW, reevaluate=agencies
         )
         await projector.apply([], NOW, reevaluate=agencies)

@@ -10,7 +10,6 @@ import pytest
 from services.aggregator.adapters.unit_of_work import SqlUnitOfWork
 from services.aggregator.domain.facts import fact_from_event
 from services.aggregator.domain.history import fold
-from services.aggregator.domain.planview import view
 from services.aggregator.service_layer.projector import Projector
 from shared.db import make_engine
 from tests.aggregator.helpers import NOW, PLAN, event, fresh_database, live_kpis, recomputed_kpis, reported
@@ -22,7 +21,7 @@ KPI = ("CA-TINH", "drug_cases_detected", "2024")
 
 async def test_a_resend_at_another_offset_breaks_a_tie_as_the_inbox_does(database_url):
     engine = make_engine(await fresh_database(database_url))
-    projector = Projector(SqlUnitOfWork(engine), view(PLAN), "status", "dlq")
+    projector = Projector(SqlUnitOfWork(engine), PLAN.index, "status", "dlq")
     at = NOW - timedelta(days=1)
     first = reported("CA-TINH", "drug_cases_detected", "2024-06", 5, id="tie-a", time=at)
     second = reported("CA-TINH", "drug_cases_detected", "2024-06", 70, id="tie-b", time=at)
@@ -40,7 +39,7 @@ async def test_a_resend_at_another_offset_breaks_a_tie_as_the_inbox_does(databas
 
 async def test_a_redelivered_activity_counts_once_and_its_new_neighbours_count(database_url):
     engine = make_engine(await fresh_database(database_url))
-    projector = Projector(SqlUnitOfWork(engine), view(PLAN), "status", "dlq")
+    projector = Projector(SqlUnitOfWork(engine), PLAN.index, "status", "dlq")
     data = {"activity": "propaganda_session", "date": "2024-06-10", "participants": 40}
     events = [event("CA-TINH", "activity.recorded", data, id=f"act-{i}") for i in range(3)]
     try:

@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 
 from services.aggregator.adapters.decoding import poison
 from services.aggregator.adapters.memory import MemoryUnitOfWork
-from services.aggregator.domain.planview import view
 from services.aggregator.service_layer.ports import Delivered
 from services.aggregator.service_layer.projector import Projector
 from tests.aggregator.helpers import NOW, PLAN, event
@@ -31,7 +30,7 @@ def delivered(e, offset: int = 1):
 
 
 def projector(uow: MemoryUnitOfWork) -> Projector:
-    return Projector(uow, view(PLAN), "status", "dlq")
+    return Projector(uow, PLAN.index, "status", "dlq")
 
 
 async def test_a_batch_is_one_commit_with_its_figure_and_status_event():
