@@ -3,16 +3,14 @@ year, and one of a year no plan holds is refused at its field, naming the plans 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
 
-from services.intake.adapters.memory import MemoryCounters, MemoryPublisher, MemoryRegistry
 from services.intake.entrypoints.examples import examples
 from services.intake.service_layer.intake import Intake
-from shared.clock import ManualClock
 from shared.plan.book import PlanBook
-from tests.intake.unit.test_submit import TOPIC, plan
+from tests.intake.unit.test_submit import intake_on_fakes, plan
 from tests.plans import NEXT_YEAR_CODE, next_year_plan
 
 IN_2025 = datetime.fromisoformat("2025-01-20T08:00:00+07:00")
@@ -20,18 +18,7 @@ IN_2025 = datetime.fromisoformat("2025-01-20T08:00:00+07:00")
 
 @pytest.fixture
 async def intake() -> Intake:
-    publisher = MemoryPublisher()
-    await publisher.start()
-    return Intake(
-        PlanBook.of(plan().plan, next_year_plan()),
-        MemoryRegistry(),
-        publisher,
-        MemoryCounters(),
-        events_topic=TOPIC,
-        clock=ManualClock(IN_2025),
-        max_skew=timedelta(minutes=5),
-        retry_delay_s=0,
-    )
+    return await intake_on_fakes(PlanBook.of(plan().plan, next_year_plan()), IN_2025)
 
 
 def of(kind: str, id: str, **data) -> dict:

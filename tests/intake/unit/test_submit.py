@@ -14,6 +14,7 @@ from services.intake.service_layer.intake import Intake
 from services.intake.service_layer.ports import KafkaUnavailable, RegistryUnavailable
 from shared.clock import ManualClock
 from shared.plan import load_plan
+from shared.plan.book import Plans
 from shared.plan.index import PlanIndex
 from shared.settings import DEFAULT_PLAN
 
@@ -26,20 +27,25 @@ def plan() -> PlanIndex:
     return load_plan(DEFAULT_PLAN).index
 
 
-@pytest.fixture
-async def intake() -> Intake:
+async def intake_on_fakes(plans: Plans, now: datetime) -> Intake:
+    """`Intake` on its in-memory ports, its clock pinned at `now`."""
     publisher = MemoryPublisher()
     await publisher.start()
     return Intake(
-        plan(),
+        plans,
         MemoryRegistry(),
         publisher,
         MemoryCounters(),
         events_topic=TOPIC,
-        clock=ManualClock(NOW),
+        clock=ManualClock(now),
         max_skew=timedelta(minutes=5),
         retry_delay_s=0,
     )
+
+
+@pytest.fixture
+async def intake() -> Intake:
+    return await intake_on_fakes(plan(), NOW)
 
 
 def report(id: str = "r-1", **data) -> dict:
