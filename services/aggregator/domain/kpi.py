@@ -84,9 +84,8 @@ def evaluate(
     goal = target.target_value(denominator, baseline)
     due = end_of_day(target.due, plan.tz) if target.due else None
     start, end = target.span(plan.cutoff_day)
-    if (
-        goal is None
-    ):  # a ratio's denominator, or a recorded baseline, nobody reported: nothing to judge against
+    # a ratio's denominator, or a recorded baseline, that nobody reported: nothing to judge against
+    if goal is None:
         status = KpiStatus.NO_DATA if day >= start else KpiStatus.ON_TRACK  # once figures are due
         return Kpi(ledger.agency, target.indicator, target.period, actual, None, None, None, status, due)
     goal = indicator.whole(goal)
