@@ -224,6 +224,19 @@ class Pipeline:
         )
         return self.tokens
 
+    def send(self, agency: str, body: dict | list[dict], timeout: float = 30) -> httpx.Response:
+        """POST an event (a dict) or a batch (a list) to intake with the agency's token."""
+        batch = isinstance(body, list)
+        return httpx.post(
+            self.url("intake") + ("/v1/events/batch" if batch else "/v1/events"),
+            json=body,
+            timeout=timeout,
+            headers={
+                "Authorization": f"Bearer {self.tokens[agency]}",
+                "Content-Type": f"application/cloudevents{'-batch' if batch else ''}+json",
+            },
+        )
+
     def revoke(self, agency: str) -> list[str]:
         from services.intake.adapters.tokens import TokenRepository
         from shared.db import make_engine

@@ -239,15 +239,7 @@ def test_two_nodes_lost_below_min_insync_then_one_back(healthy, fresh_database_u
     killed = time.monotonic()
 
     def post_probe() -> httpx.Response:
-        return httpx.post(
-            pipe.url("intake") + "/v1/events",
-            json=probe_event,
-            timeout=20,
-            headers={
-                "Authorization": f"Bearer {pipe.tokens[probe_agency]}",
-                "Content-Type": "application/cloudevents+json",
-            },
-        )
+        return pipe.send(probe_agency, probe_event, timeout=20)
 
     answers = []
     while time.monotonic() - killed < 12:

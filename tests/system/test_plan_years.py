@@ -65,18 +65,10 @@ def _kpis(pipe: Pipeline, agency: str) -> dict[tuple[str, str], dict]:
 
 
 def test_reporting_across_the_year_boundary_with_a_target_from_the_recorded_2024_figure(pipe):
-    tokens = pipe.issue_tokens([POLICE, BORDER])
+    pipe.issue_tokens([POLICE, BORDER])
 
     def send(agency: str, events: list[dict]) -> list[dict]:
-        answer = httpx.post(
-            pipe.url("intake") + "/v1/events/batch",
-            json=events,
-            timeout=30,
-            headers={
-                "Authorization": f"Bearer {tokens[agency]}",
-                "Content-Type": "application/cloudevents-batch+json",
-            },
-        )
+        answer = pipe.send(agency, events)
         assert answer.status_code == 200, answer.text
         return answer.json()["results"]
 
