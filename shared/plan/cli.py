@@ -208,18 +208,25 @@ def _amendment_lines(
     return lines
 
 
+def _percent(factor: float, lang: Lang) -> str:
+    """52.5 % stays 52.5 % (not 52 %), written with the language's decimal mark."""
+    text = f"{round(factor * 100, 2):g}%"
+    return text.replace(".", ",") if lang == "vi" else text
+
+
 def _row(plan: Plan, t: Target, words: dict[str, str], lang: Lang) -> list[str]:
     """Rule, agency, indicator, period, the figure to reach, in the leader's words."""
     indicator = plan.indicator(t.indicator)
     unit = indicator.unit_label(lang)
+    factor = _percent(t.factor or 0, lang)
     if t.kind == "baseline_relative" and t.recorded_baseline:
-        figure = words["show.recorded"].format(factor=f"{t.factor:.0%}", year=t.baseline_year)
+        figure = words["show.recorded"].format(factor=factor, year=t.baseline_year)
     elif t.kind == "baseline_relative":
         goal = indicator.whole(t.target_value() or 0)
-        figure = f"≥ {t.factor:.0%} × {t.baseline_value:g} ({t.baseline_year}) = {goal:g} {unit}"
+        figure = f"≥ {factor} × {t.baseline_value:g} ({t.baseline_year}) = {goal:g} {unit}"
     elif t.kind == "ratio":
         denominator = plan.indicator(t.denominator or "").display_name(lang)
-        figure = words["show.ratio"].format(factor=f"{t.factor:.0%}", denominator=denominator.lower())
+        figure = words["show.ratio"].format(factor=factor, denominator=denominator.lower())
     else:
         figure = f"≥ {t.value:g} {unit}"
         if t.due is not None:

@@ -116,12 +116,30 @@ class AgencyKind(_Named):
     """What sort of agency it is (commune_committee, district_police ...): what target rules select."""
 
 
+class Predecessor(Frozen):
+    """An agency whose work this one took over, and how much of it (a split shares it out)."""
+
+    agency: str
+    share: float = Field(default=1.0, gt=0, le=1)
+
+
 class Agency(_Named):
     unit: str
     kind: str | None = None  # one of the plan's agency_kinds; an agency without one is in no rule
     parent: str | None = None  # the agency alerts escalate to
     leaders: list[Leader] = []
     is_steering_committee: bool = False
+    # in force from/to (None: open); an agency of an abolished unit says so, with its successors
+    valid_from: date | None = None
+    valid_to: date | None = None
+    # the agencies whose work it takes over from the day after theirs ends (docs/plan.md)
+    predecessors: list[Predecessor] = []
+
+    @field_validator("predecessors", mode="before")
+    @classmethod
+    def _codes_or_shares(cls, v: Any) -> Any:
+        # `predecessors: [UBND-A]` is a whole takeover; `{agency: UBND-A, share: 0.4}` a part of a split
+        return [{"agency": p} if isinstance(p, str) else p for p in v] if isinstance(v, list) else v
 
 
 class Indicator(_Named):

@@ -56,6 +56,8 @@ class PlanIndex:
         self._mine = {a: frozenset(plan.indicators_for(a)) for a in self.agency_codes}
         self._population = {u.code: u.population for u in plan.units}
         self._spans = {u.code: (u.valid_from, u.valid_to) for u in plan.units if u.valid_from or u.valid_to}
+        self._agency_spans = {a: plan.agency_span(a) for a in self.agency_codes if any(plan.agency_span(a))}
+        self._month_reported: set[tuple[str, str]] = set()  # (agency, activity day) in a period it reports
         self._targets_by_agency: dict[str, list] = {}
         for t in plan.targets:
             self._targets_by_agency.setdefault(t.agency, []).append(t)
@@ -222,6 +224,34 @@ class PlanIndex:
             field = f"is in force only from {start}"
         raise Rejected("unit-not-in-force", detail, ("data", "unit_code"), field)
 
+    def check_agency_in_force(self, agency: str, period: Period) -> None:
+        """The agency makes this period's report (`Plan.agency_reports`): one closed by the period's
+        cut-off is refused naming who holds its work, one not yet set up naming when it starts."""
+        if agency not in self._agency_spans or self.plan.agency_reports(agency, period):
+            return
+        start, end = self._agency_spans[agency]
+        last = period.window(self.cutoff_day)[1]
+        found = self._agencies[agency]
+        if end is not None and end < last:
+            heirs = self.plan.agency_successors_on(agency, last)
+            names = ", ".join(f"{c} ({self._agencies[c].name_en})" for c in heirs)
+            detail = (
+                f"{agency} ({found.name_en}) ended on {end}; the report of {period} (its window ends on {last}) "
+                + (
+                    f"is made by {names}, which took over its work"
+                    if heirs
+                    else "has no successor in the plan"
+                )
+            )
+            field = f"ended on {end}" + (f"; {period} is reported by {', '.join(heirs)}" if heirs else "")
+        else:
+            detail = (
+                f"{agency} ({found.name_en}) is in force only from {start}: it reports the periods whose "
+                f"window ends from then on, and {period}'s ends on {last}"
+            )
+            field = f"is in force only from {start}"
+        raise Rejected("agency-not-in-force", detail, ("source",), field)
+
     def check_unit(self, agency: str, unit: str | None) -> None:
         if unit is None:
             return
@@ -262,6 +292,7 @@ class PlanIndex:
         self.check_agency(agency)
         self.check_unit(agency, unit)
         checked = self.check_period(period)
+        self.check_agency_in_force(agency, checked)
         self.check_unit_in_force(unit, *checked.window(self.cutoff_day))
         found = self._indicators.get(indicator)
         if found is None:
@@ -304,11 +335,15 @@ class PlanIndex:
         self.check_unit(agency, unit)
         self._activities_ok.add(key)
 
-    def check_activity_day(self, day: str, unit: str | None = None) -> None:
+    def check_activity_day(self, day: str, unit: str | None = None, agency: str | None = None) -> None:
         """The day (YYYY-MM-DD) lies in the plan's reporting year, else it would be counted nowhere,
-        and the activity's unit is in force on it."""
+        the activity's unit is in force on it, and the agency reports the month it counts into."""
         if not self._first_iso <= day <= self._last_iso:
             self._outside_year(date.fromisoformat(day))
+        if agency in self._agency_spans and (agency, day) not in self._month_reported:
+            month = Period.containing(date.fromisoformat(day), "month", self.cutoff_day)
+            self.check_agency_in_force(agency, month)
+            self._month_reported.add((agency, day))
         if unit is not None and unit in self._spans:
             on = date.fromisoformat(day)
             self.check_unit_in_force(unit, on, on)
@@ -370,11 +405,12 @@ class PlanIndex:
                 ("data", "year"),
                 f"must be {self.year}",
             )
+        self.check_agency_in_force(agency, Period(year, "year", 1))
         self.check_unit_in_force(unit, self.first_day, self.last_day)
 
     def check_submission(self, agency: str, period: str) -> None:
         self.check_agency(agency)
-        self.check_period(period)
+        self.check_agency_in_force(agency, self.check_period(period))
 
 
 @lru_cache(maxsize=4096)  # a plan year has 19 periods; agencies send the same few all the time

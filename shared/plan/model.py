@@ -78,6 +78,8 @@ class Plan(Frozen):
     _plan_index: Any = PrivateAttr(default=None)
     _replaced: dict[str, list[tuple[Target, int]]] = PrivateAttr(default_factory=dict)
     _versions: TargetVersions = PrivateAttr(default=TargetVersions({}))
+    _agency_spans: dict[str, tuple[date | None, date | None]] = PrivateAttr(default_factory=dict)
+    _successors: dict[str, list[str]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _cross_check(self) -> Plan:
@@ -90,6 +92,7 @@ class Plan(Frozen):
         self._units, self._agencies, self._indicators = units, agencies, indicators
         self._activity_types = self._index("activity_types", self.activity_types, problems)
         kinds = self._index("agency_kinds", self.agency_kinds, problems)
+        self._agency_spans = {a.code: (a.valid_from, a.valid_to) for a in self.agencies}
         located = self._expand_targets(units, indicators, kinds, problems)
         target_refs = (
             ("agency", agencies, "agency"),
@@ -138,6 +141,7 @@ class Plan(Frozen):
                     )
                     problems.append((("units", i, "successors", j), message))
 
+        problems += self._check_succession(agencies)
         committees = [i for i, a in enumerate(self.agencies) if a.is_steering_committee]
         if not committees:
             message = "no agency is the steering committee (is_steering_committee: true)"
@@ -201,6 +205,47 @@ class Plan(Frozen):
             self._ancestors[u.code] = chain
         return self
 
+    def _check_succession(self, agencies: dict[str, Agency]) -> list[tuple[Loc, str]]:
+        """Agencies' validity and who takes over whose work: a predecessor ends, its successor is
+        in force the next day, and a split shares out at most all of the work."""
+        problems: list[tuple[Loc, str]] = []
+        taken: dict[str, list[tuple[int, int]]] = {}  # predecessor -> (agency, entry) that name it
+        for i, a in enumerate(self.agencies):
+            start, end = self._agency_spans[a.code]
+            if start and end and end < start:
+                problems.append((("agencies", i, "valid_to"), f"ends on {end}, before it starts on {start}"))
+            for j, p in enumerate(a.predecessors):
+                where: Loc = ("agencies", i, "predecessors", j, "agency")
+                before = self._agency_spans.get(p.agency)
+                if before is None:
+                    problems.append((where, unknown_ref("agency", p.agency, agencies)))
+                elif p.agency == a.code:
+                    problems.append((where, "an agency cannot succeed itself"))
+                elif before[1] is None:
+                    message = f"{p.agency} never ends (it has no valid_to): nothing passes to {a.code}"
+                    problems.append((where, message))
+                elif not self.agency_in_force_on(a.code, before[1] + timedelta(days=1)):
+                    day = before[1] + timedelta(days=1)
+                    problems.append(
+                        (where, f"{a.code} is not in force on {day}, the day after {p.agency} ends")
+                    )
+                else:
+                    taken.setdefault(p.agency, []).append((i, j))
+        for code, entries in taken.items():
+            shares = [(self.agencies[i].code, self.agencies[i].predecessors[j].share) for i, j in entries]
+            total = sum(share for _, share in shares)
+            if total > 1 + 1e-9:
+                i, j = entries[-1]
+                named = ", ".join(f"{c} {share:g}" for c, share in shares)
+                message = (
+                    f"the shares of {code}'s work add up to {total:g} ({named}): "
+                    "a split shares out at most all of it (give each successor its `share`)"
+                )
+                problems.append((("agencies", i, "predecessors", j, "share"), message))
+            for i, _ in entries:
+                self._successors.setdefault(code, []).append(self.agencies[i].code)
+        return problems
+
     def _expand_targets(
         self,
         units: dict[str, Unit],
@@ -216,7 +261,7 @@ class Plan(Frozen):
                 message = "only a target rule's targets name a rule; a row of its own replaces the rule's"
                 problems.append((("targets", i, "rule"), message))
         expansions, rule_problems = expand_rules(
-            self.target_rules, self.agencies, units, indicators, kinds, self.year
+            self.target_rules, self.agencies, units, indicators, kinds, self.year, self.agency_reports
         )
         problems += rule_problems
         located: list[tuple[Target, Callable[[str], Loc]]] = []
@@ -250,6 +295,15 @@ class Plan(Frozen):
             problems.append((where("due"), f"{t.due} is outside the window of {t.period} ({start}..{end})"))
         if t.denominator == t.indicator:
             problems.append((where("denominator"), "a ratio cannot be its own denominator"))
+        if (
+            t.agency in self._agency_spans
+            and period.year == self.year
+            and not self.agency_reports(t.agency, period)
+        ):
+            opens, closes = self._agency_spans[t.agency]
+            span = " ".join(x for x in (opens and f"from {opens}", closes and f"to {closes}") if x)
+            message = f"{t.agency} is in force only {span}: it makes no report for {t.period}"
+            problems.append((where("period"), message))
         key = (t.agency, t.indicator, t.period)
         if key in self._targets:
             problems.append((where("")[:-1], f"a second target for {t.agency} / {t.indicator} / {t.period}"))
@@ -387,8 +441,36 @@ class Plan(Frozen):
         return datetime.combine(day, time.max, tzinfo=self.tz)
 
     def reporting_periods(self, agency_code: str) -> list[Period]:
+        """The periods the agency reports: its rule's, while it is in force (`agency_reports`)."""
         rule = self._rules.get(agency_code)
-        return periods_of_year(self.year, rule.period_kind) if rule else []
+        if rule is None:
+            return []
+        return [
+            p for p in periods_of_year(self.year, rule.period_kind) if self.agency_reports(agency_code, p)
+        ]
+
+    def agency_span(self, code: str) -> tuple[date | None, date | None]:
+        """The first and last day the agency is in force (None: open)."""
+        return self._agency_spans[code]
+
+    def agency_in_force_on(self, code: str, day: date) -> bool:
+        start, end = self._agency_spans[code]
+        return (start is None or start <= day) and (end is None or day <= end)
+
+    def agency_reports(self, code: str, period: Period) -> bool:
+        """The agency makes the period's report: the period's window ends while it is in force. A
+        period straddling a reform belongs to whoever holds the work at its cut-off, so each
+        period has one reporting agency, and nothing counts twice or falls between the two."""
+        return self.agency_in_force_on(code, period.window(self.cutoff_day)[1])
+
+    def agency_successors_on(self, code: str, day: date) -> list[str]:
+        """The agencies in force on `day` that hold the agency's work (itself if in force)."""
+        if self.agency_in_force_on(code, day):
+            return [code]
+        found: list[str] = []
+        for heir in self._successors.get(code, ()):
+            found += [c for c in self.agency_successors_on(heir, day) if c not in found]
+        return found
 
     def escalation_chain(self, agency_code: str) -> list[Agency]:
         """Parent agency, its parent, ..., ending with the steering committee (empty for it)."""

@@ -28,7 +28,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator
 
 from shared.plan.entries import Agency, Code, Frozen, Loc, Target, Unit, unknown_ref
-from shared.plan.periods import periods_of_year
+from shared.plan.periods import Period, periods_of_year
 from shared.plan.rollups import unit_within
 
 # the Target fields a rule passes on (and a `per_agency` entry may replace); the rest it sets itself
@@ -114,9 +114,11 @@ def expand_rules(
     indicators: dict[str, Any],
     kinds: dict[str, Any],
     year: int,
+    reports: Callable[[str, Period], bool] = lambda agency, period: True,
 ) -> tuple[list[Expansion], list[tuple[Loc, str]]]:
     """Every rule's targets in rule order (agencies in plan order, periods in time order), and
-    every problem of the rules. Of two rules making one target, the first keeps it."""
+    every problem of the rules. Of two rules making one target, the first keeps it. An agency gets
+    targets only for the periods it `reports` (those whose window ends while it is in force)."""
     problems: list[tuple[Loc, str]] = []
     made: dict[tuple[str, str, str], Expansion] = {}
     conflicts: dict[tuple[int, int], list[str]] = {}
@@ -126,7 +128,7 @@ def expand_rules(
         if rule.id in seen_ids:
             problems.append(((*loc, "id"), f"duplicate rule id {rule.id!r}"))
         seen_ids.add(rule.id)
-        expansions = _expand_one(i, rule, agencies, units, indicators, kinds, year, problems.append)
+        expansions = _expand_one(i, rule, agencies, units, indicators, kinds, year, reports, problems.append)
         for e in expansions:
             t = e.target
             first = made.setdefault((t.agency, t.indicator, t.period), e)
@@ -152,6 +154,7 @@ def _expand_one(
     indicators: dict[str, Any],
     kinds: dict[str, Any],
     year: int,
+    reports: Callable[[str, Period], bool],
     problem: Callable[[tuple[Loc, str]], None],
 ) -> list[Expansion]:
     loc: Loc = ("target_rules", i)
@@ -221,6 +224,8 @@ def _expand_one(
         own_key, own_fields = own.get(agency.code, (None, TargetFields()))
         given = own_fields.given()
         for period in periods:
+            if not _reports(reports, agency.code, period):
+                continue
             try:
                 target = Target.model_validate({**common, **given, "agency": agency.code, "period": period})
             except ValidationError as exc:
@@ -238,3 +243,10 @@ def _expand_one(
                 continue
             expansions.append(Expansion(target, i, own_key, frozenset(given), rule.every is not None))
     return expansions
+
+
+def _reports(reports: Callable[[str, Period], bool], agency: str, period: Any) -> bool:
+    try:
+        return reports(agency, Period.parse(str(period)))
+    except ValueError:  # a malformed period is the target's own error, worded where it is checked
+        return True

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.aggregator.adapters import repository as repo
 from services.aggregator.adapters.tables import kpis, reports
-from services.aggregator.domain.baselines import baselines_of
+from services.aggregator.domain.baselines import baseline_sources, baselines_of, recorded_keys, sources_of
 from services.aggregator.domain.history import fold, history
 from services.aggregator.domain.kpi import evaluate_agency
 from services.aggregator.domain.ledger import AgencyLedger
@@ -123,15 +123,24 @@ class Queries:
         """The agency's recorded baselines as of `now`: the figure each target takes, the moment it
         froze, the year's figure as recorded now (a later correction shows here, not in the
         target), and the events behind the frozen figure."""
+        keys = recorded_keys(self.plans, agency)
+        sources = sources_of(self.plans, agency, keys)
         async with self.engine.connect() as conn:
-            facts = await repo.load_facts(conn, [agency])
+            facts = await repo.load_facts(conn, [agency, *sources])
             frozen = (await repo.frozen_baselines(conn, self.plans, [agency], now)).get(agency, {})
-            recorded = await repo.recorded_times(conn, agency)
-        ledger = fold(facts, self.plans).get(agency, AgencyLedger(agency))
+            recorded = {}
+            for source in dict.fromkeys([agency, *sources]):
+                recorded.update(await repo.recorded_times(conn, source))
+        ledgers = fold(facts, self.plans)
+        ledger = ledgers.get(agency, AgencyLedger(agency))
         out = []
-        for (indicator, year), b in sorted(baselines_of(ledger, self.plans, now, frozen).items()):
+        for (indicator, year), b in sorted(baselines_of(ledger, self.plans, now, frozen, ledgers).items()):
             known = [f for f in facts if not b.frozen or recorded.get(f.id, now) <= b.frozen_at]
-            behind = history(known, self.plans.index_for(year=year), agency, indicator, str(year))
+            plan = self.plans.index_for(year=year)
+            behind = [
+                e for source, _ in baseline_sources(self.plans, agency, year)
+                for e in history(known, plan, source, indicator, str(year))
+            ]  # fmt: skip
             out.append(
                 {
                     "indicator": indicator,
@@ -142,7 +151,8 @@ class Queries:
                     "now": b.now,
                     "changed_since": b.changed_since,
                     "events": [
-                        {k: e[k] for k in ("id", "type", "time", "role", "value") if k in e} for e in behind
+                        {k: e[k] for k in ("source", "id", "type", "time", "role", "value") if k in e}
+                        for e in behind
                     ],
                 }
             )

@@ -21,7 +21,7 @@ from services.aggregator.adapters.tables import (
     reports,
     version_seq,
 )
-from services.aggregator.domain.baselines import BaselineKey, due_to_freeze, frozen_figures
+from services.aggregator.domain.baselines import BaselineKey, due_to_freeze, frozen_figures, sources_of
 from services.aggregator.domain.facts import Fact
 from services.aggregator.domain.kpi import Kpi, Report
 from services.aggregator.service_layer.ports import Recorded
@@ -309,6 +309,6 @@ async def frozen_baselines(
     out: dict[str, dict[BaselineKey, float | None]] = {}
     for agency in agencies:
         for moment, keys in due_to_freeze(plans, agency, now).items():
-            facts = await load_facts(conn, [agency], known_by=moment)
+            facts = await load_facts(conn, sources_of(plans, agency, keys), known_by=moment)
             out.setdefault(agency, {}).update(frozen_figures(facts, plans, agency, keys))
     return out

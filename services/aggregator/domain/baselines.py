@@ -6,6 +6,11 @@ the day the agency's last report of that year was due (the end of the year's win
 with no reporting rule). Nothing recorded later moves it, so a correction to the old year changes
 that year's figure but not this year's target; `Baseline.now` reports the difference instead.
 Before that moment the baseline is provisional: the year's figure as it stands.
+
+An agency that did not exist in the baseline year takes its predecessors' figures (`predecessors`
+in its plan, each by its share of the work): a commune committee set up on 1 July 2025 has, as
+its 2024 baseline, the shares of the committees whose territory it took over. Such a baseline is
+read from the predecessors' facts recorded by their last freeze moment; before it, it is unknown.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from services.aggregator.domain.facts import Fact
 from services.aggregator.domain.history import fold
 from services.aggregator.domain.ledger import AgencyLedger
 from shared.plan.book import Plans
+from shared.plan.entries import Predecessor
 from shared.plan.index import PlanIndex
 from shared.plan.periods import Period
 
@@ -37,7 +43,7 @@ class Baseline:
 
     @property
     def changed_since(self) -> bool:
-        return self.frozen and self.now != self.value
+        return self.frozen and self.now is not None and self.now != self.value
 
 
 def recorded_keys(plans: Plans, agency: str) -> frozenset[BaselineKey]:
@@ -55,12 +61,45 @@ def _recorded_keys(plans: Plans, agency: str) -> frozenset[BaselineKey]:
     )
 
 
+def baseline_sources(plans: Plans, agency: str, year: int) -> tuple[tuple[str, float], ...]:
+    """Whose figures of `year` make the agency's baseline, with their weights: its own if the
+    year's plan has it, else its predecessors' (by their shares), back through the plans."""
+    return _sources(plans.index, agency, year)
+
+
+@lru_cache(maxsize=4096)
+def _sources(plans: Plans, agency: str, year: int) -> tuple[tuple[str, float], ...]:
+    if agency in _plan_of(plans, year).agency_codes:
+        return ((agency, 1.0),)
+    newest = (p for p in reversed(plans.indexes) if agency in p.agency_codes)
+    declared: list[Predecessor] = next((p.agency(agency).predecessors for p in newest), [])
+    weights: dict[str, float] = {}
+    for before in declared:
+        for source, share in _sources(plans, before.agency, year):
+            weights[source] = weights.get(source, 0.0) + share * before.share
+    return tuple(weights.items())
+
+
+def sources_of(plans: Plans, agency: str, keys: Iterable[BaselineKey]) -> list[str]:
+    """The agencies whose facts the baselines `keys` of the agency are read from."""
+    return list(dict.fromkeys(s for _, year in keys for s, _ in baseline_sources(plans, agency, year)))
+
+
 def freeze_moment(plans: Plans, agency: str, year: int) -> datetime:
-    """The end of the day the agency's last report of `year` was due (of the year's window)."""
+    """The end of the day the agency's last report of `year` was due (of the year's window); for
+    a baseline of predecessors', the last of theirs."""
+    sources = baseline_sources(plans, agency, year)
+    if sources != ((agency, 1.0),):
+        return max((freeze_moment(plans, s, year) for s, _ in sources), default=_year_end(plans, year))
     plan = _plan_of(plans, year)
     periods = plan.reporting_periods(agency)
     if periods:
         return plan.deadline(agency, periods[-1])
+    return _year_end(plans, year)
+
+
+def _year_end(plans: Plans, year: int) -> datetime:
+    plan = _plan_of(plans, year)
     last_day = Period(year, "year", 1).window(plan.cutoff_day)[1]
     return datetime.combine(last_day, time.max, tzinfo=plan.tz)
 
@@ -84,13 +123,27 @@ def figure(ledger: AgencyLedger, plans: Plans, indicator: str, year: int) -> flo
     return ledger.actual(indicator, str(year), _plan_of(plans, year))
 
 
+def carried(
+    ledgers: dict[str, AgencyLedger], plans: Plans, agency: str, indicator: str, year: int
+) -> float | None:
+    """The baseline's figure from its sources' ledgers: None unless every source has one (a
+    missing predecessor would understate it; no guess)."""
+    total = 0.0
+    for source, share in baseline_sources(plans, agency, year):
+        found = figure(ledgers.get(source, AgencyLedger(source)), plans, indicator, year)
+        if found is None:
+            return None
+        total += share * found
+    return total
+
+
 def frozen_figures(
     facts_recorded_by: Iterable[Fact], plans: Plans, agency: str, keys: Iterable[BaselineKey]
 ) -> dict[BaselineKey, float | None]:
-    """The frozen baselines from the agency's facts recorded by their freeze moments (the caller
-    loads them: `freeze_moment`)."""
-    ledger = fold(facts_recorded_by, plans).get(agency, AgencyLedger(agency))
-    return {key: figure(ledger, plans, *key) for key in keys}
+    """The frozen baselines from the facts of their sources (`sources_of`) recorded by their
+    freeze moments (the caller loads them: `freeze_moment`)."""
+    ledgers = fold(facts_recorded_by, plans)
+    return {key: carried(ledgers, plans, agency, *key) for key in keys}
 
 
 def baselines_of(
@@ -98,13 +151,19 @@ def baselines_of(
     plans: Plans,
     now: datetime,
     frozen: dict[BaselineKey, float | None] | None = None,
+    sources: dict[str, AgencyLedger] | None = None,
 ) -> dict[BaselineKey, Baseline]:
     """Every recorded baseline of the agency as of `now`: frozen ones from `frozen` (required once
-    their moment has passed), provisional ones from the live ledger."""
+    their moment has passed), provisional ones from the live ledgers: the agency's own, and its
+    predecessors' in `sources` (without them, a baseline of predecessors' is unknown until frozen)."""
+    ledgers = {**(sources or {}), ledger.agency: ledger}
     out = {}
     for indicator, year in recorded_keys(plans, ledger.agency):
         moment = freeze_moment(plans, ledger.agency, year)
-        current = figure(ledger, plans, indicator, year)
+        own = baseline_sources(plans, ledger.agency, year) == ((ledger.agency, 1.0),)
+        current = (
+            carried(ledgers, plans, ledger.agency, indicator, year) if own or sources is not None else None
+        )
         is_frozen = now > moment
         if is_frozen and (frozen is None or (indicator, year) not in frozen):
             raise LookupError(

@@ -165,7 +165,7 @@ def _activity(plans: Plans, agency: str, data: dict) -> None:
         raise ValueError(f"date {day!r} is not YYYY-MM-DD in the years {MIN_YEAR}-{MAX_YEAR}")
     plan = plans.index_for(day=day)
     plan.check_activity(agency, data["activity"], data.get("unit_code"))  # remembered
-    plan.check_activity_day(day, data.get("unit_code"))
+    plan.check_activity_day(day, data.get("unit_code"), agency)
     participants = data.get("participants", 0)
     if type(participants) is not int or not 0 <= participants <= 10_000_000:
         raise TypeError("participants must be an integer from 0 to 10,000,000")

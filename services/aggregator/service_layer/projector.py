@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from services.aggregator.domain.baselines import BaselineKey, due_to_freeze, frozen_figures
+from services.aggregator.domain.baselines import BaselineKey, due_to_freeze, frozen_figures, sources_of
 from services.aggregator.domain.changes import kpi_changes, report_changes
 from services.aggregator.domain.facts import SUBMITTED
 from services.aggregator.domain.kpi import Kpi, Report, evaluate_agency
@@ -296,7 +296,7 @@ class Projector:
         for agency in agencies:
             cached = self._cache[agency]
             for moment, keys in due_to_freeze(self.plans, agency, now, cached.frozen).items():
-                facts = await tx.inbox.load_facts([agency], known_by=moment)
+                facts = await tx.inbox.load_facts(sources_of(self.plans, agency, keys), known_by=moment)
                 cached.frozen.update(frozen_figures(facts, self.plans, agency, keys))
 
     async def _load_stale_ledgers(self, tx: Transaction, versions: dict[str, int]) -> None:

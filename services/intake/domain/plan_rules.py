@@ -130,7 +130,7 @@ def check_content(event, plan: PlanIndex, now: datetime, max_skew: timedelta) ->
             return _check_indicator_value(event, plan, limit)
         if isinstance(event, ActivityRecordedEvent):
             plan.check_activity(agency, data.activity, data.unit_code)
-            plan.check_activity_day(data.date.isoformat(), data.unit_code)
+            plan.check_activity_day(data.date.isoformat(), data.unit_code, agency)
             plan.check_figure_source(agency, activity=data.activity)
             return _check_activity(event, plan, now)
         if isinstance(event, ReportSubmittedEvent):

@@ -31,6 +31,7 @@ REASONS: dict[str, tuple[int, str]] = {
     "unknown-activity": (422, "Unknown activity type"),
     "unknown-unit": (422, "Unknown unit"),
     "unit-not-in-force": (422, "The unit is not in force on the event's date"),
+    "agency-not-in-force": (422, "The agency does not make this period's report"),
     "outside-plan-year": (422, "Outside the plan's year"),
     "value-above-cap": (422, "Value above the plan's cap"),
     "time-in-future": (422, "Event time lies in the future"),

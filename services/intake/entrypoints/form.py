@@ -63,8 +63,9 @@ _env = page_environment([INTAKE_DIR / "templates"])
 
 def reporting_period(plan: PlanIndex, agency: str, today: date) -> Period | None:
     """The period the agency is reporting now: the last one whose window closed, until its
-    deadline passes; then the one in progress. Kept inside the plan year (before it, the first
-    period; after it, the last). None for an agency with no reporting rule."""
+    deadline passes; then the one in progress. Kept inside the plan year and the agency's time in
+    force (before them, the first period; after them, the last). None for an agency with no
+    reporting rule."""
     periods = list(plan.reporting_periods(agency))
     if not periods:
         return None
@@ -74,6 +75,9 @@ def reporting_period(plan: PlanIndex, agency: str, today: date) -> Period | None
         return periods[0]
     if current.year > plan.year:
         return periods[-1]
+    if current not in periods:  # before or after the agency's time in force (a reform)
+        early = current.window(plan.cutoff_day)[1] < periods[0].window(plan.cutoff_day)[1]
+        return periods[0] if early else periods[-1]
     at = periods.index(current)
     if at > 0 and today <= plan.deadline(agency, periods[at - 1]).date():
         return periods[at - 1]

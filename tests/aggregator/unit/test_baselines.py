@@ -5,17 +5,19 @@ target, and is reported); the same from a cold cache; refused without the 2024 p
 
 from __future__ import annotations
 
-from datetime import timedelta
+import math
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from services.aggregator.adapters.memory import MemoryUnitOfWork
-from services.aggregator.domain.baselines import baselines_of, freeze_moment, frozen_figures
+from services.aggregator.domain.baselines import baseline_sources, baselines_of, freeze_moment, frozen_figures
 from services.aggregator.domain.history import fold
 from services.aggregator.service_layer.projector import Projector
 from shared.plan import PlanError
 from shared.plan.book import PlanBook, load_plans
+from shared.settings import REPO_ROOT
 from tests.aggregator.helpers import PLAN, event, reported
 from tests.aggregator.unit.test_plan_years import delivered
 from tests.plans import next_year_plan, next_year_text
@@ -90,3 +92,40 @@ def test_a_recorded_baseline_needs_its_years_plan_loaded(tmp_path: Path):
     assert issue.field == "target_rules police-cases-105"
     assert issue.message.startswith("a baseline recorded in 2024 (for CA-TINH, CA-DONG-HA, CA-HUONG-HOA")
     assert issue.message.endswith("needs the 2024 plan loaded beside this one; plans loaded: 2025")
+
+
+async def test_a_new_commune_takes_its_predecessors_2024_figures_by_their_shares():
+    """The shipped plans: Khe Sanh commune (from 1 July 2025) succeeds the township's committee
+    (all of its work) and 0.3 of the Hướng Hóa district committee's; its H2 2025 participants
+    target is 52.5 % of that, from what was recorded by their last 2024 cut-off."""
+    shipped = load_plans(REPO_ROOT / "plans")
+    new, township, district = "UBND-XA-KHE-SANH", "UBND-KHE-SANH", "UBND-HUONG-HOA"
+    participants = "propaganda_participants"
+    assert baseline_sources(shipped, new, 2024) == ((township, 1.0), (district, 0.3))
+    moment = freeze_moment(shipped, new, 2024)
+    assert moment == freeze_moment(shipped, district, 2024) > freeze_moment(shipped, township, 2024)
+    uow = MemoryUnitOfWork()
+    projector = Projector(uow, shipped, "status", "dlq")
+
+    async def apply(events, now):
+        batch = [delivered(e, n, shipped) for n, e in enumerate(events, start=len(uow.state.inbox) + 1)]
+        await projector.apply(batch, now)
+
+    december = moment - timedelta(days=3)
+    await apply(
+        [
+            reported(township, participants, "2024-11", 600, time=december),
+            reported(township, participants, "2024-12", 400, time=december),
+            reported(district, participants, "2024-12", 2000, time=december),
+        ],
+        december,
+    )
+    july = datetime(2025, 7, 20, 9, tzinfo=moment.tzinfo)
+    await apply([reported(new, participants, "2025-07", 150, time=july)], july)
+    kpi = uow.state.kpis[(new, participants, "2025-H2")]
+    assert kpi.target == math.ceil(0.525 * (1000 + 0.3 * 2000)) and kpi.actual == 150  # 840
+    facts = [row.fact for row in uow.state.inbox.values() if row.fact is not None]
+    frozen = frozen_figures(facts, shipped, new, [(participants, 2024)])
+    assert frozen == {(participants, 2024): 1000 + 0.3 * 2000}
+    empty = frozen_figures([f for f in facts if f.agency == township], shipped, new, [(participants, 2024)])
+    assert empty == {(participants, 2024): None}  # the district committee's figure is missing

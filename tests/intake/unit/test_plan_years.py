@@ -98,3 +98,41 @@ async def test_a_correction_made_in_the_new_year_corrects_last_years_figure(inta
     }
     [outcome] = await intake.submit([fix], agency="CA-TINH", path="http")
     assert outcome.status == "accepted", outcome.problem
+
+
+async def test_after_the_reform_a_district_committee_is_refused_naming_its_successors():
+    from shared.plan.book import load_plans
+    from shared.settings import REPO_ROOT
+
+    august = datetime.fromisoformat("2025-08-05T08:00:00+07:00")
+    shipped = await intake_on_fakes(load_plans(REPO_ROOT / "plans"), august)
+    report = {
+        **of("indicator.reported", "july"),
+        "time": august.isoformat(),
+        "source": "/agencies/UBND-HUONG-HOA",
+    }
+    report["data"] = {"indicator": "propaganda_sessions", "period": "2025-07", "value": 2}
+    [refused] = await shipped.submit([report], agency="UBND-HUONG-HOA", path="http")
+    problem = refused.problem.as_dict()
+    assert problem["reason"] == "agency-not-in-force" and problem["status"] == 422
+    assert [e["pointer"] for e in problem["errors"]] == ["/source"]
+    assert (
+        "2025-07 is reported by UBND-XA-KHE-SANH, UBND-XA-LAO-BAO, UBND-XA-HUONG-PHUNG"
+        in (problem["errors"][0]["detail"])
+    )
+    successor = {**report, "id": "july-new", "source": "/agencies/UBND-XA-KHE-SANH"}
+    [accepted] = await shipped.submit([successor], agency="UBND-XA-KHE-SANH", path="http")
+    assert accepted.status == "accepted", accepted.problem
+
+
+def test_the_form_keeps_an_agency_to_the_periods_it_reports():
+    from datetime import date
+
+    from services.intake.entrypoints.form import reporting_period
+    from shared.plan.book import load_plans
+    from shared.settings import REPO_ROOT
+
+    plan_2025 = load_plans(REPO_ROOT / "plans").index_for(year=2025)
+    assert str(reporting_period(plan_2025, "UBND-HUONG-HOA", date(2025, 8, 5))) == "2025-06"  # its last
+    assert str(reporting_period(plan_2025, "UBND-XA-KHE-SANH", date(2025, 3, 5))) == "2025-07"  # its first
+    assert str(reporting_period(plan_2025, "UBND-XA-KHE-SANH", date(2025, 8, 5))) == "2025-08"
