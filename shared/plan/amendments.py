@@ -4,6 +4,9 @@ An amendment has its own id, the day it takes effect and its reason; each of its
 target (agency × indicator × period) or a target rule (every target the rule made) and gives the
 fields it sets. From that day the target is the amended one, and names the amendment; before it,
 the target stands as it was, so a judgment made then is made again the same (`as_of`, a rebuild).
+A change naming a target the plan lacks, with its `kind`, adds it: in force from that day only.
+Agencies and units an amendment brings in are entries of the plan with `valid_from` that day
+and `amendment: <id>` (`Plan` checks both).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class TargetChange(TargetFields):
     agency: str | None = None
     indicator: str | None = None
     period: Any = None
+    kind: str | None = None  # only for a target the plan lacks: the change adds it
 
     @field_validator("period", mode="before")
     @classmethod
@@ -59,10 +63,12 @@ class TargetVersions:
 
 def amend(
     targets: list[Target], amendments: list[Amendment], rules: set[str], window: tuple[date, date]
-) -> tuple[TargetVersions, list[tuple[Loc, str]]]:
+) -> tuple[TargetVersions, list[tuple[Target, Loc]], list[tuple[Loc, str]]]:
     """Every target's versions under the amendments (in the order they take effect, then as
-    listed), and every problem located at its amendment, change and field."""
+    listed), the targets they add (each with where its change is), and every problem located at
+    its amendment, change and field."""
     problems: list[tuple[Loc, str]] = []
+    added: list[tuple[Target, Loc]] = []
     versions: dict[TargetKey, list[tuple[date | None, Target]]] = {
         (t.agency, t.indicator, t.period): [(None, t)] for t in targets
     }
@@ -79,6 +85,12 @@ def amend(
             )
         for j, change in enumerate(a.changes):
             here: Loc = ("amendments", i, "changes", j)
+            if change.kind is not None:
+                new = _added(change, a, versions, here, problems)
+                if new is not None:
+                    versions[(new.agency, new.indicator, new.period)] = [(a.effective, new)]
+                    added.append((new, here))
+                continue
             keys = _targets_of(change, versions, rules, here, problems)
             fields = change.given()
             if not fields:
@@ -96,7 +108,37 @@ def amend(
                     versions[key][-1] = (a.effective, amended)
                 else:
                     versions[key].append((a.effective, amended))
-    return TargetVersions(versions), list(dict.fromkeys(problems))
+    return TargetVersions(versions), added, list(dict.fromkeys(problems))
+
+
+def _added(
+    change: TargetChange,
+    a: Amendment,
+    versions: dict[TargetKey, Any],
+    here: Loc,
+    problems: list[tuple[Loc, str]],
+) -> Target | None:
+    """The target a change with a `kind` adds (None, with its problems, if it cannot)."""
+    if change.rule is not None:
+        problems.append(
+            ((*here, "kind"), "a change adding a target names it by agency, indicator and period")
+        )
+        return None
+    fields = {"agency": change.agency, "indicator": change.indicator, "period": change.period}
+    fields = {k: v for k, v in fields.items() if v is not None}
+    try:
+        new = Target.model_validate({**fields, "kind": change.kind, **change.given(), "amendment": a.id})
+    except ValidationError as err:
+        for e in err.errors():
+            problems.append(((*here, *e["loc"]), e["msg"].removeprefix("Value error, ")))
+        return None
+    if (new.agency, new.indicator, new.period) in versions:
+        key = " × ".join((new.agency, new.indicator, new.period))
+        problems.append(
+            ((*here, "kind"), f"the plan already has a target {key}: change its fields, without `kind`")
+        )
+        return None
+    return new
 
 
 def _targets_of(
@@ -128,7 +170,7 @@ def _targets_of(
         problems.append(
             (
                 here,
-                f"the plan has no target {' × '.join(key)} (an amendment changes targets; it adds none yet)",
+                f"the plan has no target {' × '.join(key)}: give its `kind` (and figures) to add it",
             )
         )
         return []

@@ -203,7 +203,9 @@ def _amendment_lines(
     lines = [head]
     for was, now in amended_targets(after, amendment.id):
         names = ", ".join(_row(after, now, words, language)[1:4])
-        figures = f"{_row(after, was, words, language)[4]} → {_row(after, now, words, language)[4]}"
+        figures = ("" if was is None else f"{_row(after, was, words, language)[4]} → ") + _row(
+            after, now, words, language
+        )[4]
         lines.append(f"    {names}: {figures}")
     return lines
 

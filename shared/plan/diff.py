@@ -100,12 +100,15 @@ def diff(old: Plan, new: Plan) -> list[Change]:
     return changes
 
 
-def amended_targets(plan: Plan, amendment_id: str) -> list[tuple[Target, Target]]:
-    """What an amendment changes: (the target before it, the target it sets), in plan order."""
-    out = []
+def amended_targets(plan: Plan, amendment_id: str) -> list[tuple[Target | None, Target]]:
+    """What an amendment changes: (the target before it, None for one it adds; the target it
+    sets), in plan order."""
+    out: list[tuple[Target | None, Target]] = []
     for t in plan.targets:
         versions = plan.target_versions(t.agency, t.indicator, t.period)
         out += [
-            (versions[i - 1][1], v) for i, (_, v) in enumerate(versions) if i and v.amendment == amendment_id
+            (versions[i - 1][1] if i else None, v)
+            for i, (_, v) in enumerate(versions)
+            if v.amendment == amendment_id
         ]
     return out

@@ -99,6 +99,7 @@ class Unit(Frozen):
     # the units that take over its territory from the day after `valid_to` (a merger: one; a split: several)
     successors: list[str] = []
     population: int | None = Field(default=None, ge=0)
+    amendment: str | None = None  # the amendment that brought it in (then valid_from is its day)
 
     def active_on(self, d: date) -> bool:
         started = self.valid_from is None or self.valid_from <= d
@@ -134,6 +135,7 @@ class Agency(_Named):
     valid_to: date | None = None
     # the agencies whose work it takes over from the day after theirs ends (docs/plan.md)
     predecessors: list[Predecessor] = []
+    amendment: str | None = None  # the amendment that brought it in (then valid_from is its day)
 
     @field_validator("predecessors", mode="before")
     @classmethod

@@ -188,8 +188,16 @@ class Plan(Frozen):
                 problems.append((("targets", i, "amendment"), "only an amendment's targets name it"))
         window = Period(self.year, "year", 1).window(self.cutoff_day)
         rules = {r.id for r in self.target_rules}
-        self._versions, amendment_problems = amend(self.targets, self.amendments, rules, window)
+        self._versions, added, amendment_problems = amend(self.targets, self.amendments, rules, window)
         problems += amendment_problems
+        for t, here in added:  # checked as a row of the plan, at its change
+            for field, table, what in target_refs:
+                code = getattr(t, field)
+                if code is not None and code not in table:
+                    problems.append(((*here, field), unknown_ref(what, code, table)))
+            self._check_target(_change_loc(here), t, problems)
+        object.__setattr__(self, "targets", [*self.targets, *(t for t, _ in added)])  # still validating
+        problems += self._entries_of_amendments()
         fail_with(list(dict.fromkeys(problems)), "Plan")  # a rule's agencies share its mistakes
         self._committee = self.agencies[committees[0]]
         for r in self.reporting:
@@ -204,6 +212,26 @@ class Plan(Frozen):
                 cur = units[cur].parent
             self._ancestors[u.code] = chain
         return self
+
+    def _entries_of_amendments(self) -> list[tuple[Loc, str]]:
+        """An agency or unit an amendment brings in names it, and is in force from its day."""
+        problems: list[tuple[Loc, str]] = []
+        effective = {a.id: a.effective for a in self.amendments}
+        for section, entries in (("agencies", self.agencies), ("units", self.units)):
+            for i, e in enumerate(entries):
+                if e.amendment is None:
+                    continue
+                day = effective.get(e.amendment)
+                if day is None:
+                    problems.append(
+                        ((section, i, "amendment"), unknown_ref("amendment", e.amendment, effective))
+                    )
+                elif e.valid_from != day:
+                    message = (
+                        f"an entry of amendment {e.amendment} is in force from its day: valid_from: {day}"
+                    )
+                    problems.append(((section, i, "valid_from"), message))
+        return problems
 
     def _check_succession(self, agencies: dict[str, Agency]) -> list[tuple[Loc, str]]:
         """Agencies' validity and who takes over whose work: a predecessor ends, its successor is
@@ -482,6 +510,10 @@ class Plan(Frozen):
         if cur.code != committee.code:  # a root agency still answers to the committee
             chain.append(committee)
         return chain if agency_code != committee.code else []
+
+
+def _change_loc(here: Loc) -> Callable[[str], Loc]:
+    return lambda field: (*here, field)
 
 
 def _row_loc(i: int) -> Callable[[str], Loc]:

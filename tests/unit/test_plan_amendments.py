@@ -106,3 +106,101 @@ def test_plan_diff_shows_what_an_amendment_changes_target_by_target(tmp_path: Pa
     assert "≥ 105% × 47 (2023) = 50 vụ → ≥ 110% × 47 (2023) = 52 vụ" in hướng_hóa
     tỉnh = next(line for line in changed if "Công an tỉnh" in line)
     assert "→ ≥ 110% × 190 (2023) = 209 vụ" in tỉnh
+
+
+#: a commune committee set up on 1 September 2024 with its own target, and a target added to the
+#: Đakrông district committee (sample Decision 21)
+ADDING = """
+amendments:
+  - id: QD-21-2024
+    effective: 2024-09-01
+    reason: Quyết định số 21/QĐ-BCĐ bổ sung cơ quan và chỉ tiêu
+    changes:
+      - {agency: UBND-DAKRONG, indicator: propaganda_participants, period: 2024-H2, kind: absolute, value: 900}
+      - {agency: UBND-TA-RUT, indicator: propaganda_sessions, period: 2024-Q4, kind: absolute, value: 2}
+"""
+NEW_AGENCY = """
+  - code: UBND-TA-RUT
+    name_vi: Ủy ban nhân dân xã Tà Rụt
+    name_en: Ta Rut Commune People's Committee
+    unit: DK-TA-RUT
+    kind: commune_committee
+    parent: UBND-DAKRONG
+    valid_from: 2024-09-01
+    amendment: QD-21-2024
+"""
+NEW_RULE = "  - {agency: UBND-TA-RUT, frequency: monthly, submission_days_after_cutoff: 1, indicators: *commune_committee}\n"
+
+
+def _adding(tmp_path: Path, agency: str = NEW_AGENCY, amendment: str = ADDING) -> Path:
+    text = amended_text(amendment)
+    text = text.replace(
+        "\n# ---------------------------------------------------------------------------------------------\n# Indicators",
+        agency
+        + "\n# ---------------------------------------------------------------------------------------------\n# Indicators",
+        1,
+    )
+    text = text.replace(
+        "\n# ---------------------------------------------------------------------------------------------\n# Target rules",
+        "\n"
+        + NEW_RULE
+        + "\n# ---------------------------------------------------------------------------------------------\n# Target rules",
+        1,
+    )
+    path = tmp_path / "adding.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_an_amendment_adds_targets_and_an_agency_from_its_day(tmp_path: Path) -> None:
+    plan = load_plan(_adding(tmp_path))
+    august, september = date(2024, 8, 31), date(2024, 9, 1)
+    key = ("UBND-DAKRONG", "propaganda_participants", "2024-H2")
+    assert plan.target_on(august, *key) is None  # not a target before its day
+    added = plan.target_on(september, *key)
+    assert (added.value, added.amendment) == (900, "QD-21-2024")
+    assert [(since, t.amendment) for since, t in plan.target_versions(*key)] == [(september, "QD-21-2024")]
+    assert key not in {
+        (t.agency, t.indicator, t.period) for t in plan.index.targets_on(august, "UBND-DAKRONG")
+    }
+    assert key in {
+        (t.agency, t.indicator, t.period) for t in plan.index.targets_on(september, "UBND-DAKRONG")
+    }
+    # the new committee reports from the first period whose window ends on or after its day
+    assert [str(p) for p in plan.reporting_periods("UBND-TA-RUT")] == [
+        "2024-09",
+        "2024-10",
+        "2024-11",
+        "2024-12",
+    ]
+    result = CliRunner().invoke(app, ["diff", str(DEFAULT_PLAN), str(_adding(tmp_path))])
+    assert result.exit_code == 0, result.output
+    assert (
+        "Ủy ban nhân dân huyện Đakrông, Số lượt người tham dự tuyên truyền phòng, chống ma túy"
+        in result.output
+    )
+    assert "thêm: agencies UBND-TA-RUT" in result.output
+    assert "Ủy ban nhân dân huyện Đakrông, Số lượt người tham dự tuyên truyền phòng, chống ma túy, 6 tháng cuối năm 2024: ≥ 900 lượt người" in result.output
+
+
+@pytest.mark.parametrize(
+    ("agency", "amendment", "field", "message"),
+    [
+        (NEW_AGENCY.replace("valid_from: 2024-09-01", "valid_from: 2024-10-01"), ADDING, "agencies[35].valid_from",
+         "an entry of amendment QD-21-2024 is in force from its day: valid_from: 2024-09-01"),
+        (NEW_AGENCY.replace("amendment: QD-21-2024", "amendment: QD-22-2024"), ADDING, "agencies[35].amendment",
+         "unknown amendment 'QD-22-2024' (did you mean 'QD-21-2024'?)"),
+        (NEW_AGENCY, ADDING.replace("indicator: propaganda_sessions, period: 2024-Q4", "indicator: propaganda_sessions, period: 2024-Q2"),
+         "amendments[0].changes[1].period", "UBND-TA-RUT is in force only from 2024-09-01: it makes no report for 2024-Q2"),
+        (NEW_AGENCY, ADDING.replace("agency: UBND-DAKRONG, indicator: propaganda_participants", "agency: UBND-DAKRONGX, indicator: propaganda_participants"),
+         "amendments[0].changes[0].agency", "unknown agency 'UBND-DAKRONGX'"),
+        (NEW_AGENCY, ADDING.replace("period: 2024-H2, kind: absolute", "period: 2024, kind: absolute").replace("UBND-DAKRONG, indicator: propaganda_participants", "CA-HUONG-HOA, indicator: drug_cases_detected"),
+         "amendments[0].changes[0].kind", "the plan already has a target CA-HUONG-HOA × drug_cases_detected × 2024"),
+    ],
+)  # fmt: skip
+def test_a_broken_addition_is_named_at_its_field(tmp_path: Path, agency, amendment, field, message) -> None:
+    with pytest.raises(PlanError) as err:
+        load_plan(_adding(tmp_path, agency, amendment))
+    assert any(i.field == field and message in i.message for i in err.value.errors), [
+        (i.field, i.message) for i in err.value.errors
+    ]
