@@ -60,6 +60,23 @@ def _load(console: Console, file: Path, load: Callable[[str], T]) -> T:
         raise typer.Exit(code=1) from None
 
 
+def _one_plan(console: Console, file: Path, year: int | None) -> Plan:
+    """The plan of a file, or of a folder the one for `year` (the newest when not given)."""
+    if not file.is_dir():
+        if year is not None:
+            raise typer.BadParameter("a year chooses among the plans of a folder", param_hint="--year")
+        return _load(console, file, load_plan)
+    plans = {f.plan.year: f.plan for f in _load(console, file, load_plans).files}
+    if year is None:
+        return plans[max(plans)]
+    if year not in plans:
+        known = ", ".join(str(y) for y in sorted(plans))
+        raise typer.BadParameter(
+            f"no plan for {year} in {_shown(file)} (its years: {known})", param_hint="--year"
+        )
+    return plans[year]
+
+
 @app.command()
 def check(file: Path = _FILE) -> None:
     """Validate FILE, or every plan of a FOLDER (one per reporting year, windows apart); print a
@@ -114,13 +131,16 @@ def show(
     agency: str | None = typer.Option(None, "--agency", help="only this agency's targets"),
     rule: str | None = typer.Option(None, "--rule", help="only what this target rule makes"),
     lang: str = typer.Option("vi", "--lang", help="vi or en"),
+    year: int | None = typer.Option(
+        None, "--year", help="of a folder: this year's plan (default: the newest)"
+    ),
 ) -> None:
     """Print the plan's targets as the services see them: what each target rule expands to, its
     per-agency figures, and the explicit rows (with --rule: also the rule's targets they replace)."""
     console = Console(highlight=False)
     if not console.is_terminal:  # piped or captured: one target a line reads better than wrapped cells
         console = Console(highlight=False, width=max(console.width, 180))
-    plan = _load(console, file, load_plan)
+    plan = _one_plan(console, file, year)
     language = _language(lang)
     words = catalogue_words("plan_cli", language)
     codes = {a.code for a in plan.agencies}

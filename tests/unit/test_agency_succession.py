@@ -136,3 +136,20 @@ def test_a_successor_must_be_in_force_the_day_after_and_a_target_within_its_span
     assert [i.message for i in beyond.errors if i.field.endswith("period")] == [
         "UBND-HUONG-HOA is in force only to 2025-06-30: it makes no report for 2025-H2"
     ]
+
+
+def test_plan_show_of_the_folder_shows_the_newest_plan_or_the_year_asked():
+    from typer.testing import CliRunner
+
+    from shared.plan.cli import app
+
+    runner = CliRunner()
+    newest = runner.invoke(app, ["show", str(PLANS), "--agency", "UBND-XA-LAO-BAO", "--lang", "en"])
+    assert newest.exit_code == 0, newest.output
+    assert "KH-2025/BCĐ-MẪU" in newest.output and "52.5% of the 2024 figure" in newest.output
+    older = runner.invoke(app, ["show", str(PLANS), "--year", "2024", "--agency", "UBND-LAO-BAO"])
+    assert older.exit_code == 0 and "29/KH-BCĐ" in older.output, older.output
+    missing = runner.invoke(app, ["show", str(PLANS), "--year", "2023"])
+    assert (
+        missing.exit_code != 0 and "no plan for 2023 in" in missing.output and "2024, 2025" in missing.output
+    )

@@ -180,7 +180,10 @@ def test_an_amendment_adds_targets_and_an_agency_from_its_day(tmp_path: Path) ->
         in result.output
     )
     assert "thêm: agencies UBND-TA-RUT" in result.output
-    assert "Ủy ban nhân dân huyện Đakrông, Số lượt người tham dự tuyên truyền phòng, chống ma túy, 6 tháng cuối năm 2024: ≥ 900 lượt người" in result.output
+    assert (
+        "Ủy ban nhân dân huyện Đakrông, Số lượt người tham dự tuyên truyền phòng, chống ma túy, 6 tháng cuối năm 2024: ≥ 900 lượt người"
+        in result.output
+    )
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,12 +89,16 @@ class Intake:
         return found
 
 
-@pytest.fixture(scope="module")
-async def intake(database_url: str, kafka_bootstrap: str, tmp_path_factory) -> AsyncIterator[Intake]:
+@asynccontextmanager
+async def running_intake(
+    database_url: str, kafka_bootstrap: str, keys: Path, now: datetime, **overrides: Any
+) -> AsyncIterator[Intake]:
+    """Intake's app on a loopback port, over a database of its own and topics of its own, its
+    clock at `now`, with the commune leader's account (`overrides`: settings, e.g. the plans)."""
     created = await create_database(database_url, "intake")
     db = service_database_url(created, "intake")
     await upgrade_async("intake", db)
-    key, jwks = generate_signing_key(tmp_path_factory.mktemp("form-keys"))
+    key, jwks = generate_signing_key(keys)
     tag = uuid.uuid4().hex[:8]
     settings = IntakeSettings(
         database_url=db,
@@ -103,9 +108,10 @@ async def intake(database_url: str, kafka_bootstrap: str, tmp_path_factory) -> A
         TIENDO_DLQ_TOPIC=f"form-{tag}.dlq",
         INTAKE_RAW_CONSUMER=False,
         AUTH_SIGNING_KEY_FILE=str(key),
+        **overrides,
     )
     await ensure_topics(kafka_bootstrap, topic_specs(settings))
-    container = intake_bootstrap(settings, clock=ShiftedClock(NOW), auth=AuthSettings(jwks_file=jwks))
+    container = intake_bootstrap(settings, clock=ShiftedClock(now), auth=AuthSettings(jwks_file=jwks))
     assert container.accounts is not None
     await container.accounts.create(
         LEADER_LOGIN, "Hồ Văn Pả (Chủ tịch UBND thị trấn)", Role.LEADER, AGENCY, PASSWORD, datetime.now(UTC)
@@ -117,6 +123,14 @@ async def intake(database_url: str, kafka_bootstrap: str, tmp_path_factory) -> A
             )
     finally:
         await drop_database(database_url, created)
+
+
+@pytest.fixture(scope="module")
+async def intake(database_url: str, kafka_bootstrap: str, tmp_path_factory) -> AsyncIterator[Intake]:
+    async with running_intake(
+        database_url, kafka_bootstrap, tmp_path_factory.mktemp("form-keys"), NOW
+    ) as served:
+        yield served
 
 
 async def _context(browser, intake: Intake, width: int = 1280, session: str | None = None):

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ from shared.plan.book import Plans
 from shared.plan.index import PlanIndex, Rejected
 from shared.plan.periods import Period
 from shared.web import page_environment, render_page, request_lang, translator
-from shared.web.i18n import MESSAGES, moment_text, number
+from shared.web.i18n import MESSAGES, Lang, moment_text, number
 
 INTAKE_DIR = Path(__file__).resolve().parents[1]
 STATIC = INTAKE_DIR / "static" / "report"
@@ -82,6 +82,23 @@ def reporting_period(plan: PlanIndex, agency: str, today: date) -> Period | None
     if at > 0 and today <= plan.deadline(agency, periods[at - 1]).date():
         return periods[at - 1]
     return current
+
+
+def tenure_text(plan: PlanIndex, agency: str, today: date, lang: Lang) -> str | None:
+    """For an agency of a reform: that it has ended and who reports for its work now, or when it
+    starts and its first period; None for one in force."""
+    start, end = plan.agency_span(agency)
+    day = lambda d: moment_text(d.isoformat(), lang, plan.timezone, with_time=False)  # noqa: E731
+    if end is not None and today > end:
+        after = end + timedelta(days=1)
+        heirs = ", ".join(plan.agency(c).display_name(lang) for c in plan.agency_successors_on(agency, after))
+        return translator(lang)("form.ended", day=day(end), next_day=day(after), heirs=heirs or "—")
+    periods = plan.reporting_periods(agency)
+    if start is not None and today < start and periods:
+        first = period_label(str(periods[0]), lang)
+        first = first[0].lower() + first[1:] if lang == "vi" else first  # "tháng 7/2025" mid-sentence
+        return translator(lang)("form.starts", day=day(start), period=first)
+    return None
 
 
 def plan_reported_now(plans: Plans, agency: str, today: date) -> PlanIndex:
@@ -263,6 +280,7 @@ def install_form(app: FastAPI, container: Container) -> None:
                 moment_text(end.isoformat(), lang, plan.timezone, with_time=False),
             ),
             deadline_text=moment_text(model["deadline"], lang, plan.timezone),
+            tenure=tenure_text(reported, agency, today, lang),
             config=config,
             figures=await figures_on_record(request, agency, lang),
         )

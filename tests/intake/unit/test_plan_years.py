@@ -136,3 +136,26 @@ def test_the_form_keeps_an_agency_to_the_periods_it_reports():
     assert str(reporting_period(plan_2025, "UBND-HUONG-HOA", date(2025, 8, 5))) == "2025-06"  # its last
     assert str(reporting_period(plan_2025, "UBND-XA-KHE-SANH", date(2025, 3, 5))) == "2025-07"  # its first
     assert str(reporting_period(plan_2025, "UBND-XA-KHE-SANH", date(2025, 8, 5))) == "2025-08"
+
+
+def test_the_form_tells_an_agency_of_the_reform_it_has_ended_or_when_it_starts():
+    from datetime import date
+
+    from services.intake.entrypoints.form import tenure_text
+    from shared.plan.book import load_plans
+    from shared.settings import REPO_ROOT
+
+    plan_2025 = load_plans(REPO_ROOT / "plans").index_for(year=2025)
+    ended = tenure_text(plan_2025, "UBND-HUONG-HOA", date(2025, 8, 5), "vi")
+    assert ended == (
+        "Cơ quan đã kết thúc hoạt động ngày 30/06/2025. Từ ngày 01/07/2025, việc báo cáo do Ủy ban nhân "
+        "dân xã Khe Sanh, Ủy ban nhân dân xã Lao Bảo, Ủy ban nhân dân xã Hướng Phùng thực hiện; tại đây chỉ "
+        "còn báo cáo các kỳ trước đó."
+    )
+    starts = tenure_text(plan_2025, "UBND-XA-LAO-BAO", date(2025, 3, 5), "vi")
+    assert (
+        starts
+        == "Cơ quan bắt đầu hoạt động từ ngày 01/07/2025; kỳ báo cáo đầu tiên của cơ quan là tháng 7/2025."
+    )
+    assert tenure_text(plan_2025, "UBND-HUONG-HOA", date(2025, 6, 30), "vi") is None  # its last day
+    assert tenure_text(plan_2025, "CA-TINH", date(2025, 8, 5), "en") is None
