@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.run_all            # the full sizes (1 M events for the aggregator)
     .venv/bin/python -m bench.run_all --quick    # small sizes: proves the harness, not the figures
 
-Runs `bench/bench_intake.py` and `bench/bench_aggregator.py` (when present) with their own CLIs
+Runs `bench/bench_intake.py`, `bench/bench_aggregator.py` and `bench/bench_history.py` (when present) with their own CLIs
 as subprocesses, then the end-to-end benchmark (`bench.bench_end_to_end`) and the notifier's
 burst (`bench.bench_notifier`), one after the other
 so they do not compete for the cores. The report merges the intake and aggregator sections
@@ -38,6 +38,7 @@ GOALS = """## Goals
 | end-to-end p99, accepted → projection committed | ≤ 1 s at half the sustainable rate (open loop, corrected for coordinated omission) | end-to-end section |
 | aggregator peak RSS | ≤ 300 MB | aggregator and end-to-end sections |
 | notifier burst | 10,000 status changes → one digest per leader, the last queued ≤ 30 s after the first write; notifier RSS ≤ 200 MB | notifier section |
+| aggregator start-up with history | at 10 M recorded events, one new event of every agency projected ≤ 10 s after the start, ≤ 300 MB RSS (beside an empty inbox, same run) | history section |
 """
 
 SIZES = {
@@ -47,6 +48,7 @@ SIZES = {
         ["bench/bench_intake.py", "--events", "5000", "--rounds", "1", "--seconds", "3"],
     ),
     "aggregator": (["bench/bench_aggregator.py"], ["bench/bench_aggregator.py", "--events", "20000"]),
+    "history": (["bench/bench_history.py"], ["bench/bench_history.py", "--events", "20000"]),
 }
 
 
@@ -97,6 +99,7 @@ VERDICT_LINES = (
     "aggregator (own process)",
     "rebuild of",
     "end-to-end at",
+    "restart with history",
 )
 
 
@@ -115,14 +118,16 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="small sizes (minutes, not the report's figures)"
     )
-    parser.add_argument("--only", choices=["intake", "aggregator", "end-to-end", "notifier"], action="append")
+    parser.add_argument(
+        "--only", choices=["intake", "aggregator", "history", "end-to-end", "notifier"], action="append"
+    )
     parser.add_argument("--out", type=Path, default=DOCS / "benchmarks.md")
     args = parser.parse_args()
-    wanted = args.only or ["intake", "aggregator", "end-to-end", "notifier"]
+    wanted = args.only or ["intake", "aggregator", "history", "end-to-end", "notifier"]
     started_at = time.time()
     host = machine()
     sections, outputs = [], []
-    for name in ("intake", "aggregator"):
+    for name in ("intake", "aggregator", "history"):
         if name in wanted:
             output, seconds, code = run_component(name, args.quick, 900 if args.quick else 3600)
             outputs.append(output)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import msgspec
@@ -25,6 +25,7 @@ from services.aggregator.service_layer.ports import (
     Poison,
     Recorded,
     ReportKey,
+    Snapshot,
 )
 from shared.deadletter import clean_text
 from shared.events.codec import KafkaRecord
@@ -44,6 +45,7 @@ class InboxRow:
     recorded_at: datetime
     fact: Fact | None = None  # None for a poison record
     rejected: str | None = None  # a poison record's reason
+    seq: int = 0  # the order it was recorded in (the SQL inbox's `seq`)
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ class MemoryState:
     kpis: dict[KpiKey, Kpi] = field(default_factory=dict)
     reports: dict[ReportKey, Report] = field(default_factory=dict)
     outbox: list[OutboxRow] = field(default_factory=list)
+    last_seq: int = 0
+    ledger_snapshots: dict[str, Snapshot] = field(default_factory=dict)
 
     def snapshot(self) -> MemoryState:
         return MemoryState(
@@ -72,6 +76,8 @@ class MemoryState:
             dict(self.kpis),
             dict(self.reports),
             list(self.outbox),
+            self.last_seq,
+            dict(self.ledger_snapshots),
         )
 
 
@@ -116,7 +122,12 @@ class MemoryInbox(_Part):
         return self._record([(p.key, InboxRow(p.offset, self._tx.now, rejected=_reason(p))) for p in poisons])
 
     def _record(self, rows: list[tuple[EventKey, InboxRow]]) -> Recorded | None:
-        inbox = self.state.inbox
+        inbox, state = self.state.inbox, self.state
+        numbered = []
+        for key, row in rows:  # numbered as they come, as the SQL inbox's sequence does
+            state.last_seq += 1
+            numbered.append((key, replace(row, seq=state.last_seq)))
+        rows = numbered
         if all(key not in inbox for key, _ in rows) and len({key for key, _ in rows}) == len(rows):
             inbox.update(rows)
             return None
@@ -137,6 +148,22 @@ class MemoryInbox(_Part):
             and source in sources
             and (known_by is None or row.recorded_at <= known_by)
         ]
+
+    async def load_tail(self, agency: str, after: int) -> tuple[list[Fact], int]:
+        source = agency_source(agency)
+        rows = [row for (s, _), row in self.state.inbox.items() if s == source and row.seq > after]
+        return [row.fact for row in rows if row.fact is not None], max((r.seq for r in rows), default=after)
+
+    async def position(self, agency: str) -> int:
+        source = agency_source(agency)
+        return max((row.seq for (s, _), row in self.state.inbox.items() if s == source), default=0)
+
+    async def load_snapshots(self, agencies: Iterable[str]) -> dict[str, Snapshot]:
+        kept = self.state.ledger_snapshots
+        return {a: kept[a] for a in agencies if a in kept}
+
+    async def save_snapshot(self, agency: str, snapshot: Snapshot, now: datetime) -> None:
+        self.state.ledger_snapshots[agency] = snapshot
 
 
 class MemoryProjectionStore(_Part):

@@ -163,6 +163,62 @@ async def load_facts(
     return facts
 
 
+async def load_tail(conn: AsyncConnection, agency: str, after: int) -> tuple[list[Fact], int]:
+    """The agency's accepted facts recorded after position `after` (their `seq`), and the last
+    position it has (`after` when none): what a ledger snapshot taken at `after` lacks."""
+    raw = (await conn.get_raw_connection()).driver_connection
+    sql = (
+        "SELECT source, id, agency, kind, time, arrival, data, seq FROM aggregator.recorded_events "
+        "WHERE source = $1 AND seq > $2 AND rejected IS NULL"
+    )
+    facts: list[Fact] = []
+    upto = after
+    async for rows in in_turns(await raw.fetch(sql, agency_source(agency), after), FACTS_PER_TURN):
+        for source, id, agency_, kind, time, arrival, data, seq in rows:
+            facts.append(Fact(source, id, agency_, kind, time, arrival, decode_json(data)))
+            upto = max(upto, seq)
+    last = await raw.fetchval(
+        "SELECT max(seq) FROM aggregator.recorded_events WHERE source = $1 AND seq > $2",
+        agency_source(agency),
+        upto,
+    )  # a dead letter after the last fact: the snapshot may stand past it too
+    return facts, max(upto, last or upto)
+
+
+async def position(conn: AsyncConnection, agency: str) -> int:
+    raw = (await conn.get_raw_connection()).driver_connection
+    found = await raw.fetchval(
+        "SELECT max(seq) FROM aggregator.recorded_events WHERE source = $1", agency_source(agency)
+    )
+    return found or 0
+
+
+async def load_snapshots(conn: AsyncConnection, agencies: Iterable[str]) -> dict[str, tuple[int, int, bytes]]:
+    """The agencies' ledger snapshots: (position folded up to, facts folded, state)."""
+    raw = (await conn.get_raw_connection()).driver_connection
+    rows = await raw.fetch(
+        "SELECT agency, upto, facts, state FROM aggregator.ledger_snapshots WHERE agency = ANY($1)",
+        sorted(set(agencies)),
+    )
+    return {r["agency"]: (r["upto"], r["facts"], r["state"]) for r in rows}
+
+
+async def save_snapshot(
+    conn: AsyncConnection, agency: str, upto: int, facts: int, state: bytes, now: datetime
+) -> None:
+    raw = (await conn.get_raw_connection()).driver_connection
+    await raw.execute(
+        "INSERT INTO aggregator.ledger_snapshots (agency, upto, facts, state, taken_at) "
+        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (agency) DO UPDATE SET upto = excluded.upto, "
+        "facts = excluded.facts, state = excluded.state, taken_at = excluded.taken_at",
+        agency,
+        upto,
+        facts,
+        state,
+        now,
+    )
+
+
 async def recorded_times(conn: AsyncConnection, agency: str) -> dict[str, datetime]:
     """When each of an agency's accepted events was recorded (by the aggregator's clock)."""
     raw = (await conn.get_raw_connection()).driver_connection

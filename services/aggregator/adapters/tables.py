@@ -31,6 +31,7 @@ metadata = MetaData(schema=SCHEMA)
 TZ = TIMESTAMP(timezone=True)
 
 version_seq = Sequence("version_seq", metadata=metadata)
+fact_seq = Sequence("fact_seq", metadata=metadata)  # the order facts were recorded in (migration 0007)
 
 recorded_events = Table(
     "recorded_events",
@@ -54,6 +55,7 @@ recorded_events = Table(
             "coalesce(nullif(current_setting('aggregator.now', true), '')::timestamptz, now())"
         ),
     ),
+    Column("seq", BigInteger, nullable=False, server_default=text("nextval('aggregator.fact_seq')")),
 )
 
 agency_versions = Table(
@@ -102,8 +104,21 @@ outbox = Table(
     Column("created_at", TZ, nullable=False),
 )
 
-# Rebuilt from the topic by `tiendo aggregator rebuild`, then swapped in (the outbox is not).
-PROJECTION_TABLES = ("recorded_events", "agency_versions", "kpis", "reports")
+# An agency's ledger as folded from its facts up to `upto` (their `seq`): a replica loads it and
+# the facts after it (domain/snapshots.py). Taken again once a load had many facts to fold.
+ledger_snapshots = Table(
+    "ledger_snapshots",
+    metadata,
+    Column("agency", Text, primary_key=True),
+    Column("upto", BigInteger, nullable=False),
+    Column("facts", BigInteger, nullable=False),  # how many facts it holds folded (for operators)
+    Column("state", LargeBinary, nullable=False),
+    Column("taken_at", TZ, nullable=False),
+)
+
+# Rebuilt from the topic by `tiendo aggregator rebuild`, then swapped in (the outbox is not); the
+# snapshots of the old facts go with them (the rebuilt table starts with none).
+PROJECTION_TABLES = ("recorded_events", "agency_versions", "kpis", "reports", "ledger_snapshots")
 
 # Who read which agency's figures (issue 17, shared.audit).
 audit_log = audit_table(metadata)

@@ -18,6 +18,7 @@ from services.aggregator.service_layer.ports import (
     Poison,
     Recorded,
     ReportKey,
+    Snapshot,
 )
 from shared.events.codec import KafkaRecord
 from shared.events.models import KpiStatus, ReportStatus
@@ -35,6 +36,19 @@ class SqlInbox:
 
     async def load_facts(self, agencies: Iterable[str], known_by: datetime | None = None) -> list[Fact]:
         return await repo.load_facts(self.conn, agencies, known_by=known_by)
+
+    async def load_tail(self, agency: str, after: int) -> tuple[list[Fact], int]:
+        return await repo.load_tail(self.conn, agency, after)
+
+    async def position(self, agency: str) -> int:
+        return await repo.position(self.conn, agency)
+
+    async def load_snapshots(self, agencies: Iterable[str]) -> dict[str, Snapshot]:
+        found = await repo.load_snapshots(self.conn, agencies)
+        return {a: Snapshot(*row) for a, row in found.items()}
+
+    async def save_snapshot(self, agency: str, snapshot: Snapshot, now: datetime) -> None:
+        await repo.save_snapshot(self.conn, agency, snapshot.upto, snapshot.facts, snapshot.state, now)
 
 
 class SqlProjectionStore:

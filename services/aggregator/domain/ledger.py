@@ -145,6 +145,15 @@ class AgencyLedger:
                 todo += self.named_by.get(link.id, ())
         return sorted(found.values(), key=lambda c: c.order)
 
+    def resolve_chains(self) -> None:
+        """Every chain's latest link worked out from the links alone (a ledger restored from a
+        snapshot): what folding them one by one, in any order, leaves."""
+        self.corrections = {}
+        for id in self.links:
+            root = self.root_of(id)
+            if root is not None and root not in self.corrections:
+                self._resolve(root)
+
     def _resolve(self, root: str) -> None:
         links = self.chain(root)
         if links:

@@ -73,6 +73,14 @@ class Recorded(NamedTuple):
     resent: set[EventKey]
 
 
+class Snapshot(NamedTuple):
+    """An agency's ledger folded from its facts recorded up to position `upto` (`facts` of them)."""
+
+    upto: int
+    facts: int
+    state: bytes
+
+
 class Inbox(Protocol):
     """The processed events: recorded in the batch's transaction, so a redelivery is known."""
 
@@ -87,6 +95,23 @@ class Inbox(Protocol):
     async def load_facts(self, agencies: Iterable[str], known_by: datetime | None = None) -> list[Fact]:
         """The accepted facts of these agencies, as recorded (time in UTC, data as JSON gives it);
         with `known_by`, only those recorded by then (a baseline frozen at that moment)."""
+        ...
+
+    async def load_tail(self, agency: str, after: int) -> tuple[list[Fact], int]:
+        """The agency's accepted facts recorded after position `after`, and its last position
+        (`after` when there is none): what a snapshot taken at `after` lacks."""
+        ...
+
+    async def position(self, agency: str) -> int:
+        """The position of the agency's last recorded event (0 for none)."""
+        ...
+
+    async def load_snapshots(self, agencies: Iterable[str]) -> dict[str, Snapshot]:
+        """The agencies' latest ledger snapshots (none for an agency never snapshotted)."""
+        ...
+
+    async def save_snapshot(self, agency: str, snapshot: Snapshot, now: datetime) -> None:
+        """Keep the snapshot in place of the agency's last (with the transaction)."""
         ...
 
 

@@ -24,11 +24,13 @@ from services.aggregator.domain.changes import kpi_changes, report_changes
 from services.aggregator.domain.facts import SUBMITTED
 from services.aggregator.domain.kpi import Kpi, Report, evaluate_agency
 from services.aggregator.domain.ledger import ADDS_UP, AgencyLedger
+from services.aggregator.domain.snapshots import ledger_from_state, ledger_state
 from services.aggregator.service_layer.ports import (
     Delivered,
     EventKey,
     Poison,
     Recorded,
+    Snapshot,
     Transaction,
     UnitOfWork,
 )
@@ -58,6 +60,8 @@ class _CachedAgency:
     kpis: dict[tuple, Any] = field(default_factory=dict)  # last saved Kpi (or `_SavedStatus`) per key
     reports: dict[tuple, Any] = field(default_factory=dict)
     frozen: dict[BaselineKey, float | None] = field(default_factory=dict)  # recorded baselines, once frozen
+    folded: int = 0  # facts its ledger holds folded
+    unsnapshotted: int = 0  # of them, folded since its last snapshot (or none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +116,8 @@ class _AgencyChanges:
     status_events: list[Any]
 
 
+# an agency that folded this many facts past its snapshot (or with none) takes a new one
+SNAPSHOT_AFTER = 20_000
 SumsBefore = dict[str, dict]  # per agency, the sums a batch's activities changed, as they were
 
 
@@ -146,7 +152,7 @@ class Projector:
     ) -> Outcome:
         batch = _Batch.of(deliveries)
         versions = await tx.projections.lock_agencies(batch.agencies | reevaluate)
-        await self._load_stale_ledgers(tx, versions)
+        await self._load_stale_ledgers(tx, versions, now)
         await self._load_frozen_baselines(tx, versions, now)
         evaluation = _Evaluation.of_agencies(reevaluate)
         verdict, sums_before, changes = await self._record_and_fold(tx, batch, evaluation, now)
@@ -162,7 +168,24 @@ class Projector:
             outcome.reasons[p.reason] = outcome.reasons.get(p.reason, 0) + 1
         outcome.duplicates = len(deliveries) - outcome.applied - outcome.dead_letters
         outcome.status_events = await self._save_changes(tx, changes, evaluation, now)
+        await self._keep_snapshots(tx, new_facts, now)
         return outcome
+
+    async def _keep_snapshots(self, tx: Transaction, new_facts: Sequence[Delivered], now: datetime) -> None:
+        """An agency that folded SNAPSHOT_AFTER facts since its last snapshot takes a new one, so
+        a restart folds at most that many of its facts (its ledger is the fold of all it recorded)."""
+        cache = self._cache
+        for d in new_facts:
+            cached = cache[d.fact.agency]
+            cached.folded += 1
+            cached.unsnapshotted += 1
+        for agency in {d.fact.agency for d in new_facts}:
+            cached = cache[agency]
+            if cached.unsnapshotted >= SNAPSHOT_AFTER:
+                state = ledger_state(cached.ledger, self.plans)
+                snapshot = Snapshot(await tx.inbox.position(agency), cached.folded, state)
+                await tx.inbox.save_snapshot(agency, snapshot, now)
+                cached.unsnapshotted = 0
 
     async def _record_and_fold(
         self, tx: Transaction, batch: _Batch, evaluation: _Evaluation, now: datetime
@@ -213,7 +236,7 @@ class Projector:
         )
         if resent_agencies:
             self.forget(resent_agencies)
-            await self._load_stale_ledgers(tx, {a: versions[a] for a in resent_agencies})
+            await self._load_stale_ledgers(tx, {a: versions[a] for a in resent_agencies}, now)
             await self._load_frozen_baselines(tx, resent_agencies, now)
             evaluation.every_kpi |= resent_agencies
         return new_facts, self._evaluate(evaluation, now)
@@ -299,18 +322,31 @@ class Projector:
                 facts = await tx.inbox.load_facts(sources_of(self.plans, agency, keys), known_by=moment)
                 cached.frozen.update(frozen_figures(facts, self.plans, agency, keys))
 
-    async def _load_stale_ledgers(self, tx: Transaction, versions: dict[str, int]) -> None:
-        """(Re)load the ledgers of agencies whose cached version is not the recorded one."""
+    async def _load_stale_ledgers(self, tx: Transaction, versions: dict[str, int], now: datetime) -> None:
+        """(Re)load the ledgers of agencies whose cached version is not the recorded one: each from
+        its snapshot and the facts recorded after it, one agency at a time (memory holds one
+        agency's facts, not everyone's). A load that folded SNAPSHOT_AFTER facts leaves a new
+        snapshot; so does an agency once it has folded as many since (`_keep_snapshots`)."""
         stale = [a for a, v in versions.items() if a not in self._cache or self._cache[a].version != v]
         if not stale:
             return
-        facts = await tx.inbox.load_facts(stale)
         kpi_statuses, report_statuses = await tx.projections.load_statuses(stale)
+        snapshots = await tx.inbox.load_snapshots(stale)
         for agency in stale:
-            self._cache[agency] = _CachedAgency(AgencyLedger(agency), versions[agency])
-        async for chunk in in_turns(facts, FACTS_PER_TURN):
-            for fact in chunk:
-                self._cache[fact.agency].ledger.apply(fact, self.plans)
+            snapshot = snapshots.get(agency)
+            restored = ledger_from_state(agency, snapshot.state, self.plans) if snapshot else None
+            ledger = restored or AgencyLedger(agency)
+            held = snapshot.facts if restored is not None and snapshot is not None else 0
+            facts, upto = await tx.inbox.load_tail(agency, snapshot.upto if restored and snapshot else 0)
+            async for chunk in in_turns(facts, FACTS_PER_TURN):
+                for fact in chunk:
+                    ledger.apply(fact, self.plans)
+            cached = self._cache[agency] = _CachedAgency(ledger, versions[agency], folded=held + len(facts))
+            cached.unsnapshotted = len(facts)
+            if len(facts) >= SNAPSHOT_AFTER:
+                state = ledger_state(ledger, self.plans)
+                await tx.inbox.save_snapshot(agency, Snapshot(upto, cached.folded, state), now)
+                cached.unsnapshotted = 0
         for kpi_key, status in kpi_statuses.items():
             self._cache[kpi_key[0]].kpis[kpi_key] = _SavedStatus(status)
         for report_key, report_status in report_statuses.items():

@@ -28,7 +28,7 @@ from shared.db import make_engine
 from shared.events.codec import to_kafka
 from tests.aggregator.helpers import PLAN
 
-TABLES = "recorded_events, agency_versions, kpis, reports, outbox"
+TABLES = "recorded_events, agency_versions, kpis, reports, outbox, ledger_snapshots"
 
 
 @pytest.fixture(params=["memory", pytest.param("postgresql", marks=pytest.mark.infra)])

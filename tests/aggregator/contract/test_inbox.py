@@ -97,3 +97,39 @@ async def test_events_are_recorded_at_the_transactions_moment(uow: UnitOfWork, s
     async with uow.begin(NOW + H) as tx:
         await tx.inbox.record_facts([delivered(later, 2), delivered(first, 1)])
     assert await seen.recorded_at("CA-TINH") == {first.id: NOW, later.id: NOW + H}
+
+
+async def test_the_tail_after_a_position_holds_only_what_was_recorded_later(uow: UnitOfWork):
+    first, second, third = (reported("CA-TINH", "drug_cases_detected", f"2024-0{m}", m) for m in (1, 2, 3))
+    other = reported("CA-HUONG-HOA", "drug_cases_detected", "2024-06", 9)
+    async with uow.begin(NOW) as tx:
+        await tx.inbox.record_facts([delivered(first, 1), delivered(other, 2)])
+        everything, upto = await tx.inbox.load_tail("CA-TINH", 0)
+        assert [f.id for f in everything] == [first.id] and upto > 0
+        assert await tx.inbox.load_tail("CA-TINH", upto) == ([], upto)  # nothing after: the same position
+        assert await tx.inbox.load_tail("NOPE", 0) == ([], 0)
+    async with uow.begin(NOW + H) as tx:
+        await tx.inbox.record_facts([delivered(second, 3)])
+        await tx.inbox.record_poisons([poisoned(4)])
+        await tx.inbox.record_facts([delivered(third, 5), delivered(first, 1)])  # a repeat is not new
+        tail, later = await tx.inbox.load_tail("CA-TINH", upto)
+    assert [f.id for f in tail] == [second.id, third.id] and later > upto
+
+
+async def test_a_snapshot_is_kept_per_agency_with_the_transaction(uow: UnitOfWork):
+    from services.aggregator.service_layer.ports import Snapshot
+
+    async with uow.begin(NOW) as tx:
+        assert await tx.inbox.load_snapshots(["CA-TINH"]) == {}
+        await tx.inbox.save_snapshot("CA-TINH", Snapshot(7, 3, b"\x01state"), NOW)
+        await tx.inbox.save_snapshot("CA-TINH", Snapshot(9, 4, b"\x02state"), NOW)  # replaces it
+    try:
+        async with uow.begin(NOW) as tx:
+            await tx.inbox.save_snapshot("CA-HUONG-HOA", Snapshot(1, 1, b"x"), NOW)
+            raise RuntimeError("rolled back")
+    except RuntimeError:
+        pass
+    async with uow.begin(NOW) as tx:
+        assert await tx.inbox.load_snapshots(["CA-TINH", "CA-HUONG-HOA"]) == {
+            "CA-TINH": Snapshot(9, 4, b"\x02state")
+        }
