@@ -121,6 +121,22 @@ async def committed(bootstrap: str, topic: str, group: str) -> int:
     return sum(o for tp, o in offsets.items() if tp.topic == topic and o > 0)
 
 
+def aggregator_env(db: str, bootstrap: str, topic: str) -> dict[str, str]:
+    """The environment of an aggregator process on `topic` and its own status and DLQ topics, the
+    clock standing at NOW; otherwise as deployed (default batch size, the relay on)."""
+    return {
+        "DATABASE_URL": db,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "TIENDO_EVENTS_TOPIC": topic,
+        "TIENDO_STATUS_TOPIC": f"{topic}-status",
+        "TIENDO_DLQ_TOPIC": f"{topic}-dlq",
+        "TIENDO_NOW": NOW,
+        "TIENDO_CLOCK_SPEED": "0",
+        "AGGREGATOR_HTTP_PORT": str(free_port()),
+        "TIENDO_LOG_LEVEL": "WARNING",
+    }
+
+
 def start_aggregator(env: dict) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "services.aggregator"],
@@ -310,17 +326,7 @@ async def main(n: int, rounds: int) -> None:
                 await drop_database(server_url, db)  # the previous round's, ~0.8 GB per million events
             db = await create_database(server_url, "bench")
             await upgrade_async("aggregator", db)
-            env = {
-                "DATABASE_URL": db,
-                "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-                "TIENDO_EVENTS_TOPIC": topic,
-                "TIENDO_STATUS_TOPIC": f"{topic}-status",
-                "TIENDO_DLQ_TOPIC": f"{topic}-dlq",
-                "TIENDO_NOW": NOW,
-                "TIENDO_CLOCK_SPEED": "0",
-                "AGGREGATOR_HTTP_PORT": str(free_port()),
-                "TIENDO_LOG_LEVEL": "WARNING",
-            }  # otherwise as deployed: default batch size, relay on
+            env = aggregator_env(db, bootstrap, topic)
             await ensure_topics(
                 bootstrap,
                 [

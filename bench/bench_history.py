@@ -30,14 +30,13 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script too (`make bench`)
 
-from bench.bench_aggregator import NOW, PLAN, _record, committed, load, start_aggregator  # noqa: E402
+from bench.bench_aggregator import NOW, PLAN, _record, aggregator_env, committed, load, start_aggregator  # noqa: E402
 from bench.common import pg_dsn  # noqa: E402
 from services.aggregator.entrypoints.consumer import partition_of  # noqa: E402
 from shared.db import upgrade_async  # noqa: E402
 from shared.infra import (  # noqa: E402
     create_database,
     drop_database,
-    free_port,
     kafka_from_env_or_start,
     postgres_from_env_or_start,
 )
@@ -153,15 +152,7 @@ async def start_up(
             print(f"  {history:,} recorded events written in {took:.0f} s", flush=True)
         topic = f"history-{uuid.uuid4().hex[:6]}"
         env = {
-            "DATABASE_URL": db,
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "TIENDO_EVENTS_TOPIC": topic,
-            "TIENDO_STATUS_TOPIC": f"{topic}-status",
-            "TIENDO_DLQ_TOPIC": f"{topic}-dlq",
-            "TIENDO_NOW": NOW,
-            "TIENDO_CLOCK_SPEED": "0",
-            "AGGREGATOR_HTTP_PORT": str(free_port()),
-            "TIENDO_LOG_LEVEL": "WARNING",
+            **aggregator_env(db, bootstrap, topic),
             "AGGREGATOR_GROUP_ID": f"history-{uuid.uuid4().hex[:6]}",
         }
         await ensure_topics(

@@ -7,7 +7,7 @@ offending entry (`targets[3].agency`) so that the loader can point at the YAML l
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
@@ -217,7 +217,11 @@ class Plan(Frozen):
         """An agency or unit an amendment brings in names it, and is in force from its day."""
         problems: list[tuple[Loc, str]] = []
         effective = {a.id: a.effective for a in self.amendments}
-        for section, entries in (("agencies", self.agencies), ("units", self.units)):
+        sections: tuple[tuple[str, Sequence[Agency | Unit]], ...] = (
+            ("agencies", self.agencies),
+            ("units", self.units),
+        )
+        for section, entries in sections:
             for i, e in enumerate(entries):
                 if e.amendment is None:
                     continue

@@ -43,10 +43,11 @@ def test_a_district_agency_reports_to_the_june_period_and_its_successor_from_jul
     new = [str(p) for p in PLAN.reporting_periods("UBND-XA-KHE-SANH")]
     assert old == [f"2025-{m:02d}" for m in range(1, 7)]  # June's window ends on 14 June
     assert new == [f"2025-{m:02d}" for m in range(7, 13)]  # July's (15 Jun – 14 Jul) is the successor's
+
     # one rule, every commune committee: the township's months to June, the new commune's from July
-    months = lambda agency: [
-        t.period for t in PLAN.targets_for(agency) if t.rule == "commune-propaganda-monthly"
-    ]  # noqa: E731
+    def months(agency: str) -> list[str]:
+        return [t.period for t in PLAN.targets_for(agency) if t.rule == "commune-propaganda-monthly"]
+
     assert months("UBND-KHE-SANH") == old and months("UBND-XA-KHE-SANH") == new
     quarters = [
         t.period for t in PLAN.targets_for("UBND-DAKRONG") if t.rule == "district-propaganda-quarterly"
@@ -76,7 +77,7 @@ def test_a_report_after_the_reform_is_refused_naming_who_took_over():
 def test_an_activity_belongs_to_whoever_reports_the_month_it_counts_into():
     index = PLAN.index
     index.check_activity_day("2025-06-14", None, "UBND-KHE-SANH")  # in its June report
-    with pytest.raises(Rejected, match="the report of 2025-07 .* is made by UBND-XA-KHE-SANH"):
+    with pytest.raises(Rejected, match=r"the report of 2025-07 .* is made by UBND-XA-KHE-SANH"):
         index.check_activity_day("2025-06-20", None, "UBND-KHE-SANH")  # counts into July's
     index.check_activity_day("2025-06-20", None, "UBND-XA-KHE-SANH")
 
