@@ -1,14 +1,17 @@
-"""Reading a topic whole, the way a test checks what was written: from each partition's first
-offset to its end offset now, committed records only, without a consumer group."""
+"""Reading a topic the way a test checks what was written: whole, from each partition's first
+offset to its end offset now, committed records only, without a consumer group (`read_topic`);
+or until what came satisfies the test (`records_until`)."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from shared.kafka import client_security
+from shared.kafka import client_security, make_consumer
 
 
 def read_topic(bootstrap: str, topic: str) -> list[Any]:
@@ -40,3 +43,34 @@ def read_topic(bootstrap: str, topic: str) -> list[Any]:
             await consumer.stop()
 
     return asyncio.run(go())
+
+
+async def records_until(
+    bootstrap: str,
+    topic: str,
+    *,
+    until: Callable[[list[Any]], bool],
+    timeout: float = 15.0,
+    settle: float = 0.0,
+    keep: Callable[[Any], bool] = lambda record: True,
+    transform: Callable[[Any], Any] = lambda record: record,
+) -> list[Any]:
+    """The topic's records from its start, those `keep` keeps as `transform` makes them, read by a
+    consumer of its own group: once `until(items)` holds (then `settle` seconds more, so that a
+    late duplicate would show), or when `timeout` runs out with what came by then."""
+    consumer = make_consumer(bootstrap, topic, group_id=f"reader-{uuid.uuid4().hex[:8]}")
+    await consumer.start()
+    items: list[Any] = []
+    try:
+        loop = asyncio.get_running_loop()
+        deadline, settled = loop.time() + timeout, None
+        while loop.time() < deadline and (settled is None or loop.time() < settled):
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                items += [transform(r) for r in batch if keep(r)]
+            if settled is None and until(items):
+                if not settle:
+                    break
+                settled = loop.time() + settle
+    finally:
+        await consumer.stop()
+    return items

@@ -81,7 +81,9 @@ def bootstrap(
         {a.code: a.display_name("vi") for p in plans.indexes for a in p.agencies}.items(),
         {i.code: i.display_name("vi") for p in plans.indexes for i in p.indicators}.items(),
     )
-    projector = Projector(SqlUnitOfWork(engine), plans, settings.status_topic, settings.dlq_topic)
+    projector = Projector(
+        SqlUnitOfWork(engine), plans, settings.status_topic, settings.dlq_topic, settings.snapshot_after
+    )
     consumer = EventConsumer(settings, projector, clock, metrics, on_batch=crash_hook(settings.fault))
     broker = make_broker(settings.kafka_bootstrap_servers, registry=registry, app_name="aggregator")
     relay = OutboxRelay(engine, broker, metrics, settings.relay_batch_size, settings.relay_interval_seconds)

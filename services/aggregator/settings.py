@@ -17,6 +17,9 @@ class AggregatorSettings(ServiceSettings):
     deadline_check_seconds: float = Field(default=30.0, gt=0, alias="AGGREGATOR_DEADLINE_CHECK_SECONDS")
     relay_interval_seconds: float = Field(default=0.2, gt=0, alias="AGGREGATOR_RELAY_INTERVAL_SECONDS")
     relay_batch_size: int = Field(default=500, ge=1, alias="AGGREGATOR_RELAY_BATCH_SIZE")
+    # an agency takes a ledger snapshot once it has folded this many facts since its last one
+    # (docs/aggregator.md, Snapshots): a restart folds at most that many of its facts
+    snapshot_after: int = Field(default=20_000, ge=1, alias="AGGREGATOR_SNAPSHOT_AFTER")
     run_consumer: bool = Field(default=True, alias="AGGREGATOR_RUN_CONSUMER")
     run_relay: bool = Field(default=True, alias="AGGREGATOR_RUN_RELAY")
     # Fault injection for the crash tests only: "after_db_commit:N" or "mid_batch:N" makes the

@@ -19,11 +19,11 @@ from shared.kafka import (
     client_security,
     committed_offsets,
     ensure_topics,
-    make_consumer,
     make_producer,
 )
 from shared.plan import load_plan
 from shared.settings import DEFAULT_PLAN
+from tests.topics import records_until
 
 PLAN = load_plan(DEFAULT_PLAN)
 NOW = datetime(2024, 6, 20, 8, 0, tzinfo=timezone(timedelta(hours=7)))
@@ -126,6 +126,9 @@ def settings_for(bootstrap: str, database_url: str, topics: dict[str, str], **ex
         **topics,
         "AGGREGATOR_POLL_TIMEOUT_MS": 50,
         "AGGREGATOR_RELAY_INTERVAL_SECONDS": 0.05,
+        # snapshots every few facts: every integration test (crashes, rebalances, rebuilds,
+        # repeats) then runs through them, not only past 20,000 facts of one agency
+        "AGGREGATOR_SNAPSHOT_AFTER": 7,
         **extra,
     }
     return AggregatorSettings(**values)
@@ -152,22 +155,8 @@ async def consume_all(
     bootstrap: str, topic: str, *, until=lambda records: False, timeout: float = 15, decode: bool = True
 ) -> list:
     """Everything on a topic (from the start) once `until(records)` holds, or after `timeout`."""
-    consumer = make_consumer(bootstrap, topic, group_id=f"reader-{uuid.uuid4().hex[:8]}")
-    await consumer.start()
-    records: list = []
-    try:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            batch = await consumer.getmany(timeout_ms=200)
-            for rs in batch.values():
-                for r in rs:
-                    records.append(decode_status_event(r.value, r.headers) if decode else r)
-            if until(records):
-                break
-    finally:
-        await consumer.stop()
-    return records
+    transform = (lambda r: decode_status_event(r.value, r.headers)) if decode else (lambda r: r)
+    return await records_until(bootstrap, topic, until=until, timeout=timeout, transform=transform)
 
 
 async def wait_until(predicate, timeout: float = 20, every: float = 0.1):

@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from aiokafka import AIOKafkaConsumer
 from playwright.async_api import expect
 
 from services.aggregator.bootstrap import bootstrap as aggregator_bootstrap
@@ -31,10 +30,11 @@ from shared.auth.tokens import generate_signing_key, load_signing_key
 from shared.clock import ShiftedClock
 from shared.db import upgrade_async
 from shared.infra import create_database, drop_database, service_database_url
-from shared.kafka import client_security, ensure_topics
+from shared.kafka import ensure_topics
 from shared.web.i18n import MESSAGES
 from tests.aggregator.helpers import create_topics, fresh_database, settings_for, unique_topics
 from tests.intake.integration.conftest import served_on_loopback
+from tests.topics import records_until
 from tests.web.screens import WIDTHS, check_and_keep
 
 pytestmark = [pytest.mark.infra, pytest.mark.web]
@@ -63,30 +63,15 @@ class Intake:
     async def events(self, id_prefix: str, expected: int, settle: float = 1.5, timeout: float = 20.0) -> list:
         """The canonical topic's records whose id starts with `id_prefix` (all partitions, from the
         beginning): once `expected` are there, a little longer, so that a duplicate would show."""
-        consumer = AIOKafkaConsumer(
+        return await records_until(
+            self.bootstrap,
             self.events_topic,
-            bootstrap_servers=self.bootstrap,
-            **client_security(),
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            group_id=f"form-reader-{uuid.uuid4().hex[:6]}",
+            until=lambda found: len(found) >= expected,
+            timeout=timeout,
+            settle=settle,
+            keep=lambda r: dict(r.headers).get("ce_id", b"").decode().startswith(id_prefix),
+            transform=lambda r: ({k: v.decode() for k, v in r.headers}, json.loads(r.value)),
         )
-        await consumer.start()
-        found: list = []
-        try:
-            loop = asyncio.get_running_loop()
-            deadline, settled = loop.time() + timeout, None
-            while loop.time() < deadline and (settled is None or loop.time() < settled):
-                for batch in (await consumer.getmany(timeout_ms=300)).values():
-                    for record in batch:
-                        headers = {k: v.decode() for k, v in record.headers}
-                        if headers.get("ce_id", "").startswith(id_prefix):
-                            found.append((headers, json.loads(record.value)))
-                if settled is None and len(found) >= expected:
-                    settled = loop.time() + settle
-        finally:
-            await consumer.stop()
-        return found
 
 
 @asynccontextmanager

@@ -116,14 +116,23 @@ class _AgencyChanges:
     status_events: list[Any]
 
 
-# an agency that folded this many facts past its snapshot (or with none) takes a new one
+# an agency that folded this many facts past its snapshot (or with none) takes a new one (the
+# service's AGGREGATOR_SNAPSHOT_AFTER gives its own)
 SNAPSHOT_AFTER = 20_000
 SumsBefore = dict[str, dict]  # per agency, the sums a batch's activities changed, as they were
 
 
 class Projector:
-    def __init__(self, uow: UnitOfWork, plans: Plans, status_topic: str, dlq_topic: str) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        plans: Plans,
+        status_topic: str,
+        dlq_topic: str,
+        snapshot_after: int | None = None,
+    ) -> None:
         self.uow, self.plans = uow, plans
+        self.snapshot_after = snapshot_after
         self.status_topic, self.dlq_topic = status_topic, dlq_topic
         self._cache: dict[str, _CachedAgency] = {}
 
@@ -181,7 +190,7 @@ class Projector:
             cached.unsnapshotted += 1
         for agency in {d.fact.agency for d in new_facts}:
             cached = cache[agency]
-            if cached.unsnapshotted >= SNAPSHOT_AFTER:
+            if cached.unsnapshotted >= (self.snapshot_after or SNAPSHOT_AFTER):
                 state = ledger_state(cached.ledger, self.plans)
                 snapshot = Snapshot(await tx.inbox.position(agency), cached.folded, state)
                 await tx.inbox.save_snapshot(agency, snapshot, now)
@@ -343,7 +352,7 @@ class Projector:
                     ledger.apply(fact, self.plans)
             cached = self._cache[agency] = _CachedAgency(ledger, versions[agency], folded=held + len(facts))
             cached.unsnapshotted = len(facts)
-            if len(facts) >= SNAPSHOT_AFTER:
+            if len(facts) >= (self.snapshot_after or SNAPSHOT_AFTER):
                 state = ledger_state(ledger, self.plans)
                 await tx.inbox.save_snapshot(agency, Snapshot(upto, cached.folded, state), now)
                 cached.unsnapshotted = 0

@@ -49,6 +49,7 @@ async def test_kill_9_after_db_commit_and_mid_stream(kafka_bootstrap, database_u
         "TIENDO_CLOCK_SPEED": "0",
         "AGGREGATOR_BATCH_SIZE": "50",
         "AGGREGATOR_POLL_TIMEOUT_MS": "50",
+        "AGGREGATOR_SNAPSHOT_AFTER": "7",  # the kills fall between snapshots and the facts after them
         "TIENDO_LOG_LEVEL": "WARNING",
     }
     engine = create_async_engine(db)
@@ -82,6 +83,11 @@ async def test_kill_9_after_db_commit_and_mid_stream(kafka_bootstrap, database_u
             assert await helpers.count(engine, RECORDED) == len(events)
             await helpers.wait_until(lambda: _all_targets(engine), timeout=30)
             assert await helpers.live_kpis(engine) == helpers.recomputed_kpis(events, helpers.NOW)
+            async with engine.connect() as conn:  # the restarts read snapshots, and the facts after them
+                snapshots = (
+                    await conn.exec_driver_sql("SELECT count(*) FROM aggregator.ledger_snapshots")
+                ).scalar()
+            assert snapshots and snapshots > 0
         finally:
             proc.terminate()
             await exited(proc, 30)

@@ -9,7 +9,6 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 from sqlalchemy import text
 
 from services.intake.adapters.memory import MemoryPublisher, MemoryRegistry
@@ -18,7 +17,8 @@ from services.intake.adapters.registry import EventRegistry
 from shared.db import make_engine, upgrade_async
 from shared.events.codec import KafkaRecord
 from shared.infra import create_database, drop_database, service_database_url
-from shared.kafka import TopicSpec, client_security, ensure_topics
+from shared.kafka import TopicSpec, ensure_topics
+from tests.topics import records_until
 
 AWAY = "127.0.0.1:9"  # nothing listens there
 
@@ -75,25 +75,14 @@ class Topic:
     async def records(self, expected: int) -> list[KafkaRecord]:
         if isinstance(self.publisher, MemoryPublisher):
             return self.publisher.published(self.name)
-        consumer = AIOKafkaConsumer(
+        assert self.bootstrap is not None
+        return await records_until(
+            self.bootstrap,
             self.name,
-            bootstrap_servers=self.bootstrap,
-            **client_security(),
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            group_id=f"contract-{uuid.uuid4().hex[:6]}",
+            until=lambda found: len(found) >= expected,
+            timeout=9,
+            transform=lambda r: KafkaRecord(r.key, r.value, list(r.headers)),
         )
-        await consumer.start()
-        found: list[KafkaRecord] = []
-        try:
-            for _ in range(30):
-                for batch in (await consumer.getmany(timeout_ms=300)).values():
-                    found += [KafkaRecord(r.key, r.value, list(r.headers)) for r in batch]
-                if len(found) >= expected:
-                    break
-        finally:
-            await consumer.stop()
-        return found
 
 
 @pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.infra)])
