@@ -27,6 +27,7 @@ from services.aggregator.service_layer.ports import (
     ReportKey,
     Snapshot,
 )
+from services.aggregator.service_layer.turns import FACTS_PER_TURN
 from shared.deadletter import clean_text
 from shared.events.codec import KafkaRecord
 from shared.events.models import KpiStatus, ReportStatus, agency_source
@@ -149,10 +150,11 @@ class MemoryInbox(_Part):
             and (known_by is None or row.recorded_at <= known_by)
         ]
 
-    async def load_tail(self, agency: str, after: int) -> tuple[list[Fact], int]:
+    async def tail(self, agency: str, after: int) -> AsyncIterator[list[Fact]]:
         source = agency_source(agency)
-        rows = [row for (s, _), row in self.state.inbox.items() if s == source and row.seq > after]
-        return [row.fact for row in rows if row.fact is not None], max((r.seq for r in rows), default=after)
+        facts = [r.fact for (s, _), r in self.state.inbox.items() if s == source and r.seq > after and r.fact]
+        for start in range(0, len(facts), FACTS_PER_TURN):
+            yield facts[start : start + FACTS_PER_TURN]
 
     async def position(self, agency: str) -> int:
         source = agency_source(agency)

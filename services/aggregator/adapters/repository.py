@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -163,26 +163,25 @@ async def load_facts(
     return facts
 
 
-async def load_tail(conn: AsyncConnection, agency: str, after: int) -> tuple[list[Fact], int]:
-    """The agency's accepted facts recorded after position `after` (their `seq`), and the last
-    position it has (`after` when none): what a ledger snapshot taken at `after` lacks."""
+async def tail(conn: AsyncConnection, agency: str, after: int) -> AsyncIterator[list[Fact]]:
+    """The agency's accepted facts recorded after position `after` (their `seq`), in chunks of
+    FACTS_PER_TURN through a cursor of the transaction: memory holds one chunk, whatever the
+    agency's history (a first load after migration 0007 reads all of it)."""
     raw = (await conn.get_raw_connection()).driver_connection
     sql = (
-        "SELECT source, id, agency, kind, time, arrival, data, seq FROM aggregator.recorded_events "
+        "SELECT source, id, agency, kind, time, arrival, data FROM aggregator.recorded_events "
         "WHERE source = $1 AND seq > $2 AND rejected IS NULL"
     )
-    facts: list[Fact] = []
-    upto = after
-    async for rows in in_turns(await raw.fetch(sql, agency_source(agency), after), FACTS_PER_TURN):
-        for source, id, agency_, kind, time, arrival, data, seq in rows:
-            facts.append(Fact(source, id, agency_, kind, time, arrival, decode_json(data)))
-            upto = max(upto, seq)
-    last = await raw.fetchval(
-        "SELECT max(seq) FROM aggregator.recorded_events WHERE source = $1 AND seq > $2",
-        agency_source(agency),
-        upto,
-    )  # a dead letter after the last fact: the snapshot may stand past it too
-    return facts, max(upto, last or upto)
+    chunk: list[Fact] = []
+    async for source, id, agency_, kind, time, arrival, data in raw.cursor(
+        sql, agency_source(agency), after, prefetch=FACTS_PER_TURN
+    ):
+        chunk.append(Fact(source, id, agency_, kind, time, arrival, decode_json(data)))
+        if len(chunk) >= FACTS_PER_TURN:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 async def position(conn: AsyncConnection, agency: str) -> int:

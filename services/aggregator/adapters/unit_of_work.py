@@ -37,8 +37,8 @@ class SqlInbox:
     async def load_facts(self, agencies: Iterable[str], known_by: datetime | None = None) -> list[Fact]:
         return await repo.load_facts(self.conn, agencies, known_by=known_by)
 
-    async def load_tail(self, agency: str, after: int) -> tuple[list[Fact], int]:
-        return await repo.load_tail(self.conn, agency, after)
+    def tail(self, agency: str, after: int) -> AsyncIterator[list[Fact]]:
+        return repo.tail(self.conn, agency, after)
 
     async def position(self, agency: str) -> int:
         return await repo.position(self.conn, agency)

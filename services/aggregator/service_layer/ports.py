@@ -13,7 +13,7 @@ the decoder (`adapters/decoding.py`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -97,9 +97,9 @@ class Inbox(Protocol):
         with `known_by`, only those recorded by then (a baseline frozen at that moment)."""
         ...
 
-    async def load_tail(self, agency: str, after: int) -> tuple[list[Fact], int]:
-        """The agency's accepted facts recorded after position `after`, and its last position
-        (`after` when there is none): what a snapshot taken at `after` lacks."""
+    def tail(self, agency: str, after: int) -> AsyncIterator[list[Fact]]:
+        """The agency's accepted facts recorded after position `after`, in chunks (memory holds
+        one chunk, not the agency's history): what a snapshot taken at `after` lacks."""
         ...
 
     async def position(self, agency: str) -> int:

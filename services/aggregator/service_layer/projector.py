@@ -34,7 +34,7 @@ from services.aggregator.service_layer.ports import (
     Transaction,
     UnitOfWork,
 )
-from services.aggregator.service_layer.turns import FACTS_PER_TURN, in_turns
+from services.aggregator.service_layer.turns import in_turns
 from shared.deadletter import dead_letter
 from shared.events.codec import KafkaRecord, to_kafka
 from shared.plan.book import Plans
@@ -346,15 +346,19 @@ class Projector:
             restored = ledger_from_state(agency, snapshot.state, self.plans) if snapshot else None
             ledger = restored or AgencyLedger(agency)
             held = snapshot.facts if restored is not None and snapshot is not None else 0
-            facts, upto = await tx.inbox.load_tail(agency, snapshot.upto if restored and snapshot else 0)
-            async for chunk in in_turns(facts, FACTS_PER_TURN):
+            folded = 0
+            async for chunk in tx.inbox.tail(agency, snapshot.upto if restored and snapshot else 0):
                 for fact in chunk:
                     ledger.apply(fact, self.plans)
-            cached = self._cache[agency] = _CachedAgency(ledger, versions[agency], folded=held + len(facts))
-            cached.unsnapshotted = len(facts)
-            if len(facts) >= (self.snapshot_after or SNAPSHOT_AFTER):
-                state = ledger_state(ledger, self.plans)
-                await tx.inbox.save_snapshot(agency, Snapshot(upto, cached.folded, state), now)
+                folded += len(chunk)
+                await asyncio.sleep(0)  # heartbeats, the API and the probes go on between chunks
+            cached = self._cache[agency] = _CachedAgency(ledger, versions[agency], folded=held + folded)
+            cached.unsnapshotted = folded
+            if folded >= (self.snapshot_after or SNAPSHOT_AFTER):
+                upto = await tx.inbox.position(agency)  # the agency is locked: nothing recorded since
+                await tx.inbox.save_snapshot(
+                    agency, Snapshot(upto, cached.folded, ledger_state(ledger, self.plans)), now
+                )
                 cached.unsnapshotted = 0
         for kpi_key, status in kpi_statuses.items():
             self._cache[kpi_key[0]].kpis[kpi_key] = _SavedStatus(status)

@@ -99,21 +99,38 @@ async def test_events_are_recorded_at_the_transactions_moment(uow: UnitOfWork, s
     assert await seen.recorded_at("CA-TINH") == {first.id: NOW, later.id: NOW + H}
 
 
+async def _tail(tx, agency: str, after: int) -> list[str]:
+    return [f.id async for chunk in tx.inbox.tail(agency, after) for f in chunk]
+
+
 async def test_the_tail_after_a_position_holds_only_what_was_recorded_later(uow: UnitOfWork):
     first, second, third = (reported("CA-TINH", "drug_cases_detected", f"2024-0{m}", m) for m in (1, 2, 3))
     other = reported("CA-HUONG-HOA", "drug_cases_detected", "2024-06", 9)
     async with uow.begin(NOW) as tx:
         await tx.inbox.record_facts([delivered(first, 1), delivered(other, 2)])
-        everything, upto = await tx.inbox.load_tail("CA-TINH", 0)
-        assert [f.id for f in everything] == [first.id] and upto > 0
-        assert await tx.inbox.load_tail("CA-TINH", upto) == ([], upto)  # nothing after: the same position
-        assert await tx.inbox.load_tail("NOPE", 0) == ([], 0)
+        assert await _tail(tx, "CA-TINH", 0) == [first.id]
+        upto = await tx.inbox.position("CA-TINH")
+        assert upto > 0 and await _tail(tx, "CA-TINH", upto) == []
+        assert await tx.inbox.position("NOPE") == 0 and await _tail(tx, "NOPE", 0) == []
     async with uow.begin(NOW + H) as tx:
         await tx.inbox.record_facts([delivered(second, 3)])
         await tx.inbox.record_poisons([poisoned(4)])
         await tx.inbox.record_facts([delivered(third, 5), delivered(first, 1)])  # a repeat is not new
-        tail, later = await tx.inbox.load_tail("CA-TINH", upto)
-    assert [f.id for f in tail] == [second.id, third.id] and later > upto
+        assert await _tail(tx, "CA-TINH", upto) == [second.id, third.id]
+        assert await tx.inbox.position("CA-TINH") > upto
+
+
+async def test_a_long_tail_comes_in_chunks(uow: UnitOfWork):
+    from services.aggregator.service_layer.turns import FACTS_PER_TURN
+
+    many = [
+        delivered(reported("CA-TINH", "drug_cases_detected", "2024-06", 1), n)
+        for n in range(FACTS_PER_TURN + 5)
+    ]
+    async with uow.begin(NOW) as tx:
+        await tx.inbox.record_facts(many)
+        sizes = [len(chunk) async for chunk in tx.inbox.tail("CA-TINH", 0)]
+    assert sizes == [FACTS_PER_TURN, 5]
 
 
 async def test_a_snapshot_is_kept_per_agency_with_the_transaction(uow: UnitOfWork):

@@ -71,14 +71,14 @@ async def test_a_fresh_replica_starts_from_the_snapshot_and_the_facts_after_it(
     assert snapshot.facts == 6 and snapshot.upto == 6  # the six recorded before the batch, in order
     # the next replica reads the snapshot and only the fact recorded after it
     read: list[int] = []
-    real = MemoryInbox.load_tail
+    real = MemoryInbox.tail
 
     async def counting(self, agency, after):
-        facts, upto = await real(self, agency, after)
-        read.append(len(facts))
-        return facts, upto
+        async for chunk in real(self, agency, after):
+            read.append(len(chunk))
+            yield chunk
 
-    monkeypatch.setattr(MemoryInbox, "load_tail", counting)
+    monkeypatch.setattr(MemoryInbox, "tail", counting)
     projector = Projector(uow, PLAN, "status", "dlq")
     await projector.apply([], now, reevaluate=["CA-TINH"])
     assert read == [1]
