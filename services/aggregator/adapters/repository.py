@@ -172,16 +172,14 @@ async def tail(conn: AsyncConnection, agency: str, after: int) -> AsyncIterator[
         "SELECT source, id, agency, kind, time, arrival, data FROM aggregator.recorded_events "
         "WHERE source = $1 AND seq > $2 AND rejected IS NULL"
     )
-    chunk: list[Fact] = []
-    async for source, id, agency_, kind, time, arrival, data in raw.cursor(
-        sql, agency_source(agency), after, prefetch=FACTS_PER_TURN
-    ):
-        chunk.append(Fact(source, id, agency_, kind, time, arrival, decode_json(data)))
-        if len(chunk) >= FACTS_PER_TURN:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+    # plan for every row, not the first tenth (a cursor's default): a first load reads them all
+    await raw.execute("SET LOCAL cursor_tuple_fraction = 1.0")
+    cursor = await raw.cursor(sql, agency_source(agency), after)
+    while rows := await cursor.fetch(FACTS_PER_TURN):  # a list per round trip, not a row at a time
+        yield [
+            Fact(source, id, agency_, kind, time, arrival, decode_json(data))
+            for source, id, agency_, kind, time, arrival, data in rows
+        ]
 
 
 async def position(conn: AsyncConnection, agency: str) -> int:
