@@ -20,7 +20,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -30,18 +29,13 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import kafka_and_postgres  # noqa: E402
 from services.aggregator.entrypoints.consumer import partition_of  # noqa: E402
 from services.aggregator.sample import sample_documents  # noqa: E402
 from shared.db import make_engine, upgrade_async  # noqa: E402
 from shared.events.codec import KafkaRecord, to_kafka  # noqa: E402
 from shared.events.models import agency_event_adapter  # noqa: E402
-from shared.infra import (  # noqa: E402
-    create_database,
-    drop_database,
-    free_port,
-    kafka_from_env_or_start,
-    postgres_from_env_or_start,
-)
+from shared.infra import create_database, drop_database, free_port  # noqa: E402
 from shared.kafka import TopicSpec, committed_offsets, ensure_topics, make_consumer, make_producer  # noqa: E402
 from shared.plan import load_plan  # noqa: E402
 from shared.settings import DEFAULT_PLAN  # noqa: E402
@@ -304,12 +298,7 @@ def _quantile(buckets: list[tuple[float, float]], q: float) -> float:
 
 
 async def main(n: int, rounds: int) -> None:
-    work = Path(
-        tempfile.mkdtemp(prefix="bench-agg-", dir=ROOT / ".tiendo" if (ROOT / ".tiendo").exists() else None)
-    )
-    bootstrap, kafka = kafka_from_env_or_start(work / "kafka")
-    server_url, pg = postgres_from_env_or_start(work / "postgres")
-    try:
+    with kafka_and_postgres("bench-agg-") as (bootstrap, server_url):
         topic = f"bench-events-{uuid.uuid4().hex[:6]}"
         await ensure_topics(bootstrap, [TopicSpec(topic, 6, 7 * 86_400_000)])
         t = time.perf_counter()
@@ -380,11 +369,6 @@ async def main(n: int, rounds: int) -> None:
             f"end-to-end at {half:,.0f}/s (half)  : p50 <= {p50 * 1000:.0f} ms, p99 <= {p99 * 1000:.0f} ms "
             f"(histogram bounds) over {samples:,} events (goal p99 <= 1000 ms); {batches}   [{load()}]"
         )
-    finally:
-        if kafka:
-            kafka.stop()
-        if pg:
-            pg.stop()
 
 
 if __name__ == "__main__":

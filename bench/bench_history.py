@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -31,14 +30,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script too (`make bench`)
 
 from bench.bench_aggregator import NOW, PLAN, _record, aggregator_env, committed, load, start_aggregator  # noqa: E402
-from bench.common import pg_dsn  # noqa: E402
+from bench.common import kafka_and_postgres, pg_dsn  # noqa: E402
 from services.aggregator.entrypoints.consumer import partition_of  # noqa: E402
 from shared.db import upgrade_async  # noqa: E402
 from shared.infra import (  # noqa: E402
     create_database,
     drop_database,
-    kafka_from_env_or_start,
-    postgres_from_env_or_start,
 )
 from shared.kafka import TopicSpec, ensure_topics, make_producer  # noqa: E402
 
@@ -173,15 +170,8 @@ async def start_up(
 
 
 async def main(n: int) -> None:
-    work = Path(
-        tempfile.mkdtemp(
-            prefix="bench-history-", dir=ROOT / ".tiendo" if (ROOT / ".tiendo").exists() else None
-        )
-    )
-    bootstrap, kafka = kafka_from_env_or_start(work / "kafka")
-    server_url, pg = postgres_from_env_or_start(work / "postgres")
     agencies = reporters()
-    try:
+    with kafka_and_postgres("bench-history-") as (bootstrap, server_url):
         print(f"{len(agencies)} agencies, one new event each; history {n:,} recorded events   [{load()}]")
         (empty_s, empty_mb), _ = await start_up(bootstrap, server_url, 0, agencies)
         print(
@@ -197,11 +187,6 @@ async def main(n: int) -> None:
             f"restart with history / with an empty inbox: {again_s / empty_s:.2f}x the time, "
             f"{again_mb / empty_mb:.2f}x the memory (goal at 10 M: <= 10 s, <= 300 MB)"
         )
-    finally:
-        if kafka:
-            kafka.stop()
-        if pg:
-            pg.stop()
 
 
 if __name__ == "__main__":

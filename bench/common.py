@@ -14,14 +14,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
 import platform
+import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,6 +39,26 @@ RETRY_STATUSES = {429, 500, 502, 503, 504}
 def pg_dsn(sqlalchemy_url: str) -> str:
     """postgresql+asyncpg://... → postgresql://... (asyncpg's own DSN)."""
     return sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+@contextlib.contextmanager
+def kafka_and_postgres(prefix: str) -> Iterator[tuple[str, str]]:
+    """Kafka's bootstrap and PostgreSQL's server URL for a benchmark: from the environment, else
+    started in a work folder of their own (under .tiendo/), and stopped afterwards."""
+    from shared.infra import kafka_from_env_or_start, postgres_from_env_or_start
+
+    root = Path(__file__).resolve().parents[1] / ".tiendo"
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=root if root.exists() else None))
+    bootstrap, kafka = kafka_from_env_or_start(work / "kafka")
+    pg = None
+    try:
+        server_url, pg = postgres_from_env_or_start(work / "postgres")
+        yield bootstrap, server_url
+    finally:
+        if kafka:
+            kafka.stop()
+        if pg:
+            pg.stop()
 
 
 def percentile(values: list[float], p: float) -> float:
