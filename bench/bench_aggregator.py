@@ -38,9 +38,12 @@ from shared.events.models import agency_event_adapter  # noqa: E402
 from shared.infra import create_database, drop_database, free_port  # noqa: E402
 from shared.kafka import TopicSpec, committed_offsets, ensure_topics, make_consumer, make_producer  # noqa: E402
 from shared.plan import load_plan  # noqa: E402
+from shared.plan.book import load_plans  # noqa: E402
 from shared.settings import DEFAULT_PLAN  # noqa: E402
 
-PLAN = load_plan(DEFAULT_PLAN)
+PLAN = load_plan(DEFAULT_PLAN)  # the sample events' plan
+# what the aggregator process loads (TIENDO_PLAN_FILE, as deployed), hence what the rebuild must fold by
+PLANS = load_plans(Path(os.environ.get("TIENDO_PLAN_FILE") or DEFAULT_PLAN))
 NOW = "2024-12-20T08:00:00+07:00"
 
 
@@ -50,9 +53,8 @@ def source_fingerprint() -> str:
     had been changed on disk: checksums of different code, not of different folds."""
     digest = hashlib.sha256()
     code = [ROOT / "services" / "aggregator", ROOT / "shared" / "events", ROOT / "shared" / "plan"]
-    for path in sorted(
-        [*(f for d in code for f in d.rglob("*.py")), ROOT / "shared" / "clock.py", Path(DEFAULT_PLAN)]
-    ):
+    plans = [Path(f.path) for f in getattr(PLANS, "files", ())] or [Path(DEFAULT_PLAN)]
+    for path in sorted([*(f for d in code for f in d.rglob("*.py")), ROOT / "shared" / "clock.py", *plans]):
         digest.update(str(path).encode() + path.read_bytes())
     return digest.hexdigest()[:12]
 
@@ -351,7 +353,7 @@ async def main(n: int, rounds: int) -> None:
                 await conn.exec_driver_sql("SELECT count(*) FROM aggregator.recorded_events")
             ).scalar()
         result = await rebuild(
-            engine, bootstrap, topic, PLAN, __import__("datetime").datetime.fromisoformat(NOW), swap=False
+            engine, bootstrap, topic, PLANS, __import__("datetime").datetime.fromisoformat(NOW), swap=False
         )
         await engine.dispose()
         same_code = live_code == rebuild_code == source_fingerprint()
