@@ -189,12 +189,21 @@ class Projector:
             cached.folded += 1
             cached.unsnapshotted += 1
         for agency in {d.fact.agency for d in new_facts}:
-            cached = cache[agency]
-            if cached.unsnapshotted >= (self.snapshot_after or SNAPSHOT_AFTER):
-                state = ledger_state(cached.ledger, self.plans)
-                snapshot = Snapshot(await tx.inbox.position(agency), cached.folded, state)
-                await tx.inbox.save_snapshot(agency, snapshot, now)
-                cached.unsnapshotted = 0
+            await self._snapshot_if_due(tx, agency, cache[agency], now)
+
+    async def _snapshot_if_due(
+        self, tx: Transaction, agency: str, cached: _CachedAgency, now: datetime
+    ) -> None:
+        """Keep the agency's ledger as a snapshot once it has folded SNAPSHOT_AFTER facts since its
+        last one. The batch holds the agency's lock, so nothing of it was recorded meanwhile: its
+        last position is that of the ledger's last fact."""
+        if cached.unsnapshotted < (self.snapshot_after or SNAPSHOT_AFTER):
+            return
+        state = ledger_state(cached.ledger, self.plans)
+        await tx.inbox.save_snapshot(
+            agency, Snapshot(await tx.inbox.position(agency), cached.folded, state), now
+        )
+        cached.unsnapshotted = 0
 
     async def _record_and_fold(
         self, tx: Transaction, batch: _Batch, evaluation: _Evaluation, now: datetime
@@ -344,22 +353,19 @@ class Projector:
         for agency in stale:
             snapshot = snapshots.get(agency)
             restored = ledger_from_state(agency, snapshot.state, self.plans) if snapshot else None
-            ledger = restored or AgencyLedger(agency)
-            held = snapshot.facts if restored is not None and snapshot is not None else 0
+            base = snapshot if restored is not None else None  # one of other plans is not used
+            ledger = restored if restored is not None else AgencyLedger(agency)
             folded = 0
-            async for chunk in tx.inbox.tail(agency, snapshot.upto if restored and snapshot else 0):
+            async for chunk in tx.inbox.tail(agency, base.upto if base else 0):
                 for fact in chunk:
                     ledger.apply(fact, self.plans)
                 folded += len(chunk)
                 await asyncio.sleep(0)  # heartbeats, the API and the probes go on between chunks
-            cached = self._cache[agency] = _CachedAgency(ledger, versions[agency], folded=held + folded)
-            cached.unsnapshotted = folded
-            if folded >= (self.snapshot_after or SNAPSHOT_AFTER):
-                upto = await tx.inbox.position(agency)  # the agency is locked: nothing recorded since
-                await tx.inbox.save_snapshot(
-                    agency, Snapshot(upto, cached.folded, ledger_state(ledger, self.plans)), now
-                )
-                cached.unsnapshotted = 0
+            held = (base.facts if base else 0) + folded
+            cached = self._cache[agency] = _CachedAgency(
+                ledger, versions[agency], folded=held, unsnapshotted=folded
+            )
+            await self._snapshot_if_due(tx, agency, cached, now)
         for kpi_key, status in kpi_statuses.items():
             self._cache[kpi_key[0]].kpis[kpi_key] = _SavedStatus(status)
         for report_key, report_status in report_statuses.items():
