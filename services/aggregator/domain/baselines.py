@@ -80,6 +80,11 @@ def _sources(plans: Plans, agency: str, year: int) -> tuple[tuple[str, float], .
     return tuple(weights.items())
 
 
+def is_own(plans: Plans, agency: str, year: int) -> bool:
+    """The baseline is the agency's own figure of `year` (not its predecessors')."""
+    return baseline_sources(plans, agency, year) == ((agency, 1.0),)
+
+
 def sources_of(plans: Plans, agency: str, keys: Iterable[BaselineKey]) -> list[str]:
     """The agencies whose facts the baselines `keys` of the agency are read from."""
     return list(dict.fromkeys(s for _, year in keys for s, _ in baseline_sources(plans, agency, year)))
@@ -88,8 +93,8 @@ def sources_of(plans: Plans, agency: str, keys: Iterable[BaselineKey]) -> list[s
 def freeze_moment(plans: Plans, agency: str, year: int) -> datetime:
     """The end of the day the agency's last report of `year` was due (of the year's window); for
     a baseline of predecessors', the last of theirs."""
-    sources = baseline_sources(plans, agency, year)
-    if sources != ((agency, 1.0),):
+    if not is_own(plans, agency, year):
+        sources = baseline_sources(plans, agency, year)
         return max((freeze_moment(plans, s, year) for s, _ in sources), default=_year_end(plans, year))
     plan = _plan_of(plans, year)
     periods = plan.reporting_periods(agency)
@@ -160,7 +165,7 @@ def baselines_of(
     out = {}
     for indicator, year in recorded_keys(plans, ledger.agency):
         moment = freeze_moment(plans, ledger.agency, year)
-        own = baseline_sources(plans, ledger.agency, year) == ((ledger.agency, 1.0),)
+        own = is_own(plans, ledger.agency, year)
         current = (
             carried(ledgers, plans, ledger.agency, indicator, year) if own or sources is not None else None
         )
