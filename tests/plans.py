@@ -67,8 +67,25 @@ def amended_text(amendments: str = AMENDMENT) -> str:
 
 
 @cache
-def amended_plan() -> Plan:
+def amended_plan(amendments: str = AMENDMENT) -> Plan:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "amended.yaml"
-        path.write_text(amended_text(), encoding="utf-8")
+        path.write_text(amended_text(amendments), encoding="utf-8")
         return load_plan(path)
+
+
+#: the information department renamed, and a township renamed, from 1 October 2024 (a sample
+#: decision; both keep their codes, so their figures, targets and alerts go on unbroken)
+RENAMING = """
+amendments:
+  - id: QD-30-2024
+    effective: 2024-10-01
+    reason: Quyết định số 30/QĐ-BCĐ (mẫu) về tên gọi của cơ quan, đơn vị
+    renames:
+      - {agency: STTTT, name_vi: "Sở Khoa học, Công nghệ và Truyền thông", name_en: "Department of Science, Technology and Communications"}
+      - {unit: DK-KRONG-KLANG, name: Xã Krông Klang}
+"""
+
+
+def renamed_plan() -> Plan:
+    return amended_plan(RENAMING)

@@ -6,7 +6,8 @@ fields it sets. From that day the target is the amended one, and names the amend
 the target stands as it was, so a judgment made then is made again the same (`as_of`, a rebuild).
 A change naming a target the plan lacks, with its `kind`, adds it: in force from that day only.
 Agencies and units an amendment brings in are entries of the plan with `valid_from` that day
-and `amendment: <id>` (`Plan` checks both).
+and `amendment: <id>` (`Plan` checks both). A rename gives an agency or a unit a new name from
+that day, keeping its code, so its figures, targets and alerts go on unbroken.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from shared.plan.entries import Code, Frozen, Loc, Target
 from shared.plan.periods import Period
@@ -39,11 +40,38 @@ class TargetChange(TargetFields):
         return str(Period.parse(v)) if isinstance(v, str | int) and not isinstance(v, bool) else v
 
 
+class Rename(Frozen):
+    """A new name from the amendment's day: `{agency, name_vi, name_en}` or `{unit, name}`."""
+
+    agency: str | None = None
+    unit: str | None = None
+    name_vi: str | None = Field(default=None, min_length=1)
+    name_en: str | None = Field(default=None, min_length=1)  # an agency's; kept as it was if not given
+    name: str | None = Field(default=None, min_length=1)  # a unit's
+
+    @model_validator(mode="after")
+    def _one_entry(self) -> Rename:
+        if (self.agency is None) == (self.unit is None):
+            raise ValueError("a rename names an agency or a unit (one of them)")
+        if self.agency is not None and (self.name_vi is None or self.name is not None):
+            raise ValueError("an agency's rename gives its name_vi (and name_en), not name")
+        if self.unit is not None and (self.name is None or self.name_vi or self.name_en):
+            raise ValueError("a unit's rename gives its name, not name_vi or name_en")
+        return self
+
+
 class Amendment(Frozen):
     id: Code
     effective: date
     reason: str = Field(min_length=1)
-    changes: list[TargetChange] = Field(min_length=1)
+    changes: list[TargetChange] = []
+    renames: list[Rename] = []
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> Amendment:
+        if not self.changes and not self.renames:
+            raise ValueError("an amendment changes targets (`changes`) or renames (`renames`)")
+        return self
 
 
 @dataclass(frozen=True)

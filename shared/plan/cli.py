@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -16,6 +17,7 @@ from rich.table import Table
 
 from shared.labels import Lang
 from shared.messages import words as catalogue_words
+from shared.plan.amendments import Amendment
 from shared.plan.book import load_plans
 from shared.plan.diff import Change, amended_targets, shown
 from shared.plan.diff import diff as plan_diff
@@ -164,6 +166,8 @@ def show(
         cells = [f"[dim]{escape(c)}[/dim]" for c in _row(plan, t, words, language)]
         table.add_row(*cells, f"[dim]{escape(words['show.replaced'].format(row=row))}[/dim]")
     console.print(table)
+    for line in _rename_lines(plan, plan.amendments, words, language):
+        console.print(escape(line), soft_wrap=True)
 
 
 @app.command()
@@ -220,13 +224,30 @@ def _amendment_lines(
     head += " — " + words["diff.effective"].format(
         day=amendment.effective.strftime("%d/%m/%Y"), reason=amendment.reason
     )
-    lines = [head]
+    lines = [head, *(f"    {line}" for line in _rename_lines(after, [amendment], words, language))]
     for was, now in amended_targets(after, amendment.id):
         names = ", ".join(_row(after, now, words, language)[1:4])
         figures = ("" if was is None else f"{_row(after, was, words, language)[4]} → ") + _row(
             after, now, words, language
         )[4]
         lines.append(f"    {names}: {figures}")
+    return lines
+
+
+def _rename_lines(plan: Plan, amendments: list[Amendment], words: dict[str, str], lang: Lang) -> list[str]:
+    """Each rename of the amendments: the name before, the name after, from which day."""
+    lines = []
+    for a in amendments:
+        before = a.effective - timedelta(days=1)
+        for r in a.renames:
+            if r.agency is not None:
+                entry = plan.agency(r.agency)
+                old, new = entry.display_name(lang, before), entry.display_name(lang, a.effective)
+            else:
+                unit = plan.unit(str(r.unit))
+                old, new = unit.name_on(before), unit.name_on(a.effective)
+            day = a.effective.strftime("%d/%m/%Y")
+            lines.append(words["rename"].format(old=old, new=new, day=day, amendment=a.id))
     return lines
 
 

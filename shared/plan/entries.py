@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     StringConstraints,
     ValidationError,
     field_validator,
@@ -73,6 +74,17 @@ def known_zone(name: str) -> str:
     return name
 
 
+Renames = tuple[tuple[date, str, str], ...]  # (from the day, name_vi, name_en), oldest first
+
+
+def name_on(vi: str, en: str, renamed: Renames, on: date | None) -> tuple[str, str]:
+    """The names (vi, en) in force on a day after the renames (`on` None: after all of them)."""
+    for since, new_vi, new_en in renamed:
+        if on is None or since <= on:
+            vi, en = new_vi, new_en
+    return vi, en
+
+
 class Frozen(BaseModel):
     # extra="forbid": a misspelt key in the plan file must be an error, not silently ignored
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -82,9 +94,16 @@ class _Named(Frozen):
     code: Code
     name_vi: str
     name_en: str
+    _renamed: Renames = PrivateAttr(default=())  # by the plan's amendments (`Plan` sets them)
 
-    def display_name(self, lang: Lang = "vi") -> str:
-        return self.name_vi if lang == "vi" else self.name_en
+    @property
+    def renamed(self) -> Renames:
+        return self._renamed
+
+    def display_name(self, lang: Lang = "vi", on: date | None = None) -> str:
+        """Its name on a day (`on`), or as it is after every rename (None)."""
+        vi, en = name_on(self.name_vi, self.name_en, self._renamed, on)
+        return vi if lang == "vi" else en
 
 
 class Unit(Frozen):
@@ -100,6 +119,15 @@ class Unit(Frozen):
     successors: list[str] = []
     population: int | None = Field(default=None, ge=0)
     amendment: str | None = None  # the amendment that brought it in (then valid_from is its day)
+    _renamed: Renames = PrivateAttr(default=())  # by the plan's amendments (name twice)
+
+    @property
+    def renamed(self) -> Renames:
+        return self._renamed
+
+    def name_on(self, on: date | None = None) -> str:
+        """Its name on a day (`on`), or as it is after every rename (None)."""
+        return name_on(self.name, self.name, self._renamed, on)[0]
 
     def active_on(self, d: date) -> bool:
         started = self.valid_from is None or self.valid_from <= d

@@ -29,6 +29,7 @@ from shared.plan.entries import (
     Unit,
     fail_with,
     known_zone,
+    name_on,
     unknown_ref,
 )
 from shared.plan.periods import Period, check_cutoff_day, periods_of_year
@@ -198,6 +199,7 @@ class Plan(Frozen):
             self._check_target(_change_loc(here), t, problems)
         object.__setattr__(self, "targets", [*self.targets, *(t for t, _ in added)])  # still validating
         problems += self._entries_of_amendments()
+        problems += self._apply_renames(units, agencies)
         fail_with(list(dict.fromkeys(problems)), "Plan")  # a rule's agencies share its mistakes
         self._committee = self.agencies[committees[0]]
         for r in self.reporting:
@@ -235,6 +237,34 @@ class Plan(Frozen):
                         f"an entry of amendment {e.amendment} is in force from its day: valid_from: {day}"
                     )
                     problems.append(((section, i, "valid_from"), message))
+        return problems
+
+    def _apply_renames(self, units: dict[str, Unit], agencies: dict[str, Agency]) -> list[tuple[Loc, str]]:
+        """Each entry's names from the amendments' days on (oldest first), and every rename that
+        names no entry, falls outside its entry's validity, or changes nothing, at its field."""
+        problems: list[tuple[Loc, str]] = []
+        names: dict[tuple[str, str], list[tuple[date, str, str]]] = {}
+        for i, a in sorted(enumerate(self.amendments), key=lambda p: (p[1].effective, p[0])):
+            for j, r in enumerate(a.renames):
+                here: Loc = ("amendments", i, "renames", j)
+                field, code = ("agency", r.agency) if r.agency is not None else ("unit", str(r.unit))
+                table: dict[str, Any] = agencies if field == "agency" else units
+                entry: Agency | Unit | None = table.get(code)
+                if entry is None:
+                    problems.append(((*here, field), unknown_ref(field, code, table)))
+                    continue
+                if not (entry.valid_from or a.effective) <= a.effective <= (entry.valid_to or a.effective):
+                    ended = entry.valid_to is not None and entry.valid_to < a.effective
+                    when = f"it ends on {entry.valid_to}" if ended else f"it starts on {entry.valid_from}"
+                    problems.append(((*here, field), f"{code} is not in force on {a.effective}: {when}"))
+                    continue
+                old = name_on(*_names_of(entry), entry.renamed, a.effective)
+                new = (str(r.name), str(r.name)) if r.name else (str(r.name_vi), r.name_en or old[1])
+                if new == old:
+                    named = "name" if r.name else "name_vi"
+                    problems.append(((*here, named), f"{code} is already named {old[0]!r}"))
+                names.setdefault((field, code), []).append((a.effective, *new))
+                entry._renamed = tuple(names[(field, code)])
         return problems
 
     def _check_succession(self, agencies: dict[str, Agency]) -> list[tuple[Loc, str]]:
@@ -514,6 +544,10 @@ class Plan(Frozen):
         if cur.code != committee.code:  # a root agency still answers to the committee
             chain.append(committee)
         return chain if agency_code != committee.code else []
+
+
+def _names_of(entry: Agency | Unit) -> tuple[str, str]:
+    return (entry.name, entry.name) if isinstance(entry, Unit) else (entry.name_vi, entry.name_en)
 
 
 def _change_loc(here: Loc) -> Callable[[str], Loc]:

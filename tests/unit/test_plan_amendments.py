@@ -10,9 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from shared.plan import PlanError, load_plan
+from shared.plan.book import load_plans
 from shared.plan.cli import app
 from shared.settings import DEFAULT_PLAN
-from tests.plans import AMENDMENT, amended_text
+from tests.plans import AMENDMENT, RENAMING, amended_text
 
 
 def _amended(tmp_path: Path, text: str = AMENDMENT) -> Path:
@@ -207,3 +208,108 @@ def test_a_broken_addition_is_named_at_its_field(tmp_path: Path, agency, amendme
     assert any(i.field == field and message in i.message for i in err.value.errors), [
         (i.field, i.message) for i in err.value.errors
     ]
+
+
+def test_a_rename_keeps_the_code_and_names_the_entry_as_it_was_on_each_day(tmp_path: Path) -> None:
+    plan = load_plan(_amended(tmp_path, RENAMING))
+    september, october = date(2024, 9, 30), date(2024, 10, 1)
+    agency = plan.agency("STTTT")
+    assert agency.display_name("vi", september) == "Sở Thông tin và Truyền thông"
+    assert agency.display_name("vi", october) == "Sở Khoa học, Công nghệ và Truyền thông"
+    assert agency.display_name("en", october) == "Department of Science, Technology and Communications"
+    assert agency.display_name("vi") == "Sở Khoa học, Công nghệ và Truyền thông"  # as it is now
+    unit = plan.unit("DK-KRONG-KLANG")
+    assert (unit.name_on(september), unit.name_on(october), unit.name_on()) == (
+        "Thị trấn Krông Klang",
+        "Xã Krông Klang",
+        "Xã Krông Klang",
+    )
+    # the code and everything keyed by it stand: the same targets, the same reporting
+    shipped = load_plan(DEFAULT_PLAN)
+    assert plan.targets_for("STTTT") == shipped.targets_for("STTTT")
+    assert plan.index.reporting_periods("STTTT") == shipped.index.reporting_periods("STTTT")
+    assert plan.index.agency("STTTT").display_name("vi", september) == "Sở Thông tin và Truyền thông"
+
+
+def test_the_notifier_names_a_renamed_agency_as_it_was_on_the_digests_day(tmp_path: Path) -> None:
+    from services.notifier.adapters.plan_directory import directory_from_plan
+
+    directory = directory_from_plan(load_plan(_amended(tmp_path, RENAMING)))
+    agency = directory.agency("STTTT")
+    assert agency.name("vi", date(2024, 9, 30)) == "Sở Thông tin và Truyền thông"
+    assert agency.name("en", date(2024, 10, 1)) == "Department of Science, Technology and Communications"
+
+
+@pytest.mark.parametrize(
+    ("rename", "field", "message"),
+    [
+        ("{agency: SO-KHONG-CO, name_vi: X}", "renames[0].agency", "unknown agency 'SO-KHONG-CO'"),
+        ("{unit: DK-KRONG-KLAN, name: X}", "renames[0].unit", "did you mean 'DK-KRONG-KLANG'?"),
+        ("{agency: STTTT, unit: DK-A-NGO, name_vi: X}", "renames[0]", "names an agency or a unit"),
+        ("{agency: STTTT, name: X}", "renames[0]", "gives its name_vi"),
+        ("{unit: DK-A-NGO, name_vi: X}", "renames[0]", "gives its name, not name_vi"),
+        (
+            "{agency: STTTT, name_vi: Sở Thông tin và Truyền thông}",
+            "renames[0].name_vi",
+            "STTTT is already named 'Sở Thông tin và Truyền thông'",
+        ),
+        ("{unit: DK-A-NGO, name: Xã A Ngo}", "renames[0].name", "DK-A-NGO is already named 'Xã A Ngo'"),
+    ],
+)
+def test_a_broken_rename_is_named_at_its_line_and_field(
+    tmp_path: Path, rename: str, field: str, message: str
+) -> None:
+    text = RENAMING.split("    renames:")[0] + f"    renames:\n      - {rename}\n"
+    with pytest.raises(PlanError) as err:
+        load_plan(_amended(tmp_path, text))
+    line = DEFAULT_PLAN.read_text(encoding="utf-8").count("\n") + text.count("\n")  # the rename's line
+    assert any(
+        i.field == f"amendments[0].{field}" and message in i.message and i.path.split(":")[1] == str(line)
+        for i in err.value.errors
+    ), err.value.errors
+
+
+def test_an_amendment_that_changes_nothing_is_refused(tmp_path: Path) -> None:
+    text = RENAMING.split("    renames:")[0]
+    with pytest.raises(PlanError) as err:
+        load_plan(_amended(tmp_path, text))
+    assert any("changes targets (`changes`) or renames (`renames`)" in i.message for i in err.value.errors)
+
+
+def test_plan_diff_and_show_name_a_rename_with_its_day(tmp_path: Path) -> None:
+    path = _amended(tmp_path, RENAMING)
+    diffed = CliRunner().invoke(app, ["diff", str(DEFAULT_PLAN), str(path)])
+    assert diffed.exit_code == 0, diffed.output
+    assert (
+        "đổi tên Sở Thông tin và Truyền thông thành Sở Khoa học, Công nghệ và Truyền thông "
+        "từ ngày 01/10/2024 (QD-30-2024)"
+    ) in diffed.output
+    assert "đổi tên Thị trấn Krông Klang thành Xã Krông Klang từ ngày 01/10/2024" in diffed.output
+    shown = CliRunner().invoke(app, ["show", str(path), "--agency", "STTTT", "--lang", "en"])
+    assert shown.exit_code == 0, shown.output
+    assert (
+        "Department of Information and Communications renamed Department of Science, "
+        "Technology and Communications from 01/10/2024 (QD-30-2024)"
+    ) in " ".join(shown.output.split())
+
+
+def test_a_rename_of_an_entry_not_in_force_on_its_day_is_refused(tmp_path: Path) -> None:
+    """The 2025 plan: the district police end on 30 June 2025, so they cannot be renamed in August."""
+    folder = tmp_path / "plans"
+    folder.mkdir()
+    for shipped in DEFAULT_PLAN.parent.glob("*.yaml"):
+        (folder / shipped.name).write_text(shipped.read_text(encoding="utf-8"), encoding="utf-8")
+    path = folder / "quang-tri-2025.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8")
+        + "\namendments:\n  - id: QD-40-2025\n    effective: 2025-08-01\n    reason: mẫu\n"
+        "    renames:\n      - {agency: CA-DONG-HA, name_vi: Công an phường Đông Hà}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(PlanError) as err:
+        load_plans(folder)
+    assert any(
+        i.field == "amendments[0].renames[0].agency"
+        and "CA-DONG-HA is not in force on 2025-08-01: it ends on 2025-06-30" in i.message
+        for i in err.value.errors
+    ), err.value.errors

@@ -125,8 +125,8 @@ def _day_text(day: date, lang: Lang) -> str:
     )
 
 
-def _place(plan: PlanIndex) -> str:
-    name = plan.unit(plan.steering_committee().unit).name
+def _place(plan: PlanIndex, day: date) -> str:
+    name = plan.unit(plan.steering_committee().unit).name_on(day)
     for prefix in ("Tỉnh ", "Thành phố ", "Huyện ", "Thị xã "):
         if name.startswith(prefix):
             return name[len(prefix) :]
@@ -145,6 +145,7 @@ def build_periodic_report(
     them (any periods: those outside this one are left out), `reports` each agency's as
     `Queries.reports(agency, as_of)` gives them."""
     w = words("periodic_report", lang)
+    day = plan.local_day(as_of)  # an agency renamed by an amendment is named as it was then
     agency_order = {a.code: i for i, a in enumerate(plan.agencies)}
     indicator_order = {i.code: n for n, i in enumerate(plan.indicators)}
     rows = []
@@ -157,7 +158,7 @@ def build_periodic_report(
         rows.append(
             KpiRow(
                 agency=agency.code,
-                agency_name=agency.display_name(lang),
+                agency_name=agency.display_name(lang, day),
                 indicator=indicator.code,
                 indicator_name=indicator.display_name(lang),
                 unit=indicator.unit_label(lang),
@@ -191,7 +192,7 @@ def build_periodic_report(
             overdue.append(
                 OverdueReport(
                     agency=code,
-                    agency_name=agency.display_name(lang),
+                    agency_name=agency.display_name(lang, day),
                     period=r["period"],
                     period_label=period_label(r["period"], lang),
                     deadline=datetime.fromisoformat(r["deadline"]).astimezone(plan.tz).date(),
@@ -205,15 +206,14 @@ def build_periodic_report(
     overdue.sort(key=lambda r: (r.deadline, agency_order.get(r.agency, 0), r.period))
 
     committee = plan.steering_committee()
-    day = plan.local_day(as_of)
-    place = _place(plan)
+    place = _place(plan, day)
     counts = {s: sum(r.status == s for r in rows) for s in STATUS_ORDER}
     parts = ", ".join(f"{kpi_status_label(s, lang).lower()}: {n}" for s, n in counts.items() if n)
     return PeriodicReport(
         lang=lang,
         period=str(period),
         as_of=as_of.astimezone(plan.tz),  # the filename's day is the plan's
-        issuer=committee.display_name(lang).upper(),
+        issuer=committee.display_name(lang, day).upper(),
         place=place,
         place_and_date=f"{place}, ngày {day.day} tháng {day.month} năm {day.year}"
         if lang == "vi"

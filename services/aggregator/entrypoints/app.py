@@ -161,10 +161,11 @@ def create_app(
         if period:
             reports = [r for r in reports if r["period"] == _period(period)]
         figures = await queries.figures(code, _period(period) or str(agg.plan.year), moment)
+        day = agg.plan.local_day(moment or agg.clock.now())  # its name then, if an amendment renamed it
         return {
             "agency": code,
-            "name_vi": agency.name_vi,
-            "name_en": agency.name_en,
+            "name_vi": agency.display_name("vi", day),
+            "name_en": agency.display_name("en", day),
             "as_of": as_of,
             "kpis": items,
             "figures": figures,

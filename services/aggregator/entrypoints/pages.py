@@ -55,8 +55,8 @@ def pages_router(queries: Queries, plan: PlanIndex, clock: Any) -> APIRouter:
     indicators = {i.code: i for i in plan.indicators}
     year = Period.parse(plan.year)
 
-    def agency_name(code: str, lang: str) -> str:
-        return agencies[code].display_name(lang) if code in agencies else code
+    def agency_name(code: str, lang: str, on: date | None = None) -> str:
+        return agencies[code].display_name(lang, on) if code in agencies else code
 
     def indicator_name(code: str, lang: str) -> str:
         return indicators[code].display_name(lang) if code in indicators else code
@@ -165,14 +165,18 @@ def pages_router(queries: Queries, plan: PlanIndex, clock: Any) -> APIRouter:
         kpis = [k for k in await queries.kpis(as_of=moment) if k["period"] in shown]
         covering = [Period.parse(p) for p in shown]
         overdue = [
-            dict(r, name=agency_name(r["agency"], lang))
+            dict(r, name=agency_name(r["agency"], lang, plan.local_day(judged_at)))
             for r in await queries.all_reports(moment)
             if r["status"] in OVERDUE and any(p.covers(Period.parse(r["period"])) for p in covering)
         ]
         progress = await queries.year_progress(judged_at, moment)
         sections = []
         for code in [i.code for i in plan.indicators if any(k["indicator"] == i.code for k in kpis)]:
-            mine = [dict(k, name=agency_name(k["agency"], lang)) for k in kpis if k["indicator"] == code]
+            mine = [
+                dict(k, name=agency_name(k["agency"], lang, plan.local_day(judged_at)))
+                for k in kpis
+                if k["indicator"] == code
+            ]
             by_status = [
                 (status, [k for k in mine if k["status"] == status])
                 for status in STATUS_ORDER
@@ -241,19 +245,20 @@ def pages_router(queries: Queries, plan: PlanIndex, clock: Any) -> APIRouter:
             if not f["has_target"]
         ]
         parent = agency.parent
+        day = plan.local_day(moment or clock.now())  # names as they were then
         return show(
             request,
             viewer,
             "agency.html.j2",
             errors=errors,
             code=code,
-            agency_name=agency.display_name(lang),
-            parent=(parent, agency_name(parent, lang)) if parent else None,
+            agency_name=agency.display_name(lang, day),
+            parent=(parent, agency_name(parent, lang, day)) if parent else None,
             as_of=request.query_params.get("as_of", "") if moment else "",
             kpis=kpis,
             reports=reports,
             others=others,
-            title=agency.display_name(lang),
+            title=agency.display_name(lang, day),
         )
 
     @pages.get("/agencies/{code}/figures/{indicator}/{period}", response_class=HTMLResponse)
@@ -279,20 +284,21 @@ def pages_router(queries: Queries, plan: PlanIndex, clock: Any) -> APIRouter:
         figure = next(
             (f for f in await queries.figures(code, period, moment) if f["indicator"] == indicator), None
         )
+        day = plan.local_day(moment or clock.now())
         return show(
             request,
             viewer,
             "figure.html.j2",
             errors=errors,
             code=code,
-            agency_name=agency_name(code, lang),
+            agency_name=agency_name(code, lang, day),
             indicator_name=indicator_name(indicator, lang),
             unit=indicators[indicator].unit_label(lang),
             period_code=period,
             kpi=current[0] if current else None,
             actual=figure["actual"] if figure else None,
             events=events,
-            title=f"{indicator_name(indicator, lang)} — {agency_name(code, lang)}",
+            title=f"{indicator_name(indicator, lang)} — {agency_name(code, lang, day)}",
         )
 
     router.include_router(pages)

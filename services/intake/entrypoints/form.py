@@ -91,7 +91,9 @@ def tenure_text(plan: PlanIndex, agency: str, today: date, lang: Lang) -> str | 
     day = lambda d: moment_text(d.isoformat(), lang, plan.timezone, with_time=False)  # noqa: E731
     if end is not None and today > end:
         after = end + timedelta(days=1)
-        heirs = ", ".join(plan.agency(c).display_name(lang) for c in plan.agency_successors_on(agency, after))
+        heirs = ", ".join(
+            plan.agency(c).display_name(lang, today) for c in plan.agency_successors_on(agency, after)
+        )
         return translator(lang)("form.ended", day=day(end), next_day=day(after), heirs=heirs or "—")
     periods = plan.reporting_periods(agency)
     if start is not None and today < start and periods:
@@ -271,7 +273,7 @@ def install_form(app: FastAPI, container: Container) -> None:
             "report.html.j2",
             timezone=plan.timezone,
             who=who,
-            agency_name=reported.agency(agency).display_name(lang),
+            agency_name=reported.agency(agency).display_name(lang, today),
             period_code=str(period),
             periods=periods,
             model=model,

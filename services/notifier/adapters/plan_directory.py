@@ -15,6 +15,7 @@ def directory_from_plan(plan: Plan) -> Directory:
             code=a.code,
             name_vi=a.name_vi,
             name_en=a.name_en,
+            renamed=a.renamed,
             parent=a.parent,
             leaders=tuple(Leader(lead.name, lead.email, lead.title, lead.language) for lead in a.leaders),
             chain=tuple(c.code for c in plan.escalation_chain(a.code)),

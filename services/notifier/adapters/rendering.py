@@ -10,7 +10,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -114,7 +114,7 @@ def subject(digest: Digest, directory: Directory) -> str:
     else:
         parts.append(t["resolved_subject"].format(n=len(digest.resolved)))
     parts.append(
-        directory.agency(next(iter(agencies))).name(lang)
+        directory.agency(next(iter(agencies))).name(lang, _day(digest, directory))
         if len(agencies) == 1
         else t["agencies"].format(n=len(agencies))
     )
@@ -123,6 +123,11 @@ def subject(digest: Digest, directory: Directory) -> str:
         parts.append(period_label(next(iter(periods)), lang))
     prefix = "[Tiendo] " + (f"{t['repeat']}: " if digest.reason == "repeat" else "")
     return header_text(prefix + " — ".join(parts))
+
+
+def _day(digest: Digest, directory: Directory) -> date:
+    """The digest's day in the plan's zone: an agency renamed by an amendment is named as it is then."""
+    return digest.created_at.astimezone(ZoneInfo(directory.timezone)).date()
 
 
 def _local(value: datetime | str | None, tz: str) -> str:
@@ -139,12 +144,13 @@ def _view(alert: Alert, digest: Digest, ctx: RenderContext, now: datetime) -> di
     unit = indicator.unit(lang)
     whole = indicator.kind == "count"  # cases and sessions are whole things, grams are not
     own = alert.agency in d.led_by(digest.recipient.email)
+    name = d.agency(alert.agency).name(lang, _day(digest, d))
     escalated = None
     if not own and alert.firing:
         days = max((now - alert.opened_at).days, 0)
-        escalated = t["escalated"].format(agency=d.agency(alert.agency).name(lang), days=days)
+        escalated = t["escalated"].format(agency=name, days=days)
     return {
-        "agency": d.agency(alert.agency).name(lang),
+        "agency": name,
         "indicator": indicator.name(lang),
         "period": period_label(alert.period, lang),
         "title": texts.KIND_TITLE[lang][alert.kind],
@@ -205,7 +211,7 @@ def render(digest: Digest, ctx: RenderContext, domain: str = "tiendo.local") -> 
             scope=" / ".join(
                 p
                 for p in (
-                    s.agency and ctx.directory.agency(s.agency).name(lang),
+                    s.agency and ctx.directory.agency(s.agency).name(lang, _day(digest, ctx.directory)),
                     s.indicator and ctx.directory.indicator(s.indicator).name(lang),
                     s.period and period_label(s.period, lang),
                 )

@@ -6,6 +6,9 @@ A plain snapshot of the plan's data, so the domain needs neither the YAML loader
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
+
+from shared.plan.entries import Renames, name_on
 
 
 @dataclass(frozen=True)
@@ -25,9 +28,13 @@ class Agency:
     parent: str | None = None
     # Parent … steering committee, the order in which an open alert climbs.
     chain: tuple[str, ...] = ()
+    # (from the day, name_vi, name_en) of each rename by a plan amendment, oldest first
+    renamed: Renames = ()
 
-    def name(self, language: str) -> str:
-        return self.name_en if language == "en" else self.name_vi
+    def name(self, language: str, on: date | None = None) -> str:
+        """Its name on a day (`on`), or as it is after every rename (None)."""
+        vi, en = name_on(self.name_vi, self.name_en, self.renamed, on)
+        return en if language == "en" else vi
 
 
 @dataclass(frozen=True)

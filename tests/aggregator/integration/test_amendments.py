@@ -15,7 +15,7 @@ from shared.auth import Role
 from shared.auth.testing import auth_settings, bearer
 from shared.clock import ManualClock
 from tests.aggregator import helpers
-from tests.plans import amended_plan
+from tests.plans import amended_plan, renamed_plan
 
 pytestmark = pytest.mark.infra
 VN = timezone(timedelta(hours=7))
@@ -71,3 +71,44 @@ async def test_a_target_raised_on_1_august_judges_from_then_and_the_past_stands(
                     "target": pytest.approx(51.7),
                 },
             ]
+
+
+async def test_a_renamed_agency_keeps_its_code_and_is_named_as_it_was_on_each_day(kafka_bootstrap, module_db):
+    """tests/plans.py: QD-30-2024 renames the information department from 1 October 2024. Its
+    figure goes on under the same code; the scorecard names it as it was on the day asked about."""
+    topics = helpers.unique_topics("rename")
+    await helpers.create_topics(kafka_bootstrap, topics)
+    september = datetime(2024, 9, 20, 9, tzinfo=VN)
+    clock = ManualClock(september)
+    settings = helpers.settings_for(kafka_bootstrap, module_db, topics)
+    async with helpers.running(settings, clock, plan=renamed_plan()) as agg:
+        events = [
+            helpers.reported("STTTT", "propaganda_sessions", "2024-Q3", 3, time=september),
+            helpers.reported(
+                "STTTT", "propaganda_sessions", "2024-Q4", 4, time=datetime(2024, 10, 5, tzinfo=VN)
+            ),
+        ]
+        await helpers.produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], events)
+        await helpers.until_caught_up(kafka_bootstrap, topics)
+        app = create_app(agg, run_background=False, auth=auth_settings())
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app), base_url="http://aggregator", headers=bearer(Role.COMMITTEE)
+        ) as api:
+
+            async def scorecard(**params) -> dict:
+                answer = await api.get("/v1/agencies/STTTT/scorecard", params=params)
+                assert answer.status_code == 200, answer.text
+                return answer.json()
+
+            now = await scorecard()  # the clock says 20 September: the old name
+            assert now["name_vi"] == "Sở Thông tin và Truyền thông"
+            clock.set(datetime(2024, 10, 20, 9, tzinfo=VN))
+            now = await scorecard()
+            assert (now["name_vi"], now["name_en"]) == (
+                "Sở Khoa học, Công nghệ và Truyền thông",
+                "Department of Science, Technology and Communications",
+            )
+            year = next(f for f in now["figures"] if f["indicator"] == "propaganda_sessions")
+            assert year["actual"] == 7  # one figure across the rename: the code did not change
+            then = await scorecard(as_of="2024-09-30")
+            assert then["name_vi"] == "Sở Thông tin và Truyền thông"

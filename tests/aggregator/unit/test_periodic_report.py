@@ -11,6 +11,7 @@ from services.aggregator.domain.periodic_report import build_periodic_report, re
 from shared.labels import kpi_status_label, report_status_label
 from shared.plan.periods import Period
 from tests.aggregator.helpers import PLAN
+from tests.plans import renamed_plan
 
 VIETNAM = PLAN.tz
 
@@ -189,3 +190,16 @@ def test_only_a_period_of_the_plan_year(text):
     with pytest.raises(ValueError):
         report_period(text, PLAN)
     assert report_period("2024-h1", PLAN) == H1
+
+
+def test_a_renamed_agency_is_named_as_it_was_on_the_reports_day():
+    """tests/plans.py: QD-30-2024 renames the information department from 1 October 2024."""
+    plan = renamed_plan().index
+    rows = [kpi("STTTT", "propaganda_sessions", "2024")]
+    september = datetime(2024, 9, 30, 23, 59, 59, tzinfo=VIETNAM)
+    december = datetime(2024, 12, 14, 23, 59, 59, tzinfo=VIETNAM)
+    year = Period.parse("2024")
+    [before] = build_periodic_report(plan, year, september, rows, {}, "vi").rows
+    [after] = build_periodic_report(plan, year, december, rows, {}, "vi").rows
+    assert before.agency_name == "Sở Thông tin và Truyền thông"
+    assert after.agency_name == "Sở Khoa học, Công nghệ và Truyền thông"

@@ -6,6 +6,7 @@ import email.policy
 from dataclasses import replace
 from datetime import timedelta
 from email.parser import BytesParser
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -233,3 +234,16 @@ def test_the_opening_line_names_the_plan_of_each_alerts_year(tmp_path):
     last_year = digest_for(d, [kpi_event(period="2024")], leader)
     body = parse(wire(render(last_year, ctx(d)))).get_body(("plain",)).get_content()
     assert "Kế hoạch số 29/KH-BCĐ" in body and NEXT_YEAR_CODE not in body  # ... names 2024's for 2024
+
+
+def test_an_agency_renamed_by_an_amendment_is_named_as_it_is_on_the_digests_day():
+    d = small_directory()
+    day = T0.astimezone(ZoneInfo(d.timezone)).date()
+    police = d.agencies["CA-TINH"]
+    for since, name in ((day + timedelta(days=1), "Công an tỉnh Quảng Trị"), (day, "Công an tỉnh (tên mới)")):
+        renamed = replace(police, renamed=((since, "Công an tỉnh (tên mới)", "Provincial Police (new)"),))
+        directory = replace(d, agencies={**d.agencies, "CA-TINH": renamed})
+        digest = digest_for(directory, [kpi_event(indicator="drug_cases_detected")])
+        message = parse(wire(render(digest, ctx(directory))))
+        assert f"— {name} —" in message["Subject"]
+        assert name in message.get_body(("plain",)).get_content()
