@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,25 @@ def test_shipped_plan_is_faithful_to_the_brief(plan: Plan) -> None:
     assert plan.commune_assessment_indicator == "communes_3_good"
 
 
+def test_shipped_plan_lists_every_commune_of_2024_under_its_district(plan: Plan) -> None:
+    """The 125 communes, wards and townships of 2024 (Resolution 832/NQ-UBTVQH14), by district."""
+    communes = [u for u in plan.units if u.kind == "commune"]
+    per_district = Counter(u.parent for u in communes)
+    assert per_district == {
+        "DONG-HA": 9, "QUANG-TRI-TX": 5, "VINH-LINH": 18, "GIO-LINH": 17, "CAM-LO": 8,
+        "TRIEU-PHONG": 18, "HAI-LANG": 16, "HUONG-HOA": 21, "DAKRONG": 13,
+    }  # fmt: skip
+    names = {(u.parent, u.name) for u in communes}
+    assert len(names) == 125  # no commune twice in a district
+    assert {
+        ("HUONG-HOA", "Xã Lìa"),
+        ("HAI-LANG", "Thị trấn Diên Sanh"),
+        ("QUANG-TRI-TX", "Xã Hải Lệ"),
+    } <= names
+    # every commune committee that reports stands on a listed commune
+    assert all(plan.unit(a.unit).kind == "commune" for a in plan.agencies if a.kind == "commune_committee")
+
+
 def test_lookups(plan: Plan) -> None:
     assert plan.agency("CA-TINH").name_en == "Quang Tri Provincial Police"
     assert (
@@ -59,12 +79,9 @@ def test_lookups(plan: Plan) -> None:
 def test_unit_hierarchy(plan: Plan) -> None:
     assert plan.unit_ancestors("HH-KHE-SANH") == ["HUONG-HOA", "QT"]
     assert plan.unit_ancestors("QT") == []
-    assert plan.unit_descendants("HUONG-HOA") == {
-        "HH-KHE-SANH",
-        "HH-LAO-BAO",
-        "HH-TAN-THANH",
-        "HH-HUONG-PHUNG",
-    }
+    huong_hoa = plan.unit_descendants("HUONG-HOA")
+    assert len(huong_hoa) == 21 and {"HH-KHE-SANH", "HH-LAO-BAO", "HH-TAN-THANH", "HH-LIA"} <= huong_hoa
+    assert all(plan.unit(u).parent == "HUONG-HOA" for u in huong_hoa)
     assert len(plan.unit_descendants("QT")) == len(plan.units) - 1
     assert plan.unit_descendants("DK-A-NGO") == set()
     assert plan.is_own_unit("CA-HUONG-HOA", "HUONG-HOA")
