@@ -68,12 +68,13 @@ class PlanIndex:
         # where each figure comes from (docs/plan.md): an agency's activities count only into these
         self._from_activities = {r.agency: frozenset(r.from_activities) for r in plan.reporting}
         self._counted_by = {a.code: tuple(c.indicator for c in a.counts_into) for a in plan.activity_types}
-        self._milestone_months: dict[str, set[str]] = {}  # indicator -> months a milestone falls due in
-        for t in plan.targets:
-            if t.due is not None:
-                self._milestone_months.setdefault(t.indicator, set()).add(
-                    str(Period.containing(t.due, "month", plan.cutoff_day))
-                )
+        self.milestone_months: dict[str, set[str]] = {}  # indicator -> months a milestone falls due in
+        for t in plan.targets:  # every version's due day: an amendment may move a milestone
+            for _, version in plan.target_versions(t.agency, t.indicator, t.period):
+                if version.due is not None:
+                    self.milestone_months.setdefault(t.indicator, set()).add(
+                        str(Period.containing(version.due, "month", plan.cutoff_day))
+                    )
         self._reports: dict[tuple, float] = {}
         self._activities_ok: set[tuple] = set()
         self.activity_sums = lru_cache(maxsize=4096)(self._activity_sums)
@@ -168,7 +169,7 @@ class PlanIndex:
         sums += [
             ((c.indicator, day), c.measure != "count")
             for c in counts
-            if str(month) in self._milestone_months.get(c.indicator, ())
+            if str(month) in self.milestone_months.get(c.indicator, ())
         ]
         return tuple(sums), tuple(c.indicator for c in counts)
 

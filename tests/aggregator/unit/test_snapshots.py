@@ -5,7 +5,9 @@ snapshot after a long load and a fresh replica starts from it, reading only the 
 
 from __future__ import annotations
 
+import tempfile
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -17,11 +19,13 @@ from services.aggregator.domain.history import fold
 from services.aggregator.domain.ledger import AgencyLedger
 from services.aggregator.domain.snapshots import ledger_from_state, ledger_state
 from services.aggregator.service_layer.projector import Projector
+from shared.plan import load_plan
 from shared.plan.book import PlanBook
+from shared.settings import DEFAULT_PLAN
 from tests.aggregator.helpers import PLAN, reported
 from tests.aggregator.unit.test_order_independence import streams
 from tests.aggregator.unit.test_plan_years import delivered
-from tests.plans import next_year_plan
+from tests.plans import amended_plan, next_year_plan, renamed_plan
 
 VN = timezone(timedelta(hours=7))
 
@@ -50,6 +54,28 @@ def test_a_snapshot_of_other_plans_or_another_layout_is_not_used():
         ledger_from_state("CA-TINH", state, PlanBook.of(PLAN, next_year_plan())) is None
     )  # another plan loaded
     assert ledger_from_state("CA-TINH", b"\x93not a ledger", PLAN) is None
+
+
+def test_a_snapshot_stays_good_when_the_plan_changes_only_what_the_fold_does_not_read():
+    """Targets amended and agencies renamed (tests/plans.py) are not folded: the snapshot is used.
+    A plan whose activities count into something else, or whose months end on another day, is."""
+    ledger = fold([delivered(reported("CA-TINH", "drug_cases_detected", "2024-06", 4), 1, PLAN).fact], PLAN)[
+        "CA-TINH"
+    ]
+    state = ledger_state(ledger, PLAN)
+    assert ledger_from_state("CA-TINH", state, amended_plan()) == ledger
+    assert ledger_from_state("CA-TINH", state, renamed_plan()) == ledger
+    text = DEFAULT_PLAN.read_text(encoding="utf-8")
+    inspections = "{indicator: inspections_conducted, measure: count}"
+    for changed in (
+        text.replace("cutoff_day: 14", "cutoff_day: 20", 1),  # months end on another day
+        text.replace(inspections, inspections.replace("count", "participants"), 1),  # counted otherwise
+    ):
+        assert changed != text
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "changed.yaml"
+            path.write_text(changed, encoding="utf-8")
+            assert ledger_from_state("CA-TINH", state, load_plan(path)) is None
 
 
 async def test_a_fresh_replica_starts_from_the_snapshot_and_the_facts_after_it(
