@@ -190,6 +190,23 @@ async def running(settings, clock: ManualClock | None = None, relay: bool = True
         await agg.engine.dispose()
 
 
+@contextlib.asynccontextmanager
+async def committee_api(agg: Any):
+    """The aggregator's read API in this event loop, as the steering committee (no background tasks)."""
+    import httpx
+
+    from services.aggregator.entrypoints.app import create_app
+    from shared.auth import Role
+    from shared.auth.testing import auth_settings, bearer
+
+    app = create_app(agg, run_background=False, auth=auth_settings())
+    transport = httpx.ASGITransport(app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://aggregator", headers=bearer(Role.COMMITTEE)
+    ) as api:
+        yield api
+
+
 async def caught_up(bootstrap: str, topic: str, group: str) -> bool:
     """The group committed offsets up to the end of every partition of the topic."""
     from aiokafka import AIOKafkaConsumer, TopicPartition

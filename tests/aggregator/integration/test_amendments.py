@@ -7,12 +7,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-import httpx
 import pytest
 
-from services.aggregator.entrypoints.app import create_app
-from shared.auth import Role
-from shared.auth.testing import auth_settings, bearer
 from shared.clock import ManualClock
 from tests.aggregator import helpers
 from tests.plans import amended_plan, renamed_plan
@@ -33,10 +29,7 @@ async def test_a_target_raised_on_1_august_judges_from_then_and_the_past_stands(
             kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], [helpers.reported(*KEY, 30, time=JULY)]
         )
         await helpers.until_caught_up(kafka_bootstrap, topics)
-        app = create_app(agg, run_background=False, auth=auth_settings())
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app), base_url="http://aggregator", headers=bearer(Role.COMMITTEE)
-        ) as api:
+        async with helpers.committee_api(agg) as api:
 
             async def kpi(**params) -> dict:
                 items = (
@@ -90,10 +83,7 @@ async def test_a_renamed_agency_keeps_its_code_and_is_named_as_it_was_on_each_da
         ]
         await helpers.produce(kafka_bootstrap, topics["TIENDO_EVENTS_TOPIC"], events)
         await helpers.until_caught_up(kafka_bootstrap, topics)
-        app = create_app(agg, run_background=False, auth=auth_settings())
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app), base_url="http://aggregator", headers=bearer(Role.COMMITTEE)
-        ) as api:
+        async with helpers.committee_api(agg) as api:
 
             async def scorecard(**params) -> dict:
                 answer = await api.get("/v1/agencies/STTTT/scorecard", params=params)

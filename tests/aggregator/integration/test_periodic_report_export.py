@@ -18,17 +18,16 @@ from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 from services.aggregator.bootstrap import bootstrap
-from services.aggregator.entrypoints.app import create_app
 from services.aggregator.entrypoints.report_cli import app as report_cli
 from shared.auth import Role
-from shared.auth.testing import auth_settings, bearer
+from shared.auth.testing import bearer
 from shared.clock import ManualClock
 from shared.demo import BEHAVIOURS
 from shared.events.models import agency_event_adapter
 from shared.labels import kpi_status_label, period_label, report_status_label
 from shared.plan.periods import Period
 from shared.simulation import Simulation
-from tests.aggregator.helpers import NOW, PLAN, settings_for, unique_topics
+from tests.aggregator.helpers import NOW, PLAN, committee_api, settings_for, unique_topics
 from tests.aggregator.streams import apply_as_arrived
 
 pytestmark = pytest.mark.infra
@@ -47,10 +46,7 @@ async def api(module_db):
         settings_for("127.0.0.1:9", module_db, unique_topics("report")), clock=ManualClock(NOW), plan=PLAN
     )
     await apply_as_arrived(agg.projector, events, NOW)
-    app = create_app(agg, run_background=False, auth=auth_settings())
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app), base_url="http://aggregator", headers=bearer(Role.COMMITTEE)
-    ) as client:
+    async with committee_api(agg) as client:
         yield client
     await agg.engine.dispose()
 

@@ -6,12 +6,10 @@ import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import httpx
 import pytest
 
-from services.aggregator.entrypoints.app import create_app
 from shared.auth import Role
-from shared.auth.testing import auth_settings, bearer
+from shared.auth.testing import bearer
 from shared.clock import ManualClock
 from tests.aggregator import helpers
 
@@ -57,10 +55,7 @@ async def api(kafka_bootstrap, module_db):
             return not agg.consumer.force_check.is_set()
 
         await helpers.wait_until(checked, timeout=30)
-        app = create_app(agg, run_background=False, auth=auth_settings())
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app), base_url="http://aggregator", headers=bearer(Role.COMMITTEE)
-        ) as client:
+        async with helpers.committee_api(agg) as client:
             yield client
 
 
