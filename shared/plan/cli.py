@@ -166,7 +166,7 @@ def show(
         cells = [f"[dim]{escape(c)}[/dim]" for c in _row(plan, t, words, language)]
         table.add_row(*cells, f"[dim]{escape(words['show.replaced'].format(row=row))}[/dim]")
     console.print(table)
-    for line in _rename_lines(plan, plan.amendments, words, language):
+    for line in _rename_lines(plan, plan.amendments, words, language, agency):
         console.print(escape(line), soft_wrap=True)
 
 
@@ -234,12 +234,17 @@ def _amendment_lines(
     return lines
 
 
-def _rename_lines(plan: Plan, amendments: list[Amendment], words: dict[str, str], lang: Lang) -> list[str]:
-    """Each rename of the amendments: the name before, the name after, from which day."""
+def _rename_lines(
+    plan: Plan, amendments: list[Amendment], words: dict[str, str], lang: Lang, agency: str | None = None
+) -> list[str]:
+    """Each rename of the amendments (with `agency`, of it and its unit only): the name before,
+    the name after, from which day."""
     lines = []
     for a in amendments:
         before = a.effective - timedelta(days=1)
         for r in a.renames:
+            if agency is not None and agency != r.agency and plan.agency(agency).unit != r.unit:
+                continue
             if r.agency is not None:
                 entry = plan.agency(r.agency)
                 old, new = entry.display_name(lang, before), entry.display_name(lang, a.effective)

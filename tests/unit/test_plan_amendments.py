@@ -291,6 +291,7 @@ def test_plan_diff_and_show_name_a_rename_with_its_day(tmp_path: Path) -> None:
         "Department of Information and Communications renamed Department of Science, "
         "Technology and Communications from 01/10/2024 (QD-30-2024)"
     ) in " ".join(shown.output.split())
+    assert "Krông Klang" not in shown.output  # another agency's unit: not this agency's rename
 
 
 def test_a_rename_of_an_entry_not_in_force_on_its_day_is_refused(tmp_path: Path) -> None:
