@@ -155,28 +155,23 @@ def pages_router(queries: Queries, plan: PlanIndex, clock: Any) -> APIRouter:
         moment = cut_off(request, errors)
         period = chosen_period(request, errors)
         judged_at = moment or clock.now()
+        day = plan.local_day(judged_at)  # names as they were then
         if period is not None:
             shown = [period]
         else:  # the periods in progress on that day (its month, quarter, half and year)
-            shown = [
-                str(p) for p in periods_containing(plan.local_day(judged_at), year.year, plan.cutoff_day)
-            ]
+            shown = [str(p) for p in periods_containing(day, year.year, plan.cutoff_day)]
             shown = shown or [str(year)]  # after the year: the year as it ended
         kpis = [k for k in await queries.kpis(as_of=moment) if k["period"] in shown]
         covering = [Period.parse(p) for p in shown]
         overdue = [
-            dict(r, name=agency_name(r["agency"], lang, plan.local_day(judged_at)))
+            dict(r, name=agency_name(r["agency"], lang, day))
             for r in await queries.all_reports(moment)
             if r["status"] in OVERDUE and any(p.covers(Period.parse(r["period"])) for p in covering)
         ]
         progress = await queries.year_progress(judged_at, moment)
         sections = []
         for code in [i.code for i in plan.indicators if any(k["indicator"] == i.code for k in kpis)]:
-            mine = [
-                dict(k, name=agency_name(k["agency"], lang, plan.local_day(judged_at)))
-                for k in kpis
-                if k["indicator"] == code
-            ]
+            mine = [dict(k, name=agency_name(k["agency"], lang, day)) for k in kpis if k["indicator"] == code]
             by_status = [
                 (status, [k for k in mine if k["status"] == status])
                 for status in STATUS_ORDER
