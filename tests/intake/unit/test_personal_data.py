@@ -11,7 +11,12 @@ from functools import cache
 import pytest
 from pydantic import BaseModel
 
-from services.intake.domain.personal_data import FREE_TEXT_FIELDS, find_identifiers, personal_data_problem
+from services.intake.domain.personal_data import (
+    FREE_TEXT_FIELDS,
+    KINDS,
+    find_identifiers,
+    personal_data_problem,
+)
 from services.intake.domain.plan_rules import check_content
 from services.intake.entrypoints.examples import examples
 from shared.events import models
@@ -32,33 +37,40 @@ def kinds(text: str) -> list[str]:
     return [i.kind for i in find_identifiers(text)]
 
 
-@pytest.mark.parametrize(
-    ("text", "kind"),
-    [
-        ("Đối tượng CCCD 045203001234 đã được lập hồ sơ", "citizen-id"),
-        ("số định danh: 001 203 012 345", "citizen-id"),
-        ("CCCD 045.203.001.234", "citizen-id"),
-        ("CCCD 0452-0300-1234", "citizen-id"),
-        ("(045203001234)", "citizen-id"),
-        ("liên hệ 0912345678", "phone-number"),
-        ("SĐT: 0912 345 678", "phone-number"),
-        ("ĐT 0912.345.678", "phone-number"),
-        ("gọi 091-234-5678", "phone-number"),
-        ("+84 912 345 678", "phone-number"),
-        ("(+84) 912345678", "phone-number"),
-        ("84912345678", "phone-number"),
-        ("0386 123 456 (Viettel)", "phone-number"),
-        ("máy bàn 0233 3852 123", "phone-number"),
-        ("xe 74A-123.45 bị tạm giữ", "licence-plate"),
-        ("xe máy 74-B1 234.56", "licence-plate"),
-        ("xe 29LD-12345", "licence-plate"),
-        ("74A1-234.56", "licence-plate"),
-        ("biển 74A12345", "licence-plate"),
-        ("biển cũ 29A-1234.", "licence-plate"),
-    ],
-)
+IDENTIFIERS = [
+    ("Đối tượng CCCD 045203001234 đã được lập hồ sơ", "citizen-id"),
+    ("số định danh: 001 203 012 345", "citizen-id"),
+    ("CCCD 045.203.001.234", "citizen-id"),
+    ("CCCD 0452-0300-1234", "citizen-id"),
+    ("(045203001234)", "citizen-id"),
+    ("liên hệ 0912345678", "phone-number"),
+    ("SĐT: 0912 345 678", "phone-number"),
+    ("ĐT 0912.345.678", "phone-number"),
+    ("gọi 091-234-5678", "phone-number"),
+    ("+84 912 345 678", "phone-number"),
+    ("(+84) 912345678", "phone-number"),
+    ("84912345678", "phone-number"),
+    ("0386 123 456 (Viettel)", "phone-number"),
+    ("máy bàn 0233 3852 123", "phone-number"),
+    ("xe 74A-123.45 bị tạm giữ", "licence-plate"),
+    ("xe máy 74-B1 234.56", "licence-plate"),
+    ("xe 29LD-12345", "licence-plate"),
+    ("74A1-234.56", "licence-plate"),
+    ("biển 74A12345", "licence-plate"),
+    ("biển cũ 29A-1234.", "licence-plate"),
+]
+
+
+@pytest.mark.parametrize(("text", "kind"), IDENTIFIERS)
 def test_identifiers_are_found(text: str, kind: str) -> None:
     assert kinds(text) == [kind]
+
+
+@pytest.mark.parametrize(("text", "kind"), IDENTIFIERS)
+def test_the_quick_screen_lets_every_identifier_through(text: str, kind: str) -> None:
+    """personal_data_problem skips text with fewer than six digits: no identifier may have fewer."""
+    problem = personal_data_problem(event("indicator.reported", {"note": text}))
+    assert problem is not None and KINDS[kind][1] in problem.errors[0].detail
 
 
 @pytest.mark.parametrize(
