@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import time
+from functools import cache
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -349,7 +350,7 @@ class _LatencyMiddleware:
     """Request latency by route and status (pure ASGI: cheaper than BaseHTTPMiddleware)."""
 
     def __init__(self, app, histogram) -> None:
-        self.app, self.histogram = app, histogram
+        self.app, self.histogram = app, cache(histogram.labels)  # bounded: the routes and statuses
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -366,4 +367,4 @@ class _LatencyMiddleware:
         finally:
             path = scope["path"]
             route = path if path in ROUTES else ("/metrics" if path.startswith("/metrics") else "other")
-            self.histogram.labels(route, str(status[0])).observe(time.perf_counter() - started)
+            self.histogram(route, str(status[0])).observe(time.perf_counter() - started)

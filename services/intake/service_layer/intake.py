@@ -131,18 +131,18 @@ class Intake:
             else:
                 checked.index = i
                 candidates.append(checked)
-        # The duplicate lookup goes out first: PostgreSQL answers while the records are encoded.
-        lookup = asyncio.ensure_future(self._lookup(candidates))
-        await asyncio.sleep(0)  # let it send its query
-        try:
-            for c in candidates:
-                c.record = to_record(c.event)
-                c.digest = digest(c.record)  # of the canonical form: the same event sent either way is one
-                c.record = as_sent(c.record, c.event, documents[c.index])
-        except BaseException:
-            lookup.cancel()
-            raise
-        known = await lookup
+        if len(candidates) < 2:  # one event: a task and a turn of the loop cost more than encoding it
+            _encode(candidates, documents)
+            known = await self._lookup(candidates)
+        else:  # the duplicate lookup goes out first: PostgreSQL answers while the records are encoded
+            lookup = asyncio.ensure_future(self._lookup(candidates))
+            await asyncio.sleep(0)  # let it send its query
+            try:
+                _encode(candidates, documents)
+            except BaseException:
+                lookup.cancel()
+                raise
+            known = await lookup
         to_publish: list[Candidate] = []
         seen: dict[tuple[str, str], KnownEvent] = {}
         for c in candidates:
@@ -232,6 +232,13 @@ class Intake:
             tally[agency or _agency_of(document), outcome.status, reason] += 1
         for (who, status, reason), n in tally.items():
             self.metrics.count(path, who, status, reason, n)
+
+
+def _encode(candidates: list[Candidate], documents: Sequence[Any]) -> None:
+    for c in candidates:
+        c.record = to_record(c.event)
+        c.digest = digest(c.record)  # of the canonical form: the same event sent either way is one
+        c.record = as_sent(c.record, c.event, documents[c.index])
 
 
 def _indicator_of(event: Any, known: dict, seen: dict) -> str | None:
