@@ -36,7 +36,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from bench.common import CommitWatcher, RssSampler, Sender, percentile, pg_dsn
+import psutil
+
+from bench.common import CommitWatcher, RssSampler, Sender, cpu_seconds, percentile, pg_dsn
 from services.intake.adapters.tokens import issue_tokens
 from shared.infra import create_database, kafka_from_env_or_start, postgres_from_env_or_start
 from shared.infra._process import REPO_ROOT
@@ -95,6 +97,7 @@ async def _saturate(
     work: Workload,
     database_url: str,
     seconds: float,
+    pids: dict[str, int],
     clients: int = 32,
     keep_alive: bool = True,
 ) -> float:
@@ -124,6 +127,7 @@ async def _saturate(
     agencies = itertools.cycle(BACKGROUND)
     accepted = 0
     answers: dict[str, int] = {}
+    cpu = _cpu(pids)
     t0 = time.monotonic()
     stop = t0 + seconds
 
@@ -139,6 +143,7 @@ async def _saturate(
 
     await asyncio.gather(*(client() for _ in range(clients)))
     posted = time.monotonic() - t0
+    spent = {name: seconds - cpu[name] for name, seconds in _cpu(pids).items()}
     await sender.close()
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -154,7 +159,24 @@ async def _saturate(
     )
     if set(answers) != {"accepted"}:
         print(f"saturation answers: {answers}")
+    rest = spent.pop("machine") - sum(spent.values())
+    print(
+        "saturation CPU per accepted event: "
+        + ", ".join(f"{name} {seconds / accepted * 1e6:,.0f} µs" for name, seconds in spent.items())
+        + f", the rest (Kafka, PostgreSQL, anything else) {rest / accepted * 1e6:,.0f} µs; "
+        f"{(rest + sum(spent.values())) / posted:.2f} of {psutil.cpu_count()} cores busy"
+    )
     return accepted / elapsed
+
+
+def _cpu(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of each service, of this process (the load generator) and of the machine."""
+    busy = psutil.cpu_times()
+    return {
+        **{name: cpu_seconds(pid) for name, pid in pids.items()},
+        "load generator": time.process_time(),
+        "machine": busy.user + busy.nice + busy.system + busy.irq + busy.softirq,
+    }
 
 
 async def _status_times(
@@ -386,7 +408,7 @@ def run(seconds: float = 60, saturate: float = 30, progress=print, keep_alive: b
         with RssSampler(s.pids) as rss:
             progress(f"end-to-end: saturating for {saturate:g} s ...")
             result.sustainable = asyncio.run(
-                _saturate(s.intake, s.tokens, s.work, s.database_url, saturate, keep_alive=keep_alive)
+                _saturate(s.intake, s.tokens, s.work, s.database_url, saturate, s.pids, keep_alive=keep_alive)
             )
             result.offered = max(1.0, result.sustainable / 2)
             progress(

@@ -36,14 +36,13 @@ import uuid
 from pathlib import Path
 
 import httpx
-import psutil
 from aiokafka.partitioner import DefaultPartitioner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from datetime import UTC
 
-from bench.common import KeepAliveClient
+from bench.common import KeepAliveClient, cpu_seconds
 from services.intake.adapters.publisher import PRODUCER_OVERRIDES, write_batches
 from services.intake.adapters.tokens import issue_tokens
 from services.intake.entrypoints.examples import TIME, examples
@@ -184,13 +183,6 @@ async def latency_at(url: str, token: str, rate: float, seconds: float, tag: str
         start = time.perf_counter() + 0.2
         await asyncio.gather(*(one(b, start + k / rate) for k, b in enumerate(bodies)))
     return latencies
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its children (uvicorn workers)."""
-    procs = [psutil.Process(pid)]
-    procs += procs[0].children(recursive=True)
-    return sum(t.user + t.system for t in (p.cpu_times() for p in procs))
 
 
 def pct(values: list[float], q: float) -> float:

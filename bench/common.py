@@ -271,6 +271,16 @@ class CommitWatcher:
         self._stop = True
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (uvicorn workers), 0 when it is gone."""
+    try:
+        procs = [psutil.Process(pid)]
+        procs += procs[0].children(recursive=True)
+        return sum(t.user + t.system for t in (p.cpu_times() for p in procs))
+    except psutil.NoSuchProcess:
+        return 0.0
+
+
 def rss_mb(pid: int) -> float:
     """The RSS of process `pid` and its children, in MB (0 when it is gone)."""
     try:

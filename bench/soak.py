@@ -238,7 +238,7 @@ def run(minutes: int, rate: float | None, out: Path) -> Verdict:
         sustainable = None
         if rate is None:
             print("soak: measuring the sustainable rate (20 s) ...", flush=True)
-            sustainable = asyncio.run(_saturate(s.intake, s.tokens, s.work, s.database_url, 20))
+            sustainable = asyncio.run(_saturate(s.intake, s.tokens, s.work, s.database_url, 20, s.pids))
             rate = max(1.0, sustainable / 2)
         print(f"soak: offering {rate:,.0f} events/s", flush=True)
 

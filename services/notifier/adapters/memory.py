@@ -179,12 +179,8 @@ class MemoryAlertStore:
         if state.email in self.state.recipients:  # as the UPDATE: only a row lock_recipient made
             self.state.recipients[state.email] = replace(state, delivered=dict(state.delivered))
 
-    async def recipients_with_deliveries(self) -> list[str]:
-        return [
-            email
-            for email, state in self.state.recipients.items()
-            if state.delivered or state.first_pending_at is not None
-        ]
+    async def recipient_states(self) -> list[RecipientState]:
+        return [replace(s, delivered=dict(s.delivered)) for s in self.state.recipients.values()]
 
     async def use_ack_nonce(self, nonce: str, alert_id: int, now: datetime) -> bool:
         if nonce in self.state.used_nonces:

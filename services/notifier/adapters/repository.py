@@ -226,9 +226,8 @@ async def expire_silence(conn: AsyncConnection, silence_id: int, now: datetime) 
 async def lock_recipient(conn: AsyncConnection, email: str) -> RecipientState:
     """The leader's grouping state, row-locked: one planner at a time per leader."""
     await conn.execute(insert(recipients).values(email=email, delivered={}).on_conflict_do_nothing())
-    row = (await conn.execute(select(recipients).where(recipients.c.email == email).with_for_update())).one()
-    return RecipientState(
-        row.email, row.first_pending_at, row.last_sent_at, {int(k): v for k, v in row.delivered.items()}
+    return _recipient(
+        (await conn.execute(select(recipients).where(recipients.c.email == email).with_for_update())).one()
     )
 
 
@@ -244,13 +243,14 @@ async def save_recipient(conn: AsyncConnection, state: RecipientState) -> None:
     )
 
 
-async def recipients_with_deliveries(conn: AsyncConnection) -> list[str]:
-    rows = await conn.execute(
-        select(recipients.c.email).where(
-            or_(recipients.c.delivered != {}, recipients.c.first_pending_at.is_not(None))
-        )
+async def recipient_states(conn: AsyncConnection) -> list[RecipientState]:
+    return [_recipient(row) for row in await conn.execute(select(recipients))]
+
+
+def _recipient(row) -> RecipientState:
+    return RecipientState(
+        row.email, row.first_pending_at, row.last_sent_at, {int(k): v for k, v in row.delivered.items()}
     )
-    return [r.email for r in rows]
 
 
 async def use_ack_nonce(conn: AsyncConnection, nonce: str, alert_id: int, now: datetime) -> bool:
@@ -314,8 +314,8 @@ class SqlAlertStore:
     async def save_recipient(self, state: RecipientState) -> None:
         await save_recipient(self.conn, state)
 
-    async def recipients_with_deliveries(self) -> list[str]:
-        return await recipients_with_deliveries(self.conn)
+    async def recipient_states(self) -> list[RecipientState]:
+        return await recipient_states(self.conn)
 
     async def use_ack_nonce(self, nonce: str, alert_id: int, now: datetime) -> bool:
         return await use_ack_nonce(self.conn, nonce, alert_id, now)

@@ -127,8 +127,8 @@ class AlertStore(Protocol):
 
     async def save_recipient(self, state: RecipientState) -> None: ...
 
-    async def recipients_with_deliveries(self) -> list[str]:
-        """Leaders with something delivered or pending."""
+    async def recipient_states(self) -> list[RecipientState]:
+        """Every leader's grouping state as it stands, not locked (the tick's first look)."""
 
     async def use_ack_nonce(self, nonce: str, alert_id: int, now: datetime) -> bool:
         """False if the link was used before (single use)."""

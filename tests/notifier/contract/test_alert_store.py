@@ -140,7 +140,7 @@ async def test_a_silence_lifted_before_it_starts_is_read_back_as_never_active(uo
 async def test_a_leaders_grouping_state_starts_empty_and_keeps_what_was_delivered(uow: UnitOfWork):
     async with uow.begin() as tx:
         assert await tx.alerts.lock_recipient("cat@qt.example") == RecipientState("cat@qt.example")
-        assert await tx.alerts.recipients_with_deliveries() == []
+        assert await tx.alerts.recipient_states() == [RecipientState("cat@qt.example")]
         await tx.alerts.save_recipient(
             RecipientState("cat@qt.example", T0, T0 + H, {7: FIRING, 12: RESOLVED})
         )
@@ -150,7 +150,12 @@ async def test_a_leaders_grouping_state_starts_empty_and_keeps_what_was_delivere
     async with uow.begin() as tx:
         state = await tx.alerts.lock_recipient("cat@qt.example")
         assert state == RecipientState("cat@qt.example", T0, T0 + H, {7: FIRING, 12: RESOLVED})
-        assert sorted(await tx.alerts.recipients_with_deliveries()) == ["cahh@qt.example", "cat@qt.example"]
+        states = sorted(await tx.alerts.recipient_states(), key=lambda s: s.email)
+        assert states == [
+            RecipientState("bcd@qt.example"),
+            RecipientState("cahh@qt.example", first_pending_at=T0),
+            RecipientState("cat@qt.example", T0, T0 + H, {7: FIRING, 12: RESOLVED}),
+        ]
 
 
 async def test_an_ack_link_is_used_once(uow: UnitOfWork):
