@@ -13,6 +13,9 @@ class AggregatorSettings(ServiceSettings):
     group_id: str = Field(default="tiendo-aggregator", alias="AGGREGATOR_GROUP_ID")
     batch_size: int = Field(default=10_000, ge=1, alias="AGGREGATOR_BATCH_SIZE")
     poll_timeout_ms: int = Field(default=200, ge=1, alias="AGGREGATOR_POLL_TIMEOUT_MS")
+    # Once a batch's first record is in, how long it waits for more (unless full): under a steady
+    # trickle, batches of a few events each paid a transaction's fixed cost (docs/benchmarks.md).
+    batch_wait_ms: int = Field(default=50, ge=0, alias="AGGREGATOR_BATCH_WAIT_MS")
     # How often (in real seconds) KPIs are re-evaluated and report deadlines checked.
     deadline_check_seconds: float = Field(default=30.0, gt=0, alias="AGGREGATOR_DEADLINE_CHECK_SECONDS")
     relay_interval_seconds: float = Field(default=0.2, gt=0, alias="AGGREGATOR_RELAY_INTERVAL_SECONDS")

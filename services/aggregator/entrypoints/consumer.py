@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import signal
 import time
@@ -158,25 +159,38 @@ class EventConsumer:
 
     async def _fetch(self, consumer, applying: asyncio.Event) -> tuple[dict, list, list]:
         """The next batch: while one is being applied, whatever arrives (up to a batch), decoded as
-        it comes; otherwise what is there, waiting up to the poll timeout for something."""
+        it comes; otherwise what is there, waiting up to the poll timeout for something, and from
+        the first record on up to the batch wait for more."""
         s, plans = self.settings, self.plans
         batch: dict[Any, list] = {}
         records: list = []
         items: list = []
+        first_at: float | None = None  # when the batch's first record came
         while True:
-            wait = _POLL_MS if applying.is_set() else 0 if records else s.poll_timeout_ms
+            if applying.is_set():
+                wait = _POLL_MS
+            elif first_at is None:
+                wait = s.poll_timeout_ms
+            else:
+                wait = max(0, math.ceil((first_at + s.batch_wait_ms / 1000 - time.monotonic()) * 1000))
             got = await consumer.getmany(timeout_ms=wait, max_records=s.batch_size - len(records))
             for tp, rs in got.items():
                 batch.setdefault(tp, []).extend(rs)
                 records += rs
                 if rs:
                     self.health.seen(tp.topic, tp.partition, rs[-1].offset + 1)
+            if records and first_at is None:
+                first_at = time.monotonic()
             async for chunk in in_turns(records[len(items) :], _DECODED_PER_YIELD):
                 try:
                     items += [decode(r, plans) for r in chunk]
                 except Exception:
                     items += [_decode_one(r, plans) for r in chunk]
-            if len(records) >= s.batch_size or not applying.is_set():
+            if len(records) >= s.batch_size:
+                return batch, records, items
+            if not applying.is_set() and (
+                first_at is None or time.monotonic() >= first_at + s.batch_wait_ms / 1000
+            ):
                 return batch, records, items
 
     async def _apply(self, consumer, batch, records, items, owned) -> bool:

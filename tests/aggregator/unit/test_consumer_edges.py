@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC
 from types import SimpleNamespace
 
@@ -188,3 +189,34 @@ def test_an_event_dated_after_its_record_was_written_is_dead_lettered_even_on_th
     assert isinstance(
         at(datetime(2099, 1, 1, tzinfo=UTC), timestamp=0), Delivered
     )  # no timestamp: not judged
+
+
+class Trickle:
+    """A consumer whose topic receives one record every `every` seconds (what getmany returns)."""
+
+    def __init__(self, every: float) -> None:
+        self.every, self.offset = every, 0
+        record = to_kafka(reported("CA-TINH", "drug_cases_detected", "2024", 3))
+        self.value, self.headers = record.value, record.headers
+
+    async def getmany(self, timeout_ms: int, max_records: int):
+        await asyncio.sleep(min(self.every, timeout_ms / 1000))
+        if timeout_ms / 1000 < self.every:
+            return {}
+        self.offset += 1
+        return {TopicPartition("events", 2): [_record(self.value, self.headers, offset=self.offset)]}
+
+
+async def test_a_batch_waits_for_more_records_once_its_first_came_and_never_when_full():
+    metrics = AggregatorMetrics(CollectorRegistry())
+
+    async def batch(wait_ms: int, size: int = 10_000) -> int:
+        settings = SimpleNamespace(poll_timeout_ms=200, batch_wait_ms=wait_ms, batch_size=size)
+        consumer = EventConsumer(settings, SimpleNamespace(plans=PLAN.index), None, metrics)
+        _, records, items = await consumer._fetch(Trickle(every=0.005), asyncio.Event())
+        assert len(items) == len(records)
+        return len(records)
+
+    assert await batch(0) == 1  # no wait: what was there
+    assert 4 <= await batch(50) <= 11  # a record every 5 ms for 50 ms
+    assert await batch(10_000, size=3) == 3  # full: no waiting out the window
