@@ -55,6 +55,7 @@ test-fast: $(STAMP)
 	@$(BIN)/python -m pytest tests/unit tests/intake/unit tests/aggregator/unit tests/notifier/unit -q
 
 bench: $(STAMP)
+	@$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	@$(BIN)/python -m bench.run_all
 
 MINUTES ?= 30

@@ -59,7 +59,7 @@ for _name in ("aiokafka", "aiokafka.conn", "aiokafka.cluster", "aiokafka.admin.c
     logging.getLogger(_name).addFilter(_DropProbeRecords())
 
 
-def _java() -> str:
+def java() -> str:
     java_home = os.environ.get("JAVA_HOME")
     if java_home and (Path(java_home) / "bin" / "java").exists():
         return str(Path(java_home) / "bin" / "java")
@@ -75,7 +75,7 @@ def ensure_kafka_runtime() -> Path:
     A `.complete` marker is written last, so an interrupted download is redone; a file
     lock keeps concurrent sessions (xdist workers, demo + tests) from racing.
     """
-    _java()
+    java()
     home = cache_dir() / f"kafka-{KAFKA_VERSION}"
     marker = home / ".complete"
     if marker.exists():
@@ -315,7 +315,7 @@ class KafkaServer(ChildServer):
 
     def _java_cmd(self, home: Path, *args: str) -> list[str]:
         return [
-            _java(),
+            java(),
             f"-Dlog4j2.configurationFile={LOG4J2}",
             f"-Dkafka.logs.dir={self.log_path.parent}",
             "-cp",

@@ -20,7 +20,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAuthorization
 from typer.testing import CliRunner
 
 from shared.infra._process import REPO_ROOT
-from shared.infra.kafka import _java, ensure_kafka_runtime
+from shared.infra.kafka import ensure_kafka_runtime, java
 from shared.infra.ports import free_port, wait_for_port
 from shared.kafka import TOPIC_VARIABLES, KafkaCredentials, client_security, ensure_topics, topic_specs
 
@@ -37,9 +37,9 @@ class Broker:
         self.admin_file = root / "secrets" / "kafka_admin_password"
         self.admin_file.parent.mkdir()
         self.admin_file.write_text(uuid.uuid4().hex + "\n")
-        java = Path(_java()).parent
+        java_bin = Path(java()).parent
         self.env = {
-            "PATH": f"{java}:{os.environ['PATH']}",
+            "PATH": f"{java_bin}:{os.environ['PATH']}",
             "KAFKA_HOME": str(ensure_kafka_runtime()),
             "KAFKA_NODE_ID": "1",
             "KAFKA_CONTROLLER_QUORUM_VOTERS": f"1@{HOST}:{controller}",
