@@ -47,7 +47,7 @@ SIZES = {
         ["bench/bench_intake.py"],
         ["bench/bench_intake.py", "--events", "5000", "--rounds", "1", "--seconds", "3"],
     ),
-    "aggregator": (["bench/bench_aggregator.py"], ["bench/bench_aggregator.py", "--events", "20000"]),
+    "aggregator": (["bench/bench_aggregator.py"], ["bench/bench_aggregator.py", "--events", "50000"]),
     "history": (["bench/bench_history.py"], ["bench/bench_history.py", "--events", "20000"]),
 }
 
