@@ -523,8 +523,9 @@ class KafkaCluster:
 
 def kafka_from_env_or_start(workdir: Path) -> tuple[str, KafkaServer | None]:
     """`KAFKA_BOOTSTRAP_SERVERS` if set (server None), else a broker started in `workdir`. A broker
-    started here takes SASL clients only: unless the environment names a principal already, this
-    process and the ones it starts use the broker's admin (benchmarks, like the test session)."""
+    started here takes SASL clients only and knows no principal but its admin, so this process and
+    the ones it starts use that admin (benchmarks, like the test session) — whatever principal the
+    environment named before, which can only be another broker's (`make bench` starts several)."""
     external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if external:
         return external, None
@@ -534,6 +535,6 @@ def kafka_from_env_or_start(workdir: Path) -> tuple[str, KafkaServer | None]:
     except BaseException:
         server.kill()  # never leave a half-started server behind
         raise
-    if not os.environ.get("KAFKA_SASL_USERNAME"):
-        os.environ.update(server.admin.env())
+    os.environ.pop("KAFKA_SASL_PASSWORD_FILE", None)
+    os.environ.update(server.admin.env())
     return bootstrap, server
