@@ -8,7 +8,7 @@ await inside a fake's method, so nothing interleaves within a call.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -16,6 +16,7 @@ from typing import Any
 
 from services.notifier.domain.alerts import FIRING, Alert
 from services.notifier.domain.digest import RecipientState
+from services.notifier.domain.kpi_status import KpiKey, RememberedStatus
 from services.notifier.domain.silences import Silence
 from services.notifier.service_layer.ports import (
     FAILED,
@@ -28,14 +29,6 @@ from services.notifier.service_layer.ports import (
     OutgoingEmail,
 )
 from shared.events import KpiStatus
-
-
-@dataclass(frozen=True)
-class KpiRow:
-    status: KpiStatus
-    as_of: datetime
-    since: datetime
-    facts: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -57,7 +50,7 @@ class MemoryState:
     """Everything the notifier keeps. Values are immutable, so a shallow copy is a snapshot."""
 
     inbox: set[tuple[str, str]] = field(default_factory=set)
-    kpis: dict[tuple[str, str, str], KpiRow] = field(default_factory=dict)
+    kpis: dict[KpiKey, RememberedStatus] = field(default_factory=dict)
     alerts: dict[str, Alert] = field(default_factory=dict)  # by fingerprint
     silences: dict[int, Silence] = field(default_factory=dict)
     recipients: dict[str, RecipientState] = field(default_factory=dict)
@@ -91,31 +84,21 @@ class MemoryAlertStore:
     def __init__(self, state: MemoryState) -> None:
         self.state = state
 
-    async def record_in_inbox(self, source: str, event_id: str, type_: str, now: datetime) -> bool:
-        if (source, event_id) in self.state.inbox:
-            return False
-        self.state.inbox.add((source, event_id))
-        return True
+    async def record_in_inbox(self, events: Sequence[tuple[str, str, str]], now: datetime) -> list[bool]:
+        fresh = []
+        for source, event_id, _ in events:
+            fresh.append((source, event_id) not in self.state.inbox)
+            self.state.inbox.add((source, event_id))
+        return fresh
 
-    async def kpi_status_of(self, agency: str, indicator: str, period: str) -> KpiStatus | None:
-        row = self.state.kpis.get((agency, indicator, period))
-        return row.status if row else None
+    async def kpi_statuses(self, keys: Iterable[KpiKey]) -> dict[KpiKey, RememberedStatus]:
+        return {k: self.state.kpis[k] for k in keys if k in self.state.kpis}
 
-    async def remember_kpi_status(
-        self,
-        agency: str,
-        indicator: str,
-        period: str,
-        status: KpiStatus,
-        as_of: datetime,
-        facts: dict[str, Any],
-    ) -> None:
-        key, old = (agency, indicator, period), self.state.kpis.get((agency, indicator, period))
-        if old is None:
-            self.state.kpis[key] = KpiRow(status, as_of, as_of, dict(facts))
-        elif old.as_of <= as_of:  # an older status arriving late changes nothing
-            since = old.since if old.status == status else as_of
-            self.state.kpis[key] = KpiRow(status, as_of, since, dict(facts))
+    async def save_kpi_statuses(self, statuses: Mapping[KpiKey, RememberedStatus]) -> None:
+        for key, status in statuses.items():
+            old = self.state.kpis.get(key)
+            if old is None or old.as_of <= status.as_of:
+                self.state.kpis[key] = replace(status, facts=dict(status.facts))
 
     async def at_risk_kpis(self) -> list[AtRiskKpi]:
         return [
@@ -124,17 +107,21 @@ class MemoryAlertStore:
             if row.status is KpiStatus.AT_RISK
         ]
 
-    async def alert_by_fingerprint(self, fingerprint: str) -> Alert | None:
-        return self.state.alerts.get(fingerprint)
+    async def alerts_by_fingerprint(self, fingerprints: Iterable[str]) -> dict[str, Alert]:
+        return {f: self.state.alerts[f] for f in sorted(set(fingerprints)) if f in self.state.alerts}
 
     async def alert_by_id(self, alert_id: int, lock: bool = False) -> Alert | None:
         return next((a for a in self.state.alerts.values() if a.id == alert_id), None)
 
-    async def save_alert(self, alert: Alert) -> Alert:
-        current = self.state.alerts.get(alert.fingerprint)
-        alert_id = current.id if current else self.state.next_id("alerts")
-        saved = replace(alert, id=alert_id, facts=dict(alert.facts))
-        self.state.alerts[alert.fingerprint] = saved
+    async def save_alerts(self, alerts: Sequence[Alert]) -> list[Alert]:
+        if len({a.fingerprint for a in alerts}) < len(alerts):  # as one INSERT … ON CONFLICT would
+            raise ValueError("save_alerts takes at most one alert of each fingerprint")
+        saved = []
+        for alert in alerts:
+            current = self.state.alerts.get(alert.fingerprint)
+            alert_id = current.id if current else self.state.next_id("alerts")
+            saved.append(replace(alert, id=alert_id, facts=dict(alert.facts)))
+            self.state.alerts[alert.fingerprint] = saved[-1]
         return saved
 
     async def alerts_for(self, agencies: Iterable[str] | None, also_ids: Iterable[int] = ()) -> list[Alert]:

@@ -6,77 +6,81 @@ layer's `AlertStore` port on one transaction's connection.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notifier.adapters.tables import alerts, inbox, kpi_status, recipients, silences, used_ack_tokens
 from services.notifier.domain.alerts import FIRING, Alert, AlertKind
 from services.notifier.domain.digest import RecipientState
+from services.notifier.domain.kpi_status import KpiKey, RememberedStatus
 from services.notifier.domain.silences import Silence
 from services.notifier.service_layer.ports import AtRiskKpi
 from shared.events import KpiStatus
 
 
 async def record_in_inbox(
-    conn: AsyncConnection, source: str, event_id: str, type_: str, now: datetime
-) -> bool:
-    """False if this (source, id) was already applied: the event is a duplicate."""
-    result = await conn.execute(
-        insert(inbox)
-        .values(source=source, id=event_id, type=type_, received_at=now)
-        .on_conflict_do_nothing()
-        .returning(inbox.c.id)
-    )
-    return result.first() is not None
-
-
-async def kpi_status_of(conn: AsyncConnection, agency: str, indicator: str, period: str) -> KpiStatus | None:
-    row = (
-        await conn.execute(
-            select(kpi_status.c.status).where(
-                kpi_status.c.agency == agency,
-                kpi_status.c.indicator == indicator,
-                kpi_status.c.period == period,
-            )
+    conn: AsyncConnection, events: Sequence[tuple[str, str, str]], now: datetime
+) -> list[bool]:
+    """Per (source, id, type): False if it was in the inbox already, or earlier in `events`."""
+    if not events:
+        return []
+    rows = [
+        dict(source=source, id=event_id, type=type_, received_at=now) for source, event_id, type_ in events
+    ]
+    new = {
+        (r.source, r.id)
+        for r in await conn.execute(
+            insert(inbox).on_conflict_do_nothing().returning(inbox.c.source, inbox.c.id), rows
         )
-    ).first()
-    return KpiStatus(row.status) if row else None
+    }
+    fresh = []
+    for source, event_id, _ in events:
+        fresh.append((source, event_id) in new)
+        new.discard((source, event_id))
+    return fresh
 
 
-async def remember_kpi_status(
-    conn: AsyncConnection,
-    agency: str,
-    indicator: str,
-    period: str,
-    status: KpiStatus,
-    as_of: datetime,
-    facts: dict,
-) -> None:
-    stmt = insert(kpi_status).values(
-        agency=agency,
-        indicator=indicator,
-        period=period,
-        status=status.value,
-        as_of=as_of,
-        since=as_of,
-        facts=facts,
-    )
-    unchanged = kpi_status.c.status == stmt.excluded.status
+async def kpi_statuses(conn: AsyncConnection, keys: Iterable[KpiKey]) -> dict[KpiKey, RememberedStatus]:
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    columns = tuple_(kpi_status.c.agency, kpi_status.c.indicator, kpi_status.c.period)
+    rows = await conn.execute(select(kpi_status).where(columns.in_(wanted)))
+    return {
+        (r.agency, r.indicator, r.period): RememberedStatus(
+            KpiStatus(r.status), r.as_of, r.since, dict(r.facts)
+        )
+        for r in rows
+    }
+
+
+async def save_kpi_statuses(conn: AsyncConnection, statuses: Mapping[KpiKey, RememberedStatus]) -> None:
+    if not statuses:
+        return
+    rows = [
+        dict(
+            agency=agency,
+            indicator=indicator,
+            period=period,
+            status=s.status.value,
+            as_of=s.as_of,
+            since=s.since,
+            facts=s.facts,
+        )
+        for (agency, indicator, period), s in sorted(statuses.items())
+    ]
+    stmt = insert(kpi_status)
     await conn.execute(
         stmt.on_conflict_do_update(
             index_elements=[kpi_status.c.agency, kpi_status.c.indicator, kpi_status.c.period],
-            set_={
-                "status": stmt.excluded.status,
-                "as_of": stmt.excluded.as_of,
-                "facts": stmt.excluded.facts,
-                "since": case((unchanged, kpi_status.c.since), else_=stmt.excluded.since),
-            },
+            set_={c: stmt.excluded[c] for c in ("status", "as_of", "since", "facts")},
             where=kpi_status.c.as_of <= stmt.excluded.as_of,
-        )
+        ),
+        rows,
     )
 
 
@@ -104,11 +108,12 @@ def _alert(row) -> Alert:
     )
 
 
-async def alert_by_fingerprint(conn: AsyncConnection, fingerprint: str) -> Alert | None:
-    row = (
-        await conn.execute(select(alerts).where(alerts.c.fingerprint == fingerprint).with_for_update())
-    ).first()
-    return _alert(row) if row else None
+async def alerts_by_fingerprint(conn: AsyncConnection, fingerprints: Iterable[str]) -> dict[str, Alert]:
+    wanted = sorted(set(fingerprints))
+    if not wanted:
+        return {}
+    query = select(alerts).where(alerts.c.fingerprint.in_(wanted)).order_by(alerts.c.fingerprint)
+    return {row.fingerprint: _alert(row) for row in await conn.execute(query.with_for_update())}
 
 
 async def alert_by_id(conn: AsyncConnection, alert_id: int, lock: bool = False) -> Alert | None:
@@ -117,27 +122,35 @@ async def alert_by_id(conn: AsyncConnection, alert_id: int, lock: bool = False) 
     return _alert(row) if row else None
 
 
-async def save_alert(conn: AsyncConnection, alert: Alert) -> Alert:
-    values = dict(
-        fingerprint=alert.fingerprint,
-        kind=alert.kind.value,
-        severity=alert.severity.value,
-        agency=alert.agency,
-        indicator=alert.indicator,
-        period=alert.period,
-        state=alert.state,
-        opened_at=alert.opened_at,
-        as_of=alert.as_of,
-        resolved_at=alert.resolved_at,
-        acked_at=alert.acked_at,
-        acked_by=alert.acked_by,
-        acked_by_subject=alert.acked_by_subject,
-        facts=alert.facts,
+async def save_alerts(conn: AsyncConnection, items: Sequence[Alert]) -> list[Alert]:
+    if not items:
+        return []
+    rows = [
+        dict(
+            fingerprint=alert.fingerprint,
+            kind=alert.kind.value,
+            severity=alert.severity.value,
+            agency=alert.agency,
+            indicator=alert.indicator,
+            period=alert.period,
+            state=alert.state,
+            opened_at=alert.opened_at,
+            as_of=alert.as_of,
+            resolved_at=alert.resolved_at,
+            acked_at=alert.acked_at,
+            acked_by=alert.acked_by,
+            acked_by_subject=alert.acked_by_subject,
+            facts=alert.facts,
+        )
+        for alert in items
+    ]
+    stmt = insert(alerts)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[alerts.c.fingerprint],
+        set_={c: stmt.excluded[c] for c in rows[0] if c != "fingerprint"},
     )
-    stmt = insert(alerts).values(**values)
-    stmt = stmt.on_conflict_do_update(index_elements=[alerts.c.fingerprint], set_=values)
-    row = (await conn.execute(stmt.returning(alerts))).one()
-    return _alert(row)
+    saved = {row.fingerprint: _alert(row) for row in await conn.execute(stmt.returning(alerts), rows)}
+    return [saved[alert.fingerprint] for alert in items]
 
 
 async def alerts_for(
@@ -270,28 +283,26 @@ class SqlAlertStore:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
-    async def record_in_inbox(self, source: str, event_id: str, type_: str, now: datetime) -> bool:
-        return await record_in_inbox(self.conn, source, event_id, type_, now)
+    async def record_in_inbox(self, events: Sequence[tuple[str, str, str]], now: datetime) -> list[bool]:
+        return await record_in_inbox(self.conn, events, now)
 
-    async def kpi_status_of(self, agency: str, indicator: str, period: str) -> KpiStatus | None:
-        return await kpi_status_of(self.conn, agency, indicator, period)
+    async def kpi_statuses(self, keys: Iterable[KpiKey]) -> dict[KpiKey, RememberedStatus]:
+        return await kpi_statuses(self.conn, keys)
 
-    async def remember_kpi_status(
-        self, agency: str, indicator: str, period: str, status: KpiStatus, as_of: datetime, facts: dict
-    ) -> None:
-        await remember_kpi_status(self.conn, agency, indicator, period, status, as_of, facts)
+    async def save_kpi_statuses(self, statuses: Mapping[KpiKey, RememberedStatus]) -> None:
+        await save_kpi_statuses(self.conn, statuses)
 
     async def at_risk_kpis(self) -> list[AtRiskKpi]:
         return await at_risk_kpis(self.conn)
 
-    async def alert_by_fingerprint(self, fingerprint: str) -> Alert | None:
-        return await alert_by_fingerprint(self.conn, fingerprint)
+    async def alerts_by_fingerprint(self, fingerprints: Iterable[str]) -> dict[str, Alert]:
+        return await alerts_by_fingerprint(self.conn, fingerprints)
 
     async def alert_by_id(self, alert_id: int, lock: bool = False) -> Alert | None:
         return await alert_by_id(self.conn, alert_id, lock)
 
-    async def save_alert(self, alert: Alert) -> Alert:
-        return await save_alert(self.conn, alert)
+    async def save_alerts(self, items: Sequence[Alert]) -> list[Alert]:
+        return await save_alerts(self.conn, items)
 
     async def alerts_for(self, agencies: Iterable[str] | None, also_ids: Iterable[int] = ()) -> list[Alert]:
         return await alerts_for(self.conn, agencies, also_ids)

@@ -15,15 +15,15 @@ from datetime import datetime, timedelta
 from services.notifier.adapters.metrics import NotifierMetrics
 from services.notifier.domain import ack, periods
 from services.notifier.domain import alerts as alert_rules
-from services.notifier.domain.alerts import Alert
+from services.notifier.domain.alerts import Alert, Signal
 from services.notifier.domain.digest import Digest, RecipientState, plan, select
 from services.notifier.domain.directory import Directory, Leader
+from services.notifier.domain.kpi_status import KpiKey
 from services.notifier.domain.policy import DigestPolicy
 from services.notifier.domain.routing import reachable_agencies
 from services.notifier.domain.silences import Silence
 from services.notifier.service_layer import operations
 from services.notifier.service_layer.ports import (
-    AlertStore,
     Clock,
     Composer,
     InvalidAddress,
@@ -31,6 +31,7 @@ from services.notifier.service_layer.ports import (
     Transaction,
     UnitOfWork,
 )
+from services.notifier.service_layer.working_set import WorkingSet
 from shared.clock import SystemClock
 from shared.events.models import KpiStatusChangedEvent, ReportStatusChangedEvent
 
@@ -81,19 +82,23 @@ class Notifier:
     ) -> int:
         """Apply status events in order, in one transaction, and plan once for every leader they
         concern (a burst re-plans each digest once, not once per event); the number applied
-        (duplicates already in the inbox are not)."""
-        applied, changed = 0, []
+        (duplicates already in the inbox are not). The batch's KPI statuses and alerts are read
+        once and written once (`WorkingSet`)."""
         async with self.uow.begin() as tx:
-            for event in events:
-                if not await tx.alerts.record_in_inbox(event.source, event.id, event.type, now):
-                    self.metrics.status_events.labels("duplicate").inc()
-                    continue
-                changed += await self._apply(tx.alerts, event, now)
-                applied += 1
+            fresh = await tx.alerts.record_in_inbox([(e.source, e.id, e.type) for e in events], now)
+            new = [e for e, is_new in zip(events, fresh, strict=True) if is_new]
+            work = WorkingSet()
+            await work.load_kpis(tx.alerts, (k for e in new for k in _kpi_keys(e)))
+            signals = [self._signals(work, e) for e in new]  # in order: each sees the ones before
+            await work.load_alerts(tx.alerts, (s.fingerprint for each in signals for s in each))
+            changed = [a for each in signals for a in self._signal(work, each, now)]
+            await work.save(tx.alerts)
             for leader in self._audience(changed):
                 await self._plan_for(tx, leader, now)
-        self.metrics.status_events.labels("applied").inc(applied)
-        return applied
+        if len(new) < len(events):
+            self.metrics.status_events.labels("duplicate").inc(len(events) - len(new))
+        self.metrics.status_events.labels("applied").inc(len(new))
+        return len(new)
 
     async def dead_letter_once(
         self, position: str, now: datetime, publish: Callable[[], Awaitable[None]]
@@ -102,32 +107,32 @@ class Notifier:
         a batch read again after an outage must not letter its poison records twice. The position
         is recorded in the inbox in the transaction the letter is published in."""
         async with self.uow.begin() as tx:
-            if not await tx.alerts.record_in_inbox(DEAD_LETTERED, position, DEAD_LETTERED, now):
+            if not (await tx.alerts.record_in_inbox([(DEAD_LETTERED, position, DEAD_LETTERED)], now))[0]:
                 return False
             await publish()
         return True
 
-    async def _apply(
-        self, store: AlertStore, event: KpiStatusChangedEvent | ReportStatusChangedEvent, now: datetime
-    ) -> list[Alert]:
+    @staticmethod
+    def _signals(work: WorkingSet, event: KpiStatusChangedEvent | ReportStatusChangedEvent) -> list[Signal]:
         if isinstance(event, KpiStatusChangedEvent):
             data = event.data
-            before = await store.kpi_status_of(data.agency, data.indicator, periods.previous(data.period))
+            before = work.status_of((data.agency, data.indicator, periods.previous(data.period)))
             signals = alert_rules.kpi_signals(data, before)
-            await store.remember_kpi_status(
-                data.agency, data.indicator, data.period, data.status, data.as_of, signals[0].facts
+            work.remember(
+                (data.agency, data.indicator, data.period), data.status, data.as_of, signals[0].facts
             )
-        else:
-            signals = alert_rules.report_signals(event.data)
-        return await self._signal(store, signals, now)
+            return signals
+        return alert_rules.report_signals(event.data)
 
-    async def _signal(self, store: AlertStore, signals: list, now: datetime) -> list[Alert]:
+    @staticmethod
+    def _signal(work: WorkingSet, signals: list[Signal], now: datetime) -> list[Alert]:
         changed: list[Alert] = []
         for signal in signals:
-            current = await store.alert_by_fingerprint(signal.fingerprint)
+            current = work.alert(signal.fingerprint)
             after = alert_rules.apply(current, signal, now, alert_rules.superseded(signal, changed))
             if after is not None and after != current:
-                changed.append(await store.save_alert(after))
+                work.change(after)
+                changed.append(after)
         return changed
 
     def _audience(self, changed: list[Alert]) -> list[Leader]:
@@ -227,12 +232,11 @@ class Notifier:
                 for r in await tx.alerts.at_risk_kpis()
                 if alert_rules.risk_persisted(r.since, now, d.cutoff_day, d.timezone)
             ]
-            pending = []
-            for signal in due:
-                current = await tx.alerts.alert_by_fingerprint(signal.fingerprint)
-                if current is None or not current.firing:
-                    pending.append(signal)
-            changed = await self._signal(tx.alerts, pending, now)
+            work = WorkingSet()
+            await work.load_alerts(tx.alerts, (s.fingerprint for s in due))
+            pending = [s for s in due if (a := work.alert(s.fingerprint)) is None or not a.firing]
+            changed = self._signal(work, pending, now)
+            await work.save(tx.alerts)
         return len(changed)
 
     def _observe(self, firing: list[Alert]) -> None:
@@ -268,3 +272,14 @@ class Notifier:
             return "ok", ack.verify(self.links.secret, token, now)
         except ack.InvalidToken as exc:
             return exc.reason, None
+
+
+def _kpi_keys(event: KpiStatusChangedEvent | ReportStatusChangedEvent) -> list[KpiKey]:
+    """The KPI statuses applying `event` reads or writes: its own and its previous period's."""
+    if not isinstance(event, KpiStatusChangedEvent):
+        return []
+    data = event.data
+    return [
+        (data.agency, data.indicator, data.period),
+        (data.agency, data.indicator, periods.previous(data.period)),
+    ]

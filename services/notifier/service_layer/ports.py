@@ -11,7 +11,7 @@ turns a planned digest into the email. PostgreSQL, SMTP and Jinja implement thes
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,9 +20,9 @@ from typing import Any, Protocol
 
 from services.notifier.domain.alerts import Alert
 from services.notifier.domain.digest import Digest, RecipientState
+from services.notifier.domain.kpi_status import KpiKey, RememberedStatus
 from services.notifier.domain.silences import Silence
 from shared.clock import Clock as Clock  # the one clock protocol of the system
-from shared.events import KpiStatus
 
 QUEUED, SENDING, SENT, FAILED = "queued", "sending", "sent", "failed"
 
@@ -84,31 +84,27 @@ class OutboxStats:
 class AlertStore(Protocol):
     """The notifier's state, read and written inside one transaction."""
 
-    async def record_in_inbox(self, source: str, event_id: str, type_: str, now: datetime) -> bool:
-        """False if this (source, id) was already applied: the event is a duplicate."""
+    async def record_in_inbox(self, events: Sequence[tuple[str, str, str]], now: datetime) -> list[bool]:
+        """Record each (source, id, type) not yet in the inbox; per event, False if it was a
+        duplicate (applied before, or earlier in `events`)."""
 
-    async def kpi_status_of(self, agency: str, indicator: str, period: str) -> KpiStatus | None: ...
+    async def kpi_statuses(self, keys: Iterable[KpiKey]) -> dict[KpiKey, RememberedStatus]:
+        """The remembered statuses of these KPIs, of those that have one."""
 
-    async def remember_kpi_status(
-        self,
-        agency: str,
-        indicator: str,
-        period: str,
-        status: KpiStatus,
-        as_of: datetime,
-        facts: dict[str, Any],
-    ) -> None:
-        """Keep the newest status by `as_of`; `since` moves only when the status changes."""
+    async def save_kpi_statuses(self, statuses: Mapping[KpiKey, RememberedStatus]) -> None:
+        """Keep these, except where the stored status is newer by `as_of`."""
 
     async def at_risk_kpis(self) -> list[AtRiskKpi]: ...
 
-    async def alert_by_fingerprint(self, fingerprint: str) -> Alert | None:
-        """The alert, locked until the transaction ends."""
+    async def alerts_by_fingerprint(self, fingerprints: Iterable[str]) -> dict[str, Alert]:
+        """The alerts there are of these fingerprints, locked (in fingerprint order, so two
+        transactions never wait on each other in a circle) until the transaction ends."""
 
     async def alert_by_id(self, alert_id: int, lock: bool = False) -> Alert | None: ...
 
-    async def save_alert(self, alert: Alert) -> Alert:
-        """Insert or update by fingerprint; returns it with its id."""
+    async def save_alerts(self, alerts: Sequence[Alert]) -> list[Alert]:
+        """Insert or update each by fingerprint (at most one of each); returns them with their ids,
+        in the order given."""
 
     async def alerts_for(self, agencies: Iterable[str] | None, also_ids: Iterable[int] = ()) -> list[Alert]:
         """Firing alerts of these agencies (None = all) plus the listed ones whatever their state, by id."""

@@ -82,7 +82,7 @@ class NotifierOnFakes:
         return self.run(self.uow.alerts.add_silence(silence, silence.starts_at))
 
     def add_alert(self, alert: Alert) -> Alert:
-        return self.run(self.uow.alerts.save_alert(alert))
+        return self.run(self.uow.alerts.save_alerts([alert]))[0]
 
     # -- reading state -------------------------------------------------------------------------
     @property

@@ -116,3 +116,18 @@ def test_at_risk_persisting_into_the_next_reporting_window_counts_as_two_periods
     assert not persisted(at(6, 15), at(7, 14))  # still the same window
     assert persisted(at(6, 15), at(7, 15))
     assert not persisted(at(6, 1), at(6, 14))
+
+
+def test_the_newest_kpi_status_is_remembered_and_since_moves_only_when_the_status_does():
+    from services.notifier.domain.kpi_status import RememberedStatus, remember
+
+    h = timedelta(hours=1)
+    first = remember(None, KpiStatus.AT_RISK, T0, {"actual": 1})
+    assert first == RememberedStatus(KpiStatus.AT_RISK, T0, T0, {"actual": 1})
+    still = remember(first, KpiStatus.AT_RISK, T0 + 2 * h, {"actual": 2})
+    assert still == RememberedStatus(KpiStatus.AT_RISK, T0 + 2 * h, T0, {"actual": 2})  # since the first
+    assert remember(still, KpiStatus.LAGGING, T0 + h, {"actual": 9}) is None  # older: changes nothing
+    same_moment = remember(still, KpiStatus.LAGGING, T0 + 2 * h, {})
+    assert same_moment == RememberedStatus(KpiStatus.LAGGING, T0 + 2 * h, T0 + 2 * h, {})
+    again = remember(same_moment, KpiStatus.AT_RISK, T0 + 4 * h, {"actual": 3})
+    assert again is not None and again.since == T0 + 4 * h  # at risk again: counted from then
