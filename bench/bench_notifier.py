@@ -48,10 +48,10 @@ class Result:
     rss_mb: float = 0.0
 
 
-def burst(n: int) -> tuple[list, int]:
-    """`n` status changes over every target of the plan, each key ending `lagging`."""
+def burst(n: int, start: datetime) -> tuple[list, int]:
+    """`n` status changes over every target of the plan from `start`, a millisecond apart, each key
+    ending `lagging`."""
     keys = sorted({(t.agency, t.indicator, t.period) for t in PLAN.targets})
-    start = datetime.fromisoformat(NOW)
     flips = -(-n // len(keys))
     records = []
     for i, ((agency, indicator, period), flip) in enumerate(zip(itertools.cycle(keys), range(n))):
@@ -86,9 +86,16 @@ async def _publish(bootstrap: str, topic: str, records: list) -> None:
         await producer.stop()
 
 
-async def _measure(s, records: list, result: Result, progress) -> None:
+async def _measure(s, since_start: float, result: Result, progress) -> None:
     import asyncpg
 
+    # Dated after anything the services said before it (each service's clock stood at NOW when it
+    # started, after `since_start`): the aggregator's own first statuses of these KPIs, published at
+    # its start, would otherwise be newer than the burst's and undo some of its alerts.
+    records, result.keys = burst(
+        result.events, datetime.fromisoformat(NOW) + timedelta(seconds=since_start + 1)
+    )
+    progress(f"notifier: a burst of {result.events:,} status changes over {result.keys} KPIs ...")
     bootstrap, topic = s.state["kafka_bootstrap"], s.topics["TIENDO_STATUS_TOPIC"]
     conn = await asyncpg.connect(pg_dsn(s.database_url))
     try:
@@ -123,7 +130,6 @@ async def _measure(s, records: list, result: Result, progress) -> None:
 
 def run(events: int = 10_000, group_wait: float = 10.0, progress=print) -> Result:
     result = Result(events=events, group_wait=group_wait)
-    records, result.keys = burst(events)
     result.leaders = {
         leader.email for a in {t.agency for t in PLAN.targets} for leader in PLAN.agency(a).leaders
     }
@@ -133,10 +139,10 @@ def run(events: int = 10_000, group_wait: float = 10.0, progress=print) -> Resul
         "NOTIFIER_CRITICAL_INTERVAL": "PT1H",
         "NOTIFIER_TICK_SECONDS": "0.2",
     }
+    started = time.monotonic()
     with stack("bench-notifier-", lambda line: progress(f"notifier: {line}"), extra_env=env) as s:
         with RssSampler({"notifier": s.pids["notifier"]}) as rss:
-            progress(f"notifier: a burst of {events:,} status changes over {result.keys} KPIs ...")
-            asyncio.run(_measure(s, records, result, progress))
+            asyncio.run(_measure(s, time.monotonic() - started, result, progress))
         result.rss_mb = rss.peak["notifier"]
     return result
 
