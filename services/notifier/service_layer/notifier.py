@@ -57,6 +57,16 @@ class AckLinks:
         return link
 
 
+@dataclass(frozen=True)
+class _Look:
+    states: dict[str, RecipientState]
+    alerts: list[Alert]
+    silences: list[Silence]
+
+    def state_of(self, email: str) -> RecipientState:
+        return self.states.get(email) or RecipientState(email)
+
+
 class Notifier:
     def __init__(
         self,
@@ -81,7 +91,8 @@ class Notifier:
         self, events: Sequence[KpiStatusChangedEvent | ReportStatusChangedEvent], now: datetime
     ) -> int:
         """Apply status events in order, in one transaction, and plan once for every leader they
-        concern (a burst re-plans each digest once, not once per event); the number applied
+        concern (a burst re-plans each digest once, not once per event; under the lock only where one look
+        at their alerts finds something due, as `tick` does); the number applied
         (duplicates already in the inbox are not). The batch's KPI statuses and alerts are read
         once and written once (`WorkingSet`)."""
         async with self.uow.begin() as tx:
@@ -93,8 +104,11 @@ class Notifier:
             await work.load_alerts(tx.alerts, (s.fingerprint for each in signals for s in each))
             changed = [a for each in signals for a in self._signal(work, each, now)]
             await work.save(tx.alerts)
-            for leader in self._audience(changed):
-                await self._plan_for(tx, leader, now)
+            audience = self._audience(changed)
+            look = await self._first_look(tx, audience, now) if audience else None
+            for leader in audience:
+                if look is not None and self._plan_changes(leader, look, now):
+                    await self._plan_for(tx, leader, now)
         if len(new) < len(events):
             self.metrics.status_events.labels("duplicate").inc(len(events) - len(new))
         self.metrics.status_events.labels("applied").inc(len(new))
@@ -152,30 +166,50 @@ class Notifier:
 
         One read of the alerts, silences and grouping states, planned in memory; only a leader
         with a digest due or a state to remember is planned again in a transaction of their own,
-        under the lock, from fresh rows. A transaction per leader every tick kept an idle
-        notifier at a third of a core. A state read stale here only defers a leader to the next tick."""
+        under the lock, from fresh rows (`_plan_changes`). A transaction per leader every tick
+        kept an idle notifier at a third of a core."""
         await self.promote_persistent_risks(now)
         async with self.uow.begin() as tx:
-            states = {s.email: s for s in await tx.alerts.recipient_states()}
-            mailed = {i for s in states.values() for i in s.delivered if i is not None}
-            alerts = await tx.alerts.alerts_for(None, also_ids=mailed)
-            silences = await tx.alerts.list_silences(now)
-        firing = [a for a in alerts if a.firing]
+            look = await self._first_look(tx, None, now)
+        firing = [a for a in look.alerts if a.firing]
         self._observe(firing)
         firing_agencies = {a.agency for a in firing}
         queued = 0
         leaders = {lead.email.lower(): lead for a in self.directory.agencies.values() for lead in a.leaders}
         for email in sorted(leaders):
-            state = states.get(email) or RecipientState(email)
+            state = look.state_of(email)
             waiting = bool(state.delivered) or state.first_pending_at is not None
             if not waiting and not (reachable_agencies(email, self.directory) & firing_agencies):
                 continue
-            digest, new_state = self._plan(leaders[email], state, alerts, silences, now)
-            if digest is None and new_state == state:
-                continue
-            async with self.uow.begin() as tx:
-                queued += await self._plan_for(tx, leaders[email], now)
+            if self._plan_changes(leaders[email], look, now):
+                async with self.uow.begin() as tx:
+                    queued += await self._plan_for(tx, leaders[email], now)
         return queued
+
+    async def _first_look(self, tx: Transaction, leaders: list[Leader] | None, now: datetime) -> _Look:
+        """The grouping states, the alerts (firing ones in these leaders' scope, None = everyone's,
+        and whatever they were mailed) and the silences, read once, unlocked."""
+        states = {s.email: s for s in await tx.alerts.recipient_states()}
+        emails = None if leaders is None else {lead.email.lower() for lead in leaders}
+        mailed = {
+            i
+            for s in states.values()
+            if emails is None or s.email in emails
+            for i in s.delivered
+            if i is not None
+        }
+        scope = (
+            None if emails is None else set().union(*(reachable_agencies(e, self.directory) for e in emails))
+        )
+        alerts = await tx.alerts.alerts_for(scope, also_ids=mailed)
+        return _Look(states, alerts, await tx.alerts.list_silences(now))
+
+    def _plan_changes(self, leader: Leader, look: _Look, now: datetime) -> bool:
+        """Whether the leader has a digest due or a state to remember, by the first look; planned
+        again under the lock only then (a stale look defers a leader to the next tick at most)."""
+        state = look.state_of(leader.email.lower())
+        digest, new_state = self._plan(leader, state, look.alerts, look.silences, now)
+        return digest is not None or new_state != state
 
     def _plan(
         self,
