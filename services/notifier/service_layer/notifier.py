@@ -91,8 +91,8 @@ class Notifier:
         self, events: Sequence[KpiStatusChangedEvent | ReportStatusChangedEvent], now: datetime
     ) -> int:
         """Apply status events in order, in one transaction, and plan once for every leader they
-        concern (a burst re-plans each digest once, not once per event; under the lock only where one look
-        at their alerts finds something due, as `tick` does); the number applied
+        concern (a burst re-plans each digest once, not once per event; under the lock only where
+        one look at their alerts finds something due, as `tick` does); the number applied
         (duplicates already in the inbox are not). The batch's KPI statuses and alerts are read
         once and written once (`WorkingSet`)."""
         async with self.uow.begin() as tx:
@@ -105,10 +105,11 @@ class Notifier:
             changed = [a for each in signals for a in self._signal(work, each, now)]
             await work.save(tx.alerts)
             audience = self._audience(changed)
-            look = await self._first_look(tx, audience, now) if audience else None
-            for leader in audience:
-                if look is not None and self._plan_changes(leader, look, now):
-                    await self._plan_for(tx, leader, now)
+            if audience:
+                look = await self._first_look(tx, audience, now)
+                for leader in audience:
+                    if self._plan_changes(leader, look, now):
+                        await self._plan_for(tx, leader, now)
         if len(new) < len(events):
             self.metrics.status_events.labels("duplicate").inc(len(events) - len(new))
         self.metrics.status_events.labels("applied").inc(len(new))
