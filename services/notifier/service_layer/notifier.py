@@ -102,7 +102,7 @@ class Notifier:
             await work.load_kpis(tx.alerts, (k for e in new for k in _kpi_keys(e)))
             signals = [self._signals(work, e) for e in new]  # in order: each sees the ones before
             await work.load_alerts(tx.alerts, (s.fingerprint for each in signals for s in each))
-            changed = [a for each in signals for a in self._signal(work, each, now)]
+            changed = [a for each in signals for a in self._apply_signals(work, each, now)]
             await work.save(tx.alerts)
             audience = self._audience(changed)
             if audience:
@@ -140,7 +140,7 @@ class Notifier:
         return alert_rules.report_signals(event.data)
 
     @staticmethod
-    def _signal(work: WorkingSet, signals: list[Signal], now: datetime) -> list[Alert]:
+    def _apply_signals(work: WorkingSet, signals: list[Signal], now: datetime) -> list[Alert]:
         changed: list[Alert] = []
         for signal in signals:
             current = work.alert(signal.fingerprint)
@@ -270,7 +270,7 @@ class Notifier:
             work = WorkingSet()
             await work.load_alerts(tx.alerts, (s.fingerprint for s in due))
             pending = [s for s in due if (a := work.alert(s.fingerprint)) is None or not a.firing]
-            changed = self._signal(work, pending, now)
+            changed = self._apply_signals(work, pending, now)
             await work.save(tx.alerts)
         return len(changed)
 

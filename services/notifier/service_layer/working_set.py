@@ -52,11 +52,9 @@ class WorkingSet:
     def change(self, alert: Alert) -> None:
         self._alerts[alert.fingerprint] = self._changed_alerts[alert.fingerprint] = alert
 
-    async def save(self, store: AlertStore) -> list[Alert]:
-        """Write what changed; the changed alerts as saved, with their ids."""
+    async def save(self, store: AlertStore) -> None:
+        """Write what changed."""
         await store.save_kpi_statuses({k: self._kpis[k] for k in sorted(self._changed_kpis)})
-        saved = await store.save_alerts([self._changed_alerts[f] for f in sorted(self._changed_alerts)])
-        self._alerts.update((a.fingerprint, a) for a in saved)
+        await store.save_alerts([self._changed_alerts[f] for f in sorted(self._changed_alerts)])
         self._changed_kpis.clear()
         self._changed_alerts.clear()
-        return saved
