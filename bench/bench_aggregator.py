@@ -38,15 +38,7 @@ from shared.db import make_engine, upgrade_async  # noqa: E402
 from shared.events.codec import KafkaRecord, to_kafka  # noqa: E402
 from shared.events.models import agency_event_adapter  # noqa: E402
 from shared.infra import create_database, drop_database, free_port  # noqa: E402
-from shared.kafka import (  # noqa: E402
-    SCRAM,
-    TopicSpec,
-    committed_offsets,
-    ensure_topics,
-    kafka_credentials,
-    make_consumer,
-    make_producer,
-)
+from shared.kafka import TopicSpec, committed_offsets, ensure_topics, make_consumer, make_producer  # noqa: E402
 from shared.plan import load_plan  # noqa: E402
 from shared.plan.book import load_plans  # noqa: E402
 from shared.settings import DEFAULT_PLAN  # noqa: E402
@@ -126,12 +118,8 @@ def raw_librdkafka(bootstrap: str, topic: str, n: int) -> tuple[float, float]:
     in Python the floor? Same measures as `raw_consumer`."""
     from confluent_kafka import Consumer
 
-    config = {"bootstrap.servers": bootstrap, "group.id": f"rdk-{uuid.uuid4().hex[:6]}"}
+    config = peers.librdkafka_connection(bootstrap) | {"group.id": f"rdk-{uuid.uuid4().hex[:6]}"}
     config |= {"auto.offset.reset": "earliest", "enable.auto.commit": False}
-    credentials = kafka_credentials()
-    if credentials:
-        config |= {"security.protocol": credentials.protocol, "sasl.mechanism": SCRAM}
-        config |= {"sasl.username": credentials.username, "sasl.password": credentials.password}
     consumer = Consumer(config)
     consumer.subscribe([topic])
     seen, started = 0, None

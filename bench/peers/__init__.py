@@ -18,12 +18,23 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from shared.infra.kafka import java
-from shared.kafka import make_consumer
+from shared.kafka import SCRAM, kafka_credentials, make_consumer
 
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA_STREAMS = Path(__file__).resolve().parent / "kafka-streams"
 REPORTED = "vn.gov.pcmt.indicator.reported.v1"
 PEERS = ("Kafka Streams", "Quix Streams")
+
+
+def librdkafka_connection(bootstrap: str) -> dict[str, str]:
+    """librdkafka's connection settings with this process's Kafka credentials, if any
+    (`shared.kafka.kafka_credentials`): for the librdkafka baseline and the Quix Streams peer."""
+    config = {"bootstrap.servers": bootstrap}
+    credentials = kafka_credentials()
+    if credentials:
+        config |= {"security.protocol": credentials.protocol.lower(), "sasl.mechanism": SCRAM}
+        config |= {"sasl.username": credentials.username, "sasl.password": credentials.password}
+    return config
 
 
 def expected(docs: Iterable[dict]) -> dict[str, float]:

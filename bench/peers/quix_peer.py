@@ -18,25 +18,13 @@ import os
 from quixstreams import Application
 from quixstreams.kafka.configuration import ConnectionConfig
 
-REPORTED = b"vn.gov.pcmt.indicator.reported.v1"
+from bench.peers import REPORTED, librdkafka_connection
 
-
-def connection() -> ConnectionConfig:
-    bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
-    user = os.environ.get("KAFKA_SASL_USERNAME")
-    if not user:
-        return ConnectionConfig(bootstrap_servers=bootstrap)
-    return ConnectionConfig(
-        bootstrap_servers=bootstrap,
-        security_protocol=os.environ.get("KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT").lower(),
-        sasl_mechanism="SCRAM-SHA-512",
-        sasl_username=user,
-        sasl_password=os.environ["KAFKA_SASL_PASSWORD"],
-    )
+_REPORTED = REPORTED.encode()  # as the header holds it
 
 
 def latest(value: bytes, key: str, timestamp: int, headers, state) -> dict | None:
-    if dict(headers or ()).get("ce_type") != REPORTED:
+    if dict(headers or ()).get("ce_type") != _REPORTED:
         return None
     data = json.loads(value)
     name = f"{key}|{data['indicator']}|{data['period']}|{data.get('unit_code') or ''}"
@@ -46,7 +34,9 @@ def latest(value: bytes, key: str, timestamp: int, headers, state) -> dict | Non
 
 def main() -> None:
     app = Application(
-        broker_address=connection(),
+        broker_address=ConnectionConfig.from_librdkafka_dict(
+            librdkafka_connection(os.environ["KAFKA_BOOTSTRAP_SERVERS"])
+        ),
         consumer_group=os.environ["PEER_GROUP"],
         auto_offset_reset="earliest",
         processing_guarantee="exactly-once",
