@@ -69,3 +69,17 @@ def test_the_linter_finds_what_it_should(linter, tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "editable" in output and "job selector not found" in output
+
+
+def test_a_loki_target_is_refused_not_skipped(linter, tmp_path):
+    """This build leaves out Loki's parser (third_party/dashboard_linter/VENDORED.md): a LogQL
+    query fails the lint instead of passing unchecked."""
+    dashboard = json.loads(promql.DASHBOARDS[0].read_text())
+    panel = next(p for p in promql._panels(dashboard["panels"]) if p.get("targets"))
+    panel["datasource"] = panel["targets"][0]["datasource"] = {"type": "loki", "uid": "logs"}
+    panel["targets"][0]["expr"] = 'sum(count_over_time({job="intake"}[5m]))'
+    loki = tmp_path / "loki.json"
+    loki.write_text(json.dumps(dashboard))
+    result = lint(linter, loki)
+    assert result.returncode != 0
+    assert "does not parse LogQL" in result.stdout + result.stderr

@@ -5,11 +5,9 @@ import (
 	"io"
 	"os"
 	"path"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
-	"github.com/zeitlinger/conflate"
 
 	"github.com/grafana/dashboard-linter/lint"
 )
@@ -95,23 +93,10 @@ var lintCmd = &cobra.Command{
 	},
 }
 
+// Tiendo's build leaves out --fix, whose JSON merge library (conflate) brings Google Cloud
+// Storage's client and gRPC: the tests only lint (VENDORED.md).
 func write(dashboard lint.Dashboard, filename string, old []byte) error {
-	newBytes, err := dashboard.Marshal()
-	if err != nil {
-		return err
-	}
-	c := conflate.New()
-	err = c.AddData(old, newBytes)
-	if err != nil {
-		return err
-	}
-	b, err := c.MarshalJSON()
-	if err != nil {
-		return err
-	}
-	json := strings.ReplaceAll(string(b), "\"options\": null,", "\"options\": [],")
-
-	return os.WriteFile(filename, []byte(json), 0600)
+	return fmt.Errorf("this build of the linter does not write fixes (see tests/deploy/third_party/dashboard_linter/VENDORED.md)")
 }
 
 var rulesCmd = &cobra.Command{

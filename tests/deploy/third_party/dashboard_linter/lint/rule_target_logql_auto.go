@@ -1,27 +1,17 @@
 package lint
 
 import (
+	"errors"
 	"fmt"
-	"strings"
-	"time"
-
-	"github.com/grafana/loki/v3/pkg/logql/syntax"
 )
 
-func parseLogQL(expr string, variables []Template) (syntax.Expr, error) {
-	expr, err := expandLogQLVariables(expr, variables)
-	if err != nil {
-		return nil, fmt.Errorf("could not expand variables: %w", err)
-	}
-	return syntax.ParseExpr(expr)
+// Tiendo's build leaves out Loki's LogQL parser, and the thousand packages it brings: Tiendo's
+// dashboards query Prometheus only, so a Loki target is refused, not checked (VENDORED.md).
+func parseLogQL(expr string, variables []Template) (any, error) {
+	return nil, errors.New("this build of the linter does not parse LogQL (see tests/deploy/third_party/dashboard_linter/VENDORED.md)")
 }
 
 func NewTargetLogQLAutoRule() *TargetRuleFunc {
-	autoDuration, err := time.ParseDuration(globalVariables["__auto"].(string))
-	if err != nil {
-		panic(err)
-	}
-
 	return &TargetRuleFunc{
 		name:        "target-logql-auto-rule",
 		description: "Checks that each Loki target uses $__auto for range vectors when appropriate.",
@@ -51,56 +41,10 @@ func NewTargetLogQLAutoRule() *TargetRuleFunc {
 				return r
 			}
 
-			parsedExpr, err := parseLogQL(t.Expr, d.Templating.List)
-			if err != nil {
+			if _, err := parseLogQL(t.Expr, d.Templating.List); err != nil {
 				r.AddError(d, p, t, fmt.Sprintf("Invalid LogQL query: %v", err))
-				return r
 			}
-
-			originalExpr := t.Expr
-
-			hasFixedDuration := false
-
-			// Inspect the parsed expression to check for fixed durations
-			Inspect(parsedExpr, func(node syntax.Expr) bool {
-				if logRange, ok := node.(*syntax.LogRangeExpr); ok {
-					if logRange.Interval != autoDuration && !strings.Contains(originalExpr, "$__auto") {
-						hasFixedDuration = true
-						return false
-					}
-				}
-				return true
-			})
-
-			if hasFixedDuration {
-				r.AddError(d, p, t, "LogQL query uses fixed duration: should use $__auto")
-			}
-
 			return r
 		},
-	}
-}
-
-func Inspect(node syntax.Expr, f func(syntax.Expr) bool) {
-	if node == nil || !f(node) {
-		return
-	}
-	switch n := node.(type) {
-	case *syntax.BinOpExpr:
-		Inspect(n.SampleExpr, f)
-		Inspect(n.RHS, f)
-	case *syntax.RangeAggregationExpr:
-		Inspect(n.Left, f)
-	case *syntax.VectorAggregationExpr:
-		Inspect(n.Left, f)
-	case *syntax.LabelReplaceExpr:
-		Inspect(n.Left, f)
-	case *syntax.LogRangeExpr:
-		Inspect(n.Left, f)
-	case *syntax.PipelineExpr:
-		Inspect(n.Left, f)
-		for _, stage := range n.MultiStages {
-			f(stage)
-		}
 	}
 }
