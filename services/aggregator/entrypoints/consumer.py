@@ -107,7 +107,8 @@ class EventConsumer:
             s.kafka_bootstrap_servers,
             group_id=s.group_id,
             max_poll_records=s.batch_size,
-            max_partition_fetch_bytes=4 * 1024 * 1024,
+            max_partition_fetch_bytes=s.partition_fetch_bytes,
+            fetch_max_bytes=s.fetch_bytes,
         )
         consumer.subscribe([s.events_topic], listener=self._listener)
         try:
