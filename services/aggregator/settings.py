@@ -17,7 +17,7 @@ class AggregatorSettings(ServiceSettings):
     # trickle, batches of a few events each paid a transaction's fixed cost (docs/benchmarks.md).
     batch_wait_ms: int = Field(default=50, ge=0, alias="AGGREGATOR_BATCH_WAIT_MS")
     # What one fetch from Kafka may bring, per partition and in all: a fetch is held whole while
-    # its records are read, beside the read buffer it came through (docs/benchmarks.md).
+    # its records are read, beside the read buffer it came through (docs/benchmarks-aggregator.md).
     partition_fetch_bytes: int = Field(default=2**20, ge=2**16, alias="AGGREGATOR_PARTITION_FETCH_BYTES")
     fetch_bytes: int = Field(default=8 * 2**20, ge=2**16, alias="AGGREGATOR_FETCH_BYTES")
     # How often (in real seconds) KPIs are re-evaluated and report deadlines checked.
