@@ -48,6 +48,17 @@ PLAN = load_plan(DEFAULT_PLAN)  # the sample events' plan
 PLANS = load_plans(Path(os.environ.get("TIENDO_PLAN_FILE") or DEFAULT_PLAN))
 NOW = "2024-12-20T08:00:00+07:00"
 PEER_GOALS = (0.7, 1.5)  # the aggregator against Kafka Streams and Quix Streams (issue 21)
+RSS_GOAL_MB = 200  # each service in the 1 M run (issue 21)
+# The goals are set for the 1 M run: below it a figure is shown, not judged (a peer's start-up, a
+# JVM's or Quix's, weighs on its rate; the aggregator holds less).
+JUDGED_FROM = 1_000_000
+_PEER_START = ", where a peer's start-up weighs on its rate"
+
+
+def _verdict(met: bool, n: int, why: str = "") -> str:
+    if n < JUDGED_FROM:
+        return f"not judged below {JUDGED_FROM:,} events{why}"
+    return "met" if met else "NOT met"
 
 
 def source_fingerprint() -> str:
@@ -426,7 +437,7 @@ async def main(n: int, rounds: int, with_peers: bool = True) -> None:
         print(
             f"aggregator (own process)          : {rate:12,.0f} events/s   = {ratio:.2f}x raw, the median of "
             f"{rounds} rounds ({', '.join(f'{r:.2f}x' for r, _, _ in ratios)}; goal >= 0.8x)   "
-            f"peak RSS {peak:.0f} MB (goal <= 300); on equal CPU {statistics.median_low(cpu_ratios):.2f}x   "
+            f"peak RSS {peak:.0f} MB (goal <= {RSS_GOAL_MB}: {_verdict(peak <= RSS_GOAL_MB, n)}); on equal CPU {statistics.median_low(cpu_ratios):.2f}x   "
             f"[{load()}]"
         )
 
@@ -436,7 +447,7 @@ async def main(n: int, rounds: int, with_peers: bool = True) -> None:
                 print(
                     f"aggregator / {peer:<13}      : median {median:.2f}x over {rounds} rounds "
                     f"({', '.join(f'{r:.2f}x' for r in against[peer])}; goal >= {goal}x: "
-                    f"{'met' if median >= goal else 'NOT met'})"
+                    f"{_verdict(median >= goal, n, _PEER_START)})"
                 )
 
         from services.aggregator.adapters.rebuild import rebuild

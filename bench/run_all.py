@@ -36,7 +36,8 @@ GOALS = """## Goals
 | aggregator throughput | ≥ 0.8× a raw aiokafka consumer (`getmany` + `json.loads`), ≥ 0.7× Kafka Streams `exactly_once_v2` and ≥ 1.5× Quix Streams exactly-once doing latest-wins per key (`bench/peers`, final state checked), same topic, same run | aggregator section |
 | rebuild of 1 M events | ≤ 60 s | aggregator section |
 | end-to-end p99, accepted → projection committed | ≤ 1 s at half the sustainable rate (open loop, corrected for coordinated omission) | end-to-end section |
-| aggregator peak RSS | ≤ 300 MB | aggregator and end-to-end sections |
+| end-to-end sustainable rate | ≥ 1,000 events/s, agencies posting single events (32 closed-loop clients) | end-to-end section |
+| peak RSS | each service ≤ 200 MB in the 1 M run (issue 21) | aggregator and end-to-end sections |
 | notifier burst | 10,000 status changes → one digest per leader, the last queued ≤ 30 s after the first write; notifier RSS ≤ 200 MB | notifier section |
 | aggregator start-up with history | at 10 M recorded events, one new event of every agency projected ≤ 10 s after the start, ≤ 300 MB RSS (beside an empty inbox, same run) | history section |
 """
