@@ -437,7 +437,8 @@ async def main(n: int, rounds: int, with_peers: bool = True) -> None:
         print(
             f"aggregator (own process)          : {rate:12,.0f} events/s   = {ratio:.2f}x raw, the median of "
             f"{rounds} rounds ({', '.join(f'{r:.2f}x' for r, _, _ in ratios)}; goal >= 0.8x)   "
-            f"peak RSS {peak:.0f} MB (goal <= {RSS_GOAL_MB}: {_verdict(peak <= RSS_GOAL_MB, n)}); on equal CPU {statistics.median_low(cpu_ratios):.2f}x   "
+            f"peak RSS {peak:.0f} MB (goal <= {RSS_GOAL_MB}: {_verdict(peak <= RSS_GOAL_MB, n)}); "
+            f"on equal CPU {statistics.median_low(cpu_ratios):.2f}x   "
             f"[{load()}]"
         )
 
