@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import peers  # noqa: E402
-from bench.common import kafka_and_postgres  # noqa: E402
+from bench.common import RSS_GOAL_MB, kafka_and_postgres  # noqa: E402
 from services.aggregator.entrypoints.consumer import partition_of  # noqa: E402
 from services.aggregator.sample import sample_documents  # noqa: E402
 from shared.db import make_engine, upgrade_async  # noqa: E402
@@ -48,7 +48,6 @@ PLAN = load_plan(DEFAULT_PLAN)  # the sample events' plan
 PLANS = load_plans(Path(os.environ.get("TIENDO_PLAN_FILE") or DEFAULT_PLAN))
 NOW = "2024-12-20T08:00:00+07:00"
 PEER_GOALS = (0.7, 1.5)  # the aggregator against Kafka Streams and Quix Streams (issue 21)
-RSS_GOAL_MB = 200  # each service in the 1 M run (issue 21)
 # The goals are set for the 1 M run: below it a figure is shown, not judged (a peer's start-up, a
 # JVM's or Quix's, weighs on its rate; the aggregator holds less).
 JUDGED_FROM = 1_000_000

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.common import CommitWatcher, RssSampler, Sender, cpu_seconds, percentile, pg_dsn
+from bench.common import RSS_GOAL_MB, CommitWatcher, RssSampler, Sender, cpu_seconds, percentile, pg_dsn
 from services.intake.adapters.tokens import issue_tokens
 from shared.infra import create_database, kafka_from_env_or_start, postgres_from_env_or_start
 from shared.infra._process import REPO_ROOT
@@ -459,7 +459,8 @@ def markdown(r: Result) -> str:
         "",
         "Peak RSS over the run: "
         + ", ".join(f"{k} {v:,.0f} MB" for k, v in r.rss.items())
-        + f" (goal: each service ≤ 200 MB: **{'met' if max(r.rss.values(), default=0) <= 200 else 'NOT met'}**).",
+        + f" (goal: each service ≤ {RSS_GOAL_MB} MB: "
+        + f"**{'met' if max(r.rss.values(), default=0) <= RSS_GOAL_MB else 'NOT met'}**).",
     ]
     if not met:
         lines += [

@@ -34,6 +34,7 @@ import psutil
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
 RETRY_STATUSES = {429, 500, 502, 503, 504}
+RSS_GOAL_MB = 200  # each service's peak RSS (issue 21), in every benchmark that judges it
 
 
 def pg_dsn(sqlalchemy_url: str) -> str:
